@@ -1,0 +1,470 @@
+"""The `cycle` command line: parse, call the library, print. Heavy modules load inside commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from cycle._version import __version__
+from cycle.errors import CycleError, GateNotMet
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+version_option = click.option("--expect-version", type=int, metavar="N",
+                              help="Refuse (exit 4) unless the project is still at version N (from project show).")
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _store() -> Any:
+    from cycle.store import open_store
+
+    return open_store().require()
+
+
+def _actor() -> str:
+    from cycle.config import actor
+
+    return actor()
+
+
+class CycleGroup(click.Group):
+    """Turns the library's errors into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GateNotMet as exc:
+            from cycle import text
+
+            click.echo(text.refused(exc.check), err=True)
+            ctx.exit(exc.exit_code)
+        except CycleError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except Exception as exc:  # a database failure must not reach a person as a traceback
+            if not type(exc).__module__.startswith("sqlalchemy"):
+                raise
+            busy = any(w in str(exc).lower() for w in ("locked", "busy", "could not serialize", "deadlock"))
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+            if busy:
+                click.echo(f"Error: the database is busy ({reason}); nothing was written. Try again.", err=True)
+                ctx.exit(4)
+            click.echo(f"Error: database error ({reason}); nothing was written.", err=True)
+            ctx.exit(5)
+
+
+@click.group(cls=CycleGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="cycle")
+def cli() -> None:
+    """Commissioning projects through gated stages: analyse, plan, do, review.
+
+    \b
+    Start:   cycle init
+    Try it:  cycle demo
+    Then:    cycle project new camhs --title "CAMHS Tiers 2 and 3" --owner alice
+             cycle gate check camhs
+
+    Data lives in $CYCLE_HOME (default ~/.local/share/cycle), or the database named by
+    $CYCLE_DATABASE_URL. The actor recorded in the audit log is $CYCLE_USER, else your login name.
+    Exit codes: 0 done, 1 verification failed, 2 bad input, 3 gate not met, 4 changed by someone else.
+    """
+
+
+@cli.command()
+def init() -> None:
+    """Create the database (safe to run again).
+
+    \b
+    Example:
+      cycle init
+    """
+    from cycle import engine
+    from cycle.store import open_store
+
+    store = open_store()
+    created = engine.init(store, _actor())
+    click.echo(f"{'Created' if created else 'Already set up:'} cycle database at {store.describe()}")
+
+
+@cli.command()
+@click.option("--home", type=click.Path(file_okay=False), help="Keep the demo's data here (default: a temp folder).")
+def demo(home: str | None) -> None:
+    """Walk a project round the cycle on a throwaway database and verify the audit chain.
+
+    \b
+    Example:
+      cycle demo
+      cycle demo --home /tmp/cycle-demo
+    """
+    from cycle import demo as script
+
+    ok = script.run(cli, home, click.echo)
+    sys.exit(0 if ok else 1)
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+@cli.group(context_settings=CONTEXT)
+def project() -> None:
+    """Create, change, list, show and advance commissioning projects."""
+
+
+def _attrs(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--attr")
+        out[name] = value
+    return out
+
+
+MODEL_HELP = "Commissioning model: integrated, co-ordinated, joint or national."
+
+
+@project.command("new")
+@click.argument("key")
+@click.option("--title", required=True, help="The service, e.g. \"CAMHS Tiers 2 and 3\".")
+@click.option("--workflow", default="commissioning", show_default=True, help="Workflow name (cycle workflow list).")
+@click.option("--lead-commissioner", help="Organisation holding the contract, e.g. CCGs.")
+@click.option("--model", help=MODEL_HELP)
+@click.option("--accountable-body", help="Body that decides the gates, e.g. \"Children's Trust Board\".")
+@click.option("--owner", help="Commissioning manager who owns the project.")
+@click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
+def project_new(key: str, title: str, workflow: str, lead_commissioner: str | None, model: str | None,
+                accountable_body: str | None, owner: str | None, attrs: tuple[str, ...]) -> None:
+    """Create a project at its workflow's first stage.
+
+    \b
+    Example:
+      cycle project new camhs --title "CAMHS Tiers 2 and 3" --workflow commissioning \\
+        --lead-commissioner CCGs --model integrated \\
+        --accountable-body "Children's Trust Board" --owner alice
+    """
+    from cycle import engine
+
+    p = engine.create_project(_store(), actor=_actor(), key=key, title=title, workflow=workflow,
+                              lead_commissioner=lead_commissioner, model=model, accountable_body=accountable_body,
+                              owner=owner, attrs=_attrs(attrs))
+    click.echo(f"Created {p.key} ({p.title}) at {p.stage}, workflow {p.workflow}. Next: cycle gate check {p.key}")
+
+
+@project.command("set")
+@click.argument("key")
+@click.option("--title")
+@click.option("--lead-commissioner")
+@click.option("--model", help=MODEL_HELP)
+@click.option("--accountable-body")
+@click.option("--owner")
+@click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
+@version_option
+def project_set(key: str, attrs: tuple[str, ...], expect_version: int | None, **changes: str | None) -> None:
+    """Change a project's attributes.
+
+    \b
+    Example:
+      cycle project set camhs --owner bob --attr procurement_route="open tender"
+    """
+    from cycle import engine
+
+    given = {k: v for k, v in changes.items() if v is not None}
+    p = engine.set_project(_store(), key, actor=_actor(), changes=given, attrs=_attrs(attrs),
+                           expect_version=expect_version)
+    click.echo(f"Updated {p.key} (version {p.version}).")
+
+
+@project.command("show")
+@click.argument("key")
+@json_option
+def project_show(key: str, as_json: bool) -> None:
+    """Show a project: stage, attributes, evidence, decisions and what the next gate waits on.
+
+    \b
+    Example:
+      cycle project show camhs --json
+    """
+    from cycle import engine, text
+
+    view = engine.show_project(_store(), key)
+    _emit(view.as_dict()) if as_json else click.echo(text.project(view))
+
+
+@project.command("list")
+@click.option("--stage", help="Only projects at this stage.")
+@click.option("--workflow", help="Only projects on this workflow.")
+@json_option
+def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None:
+    """List projects.
+
+    \b
+    Example:
+      cycle project list --stage review
+    """
+    from cycle import engine, text
+
+    rows = engine.list_projects(_store(), stage=stage, workflow=workflow)
+    if as_json:
+        _emit([{"key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
+                "version": p.version, "owner": p.owner} for p in rows])
+    else:
+        click.echo(text.projects(rows))
+
+
+@project.command("advance")
+@click.argument("key")
+@click.option("--to", help="Destination stage when the current stage has several ways out (e.g. review).")
+@version_option
+def project_advance(key: str, to: str | None, expect_version: int | None) -> None:
+    """Pass the gate out of the current stage; refused (exit 3) unless every must criterion is met.
+
+    \b
+    Example:
+      cycle project advance camhs
+      cycle project advance camhs --to analyse      # from review: recommission
+    """
+    from cycle import engine
+
+    moved = engine.advance(_store(), key, actor=_actor(), to=to, expect_version=expect_version)
+    click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} through gate {moved.gate} "
+               f"(cycle {moved.cycle}, version {moved.version}, audit entry {moved.seq}).")
+    for c in moved.check.warnings if moved.check else []:
+        click.echo(f"  warning: should-criterion {c.id} not met: {c.reason}", err=True)
+
+
+# --- gates, evidence, decisions -----------------------------------------------------------------
+
+@cli.group(context_settings=CONTEXT)
+def gate() -> None:
+    """Check the gate out of a project's current stage."""
+
+
+@gate.command("check")
+@click.argument("key")
+@click.option("--to", help="Destination stage when the current stage has several ways out.")
+@json_option
+def gate_check(key: str, to: str | None, as_json: bool) -> None:
+    """Every criterion of the next gate: met or not, why, and the command that records it.
+
+    \b
+    Example:
+      cycle gate check camhs
+      cycle gate check camhs --json
+    """
+    from cycle import engine, text
+
+    check = engine.check_gate(_store(), key, to)
+    _emit(check.as_dict()) if as_json else click.echo(text.gate_check(check))
+
+
+@cli.group(context_settings=CONTEXT)
+def evidence() -> None:
+    """Record evidence (a named artefact and its reference) for a project's current cycle."""
+
+
+@evidence.command("add")
+@click.argument("key")
+@click.argument("name")
+@click.option("--ref", required=True, help="Where the artefact is: document title, link or file reference.")
+@click.option("--note", help="Optional note.")
+@version_option
+def evidence_add(key: str, name: str, ref: str, note: str | None, expect_version: int | None) -> None:
+    """Record evidence NAME for project KEY in its current cycle.
+
+    \b
+    Example:
+      cycle evidence add camhs needs-assessment --ref "JSNA 2026 children chapter"
+    """
+    from cycle import engine
+
+    item = engine.add_evidence(_store(), key, name, ref, actor=_actor(), note=note, expect_version=expect_version)
+    click.echo(f"Recorded evidence #{item.id} {item.name} for {key}, cycle {item.cycle}: {item.ref}")
+
+
+@cli.group(context_settings=CONTEXT)
+def decision() -> None:
+    """Record a governance body's decision on a gate."""
+
+
+@decision.command("record")
+@click.argument("key")
+@click.option("--gate", "gate_id", required=True, help="The gate decided, e.g. analyse-plan.")
+@click.option("--outcome", required=True, type=click.Choice(["go", "hold", "recycle", "stop"]),
+              help="go; hold (stay); recycle (back to --to STAGE); stop (close).")
+@click.option("--body", required=True, help="The deciding body, e.g. \"Children's Trust Board\".")
+@click.option("--ref", required=True, help="Minutes reference, e.g. \"minutes 2026-10-14 item 5\".")
+@click.option("--to", "recycle_to", help="With --outcome recycle: the earlier stage to go back to.")
+@click.option("--date", "decided_on", help="Date of the meeting, YYYY-MM-DD.")
+@click.option("--note", help="Optional note.")
+@version_option
+def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, recycle_to: str | None,
+                    decided_on: str | None, note: str | None, expect_version: int | None) -> None:
+    """Record a decision; recycle and stop move the project at once, go lets it advance.
+
+    \b
+    Example:
+      cycle decision record camhs --gate analyse-plan --outcome go \\
+        --body "Children's Trust Board" --ref "minutes 2026-10-14 item 5"
+    """
+    from cycle import engine
+
+    d, moved = engine.record_decision(_store(), key, actor=_actor(), gate=gate_id, outcome=outcome, body=body,
+                                      ref=ref, recycle_to=recycle_to, decided_on=decided_on, note=note,
+                                      expect_version=expect_version)
+    click.echo(f"Recorded decision #{d.id}: {d.outcome} on {d.gate} by {d.body} ({d.ref}).")
+    if moved:
+        click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} (audit entry {moved.seq}).")
+    elif d.outcome == "go":
+        click.echo(f"Next: cycle project advance {key}")
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+@cli.group(context_settings=CONTEXT)
+def audit() -> None:
+    """Read and verify the hash-chained audit log."""
+
+
+@audit.command("log")
+@click.argument("project_key", required=False)
+@click.option("--limit", type=int, help="At most this many entries.")
+@json_option
+def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None:
+    """List audit entries, all or one project's.
+
+    \b
+    Example:
+      cycle audit log camhs
+    """
+    from cycle import audit as log
+    from cycle import engine, text
+
+    store = _store()
+    with store.read() as s:
+        if project_key:
+            engine.get_project(s, project_key)
+        rows = log.entries(s, project_key, limit)
+    _emit([text.entry_dict(e) for e in rows]) if as_json else click.echo(text.audit_entries(rows))
+
+
+@audit.command("verify")
+@click.option("--checkpoint", metavar="SEQ:HASH", help="A head printed earlier by `cycle audit checkpoint`.")
+@json_option
+def audit_verify(checkpoint: str | None, as_json: bool) -> None:
+    """Walk the hash chain; exit 1 naming the first bad entry.
+
+    \b
+    Example:
+      cycle audit verify
+      cycle audit verify --checkpoint 42:3f1c...
+    """
+    from cycle import audit as log
+
+    cp = log.parse_checkpoint(checkpoint) if checkpoint else None
+    store = _store()
+    conn = store.raw_connection()
+    try:
+        result = log.verify(conn, cp)
+    finally:
+        conn.close()
+    if as_json:
+        _emit(result.as_dict())
+    elif result.ok:
+        against = f", matches checkpoint {checkpoint}" if checkpoint else ""
+        click.echo(f"Audit chain verified: {result.entries} entries, head {result.head_seq}:{result.head_hash}"
+                   f"{against}.")
+    else:
+        click.echo(f"Audit chain FAILED at entry {result.bad_seq}: {result.problem}. "
+                   f"{result.entries} entries before it verified.", err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+@audit.command("checkpoint")
+@json_option
+def audit_checkpoint(as_json: bool) -> None:
+    """Print the chain's head as SEQ:HASH, to keep outside the database.
+
+    \b
+    Example:
+      cycle audit checkpoint >> ~/cycle-checkpoints.txt
+    """
+    from cycle import audit as log
+
+    with _store().read() as s:
+        seq, digest = log.head(s)
+    _emit({"seq": seq, "hash": digest}) if as_json else click.echo(f"{seq}:{digest}")
+
+
+# --- workflows ----------------------------------------------------------------------------------
+
+@cli.group(context_settings=CONTEXT)
+def workflow() -> None:
+    """List, show and check workflow definitions (TOML)."""
+
+
+@workflow.command("list")
+@json_option
+def workflow_list(as_json: bool) -> None:
+    """List the workflows: built-in ones and $CYCLE_HOME/workflows/*.toml.
+
+    \b
+    Example:
+      cycle workflow list
+    """
+    from cycle import workflow as wfs
+
+    found = {name: wfs.load(name) for name in wfs.available()}
+    if as_json:
+        _emit([{"name": w.name, "title": w.title, "file": w.path} for w in found.values()])
+    else:
+        for w in found.values():
+            click.echo(f"{w.name:<16} {w.title}  ({w.path})")
+
+
+@workflow.command("show")
+@click.argument("name")
+@json_option
+def workflow_show(name: str, as_json: bool) -> None:
+    """Show a workflow's stages, gates and criteria.
+
+    \b
+    Example:
+      cycle workflow show commissioning
+    """
+    from cycle import text
+    from cycle import workflow as wfs
+
+    wf = wfs.load(name)
+    _emit(text.workflow_dict(wf)) if as_json else click.echo(text.workflow(wf))
+
+
+@workflow.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def workflow_check(file: str) -> None:
+    """Validate a workflow file without installing it (exit 2 naming the bad entry).
+
+    \b
+    Example:
+      cycle workflow check my-workflow.toml
+    """
+    from pathlib import Path
+
+    from cycle import workflow as wfs
+
+    wf = wfs.parse(Path(file))
+    n = sum(len(g.criteria) for g in wf.gates)
+    click.echo(f"OK: {file} defines workflow {wf.name}: {len(wf.stages)} stages, {len(wf.gates)} gates, "
+               f"{n} criteria.")
+
+
+def main() -> None:
+    cli(prog_name="cycle")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The audit log: an append-only, SHA-256 hash-chained record of every state-changing action.
+
+Each entry's hash is ``sha256(prev_hash + RS + canonical(entry))`` where ``canonical`` joins the
+entry's fields (sequence, UTC time, actor, project, action, from stage, to stage, payload) with the
+ASCII unit separator. Payloads are stored as canonical JSON (sorted keys, ASCII only), so no field
+can contain the separator and the encoding is unambiguous. The first entry's predecessor is 64 zeros.
+
+``verify`` walks the whole chain; a checkpoint (``SEQ:HASH``) kept outside the database also
+catches a cut-off tail or a chain rewritten from some point on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from .errors import BadInput
+from .models import AuditEntry
+
+GENESIS = "0" * 64
+_US = "\x1f"
+_RS = "\x1e"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def entry_hash(prev_hash: str, seq: int, at: str, actor: str, project: str | None, action: str,
+               from_stage: str | None, to_stage: str | None, payload: str) -> str:
+    canon = _US.join((str(seq), at, actor, project or "", action, from_stage or "", to_stage or "", payload))
+    return hashlib.sha256((prev_hash + _RS + canon).encode("utf-8")).hexdigest()
+
+
+def _clean(value: str | None, what: str) -> None:
+    if value is not None and any(ord(ch) < 32 for ch in value):
+        raise BadInput(f"{what} must not contain control characters")
+
+
+def append(session: Session, *, actor: str, action: str, project: str | None = None,
+           from_stage: str | None = None, to_stage: str | None = None,
+           payload: dict[str, Any] | None = None) -> AuditEntry:
+    """Add the next entry inside the caller's write transaction (which serialises appends)."""
+    for value, what in ((actor, "actor"), (project, "project"), (action, "action"),
+                        (from_stage, "stage"), (to_stage, "stage")):
+        _clean(value, what)
+    head = session.exec(  # type: ignore[call-overload]
+        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)  # type: ignore[attr-defined]
+    ).first()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    at = utc_now()
+    body = canonical_json(payload or {})
+    entry = AuditEntry(seq=seq, at=at, actor=actor, project=project, action=action, from_stage=from_stage,
+                       to_stage=to_stage, payload=body, prev_hash=prev,
+                       hash=entry_hash(prev, seq, at, actor, project, action, from_stage, to_stage, body))
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def head(session: Session) -> tuple[int, str]:
+    row = session.exec(  # type: ignore[call-overload]
+        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)  # type: ignore[attr-defined]
+    ).first()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def entries(session: Session, project: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.seq)  # type: ignore[arg-type]
+    if project is not None:
+        query = query.where(AuditEntry.project == project)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.exec(query).scalars())  # type: ignore[call-overload]
+
+
+def count(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(AuditEntry)).one()[0])  # type: ignore[call-overload]
+
+
+def parse_checkpoint(text: str) -> tuple[int, str]:
+    seq, sep, digest = text.strip().partition(":")
+    if not sep or not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise BadInput(f"checkpoint {text!r} is not SEQ:HASH (e.g. 42:3f1c...; print one with: cycle audit checkpoint)")
+    return int(seq), digest
+
+
+@dataclass
+class Verification:
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    bad_seq: int | None = None
+    problem: str | None = None
+    checkpoint: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "entries": self.entries, "head": {"seq": self.head_seq, "hash": self.head_hash},
+                "bad_seq": self.bad_seq, "problem": self.problem, "checkpoint": self.checkpoint}
+
+
+_COLUMNS = "seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash"
+
+
+def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: int = 5000) -> Verification:
+    """Walk the chain in sequence order over a raw DB-API connection; stop at the first bad entry."""
+    cur = dbapi_conn.cursor()
+    cur.execute(f"SELECT {_COLUMNS} FROM audit_entry ORDER BY seq")
+    expected_seq, prev = 1, GENESIS
+    sha256 = hashlib.sha256
+    n = 0
+    cp_seq, cp_hash = checkpoint if checkpoint else (None, None)
+    cp_seen = False
+    try:
+        while rows := cur.fetchmany(batch):
+            for seq, at, actor, project, action, fr, to, payload, prev_hash, digest in rows:
+                if seq != expected_seq:
+                    what = "missing" if seq > expected_seq else "out of order"
+                    return _bad(n, prev, expected_seq, f"entry {expected_seq} is {what} (found {seq} next)", checkpoint)
+                if prev_hash != prev:
+                    return _bad(n, prev, seq, "its previous-hash does not match the entry before it "
+                                              "(an entry was removed, reordered or rewritten)", checkpoint)
+                canon = _US.join((str(seq), at, actor, project or "", action, fr or "", to or "", payload))
+                if sha256((prev + _RS + canon).encode("utf-8")).hexdigest() != digest:
+                    return _bad(n, prev, seq, "its hash does not match its contents (the entry was edited)", checkpoint)
+                if seq == cp_seq:
+                    cp_seen = True
+                    if digest != cp_hash:
+                        return _bad(n, prev, seq, "it differs from the checkpoint kept outside the database "
+                                                  "(the chain was rewritten)", checkpoint)
+                prev, expected_seq, n = digest, seq + 1, n + 1
+    finally:
+        cur.close()
+    result = Verification(True, n, n, prev, checkpoint=_fmt(checkpoint))
+    if checkpoint and not cp_seen:
+        result.ok, result.bad_seq = False, cp_seq
+        result.problem = (f"the log ends at entry {n} but the checkpoint names entry {cp_seq}: "
+                          f"entries after {n} were cut off")
+    return result
+
+
+def _bad(n: int, prev: str, seq: int, problem: str, checkpoint: tuple[int, str] | None) -> Verification:
+    return Verification(False, n, n, prev, bad_seq=seq, problem=problem, checkpoint=_fmt(checkpoint))
+
+
+def _fmt(checkpoint: tuple[int, str] | None) -> str | None:
+    return f"{checkpoint[0]}:{checkpoint[1]}" if checkpoint else None

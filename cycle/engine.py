@@ -1,0 +1,430 @@
+"""The engine: projects move through a workflow's gates on a `transitions` state machine.
+
+Every state-changing call runs in one write transaction: the row change, its project version bump
+and its audit entry commit together or not at all. The state machine only decides whether a move
+is allowed; nothing is written until the transaction commits, so a failure anywhere leaves the
+database as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session
+from transitions import Machine, MachineError
+
+from . import audit
+from .errors import BadInput, GateNotMet, ProjectNotFound, StaleProject
+from .gates import GateCheck, evaluate, required_body
+from .models import Decision, Evidence, Project
+from .store import Store
+from .workflow import CORE_FIELDS, OUTCOMES, Gate, Workflow, load
+
+MODELS = ("integrated", "co-ordinated", "joint", "national")
+_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+# --- the state machine ---------------------------------------------------------------------------
+
+class _Token:
+    """The object `transitions` moves; copied onto the row only when the transaction commits."""
+
+    state: str
+
+
+_machines: dict[tuple[str, str], Machine] = {}
+
+
+def machine(wf: Workflow) -> Machine:
+    """One Machine per workflow version: gates, recycles to earlier stages, and stop."""
+    key = (wf.name, wf.sha256)
+    m = _machines.get(key)
+    if m is None:
+        m = Machine(model=None, states=[s.id for s in wf.stages], initial=None,
+                    auto_transitions=False, send_event=True)
+        for gate in wf.gates:
+            m.add_transition(gate.id, gate.source, gate.dest)
+        for stage in wf.stages:
+            if stage.final:
+                continue
+            m.add_transition("stop", stage.id, wf.stop)
+            for earlier in wf.earlier_stages(stage.id):
+                m.add_transition(f"recycle_to_{earlier}", stage.id, earlier)
+        _machines[key] = m
+    return m
+
+
+def _move(wf: Workflow, stage: str, trigger: str) -> str:
+    m = machine(wf)
+    token = _Token()
+    m.add_model(token, initial=stage)
+    try:
+        token.trigger(trigger)  # type: ignore[attr-defined]
+    except MachineError as exc:
+        raise BadInput(f"Workflow {wf.name} does not allow {trigger} from {stage}") from exc
+    finally:
+        m.remove_model(token)
+    return token.state
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def get_project(session: Session, key: str) -> Project:
+    project = session.exec(select(Project).where(Project.key == key)).scalars().first()  # type: ignore[call-overload]
+    if project is None:
+        raise ProjectNotFound(key)
+    return project
+
+
+def list_projects(store: Store, stage: str | None = None, workflow: str | None = None) -> list[Project]:
+    with store.read() as s:
+        query = select(Project).order_by(Project.key)  # type: ignore[arg-type]
+        if stage:
+            query = query.where(Project.stage == stage)
+        if workflow:
+            query = query.where(Project.workflow == workflow)
+        return list(s.exec(query).scalars())  # type: ignore[call-overload]
+
+
+def evidence_of(session: Session, project: Project) -> list[Evidence]:
+    q = select(Evidence).where(Evidence.project_id == project.id).order_by(Evidence.id)  # type: ignore[arg-type]
+    return list(session.exec(q).scalars())  # type: ignore[call-overload]
+
+
+def decisions_of(session: Session, project: Project) -> list[Decision]:
+    q = select(Decision).where(Decision.project_id == project.id).order_by(Decision.id)  # type: ignore[arg-type]
+    return list(session.exec(q).scalars())  # type: ignore[call-overload]
+
+
+@dataclass
+class ProjectView:
+    project: Project
+    workflow: Workflow
+    evidence: list[Evidence]
+    decisions: list[Decision]
+    checks: list[GateCheck]
+
+    def as_dict(self) -> dict[str, Any]:
+        p = self.project
+        return {
+            "key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
+            "version": p.version, "lead_commissioner": p.lead_commissioner, "model": p.model,
+            "accountable_body": p.accountable_body, "owner": p.owner, "attrs": json.loads(p.attrs or "{}"),
+            "created_at": p.created_at, "updated_at": p.updated_at,
+            "evidence": [{"id": e.id, "cycle": e.cycle, "name": e.name, "ref": e.ref, "note": e.note,
+                          "recorded_by": e.recorded_by, "recorded_at": e.recorded_at} for e in self.evidence],
+            "decisions": [{"id": d.id, "cycle": d.cycle, "gate": d.gate, "outcome": d.outcome, "body": d.body,
+                           "ref": d.ref, "recycle_to": d.recycle_to, "decided_on": d.decided_on,
+                           "recorded_by": d.recorded_by, "recorded_at": d.recorded_at}
+                          for d in self.decisions],
+            "next": [{"gate": c.gate, "to": c.to, "open": c.open,
+                      "unmet": [u.id for u in c.unmet_must]} for c in self.checks],
+        }
+
+
+def show_project(store: Store, key: str) -> ProjectView:
+    with store.read() as s:
+        project = get_project(s, key)
+        wf = _workflow_for(project)
+        ev, dec = evidence_of(s, project), decisions_of(s, project)
+        checks = [evaluate(wf, g, project, ev, dec) for g in wf.gates_from(project.stage)]
+        return ProjectView(project, wf, ev, dec, checks)
+
+
+def _workflow_for(project: Project) -> Workflow:
+    wf = load(project.workflow)
+    if not wf.has_stage(project.stage):
+        raise BadInput(f"{project.key} is at stage {project.stage!r}, which workflow {wf.name} ({wf.path}) "
+                       f"no longer defines; restore the stage in the workflow file")
+    return wf
+
+
+def _choose_gate(wf: Workflow, project: Project, to: str | None) -> Gate:
+    gates = wf.gates_from(project.stage)
+    if not gates:
+        raise BadInput(f"{project.key} is {project.stage}: there is no gate out of a final stage")
+    if to is None:
+        if len(gates) == 1:
+            return gates[0]
+        choices = ", ".join(g.dest for g in gates)
+        raise BadInput(f"{project.key} is at {project.stage}, which has {len(gates)} ways out ({choices}); "
+                       f"choose one with --to, e.g.: cycle project advance {project.key} --to {gates[0].dest}")
+    for g in gates:
+        if to in (g.dest, g.id):
+            return g
+    choices = ", ".join(g.dest for g in gates)
+    raise BadInput(f"{project.key} cannot go from {project.stage} to {to!r}; from {project.stage} it can go to: "
+                   f"{choices}")
+
+
+def check_gate(store: Store, key: str, to: str | None = None) -> GateCheck:
+    with store.read() as s:
+        project = get_project(s, key)
+        wf = _workflow_for(project)
+        gate = _choose_gate(wf, project, to)
+        return evaluate(wf, gate, project, evidence_of(s, project), decisions_of(s, project))
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+def _text(value: str | None, what: str, required: bool = True) -> str | None:
+    if value is None or not value.strip():
+        if required:
+            raise BadInput(f"{what} must not be empty")
+        return None
+    if any(ord(ch) < 32 and ch not in "\t" for ch in value):
+        raise BadInput(f"{what} must be a single line of text (no control characters)")
+    return value.strip()
+
+
+def _iso_date(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise BadInput(f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-10-14") from None
+
+
+def _checked_model(model: str | None) -> str | None:
+    if model is not None and model not in MODELS:
+        raise BadInput(f"model {model!r} is not one of: {', '.join(MODELS)}")
+    return model
+
+
+def _load_for_write(s: Session, key: str, expect_version: int | None) -> Project:
+    project = get_project(s, key)
+    if expect_version is not None and project.version != expect_version:
+        raise StaleProject(key, expect_version, project.version)
+    return project
+
+
+def _touch(s: Session, project: Project, expected_version: int) -> None:
+    """Write the project row (bumping its version) only if nobody else changed it meanwhile."""
+    project.updated_at = audit.utc_now()
+    s.add(project)
+    try:
+        s.flush()
+    except StaleDataError:
+        raise StaleProject(project.key, expected_version, expected_version + 1) from None
+
+
+def init(store: Store, actor: str) -> bool:
+    created = store.init()
+    if created:
+        with store.write() as s:
+            audit.append(s, actor=actor, action="db.init", payload={"database": store.describe()})
+    return created
+
+
+def create_project(store: Store, *, actor: str, key: str, title: str, workflow: str,
+                   lead_commissioner: str | None = None, model: str | None = None,
+                   accountable_body: str | None = None, owner: str | None = None,
+                   attrs: dict[str, str] | None = None) -> Project:
+    if not _KEY.match(key):
+        raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
+    wf = load(workflow)
+    fields = {"title": _text(title, "title"), "lead_commissioner": _text(lead_commissioner, "lead commissioner", False),
+              "model": _checked_model(model), "accountable_body": _text(accountable_body, "accountable body", False),
+              "owner": _text(owner, "owner", False)}
+    extra = _checked_attrs(wf, attrs or {})
+    now = audit.utc_now()
+    with store.write() as s:
+        if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
+            raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
+        project = Project(key=key, workflow=wf.name, stage=wf.initial, attrs=json.dumps(extra, sort_keys=True),
+                          created_at=now, updated_at=now, **fields)
+        s.add(project)
+        s.flush()
+        audit.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
+                     payload={"workflow": wf.name, "workflow_sha256": wf.sha256, **fields, "attrs": extra})
+    return project
+
+
+def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
+    out = {}
+    known = wf.custom_fields()
+    for name, value in attrs.items():
+        if name not in known:
+            raise BadInput(f"workflow {wf.name} has no project attribute {name!r}; "
+                           f"it knows: {', '.join(known) or 'none'}")
+        out[name] = _text(value, name) or ""
+    return out
+
+
+def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | None],
+                attrs: dict[str, str] | None = None, expect_version: int | None = None) -> Project:
+    """Change a project's attributes: title, lead commissioner, model, accountable body, owner, custom ones."""
+    if "model" in changes:
+        _checked_model(changes["model"])
+    clean = {k: _text(v, k.replace("_", " ")) for k, v in changes.items() if k in CORE_FIELDS}
+    if not clean and not attrs:
+        raise BadInput(f"nothing to change; e.g.: cycle project set {key} --owner alice")
+    with store.write() as s:
+        project = _load_for_write(s, key, expect_version)
+        wf = _workflow_for(project)
+        extra = _checked_attrs(wf, attrs or {})
+        diff: dict[str, list[Any]] = {}
+        for name, value in clean.items():
+            if getattr(project, name) != value:
+                diff[name] = [getattr(project, name), value]
+                setattr(project, name, value)
+        current = json.loads(project.attrs or "{}")
+        for name, value in extra.items():
+            if current.get(name) != value:
+                diff[name] = [current.get(name), value]
+                current[name] = value
+        if not diff:
+            return project
+        project.attrs = json.dumps(current, sort_keys=True)
+        version = project.version
+        _touch(s, project, version)
+        audit.append(s, actor=actor, action="project.set", project=key,
+                     payload={"changes": diff, "version": [version, project.version]})
+    return project
+
+
+def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, note: str | None = None,
+                 expect_version: int | None = None) -> Evidence:
+    with store.write() as s:
+        project = _load_for_write(s, key, expect_version)
+        wf = _workflow_for(project)
+        known = wf.evidence_names()
+        if name not in known:
+            raise BadInput(f"workflow {wf.name} has no evidence called {name!r}; it knows: {', '.join(known)}")
+        item = Evidence(project_id=project.id, cycle=project.cycle, name=name, ref=_text(ref, "--ref") or "",
+                        note=_text(note, "--note", False), recorded_by=actor, recorded_at=audit.utc_now())
+        s.add(item)
+        version = project.version
+        _touch(s, project, version)
+        audit.append(s, actor=actor, action="evidence.add", project=key,
+                     payload={"evidence_id": item.id, "name": name, "ref": item.ref, "note": item.note,
+                              "cycle": project.cycle, "stage": project.stage, "version": [version, project.version]})
+    return item
+
+
+@dataclass
+class Moved:
+    project: str
+    source: str
+    dest: str
+    gate: str
+    cycle: int
+    version: int
+    seq: int
+    check: GateCheck | None = None
+
+
+def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: str, body: str, ref: str,
+                    recycle_to: str | None = None, decided_on: str | None = None, note: str | None = None,
+                    expect_version: int | None = None) -> tuple[Decision, Moved | None]:
+    """Record a body's decision on the gate out of the current stage.
+
+    go and hold are recorded for the gate check (advance moves the project); recycle and stop are
+    the body's instruction and move the project at once, in the same transaction.
+    """
+    if outcome not in OUTCOMES:
+        raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}")
+    if (outcome == "recycle") != (recycle_to is not None):
+        raise BadInput("--to STAGE goes with --outcome recycle, and recycle needs it "
+                       "(the earlier stage the body sends the project back to)")
+    body_text = _text(body, "--body") or ""
+    ref_text = _text(ref, "--ref") or ""
+    decided = _iso_date(decided_on, "--date")
+    with store.write() as s:
+        project = _load_for_write(s, key, expect_version)
+        wf = _workflow_for(project)
+        gates = wf.gates_from(project.stage)
+        the_gate = next((g for g in gates if g.id == gate), None)
+        if the_gate is None:
+            open_ids = ", ".join(g.id for g in gates) or "none (the project is closed)"
+            raise BadInput(f"{key} is at {project.stage}; the gates a decision can be recorded for are: {open_ids}")
+        if outcome in ("recycle", "stop"):
+            needed = [required_body(project, c) for c in the_gate.criteria if c.kind == "decision"]
+            if needed and body_text not in needed:
+                raise BadInput(f"only {' or '.join(str(b) for b in needed)} can decide {outcome} at gate {gate}; "
+                               f"the decision names {body_text}")
+        dest = None
+        if outcome == "recycle":
+            allowed = wf.earlier_stages(project.stage)
+            if recycle_to not in allowed:
+                raise BadInput(f"recycle goes back to an earlier stage; from {project.stage} that is: "
+                               f"{', '.join(allowed) or 'none'}")
+            dest = _move(wf, project.stage, f"recycle_to_{recycle_to}")
+        elif outcome == "stop":
+            dest = _move(wf, project.stage, "stop")
+        decision = Decision(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate,
+                            outcome=outcome, body=body_text, ref=ref_text, recycle_to=recycle_to, decided_on=decided,
+                            note=_text(note, "--note", False), recorded_by=actor, recorded_at=audit.utc_now())
+        s.add(decision)
+        source, version = project.stage, project.version
+        if dest is not None:
+            project.stage, project.visit = dest, project.visit + 1
+        _touch(s, project, version)
+        payload = {"decision_id": decision.id, "gate": gate, "outcome": outcome, "body": body_text, "ref": ref_text,
+                   "recycle_to": recycle_to, "decided_on": decided, "note": decision.note, "cycle": project.cycle,
+                   "stage": source, "version": [version, project.version]}
+        entry = audit.append(s, actor=actor, action="decision.record", project=key,
+                             from_stage=source if dest else None, to_stage=dest, payload=payload)
+        moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq)
+                 if dest is not None else None)
+    return decision, moved
+
+
+def advance(store: Store, key: str, *, actor: str, to: str | None = None,
+            expect_version: int | None = None) -> Moved:
+    """Pass the gate out of the current stage if its must criteria are met.
+
+    Reads and checks the gate first, then writes under the write lock only if the project is still
+    at the version that was read: two managers advancing at once get one winner and one StaleProject.
+    A refused attempt is recorded as one `advance.refused` audit entry and changes nothing else.
+    """
+    with store.read() as s:
+        project = get_project(s, key)
+        if expect_version is not None and project.version != expect_version:
+            raise StaleProject(key, expect_version, project.version)
+        wf = _workflow_for(project)
+        gate = _choose_gate(wf, project, to)
+        check = evaluate(wf, gate, project, evidence_of(s, project), decisions_of(s, project))
+        read_version = project.version
+    return commit_advance(store, wf, gate, check, read_version, actor=actor)
+
+
+def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, read_version: int, *,
+                   actor: str) -> Moved:
+    """The write half of `advance`: apply a gate check made at `read_version`, or refuse it."""
+    snapshot = {"gate": gate.id, "workflow": wf.name, "workflow_sha256": wf.sha256, "cycle": check.cycle,
+                "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
+                              "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
+                             for c in check.criteria]}
+    with store.write() as s:
+        project = get_project(s, check.project)
+        if project.version != read_version:
+            raise StaleProject(project.key, read_version, project.version)
+        if not check.open:
+            audit.append(s, actor=actor, action="advance.refused", project=project.key, from_stage=project.stage,
+                         payload={**snapshot, "to": gate.dest, "version": read_version,
+                                  "unmet": [c.id for c in check.unmet_must]})
+            refused = True
+        else:
+            refused = False
+            dest = _move(wf, project.stage, gate.id)
+            source = project.stage
+            project.stage, project.visit = dest, project.visit + 1
+            if gate.new_cycle:
+                project.cycle += 1
+            _touch(s, project, read_version)
+            entry = audit.append(s, actor=actor, action="advance", project=project.key, from_stage=source,
+                                 to_stage=dest, payload={**snapshot, "new_cycle": project.cycle if gate.new_cycle
+                                                         else None, "version": [read_version, project.version],
+                                                         "warnings": [c.id for c in check.warnings]})
+            moved = Moved(project.key, source, dest, gate.id, project.cycle, project.version, entry.seq, check)
+    if refused:
+        raise GateNotMet(check.project, check)
+    return moved

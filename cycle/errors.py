@@ -1,0 +1,72 @@
+"""The one family of errors the engine raises on purpose; each knows its CLI exit code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CycleError(Exception):
+    """Base class: a refused action with a message a person can act on."""
+
+    exit_code = 2
+
+
+class BadInput(CycleError):
+    """The request cannot be carried out as given (exit 2); nothing was written."""
+
+    exit_code = 2
+
+
+class NoDatabase(BadInput):
+    """There is no database yet at the configured place."""
+
+    def __init__(self, where: str):
+        self.where = where
+        super().__init__(f"No cycle database at {where}. Create it with: cycle init")
+
+
+class ProjectNotFound(BadInput):
+    """No project has this key."""
+
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(f"No project with key {key!r}. See the keys with: cycle project list")
+
+
+class WorkflowInvalid(BadInput):
+    """A workflow file failed validation; names the file and the entry."""
+
+    def __init__(self, path: str, entry: str, problem: str):
+        self.path, self.entry, self.problem = path, entry, problem
+        where = f"{path}: {entry}: " if entry else f"{path}: "
+        super().__init__(where + problem)
+
+
+class GateNotMet(CycleError):
+    """A gate's must criteria are not all met; the project did not move."""
+
+    exit_code = 3
+
+    def __init__(self, project: str, check: Any):
+        self.project = project
+        self.check = check
+        self.unmet = [c for c in check.criteria if c.must and not c.met]
+        super().__init__(
+            f"{project} cannot pass gate {check.gate} to {check.to}: "
+            f"{len(self.unmet)} required criteria not met"
+        )
+
+
+class StaleProject(CycleError):
+    """The project changed after it was read; nothing of this request was written."""
+
+    exit_code = 4
+
+    def __init__(self, project: str, expected_version: int, actual_version: int):
+        self.project = project
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"{project} changed since you read it (version {expected_version}, now {actual_version}); "
+            f"nothing was written. Look again with: cycle project show {project}"
+        )

@@ -1,0 +1,88 @@
+"""The tables: projects, their evidence and decisions, and the append-only audit log."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+_project_version = Column("version", Integer, nullable=False)
+
+
+class Project(SQLModel, table=True):
+    """One service's commissioning project and where it stands."""
+
+    __tablename__ = "project"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=64)
+    title: str
+    workflow: str
+    stage: str
+    cycle: int = 1  # which round of the cycle; review -> analyse starts the next one
+    visit: int = 1  # bumped on every stage entry; a decision counts only for the visit it was made in
+    lead_commissioner: str | None = None
+    model: str | None = None
+    accountable_body: str | None = None
+    owner: str | None = None
+    attrs: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    created_at: str
+    updated_at: str
+    # Optimistic concurrency: every UPDATE says WHERE version = <what was read>.
+    version: int = Field(default=1, sa_column=_project_version)
+
+    __mapper_args__ = {"version_id_col": _project_version}
+
+
+class Evidence(SQLModel, table=True):
+    """A named artefact recorded for a project in one cycle (a reference, not the document)."""
+
+    __tablename__ = "evidence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    cycle: int
+    name: str
+    ref: str
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str
+
+
+class Decision(SQLModel, table=True):
+    """A gate decision by a governance body: go, hold, recycle (to an earlier stage) or stop."""
+
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    cycle: int
+    visit: int
+    gate: str
+    outcome: str
+    body: str
+    ref: str
+    recycle_to: str | None = None
+    decided_on: str | None = None  # the meeting's date, ISO
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str
+
+
+class AuditEntry(SQLModel, table=True):
+    """One link of the hash chain. The database refuses UPDATE and DELETE on this table."""
+
+    __tablename__ = "audit_entry"
+    # Two entries can never claim the same predecessor, so the chain cannot fork.
+    __table_args__ = (UniqueConstraint("prev_hash", name="uq_audit_prev_hash"),)
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: str
+    actor: str
+    project: str | None = Field(default=None, index=True)
+    action: str
+    from_stage: str | None = None
+    to_stage: str | None = None
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str
+    hash: str

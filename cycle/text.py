@@ -1,0 +1,125 @@
+"""Plain-text renderings for people (the CLI prints these; `--json` prints the dicts instead)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .gates import GateCheck
+
+
+def gate_check(check: GateCheck) -> str:
+    state = "OPEN" if check.open else f"CLOSED ({len(check.unmet_must)} required not met)"
+    lines = [f"Gate {check.gate} ({check.source} -> {check.to}) for {check.project}, cycle {check.cycle}: {state}"]
+    for c in check.criteria:
+        mark = "ok  " if c.met else ("MISS" if c.must else "warn")
+        level = "must  " if c.must else "should"
+        lines.append(f"  [{mark}] {level} {c.id}: {c.title}")
+        lines.append(f"                {c.reason}")
+        if not c.met and c.hint:
+            lines.append(f"                record it with: {c.hint}")
+    return "\n".join(lines)
+
+
+def refused(check: GateCheck) -> str:
+    lines = [f"Refused: {check.project} stays at {check.source}; gate {check.gate} to {check.to} needs:"]
+    for c in check.unmet_must:
+        lines.append(f"  - {c.id}: {c.reason}")
+        if c.hint:
+            lines.append(f"      {c.hint}")
+    lines.append("The refused attempt is recorded in the audit log.")
+    return "\n".join(lines)
+
+
+def project(view: Any) -> str:
+    d = view.as_dict()
+    wf = view.workflow
+    lines = [
+        f"{d['key']}: {d['title']}",
+        f"  workflow          {d['workflow']}",
+        f"  stage             {wf.stage(d['stage']).title} ({d['stage']}), cycle {d['cycle']}",
+        f"  version           {d['version']}",
+        f"  lead commissioner {d['lead_commissioner'] or '-'}",
+        f"  model             {d['model'] or '-'}",
+        f"  accountable body  {d['accountable_body'] or '-'}",
+        f"  owner             {d['owner'] or '-'}",
+    ]
+    for name, value in sorted(d["attrs"].items()):
+        lines.append(f"  {name:<17} {value}")
+    for c in view.checks:
+        state = "open" if c.open else "waiting on: " + ", ".join(u.id for u in c.unmet_must)
+        lines.append(f"  next: {c.gate} -> {c.to}: {state}")
+    mine = [e for e in d["evidence"] if e["cycle"] == d["cycle"]]
+    lines.append(f"  evidence (cycle {d['cycle']}): " + ("none" if not mine else ""))
+    for e in mine:
+        lines.append(f"    #{e['id']} {e['name']}: {e['ref']} ({e['recorded_by']}, {e['recorded_at'][:10]})")
+    if d["decisions"]:
+        lines.append("  decisions:")
+        for x in d["decisions"]:
+            to = f" to {x['recycle_to']}" if x["recycle_to"] else ""
+            on = f" on {x['decided_on']}" if x["decided_on"] else ""
+            lines.append(f"    #{x['id']} cycle {x['cycle']} {x['gate']}: {x['outcome']}{to} by {x['body']}{on} "
+                         f"({x['ref']})")
+    return "\n".join(lines)
+
+
+def projects(rows: list[Any]) -> str:
+    if not rows:
+        return "No projects yet. Create one with: cycle project new KEY --title TITLE"
+    width = max(len(p.key) for p in rows)
+    return "\n".join(f"{p.key:<{width}}  {p.stage:<12} cycle {p.cycle:<3} {p.title}" for p in rows)
+
+
+def audit_entries(rows: list[Any]) -> str:
+    if not rows:
+        return "No audit entries."
+    out = []
+    for e in rows:
+        move = f" {e.from_stage or '-'} -> {e.to_stage}" if e.to_stage else ""
+        out.append(f"{e.seq:>6}  {e.at[:19]}Z  {e.actor:<12} {e.project or '-':<14} {e.action}{move}"
+                   f"  {_summary(e)}")
+    return "\n".join(out)
+
+
+def _summary(e: Any) -> str:
+    p = json.loads(e.payload)
+    if e.action == "evidence.add":
+        return f"{p['name']}: {p['ref']}"
+    if e.action == "decision.record":
+        return f"{p['gate']} {p['outcome']} by {p['body']} ({p['ref']})"
+    if e.action == "advance.refused":
+        return f"{p['gate']} refused; missing {', '.join(p['unmet'])}"
+    if e.action == "advance":
+        return f"{p['gate']}"
+    if e.action == "project.set":
+        return ", ".join(f"{k}={v[1]}" for k, v in p["changes"].items())
+    return ""
+
+
+def entry_dict(e: Any) -> dict[str, Any]:
+    return {"seq": e.seq, "at": e.at, "actor": e.actor, "project": e.project, "action": e.action,
+            "from": e.from_stage, "to": e.to_stage, "payload": json.loads(e.payload), "prev_hash": e.prev_hash,
+            "hash": e.hash}
+
+
+def workflow(wf: Any) -> str:
+    lines = [f"{wf.name}: {wf.title}", f"  file: {wf.path}", f"  starts at {wf.initial}; a stop decision goes to "
+             f"{wf.stop}", "  stages: " + " -> ".join(s.id for s in wf.stages if not s.final)
+             + " | final: " + ", ".join(s.id for s in wf.stages if s.final)]
+    for g in wf.gates:
+        extra = " (starts the next cycle)" if g.new_cycle else ""
+        lines.append(f"  gate {g.id}: {g.source} -> {g.dest}{extra}  {g.title}")
+        for c in g.criteria:
+            what = {"evidence": f"evidence {c.evidence}", "field": f"field {c.field}",
+                    "decision": f"decision by {c.body}"}[c.kind]
+            lines.append(f"    {'must  ' if c.must else 'should'} {c.id:<24} {what}: {c.title}")
+    return "\n".join(lines)
+
+
+def workflow_dict(wf: Any) -> dict[str, Any]:
+    return {"name": wf.name, "title": wf.title, "file": wf.path, "sha256": wf.sha256, "initial": wf.initial,
+            "stop": wf.stop, "stages": [{"id": s.id, "title": s.title, "final": s.final} for s in wf.stages],
+            "gates": [{"id": g.id, "from": g.source, "to": g.dest, "title": g.title, "new_cycle": g.new_cycle,
+                       "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "title": c.title,
+                                     "evidence": c.evidence, "field": c.field, "body": c.body}
+                                    for c in g.criteria]} for g in wf.gates]}

@@ -1,0 +1,312 @@
+"""Workflows are data: TOML files of stages, gates and criteria, validated when loaded.
+
+A workflow file reads like the standards table of the framework document::
+
+    name = "commissioning"
+    initial = "analyse"
+    stop = "closed"            # where a `stop` decision sends a project
+
+    [[stage]]
+    id = "analyse"
+
+    [[gate]]
+    id = "analyse-plan"
+    from = "analyse"
+    to = "plan"
+
+      [[gate.criterion]]
+      id = "needs-assessment"
+      kind = "evidence"
+      level = "must"
+
+Built-in workflows live in the ``workflows`` package; a team adds its own as
+``$CYCLE_HOME/workflows/NAME.toml`` (a team file of the same name replaces the built-in one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .errors import BadInput, WorkflowInvalid
+
+KINDS = ("evidence", "decision", "field")
+LEVELS = ("must", "should")
+OUTCOMES = ("go", "hold", "recycle", "stop")
+#: Project attributes a `field` criterion may name besides the workflow's own custom fields.
+CORE_FIELDS = ("title", "lead_commissioner", "model", "accountable_body", "owner")
+ACCOUNTABLE = "accountable"
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    kind: str
+    must: bool
+    title: str
+    evidence: str | None = None  # kind = evidence: the artefact's name
+    field: str | None = None  # kind = field: the project attribute
+    body: str | None = None  # kind = decision: "accountable" or a named body
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    title: str
+    about: str = ""
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class Gate:
+    id: str
+    source: str
+    dest: str
+    title: str
+    body: str = ACCOUNTABLE
+    new_cycle: bool = False
+    criteria: tuple[Criterion, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    title: str
+    initial: str
+    stop: str
+    stages: tuple[Stage, ...]
+    gates: tuple[Gate, ...]
+    path: str
+    sha256: str
+    about: str = ""
+    _stage_index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def stage(self, stage_id: str) -> Stage:
+        return self.stages[self._stage_index[stage_id]]
+
+    def has_stage(self, stage_id: str) -> bool:
+        return stage_id in self._stage_index
+
+    def gates_from(self, stage_id: str) -> list[Gate]:
+        return [g for g in self.gates if g.source == stage_id]
+
+    def gate(self, gate_id: str) -> Gate | None:
+        return next((g for g in self.gates if g.id == gate_id), None)
+
+    def earlier_stages(self, stage_id: str) -> list[str]:
+        """Stages listed before `stage_id`: where a `recycle` decision may send a project."""
+        return [s.id for s in self.stages[: self._stage_index[stage_id]] if not s.final]
+
+    def evidence_names(self) -> list[str]:
+        names = [c.evidence for g in self.gates for c in g.criteria if c.kind == "evidence"]
+        return sorted({n for n in names if n})
+
+    def custom_fields(self) -> list[str]:
+        names = [c.field for g in self.gates for c in g.criteria if c.kind == "field"]
+        return sorted({n for n in names if n and n not in CORE_FIELDS})
+
+
+def parse(path: Path) -> Workflow:
+    """Read and validate one workflow file; raise WorkflowInvalid naming the file and the entry."""
+    where = str(path)
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise WorkflowInvalid(where, "", f"cannot read the file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise WorkflowInvalid(where, "", f"not valid TOML: {exc}") from None
+    return _build(data, where, hashlib.sha256(raw_bytes).hexdigest())
+
+
+def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
+    def fail(entry: str, problem: str) -> WorkflowInvalid:
+        return WorkflowInvalid(where, entry, problem)
+
+    _only(data, {"name", "title", "about", "initial", "stop", "stage", "gate"}, "top level", fail)
+    name = _text(data, "name", "top level", fail)
+    if not _ID.match(name):
+        raise fail("name", f"{name!r} is not a valid name (lower-case letters, digits, '-' and '_')")
+
+    stages: list[Stage] = []
+    index: dict[str, int] = {}
+    raw_stages = data.get("stage")
+    if not isinstance(raw_stages, list) or not raw_stages:
+        raise fail("stage", "no stages: add [[stage]] entries")
+    for i, raw in enumerate(raw_stages):
+        entry = f"stage[{i}]"
+        if not isinstance(raw, dict):
+            raise fail(entry, "must be a table")
+        _only(raw, {"id", "title", "about", "final"}, entry, fail)
+        sid = _text(raw, "id", entry, fail)
+        entry = f"stage {sid!r}"
+        if not _ID.match(sid):
+            raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
+        if sid in index:
+            raise fail(entry, "duplicate id: another stage already uses it")
+        index[sid] = len(stages)
+        stages.append(
+            Stage(sid, raw.get("title", sid.title()), raw.get("about", ""), bool(raw.get("final", False)))
+        )
+
+    initial = _text(data, "initial", "top level", fail)
+    if initial not in index:
+        raise fail("initial", f"unknown stage {initial!r}")
+    stop = data.get("stop", "closed")
+    if stop not in index:
+        raise fail("stop", f"unknown stage {stop!r}")
+    if not stages[index[stop]].final:
+        raise fail("stop", f"stage {stop!r} must be final (final = true): a stopped project goes nowhere else")
+
+    gates: list[Gate] = []
+    gate_ids: set[str] = set()
+    for i, raw in enumerate(data.get("gate", [])):
+        entry = f"gate[{i}]"
+        if not isinstance(raw, dict):
+            raise fail(entry, "must be a table")
+        _only(raw, {"id", "from", "to", "title", "body", "new_cycle", "criterion"}, entry, fail)
+        gid = _text(raw, "id", entry, fail)
+        entry = f"gate {gid!r}"
+        if not _ID.match(gid):
+            raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
+        if gid in gate_ids:
+            raise fail(entry, "duplicate id: another gate already uses it")
+        gate_ids.add(gid)
+        source, dest = _text(raw, "from", entry, fail), _text(raw, "to", entry, fail)
+        for role, sid in (("from", source), ("to", dest)):
+            if sid not in index:
+                raise fail(entry, f"unknown stage {sid!r} in '{role}'")
+        if stages[index[source]].final:
+            raise fail(entry, f"stage {source!r} is final: a final stage has no gates out")
+        body = raw.get("body", ACCOUNTABLE)
+        criteria = _criteria(raw.get("criterion", []), entry, body, fail)
+        gates.append(
+            Gate(gid, source, dest, raw.get("title", f"{source} to {dest}"), body,
+                 bool(raw.get("new_cycle", False)), criteria)
+        )
+
+    for s in stages:
+        if not s.final and not any(g.source == s.id for g in gates):
+            raise fail(f"stage {s.id!r}", "no way out: add a gate from it, or mark it final = true")
+
+    reachable = {initial}
+    frontier = [initial]
+    while frontier:
+        here = frontier.pop()
+        nexts = [g.dest for g in gates if g.source == here]
+        if not stages[index[here]].final:
+            nexts.append(stop)
+        for nxt in nexts:
+            if nxt not in reachable:
+                reachable.add(nxt)
+                frontier.append(nxt)
+    for s in stages:
+        if s.id not in reachable:
+            raise fail(f"stage {s.id!r}", f"unreachable: no gate leads to it from {initial!r}")
+
+    return Workflow(
+        name=name, title=data.get("title", name), initial=initial, stop=stop, stages=tuple(stages),
+        gates=tuple(gates), path=where, sha256=digest, about=data.get("about", ""), _stage_index=index,
+    )
+
+
+def _criteria(raws: Any, gate_entry: str, gate_body: str, fail: Any) -> tuple[Criterion, ...]:
+    if not isinstance(raws, list):
+        raise fail(f"{gate_entry} criterion", "must be [[gate.criterion]] entries")
+    out: list[Criterion] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raws):
+        entry = f"{gate_entry} criterion[{i}]"
+        if not isinstance(raw, dict):
+            raise fail(entry, "must be a table")
+        _only(raw, {"id", "kind", "level", "title", "evidence", "field", "body"}, entry, fail)
+        cid = _text(raw, "id", entry, fail)
+        entry = f"{gate_entry} criterion {cid!r}"
+        if not _ID.match(cid):
+            raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
+        if cid in seen:
+            raise fail(entry, "duplicate id: another criterion of this gate already uses it")
+        seen.add(cid)
+        kind = raw.get("kind")
+        if kind not in KINDS:
+            raise fail(entry, f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
+        level = raw.get("level", "must")
+        if level not in LEVELS:
+            raise fail(entry, f"unknown level {level!r}; expected must or should")
+        evidence = field_name = body = None
+        if kind == "evidence":
+            evidence = raw.get("evidence", cid)
+            if not isinstance(evidence, str) or not _ID.match(evidence):
+                raise fail(entry, "evidence must be a name of lower-case letters, digits, '-' and '_'")
+        elif kind == "field":
+            field_name = raw.get("field")
+            if not isinstance(field_name, str) or not _ID.match(field_name):
+                raise fail(entry, "a field criterion needs field = \"<project attribute>\"")
+        else:
+            body = raw.get("body", gate_body)
+        out.append(Criterion(cid, kind, level == "must", raw.get("title", cid), evidence, field_name, body))
+    return tuple(out)
+
+
+def _text(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise fail(entry, f"missing {key!r} (a non-empty string)")
+    return value
+
+
+def _only(raw: Mapping[str, Any], allowed: set[str], entry: str, fail: Any) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise fail(entry, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+# --- the registry: built-in workflows and the team's own ---------------------------------------
+
+def builtin_dir() -> Path:
+    import workflows
+
+    return Path(workflows.__file__).parent
+
+
+def team_dir() -> Path:
+    return config.home() / "workflows"
+
+
+def available() -> dict[str, Path]:
+    """Workflow name -> file; a team file replaces a built-in one of the same name."""
+    found: dict[str, Path] = {}
+    for folder in (builtin_dir(), team_dir()):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = path
+    return found
+
+
+_cache: dict[tuple[str, int, int], Workflow] = {}
+
+
+def load(name: str) -> Workflow:
+    """The workflow called `name`, validated; BadInput naming the choices when there is none."""
+    paths = available()
+    path = paths.get(name)
+    if path is None:
+        raise BadInput(f"No workflow named {name!r}. Available: {', '.join(sorted(paths)) or 'none'} "
+                       f"(see: cycle workflow list)")
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    wf = _cache.get(key)
+    if wf is None:
+        wf = parse(path)
+        if wf.name != name:
+            raise WorkflowInvalid(str(path), "name", f"says {wf.name!r} but the file is named {name!r}.toml")
+        _cache[key] = wf
+    return wf

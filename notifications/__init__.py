@@ -1,0 +1,1 @@
+"""Email and scheduling for cycle: reminders, outbox, scheduler (see the reminders issue)."""

@@ -1,0 +1,98 @@
+"""The issue's walk-through, end to end through the real CLI on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .conftest import BODY, CAMHS, Cli, go, run_process
+
+
+def test_init_is_idempotent_and_creates_the_file(run: Cli, home: Path) -> None:
+    assert "Created cycle database" in run("init").stdout
+    assert "Already set up" in run("init").stdout
+    assert (home / "cycle.db").exists()
+
+
+def test_commands_before_init_say_how_to_start(run: Cli, home: Path) -> None:
+    result = run("project", "list", expect=2)
+    assert result.stderr.strip() == f"Error: No cycle database at {home / 'cycle.db'}. Create it with: cycle init"
+    assert not (home / "cycle.db").exists()
+
+
+def test_walkthrough(ready: Cli) -> None:
+    run = ready
+    check = run.json("gate", "check", "camhs")
+    assert check["open"] is False and check["gate"] == "analyse-plan" and check["to"] == "plan"
+    unmet = {c["id"]: c for c in check["criteria"] if c["must"] and not c["met"]}
+    assert set(unmet) == {"needs-assessment", "decision"}
+    assert unmet["needs-assessment"]["hint"] == "cycle evidence add camhs needs-assessment --ref <REF>"
+    assert unmet["decision"]["hint"] == (
+        'cycle decision record camhs --gate analyse-plan --outcome go --body "Children\'s Trust Board" --ref <REF>')
+    for c in check["criteria"]:
+        assert {"id", "kind", "must", "met", "reason", "hint"} <= set(c)
+
+    refused = run("project", "advance", "camhs", expect=3)
+    assert "Refused: camhs stays at analyse" in refused.stderr
+    assert "cycle evidence add camhs needs-assessment --ref <REF>" in refused.stderr
+
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
+    run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY,
+        "--ref", "minutes 2026-10-14 item 5", user="bob")
+    moved = run("project", "advance", "camhs")
+    assert "camhs moved analyse -> plan" in moved.stdout
+
+    shown = run.json("project", "show", "camhs")
+    assert shown["stage"] == "plan" and shown["cycle"] == 1
+    assert [p["key"] for p in run.json("project", "list")] == ["camhs"]
+    assert "camhs  plan" in run("project", "list").stdout
+
+    log = run.json("audit", "log", "camhs")
+    assert [e["action"] for e in log] == ["project.create", "advance.refused", "evidence.add", "decision.record",
+                                          "advance"]
+    assert [e["actor"] for e in log] == ["alice", "alice", "alice", "bob", "alice"]
+    last = log[-1]
+    assert (last["from"], last["to"]) == ("analyse", "plan")
+    snap = {c["id"]: c for c in last["payload"]["criteria"]}
+    assert snap["needs-assessment"]["met"] and snap["needs-assessment"]["evidence_ids"] == [1]
+    assert snap["decision"]["decision_ids"] == [1]
+    assert snap["market-analysis"]["met"] is False  # a should: recorded as unmet, did not block
+    assert "Audit chain verified: 6 entries" in run("audit", "verify").stdout
+
+
+def test_full_cycle_and_cycle_two_needs_its_own_evidence(ready: Cli) -> None:
+    run = ready
+    evidence = {"analyse-plan": ["needs-assessment"],
+                "plan-do": ["service-specification", "eia", "consultation", "performance-targets"],
+                "do-review": ["contract-award"], "review-analyse": ["outcomes-evaluation"]}
+    for gate, names in evidence.items():
+        for name in names:
+            run("evidence", "add", "camhs", name, "--ref", f"{name} v1")
+        go(run, "camhs", gate)
+        args = ["--to", "analyse"] if gate == "review-analyse" else []
+        run("project", "advance", "camhs", *args)
+    shown = run.json("project", "show", "camhs")
+    assert (shown["stage"], shown["cycle"]) == ("analyse", 2)
+    check = run.json("gate", "check", "camhs")
+    na = next(c for c in check["criteria"] if c["id"] == "needs-assessment")
+    assert na["met"] is False
+    assert na["reason"] == ("No 'needs-assessment' evidence recorded in cycle 2 "
+                            "(an earlier cycle had one; each cycle needs its own)")
+    run("project", "advance", "camhs", expect=3)
+
+
+def test_review_needs_a_destination(ready: Cli) -> None:
+    run = ready
+    run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "recycle", "--to", "plan",
+        "--body", BODY, "--ref", "x", expect=2)
+    err = run("project", "advance", "camhs", "--to", "review", expect=2).stderr
+    assert err.strip() == "Error: camhs cannot go from analyse to 'review'; from analyse it can go to: plan"
+
+
+def test_installed_command_runs_the_walkthrough(tmp_path: Path) -> None:
+    env = {"CYCLE_HOME": str(tmp_path / "proc-home"), "CYCLE_USER": "alice"}
+    assert run_process("init", env=env).returncode == 0
+    assert run_process(*CAMHS, env=env).returncode == 0
+    assert run_process("project", "advance", "camhs", env=env).returncode == 3
+    assert run_process("--version", env=env).stdout.startswith("cycle, version ")
+    verified = run_process("audit", "verify", env=env)
+    assert verified.returncode == 0, verified.stderr

@@ -1,0 +1,1 @@
+"""Built-in workflow definitions (TOML data files loaded by cycle.workflow)."""
