@@ -24,7 +24,9 @@ def _emit(data: Any) -> None:
 def _store() -> Any:
     from cycle.store import open_store
 
-    return open_store().require()
+    store = open_store()
+    click.get_current_context().call_on_close(store.dispose)
+    return store.require()
 
 
 def _actor() -> str:
@@ -88,6 +90,7 @@ def init() -> None:
     from cycle.store import open_store
 
     store = open_store()
+    click.get_current_context().call_on_close(store.dispose)
     created = engine.init(store, _actor())
     click.echo(f"{'Created' if created else 'Already set up:'} cycle database at {store.describe()}")
 

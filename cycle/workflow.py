@@ -145,9 +145,9 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
         entry = f"stage[{i}]"
         if not isinstance(raw, dict):
             raise fail(entry, "must be a table")
-        _only(raw, {"id", "title", "about", "final"}, entry, fail)
         sid = _text(raw, "id", entry, fail)
         entry = f"stage {sid!r}"
+        _only(raw, {"id", "title", "about", "final"}, entry, fail)
         if not _ID.match(sid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if sid in index:
@@ -172,9 +172,9 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
         entry = f"gate[{i}]"
         if not isinstance(raw, dict):
             raise fail(entry, "must be a table")
-        _only(raw, {"id", "from", "to", "title", "body", "new_cycle", "criterion"}, entry, fail)
         gid = _text(raw, "id", entry, fail)
         entry = f"gate {gid!r}"
+        _only(raw, {"id", "from", "to", "title", "body", "new_cycle", "criterion"}, entry, fail)
         if not _ID.match(gid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if gid in gate_ids:
@@ -227,9 +227,9 @@ def _criteria(raws: Any, gate_entry: str, gate_body: str, fail: Any) -> tuple[Cr
         entry = f"{gate_entry} criterion[{i}]"
         if not isinstance(raw, dict):
             raise fail(entry, "must be a table")
-        _only(raw, {"id", "kind", "level", "title", "evidence", "field", "body"}, entry, fail)
         cid = _text(raw, "id", entry, fail)
         entry = f"{gate_entry} criterion {cid!r}"
+        _only(raw, {"id", "kind", "level", "title", "evidence", "field", "body"}, entry, fail)
         if not _ID.match(cid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if cid in seen:

@@ -1,0 +1,123 @@
+"""`cycle demo`: a scripted walk round the cycle on a throwaway database, printed as a person reads it.
+
+The script is data: each step is a line of narration, a real CLI command, and the exit code it
+should give. The CLI object is passed in, so this module needs no CLI library of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .gates import quote
+
+CTB = "Children's Trust Board"
+PHC = "Public Health Committee"
+CCG = "CCG Governing Body"
+
+# Services from seed 001 Appendix A with their lead commissioners, and the hub's commissioning model.
+SERVICES = [
+    ("school-nursing", "School Nursing and Healthy Schools (5-19)", "NCC - Public Health", "integrated", PHC),
+    ("camhs", "CAMHS Tiers 2 and 3", "CCGs", "joint", CTB),
+    ("camhs-tier4", "CAMHS Tier 4", "NHS England", "national", "NHS England Midlands and East"),
+    ("looked-after", "Health Needs of Looked After Children", "CCGs", "co-ordinated", CCG),
+]
+
+Step = tuple[str, list[str], int, str]  # narration, argv, expected exit code, CYCLE_USER
+
+
+def _script() -> list[Step]:
+    k = "camhs"
+    ev = ["evidence", "add", k]
+    steps: list[Step] = [("Create the database.", ["init"], 0, "alice")]
+    for key, title, lead, model, body in SERVICES:
+        steps.append((f"Load {title} (lead commissioner {lead}, {model} model).",
+                      ["project", "new", key, "--title", title, "--lead-commissioner", lead, "--model", model,
+                       "--accountable-body", body, "--owner", "alice"], 0, "alice"))
+    steps += [
+        ("The portfolio: every project starts at analyse.", ["project", "list"], 0, "alice"),
+        ("What stands between CAMHS and planning?", ["gate", "check", k], 0, "alice"),
+        ("Alice tries to advance anyway: refused, with the commands that would fix it (exit 3).",
+         ["project", "advance", k], 3, "alice"),
+        ("She records the needs assessment ...", [*ev, "needs-assessment", "--ref", "JSNA 2026 children chapter"],
+         0, "alice"),
+        ("... and the policy and market analysis.", [*ev, "policy-legal-duties", "--ref",
+                                                    "Legal duties briefing, Sept 2026"], 0, "alice"),
+        ("The Children's Trust Board minutes its decision; the clerk records it.",
+         ["decision", "record", k, "--gate", "analyse-plan", "--outcome", "go", "--body", CTB, "--ref",
+          "minutes 2026-10-14 item 5", "--date", "2026-10-14"], 0, "clerk"),
+        ("Now the gate opens.", ["project", "advance", k], 0, "alice"),
+        ("Planning: specification, equality impact assessment, consultation, targets.",
+         [*ev, "service-specification", "--ref", "CAMHS spec v3 with outcomes"], 0, "alice"),
+        ("", [*ev, "eia", "--ref", "EIA 2026-11"], 0, "alice"),
+        ("", [*ev, "consultation", "--ref", "Young people's panel and parent survey report"], 0, "alice"),
+        ("The board holds the decision pending the consultation response.",
+         ["decision", "record", k, "--gate", "plan-do", "--outcome", "hold", "--body", CTB, "--ref",
+          "minutes 2026-11-11 item 3"], 0, "clerk"),
+        ("While held (and with targets missing) the gate stays shut.", ["project", "advance", k], 3, "alice"),
+        ("", [*ev, "performance-targets", "--ref", "SMART indicator schedule v2"], 0, "alice"),
+        ("", ["decision", "record", k, "--gate", "plan-do", "--outcome", "go", "--body", CTB, "--ref",
+              "minutes 2026-12-09 item 4"], 0, "clerk"),
+        ("", ["project", "advance", k], 0, "alice"),
+        ("Do: the contract is awarded.", [*ev, "contract-award", "--ref", "Contract CAMHS-2027-01, Trust X"],
+         0, "alice"),
+        ("", ["decision", "record", k, "--gate", "do-review", "--outcome", "go", "--body", CTB, "--ref",
+              "minutes 2027-03-10 item 2"], 0, "clerk"),
+        ("", ["project", "advance", k], 0, "alice"),
+        ("Review: outcomes and value for money evaluated; the board recommissions.",
+         [*ev, "outcomes-evaluation", "--ref", "CAMHS evaluation report 2029"], 0, "alice"),
+        ("", ["decision", "record", k, "--gate", "review-analyse", "--outcome", "go", "--body", CTB, "--ref",
+              "minutes 2029-06-12 item 7"], 0, "clerk"),
+        ("Review has three ways out (analyse, decommission, closed); she chooses to recommission.",
+         ["project", "advance", k, "--to", "analyse"], 0, "alice"),
+        ("Cycle 2 needs its own evidence: last cycle's needs assessment does not count.",
+         ["gate", "check", k], 0, "alice"),
+        ("The project and its record.", ["project", "show", k], 0, "alice"),
+        ("Every action, who did it and when.", ["audit", "log", k], 0, "alice"),
+        ("Keep the chain's head outside the database ...", ["audit", "checkpoint"], 0, "alice"),
+        ("... and check that nothing in the record was altered.", ["audit", "verify"], 0, "alice"),
+    ]
+    return steps
+
+
+def _invoke(cli: Any, argv: list[str]) -> int:
+    try:
+        result = cli.main(args=argv, prog_name="cycle", standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except Exception as exc:  # click's usage errors carry their own exit code and message
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show()
+            return int(exc.exit_code)
+        raise
+    return int(result or 0)
+
+
+def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
+    """Run the script; True when every step gave the exit code it should."""
+    where = Path(home) if home else Path(tempfile.mkdtemp(prefix="cycle-demo-"))
+    saved = {name: os.environ.get(name) for name in ("CYCLE_HOME", "CYCLE_DATABASE_URL", "CYCLE_USER")}
+    os.environ["CYCLE_HOME"] = str(where)
+    os.environ.pop("CYCLE_DATABASE_URL", None)
+    echo(f"cycle demo: a commissioning project round the cycle, on a throwaway database in {where}\n")
+    try:
+        for narration, argv, expected, user in _script():
+            os.environ["CYCLE_USER"] = user
+            if narration:
+                echo(f"\n# {narration}")
+            echo(f"$ CYCLE_USER={user} cycle " + " ".join(quote(a) for a in argv))
+            code = _invoke(cli, argv)
+            if code != expected:
+                echo(f"\nDemo stopped: that command exited {code}, expected {expected}.")
+                return False
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    echo(f"\nDone. Explore the demo's data with: CYCLE_HOME={quote(str(where))} cycle project list")
+    return True
