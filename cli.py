@@ -448,7 +448,8 @@ def workflow_show(name: str, as_json: bool) -> None:
 
 @workflow.command("check")
 @click.argument("file", type=click.Path(dir_okay=False))
-def workflow_check(file: str) -> None:
+@json_option
+def workflow_check(file: str, as_json: bool) -> None:
     """Validate a workflow file without installing it (exit 2 naming the bad entry).
 
     \b
@@ -461,6 +462,10 @@ def workflow_check(file: str) -> None:
 
     wf = wfs.parse(Path(file))
     n = sum(len(g.criteria) for g in wf.gates)
+    if as_json:
+        _emit({"ok": True, "file": file, "name": wf.name, "stages": len(wf.stages), "gates": len(wf.gates),
+               "criteria": n, "sha256": wf.sha256})
+        return
     click.echo(f"OK: {file} defines workflow {wf.name}: {len(wf.stages)} stages, {len(wf.gates)} gates, "
                f"{n} criteria.")
 

@@ -1,0 +1,115 @@
+"""Gate decisions: go, hold, recycle, stop; and a move never lands without its audit entry."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .conftest import BODY, Cli, go
+
+
+def _decide(run: Cli, outcome: str, *extra: str, gate: str = "analyse-plan", body: str = BODY,
+            expect: int = 0) -> str:
+    result = run("decision", "record", "camhs", "--gate", gate, "--outcome", outcome, "--body", body,
+                 "--ref", f"minutes {outcome}", *extra, user="clerk", expect=expect)
+    return result.stdout + result.stderr
+
+
+def _to_plan(run: Cli) -> None:
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    go(run, "camhs", "analyse-plan")
+    run("project", "advance", "camhs")
+
+
+def test_hold_keeps_the_gate_shut_until_a_later_go(ready: Cli) -> None:
+    run = ready
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    _decide(run, "hold")
+    check = run.json("gate", "check", "camhs")
+    decision = next(c for c in check["criteria"] if c["id"] == "decision")
+    assert not decision["met"]
+    assert decision["reason"] == ("Latest decision is hold by Children's Trust Board (minutes hold); "
+                                  "the gate needs a go")
+    run("project", "advance", "camhs", expect=3)
+    _decide(run, "go")
+    run("project", "advance", "camhs")
+    assert run.json("project", "show", "camhs")["stage"] == "plan"
+
+
+def test_recycle_goes_back_and_needs_a_fresh_decision(ready: Cli) -> None:
+    run = ready
+    _to_plan(run)
+    out = _decide(run, "recycle", "--to", "analyse", gate="plan-do")
+    assert "camhs moved plan -> analyse" in out
+    shown = run.json("project", "show", "camhs")
+    assert (shown["stage"], shown["cycle"]) == ("analyse", 1)
+    check = run.json("gate", "check", "camhs")
+    met = {c["id"]: c["met"] for c in check["criteria"]}
+    assert met["needs-assessment"] is True  # same cycle: the evidence still stands
+    assert met["decision"] is False  # the old go was for the earlier visit
+    entry = run.json("audit", "log", "camhs")[-1]
+    assert (entry["action"], entry["from"], entry["to"]) == ("decision.record", "plan", "analyse")
+    assert entry["payload"]["outcome"] == "recycle" and entry["payload"]["recycle_to"] == "analyse"
+
+
+def test_recycle_only_to_an_earlier_stage(ready: Cli) -> None:
+    run = ready
+    _to_plan(run)
+    err = _decide(run, "recycle", "--to", "review", gate="plan-do", expect=2)
+    assert err == "Error: recycle goes back to an earlier stage; from plan that is: analyse\n"
+    err = _decide(run, "recycle", gate="plan-do", expect=2)
+    assert err.startswith("Error: --to STAGE goes with --outcome recycle")
+
+
+def test_stop_closes_the_project(ready: Cli) -> None:
+    run = ready
+    out = _decide(run, "stop")
+    assert "camhs moved analyse -> closed" in out
+    assert run.json("project", "show", "camhs")["stage"] == "closed"
+    err = run("project", "advance", "camhs", expect=2).stderr
+    assert err == "Error: camhs is closed: there is no gate out of a final stage\n"
+    assert "Audit chain verified" in run("audit", "verify").stdout
+
+
+def test_only_the_gates_body_can_recycle_or_stop(ready: Cli) -> None:
+    run = ready
+    before = run.json("audit", "log")
+    err = _decide(run, "stop", body="Finance Sub-committee", expect=2)
+    assert err == ("Error: only Children's Trust Board can decide stop at gate analyse-plan; "
+                   "the decision names Finance Sub-committee\n")
+    assert run.json("audit", "log") == before
+
+
+def test_a_go_from_another_body_does_not_open_the_gate(ready: Cli) -> None:
+    run = ready
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    _decide(run, "go", body="Finance Sub-committee")
+    check = run.json("gate", "check", "camhs")
+    decision = next(c for c in check["criteria"] if c["id"] == "decision")
+    assert not decision["met"]
+    assert "(decisions by Finance Sub-committee do not count: this gate needs Children's Trust Board)" in (
+        decision["reason"])
+
+
+def _dump(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(db) as conn:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+                for t in ("project", "evidence", "decision", "audit_entry")}
+
+
+def test_a_move_whose_audit_entry_fails_is_not_written(ready: Cli, home: Path) -> None:
+    run = ready
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    go(run, "camhs", "analyse-plan")
+    db = home / "cycle.db"
+    with sqlite3.connect(db) as conn:  # a real failure at the last step of the transaction
+        conn.execute("CREATE TRIGGER audit_jammed BEFORE INSERT ON audit_entry "
+                     "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END")
+    before = _dump(db)
+    result = run("project", "advance", "camhs", expect=5)
+    assert result.stderr == "Error: database error (disk quota exceeded); nothing was written.\n"
+    assert _dump(db) == before
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER audit_jammed")
+    run("project", "advance", "camhs")
+    assert run.json("project", "show", "camhs")["stage"] == "plan"
