@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import Column, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
 _project_version = Column("version", Integer, nullable=False)
 
 
