@@ -1,0 +1,271 @@
+"""Tampering with the audit log is caught by `cycle audit verify`, naming the first bad entry.
+
+The history is built through the real CLI; the tampering is done with plain `sqlite3` on the
+database file, as someone with write access to the file (but not to a checkpoint kept elsewhere)
+would do it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+
+from cycle.audit import GENESIS, entry_hash
+
+from .conftest import CAMHS, Cli, go
+
+COLUMNS = ("seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash")
+
+
+@contextmanager
+def db(home: Path) -> Iterator[sqlite3.Connection]:
+    with closing(sqlite3.connect(home / "cycle.db")) as conn:
+        yield conn
+
+
+def rows(home: Path) -> list[tuple]:
+    with db(home) as conn:
+        return conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_entry ORDER BY seq").fetchall()
+
+
+def drop_triggers(home: Path) -> None:
+    with db(home) as conn:
+        conn.execute("DROP TRIGGER audit_entry_no_update")
+        conn.execute("DROP TRIGGER audit_entry_no_delete")
+        conn.commit()
+
+
+def build_history(run: Cli) -> None:
+    """Three projects; evidence, decisions, a refused and two successful advances, a set, a stop."""
+    run("init")
+    run(*CAMHS)
+    run("project", "new", "school-nursing", "--title", "School nursing", "--lead-commissioner", "LA",
+        "--model", "joint", "--accountable-body", "Health and Wellbeing Board", "--owner", "bob")
+    run("project", "new", "respite", "--title", "Short breaks", "--accountable-body", "Children's Trust Board")
+    run("project", "advance", "camhs", expect=3)
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
+    run("evidence", "add", "school-nursing", "needs-assessment", "--ref", "JSNA 2026 school health")
+    go(run, "camhs", "analyse-plan")
+    run("project", "advance", "camhs")
+    run("evidence", "add", "camhs", "eia", "--ref", "EIA v1", user="bob")
+    run("project", "set", "school-nursing", "--owner", "carol")
+    run("decision", "record", "school-nursing", "--gate", "analyse-plan", "--outcome", "go",
+        "--body", "Health and Wellbeing Board", "--ref", "HWB 2026-11-02 item 3")
+    run("project", "advance", "school-nursing")
+    run("decision", "record", "respite", "--gate", "analyse-plan", "--outcome", "stop",
+        "--body", "Children's Trust Board", "--ref", "CTB 2026-11-09 item 7")
+
+
+@pytest.fixture
+def history(run: Cli, home: Path) -> Cli:
+    build_history(run)
+    assert len(rows(home)) == 14
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 14 entries, head 14:")
+    return run
+
+
+def failed(run: Cli, *args: str) -> str:
+    """Run `cycle audit verify ARGS`, require exit 1 and a single line on stderr; return that line."""
+    result = run("audit", "verify", *args, expect=1)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def checkpoint(run: Cli) -> str:
+    return run("audit", "checkpoint").stdout.strip()
+
+
+# --- the database itself refuses changes -------------------------------------------------------
+
+@pytest.mark.parametrize("statement, refused", [
+    ("UPDATE audit_entry SET payload = '{}' WHERE seq = 5", "audit_entry is append-only: UPDATE refused"),
+    ("UPDATE audit_entry SET actor = 'mallory'", "audit_entry is append-only: UPDATE refused"),
+    ("DELETE FROM audit_entry WHERE seq = 14", "audit_entry is append-only: DELETE refused"),
+    ("DELETE FROM audit_entry", "audit_entry is append-only: DELETE refused"),
+])
+def test_triggers_refuse_update_and_delete(history: Cli, home: Path, statement: str, refused: str) -> None:
+    before = rows(home)
+    with db(home) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only") as caught:
+            conn.execute(statement)
+        conn.commit()
+    assert str(caught.value) == refused
+    assert rows(home) == before
+    assert history("audit", "verify").stdout.startswith("Audit chain verified: 14 entries")
+
+
+# --- with the triggers dropped by hand, verify catches each kind of tampering ---------------------
+
+def test_edited_payload_is_named(history: Cli, home: Path) -> None:
+    drop_triggers(home)
+    payload = json.loads(rows(home)[6][COLUMNS.index("payload")])
+    assert payload["ref"] == "JSNA 2026 school health"
+    payload["ref"] = "JSNA 2025 school health"
+    with db(home) as conn:
+        conn.execute("UPDATE audit_entry SET payload = ? WHERE seq = 7", (json.dumps(payload, sort_keys=True),))
+        conn.commit()
+    assert failed(history) == ("Audit chain FAILED at entry 7: its hash does not match its contents "
+                               "(the entry was edited). 6 entries before it verified.")
+
+
+@pytest.mark.parametrize("column, value", [("actor", "mallory"), ("to_stage", "do"), ("at", "2020-01-01T00:00:00Z")])
+def test_edited_field_is_named(history: Cli, home: Path, column: str, value: str) -> None:
+    drop_triggers(home)
+    with db(home) as conn:
+        conn.execute(f"UPDATE audit_entry SET {column} = ? WHERE seq = 9", (value,))
+        conn.commit()
+    assert failed(history).startswith("Audit chain FAILED at entry 9: its hash does not match its contents")
+
+
+def test_deleted_middle_entry_is_named(history: Cli, home: Path) -> None:
+    drop_triggers(home)
+    with db(home) as conn:
+        conn.execute("DELETE FROM audit_entry WHERE seq = 5")
+        conn.commit()
+    assert failed(history) == ("Audit chain FAILED at entry 5: entry 5 is missing (found 6 next). "
+                               "4 entries before it verified.")
+
+
+def test_deleted_middle_entry_with_renumbered_seqs_is_named(history: Cli, home: Path) -> None:
+    drop_triggers(home)
+    with db(home) as conn:
+        conn.execute("DELETE FROM audit_entry WHERE seq = 5")
+        for seq in range(6, 15):
+            conn.execute("UPDATE audit_entry SET seq = seq - 1 WHERE seq = ?", (seq,))
+        conn.commit()
+    assert failed(history).startswith("Audit chain FAILED at entry 5: its previous-hash does not match")
+
+
+def test_deleted_first_entry_is_named(history: Cli, home: Path) -> None:
+    drop_triggers(home)
+    with db(home) as conn:
+        conn.execute("DELETE FROM audit_entry WHERE seq = 1")
+        conn.commit()
+    assert failed(history) == ("Audit chain FAILED at entry 1: entry 1 is missing (found 2 next). "
+                               "0 entries before it verified.")
+
+
+def test_swapped_contents_are_caught(history: Cli, home: Path) -> None:
+    drop_triggers(home)
+    original = {r[0]: r for r in rows(home)}
+    fields = COLUMNS[1:]
+    with db(home) as conn:
+        # prev_hash is UNIQUE: park entry 8 out of the way, then swap everything but seq.
+        conn.execute("UPDATE audit_entry SET prev_hash = 'parked' WHERE seq = 8")
+        conn.execute(f"UPDATE audit_entry SET {', '.join(f + ' = ?' for f in fields)} WHERE seq = 7",
+                     original[8][1:])
+        conn.execute(f"UPDATE audit_entry SET {', '.join(f + ' = ?' for f in fields)} WHERE seq = 8",
+                     original[7][1:])
+        conn.commit()
+    assert [r[1:] for r in rows(home)][6:8] == [original[8][1:], original[7][1:]]
+    assert failed(history) == ("Audit chain FAILED at entry 7: its previous-hash does not match the entry "
+                               "before it (an entry was removed, reordered or rewritten). "
+                               "6 entries before it verified.")
+
+
+def test_renumbered_seqs_are_caught(history: Cli, home: Path) -> None:
+    drop_triggers(home)
+    with db(home) as conn:
+        conn.execute("UPDATE audit_entry SET seq = 100 WHERE seq = 10")
+        conn.execute("UPDATE audit_entry SET seq = 10 WHERE seq = 11")
+        conn.execute("UPDATE audit_entry SET seq = 11 WHERE seq = 100")
+        conn.commit()
+    assert failed(history).startswith("Audit chain FAILED at entry 10: its previous-hash does not match")
+
+
+def test_cut_off_tail_passes_alone_but_not_against_a_checkpoint(history: Cli, home: Path) -> None:
+    kept = checkpoint(history)
+    assert kept == f"14:{rows(home)[-1][-1]}"
+    assert history("audit", "verify", "--checkpoint", kept).stdout.strip() == (
+        f"Audit chain verified: 14 entries, head {kept}, matches checkpoint {kept}.")
+    drop_triggers(home)
+    with db(home) as conn:
+        conn.execute("DELETE FROM audit_entry WHERE seq > 11")
+        conn.commit()
+    assert history("audit", "verify").stdout.startswith("Audit chain verified: 11 entries, head 11:")
+    assert failed(history, "--checkpoint", kept) == (
+        "Audit chain FAILED at entry 14: the log ends at entry 11 but the checkpoint names entry 14: "
+        "entries after 11 were cut off. 11 entries before it verified.")
+
+
+def test_checkpoint_of_an_earlier_head_still_verifies_a_longer_chain(history: Cli, home: Path) -> None:
+    kept = checkpoint(history)
+    history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
+    result = history("audit", "verify", "--checkpoint", kept)
+    assert result.stdout.startswith("Audit chain verified: 15 entries, head 15:")
+    assert result.stdout.strip().endswith(f"matches checkpoint {kept}.")
+
+
+def rewrite_from(home: Path, start: int, edit: dict[str, str]) -> None:
+    """Change entry `start` and re-hash it and every entry after it, as a careful forger would."""
+    with db(home) as conn:
+        all_rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_entry ORDER BY seq").fetchall()
+        prev = GENESIS if start == 1 else all_rows[start - 2][-1]
+        for row in all_rows[start - 1:]:
+            entry = dict(zip(COLUMNS, row, strict=True))
+            if entry["seq"] == start:
+                entry.update(edit)
+            entry["prev_hash"] = prev
+            entry["hash"] = entry_hash(prev, entry["seq"], entry["at"], entry["actor"], entry["project"],
+                                       entry["action"], entry["from_stage"], entry["to_stage"], entry["payload"])
+            conn.execute("UPDATE audit_entry SET actor = ?, payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                         (entry["actor"], entry["payload"], entry["prev_hash"], entry["hash"], entry["seq"]))
+            prev = entry["hash"]
+        conn.commit()
+
+
+def test_consistent_rewrite_passes_alone_but_not_against_a_checkpoint(history: Cli, home: Path) -> None:
+    kept = checkpoint(history)
+    drop_triggers(home)
+    rewrite_from(home, 6, {"actor": "mallory"})
+    assert rows(home)[5][COLUMNS.index("actor")] == "mallory"
+    assert history("audit", "verify").stdout.startswith("Audit chain verified: 14 entries, head 14:")
+    assert failed(history, "--checkpoint", kept) == (
+        "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database "
+        "(the chain was rewritten). 13 entries before it verified.")
+
+
+def test_rewrite_before_a_checkpoint_is_caught_at_the_checkpoint(history: Cli, home: Path) -> None:
+    kept = checkpoint(history)
+    history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
+    drop_triggers(home)
+    rewrite_from(home, 2, {"payload": '{"forged":true}'})
+    assert history("audit", "verify").stdout.startswith("Audit chain verified: 15 entries")
+    assert failed(history, "--checkpoint", kept).startswith(
+        "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database")
+
+
+# --- the command's input and output --------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", ["nonsense", "14", "14:", ":" + "a" * 64, "x:" + "a" * 64, "14:" + "a" * 63,
+                                 "14:" + "A" * 64, "14:" + "g" * 64, "-1:" + "a" * 64])
+def test_malformed_checkpoint_is_bad_input(history: Cli, bad: str) -> None:
+    result = history("audit", "verify", "--checkpoint", bad, expect=2)
+    assert result.stdout == ""
+    assert result.stderr == (f"Error: checkpoint {bad!r} is not SEQ:HASH (e.g. 42:3f1c...; "
+                             f"print one with: cycle audit checkpoint)\n")
+
+
+def test_json_output_when_good_and_when_bad(history: Cli, home: Path) -> None:
+    head = rows(home)[-1][-1]
+    good = json.loads(history("audit", "verify", "--json").stdout)
+    assert good == {"ok": True, "entries": 14, "head": {"seq": 14, "hash": head}, "bad_seq": None,
+                    "problem": None, "checkpoint": None}
+
+    drop_triggers(home)
+    with db(home) as conn:
+        conn.execute("UPDATE audit_entry SET project = 'other' WHERE seq = 3")
+        conn.commit()
+    result = history("audit", "verify", "--json", "--checkpoint", f"14:{head}", expect=1)
+    bad = json.loads(result.stdout)
+    assert bad["ok"] is False and bad["bad_seq"] == 3 and bad["entries"] == 2
+    assert bad["head"] == {"seq": 2, "hash": rows(home)[1][-1]}
+    assert bad["problem"] == "its hash does not match its contents (the entry was edited)"
+    assert bad["checkpoint"] == f"14:{head}"

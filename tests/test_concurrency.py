@@ -1,0 +1,237 @@
+"""Writers racing on one project: one winner, clear refusals for the rest, nothing lost, chain intact.
+
+The races run as separate OS processes on the real SQLite file. Two ways of starting them:
+"console-script" launches the installed `cycle` command N times at once and lets them race;
+"barrier" starts N interpreters that import the CLI first, wait until every one is ready, then all
+call the same entry point (`cli:main`) at once, so the database work itself overlaps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from cycle import engine
+from cycle.errors import StaleProject
+from cycle.gates import evaluate
+from cycle.store import open_store
+from cycle.workflow import load
+
+from .conftest import BODY, Cli, cycle_exe, go, run_process
+
+RACERS = 6
+
+BARRIER = """\
+import sys, time
+from pathlib import Path
+import cli, cycle.audit, cycle.engine, cycle.gates, cycle.store, cycle.workflow, cycle.text  # load before the race
+ready, start = Path(sys.argv[1]), Path(sys.argv[2])
+ready.touch()
+while not start.exists():
+    time.sleep(0.001)
+sys.argv = ["cycle", *sys.argv[3:]]
+cli.main()
+"""
+
+
+def race(tmp_path: Path, how: str, commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
+    """Run each command in its own process, all at once; return their results in the same order."""
+    env = dict(os.environ)
+    procs: list[subprocess.Popen[str]] = []
+    if how == "console-script":
+        for args in commands:
+            procs.append(subprocess.Popen([*cycle_exe(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True, env=env))
+    else:
+        gate_dir = tmp_path / f"barrier-{time.monotonic_ns()}"
+        gate_dir.mkdir()
+        script = gate_dir / "racer.py"
+        script.write_text(BARRIER)
+        start = gate_dir / "start"
+        for i, args in enumerate(commands):
+            procs.append(subprocess.Popen([sys.executable, str(script), str(gate_dir / f"ready-{i}"), str(start),
+                                           *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          env=env))
+        deadline = time.monotonic() + 120  # a safety net for a hung start-up, not a timing assertion
+        while not all((gate_dir / f"ready-{i}").exists() for i in range(len(commands))):
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                for p in procs:
+                    p.kill()
+                    p.communicate()
+                pytest.fail("a racer died or hung before the start line")
+            time.sleep(0.005)
+        start.touch()
+    results = []
+    for p, args in zip(procs, commands, strict=True):
+        out, err = p.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(args, p.returncode, out, err))
+    return results
+
+
+def audit_rows(home: Path) -> list[dict[str, object]]:
+    with closing(sqlite3.connect(home / "cycle.db")) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM audit_entry ORDER BY seq")]
+
+
+def verified(home: Path) -> str:
+    result = run_process("audit", "verify")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+# --- many processes advance the same project at once --------------------------------------------------
+
+@pytest.mark.parametrize("how", ["barrier", "console-script"])
+def test_racing_advances_have_exactly_one_winner(ready: Cli, home: Path, tmp_path: Path, how: str) -> None:
+    run = ready
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
+    go(run, "camhs", "analyse-plan")
+    assert run.json("project", "show", "camhs")["version"] == 3
+    entries_before = len(audit_rows(home))
+
+    results = race(tmp_path, how, [["project", "advance", "camhs"]] * RACERS)
+
+    codes = sorted(r.returncode for r in results)
+    assert codes.count(0) == 1, [(r.returncode, r.stderr) for r in results]
+    assert set(codes) <= {0, 3, 4}, [(r.returncode, r.stderr) for r in results]
+    winner = next(r for r in results if r.returncode == 0)
+    assert winner.stdout.startswith("camhs moved analyse -> plan through gate analyse-plan (cycle 1, version 4, ")
+    for loser in (r for r in results if r.returncode != 0):
+        assert "Traceback" not in loser.stderr and loser.stdout == ""
+        if loser.returncode == 4:  # read version 3 before the winner committed
+            assert loser.stderr == ("Error: camhs changed since you read it (version 3, now 4); nothing was "
+                                    "written. Look again with: cycle project show camhs\n")
+        else:  # read after the winner committed: the project is at plan, whose gate is closed
+            assert loser.stderr.startswith("Refused: camhs stays at plan; gate plan-do to do needs:\n")
+
+    shown = run.json("project", "show", "camhs")
+    assert (shown["stage"], shown["version"]) == ("plan", 4)
+    new = audit_rows(home)[entries_before:]
+    assert [e["action"] for e in new if e["action"] == "advance"] == ["advance"]
+    advance = next(e for e in new if e["action"] == "advance")
+    assert (advance["project"], advance["from_stage"], advance["to_stage"]) == ("camhs", "analyse", "plan")
+    assert sorted(e["action"] for e in new) == sorted(
+        ["advance"] + ["advance.refused"] * codes.count(3))
+    assert all(e["from_stage"] == "plan" for e in new if e["action"] == "advance.refused")
+    assert verified(home).startswith(f"Audit chain verified: {entries_before + 1 + codes.count(3)} entries")
+
+
+# --- the two phases of advance, interleaved deterministically in one process --------------------------
+
+def read_phase(key: str):  # type: ignore[no-untyped-def]
+    """What `engine.advance` does before it takes the write lock: read the project and check its gate."""
+    store = open_store()
+    with store.read() as s:
+        project = engine.get_project(s, key)
+        wf = load(project.workflow)
+        gate = wf.gates_from(project.stage)[0]
+        check = evaluate(wf, gate, project, engine.evidence_of(s, project), engine.decisions_of(s, project))
+        return store, wf, gate, check, project.version
+
+
+def db_dump(home: Path) -> dict[str, list[tuple[object, ...]]]:
+    with closing(sqlite3.connect(home / "cycle.db")) as conn:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+                for t in ("project", "evidence", "decision", "audit_entry")}
+
+
+def test_stale_gate_check_is_not_applied(ready: Cli, home: Path) -> None:
+    ready("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
+    go(ready, "camhs", "analyse-plan")
+    store, wf, gate, check, read_version = read_phase("camhs")
+    assert check.open and read_version == 3
+
+    competitor = open_store()
+    moved = engine.advance(competitor, "camhs", actor="bob")  # the competitor commits first
+    competitor.dispose()
+    assert (moved.source, moved.dest, moved.version) == ("analyse", "plan", 4)
+    after_competitor = db_dump(home)
+
+    with pytest.raises(StaleProject) as caught:
+        engine.commit_advance(store, wf, gate, check, read_version, actor="alice")
+    assert str(caught.value) == ("camhs changed since you read it (version 3, now 4); nothing was written. "
+                                 "Look again with: cycle project show camhs")
+    assert db_dump(home) == after_competitor
+    assert [e["action"] for e in audit_rows(home)].count("advance") == 1
+    store.dispose()
+
+
+def test_stale_refusal_is_not_recorded(ready: Cli, home: Path) -> None:
+    """A check that found the gate closed is not recorded as a refusal once the project has moved on."""
+    store, wf, gate, check, read_version = read_phase("camhs")
+    assert not check.open
+    competitor = open_store()
+    engine.add_evidence(competitor, "camhs", "needs-assessment", "JSNA 2026", actor="bob")
+    competitor.dispose()
+    after_competitor = db_dump(home)
+
+    with pytest.raises(StaleProject):
+        engine.commit_advance(store, wf, gate, check, read_version, actor="alice")
+    assert db_dump(home) == after_competitor
+    assert "advance.refused" not in [e["action"] for e in audit_rows(home)]
+    store.dispose()
+
+
+def test_fresh_gate_check_is_applied(ready: Cli, home: Path) -> None:
+    """The same two phases without a competitor do move the project (so the stale tests can fail)."""
+    ready("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
+    go(ready, "camhs", "analyse-plan")
+    store, wf, gate, check, read_version = read_phase("camhs")
+    moved = engine.commit_advance(store, wf, gate, check, read_version, actor="alice")
+    assert (moved.dest, moved.version) == ("plan", 4)
+    assert ready.json("project", "show", "camhs")["stage"] == "plan"
+    store.dispose()
+
+
+# --- many processes add evidence at once --------------------------------------------------------------
+
+def test_concurrent_evidence_additions_are_all_kept(ready: Cli, home: Path, tmp_path: Path) -> None:
+    ready("project", "new", "respite", "--title", "Short breaks")
+    names = load("commissioning").evidence_names()
+    commands = [["evidence", "add", key, names[i % len(names)], "--ref", f"{key} doc {i}"]
+                for i in range(RACERS) for key in ("camhs", "respite")]
+
+    results = race(tmp_path, "barrier", commands)
+
+    assert [r.returncode for r in results] == [0] * len(commands), [r.stderr for r in results]
+    assert all(r.stderr == "" for r in results)
+    with closing(sqlite3.connect(home / "cycle.db")) as conn:
+        stored = conn.execute("SELECT p.key, e.ref FROM evidence e JOIN project p ON p.id = e.project_id").fetchall()
+        versions = dict(conn.execute("SELECT key, version FROM project").fetchall())
+    assert sorted(stored) == sorted((c[2], c[5]) for c in commands)
+    assert versions == {"camhs": 1 + RACERS, "respite": 1 + RACERS}
+    added = [json.loads(str(e["payload"])) for e in audit_rows(home) if e["action"] == "evidence.add"]
+    assert sorted(a["ref"] for a in added) == sorted(c[5] for c in commands)
+    # Each write saw the version the one before it left: the version steps form one unbroken chain per project.
+    for key in ("camhs", "respite"):
+        steps = [tuple(json.loads(str(e["payload"]))["version"]) for e in audit_rows(home)
+                 if e["action"] == "evidence.add" and e["project"] == key]
+        assert steps == [(v, v + 1) for v in range(1, 1 + RACERS)]
+    assert verified(home).startswith(f"Audit chain verified: {3 + len(commands)} entries")
+
+
+def test_concurrent_evidence_with_expect_version_has_one_winner(ready: Cli, home: Path, tmp_path: Path) -> None:
+    commands = [["evidence", "add", "camhs", "eia", "--ref", f"EIA v{i}", "--expect-version", "1"]
+                for i in range(RACERS)]
+
+    results = race(tmp_path, "barrier", commands)
+
+    assert sorted(r.returncode for r in results) == [0] + [4] * (RACERS - 1), [r.stderr for r in results]
+    for r in results:
+        if r.returncode == 4:
+            assert r.stderr == ("Error: camhs changed since you read it (version 1, now 2); nothing was written. "
+                                "Look again with: cycle project show camhs\n")
+    winner = next(c for c, r in zip(commands, results, strict=True) if r.returncode == 0)
+    shown = ready.json("project", "show", "camhs")
+    assert shown["version"] == 2
+    assert [e["ref"] for e in shown["evidence"]] == [winner[5]]
+    assert verified(home).startswith("Audit chain verified: 3 entries")
