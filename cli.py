@@ -13,6 +13,7 @@ from cycle.errors import CycleError, GateNotMet
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+as_of_option = click.option("--as-of", metavar="DATE", help="Treat DATE (YYYY-MM-DD) as today.")
 version_option = click.option("--expect-version", type=int, metavar="N",
                               help="Refuse (exit 4) unless the project is still at version N (from project show).")
 
@@ -27,6 +28,12 @@ def _store() -> Any:
     store = open_store()
     click.get_current_context().call_on_close(store.dispose)
     return store.require()
+
+
+def _as_of(value: str | None) -> Any:
+    from cycle.dates import parse_date
+
+    return parse_date(value, "--as-of") if value else None
 
 
 def _actor() -> str:
@@ -140,8 +147,9 @@ MODEL_HELP = "Commissioning model: integrated, co-ordinated, joint or national."
 @click.option("--accountable-body", help="Body that decides the gates, e.g. \"Children's Trust Board\".")
 @click.option("--owner", help="Commissioning manager who owns the project.")
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
+@click.option("--replaces", metavar="KEY", help="The (decommissioned) project this one re-commissions; linked both ways.")
 def project_new(key: str, title: str, workflow: str, lead_commissioner: str | None, model: str | None,
-                accountable_body: str | None, owner: str | None, attrs: tuple[str, ...]) -> None:
+                accountable_body: str | None, owner: str | None, attrs: tuple[str, ...], replaces: str | None) -> None:
     """Create a project at its workflow's first stage.
 
     \b
@@ -154,8 +162,10 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 
     p = engine.create_project(_store(), actor=_actor(), key=key, title=title, workflow=workflow,
                               lead_commissioner=lead_commissioner, model=model, accountable_body=accountable_body,
-                              owner=owner, attrs=_attrs(attrs))
+                              owner=owner, attrs=_attrs(attrs), replaces=replaces)
     click.echo(f"Created {p.key} ({p.title}) at {p.stage}, workflow {p.workflow}. Next: cycle gate check {p.key}")
+    if replaces:
+        click.echo(f"Linked: {p.key} replaces {replaces}.")
 
 
 @project.command("set")
@@ -184,8 +194,9 @@ def project_set(key: str, attrs: tuple[str, ...], expect_version: int | None, **
 
 @project.command("show")
 @click.argument("key")
+@as_of_option
 @json_option
-def project_show(key: str, as_json: bool) -> None:
+def project_show(key: str, as_of: str | None, as_json: bool) -> None:
     """Show a project: stage, attributes, evidence, decisions and what the next gate waits on.
 
     \b
@@ -194,7 +205,7 @@ def project_show(key: str, as_json: bool) -> None:
     """
     from cycle import engine, text
 
-    view = engine.show_project(_store(), key)
+    view = engine.show_project(_store(), key, _as_of(as_of))
     _emit(view.as_dict()) if as_json else click.echo(text.project(view))
 
 
@@ -221,21 +232,25 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
 
 @project.command("advance")
 @click.argument("key")
-@click.option("--to", help="Destination stage when the current stage has several ways out (e.g. review).")
+@click.option("--to", help="Destination stage (or gate id) when the current stage has several ways out.")
+@click.option("--new-key", help="Key for a project the gate opens (default KEY-decommissioning).")
 @version_option
-def project_advance(key: str, to: str | None, expect_version: int | None) -> None:
+def project_advance(key: str, to: str | None, new_key: str | None, expect_version: int | None) -> None:
     """Pass the gate out of the current stage; refused (exit 3) unless every must criterion is met.
 
     \b
     Example:
       cycle project advance camhs
-      cycle project advance camhs --to analyse      # from review: recommission
+      cycle project advance camhs --to analyse        # from review: recommission
+      cycle project advance camhs --to decommission   # opens camhs-decommissioning
     """
     from cycle import engine
 
-    moved = engine.advance(_store(), key, actor=_actor(), to=to, expect_version=expect_version)
+    moved = engine.advance(_store(), key, actor=_actor(), to=to, expect_version=expect_version, new_key=new_key)
     click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} through gate {moved.gate} "
                f"(cycle {moved.cycle}, version {moved.version}, audit entry {moved.seq}).")
+    if moved.opened:
+        click.echo(f"Opened {moved.opened}, linked to {moved.project}. Next: cycle gate check {moved.opened}")
     for c in moved.check.warnings if moved.check else []:
         click.echo(f"  warning: should-criterion {c.id} not met: {c.reason}", err=True)
 
@@ -249,9 +264,10 @@ def gate() -> None:
 
 @gate.command("check")
 @click.argument("key")
-@click.option("--to", help="Destination stage when the current stage has several ways out.")
+@click.option("--to", help="Destination stage (or gate id) when the current stage has several ways out.")
+@as_of_option
 @json_option
-def gate_check(key: str, to: str | None, as_json: bool) -> None:
+def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> None:
     """Every criterion of the next gate: met or not, why, and the command that records it.
 
     \b
@@ -261,7 +277,7 @@ def gate_check(key: str, to: str | None, as_json: bool) -> None:
     """
     from cycle import engine, text
 
-    check = engine.check_gate(_store(), key, to)
+    check = engine.check_gate(_store(), key, to, _as_of(as_of))
     _emit(check.as_dict()) if as_json else click.echo(text.gate_check(check))
 
 
@@ -297,8 +313,9 @@ def decision() -> None:
 @decision.command("record")
 @click.argument("key")
 @click.option("--gate", "gate_id", required=True, help="The gate decided, e.g. analyse-plan.")
-@click.option("--outcome", required=True, type=click.Choice(["go", "hold", "recycle", "stop"]),
-              help="go; hold (stay); recycle (back to --to STAGE); stop (close).")
+@click.option("--outcome", required=True, metavar="OUTCOME",
+              help="go; hold (stay); recycle (back to --to STAGE); stop (close); or one the workflow names, "
+                   "e.g. terminate-immediately.")
 @click.option("--body", required=True, help="The deciding body, e.g. \"Children's Trust Board\".")
 @click.option("--ref", required=True, help="Minutes reference, e.g. \"minutes 2026-10-14 item 5\".")
 @click.option("--to", "recycle_to", help="With --outcome recycle: the earlier stage to go back to.")
@@ -324,6 +341,100 @@ def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, r
         click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} (audit entry {moved.seq}).")
     elif d.outcome == "go":
         click.echo(f"Next: cycle project advance {key}")
+
+
+# --- contracts ----------------------------------------------------------------------------------
+
+@cli.group(context_settings=CONTEXT)
+def contract() -> None:
+    """A project's contract: terms, notice deadline, notice served."""
+
+
+@contract.command("set")
+@click.argument("key")
+@click.option("--provider", help="The provider's name.")
+@click.option("--ref", help="The contract's reference.")
+@click.option("--start", help="Start date, YYYY-MM-DD.")
+@click.option("--end", help="End date, YYYY-MM-DD.")
+@click.option("--value", "value_total", help="Total value in pounds, e.g. 1250000 or 1.25m.")
+@click.option("--annual-value", "value_annual", help="Annual value in pounds.")
+@click.option("--notice", help="Notice period: '6 months', '90 days' or '60 working days'.")
+@click.option("--extension-to", help="Latest end date the extension options allow, YYYY-MM-DD.")
+@click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
+              help="Without notice the contract runs on (for --run-on) or simply ends.")
+@click.option("--run-on", help="How long it runs on without notice, e.g. '12 months'.")
+@version_option
+def contract_set(key: str, expect_version: int | None, **terms: str | None) -> None:
+    """Record or change a project's contract terms (only the options given change).
+
+    \b
+    Example:
+      cycle contract set camhs --provider "Trust X" --ref CAMHS-2025-01 --start 2025-04-01 \\
+        --end 2028-03-31 --value 3.6m --annual-value 1.2m --notice "6 months" --run-on "12 months"
+    """
+    from cycle import engine, text
+
+    st = engine.set_contract(_store(), key, terms, actor=_actor(), expect_version=expect_version)
+    click.echo(text.contract(st))
+
+
+@contract.command("show")
+@click.argument("key")
+@as_of_option
+@json_option
+def contract_show(key: str, as_of: str | None, as_json: bool) -> None:
+    """The contract, its notice deadline and its status on a date.
+
+    \b
+    Example:
+      cycle contract show camhs --as-of 2026-10-01
+    """
+    from cycle import engine, text
+
+    st = engine.show_contract(_store(), key, _as_of(as_of))
+    _emit(st.as_dict()) if as_json else click.echo(text.contract(st))
+
+
+@contract.command("notice")
+@click.argument("key")
+@click.option("--served-on", required=True, help="The day notice was served, YYYY-MM-DD.")
+@click.option("--ref", required=True, help="The notice letter's reference.")
+def contract_notice(key: str, served_on: str, ref: str) -> None:
+    """Record that notice was served on the contract.
+
+    \b
+    Example:
+      cycle contract notice camhs-decommissioning --served-on 2027-09-15 --ref "Notice letter NL-114"
+    """
+    from cycle import engine, text
+
+    st = engine.serve_notice(_store(), key, served_on, ref, actor=_actor())
+    click.echo(text.contract(st))
+
+
+@cli.group(context_settings=CONTEXT)
+def contracts() -> None:
+    """Across all contracts: what needs a decision soon."""
+
+
+@contracts.command("due")
+@click.option("--within", default="180d", show_default=True, help="Window: 180d, 6m, 26w, 60 working days.")
+@as_of_option
+@json_option
+def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:
+    """Live contracts whose notice deadline or end date falls in the window, soonest first.
+
+    \b
+    Example:
+      cycle contracts due --within 180d --as-of 2026-10-01
+    """
+    from cycle import engine, text
+
+    rows = engine.contracts_due(_store(), _as_of(as_of), within)
+    if as_json:
+        _emit([{"date": when.isoformat(), "what": what, **st.as_dict()} for when, what, st in rows])
+    else:
+        click.echo(text.due(rows, within))
 
 
 # --- audit --------------------------------------------------------------------------------------

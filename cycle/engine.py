@@ -19,12 +19,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 from transitions import Machine, MachineError
 
-from . import audit
+from . import audit, contracts
 from .errors import BadInput, GateNotMet, ProjectNotFound, StaleProject
-from .gates import GateCheck, evaluate, required_body
-from .models import Decision, Evidence, Project
+from .gates import Facts, GateCheck, evaluate, required_body
+from .models import Decision, Evidence, Link, Project
 from .store import Store
-from .workflow import CORE_FIELDS, OUTCOMES, Gate, Workflow, load
+from .workflow import CORE_FIELDS, LINKS, Gate, Workflow, load
 
 MODELS = ("integrated", "co-ordinated", "joint", "national")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -102,6 +102,30 @@ def decisions_of(session: Session, project: Project) -> list[Decision]:
     return list(session.exec(q).scalars())  # type: ignore[call-overload]
 
 
+def links_of(session: Session, project: Project) -> list[tuple[str, str, str]]:
+    """(kind, other project's key, its stage) for every link from this project."""
+    q = (select(Link.kind, Project.key, Project.stage).join(Project, Link.other_id == Project.id)  # type: ignore[arg-type]
+         .where(Link.project_id == project.id).order_by(Link.id))
+    return [(k, key, stage) for k, key, stage in session.exec(q).all()]  # type: ignore[call-overload]
+
+
+def contract_status(session: Session, project: Project, today: date) -> contracts.Status | None:
+    holder, contract = contracts.holder_of(session, project)
+    return contracts.status(holder.key, contract, today) if contract else None
+
+
+def facts_for(session: Session, project: Project, today: date | None = None) -> Facts:
+    today = today or date.today()
+    st = contract_status(session, project, today)
+    return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
+                 run_on_to=contracts.run_on_date(st.contract) if st else None, links=links_of(session, project))
+
+
+def _check(session: Session, wf: Workflow, gate: Gate, project: Project, today: date | None = None) -> GateCheck:
+    return evaluate(wf, gate, project, evidence_of(session, project), decisions_of(session, project),
+                    facts_for(session, project, today))
+
+
 @dataclass
 class ProjectView:
     project: Project
@@ -109,6 +133,8 @@ class ProjectView:
     evidence: list[Evidence]
     decisions: list[Decision]
     checks: list[GateCheck]
+    links: list[tuple[str, str, str]]
+    contract: contracts.Status | None
 
     def as_dict(self) -> dict[str, Any]:
         p = self.project
@@ -125,16 +151,19 @@ class ProjectView:
                           for d in self.decisions],
             "next": [{"gate": c.gate, "to": c.to, "open": c.open,
                       "unmet": [u.id for u in c.unmet_must]} for c in self.checks],
+            "links": [{"kind": k, "project": other, "stage": stage} for k, other, stage in self.links],
+            "contract": self.contract.as_dict() if self.contract else None,
         }
 
 
-def show_project(store: Store, key: str) -> ProjectView:
+def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectView:
     with store.read() as s:
         project = get_project(s, key)
         wf = _workflow_for(project)
         ev, dec = evidence_of(s, project), decisions_of(s, project)
-        checks = [evaluate(wf, g, project, ev, dec) for g in wf.gates_from(project.stage)]
-        return ProjectView(project, wf, ev, dec, checks)
+        facts = facts_for(s, project, as_of)
+        checks = [evaluate(wf, g, project, ev, dec, facts) for g in wf.gates_from(project.stage)]
+        return ProjectView(project, wf, ev, dec, checks, facts.links, contract_status(s, project, facts.today))
 
 
 def _workflow_for(project: Project) -> Workflow:
@@ -146,29 +175,35 @@ def _workflow_for(project: Project) -> Workflow:
 
 
 def _choose_gate(wf: Workflow, project: Project, to: str | None) -> Gate:
+    """The gate named by --to (a gate id, or a destination stage), or the only default way out."""
     gates = wf.gates_from(project.stage)
     if not gates:
         raise BadInput(f"{project.key} is {project.stage}: there is no gate out of a final stage")
+    defaults = wf.gates_from(project.stage, explicit=False)
     if to is None:
-        if len(gates) == 1:
-            return gates[0]
-        choices = ", ".join(g.dest for g in gates)
-        raise BadInput(f"{project.key} is at {project.stage}, which has {len(gates)} ways out ({choices}); "
-                       f"choose one with --to, e.g.: cycle project advance {project.key} --to {gates[0].dest}")
-    for g in gates:
-        if to in (g.dest, g.id):
-            return g
+        if len(defaults) == 1:
+            return defaults[0]
+        choices = ", ".join(g.dest for g in defaults)
+        raise BadInput(f"{project.key} is at {project.stage}, which has {len(defaults)} ways out ({choices}); "
+                       f"choose one with --to, e.g.: cycle project advance {project.key} --to {defaults[0].dest}")
+    by_id = [g for g in gates if g.id == to]
+    by_dest = [g for g in defaults if g.dest == to]
+    if by_id or len(by_dest) == 1:
+        return (by_id or by_dest)[0]
+    if by_dest:
+        raise BadInput(f"{project.key} can go from {project.stage} to {to} through {len(by_dest)} gates "
+                       f"({', '.join(g.id for g in by_dest)}); name one with --to, e.g.: "
+                       f"cycle project advance {project.key} --to {by_dest[0].id}")
     choices = ", ".join(g.dest for g in gates)
     raise BadInput(f"{project.key} cannot go from {project.stage} to {to!r}; from {project.stage} it can go to: "
                    f"{choices}")
 
 
-def check_gate(store: Store, key: str, to: str | None = None) -> GateCheck:
+def check_gate(store: Store, key: str, to: str | None = None, as_of: date | None = None) -> GateCheck:
     with store.read() as s:
         project = get_project(s, key)
         wf = _workflow_for(project)
-        gate = _choose_gate(wf, project, to)
-        return evaluate(wf, gate, project, evidence_of(s, project), decisions_of(s, project))
+        return _check(s, wf, _choose_gate(wf, project, to), project, as_of)
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -226,7 +261,7 @@ def init(store: Store, actor: str) -> bool:
 def create_project(store: Store, *, actor: str, key: str, title: str, workflow: str,
                    lead_commissioner: str | None = None, model: str | None = None,
                    accountable_body: str | None = None, owner: str | None = None,
-                   attrs: dict[str, str] | None = None) -> Project:
+                   attrs: dict[str, str] | None = None, replaces: str | None = None) -> Project:
     if not _KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
     wf = load(workflow)
@@ -238,13 +273,28 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
     with store.write() as s:
         if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
             raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
+        old = get_project(s, replaces) if replaces else None
         project = Project(key=key, workflow=wf.name, stage=wf.initial, attrs=json.dumps(extra, sort_keys=True),
                           created_at=now, updated_at=now, **fields)
         s.add(project)
         s.flush()
         audit.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
-                     payload={"workflow": wf.name, "workflow_sha256": wf.sha256, **fields, "attrs": extra})
+                     payload={"workflow": wf.name, "workflow_sha256": wf.sha256, **fields, "attrs": extra,
+                              "replaces": replaces})
+        if old is not None:
+            _link(s, project, "replaces", old, actor)
     return project
+
+
+def _link(s: Session, project: Project, kind: str, other: Project, actor: str) -> None:
+    """Link two projects both ways, with an audit entry on the other project so either log shows it."""
+    now = audit.utc_now()
+    s.add(Link(project_id=project.id, kind=kind, other_id=other.id, created_at=now))
+    s.add(Link(project_id=other.id, kind=LINKS[kind], other_id=project.id, created_at=now))
+    version = other.version
+    _touch(s, other, version)
+    audit.append(s, actor=actor, action="project.link", project=other.key,
+                 payload={"kind": LINKS[kind], "other": project.key, "version": [version, other.version]})
 
 
 def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
@@ -255,6 +305,9 @@ def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
             raise BadInput(f"workflow {wf.name} has no project attribute {name!r}; "
                            f"it knows: {', '.join(known) or 'none'}")
         out[name] = _text(value, name) or ""
+        choices = wf.choices(name)
+        if choices and out[name] not in choices:
+            raise BadInput(f"{name} {out[name]!r} is not one of: {', '.join(choices)}")
     return out
 
 
@@ -319,6 +372,7 @@ class Moved:
     version: int
     seq: int
     check: GateCheck | None = None
+    opened: str | None = None  # the linked project a gate opened (e.g. the decommissioning steps)
 
 
 def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: str, body: str, ref: str,
@@ -329,8 +383,6 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     go and hold are recorded for the gate check (advance moves the project); recycle and stop are
     the body's instruction and move the project at once, in the same transaction.
     """
-    if outcome not in OUTCOMES:
-        raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}")
     if (outcome == "recycle") != (recycle_to is not None):
         raise BadInput("--to STAGE goes with --outcome recycle, and recycle needs it "
                        "(the earlier stage the body sends the project back to)")
@@ -340,6 +392,8 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
         wf = _workflow_for(project)
+        if outcome not in wf.outcomes():
+            raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(wf.outcomes())}")
         gates = wf.gates_from(project.stage)
         the_gate = next((g for g in gates if g.id == gate), None)
         if the_gate is None:
@@ -378,7 +432,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
 
 
 def advance(store: Store, key: str, *, actor: str, to: str | None = None,
-            expect_version: int | None = None) -> Moved:
+            expect_version: int | None = None, new_key: str | None = None) -> Moved:
     """Pass the gate out of the current stage if its must criteria are met.
 
     Reads and checks the gate first, then writes under the write lock only if the project is still
@@ -391,18 +445,20 @@ def advance(store: Store, key: str, *, actor: str, to: str | None = None,
             raise StaleProject(key, expect_version, project.version)
         wf = _workflow_for(project)
         gate = _choose_gate(wf, project, to)
-        check = evaluate(wf, gate, project, evidence_of(s, project), decisions_of(s, project))
+        check = _check(s, wf, gate, project)
         read_version = project.version
-    return commit_advance(store, wf, gate, check, read_version, actor=actor)
+    return commit_advance(store, wf, gate, check, read_version, actor=actor, new_key=new_key)
 
 
 def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, read_version: int, *,
-                   actor: str) -> Moved:
+                   actor: str, new_key: str | None = None) -> Moved:
     """The write half of `advance`: apply a gate check made at `read_version`, or refuse it."""
-    snapshot = {"gate": gate.id, "workflow": wf.name, "workflow_sha256": wf.sha256, "cycle": check.cycle,
+    snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_sha256": wf.sha256,
+                "cycle": check.cycle,
                 "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
-                              "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
+                              "applies": c.applies, "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
                              for c in check.criteria]}
+    opened_wf = load(gate.opens) if gate.opens else None
     with store.write() as s:
         project = get_project(s, check.project)
         if project.version != read_version:
@@ -420,11 +476,77 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, rea
             if gate.new_cycle:
                 project.cycle += 1
             _touch(s, project, read_version)
+            opened = _open_linked(s, project, opened_wf, new_key, actor) if opened_wf else None
             entry = audit.append(s, actor=actor, action="advance", project=project.key, from_stage=source,
                                  to_stage=dest, payload={**snapshot, "new_cycle": project.cycle if gate.new_cycle
                                                          else None, "version": [read_version, project.version],
-                                                         "warnings": [c.id for c in check.warnings]})
-            moved = Moved(project.key, source, dest, gate.id, project.cycle, project.version, entry.seq, check)
+                                                         "warnings": [c.id for c in check.warnings],
+                                                         "opened": opened.key if opened else None})
+            moved = Moved(project.key, source, dest, gate.id, project.cycle, project.version, entry.seq, check,
+                          opened.key if opened else None)
     if refused:
         raise GateNotMet(check.project, check)
     return moved
+
+
+def _open_linked(s: Session, parent: Project, wf: Workflow, new_key: str | None, actor: str) -> Project:
+    """Open the linked project a gate calls for (review -> decommission opens the decommissioning steps)."""
+    key = new_key or f"{parent.key}-{wf.name}"
+    if not _KEY.match(key):
+        raise BadInput(f"key {key!r} must be lower-case letters, digits and '-'; choose one with --new-key")
+    if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
+        raise BadInput(f"a project with key {key!r} already exists; choose another with --new-key")
+    now = audit.utc_now()
+    child = Project(key=key, title=f"{parent.title} ({wf.name})", workflow=wf.name, stage=wf.initial,
+                    lead_commissioner=parent.lead_commissioner, model=parent.model,
+                    accountable_body=parent.accountable_body, owner=parent.owner, created_at=now, updated_at=now)
+    s.add(child)
+    s.flush()
+    audit.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
+                 payload={"workflow": wf.name, "workflow_sha256": wf.sha256, "title": child.title,
+                          "opened_by": parent.key, "lead_commissioner": child.lead_commissioner, "model": child.model,
+                          "accountable_body": child.accountable_body, "owner": child.owner})
+    now = audit.utc_now()
+    s.add(Link(project_id=child.id, kind="decommissions", other_id=parent.id, created_at=now))
+    s.add(Link(project_id=parent.id, kind="decommissioned-by", other_id=child.id, created_at=now))
+    return child
+
+
+# --- contracts -----------------------------------------------------------------------------------
+
+def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor: str,
+                 expect_version: int | None = None) -> contracts.Status:
+    clean = contracts.clean_terms(terms)
+    if not clean:
+        raise BadInput(f"nothing to set; e.g.: cycle contract set {key} --provider NAME --start 2025-04-01 "
+                       f"--end 2028-03-31 --notice '6 months' --run-on '12 months'")
+    with store.write() as s:
+        project = _load_for_write(s, key, expect_version)
+        contract = contracts.set_terms(s, project, clean, actor)
+        _touch(s, project, project.version)
+        holder, _ = contracts.holder_of(s, project)
+        return contracts.status(holder.key, contract, date.today())
+
+
+def show_contract(store: Store, key: str, as_of: date | None = None) -> contracts.Status:
+    with store.read() as s:
+        project = get_project(s, key)
+        st = contract_status(s, project, as_of or date.today())
+        if st is None:
+            raise BadInput(f"{key} has no contract; record one with: cycle contract set {key} --provider NAME "
+                           f"--start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
+        return st
+
+
+def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str) -> contracts.Status:
+    ref_text = _text(ref, "--ref") or ""
+    with store.write() as s:
+        project = _load_for_write(s, key, None)
+        result = contracts.serve_notice(s, project, served_on, ref_text, actor, date.today())
+        _touch(s, project, project.version)
+        return result
+
+
+def contracts_due(store: Store, as_of: date | None = None, within: str = "180d") -> list[Any]:
+    with store.read() as s:
+        return contracts.due(s, as_of or date.today(), within)

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 from .models import Decision, Evidence, Project
@@ -26,6 +27,17 @@ def quote(value: str) -> str:
 
 
 @dataclass
+class Facts:
+    """What a gate may look at beyond the project's own rows: the date, its contract, its links."""
+
+    today: date
+    dates: dict[str, date | None] = field(default_factory=dict)
+    has_contract: bool = False
+    run_on_to: date | None = None
+    links: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, other project, its stage)
+
+
+@dataclass
 class CriterionResult:
     id: str
     kind: str
@@ -36,6 +48,7 @@ class CriterionResult:
     hint: str | None
     evidence_ids: list[int] = field(default_factory=list)
     decision_ids: list[int] = field(default_factory=list)
+    applies: bool = True  # False when a `when` condition does not hold (then it counts as met)
 
 
 @dataclass
@@ -80,14 +93,29 @@ def required_body(project: Project, criterion: Criterion) -> str | None:
 
 
 def evaluate(wf: Workflow, gate: Gate, project: Project, evidence: Sequence[Evidence],
-             decisions: Sequence[Decision]) -> GateCheck:
-    results = [_criterion(gate, c, project, evidence, decisions) for c in gate.criteria]
+             decisions: Sequence[Decision], facts: Facts | None = None) -> GateCheck:
+    facts = facts or Facts(today=date.today())
+    results = [_criterion(gate, c, project, evidence, decisions, facts) for c in gate.criteria]
     return GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results)
 
 
+_LABEL = {"notice_served_on": "notice served", "notice_deadline": "the notice deadline",
+          "contract_start": "the contract start", "contract_end": "the contract end"}
+
+
 def _criterion(gate: Gate, c: Criterion, project: Project, evidence: Sequence[Evidence],
-               decisions: Sequence[Decision]) -> CriterionResult:
+               decisions: Sequence[Decision], facts: Facts) -> CriterionResult:
     key = project.key
+    if c.when is not None:
+        value = project_value(project, c.when.field)
+        if value not in c.when.values:
+            return CriterionResult(c.id, c.kind, c.must, True, c.title,
+                                   f"Not required: {c.when.field} is {value!r}; applies only when it is "
+                                   f"{' or '.join(c.when.values)}", None, applies=False)
+    if c.kind == "date":
+        return _date_criterion(c, key, facts)
+    if c.kind == "link":
+        return _link_criterion(c, facts)
     if c.kind == "evidence":
         mine = [e for e in evidence if e.name == c.evidence and e.cycle == project.cycle]
         hint = f"cycle evidence add {key} {c.evidence} --ref <REF>"
@@ -109,8 +137,11 @@ def _criterion(gate: Gate, c: Criterion, project: Project, evidence: Sequence[Ev
             hint = f"cycle project set {key} --{c.field.replace('_', '-')} <VALUE>"
         else:
             hint = f"cycle project set {key} --attr {c.field}=<VALUE>"
-        if value is not None:
+        if value is not None and (c.values is None or value in c.values):
             return CriterionResult(c.id, c.kind, c.must, True, c.title, f"{c.field} is {value!r}", None)
+        if value is not None and c.values is not None:
+            return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                                   f"{c.field} is {value!r}; this needs {' or '.join(c.values)}", hint)
         return CriterionResult(c.id, c.kind, c.must, False, c.title, f"{c.field} is not set", hint)
 
     # decision
@@ -119,21 +150,75 @@ def _criterion(gate: Gate, c: Criterion, project: Project, evidence: Sequence[Ev
         return CriterionResult(c.id, c.kind, c.must, False, c.title,
                                "The project has no accountable body to decide this gate",
                                f"cycle project set {key} --accountable-body <BODY>")
-    hint = f"cycle decision record {key} --gate {gate.id} --outcome go --body {quote(body)} --ref <REF>"
+    hint = f"cycle decision record {key} --gate {gate.id} --outcome {c.outcome} --body {quote(body)} --ref <REF>"
     here = [d for d in decisions if d.gate == gate.id and d.visit == project.visit]
     by_body = [d for d in here if d.body == body]
     if by_body:
         last = by_body[-1]
         when = f" on {last.decided_on}" if last.decided_on else ""
         said = f"{last.outcome} by {last.body}{when} ({last.ref})"
-        if last.outcome == "go":
+        if last.outcome == c.outcome:
             return CriterionResult(c.id, c.kind, c.must, True, c.title, f"Decided: {said}", None,
                                    decision_ids=[last.id] if last.id is not None else [])
         return CriterionResult(c.id, c.kind, c.must, False, c.title,
-                               f"Latest decision is {said}; the gate needs a go", hint,
+                               f"Latest decision is {said}; the gate needs {_needs(c.outcome)}", hint,
                                decision_ids=[last.id] if last.id is not None else [])
     reason = f"No decision by {body} recorded for gate {gate.id} since the project entered {gate.source}"
     others = sorted({d.body for d in here})
     if others:
         reason += f" (decisions by {', '.join(others)} do not count: this gate needs {body})"
     return CriterionResult(c.id, c.kind, c.must, False, c.title, reason, hint)
+
+
+def _needs(outcome: str) -> str:
+    return "a go" if outcome == "go" else f"a decision of {outcome}"
+
+
+def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
+    assert c.date is not None and c.by is not None
+
+    def result(met: bool, reason: str, hint: str | None = None) -> CriterionResult:
+        return CriterionResult(c.id, c.kind, c.must, met, c.title, reason, hint)
+
+    terms_hint = f"cycle contract set {key} --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'"
+    if not facts.has_contract:
+        return result(False, "No contract recorded for this project", terms_hint)
+    when, by = facts.dates.get(c.date), facts.dates.get(c.by)
+    if by is None:
+        return result(False, f"{_LABEL[c.by].capitalize()} is unknown: the contract needs an end date and notice "
+                             f"period", terms_hint)
+    runs_on = (f"the contract runs on to {facts.run_on_to.isoformat()}" if facts.run_on_to
+               else "the contract runs on past its end date")
+    deadline_word = "deadline" if c.by == "notice_deadline" else "date"
+    if when is None:
+        hint = (f"cycle contract notice {key} --served-on YYYY-MM-DD --ref <REF>" if c.date == "notice_served_on"
+                else terms_hint)
+        if facts.today > by:
+            reason = f"{_LABEL[c.date].capitalize()}: none, and {_LABEL[c.by]} {by.isoformat()} has passed"
+            if c.by == "notice_deadline":
+                reason += f": {runs_on}"
+            return result(False, reason, hint)
+        days = (by - facts.today).days
+        return result(False, f"{_LABEL[c.date].capitalize()}: not yet; the {deadline_word} is {by.isoformat()} "
+                             f"(in {days} days)", hint)
+    if when > by:
+        reason = f"{_LABEL[c.date].capitalize()} on {when.isoformat()}, after {_LABEL[c.by]} {by.isoformat()}"
+        if c.by == "notice_deadline":
+            reason += f": {runs_on}"
+        return result(False, reason)
+    return result(True, f"{_LABEL[c.date].capitalize()} on {when.isoformat()}, on or before {_LABEL[c.by]} "
+                        f"{by.isoformat()}")
+
+
+def _link_criterion(c: Criterion, facts: Facts) -> CriterionResult:
+    linked = [(other, stage) for kind, other, stage in facts.links if kind == c.link]
+    done = [other for other, stage in linked if stage == c.stage]
+    if done:
+        return CriterionResult(c.id, c.kind, c.must, True, c.title,
+                               f"{c.link} {', '.join(done)}, which is {c.stage}", None)
+    if linked:
+        other, stage = linked[0]
+        return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                               f"{c.link} {other}, which is at {stage}, not yet {c.stage}",
+                               f"cycle gate check {other}")
+    return CriterionResult(c.id, c.kind, c.must, False, c.title, f"No project linked as {c.link}", None)

@@ -85,3 +85,38 @@ class AuditEntry(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str
     hash: str
+
+
+class Contract(SQLModel, table=True):
+    """The contract a project holds: dates, value, notice terms and what happens without notice."""
+
+    __tablename__ = "contract"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", unique=True, index=True)
+    provider: str | None = None
+    ref: str | None = None
+    start: str | None = None  # ISO dates
+    end: str | None = None
+    value_total: str | None = None  # decimal pounds, as text: exact, and the same on every database
+    value_annual: str | None = None
+    notice: str | None = None  # a period: "6 months", "90 days", "60 working days"
+    extension_to: str | None = None  # the latest end date the extension options allow
+    if_no_notice: str = "run-on"  # "run-on" (for run_on) or "ends"
+    run_on: str | None = None  # a period, e.g. "12 months"
+    notice_served_on: str | None = None
+    notice_ref: str | None = None
+    updated_at: str
+
+
+class Link(SQLModel, table=True):
+    """A directed link between two projects; every link is stored both ways (kind and its inverse)."""
+
+    __tablename__ = "link"
+    __table_args__ = (UniqueConstraint("project_id", "kind", "other_id", name="uq_link"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str  # decommissions | decommissioned-by | replaces | replaced-by
+    other_id: int = Field(foreign_key="project.id")
+    created_at: str

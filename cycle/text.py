@@ -49,6 +49,12 @@ def project(view: Any) -> str:
     for c in view.checks:
         state = "open" if c.open else "waiting on: " + ", ".join(u.id for u in c.unmet_must)
         lines.append(f"  next: {c.gate} -> {c.to}: {state}")
+    for link in d["links"]:
+        lines.append(f"  {link['kind']:<17} {link['project']} (at {link['stage']})")
+    if view.contract is not None:
+        c = view.contract
+        lines.append(f"  contract          {c.contract.provider or '-'} {c.contract.ref or ''}, ends {c.contract.end or '?'}; "
+                     f"{c.consequence}")
     mine = [e for e in d["evidence"] if e["cycle"] == d["cycle"]]
     lines.append(f"  evidence (cycle {d['cycle']}): " + ("none" if not mine else ""))
     for e in mine:
@@ -109,17 +115,55 @@ def workflow(wf: Any) -> str:
     for g in wf.gates:
         extra = " (starts the next cycle)" if g.new_cycle else ""
         lines.append(f"  gate {g.id}: {g.source} -> {g.dest}{extra}  {g.title}")
+        if g.opens:
+            lines.append(f"    (opens a linked {g.opens} project)")
         for c in g.criteria:
-            what = {"evidence": f"evidence {c.evidence}", "field": f"field {c.field}",
-                    "decision": f"decision by {c.body}"}[c.kind]
-            lines.append(f"    {'must  ' if c.must else 'should'} {c.id:<24} {what}: {c.title}")
+            what = {"evidence": f"evidence {c.evidence}",
+                    "field": f"field {c.field}" + (f" in {'|'.join(c.values)}" if c.values else ""),
+                    "decision": f"decision {c.outcome} by {c.body}", "date": f"{c.date} <= {c.by}",
+                    "link": f"{c.link} project at {c.stage}"}[c.kind]
+            when = f" [only when {c.when.field} is {'|'.join(c.when.values)}]" if c.when else ""
+            lines.append(f"    {'must  ' if c.must else 'should'} {c.id:<26} {what}: {c.title}{when}")
     return "\n".join(lines)
 
 
 def workflow_dict(wf: Any) -> dict[str, Any]:
     return {"name": wf.name, "title": wf.title, "file": wf.path, "sha256": wf.sha256, "initial": wf.initial,
             "stop": wf.stop, "stages": [{"id": s.id, "title": s.title, "final": s.final} for s in wf.stages],
+            "fields": [{"id": f.id, "title": f.title, "choices": list(f.choices)} for f in wf.fields],
             "gates": [{"id": g.id, "from": g.source, "to": g.dest, "title": g.title, "new_cycle": g.new_cycle,
+                       "opens": g.opens,
                        "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "title": c.title,
-                                     "evidence": c.evidence, "field": c.field, "body": c.body}
+                                     "evidence": c.evidence, "field": c.field, "in": list(c.values or []) or None,
+                                     "body": c.body, "outcome": c.outcome if c.kind == "decision" else None,
+                                     "date": c.date, "by": c.by, "link": c.link, "stage": c.stage,
+                                     "when": {"field": c.when.field, "in": list(c.when.values)} if c.when else None}
                                     for c in g.criteria]} for g in wf.gates]}
+
+
+def contract(st: Any) -> str:
+    d = st.as_dict()
+    money = ", ".join(f"{label} £{value}" for label, value in (("total", d["value_total"]),
+                                                                ("annual", d["value_annual"])) if value)
+    no_notice = (f"runs on {d['run_on']}" if d["if_no_notice"] == "run-on" and d["run_on"]
+                 else "runs on (period not stated)" if d["if_no_notice"] == "run-on" else "ends")
+    lines = [f"Contract of {d['project']}: {d['provider'] or '-'} ({d['ref'] or 'no reference'})",
+             f"  term            {d['start'] or '?'} to {d['end'] or '?'}"
+             + (f", extendable to {d['extension_to']}" if d["extension_to"] else ""),
+             f"  value           {money or '-'}",
+             f"  notice          {d['notice'] or '-'}; without notice it {no_notice}",
+             f"  notice deadline {d['notice_deadline'] or '-'}"]
+    if d["notice_served_on"]:
+        lines.append(f"  notice served   {d['notice_served_on']} ({d['notice_ref']})")
+    lines.append(f"  on {d['as_of']}: {d['status'].upper()}. {d['if_nothing_is_done']}")
+    return "\n".join(lines)
+
+
+def due(rows: list[Any], within: str) -> str:
+    if not rows:
+        return f"Nothing due within {within}."
+    lines = []
+    for when, what, st in rows:
+        lines.append(f"{when.isoformat()}  {what:<15} {st.holder:<18} {st.contract.provider or '-'}: "
+                     f"{st.consequence}")
+    return "\n".join(lines)

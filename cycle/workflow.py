@@ -36,13 +36,25 @@ from typing import Any
 from . import config
 from .errors import BadInput, WorkflowInvalid
 
-KINDS = ("evidence", "decision", "field")
+KINDS = ("evidence", "decision", "field", "date", "link")
 LEVELS = ("must", "should")
 OUTCOMES = ("go", "hold", "recycle", "stop")
 #: Project attributes a `field` criterion may name besides the workflow's own custom fields.
 CORE_FIELDS = ("title", "lead_commissioner", "model", "accountable_body", "owner")
 ACCOUNTABLE = "accountable"
+#: Dates a `date` criterion can compare, taken from the project's contract.
+DATES = ("notice_served_on", "notice_deadline", "contract_start", "contract_end")
+LINKS = {"decommissions": "decommissioned-by", "decommissioned-by": "decommissions",
+         "replaces": "replaced-by", "replaced-by": "replaces"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`when = { field = "reason", in = [...] }`: the criterion applies only while this holds."""
+
+    field: str
+    values: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,21 @@ class Criterion:
     title: str
     evidence: str | None = None  # kind = evidence: the artefact's name
     field: str | None = None  # kind = field: the project attribute
+    values: tuple[str, ...] | None = None  # kind = field: the value must be one of these
     body: str | None = None  # kind = decision: "accountable" or a named body
+    outcome: str = "go"  # kind = decision: the outcome that meets it
+    date: str | None = None  # kind = date: this date must be set ...
+    by: str | None = None  # ... and on or before this one
+    link: str | None = None  # kind = link: a linked project of this kind ...
+    stage: str | None = None  # ... at this stage
+    when: Condition | None = None
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    id: str
+    title: str
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,8 @@ class Gate:
     body: str = ACCOUNTABLE
     new_cycle: bool = False
     criteria: tuple[Criterion, ...] = ()
+    opens: str | None = None  # passing the gate opens a linked project on this workflow
+    explicit: bool = False  # taken only when named (`advance --to GATE`), never by default
 
 
 @dataclass(frozen=True)
@@ -86,6 +114,7 @@ class Workflow:
     path: str
     sha256: str
     about: str = ""
+    fields: tuple[FieldDef, ...] = ()
     _stage_index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def stage(self, stage_id: str) -> Stage:
@@ -94,8 +123,9 @@ class Workflow:
     def has_stage(self, stage_id: str) -> bool:
         return stage_id in self._stage_index
 
-    def gates_from(self, stage_id: str) -> list[Gate]:
-        return [g for g in self.gates if g.source == stage_id]
+    def gates_from(self, stage_id: str, explicit: bool = True) -> list[Gate]:
+        """The gates out of a stage; explicit=False leaves out those taken only when named."""
+        return [g for g in self.gates if g.source == stage_id and (explicit or not g.explicit)]
 
     def gate(self, gate_id: str) -> Gate | None:
         return next((g for g in self.gates if g.id == gate_id), None)
@@ -110,7 +140,15 @@ class Workflow:
 
     def custom_fields(self) -> list[str]:
         names = [c.field for g in self.gates for c in g.criteria if c.kind == "field"]
+        names += [f.id for f in self.fields]
         return sorted({n for n in names if n and n not in CORE_FIELDS})
+
+    def choices(self, field_id: str) -> tuple[str, ...]:
+        return next((f.choices for f in self.fields if f.id == field_id), ())
+
+    def outcomes(self) -> tuple[str, ...]:
+        extra = [c.outcome for g in self.gates for c in g.criteria if c.kind == "decision"]
+        return OUTCOMES + tuple(sorted({o for o in extra if o not in OUTCOMES}))
 
 
 def parse(path: Path) -> Workflow:
@@ -131,7 +169,7 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
     def fail(entry: str, problem: str) -> WorkflowInvalid:
         return WorkflowInvalid(where, entry, problem)
 
-    _only(data, {"name", "title", "about", "initial", "stop", "stage", "gate"}, "top level", fail)
+    _only(data, {"name", "title", "about", "initial", "stop", "stage", "gate", "field"}, "top level", fail)
     name = _text(data, "name", "top level", fail)
     if not _ID.match(name):
         raise fail("name", f"{name!r} is not a valid name (lower-case letters, digits, '-' and '_')")
@@ -166,6 +204,8 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
     if not stages[index[stop]].final:
         raise fail("stop", f"stage {stop!r} must be final (final = true): a stopped project goes nowhere else")
 
+    fields = _fields(data.get("field", []), fail)
+
     gates: list[Gate] = []
     gate_ids: set[str] = set()
     for i, raw in enumerate(data.get("gate", [])):
@@ -174,7 +214,7 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
             raise fail(entry, "must be a table")
         gid = _text(raw, "id", entry, fail)
         entry = f"gate {gid!r}"
-        _only(raw, {"id", "from", "to", "title", "body", "new_cycle", "criterion"}, entry, fail)
+        _only(raw, {"id", "from", "to", "title", "body", "new_cycle", "criterion", "opens", "explicit"}, entry, fail)
         if not _ID.match(gid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if gid in gate_ids:
@@ -187,10 +227,13 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
         if stages[index[source]].final:
             raise fail(entry, f"stage {source!r} is final: a final stage has no gates out")
         body = raw.get("body", ACCOUNTABLE)
-        criteria = _criteria(raw.get("criterion", []), entry, body, fail)
+        criteria = _criteria(raw.get("criterion", []), entry, body, fields, fail)
+        opens = raw.get("opens")
+        if opens is not None and (not isinstance(opens, str) or not _ID.match(opens)):
+            raise fail(entry, "opens must name a workflow")
         gates.append(
             Gate(gid, source, dest, raw.get("title", f"{source} to {dest}"), body,
-                 bool(raw.get("new_cycle", False)), criteria)
+                 bool(raw.get("new_cycle", False)), criteria, opens, bool(raw.get("explicit", False)))
         )
 
     for s in stages:
@@ -214,11 +257,49 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
 
     return Workflow(
         name=name, title=data.get("title", name), initial=initial, stop=stop, stages=tuple(stages),
-        gates=tuple(gates), path=where, sha256=digest, about=data.get("about", ""), _stage_index=index,
+        gates=tuple(gates), path=where, sha256=digest, about=data.get("about", ""), fields=fields,
+        _stage_index=index,
     )
 
 
-def _criteria(raws: Any, gate_entry: str, gate_body: str, fail: Any) -> tuple[Criterion, ...]:
+def _fields(raws: Any, fail: Any) -> tuple[FieldDef, ...]:
+    if not isinstance(raws, list):
+        raise fail("field", "must be [[field]] entries")
+    out: list[FieldDef] = []
+    for i, raw in enumerate(raws):
+        if not isinstance(raw, dict):
+            raise fail(f"field[{i}]", "must be a table")
+        fid = _text(raw, "id", f"field[{i}]", fail)
+        entry = f"field {fid!r}"
+        _only(raw, {"id", "title", "choices"}, entry, fail)
+        if not _ID.match(fid) or fid in CORE_FIELDS:
+            raise fail(entry, "id must be a new attribute name of lower-case letters, digits, '-' and '_'")
+        if any(f.id == fid for f in out):
+            raise fail(entry, "duplicate id: another field already uses it")
+        choices = raw.get("choices", [])
+        if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices):
+            raise fail(entry, "choices must be a list of strings")
+        out.append(FieldDef(fid, raw.get("title", fid), tuple(choices)))
+    return tuple(out)
+
+
+def _values(raw: Any, entry: str, fail: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return (raw,)
+    if isinstance(raw, list) and raw and all(isinstance(v, str) for v in raw):
+        return tuple(raw)
+    raise fail(entry, "expected a string or a list of strings")
+
+
+def _check_choices(fields: tuple[FieldDef, ...], name: str, values: tuple[str, ...], entry: str, fail: Any) -> None:
+    choices = next((f.choices for f in fields if f.id == name), ())
+    bad = [v for v in values if choices and v not in choices]
+    if bad:
+        raise fail(entry, f"{bad[0]!r} is not a choice of field {name!r} ({', '.join(choices)})")
+
+
+def _criteria(raws: Any, gate_entry: str, gate_body: str, fields: tuple[FieldDef, ...],
+              fail: Any) -> tuple[Criterion, ...]:
     if not isinstance(raws, list):
         raise fail(f"{gate_entry} criterion", "must be [[gate.criterion]] entries")
     out: list[Criterion] = []
@@ -229,7 +310,8 @@ def _criteria(raws: Any, gate_entry: str, gate_body: str, fail: Any) -> tuple[Cr
             raise fail(entry, "must be a table")
         cid = _text(raw, "id", entry, fail)
         entry = f"{gate_entry} criterion {cid!r}"
-        _only(raw, {"id", "kind", "level", "title", "evidence", "field", "body"}, entry, fail)
+        _only(raw, {"id", "kind", "level", "title", "evidence", "field", "in", "body", "outcome", "date", "by",
+                    "link", "stage", "when"}, entry, fail)
         if not _ID.match(cid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if cid in seen:
@@ -241,18 +323,42 @@ def _criteria(raws: Any, gate_entry: str, gate_body: str, fail: Any) -> tuple[Cr
         level = raw.get("level", "must")
         if level not in LEVELS:
             raise fail(entry, f"unknown level {level!r}; expected must or should")
-        evidence = field_name = body = None
+        extra: dict[str, Any] = {}
         if kind == "evidence":
-            evidence = raw.get("evidence", cid)
-            if not isinstance(evidence, str) or not _ID.match(evidence):
+            extra["evidence"] = raw.get("evidence", cid)
+            if not isinstance(extra["evidence"], str) or not _ID.match(extra["evidence"]):
                 raise fail(entry, "evidence must be a name of lower-case letters, digits, '-' and '_'")
         elif kind == "field":
-            field_name = raw.get("field")
-            if not isinstance(field_name, str) or not _ID.match(field_name):
+            extra["field"] = raw.get("field")
+            if not isinstance(extra["field"], str) or not _ID.match(extra["field"]):
                 raise fail(entry, "a field criterion needs field = \"<project attribute>\"")
+            if "in" in raw:
+                extra["values"] = _values(raw["in"], f"{entry} in", fail)
+                _check_choices(fields, extra["field"], extra["values"], entry, fail)
+        elif kind == "decision":
+            extra["body"] = raw.get("body", gate_body)
+            outcome = raw.get("outcome", "go")
+            if not isinstance(outcome, str) or not _ID.match(outcome) or outcome in ("hold", "recycle", "stop"):
+                raise fail(entry, f"outcome {outcome!r} cannot open a gate; use go or an outcome of your own")
+            extra["outcome"] = outcome
+        elif kind == "date":
+            for key in ("date", "by"):
+                if raw.get(key) not in DATES:
+                    raise fail(entry, f"a date criterion needs {key} = one of: {', '.join(DATES)}")
+                extra[key] = raw[key]
         else:
-            body = raw.get("body", gate_body)
-        out.append(Criterion(cid, kind, level == "must", raw.get("title", cid), evidence, field_name, body))
+            if raw.get("link") not in LINKS:
+                raise fail(entry, f"a link criterion needs link = one of: {', '.join(LINKS)}")
+            extra["link"] = raw["link"]
+            extra["stage"] = _text(raw, "stage", entry, fail)
+        when = raw.get("when")
+        if when is not None:
+            if not isinstance(when, dict) or set(when) != {"field", "in"} or not isinstance(when["field"], str):
+                raise fail(entry, 'when must be { field = "<attribute>", in = ["<value>", ...] }')
+            values = _values(when["in"], f"{entry} when", fail)
+            _check_choices(fields, when["field"], values, entry, fail)
+            extra["when"] = Condition(when["field"], values)
+        out.append(Criterion(cid, kind, level == "must", raw.get("title", cid), **extra))
     return tuple(out)
 
 

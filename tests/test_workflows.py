@@ -60,7 +60,7 @@ CASES = {
                    "stage 'limbo': no way out: add a gate from it, or mark it final = true"),
     "unknown criterion kind": (GOOD.replace('kind = "evidence"', 'kind = "evidense"'),
                                "gate 'analyse-plan' criterion 'needs': unknown kind 'evidense'; "
-                               "expected one of: evidence, decision, field"),
+                               "expected one of: evidence, decision, field, date, link"),
     "duplicate criterion id": (GOOD.replace('id = "decision"', 'id = "needs"'),
                                "gate 'analyse-plan' criterion 'needs': duplicate id: another criterion of this "
                                "gate already uses it"),
@@ -72,8 +72,8 @@ CASES = {
     "unknown level": (GOOD.replace('level = "should"', 'level = "could"'),
                       "gate 'plan-closed' criterion 'owner-set': unknown level 'could'; expected must or should"),
     "misspelt key": (GOOD.replace('level = "must"', 'levle = "must"'),
-                     "gate 'analyse-plan' criterion 'needs': unknown key 'levle'; allowed: body, evidence, field, "
-                     "id, kind, level, title"),
+                     "gate 'analyse-plan' criterion 'needs': unknown key 'levle'; allowed: body, by, date, "
+                     "evidence, field, id, in, kind, level, link, outcome, stage, title, when"),
 }
 
 
@@ -114,6 +114,9 @@ def test_builtin_commissioning_workflow(run: Cli) -> None:
                    "outcomes-evaluation"):
         assert needed in criteria
     for g in wf["gates"]:
+        if g["id"] == "decommission-closed":  # waits for the linked decommissioning project, which decides
+            assert [c["kind"] for c in g["criteria"]] == ["link"]
+            continue
         decisions = [c for c in g["criteria"] if c["kind"] == "decision"]
         assert decisions and all(c["must"] and c["body"] == "accountable" for c in decisions), g["id"]
 

@@ -1,0 +1,238 @@
+"""Contracts on projects: notice deadlines, their status on any date, and what happens if nothing is done."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from . import audit, dates
+from .dates import Period
+from .errors import BadInput
+from .models import Contract, Link, Project
+
+#: A notice deadline this close (or closer) is "due" rather than "open".
+DUE_DAYS = 90
+_MONEY = re.compile(r"^£?\s*([0-9][0-9,]*(?:\.[0-9]{1,2})?)\s*([km])?$", re.I)
+
+
+def parse_money(text: str, what: str) -> str:
+    """'£1,250,000', '1250000.50', '1.25m', '350k' -> '1250000.00'."""
+    m = _MONEY.match((text or "").strip())
+    try:
+        if not m:
+            raise InvalidOperation
+        value = Decimal(m.group(1).replace(",", ""))
+    except InvalidOperation:
+        raise BadInput(f"{what} {text!r} is not an amount in pounds; write e.g. 1250000, £1,250,000 or 1.25m") from None
+    value *= {"k": 1000, "m": 1_000_000}.get((m.group(2) or "").lower(), 1)
+    return str(value.quantize(Decimal("0.01")))
+
+
+@dataclass
+class Status:
+    """A contract as it stands on `as_of`."""
+
+    holder: str
+    contract: Contract
+    as_of: date
+    deadline: date | None
+    state: str  # incomplete | open | due | passed | served | served-late | ends | ended
+    days_to_deadline: int | None
+    run_on_to: date | None
+    consequence: str
+
+    @property
+    def end(self) -> date | None:
+        return _d(self.contract.end)
+
+    def key_dates(self) -> dict[str, date | None]:
+        c = self.contract
+        return {"notice_served_on": _d(c.notice_served_on), "notice_deadline": self.deadline,
+                "contract_start": _d(c.start), "contract_end": _d(c.end)}
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.contract
+        return {"project": self.holder, "provider": c.provider, "ref": c.ref, "start": c.start, "end": c.end,
+                "value_total": c.value_total, "value_annual": c.value_annual, "notice": c.notice,
+                "extension_to": c.extension_to, "if_no_notice": c.if_no_notice, "run_on": c.run_on,
+                "notice_served_on": c.notice_served_on, "notice_ref": c.notice_ref, "as_of": self.as_of.isoformat(),
+                "notice_deadline": _iso(self.deadline), "status": self.state,
+                "days_to_deadline": self.days_to_deadline, "run_on_to": _iso(self.run_on_to),
+                "if_nothing_is_done": self.consequence}
+
+
+def _d(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def run_on_date(c: Contract) -> date | None:
+    end = _d(c.end)
+    if end is None or c.if_no_notice != "run-on" or not c.run_on:
+        return None
+    return dates.add(end, dates.parse_period(c.run_on))
+
+
+def status(holder: str, c: Contract, as_of: date, due_days: int = DUE_DAYS) -> Status:
+    end, served = _d(c.end), _d(c.notice_served_on)
+    if end is None or not c.notice:
+        return Status(holder, c, as_of, None, "incomplete", None, None,
+                      f"Unknown: set the end date and notice period with: cycle contract set {holder} "
+                      f"--end YYYY-MM-DD --notice '6 months'")
+    deadline = dates.notice_deadline(end, dates.parse_period(c.notice))
+    days = (deadline - as_of).days
+    run_on = run_on_date(c)
+    runs_on = (f"the contract runs on to {run_on.isoformat()}" if run_on
+               else "the contract runs on past its end date (no run-on period stated)")
+
+    def make(state: str, consequence: str, run_on_to: date | None = None) -> Status:
+        return Status(holder, c, as_of, deadline, state, days, run_on_to, consequence)
+
+    if c.if_no_notice == "ends":
+        if as_of > end:
+            return make("ended", f"Ended on {end.isoformat()}.")
+        return make("ends", f"Ends on {end.isoformat()} without notice (its terms need none).")
+    if served is not None:
+        if served <= deadline:
+            state = "ended" if as_of > end else "served"
+            return make(state, f"Notice served on {served.isoformat()}, on time: ends on {end.isoformat()}.")
+        return make("served-late", f"Notice served on {served.isoformat()}, after the deadline "
+                                   f"{deadline.isoformat()}: {runs_on}.", run_on)
+    if as_of > deadline:
+        return make("passed", f"Notice deadline {deadline.isoformat()} has passed: {runs_on}.", run_on)
+    state = "due" if days <= due_days else "open"
+    when = "today" if days == 0 else f"in {days} days"
+    return make(state, f"Serve notice by {deadline.isoformat()} ({when}) or {runs_on}.", run_on)
+
+
+# --- reading and writing ---------------------------------------------------------------------------
+
+def holder_of(session: Session, project: Project) -> tuple[Project, Contract | None]:
+    """The project that holds this project's contract: itself, or the service it decommissions."""
+    own = session.exec(select(Contract).where(Contract.project_id == project.id)).scalars().first()  # type: ignore[call-overload]
+    if own is not None:
+        return project, own
+    parent = session.exec(  # type: ignore[call-overload]
+        select(Project).join(Link, Link.other_id == Project.id)  # type: ignore[arg-type]
+        .where(Link.project_id == project.id, Link.kind == "decommissions")
+    ).scalars().first()
+    if parent is not None:
+        contract = session.exec(select(Contract).where(Contract.project_id == parent.id)).scalars().first()  # type: ignore[call-overload]
+        if contract is not None:
+            return parent, contract
+    return project, None
+
+
+FIELDS = ("provider", "ref", "start", "end", "value_total", "value_annual", "notice", "extension_to",
+          "if_no_notice", "run_on")
+
+
+def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
+    """Validate and normalise `contract set` options one by one (cross-checks happen in `check_terms`)."""
+    out: dict[str, str | None] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name in ("start", "end", "extension_to"):
+            out[name] = dates.parse_date(value, f"--{name.replace('_', '-')}").isoformat()
+        elif name in ("value_total", "value_annual"):
+            out[name] = parse_money(value, "--value" if name == "value_total" else "--annual-value")
+        elif name in ("notice", "run_on"):
+            out[name] = str(dates.parse_period(value, f"--{name.replace('_', '-')}"))
+        elif name == "if_no_notice":
+            if value not in ("run-on", "ends"):
+                raise BadInput("--if-no-notice must be run-on (with --run-on PERIOD) or ends")
+            out[name] = value
+        else:
+            text = value.strip()
+            if not text or any(ord(ch) < 32 for ch in text):
+                raise BadInput(f"--{name} must be a single line of text")
+            out[name] = text
+    return out
+
+
+def check_terms(c: Contract) -> None:
+    start, end, ext = _d(c.start), _d(c.end), _d(c.extension_to)
+    if start and end and end < start:
+        raise BadInput(f"the end date {end} is before the start date {start}")
+    if end and ext and ext < end:
+        raise BadInput(f"--extension-to {ext} is before the end date {end}; it is the latest end the extensions allow")
+    if end and c.notice:
+        deadline = dates.notice_deadline(end, dates.parse_period(c.notice))
+        if start and deadline < start:
+            raise BadInput(f"a notice period of {c.notice} is longer than the contract ({start} to {end}): "
+                           f"notice would have to be served by {deadline}, before it starts")
+
+
+def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str) -> Contract:
+    holder, contract = holder_of(session, project)
+    before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
+    if contract is None:
+        contract = Contract(project_id=holder.id, updated_at=audit.utc_now())
+    for name, value in terms.items():
+        setattr(contract, name, value)
+    check_terms(contract)
+    changes = {f: [before.get(f), getattr(contract, f)] for f in FIELDS
+               if before.get(f) != getattr(contract, f) and f in terms}
+    contract.updated_at = audit.utc_now()
+    session.add(contract)
+    session.flush()
+    audit.append(session, actor=actor, action="contract.set", project=project.key,
+                 payload={"contract_of": holder.key, "changes": changes})
+    return contract
+
+
+def serve_notice(session: Session, project: Project, served_on: str, ref: str, actor: str, today: date) -> Status:
+    holder, contract = holder_of(session, project)
+    if contract is None:
+        raise BadInput(f"{project.key} has no contract; record it first with: cycle contract set {project.key} "
+                       f"--provider NAME --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
+    when = dates.parse_date(served_on, "--served-on")
+    if when > today:
+        raise BadInput(f"--served-on {when} is in the future; record notice once it has been served")
+    if contract.start and when < date.fromisoformat(contract.start):
+        raise BadInput(f"--served-on {when} is before the contract starts ({contract.start})")
+    if contract.notice_served_on:
+        raise BadInput(f"notice was already recorded as served on {contract.notice_served_on} ({contract.notice_ref})")
+    contract.notice_served_on, contract.notice_ref = when.isoformat(), ref
+    contract.updated_at = audit.utc_now()
+    session.add(contract)
+    session.flush()
+    result = status(holder.key, contract, today)
+    audit.append(session, actor=actor, action="contract.notice", project=project.key,
+                 payload={"contract_of": holder.key, "served_on": when.isoformat(), "ref": ref,
+                          "notice_deadline": _iso(result.deadline), "status": result.state})
+    return result
+
+
+def due(session: Session, as_of: date, within: str) -> list[tuple[date, str, Status]]:
+    """Live contracts whose notice deadline or end date falls in [as_of, as_of + within], soonest first."""
+    until = dates.window_end(as_of, within)
+    rows = session.exec(  # type: ignore[call-overload]
+        select(Project, Contract).join(Contract, Contract.project_id == Project.id)  # type: ignore[arg-type]
+    ).all()
+    out = []
+    for project, contract in rows:
+        if project.stage == "closed":
+            continue
+        st = status(project.key, contract, as_of)
+        if st.state in ("incomplete", "ended"):
+            continue
+        events = []
+        if st.deadline and st.state in ("open", "due") and as_of <= st.deadline <= until:
+            events.append((st.deadline, "notice deadline"))
+        if st.end and as_of <= st.end <= until:
+            events.append((st.end, "end date"))
+        if events:
+            when, what = min(events)
+            out.append((when, what, st))
+    return sorted(out, key=lambda item: (item[0], item[2].holder))
