@@ -437,6 +437,58 @@ def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:
         click.echo(text.due(rows, within))
 
 
+# --- people -------------------------------------------------------------------------------------
+
+@cli.group(context_settings=CONTEXT)
+def people() -> None:
+    """The people cycle knows: emails for reminders, and roles (manager, governance lead, approver, admin)."""
+
+
+@people.command("add")
+@click.argument("name")
+@click.option("--email", help="Email address (needed the first time).")
+@click.option("--role", type=click.Choice(["manager", "governance-lead", "approver", "admin"]), help="A role to add.")
+@click.option("--body", help="With --role approver: the body they decide for.")
+def people_add(name: str, email: str | None, role: str | None, body: str | None) -> None:
+    """Add a person (NAME is their CYCLE_USER or login name), or add a role to one.
+
+    \b
+    Example:
+      cycle people add alice --email alice@council.gov.uk --role manager
+      cycle people add chair --email chair@council.gov.uk --role approver --body "Children's Trust Board"
+    """
+    from cycle import people as directory
+
+    store = _store()
+    with store.write() as s:
+        person = directory.add(s, name, email, role, body, _actor())
+    roles = ", ".join(f"{r} for {b}" if b else r for r, b in person.roles) or "no roles"
+    click.echo(f"{person.name} <{person.email}>: {roles}")
+
+
+@people.command("list")
+@json_option
+def people_list(as_json: bool) -> None:
+    """List people and their roles.
+
+    \b
+    Example:
+      cycle people list --json
+    """
+    from cycle import people as directory
+
+    with _store().read() as s:
+        everyone = directory.everyone(s)
+    if as_json:
+        _emit([p.as_dict() for p in everyone])
+    elif not everyone:
+        click.echo("Nobody yet. Add someone with: cycle people add NAME --email ADDRESS --role manager")
+    else:
+        for p in everyone:
+            roles = ", ".join(f"{r} for {b}" if b else r for r, b in p.roles) or "no roles"
+            click.echo(f"{p.name:<16} {p.email:<32} {roles}")
+
+
 # --- audit --------------------------------------------------------------------------------------
 
 @cli.group(context_settings=CONTEXT)

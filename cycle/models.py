@@ -120,3 +120,26 @@ class Link(SQLModel, table=True):
     kind: str  # decommissions | decommissioned-by | replaces | replaced-by
     other_id: int = Field(foreign_key="project.id")
     created_at: str
+
+
+class Person(SQLModel, table=True):
+    """Someone the product knows: the name is what CYCLE_USER (or the login) says when they act."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    email: str
+    created_at: str
+
+
+class PersonRole(SQLModel, table=True):
+    """A role a person holds: manager, governance-lead, admin, or approver for a named body."""
+
+    __tablename__ = "person_role"
+    __table_args__ = (UniqueConstraint("person_id", "role", "body", name="uq_person_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str
+    body: str = ""  # the body an approver decides for; empty for other roles
