@@ -175,6 +175,15 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 @click.option("--model", help=MODEL_HELP)
 @click.option("--accountable-body")
 @click.option("--owner")
+@click.option("--sro", help="Senior responsible officer (a person's name).")
+@click.option("--lead", help="Programme lead.")
+@click.option("--governance-lead", help="Governance lead who audits this project's gates (a person's name).")
+@click.option("--start-date", help="Programme start, YYYY-MM-DD.")
+@click.option("--end-date", help="Programme end, YYYY-MM-DD.")
+@click.option("--aim")
+@click.option("--scope")
+@click.option("--benefits")
+@click.option("--metrics")
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
 @version_option
 def project_set(key: str, attrs: tuple[str, ...], expect_version: int | None, **changes: str | None) -> None:
@@ -182,7 +191,7 @@ def project_set(key: str, attrs: tuple[str, ...], expect_version: int | None, **
 
     \b
     Example:
-      cycle project set camhs --owner bob --attr procurement_route="open tender"
+      cycle project set camhs --owner bob --sro "dr-jones" --attr procurement_route="open tender"
     """
     from cycle import engine
 

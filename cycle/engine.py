@@ -141,7 +141,9 @@ class ProjectView:
         return {
             "key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
             "version": p.version, "lead_commissioner": p.lead_commissioner, "model": p.model,
-            "accountable_body": p.accountable_body, "owner": p.owner, "attrs": json.loads(p.attrs or "{}"),
+            "accountable_body": p.accountable_body, "owner": p.owner, "sro": p.sro, "lead": p.lead,
+            "governance_lead": p.governance_lead, "start_date": p.start_date, "end_date": p.end_date, "aim": p.aim,
+            "scope": p.scope, "benefits": p.benefits, "metrics": p.metrics, "attrs": json.loads(p.attrs or "{}"),
             "created_at": p.created_at, "updated_at": p.updated_at,
             "evidence": [{"id": e.id, "cycle": e.cycle, "name": e.name, "ref": e.ref, "note": e.note,
                           "recorded_by": e.recorded_by, "recorded_at": e.recorded_at} for e in self.evidence],
@@ -313,10 +315,13 @@ def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
 
 def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | None],
                 attrs: dict[str, str] | None = None, expect_version: int | None = None) -> Project:
-    """Change a project's attributes: title, lead commissioner, model, accountable body, owner, custom ones."""
+    """Change a project's attributes: the core ones (CORE_FIELDS) and its workflow's own."""
     if "model" in changes:
         _checked_model(changes["model"])
     clean = {k: _text(v, k.replace("_", " ")) for k, v in changes.items() if k in CORE_FIELDS}
+    for name in ("start_date", "end_date"):
+        if clean.get(name):
+            clean[name] = _iso_date(clean[name], f"--{name.replace('_', '-')}")
     if not clean and not attrs:
         raise BadInput(f"nothing to change; e.g.: cycle project set {key} --owner alice")
     with store.write() as s:

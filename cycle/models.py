@@ -24,6 +24,16 @@ class Project(SQLModel, table=True):
     model: str | None = None
     accountable_body: str | None = None
     owner: str | None = None
+    # Programme card (Derby seed 002): who answers for it, when, and what it is for.
+    sro: str | None = None  # senior responsible officer
+    lead: str | None = None
+    governance_lead: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    aim: str | None = None
+    scope: str | None = None
+    benefits: str | None = None
+    metrics: str | None = None
     attrs: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     created_at: str
     updated_at: str

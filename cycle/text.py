@@ -44,6 +44,9 @@ def project(view: Any) -> str:
         f"  accountable body  {d['accountable_body'] or '-'}",
         f"  owner             {d['owner'] or '-'}",
     ]
+    for name in ("sro", "lead", "governance_lead", "start_date", "end_date", "aim", "scope", "benefits", "metrics"):
+        if d[name]:
+            lines.append(f"  {name.replace('_', ' '):<17} {d[name]}")
     for name, value in sorted(d["attrs"].items()):
         lines.append(f"  {name:<17} {value}")
     for c in view.checks:

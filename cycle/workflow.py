@@ -40,7 +40,8 @@ KINDS = ("evidence", "decision", "field", "date", "link")
 LEVELS = ("must", "should")
 OUTCOMES = ("go", "hold", "recycle", "stop")
 #: Project attributes a `field` criterion may name besides the workflow's own custom fields.
-CORE_FIELDS = ("title", "lead_commissioner", "model", "accountable_body", "owner")
+CORE_FIELDS = ("title", "lead_commissioner", "model", "accountable_body", "owner", "sro", "lead",
+               "governance_lead", "start_date", "end_date", "aim", "scope", "benefits", "metrics")
 ACCOUNTABLE = "accountable"
 #: Dates a `date` criterion can compare, taken from the project's contract.
 DATES = ("notice_served_on", "notice_deadline", "contract_start", "contract_end")
