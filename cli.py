@@ -81,7 +81,8 @@ def cli() -> None:
 
     Data lives in $CYCLE_HOME (default ~/.local/share/cycle), or the database named by
     $CYCLE_DATABASE_URL. The actor recorded in the audit log is $CYCLE_USER, else your login name.
-    Exit codes: 0 done, 1 verification failed, 2 bad input, 3 gate not met, 4 changed by someone else.
+    Exit codes: 0 done, 1 verification failed, 2 bad input, 3 gate not met, 4 changed by someone else,
+    5 database error, 6 not permitted (the refusal is recorded).
     """
 
 
@@ -288,6 +289,108 @@ def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> No
 
     check = engine.check_gate(_store(), key, to, _as_of(as_of))
     _emit(check.as_dict()) if as_json else click.echo(text.gate_check(check))
+
+
+@gate.command("request")
+@click.argument("key")
+@click.option("--to", help="Destination stage (or gate id) when the current stage has several ways out.")
+@click.option("--note", help="What the body is asked to decide.")
+def gate_request(key: str, to: str | None, note: str | None) -> None:
+    """Ask the gate's body for a decision (you may then not decide it yourself).
+
+    \b
+    Example:
+      cycle gate request camhs --note "for the 14 October board"
+    """
+    from cycle import governance
+
+    r = governance.request_gate(_store(), key, actor=_actor(), to=to, note=note)
+    click.echo(f"Requested a decision on gate {r.gate} for {key} (asked by {r.requested_by}).")
+
+
+@gate.command("waive")
+@click.argument("key")
+@click.argument("criterion")
+@click.option("--reason", required=True, help="Why the criterion is waived; shown in every report.")
+@click.option("--to", help="Destination stage (or gate id) when the current stage has several ways out.")
+def gate_waive(key: str, criterion: str, reason: str, to: str | None) -> None:
+    """Waive an unmet must criterion of the next gate (governance leads only; exit 6 otherwise).
+
+    \b
+    Example:
+      cycle gate waive camhs consultation --reason "Statutory consultation covered by the 2026 JSNA engagement"
+    """
+    from cycle import governance
+
+    w = governance.waive(_store(), key, criterion, reason, actor=_actor(), to=to)
+    click.echo(f"Waived {w.criterion} of gate {w.gate} for {key} (waiver #{w.id}, by {w.waived_by}).")
+
+
+@cli.group(context_settings=CONTEXT)
+def milestone() -> None:
+    """Programme-card milestones with due dates."""
+
+
+@milestone.command("add")
+@click.argument("key")
+@click.argument("title")
+@click.option("--due", required=True, help="Due date, YYYY-MM-DD.")
+def milestone_add(key: str, title: str, due: str) -> None:
+    """Add a milestone to a project's programme card.
+
+    \b
+    Example:
+      cycle milestone add camhs "Service specification agreed" --due 2027-01-31
+    """
+    from cycle import governance
+
+    m = governance.add_milestone(_store(), key, title, due, actor=_actor())
+    click.echo(f"Added milestone #{m.id} to {key}: {m.title}, due {m.due}.")
+
+
+@milestone.command("done")
+@click.argument("key")
+@click.argument("milestone_id", type=int)
+@click.option("--on", help="The day it was done, YYYY-MM-DD (default today).")
+def milestone_done(key: str, milestone_id: int, on: str | None) -> None:
+    """Mark a milestone done.
+
+    \b
+    Example:
+      cycle milestone done camhs 3 --on 2027-01-28
+    """
+    from cycle import governance
+
+    m = governance.complete_milestone(_store(), key, milestone_id, actor=_actor(), on=on)
+    late = " (late)" if m.done_on and m.done_on > m.due else ""
+    click.echo(f"Milestone #{m.id} of {key} done on {m.done_on}{late}.")
+
+
+@milestone.command("list")
+@click.argument("key")
+@as_of_option
+@json_option
+def milestone_list(key: str, as_of: str | None, as_json: bool) -> None:
+    """A project's milestones, with those that slipped marked.
+
+    \b
+    Example:
+      cycle milestone list camhs
+    """
+    from datetime import date
+
+    from cycle import governance
+
+    on = _as_of(as_of) or date.today()
+    rows = governance.milestones(_store(), key)
+    if as_json:
+        _emit([{**m.as_dict(), "slipped": m.slipped(on)} for m in rows])
+    elif not rows:
+        click.echo(f"No milestones. Add one with: cycle milestone add {key} TITLE --due YYYY-MM-DD")
+    else:
+        for m in rows:
+            state = f"done {m.done_on}" if m.done_on else "open"
+            click.echo(f"#{m.id:<4} due {m.due}  {state:<16} {'SLIPPED ' if m.slipped(on) else ''}{m.title}")
 
 
 @cli.group(context_settings=CONTEXT)

@@ -19,8 +19,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 from transitions import Machine, MachineError
 
-from . import audit, contracts
-from .errors import BadInput, GateNotMet, ProjectNotFound, StaleProject
+from . import audit, authority, contracts
+from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import Facts, GateCheck, evaluate, required_body
 from .models import Decision, Evidence, Link, Project
 from .store import Store
@@ -118,7 +118,8 @@ def facts_for(session: Session, project: Project, today: date | None = None) -> 
     today = today or date.today()
     st = contract_status(session, project, today)
     return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
-                 run_on_to=contracts.run_on_date(st.contract) if st else None, links=links_of(session, project))
+                 run_on_to=contracts.run_on_date(st.contract) if st else None, links=links_of(session, project),
+                 waivers=authority.waivers_of(session, project))
 
 
 def _check(session: Session, wf: Workflow, gate: Gate, project: Project, today: date | None = None) -> GateCheck:
@@ -386,7 +387,8 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     """Record a body's decision on the gate out of the current stage.
 
     go and hold are recorded for the gate check (advance moves the project); recycle and stop are
-    the body's instruction and move the project at once, in the same transaction.
+    the body's instruction and move the project at once, in the same transaction. A decision the
+    actor may not record (see authority.decision_authority) is refused, and the refusal is audited.
     """
     if (outcome == "recycle") != (recycle_to is not None):
         raise BadInput("--to STAGE goes with --outcome recycle, and recycle needs it "
@@ -404,11 +406,9 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
         if the_gate is None:
             open_ids = ", ".join(g.id for g in gates) or "none (the project is closed)"
             raise BadInput(f"{key} is at {project.stage}; the gates a decision can be recorded for are: {open_ids}")
-        if outcome in ("recycle", "stop"):
-            needed = [required_body(project, c) for c in the_gate.criteria if c.kind == "decision"]
-            if needed and body_text not in needed:
-                raise BadInput(f"only {' or '.join(str(b) for b in needed)} can decide {outcome} at gate {gate}; "
-                               f"the decision names {body_text}")
+        needed = [required_body(project, c) for c in the_gate.criteria if c.kind == "decision"]
+        if needed and body_text not in needed:
+            raise BadInput(f"gate {gate} is decided by {' or '.join(str(b) for b in needed)}, not {body_text}")
         dest = None
         if outcome == "recycle":
             allowed = wf.earlier_stages(project.stage)
@@ -418,21 +418,31 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
             dest = _move(wf, project.stage, f"recycle_to_{recycle_to}")
         elif outcome == "stop":
             dest = _move(wf, project.stage, "stop")
-        decision = Decision(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate,
-                            outcome=outcome, body=body_text, ref=ref_text, recycle_to=recycle_to, decided_on=decided,
-                            note=_text(note, "--note", False), recorded_by=actor, recorded_at=audit.utc_now())
-        s.add(decision)
-        source, version = project.stage, project.version
-        if dest is not None:
-            project.stage, project.visit = dest, project.visit + 1
-        _touch(s, project, version)
-        payload = {"decision_id": decision.id, "gate": gate, "outcome": outcome, "body": body_text, "ref": ref_text,
-                   "recycle_to": recycle_to, "decided_on": decided, "note": decision.note, "cycle": project.cycle,
-                   "stage": source, "version": [version, project.version]}
-        entry = audit.append(s, actor=actor, action="decision.record", project=key,
-                             from_stage=source if dest else None, to_stage=dest, payload=payload)
-        moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq)
-                 if dest is not None else None)
+        refusal, authority_text = authority.decision_authority(s, project, gate, body_text, actor)
+        if refusal:  # committed on its own: a refused attempt is part of the record
+            audit.append(s, actor=actor, action="decision.refused", project=key,
+                         payload={"gate": gate, "outcome": outcome, "body": body_text, "ref": ref_text,
+                                  "cycle": project.cycle, "stage": project.stage, "why": refusal})
+        else:
+            decision = Decision(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate,
+                                outcome=outcome, body=body_text, ref=ref_text, recycle_to=recycle_to,
+                                decided_on=decided, note=_text(note, "--note", False), recorded_by=actor,
+                                recorded_at=audit.utc_now())
+            s.add(decision)
+            source, version = project.stage, project.version
+            if dest is not None:
+                project.stage, project.visit = dest, project.visit + 1
+            _touch(s, project, version)
+            payload = {"decision_id": decision.id, "gate": gate, "outcome": outcome, "body": body_text,
+                       "ref": ref_text, "recycle_to": recycle_to, "decided_on": decided, "note": decision.note,
+                       "cycle": project.cycle, "stage": source, "version": [version, project.version],
+                       "authority": authority_text}
+            entry = audit.append(s, actor=actor, action="decision.record", project=key,
+                                 from_stage=source if dest else None, to_stage=dest, payload=payload)
+            moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq)
+                     if dest is not None else None)
+    if refusal:
+        raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return decision, moved
 
 
@@ -461,7 +471,8 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, rea
     snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_sha256": wf.sha256,
                 "cycle": check.cycle,
                 "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
-                              "applies": c.applies, "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
+                              "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
+                              "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
                              for c in check.criteria]}
     opened_wf = load(gate.opens) if gate.opens else None
     with store.write() as s:

@@ -70,3 +70,9 @@ class StaleProject(CycleError):
             f"{project} changed since you read it (version {expected_version}, now {actual_version}); "
             f"nothing was written. Look again with: cycle project show {project}"
         )
+
+
+class NotPermitted(CycleError):
+    """The actor may not do this (wrong role, or separation of duties); the refusal itself is audited."""
+
+    exit_code = 6

@@ -35,6 +35,7 @@ class Facts:
     has_contract: bool = False
     run_on_to: date | None = None
     links: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, other project, its stage)
+    waivers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (gate, criterion) -> Waiver
 
 
 @dataclass
@@ -49,6 +50,8 @@ class CriterionResult:
     evidence_ids: list[int] = field(default_factory=list)
     decision_ids: list[int] = field(default_factory=list)
     applies: bool = True  # False when a `when` condition does not hold (then it counts as met)
+    waived: bool = False  # a governance lead waived this must criterion (then it counts as met)
+    waiver_id: int | None = None
 
 
 @dataclass
@@ -95,8 +98,17 @@ def required_body(project: Project, criterion: Criterion) -> str | None:
 def evaluate(wf: Workflow, gate: Gate, project: Project, evidence: Sequence[Evidence],
              decisions: Sequence[Decision], facts: Facts | None = None) -> GateCheck:
     facts = facts or Facts(today=date.today())
-    results = [_criterion(gate, c, project, evidence, decisions, facts) for c in gate.criteria]
+    results = [_waive(_criterion(gate, c, project, evidence, decisions, facts), facts.waivers.get((gate.id, c.id)))
+               for c in gate.criteria]
     return GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results)
+
+
+def _waive(result: CriterionResult, waiver: Any) -> CriterionResult:
+    if waiver is None or result.met or not result.must:
+        return result
+    result.met, result.waived, result.waiver_id, result.hint = True, True, waiver.id, None
+    result.reason = f"WAIVED by {waiver.waived_by} on {waiver.waived_at[:10]}: {waiver.reason} (was: {result.reason})"
+    return result
 
 
 _LABEL = {"notice_served_on": "notice served", "notice_deadline": "the notice deadline",

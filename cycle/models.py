@@ -153,3 +153,47 @@ class PersonRole(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     role: str
     body: str = ""  # the body an approver decides for; empty for other roles
+
+
+class GateRequest(SQLModel, table=True):
+    """A manager asking a body to decide a gate; the requester may not decide it (separation of duties)."""
+
+    __tablename__ = "gate_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    gate: str
+    visit: int
+    requested_by: str
+    requested_at: str
+    note: str | None = None
+
+
+class Waiver(SQLModel, table=True):
+    """A governance lead's waiver of one must criterion of one gate, for the project's current visit."""
+
+    __tablename__ = "waiver"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    cycle: int
+    visit: int
+    gate: str
+    criterion: str
+    reason: str
+    waived_by: str
+    waived_at: str
+
+
+class Milestone(SQLModel, table=True):
+    """A programme card milestone with a due date."""
+
+    __tablename__ = "milestone"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    title: str
+    due: str
+    done_on: str | None = None
+    created_by: str
+    created_at: str

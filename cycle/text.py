@@ -12,7 +12,7 @@ def gate_check(check: GateCheck) -> str:
     state = "OPEN" if check.open else f"CLOSED ({len(check.unmet_must)} required not met)"
     lines = [f"Gate {check.gate} ({check.source} -> {check.to}) for {check.project}, cycle {check.cycle}: {state}"]
     for c in check.criteria:
-        mark = "ok  " if c.met else ("MISS" if c.must else "warn")
+        mark = "WAIV" if c.waived else "ok  " if c.met else ("MISS" if c.must else "warn")
         level = "must  " if c.must else "should"
         lines.append(f"  [{mark}] {level} {c.id}: {c.title}")
         lines.append(f"                {c.reason}")
@@ -102,6 +102,18 @@ def _summary(e: Any) -> str:
         return f"{p['gate']}"
     if e.action == "project.set":
         return ", ".join(f"{k}={v[1]}" for k, v in p["changes"].items())
+    if e.action in ("decision.refused", "waiver.refused"):
+        return f"REFUSED {p['gate']}: {p['why']}"
+    if e.action == "gate.request":
+        return f"{p['gate']} decision requested"
+    if e.action == "waiver.add":
+        return f"WAIVED {p['gate']} {p['criterion']}: {p['reason']}"
+    if e.action.startswith("milestone."):
+        return f"#{p['milestone_id']} {p['title']} (due {p['due']})"
+    if e.action in ("contract.set", "contract.notice"):
+        return f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
+    if e.action == "project.link":
+        return f"{p['kind']} {p['other']}"
     return ""
 
 

@@ -50,8 +50,8 @@ def at_plan(ready: Cli) -> Cli:
     run("decision", "record", "camhs", "--gate", "plan-do", "--outcome", "hold", "--body", BODY,
         "--ref", "CTB 2026-11-09 item 2", "--date", "2026-11-09")
     run("project", "new", "respite", "--title", "Short breaks", "--accountable-body", BODY)
-    run("decision", "record", "respite", "--gate", "analyse-plan", "--outcome", "go", "--body", "Schools Forum",
-        "--ref", "SF 2026-10-01")
+    run("decision", "record", "respite", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY,
+        "--ref", "CTB 2026-10-01 item 4")
     assert run.json("project", "show", "camhs")["version"] == 6
     return run
 
@@ -171,7 +171,7 @@ BAD_INPUT = {
     "stop by the wrong body": (
         ["decision", "record", "camhs", "--gate", "plan-do", "--outcome", "stop", "--body", "Schools Forum",
          "--ref", "m"],
-        "only Children's Trust Board can decide stop at gate plan-do; the decision names Schools Forum"),
+        "gate plan-do is decided by Children's Trust Board, not Schools Forum"),
     "empty evidence ref": (
         ["evidence", "add", "camhs", "consultation", "--ref", ""],
         "--ref must not be empty"),
