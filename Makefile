@@ -15,6 +15,7 @@ demo: $(BIN)/.installed
 	$(BIN)/cycle demo
 
 test: $(BIN)/.installed
+	scripts/system-packages
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed

@@ -549,6 +549,49 @@ def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:
         click.echo(text.due(rows, within))
 
 
+# --- reports ------------------------------------------------------------------------------------
+
+@cli.group(context_settings=CONTEXT)
+def report() -> None:
+    """Reports for governance leads and boards: gate audit, quarterly portfolio."""
+
+
+def _write(text: str, out: str | None, what: str) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from pathlib import Path
+
+    Path(out).write_text(text, encoding="utf-8")
+    click.echo(f"Wrote the {what} to {out}")
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="md",
+                             show_default=True, help="Output format.")
+out_option = click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to FILE.")
+
+
+@report.command("gate-audit")
+@click.argument("key", required=False)
+@format_option
+@out_option
+@click.option("--checkpoint", metavar="SEQ:HASH", help="Check the chain against a head kept outside the database.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
+    """Every gate passed, with criteria, evidence, decision, waivers, refusals and the chain check.
+
+    \b
+    Example:
+      cycle report gate-audit camhs --format html --out camhs-gates.html --checkpoint 42:3f1c...
+    """
+    from cycle import audit as log
+    from cycle import reports as data
+    from reports.render import render
+
+    cp = log.parse_checkpoint(checkpoint) if checkpoint else None
+    _write(render(data.gate_audit(_store(), key, cp), "json" if as_json else fmt), out, "gate-audit report")
+
+
 # --- people -------------------------------------------------------------------------------------
 
 @cli.group(context_settings=CONTEXT)
@@ -719,6 +762,42 @@ def workflow_show(name: str, as_json: bool) -> None:
 
     wf = wfs.load(name)
     _emit(text.workflow_dict(wf)) if as_json else click.echo(text.workflow(wf))
+
+
+@workflow.command("diagram")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["svg", "dot", "mermaid"]), default="svg", show_default=True)
+@click.option("--counts", is_flag=True, help="Show how many projects stand at each stage.")
+@out_option
+def workflow_diagram(name: str, fmt: str, counts: bool, out: str | None) -> None:
+    """Draw a workflow: SVG (needs Graphviz), Graphviz dot, or Mermaid text.
+
+    \b
+    Example:
+      cycle workflow diagram commissioning --format svg --counts --out cycle.svg
+      cycle workflow diagram decommissioning --format mermaid
+    """
+    from cycle import diagram
+    from cycle import workflow as wfs
+    from cycle.errors import BadInput
+
+    wf = wfs.load(name)
+    tally = None
+    if counts:
+        from cycle import engine
+
+        tally = {}
+        for p in engine.list_projects(_store(), workflow=name):
+            tally[p.stage] = tally.get(p.stage, 0) + 1
+    text = diagram.mermaid(wf, tally) if fmt == "mermaid" else diagram.dot(wf, tally)
+    if fmt == "svg":
+        from reports.diagram import INSTALL, svg
+
+        drawn = svg(text)
+        if drawn is None:
+            raise BadInput(INSTALL)
+        text = drawn + "\n"
+    _write(text, out, f"{fmt} diagram")
 
 
 @workflow.command("check")

@@ -1,0 +1,122 @@
+"""Report data for governance leads and boards, built from the audit log and the tables it refers to.
+
+These functions return plain dicts (the `--json` output); the HTML and Markdown renderings live in
+the `reports` package.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from . import audit
+from .engine import get_project, list_projects
+from .models import Decision, Evidence, Project, Waiver
+from .store import Store
+from .workflow import load
+
+REFUSALS = ("advance.refused", "decision.refused", "waiver.refused")
+
+
+def _chain(store: Store, checkpoint: tuple[int, str] | None) -> dict[str, Any]:
+    conn = store.raw_connection()
+    try:
+        result = audit.verify(conn, checkpoint).as_dict()
+    finally:
+        conn.close()
+    result["checked_against"] = result.pop("checkpoint") or "no checkpoint given (a cut-off tail would not show)"
+    return result
+
+
+def stage_counts(projects: list[Project]) -> dict[str, dict[str, int]]:
+    """workflow -> stage -> how many projects stand there."""
+    out: dict[str, Counter[str]] = {}
+    for p in projects:
+        out.setdefault(p.workflow, Counter())[p.stage] += 1
+    return {wf: dict(c) for wf, c in out.items()}
+
+
+def gate_audit(store: Store, key: str | None = None, checkpoint: tuple[int, str] | None = None) -> dict[str, Any]:
+    """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts."""
+    chain = _chain(store, checkpoint)
+    with store.read() as s:
+        projects = [get_project(s, key)] if key else list_projects(store)
+        ids = [p.id for p in projects]
+        evidence = {e.id: e for e in s.exec(select(Evidence).where(Evidence.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
+        decisions = {d.id: d for d in s.exec(select(Decision).where(Decision.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
+        waivers = {w.id: w for w in s.exec(select(Waiver).where(Waiver.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
+        entries = audit.entries(s, key)
+    by_project: dict[str, list[Any]] = {}
+    authority: dict[int, str] = {}
+    for e in entries:
+        if e.project:
+            by_project.setdefault(e.project, []).append(e)
+        if e.action == "decision.record":
+            p = json.loads(e.payload)
+            authority[p["decision_id"]] = p.get("authority") or "not recorded"
+    report = []
+    for project in projects:
+        mine = by_project.get(project.key, [])
+        gates, refused, waived, unverified = [], [], [], []
+        for e in mine:
+            p = json.loads(e.payload)
+            if e.action == "advance":
+                gates.append(_gate_passed(e, p, evidence, decisions, waivers, authority))
+            elif e.action == "decision.record" and e.to_stage:
+                gates.append({"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": None,
+                              "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"), "workflow": None,
+                              "workflow_sha256": None, "by_decision": p["outcome"], "criteria": [],
+                              "decision": _decision(decisions.get(p["decision_id"]), authority), "waivers": [],
+                              "opened": None})
+            elif e.action in REFUSALS:
+                refused.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "gate": p["gate"],
+                                "why": p.get("why") or "missing: " + ", ".join(p.get("unmet", []))})
+            elif e.action == "waiver.add":
+                waived.append({"seq": e.seq, "at": e.at, "by": e.actor, "gate": p["gate"], "criterion": p["criterion"],
+                               "reason": p["reason"], "was": p["was"]})
+            if e.action == "decision.record" and str(p.get("authority", "")).startswith("unverified"):
+                unverified.append({"seq": e.seq, "gate": p["gate"], "body": p["body"], "actor": e.actor})
+        report.append({"key": project.key, "title": project.title, "workflow": project.workflow,
+                       "stage": project.stage, "cycle": project.cycle, "owner": project.owner,
+                       "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
+                       "waivers": waived, "unverified_decisions": unverified, "entries": len(mine)})
+    return {"report": "gate-audit", "generated": date.today().isoformat(), "scope": key or "all projects",
+            "chain": chain, "projects": report, "stage_counts": stage_counts(projects)}
+
+
+def _decision(d: Decision | None, authority: dict[int, str]) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {"id": d.id, "outcome": d.outcome, "body": d.body, "ref": d.ref, "decided_on": d.decided_on,
+            "recorded_by": d.recorded_by, "recorded_at": d.recorded_at, "recycle_to": d.recycle_to,
+            "authority": authority.get(d.id or 0, "not recorded")}
+
+
+def _gate_passed(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisions: dict[Any, Decision],
+                 waivers: dict[Any, Waiver], authority: dict[int, str]) -> dict[str, Any]:
+    criteria, decision, used_waivers = [], None, []
+    for c in p["criteria"]:
+        refs = [{"id": i, "name": evidence[i].name, "ref": evidence[i].ref, "recorded_by": evidence[i].recorded_by,
+                 "recorded_at": evidence[i].recorded_at} for i in c.get("evidence_ids", []) if i in evidence]
+        waiver = waivers.get(c.get("waiver_id"))
+        if waiver is not None:
+            used_waivers.append({"id": waiver.id, "criterion": waiver.criterion, "by": waiver.waived_by,
+                                 "at": waiver.waived_at, "reason": waiver.reason})
+        for i in c.get("decision_ids", []):
+            decision = _decision(decisions.get(i), authority) if c["met"] else decision
+        state = ("waived" if c.get("waived") else "met" if c["met"] and c.get("applies", True)
+                 else "not applicable" if c["met"] else "not met")
+        criteria.append({"id": c["id"], "kind": c["kind"], "must": c["must"], "result": state, "reason": c["reason"],
+                         "evidence": refs})
+    return {"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": p.get("gate_title"),
+            "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"), "workflow": p.get("workflow"),
+            "workflow_sha256": p.get("workflow_sha256"), "by_decision": None, "criteria": criteria,
+            "decision": decision, "waivers": used_waivers, "opened": p.get("opened")}
+
+
+def workflows_in(report: dict[str, Any]) -> list[Any]:
+    return [load(name) for name in sorted(report["stage_counts"])]

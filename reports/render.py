@@ -1,0 +1,54 @@
+"""Render report data (dicts from cycle.reports) as self-contained HTML or Markdown."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from cycle import diagram
+from cycle.workflow import load
+
+from . import diagram as svg_diagram
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _md(value: Any) -> str:
+    """A value safe inside a Markdown table cell: no pipes or line breaks, no HTML."""
+    text = "" if value is None else str(value)
+    for a, b in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("\r", " "), ("\n", " ")):
+        text = text.replace(a, b)
+    return text
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=lambda name: bool(name and ".html" in name),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md"] = _md
+    env.filters["short"] = lambda h: (h or "")[:12]
+    return env
+
+
+def diagrams(stage_counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """For each workflow in the report: its diagram with project counts, as SVG (or dot text without Graphviz)."""
+    out = []
+    for name, counts in sorted(stage_counts.items()):
+        wf = load(name)
+        dot = diagram.dot(wf, counts)
+        out.append({"workflow": name, "title": wf.title, "svg": svg_diagram.svg(dot), "dot": dot,
+                    "counts": [(s.title, counts.get(s.id, 0)) for s in wf.stages],
+                    "install": svg_diagram.INSTALL})
+    return out
+
+
+def render(data: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    name = f"{data['report']}.{'html' if fmt == 'html' else 'md'}.j2"
+    extra = {"diagrams": diagrams(data.get("stage_counts", {}))} if fmt == "html" else {}
+    return _env().get_template(name).render(d=data, **extra)

@@ -1,0 +1,192 @@
+"""Reports a governance lead and a board can trust: gate audit, diagrams, HTML in a real browser."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import BODY, Cli
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+EVIDENCE = {"analyse-plan": ["needs-assessment"],
+            "plan-do": ["service-specification", "eia", "performance-targets"],
+            "do-review": ["contract-award"], "review-analyse": ["outcomes-evaluation"]}
+
+
+def _people(run: Cli) -> None:
+    run("people", "add", "alice", "--email", "alice@council.gov.uk", "--role", "manager")
+    run("people", "add", "chair", "--email", "chair@council.gov.uk", "--role", "approver", "--body", BODY)
+    run("people", "add", "gill", "--email", "gill@council.gov.uk", "--role", "governance-lead")
+
+
+@pytest.fixture
+def full_cycle(ready: Cli) -> Cli:
+    """camhs round the whole cycle into cycle 2, with a waiver (consultation) and refused attempts."""
+    run = ready
+    _people(run)
+    run("project", "advance", "camhs", expect=3)
+    for gate, names in EVIDENCE.items():
+        for name in names:
+            run("evidence", "add", "camhs", name, "--ref", f"{name} (cycle 1)")
+        if gate == "plan-do":
+            run("gate", "waive", "camhs", "consultation", "--reason", "Covered by the JSNA engagement", user="alice",
+                expect=6)
+            run("gate", "waive", "camhs", "consultation", "--reason", "Covered by the JSNA engagement", user="gill")
+        run("decision", "record", "camhs", "--gate", gate, "--outcome", "go", "--body", BODY, "--ref",
+            f"CTB minutes {gate}", "--date", "2026-10-14", user="chair")
+        run("project", "advance", "camhs", *(["--to", "analyse"] if gate == "review-analyse" else []))
+    return run
+
+
+def test_gate_audit_lists_every_gate_with_evidence_and_decision_and_matches_the_log(full_cycle: Cli) -> None:
+    run = full_cycle
+    report = run.json("report", "gate-audit", "camhs")
+    assert report["chain"]["ok"] is True
+    project = report["projects"][0]
+    assert [g["gate"] for g in project["gates"]] == list(EVIDENCE)
+    log = {e["seq"]: e for e in run.json("audit", "log", "camhs")}
+    for gate in project["gates"]:
+        entry = log[gate["seq"]]
+        assert (entry["action"], entry["payload"]["gate"], entry["from"], entry["to"]) == (
+            "advance", gate["gate"], gate["from"], gate["to"])
+        snapshot = {c["id"]: c for c in entry["payload"]["criteria"]}
+        for c in gate["criteria"]:
+            assert [e["id"] for e in c["evidence"]] == snapshot[c["id"]]["evidence_ids"]
+        assert gate["decision"]["body"] == BODY and gate["decision"]["ref"] == f"CTB minutes {gate['gate']}"
+        assert gate["decision"]["recorded_by"] == "chair"
+        assert gate["decision"]["authority"] == f"approver for {BODY}"
+        for name in EVIDENCE[gate["gate"]]:
+            refs = next(c["evidence"] for c in gate["criteria"] if c["id"] == name)
+            assert refs[0]["ref"] == f"{name} (cycle 1)"
+    plan_do = project["gates"][1]
+    assert next(c for c in plan_do["criteria"] if c["id"] == "consultation")["result"] == "waived"
+    assert [r["action"] for r in project["refused"]] == ["advance.refused", "waiver.refused"]
+
+
+def test_a_waiver_stands_out_in_both_formats(full_cycle: Cli) -> None:
+    md = full_cycle("report", "gate-audit", "camhs", "--format", "md").stdout
+    assert "> **WAIVED** plan-do / consultation by gill on " in md
+    assert "| consultation | must | **WAIVED** |" in md
+    html = full_cycle("report", "gate-audit", "camhs", "--format", "html").stdout
+    assert '<span class="tag waived">WAIVED</span> plan-do / consultation by gill' in html
+
+
+def test_a_tampered_chain_is_reported_as_failed(full_cycle: Cli, home: Path) -> None:
+    run = full_cycle
+    with sqlite3.connect(home / "cycle.db") as conn:
+        conn.execute("DROP TRIGGER audit_entry_no_update")
+        conn.execute("UPDATE audit_entry SET actor = 'someone-else' WHERE seq = 5")
+    report = run.json("report", "gate-audit", "camhs")
+    assert report["chain"]["ok"] is False and report["chain"]["bad_seq"] == 5
+    html = run("report", "gate-audit", "camhs", "--format", "html").stdout
+    assert "Audit chain FAILED at entry 5" in html
+
+
+def test_a_cut_off_tail_is_caught_against_the_checkpoint(full_cycle: Cli, home: Path) -> None:
+    run = full_cycle
+    checkpoint = run("audit", "checkpoint").stdout.strip()
+    with sqlite3.connect(home / "cycle.db") as conn:
+        conn.execute("DROP TRIGGER audit_entry_no_delete")
+        conn.execute("DELETE FROM audit_entry WHERE seq = (SELECT MAX(seq) FROM audit_entry)")
+    plain = run.json("report", "gate-audit")["chain"]
+    assert plain["ok"] is True and plain["checked_against"].startswith("no checkpoint given")
+    checked = run.json("report", "gate-audit", "--checkpoint", checkpoint)["chain"]
+    assert checked["ok"] is False and checked["checked_against"] == checkpoint
+
+
+def test_report_to_a_file(full_cycle: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "gates.html"
+    assert full_cycle("report", "gate-audit", "--format", "html", "--out", str(out)).stdout == (
+        f"Wrote the gate-audit report to {out}\n")
+    assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+# --- diagrams --------------------------------------------------------------------------------------
+
+def test_diagram_formats(ready: Cli) -> None:
+    dot = ready("workflow", "diagram", "commissioning", "--format", "dot", "--counts").stdout
+    assert '"analyse" [label="Analyse\\n1 project", fillcolor="#ffdd00"];' in dot
+    assert '"review" -> "analyse" [label="review-analyse"];' in dot
+    mermaid = ready("workflow", "diagram", "decommissioning", "--format", "mermaid").stdout
+    assert mermaid.startswith("flowchart LR\n") and "do -.->|terminate-immediately| review" in mermaid
+
+
+@pytest.mark.skipif(shutil.which("dot") is None and not os.environ.get("CI"), reason="Graphviz is not installed")
+def test_svg_through_graphviz(ready: Cli) -> None:
+    svg = ready("workflow", "diagram", "commissioning").stdout
+    assert svg.startswith("<svg") and "Analyse" in svg
+
+
+def test_without_graphviz_svg_says_how_to_install_and_text_still_works(ready: Cli, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    result = ready.runner.invoke(__import__("cli").cli, ["workflow", "diagram", "commissioning"],
+                                 env={"PATH": str(empty)})
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: SVG needs Graphviz: install it with `sudo apt-get install graphviz` "
+                             "(or use --format dot or mermaid)\n")
+    assert ready.runner.invoke(__import__("cli").cli, ["workflow", "diagram", "commissioning", "--format", "dot"],
+                               env={"PATH": str(empty)}).exit_code == 0
+
+
+# --- in a real browser -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed; .ci/run installs it")
+        pytest.skip("Debian's chromium is not installed (sudo apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def open_page(browser: Any, path: Path) -> tuple[Any, list[str], bytes]:
+    page = browser.new_page(viewport={"width": 900, "height": 1200})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: errors.append(f"network request: {r.url}") if not r.url.startswith("file:") else None)
+    page.goto(path.as_uri())
+    return page, errors, page.screenshot(full_page=True)
+
+
+def not_blank(png: bytes) -> bool:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("L")
+    low, high = image.getextrema()
+    dark = sum(image.histogram()[:128])
+    return high - low > 100 and dark > 1000
+
+
+def test_gate_audit_html_in_chromium(full_cycle: Cli, browser: Any, tmp_path: Path) -> None:
+    run = full_cycle
+    title = "<script>window.pwned = 1; document.title = 'pwned'</script> CAMHS & <b>friends</b>"
+    run("project", "set", "camhs", "--title", title)
+    out = tmp_path / "gates.html"
+    run("report", "gate-audit", "camhs", "--format", "html", "--out", str(out))
+    page, errors, png = open_page(browser, out)
+    assert errors == []
+    assert not_blank(png)
+    assert page.evaluate("window.pwned") is None and page.title() == "Gate audit: camhs"
+    assert title in page.inner_text("h2")  # shown as text, not run or rendered as markup
+    assert page.locator("svg").count() >= 1  # the cycle diagram, drawn inline
+    assert "Audit chain verified" in page.inner_text(".banner")
+    pdf_ready = json.loads(page.evaluate("JSON.stringify(getComputedStyle(document.body).fontFamily)"))
+    assert "Arial" in pdf_ready
+    page.close()
