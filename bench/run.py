@@ -56,7 +56,7 @@ if Path(sys.executable).parent != BIN and Path(PY).exists() and "CYCLE_BENCH_REE
     os.execv(PY, [PY, *sys.argv])
 
 
-PYCACHE = tempfile.mkdtemp(prefix="cycle-bench-pycache-")
+PYCACHE = os.path.join(tempfile.gettempdir(), f"cycle-bench-pycache-{os.getpid()}")  # made and removed by main
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -354,7 +354,7 @@ def bench_verify(quick: bool) -> None:
     from cycle.store import Store
 
     n = 100_000 if quick else 1_000_000
-    reps = 3 if quick else 5
+    reps = 3
     floor_ns: dict[str, Any] = {"__name__": "floor"}
     exec(FLOOR_VERIFY, floor_ns)  # noqa: S102 - our own constant
     walk = floor_ns["walk"]
@@ -401,7 +401,7 @@ def bench_verify(quick: bool) -> None:
         # run the same way: a fresh `python` process.
         floor_script = home / "floor_verify.py"
         floor_script.write_text(FLOOR_VERIFY)
-        cli_reps = 2 if quick else 3
+        cli_reps = 2
         run_cmd([CYCLE, "audit", "checkpoint"], env)  # fills the bytecode cache for the same imports
         r = paired_subprocess([CYCLE, "audit", "verify"], [PY, str(floor_script), str(path)], env,
                               reps=cli_reps, warmup=0, expect=f"Audit chain verified: {n} entries")
@@ -455,9 +455,13 @@ def main() -> int:
             say(f"[{key}] {title}: ERROR {type(exc).__name__}: {exc}")
         say(f"[{key}]   ({time.perf_counter() - t:.0f} s)")
     say(f"total {time.perf_counter() - start:.0f} s")
-    shutil.rmtree(PYCACHE, ignore_errors=True)
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    os.makedirs(PYCACHE, exist_ok=True)
+    try:
+        code = main()
+    finally:
+        shutil.rmtree(PYCACHE, ignore_errors=True)
+    sys.exit(code)
