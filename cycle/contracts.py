@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from . import audit, dates
-from .dates import Period
 from .errors import BadInput
 from .models import Contract, Link, Project
 

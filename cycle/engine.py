@@ -253,6 +253,15 @@ def _touch(s: Session, project: Project, expected_version: int) -> None:
         raise StaleProject(project.key, expected_version, expected_version + 1) from None
 
 
+def record_change(s: Session, project: Project, *, actor: str, action: str, payload: dict[str, Any],
+                  from_stage: str | None = None, to_stage: str | None = None) -> Any:
+    """Bump the project's version and append the change's audit entry, in the caller's write transaction."""
+    version = project.version
+    _touch(s, project, version)
+    return audit.append(s, actor=actor, action=action, project=project.key, from_stage=from_stage,
+                        to_stage=to_stage, payload={**payload, "version": [version, project.version]})
+
+
 def init(store: Store, actor: str) -> bool:
     created = store.init()
     if created:
@@ -294,10 +303,7 @@ def _link(s: Session, project: Project, kind: str, other: Project, actor: str) -
     now = audit.utc_now()
     s.add(Link(project_id=project.id, kind=kind, other_id=other.id, created_at=now))
     s.add(Link(project_id=other.id, kind=LINKS[kind], other_id=project.id, created_at=now))
-    version = other.version
-    _touch(s, other, version)
-    audit.append(s, actor=actor, action="project.link", project=other.key,
-                 payload={"kind": LINKS[kind], "other": project.key, "version": [version, other.version]})
+    record_change(s, other, actor=actor, action="project.link", payload={"kind": LINKS[kind], "other": project.key})
 
 
 def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
@@ -342,10 +348,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
         if not diff:
             return project
         project.attrs = json.dumps(current, sort_keys=True)
-        version = project.version
-        _touch(s, project, version)
-        audit.append(s, actor=actor, action="project.set", project=key,
-                     payload={"changes": diff, "version": [version, project.version]})
+        record_change(s, project, actor=actor, action="project.set", payload={"changes": diff})
     return project
 
 
@@ -360,11 +363,10 @@ def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, not
         item = Evidence(project_id=project.id, cycle=project.cycle, name=name, ref=_text(ref, "--ref") or "",
                         note=_text(note, "--note", False), recorded_by=actor, recorded_at=audit.utc_now())
         s.add(item)
-        version = project.version
-        _touch(s, project, version)
-        audit.append(s, actor=actor, action="evidence.add", project=key,
-                     payload={"evidence_id": item.id, "name": name, "ref": item.ref, "note": item.note,
-                              "cycle": project.cycle, "stage": project.stage, "version": [version, project.version]})
+        s.flush()
+        record_change(s, project, actor=actor, action="evidence.add", payload={
+            "evidence_id": item.id, "name": name, "ref": item.ref, "note": item.note, "cycle": project.cycle,
+            "stage": project.stage})
     return item
 
 

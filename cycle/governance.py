@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import audit, people
-from .engine import _check, _choose_gate, _iso_date, _load_for_write, _text, _touch, _workflow_for, get_project
+from .engine import _check, _choose_gate, _iso_date, _load_for_write, _text, _workflow_for, get_project, record_change
 from .errors import BadInput, NotPermitted
 from .models import GateRequest, Milestone, Waiver
 from .store import Store
@@ -24,11 +24,8 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None, n
         request = GateRequest(project_id=project.id, gate=gate.id, visit=project.visit, requested_by=actor,
                               requested_at=audit.utc_now(), note=_text(note, "--note", False))
         s.add(request)
-        version = project.version
-        _touch(s, project, version)
-        audit.append(s, actor=actor, action="gate.request", project=key, payload={
-            "gate": gate.id, "cycle": project.cycle, "stage": project.stage, "note": request.note,
-            "version": [version, project.version]})
+        record_change(s, project, actor=actor, action="gate.request", payload={
+            "gate": gate.id, "cycle": project.cycle, "stage": project.stage, "note": request.note})
     return request
 
 
@@ -46,7 +43,8 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
             raise BadInput(f"gate {gate.id} has no criterion {criterion!r}; it has: "
                            f"{', '.join(c.id for c in check.criteria)}")
         if not result.must:
-            raise BadInput(f"{criterion} is a should criterion: it warns but does not block, so there is nothing to waive")
+            raise BadInput(f"{criterion} is a should criterion: it warns but does not block, "
+                           f"so there is nothing to waive")
         if result.kind == "decision":
             raise BadInput("a decision cannot be waived: the gate's body must decide")
         if result.met:
@@ -61,12 +59,10 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
             waiver = Waiver(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate.id,
                             criterion=criterion, reason=why, waived_by=actor, waived_at=audit.utc_now())
             s.add(waiver)
-            version = project.version
-            _touch(s, project, version)
-            audit.append(s, actor=actor, action="waiver.add", project=key, payload={
+            s.flush()
+            record_change(s, project, actor=actor, action="waiver.add", payload={
                 "waiver_id": waiver.id, "gate": gate.id, "criterion": criterion, "reason": why,
-                "was": result.reason, "cycle": project.cycle, "stage": project.stage,
-                "version": [version, project.version]})
+                "was": result.reason, "cycle": project.cycle, "stage": project.stage})
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return waiver
@@ -97,10 +93,9 @@ def add_milestone(store: Store, key: str, title: str, due: str, *, actor: str) -
         project = _load_for_write(s, key, None)
         m = Milestone(project_id=project.id, title=text, due=when, created_by=actor, created_at=audit.utc_now())
         s.add(m)
-        version = project.version
-        _touch(s, project, version)
-        audit.append(s, actor=actor, action="milestone.add", project=key, payload={
-            "milestone_id": m.id, "title": text, "due": when, "version": [version, project.version]})
+        s.flush()
+        record_change(s, project, actor=actor, action="milestone.add", payload={
+            "milestone_id": m.id, "title": text, "due": when})
     return m
 
 
@@ -117,11 +112,8 @@ def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str,
             raise BadInput(f"milestone #{milestone_id} was already done on {m.done_on}")
         m.done_on = when
         s.add(m)
-        version = project.version
-        _touch(s, project, version)
-        audit.append(s, actor=actor, action="milestone.done", project=key, payload={
-            "milestone_id": m.id, "title": m.title, "due": m.due, "done_on": when,
-            "version": [version, project.version]})
+        record_change(s, project, actor=actor, action="milestone.done", payload={
+            "milestone_id": m.id, "title": m.title, "due": m.due, "done_on": when})
     return m
 
 

@@ -62,7 +62,8 @@ def add(session: Session, name: str, email: str | None, role: str | None, body: 
         session.add(person)
     if role is not None:
         exists = session.exec(select(PersonRole.id).where(  # type: ignore[call-overload]
-            PersonRole.person_id == person.id, PersonRole.role == role, PersonRole.body == (body or "").strip())).first()
+            PersonRole.person_id == person.id, PersonRole.role == role,
+            PersonRole.body == (body or "").strip())).first()
         if exists is None:
             session.add(PersonRole(person_id=person.id, role=role, body=(body or "").strip()))
             changes["role"] = {"role": role, "body": (body or "").strip() or None}

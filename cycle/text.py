@@ -56,7 +56,8 @@ def project(view: Any) -> str:
         lines.append(f"  {link['kind']:<17} {link['project']} (at {link['stage']})")
     if view.contract is not None:
         c = view.contract
-        lines.append(f"  contract          {c.contract.provider or '-'} {c.contract.ref or ''}, ends {c.contract.end or '?'}; "
+        lines.append(f"  contract          {c.contract.provider or '-'} {c.contract.ref or ''}, "
+                     f"ends {c.contract.end or '?'}; "
                      f"{c.consequence}")
     mine = [e for e in d["evidence"] if e["cycle"] == d["cycle"]]
     lines.append(f"  evidence (cycle {d['cycle']}): " + ("none" if not mine else ""))

@@ -118,7 +118,8 @@ def test_notice_deadline_passed_the_do_gate_names_the_run_on_date(ready: Cli) ->
     run("contract", "notice", D, "--served-on", TODAY.isoformat(), "--ref", "late letter")
     late = _criterion(run, D, "notice-served")
     assert late["met"] is False
-    assert late["reason"] == (f"Notice served on {TODAY.isoformat()}, after the notice deadline {deadline.isoformat()}: "
+    assert late["reason"] == (f"Notice served on {TODAY.isoformat()}, after the notice deadline "
+                              f"{deadline.isoformat()}: "
                               f"the contract runs on to {run_on.isoformat()}")
     run("project", "advance", D, expect=3)
 

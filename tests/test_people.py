@@ -8,7 +8,8 @@ from .conftest import Cli
 def test_add_people_and_roles(run: Cli) -> None:
     run("init")
     run("people", "add", "alice", "--email", "alice@council.gov.uk", "--role", "manager")
-    run("people", "add", "chair", "--email", "chair@council.gov.uk", "--role", "approver", "--body", "Children's Trust Board")
+    run("people", "add", "chair", "--email", "chair@council.gov.uk", "--role", "approver",
+        "--body", "Children's Trust Board")
     run("people", "add", "chair", "--role", "governance-lead")
     assert run.json("people", "list") == [
         {"name": "alice", "email": "alice@council.gov.uk", "roles": [{"role": "manager", "body": None}]},
