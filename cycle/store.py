@@ -30,7 +30,7 @@ _SQLITE_TRIGGERS = (
 
 _POSTGRES_TRIGGERS = (
     """CREATE OR REPLACE FUNCTION cycle_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN RAISE EXCEPTION 'audit_entry is append-only: % refused', TG_OP; END $$""",
+       BEGIN RAISE EXCEPTION USING MESSAGE = 'audit_entry is append-only: ' || TG_OP || ' refused'; END $$""",
     """DROP TRIGGER IF EXISTS audit_entry_no_change ON audit_entry""",
     """CREATE TRIGGER audit_entry_no_change BEFORE UPDATE OR DELETE ON audit_entry
        FOR EACH ROW EXECUTE FUNCTION cycle_audit_append_only()""",
