@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,7 +18,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
-from transitions import Machine, MachineError
 
 from . import audit, authority, contracts
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
@@ -38,14 +38,17 @@ class _Token:
     state: str
 
 
-_machines: dict[tuple[str, str], Machine] = {}
+_machines: dict[tuple[str, str], tuple[Any, _Token]] = {}
+_machine_lock = threading.Lock()
 
 
-def machine(wf: Workflow) -> Machine:
-    """One Machine per workflow version: gates, recycles to earlier stages, and stop."""
+def machine(wf: Workflow) -> tuple[Any, _Token]:
+    """One Machine (and the token it moves) per workflow version: gates, recycles, and stop."""
     key = (wf.name, wf.sha256)
-    m = _machines.get(key)
-    if m is None:
+    built = _machines.get(key)
+    if built is None:
+        from transitions import Machine  # only commands that move a project need it
+
         m = Machine(model=None, states=[s.id for s in wf.stages], initial=None,
                     auto_transitions=False, send_event=True)
         for gate in wf.gates:
@@ -56,21 +59,24 @@ def machine(wf: Workflow) -> Machine:
             m.add_transition("stop", stage.id, wf.stop)
             for earlier in wf.earlier_stages(stage.id):
                 m.add_transition(f"recycle_to_{earlier}", stage.id, earlier)
-        _machines[key] = m
-    return m
+        token = _Token()
+        m.add_model(token, initial=wf.initial)
+        built = _machines[key] = (m, token)
+    return built
 
 
 def _move(wf: Workflow, stage: str, trigger: str) -> str:
-    m = machine(wf)
-    token = _Token()
-    m.add_model(token, initial=stage)
-    try:
-        token.trigger(trigger)  # type: ignore[attr-defined]
-    except MachineError as exc:
-        raise BadInput(f"Workflow {wf.name} does not allow {trigger} from {stage}") from exc
-    finally:
-        m.remove_model(token)
-    return token.state
+    """Where `trigger` takes a project at `stage`; the machine refuses moves the workflow does not have."""
+    from transitions import MachineError
+
+    m, token = machine(wf)
+    with _machine_lock:
+        m.set_state(stage, model=token)
+        try:
+            token.trigger(trigger)  # type: ignore[attr-defined]
+        except MachineError as exc:
+            raise BadInput(f"Workflow {wf.name} does not allow {trigger} from {stage}") from exc
+        return token.state
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -114,17 +120,21 @@ def contract_status(session: Session, project: Project, today: date) -> contract
     return contracts.status(holder.key, contract, today) if contract else None
 
 
-def facts_for(session: Session, project: Project, today: date | None = None) -> Facts:
+def facts_for(session: Session, project: Project, today: date | None = None,
+              kinds: set[str] | None = None) -> Facts:
+    """What gates may look at beyond the project's rows; `kinds` limits it to what those criteria need."""
     today = today or date.today()
-    st = contract_status(session, project, today)
+    st = contract_status(session, project, today) if kinds is None or "date" in kinds else None
     return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
-                 run_on_to=contracts.run_on_date(st.contract) if st else None, links=links_of(session, project),
+                 run_on_to=contracts.run_on_date(st.contract) if st else None,
+                 links=links_of(session, project) if kinds is None or "link" in kinds else [],
                  waivers=authority.waivers_of(session, project))
 
 
 def _check(session: Session, wf: Workflow, gate: Gate, project: Project, today: date | None = None) -> GateCheck:
+    kinds = {c.kind for c in gate.criteria}
     return evaluate(wf, gate, project, evidence_of(session, project), decisions_of(session, project),
-                    facts_for(session, project, today))
+                    facts_for(session, project, today, kinds))
 
 
 @dataclass

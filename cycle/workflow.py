@@ -388,14 +388,26 @@ def team_dir() -> Path:
     return config.home() / "workflows"
 
 
+_listing: dict[tuple[tuple[str, int], ...], dict[str, Path]] = {}
+
+
 def available() -> dict[str, Path]:
-    """Workflow name -> file; a team file replaces a built-in one of the same name."""
-    found: dict[str, Path] = {}
-    for folder in (builtin_dir(), team_dir()):
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.toml")):
-                found[path.stem] = path
-    return found
+    """Workflow name -> file; a team file replaces a built-in one of the same name.
+
+    The listing is cached per process while neither folder changes (a new file changes its folder's mtime).
+    """
+    folders = (builtin_dir(), team_dir())
+    stamp = tuple((str(f), f.stat().st_mtime_ns if f.is_dir() else -1) for f in folders)
+    found = _listing.get(stamp)
+    if found is None:
+        found = {}
+        for folder in folders:
+            if folder.is_dir():
+                for path in sorted(folder.glob("*.toml")):
+                    found[path.stem] = path
+        _listing.clear()
+        _listing[stamp] = found
+    return dict(found)
 
 
 _cache: dict[tuple[str, int, int], Workflow] = {}
