@@ -99,6 +99,7 @@ class Store:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.exists()
         import cycle.models  # noqa: F401 - registers the tables on SQLModel.metadata
+        import cycle.notify_models  # noqa: F401
 
         with self.engine.begin() as conn:
             SQLModel.metadata.create_all(conn)
