@@ -824,6 +824,11 @@ def workflow_check(file: str, as_json: bool) -> None:
                f"{n} criteria.")
 
 
+from notifications.commands import register as _register_notifications  # noqa: E402
+
+_register_notifications(cli)
+
+
 def main() -> None:
     cli(prog_name="cycle")
 

@@ -1,0 +1,276 @@
+"""CLI for reminders: `cycle review`, `cycle remind`, `cycle outbox`.
+
+Only click is imported here at module level, so `cycle --help` stays cheap; the rest loads inside
+the commands. `register(cli)` adds the groups to the main `cycle` command.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+as_of_option = click.option("--as-of", metavar="DATE", help="Treat DATE (YYYY-MM-DD) as today (London date).")
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _store() -> Any:
+    from cycle.notify_models import ensure
+    from cycle.store import open_store
+
+    store = open_store()
+    click.get_current_context().call_on_close(store.dispose)
+    store.require()
+    ensure(store)  # a database made before reminders existed gets their tables
+    return store
+
+
+def _actor() -> str:
+    from cycle.config import actor
+
+    return actor()
+
+
+def _today(as_of: str | None) -> Any:
+    from cycle import quarters
+    from cycle.dates import parse_date
+
+    return parse_date(as_of, "--as-of") if as_of else quarters.london_today()
+
+
+def _where(transport: Any) -> str:
+    """Where mail goes, said plainly: the Maildir default is announced with how to change it."""
+    from notifications.mail import MaildirTransport
+
+    if isinstance(transport, MaildirTransport):
+        return (f"the Maildir {transport.path} (no SMTP server configured; set CYCLE_SMTP_HOST, "
+                f"or [smtp] in $CYCLE_HOME/reminders.toml, to send by email)")
+    return transport.describe()
+
+
+# --- review ----------------------------------------------------------------------------------------
+
+@click.group(context_settings=CONTEXT)
+def review() -> None:
+    """Quarterly contract review meetings (English financial quarters: Q1 is April-June)."""
+
+
+@review.command("record")
+@click.argument("key")
+@click.option("--quarter", required=True, metavar="YEAR-QN",
+              help="The financial quarter reviewed, e.g. 2026-Q3 (October-December 2026); 2026-Q4 is Jan-Mar 2027.")
+@click.option("--held-on", required=True, metavar="DATE", help="The day the meeting was held, YYYY-MM-DD.")
+@click.option("--note", help="Optional note, e.g. where the minutes are.")
+@as_of_option
+def review_record(key: str, quarter: str, held_on: str, note: str | None, as_of: str | None) -> None:
+    """Record that a quarter's review meeting was held (this stops its reminders).
+
+    \b
+    Example:
+      cycle review record camhs --quarter 2026-Q3 --held-on 2026-12-10 --note "minutes CR-2026-12"
+    """
+    from cycle import reviews
+
+    r = reviews.record(_store(), key, quarter, held_on, actor=_actor(), note=note, today=_today(as_of))
+    click.echo(f"Recorded the {r.quarter} review of {r.project}, held on {r.held_on}.")
+
+
+@review.command("list")
+@click.argument("key", required=False)
+@json_option
+def review_list(key: str | None, as_json: bool) -> None:
+    """List the review meetings recorded, all or one project's.
+
+    \b
+    Example:
+      cycle review list camhs
+    """
+    from cycle import reviews
+
+    rows = reviews.listing(_store(), key)
+    if as_json:
+        _emit([r.as_dict() for r in rows])
+    elif not rows:
+        click.echo("No reviews recorded. Record one with: cycle review record KEY --quarter 2026-Q3 --held-on DATE")
+    else:
+        for r in rows:
+            click.echo(f"{r.project:<24} {r.quarter}  held on {r.held_on}  by {r.recorded_by}"
+                       + (f"  {r.note}" if r.note else ""))
+
+
+# --- remind ----------------------------------------------------------------------------------------
+
+def _plan_text(plan: Any, where: str) -> str:
+    lines = [f"Reminders due on {plan.as_of.isoformat()} (London):"]
+    labels = {None: "would send", "queued": "queued", "pending": "queued", "sending": "sending", "failed": "FAILED"}
+    shown = [r for r in plan.reminders if r.status != "sent"]
+    done = len(plan.reminders) - len(shown)
+    if not shown:
+        lines.append("  nothing to send")
+    for r in shown:
+        state = labels.get(r.status, r.status)
+        ident = f" #{r.outbox_id}" if r.outbox_id else ""
+        lines.append(f"  {state:<12} {r.kind:<15} {r.project} {r.period}  to {r.recipient} <{r.email}>"
+                     f" ({r.role}){ident}: {r.context.get('summary')}")
+    if done:
+        lines.append(f"  ({done} already sent: cycle outbox list --status sent)")
+    if plan.problems:
+        lines.append("Cannot be sent until fixed (the next run sends them once fixed):")
+        for p in plan.problems:
+            lines.append(f"  {p.kind:<15} {p.project} {p.period}: {p.problem}")
+            lines.append(f"      fix with: {p.fix}")
+    lines.append(f"Mail goes to {where}.")
+    return "\n".join(lines)
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.option("--dry-run", is_flag=True, help="List what a run would send, and what cannot be sent; change nothing.")
+@as_of_option
+@json_option
+@click.pass_context
+def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) -> None:
+    """What reminders are due: quarterly reviews, notice deadlines, gates waiting on a decision.
+
+    `cycle remind --dry-run` lists them; `cycle remind run` queues and sends them once (for cron).
+
+    \b
+    Example:
+      cycle remind --dry-run --as-of 2027-01-10
+      cycle remind run
+    """
+    if ctx.invoked_subcommand is not None:
+        if dry_run or as_of or as_json:
+            raise click.UsageError("--dry-run, --as-of and --json go either before nothing (cycle remind --dry-run) "
+                                   "or after run (cycle remind run --as-of DATE)")
+        return
+    if not dry_run:
+        click.echo(ctx.get_help())
+        return
+    from cycle import reminders
+    from notifications import mail
+
+    plan = reminders.preview(_store(), _today(as_of))
+    if as_json:
+        _emit(plan.as_dict())
+    else:
+        click.echo(_plan_text(plan, _where(mail.transport())))
+
+
+@remind.command("run")
+@as_of_option
+@click.option("--dry-run", is_flag=True, help="Only list what would be sent (same as cycle remind --dry-run).")
+@click.option("--no-send", is_flag=True, help="Queue what is due but leave sending to `cycle outbox send`.")
+def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
+    """One tick: queue every reminder due today, then send the outbox. Safe to run twice or from cron.
+
+    \b
+    Example:
+      cycle remind run
+      # crontab, daily at 07:00:  0 7 * * *  cycle remind run
+    """
+    from cycle import reminders
+    from notifications import mail, send
+
+    store = _store()
+    today = _today(as_of)
+    transport = mail.transport()
+    if dry_run:
+        click.echo(_plan_text(reminders.preview(store, today), _where(transport)))
+        return
+    plan = reminders.enqueue(store, today, actor=_actor())
+    click.echo(f"{today.isoformat()}: queued {len(plan.new)} reminder(s); "
+               f"{len(plan.reminders) - len(plan.new)} were already queued or sent.")
+    for p in plan.problems:
+        click.echo(f"Not sent: {p.kind} {p.project} {p.period}: {p.problem}; fix with: {p.fix}", err=True)
+    if no_send:
+        click.echo("Send them with: cycle outbox send")
+        return
+    drained = send.drain(store, actor=_actor(), transport=transport)
+    _report(drained, transport)
+
+
+def _report(drained: Any, transport: Any) -> None:
+    click.echo(f"Outbox: {drained.summary()}. Mail went to {_where(transport)}.")
+    for r in drained.failed:
+        click.echo(f"  failed #{r.id} to {r.recipient} <{r.email}>: {r.last_error}; "
+                   f"retry with: cycle outbox retry {r.id}", err=True)
+    for r in drained.waiting:
+        click.echo(f"  waiting #{r.id} to {r.recipient} <{r.email}>: {r.last_error}; next try after "
+                   f"{r.next_attempt_at[:19]}Z", err=True)
+
+
+# --- outbox ----------------------------------------------------------------------------------------
+
+@click.group(context_settings=CONTEXT)
+def outbox() -> None:
+    """The outbox: every reminder queued, with its delivery state and attempts."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]), help="Only rows in this state.")
+@json_option
+def outbox_list(status: str | None, as_json: bool) -> None:
+    """List outbox rows: one per reminder and recipient.
+
+    \b
+    Example:
+      cycle outbox list --status failed
+    """
+    from cycle import outbox as box
+
+    rows = box.listing(_store(), status)
+    if as_json:
+        _emit([r.as_dict() for r in rows])
+        return
+    if not rows:
+        click.echo("The outbox is empty." if status is None else f"No {status} messages.")
+    for r in rows:
+        when = {"sent": f"sent {(r.sent_at or '')[:19]}Z", "pending": f"next try {r.next_attempt_at[:19]}Z"
+                if r.attempts else "not tried yet"}.get(r.status, "")
+        line = (f"#{r.id:<4} {r.status:<8} {r.kind:<15} {r.project} {r.period}  to {r.recipient} <{r.email}>"
+                f"  attempts {r.attempts}  {when}")
+        click.echo(line.rstrip())
+        if r.last_error and r.status != "sent":
+            click.echo(f"       last error: {r.last_error}")
+
+
+@outbox.command("send")
+def outbox_send() -> None:
+    """Send every outbox row that is due (new, or due for a retry).
+
+    \b
+    Example:
+      cycle outbox send
+    """
+    from notifications import mail, send
+
+    transport = mail.transport()
+    drained = send.drain(_store(), actor=_actor(), transport=transport)
+    _report(drained, transport)
+
+
+@outbox.command("retry")
+@click.argument("row_id", metavar="ID", type=int)
+def outbox_retry(row_id: int) -> None:
+    """Make a failed (or waiting) row due again now; send it with `cycle outbox send`.
+
+    \b
+    Example:
+      cycle outbox retry 12 && cycle outbox send
+    """
+    from cycle import outbox as box
+
+    r = box.retry(_store(), row_id, actor=_actor())
+    click.echo(f"#{r.id} ({r.kind} {r.project} to {r.recipient}) is due again after {r.attempts} attempt(s). "
+               f"Send it with: cycle outbox send")
+
+
+def register(cli: click.Group) -> None:
+    for group in (review, remind, outbox):
+        cli.add_command(group)

@@ -1,0 +1,210 @@
+"""Handing messages over: to an SMTP server, or (the embedded default) to a Maildir in $CYCLE_HOME/mail.
+
+SMTP settings come from the environment, else from [smtp] in $CYCLE_HOME/reminders.toml:
+
+    CYCLE_SMTP_HOST, CYCLE_SMTP_PORT, CYCLE_SMTP_SECURITY (starttls | ssl | none), CYCLE_SMTP_USER,
+    CYCLE_SMTP_PASSWORD or CYCLE_SMTP_PASSWORD_FILE, CYCLE_MAIL_FROM, CYCLE_SMTP_HELO
+
+The password is read only from the environment or from a file of its own, never from a command-line
+option (where other users of the machine could see it) nor from reminders.toml itself.
+
+`smtplib` reports a partly refused message by returning the refused recipients rather than raising,
+so every outcome is read per recipient: accepted, temporary (4xx, or no server to talk to) or
+permanent (5xx).
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+
+from cycle import config
+from cycle.errors import BadInput
+from cycle.reminders import config_path, read_config
+
+SECURITY = ("starttls", "ssl", "none")
+DEFAULT_FROM = "cycle@localhost"
+
+
+@dataclass
+class SmtpSettings:
+    host: str
+    port: int
+    security: str
+    user: str | None
+    password: str | None = field(default=None, repr=False)
+    sender: str = DEFAULT_FROM
+    helo: str | None = None
+    timeout: float = 30.0
+
+    def describe(self) -> str:
+        return f"SMTP {self.host}:{self.port} ({self.security})"
+
+
+def _env_or(raw: dict[str, object], env: str, key: str) -> object | None:
+    value = os.environ.get(env)
+    return value if value not in (None, "") else raw.get(key)
+
+
+def sender() -> str:
+    """The From address: CYCLE_MAIL_FROM, else [smtp] from, else cycle@localhost."""
+    value = str(_env_or(read_config("smtp"), "CYCLE_MAIL_FROM", "from") or DEFAULT_FROM)
+    if any(ord(ch) < 32 for ch in value) or "@" not in parseaddr(value)[1]:
+        raise BadInput(f"the From address {value!r} is not an address (set CYCLE_MAIL_FROM, "
+                       f"e.g. 'Commissioning reminders <cycle@council.gov.uk>')")
+    return value
+
+
+def smtp_settings() -> SmtpSettings | None:
+    """The SMTP server to use, or None when none is configured (then mail goes to the Maildir)."""
+    raw = read_config("smtp")
+    host = _env_or(raw, "CYCLE_SMTP_HOST", "host")
+    if not host:
+        return None
+    security = str(_env_or(raw, "CYCLE_SMTP_SECURITY", "security") or "starttls").lower()
+    if security not in SECURITY:
+        raise BadInput(f"SMTP security {security!r} is not one of: {', '.join(SECURITY)} "
+                       f"(CYCLE_SMTP_SECURITY or [smtp] security in {config_path()})")
+    port_value = _env_or(raw, "CYCLE_SMTP_PORT", "port") or (465 if security == "ssl" else 587)
+    try:
+        port = int(str(port_value))
+    except ValueError:
+        raise BadInput(f"SMTP port {port_value!r} is not a number (CYCLE_SMTP_PORT)") from None
+    password = os.environ.get("CYCLE_SMTP_PASSWORD") or None
+    password_file = _env_or(raw, "CYCLE_SMTP_PASSWORD_FILE", "password_file")
+    if password is None and password_file:
+        path = Path(str(password_file)).expanduser()
+        try:
+            password = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BadInput(f"cannot read the SMTP password file {path}: {exc.strerror}") from None
+    user = _env_or(raw, "CYCLE_SMTP_USER", "user")
+    helo = _env_or(raw, "CYCLE_SMTP_HELO", "helo")
+    timeout = raw.get("timeout", 30)
+    return SmtpSettings(str(host), port, security, str(user) if user else None, password, sender(),
+                        str(helo) if helo else None, float(timeout))  # type: ignore[arg-type]
+
+
+@dataclass
+class Delivery:
+    """What the server said about each envelope recipient."""
+
+    accepted: list[str] = field(default_factory=list)
+    temporary: dict[str, tuple[int | None, str]] = field(default_factory=dict)
+    permanent: dict[str, tuple[int | None, str]] = field(default_factory=dict)
+
+    def refuse(self, address: str, code: int | None, detail: str) -> None:
+        if code is not None and 500 <= code < 600:
+            self.permanent[address] = (code, detail)
+        else:
+            self.temporary[address] = (code, detail)
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())
+
+
+class SmtpTransport:
+    def __init__(self, settings: SmtpSettings):
+        self.settings = settings
+
+    def describe(self) -> str:
+        return self.settings.describe()
+
+    def deliver(self, msg: EmailMessage, recipients: list[str]) -> Delivery:
+        st = self.settings
+        result = Delivery()
+        envelope_from = parseaddr(st.sender)[1]
+        try:
+            if st.security == "ssl":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(st.host, st.port, local_hostname=st.helo, timeout=st.timeout,
+                                                      context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(st.host, st.port, local_hostname=st.helo, timeout=st.timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            for address in recipients:
+                result.refuse(address, getattr(exc, "smtp_code", None),
+                              f"cannot reach {st.host}:{st.port}: {_error(exc)}")
+            return result
+        try:
+            if st.security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+            if st.user:
+                conn.login(st.user, st.password or "")
+            refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=recipients)
+        except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused
+            for address, (code, reply) in exc.recipients.items():
+                result.refuse(address, code, f"{code} {_text(reply)}")
+            return _close(conn, result)
+        except smtplib.SMTPAuthenticationError as exc:
+            # A wrong password is ours to fix, not the reminder's: keep it waiting rather than failing it.
+            for address in recipients:
+                result.temporary[address] = (exc.smtp_code, f"login refused: {exc.smtp_code} {_text(exc.smtp_error)}")
+            return _close(conn, result)
+        except smtplib.SMTPResponseException as exc:  # sender refused, DATA refused, ...
+            for address in recipients:
+                result.refuse(address, exc.smtp_code, f"{exc.smtp_code} {_text(exc.smtp_error)}")
+            return _close(conn, result)
+        except (OSError, smtplib.SMTPException) as exc:  # dropped connection, timeout
+            for address in recipients:
+                result.temporary[address] = (None, f"connection to {st.host}:{st.port} failed: {_error(exc)}")
+            return _close(conn, result)
+        # send_message returns the refused recipients instead of raising when only some were refused.
+        for address in recipients:
+            if address in refused:
+                code, reply = refused[address]
+                result.refuse(address, code, f"{code} {_text(reply)}")
+            else:
+                result.accepted.append(address)
+        return _close(conn, result)
+
+
+def _error(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return _text(str(exc)) or type(exc).__name__
+
+
+def _close(conn: smtplib.SMTP, result: Delivery) -> Delivery:
+    # The server has already answered for the message; a failing QUIT must not make it look unsent.
+    try:
+        conn.quit()
+    except (OSError, smtplib.SMTPException):
+        conn.close()
+    return result
+
+
+class MaildirTransport:
+    """The embedded default: every message lands in one Maildir, readable by any mail client."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def describe(self) -> str:
+        return f"Maildir {self.path}"
+
+    def deliver(self, msg: EmailMessage, recipients: list[str]) -> Delivery:
+        box = mailbox.Maildir(str(self.path), create=True)
+        try:
+            box.add(msg)
+        except OSError as exc:
+            return Delivery(temporary={a: (None, f"cannot write to {self.path}: {exc.strerror}") for a in recipients})
+        finally:
+            box.close()
+        return Delivery(accepted=list(recipients))
+
+
+def maildir_path() -> Path:
+    return config.home() / "mail"
+
+
+def transport() -> SmtpTransport | MaildirTransport:
+    settings = smtp_settings()
+    return SmtpTransport(settings) if settings else MaildirTransport(maildir_path())

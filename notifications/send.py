@@ -1,0 +1,94 @@
+"""Draining the outbox: claim due rows, send each reminder as one message, record every recipient's outcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cycle import outbox
+from cycle.outbox import Outcome, Row
+from cycle.store import Store
+
+from . import mail, render
+
+
+class Transport(Protocol):
+    def describe(self) -> str: ...
+
+    def deliver(self, msg: Any, recipients: list[str]) -> mail.Delivery: ...
+
+
+@dataclass
+class Drained:
+    transport: str
+    rows: list[Row] = field(default_factory=list)
+
+    def _with(self, status: str) -> list[Row]:
+        return [r for r in self.rows if r.status == status]
+
+    @property
+    def sent(self) -> list[Row]:
+        return self._with("sent")
+
+    @property
+    def failed(self) -> list[Row]:
+        return self._with("failed")
+
+    @property
+    def waiting(self) -> list[Row]:
+        return self._with("pending")
+
+    def summary(self) -> str:
+        parts = [f"sent {len(self.sent)}"]
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} waiting to retry")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return ", ".join(parts)
+
+
+def drain(store: Store, *, actor: str, transport: Transport | None = None, now: datetime | None = None,
+          guard: Any = None, holder: str | None = None) -> Drained:
+    """Send every due outbox row once; rows of one reminder go out together as one message."""
+    transport = transport or mail.transport()
+    sender = mail.sender()
+    holder = holder or f"send:{uuid.uuid4().hex[:12]}"
+    now = now or datetime.now(UTC)
+    claimed = outbox.claim(store, holder, now, guard=guard)
+    result = Drained(transport.describe())
+    groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+    for row in claimed:
+        groups[row.group].append(row)
+    env = render.environment()
+    for rows in groups.values():
+        outcomes = _send_one(rows, sender, transport, now, env)
+        # Record each reminder as soon as the server has answered, so a crash loses as little as possible.
+        result.rows += outbox.record(store, holder, outcomes, actor=actor, transport=transport.describe(), now=now)
+    return result
+
+
+def _send_one(rows: list[Row], sender: str, transport: Transport, now: datetime, env: Any) -> list[Outcome]:
+    try:
+        msg = render.message(rows, sender, now, env)
+    except render.TemplateProblem as exc:
+        # A broken template is ours to fix: the reminder waits (and retries) rather than being lost.
+        return [Outcome(r.id, "temporary", str(exc)) for r in rows]
+    mid = str(msg["Message-ID"])
+    addresses = list(dict.fromkeys(r.email for r in rows))
+    delivery = transport.deliver(msg, addresses)
+    refused = {**delivery.temporary, **delivery.permanent}
+    outcomes = []
+    for r in rows:
+        if r.email in delivery.accepted:
+            others = "; ".join(f"{a}: {d}" for a, (_c, d) in refused.items()) or None
+            outcomes.append(Outcome(r.id, "sent", "accepted", 250, mid,
+                                    f"refused: {others}" if others else None))
+            continue
+        kind = "permanent" if r.email in delivery.permanent else "temporary"
+        code, detail = refused.get(r.email, (None, "no answer for this recipient"))
+        accepted = ", ".join(delivery.accepted)
+        outcomes.append(Outcome(r.id, kind, detail, code, mid, f"delivered to: {accepted}" if accepted else None))
+    return outcomes

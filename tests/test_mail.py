@@ -1,0 +1,277 @@
+"""Delivery against a real SMTP server (aiosmtpd on 127.0.0.1): retries, failures, partial refusals, and
+messages whose headers no user text can change. No SMTP mocks: the server's replies are scripted."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from icalendar import Calendar
+
+from cycle import outbox, reminders
+from cycle.store import Store, open_store
+from notifications import send
+
+from .conftest import Cli
+from .reminder_setup import Y, live_project
+from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
+
+T0 = datetime(Y, 12, 20, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(home: Path) -> Iterator[Store]:
+    s = open_store()
+    yield s
+    s.dispose()
+
+
+def drain(store: Store, now: datetime) -> send.Drained:
+    return send.drain(store, actor="scheduler", now=now)
+
+
+def attempts(store: Store, row_id: int) -> list[tuple[int, str, int | None]]:
+    return [(a.attempt, a.outcome, a.code) for a in outbox.attempts(store, row_id)]
+
+
+def rows(run: Cli) -> list[tuple[int, str, str, int]]:
+    return [(r["id"], r["status"], r["recipient"], r["attempts"]) for r in run.json("outbox", "list")]
+
+
+def review_due(run: Cli, store: Store, **kw: str) -> None:
+    """camhs live; the Y-Q3 review reminder (to alice) queued."""
+    live_project(run, **kw)
+    plan = reminders.enqueue(store, T0.date(), actor="scheduler")
+    assert [(r.kind, r.recipient) for r in plan.new] == [("review-due", "alice")]
+
+
+def test_451_twice_then_accepted_is_delivered_once_with_every_attempt_recorded(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)
+    smtp.handler.data_replies = ["451 4.3.0 Try again later", "451 4.3.0 Try again later"]
+    first = drain(store, T0)
+    assert first.summary() == "sent 0, 1 waiting to retry"
+    assert rows(run) == [(1, "pending", "alice", 1)]
+    assert run.json("outbox", "list")[0]["last_error"] == "451 4.3.0 Try again later"
+    assert drain(store, T0 + timedelta(seconds=30)).rows == []  # backing off: not yet
+    drain(store, T0 + timedelta(seconds=61))  # second try: 451 again; the wait doubles
+    assert rows(run) == [(1, "pending", "alice", 2)]
+    assert drain(store, T0 + timedelta(seconds=61 + 119)).rows == []
+    done = drain(store, T0 + timedelta(seconds=61 + 121))
+    assert done.summary() == "sent 1"
+    assert rows(run) == [(1, "sent", "alice", 3)]
+    assert attempts(store, 1) == [(1, "temporary", 451), (2, "temporary", 451), (3, "sent", 250)]
+    assert len(smtp.received) == 1 and smtp.handler.data_commands == 3
+    assert smtp.received[0].rcpt_tos == ["alice@council.example"]
+    assert drain(store, T0 + timedelta(days=1)).rows == []
+    actions = [e["action"] for e in run.json("audit", "log", "camhs")][-4:]
+    assert actions == ["outbox.enqueue", "outbox.deferred", "outbox.deferred", "outbox.sent"]
+    run("audit", "verify")
+
+
+def test_550_fails_at_once_and_is_not_retried_until_asked(run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)
+    smtp.handler.data_replies = ["550 5.7.1 Message rejected by policy"]
+    assert drain(store, T0).summary() == "sent 0, 1 failed"
+    assert drain(store, T0 + timedelta(days=3)).rows == []
+    assert smtp.handler.data_commands == 1 and smtp.received == []
+    failed = run.json("outbox", "list", "--status", "failed")
+    assert [(r["id"], r["attempts"], r["last_error"]) for r in failed] == [
+        (1, 1, "550 5.7.1 Message rejected by policy")]
+    assert attempts(store, 1) == [(1, "permanent", 550)]
+    assert run.json("audit", "log", "camhs")[-1]["action"] == "outbox.failed"
+    # a person decides to try again
+    out = run("outbox", "retry", "1").stdout
+    assert out == ("#1 (review-due camhs to alice) is due again after 1 attempt(s). "
+                   "Send it with: cycle outbox send\n")
+    assert run.json("audit", "log", "camhs")[-1]["action"] == "outbox.retry"
+    sent = run("outbox", "send")
+    assert sent.stdout.startswith("Outbox: sent 1. Mail went to SMTP 127.0.0.1:")
+    assert len(smtp.received) == 1
+    assert run("outbox", "retry", "1", expect=2).stderr.startswith("Error: outbox message #1 was sent on ")
+    assert run("outbox", "retry", "9", expect=2).stderr == (
+        "Error: no outbox message #9; see them with: cycle outbox list\n")
+
+
+def test_server_down_leaves_it_pending_and_it_goes_when_the_server_is_back(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)
+    smtp.stop()
+    result = run("outbox", "send")
+    assert result.stdout.startswith("Outbox: sent 0, 1 waiting to retry.")
+    assert f"waiting #1 to alice <alice@council.example>: cannot reach 127.0.0.1:{smtp.port}: connection refused" \
+           in result.stderr
+    assert rows(run) == [(1, "pending", "alice", 1)]
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    assert drain(store, later).summary() == "sent 0, 1 waiting to retry"  # still down
+    smtp.start()  # the same port, back up
+    assert drain(store, later + timedelta(minutes=3)).summary() == "sent 1"
+    assert rows(run) == [(1, "sent", "alice", 3)]
+    assert [a[1] for a in attempts(store, 1)] == ["temporary", "temporary", "sent"]
+    assert len(smtp.received) == 1
+
+
+def test_one_recipient_refused_of_two_the_other_is_delivered_and_the_refusal_recorded(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    live_project(run, end=f"{Y + 1}-09-30")
+    reminders.enqueue(store, date(Y, 12, 31), actor="scheduler")  # the 90-day rung: to alice and sam
+    notice = {r["recipient"]: r["id"] for r in run.json("outbox", "list") if r["kind"] == "notice"}
+    assert sorted(notice) == ["alice", "sam"]
+    smtp.handler.refuse = {"sam@council.example": "550 5.1.1 <sam@council.example>: Recipient address rejected"}
+    drained = drain(store, T0)
+    by_name = {r.recipient: r for r in drained.rows if r.kind == "notice"}
+    assert by_name["alice"].status == "sent" and by_name["sam"].status == "failed"
+    assert by_name["sam"].last_error == "550 5.1.1 <sam@council.example>: Recipient address rejected"
+    (msg,) = [m for m in smtp.received if m.message["X-Cycle-Reminder"].startswith("camhs notice ")]
+    assert msg.rcpt_tos == ["alice@council.example"]
+    assert msg.message["To"] == "alice <alice@council.example>, sam <sam@council.example>"
+    [alice] = outbox.attempts(store, notice["alice"])
+    [sam] = outbox.attempts(store, notice["sam"])
+    assert (alice.outcome, alice.others) == (
+        "sent", "refused: sam@council.example: 550 5.1.1 <sam@council.example>: Recipient address rejected")
+    assert (sam.outcome, sam.code, sam.others) == ("permanent", 550, "delivered to: alice@council.example")
+    failed = [e for e in run.json("audit", "log", "camhs") if e["action"] == "outbox.failed"]
+    assert failed[-1]["payload"]["recipient"] == "sam" and failed[-1]["payload"]["code"] == 550
+
+
+def test_a_temporary_refusal_of_one_recipient_is_retried_alone_under_the_same_message_id(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    live_project(run, end=f"{Y + 1}-09-30")
+    reminders.enqueue(store, date(Y, 12, 31), actor="scheduler")
+    smtp.handler.refuse = {"sam@council.example": "450 4.2.1 Mailbox busy"}
+    drain(store, T0)
+    smtp.handler.refuse = {}
+    drain(store, T0 + timedelta(minutes=2))
+    notices = [m for m in smtp.received if m.message["X-Cycle-Reminder"].startswith("camhs notice ")]
+    assert [m.rcpt_tos for m in notices] == [["alice@council.example"], ["sam@council.example"]]
+    expected = outbox.message_id("camhs", "notice", f"{Y + 1}-03-31/90d", "council.example")
+    assert {m.message["Message-ID"] for m in notices} == {expected}
+    assert {r["message_id"] for r in run.json("outbox", "list") if r["kind"] == "notice"} == {expected}
+
+
+EVIL = "CAMHS <script>alert(1)</script> %0ABcc: a@evil.example =0D=0ABcc: b@evil.example \u2028Bcc: c@evil.example"
+
+
+def _parts(msg: EmailMessage) -> dict[str, str]:
+    return {p.get_content_type(): p.get_content() for p in msg.walk() if not p.is_multipart()}
+
+
+def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, smtp: SmtpServer,
+                                                       home: Path) -> None:
+    live_project(run, title=EVIL)
+    # A title with a raw CR LF cannot be entered through cycle; put one in as an older version might have.
+    with sqlite3.connect(home / "cycle.db") as db:
+        db.execute("UPDATE project SET title = ? WHERE key = 'camhs'",
+                   (EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes",))
+    reminders.enqueue(store, T0.date(), actor="scheduler")
+    assert drain(store, T0).summary() == "sent 1"
+    (received,) = smtp.received
+    assert received.rcpt_tos == ["alice@council.example"]
+    headers = received.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    names = [line.split(":", 1)[0] for line in headers.split("\r\n") if line and not line[0].isspace()]
+    assert names == ["Subject", "From", "To", "Date", "Message-ID", "Auto-Submitted", "X-Cycle-Reminder",
+                     "MIME-Version", "Content-Type"]
+    msg = received.message
+    assert msg["Bcc"] is None and msg["X-Injected"] is None
+    subject = str(msg["Subject"])
+    assert "\n" not in subject and "\r" not in subject and "\u2028" not in subject
+    assert "%0A" not in subject and "=0D" not in subject
+    assert subject.startswith(f"Quarterly review due by {Y}-12-31: CAMHS <script>alert(1)</script> ")
+    parts = _parts(msg)
+    assert "CAMHS <script>alert(1)</script> %0ABcc" in parts["text/plain"]  # text: as written
+    html = parts["text/html"]
+    assert "CAMHS &lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+
+
+def test_the_ics_attachment_parses_and_carries_the_right_date(run: Cli, store: Store, smtp: SmtpServer) -> None:
+    live_project(run, end=f"{Y + 1}-09-30")
+    reminders.enqueue(store, date(Y + 1, 3, 24), actor="scheduler")  # Q4 review due 31 March; 7-day notice rung
+    drain(store, T0)
+    found = {}
+    for m in smtp.received:
+        msg = m.message
+        kind = msg["X-Cycle-Reminder"].split()[1]
+        attachments = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+        if kind in ("review-due", "notice"):
+            (part,) = attachments
+            assert part.get_filename() == f"camhs-{kind}.ics"
+            cal = Calendar.from_ical(part.get_payload(decode=True))
+            (event,) = cal.walk("VEVENT")
+            start, end = event.decoded("dtstart"), event.decoded("dtend")
+            assert type(start) is date and end - start == timedelta(days=1)  # an all-day entry: no time zone
+            found[kind] = (start, str(event["summary"]))
+        else:
+            assert attachments == []
+    assert found == {
+        "review-due": (date(Y + 1, 3, 31), f"Quarterly review due: CAMHS Tiers 2 and 3 (camhs), {Y}-Q4"),
+        "notice": (date(Y + 1, 3, 31), "Notice deadline: CAMHS Tiers 2 and 3 (camhs)")}
+
+
+def test_message_id_comes_from_the_reminder_key(run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)
+    drain(store, T0)
+    expected = outbox.message_id("camhs", "review-due", f"{Y}-Q3", "council.example")
+    assert expected.startswith("<cycle.") and expected.endswith("@council.example>")
+    assert smtp.received[0].message["Message-ID"] == expected
+    assert run.json("outbox", "list")[0]["message_id"] == expected
+    assert smtp.received[0].mail_from == "reminders@council.example"
+
+
+def test_a_team_can_override_a_template(run: Cli, store: Store, smtp: SmtpServer, home: Path) -> None:
+    review_due(run, store)
+    (home / "templates").mkdir()
+    (home / "templates" / "review-due.subject").write_text("[Commissioning] {{ quarter }} review: {{ title }}\n")
+    drain(store, T0)
+    assert smtp.received[0].message["Subject"] == f"[Commissioning] {Y}-Q3 review: CAMHS Tiers 2 and 3"
+
+
+def test_a_broken_template_keeps_the_reminder_waiting(run: Cli, store: Store, smtp: SmtpServer,
+                                                      home: Path) -> None:
+    review_due(run, store)
+    (home / "templates").mkdir()
+    (home / "templates" / "review-due.subject").write_text("{{ no_such_thing }}")
+    assert drain(store, T0).summary() == "sent 0, 1 waiting to retry"
+    assert run.json("outbox", "list")[0]["last_error"] == "template review-due.subject: 'no_such_thing' is undefined"
+    (home / "templates" / "review-due.subject").unlink()
+    assert drain(store, T0 + timedelta(minutes=2)).summary() == "sent 1"
+
+
+def test_smtp_settings_and_the_password(run: Cli, home: Path, monkeypatch: pytest.MonkeyPatch,
+                                        tmp_path: Path) -> None:
+    from notifications import mail
+
+    home.mkdir(parents=True, exist_ok=True)
+    assert mail.smtp_settings() is None and isinstance(mail.transport(), mail.MaildirTransport)
+    secret = tmp_path / "smtp-password"
+    secret.write_text("s3cret\n")
+    (home / "reminders.toml").write_text(
+        f'[smtp]\nhost = "smtp.council.example"\nuser = "cycle"\npassword_file = "{secret}"\n'
+        f'from = "Reminders <cycle@council.example>"\n')
+    st = mail.smtp_settings()
+    assert st is not None
+    assert (st.host, st.port, st.security, st.user, st.password, st.sender) == (
+        "smtp.council.example", 587, "starttls", "cycle", "s3cret", "Reminders <cycle@council.example>")
+    assert "s3cret" not in repr(st)
+    monkeypatch.setenv("CYCLE_SMTP_SECURITY", "ssl")
+    monkeypatch.setenv("CYCLE_SMTP_PASSWORD", "from-env")
+    st = mail.smtp_settings()
+    assert st is not None and (st.port, st.security, st.password) == (465, "ssl", "from-env")
+    monkeypatch.setenv("CYCLE_SMTP_SECURITY", "tls1.0")
+    run("init")
+    assert run("outbox", "send", expect=2).stderr == (
+        f"Error: SMTP security 'tls1.0' is not one of: starttls, ssl, none (CYCLE_SMTP_SECURITY or [smtp] security "
+        f"in {home / 'reminders.toml'})\n")
+    # no command takes a password
+    from cli import cli
+
+    from .test_docs import COMMANDS
+
+    for path in COMMANDS:
+        cmd = cli
+        for name in path:
+            cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        assert not any("pass" in opt for p in cmd.params for opt in getattr(p, "opts", [])), path

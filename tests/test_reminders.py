@@ -1,0 +1,327 @@
+"""What is due, from the database, on any date: quarterly reviews, the notice ladder, gates waiting on a decision.
+
+These tests deliver to the embedded Maildir default; the SMTP behaviour is in test_mail.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from cycle import reminders
+from cycle.store import Store, open_store
+from notifications import send
+from notifications.mail import MaildirTransport
+
+from .conftest import BODY, Cli, go
+from .reminder_setup import Y, add_people, live_project, maildir_messages
+
+
+@pytest.fixture
+def store(home: Path) -> Iterator[Store]:
+    s = open_store()
+    yield s
+    s.dispose()
+
+
+def due(run: Cli, day: str | date) -> list[tuple[str, str, str, str, str]]:
+    plan = run.json("remind", "--dry-run", "--as-of", str(day))
+    return [(r["kind"], r["project"], r["period"], r["recipient"], r["status"]) for r in plan["reminders"]]
+
+
+def sent_in_maildir(home: Path) -> list[str]:
+    out = []
+    for path in maildir_messages(home):
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        out.append(f"{msg['X-Cycle-Reminder']} -> {msg['To']}")
+    return sorted(out)
+
+
+# --- reviews -------------------------------------------------------------------------------------
+
+def test_review_record_and_its_refusals(run: Cli) -> None:
+    live_project(run)
+    before = run.json("audit", "log")
+    as_of = f"{Y}-12-20"
+    cases = [
+        (["--quarter", "2028-Q5", "--held-on", f"{Y}-12-10"],
+         "Error: --quarter '2028-Q5' is not a financial quarter; write YEAR-QN, e.g. 2026-Q3 "
+         "(Q1 April-June ... Q4 January-March of the next calendar year)"),
+        (["--quarter", f"{Y}-Q3", "--held-on", f"{Y}-12-21"],
+         f"Error: --held-on {Y}-12-21 is in the future; record the review once the meeting has been held"),
+        (["--quarter", f"{Y}-Q3", "--held-on", f"{Y}-09-30"],
+         f"Error: --held-on {Y}-09-30 is before {Y}-Q3 began ({Y}-10-01); {Y}-Q3 is October to December {Y} "
+         f"(financial year {Y}/{(Y + 1) % 100:02d})"),
+        (["--quarter", f"{Y}-Q3", "--held-on", "10/12/2028"],
+         "Error: --held-on '10/12/2028' is not a date; use YYYY-MM-DD, e.g. 2027-03-31"),
+    ]
+    for args, error in cases:
+        assert run("review", "record", "camhs", *args, "--as-of", as_of, expect=2).stderr == error + "\n"
+    assert run("review", "record", "nope", "--quarter", f"{Y}-Q3", "--held-on", f"{Y}-12-10", "--as-of", as_of,
+               expect=2).stderr == "Error: No project with key 'nope'. See the keys with: cycle project list\n"
+    assert run.json("audit", "log") == before
+    out = run("review", "record", "camhs", "--quarter", f"{Y}-Q3", "--held-on", f"{Y}-12-10", "--note", "minutes CR-12",
+              "--as-of", as_of).stdout
+    assert out == f"Recorded the {Y}-Q3 review of camhs, held on {Y}-12-10.\n"
+    err = run("review", "record", "camhs", "--quarter", f"{Y}-Q3", "--held-on", f"{Y}-12-11", "--as-of", as_of,
+              expect=2).stderr
+    assert err == (f"Error: the {Y}-Q3 review of camhs is already recorded (held on {Y}-12-10, recorded by alice); "
+                   f"see: cycle review list camhs\n")
+    entry = run.json("audit", "log", "camhs")[-1]
+    assert entry["action"] == "review.record"
+    assert entry["payload"] == {"review_id": 1, "quarter": f"{Y}-Q3", "held_on": f"{Y}-12-10", "note": "minutes CR-12"}
+    (listed,) = run.json("review", "list")
+    assert listed == {"project": "camhs", "quarter": f"{Y}-Q3", "held_on": f"{Y}-12-10", "note": "minutes CR-12",
+                      "recorded_by": "alice", "recorded_at": listed["recorded_at"]}
+
+
+def test_quarterly_review_due_then_overdue_then_quiet_once_recorded(run: Cli) -> None:
+    live_project(run)  # contract from 1 October Y: the first quarter is Y-Q3, due by 31 December Y
+    q3 = f"{Y}-Q3"
+    assert due(run, f"{Y}-10-01") == []
+    assert due(run, f"{Y}-12-16") == []  # 15 days before: not yet (lead is 14 days)
+    assert due(run, f"{Y}-12-17") == [("review-due", "camhs", q3, "alice", "new")]
+    assert due(run, f"{Y}-12-31") == [("review-due", "camhs", q3, "alice", "new")]
+    assert due(run, f"{Y + 1}-01-07") == []  # within the 7 days' grace after the quarter
+    assert due(run, f"{Y + 1}-01-08") == [("review-overdue", "camhs", q3, "gina", "new")]
+    # Q4 (January-March Y+1) is due on 31 March, across the spring clock change: 14 days is 14 dates
+    assert due(run, f"{Y + 1}-03-16") == [("review-overdue", "camhs", q3, "gina", "new")]
+    assert due(run, f"{Y + 1}-03-17") == [("review-overdue", "camhs", q3, "gina", "new"),
+                                          ("review-due", "camhs", f"{Y}-Q4", "alice", "new")]
+    run("review", "record", "camhs", "--quarter", q3, "--held-on", f"{Y + 1}-01-09", "--as-of", f"{Y + 1}-01-09")
+    assert due(run, f"{Y + 1}-01-10") == []
+    assert due(run, f"{Y + 1}-03-17") == [("review-due", "camhs", f"{Y}-Q4", "alice", "new")]
+
+
+def test_no_review_reminders_before_do_or_without_a_contract(run: Cli) -> None:
+    run("init")
+    from .conftest import CAMHS
+
+    run(*CAMHS)
+    add_people(run)
+    run("project", "set", "camhs", "--governance-lead", "gina")
+    run("contract", "set", "camhs", "--start", f"{Y}-10-01", "--end", f"{Y + 3}-09-30", "--notice", "6 months")
+    assert due(run, f"{Y + 1}-01-08") == []  # at analyse: no contract is running yet
+    run("project", "new", "other", "--title", "Other", "--owner", "alice")
+    from .reminder_setup import to_do
+
+    to_do(run, "camhs")
+    assert due(run, f"{Y + 1}-01-08") == [("review-overdue", "camhs", f"{Y}-Q3", "gina", "new")]
+
+
+# --- the tick: once, and only once ---------------------------------------------------------------
+
+def test_running_the_tick_twice_sends_each_reminder_once(run: Cli, home: Path) -> None:
+    live_project(run)
+    day = f"{Y}-12-20"
+    before = len(run.json("audit", "log"))
+    first = run("remind", "run", "--as-of", day)
+    assert first.stdout.splitlines()[0] == f"{day}: queued 1 reminder(s); 0 were already queued or sent."
+    assert f"Mail went to the Maildir {home / 'mail'} (no SMTP server configured" in first.stdout
+    second = run("remind", "run", "--as-of", day)
+    assert second.stdout.splitlines()[0] == f"{day}: queued 0 reminder(s); 1 were already queued or sent."
+    assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
+    rows = run.json("outbox", "list")
+    assert [(r["status"], r["kind"], r["period"], r["recipient"], r["attempts"]) for r in rows] == [
+        ("sent", "review-due", f"{Y}-Q3", "alice", 1)]
+    actions = [e["action"] for e in run.json("audit", "log")[before:]]
+    assert actions == ["outbox.enqueue", "outbox.sent"]
+    assert due(run, day) == [("review-due", "camhs", f"{Y}-Q3", "alice", "sent")]
+    run("audit", "verify")
+
+
+def test_dry_run_writes_nothing_and_says_where_mail_goes(run: Cli, home: Path) -> None:
+    live_project(run)
+    before = run.json("audit", "log")
+    out = run("remind", "--dry-run", "--as-of", f"{Y}-12-20").stdout
+    assert out.splitlines()[:2] == [
+        f"Reminders due on {Y}-12-20 (London):",
+        f"  would send   review-due      camhs {Y}-Q3  to alice <alice@council.example> (owner): "
+        f"Quarterly review due by {Y}-12-31"]
+    assert out.splitlines()[-1] == (f"Mail goes to the Maildir {home / 'mail'} (no SMTP server configured; set "
+                                    f"CYCLE_SMTP_HOST, or [smtp] in $CYCLE_HOME/reminders.toml, to send by email).")
+    assert run("remind", "run", "--dry-run", "--as-of", f"{Y}-12-20").stdout == out
+    assert run.json("audit", "log") == before
+    assert run.json("outbox", "list") == []
+    assert maildir_messages(home) == []
+    # `cycle remind` alone changes nothing either: it prints its help
+    assert run("remind").stdout.startswith("Usage: cycle remind")
+
+
+def test_a_reminder_to_someone_without_an_email_is_shown_with_its_fix_then_sent_once_fixed(run: Cli,
+                                                                                          home: Path) -> None:
+    live_project(run, people=False)
+    add_people(run, ("alice",))
+    run("project", "set", "camhs", "--sro", "sam")
+    day = f"{Y + 1}-01-08"
+    plan = run.json("remind", "--dry-run", "--as-of", day)
+    assert plan["reminders"] == []
+    assert plan["problems"] == [{
+        "project": "camhs", "kind": "review-overdue", "period": f"{Y}-Q3",
+        "problem": "gina (governance lead of camhs) is not in the people list, so has no email",
+        "fix": "cycle people add gina --email ADDRESS"}]
+    text = run("remind", "--dry-run", "--as-of", day).stdout
+    assert ("Cannot be sent until fixed (the next run sends them once fixed):\n"
+            f"  review-overdue  camhs {Y}-Q3: gina (governance lead of camhs) is not in the people list, so has no "
+            "email\n      fix with: cycle people add gina --email ADDRESS\n") in text
+    result = run("remind", "run", "--as-of", day)
+    assert result.stderr == (f"Not sent: review-overdue camhs {Y}-Q3: gina (governance lead of camhs) is not in the "
+                             f"people list, so has no email; fix with: cycle people add gina --email ADDRESS\n")
+    assert maildir_messages(home) == []
+    run("people", "add", "gina", "--email", "gina@council.example")
+    run("remind", "run", "--as-of", f"{Y + 1}-01-09")
+    assert sent_in_maildir(home) == [f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
+    # no governance lead named at all: said too, with the command that names one
+    run("project", "set", "camhs", "--governance-lead", "nobody")
+    run("project", "new", "solo", "--title", "Solo service", "--owner", "alice", "--lead-commissioner", "CCGs",
+        "--model", "integrated", "--accountable-body", BODY)
+    run("contract", "set", "solo", "--start", f"{Y}-10-01", "--end", f"{Y + 3}-09-30", "--notice", "6 months")
+    from .reminder_setup import to_do
+
+    to_do(run, "solo")
+    problems = run.json("remind", "--dry-run", "--as-of", day)["problems"]
+    assert {"project": "solo", "kind": "review-overdue", "period": f"{Y}-Q3",
+            "problem": "solo has no governance lead to send it to",
+            "fix": "cycle project set solo --governance-lead NAME"} in problems
+
+
+# --- the notice ladder ---------------------------------------------------------------------------
+
+def _walk(store: Store, home: Path, first: date, last: date) -> dict[str, list[str]]:
+    """Tick once a day from `first` to `last`; {date: the reminders sent that day}."""
+    transport = MaildirTransport(home / "mail")
+    out: dict[str, list[str]] = {}
+    day = first
+    while day <= last:
+        reminders.enqueue(store, day, actor="scheduler")
+        drained = send.drain(store, actor="scheduler", transport=transport,
+                             now=datetime(day.year, day.month, day.day, 7, tzinfo=UTC))
+        got = sorted(f"{r.kind} {r.period} {r.recipient}" for r in drained.sent if r.kind.startswith("notice"))
+        if got:
+            out[day.isoformat()] = got
+        day += timedelta(days=1)
+    return out
+
+
+def test_notice_ladder_then_one_passed_message_then_silence(run: Cli, home: Path, store: Store) -> None:
+    # ends 30 September Y+1, six months' notice: deadline 31 March Y+1 (the last rung crosses the
+    # spring clock change, and the deadline passes into a new quarter and financial year)
+    live_project(run, end=f"{Y + 1}-09-30")
+    deadline = date(Y + 1, 3, 31)
+    sent = _walk(store, home, deadline - timedelta(days=130), deadline + timedelta(days=120))
+    rung = {n: (deadline - timedelta(days=n)).isoformat() for n in (120, 90, 60, 30, 7)}
+    people = ("alice", "sam")
+    expected = {rung[n]: [f"notice {deadline}/{n}d {p}" for p in people] for n in (120, 90, 60, 30, 7)}
+    expected[(deadline + timedelta(days=1)).isoformat()] = [f"notice-passed {deadline} {p}"
+                                                            for p in ("alice", "gina", "sam")]
+    assert sent == expected
+    subjects = sorted({message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]
+                       for p in maildir_messages(home)})
+    assert f"Notice deadline passed: CAMHS Tiers 2 and 3 (camhs) now runs on to {Y + 2}-09-30" in subjects
+    assert f"Notice deadline in 7 days ({deadline}): CAMHS Tiers 2 and 3 (camhs)" in subjects
+    # and on any later date: nothing more about this deadline
+    later = [r for r in due(run, f"{Y + 2}-06-01") if r[0].startswith("notice")]
+    assert later == [("notice-passed", "camhs", str(deadline), p, "sent") for p in ("alice", "sam", "gina")]
+
+
+def test_after_downtime_only_the_latest_rung_is_sent(run: Cli) -> None:
+    live_project(run, end=f"{Y + 1}-09-30")
+    deadline = date(Y + 1, 3, 31)
+    notice = [r for r in due(run, deadline - timedelta(days=45)) if r[0] == "notice"]
+    assert notice == [("notice", "camhs", f"{deadline}/60d", p, "new") for p in ("alice", "sam")]
+    assert [r for r in due(run, deadline) if r[0] == "notice"] == [
+        ("notice", "camhs", f"{deadline}/7d", p, "new") for p in ("alice", "sam")]
+
+
+def test_notice_served_in_time_stops_the_ladder(run: Cli) -> None:
+    live_project(run, start=(date.today() - timedelta(days=30)).isoformat(), end=f"{Y + 1}-09-30")
+
+    def notice(day: str) -> list[str]:
+        return [r[0] for r in due(run, day) if r[0].startswith("notice")]
+
+    assert notice(f"{Y}-12-31") == ["notice", "notice"]
+    run("contract", "notice", "camhs", "--served-on", date.today().isoformat(), "--ref", "NL-1")
+    assert notice(f"{Y}-12-31") == []
+    assert notice(f"{Y + 1}-04-02") == []
+
+
+def _decommission(run: Cli) -> None:
+    for gate, names in (("do-review", ["contract-award"]), ("review-decommission", ["outcomes-evaluation"])):
+        for name in names:
+            run("evidence", "add", "camhs", name, "--ref", f"{name} doc")
+        go(run, "camhs", gate)
+        if gate == "do-review":
+            run("project", "advance", "camhs")
+    run("project", "advance", "camhs", "--to", "decommission")
+
+
+def test_notice_reminders_go_once_per_contract_not_once_per_linked_project(run: Cli) -> None:
+    live_project(run, end=f"{Y + 1}-09-30")
+    _decommission(run)
+    run("people", "add", "dora", "--email", "dora@council.example")
+    run("project", "set", "camhs-decommissioning", "--owner", "dora")
+    notice = [r for r in due(run, f"{Y}-12-31") if r[0] == "notice"]
+    deadline = f"{Y + 1}-03-31"
+    assert notice == [("notice", "camhs", f"{deadline}/90d", p, "new") for p in ("alice", "sam", "dora")]
+    # camhs is at `decommission` now: its quarterly reviews are no longer asked for
+    assert [r for r in due(run, f"{Y + 1}-01-08") if r[0].startswith("review")] == []
+
+
+# --- gates waiting on a decision -----------------------------------------------------------------
+
+def test_a_gate_waiting_on_a_decision_for_too_long(ready: Cli) -> None:
+    run = ready
+    add_people(run)
+    run("project", "set", "camhs", "--governance-lead", "gina")
+    today = date.today()
+    assert due(run, today + timedelta(days=60)) == []  # still gathering evidence: not waiting on the body
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    period = "analyse/c1v1"
+    assert due(run, today + timedelta(days=30)) == []
+    assert due(run, today + timedelta(days=31)) == [("gate-waiting", "camhs", period, "alice", "new"),
+                                                    ("gate-waiting", "camhs", period, "gina", "new")]
+    plan = run.json("remind", "--dry-run", "--as-of", str(today + timedelta(days=31)))
+    assert plan["reminders"][0]["subject"] == "Waiting 31 days for a decision on analyse-plan"
+    run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY,
+        "--ref", "minutes 1")
+    assert due(run, today + timedelta(days=31)) == []  # the body decided (hold) in this visit
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+def test_the_ladder_and_lead_times_come_from_reminders_toml(run: Cli, home: Path) -> None:
+    live_project(run, end=f"{Y + 1}-09-30")
+    (home / "reminders.toml").write_text("[reminders]\nnotice_ladder = [10]\nreview_lead_days = 3\n")
+    assert due(run, f"{Y}-12-27") == []
+    assert [r[:3] for r in due(run, f"{Y}-12-28")] == [("review-due", "camhs", f"{Y}-Q3")]
+    assert [r[:3] for r in due(run, f"{Y + 1}-03-21")] == [("review-overdue", "camhs", f"{Y}-Q3"),
+                                                          ("notice", "camhs", f"{Y + 1}-03-31/10d"),
+                                                          ("notice", "camhs", f"{Y + 1}-03-31/10d")]
+    (home / "reminders.toml").write_text("[reminders]\nnotice_lader = [10]\n")
+    err = run("remind", "--dry-run", expect=2).stderr
+    assert err == (f"Error: {home / 'reminders.toml'}: [reminders] has unknown key 'notice_lader'; it knows: "
+                   "gate_wait_days, notice_ladder, review_grace_days, review_lead_days\n")
+    (home / "reminders.toml").write_text("[smtp]\npassword = 'hunter2'\n")
+    err = run("remind", "--dry-run", expect=2).stderr
+    assert err == (f"Error: {home / 'reminders.toml'}: [smtp] password is not read from this file; put it in a file "
+                   "of its own and name it with password_file, or set CYCLE_SMTP_PASSWORD\n")
+
+
+def test_outbox_rows_carry_what_the_templates_need(run: Cli, store: Store) -> None:
+    live_project(run)
+    reminders.enqueue(store, date(Y, 12, 20), actor="alice")
+    with store.read() as s:
+        from cycle.notify_models import OutboxMessage
+
+        row = s.get(OutboxMessage, 1)
+        assert row is not None
+        assert (row.project, row.kind, row.period, row.recipient, row.email, row.status) == (
+            "camhs", "review-due", f"{Y}-Q3", "alice", "alice@council.example", "pending")
+        context = json.loads(row.context)
+    assert context["review_due"] == f"{Y}-12-31" and context["days_left"] == 11
+    assert context["command"] == f"cycle review record camhs --quarter {Y}-Q3 --held-on YYYY-MM-DD"
