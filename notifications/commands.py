@@ -1,4 +1,4 @@
-"""CLI for reminders: `cycle review`, `cycle remind`, `cycle outbox`.
+"""CLI for reminders: `cycle review`, `cycle remind`, `cycle outbox`, `cycle scheduler`.
 
 Only click is imported here at module level, so `cycle --help` stays cheap; the rest loads inside
 the commands. `register(cli)` adds the groups to the main `cycle` command.
@@ -271,6 +271,65 @@ def outbox_retry(row_id: int) -> None:
                f"Send it with: cycle outbox send")
 
 
+# --- scheduler -------------------------------------------------------------------------------------
+
+@click.group(context_settings=CONTEXT)
+def scheduler() -> None:
+    """The reminder scheduler: one per database, ticking daily (or use cron with `cycle remind run`)."""
+
+
+@scheduler.command("run")
+@click.option("--at", metavar="HH:MM", help="Daily tick time, Europe/London (default 07:00, or [scheduler] at).")
+@click.option("--drain-every", type=int, metavar="MIN",
+              help="Minutes between sends of messages waiting to be retried (default 5).")
+@click.option("--standby", is_flag=True, help="If another scheduler is running, wait and take over when it stops.")
+def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> None:
+    """Run the scheduler until stopped: a tick at start-up and daily, each sending what is due once.
+
+    A second scheduler on the same database refuses to start (exit 4), or with --standby waits.
+
+    \b
+    Example:
+      cycle scheduler run --at 07:00
+    """
+    from notifications import mail
+    from notifications.scheduler import ReminderScheduler, configured
+
+    default_at, default_every = configured()
+    store = _store()
+    transport = mail.transport()
+    click.echo(f"Mail goes to {_where(transport)}.")
+    sched = ReminderScheduler(store, actor=_actor(), at=at or default_at,
+                              drain_every_minutes=drain_every or default_every, transport=transport,
+                              log=lambda line: click.echo(line))
+    sched.run(standby=standby)
+    if sched.error is not None:
+        raise sched.error
+
+
+@scheduler.command("status")
+@json_option
+def scheduler_status(as_json: bool) -> None:
+    """Which scheduler holds the lease on this database, if any.
+
+    \b
+    Example:
+      cycle scheduler status
+    """
+    from cycle import lease
+
+    row = lease.current(_store())
+    data = None if row is None else {"holder": row.holder, "host": row.host, "pid": row.pid,
+                                     "started_at": row.started_at, "expires_at": row.expires_at}
+    if as_json:
+        _emit(data)
+    elif data is None:
+        click.echo("No scheduler is running on this database. Start one with: cycle scheduler run")
+    else:
+        click.echo(f"Scheduler {data['holder']} (pid {data['pid']} on {data['host']}) since "
+                   f"{data['started_at'][:19]}Z; lease until {data['expires_at'][:19]}Z.")
+
+
 def register(cli: click.Group) -> None:
-    for group in (review, remind, outbox):
+    for group in (review, remind, outbox, scheduler):
         cli.add_command(group)
