@@ -148,7 +148,8 @@ MODEL_HELP = "Commissioning model: integrated, co-ordinated, joint or national."
 @click.option("--accountable-body", help="Body that decides the gates, e.g. \"Children's Trust Board\".")
 @click.option("--owner", help="Commissioning manager who owns the project.")
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
-@click.option("--replaces", metavar="KEY", help="The (decommissioned) project this one re-commissions; linked both ways.")
+@click.option("--replaces", metavar="KEY",
+              help="The (decommissioned) project this one re-commissions; linked both ways.")
 def project_new(key: str, title: str, workflow: str, lead_commissioner: str | None, model: str | None,
                 accountable_body: str | None, owner: str | None, attrs: tuple[str, ...], replaces: str | None) -> None:
     """Create a project at its workflow's first stage.
@@ -590,6 +591,24 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: st
 
     cp = log.parse_checkpoint(checkpoint) if checkpoint else None
     _write(render(data.gate_audit(_store(), key, cp), "json" if as_json else fmt), out, "gate-audit report")
+
+
+@report.command("quarterly")
+@click.option("--quarter", required=True, help="Financial quarter, e.g. 2026-Q3 (October-December 2026).")
+@format_option
+@out_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def report_quarterly(quarter: str, fmt: str, out: str | None, as_json: bool) -> None:
+    """The portfolio in a quarter: stages, moves, decisions, waivers, reviews, deadlines, slipped milestones.
+
+    \b
+    Example:
+      cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
+    """
+    from cycle import reports as data
+    from reports.render import render
+
+    _write(render(data.quarterly(_store(), quarter), "json" if as_json else fmt), out, "quarterly report")
 
 
 # --- people -------------------------------------------------------------------------------------

@@ -120,3 +120,105 @@ def _gate_passed(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decis
 
 def workflows_in(report: dict[str, Any]) -> list[Any]:
     return [load(name) for name in sorted(report["stage_counts"])]
+
+
+# --- the quarterly portfolio report -------------------------------------------------------------
+
+def _local(at: str) -> date:
+    from .quarters import london_date, parse_utc
+
+    return london_date(parse_utc(at))
+
+
+def quarterly(store: Store, quarter: str, today: date | None = None) -> dict[str, Any]:
+    """One page for a board: where every project stood at the quarter's end and what happened in it."""
+    from . import contracts, engine, quarters
+    from .governance import MilestoneView
+    from .models import Contract, Milestone
+    from .notify_models import ReviewMeeting
+
+    q = quarters.parse_quarter(quarter)
+    today = today or quarters.london_today()
+    with store.read() as s:
+        everyone = {p.key: p for p in s.exec(select(Project).order_by(Project.key)).scalars()}  # type: ignore[call-overload, arg-type]
+        entries = audit.entries(s)
+        stage_at_end: dict[str, str] = {}
+        moves, decided, waived, refused = [], [], [], 0
+        for e in entries:
+            when = _local(e.at)
+            if e.project and e.to_stage and when <= q.end:
+                stage_at_end[e.project] = e.to_stage
+            if not (q.start <= when <= q.end) or not e.project:
+                continue
+            p = json.loads(e.payload)
+            if e.to_stage and e.action in ("advance", "decision.record"):
+                moves.append({"date": when.isoformat(), "project": e.project, "from": e.from_stage, "to": e.to_stage,
+                              "gate": p.get("gate"), "by": e.actor, "seq": e.seq})
+            if e.action == "decision.record":
+                decided.append({"date": p.get("decided_on") or when.isoformat(), "project": e.project,
+                                "gate": p["gate"], "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
+                                "authority": p.get("authority") or "not recorded", "seq": e.seq})
+            elif e.action == "waiver.add":
+                waived.append({"date": when.isoformat(), "project": e.project, "gate": p["gate"],
+                               "criterion": p["criterion"], "by": e.actor, "reason": p["reason"], "seq": e.seq})
+            elif e.action in REFUSALS:
+                refused += 1
+        standing = [everyone[k] for k in sorted(stage_at_end) if k in everyone]
+        by_stage: dict[str, dict[str, Any]] = {}
+        for p in standing:
+            row = by_stage.setdefault(f"{p.workflow}:{stage_at_end[p.key]}", {
+                "workflow": p.workflow, "stage": stage_at_end[p.key], "total": 0, "models": Counter()})
+            row["total"] += 1
+            row["models"][p.model or "not set"] += 1
+        stages = [{**r, "models": dict(sorted(r["models"].items()))} for r in by_stage.values()]
+        order = {wf: {st.id: i for i, st in enumerate(load(wf).stages)} for wf in {r["workflow"] for r in stages}}
+        stages.sort(key=lambda r: (r["workflow"], order[r["workflow"]].get(r["stage"], 99)))
+
+        waiting = []
+        for p in everyone.values():
+            if p.stage == "closed":
+                continue
+            for check in engine.show_project(store, p.key).checks:
+                if not check.open:
+                    waiting.append({"project": p.key, "gate": check.gate, "to": check.to,
+                                    "missing": [f"{c.id}: {c.reason}" for c in check.unmet_must]})
+                    break
+
+        held = {(r.project_id, r.quarter): r for r in s.exec(select(ReviewMeeting)).scalars()}  # type: ignore[call-overload]
+        reviews = []
+        for p in standing:
+            if stage_at_end[p.key] not in ("do", "review"):
+                continue
+            meeting = held.get((p.id, str(q)))
+            state = "held" if meeting else ("overdue" if today > q.end else "not yet held")
+            reviews.append({"project": p.key, "quarter": str(q), "state": state,
+                            "held_on": meeting.held_on if meeting else None})
+
+        deadlines = []
+        horizon_start, horizon_end = (q + 1).start, (q + 2).end
+        for project, contract in s.exec(select(Project, Contract).join(  # type: ignore[call-overload]
+                Contract, Contract.project_id == Project.id)).all():  # type: ignore[arg-type]
+            st = contracts.status(project.key, contract, horizon_start)
+            if st.deadline and horizon_start <= st.deadline <= horizon_end and project.stage != "closed":
+                deadlines.append({"project": project.key, "provider": contract.provider,
+                                  "deadline": st.deadline.isoformat(), "end": contract.end,
+                                  "if_nothing_is_done": st.consequence})
+        deadlines.sort(key=lambda r: r["deadline"])
+
+        slipped = []
+        for m in s.exec(select(Milestone).order_by(Milestone.due)).scalars():  # type: ignore[call-overload, arg-type]
+            view = MilestoneView(m.id, m.title, m.due, m.done_on)  # type: ignore[arg-type]
+            due = date.fromisoformat(m.due)
+            if q.start <= due <= q.end and view.slipped(min(today, q.end)):
+                owner = next((k for k, p in everyone.items() if p.id == m.project_id), "?")
+                slipped.append({"project": owner, "milestone": m.title, "due": m.due, "done_on": m.done_on})
+    counts: dict[str, dict[str, int]] = {}
+    for p in standing:
+        counts.setdefault(p.workflow, {})
+        counts[p.workflow][stage_at_end[p.key]] = counts[p.workflow].get(stage_at_end[p.key], 0) + 1
+    return {"report": "quarterly", "generated": today.isoformat(), "quarter": str(q), "describe": q.describe(),
+            "start": q.start.isoformat(), "end": q.end.isoformat(), "projects": len(standing), "by_stage": stages,
+            "moves": moves, "decisions": decided, "waivers": waived, "refused_attempts": refused, "waiting": waiting,
+            "reviews": reviews, "deadlines": deadlines, "deadline_window": [horizon_start.isoformat(),
+                                                                           horizon_end.isoformat()],
+            "milestones_slipped": slipped, "stage_counts": counts}
