@@ -6,6 +6,7 @@ These tests deliver to the embedded Maildir default; the SMTP behaviour is in te
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -325,3 +326,14 @@ def test_outbox_rows_carry_what_the_templates_need(run: Cli, store: Store) -> No
         context = json.loads(row.context)
     assert context["review_due"] == f"{Y}-12-31" and context["days_left"] == 11
     assert context["command"] == f"cycle review record camhs --quarter {Y}-Q3 --held-on YYYY-MM-DD"
+
+
+def test_the_readme_reminders_commands_run(run: Cli) -> None:
+    from .test_docs import _readme_block
+
+    for line in _readme_block("Quick start"):
+        run(*shlex.split(line)[1:], expect=None)
+    for line in _readme_block("Reminders"):
+        args = shlex.split(line)
+        assert args[0] == "cycle"
+        run(*args[1:])
