@@ -38,6 +38,12 @@ def _script() -> list[Step]:
                       ["project", "new", key, "--title", title, "--lead-commissioner", lead, "--model", model,
                        "--accountable-body", body, "--owner", "alice"], 0, "alice"))
     steps += [
+        ("The people: Alice manages CAMHS; the chair decides for the Children's Trust Board; Gill audits.",
+         ["people", "add", "alice", "--email", "alice@council.gov.uk", "--role", "manager"], 0, "admin"),
+        ("", ["people", "add", "chair", "--email", "ctb.chair@council.gov.uk", "--role", "approver", "--body", CTB],
+         0, "admin"),
+        ("", ["people", "add", "gill", "--email", "gill@council.gov.uk", "--role", "governance-lead"], 0, "admin"),
+        ("", ["project", "set", k, "--governance-lead", "gill", "--sro", "alice"], 0, "alice"),
         ("The portfolio: every project starts at analyse.", ["project", "list"], 0, "alice"),
         ("What stands between CAMHS and planning?", ["gate", "check", k], 0, "alice"),
         ("Alice tries to advance anyway: refused, with the commands that would fix it (exit 3).",
@@ -46,9 +52,13 @@ def _script() -> list[Step]:
          0, "alice"),
         ("... and the policy and market analysis.", [*ev, "policy-legal-duties", "--ref",
                                                     "Legal duties briefing, Sept 2026"], 0, "alice"),
-        ("The Children's Trust Board minutes its decision; the clerk records it.",
+        ("Alice asks the board for a decision. She is not its approver, so she cannot record it (exit 6, audited).",
+         ["gate", "request", k], 0, "alice"),
+        ("", ["decision", "record", k, "--gate", "analyse-plan", "--outcome", "go", "--body", CTB, "--ref",
+              "minutes 2026-10-14 item 5"], 6, "alice"),
+        ("The board's chair records its decision.",
          ["decision", "record", k, "--gate", "analyse-plan", "--outcome", "go", "--body", CTB, "--ref",
-          "minutes 2026-10-14 item 5", "--date", "2026-10-14"], 0, "clerk"),
+          "minutes 2026-10-14 item 5", "--date", "2026-10-14"], 0, "chair"),
         ("Now the gate opens.", ["project", "advance", k], 0, "alice"),
         ("Planning: specification, equality impact assessment, consultation, targets.",
          [*ev, "service-specification", "--ref", "CAMHS spec v3 with outcomes"], 0, "alice"),
@@ -56,21 +66,31 @@ def _script() -> list[Step]:
         ("", [*ev, "consultation", "--ref", "Young people's panel and parent survey report"], 0, "alice"),
         ("The board holds the decision pending the consultation response.",
          ["decision", "record", k, "--gate", "plan-do", "--outcome", "hold", "--body", CTB, "--ref",
-          "minutes 2026-11-11 item 3"], 0, "clerk"),
+          "minutes 2026-11-11 item 3"], 0, "chair"),
         ("While held (and with targets missing) the gate stays shut.", ["project", "advance", k], 3, "alice"),
         ("", [*ev, "performance-targets", "--ref", "SMART indicator schedule v2"], 0, "alice"),
         ("", ["decision", "record", k, "--gate", "plan-do", "--outcome", "go", "--body", CTB, "--ref",
-              "minutes 2026-12-09 item 4"], 0, "clerk"),
+              "minutes 2026-12-09 item 4"], 0, "chair"),
         ("", ["project", "advance", k], 0, "alice"),
-        ("Do: the contract is awarded.", [*ev, "contract-award", "--ref", "Contract CAMHS-2027-01, Trust X"],
-         0, "alice"),
+        ("Do: the contract is awarded, with six months' notice; without notice it runs on for a year.",
+         [*ev, "contract-award", "--ref", "Contract CAMHS-2027-01, Trust X"], 0, "alice"),
+        ("", ["contract", "set", k, "--provider", "Trust X", "--ref", "CAMHS-2027-01", "--start", "2024-10-01",
+              "--end", "2027-09-30", "--value", "3.6m", "--annual-value", "1.2m", "--notice", "6 months",
+              "--run-on", "12 months"], 0, "alice"),
+        ("What needs a decision soon, as seen on 1 December 2026?",
+         ["contracts", "due", "--within", "365d", "--as-of", "2026-12-01"], 0, "alice"),
+        ("Reminders are computed from the database: on 1 December the notice deadline is 120 days away.",
+         ["remind", "--dry-run", "--as-of", "2026-12-01"], 0, "alice"),
+        ("With no SMTP server configured they go to a local mail folder.",
+         ["remind", "run", "--as-of", "2026-12-01"], 0, "alice"),
+        ("Run it again: nothing is sent twice.", ["remind", "run", "--as-of", "2026-12-01"], 0, "alice"),
         ("", ["decision", "record", k, "--gate", "do-review", "--outcome", "go", "--body", CTB, "--ref",
-              "minutes 2027-03-10 item 2"], 0, "clerk"),
+              "minutes 2027-03-10 item 2"], 0, "chair"),
         ("", ["project", "advance", k], 0, "alice"),
         ("Review: outcomes and value for money evaluated; the board recommissions.",
          [*ev, "outcomes-evaluation", "--ref", "CAMHS evaluation report 2029"], 0, "alice"),
         ("", ["decision", "record", k, "--gate", "review-analyse", "--outcome", "go", "--body", CTB, "--ref",
-              "minutes 2029-06-12 item 7"], 0, "clerk"),
+              "minutes 2029-06-12 item 7"], 0, "chair"),
         ("Review has three ways out (analyse, decommission, closed); she chooses to recommission.",
          ["project", "advance", k, "--to", "analyse"], 0, "alice"),
         ("Cycle 2 needs its own evidence: last cycle's needs assessment does not count.",
@@ -81,6 +101,11 @@ def _script() -> list[Step]:
         ("... and check that nothing in the record was altered.", ["audit", "verify"], 0, "alice"),
     ]
     return steps
+
+
+def _report_step(home: Path) -> Step:
+    return ("Gill's gate-audit report for the board: every gate, its evidence, decision and authority.",
+            ["report", "gate-audit", "camhs", "--format", "html", "--out", str(home / "gate-audit.html")], 0, "gill")
 
 
 def _invoke(cli: Any, argv: list[str]) -> int:
@@ -104,7 +129,7 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
     os.environ.pop("CYCLE_DATABASE_URL", None)
     echo(f"cycle demo: a commissioning project round the cycle, on a throwaway database in {where}\n")
     try:
-        for narration, argv, expected, user in _script():
+        for narration, argv, expected, user in [*_script(), _report_step(where)]:
             os.environ["CYCLE_USER"] = user
             if narration:
                 echo(f"\n# {narration}")
@@ -119,5 +144,6 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    echo(f"\nDone. Explore the demo's data with: CYCLE_HOME={quote(str(where))} cycle project list")
+    echo(f"\nDone. The reminder is in {where / 'mail' / 'new'}; the report is {where / 'gate-audit.html'}.")
+    echo(f"Explore the demo's data with: CYCLE_HOME={quote(str(where))} cycle project list")
     return True

@@ -94,3 +94,5 @@ def test_demo_runs_and_verifies(run: Cli, tmp_path: Path) -> None:
     assert "$ CYCLE_USER=alice cycle project advance camhs --to analyse" in out
     assert "Audit chain verified: " in out
     assert out.rstrip().endswith("cycle project list")
+    assert len(list((tmp_path / "demo" / "mail" / "new").iterdir())) == 1  # one reminder, sent once
+    assert (tmp_path / "demo" / "gate-audit.html").read_text().startswith("<!DOCTYPE html>")
