@@ -107,7 +107,7 @@ def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 2
         if guard is not None:
             guard(s)
         query = (select(OutboxMessage).where(or_(
-            and_(OutboxMessage.status == "pending",
+            and_(OutboxMessage.status == "pending",  # type: ignore[arg-type]
                  or_(OutboxMessage.attempts == 0, OutboxMessage.next_attempt_at <= at)),  # type: ignore[arg-type]
             and_(OutboxMessage.status == "sending", OutboxMessage.claim_expires_at < at)))  # type: ignore[arg-type, operator]
             .order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
@@ -147,7 +147,7 @@ def record(store: Store, holder: str, outcomes: list[Outcome], *, actor: str, tr
             o.first_attempt_at = o.first_attempt_at or at
             o.message_id = oc.message_id or o.message_id
             o.claimed_by = o.claim_expires_at = None
-            s.add(DeliveryAttempt(outbox_id=o.id, attempt=o.attempts, at=at, outcome=oc.outcome, code=oc.code,
+            s.add(DeliveryAttempt(outbox_id=oc.row_id, attempt=o.attempts, at=at, outcome=oc.outcome, code=oc.code,
                                   detail=oc.detail, transport=transport, others=oc.others))
             payload: dict[str, Any] = {"outbox_id": o.id, "kind": o.kind, "period": o.period,
                                        "recipient": o.recipient, "email": o.email, "attempt": o.attempts,
@@ -194,7 +194,7 @@ def listing(store: Store, status: str | None = None) -> list[Row]:
     with store.read() as s:
         query = select(OutboxMessage).order_by(OutboxMessage.id)  # type: ignore[arg-type]
         if status is not None:
-            query = query.where(OutboxMessage.status == status)
+            query = query.where(OutboxMessage.status == status)  # type: ignore[arg-type]
         return [Row.of(o) for o in s.exec(query).scalars()]  # type: ignore[call-overload]
 
 

@@ -243,8 +243,9 @@ def _reviews(c: _Collector, project: Project, contract: Contract, cfg: Settings)
 
 
 def _decommissioners(session: Session, holder: Project) -> list[Project]:
-    rows = session.exec(select(Project).join(Link, Link.other_id == Project.id).where(  # type: ignore[call-overload]
-        Link.project_id == holder.id, Link.kind == "decommissioned-by")).scalars()
+    query = (select(Project).join(Link, Link.other_id == Project.id)  # type: ignore[arg-type]
+             .where(Link.project_id == holder.id, Link.kind == "decommissioned-by"))  # type: ignore[arg-type]
+    rows = session.exec(query).scalars()  # type: ignore[call-overload]
     return [p for p in rows if p.stage != "closed"]
 
 

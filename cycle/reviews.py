@@ -53,11 +53,12 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
     with store.write() as s:
         project = get_project(s, key)
         existing = s.exec(select(ReviewMeeting).where(  # type: ignore[call-overload]
-            ReviewMeeting.project_id == project.id, ReviewMeeting.quarter == str(q))).scalars().first()
+            ReviewMeeting.project_id == project.id,  # type: ignore[arg-type]
+            ReviewMeeting.quarter == str(q))).scalars().first()  # type: ignore[arg-type]
         if existing is not None:
             raise BadInput(f"the {q} review of {key} is already recorded (held on {existing.held_on}, "
                            f"recorded by {existing.recorded_by}); see: cycle review list {key}")
-        row = ReviewMeeting(project_id=project.id, quarter=str(q), held_on=held.isoformat(), note=text,
+        row = ReviewMeeting(project_id=project.id or 0, quarter=str(q), held_on=held.isoformat(), note=text,
                             recorded_by=actor, recorded_at=audit.utc_now())
         s.add(row)
         s.flush()
@@ -75,7 +76,8 @@ def held(session: Session, project: Project) -> dict[str, str]:
 
 def listing(store: Store, key: str | None = None) -> list[Review]:
     with store.read() as s:
-        query = (select(ReviewMeeting, Project.key).join(Project, Project.id == ReviewMeeting.project_id)  # type: ignore[arg-type]
+        query = (select(ReviewMeeting, Project.key)  # type: ignore[call-overload]
+                 .join(Project, Project.id == ReviewMeeting.project_id)
                  .order_by(Project.key, ReviewMeeting.quarter))
         if key is not None:
             query = query.where(Project.id == get_project(s, key).id)

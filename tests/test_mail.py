@@ -14,7 +14,7 @@ from icalendar import Calendar
 
 from cycle import outbox, reminders
 from cycle.store import Store, open_store
-from notifications import send
+from notifications import mail, render, send
 
 from .conftest import Cli
 from .reminder_setup import Y, live_project
@@ -275,3 +275,19 @@ def test_smtp_settings_and_the_password(run: Cli, home: Path, monkeypatch: pytes
         for name in path:
             cmd = cmd.commands[name]  # type: ignore[attr-defined]
         assert not any("pass" in opt for p in cmd.params for opt in getattr(p, "opts", [])), path
+
+
+def test_a_sender_that_died_after_the_server_accepted_sends_a_recognisable_duplicate(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)
+    claimed = outbox.claim(store, "sender-that-dies", T0)
+    msg = render.message(claimed, mail.sender(), T0)
+    delivery = mail.transport().deliver(msg, [r.email for r in claimed])
+    assert delivery.accepted == ["alice@council.example"]  # ... and the process died before recording it
+    assert rows(run) == [(1, "sending", "alice", 0)]
+    assert drain(store, T0 + timedelta(minutes=5)).rows == []  # its claim has not expired yet
+    assert drain(store, T0 + timedelta(minutes=11)).summary() == "sent 1"
+    assert rows(run) == [(1, "sent", "alice", 1)]
+    first, second = smtp.received
+    assert first.message["Message-ID"] == second.message["Message-ID"] == outbox.message_id(
+        "camhs", "review-due", f"{Y}-Q3", "council.example")

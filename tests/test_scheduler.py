@@ -249,3 +249,14 @@ def test_cycle_scheduler_run_twice_on_one_database(run: Cli, home: Path, smtp: S
         "No scheduler is running on this database. Start one with: cycle scheduler run\n")
     actions = [e["action"] for e in run.json("audit", "log")]
     assert actions.count("scheduler.start") == 1 and actions[-1] == "scheduler.stop"
+
+
+def test_running_the_tick_twice_sends_each_reminder_once_over_smtp(run: Cli, smtp: SmtpServer) -> None:
+    live_project(run, end=f"{Y + 1}-09-30")
+    for _ in range(2):
+        result = run("remind", "run", "--as-of", f"{Y + 1}-01-12")
+        assert f"Mail went to SMTP 127.0.0.1:{smtp.port} (none)." in result.stdout
+    assert reminders_received(smtp) == [
+        f"camhs notice {Y + 1}-03-31/90d -> alice@council.example,sam@council.example",
+        f"camhs review-overdue {Y}-Q3 -> gina@council.example"]
+    assert [e["action"] for e in run.json("audit", "log")].count("outbox.sent") == 3
