@@ -419,6 +419,9 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
             open_ids = ", ".join(g.id for g in gates) or "none (the project is closed)"
             raise BadInput(f"{key} is at {project.stage}; the gates a decision can be recorded for are: {open_ids}")
         needed = [required_body(project, c) for c in the_gate.criteria if c.kind == "decision"]
+        if None in needed:  # the gate is the accountable body's, and the project names none
+            raise BadInput(f"{key} has no accountable body to decide gate {gate}; set one with: "
+                           f"cycle project set {key} --accountable-body <BODY>")
         if needed and body_text not in needed:
             raise BadInput(f"gate {gate} is decided by {' or '.join(str(b) for b in needed)}, not {body_text}")
         dest = None
