@@ -212,6 +212,17 @@ def test_bad_input_on_a_closed_project_says_so(at_plan: Cli, home: Path) -> None
     assert dump(home) == before
 
 
+@pytest.mark.parametrize("outcome", ["go", "hold", "stop"])
+def test_decision_without_an_accountable_body_says_to_set_one(at_plan: Cli, home: Path, outcome: str) -> None:
+    at_plan("project", "new", "hv", "--title", "Health visiting")
+    before = dump(home)
+    result = at_plan("decision", "record", "hv", "--gate", "analyse-plan", "--outcome", outcome, "--body", BODY,
+                     "--ref", "m", expect=2)
+    assert result.stderr == ("Error: hv has no accountable body to decide gate analyse-plan; set one with: "
+                             "cycle project set hv --accountable-body <BODY>\n")
+    assert dump(home) == before
+
+
 # --- a stale --expect-version: exit 4, nothing written ----------------------------------------------
 
 STALE = "Error: camhs changed since you read it (version 5, now 6); nothing was written. " \
