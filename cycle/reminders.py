@@ -42,7 +42,7 @@ CONFIG_FILE = "reminders.toml"
 DEFAULT_LADDER = (120, 90, 60, 30, 7)
 LIVE_STAGES = ("do", "review")
 _SECTIONS = {"reminders": {"review_lead_days", "review_grace_days", "notice_ladder", "gate_wait_days"},
-             "smtp": {"host", "port", "security", "user", "password_file", "from", "helo", "timeout"},
+             "smtp": {"host", "port", "security", "user", "password_file", "from", "helo", "timeout", "cafile"},
              "scheduler": {"at", "drain_every_minutes"}}
 
 

@@ -3,7 +3,8 @@
 SMTP settings come from the environment, else from [smtp] in $CYCLE_HOME/reminders.toml:
 
     CYCLE_SMTP_HOST, CYCLE_SMTP_PORT, CYCLE_SMTP_SECURITY (starttls | ssl | none), CYCLE_SMTP_USER,
-    CYCLE_SMTP_PASSWORD or CYCLE_SMTP_PASSWORD_FILE, CYCLE_MAIL_FROM, CYCLE_SMTP_HELO
+    CYCLE_SMTP_PASSWORD or CYCLE_SMTP_PASSWORD_FILE, CYCLE_MAIL_FROM, CYCLE_SMTP_HELO,
+    CYCLE_SMTP_CAFILE (a CA bundle to trust, e.g. the council's own CA; default: the system's)
 
 The password is read only from the environment or from a file of its own, never from a command-line
 option (where other users of the machine could see it) nor from reminders.toml itself.
@@ -42,6 +43,11 @@ class SmtpSettings:
     sender: str = DEFAULT_FROM
     helo: str | None = None
     timeout: float = 30.0
+    cafile: str | None = None
+
+    def tls(self) -> ssl.SSLContext:
+        """Certificates are always verified; a private CA is trusted by naming it, never by turning checks off."""
+        return ssl.create_default_context(cafile=self.cafile)
 
     def describe(self) -> str:
         return f"SMTP {self.host}:{self.port} ({self.security})"
@@ -87,8 +93,12 @@ def smtp_settings() -> SmtpSettings | None:
     user = _env_or(raw, "CYCLE_SMTP_USER", "user")
     helo = _env_or(raw, "CYCLE_SMTP_HELO", "helo")
     timeout = raw.get("timeout", 30)
+    cafile = _env_or(raw, "CYCLE_SMTP_CAFILE", "cafile")
+    if cafile and not Path(str(cafile)).expanduser().is_file():
+        raise BadInput(f"the SMTP CA file {cafile} does not exist (CYCLE_SMTP_CAFILE or [smtp] cafile)")
     return SmtpSettings(str(host), port, security, str(user) if user else None, password, sender(),
-                        str(helo) if helo else None, float(timeout))  # type: ignore[arg-type]
+                        str(helo) if helo else None, float(timeout),  # type: ignore[arg-type]
+                        str(Path(str(cafile)).expanduser()) if cafile else None)
 
 
 @dataclass
@@ -125,7 +135,7 @@ class SmtpTransport:
         try:
             if st.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(st.host, st.port, local_hostname=st.helo, timeout=st.timeout,
-                                                      context=ssl.create_default_context())
+                                                      context=st.tls())
             else:
                 conn = smtplib.SMTP(st.host, st.port, local_hostname=st.helo, timeout=st.timeout)
         except (OSError, smtplib.SMTPException) as exc:
@@ -135,7 +145,7 @@ class SmtpTransport:
             return result
         try:
             if st.security == "starttls":
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=st.tls())
             if st.user:
                 conn.login(st.user, st.password or "")
             refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=recipients)

@@ -3,7 +3,9 @@ messages whose headers no user text can change. No SMTP mocks: the server's repl
 
 from __future__ import annotations
 
-import sqlite3
+import shutil
+import ssl
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -16,7 +18,7 @@ from cycle import outbox, reminders
 from cycle.store import Store, open_store
 from notifications import mail, render, send
 
-from .conftest import Cli
+from .conftest import Cli, Database
 from .reminder_setup import Y, live_project
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 
@@ -161,12 +163,11 @@ def _parts(msg: EmailMessage) -> dict[str, str]:
 
 
 def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, smtp: SmtpServer,
-                                                       home: Path) -> None:
+                                                       db: Database) -> None:
     live_project(run, title=EVIL)
     # A title with a raw CR LF cannot be entered through cycle; put one in as an older version might have.
-    with sqlite3.connect(home / "cycle.db") as db:
-        db.execute("UPDATE project SET title = ? WHERE key = 'camhs'",
-                   (EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes",))
+    db.execute("UPDATE project SET title = :title WHERE key = 'camhs'",
+               params={"title": EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes"})
     reminders.enqueue(store, T0.date(), actor="scheduler")
     assert drain(store, T0).summary() == "sent 1"
     (received,) = smtp.received
@@ -291,3 +292,63 @@ def test_a_sender_that_died_after_the_server_accepted_sends_a_recognisable_dupli
     first, second = smtp.received
     assert first.message["Message-ID"] == second.message["Message-ID"] == outbox.message_id(
         "camhs", "review-due", f"{Y}-Q3", "council.example")
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")  # implicit TLS: it is TLS
+def test_starttls_or_ssl_with_a_login_whose_password_comes_from_a_file(
+        run: Cli, store: Store, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        certificate: tuple[Path, Path], security: str) -> None:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins: list[tuple[str, str]] = []
+
+    def authenticator(server, session, envelope, mechanism, data) -> AuthResult:  # noqa: ANN001
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=data.password == b"s3cret")
+
+    options: dict[str, object] = {"authenticator": authenticator, "auth_required": True}
+    if security == "ssl":
+        # aiosmtpd does not know an implicit-TLS session is encrypted, so it must be told AUTH may go over it
+        options.update(ssl_context=server_tls, auth_require_tls=False)
+    else:
+        options.update(tls_context=server_tls, require_starttls=True)
+    server = SmtpServer(**options)
+    server.start()
+    try:
+        secret = tmp_path / "password"
+        secret.write_text("s3cret\n")
+        review_due(run, store)
+        (home / "reminders.toml").write_text(
+            f'[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "{security}"\nuser = "cycle"\n'
+            f'password_file = "{secret}"\nhelo = "localhost"\nfrom = "Reminders <reminders@council.example>"\n')
+        monkeypatch.setenv("CYCLE_SMTP_CAFILE", str(tmp_path / "no-such-ca.pem"))
+        assert run("outbox", "send", expect=2).stderr == (
+            f"Error: the SMTP CA file {tmp_path / 'no-such-ca.pem'} does not exist (CYCLE_SMTP_CAFILE or [smtp] "
+            f"cafile)\n")
+        monkeypatch.delenv("CYCLE_SMTP_CAFILE")
+        # the test certificate is trusted by nobody: the message waits rather than going over an unchecked link
+        assert drain(store, T0).summary() == "sent 0, 1 waiting to retry"
+        assert "certificate verify failed" in run.json("outbox", "list")[0]["last_error"]
+        monkeypatch.setenv("CYCLE_SMTP_CAFILE", str(cert))
+        assert drain(store, T0 + timedelta(minutes=2)).summary() == "sent 1"
+        assert logins == [("cycle", "s3cret")]
+        assert [m.rcpt_tos for m in server.received] == [["alice@council.example"]]
+    finally:
+        server.stop()
