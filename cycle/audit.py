@@ -121,7 +121,11 @@ def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: in
     sha256 = hashlib.sha256
     n = 0
     cp_seq, cp_hash = checkpoint if checkpoint else (None, None)
-    cp_seen = False
+    cp_seen = cp_seq == 0  # entry 0 is the empty log (hash GENESIS, what `checkpoint` prints before any entry)
+    if cp_seen and cp_hash != GENESIS:
+        cur.close()
+        return _bad(0, GENESIS, 0, "it differs from the checkpoint kept outside the database "
+                                   "(the chain was rewritten)", checkpoint)
     try:
         while rows := cur.fetchmany(batch):
             for seq, at, actor, project, action, fr, to, payload, prev_hash, digest in rows:

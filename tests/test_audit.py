@@ -242,6 +242,22 @@ def test_rewrite_before_a_checkpoint_is_caught_at_the_checkpoint(history: Cli, h
         "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database")
 
 
+def test_checkpoint_of_the_empty_log(history: Cli, home: Path) -> None:
+    """Before the first entry the head is 0:<64 zeros>; every chain extends that, and no other hash is entry 0's."""
+    empty = f"0:{GENESIS}"
+    result = history("audit", "verify", "--checkpoint", empty)
+    assert result.stdout.startswith("Audit chain verified: 14 entries, head 14:")
+    assert failed(history, "--checkpoint", "0:" + "1" * 64) == (
+        "Audit chain FAILED at entry 0: it differs from the checkpoint kept outside the database "
+        "(the chain was rewritten). 0 entries before it verified.")
+    drop_triggers(home)
+    with db(home) as conn:
+        conn.execute("DELETE FROM audit_entry")
+        conn.commit()
+    assert checkpoint(history) == empty
+    assert history("audit", "verify", "--checkpoint", empty).stdout.startswith("Audit chain verified: 0 entries")
+
+
 # --- the command's input and output --------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", ["nonsense", "14", "14:", ":" + "a" * 64, "x:" + "a" * 64, "14:" + "a" * 63,
