@@ -22,12 +22,20 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _store() -> Any:
-    from cycle.store import open_store
+def _open() -> Any:
+    """This command's store, opened once and closed when the command ends; the database may not exist yet."""
+    ctx = click.get_current_context()
+    store = ctx.meta.get("cycle.store")
+    if store is None:
+        from cycle.store import open_store
 
-    store = open_store()
-    click.get_current_context().call_on_close(store.dispose)
-    return store.require()
+        store = ctx.meta["cycle.store"] = open_store()
+        ctx.call_on_close(store.dispose)
+    return store
+
+
+def _store() -> Any:
+    return _open().require()
 
 
 def _as_of(value: str | None) -> Any:
@@ -37,9 +45,8 @@ def _as_of(value: str | None) -> Any:
 
 
 def _actor() -> str:
-    from cycle.config import actor
-
-    return actor()
+    """$CYCLE_USER (or the login name); on PostgreSQL the database's login, whatever $CYCLE_USER says."""
+    return str(_open().actor())
 
 
 class CycleGroup(click.Group):
@@ -48,6 +55,11 @@ class CycleGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError" or exc.ctx is None:
+                raise  # a bare group prints its help, as click does
+            click.echo(f"Error: {exc.format_message()} See: {exc.ctx.command_path} --help", err=True)
+            ctx.exit(exc.exit_code)
         except GateNotMet as exc:
             from cycle import text
 
@@ -88,19 +100,27 @@ def cli() -> None:
 
 @cli.command()
 def init() -> None:
-    """Create the database (safe to run again).
+    """Create the database, or upgrade its schema to this cycle's newest revision (safe to run again).
 
     \b
     Example:
       cycle init
+      cycle db status      # what init would do
     """
     from cycle import engine
-    from cycle.store import open_store
 
-    store = open_store()
-    click.get_current_context().call_on_close(store.dispose)
-    created = engine.init(store, _actor())
-    click.echo(f"{'Created' if created else 'Already set up:'} cycle database at {store.describe()}")
+    store = _open()
+    done = engine.init(store, _actor())
+    where = store.describe()
+    if done.created:
+        click.echo(f"Created cycle database at {where} (schema revision {done.after}).")
+    elif done.adopted:
+        click.echo(f"Upgraded cycle database at {where}: made before migrations, its tables matched revision "
+                   f"{done.adopted}; now at {done.after}.")
+    elif done.changed:
+        click.echo(f"Upgraded cycle database at {where} from schema revision {done.before} to {done.after}.")
+    else:
+        click.echo(f"Already set up: cycle database at {where} (schema revision {done.after}, the newest).")
 
 
 @cli.command()
@@ -738,6 +758,62 @@ def audit_checkpoint(as_json: bool) -> None:
     with _store().read() as s:
         seq, digest = log.head(s)
     _emit({"seq": seq, "hash": digest}) if as_json else click.echo(f"{seq}:{digest}")
+
+
+# --- the database itself ------------------------------------------------------------------------
+
+@cli.group(context_settings=CONTEXT)
+def db() -> None:
+    """The database itself: its schema revision, and the roles a PostgreSQL server needs."""
+
+
+@db.command("status")
+@json_option
+def db_status(as_json: bool) -> None:
+    """Which schema revision the database is at, and whether `cycle init` has upgrades to apply.
+
+    \b
+    Example:
+      cycle db status
+    """
+    from cycle import schema
+
+    st = schema.status(_open())
+    if as_json:
+        _emit(st.as_dict())
+        return
+    what = dict(schema.revisions())
+    if not st.initialised:
+        click.echo(f"No cycle database at {st.database} yet. Create it with: cycle init")
+    elif st.made_before_migrations:
+        click.echo(f"The database at {st.database} was made before cycle had migrations. `cycle init` adopts it "
+                   f"and upgrades it to revision {st.head}.")
+    elif st.behind:
+        click.echo(f"The database at {st.database} is at schema revision {st.current}; this cycle's newest is "
+                   f"{st.head}, {len(st.pending)} behind. Upgrade with: cycle init (on PostgreSQL, as the owner)")
+        for rev in st.pending:
+            click.echo(f"  {rev}  {what.get(rev, '')}")
+    else:
+        click.echo(f"The database at {st.database} is at schema revision {st.current}, the newest: "
+                   f"{what.get(st.current or '', '')}")
+
+
+@db.command("roles-sql")
+@click.option("--database", "database", default="cycle", show_default=True, help="The database to create.")
+@click.option("--owner", default="cycle_owner", show_default=True, help="The role that owns the tables.")
+@click.option("--app", default="cycle_app", show_default=True, help="The role people log in through.")
+@click.option("--person", "people", multiple=True, metavar="LOGIN", help="A person's login to create (repeatable).")
+def db_roles_sql(database: str, owner: str, app: str, people: tuple[str, ...]) -> None:
+    """Print the SQL an administrator runs to set up PostgreSQL: an owner role, an application role, the database.
+
+    \b
+    Example:
+      cycle db roles-sql --person alice --person bob > cycle-roles.sql
+      psql -v ON_ERROR_STOP=1 -d postgres -f cycle-roles.sql
+    """
+    from cycle import roles
+
+    click.echo(roles.setup_sql(database, owner, app, people), nl=False)
 
 
 # --- workflows ----------------------------------------------------------------------------------

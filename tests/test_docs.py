@@ -96,3 +96,15 @@ def test_demo_runs_and_verifies(run: Cli, tmp_path: Path) -> None:
     assert out.rstrip().endswith("cycle project list")
     assert len(list((tmp_path / "demo" / "mail" / "new").iterdir())) == 1  # one reminder, sent once
     assert (tmp_path / "demo" / "gate-audit.html").read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["project", "advance"], "Error: Missing argument 'KEY'. See: cycle project advance --help"),
+    (["frob"], "Error: No such command 'frob'. See: cycle --help"),
+    (["decision", "record", "camhs", "--gate", "g", "--outcome", "go", "--body", "B"],
+     "Error: Missing option '--ref'. See: cycle decision record --help"),
+    (["contracts", "due", "--within"], "Error: Option '--within' requires an argument. See: cycle contracts due --help"),
+])
+def test_usage_errors_are_one_line_with_the_next_step(run: Cli, args: list[str], line: str) -> None:
+    result = run(*args, expect=2)
+    assert result.stderr == line + "\n" and result.stdout == ""
