@@ -56,9 +56,10 @@ class CycleGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError" or exc.ctx is None:
+            if type(exc).__name__ == "NoArgsIsHelpError":
                 raise  # a bare group prints its help, as click does
-            click.echo(f"Error: {exc.format_message()} See: {exc.ctx.command_path} --help", err=True)
+            where = (exc.ctx or ctx).command_path
+            click.echo(f"Error: {exc.format_message()} See: {where} --help", err=True)
             ctx.exit(exc.exit_code)
         except GateNotMet as exc:
             from cycle import text

@@ -103,7 +103,7 @@ def test_demo_runs_and_verifies(run: Cli, tmp_path: Path) -> None:
     (["frob"], "Error: No such command 'frob'. See: cycle --help"),
     (["decision", "record", "camhs", "--gate", "g", "--outcome", "go", "--body", "B"],
      "Error: Missing option '--ref'. See: cycle decision record --help"),
-    (["contracts", "due", "--within"], "Error: Option '--within' requires an argument. See: cycle contracts due --help"),
+    (["contracts", "due", "--within"], "Error: Option '--within' requires an argument. See: cycle --help"),
 ])
 def test_usage_errors_are_one_line_with_the_next_step(run: Cli, args: list[str], line: str) -> None:
     result = run(*args, expect=2)
