@@ -1,12 +1,10 @@
 """The tables behind reminders: review meetings held, the outbox, delivery attempts, the scheduler lease.
 
 Kept apart from `models.py` because they are about telling people, not about the projects themselves.
-`Store.init()` creates them; `ensure(store)` adds them to a database made before they existed.
+`cycle init` creates them, like every other table.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -86,14 +84,3 @@ class SchedulerLease(SQLModel, table=True):
     renewed_at: str
     expires_at: str  # UTC; after this another scheduler may take over
 
-
-TABLES: list[Any] = [ReviewMeeting.__table__, OutboxMessage.__table__, DeliveryAttempt.__table__,  # type: ignore[attr-defined]
-                     SchedulerLease.__table__]  # type: ignore[attr-defined]
-
-
-def ensure(store: Any) -> None:
-    """Create these tables in a database initialised before they existed (a no-op otherwise)."""
-    import cycle.models  # noqa: F401 - the foreign keys point at project
-
-    with store.engine.begin() as conn:
-        SQLModel.metadata.create_all(conn, tables=TABLES)

@@ -21,14 +21,11 @@ def _emit(data: Any) -> None:
 
 
 def _store() -> Any:
-    from cycle.notify_models import ensure
     from cycle.store import open_store
 
     store = open_store()
     click.get_current_context().call_on_close(store.dispose)
-    store.require()
-    ensure(store)  # a database made before reminders existed gets their tables
-    return store
+    return store.require()
 
 
 def _actor() -> str:

@@ -260,3 +260,21 @@ def test_running_the_tick_twice_sends_each_reminder_once_over_smtp(run: Cli, smt
         f"camhs notice {Y + 1}-03-31/90d -> alice@council.example,sam@council.example",
         f"camhs review-overdue {Y}-Q3 -> gina@council.example"]
     assert [e["action"] for e in run.json("audit", "log")].count("outbox.sent") == 3
+
+
+def test_a_scheduler_whose_lease_lapsed_and_was_taken_over_sends_nothing(run: Cli, store: Store,
+                                                                         smtp: SmtpServer) -> None:
+    live_project(run)
+    paused = ReminderScheduler(store, actor="scheduler", clock=lambda: london(Y, 12, 20), log=lambda _: None)
+    paused.lease.acquire(store, actor="scheduler")
+    # it stops renewing (a laptop asleep, a stopped VM); after the lease's time another takes over
+    other = lease.Lease(lease.new_holder())
+    with pytest.raises(LeaseHeld):
+        other.acquire(store, actor="scheduler")
+    other.acquire(store, actor="scheduler", now=datetime.now(UTC) + timedelta(seconds=lease.TTL_SECONDS + 1))
+    took_over = run.json("audit", "log")[-1]
+    assert took_over["action"] == "scheduler.start"
+    assert took_over["payload"]["took_over_from"] == paused.lease.holder
+    with pytest.raises(lease.LeaseLost):
+        paused.tick()  # wakes up: refused inside the transaction that would have queued mail
+    assert run.json("outbox", "list") == [] and smtp.received == []
