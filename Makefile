@@ -14,9 +14,11 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/cycle demo
 
+# The suite runs twice: on SQLite, then on a throwaway PostgreSQL cluster it starts and stops itself.
 test: $(BIN)/.installed
 	scripts/system-packages
 	$(BIN)/python -m pytest
+	CYCLE_TEST_DB=postgresql $(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py

@@ -1,43 +1,25 @@
 """Tampering with the audit log is caught by `cycle audit verify`, naming the first bad entry.
 
-The history is built through the real CLI; the tampering is done with plain `sqlite3` on the
-database file, as someone with write access to the file (but not to a checkpoint kept elsewhere)
-would do it.
+The history is built through the real CLI; the tampering is done with plain SQL on the database
+(the `db` fixture), as someone with write access to the file, or the owner's rights on the server,
+would do it (but not to a checkpoint kept elsewhere).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from pathlib import Path
 
 import pytest
 
 from cycle.audit import GENESIS, entry_hash
 
-from .conftest import CAMHS, Cli, go
+from .conftest import CAMHS, Cli, Database, go
 
 COLUMNS = ("seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash")
 
 
-@contextmanager
-def db(home: Path) -> Iterator[sqlite3.Connection]:
-    with closing(sqlite3.connect(home / "cycle.db")) as conn:
-        yield conn
-
-
-def rows(home: Path) -> list[tuple]:
-    with db(home) as conn:
-        return conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_entry ORDER BY seq").fetchall()
-
-
-def drop_triggers(home: Path) -> None:
-    with db(home) as conn:
-        conn.execute("DROP TRIGGER audit_entry_no_update")
-        conn.execute("DROP TRIGGER audit_entry_no_delete")
-        conn.commit()
+def rows(db: Database) -> list[tuple]:
+    return db.rows(f"SELECT {', '.join(COLUMNS)} FROM audit_entry ORDER BY seq")
 
 
 def build_history(run: Cli) -> None:
@@ -62,9 +44,9 @@ def build_history(run: Cli) -> None:
 
 
 @pytest.fixture
-def history(run: Cli, home: Path) -> Cli:
+def history(run: Cli, db: Database) -> Cli:
     build_history(run)
-    assert len(rows(home)) == 14
+    assert len(rows(db)) == 14
     assert run("audit", "verify").stdout.startswith("Audit chain verified: 14 entries, head 14:")
     return run
 
@@ -90,112 +72,90 @@ def checkpoint(run: Cli) -> str:
     ("DELETE FROM audit_entry WHERE seq = 14", "audit_entry is append-only: DELETE refused"),
     ("DELETE FROM audit_entry", "audit_entry is append-only: DELETE refused"),
 ])
-def test_triggers_refuse_update_and_delete(history: Cli, home: Path, statement: str, refused: str) -> None:
-    before = rows(home)
-    with db(home) as conn:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only") as caught:
-            conn.execute(statement)
-        conn.commit()
-    assert str(caught.value) == refused
-    assert rows(home) == before
+def test_triggers_refuse_update_and_delete(history: Cli, db: Database, statement: str, refused: str) -> None:
+    before = rows(db)
+    assert db.refused(statement) == refused
+    assert rows(db) == before
     assert history("audit", "verify").stdout.startswith("Audit chain verified: 14 entries")
 
 
 # --- with the triggers dropped by hand, verify catches each kind of tampering ---------------------
 
-def test_edited_payload_is_named(history: Cli, home: Path) -> None:
-    drop_triggers(home)
-    payload = json.loads(rows(home)[6][COLUMNS.index("payload")])
+def test_edited_payload_is_named(history: Cli, db: Database) -> None:
+    db.drop_audit_triggers()
+    payload = json.loads(rows(db)[6][COLUMNS.index("payload")])
     assert payload["ref"] == "JSNA 2026 school health"
     payload["ref"] = "JSNA 2025 school health"
-    with db(home) as conn:
-        conn.execute("UPDATE audit_entry SET payload = ? WHERE seq = 7", (json.dumps(payload, sort_keys=True),))
-        conn.commit()
+    db.execute("UPDATE audit_entry SET payload = :p WHERE seq = 7", params={"p": json.dumps(payload, sort_keys=True)})
     assert failed(history) == ("Audit chain FAILED at entry 7: its hash does not match its contents "
                                "(the entry was edited). 6 entries before it verified.")
 
 
 @pytest.mark.parametrize("column, value", [("actor", "mallory"), ("to_stage", "do"), ("at", "2020-01-01T00:00:00Z")])
-def test_edited_field_is_named(history: Cli, home: Path, column: str, value: str) -> None:
-    drop_triggers(home)
-    with db(home) as conn:
-        conn.execute(f"UPDATE audit_entry SET {column} = ? WHERE seq = 9", (value,))
-        conn.commit()
+def test_edited_field_is_named(history: Cli, db: Database, column: str, value: str) -> None:
+    db.drop_audit_triggers()
+    db.execute(f"UPDATE audit_entry SET {column} = :v WHERE seq = 9", params={"v": value})
     assert failed(history).startswith("Audit chain FAILED at entry 9: its hash does not match its contents")
 
 
-def test_deleted_middle_entry_is_named(history: Cli, home: Path) -> None:
-    drop_triggers(home)
-    with db(home) as conn:
-        conn.execute("DELETE FROM audit_entry WHERE seq = 5")
-        conn.commit()
+def test_deleted_middle_entry_is_named(history: Cli, db: Database) -> None:
+    db.drop_audit_triggers()
+    db.execute("DELETE FROM audit_entry WHERE seq = 5")
     assert failed(history) == ("Audit chain FAILED at entry 5: entry 5 is missing (found 6 next). "
                                "4 entries before it verified.")
 
 
-def test_deleted_middle_entry_with_renumbered_seqs_is_named(history: Cli, home: Path) -> None:
-    drop_triggers(home)
-    with db(home) as conn:
-        conn.execute("DELETE FROM audit_entry WHERE seq = 5")
-        for seq in range(6, 15):
-            conn.execute("UPDATE audit_entry SET seq = seq - 1 WHERE seq = ?", (seq,))
-        conn.commit()
+def test_deleted_middle_entry_with_renumbered_seqs_is_named(history: Cli, db: Database) -> None:
+    db.drop_audit_triggers()
+    db.execute("DELETE FROM audit_entry WHERE seq = 5",
+               *(f"UPDATE audit_entry SET seq = seq - 1 WHERE seq = {seq}" for seq in range(6, 15)))
     assert failed(history).startswith("Audit chain FAILED at entry 5: its previous-hash does not match")
 
 
-def test_deleted_first_entry_is_named(history: Cli, home: Path) -> None:
-    drop_triggers(home)
-    with db(home) as conn:
-        conn.execute("DELETE FROM audit_entry WHERE seq = 1")
-        conn.commit()
+def test_deleted_first_entry_is_named(history: Cli, db: Database) -> None:
+    db.drop_audit_triggers()
+    db.execute("DELETE FROM audit_entry WHERE seq = 1")
     assert failed(history) == ("Audit chain FAILED at entry 1: entry 1 is missing (found 2 next). "
                                "0 entries before it verified.")
 
 
-def test_swapped_contents_are_caught(history: Cli, home: Path) -> None:
-    drop_triggers(home)
-    original = {r[0]: r for r in rows(home)}
+def test_swapped_contents_are_caught(history: Cli, db: Database) -> None:
+    db.drop_audit_triggers()
+    original = {r[0]: r for r in rows(db)}
     fields = COLUMNS[1:]
-    with db(home) as conn:
-        # prev_hash is UNIQUE: park entry 8 out of the way, then swap everything but seq.
-        conn.execute("UPDATE audit_entry SET prev_hash = 'parked' WHERE seq = 8")
-        conn.execute(f"UPDATE audit_entry SET {', '.join(f + ' = ?' for f in fields)} WHERE seq = 7",
-                     original[8][1:])
-        conn.execute(f"UPDATE audit_entry SET {', '.join(f + ' = ?' for f in fields)} WHERE seq = 8",
-                     original[7][1:])
-        conn.commit()
-    assert [r[1:] for r in rows(home)][6:8] == [original[8][1:], original[7][1:]]
+    assignments = ", ".join(f"{f} = :{f}" for f in fields)
+    # prev_hash is UNIQUE: park entry 8 out of the way, then swap everything but seq.
+    db.execute("UPDATE audit_entry SET prev_hash = 'parked' WHERE seq = 8")
+    for seq, other in ((7, 8), (8, 7)):
+        db.execute(f"UPDATE audit_entry SET {assignments} WHERE seq = {seq}",
+                   params=dict(zip(fields, original[other][1:], strict=True)))
+    assert [r[1:] for r in rows(db)][6:8] == [original[8][1:], original[7][1:]]
     assert failed(history) == ("Audit chain FAILED at entry 7: its previous-hash does not match the entry "
                                "before it (an entry was removed, reordered or rewritten). "
                                "6 entries before it verified.")
 
 
-def test_renumbered_seqs_are_caught(history: Cli, home: Path) -> None:
-    drop_triggers(home)
-    with db(home) as conn:
-        conn.execute("UPDATE audit_entry SET seq = 100 WHERE seq = 10")
-        conn.execute("UPDATE audit_entry SET seq = 10 WHERE seq = 11")
-        conn.execute("UPDATE audit_entry SET seq = 11 WHERE seq = 100")
-        conn.commit()
+def test_renumbered_seqs_are_caught(history: Cli, db: Database) -> None:
+    db.drop_audit_triggers()
+    db.execute("UPDATE audit_entry SET seq = 100 WHERE seq = 10", "UPDATE audit_entry SET seq = 10 WHERE seq = 11",
+               "UPDATE audit_entry SET seq = 11 WHERE seq = 100")
     assert failed(history).startswith("Audit chain FAILED at entry 10: its previous-hash does not match")
 
 
-def test_cut_off_tail_passes_alone_but_not_against_a_checkpoint(history: Cli, home: Path) -> None:
+def test_cut_off_tail_passes_alone_but_not_against_a_checkpoint(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
-    assert kept == f"14:{rows(home)[-1][-1]}"
+    assert kept == f"14:{rows(db)[-1][-1]}"
     assert history("audit", "verify", "--checkpoint", kept).stdout.strip() == (
         f"Audit chain verified: 14 entries, head {kept}, matches checkpoint {kept}.")
-    drop_triggers(home)
-    with db(home) as conn:
-        conn.execute("DELETE FROM audit_entry WHERE seq > 11")
-        conn.commit()
+    db.drop_audit_triggers()
+    db.execute("DELETE FROM audit_entry WHERE seq > 11")
     assert history("audit", "verify").stdout.startswith("Audit chain verified: 11 entries, head 11:")
     assert failed(history, "--checkpoint", kept) == (
         "Audit chain FAILED at entry 14: the log ends at entry 11 but the checkpoint names entry 14: "
         "entries after 11 were cut off. 11 entries before it verified.")
 
 
-def test_checkpoint_of_an_earlier_head_still_verifies_a_longer_chain(history: Cli, home: Path) -> None:
+def test_checkpoint_of_an_earlier_head_still_verifies_a_longer_chain(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
     history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
     result = history("audit", "verify", "--checkpoint", kept)
@@ -203,46 +163,44 @@ def test_checkpoint_of_an_earlier_head_still_verifies_a_longer_chain(history: Cl
     assert result.stdout.strip().endswith(f"matches checkpoint {kept}.")
 
 
-def rewrite_from(home: Path, start: int, edit: dict[str, str]) -> None:
+def rewrite_from(db: Database, start: int, edit: dict[str, str]) -> None:
     """Change entry `start` and re-hash it and every entry after it, as a careful forger would."""
-    with db(home) as conn:
-        all_rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_entry ORDER BY seq").fetchall()
-        prev = GENESIS if start == 1 else all_rows[start - 2][-1]
-        for row in all_rows[start - 1:]:
-            entry = dict(zip(COLUMNS, row, strict=True))
-            if entry["seq"] == start:
-                entry.update(edit)
-            entry["prev_hash"] = prev
-            entry["hash"] = entry_hash(prev, entry["seq"], entry["at"], entry["actor"], entry["project"],
-                                       entry["action"], entry["from_stage"], entry["to_stage"], entry["payload"])
-            conn.execute("UPDATE audit_entry SET actor = ?, payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-                         (entry["actor"], entry["payload"], entry["prev_hash"], entry["hash"], entry["seq"]))
-            prev = entry["hash"]
-        conn.commit()
+    all_rows = rows(db)
+    prev = GENESIS if start == 1 else all_rows[start - 2][-1]
+    for row in all_rows[start - 1:]:
+        entry = dict(zip(COLUMNS, row, strict=True))
+        if entry["seq"] == start:
+            entry.update(edit)
+        entry["prev_hash"] = prev
+        entry["hash"] = entry_hash(prev, entry["seq"], entry["at"], entry["actor"], entry["project"],
+                                   entry["action"], entry["from_stage"], entry["to_stage"], entry["payload"])
+        db.execute("UPDATE audit_entry SET actor = :actor, payload = :payload, prev_hash = :prev_hash, hash = :hash "
+                   "WHERE seq = :seq", params=entry)
+        prev = entry["hash"]
 
 
-def test_consistent_rewrite_passes_alone_but_not_against_a_checkpoint(history: Cli, home: Path) -> None:
+def test_consistent_rewrite_passes_alone_but_not_against_a_checkpoint(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
-    drop_triggers(home)
-    rewrite_from(home, 6, {"actor": "mallory"})
-    assert rows(home)[5][COLUMNS.index("actor")] == "mallory"
+    db.drop_audit_triggers()
+    rewrite_from(db, 6, {"actor": "mallory"})
+    assert rows(db)[5][COLUMNS.index("actor")] == "mallory"
     assert history("audit", "verify").stdout.startswith("Audit chain verified: 14 entries, head 14:")
     assert failed(history, "--checkpoint", kept) == (
         "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database "
         "(the chain was rewritten). 13 entries before it verified.")
 
 
-def test_rewrite_before_a_checkpoint_is_caught_at_the_checkpoint(history: Cli, home: Path) -> None:
+def test_rewrite_before_a_checkpoint_is_caught_at_the_checkpoint(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
     history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
-    drop_triggers(home)
-    rewrite_from(home, 2, {"payload": '{"forged":true}'})
+    db.drop_audit_triggers()
+    rewrite_from(db, 2, {"payload": '{"forged":true}'})
     assert history("audit", "verify").stdout.startswith("Audit chain verified: 15 entries")
     assert failed(history, "--checkpoint", kept).startswith(
         "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database")
 
 
-def test_checkpoint_of_the_empty_log(history: Cli, home: Path) -> None:
+def test_checkpoint_of_the_empty_log(history: Cli, db: Database) -> None:
     """Before the first entry the head is 0:<64 zeros>; every chain extends that, and no other hash is entry 0's."""
     empty = f"0:{GENESIS}"
     result = history("audit", "verify", "--checkpoint", empty)
@@ -250,10 +208,8 @@ def test_checkpoint_of_the_empty_log(history: Cli, home: Path) -> None:
     assert failed(history, "--checkpoint", "0:" + "1" * 64) == (
         "Audit chain FAILED at entry 0: it differs from the checkpoint kept outside the database "
         "(the chain was rewritten). 0 entries before it verified.")
-    drop_triggers(home)
-    with db(home) as conn:
-        conn.execute("DELETE FROM audit_entry")
-        conn.commit()
+    db.drop_audit_triggers()
+    db.execute("DELETE FROM audit_entry")
     assert checkpoint(history) == empty
     assert history("audit", "verify", "--checkpoint", empty).stdout.startswith("Audit chain verified: 0 entries")
 
@@ -269,19 +225,17 @@ def test_malformed_checkpoint_is_bad_input(history: Cli, bad: str) -> None:
                              f"print one with: cycle audit checkpoint)\n")
 
 
-def test_json_output_when_good_and_when_bad(history: Cli, home: Path) -> None:
-    head = rows(home)[-1][-1]
+def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
+    head = rows(db)[-1][-1]
     good = json.loads(history("audit", "verify", "--json").stdout)
     assert good == {"ok": True, "entries": 14, "head": {"seq": 14, "hash": head}, "bad_seq": None,
                     "problem": None, "checkpoint": None}
 
-    drop_triggers(home)
-    with db(home) as conn:
-        conn.execute("UPDATE audit_entry SET project = 'other' WHERE seq = 3")
-        conn.commit()
+    db.drop_audit_triggers()
+    db.execute("UPDATE audit_entry SET project = 'other' WHERE seq = 3")
     result = history("audit", "verify", "--json", "--checkpoint", f"14:{head}", expect=1)
     bad = json.loads(result.stdout)
     assert bad["ok"] is False and bad["bad_seq"] == 3 and bad["entries"] == 2
-    assert bad["head"] == {"seq": 2, "hash": rows(home)[1][-1]}
+    assert bad["head"] == {"seq": 2, "hash": rows(db)[1][-1]}
     assert bad["problem"] == "its hash does not match its contents (the entry was edited)"
     assert bad["checkpoint"] == f"14:{head}"

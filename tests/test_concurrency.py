@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,7 @@ from cycle.gates import evaluate
 from cycle.store import open_store
 from cycle.workflow import load
 
-from .conftest import BODY, Cli, cycle_exe, go, run_process
+from .conftest import Cli, Database, cycle_exe, go, run_process
 
 RACERS = 6
 PER_PROJECT = 4  # evidence writers per project, two projects at once
@@ -77,13 +75,11 @@ def race(tmp_path: Path, how: str, commands: list[list[str]]) -> list[subprocess
     return results
 
 
-def audit_rows(home: Path) -> list[dict[str, object]]:
-    with closing(sqlite3.connect(home / "cycle.db")) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM audit_entry ORDER BY seq")]
+def audit_rows(db: Database) -> list[dict[str, object]]:
+    return db.audit()
 
 
-def verified(home: Path) -> str:
+def verified(db: Database) -> str:
     result = run_process("audit", "verify")
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -92,12 +88,12 @@ def verified(home: Path) -> str:
 # --- many processes advance the same project at once --------------------------------------------------
 
 @pytest.mark.parametrize("how", ["barrier", "console-script"])
-def test_racing_advances_have_exactly_one_winner(ready: Cli, home: Path, tmp_path: Path, how: str) -> None:
+def test_racing_advances_have_exactly_one_winner(ready: Cli, db: Database, tmp_path: Path, how: str) -> None:
     run = ready
     run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
     go(run, "camhs", "analyse-plan")
     assert run.json("project", "show", "camhs")["version"] == 3
-    entries_before = len(audit_rows(home))
+    entries_before = len(audit_rows(db))
 
     results = race(tmp_path, how, [["project", "advance", "camhs"]] * RACERS)
 
@@ -116,14 +112,14 @@ def test_racing_advances_have_exactly_one_winner(ready: Cli, home: Path, tmp_pat
 
     shown = run.json("project", "show", "camhs")
     assert (shown["stage"], shown["version"]) == ("plan", 4)
-    new = audit_rows(home)[entries_before:]
+    new = audit_rows(db)[entries_before:]
     assert [e["action"] for e in new if e["action"] == "advance"] == ["advance"]
     advance = next(e for e in new if e["action"] == "advance")
     assert (advance["project"], advance["from_stage"], advance["to_stage"]) == ("camhs", "analyse", "plan")
     assert sorted(e["action"] for e in new) == sorted(
         ["advance"] + ["advance.refused"] * codes.count(3))
     assert all(e["from_stage"] == "plan" for e in new if e["action"] == "advance.refused")
-    assert verified(home).startswith(f"Audit chain verified: {entries_before + 1 + codes.count(3)} entries")
+    assert verified(db).startswith(f"Audit chain verified: {entries_before + 1 + codes.count(3)} entries")
 
 
 # --- the two phases of advance, interleaved deterministically in one process --------------------------
@@ -139,13 +135,11 @@ def read_phase(key: str):  # type: ignore[no-untyped-def]
         return store, wf, gate, check, project.version
 
 
-def db_dump(home: Path) -> dict[str, list[tuple[object, ...]]]:
-    with closing(sqlite3.connect(home / "cycle.db")) as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
-                for t in ("project", "evidence", "decision", "audit_entry")}
+def db_dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
+    return db.dump(("project", "evidence", "decision", "audit_entry"))
 
 
-def test_stale_gate_check_is_not_applied(ready: Cli, home: Path) -> None:
+def test_stale_gate_check_is_not_applied(ready: Cli, db: Database) -> None:
     ready("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
     go(ready, "camhs", "analyse-plan")
     store, wf, gate, check, read_version = read_phase("camhs")
@@ -155,34 +149,34 @@ def test_stale_gate_check_is_not_applied(ready: Cli, home: Path) -> None:
     moved = engine.advance(competitor, "camhs", actor="bob")  # the competitor commits first
     competitor.dispose()
     assert (moved.source, moved.dest, moved.version) == ("analyse", "plan", 4)
-    after_competitor = db_dump(home)
+    after_competitor = db_dump(db)
 
     with pytest.raises(StaleProject) as caught:
         engine.commit_advance(store, wf, gate, check, read_version, actor="alice")
     assert str(caught.value) == ("camhs changed since you read it (version 3, now 4); nothing was written. "
                                  "Look again with: cycle project show camhs")
-    assert db_dump(home) == after_competitor
-    assert [e["action"] for e in audit_rows(home)].count("advance") == 1
+    assert db_dump(db) == after_competitor
+    assert [e["action"] for e in audit_rows(db)].count("advance") == 1
     store.dispose()
 
 
-def test_stale_refusal_is_not_recorded(ready: Cli, home: Path) -> None:
+def test_stale_refusal_is_not_recorded(ready: Cli, db: Database) -> None:
     """A check that found the gate closed is not recorded as a refusal once the project has moved on."""
     store, wf, gate, check, read_version = read_phase("camhs")
     assert not check.open
     competitor = open_store()
     engine.add_evidence(competitor, "camhs", "needs-assessment", "JSNA 2026", actor="bob")
     competitor.dispose()
-    after_competitor = db_dump(home)
+    after_competitor = db_dump(db)
 
     with pytest.raises(StaleProject):
         engine.commit_advance(store, wf, gate, check, read_version, actor="alice")
-    assert db_dump(home) == after_competitor
-    assert "advance.refused" not in [e["action"] for e in audit_rows(home)]
+    assert db_dump(db) == after_competitor
+    assert "advance.refused" not in [e["action"] for e in audit_rows(db)]
     store.dispose()
 
 
-def test_fresh_gate_check_is_applied(ready: Cli, home: Path) -> None:
+def test_fresh_gate_check_is_applied(ready: Cli, db: Database) -> None:
     """The same two phases without a competitor do move the project (so the stale tests can fail)."""
     ready("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
     go(ready, "camhs", "analyse-plan")
@@ -195,7 +189,7 @@ def test_fresh_gate_check_is_applied(ready: Cli, home: Path) -> None:
 
 # --- many processes add evidence at once --------------------------------------------------------------
 
-def test_concurrent_evidence_additions_are_all_kept(ready: Cli, home: Path, tmp_path: Path) -> None:
+def test_concurrent_evidence_additions_are_all_kept(ready: Cli, db: Database, tmp_path: Path) -> None:
     ready("project", "new", "respite", "--title", "Short breaks")
     names = load("commissioning").evidence_names()
     commands = [["evidence", "add", key, names[i % len(names)], "--ref", f"{key} doc {i}"]
@@ -205,22 +199,21 @@ def test_concurrent_evidence_additions_are_all_kept(ready: Cli, home: Path, tmp_
 
     assert [r.returncode for r in results] == [0] * len(commands), [r.stderr for r in results]
     assert all(r.stderr == "" for r in results)
-    with closing(sqlite3.connect(home / "cycle.db")) as conn:
-        stored = conn.execute("SELECT p.key, e.ref FROM evidence e JOIN project p ON p.id = e.project_id").fetchall()
-        versions = dict(conn.execute("SELECT key, version FROM project").fetchall())
+    stored = db.rows("SELECT p.key, e.ref FROM evidence e JOIN project p ON p.id = e.project_id")
+    versions = dict(db.rows("SELECT key, version FROM project"))
     assert sorted(stored) == sorted((c[2], c[5]) for c in commands)
     assert versions == {"camhs": 1 + PER_PROJECT, "respite": 1 + PER_PROJECT}
-    added = [json.loads(str(e["payload"])) for e in audit_rows(home) if e["action"] == "evidence.add"]
+    added = [json.loads(str(e["payload"])) for e in audit_rows(db) if e["action"] == "evidence.add"]
     assert sorted(a["ref"] for a in added) == sorted(c[5] for c in commands)
     # Each write saw the version the one before it left: the version steps form one unbroken chain per project.
     for key in ("camhs", "respite"):
-        steps = [tuple(json.loads(str(e["payload"]))["version"]) for e in audit_rows(home)
+        steps = [tuple(json.loads(str(e["payload"]))["version"]) for e in audit_rows(db)
                  if e["action"] == "evidence.add" and e["project"] == key]
         assert steps == [(v, v + 1) for v in range(1, 1 + PER_PROJECT)]
-    assert verified(home).startswith(f"Audit chain verified: {3 + len(commands)} entries")
+    assert verified(db).startswith(f"Audit chain verified: {3 + len(commands)} entries")
 
 
-def test_concurrent_evidence_with_expect_version_has_one_winner(ready: Cli, home: Path, tmp_path: Path) -> None:
+def test_concurrent_evidence_with_expect_version_has_one_winner(ready: Cli, db: Database, tmp_path: Path) -> None:
     commands = [["evidence", "add", "camhs", "eia", "--ref", f"EIA v{i}", "--expect-version", "1"]
                 for i in range(RACERS)]
 
@@ -235,4 +228,4 @@ def test_concurrent_evidence_with_expect_version_has_one_winner(ready: Cli, home
     shown = ready.json("project", "show", "camhs")
     assert shown["version"] == 2
     assert [e["ref"] for e in shown["evidence"]] == [winner[5]]
-    assert verified(home).startswith("Audit chain verified: 3 entries")
+    assert verified(db).startswith("Audit chain verified: 3 entries")

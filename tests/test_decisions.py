@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
-from .conftest import BODY, Cli, go
+from .conftest import BODY, Cli, Database, go
 
 
 def _decide(run: Cli, outcome: str, *extra: str, gate: str = "analyse-plan", body: str = BODY,
@@ -83,25 +80,19 @@ def test_only_the_gates_body_can_decide_it(ready: Cli, outcome: str) -> None:
     assert run.json("project", "show", "camhs")["decisions"] == []
 
 
-def _dump(db: Path) -> dict[str, list[tuple[object, ...]]]:
-    with sqlite3.connect(db) as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
-                for t in ("project", "evidence", "decision", "audit_entry")}
+def _dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
+    return db.dump(("project", "evidence", "decision", "audit_entry"))
 
 
-def test_a_move_whose_audit_entry_fails_is_not_written(ready: Cli, home: Path) -> None:
+def test_a_move_whose_audit_entry_fails_is_not_written(ready: Cli, db: Database) -> None:
     run = ready
     run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
     go(run, "camhs", "analyse-plan")
-    db = home / "cycle.db"
-    with sqlite3.connect(db) as conn:  # a real failure at the last step of the transaction
-        conn.execute("CREATE TRIGGER audit_jammed BEFORE INSERT ON audit_entry "
-                     "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END")
+    db.jam_audit("disk quota exceeded")  # a real failure at the last step of the transaction
     before = _dump(db)
     result = run("project", "advance", "camhs", expect=5)
     assert result.stderr == "Error: database error (disk quota exceeded); nothing was written.\n"
     assert _dump(db) == before
-    with sqlite3.connect(db) as conn:
-        conn.execute("DROP TRIGGER audit_jammed")
+    db.unjam_audit()
     run("project", "advance", "camhs")
     assert run.json("project", "show", "camhs")["stage"] == "plan"

@@ -3,15 +3,13 @@ termination, re-commissioning, and what needs a decision soon."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
 from cycle import dates
 
-from .conftest import BODY, Cli, go
+from .conftest import BODY, Cli, Database, go
 
 TODAY = date.today()
 D = "camhs-decommissioning"
@@ -270,10 +268,8 @@ def test_contracts_due_soonest_first_with_what_happens(run: Cli) -> None:
     assert run("contracts", "due", "--as-of", "2026-10-01", "--within", "30d").stdout == "Nothing due within 30d.\n"
 
 
-def _dump(db: Path) -> dict[str, list[tuple[object, ...]]]:
-    with sqlite3.connect(db) as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
-                for t in ("project", "contract", "audit_entry")}
+def _dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
+    return db.dump(("project", "contract", "audit_entry"))
 
 
 @pytest.mark.parametrize(("args", "error"), [
@@ -288,21 +284,21 @@ def _dump(db: Path) -> dict[str, list[tuple[object, ...]]]:
                               "'60 working days'"),
     (["--value", "lots"], "--value 'lots' is not an amount in pounds; write e.g. 1250000, £1,250,000 or 1.25m"),
 ])
-def test_impossible_contract_terms_are_refused_and_nothing_is_written(ready: Cli, home: Path, args: list[str],
+def test_impossible_contract_terms_are_refused_and_nothing_is_written(ready: Cli, db: Database, args: list[str],
                                                                        error: str) -> None:
-    before = _dump(home / "cycle.db")
+    before = _dump(db)
     result = ready("contract", "set", "camhs", *args, expect=2)
     assert result.stderr == f"Error: {error}\n"
-    assert _dump(home / "cycle.db") == before
+    assert _dump(db) == before
 
 
-def test_notice_cannot_be_recorded_in_the_future(ready: Cli, home: Path) -> None:
+def test_notice_cannot_be_recorded_in_the_future(ready: Cli, db: Database) -> None:
     _contract(ready)
-    before = _dump(home / "cycle.db")
+    before = _dump(db)
     tomorrow = (TODAY + timedelta(days=1)).isoformat()
     err = ready("contract", "notice", "camhs", "--served-on", tomorrow, "--ref", "x", expect=2).stderr
     assert err == f"Error: --served-on {tomorrow} is in the future; record notice once it has been served\n"
-    assert _dump(home / "cycle.db") == before
+    assert _dump(db) == before
 
 
 def test_contract_show_as_of_a_past_date(ready: Cli) -> None:

@@ -1,22 +1,36 @@
-"""The issue's walk-through, end to end through the real CLI on a real SQLite file."""
+"""The issue's walk-through, end to end through the real CLI on a real database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import BODY, CAMHS, Cli, go, run_process
+import pytest
+
+from cycle.store import open_store
+
+from .conftest import BODY, CAMHS, Cli, Database, go, run_process
 
 
-def test_init_is_idempotent_and_creates_the_file(run: Cli, home: Path) -> None:
+def test_init_is_idempotent(run: Cli, db: Database) -> None:
     assert "Created cycle database" in run("init").stdout
     assert "Already set up" in run("init").stdout
+    assert "project" in db.tables()
+
+
+@pytest.mark.sqlite_only
+def test_init_creates_the_file(run: Cli, home: Path) -> None:
+    run("init")
     assert (home / "cycle.db").exists()
 
 
-def test_commands_before_init_say_how_to_start(run: Cli, home: Path) -> None:
+def test_commands_before_init_say_how_to_start(run: Cli, home: Path, db: Database) -> None:
     result = run("project", "list", expect=2)
-    assert result.stderr.strip() == f"Error: No cycle database at {home / 'cycle.db'}. Create it with: cycle init"
-    assert not (home / "cycle.db").exists()
+    where = open_store().describe()
+    assert result.stderr.strip() == f"Error: No cycle database at {where}. Create it with: cycle init"
+    if db.dialect == "sqlite":
+        assert where == str(home / "cycle.db") and not (home / "cycle.db").exists()
+    else:
+        assert db.tables() == []
 
 
 def test_walkthrough(ready: Cli) -> None:

@@ -4,7 +4,6 @@ messages whose headers no user text can change. No SMTP mocks: the server's repl
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from cycle import outbox, reminders
 from cycle.store import Store, open_store
 from notifications import mail, render, send
 
-from .conftest import Cli
+from .conftest import Cli, Database
 from .reminder_setup import Y, live_project
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 
@@ -164,12 +163,11 @@ def _parts(msg: EmailMessage) -> dict[str, str]:
 
 
 def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, smtp: SmtpServer,
-                                                       home: Path) -> None:
+                                                       db: Database) -> None:
     live_project(run, title=EVIL)
     # A title with a raw CR LF cannot be entered through cycle; put one in as an older version might have.
-    with sqlite3.connect(home / "cycle.db") as db:
-        db.execute("UPDATE project SET title = ? WHERE key = 'camhs'",
-                   (EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes",))
+    db.execute("UPDATE project SET title = :title WHERE key = 'camhs'",
+               params={"title": EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes"})
     reminders.enqueue(store, T0.date(), actor="scheduler")
     assert drain(store, T0).summary() == "sent 1"
     (received,) = smtp.received

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from .conftest import BODY, Cli
+from .conftest import BODY, Cli, Database
 from .test_reports import browser, not_blank, open_page  # noqa: F401 - the browser fixture
 
 Q2 = ("2026-07-01T00:00:00Z", "2026-09-30T23:00:00Z")  # London quarter bounds in UTC (BST)
@@ -65,20 +64,19 @@ def _report(run: Cli, quarter: str) -> dict[str, Any]:
         return run.json("report", "quarterly", "--quarter", quarter)
 
 
-def _db_count(home: Path, where: str, bounds: tuple[str, str]) -> int:
-    with sqlite3.connect(home / "cycle.db") as conn:
-        return conn.execute(f"SELECT COUNT(*) FROM audit_entry WHERE {where} AND at >= ? AND at < ?",
-                            bounds).fetchone()[0]
+def _db_count(db: Database, where: str, bounds: tuple[str, str]) -> int:
+    return db.rows(f"SELECT COUNT(*) FROM audit_entry WHERE {where} AND at >= :lo AND at < :hi",
+                   {"lo": bounds[0], "hi": bounds[1]})[0][0]
 
 
-def test_counts_match_the_database_across_two_quarters(portfolio: Cli, home: Path) -> None:
+def test_counts_match_the_database_across_two_quarters(portfolio: Cli, db: Database) -> None:
     q2, q3 = _report(portfolio, "2026-Q2"), _report(portfolio, "2026-Q3")
     moves = "to_stage IS NOT NULL AND action IN ('advance', 'decision.record')"
     for report, bounds in ((q2, Q2), (q3, Q3)):
-        assert len(report["moves"]) == _db_count(home, moves, bounds)
-        assert len(report["decisions"]) == _db_count(home, "action = 'decision.record'", bounds)
-        assert len(report["waivers"]) == _db_count(home, "action = 'waiver.add'", bounds)
-        assert report["refused_attempts"] == _db_count(home, "action LIKE '%.refused'", bounds)
+        assert len(report["moves"]) == _db_count(db, moves, bounds)
+        assert len(report["decisions"]) == _db_count(db, "action = 'decision.record'", bounds)
+        assert len(report["waivers"]) == _db_count(db, "action = 'waiver.add'", bounds)
+        assert report["refused_attempts"] == _db_count(db, "action LIKE '%.refused'", bounds)
 
     assert q2["projects"] == 3
     assert [(r["stage"], r["total"], r["models"]) for r in q2["by_stage"]] == [

@@ -2,41 +2,30 @@
 
 A refused advance (exit 3) leaves projects, evidence and decisions exactly as they were and adds one
 `advance.refused` audit entry. Bad input (exit 2) and a stale --expect-version (exit 4) write nothing
-at all. "Nothing" is checked on the database file itself, table by table, with plain sqlite3.
+at all. "Nothing" is checked on the database itself, table by table, with plain SQL.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cycle.workflow import load
 
-from .conftest import BODY, Cli, go
+from .conftest import BODY, Cli, Database, go
 
 EVIDENCE_NAMES = ", ".join(load("commissioning").evidence_names())
 
 
-def dump(home: Path) -> dict[str, list[tuple[Any, ...]]]:
+def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table (and the schema itself), in storage order."""
-    with closing(sqlite3.connect(home / "cycle.db")) as conn:
-        out: dict[str, list[tuple[Any, ...]]] = {
-            "sqlite_master": conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
-        }
-        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"):
-            out[table] = conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
-    return out
+    return db.dump()
 
 
-def audit_rows(home: Path) -> list[dict[str, Any]]:
-    with closing(sqlite3.connect(home / "cycle.db")) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM audit_entry ORDER BY seq")]
+def audit_rows(db: Database) -> list[dict[str, Any]]:
+    return db.audit()
 
 
 @pytest.fixture
@@ -62,11 +51,11 @@ def at_plan(ready: Cli) -> Cli:
     ("camhs", "plan", ["service-specification", "consultation", "performance-targets", "decision"]),
     ("respite", "analyse", ["needs-assessment", "lead-commissioner", "commissioning-model", "decision"]),
 ])
-def test_refused_advance_changes_nothing_but_one_audit_entry(at_plan: Cli, home: Path, key: str, source: str,
+def test_refused_advance_changes_nothing_but_one_audit_entry(at_plan: Cli, db: Database, key: str, source: str,
                                                              unmet: list[str]) -> None:
     run = at_plan
     check = run.json("gate", "check", key)
-    before = dump(home)
+    before = dump(db)
 
     refused = run("project", "advance", key, expect=3)
 
@@ -76,13 +65,13 @@ def test_refused_advance_changes_nothing_but_one_audit_entry(at_plan: Cli, home:
     assert [ln[4:].split(":")[0] for ln in lines if ln.startswith("  - ")] == unmet
     assert refused.stdout == ""
 
-    after = dump(home)
-    for table in ("project", "evidence", "decision", "sqlite_master"):
+    after = dump(db)
+    for table in ("project", "evidence", "decision", "schema"):
         assert after[table] == before[table], table
     assert after["audit_entry"][:-1] == before["audit_entry"]
     assert len(after["audit_entry"]) == len(before["audit_entry"]) + 1
 
-    entry = audit_rows(home)[-1]
+    entry = audit_rows(db)[-1]
     assert (entry["action"], entry["project"], entry["from_stage"], entry["to_stage"], entry["actor"]) == (
         "advance.refused", key, source, None, "alice")
     payload = json.loads(entry["payload"])
@@ -95,9 +84,9 @@ def test_refused_advance_changes_nothing_but_one_audit_entry(at_plan: Cli, home:
     assert run("audit", "verify").stdout.startswith(f"Audit chain verified: {len(after['audit_entry'])} entries")
 
 
-def test_refused_advance_snapshot_records_what_was_met(at_plan: Cli, home: Path) -> None:
+def test_refused_advance_snapshot_records_what_was_met(at_plan: Cli, db: Database) -> None:
     at_plan("project", "advance", "camhs", expect=3)
-    criteria = {c["id"]: c for c in json.loads(audit_rows(home)[-1]["payload"])["criteria"]}
+    criteria = {c["id"]: c for c in json.loads(audit_rows(db)[-1]["payload"])["criteria"]}
     assert criteria["eia"]["met"] is True and criteria["eia"]["evidence_ids"] == [2]
     assert criteria["eia"]["reason"] == "Recorded in cycle 1: EIA v1"
     assert criteria["decision"]["met"] is False and criteria["decision"]["decision_ids"] == [2]
@@ -105,13 +94,13 @@ def test_refused_advance_snapshot_records_what_was_met(at_plan: Cli, home: Path)
         "Latest decision is hold by Children's Trust Board on 2026-11-09 (CTB 2026-11-09 item 2); the gate needs a go")
 
 
-def test_repeated_refusals_each_add_one_entry_and_move_nothing(at_plan: Cli, home: Path) -> None:
-    before = dump(home)
+def test_repeated_refusals_each_add_one_entry_and_move_nothing(at_plan: Cli, db: Database) -> None:
+    before = dump(db)
     for _ in range(3):
         at_plan("project", "advance", "respite", expect=3)
-    after = dump(home)
+    after = dump(db)
     assert after["project"] == before["project"]
-    new = [e["action"] for e in audit_rows(home)[len(before["audit_entry"]):]]
+    new = [e["action"] for e in audit_rows(db)[len(before["audit_entry"]):]]
     assert new == ["advance.refused"] * 3
 
 
@@ -191,36 +180,36 @@ BAD_INPUT = {
 
 
 @pytest.mark.parametrize("args, message", list(BAD_INPUT.values()), ids=list(BAD_INPUT))
-def test_bad_input_writes_nothing(at_plan: Cli, home: Path, args: list[str], message: str) -> None:
-    before = dump(home)
+def test_bad_input_writes_nothing(at_plan: Cli, db: Database, args: list[str], message: str) -> None:
+    before = dump(db)
     result = at_plan(*args, expect=2)
     assert result.stdout == ""
     assert result.stderr == f"Error: {message}\n"
-    assert dump(home) == before
+    assert dump(db) == before
 
 
-def test_bad_input_on_a_closed_project_says_so(at_plan: Cli, home: Path) -> None:
+def test_bad_input_on_a_closed_project_says_so(at_plan: Cli, db: Database) -> None:
     at_plan("decision", "record", "respite", "--gate", "analyse-plan", "--outcome", "stop", "--body", BODY,
             "--ref", "CTB item 9")
-    before = dump(home)
+    before = dump(db)
     advance = at_plan("project", "advance", "respite", expect=2)
     assert advance.stderr == "Error: respite is closed: there is no gate out of a final stage\n"
     decide = at_plan("decision", "record", "respite", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY,
                      "--ref", "m", expect=2)
     assert decide.stderr == ("Error: respite is at closed; the gates a decision can be recorded for are: "
                              "none (the project is closed)\n")
-    assert dump(home) == before
+    assert dump(db) == before
 
 
 @pytest.mark.parametrize("outcome", ["go", "hold", "stop"])
-def test_decision_without_an_accountable_body_says_to_set_one(at_plan: Cli, home: Path, outcome: str) -> None:
+def test_decision_without_an_accountable_body_says_to_set_one(at_plan: Cli, db: Database, outcome: str) -> None:
     at_plan("project", "new", "hv", "--title", "Health visiting")
-    before = dump(home)
+    before = dump(db)
     result = at_plan("decision", "record", "hv", "--gate", "analyse-plan", "--outcome", outcome, "--body", BODY,
                      "--ref", "m", expect=2)
     assert result.stderr == ("Error: hv has no accountable body to decide gate analyse-plan; set one with: "
                              "cycle project set hv --accountable-body <BODY>\n")
-    assert dump(home) == before
+    assert dump(db) == before
 
 
 # --- a stale --expect-version: exit 4, nothing written ----------------------------------------------
@@ -237,11 +226,11 @@ STALE = "Error: camhs changed since you read it (version 5, now 6); nothing was 
      "--body", BODY, "--ref", "m"],
     ["project", "set", "camhs", "--owner", "bob"],
 ], ids=["advance", "evidence", "decision-go", "decision-recycle", "set"])
-def test_wrong_expect_version_writes_nothing(at_plan: Cli, home: Path, args: list[str]) -> None:
-    before = dump(home)
+def test_wrong_expect_version_writes_nothing(at_plan: Cli, db: Database, args: list[str]) -> None:
+    before = dump(db)
     result = at_plan(*args, "--expect-version", "5", expect=4)
     assert (result.stdout, result.stderr) == ("", STALE)
-    assert dump(home) == before
+    assert dump(db) == before
     # The same request at the version actually shown is carried out (advance is refused, exit 3).
     at_plan(*args, "--expect-version", "6", expect=3 if args[1] == "advance" else 0)
-    assert dump(home) != before
+    assert dump(db) != before

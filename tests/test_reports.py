@@ -6,14 +6,13 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import BODY, Cli
+from .conftest import BODY, Cli, Database
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EVIDENCE = {"analyse-plan": ["needs-assessment"],
@@ -79,23 +78,21 @@ def test_a_waiver_stands_out_in_both_formats(full_cycle: Cli) -> None:
     assert '<span class="tag waived">WAIVED</span> plan-do / consultation by gill' in html
 
 
-def test_a_tampered_chain_is_reported_as_failed(full_cycle: Cli, home: Path) -> None:
+def test_a_tampered_chain_is_reported_as_failed(full_cycle: Cli, db: Database) -> None:
     run = full_cycle
-    with sqlite3.connect(home / "cycle.db") as conn:
-        conn.execute("DROP TRIGGER audit_entry_no_update")
-        conn.execute("UPDATE audit_entry SET actor = 'someone-else' WHERE seq = 5")
+    db.drop_audit_triggers()
+    db.execute("UPDATE audit_entry SET actor = 'someone-else' WHERE seq = 5")
     report = run.json("report", "gate-audit", "camhs")
     assert report["chain"]["ok"] is False and report["chain"]["bad_seq"] == 5
     html = run("report", "gate-audit", "camhs", "--format", "html").stdout
     assert "Audit chain FAILED at entry 5" in html
 
 
-def test_a_cut_off_tail_is_caught_against_the_checkpoint(full_cycle: Cli, home: Path) -> None:
+def test_a_cut_off_tail_is_caught_against_the_checkpoint(full_cycle: Cli, db: Database) -> None:
     run = full_cycle
     checkpoint = run("audit", "checkpoint").stdout.strip()
-    with sqlite3.connect(home / "cycle.db") as conn:
-        conn.execute("DROP TRIGGER audit_entry_no_delete")
-        conn.execute("DELETE FROM audit_entry WHERE seq = (SELECT MAX(seq) FROM audit_entry)")
+    db.drop_audit_triggers()
+    db.execute("DELETE FROM audit_entry WHERE seq = (SELECT MAX(seq) FROM audit_entry)")
     plain = run.json("report", "gate-audit")["chain"]
     assert plain["ok"] is True and plain["checked_against"].startswith("no checkpoint given")
     checked = run.json("report", "gate-audit", "--checkpoint", checkpoint)["chain"]
