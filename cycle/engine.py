@@ -23,6 +23,7 @@ from . import audit, authority, contracts
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import Facts, GateCheck, evaluate, required_body
 from .models import Decision, Evidence, Link, Project
+from .schema import Upgrade
 from .store import Store
 from .workflow import CORE_FIELDS, LINKS, Gate, Workflow, load
 
@@ -81,8 +82,12 @@ def _move(wf: Workflow, stage: str, trigger: str) -> str:
 
 # --- reading -------------------------------------------------------------------------------------
 
-def get_project(session: Session, key: str) -> Project:
-    project = session.exec(select(Project).where(Project.key == key)).scalars().first()  # type: ignore[call-overload]
+def get_project(session: Session, key: str, for_update: bool = False) -> Project:
+    """The project with this key; `for_update` locks its row until the transaction ends (PostgreSQL)."""
+    query = select(Project).where(Project.key == key)
+    if for_update:  # SQLite has no row locks: BEGIN IMMEDIATE already holds the whole database
+        query = query.with_for_update()
+    project = session.exec(query).scalars().first()  # type: ignore[call-overload]
     if project is None:
         raise ProjectNotFound(key)
     return project
@@ -247,7 +252,7 @@ def _checked_model(model: str | None) -> str | None:
 
 
 def _load_for_write(s: Session, key: str, expect_version: int | None) -> Project:
-    project = get_project(s, key)
+    project = get_project(s, key, for_update=True)
     if expect_version is not None and project.version != expect_version:
         raise StaleProject(key, expect_version, project.version)
     return project
@@ -272,12 +277,9 @@ def record_change(s: Session, project: Project, *, actor: str, action: str, payl
                         to_stage=to_stage, payload={**payload, "version": [version, project.version]})
 
 
-def init(store: Store, actor: str) -> bool:
-    created = store.init()
-    if created:
-        with store.write() as s:
-            audit.append(s, actor=actor, action="db.init", payload={"database": store.describe()})
-    return created
+def init(store: Store, actor: str) -> Upgrade:
+    """Create the database or upgrade its schema; the change is audited in the same transaction."""
+    return store.init(store.actor(actor))
 
 
 def create_project(store: Store, *, actor: str, key: str, title: str, workflow: str,
@@ -292,10 +294,11 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
               "owner": _text(owner, "owner", False)}
     extra = _checked_attrs(wf, attrs or {})
     now = audit.utc_now()
+    actor = store.actor(actor)
     with store.write() as s:
         if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
             raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
-        old = get_project(s, replaces) if replaces else None
+        old = get_project(s, replaces, for_update=True) if replaces else None
         project = Project(key=key, workflow=wf.name, stage=wf.initial, attrs=json.dumps(extra, sort_keys=True),
                           created_at=now, updated_at=now, **fields)
         s.add(project)
@@ -341,6 +344,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
             clean[name] = _iso_date(clean[name], f"--{name.replace('_', '-')}")
     if not clean and not attrs:
         raise BadInput(f"nothing to change; e.g.: cycle project set {key} --owner alice")
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
         wf = _workflow_for(project)
@@ -364,6 +368,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
 
 def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, note: str | None = None,
                  expect_version: int | None = None) -> Evidence:
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
         wf = _workflow_for(project)
@@ -408,6 +413,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     body_text = _text(body, "--body") or ""
     ref_text = _text(ref, "--ref") or ""
     decided = _iso_date(decided_on, "--date")
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
         wf = _workflow_for(project)
@@ -490,8 +496,9 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, rea
                               "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
                              for c in check.criteria]}
     opened_wf = load(gate.opens) if gate.opens else None
+    actor = store.actor(actor)
     with store.write() as s:
-        project = get_project(s, check.project)
+        project = get_project(s, check.project, for_update=True)
         if project.version != read_version:
             raise StaleProject(project.key, read_version, project.version)
         if not check.open:
@@ -551,6 +558,7 @@ def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor:
     if not clean:
         raise BadInput(f"nothing to set; e.g.: cycle contract set {key} --provider NAME --start 2025-04-01 "
                        f"--end 2028-03-31 --notice '6 months' --run-on '12 months'")
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
         contract = contracts.set_terms(s, project, clean, actor)
@@ -571,6 +579,7 @@ def show_contract(store: Store, key: str, as_of: date | None = None) -> contract
 
 def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str) -> contracts.Status:
     ref_text = _text(ref, "--ref") or ""
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
         result = contracts.serve_notice(s, project, served_on, ref_text, actor, date.today())

@@ -76,3 +76,43 @@ class NotPermitted(CycleError):
     """The actor may not do this (wrong role, or separation of duties); the refusal itself is audited."""
 
     exit_code = 6
+
+
+class SchemaBehind(BadInput):
+    """The database's schema is older than this cycle needs; nothing was written."""
+
+    def __init__(self, where: str, current: str | None, head: str):
+        self.where, self.current, self.head = where, current, head
+        at = f"is at schema revision {current}" if current else "was made before cycle had migrations"
+        super().__init__(f"The cycle database at {where} {at}; this cycle needs revision {head}. "
+                         f"Upgrade it with: cycle init (on PostgreSQL, as the owner role)")
+
+
+class DatabaseBusy(CycleError):
+    """The database could not fit this request in with another one (a lock, a deadlock); nothing was written."""
+
+    exit_code = 4
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"the database is busy ({reason}); nothing was written. Try again.")
+
+
+class DatabaseRefused(CycleError):
+    """The database itself refused the request (a privilege, a separation-of-duties rule); nothing was written."""
+
+    exit_code = 6
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"the database refused this ({reason}); nothing was written.")
+
+
+class DatabaseFailed(CycleError):
+    """The database failed the request, or could not be reached; nothing was written."""
+
+    exit_code = 5
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"database error ({reason}); nothing was written.")

@@ -17,6 +17,7 @@ from .store import Store
 
 def request_gate(store: Store, key: str, *, actor: str, to: str | None = None, note: str | None = None) -> GateRequest:
     """Ask the gate's body to decide; the asker is then barred from deciding it."""
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
         wf = _workflow_for(project)
@@ -33,6 +34,7 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
     """Waive one unmet must criterion of the next gate. Only a governance lead may; a refusal is audited."""
     why = _text(reason, "--reason") or ""
     refusal = None
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
         wf = _workflow_for(project)
@@ -89,6 +91,7 @@ class MilestoneView:
 def add_milestone(store: Store, key: str, title: str, due: str, *, actor: str) -> Milestone:
     text = _text(title, "milestone title") or ""
     when = _iso_date(due, "--due") or ""
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
         m = Milestone(project_id=project.id, title=text, due=when, created_by=actor, created_at=audit.utc_now())
@@ -103,6 +106,7 @@ def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str,
     when = _iso_date(on, "--on") or date.today().isoformat()
     if date.fromisoformat(when) > date.today():
         raise BadInput(f"--on {when} is in the future; mark a milestone done once it is done")
+    actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
         m = s.get(Milestone, milestone_id)

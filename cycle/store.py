@@ -1,8 +1,12 @@
-"""The database: engine set-up, transactions, and everything dialect-specific.
+"""The database: engine set-up, transactions, identity, and everything dialect-specific.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, and every write transaction
 starts with BEGIN IMMEDIATE so that a read-modify-write cannot interleave with another writer.
-Nothing outside this module needs to know which database it is talking to.
+On PostgreSQL every write transaction first takes one advisory lock, so audit appends are
+serialised (and the UNIQUE prev_hash makes a fork impossible anyway), and the engine reads the
+rows it will change with SELECT ... FOR UPDATE. Waiting for a lock gives up after 30 seconds on
+both. Nothing outside this module needs to know which database it is talking to: a database
+error leaves here as a CycleError (busy: exit 4, refused: exit 6, anything else: exit 5).
 """
 
 from __future__ import annotations
@@ -10,34 +14,40 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
 
-from . import config
-from .errors import NoDatabase
+from . import config, schema
+from .errors import CycleError, DatabaseBusy, DatabaseFailed, DatabaseRefused, NoDatabase, SchemaBehind
+
+if TYPE_CHECKING:
+    from .schema import Upgrade
 
 BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK = 727274  # the advisory lock every PostgreSQL write transaction (and upgrade) takes first
 
-_SQLITE_TRIGGERS = (
-    """CREATE TRIGGER IF NOT EXISTS audit_entry_no_update BEFORE UPDATE ON audit_entry
-       BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only: UPDATE refused'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_entry_no_delete BEFORE DELETE ON audit_entry
-       BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only: DELETE refused'); END""",
-)
+# SQLSTATEs that mean another transaction got in the way: the same request may well succeed again.
+_BUSY_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock timeout, cancelled
+_REFUSED_STATES = {"42501"}  # insufficient privilege: a role's rights, or a trigger's rule
 
-_POSTGRES_TRIGGERS = (
-    """CREATE OR REPLACE FUNCTION cycle_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN RAISE EXCEPTION USING MESSAGE = 'audit_entry is append-only: ' || TG_OP || ' refused'; END $$""",
-    """DROP TRIGGER IF EXISTS audit_entry_no_change ON audit_entry""",
-    """CREATE TRIGGER audit_entry_no_change BEFORE UPDATE OR DELETE ON audit_entry
-       FOR EACH ROW EXECUTE FUNCTION cycle_audit_append_only()""",
-    """DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry""",
-    """CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry
-       FOR EACH STATEMENT EXECUTE FUNCTION cycle_audit_append_only()""",
-)
+
+def database_error(exc: DBAPIError) -> CycleError:
+    """The CycleError a person sees for a database error: busy (4), refused (6) or failed (5)."""
+    orig = exc.orig
+    reason = (str(orig) if orig is not None else str(exc)).strip().splitlines()
+    line = reason[0] if reason else type(orig or exc).__name__
+    state = getattr(orig, "sqlstate", None)
+    sqlite_name = getattr(orig, "sqlite_errorname", "")
+    if state in _BUSY_STATES or sqlite_name in ("SQLITE_BUSY", "SQLITE_LOCKED") or (
+            state is None and "database is locked" in line):
+        return DatabaseBusy(line)
+    if state in _REFUSED_STATES:
+        return DatabaseRefused(line)
+    return DatabaseFailed(line)
 
 
 class Store:
@@ -52,8 +62,20 @@ class Store:
             self.sqlite_path = Path(parsed.database)
         self.engine: Engine = self._make_engine(url)
         self._writer = self.engine.execution_options(cycle_write=True)
+        self._login: str | None = None
 
     def _make_engine(self, url: str) -> Engine:
+        if self.dialect == "postgresql":
+            engine = create_engine(url, pool_pre_ping=True)
+
+            @event.listens_for(engine, "connect")
+            def _on_pg_connect(dbapi_conn: Any, _record: Any) -> None:
+                # Like SQLite's busy timeout: a writer waits this long for the lock, then exit 4 "try again".
+                with dbapi_conn.cursor() as cur:
+                    cur.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
+                dbapi_conn.commit()
+
+            return engine
         if self.dialect != "sqlite":
             return create_engine(url, pool_pre_ping=True)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
@@ -79,60 +101,91 @@ class Store:
     # --- life cycle -----------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        """Whether a database has been initialised here (never creates anything)."""
-        if self.sqlite_path is not None and not self.sqlite_path.exists():
-            return False
-        try:
-            with self.engine.connect() as conn:
-                return inspect(conn).has_table("audit_entry")
-        except Exception:  # noqa: BLE001 - an unreachable server is "not there" to the caller
-            return False
+        """Whether cycle's tables are here (never creates anything)."""
+        return schema.status(self).initialised
 
     def require(self) -> Store:
-        if not self.exists():
+        """This store, if its database is set up and its schema is the one this cycle needs."""
+        st = schema.status(self)
+        if not st.initialised:
             raise NoDatabase(self.describe())
+        if st.behind:
+            raise SchemaBehind(self.describe(), st.current, st.head)
         return self
 
-    def init(self) -> bool:
-        """Create the tables and append-only triggers if missing; True when it created them."""
+    def init(self, actor: str | None = None, target: str | None = None) -> Upgrade:
+        """Create the schema, or upgrade it to the newest revision or `target` (audited as `actor` when given)."""
         if self.sqlite_path is not None:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.exists()
-        import cycle.models  # noqa: F401 - registers the tables on SQLModel.metadata
-        import cycle.notify_models  # noqa: F401
-
-        with self.engine.begin() as conn:
-            SQLModel.metadata.create_all(conn)
-            for statement in _SQLITE_TRIGGERS if self.dialect == "sqlite" else _POSTGRES_TRIGGERS:
-                if self.dialect in ("sqlite", "postgresql"):
-                    conn.exec_driver_sql(statement)
-        return created
+        return schema.upgrade(self, actor, target)
 
     def describe(self) -> str:
         if self.sqlite_path is not None:
             return str(self.sqlite_path)
         return make_url(self.url).render_as_string(hide_password=True)
 
+    # --- identity -------------------------------------------------------------------------------
+
+    def actor(self, claimed: str | None = None) -> str:
+        """Who is acting. On PostgreSQL the database says: its session_user, the login, whatever is
+        claimed. Elsewhere the claimed name, else $CYCLE_USER or the login name (cycle.config.actor)."""
+        if self.dialect == "postgresql":
+            if self._login is None:
+                with self.read() as s:
+                    self._login = str(s.execute(text("SELECT session_user")).scalar_one())
+            return self._login
+        return claimed if claimed is not None else config.actor()
+
     # --- transactions ---------------------------------------------------------------------------
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield session
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+        except DBAPIError as exc:
+            raise database_error(exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: serialised against other writers; commits on success, else rolls back."""
-        with Session(self._writer, expire_on_commit=False) as session:
-            with session.begin():
-                if self.dialect == "postgresql":
-                    # One writer of the audit chain at a time (released at commit or rollback).
-                    session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-                yield session
+        try:
+            with Session(self._writer, expire_on_commit=False) as session:
+                with session.begin():
+                    if self.dialect == "postgresql":
+                        # One writer of the audit chain at a time (released at commit or rollback).
+                        session.execute(text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+                    yield session
+        except DBAPIError as exc:
+            raise database_error(exc) from exc
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A plain connection for reading (schema checks); rolled back at the end."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise database_error(exc) from exc
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A plain connection in a write transaction, under the same lock as write(); for schema changes."""
+        try:
+            with self._writer.connect() as conn:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                    yield conn
+        except DBAPIError as exc:
+            raise database_error(exc) from exc
 
     def raw_connection(self) -> Any:
         """A DB-API connection, for streaming reads where ORM overhead would dominate."""
-        return self.engine.raw_connection()
+        try:
+            return self.engine.raw_connection()
+        except DBAPIError as exc:
+            raise database_error(exc) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,175 @@
+"""Schema migrations: `cycle init` creates or upgrades, `cycle db status` says where a database stands.
+
+The upgrade test keeps a small database made by cycle's first revision (tests/data/revision-0001.sql,
+written by commit 0b38308's own commands), loads it at revision 0001 and upgrades it to the newest:
+every row is still there, the audit chain still verifies, and the projects carry on.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import cycle.models  # noqa: F401 - the tables the models describe
+import cycle.notify_models  # noqa: F401
+from cycle import audit, schema
+from cycle.store import open_store
+
+from .conftest import BODY, CAMHS, Cli, Database, cycle_exe
+
+DATA = Path(__file__).with_name("data") / "revision-0001.sql"
+FIRST = {  # revision 0001's tables and columns, in the order the first revision wrote them
+    "project": "id, key, title, workflow, stage, cycle, visit, lead_commissioner, model, accountable_body, owner, "
+               "attrs, created_at, updated_at, version",
+    "evidence": "id, project_id, cycle, name, ref, note, recorded_by, recorded_at",
+    "decision": "id, project_id, cycle, visit, gate, outcome, body, ref, recycle_to, decided_on, note, recorded_by, "
+                "recorded_at",
+    "audit_entry": "seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash",
+}
+HEAD = schema.head()
+
+
+def first_revision_rows(db: Database) -> dict[str, list[tuple[object, ...]]]:
+    return {t: db.rows(f"SELECT {cols} FROM {t} ORDER BY 1") for t, cols in FIRST.items()}
+
+
+def test_revision_files_are_alembics_chain() -> None:
+    assert schema.revision_ids() == [rev for rev, _ in schema.revisions()]
+    assert schema.revision_ids()[0] == "0001" and len(set(schema.revision_ids())) == len(schema.revision_ids())
+
+
+def test_the_migrations_build_what_the_models_describe(run: Cli, db: Database) -> None:
+    run("init")
+    with db.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diffs == []
+
+
+def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: Cli, db: Database) -> None:
+    store = open_store()
+    store.init(target="0001")
+    store.dispose()
+    db.load(DATA.read_text())
+    kept = first_revision_rows(db)
+    assert [len(kept[t]) for t in FIRST] == [2, 3, 2, 11]
+
+    status = run.json("db", "status")
+    assert (status["current"], status["head"], status["behind"]) == ("0001", HEAD, True)
+    assert status["pending"] == schema.revision_ids()[1:]
+    refused = run("project", "list", expect=2)
+    assert refused.stderr == (f"Error: The cycle database at {open_store().describe()} is at schema revision 0001; "
+                              f"this cycle needs revision {HEAD}. Upgrade it with: cycle init (on PostgreSQL, as the "
+                              f"owner role)\n")
+
+    assert run("init").stdout == (f"Upgraded cycle database at {open_store().describe()} from schema revision 0001 "
+                                  f"to {HEAD}.\n")
+    after = first_revision_rows(db)
+    assert after["audit_entry"][:11] == kept["audit_entry"]
+    assert {t: after[t] for t in ("project", "evidence", "decision")} == {
+        t: kept[t] for t in ("project", "evidence", "decision")}
+    upgrade = db.audit()[-1]
+    assert (upgrade["seq"], upgrade["action"]) == (12, "db.upgrade")
+    assert json.loads(upgrade["payload"])["from"] == "0001" and json.loads(upgrade["payload"])["to"] == HEAD
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 12 entries")
+    assert run.json("db", "status")["behind"] is False
+
+    # The old projects carry on under the new schema: programme cards, contracts, new rows with new ids.
+    camhs = run.json("project", "show", "camhs")
+    assert (camhs["stage"], camhs["version"], camhs["sro"]) == ("plan", 5, None)
+    assert [e["ref"] for e in camhs["evidence"]] == ["JSNA 2026 children chapter", "EIA v1"]
+    run("project", "set", "camhs", "--sro", "dr-jones")
+    run("contract", "set", "camhs", "--provider", "Trust X", "--start", "2025-04-01", "--end", "2028-03-31",
+        "--notice", "6 months")
+    run("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
+    run("project", "new", "respite", "--title", "Short breaks", "--accountable-body", BODY)
+    run("decision", "record", "school-nursing", "--gate", "analyse-plan", "--outcome", "go", "--body",
+        "Health and Wellbeing Board", "--ref", "HWB 2026-12-07 item 2", user="chair")
+    assert run.json("project", "show", "camhs")["version"] == 8
+    assert run.json("project", "show", "respite")["stage"] == "analyse"
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 17 entries")
+
+
+def make_database_the_old_way(db: Database) -> None:
+    """What `cycle init` did before migrations: create_all on the models, then the append-only triggers."""
+    spec = importlib.util.spec_from_file_location("revision_0001", schema.MIGRATIONS / "versions" / "0001_engine.py")
+    assert spec is not None and spec.loader is not None
+    first = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(first)
+    with db.engine.begin() as conn:
+        SQLModel.metadata.create_all(conn)
+        for statement in first.SQLITE_APPEND_ONLY if db.dialect == "sqlite" else first.POSTGRES_APPEND_ONLY:
+            conn.exec_driver_sql(statement)
+
+
+def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db: Database) -> None:
+    make_database_the_old_way(db)
+    db.execute("INSERT INTO audit_entry (seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, "
+               "hash) VALUES (1, '2026-11-01T09:00:00.000000Z', 'alice', NULL, 'db.init', NULL, NULL, '{}', "
+               f"'{'0' * 64}', :hash)",
+               params={"hash": audit.entry_hash("0" * 64, 1, "2026-11-01T09:00:00.000000Z", "alice", None,
+                                                      "db.init", None, None, "{}")})
+    assert run.json("db", "status")["made_before_migrations"] is True
+    run("project", "list", expect=2)
+
+    out = run("init").stdout
+    assert out == (f"Upgraded cycle database at {open_store().describe()}: made before migrations, its tables "
+                   f"matched revision 0006; now at {HEAD}.\n")
+    entry = db.audit()[-1]
+    assert entry["action"] == "db.upgrade" and json.loads(entry["payload"])["adopted_at"] == "0006"
+    run(*CAMHS)
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 3 entries")
+    assert run("init").stdout.startswith("Already set up: cycle database at ")
+
+
+def test_a_database_whose_tables_match_no_revision_is_left_alone(run: Cli, db: Database) -> None:
+    make_database_the_old_way(db)
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text VARCHAR)")
+    before = db.dump()
+    err = run("init", expect=2).stderr
+    assert err.startswith(f"Error: the database at {open_store().describe()} was made before cycle had migrations, "
+                          f"and its tables match no revision (unexpected tables: notes; missing: none; ")
+    assert err.endswith("Nothing was changed. Back it up, then either restore it to a database made by cycle or "
+                        "load its data into a new one made with: cycle init\n")
+    assert db.dump() == before
+
+
+def test_a_database_of_someone_elses_tables_is_refused(run: Cli, db: Database) -> None:
+    db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    err = run("init", expect=2).stderr
+    assert err == (f"Error: the database at {open_store().describe()} already holds tables that are not cycle's "
+                   f"(invoices); give cycle a database of its own\n")
+
+
+def test_a_schema_from_a_newer_cycle_is_named(ready: Cli, db: Database) -> None:
+    db.execute("UPDATE alembic_version SET version_num = '0999'")
+    err = ready("project", "list", expect=2).stderr
+    assert err == ("Error: the database is at schema revision 0999, which this version of cycle does not know "
+                   "(a newer cycle upgraded it); upgrade cycle itself\n")
+    assert ready("init", expect=2).stderr == err
+
+
+def test_db_status_before_and_after_init(run: Cli) -> None:
+    where = open_store().describe()
+    assert run("db", "status").stdout == f"No cycle database at {where} yet. Create it with: cycle init\n"
+    assert run.json("db", "status") == {"database": where, "current": None, "head": HEAD, "behind": True,
+                                        "pending": schema.revision_ids(), "made_before_migrations": False}
+    assert run("init").stdout == f"Created cycle database at {where} (schema revision {HEAD}).\n"
+    assert run("db", "status").stdout.startswith(f"The database at {where} is at schema revision {HEAD}, the newest: ")
+    assert run("init").stdout == f"Already set up: cycle database at {where} (schema revision {HEAD}, the newest).\n"
+
+
+def test_two_inits_at_once_create_the_schema_once(run: Cli, db: Database) -> None:
+    procs = [subprocess.Popen([*cycle_exe(), "init"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    outs = sorted(out.split(" cycle database")[0] for _, out, _ in results)
+    assert outs == ["Already set up:", "Already set up:", "Created"]
+    assert [e["action"] for e in db.audit()] == ["db.init"]
+    assert run.json("db", "status")["current"] == HEAD
