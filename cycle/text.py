@@ -115,6 +115,17 @@ def _summary(e: Any) -> str:
         return f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
     if e.action == "project.link":
         return f"{p['kind']} {p['other']}"
+    if e.action == "outbox.enqueue":
+        return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} queued"
+    if e.action in ("outbox.sent", "outbox.failed", "outbox.deferred"):
+        detail = f": {p['detail']}" if e.action != "outbox.sent" and p.get("detail") else ""
+        return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} {e.action[7:]}{detail}"
+    if e.action == "outbox.retry":
+        return f"#{p['outbox_id']} retry (was {p['was']})"
+    if e.action == "review.record":
+        return f"{p['quarter']} review held on {p['held_on']}"
+    if e.action.startswith("scheduler."):
+        return f"{e.action[10:]} ({p.get('holder', '')})"
     return ""
 
 

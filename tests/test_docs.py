@@ -96,6 +96,9 @@ def test_demo_runs_and_verifies(run: Cli, tmp_path: Path) -> None:
     assert out.rstrip().endswith("cycle project list")
     assert len(list((tmp_path / "demo" / "mail" / "new").iterdir())) == 1  # one reminder, sent once
     assert (tmp_path / "demo" / "gate-audit.html").read_text().startswith("<!DOCTYPE html>")
+    log = run.runner.invoke(cli, ["audit", "log", "camhs"], env={
+        "CYCLE_HOME": str(tmp_path / "demo"), "CYCLE_DATABASE_URL": None}).stdout
+    assert "outbox.sent  #1 notice 2027-03-31/120d to alice sent" in log
 
 
 @pytest.mark.parametrize(("args", "line"), [
