@@ -226,10 +226,15 @@ def check_gate(store: Store, key: str, to: str | None = None, as_of: date | None
 
 # --- writing -------------------------------------------------------------------------------------
 
+_EXAMPLES = {"--ref": '"minutes 2026-10-14 item 5"', "--body": "\"Children's Trust Board\"",
+             "--reason": '"covered by the 2026 JSNA engagement"', "title": None}
+
+
 def _text(value: str | None, what: str, required: bool = True) -> str | None:
     if value is None or not value.strip():
         if required:
-            raise BadInput(f"{what} must not be empty")
+            example = _EXAMPLES.get(what)
+            raise BadInput(f"{what} must not be empty" + (f"; e.g. {what} {example}" if example else ""))
         return None
     if any(ord(ch) < 32 and ch not in "\t" for ch in value):
         raise BadInput(f"{what} must be a single line of text (no control characters)")

@@ -163,10 +163,10 @@ BAD_INPUT = {
         "gate plan-do is decided by Children's Trust Board, not Schools Forum"),
     "empty evidence ref": (
         ["evidence", "add", "camhs", "consultation", "--ref", ""],
-        "--ref must not be empty"),
+        "--ref must not be empty; e.g. --ref \"minutes 2026-10-14 item 5\""),
     "blank decision ref": (
         ["decision", "record", "camhs", "--gate", "plan-do", "--outcome", "go", "--body", BODY, "--ref", "   "],
-        "--ref must not be empty"),
+        "--ref must not be empty; e.g. --ref \"minutes 2026-10-14 item 5\""),
     "unknown attribute": (
         ["project", "set", "camhs", "--attr", "colour=blue"],
         "workflow commissioning has no project attribute 'colour'; it knows: procurement_route"),
