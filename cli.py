@@ -72,13 +72,14 @@ class CycleGroup(click.Group):
         except Exception as exc:  # a database failure must not reach a person as a traceback
             if not type(exc).__module__.startswith("sqlalchemy"):
                 raise
-            busy = any(w in str(exc).lower() for w in ("locked", "busy", "could not serialize", "deadlock"))
-            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-            if busy:
-                click.echo(f"Error: the database is busy ({reason}); nothing was written. Try again.", err=True)
-                ctx.exit(4)
-            click.echo(f"Error: database error ({reason}); nothing was written.", err=True)
-            ctx.exit(5)
+            from sqlalchemy.exc import DBAPIError
+
+            from cycle.errors import DatabaseFailed
+            from cycle.store import database_error
+
+            err = database_error(exc) if isinstance(exc, DBAPIError) else DatabaseFailed(str(exc).splitlines()[0])
+            click.echo(f"Error: {err}", err=True)
+            ctx.exit(err.exit_code)
 
 
 @click.group(cls=CycleGroup, context_settings=CONTEXT)

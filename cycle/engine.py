@@ -84,7 +84,7 @@ def _move(wf: Workflow, stage: str, trigger: str) -> str:
 
 def get_project(session: Session, key: str, for_update: bool = False) -> Project:
     """The project with this key; `for_update` locks its row until the transaction ends (PostgreSQL)."""
-    query = select(Project).where(Project.key == key)
+    query = select(Project).where(Project.key == key)  # type: ignore[arg-type]
     if for_update:  # SQLite has no row locks: BEGIN IMMEDIATE already holds the whole database
         query = query.with_for_update()
     project = session.exec(query).scalars().first()  # type: ignore[call-overload]

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlmodel import Session
 
 from . import config, schema
-from .errors import CycleError, DatabaseBusy, DatabaseFailed, DatabaseRefused, NoDatabase, SchemaBehind
+from .errors import BadInput, CycleError, DatabaseBusy, DatabaseFailed, DatabaseRefused, NoDatabase, SchemaBehind
 
 if TYPE_CHECKING:
     from .schema import Upgrade
@@ -55,12 +55,20 @@ class Store:
 
     def __init__(self, url: str):
         self.url = url
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise BadInput("CYCLE_DATABASE_URL is not a database URL; write e.g. "
+                           "postgresql+psycopg://alice@db.example/cycle or sqlite:////path/to/cycle.db") from None
         self.dialect = parsed.get_backend_name()
         self.sqlite_path: Path | None = None
         if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
             self.sqlite_path = Path(parsed.database)
-        self.engine: Engine = self._make_engine(url)
+        try:
+            self.engine: Engine = self._make_engine(url)
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            raise BadInput(f"CYCLE_DATABASE_URL names a database cycle cannot talk to ({exc}); use "
+                           f"postgresql+psycopg://... or sqlite:///...") from None
         self._writer = self.engine.execution_options(cycle_write=True)
         self._login: str | None = None
 
