@@ -29,9 +29,14 @@ def _store() -> Any:
 
 
 def _actor() -> str:
-    from cycle.config import actor
+    """$CYCLE_USER (or the login name); on PostgreSQL the database's login, whatever $CYCLE_USER says."""
+    from cycle.store import open_store
 
-    return actor()
+    store = open_store()
+    try:
+        return store.actor()
+    finally:
+        store.dispose()
 
 
 def _today(as_of: str | None) -> Any:
