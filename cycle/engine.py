@@ -455,16 +455,16 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
                                 decided_on=decided, note=_text(note, "--note", False), recorded_by=actor,
                                 recorded_at=audit.utc_now())
             s.add(decision)
-            source, version = project.stage, project.version
+            s.flush()
+            source = project.stage
             if dest is not None:
                 project.stage, project.visit = dest, project.visit + 1
-            _touch(s, project, version)
-            payload = {"decision_id": decision.id, "gate": gate, "outcome": outcome, "body": body_text,
-                       "ref": ref_text, "recycle_to": recycle_to, "decided_on": decided, "note": decision.note,
-                       "cycle": project.cycle, "stage": source, "version": [version, project.version],
-                       "authority": authority_text}
-            entry = audit.append(s, actor=actor, action="decision.record", project=key,
-                                 from_stage=source if dest else None, to_stage=dest, payload=payload)
+            entry = record_change(s, project, actor=actor, action="decision.record",
+                                  from_stage=source if dest else None, to_stage=dest, payload={
+                                      "decision_id": decision.id, "gate": gate, "outcome": outcome,
+                                      "body": body_text, "ref": ref_text, "recycle_to": recycle_to,
+                                      "decided_on": decided, "note": decision.note, "cycle": project.cycle,
+                                      "stage": source, "authority": authority_text})
             moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq)
                      if dest is not None else None)
     if refusal:
