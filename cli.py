@@ -236,9 +236,9 @@ def project_show(key: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle project show camhs --json
     """
-    from cycle import engine, text
+    from cycle import text, views
 
-    view = engine.show_project(_store(), key, _as_of(as_of))
+    view = views.show_project(_store(), key, _as_of(as_of))
     _emit(view.as_dict()) if as_json else click.echo(text.project(view))
 
 
@@ -253,9 +253,9 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
     Example:
       cycle project list --stage review
     """
-    from cycle import engine, text
+    from cycle import text, views
 
-    rows = engine.list_projects(_store(), stage=stage, workflow=workflow)
+    rows = views.list_projects(_store(), stage=stage, workflow=workflow)
     if as_json:
         _emit([{"key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
                 "version": p.version, "owner": p.owner} for p in rows])
@@ -308,9 +308,9 @@ def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> No
       cycle gate check camhs
       cycle gate check camhs --json
     """
-    from cycle import engine, text
+    from cycle import text, views
 
-    check = engine.check_gate(_store(), key, to, _as_of(as_of))
+    check = views.check_gate(_store(), key, to, _as_of(as_of))
     _emit(check.as_dict()) if as_json else click.echo(text.gate_check(check))
 
 
@@ -524,9 +524,9 @@ def contract_show(key: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle contract show camhs --as-of 2026-10-01
     """
-    from cycle import engine, text
+    from cycle import text, views
 
-    st = engine.show_contract(_store(), key, _as_of(as_of))
+    st = views.show_contract(_store(), key, _as_of(as_of))
     _emit(st.as_dict()) if as_json else click.echo(text.contract(st))
 
 
@@ -563,9 +563,9 @@ def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle contracts due --within 180d --as-of 2026-10-01
     """
-    from cycle import engine, text
+    from cycle import text, views
 
-    rows = engine.contracts_due(_store(), _as_of(as_of), within)
+    rows = views.contracts_due(_store(), _as_of(as_of), within)
     if as_json:
         _emit([{"date": when.isoformat(), "what": what, **st.as_dict()} for when, what, st in rows])
     else:
@@ -704,13 +704,13 @@ def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None
       cycle audit log camhs
     """
     from cycle import audit as log
-    from cycle import engine, text
+    from cycle import text, views
 
     store = _store()
-    with store.read() as s:
+    with store.reading() as sql:
         if project_key:
-            engine.get_project(s, project_key)
-        rows = log.entries(s, project_key, limit)
+            views.project(sql, project_key)
+        rows = log.entries(sql, project_key, limit)
     _emit([text.entry_dict(e) for e in rows]) if as_json else click.echo(text.audit_entries(rows))
 
 
@@ -881,10 +881,10 @@ def workflow_diagram(name: str, fmt: str, counts: bool, out: str | None) -> None
     wf = wfs.load(name)
     tally = None
     if counts:
-        from cycle import engine
+        from cycle import views
 
         tally = {}
-        for p in engine.list_projects(_store(), workflow=name):
+        for p in views.list_projects(_store(), workflow=name):
             tally[p.stage] = tally.get(p.stage, 0) + 1
     text = diagram.mermaid(wf, tally) if fmt == "mermaid" else diagram.dot(wf, tally)
     if fmt == "svg":

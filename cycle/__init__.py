@@ -24,7 +24,7 @@ _LAZY = {
     "add_evidence": ("cycle.engine", "add_evidence"),
     "record_decision": ("cycle.engine", "record_decision"),
     "create_project": ("cycle.engine", "create_project"),
-    "check_gate": ("cycle.engine", "check_gate"),
+    "check_gate": ("cycle.views", "check_gate"),
     "load_workflow": ("cycle.workflow", "load"),
     "verify_audit": ("cycle.audit", "verify"),
 }

@@ -15,13 +15,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import func, select, text
-from sqlmodel import Session
+from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
-from .models import AuditEntry
+from .store import Sql, sql_of
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 GENESIS = "0" * 64
 _US = "\x1f"
@@ -47,61 +47,57 @@ def _clean(value: str | None, what: str) -> None:
         raise BadInput(f"{what} must not contain control characters")
 
 
-def vouched_actor(session: Session, claimed: str) -> str:
-    """The login on PostgreSQL (asked once per connection), else the claimed name."""
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return claimed
-    login = conn.info.get("cycle_session_user")
-    if login is None:
-        login = conn.info["cycle_session_user"] = str(conn.execute(text("SELECT session_user")).scalar_one())
-    return login
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    hash: str
 
 
-def append(session: Session, *, actor: str, action: str, project: str | None = None,
+_COLUMNS = "seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash"
+_INSERT = (f"INSERT INTO audit_entry ({_COLUMNS}) VALUES "
+           f"(:seq, :at, :actor, :project, :action, :from_stage, :to_stage, :payload, :prev_hash, :hash)")
+
+
+def append(db: Sql | Session, *, actor: str, action: str, project: str | None = None,
            from_stage: str | None = None, to_stage: str | None = None,
-           payload: dict[str, Any] | None = None) -> AuditEntry:
+           payload: dict[str, Any] | None = None) -> Appended:
     """Add the next entry inside the caller's write transaction (which serialises appends).
 
     On PostgreSQL the actor is the database's session_user whatever the caller says: the database
     refuses any other name (a trigger), so the log records who the database knows is acting.
     """
-    actor = vouched_actor(session, actor)
+    sql = sql_of(db)
+    actor = sql.actor(actor)
     for value, what in ((actor, "actor"), (project, "project"), (action, "action"),
                         (from_stage, "stage"), (to_stage, "stage")):
         _clean(value, what)
-    head = session.exec(  # type: ignore[call-overload]
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)  # type: ignore[attr-defined]
-    ).first()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    seq, prev = head(sql)
+    seq += 1
     at = utc_now()
     body = canonical_json(payload or {})
-    entry = AuditEntry(seq=seq, at=at, actor=actor, project=project, action=action, from_stage=from_stage,
-                       to_stage=to_stage, payload=body, prev_hash=prev,
-                       hash=entry_hash(prev, seq, at, actor, project, action, from_stage, to_stage, body))
-    session.add(entry)
-    session.flush()
-    return entry
+    digest = entry_hash(prev, seq, at, actor, project, action, from_stage, to_stage, body)
+    sql.run(_INSERT, seq=seq, at=at, actor=actor, project=project, action=action, from_stage=from_stage,
+            to_stage=to_stage, payload=body, prev_hash=prev, hash=digest)
+    return Appended(seq, digest)
 
 
-def head(session: Session) -> tuple[int, str]:
-    row = session.exec(  # type: ignore[call-overload]
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)  # type: ignore[attr-defined]
-    ).first()
-    return (row[0], row[1]) if row else (0, GENESIS)
+def head(db: Sql | Session) -> tuple[int, str]:
+    """(sequence, hash) of the newest entry; (0, GENESIS) for an empty log."""
+    row = sql_of(db).one("SELECT seq, hash FROM audit_entry ORDER BY seq DESC LIMIT 1")
+    return (row.seq, row.hash) if row else (0, GENESIS)
 
 
-def entries(session: Session, project: str | None = None, limit: int | None = None) -> list[AuditEntry]:
-    query = select(AuditEntry).order_by(AuditEntry.seq)  # type: ignore[arg-type]
-    if project is not None:
-        query = query.where(AuditEntry.project == project)
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.exec(query).scalars())  # type: ignore[call-overload]
+def entries(db: Sql | Session, project: str | None = None, limit: int | None = None) -> list[Any]:
+    """Entries in sequence order (all, or one project's), as rows with the table's columns."""
+    top = f" LIMIT {int(limit)}" if limit is not None else ""
+    if project is None:
+        return sql_of(db).rows(f"SELECT {_COLUMNS} FROM audit_entry ORDER BY seq{top}")
+    return sql_of(db).rows(f"SELECT {_COLUMNS} FROM audit_entry WHERE project = :project ORDER BY seq{top}",
+                           project=project)
 
 
-def count(session: Session) -> int:
-    return int(session.exec(select(func.count()).select_from(AuditEntry)).one()[0])  # type: ignore[call-overload]
+def count(db: Sql | Session) -> int:
+    return int(sql_of(db).one("SELECT count(*) AS n FROM audit_entry").n)
 
 
 def parse_checkpoint(text: str) -> tuple[int, str]:
@@ -124,9 +120,6 @@ class Verification:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "entries": self.entries, "head": {"seq": self.head_seq, "hash": self.head_hash},
                 "bad_seq": self.bad_seq, "problem": self.problem, "checkpoint": self.checkpoint}
-
-
-_COLUMNS = "seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash"
 
 
 def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: int = 5000) -> Verification:

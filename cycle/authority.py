@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from . import people
-from .models import GateRequest, Project, Waiver
+from .models import GateRequest, Project
 
 
 def requesters(session: Session, project: Project, gate: str) -> list[str]:
@@ -38,8 +38,3 @@ def decision_authority(session: Session, project: Project, gate: str, body: str,
     return None, f"approver for {body}"
 
 
-def waivers_of(session: Session, project: Project) -> dict[tuple[str, str], Waiver]:
-    """The waivers in force: (gate, criterion) -> waiver, for the project's current stage visit."""
-    rows = session.exec(select(Waiver).where(  # type: ignore[call-overload]
-        Waiver.project_id == project.id, Waiver.visit == project.visit).order_by(Waiver.id)).scalars()
-    return {(w.gate, w.criterion): w for w in rows}

@@ -6,14 +6,17 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlmodel import Session
-
-from . import audit, dates
+from . import audit, dates, rows
 from .errors import BadInput
-from .models import Contract, Link, Project
+from .store import sql_of
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from .models import Contract, Project
+    from .store import Sql
 
 #: A notice deadline this close (or closer) is "due" rather than "open".
 DUE_DAYS = 90
@@ -115,20 +118,13 @@ def status(holder: str, c: Contract, as_of: date, due_days: int = DUE_DAYS) -> S
 
 # --- reading and writing ---------------------------------------------------------------------------
 
-def holder_of(session: Session, project: Project) -> tuple[Project, Contract | None]:
-    """The project that holds this project's contract: itself, or the service it decommissions."""
-    own = session.exec(select(Contract).where(Contract.project_id == project.id)).scalars().first()  # type: ignore[call-overload]
-    if own is not None:
-        return project, own
-    parent = session.exec(  # type: ignore[call-overload]
-        select(Project).join(Link, Link.other_id == Project.id)  # type: ignore[arg-type]
-        .where(Link.project_id == project.id, Link.kind == "decommissions")
-    ).scalars().first()
-    if parent is not None:
-        contract = session.exec(select(Contract).where(Contract.project_id == parent.id)).scalars().first()  # type: ignore[call-overload]
-        if contract is not None:
-            return parent, contract
-    return project, None
+def holder_of(session: Session, project: Project) -> tuple[int, str, Contract | None]:
+    """(id, key, contract to change) of the project that holds this project's contract: itself, or
+    the service it decommissions (see rows.contract_holder)."""
+    from .models import Contract  # the ORM only where a contract is written
+
+    holder_id, holder_key, row = rows.contract_holder(sql_of(session), project.id or 0, project.key)
+    return holder_id, holder_key, session.get(Contract, row.id) if row is not None else None
 
 
 FIELDS = ("provider", "ref", "start", "end", "value_total", "value_annual", "notice", "extension_to",
@@ -173,10 +169,12 @@ def check_terms(c: Contract) -> None:
 
 
 def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str) -> Contract:
-    holder, contract = holder_of(session, project)
+    from .models import Contract
+
+    holder_id, holder_key, contract = holder_of(session, project)
     before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
     if contract is None:
-        contract = Contract(project_id=holder.id, updated_at=audit.utc_now())
+        contract = Contract(project_id=holder_id, updated_at=audit.utc_now())
     for name, value in terms.items():
         setattr(contract, name, value)
     check_terms(contract)
@@ -186,12 +184,12 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     session.add(contract)
     session.flush()
     audit.append(session, actor=actor, action="contract.set", project=project.key,
-                 payload={"contract_of": holder.key, "changes": changes})
+                 payload={"contract_of": holder_key, "changes": changes})
     return contract
 
 
 def serve_notice(session: Session, project: Project, served_on: str, ref: str, actor: str, today: date) -> Status:
-    holder, contract = holder_of(session, project)
+    _, holder_key, contract = holder_of(session, project)
     if contract is None:
         raise BadInput(f"{project.key} has no contract; record it first with: cycle contract set {project.key} "
                        f"--provider NAME --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
@@ -206,24 +204,21 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
     contract.updated_at = audit.utc_now()
     session.add(contract)
     session.flush()
-    result = status(holder.key, contract, today)
+    result = status(holder_key, contract, today)
     audit.append(session, actor=actor, action="contract.notice", project=project.key,
-                 payload={"contract_of": holder.key, "served_on": when.isoformat(), "ref": ref,
+                 payload={"contract_of": holder_key, "served_on": when.isoformat(), "ref": ref,
                           "notice_deadline": _iso(result.deadline), "status": result.state})
     return result
 
 
-def due(session: Session, as_of: date, within: str) -> list[tuple[date, str, Status]]:
+def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
     """Live contracts whose notice deadline or end date falls in [as_of, as_of + within], soonest first."""
     until = dates.window_end(as_of, within)
-    rows = session.exec(  # type: ignore[call-overload]
-        select(Project, Contract).join(Contract, Contract.project_id == Project.id)  # type: ignore[arg-type]
-    ).all()
     out = []
-    for project, contract in rows:
-        if project.stage == "closed":
+    for contract in rows.contracts(sql):
+        if contract.holder_stage == "closed":
             continue
-        st = status(project.key, contract, as_of)
+        st = status(contract.holder_key, contract, as_of)
         if st.state in ("incomplete", "ended"):
             continue
         events = []

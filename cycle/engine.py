@@ -19,12 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from . import audit, authority, contracts
+from . import audit, authority, contracts, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
-from .gates import Facts, GateCheck, evaluate, required_body
+from .gates import GateCheck, required_body
 from .models import Decision, Evidence, Link, Project
 from .schema import Upgrade
-from .store import Store
+from .store import Sql, Store
 from .workflow import CORE_FIELDS, LINKS, Gate, Workflow, load
 
 MODELS = ("integrated", "co-ordinated", "joint", "national")
@@ -80,10 +80,17 @@ def _move(wf: Workflow, stage: str, trigger: str) -> str:
         return token.state
 
 
-# --- reading -------------------------------------------------------------------------------------
+# --- reading (the read side is cycle.views; these are its names as the engine's API) ----------------
+
+check_gate, list_projects, show_project = views.check_gate, views.list_projects, views.show_project
+evidence_of, decisions_of, facts_for = views.evidence_of, views.decisions_of, views.facts_for
+ProjectView = views.ProjectView
+_workflow_for, _choose_gate, _check = views.workflow_for, views.choose_gate, views.check
+
 
 def get_project(session: Session, key: str, for_update: bool = False) -> Project:
-    """The project with this key; `for_update` locks its row until the transaction ends (PostgreSQL)."""
+    """The project with this key, to change in an ORM session; `for_update` locks its row until the
+    transaction ends (PostgreSQL)."""
     query = select(Project).where(Project.key == key)  # type: ignore[arg-type]
     if for_update:  # SQLite has no row locks: BEGIN IMMEDIATE already holds the whole database
         query = query.with_for_update()
@@ -91,137 +98,6 @@ def get_project(session: Session, key: str, for_update: bool = False) -> Project
     if project is None:
         raise ProjectNotFound(key)
     return project
-
-
-def list_projects(store: Store, stage: str | None = None, workflow: str | None = None) -> list[Project]:
-    with store.read() as s:
-        query = select(Project).order_by(Project.key)  # type: ignore[arg-type]
-        if stage:
-            query = query.where(Project.stage == stage)
-        if workflow:
-            query = query.where(Project.workflow == workflow)
-        return list(s.exec(query).scalars())  # type: ignore[call-overload]
-
-
-def evidence_of(session: Session, project: Project) -> list[Evidence]:
-    q = select(Evidence).where(Evidence.project_id == project.id).order_by(Evidence.id)  # type: ignore[arg-type]
-    return list(session.exec(q).scalars())  # type: ignore[call-overload]
-
-
-def decisions_of(session: Session, project: Project) -> list[Decision]:
-    q = select(Decision).where(Decision.project_id == project.id).order_by(Decision.id)  # type: ignore[arg-type]
-    return list(session.exec(q).scalars())  # type: ignore[call-overload]
-
-
-def links_of(session: Session, project: Project) -> list[tuple[str, str, str]]:
-    """(kind, other project's key, its stage) for every link from this project."""
-    q = (select(Link.kind, Project.key, Project.stage).join(Project, Link.other_id == Project.id)  # type: ignore[arg-type]
-         .where(Link.project_id == project.id).order_by(Link.id))
-    return [(k, key, stage) for k, key, stage in session.exec(q).all()]  # type: ignore[call-overload]
-
-
-def contract_status(session: Session, project: Project, today: date) -> contracts.Status | None:
-    holder, contract = contracts.holder_of(session, project)
-    return contracts.status(holder.key, contract, today) if contract else None
-
-
-def facts_for(session: Session, project: Project, today: date | None = None,
-              kinds: set[str] | None = None) -> Facts:
-    """What gates may look at beyond the project's rows; `kinds` limits it to what those criteria need."""
-    today = today or date.today()
-    st = contract_status(session, project, today) if kinds is None or "date" in kinds else None
-    return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
-                 run_on_to=contracts.run_on_date(st.contract) if st else None,
-                 links=links_of(session, project) if kinds is None or "link" in kinds else [],
-                 waivers=authority.waivers_of(session, project))
-
-
-def _check(session: Session, wf: Workflow, gate: Gate, project: Project, today: date | None = None) -> GateCheck:
-    kinds = {c.kind for c in gate.criteria}
-    return evaluate(wf, gate, project, evidence_of(session, project), decisions_of(session, project),
-                    facts_for(session, project, today, kinds))
-
-
-@dataclass
-class ProjectView:
-    project: Project
-    workflow: Workflow
-    evidence: list[Evidence]
-    decisions: list[Decision]
-    checks: list[GateCheck]
-    links: list[tuple[str, str, str]]
-    contract: contracts.Status | None
-
-    def as_dict(self) -> dict[str, Any]:
-        p = self.project
-        return {
-            "key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
-            "version": p.version, "lead_commissioner": p.lead_commissioner, "model": p.model,
-            "accountable_body": p.accountable_body, "owner": p.owner, "sro": p.sro, "lead": p.lead,
-            "governance_lead": p.governance_lead, "start_date": p.start_date, "end_date": p.end_date, "aim": p.aim,
-            "scope": p.scope, "benefits": p.benefits, "metrics": p.metrics, "attrs": json.loads(p.attrs or "{}"),
-            "created_at": p.created_at, "updated_at": p.updated_at,
-            "evidence": [{"id": e.id, "cycle": e.cycle, "name": e.name, "ref": e.ref, "note": e.note,
-                          "recorded_by": e.recorded_by, "recorded_at": e.recorded_at} for e in self.evidence],
-            "decisions": [{"id": d.id, "cycle": d.cycle, "gate": d.gate, "outcome": d.outcome, "body": d.body,
-                           "ref": d.ref, "recycle_to": d.recycle_to, "decided_on": d.decided_on,
-                           "recorded_by": d.recorded_by, "recorded_at": d.recorded_at}
-                          for d in self.decisions],
-            "next": [{"gate": c.gate, "to": c.to, "open": c.open,
-                      "unmet": [u.id for u in c.unmet_must]} for c in self.checks],
-            "links": [{"kind": k, "project": other, "stage": stage} for k, other, stage in self.links],
-            "contract": self.contract.as_dict() if self.contract else None,
-        }
-
-
-def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectView:
-    with store.read() as s:
-        project = get_project(s, key)
-        wf = _workflow_for(project)
-        ev, dec = evidence_of(s, project), decisions_of(s, project)
-        facts = facts_for(s, project, as_of)
-        checks = [evaluate(wf, g, project, ev, dec, facts) for g in wf.gates_from(project.stage)]
-        return ProjectView(project, wf, ev, dec, checks, facts.links, contract_status(s, project, facts.today))
-
-
-def _workflow_for(project: Project) -> Workflow:
-    wf = load(project.workflow)
-    if not wf.has_stage(project.stage):
-        raise BadInput(f"{project.key} is at stage {project.stage!r}, which workflow {wf.name} ({wf.path}) "
-                       f"no longer defines; restore the stage in the workflow file")
-    return wf
-
-
-def _choose_gate(wf: Workflow, project: Project, to: str | None) -> Gate:
-    """The gate named by --to (a gate id, or a destination stage), or the only default way out."""
-    gates = wf.gates_from(project.stage)
-    if not gates:
-        raise BadInput(f"{project.key} is {project.stage}: there is no gate out of a final stage")
-    defaults = wf.gates_from(project.stage, explicit=False)
-    if to is None:
-        if len(defaults) == 1:
-            return defaults[0]
-        choices = ", ".join(g.dest for g in defaults)
-        raise BadInput(f"{project.key} is at {project.stage}, which has {len(defaults)} ways out ({choices}); "
-                       f"choose one with --to, e.g.: cycle project advance {project.key} --to {defaults[0].dest}")
-    by_id = [g for g in gates if g.id == to]
-    by_dest = [g for g in defaults if g.dest == to]
-    if by_id or len(by_dest) == 1:
-        return (by_id or by_dest)[0]
-    if by_dest:
-        raise BadInput(f"{project.key} can go from {project.stage} to {to} through {len(by_dest)} gates "
-                       f"({', '.join(g.id for g in by_dest)}); name one with --to, e.g.: "
-                       f"cycle project advance {project.key} --to {by_dest[0].id}")
-    choices = ", ".join(g.dest for g in gates)
-    raise BadInput(f"{project.key} cannot go from {project.stage} to {to!r}; from {project.stage} it can go to: "
-                   f"{choices}")
-
-
-def check_gate(store: Store, key: str, to: str | None = None, as_of: date | None = None) -> GateCheck:
-    with store.read() as s:
-        project = get_project(s, key)
-        wf = _workflow_for(project)
-        return _check(s, wf, _choose_gate(wf, project, to), project, as_of)
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -479,83 +355,95 @@ def advance(store: Store, key: str, *, actor: str, to: str | None = None,
     Reads and checks the gate first, then writes under the write lock only if the project is still
     at the version that was read: two managers advancing at once get one winner and one StaleProject.
     A refused attempt is recorded as one `advance.refused` audit entry and changes nothing else.
+    Both phases run in plain SQL (see store.Sql): an advance is the hot path of the engine.
     """
-    with store.read() as s:
-        project = get_project(s, key)
+    with store.reading() as sql:
+        project = views.project(sql, key)
         if expect_version is not None and project.version != expect_version:
             raise StaleProject(key, expect_version, project.version)
-        wf = _workflow_for(project)
-        gate = _choose_gate(wf, project, to)
-        check = _check(s, wf, gate, project)
-        read_version = project.version
-    return commit_advance(store, wf, gate, check, read_version, actor=actor, new_key=new_key)
+        wf = views.workflow_for(project)
+        gate = views.choose_gate(wf, project, to)
+        check = views.check(sql, wf, gate, project)
+    return commit_advance(store, wf, gate, check, project.version, actor=actor, new_key=new_key)
+
+
+_MOVE = ("UPDATE project SET stage = :dest, visit = visit + 1, cycle = :cycle, version = version + 1, "
+         "updated_at = :now WHERE key = :key AND version = :version")
 
 
 def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, read_version: int, *,
                    actor: str, new_key: str | None = None) -> Moved:
     """The write half of `advance`: apply a gate check made at `read_version`, or refuse it."""
+    key = check.project
     snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_sha256": wf.sha256,
                 "cycle": check.cycle,
                 "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
                               "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
                               "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
                              for c in check.criteria]}
-    opened_wf = load(gate.opens) if gate.opens else None
+    dest = _move(wf, check.source, gate.id) if check.open else check.source
+    opened_wf = load(gate.opens) if gate.opens and check.open else None
+    cycle = check.cycle + 1 if gate.new_cycle and check.open else check.cycle
     actor = store.actor(actor)
-    with store.write() as s:
-        project = get_project(s, check.project, for_update=True)
-        if project.version != read_version:
-            raise StaleProject(project.key, read_version, project.version)
+    with store.writing() as sql:
         if not check.open:
-            audit.append(s, actor=actor, action="advance.refused", project=project.key, from_stage=project.stage,
+            _still_at(sql, key, read_version)
+            audit.append(sql, actor=actor, action="advance.refused", project=key, from_stage=check.source,
                          payload={**snapshot, "to": gate.dest, "version": read_version,
                                   "unmet": [c.id for c in check.unmet_must]})
-            refused = True
         else:
-            refused = False
-            dest = _move(wf, project.stage, gate.id)
-            source = project.stage
-            project.stage, project.visit = dest, project.visit + 1
-            if gate.new_cycle:
-                project.cycle += 1
-            _touch(s, project, read_version)
-            opened = _open_linked(s, project, opened_wf, new_key, actor) if opened_wf else None
-            entry = audit.append(s, actor=actor, action="advance", project=project.key, from_stage=source,
-                                 to_stage=dest, payload={**snapshot, "new_cycle": project.cycle if gate.new_cycle
-                                                         else None, "version": [read_version, project.version],
+            if sql.run(_MOVE, dest=dest, cycle=cycle, now=audit.utc_now(), key=key, version=read_version) != 1:
+                _still_at(sql, key, read_version)
+            opened = _open_linked(sql, key, opened_wf, new_key, actor) if opened_wf else None
+            entry = audit.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,
+                                 to_stage=dest, payload={**snapshot, "new_cycle": cycle if gate.new_cycle else None,
+                                                         "version": [read_version, read_version + 1],
                                                          "warnings": [c.id for c in check.warnings],
-                                                         "opened": opened.key if opened else None})
-            moved = Moved(project.key, source, dest, gate.id, project.cycle, project.version, entry.seq, check,
-                          opened.key if opened else None)
-    if refused:
-        raise GateNotMet(check.project, check)
-    return moved
+                                                         "opened": opened})
+    if not check.open:
+        raise GateNotMet(key, check)
+    return Moved(key, check.source, dest, gate.id, cycle, read_version + 1, entry.seq, check, opened)
 
 
-def _open_linked(s: Session, parent: Project, wf: Workflow, new_key: str | None, actor: str) -> Project:
+def _still_at(sql: Sql, key: str, version: int) -> None:
+    """Refuse (StaleProject) unless the project is still at the version its gate check read."""
+    current = sql.one("SELECT version FROM project WHERE key = :key" + sql.for_update, key=key)
+    if current is None:
+        raise ProjectNotFound(key)
+    if current.version != version:
+        raise StaleProject(key, version, current.version)
+
+
+def _open_linked(sql: Sql, parent_key: str, wf: Workflow, new_key: str | None, actor: str) -> str:
     """Open the linked project a gate calls for (review -> decommission opens the decommissioning steps)."""
-    key = new_key or f"{parent.key}-{wf.name}"
+    key = new_key or f"{parent_key}-{wf.name}"
     if not _KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-'; choose one with --new-key")
-    if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
+    if rows.project(sql, key) is not None:
         raise BadInput(f"a project with key {key!r} already exists; choose another with --new-key")
+    parent = rows.project(sql, parent_key)
+    s = sql.session()
     now = audit.utc_now()
     child = Project(key=key, title=f"{parent.title} ({wf.name})", workflow=wf.name, stage=wf.initial,
                     lead_commissioner=parent.lead_commissioner, model=parent.model,
                     accountable_body=parent.accountable_body, owner=parent.owner, created_at=now, updated_at=now)
     s.add(child)
     s.flush()
-    audit.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
+    audit.append(sql, actor=actor, action="project.create", project=key, to_stage=wf.initial,
                  payload={"workflow": wf.name, "workflow_sha256": wf.sha256, "title": child.title,
-                          "opened_by": parent.key, "lead_commissioner": child.lead_commissioner, "model": child.model,
+                          "opened_by": parent_key, "lead_commissioner": child.lead_commissioner, "model": child.model,
                           "accountable_body": child.accountable_body, "owner": child.owner})
     now = audit.utc_now()
     s.add(Link(project_id=child.id, kind="decommissions", other_id=parent.id, created_at=now))
     s.add(Link(project_id=parent.id, kind="decommissioned-by", other_id=child.id, created_at=now))
-    return child
+    s.flush()
+    return key
 
 
 # --- contracts -----------------------------------------------------------------------------------
+
+show_contract, contracts_due = views.show_contract, views.contracts_due
+
 
 def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor: str,
                  expect_version: int | None = None) -> contracts.Status:
@@ -568,18 +456,8 @@ def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor:
         project = _load_for_write(s, key, expect_version)
         contract = contracts.set_terms(s, project, clean, actor)
         _touch(s, project, project.version)
-        holder, _ = contracts.holder_of(s, project)
-        return contracts.status(holder.key, contract, date.today())
-
-
-def show_contract(store: Store, key: str, as_of: date | None = None) -> contracts.Status:
-    with store.read() as s:
-        project = get_project(s, key)
-        st = contract_status(s, project, as_of or date.today())
-        if st is None:
-            raise BadInput(f"{key} has no contract; record one with: cycle contract set {key} --provider NAME "
-                           f"--start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
-        return st
+        _, holder, _ = contracts.holder_of(s, project)
+        return contracts.status(holder, contract, date.today())
 
 
 def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str) -> contracts.Status:
@@ -590,8 +468,3 @@ def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str
         result = contracts.serve_notice(s, project, served_on, ref_text, actor, date.today())
         _touch(s, project, project.version)
         return result
-
-
-def contracts_due(store: Store, as_of: date | None = None, within: str = "180d") -> list[Any]:
-    with store.read() as s:
-        return contracts.due(s, as_of or date.today(), within)

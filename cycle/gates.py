@@ -11,10 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .models import Decision, Evidence, Project
 from .workflow import ACCOUNTABLE, CORE_FIELDS, Criterion, Gate, Workflow
+
+if TYPE_CHECKING:  # or rows with the same columns (cycle.rows)
+    from .models import Decision, Evidence, Project
 
 _SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
 

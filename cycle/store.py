@@ -11,20 +11,24 @@ error leaves here as a CycleError (busy: exit 4, refused: exit 6, anything else:
 
 from __future__ import annotations
 
+import re
+from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlmodel import Session
 
 from . import config, schema
 from .errors import BadInput, CycleError, DatabaseBusy, DatabaseFailed, DatabaseRefused, NoDatabase, SchemaBehind
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from .schema import Upgrade
 
 BUSY_TIMEOUT_MS = 30_000
@@ -35,9 +39,10 @@ _BUSY_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, 
 _REFUSED_STATES = {"42501"}  # insufficient privilege: a role's rights, or a trigger's rule
 
 
-def database_error(exc: DBAPIError) -> CycleError:
-    """The CycleError a person sees for a database error: busy (4), refused (6) or failed (5)."""
-    orig = exc.orig
+def database_error(exc: Exception) -> CycleError:
+    """The CycleError a person sees for a database error (SQLAlchemy's, or the driver's own):
+    busy (4), refused (6) or failed (5)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
     reason = (str(orig) if orig is not None else str(exc)).strip().splitlines()
     line = reason[0] if reason else type(orig or exc).__name__
     state = getattr(orig, "sqlstate", None)
@@ -139,8 +144,8 @@ class Store:
         claimed. Elsewhere the claimed name, else $CYCLE_USER or the login name (cycle.config.actor)."""
         if self.dialect == "postgresql":
             if self._login is None:
-                with self.read() as s:
-                    self._login = str(s.execute(text("SELECT session_user")).scalar_one())
+                with self.reading() as sql:
+                    self._login = sql.session_user()
             return self._login
         return claimed if claimed is not None else config.actor()
 
@@ -148,6 +153,8 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        from sqlmodel import Session
+
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 yield session
@@ -157,15 +164,32 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: serialised against other writers; commits on success, else rolls back."""
+        from sqlmodel import Session
+
         try:
             with Session(self._writer, expire_on_commit=False) as session:
                 with session.begin():
                     if self.dialect == "postgresql":
                         # One writer of the audit chain at a time (released at commit or rollback).
-                        session.execute(text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+                        session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                     yield session
         except DBAPIError as exc:
             raise database_error(exc) from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Sql]:
+        """A read transaction for plain SQL (see Sql): what read-only commands and advance's check use."""
+        with self.connect() as conn:
+            with conn.begin():
+                yield Sql(conn)
+
+    @contextmanager
+    def writing(self) -> Iterator[Sql]:
+        """A write transaction for plain SQL, serialised like write(); commits on success."""
+        with self.write_connection() as conn:
+            sql = Sql(conn)
+            yield sql
+            sql.flush()  # an ORM session opened on it (Sql.session) writes before the commit
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -197,6 +221,92 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@lru_cache(maxsize=256)
+def _pyformat(statement: str) -> str:
+    return _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=64)
+def _row_type(columns: tuple[str, ...]) -> Any:
+    return namedtuple("Row", columns)  # type: ignore[misc]
+
+
+class Sql:
+    """Plain SQL on the DB-API cursor of a connection in a transaction: parameters as :name, rows as
+    named tuples. The hot paths (advance, the read-only commands) use it because SQLAlchemy's result
+    layer and the ORM cost more than the statements themselves; everything else uses the ORM. A
+    driver error leaves as a CycleError, as it does from Store.read() and Store.write()."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self._cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self._postgres = connection.dialect.name == "postgresql"
+        self._error = connection.dialect.loaded_dbapi.Error
+        self._session: Session | None = None
+        #: appended to a SELECT that reads a row the transaction will change
+        self.for_update = " FOR UPDATE" if self._postgres else ""  # SQLite: BEGIN IMMEDIATE holds it all
+
+    def run(self, statement: str, **params: Any) -> int:
+        """Execute a statement; the number of rows it changed."""
+        try:
+            self._cursor.execute(_pyformat(statement) if self._postgres else statement, params)
+        except self._error as exc:
+            raise database_error(exc) from exc
+        return int(self._cursor.rowcount)
+
+    def rows(self, statement: str, **params: Any) -> list[Any]:
+        """The rows of a query, each a named tuple (row.column)."""
+        self.run(statement, **params)
+        try:
+            found = self._cursor.fetchall()
+        except self._error as exc:
+            raise database_error(exc) from exc
+        make = _row_type(tuple(d[0] for d in self._cursor.description))._make
+        return [make(r) for r in found]
+
+    def one(self, statement: str, **params: Any) -> Any:
+        """The first row of a query, or None."""
+        found = self.rows(statement, **params)
+        return found[0] if found else None
+
+    def actor(self, claimed: str) -> str:
+        """Who the audit log records as acting: on PostgreSQL the login, whatever is claimed."""
+        return self.session_user() if self._postgres else claimed
+
+    def session_user(self) -> str:
+        """The login the database knows this connection by (PostgreSQL); asked once per connection."""
+        info = self.connection.info
+        if "cycle_session_user" not in info:
+            info["cycle_session_user"] = str(self.one("SELECT session_user AS login").login)
+        return str(info["cycle_session_user"])
+
+    def session(self) -> Session:
+        """An ORM session in this same transaction, for the rare write the plain SQL does not cover."""
+        if self._session is None:
+            from sqlmodel import Session
+
+            self._session = Session(bind=self.connection, expire_on_commit=False)
+        return self._session
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+
+def sql_of(db: Sql | Session | Connection) -> Sql:
+    """Plain SQL in the transaction of an ORM session (its pending changes flushed first) or a connection."""
+    if isinstance(db, Sql):
+        db.flush()
+        return db
+    if isinstance(db, Connection):
+        return Sql(db)
+    db.flush()
+    return Sql(db.connection())
 
 
 def open_store(url: str | None = None) -> Store:

@@ -1,0 +1,170 @@
+"""The read side: a project as a person sees it, and its next gate checked against the rows.
+
+Reads run in plain SQL (cycle.rows) on one read transaction, so `project show`, `gate check` and
+advance's check need neither the ORM nor its start-up cost. The helpers take a Sql, or an ORM
+session when a write command checks a gate inside its own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from . import contracts, rows
+from .errors import BadInput, ProjectNotFound
+from .gates import Facts, GateCheck, evaluate
+from .store import Sql, Store, sql_of
+from .workflow import Gate, Workflow, load
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    Db = Sql | Session
+
+
+def project(db: Db, key: str) -> Any:
+    """The project with this key, as a row."""
+    found = rows.project(sql_of(db), key)
+    if found is None:
+        raise ProjectNotFound(key)
+    return found
+
+
+def list_projects(store: Store, stage: str | None = None, workflow: str | None = None) -> list[Any]:
+    with store.reading() as sql:
+        return rows.projects(sql, stage, workflow)
+
+
+def evidence_of(db: Db, project: Any) -> list[Any]:
+    return rows.evidence(sql_of(db), project.id)
+
+
+def decisions_of(db: Db, project: Any) -> list[Any]:
+    return rows.decisions(sql_of(db), project.id)
+
+
+def links_of(db: Db, project: Any) -> list[tuple[str, str, str]]:
+    """(kind, other project's key, its stage) for every link from this project."""
+    return rows.links(sql_of(db), project.id)
+
+
+def contract_status(db: Db, project: Any, today: date) -> contracts.Status | None:
+    _, holder, contract = rows.contract_holder(sql_of(db), project.id, project.key)
+    return contracts.status(holder, contract, today) if contract is not None else None
+
+
+def facts_for(db: Db, project: Any, today: date | None = None, kinds: set[str] | None = None) -> Facts:
+    """What gates may look at beyond the project's rows; `kinds` limits it to what those criteria need."""
+    sql = sql_of(db)
+    today = today or date.today()
+    st = contract_status(sql, project, today) if kinds is None or "date" in kinds else None
+    return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
+                 run_on_to=contracts.run_on_date(st.contract) if st else None,
+                 links=rows.links(sql, project.id) if kinds is None or "link" in kinds else [],
+                 waivers=rows.waivers(sql, project.id, project.visit))
+
+
+def check(db: Db, wf: Workflow, gate: Gate, project: Any, today: date | None = None) -> GateCheck:
+    """Every criterion of `gate` for `project` as the database stands in this transaction."""
+    sql = sql_of(db)
+    kinds = {c.kind for c in gate.criteria}
+    return evaluate(wf, gate, project, rows.evidence(sql, project.id), rows.decisions(sql, project.id),
+                    facts_for(sql, project, today, kinds))
+
+
+def workflow_for(project: Any) -> Workflow:
+    wf = load(project.workflow)
+    if not wf.has_stage(project.stage):
+        raise BadInput(f"{project.key} is at stage {project.stage!r}, which workflow {wf.name} ({wf.path}) "
+                       f"no longer defines; restore the stage in the workflow file")
+    return wf
+
+
+def choose_gate(wf: Workflow, project: Any, to: str | None) -> Gate:
+    """The gate named by --to (a gate id, or a destination stage), or the only default way out."""
+    gates = wf.gates_from(project.stage)
+    if not gates:
+        raise BadInput(f"{project.key} is {project.stage}: there is no gate out of a final stage")
+    defaults = wf.gates_from(project.stage, explicit=False)
+    if to is None:
+        if len(defaults) == 1:
+            return defaults[0]
+        choices = ", ".join(g.dest for g in defaults)
+        raise BadInput(f"{project.key} is at {project.stage}, which has {len(defaults)} ways out ({choices}); "
+                       f"choose one with --to, e.g.: cycle project advance {project.key} --to {defaults[0].dest}")
+    by_id = [g for g in gates if g.id == to]
+    by_dest = [g for g in defaults if g.dest == to]
+    if by_id or len(by_dest) == 1:
+        return (by_id or by_dest)[0]
+    if by_dest:
+        raise BadInput(f"{project.key} can go from {project.stage} to {to} through {len(by_dest)} gates "
+                       f"({', '.join(g.id for g in by_dest)}); name one with --to, e.g.: "
+                       f"cycle project advance {project.key} --to {by_dest[0].id}")
+    choices = ", ".join(g.dest for g in gates)
+    raise BadInput(f"{project.key} cannot go from {project.stage} to {to!r}; from {project.stage} it can go to: "
+                   f"{choices}")
+
+
+def check_gate(store: Store, key: str, to: str | None = None, as_of: date | None = None) -> GateCheck:
+    with store.reading() as sql:
+        found = project(sql, key)
+        wf = workflow_for(found)
+        return check(sql, wf, choose_gate(wf, found, to), found, as_of)
+
+
+@dataclass
+class ProjectView:
+    project: Any
+    workflow: Workflow
+    evidence: list[Any]
+    decisions: list[Any]
+    checks: list[GateCheck]
+    links: list[tuple[str, str, str]]
+    contract: contracts.Status | None
+
+    def as_dict(self) -> dict[str, Any]:
+        p = self.project
+        return {
+            "key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
+            "version": p.version, "lead_commissioner": p.lead_commissioner, "model": p.model,
+            "accountable_body": p.accountable_body, "owner": p.owner, "sro": p.sro, "lead": p.lead,
+            "governance_lead": p.governance_lead, "start_date": p.start_date, "end_date": p.end_date, "aim": p.aim,
+            "scope": p.scope, "benefits": p.benefits, "metrics": p.metrics, "attrs": json.loads(p.attrs or "{}"),
+            "created_at": p.created_at, "updated_at": p.updated_at,
+            "evidence": [{"id": e.id, "cycle": e.cycle, "name": e.name, "ref": e.ref, "note": e.note,
+                          "recorded_by": e.recorded_by, "recorded_at": e.recorded_at} for e in self.evidence],
+            "decisions": [{"id": d.id, "cycle": d.cycle, "gate": d.gate, "outcome": d.outcome, "body": d.body,
+                           "ref": d.ref, "recycle_to": d.recycle_to, "decided_on": d.decided_on,
+                           "recorded_by": d.recorded_by, "recorded_at": d.recorded_at}
+                          for d in self.decisions],
+            "next": [{"gate": c.gate, "to": c.to, "open": c.open,
+                      "unmet": [u.id for u in c.unmet_must]} for c in self.checks],
+            "links": [{"kind": k, "project": other, "stage": stage} for k, other, stage in self.links],
+            "contract": self.contract.as_dict() if self.contract else None,
+        }
+
+
+def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectView:
+    with store.reading() as sql:
+        found = project(sql, key)
+        wf = workflow_for(found)
+        ev, dec = rows.evidence(sql, found.id), rows.decisions(sql, found.id)
+        facts = facts_for(sql, found, as_of)
+        checks = [evaluate(wf, g, found, ev, dec, facts) for g in wf.gates_from(found.stage)]
+        return ProjectView(found, wf, ev, dec, checks, facts.links, contract_status(sql, found, facts.today))
+
+
+def show_contract(store: Store, key: str, as_of: date | None = None) -> contracts.Status:
+    with store.reading() as sql:
+        st = contract_status(sql, project(sql, key), as_of or date.today())
+        if st is None:
+            raise BadInput(f"{key} has no contract; record one with: cycle contract set {key} --provider NAME "
+                           f"--start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
+        return st
+
+
+def contracts_due(store: Store, as_of: date | None = None, within: str = "180d") -> list[Any]:
+    with store.reading() as sql:
+        return contracts.due(sql, as_of or date.today(), within)
