@@ -385,7 +385,7 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, rea
     opened_wf = load(gate.opens) if gate.opens and check.open else None
     cycle = check.cycle + 1 if gate.new_cycle and check.open else check.cycle
     actor = store.actor(actor)
-    with store.writing() as sql:
+    with store.writing(orm=opened_wf is not None) as sql:
         if not check.open:
             _still_at(sql, key, read_version)
             audit.append(sql, actor=actor, action="advance.refused", project=key, from_stage=check.source,

@@ -75,6 +75,9 @@ class Store:
             raise BadInput(f"CYCLE_DATABASE_URL names a database cycle cannot talk to ({exc}); use "
                            f"postgresql+psycopg://... or sqlite:///...") from None
         self._writer = self.engine.execution_options(cycle_write=True)
+        # SQLAlchemy wraps the driver's errors in DBAPIError, except where cycle talks to the driver itself.
+        self._driver_error = self.engine.dialect.loaded_dbapi.Error
+        self._errors = (DBAPIError, self._driver_error)
         self._login: str | None = None
 
     def _make_engine(self, url: str) -> Engine:
@@ -107,7 +110,8 @@ class Store:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
             write = conn.get_execution_options().get("cycle_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            # Straight to the driver: this runs before every transaction, and it is the hot path's too.
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
 
@@ -158,7 +162,7 @@ class Store:
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 yield session
-        except DBAPIError as exc:
+        except self._errors as exc:
             raise database_error(exc) from exc
 
     @contextmanager
@@ -173,23 +177,55 @@ class Store:
                         # One writer of the audit chain at a time (released at commit or rollback).
                         session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                     yield session
-        except DBAPIError as exc:
+        except self._errors as exc:
             raise database_error(exc) from exc
 
     @contextmanager
     def reading(self) -> Iterator[Sql]:
         """A read transaction for plain SQL (see Sql): what read-only commands and advance's check use."""
-        with self.connect() as conn:
-            with conn.begin():
-                yield Sql(conn)
+        with self._transaction(write=False) as sql:
+            yield sql
 
     @contextmanager
-    def writing(self) -> Iterator[Sql]:
-        """A write transaction for plain SQL, serialised like write(); commits on success."""
+    def writing(self, orm: bool = False) -> Iterator[Sql]:
+        """A write transaction for plain SQL, serialised like write(); commits on success. With `orm`,
+        Sql.session() can also write ORM objects in the same transaction."""
+        if not orm:
+            with self._transaction(write=True) as sql:
+                yield sql
+            return
         with self.write_connection() as conn:
-            sql = Sql(conn)
+            sql = Sql.on(conn)
             yield sql
-            sql.flush()  # an ORM session opened on it (Sql.session) writes before the commit
+            sql.flush()  # what the ORM session holds is written before the commit
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Sql]:
+        """A transaction straight on a pooled DB-API connection: SQLAlchemy's Connection, its events
+        and its result layer cost several times what an advance's statements do."""
+        try:
+            raw = self.engine.raw_connection()
+        except self._errors as exc:
+            raise database_error(exc) from exc
+        sql = Sql(raw.dbapi_connection, self.dialect, raw.info, self._driver_error)
+        try:
+            if self.dialect == "sqlite":  # the same BEGIN as every other transaction here (see _on_begin)
+                sql.run("BEGIN IMMEDIATE" if write else "BEGIN")
+            elif write and self.dialect == "postgresql":
+                sql.run(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            yield sql
+            try:
+                raw.commit()
+            except self._driver_error as exc:
+                raise database_error(exc) from exc
+        except BaseException:
+            try:
+                raw.rollback()
+            except self._driver_error:
+                pass  # the connection is gone: the database has rolled back already
+            raise
+        finally:
+            raw.close()  # back to the pool
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -197,7 +233,7 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except DBAPIError as exc:
+        except self._errors as exc:
             raise database_error(exc) from exc
 
     @contextmanager
@@ -209,14 +245,14 @@ class Store:
                     if self.dialect == "postgresql":
                         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                     yield conn
-        except DBAPIError as exc:
+        except self._errors as exc:
             raise database_error(exc) from exc
 
     def raw_connection(self) -> Any:
         """A DB-API connection, for streaming reads where ORM overhead would dominate."""
         try:
             return self.engine.raw_connection()
-        except DBAPIError as exc:
+        except self._errors as exc:
             raise database_error(exc) from exc
 
     def dispose(self) -> None:
@@ -242,14 +278,22 @@ class Sql:
     layer and the ORM cost more than the statements themselves; everything else uses the ORM. A
     driver error leaves as a CycleError, as it does from Store.read() and Store.write()."""
 
-    def __init__(self, connection: Connection):
-        self.connection = connection
-        self._cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        self._postgres = connection.dialect.name == "postgresql"
-        self._error = connection.dialect.loaded_dbapi.Error
+    def __init__(self, dbapi_connection: Any, dialect: str, info: dict[str, Any], error: type[Exception],
+                 connection: Connection | None = None):
+        self._cursor = dbapi_connection.cursor()
+        self._postgres = dialect == "postgresql"
+        self._info = info  # lives as long as the pooled connection
+        self._error = error
+        self._connection = connection
         self._session: Session | None = None
         #: appended to a SELECT that reads a row the transaction will change
         self.for_update = " FOR UPDATE" if self._postgres else ""  # SQLite: BEGIN IMMEDIATE holds it all
+
+    @classmethod
+    def on(cls, connection: Connection) -> Sql:
+        """Plain SQL in the transaction a SQLAlchemy connection is in."""
+        return cls(connection.connection.dbapi_connection, connection.dialect.name, connection.info,
+                   connection.dialect.loaded_dbapi.Error, connection)
 
     def run(self, statement: str, **params: Any) -> int:
         """Execute a statement; the number of rows it changed."""
@@ -280,7 +324,7 @@ class Sql:
 
     def session_user(self) -> str:
         """The login the database knows this connection by (PostgreSQL); asked once per connection."""
-        info = self.connection.info
+        info = self._info
         if "cycle_session_user" not in info:
             info["cycle_session_user"] = str(self.one("SELECT session_user AS login").login)
         return str(info["cycle_session_user"])
@@ -290,7 +334,9 @@ class Sql:
         if self._session is None:
             from sqlmodel import Session
 
-            self._session = Session(bind=self.connection, expire_on_commit=False)
+            if self._connection is None:
+                raise RuntimeError("open the transaction with Store.writing(orm=True) to write ORM objects")
+            self._session = Session(bind=self._connection, expire_on_commit=False)
         return self._session
 
     def flush(self) -> None:
@@ -304,9 +350,9 @@ def sql_of(db: Sql | Session | Connection) -> Sql:
         db.flush()
         return db
     if isinstance(db, Connection):
-        return Sql(db)
+        return Sql.on(db)
     db.flush()
-    return Sql(db.connection())
+    return Sql.on(db.connection())
 
 
 def open_store(url: str | None = None) -> Store:

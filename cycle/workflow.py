@@ -26,10 +26,12 @@ Built-in workflows live in the ``workflows`` package; a team adds its own as
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -378,6 +380,7 @@ def _only(raw: Mapping[str, Any], allowed: set[str], entry: str, fail: Any) -> N
 
 # --- the registry: built-in workflows and the team's own ---------------------------------------
 
+@cache
 def builtin_dir() -> Path:
     import workflows
 
@@ -385,6 +388,11 @@ def builtin_dir() -> Path:
 
 
 def team_dir() -> Path:
+    return _team_dir(os.environ.get("CYCLE_HOME"), os.environ.get("XDG_DATA_HOME"))
+
+
+@lru_cache(maxsize=8)
+def _team_dir(*_where: str | None) -> Path:  # keyed by what config.home() reads; every advance asks
     return config.home() / "workflows"
 
 
@@ -397,7 +405,7 @@ def available() -> dict[str, Path]:
     The listing is cached per process while neither folder changes (a new file changes its folder's mtime).
     """
     folders = (builtin_dir(), team_dir())
-    stamp = tuple((str(f), f.stat().st_mtime_ns if f.is_dir() else -1) for f in folders)
+    stamp = tuple((str(f), _mtime(f)) for f in folders)
     found = _listing.get(stamp)
     if found is None:
         found = {}
@@ -410,6 +418,13 @@ def available() -> dict[str, Path]:
     return dict(found)
 
 
+def _mtime(folder: Path) -> int:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:  # no such folder (a team need not have one)
+        return -1
+
+
 _cache: dict[tuple[str, int, int], Workflow] = {}
 
 
@@ -420,7 +435,7 @@ def load(name: str) -> Workflow:
     if path is None:
         raise BadInput(f"No workflow named {name!r}. Available: {', '.join(sorted(paths)) or 'none'} "
                        f"(see: cycle workflow list)")
-    stat = path.stat()
+    stat = os.stat(path)
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     wf = _cache.get(key)
     if wf is None:

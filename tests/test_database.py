@@ -38,9 +38,9 @@ from .conftest import BODY, Cli, Database, PgServer
     (sqlite3.OperationalError("database is locked"), DatabaseBusy),
     (sqlite3.OperationalError("disk I/O error"), DatabaseFailed),
 ])
-def test_database_errors_become_cycle_errors(error: Exception, kind: type) -> None:
-    wrapped = exc.OperationalError("SELECT 1", {}, error)
-    found = database_error(wrapped)
+@pytest.mark.parametrize("wrap", [True, False], ids=["from SQLAlchemy", "from the driver (plain SQL)"])
+def test_database_errors_become_cycle_errors(error: Exception, kind: type, wrap: bool) -> None:
+    found = database_error(exc.OperationalError("SELECT 1", {}, error) if wrap else error)
     assert type(found) is kind
     assert found.reason == str(error).splitlines()[0]
     assert found.exit_code == {DatabaseBusy: 4, DatabaseRefused: 6, DatabaseFailed: 5}[kind]
@@ -48,7 +48,9 @@ def test_database_errors_become_cycle_errors(error: Exception, kind: type) -> No
 
 # --- a writer that cannot get the lock -----------------------------------------------------------------
 
-def test_a_writer_kept_waiting_too_long_gets_exit_4_and_writes_nothing(ready: Cli, db: Database,
+@pytest.mark.parametrize("command", [("evidence", "add", "camhs", "eia", "--ref", "EIA v1"),
+                                     ("project", "advance", "camhs")], ids=["orm", "plain-sql"])
+def test_a_writer_kept_waiting_too_long_gets_exit_4_and_writes_nothing(ready: Cli, db: Database, command: tuple[str],
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cycle.store, "BUSY_TIMEOUT_MS", 300)
     before = db.dump()
@@ -63,7 +65,7 @@ def test_a_writer_kept_waiting_too_long_gets_exit_4_and_writes_nothing(ready: Cl
         release = conn.close
         reason = "canceling statement due to lock timeout"
     try:
-        result = ready("evidence", "add", "camhs", "eia", "--ref", "EIA v1", expect=4)
+        result = ready(*command, expect=4)
     finally:
         release()
     assert result.stderr == f"Error: the database is busy ({reason}); nothing was written. Try again.\n"
