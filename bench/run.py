@@ -145,7 +145,14 @@ def bench_cold_start(quick: bool) -> None:
         run_cmd([CYCLE, *PROJECT_ARGS], env)
         r = paired_subprocess([CYCLE, "project", "show", "camhs"], [PY, "-c", "import sqlmodel"], env,
                               reps=6 if quick else 12, warmup=2, expect="camhs")
+        loaded = subprocess.run([PY, "-c", "import sys; sys.argv=['cycle','project','show','camhs']\n"
+                                 "import cli\ntry:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+                                 "print(sorted(m for m in ('sqlmodel','sqlalchemy','sqlalchemy.orm','pydantic',"
+                                 "'transitions','jinja2') if m in sys.modules), file=sys.stderr)"],
+                                env=env, capture_output=True, text=True)
     report_subprocess("1", "cold start `cycle project show camhs`", "`python -c 'import sqlmodel'`", r, 1.15)
+    say(f"[1]   heavy modules loaded by project show: "
+        f"{loaded.stderr.strip().splitlines()[-1] if loaded.stderr else '?'}")
 
 
 def bench_help(quick: bool) -> None:

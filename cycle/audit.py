@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -42,8 +43,11 @@ def entry_hash(prev_hash: str, seq: int, at: str, actor: str, project: str | Non
     return hashlib.sha256((prev_hash + _RS + canon).encode("utf-8")).hexdigest()
 
 
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
 def _clean(value: str | None, what: str) -> None:
-    if value is not None and any(ord(ch) < 32 for ch in value):
+    if value is not None and _CONTROL.search(value):
         raise BadInput(f"{what} must not contain control characters")
 
 

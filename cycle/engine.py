@@ -421,7 +421,7 @@ def _open_linked(sql: Sql, parent_key: str, wf: Workflow, new_key: str | None, a
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-'; choose one with --new-key")
     if rows.project(sql, key) is not None:
         raise BadInput(f"a project with key {key!r} already exists; choose another with --new-key")
-    parent = rows.project(sql, parent_key)
+    parent = views.project(sql, parent_key)
     s = sql.session()
     now = audit.utc_now()
     child = Project(key=key, title=f"{parent.title} ({wf.name})", workflow=wf.name, stage=wf.initial,

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,11 +181,9 @@ class Store:
         except self._errors as exc:
             raise database_error(exc) from exc
 
-    @contextmanager
-    def reading(self) -> Iterator[Sql]:
+    def reading(self) -> AbstractContextManager[Sql]:
         """A read transaction for plain SQL (see Sql): what read-only commands and advance's check use."""
-        with self._transaction(write=False) as sql:
-            yield sql
+        return self._transaction(write=False)
 
     @contextmanager
     def writing(self, orm: bool = False) -> Iterator[Sql]:
@@ -267,6 +266,9 @@ def _pyformat(statement: str) -> str:
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
+_name = itemgetter(0)  # of a column in cursor.description
+
+
 @lru_cache(maxsize=64)
 def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("Row", columns)  # type: ignore[misc]
@@ -310,7 +312,7 @@ class Sql:
             found = self._cursor.fetchall()
         except self._error as exc:
             raise database_error(exc) from exc
-        make = _row_type(tuple(d[0] for d in self._cursor.description))._make
+        make = _row_type(tuple(map(_name, self._cursor.description)))._make
         return [make(r) for r in found]
 
     def one(self, statement: str, **params: Any) -> Any:

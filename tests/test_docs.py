@@ -82,6 +82,19 @@ def test_help_does_not_import_the_database_stack() -> None:
     assert out.stdout.strip().splitlines()[-1] == "heavy="
 
 
+@pytest.mark.parametrize("command", [["project", "show", "camhs"], ["gate", "check", "camhs", "--json"],
+                                     ["project", "list"], ["audit", "log", "camhs"]])
+def test_read_commands_do_not_load_the_orm(ready: Cli, command: list[str]) -> None:
+    """What keeps `project show` quick to start: reads are plain SQL, so SQLModel and its pydantic stay unloaded."""
+    code = ("import sys, cli\n"
+            f"try:\n    cli.cli.main({command!r}, prog_name='cycle')\nexcept SystemExit as e:\n    assert not e.code\n"
+            "heavy = [m for m in ('sqlmodel', 'sqlalchemy.orm', 'pydantic', 'transitions') if m in sys.modules]\n"
+            "print('heavy=' + ','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert "camhs" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "heavy="
+
+
 def test_engine_imports_no_cli_template_or_scheduler_library() -> None:
     for path in (ROOT / "cycle").glob("*.py"):
         source = path.read_text()
