@@ -171,7 +171,7 @@ def bench_help(quick: bool) -> None:
 # --- 3: durable gated advances -------------------------------------------------------------------
 
 def bench_advance(quick: bool) -> None:
-    from cycle import engine
+    from cycle import engine, views
     from cycle.store import BUSY_TIMEOUT_MS, Store
 
     n = 100 if quick else 400
@@ -228,7 +228,7 @@ def bench_advance(quick: bool) -> None:
                 floor_ops.append(floor_one(i))
                 subject_ops.append(subject_one(i))
         fdb.close()
-        moved = len(engine.list_projects(store, stage="plan"))
+        moved = len(views.list_projects(store, stage="plan"))
         store.dispose()
     if moved != n:
         raise RuntimeError(f"only {moved} of {n} projects reached plan")

@@ -80,13 +80,7 @@ def _move(wf: Workflow, stage: str, trigger: str) -> str:
         return token.state
 
 
-# --- reading (the read side is cycle.views; these are its names as the engine's API) ----------------
-
-check_gate, list_projects, show_project = views.check_gate, views.list_projects, views.show_project
-evidence_of, decisions_of, facts_for = views.evidence_of, views.decisions_of, views.facts_for
-ProjectView = views.ProjectView
-_workflow_for, _choose_gate, _check = views.workflow_for, views.choose_gate, views.check
-
+# --- reading (the read side is cycle.views; this is for changing a project in an ORM session) ------
 
 def get_project(session: Session, key: str, for_update: bool = False) -> Project:
     """The project with this key, to change in an ORM session; `for_update` locks its row until the
@@ -228,7 +222,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
-        wf = _workflow_for(project)
+        wf = views.workflow_for(project)
         extra = _checked_attrs(wf, attrs or {})
         diff: dict[str, list[Any]] = {}
         for name, value in clean.items():
@@ -252,7 +246,7 @@ def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, not
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
-        wf = _workflow_for(project)
+        wf = views.workflow_for(project)
         known = wf.evidence_names()
         if name not in known:
             raise BadInput(f"workflow {wf.name} has no evidence called {name!r}; it knows: {', '.join(known)}")
@@ -297,7 +291,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
-        wf = _workflow_for(project)
+        wf = views.workflow_for(project)
         if outcome not in wf.outcomes():
             raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(wf.outcomes())}")
         gates = wf.gates_from(project.stage)
@@ -441,9 +435,6 @@ def _open_linked(sql: Sql, parent_key: str, wf: Workflow, new_key: str | None, a
 
 
 # --- contracts -----------------------------------------------------------------------------------
-
-show_contract, contracts_due = views.show_contract, views.contracts_due
-
 
 def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor: str,
                  expect_version: int | None = None) -> contracts.Status:

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, people
-from .engine import _check, _choose_gate, _iso_date, _load_for_write, _text, _workflow_for, get_project, record_change
+from . import audit, people, views
+from .engine import _iso_date, _load_for_write, _text, get_project, record_change
 from .errors import BadInput, NotPermitted
 from .models import GateRequest, Milestone, Waiver
 from .store import Store
@@ -20,8 +20,8 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None, n
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
-        wf = _workflow_for(project)
-        gate = _choose_gate(wf, project, to)
+        wf = views.workflow_for(project)
+        gate = views.choose_gate(wf, project, to)
         request = GateRequest(project_id=project.id, gate=gate.id, visit=project.visit, requested_by=actor,
                               requested_at=audit.utc_now(), note=_text(note, "--note", False))
         s.add(request)
@@ -37,9 +37,9 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
-        wf = _workflow_for(project)
-        gate = _choose_gate(wf, project, to)
-        check = _check(s, wf, gate, project)
+        wf = views.workflow_for(project)
+        gate = views.choose_gate(wf, project, to)
+        check = views.check(s, wf, gate, project)
         result = next((c for c in check.criteria if c.id == criterion), None)
         if result is None:
             raise BadInput(f"gate {gate.id} has no criterion {criterion!r}; it has: "

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from . import audit, config, contracts, engine, quarters, reviews
+from . import audit, config, contracts, quarters, reviews, views
 from .errors import BadInput, CycleError
 from .gates import evaluate
 from .models import AuditEntry, Contract, Link, Project
@@ -291,11 +291,11 @@ def _gate_waiting(c: _Collector, project: Project, cfg: Settings) -> None:
         waited = (as_of - since).days
         if waited <= cfg.gate_wait_days:
             return
-        decisions = engine.decisions_of(c.s, project)
+        decisions = views.decisions_of(c.s, project)
         if any(d.visit == project.visit for d in decisions):
             return  # the body has decided something in this visit (a hold, say): not waiting on it
-        evidence = engine.evidence_of(c.s, project)
-        facts = engine.facts_for(c.s, project, as_of)
+        evidence = views.evidence_of(c.s, project)
+        facts = views.facts_for(c.s, project, as_of)
         ready = []
         for gate in wf.gates_from(project.stage, explicit=False):
             unmet = evaluate(wf, gate, project, evidence, decisions, facts).unmet_must

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import select
 
 from . import audit
-from .engine import get_project, list_projects
+from .engine import get_project
 from .models import Decision, Evidence, Project, Waiver
 from .store import Store
+from .views import list_projects
 from .workflow import load
 
 REFUSALS = ("advance.refused", "decision.refused", "waiver.refused")
@@ -132,7 +133,7 @@ def _local(at: str) -> date:
 
 def quarterly(store: Store, quarter: str, today: date | None = None) -> dict[str, Any]:
     """One page for a board: where every project stood at the quarter's end and what happened in it."""
-    from . import contracts, engine, quarters
+    from . import contracts, quarters, views
     from .governance import MilestoneView
     from .models import Contract, Milestone
     from .notify_models import ReviewMeeting
@@ -178,7 +179,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None) -> dict[str
         for p in everyone.values():
             wf = load(p.workflow)
             for gate in wf.gates_from(p.stage, explicit=False):  # a final stage has none
-                check = engine._check(s, wf, gate, p)
+                check = views.check(s, wf, gate, p)
                 if not check.open:
                     waiting.append({"project": p.key, "gate": check.gate, "to": check.to,
                                     "missing": [f"{c.id}: {c.reason}" for c in check.unmet_must]})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cycle import engine
+from cycle import engine, views
 from cycle.errors import StaleProject
 from cycle.gates import evaluate
 from cycle.store import open_store
@@ -131,7 +131,7 @@ def read_phase(key: str):  # type: ignore[no-untyped-def]
         project = engine.get_project(s, key)
         wf = load(project.workflow)
         gate = wf.gates_from(project.stage)[0]
-        check = evaluate(wf, gate, project, engine.evidence_of(s, project), engine.decisions_of(s, project))
+        check = evaluate(wf, gate, project, views.evidence_of(s, project), views.decisions_of(s, project))
         return store, wf, gate, check, project.version
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from cycle import audit, engine
+from cycle import audit, engine, views
 from cycle.errors import CycleError, DatabaseBusy, GateNotMet, StaleProject
 from cycle.store import Store, open_store
 
@@ -44,7 +44,7 @@ def _next_gate(store: Store, key: str) -> tuple[Any, int, str | None]:
         project = engine.get_project(s, key)
         wf = engine.load(project.workflow)
         to = "analyse" if project.stage == "review" else None
-        gate = engine._choose_gate(wf, project, to)
+        gate = views.choose_gate(wf, project, to)
         return gate, project.version, to
 
 
@@ -61,7 +61,7 @@ def _command(store: Store, rng: random.Random, op: str, key: str, n: str) -> Non
     elif op == "advance":  # with the version read: a project that moved meanwhile is a conflict, not a surprise
         engine.advance(store, key, actor="load", to=to, expect_version=version)
     elif op == "check":
-        engine.check_gate(store, key, to)
+        views.check_gate(store, key, to)
     else:
         engine.set_project(store, key, actor="load", changes={"aim": f"aim {n}"},
                            expect_version=version if rng.random() < 0.5 else None)
@@ -110,7 +110,7 @@ def test_mixed_commands_under_load_lose_nothing(run: Cli, capsys: pytest.Capture
     store = open_store()
     try:
         with store.read() as s:
-            versions = {p.key: p.version for p in engine.list_projects(store)}
+            versions = {p.key: p.version for p in views.list_projects(store)}
             entries = audit.entries(s)
         conn = store.raw_connection()
         try:

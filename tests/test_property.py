@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from cycle import audit, engine
+from cycle import audit, engine, views
 from cycle.errors import BadInput, CycleError, GateNotMet, StaleProject
 from cycle.store import Store
 from cycle.workflow import ACCOUNTABLE, CORE_FIELDS, OUTCOMES, Criterion, Gate, Workflow, load
@@ -335,7 +335,7 @@ class Commissioning(RuleBasedStateMachine):
     def database_agrees_with_the_model(self) -> None:
         if not self.projects:
             return
-        rows = engine.list_projects(self.store)
+        rows = views.list_projects(self.store)
         assert {r.key for r in rows} == set(self.projects)
         for r in rows:
             m = self.projects[r.key]
