@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK = 727274  # the advisory lock every PostgreSQL write transaction (and upgrade) takes first
+_TAKE_WRITE_LOCK = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 
 # SQLSTATEs that mean another transaction got in the way: the same request may well succeed again.
 _BUSY_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock timeout, cancelled
@@ -176,7 +177,7 @@ class Store:
                 with session.begin():
                     if self.dialect == "postgresql":
                         # One writer of the audit chain at a time (released at commit or rollback).
-                        session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                        session.connection().exec_driver_sql(_TAKE_WRITE_LOCK)
                     yield session
         except self._errors as exc:
             raise database_error(exc) from exc
@@ -211,7 +212,7 @@ class Store:
             if self.dialect == "sqlite":  # the same BEGIN as every other transaction here (see _on_begin)
                 sql.run("BEGIN IMMEDIATE" if write else "BEGIN")
             elif write and self.dialect == "postgresql":
-                sql.run(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                sql.run(_TAKE_WRITE_LOCK)
             yield sql
             try:
                 raw.commit()
@@ -242,7 +243,7 @@ class Store:
             with self._writer.connect() as conn:
                 with conn.begin():
                     if self.dialect == "postgresql":
-                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                        conn.exec_driver_sql(_TAKE_WRITE_LOCK)
                     yield conn
         except self._errors as exc:
             raise database_error(exc) from exc
