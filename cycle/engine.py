@@ -66,8 +66,19 @@ def machine(wf: Workflow) -> tuple[Any, _Token]:
     return built
 
 
+_moves: dict[tuple[str, str, str, str], str] = {}
+
+
 def _move(wf: Workflow, stage: str, trigger: str) -> str:
-    """Where `trigger` takes a project at `stage`; the machine refuses moves the workflow does not have."""
+    """Where `trigger` takes a project at `stage`; the machine refuses moves the workflow does not have.
+
+    The machine has no conditions or callbacks, so its answer for a workflow version, a stage and a
+    trigger never changes: each allowed move is asked of it once per process and remembered.
+    """
+    key = (wf.name, wf.sha256, stage, trigger)
+    dest = _moves.get(key)
+    if dest is not None:
+        return dest
     from transitions import MachineError
 
     m, token = machine(wf)
@@ -77,7 +88,8 @@ def _move(wf: Workflow, stage: str, trigger: str) -> str:
             token.trigger(trigger)  # type: ignore[attr-defined]
         except MachineError as exc:
             raise BadInput(f"Workflow {wf.name} does not allow {trigger} from {stage}") from exc
-        return token.state
+        dest = _moves[key] = token.state
+        return dest
 
 
 # --- reading (the read side is cycle.views; this is for changing a project in an ORM session) ------
@@ -351,14 +363,15 @@ def advance(store: Store, key: str, *, actor: str, to: str | None = None,
     A refused attempt is recorded as one `advance.refused` audit entry and changes nothing else.
     Both phases run in plain SQL (see store.Sql): an advance is the hot path of the engine.
     """
-    with store.reading() as sql:
-        project = views.project(sql, key)
-        if expect_version is not None and project.version != expect_version:
-            raise StaleProject(key, expect_version, project.version)
-        wf = views.workflow_for(project)
-        gate = views.choose_gate(wf, project, to)
-        check = views.check(sql, wf, gate, project)
-    return commit_advance(store, wf, gate, check, project.version, actor=actor, new_key=new_key)
+    with store.pinned() as raw:  # both phases on one pooled connection, one transaction each
+        with store.reading(raw) as sql:
+            project = views.project(sql, key)
+            if expect_version is not None and project.version != expect_version:
+                raise StaleProject(key, expect_version, project.version)
+            wf = views.workflow_for(project)
+            gate = views.choose_gate(wf, project, to)
+            check = views.check(sql, wf, gate, project)
+        return commit_advance(store, wf, gate, check, project.version, actor=actor, new_key=new_key, raw=raw)
 
 
 _MOVE = ("UPDATE project SET stage = :dest, visit = visit + 1, cycle = :cycle, version = version + 1, "
@@ -366,8 +379,9 @@ _MOVE = ("UPDATE project SET stage = :dest, visit = visit + 1, cycle = :cycle, v
 
 
 def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, read_version: int, *,
-                   actor: str, new_key: str | None = None) -> Moved:
-    """The write half of `advance`: apply a gate check made at `read_version`, or refuse it."""
+                   actor: str, new_key: str | None = None, raw: Any = None) -> Moved:
+    """The write half of `advance`: apply a gate check made at `read_version`, or refuse it (on `raw`,
+    a connection from Store.pinned(), when given)."""
     key = check.project
     snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_sha256": wf.sha256,
                 "cycle": check.cycle,
@@ -379,7 +393,7 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, rea
     opened_wf = load(gate.opens) if gate.opens and check.open else None
     cycle = check.cycle + 1 if gate.new_cycle and check.open else check.cycle
     actor = store.actor(actor)
-    with store.writing(orm=opened_wf is not None) as sql:
+    with store.writing(orm=opened_wf is not None, raw=raw) as sql:
         if not check.open:
             _still_at(sql, key, read_version)
             audit.append(sql, actor=actor, action="advance.refused", project=key, from_stage=check.source,

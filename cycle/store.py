@@ -182,16 +182,17 @@ class Store:
         except self._errors as exc:
             raise database_error(exc) from exc
 
-    def reading(self) -> AbstractContextManager[Sql]:
-        """A read transaction for plain SQL (see Sql): what read-only commands and advance's check use."""
-        return self._transaction(write=False)
+    def reading(self, raw: Any = None) -> AbstractContextManager[Sql]:
+        """A read transaction for plain SQL (see Sql): what read-only commands and advance's check use.
+        On `raw` (from pinned()) when given, else on a connection from the pool."""
+        return self._transaction(write=False, raw=raw)
 
     @contextmanager
-    def writing(self, orm: bool = False) -> Iterator[Sql]:
+    def writing(self, orm: bool = False, raw: Any = None) -> Iterator[Sql]:
         """A write transaction for plain SQL, serialised like write(); commits on success. With `orm`,
-        Sql.session() can also write ORM objects in the same transaction."""
+        Sql.session() can also write ORM objects in the same transaction (and `raw` is not used)."""
         if not orm:
-            with self._transaction(write=True) as sql:
+            with self._transaction(write=True, raw=raw) as sql:
                 yield sql
             return
         with self.write_connection() as conn:
@@ -200,13 +201,24 @@ class Store:
             sql.flush()  # what the ORM session holds is written before the commit
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Sql]:
+    def pinned(self) -> Iterator[Any]:
+        """One pooled DB-API connection for several transactions in a row (reading(raw), writing(raw=raw)):
+        advance reads and then writes on it, and the pool's checkout and return cost about what a
+        statement does."""
+        raw = self.raw_connection()
+        try:
+            yield raw
+        finally:
+            raw.close()  # back to the pool
+
+    @contextmanager
+    def _transaction(self, write: bool, raw: Any = None) -> Iterator[Sql]:
         """A transaction straight on a pooled DB-API connection: SQLAlchemy's Connection, its events
         and its result layer cost several times what an advance's statements do."""
-        try:
-            raw = self.engine.raw_connection()
-        except self._errors as exc:
-            raise database_error(exc) from exc
+        if raw is None:
+            with self.pinned() as raw, self._transaction(write, raw) as sql:
+                yield sql
+            return
         sql = Sql(raw.dbapi_connection, self.dialect, raw.info, self._driver_error)
         try:
             if self.dialect == "sqlite":  # the same BEGIN as every other transaction here (see _on_begin)
@@ -224,8 +236,6 @@ class Store:
             except self._driver_error:
                 pass  # the connection is gone: the database has rolled back already
             raise
-        finally:
-            raw.close()  # back to the pool
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

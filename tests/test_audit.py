@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cycle.audit import GENESIS, entry_hash
+from cycle.audit import GENESIS, canonical_json, entry_hash
 
 from .conftest import CAMHS, Cli, Database, go
 
@@ -239,3 +241,30 @@ def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
     assert bad["head"] == {"seq": 2, "hash": rows(db)[1][-1]}
     assert bad["problem"] == "its hash does not match its contents (the entry was edited)"
     assert bad["checkpoint"] == f"14:{head}"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=_JSON)
+def test_canonical_json_is_sorted_compact_ascii_whatever_the_text(payload: object) -> None:
+    """Payloads are stored (and hashed) as written with ensure_ascii=True, whichever way audit writes them."""
+    text = canonical_json(payload)
+    assert text == json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert all(" " <= ch <= "~" for ch in text)
+
+
+def test_non_ascii_text_is_kept_and_verifies(run: Cli, db: Database) -> None:
+    """A reference in Welsh, with an en dash and a DEL, reads back as typed; the chain still verifies."""
+    run("init")
+    run(*CAMHS)
+    ref = "Asesiad o anghenion – Gwasanaethau Plant \u0175\x7f"
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", ref)
+    payload = db.rows("SELECT payload FROM audit_entry WHERE action = 'evidence.add'")[0][0]
+    assert payload.isascii() and "\\u2013" in payload and "\\u0175" in payload and "\\u007f" in payload
+    assert json.loads(payload)["ref"] == ref
+    run("audit", "verify")
