@@ -300,6 +300,9 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     body_text = _text(body, "--body") or ""
     ref_text = _text(ref, "--ref") or ""
     decided = _iso_date(decided_on, "--date")
+    if decided is not None and decided > date.today().isoformat():
+        raise BadInput(f"--date {decided} is in the future; --date is the day the body decided, so record "
+                       f"the decision once it has met, e.g. --date {date.today().isoformat()}")
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
