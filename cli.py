@@ -694,14 +694,15 @@ def audit() -> None:
 
 @audit.command("log")
 @click.argument("project_key", required=False)
-@click.option("--limit", type=int, help="At most this many entries.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N entries (oldest first).")
 @json_option
 def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None:
-    """List audit entries, all or one project's.
+    """List audit entries, all or one project's, oldest first.
 
     \b
     Example:
       cycle audit log camhs
+      cycle audit log --limit 20      # the 20 newest entries
     """
     from cycle import audit as log
     from cycle import text, views

@@ -101,12 +101,15 @@ def head(db: Sql | Session) -> tuple[int, str]:
 
 
 def entries(db: Sql | Session, project: str | None = None, limit: int | None = None) -> list[Any]:
-    """Entries in sequence order (all, or one project's), as rows with the table's columns."""
-    top = f" LIMIT {int(limit)}" if limit is not None else ""
-    if project is None:
-        return sql_of(db).rows(f"SELECT {_COLUMNS} FROM audit_entry ORDER BY seq{top}")
-    return sql_of(db).rows(f"SELECT {_COLUMNS} FROM audit_entry WHERE project = :project ORDER BY seq{top}",
-                           project=project)
+    """Entries in sequence order (all, or one project's), as rows with the table's columns; with
+    `limit`, only the newest `limit` of them (still in sequence order)."""
+    where = " WHERE project = :project" if project is not None else ""
+    query = f"SELECT {_COLUMNS} FROM audit_entry{where} ORDER BY seq"
+    if limit is not None:
+        if limit < 1:
+            raise BadInput(f"--limit must be 1 or more, not {limit}")
+        query = f"SELECT * FROM ({query} DESC LIMIT {int(limit)}) newest ORDER BY seq"
+    return sql_of(db).rows(query, project=project)
 
 
 def count(db: Sql | Session) -> int:

@@ -243,6 +243,16 @@ def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
     assert bad["checkpoint"] == f"14:{head}"
 
 
+def test_limit_shows_the_newest_entries_oldest_first(history: Cli, db: Database) -> None:
+    seqs = [r[0] for r in rows(db)]
+    assert [e["seq"] for e in history.json("audit", "log", "--limit", "3")] == seqs[-3:]
+    camhs = [e["seq"] for e in history.json("audit", "log", "camhs")]
+    assert [e["seq"] for e in history.json("audit", "log", "camhs", "--limit", "2")] == camhs[-2:]
+    assert len(history.json("audit", "log", "--limit", "1000")) == len(seqs)
+    result = history("audit", "log", "--limit", "0", expect=2)
+    assert result.stdout == "" and "--limit" in result.stderr and result.stderr.count("\n") == 1
+
+
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
