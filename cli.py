@@ -260,7 +260,7 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
         _emit([{"key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
                 "version": p.version, "owner": p.owner} for p in rows])
     else:
-        click.echo(text.projects(rows))
+        click.echo(text.projects(rows, stage, workflow))
 
 
 @project.command("advance")

@@ -13,10 +13,10 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from . import contracts, rows
-from .errors import BadInput, ProjectNotFound
+from .errors import BadInput, CycleError, ProjectNotFound
 from .gates import Facts, GateCheck, evaluate
 from .store import Sql, Store, sql_of
-from .workflow import Gate, Workflow, load
+from .workflow import Gate, Workflow, available, load
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -33,8 +33,30 @@ def project(db: Db, key: str) -> Any:
 
 
 def list_projects(store: Store, stage: str | None = None, workflow: str | None = None) -> list[Any]:
+    """Every project, or those at `stage` and/or on `workflow`. When none match, a stage or workflow
+    that no workflow has is BadInput: a typo would otherwise look like there being no such projects."""
     with store.reading() as sql:
-        return rows.projects(sql, stage, workflow)
+        found = rows.projects(sql, stage, workflow)
+    if not found and (stage or workflow):
+        _known(stage, workflow)
+    return found
+
+
+def _known(stage: str | None, workflow: str | None) -> None:
+    names = [workflow] if workflow else sorted(available())
+    if workflow is not None:
+        load(workflow)  # BadInput naming the workflows there are
+    if stage is None:
+        return
+    stages: set[str] = set()
+    for name in names:
+        try:
+            stages.update(s.id for s in load(name).stages)
+        except CycleError:  # a broken team file says so where it is used, not here
+            continue
+    if stage not in stages:
+        which = f"workflow {workflow} has no" if workflow else "no workflow has a"
+        raise BadInput(f"{which} stage {stage!r}; the stages are: {', '.join(sorted(stages))}")
 
 
 def evidence_of(db: Db, project: Any) -> list[Any]:

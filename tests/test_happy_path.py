@@ -73,6 +73,21 @@ def test_walkthrough(ready: Cli) -> None:
     assert "Audit chain verified: 6 entries" in run("audit", "verify").stdout
 
 
+
+def test_list_filters_say_what_matched_and_catch_a_typo(ready: Cli) -> None:
+    run = ready
+    assert [p["key"] for p in run.json("project", "list", "--stage", "analyse")] == ["camhs"]
+    assert run("project", "list", "--stage", "review").stdout == (
+        "No projects at stage review. See them all with: cycle project list\n")
+    assert run.json("project", "list", "--stage", "review") == []
+    err = run("project", "list", "--stage", "reveiw", expect=2).stderr
+    assert err == ("Error: no workflow has a stage 'reveiw'; the stages are: analyse, closed, decommission, do, "
+                   "plan, review\n")
+    err = run("project", "list", "--workflow", "decommissioning", "--stage", "decommission", expect=2).stderr
+    assert err.startswith("Error: workflow decommissioning has no stage 'decommission'; the stages are: analyse,")
+    err = run("project", "list", "--workflow", "decomissioning", expect=2).stderr
+    assert err.startswith("Error: No workflow named 'decomissioning'. Available: commissioning, decommissioning")
+
 def test_full_cycle_and_cycle_two_needs_its_own_evidence(ready: Cli) -> None:
     run = ready
     evidence = {"analyse-plan": ["needs-assessment"],
