@@ -307,6 +307,7 @@ def test_contract_show_as_of_a_past_date(ready: Cli) -> None:
     shown = ready.json("contract", "show", "camhs", "--as-of", "2027-10-01")
     assert (shown["notice_deadline"], shown["status"], shown["run_on_to"]) == ("2027-09-30", "passed", "2029-03-31")
     assert shown["value_total"] == "3600000.00"
+    assert "  value           total £3,600,000.00\n" in ready("contract", "show", "camhs").stdout
     assert ready.json("contract", "show", "camhs", "--as-of", "2026-10-01")["status"] == "open"
     err = ready("contract", "show", "camhs", "--as-of", "1 October", expect=2).stderr
     assert err == "Error: --as-of '1 October' is not a date; use YYYY-MM-DD, e.g. 2027-03-31\n"
