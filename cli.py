@@ -59,7 +59,9 @@ class CycleGroup(click.Group):
             if type(exc).__name__ == "NoArgsIsHelpError":
                 raise  # a bare group prints its help, as click does
             where = (exc.ctx or ctx).command_path
-            click.echo(f"Error: {exc.format_message()} See: {where} --help", err=True)
+            message = exc.format_message().rstrip()
+            end = "" if message.endswith((".", "?", "!")) else "."
+            click.echo(f"Error: {message}{end} See: {where} --help", err=True)
             ctx.exit(exc.exit_code)
         except GateNotMet as exc:
             from cycle import text
@@ -153,7 +155,8 @@ def _attrs(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--attr")
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE, e.g. --attr procurement_route=open",
+                                     param_hint="--attr")
         out[name] = value
     return out
 

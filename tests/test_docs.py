@@ -120,7 +120,15 @@ def test_demo_runs_and_verifies(run: Cli, tmp_path: Path) -> None:
     (["decision", "record", "camhs", "--gate", "g", "--outcome", "go", "--body", "B"],
      "Error: Missing option '--ref'. See: cycle decision record --help"),
     (["contracts", "due", "--within"], "Error: Option '--within' requires an argument. See: cycle --help"),
+    (["audit", "log", "--limit", "0"],
+     "Error: Invalid value for '--limit': 0 is not in the range x>=1. See: cycle audit log --help"),
 ])
 def test_usage_errors_are_one_line_with_the_next_step(run: Cli, args: list[str], line: str) -> None:
     result = run(*args, expect=2)
     assert result.stderr == line + "\n" and result.stdout == ""
+
+
+def test_a_bad_attr_is_one_line_with_an_example(ready: Cli) -> None:
+    result = ready("project", "new", "x", "--title", "X", "--attr", "procurement_route", expect=2)
+    assert result.stderr == ("Error: Invalid value for --attr: 'procurement_route' is not NAME=VALUE, e.g. "
+                             "--attr procurement_route=open. See: cycle project new --help\n")

@@ -69,8 +69,12 @@ def test_a_waiver_by_a_manager_is_refused_and_by_a_governance_lead_accepted(read
     run = ready
     _people(run)
     err = run("gate", "waive", "camhs", "needs-assessment", "--reason", "no time", user="alice", expect=6).stderr
-    assert err.startswith("Error: only a governance lead may waive a criterion, and alice is not one")
+    assert err == ("Error: only a governance lead may waive a criterion, and alice is not one (add the role "
+                   "with: cycle people add alice --role governance-lead). The refused attempt is recorded in the "
+                   "audit log.\n")
     assert run.json("audit", "log", "camhs")[-1]["action"] == "waiver.refused"
+    err = run("gate", "waive", "camhs", "needs-assessment", "--reason", "no time", user="zed", expect=6).stderr
+    assert "(add the role with: cycle people add zed --email <ADDRESS> --role governance-lead)" in err
     run("gate", "waive", "camhs", "needs-assessment", "--reason", "2025 JSNA still current", user="gill")
     check = run.json("gate", "check", "camhs")
     na = next(c for c in check["criteria"] if c["id"] == "needs-assessment")
