@@ -76,8 +76,9 @@ def project(view: Any) -> str:
 
 def projects(rows: list[Any], stage: str | None = None, workflow: str | None = None) -> str:
     if not rows and (stage or workflow):
-        return " ".join(["No projects", *([f"on workflow {workflow}"] if workflow else []),
-                         *([f"at stage {stage}"] if stage else [])]) + ". See them all with: cycle project list"
+        where = " ".join(part for part in (workflow and f"on workflow {workflow}", stage and f"at stage {stage}")
+                         if part)
+        return f"No projects {where}. See them all with: cycle project list"
     if not rows:
         return "No projects yet. Create one with: cycle project new KEY --title TITLE"
     width = max(len(p.key) for p in rows)
