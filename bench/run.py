@@ -139,33 +139,34 @@ def report_subprocess(tag: str, what: str, floor_what: str, r: dict[str, Any], t
 
 # --- 1 and 2: start-up ---------------------------------------------------------------------------
 
+def heavy_modules(args: list[str], env: dict[str, str]) -> str:
+    """Which heavy modules `cycle ARGS` imports, run in a fresh interpreter."""
+    found = subprocess.run([PY, "-c", f"import sys; sys.argv=['cycle', *{args!r}]\n"
+                            "import cli\ntry:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+                            "print(sorted(m for m in ('sqlmodel','sqlalchemy','sqlalchemy.orm','pydantic',"
+                            "'transitions','jinja2') if m in sys.modules), file=sys.stderr)"],
+                           env=env, capture_output=True, text=True)
+    return found.stderr.strip().splitlines()[-1] if found.stderr else "?"
+
+
 def bench_cold_start(quick: bool) -> None:
     with fresh_home() as (_home, env):
         run_cmd([CYCLE, "init"], env)
         run_cmd([CYCLE, *PROJECT_ARGS], env)
         r = paired_subprocess([CYCLE, "project", "show", "camhs"], [PY, "-c", "import sqlmodel"], env,
                               reps=6 if quick else 12, warmup=2, expect="camhs")
-        loaded = subprocess.run([PY, "-c", "import sys; sys.argv=['cycle','project','show','camhs']\n"
-                                 "import cli\ntry:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-                                 "print(sorted(m for m in ('sqlmodel','sqlalchemy','sqlalchemy.orm','pydantic',"
-                                 "'transitions','jinja2') if m in sys.modules), file=sys.stderr)"],
-                                env=env, capture_output=True, text=True)
+        loaded = heavy_modules(["project", "show", "camhs"], env)
     report_subprocess("1", "cold start `cycle project show camhs`", "`python -c 'import sqlmodel'`", r, 1.15)
-    say(f"[1]   heavy modules loaded by project show: "
-        f"{loaded.stderr.strip().splitlines()[-1] if loaded.stderr else '?'}")
+    say(f"[1]   heavy modules loaded by project show: {loaded}")
 
 
 def bench_help(quick: bool) -> None:
     with fresh_home() as (_home, env):
         r = paired_subprocess([CYCLE, "--help"], [PY, "-c", "import click"], env,
                               reps=8 if quick else 20, warmup=2, expect="Usage")
-        leak = subprocess.run([PY, "-c", "import sys; sys.argv=['cycle','--help']\n"
-                               "import cli\ntry:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-                               "print(sorted(m for m in ('sqlmodel','sqlalchemy','pydantic','transitions','jinja2') "
-                               "if m in sys.modules), file=sys.stderr)"],
-                              env=env, capture_output=True, text=True)
+        leak = heavy_modules(["--help"], env)
     report_subprocess("2", "`cycle --help`", "`python -c 'import click'`", r, 1.5)
-    say(f"[2]   heavy modules loaded by --help: {leak.stderr.strip().splitlines()[-1] if leak.stderr else '?'}")
+    say(f"[2]   heavy modules loaded by --help: {leak}")
 
 
 # --- 3: durable gated advances -------------------------------------------------------------------
