@@ -383,7 +383,7 @@ def milestone_done(key: str, milestone_id: int, on: str | None) -> None:
 
     \b
     Example:
-      cycle milestone done camhs 3 --on 2027-01-28
+      cycle milestone done camhs 3 --on 2026-10-28
     """
     from cycle import governance
 
@@ -542,7 +542,7 @@ def contract_notice(key: str, served_on: str, ref: str) -> None:
 
     \b
     Example:
-      cycle contract notice camhs-decommissioning --served-on 2027-09-15 --ref "Notice letter NL-114"
+      cycle contract notice camhs-decommissioning --served-on 2026-09-15 --ref "Notice letter NL-114"
     """
     from cycle import engine, text
 
