@@ -834,18 +834,29 @@ def workflow() -> None:
 def workflow_list(as_json: bool) -> None:
     """List the workflows: built-in ones and $CYCLE_HOME/workflows/*.toml.
 
+    A file that fails validation is listed with its error, and the command exits 2 after listing.
+
     \b
     Example:
       cycle workflow list
     """
     from cycle import workflow as wfs
+    from cycle.errors import BadInput
+    from cycle.gates import quote
 
-    found = {name: wfs.load(name) for name in wfs.available()}
+    found = wfs.listing()
     if as_json:
-        _emit([{"name": w.name, "title": w.title, "file": w.path} for w in found.values()])
+        _emit([{"name": w.name, "title": w.workflow.title if w.workflow else None, "file": w.path,
+                "error": w.error} for w in found])
     else:
-        for w in found.values():
-            click.echo(f"{w.name:<16} {w.title}  ({w.path})")
+        for w in found:
+            click.echo(f"{w.name:<16} {w.workflow.title}  ({w.path})" if w.workflow else
+                       f"{w.name:<16} CANNOT BE LOADED: {w.error}")
+    broken = [w for w in found if w.error]
+    if broken:
+        raise BadInput(f"{len(broken)} workflow file{'s' if len(broken) > 1 else ''} cannot be loaded; "
+                       f"fix {'each' if len(broken) > 1 else 'it'}, then check with: "
+                       f"cycle workflow check {quote(broken[0].path)}")
 
 
 @workflow.command("show")
@@ -909,7 +920,7 @@ def workflow_check(file: str, as_json: bool) -> None:
 
     \b
     Example:
-      cycle workflow check my-workflow.toml
+      cycle workflow check ~/.local/share/cycle/workflows/fast-track.toml
     """
     from pathlib import Path
 

@@ -26,6 +26,7 @@ Built-in workflows live in the ``workflows`` package; a team adds its own as
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tomllib
@@ -165,10 +166,12 @@ def parse(path: Path) -> Workflow:
         data = tomllib.loads(raw_bytes.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise WorkflowInvalid(where, "", f"not valid TOML: {exc}") from None
-    return _build(data, where, hashlib.sha256(raw_bytes).hexdigest())
+    # a workflow is found by its file name, and `opens` may name a workflow drafted beside this one
+    workflows = set(available()) | {p.stem for p in path.parent.glob("*.toml")}
+    return _build(data, where, hashlib.sha256(raw_bytes).hexdigest(), path.name, workflows)
 
 
-def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
+def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, workflows: set[str]) -> Workflow:
     def fail(entry: str, problem: str) -> WorkflowInvalid:
         return WorkflowInvalid(where, entry, problem)
 
@@ -176,11 +179,18 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
     name = _text(data, "name", "top level", fail)
     if not _ID.match(name):
         raise fail("name", f"{name!r} is not a valid name (lower-case letters, digits, '-' and '_')")
+    if file_name != f"{name}.toml":
+        stem = file_name.removesuffix(".toml")
+        rename = f'set name = "{stem}", or ' if _ID.match(stem) else ""
+        raise fail("name", f"says {name!r} but the file is {file_name}, and a workflow is known by its file "
+                           f"name: {rename}rename the file {name}.toml")
+    title = _string(data, "title", name, "top level", fail)
+    about = _string(data, "about", "", "top level", fail, empty=True)
 
     stages: list[Stage] = []
     index: dict[str, int] = {}
-    raw_stages = data.get("stage")
-    if not isinstance(raw_stages, list) or not raw_stages:
+    raw_stages = _tables(data, "stage", "stage", "[[stage]]", fail)
+    if not raw_stages:
         raise fail("stage", "no stages: add [[stage]] entries")
     for i, raw in enumerate(raw_stages):
         entry = f"stage[{i}]"
@@ -194,24 +204,23 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
         if sid in index:
             raise fail(entry, "duplicate id: another stage already uses it")
         index[sid] = len(stages)
-        stages.append(
-            Stage(sid, raw.get("title", sid.title()), raw.get("about", ""), bool(raw.get("final", False)))
-        )
+        stages.append(Stage(sid, _string(raw, "title", sid.title(), entry, fail),
+                            _string(raw, "about", "", entry, fail, empty=True), _flag(raw, "final", entry, fail)))
 
     initial = _text(data, "initial", "top level", fail)
     if initial not in index:
         raise fail("initial", f"unknown stage {initial!r}")
-    stop = data.get("stop", "closed")
+    stop = _string(data, "stop", "closed", "top level", fail)
     if stop not in index:
         raise fail("stop", f"unknown stage {stop!r}")
     if not stages[index[stop]].final:
         raise fail("stop", f"stage {stop!r} must be final (final = true): a stopped project goes nowhere else")
 
-    fields = _fields(data.get("field", []), fail)
+    fields = _fields(_tables(data, "field", "field", "[[field]]", fail), fail)
 
     gates: list[Gate] = []
     gate_ids: set[str] = set()
-    for i, raw in enumerate(data.get("gate", [])):
+    for i, raw in enumerate(_tables(data, "gate", "gate", "[[gate]]", fail)):
         entry = f"gate[{i}]"
         if not isinstance(raw, dict):
             raise fail(entry, "must be a table")
@@ -229,15 +238,30 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
                 raise fail(entry, f"unknown stage {sid!r} in '{role}'")
         if stages[index[source]].final:
             raise fail(entry, f"stage {source!r} is final: a final stage has no gates out")
-        body = raw.get("body", ACCOUNTABLE)
-        criteria = _criteria(raw.get("criterion", []), entry, body, fields, fail)
+        body = _string(raw, "body", ACCOUNTABLE, entry, fail)
+        criteria = _criteria(_tables(raw, "criterion", f"{entry} criterion", "[[gate.criterion]]", fail),
+                             entry, body, fields, fail)
         opens = raw.get("opens")
         if opens is not None and (not isinstance(opens, str) or not _ID.match(opens)):
-            raise fail(entry, "opens must name a workflow")
+            raise fail(entry, f"opens must name a workflow, not {opens!r}")
+        if opens is not None and opens not in workflows | {name}:
+            raise fail(entry, f"opens {opens!r}, but there is no workflow of that name; the workflows are: "
+                              f"{', '.join(sorted(workflows | {name}))}")
         gates.append(
-            Gate(gid, source, dest, raw.get("title", f"{source} to {dest}"), body,
-                 bool(raw.get("new_cycle", False)), criteria, opens, bool(raw.get("explicit", False)))
+            Gate(gid, source, dest, _string(raw, "title", f"{source} to {dest}", entry, fail), body,
+                 _flag(raw, "new_cycle", entry, fail), criteria, opens, _flag(raw, "explicit", entry, fail))
         )
+
+    # `when` may name a field declared anywhere in the file, so it is checked once every gate is read
+    known = sorted(({f.id for f in fields} | {c.field for g in gates for c in g.criteria
+                                              if c.kind == "field" and c.field}) - set(CORE_FIELDS))
+    for g in gates:
+        for c in g.criteria:
+            if c.when and c.when.field not in CORE_FIELDS and c.when.field not in known:
+                raise fail(f"gate {g.id!r} criterion {c.id!r}",
+                           f"when names field {c.when.field!r}, which is neither a project field nor one this "
+                           f"workflow declares with [[field]]; the fields are: "
+                           f"{', '.join([*known, *CORE_FIELDS])}")
 
     for s in stages:
         if not s.final and not any(g.source == s.id for g in gates):
@@ -259,15 +283,13 @@ def _build(data: Mapping[str, Any], where: str, digest: str) -> Workflow:
             raise fail(f"stage {s.id!r}", f"unreachable: no gate leads to it from {initial!r}")
 
     return Workflow(
-        name=name, title=data.get("title", name), initial=initial, stop=stop, stages=tuple(stages),
-        gates=tuple(gates), path=where, sha256=digest, about=data.get("about", ""), fields=fields,
+        name=name, title=title, initial=initial, stop=stop, stages=tuple(stages),
+        gates=tuple(gates), path=where, sha256=digest, about=about, fields=fields,
         _stage_index=index,
     )
 
 
-def _fields(raws: Any, fail: Any) -> tuple[FieldDef, ...]:
-    if not isinstance(raws, list):
-        raise fail("field", "must be [[field]] entries")
+def _fields(raws: list[Any], fail: Any) -> tuple[FieldDef, ...]:
     out: list[FieldDef] = []
     for i, raw in enumerate(raws):
         if not isinstance(raw, dict):
@@ -282,7 +304,7 @@ def _fields(raws: Any, fail: Any) -> tuple[FieldDef, ...]:
         choices = raw.get("choices", [])
         if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices):
             raise fail(entry, "choices must be a list of strings")
-        out.append(FieldDef(fid, raw.get("title", fid), tuple(choices)))
+        out.append(FieldDef(fid, _string(raw, "title", fid, entry, fail), tuple(choices)))
     return tuple(out)
 
 
@@ -301,10 +323,8 @@ def _check_choices(fields: tuple[FieldDef, ...], name: str, values: tuple[str, .
         raise fail(entry, f"{bad[0]!r} is not a choice of field {name!r} ({', '.join(choices)})")
 
 
-def _criteria(raws: Any, gate_entry: str, gate_body: str, fields: tuple[FieldDef, ...],
+def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[FieldDef, ...],
               fail: Any) -> tuple[Criterion, ...]:
-    if not isinstance(raws, list):
-        raise fail(f"{gate_entry} criterion", "must be [[gate.criterion]] entries")
     out: list[Criterion] = []
     seen: set[str] = set()
     for i, raw in enumerate(raws):
@@ -321,10 +341,10 @@ def _criteria(raws: Any, gate_entry: str, gate_body: str, fields: tuple[FieldDef
             raise fail(entry, "duplicate id: another criterion of this gate already uses it")
         seen.add(cid)
         kind = raw.get("kind")
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise fail(entry, f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
         level = raw.get("level", "must")
-        if level not in LEVELS:
+        if not isinstance(level, str) or level not in LEVELS:
             raise fail(entry, f"unknown level {level!r}; expected must or should")
         extra: dict[str, Any] = {}
         if kind == "evidence":
@@ -339,18 +359,18 @@ def _criteria(raws: Any, gate_entry: str, gate_body: str, fields: tuple[FieldDef
                 extra["values"] = _values(raw["in"], f"{entry} in", fail)
                 _check_choices(fields, extra["field"], extra["values"], entry, fail)
         elif kind == "decision":
-            extra["body"] = raw.get("body", gate_body)
+            extra["body"] = _string(raw, "body", gate_body, entry, fail)
             outcome = raw.get("outcome", "go")
             if not isinstance(outcome, str) or not _ID.match(outcome) or outcome in ("hold", "recycle", "stop"):
                 raise fail(entry, f"outcome {outcome!r} cannot open a gate; use go or an outcome of your own")
             extra["outcome"] = outcome
         elif kind == "date":
             for key in ("date", "by"):
-                if raw.get(key) not in DATES:
+                if not isinstance(raw.get(key), str) or raw[key] not in DATES:
                     raise fail(entry, f"a date criterion needs {key} = one of: {', '.join(DATES)}")
                 extra[key] = raw[key]
         else:
-            if raw.get("link") not in LINKS:
+            if not isinstance(raw.get("link"), str) or raw["link"] not in LINKS:
                 raise fail(entry, f"a link criterion needs link = one of: {', '.join(LINKS)}")
             extra["link"] = raw["link"]
             extra["stage"] = _text(raw, "stage", entry, fail)
@@ -361,15 +381,52 @@ def _criteria(raws: Any, gate_entry: str, gate_body: str, fields: tuple[FieldDef
             values = _values(when["in"], f"{entry} when", fail)
             _check_choices(fields, when["field"], values, entry, fail)
             extra["when"] = Condition(when["field"], values)
-        out.append(Criterion(cid, kind, level == "must", raw.get("title", cid), **extra))
+        out.append(Criterion(cid, kind, level == "must", _string(raw, "title", cid, entry, fail), **extra))
     return tuple(out)
 
 
 def _text(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value:
+    """A string the entry must have."""
+    if raw.get(key) in (None, ""):
         raise fail(entry, f"missing {key!r} (a non-empty string)")
+    return _string(raw, key, "", entry, fail)
+
+
+def _string(raw: Mapping[str, Any], key: str, default: str, entry: str, fail: Any, empty: bool = False) -> str:
+    """A string the entry may leave out (then `default`)."""
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not (value or empty):
+        raise fail(entry, f"{key} must be a {'' if empty else 'non-empty '}string in quotes, not {_toml(value)}")
     return value
+
+
+def _flag(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> bool:
+    """true or false, and nothing else: `explicit = "false"` must not count as true."""
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise fail(entry, f"{key} must be true or false (no quotes), not {_toml(value)}")
+    return value
+
+
+def _tables(raw: Mapping[str, Any], key: str, entry: str, form: str, fail: Any) -> list[Any]:
+    """A list of tables (`[[key]]` entries); the caller checks each one is a table."""
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise fail(entry, f"must be {form} entries, not {_toml(value)}")
+    return value
+
+
+def _toml(value: Any) -> str:
+    """A value as it was written in the file, near enough: "false", 5, ["a"], true."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return repr(value)
 
 
 def _only(raw: Mapping[str, Any], allowed: set[str], entry: str, fail: Any) -> None:
@@ -439,8 +496,27 @@ def load(name: str) -> Workflow:
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     wf = _cache.get(key)
     if wf is None:
-        wf = parse(path)
-        if wf.name != name:
-            raise WorkflowInvalid(str(path), "name", f"says {wf.name!r} but the file is named {name!r}.toml")
+        wf = parse(path)  # checks the name inside matches the file's
         _cache[key] = wf
     return wf
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One workflow file as `workflow list` shows it: loaded, or the one-line reason it cannot be."""
+
+    name: str
+    path: str
+    workflow: Workflow | None
+    error: str | None
+
+
+def listing() -> list[Listed]:
+    """Every workflow file, each loaded or with its error: one broken team file must not hide the rest."""
+    out = []
+    for name, path in available().items():
+        try:
+            out.append(Listed(name, str(path), load(name), None))
+        except WorkflowInvalid as exc:
+            out.append(Listed(name, str(path), None, str(exc)))
+    return out

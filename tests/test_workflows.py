@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,38 @@ CASES = {
     "misspelt key": (GOOD.replace('level = "must"', 'levle = "must"'),
                      "gate 'analyse-plan' criterion 'needs': unknown key 'levle'; allowed: body, by, date, "
                      "evidence, field, id, in, kind, level, link, outcome, stage, title, when"),
+    # every value has its type checked: a quoted "false" is not false
+    "quoted boolean": (GOOD.replace('to = "plan"\n', 'to = "plan"\nexplicit = "false"\n', 1),
+                       "gate 'analyse-plan': explicit must be true or false (no quotes), not \"false\""),
+    "numeric boolean": (GOOD.replace("final = true", "final = 1"),
+                        "stage 'closed': final must be true or false (no quotes), not 1"),
+    "new_cycle as text": (GOOD.replace('to = "closed"\n', 'to = "closed"\nnew_cycle = "yes"\n'),
+                          "gate 'plan-closed': new_cycle must be true or false (no quotes), not \"yes\""),
+    "title not a string": (GOOD.replace('[[stage]]\nid = "plan"', '[[stage]]\nid = "plan"\ntitle = 2'),
+                           "stage 'plan': title must be a non-empty string in quotes, not 2"),
+    "stop as a list": (GOOD.replace('stop = "closed"', 'stop = ["closed"]'),
+                       "top level: stop must be a non-empty string in quotes, not [\"closed\"]"),
+    "id not a string": (GOOD.replace('id = "needs"', "id = 7"),
+                        "gate 'analyse-plan' criterion[0]: id must be a non-empty string in quotes, not 7"),
+    "body not a string": (GOOD.replace('kind = "decision"', 'kind = "decision"\n  body = ["Board"]'),
+                          "gate 'analyse-plan' criterion 'decision': body must be a non-empty string in quotes, "
+                          "not [\"Board\"]"),
+    "gate as a table": (GOOD.split("[[gate]]")[0] + '[gate]\nid = "x"\n',
+                        "gate: must be [[gate]] entries, not a table"),
+    "link as a list": (GOOD.replace('kind = "evidence"', 'kind = "link"\n  link = ["replaces"]\n  stage = "closed"'),
+                       "gate 'analyse-plan' criterion 'needs': a link criterion needs link = one of: decommissions, "
+                       "decommissioned-by, replaces, replaced-by"),
+    # a gate that opens a linked project names a workflow there is
+    "opens no such workflow": (GOOD.replace('to = "plan"\n', 'to = "plan"\nopens = "nosuchworkflow"\n', 1),
+                               "gate 'analyse-plan': opens 'nosuchworkflow', but there is no workflow of that "
+                               "name; the workflows are: commissioning, decommissioning, mini"),
+    # a misspelt `when` field would leave its must criterion "not required" for ever
+    "when names no field": (GOOD.replace('kind = "decision"', 'kind = "decision"\n'
+                                         '  when = { field = "reasn", in = ["unaffordable"] }'),
+                            "gate 'analyse-plan' criterion 'decision': when names field 'reasn', which is neither "
+                            "a project field nor one this workflow declares with [[field]]; the fields are: "
+                            "title, lead_commissioner, model, accountable_body, owner, sro, lead, governance_lead, "
+                            "start_date, end_date, aim, scope, benefits, metrics"),
 }
 
 
@@ -149,3 +182,53 @@ def test_a_broken_team_workflow_is_reported_when_used(run: Cli, home: Path) -> N
 def test_unknown_workflow_lists_the_choices(ready: Cli) -> None:
     err = ready("project", "new", "x", "--title", "X", "--workflow", "comissioning", expect=2).stderr
     assert err.startswith("Error: No workflow named 'comissioning'. Available: commissioning")
+
+
+def test_when_may_name_a_core_field_or_one_the_workflow_declares(run: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "mini.toml"
+    declared = '[[field]]\nid = "reason"\nchoices = ["unaffordable", "other"]\n\n[[stage]]'
+    for when in ('{ field = "reason", in = ["unaffordable"] }', '{ field = "model", in = ["integrated"] }'):
+        path.write_text(GOOD.replace("[[stage]]", declared, 1)
+                        .replace('kind = "decision"', f'kind = "decision"\n  when = {when}'))
+        assert run("workflow", "check", str(path)).stdout.startswith("OK: ")
+
+
+def test_opens_may_name_a_workflow_drafted_beside_it(run: Cli, tmp_path: Path) -> None:
+    (tmp_path / "mini.toml").write_text(GOOD.replace('to = "plan"\n', 'to = "plan"\nopens = "follow-up"\n', 1))
+    run("workflow", "check", str(tmp_path / "mini.toml"), expect=2)
+    (tmp_path / "follow-up.toml").write_text(GOOD.replace('name = "mini"', 'name = "follow-up"'))
+    assert run("workflow", "check", str(tmp_path / "mini.toml")).stdout.startswith("OK: ")
+
+
+def test_check_reports_a_name_that_is_not_the_file_name(run: Cli, tmp_path: Path) -> None:
+    copy = tmp_path / "my-commissioning.toml"
+    copy.write_text((Path(__file__).parents[1] / "workflows" / "commissioning.toml").read_text())
+    err = run("workflow", "check", str(copy), expect=2).stderr
+    assert err == (f"Error: {copy}: name: says 'commissioning' but the file is my-commissioning.toml, and a "
+                   f"workflow is known by its file name: set name = \"my-commissioning\", or rename the file "
+                   f"commissioning.toml\n")
+
+
+def test_one_broken_team_file_does_not_hide_the_other_workflows(run: Cli, home: Path) -> None:
+    (home / "workflows").mkdir(parents=True)
+    (home / "workflows" / "mini.toml").write_text(GOOD)
+    bad = home / "workflows" / "my-commissioning.toml"
+    bad.write_text(GOOD)  # says name = "mini"
+    problem = (f"{bad}: name: says 'mini' but the file is my-commissioning.toml, and a workflow is known by its "
+               f"file name: set name = \"my-commissioning\", or rename the file mini.toml")
+    last = f"Error: 1 workflow file cannot be loaded; fix it, then check with: cycle workflow check {bad}\n"
+    listed = run("workflow", "list", expect=2)
+    assert listed.stdout.splitlines()[-1] == f"my-commissioning CANNOT BE LOADED: {problem}"
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "commissioning", "decommissioning", "mini", "my-commissioning"]
+    assert listed.stderr == last
+    result = run("workflow", "list", "--json", expect=2)
+    assert result.stderr == last
+    assert {w["name"]: w["error"] for w in json.loads(result.stdout)} == {
+        "commissioning": None, "decommissioning": None, "mini": None, "my-commissioning": problem}
+    run("init")
+    err = run("project", "new", "pilot", "--title", "Pilot", "--workflow", "my-commissioning", expect=2).stderr
+    assert err == f"Error: {problem}\n"
+    bad.unlink()
+    assert [w["error"] for w in run.json("workflow", "list")] == [None, None, None]
+
