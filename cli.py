@@ -14,6 +14,9 @@ from cycle.errors import CycleError, GateNotMet
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 as_of_option = click.option("--as-of", metavar="DATE", help="Treat DATE (YYYY-MM-DD) as today.")
+to_option = click.option("--to", metavar="STAGE|GATE",
+                         help="The stage to go to when there are several ways out, or a gate by id (an explicit "
+                              "gate is taken only when named).")
 version_option = click.option("--expect-version", type=int, metavar="N",
                               help="Refuse (exit 4) unless the project is still at version N (from project show).")
 
@@ -268,7 +271,7 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
 
 @project.command("advance")
 @click.argument("key")
-@click.option("--to", help="Destination stage (or gate id) when the current stage has several ways out.")
+@to_option
 @click.option("--new-key", help="Key for a project the gate opens (default KEY-decommissioning).")
 @version_option
 def project_advance(key: str, to: str | None, new_key: str | None, expect_version: int | None) -> None:
@@ -300,7 +303,7 @@ def gate() -> None:
 
 @gate.command("check")
 @click.argument("key")
-@click.option("--to", help="Destination stage (or gate id) when the current stage has several ways out.")
+@to_option
 @as_of_option
 @json_option
 def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> None:
@@ -319,7 +322,7 @@ def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> No
 
 @gate.command("request")
 @click.argument("key")
-@click.option("--to", help="Destination stage (or gate id) when the current stage has several ways out.")
+@to_option
 @click.option("--note", help="What the body is asked to decide.")
 def gate_request(key: str, to: str | None, note: str | None) -> None:
     """Ask the gate's body for a decision (you may then not decide it yourself).
@@ -338,7 +341,7 @@ def gate_request(key: str, to: str | None, note: str | None) -> None:
 @click.argument("key")
 @click.argument("criterion")
 @click.option("--reason", required=True, help="Why the criterion is waived; shown in every report.")
-@click.option("--to", help="Destination stage (or gate id) when the current stage has several ways out.")
+@to_option
 def gate_waive(key: str, criterion: str, reason: str, to: str | None) -> None:
     """Waive an unmet must criterion of the next gate (governance leads only; exit 6 otherwise).
 

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from . import audit, authority, contracts, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
-from .gates import GateCheck, required_body
+from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
 from .schema import Upgrade
 from .store import Sql, Store
@@ -372,7 +372,9 @@ def advance(store: Store, key: str, *, actor: str, to: str | None = None,
             if expect_version is not None and project.version != expect_version:
                 raise StaleProject(key, expect_version, project.version)
             wf = views.workflow_for(project)
-            gate = views.choose_gate(wf, project, to)
+            asking = (f"cycle project advance {quote(key)}" + (f" --new-key {quote(new_key)}" if new_key else "")
+                      + (f" --expect-version {expect_version}" if expect_version is not None else ""))
+            gate = views.choose_gate(wf, project, to, asking)
             check = views.check(sql, wf, gate, project)
         return commit_advance(store, wf, gate, check, project.version, actor=actor, new_key=new_key, raw=raw)
 

@@ -22,7 +22,8 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None, n
     with store.write() as s:
         project = _load_for_write(s, key, None)
         wf = views.workflow_for(project)
-        gate = views.choose_gate(wf, project, to)
+        asking = f"cycle gate request {quote(key)}" + (f" --note {quote(note)}" if note else "")
+        gate = views.choose_gate(wf, project, to, asking)
         request = GateRequest(project_id=project.id, gate=gate.id, visit=project.visit, requested_by=actor,
                               requested_at=audit.utc_now(), note=_text(note, "--note", False))
         s.add(request)
@@ -39,7 +40,8 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
     with store.write() as s:
         project = _load_for_write(s, key, None)
         wf = views.workflow_for(project)
-        gate = views.choose_gate(wf, project, to)
+        asking = f"cycle gate waive {quote(key)} {quote(criterion)} --reason {quote(why)}"
+        gate = views.choose_gate(wf, project, to, asking)
         check = views.check(s, wf, gate, project)
         result = next((c for c in check.criteria if c.id == criterion), None)
         if result is None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import contracts, rows
 from .errors import BadInput, CycleError, ProjectNotFound
-from .gates import Facts, GateCheck, evaluate
+from .gates import Facts, GateCheck, evaluate, quote
 from .store import Sql, Store, sql_of
 from .workflow import Gate, Workflow, available, load
 
@@ -104,18 +104,29 @@ def workflow_for(project: Any) -> Workflow:
     return wf
 
 
-def choose_gate(wf: Workflow, project: Any, to: str | None) -> Gate:
-    """The gate named by --to (a gate id, or a destination stage), or the only default way out."""
+def choose_gate(wf: Workflow, project: Any, to: str | None, command: str | None = None) -> Gate:
+    """The gate named by --to (a gate id, or a destination stage), or the only default way out.
+
+    An explicit gate (`explicit = true`) is taken only when --to names it by its id: never by default,
+    and never for its destination stage, which a default gate may share (terminate-immediately and
+    do-review both lead to review). `command` is the command asking, as typed before --to, so that a
+    hint repeats it (a hint from `gate check` must not be to advance); advance when not given.
+    """
+    command = command or f"cycle project advance {quote(project.key)}"
     gates = wf.gates_from(project.stage)
     if not gates:
         raise BadInput(f"{project.key} is {project.stage}: there is no gate out of a final stage")
     defaults = wf.gates_from(project.stage, explicit=False)
+    named = [g for g in gates if g.explicit]
     if to is None:
         if len(defaults) == 1:
             return defaults[0]
-        choices = ", ".join(g.dest for g in defaults)
-        raise BadInput(f"{project.key} is at {project.stage}, which has {len(defaults)} ways out ({choices}); "
-                       f"choose one with --to, e.g.: cycle project advance {project.key} --to {defaults[0].dest}")
+        if not defaults:
+            ways = "way out is" if len(named) == 1 else "ways out are"
+            raise BadInput(f"{project.key} is at {project.stage}, whose only {ways} {_explicit(named)}; "
+                           f"{_name_it(named, command)}")
+        raise BadInput(f"{project.key} is at {project.stage}, which has {len(defaults)} ways out "
+                       f"({_ways(defaults, named)}); choose one with --to, e.g.: {command} --to {defaults[0].dest}")
     by_id = [g for g in gates if g.id == to]
     by_dest = [g for g in defaults if g.dest == to]
     if by_id or len(by_dest) == 1:
@@ -123,17 +134,39 @@ def choose_gate(wf: Workflow, project: Any, to: str | None) -> Gate:
     if by_dest:
         raise BadInput(f"{project.key} can go from {project.stage} to {to} through {len(by_dest)} gates "
                        f"({', '.join(g.id for g in by_dest)}); name one with --to, e.g.: "
-                       f"cycle project advance {project.key} --to {by_dest[0].id}")
-    choices = ", ".join(g.dest for g in gates)
+                       f"{command} --to {by_dest[0].id}")
+    only_named = [g for g in named if g.dest == to]
+    if only_named:
+        raise BadInput(f"{project.key} can go from {project.stage} to {to} only through "
+                       f"{_explicit(only_named, dest=False)}; {_name_it(only_named, command)}")
     raise BadInput(f"{project.key} cannot go from {project.stage} to {to!r}; from {project.stage} it can go to: "
-                   f"{choices}")
+                   f"{_ways(defaults, named)}")
+
+
+def _explicit(gates: list[Gate], dest: bool = True) -> str:
+    """Gates taken only when named, as a person reads them: "gate urgent-close (to closed), taken only when named"."""
+    listed = ", ".join(f"{g.id} (to {g.dest})" if dest else g.id for g in gates)
+    return f"gate{'s' if len(gates) > 1 else ''} {listed}, taken only when named"
+
+
+def _name_it(gates: list[Gate], command: str) -> str:
+    return f"name {'it' if len(gates) == 1 else 'one'} with: {command} --to {gates[0].id}"
+
+
+def _ways(defaults: list[Gate], named: list[Gate]) -> str:
+    """Every --to that works from here: default destinations, then explicit gates by id."""
+    ways = ", ".join(dict.fromkeys(g.dest for g in defaults))
+    if named:
+        ways += ("; or " if ways else "") + _explicit(named)
+    return ways
 
 
 def check_gate(store: Store, key: str, to: str | None = None, as_of: date | None = None) -> GateCheck:
     with store.reading() as sql:
         found = project(sql, key)
         wf = workflow_for(found)
-        return check(sql, wf, choose_gate(wf, found, to), found, as_of)
+        asking = f"cycle gate check {quote(key)}" + (f" --as-of {as_of.isoformat()}" if as_of else "")
+        return check(sql, wf, choose_gate(wf, found, to, asking), found, as_of)
 
 
 @dataclass

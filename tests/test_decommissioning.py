@@ -173,6 +173,11 @@ def test_immediate_termination_needs_the_right_decision_and_shows_the_path(ready
     # the immediate path is never taken by default: without --to, advance means the notice path
     assert run.json("gate", "check", D)["gate"] == "do-review"
     run("project", "advance", D, expect=3)
+    # nor for its destination stage, which the notice path shares
+    assert run.json("gate", "check", D, "--to", "review")["gate"] == "do-review"
+    assert run("gate", "check", D, "--to", "closed", expect=2).stderr == (
+        f"Error: {D} cannot go from do to 'closed'; from do it can go to: review; or gate terminate-immediately "
+        f"(to review), taken only when named\n")
     run("project", "advance", D, "--to", "terminate-immediately", expect=3)  # no decision yet
     _terminate(run, "go")  # a plain go is not enough
     needs = _criterion(run, D, "decision", "--to", "terminate-immediately")

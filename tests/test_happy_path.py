@@ -117,6 +117,38 @@ def test_review_needs_a_destination(ready: Cli) -> None:
     assert err.strip() == "Error: camhs cannot go from analyse to 'review'; from analyse it can go to: plan"
 
 
+def test_at_review_each_command_hints_at_itself(ready: Cli, db: Database) -> None:
+    """At review (three ways out) a hint repeats the command typed: pasting the one from a read-only
+    `gate check` must not advance the project into cycle 2."""
+    run = ready
+    evidence = {"analyse-plan": ["needs-assessment"],
+                "plan-do": ["service-specification", "eia", "consultation", "performance-targets"],
+                "do-review": ["contract-award"], "review-analyse": ["outcomes-evaluation"]}
+    for gate, names in evidence.items():
+        for name in names:
+            run("evidence", "add", "camhs", name, "--ref", f"{name} v1")
+        go(run, "camhs", gate)
+        if gate != "review-analyse":
+            run("project", "advance", "camhs")
+    before = db.dump()
+    ways = ("Error: camhs is at review, which has 3 ways out (analyse, decommission, closed); "
+            "choose one with --to, e.g.:")
+    for typed, hint in (
+            (["gate", "check", "camhs"], "cycle gate check camhs --to analyse"),
+            (["gate", "check", "camhs", "--as-of", "2026-01-05"],
+             "cycle gate check camhs --as-of 2026-01-05 --to analyse"),
+            (["gate", "request", "camhs", "--note", "for the 14 October board"],
+             'cycle gate request camhs --note "for the 14 October board" --to analyse'),
+            (["gate", "waive", "camhs", "outcomes-evaluation", "--reason", "covered by the JSNA"],
+             'cycle gate waive camhs outcomes-evaluation --reason "covered by the JSNA" --to analyse'),
+            (["project", "advance", "camhs"], "cycle project advance camhs --to analyse")):
+        assert run(*typed, expect=2).stderr == f"{ways} {hint}\n", typed
+    assert db.dump() == before
+    # the hint from gate check runs as printed, and reads only
+    assert run.json("gate", "check", "camhs", "--to", "analyse")["gate"] == "review-analyse"
+    assert db.dump() == before
+
+
 def test_installed_command_runs_the_walkthrough(tmp_path: Path) -> None:
     env = {"CYCLE_HOME": str(tmp_path / "proc-home"), "CYCLE_USER": "alice"}
     assert run_process("init", env=env).returncode == 0

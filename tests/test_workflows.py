@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cli
+from .conftest import Cli, Database
 
 GOOD = """
 name = "mini"
@@ -232,3 +232,50 @@ def test_one_broken_team_file_does_not_hide_the_other_workflows(run: Cli, home: 
     bad.unlink()
     assert [w["error"] for w in run.json("workflow", "list")] == [None, None, None]
 
+
+FAST = """
+name = "fast"
+initial = "analyse"
+stop = "closed"
+
+[[stage]]
+id = "analyse"
+
+[[stage]]
+id = "closed"
+final = true
+
+[[gate]]
+id = "urgent-close"
+from = "analyse"
+to = "closed"
+explicit = true
+
+  [[gate.criterion]]
+  id = "decision"
+  kind = "decision"
+"""
+
+
+def test_a_stage_whose_only_way_out_is_explicit_names_the_gate(run: Cli, home: Path, db: Database) -> None:
+    (home / "workflows").mkdir(parents=True)
+    (home / "workflows" / "fast.toml").write_text(FAST)
+    run("init")
+    run("project", "new", "f1", "--title", "F", "--workflow", "fast", "--accountable-body", "Board")
+    before = db.dump()
+    only = "f1 is at analyse, whose only way out is gate urgent-close (to closed), taken only when named; name it with:"
+    assert run("gate", "check", "f1", expect=2).stderr == f"Error: {only} cycle gate check f1 --to urgent-close\n"
+    assert run("project", "advance", "f1", expect=2).stderr == (
+        f"Error: {only} cycle project advance f1 --to urgent-close\n")
+    # the destination is not the gate's name: an explicit gate is taken only when named
+    assert run("project", "advance", "f1", "--to", "closed", expect=2).stderr == (
+        "Error: f1 can go from analyse to closed only through gate urgent-close, taken only when named; name it "
+        "with: cycle project advance f1 --to urgent-close\n")
+    assert run("project", "advance", "f1", "--to", "plan", expect=2).stderr == (
+        "Error: f1 cannot go from analyse to 'plan'; from analyse it can go to: gate urgent-close (to closed), "
+        "taken only when named\n")
+    assert db.dump() == before  # nothing written, not even a refusal
+    assert run.json("gate", "check", "f1", "--to", "urgent-close")["gate"] == "urgent-close"
+    run("decision", "record", "f1", "--gate", "urgent-close", "--outcome", "go", "--body", "Board", "--ref", "m1")
+    run("project", "advance", "f1", "--to", "urgent-close")
+    assert run.json("project", "show", "f1")["stage"] == "closed"
