@@ -723,9 +723,14 @@ def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None
 
 @audit.command("verify")
 @click.option("--checkpoint", metavar="SEQ:HASH", help="A head printed earlier by `cycle audit checkpoint`.")
+@click.option("--chain-only", is_flag=True,
+              help="Walk the hash chain only; skip comparing evidence, decisions, waivers and stages with it.")
 @json_option
-def audit_verify(checkpoint: str | None, as_json: bool) -> None:
-    """Walk the hash chain; exit 1 naming the first bad entry.
+def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> None:
+    """Walk the hash chain, then compare the records gates read with it; exit 1 naming what is wrong.
+
+    The records are every evidence, decision and waiver row (each must match the audit entry that
+    wrote it) and every project's stage (it must be where its log last moved it).
 
     \b
     Example:
@@ -733,6 +738,8 @@ def audit_verify(checkpoint: str | None, as_json: bool) -> None:
       cycle audit verify --checkpoint 42:3f1c...
     """
     from cycle import audit as log
+    from cycle import records as rec
+    from cycle import text
 
     cp = log.parse_checkpoint(checkpoint) if checkpoint else None
     store = _store()
@@ -741,16 +748,24 @@ def audit_verify(checkpoint: str | None, as_json: bool) -> None:
         result = log.verify(conn, cp)
     finally:
         conn.close()
+    records = None
+    if result.ok and not chain_only:
+        with store.reading() as sql:
+            records = rec.check(sql)
+    ok = result.ok and (records is None or records.ok)
     if as_json:
-        _emit(result.as_dict())
+        _emit({**result.as_dict(), "ok": ok, "chain_ok": result.ok,
+               "records": records.as_dict() if records else None})
     elif result.ok:
         against = f", matches checkpoint {checkpoint}" if checkpoint else ""
         click.echo(f"Audit chain verified: {result.entries} entries, head {result.head_seq}:{result.head_hash}"
                    f"{against}.")
+        if records is not None:
+            click.echo(text.records(records), err=not records.ok)
     else:
         click.echo(f"Audit chain FAILED at entry {result.bad_seq}: {result.problem}. "
                    f"{result.entries} entries before it verified.", err=True)
-    sys.exit(0 if result.ok else 1)
+    sys.exit(0 if ok else 1)
 
 
 @audit.command("checkpoint")

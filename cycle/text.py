@@ -140,6 +140,19 @@ def entry_dict(e: Any) -> dict[str, Any]:
             "hash": e.hash}
 
 
+def records(r: Any) -> str:
+    """`audit verify`'s second part: the records gates read, against the log (cycle.records)."""
+    c = r.checked
+    counted = (f"{c['evidence']} evidence, {c['decision']} decisions, {c['waiver']} waivers "
+               f"and the stages of {c['projects']} projects")
+    if r.ok:
+        return f"Records match the log: {counted}."
+    n = len(r.discrepancies)
+    head = (f"Records FAILED: {n} {'does' if n == 1 else 'do'} not match the audit log, which itself verified "
+            f"(checked {counted}):")
+    return "\n".join([head, *(f"  {d.problem}" for d in r.discrepancies)])
+
+
 def workflow(wf: Any) -> str:
     lines = [f"{wf.name}: {wf.title}", f"  file: {wf.path}", f"  starts at {wf.initial}; a stop decision goes to "
              f"{wf.stop}", "  stages: " + " -> ".join(s.id for s in wf.stages if not s.final)

@@ -147,11 +147,13 @@ def test_renumbered_seqs_are_caught(history: Cli, db: Database) -> None:
 def test_cut_off_tail_passes_alone_but_not_against_a_checkpoint(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
     assert kept == f"14:{rows(db)[-1][-1]}"
-    assert history("audit", "verify", "--checkpoint", kept).stdout.strip() == (
+    assert history("audit", "verify", "--checkpoint", kept).stdout.splitlines()[0] == (
         f"Audit chain verified: 14 entries, head {kept}, matches checkpoint {kept}.")
     db.drop_audit_triggers()
     db.execute("DELETE FROM audit_entry WHERE seq > 11")
-    assert history("audit", "verify").stdout.startswith("Audit chain verified: 11 entries, head 11:")
+    assert history("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified: 11 entries, head 11:")
+    # The chain alone cannot see the cut; the records the cut entries wrote can (see test_records.py).
+    assert "Records FAILED" in history("audit", "verify", expect=1).stderr
     assert failed(history, "--checkpoint", kept) == (
         "Audit chain FAILED at entry 14: the log ends at entry 11 but the checkpoint names entry 14: "
         "entries after 11 were cut off. 11 entries before it verified.")
@@ -162,7 +164,7 @@ def test_checkpoint_of_an_earlier_head_still_verifies_a_longer_chain(history: Cl
     history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
     result = history("audit", "verify", "--checkpoint", kept)
     assert result.stdout.startswith("Audit chain verified: 15 entries, head 15:")
-    assert result.stdout.strip().endswith(f"matches checkpoint {kept}.")
+    assert result.stdout.splitlines()[0].endswith(f"matches checkpoint {kept}.")
 
 
 def rewrite_from(db: Database, start: int, edit: dict[str, str]) -> None:
@@ -186,7 +188,9 @@ def test_consistent_rewrite_passes_alone_but_not_against_a_checkpoint(history: C
     db.drop_audit_triggers()
     rewrite_from(db, 6, {"actor": "mallory"})
     assert rows(db)[5][COLUMNS.index("actor")] == "mallory"
-    assert history("audit", "verify").stdout.startswith("Audit chain verified: 14 entries, head 14:")
+    assert history("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified: 14 entries, head 14:")
+    # The evidence row entry 6 wrote still names its real recorder, so the records check sees the rewrite.
+    assert "recorded_by is 'alice' but entry 6 recorded 'mallory'" in history("audit", "verify", expect=1).stderr
     assert failed(history, "--checkpoint", kept) == (
         "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database "
         "(the chain was rewritten). 13 entries before it verified.")
@@ -213,7 +217,8 @@ def test_checkpoint_of_the_empty_log(history: Cli, db: Database) -> None:
     db.drop_audit_triggers()
     db.execute("DELETE FROM audit_entry")
     assert checkpoint(history) == empty
-    assert history("audit", "verify", "--checkpoint", empty).stdout.startswith("Audit chain verified: 0 entries")
+    assert history("audit", "verify", "--chain-only", "--checkpoint", empty).stdout.startswith(
+        "Audit chain verified: 0 entries")
 
 
 # --- the command's input and output --------------------------------------------------------------
@@ -230,8 +235,10 @@ def test_malformed_checkpoint_is_bad_input(history: Cli, bad: str) -> None:
 def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
     head = rows(db)[-1][-1]
     good = json.loads(history("audit", "verify", "--json").stdout)
-    assert good == {"ok": True, "entries": 14, "head": {"seq": 14, "hash": head}, "bad_seq": None,
-                    "problem": None, "checkpoint": None}
+    assert good == {"ok": True, "chain_ok": True, "entries": 14, "head": {"seq": 14, "hash": head},
+                    "bad_seq": None, "problem": None, "checkpoint": None,
+                    "records": {"ok": True, "checked": {"projects": 3, "evidence": 3, "decision": 3, "waiver": 0},
+                                "discrepancies": []}}
 
     db.drop_audit_triggers()
     db.execute("UPDATE audit_entry SET project = 'other' WHERE seq = 3")
