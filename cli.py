@@ -406,11 +406,9 @@ def milestone_list(key: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle milestone list camhs
     """
-    from datetime import date
+    from cycle import governance, quarters
 
-    from cycle import governance
-
-    on = _as_of(as_of) or date.today()
+    on = _as_of(as_of) or quarters.london_today()
     rows = governance.milestones(_store(), key)
     if as_json:
         _emit([{**m.as_dict(), "slipped": m.slipped(on)} for m in rows])

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from . import audit, authority, contracts, rows, views
+from . import audit, authority, contracts, quarters, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
@@ -300,9 +300,10 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     body_text = _text(body, "--body") or ""
     ref_text = _text(ref, "--ref") or ""
     decided = _iso_date(decided_on, "--date")
-    if decided is not None and decided > date.today().isoformat():
+    today = quarters.london_today()
+    if decided is not None and decided > today.isoformat():
         raise BadInput(f"--date {decided} is in the future; --date is the day the body decided, so record "
-                       f"the decision once it has met, e.g. --date {date.today().isoformat()}")
+                       f"the decision once it has met, e.g. --date {today.isoformat()}")
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
@@ -467,7 +468,7 @@ def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor:
         contract = contracts.set_terms(s, project, clean, actor)
         _touch(s, project, project.version)
         _, holder, _ = contracts.holder_of(s, project)
-        return contracts.status(holder, contract, date.today())
+        return contracts.status(holder, contract, quarters.london_today())
 
 
 def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str) -> contracts.Status:
@@ -475,6 +476,6 @@ def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
-        result = contracts.serve_notice(s, project, served_on, ref_text, actor, date.today())
+        result = contracts.serve_notice(s, project, served_on, ref_text, actor, quarters.london_today())
         _touch(s, project, project.version)
         return result

@@ -99,7 +99,10 @@ def required_body(project: Project, criterion: Criterion) -> str | None:
 
 def evaluate(wf: Workflow, gate: Gate, project: Project, evidence: Sequence[Evidence],
              decisions: Sequence[Decision], facts: Facts | None = None) -> GateCheck:
-    facts = facts or Facts(today=date.today())
+    if facts is None:
+        from .quarters import london_today
+
+        facts = Facts(today=london_today())
     results = [_waive(_criterion(gate, c, project, evidence, decisions, facts), facts.waivers.get((gate.id, c.id)))
                for c in gate.criteria]
     return GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, people, views
+from . import audit, people, quarters, views
 from .engine import _iso_date, _load_for_write, _text, get_project, record_change
 from .errors import BadInput, NotPermitted
 from .gates import quote
@@ -107,8 +107,9 @@ def add_milestone(store: Store, key: str, title: str, due: str, *, actor: str) -
 
 
 def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str, on: str | None = None) -> Milestone:
-    when = _iso_date(on, "--on") or date.today().isoformat()
-    if date.fromisoformat(when) > date.today():
+    today = quarters.london_today()
+    when = _iso_date(on, "--on") or today.isoformat()
+    if date.fromisoformat(when) > today:
         raise BadInput(f"--on {when} is in the future; mark a milestone done once it is done")
     actor = store.actor(actor)
     with store.write() as s:

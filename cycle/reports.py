@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit
+from . import audit, quarters
 from .engine import get_project
 from .models import Decision, Evidence, Project, Waiver
 from .store import Store
@@ -85,7 +85,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: tuple[int, str]
                        "stage": project.stage, "cycle": project.cycle, "owner": project.owner,
                        "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
                        "waivers": waived, "unverified_decisions": unverified, "entries": len(mine)})
-    return {"report": "gate-audit", "generated": date.today().isoformat(), "scope": key or "all projects",
+    return {"report": "gate-audit", "generated": quarters.london_today().isoformat(), "scope": key or "all projects",
             "chain": chain, "projects": report, "stage_counts": stage_counts(projects)}
 
 
@@ -133,7 +133,7 @@ def _local(at: str) -> date:
 
 def quarterly(store: Store, quarter: str, today: date | None = None) -> dict[str, Any]:
     """One page for a board: where every project stood at the quarter's end and what happened in it."""
-    from . import contracts, quarters, views
+    from . import contracts, views
     from .governance import MilestoneView
     from .models import Contract, Milestone
     from .notify_models import ReviewMeeting

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from . import contracts, rows
+from . import contracts, quarters, rows
 from .errors import BadInput, CycleError, ProjectNotFound
 from .gates import Facts, GateCheck, evaluate, quote
 from .store import Sql, Store, sql_of
@@ -80,7 +80,7 @@ def contract_status(db: Db, project: Any, today: date) -> contracts.Status | Non
 def facts_for(db: Db, project: Any, today: date | None = None, kinds: set[str] | None = None) -> Facts:
     """What gates may look at beyond the project's rows; `kinds` limits it to what those criteria need."""
     sql = sql_of(db)
-    today = today or date.today()
+    today = today or quarters.london_today()
     st = contract_status(sql, project, today) if kinds is None or "date" in kinds else None
     return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
                  run_on_to=contracts.run_on_date(st.contract) if st else None,
@@ -213,7 +213,7 @@ def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectVi
 
 def show_contract(store: Store, key: str, as_of: date | None = None) -> contracts.Status:
     with store.reading() as sql:
-        st = contract_status(sql, project(sql, key), as_of or date.today())
+        st = contract_status(sql, project(sql, key), as_of or quarters.london_today())
         if st is None:
             raise BadInput(f"{key} has no contract; record one with: cycle contract set {key} --provider NAME "
                            f"--start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
@@ -222,4 +222,4 @@ def show_contract(store: Store, key: str, as_of: date | None = None) -> contract
 
 def contracts_due(store: Store, as_of: date | None = None, within: str = "180d") -> list[Any]:
     with store.reading() as sql:
-        return contracts.due(sql, as_of or date.today(), within)
+        return contracts.due(sql, as_of or quarters.london_today(), within)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
+
+from cycle import quarters
 
 from .conftest import BODY, Cli, Database, go
 
@@ -90,13 +92,13 @@ def test_a_decision_dated_in_the_future_is_refused(ready: Cli, db: Database) -> 
     """A body cannot have decided tomorrow: such a go would open the gate on a meeting not yet held."""
     run = ready
     before = _dump(db)
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (quarters.london_today() + timedelta(days=1)).isoformat()
     err = _decide(run, "go", "--date", tomorrow, expect=2)
     assert err == (f"Error: --date {tomorrow} is in the future; --date is the day the body decided, so record "
-                   f"the decision once it has met, e.g. --date {date.today().isoformat()}\n")
+                   f"the decision once it has met, e.g. --date {quarters.london_today().isoformat()}\n")
     assert _dump(db) == before
-    _decide(run, "go", "--date", date.today().isoformat())
-    assert run.json("project", "show", "camhs")["decisions"][0]["decided_on"] == date.today().isoformat()
+    _decide(run, "go", "--date", quarters.london_today().isoformat())
+    assert run.json("project", "show", "camhs")["decisions"][0]["decided_on"] == quarters.london_today().isoformat()
 
 
 def test_a_move_whose_audit_entry_fails_is_not_written(ready: Cli, db: Database) -> None:

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from cycle import dates
+from cycle import dates, quarters
 
 from .conftest import BODY, Cli, Database, go
 
-TODAY = date.today()
+TODAY = quarters.london_today()  # the product's today is the date in England
 D = "camhs-decommissioning"
 COMMISSIONING = {"analyse-plan": ["needs-assessment"],
                  "plan-do": ["service-specification", "eia", "consultation", "performance-targets"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cycle import reminders
+from cycle import quarters, reminders
 from cycle.store import Store, open_store
 from notifications import send
 from notifications.mail import MaildirTransport
@@ -246,7 +246,7 @@ def test_notice_served_in_time_stops_the_ladder(run: Cli) -> None:
         return [r[0] for r in due(run, day) if r[0].startswith("notice")]
 
     assert notice(f"{Y}-12-31") == ["notice", "notice"]
-    run("contract", "notice", "camhs", "--served-on", date.today().isoformat(), "--ref", "NL-1")
+    run("contract", "notice", "camhs", "--served-on", quarters.london_today().isoformat(), "--ref", "NL-1")
     assert notice(f"{Y}-12-31") == []
     assert notice(f"{Y + 1}-04-02") == []
 
