@@ -501,7 +501,7 @@ def contract() -> None:
 @click.option("--extension-to", help="Latest end date the extension options allow, YYYY-MM-DD.")
 @click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
               help="Without notice the contract runs on (for --run-on) or simply ends.")
-@click.option("--run-on", help="How long it runs on without notice, e.g. '12 months'.")
+@click.option("--run-on", help="How long it runs on without notice, once, e.g. '12 months'.")
 @version_option
 def contract_set(key: str, expect_version: int | None, **terms: str | None) -> None:
     """Record or change a project's contract terms (only the options given change).
@@ -561,7 +561,7 @@ def contracts() -> None:
 @as_of_option
 @json_option
 def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:
-    """Live contracts whose notice deadline or end date falls in the window, soonest first.
+    """Live contracts whose notice deadline, end date or run-on end falls in the window, soonest first.
 
     \b
     Example:

@@ -38,7 +38,7 @@ def parse_money(text: str, what: str) -> str:
 
 @dataclass
 class Status:
-    """A contract as it stands on `as_of`."""
+    """A contract as it stands on `as_of` (notice recorded as served after `as_of` had not been served then)."""
 
     holder: str
     contract: Contract
@@ -48,14 +48,23 @@ class Status:
     days_to_deadline: int | None
     run_on_to: date | None
     consequence: str
+    #: The last day of the contract's term as things stand on `as_of`: its end date, or the end of its
+    #: run-on once the deadline has gone by without notice (None: it runs on with no run-on period stated).
+    effective_end: date | None = None
 
     @property
     def end(self) -> date | None:
         return _d(self.contract.end)
 
+    @property
+    def served_on(self) -> date | None:
+        """The day notice was served, if it had been by `as_of`."""
+        served = _d(self.contract.notice_served_on)
+        return served if served is not None and served <= self.as_of else None
+
     def key_dates(self) -> dict[str, date | None]:
         c = self.contract
-        return {"notice_served_on": _d(c.notice_served_on), "notice_deadline": self.deadline,
+        return {"notice_served_on": self.served_on, "notice_deadline": self.deadline,
                 "contract_start": _d(c.start), "contract_end": _d(c.end)}
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,7 +75,8 @@ class Status:
                 "notice_served_on": c.notice_served_on, "notice_ref": c.notice_ref, "as_of": self.as_of.isoformat(),
                 "notice_deadline": _iso(self.deadline), "status": self.state,
                 "days_to_deadline": self.days_to_deadline, "run_on_to": _iso(self.run_on_to),
-                "if_nothing_is_done": self.consequence}
+                "if_nothing_is_done": self.consequence,
+                "notice_served_by_as_of": self.served_on is not None, "effective_end": _iso(self.effective_end)}
 
 
 def _d(text: str | None) -> date | None:
@@ -78,14 +88,20 @@ def _iso(d: date | None) -> str | None:
 
 
 def run_on_date(c: Contract) -> date | None:
+    """The last day of the contract's run-on (dates.run_on_end), when its terms give a run-on period."""
     end = _d(c.end)
     if end is None or c.if_no_notice != "run-on" or not c.run_on:
         return None
-    return dates.add(end, dates.parse_period(c.run_on))
+    return dates.run_on_end(end, dates.parse_period(c.run_on))
 
 
 def status(holder: str, c: Contract, as_of: date, due_days: int = DUE_DAYS) -> Status:
-    end, served = _d(c.end), _d(c.notice_served_on)
+    """The contract on `as_of`. Its terms give one run-on period: without notice by the deadline it runs
+    on from its end date for that period and then ends (a contract that rolls on again is not modelled)."""
+    end = _d(c.end)
+    served = _d(c.notice_served_on)
+    if served is not None and served > as_of:
+        served = None  # recorded later: on as_of, notice had not been served
     if end is None or not c.notice:
         return Status(holder, c, as_of, None, "incomplete", None, None,
                       f"Unknown: set the end date and notice period with: cycle contract set {holder} "
@@ -96,21 +112,38 @@ def status(holder: str, c: Contract, as_of: date, due_days: int = DUE_DAYS) -> S
     runs_on = (f"the contract runs on to {run_on.isoformat()}" if run_on
                else "the contract runs on past its end date (no run-on period stated)")
 
-    def make(state: str, consequence: str, run_on_to: date | None = None) -> Status:
-        return Status(holder, c, as_of, deadline, state, days, run_on_to, consequence)
+    def make(state: str, consequence: str, run_on_to: date | None = None, until: date | None = end) -> Status:
+        return Status(holder, c, as_of, deadline, state, days, run_on_to, consequence, until)
+
+    def ran_on(to: date, why: str) -> Status:
+        return make("ended", f"Ended on {to.isoformat()}, at the end of its run-on: {why}, so it ran on for "
+                             f"{c.run_on} from its end date {c.end}.", to, to)
 
     if c.if_no_notice == "ends":
         if as_of > end:
             return make("ended", f"Ended on {end.isoformat()}.")
         return make("ends", f"Ends on {end.isoformat()} without notice (its terms need none).")
+    if served is not None and served <= deadline:
+        if as_of > end:
+            return make("ended", f"Ended on {end.isoformat()}: notice served on {served.isoformat()}, on time.")
+        return make("served", f"Notice served on {served.isoformat()}, on time: ends on {end.isoformat()}.")
     if served is not None:
-        if served <= deadline:
-            state = "ended" if as_of > end else "served"
-            return make(state, f"Notice served on {served.isoformat()}, on time: ends on {end.isoformat()}.")
+        if run_on is not None and as_of > run_on:
+            return ran_on(run_on, f"notice was served on {served.isoformat()}, after the deadline "
+                                  f"{deadline.isoformat()}")
         return make("served-late", f"Notice served on {served.isoformat()}, after the deadline "
-                                   f"{deadline.isoformat()}: {runs_on}.", run_on)
+                                   f"{deadline.isoformat()}: {runs_on}.", run_on, run_on)
     if as_of > deadline:
-        return make("passed", f"Notice deadline {deadline.isoformat()} has passed: {runs_on}.", run_on)
+        if run_on is not None and as_of > run_on:
+            return ran_on(run_on, f"the notice deadline {deadline.isoformat()} passed without notice")
+        if as_of > end:
+            now = (f"since {end.isoformat()} the contract has been running on, to {run_on.isoformat()}, the end of "
+                   f"its run-on of {c.run_on}" if run_on else
+                   f"since {end.isoformat()} the contract has been running on (no run-on period stated; set it "
+                   f"with: cycle contract set {holder} --run-on PERIOD)")
+            return make("passed", f"Notice deadline {deadline.isoformat()} passed without notice: {now}.",
+                        run_on, run_on)
+        return make("passed", f"Notice deadline {deadline.isoformat()} has passed: {runs_on}.", run_on, run_on)
     state = "due" if days <= due_days else "open"
     when = "today" if days == 0 else f"in {days} days"
     return make(state, f"Serve notice by {deadline.isoformat()} ({when}) or {runs_on}.", run_on)
@@ -212,7 +245,9 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
 
 
 def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
-    """Live contracts whose notice deadline or end date falls in [as_of, as_of + within], soonest first."""
+    """Live contracts with an event in [as_of, as_of + within], soonest first: a notice deadline that can
+    still be met, or the day the contract's term ends as things stand (its end date, or the end of its
+    run-on once the deadline has gone by without notice)."""
     until = dates.window_end(as_of, within)
     out = []
     for contract in rows.contracts(sql):
@@ -224,7 +259,12 @@ def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
         events = []
         if st.deadline and st.state in ("open", "due") and as_of <= st.deadline <= until:
             events.append((st.deadline, "notice deadline"))
-        if st.end and as_of <= st.end <= until:
+        if st.state in ("passed", "served-late"):
+            if st.run_on_to and as_of <= st.run_on_to <= until:
+                events.append((st.run_on_to, "run-on ends"))
+            elif st.run_on_to is None and st.end and as_of <= st.end <= until:
+                events.append((st.end, "runs on from"))  # no run-on period stated: no end in sight
+        elif st.end and as_of <= st.end <= until:
             events.append((st.end, "end date"))
         if events:
             when, what = min(events)

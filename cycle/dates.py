@@ -7,6 +7,9 @@ Conventions (stated once, used everywhere):
   by the contract's end date E: for months, the latest D with D + N months <= E (so a month-end E
   gives a month-end deadline); for calendar days, E - N days; for working days, the latest D with
   N working days after D up to and including E, moved back to a working day.
+- A run-on of N months from an end date E ends on E + N months, and a month-end E gives a month-end
+  run-on end, as for the notice deadline (30 September + 6 months = 31 March; 28 February 2027 +
+  12 months = 29 February 2028); calendar days and working days count on from E as `add` does.
 - Working days are Monday to Friday except England and Wales bank holidays (the `holidays` package).
 """
 
@@ -102,6 +105,14 @@ def add(d: date, period: Period) -> date:
         if is_working_day(day):
             count += 1
     return day
+
+
+def run_on_end(end: date, run_on: Period) -> date:
+    """The last day of a run-on of `run_on` after a contract's end date (see the module docstring)."""
+    if run_on.unit == "months" and is_month_end(end):
+        later = add_months(end, run_on.n)
+        return later.replace(day=last_day(later.year, later.month))
+    return add(end, run_on)
 
 
 def notice_deadline(end: date, notice: Period) -> date:

@@ -209,9 +209,7 @@ def entered_stage_on(session: Session, project: Project, stage: str | None = Non
 
 def _live_until(st: contracts.Status) -> date | None:
     """The last day the contract runs, as far as is known (None: it runs on with no end in sight)."""
-    if st.state in ("passed", "served-late"):
-        return st.run_on_to
-    return st.end
+    return st.effective_end
 
 
 def _reviews(c: _Collector, project: Project, contract: Contract, cfg: Settings) -> None:

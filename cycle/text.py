@@ -198,8 +198,11 @@ def contract(st: Any) -> str:
              f"  value           {money or '-'}",
              f"  notice          {d['notice'] or '-'}; without notice it {no_notice}",
              f"  notice deadline {d['notice_deadline'] or '-'}"]
-    if d["notice_served_on"]:
+    if d["notice_served_on"] and d["notice_served_by_as_of"]:
         lines.append(f"  notice served   {d['notice_served_on']} ({d['notice_ref']})")
+    elif d["notice_served_on"]:
+        lines.append(f"  notice served   not yet on {d['as_of']} (served later, on {d['notice_served_on']}: "
+                     f"{d['notice_ref']})")
     lines.append(f"  on {d['as_of']}: {d['status'].upper()}. {d['if_nothing_is_done']}")
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
-"""Contracts from the command line: the London calendar date.
+"""Contracts from the command line: run-on dates, the term after a missed deadline, notice on a past date,
+and the London calendar date.
 
 Expected dates are worked out by hand in the comments.
 """
@@ -10,13 +11,135 @@ from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 
 from .conftest import BODY, Cli
 
 
+def _new(run: Cli, key: str, *terms: str) -> None:
+    run("project", "new", key, "--title", key.upper(), "--owner", "alice")
+    run("contract", "set", key, "--provider", "Trust X", *terms)
+
+
 def _last_line(run: Cli, *args: str) -> str:
     return run(*args).stdout.splitlines()[-1]
+
+
+# --- 1. the run-on of a month-end contract ends on a month end -----------------------------------
+
+@pytest.mark.parametrize(("end", "run_on", "last"), [
+    ("2027-09-30", "6 months", "2028-03-31"),   # not 30 March
+    ("2027-06-30", "1 month", "2027-07-31"),    # not 30 July
+    ("2027-02-28", "12 months", "2028-02-29"),  # a month-end February into a leap year
+])
+def test_a_month_end_contract_runs_on_to_a_month_end(run: Cli, end: str, run_on: str, last: str) -> None:
+    run("init")
+    _new(run, "r", "--start", "2024-10-01", "--end", end, "--notice", "3 months", "--run-on", run_on)
+    assert _last_line(run, "contract", "show", "r", "--as-of", "2025-01-01").endswith(
+        f"or the contract runs on to {last}.")
+    assert run.json("contract", "show", "r", "--as-of", "2025-01-01")["run_on_to"] == last
+    assert run.json("contracts", "due", "--as-of", end, "--within", "14 months")[0]["date"] == last
+
+
+def test_the_deadline_passed_email_names_the_same_run_on_date(run: Cli) -> None:
+    from .reminder_setup import Y, live_project
+
+    live_project(run, end=f"{Y + 1}-09-30")  # six months' notice: deadline 31 March Y+1
+    run("contract", "set", "camhs", "--run-on", "6 months")  # 30 September + 6 months: 31 March Y+2
+    plan = run.json("remind", "--dry-run", "--as-of", f"{Y + 1}-04-01")
+    passed = {r["subject"] for r in plan["reminders"] if r["kind"] == "notice-passed"}
+    assert passed == {f"Notice deadline passed: the contract now runs on to {Y + 2}-03-31"}
+
+
+# --- 2. after a missed deadline: the term runs on once, then ends ------------------------------------
+
+@pytest.fixture
+def d(run: Cli) -> Cli:
+    """d ends 31 January 2027 with 90 days' notice (deadline 2 November 2026) and runs on 3 months
+    without it (to 30 April 2027); r's notice deadline is 31 March 2027 (see the first test)."""
+    run("init")
+    _new(run, "d", "--start", "2024-03-01", "--end", "2027-01-31", "--notice", "90 days", "--run-on", "3 months")
+    _new(run, "r", "--start", "2024-10-01", "--end", "2027-09-30", "--notice", "6 months", "--run-on", "6 months")
+    return run
+
+
+def test_a_running_on_contract_stays_in_contracts_due_until_its_run_on_ends(d: Cli) -> None:
+    rows = d.json("contracts", "due", "--within", "180d", "--as-of", "2027-02-15")
+    assert [(r["project"], r["date"], r["what"], r["status"]) for r in rows] == [
+        ("r", "2027-03-31", "notice deadline", "due"), ("d", "2027-04-30", "run-on ends", "passed")]
+    assert rows[1]["if_nothing_is_done"] == (
+        "Notice deadline 2026-11-02 passed without notice: since 2027-01-31 the contract has been running on, "
+        "to 2027-04-30, the end of its run-on of 3 months.")
+    text = d("contracts", "due", "--within", "180d", "--as-of", "2027-02-15").stdout.splitlines()
+    assert text[1].startswith("2027-04-30  run-on ends     d ")
+
+
+def test_before_its_end_a_contract_past_its_deadline_is_listed_by_its_run_on_end(d: Cli) -> None:
+    # On 1 December 2026 the deadline has passed: d will not end on 31 January 2027.
+    rows = d.json("contracts", "due", "--as-of", "2026-12-01")
+    assert [(r["project"], r["date"], r["what"]) for r in rows] == [
+        ("r", "2027-03-31", "notice deadline"), ("d", "2027-04-30", "run-on ends")]
+    assert "end date" not in d("contracts", "due", "--as-of", "2026-12-01").stdout
+
+
+def test_after_its_run_on_the_contract_shows_as_ended_on_the_run_on_end(d: Cli) -> None:
+    assert _last_line(d, "contract", "show", "d", "--as-of", "2027-06-15") == (
+        "  on 2027-06-15: ENDED. Ended on 2027-04-30, at the end of its run-on: the notice deadline 2026-11-02 "
+        "passed without notice, so it ran on for 3 months from its end date 2027-01-31.")
+    shown = d.json("contract", "show", "d", "--as-of", "2027-06-15")
+    assert (shown["status"], shown["end"], shown["run_on_to"], shown["effective_end"]) == (
+        "ended", "2027-01-31", "2027-04-30", "2027-04-30")
+    assert d.json("contract", "show", "d", "--as-of", "2027-04-30")["status"] == "passed"  # its last day
+    assert [r["project"] for r in d.json("contracts", "due", "--as-of", "2027-05-01", "--within", "12m")] == ["r"]
+    # years later, nothing is said to be running on to a date long gone
+    assert _last_line(d, "contract", "show", "r", "--as-of", "2031-06-01").startswith(
+        "  on 2031-06-01: ENDED. Ended on 2028-03-31, at the end of its run-on")
+
+
+def test_a_contract_that_ends_without_notice_shows_as_ended_after_its_end(run: Cli) -> None:
+    run("init")
+    _new(run, "e", "--start", "2024-03-01", "--end", "2027-01-31", "--notice", "90 days", "--if-no-notice", "ends")
+    assert [(r["date"], r["what"]) for r in run.json("contracts", "due", "--as-of", "2027-01-15")] == [
+        ("2027-01-31", "end date")]
+    assert _last_line(run, "contract", "show", "e", "--as-of", "2027-02-01") == (
+        "  on 2027-02-01: ENDED. Ended on 2027-01-31.")
+    assert run.json("contracts", "due", "--as-of", "2027-02-01") == []
+
+
+# --- 3. on a date before notice was served, it had not been served -------------------------------------
+
+def test_show_and_due_before_the_notice_was_served(d: Cli) -> None:
+    with on("2026-11-25T12:00:00+00:00"):
+        _new(d, "b", "--start", "2024-03-01", "--end", "2027-02-28", "--notice", "90 days", "--run-on", "3 months")
+        d("contract", "notice", "b", "--served-on", "2026-11-20", "--ref", "NL-2")
+    # 90 days before 28 February 2027 is 30 November 2026
+    shown = d("contract", "show", "b", "--as-of", "2026-11-01").stdout.splitlines()
+    assert shown[-2:] == [
+        "  notice served   not yet on 2026-11-01 (served later, on 2026-11-20: NL-2)",
+        "  on 2026-11-01: DUE. Serve notice by 2026-11-30 (in 29 days) or the contract runs on to 2027-05-31."]
+    data = d.json("contract", "show", "b", "--as-of", "2026-11-01")
+    assert (data["status"], data["notice_served_on"], data["notice_served_by_as_of"]) == ("due", "2026-11-20", False)
+    due = d.json("contracts", "due", "--as-of", "2026-11-01", "--within", "30d")
+    assert [(r["project"], r["date"], r["what"]) for r in due] == [("d", "2026-11-02", "notice deadline"),
+                                                                   ("b", "2026-11-30", "notice deadline")]
+    served = d("contract", "show", "b", "--as-of", "2026-11-20").stdout.splitlines()
+    assert served[-2:] == ["  notice served   2026-11-20 (NL-2)",
+                           "  on 2026-11-20: SERVED. Notice served on 2026-11-20, on time: ends on 2027-02-28."]
+
+
+def test_the_reminder_ladder_on_a_date_before_the_notice_was_served(run: Cli) -> None:
+    from .reminder_setup import live_project
+
+    with on("2026-07-10T12:00:00+00:00"):
+        # ends 30 September 2026, six months' notice: deadline 31 March 2026; served (on time) 20 March
+        live_project(run, start="2025-10-01", end="2026-09-30")
+        run("contract", "notice", "camhs", "--served-on", "2026-03-20", "--ref", "NL-1")
+        plan = run.json("remind", "--dry-run", "--as-of", "2026-03-01")
+        assert [(r["kind"], r["period"]) for r in plan["reminders"] if r["kind"] == "notice"] == [
+            ("notice", "2026-03-31/30d"), ("notice", "2026-03-31/30d")]
+        plan = run.json("remind", "--dry-run", "--as-of", "2026-03-25")
+        assert [r for r in plan["reminders"] if r["kind"].startswith("notice")] == []
 
 
 # --- 4. "today" is the date in England --------------------------------------------------------------

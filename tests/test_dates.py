@@ -102,3 +102,68 @@ def test_served_on_time_and_late() -> None:
 def test_a_contract_that_simply_ends() -> None:
     st = status("x", _contract(if_no_notice="ends", run_on=None), date(2027, 12, 1))
     assert st.state == "ends" and "without notice" in st.consequence
+
+
+@pytest.mark.parametrize(("end", "run_on", "last"), [
+    (date(2027, 9, 30), "6 months", date(2028, 3, 31)),   # month-end end: month-end run-on (not 30 March)
+    (date(2027, 6, 30), "1 month", date(2027, 7, 31)),
+    (date(2027, 2, 28), "12 months", date(2028, 2, 29)),  # into a leap February
+    (date(2028, 2, 29), "12 months", date(2029, 2, 28)),  # out of one
+    (date(2027, 1, 31), "1 month", date(2027, 2, 28)),
+    (date(2027, 3, 15), "3 months", date(2027, 6, 15)),   # mid-month: the corresponding date
+    (date(2027, 8, 30), "6 months", date(2028, 2, 29)),   # no 30 February: the month's last day
+    (date(2027, 1, 31), "90 days", date(2027, 5, 1)),     # 28 + 31 + 30 = 89 days to 30 April
+])
+def test_run_on_end_keeps_month_ends_as_the_notice_deadline_does(end: date, run_on: str, last: date) -> None:
+    assert dates.run_on_end(end, P(run_on)) == last
+
+
+def test_a_month_end_contract_runs_on_to_a_month_end() -> None:
+    c = _contract(start="2024-10-01", end="2027-09-30", run_on="6 months")
+    st = status("r", c, date(2027, 4, 1))
+    assert (st.state, st.run_on_to, st.effective_end) == ("passed", date(2028, 3, 31), date(2028, 3, 31))
+    assert st.consequence == "Notice deadline 2027-03-31 has passed: the contract runs on to 2028-03-31."
+
+
+def test_after_a_missed_deadline_the_term_runs_on_once_then_ends() -> None:
+    # 90 days' notice before 31 January 2027 is 2 November 2026; three months' run-on ends 30 April 2027.
+    c = _contract(start="2024-03-01", end="2027-01-31", notice="90 days", run_on="3 months")
+    before_end = status("d", c, date(2026, 12, 1))
+    assert (before_end.state, before_end.effective_end) == ("passed", date(2027, 4, 30))
+    running = status("d", c, date(2027, 2, 15))
+    assert (running.state, running.run_on_to, running.effective_end) == ("passed", date(2027, 4, 30),
+                                                                          date(2027, 4, 30))
+    assert running.consequence == ("Notice deadline 2026-11-02 passed without notice: since 2027-01-31 the contract "
+                                   "has been running on, to 2027-04-30, the end of its run-on of 3 months.")
+    assert status("d", c, date(2027, 4, 30)).state == "passed"  # its last day
+    ended = status("d", c, date(2027, 6, 15))
+    assert (ended.state, ended.effective_end) == ("ended", date(2027, 4, 30))
+    assert ended.consequence == ("Ended on 2027-04-30, at the end of its run-on: the notice deadline 2026-11-02 "
+                                 "passed without notice, so it ran on for 3 months from its end date 2027-01-31.")
+
+
+def test_late_notice_runs_on_then_ends() -> None:
+    c = _contract(notice_served_on="2027-10-01")  # deadline 30 September 2027, run-on to 31 March 2029
+    assert status("x", c, date(2029, 3, 31)).state == "served-late"
+    ended = status("x", c, date(2029, 4, 1))
+    assert (ended.state, ended.effective_end) == ("ended", date(2029, 3, 31))
+    assert ended.consequence.startswith("Ended on 2029-03-31, at the end of its run-on: notice was served on "
+                                        "2027-10-01, after the deadline 2027-09-30, so it ran on for 12 months")
+
+
+def test_with_no_run_on_period_a_passed_contract_runs_on_with_no_end_in_sight() -> None:
+    st = status("x", _contract(run_on=None), date(2028, 5, 1))
+    assert (st.state, st.run_on_to, st.effective_end) == ("passed", None, None)
+    assert st.consequence == ("Notice deadline 2027-09-30 passed without notice: since 2028-03-31 the contract has "
+                              "been running on (no run-on period stated; set it with: cycle contract set x "
+                              "--run-on PERIOD).")
+
+
+def test_notice_served_after_the_as_of_date_had_not_been_served_then() -> None:
+    c = _contract(notice_served_on="2027-09-20", notice_ref="NL-2")
+    before = status("x", c, date(2027, 9, 1))
+    assert (before.state, before.days_to_deadline) == ("due", 29)
+    assert before.key_dates()["notice_served_on"] is None and before.as_dict()["notice_served_by_as_of"] is False
+    after = status("x", c, date(2027, 9, 20))
+    assert after.state == "served" and after.key_dates()["notice_served_on"] == date(2027, 9, 20)
+    assert status("x", c, date(2028, 4, 1)).consequence == "Ended on 2028-03-31: notice served on 2027-09-20, on time."

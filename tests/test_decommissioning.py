@@ -34,9 +34,10 @@ def _contract(run: Cli, key: str = "camhs", end: date | None = None, notice: str
         "--end", end.isoformat(), "--notice", notice, "--run-on", "12 months")
 
 
-def _decommission(run: Cli, reason: str = "no-longer-a-priority") -> None:
+def _decommission(run: Cli, reason: str = "no-longer-a-priority", contract: bool = True) -> None:
     """camhs round to review, then --to decommission; the linked project set up with a reason."""
-    _contract(run)
+    if contract:
+        _contract(run)
     for gate, names in COMMISSIONING.items():
         _evidence(run, "camhs", names)
         go(run, "camhs", gate)
@@ -103,7 +104,7 @@ def test_notice_deadline_passed_the_do_gate_names_the_run_on_date(ready: Cli) ->
     end = TODAY + timedelta(days=60)  # six months' notice: the deadline was about four months ago
     run("contract", "set", "camhs", "--end", end.isoformat())
     deadline = dates.notice_deadline(end, dates.parse_period("6 months"))
-    run_on = dates.add_months(end, 12)
+    run_on = dates.run_on_end(end, dates.parse_period("12 months"))
     notice = _criterion(run, D, "notice-served")
     assert notice["met"] is False
     assert notice["reason"] == (f"Notice served: none, and the notice deadline {deadline.isoformat()} has passed: "
@@ -262,14 +263,17 @@ def test_contracts_due_soonest_first_with_what_happens(run: Cli) -> None:
     run("project", "set", "d", "--accountable-body", "Board")
     run("decision", "record", "d", "--gate", "analyse-plan", "--outcome", "stop", "--body", "Board", "--ref", "m")
     rows = run.json("contracts", "due", "--as-of", "2026-10-01", "--within", "180d")
-    assert [(r["project"], r["date"], r["what"]) for r in rows] == [
-        ("a", "2026-12-31", "notice deadline"),
-        ("b", "2026-12-31", "end date"),  # its notice deadline (30 Sept) passed yesterday
-    ]  # c is years away; d is closed
+    # b's notice deadline (30 Sept) passed yesterday: it will not end on 31 December but run on to
+    # 30 June 2027, after this window; c is years away; d is closed
+    assert [(r["project"], r["date"], r["what"]) for r in rows] == [("a", "2026-12-31", "notice deadline")]
     assert rows[0]["if_nothing_is_done"].startswith("Serve notice by 2026-12-31 (in 91 days)")
+    rows = run.json("contracts", "due", "--as-of", "2026-10-01", "--within", "9 months")
+    assert [(r["project"], r["date"], r["what"]) for r in rows] == [
+        ("a", "2026-12-31", "notice deadline"), ("b", "2027-06-30", "run-on ends")]
     assert rows[1]["if_nothing_is_done"] == "Notice deadline 2026-09-30 has passed: the contract runs on to 2027-06-30."
-    text = run("contracts", "due", "--as-of", "2026-10-01").stdout.splitlines()
-    assert text[1].startswith("2026-12-31  end date        b ")
+    assert (rows[1]["end"], rows[1]["effective_end"]) == ("2026-12-31", "2027-06-30")
+    text = run("contracts", "due", "--as-of", "2026-10-01", "--within", "9m").stdout.splitlines()
+    assert text[1].startswith("2027-06-30  run-on ends     b ")
     assert run("contracts", "due", "--as-of", "2026-10-01", "--within", "30d").stdout == "Nothing due within 30d.\n"
 
 
