@@ -495,13 +495,14 @@ def contract() -> None:
 @click.option("--ref", help="The contract's reference.")
 @click.option("--start", help="Start date, YYYY-MM-DD.")
 @click.option("--end", help="End date, YYYY-MM-DD.")
-@click.option("--value", "value_total", help="Total value in pounds, e.g. 1250000 or 1.25m.")
+@click.option("--value", "value_total", help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m.")
 @click.option("--annual-value", "value_annual", help="Annual value in pounds.")
 @click.option("--notice", help="Notice period: '6 months', '90 days' or '60 working days'.")
 @click.option("--extension-to", help="Latest end date the extension options allow, YYYY-MM-DD.")
 @click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
-              help="Without notice the contract runs on (for --run-on) or simply ends.")
-@click.option("--run-on", help="How long it runs on without notice, once, e.g. '12 months'.")
+              help="Without notice the contract runs on (for --run-on) or simply ends (this clears any run-on).")
+@click.option("--run-on",
+              help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on).")
 @version_option
 def contract_set(key: str, expect_version: int | None, **terms: str | None) -> None:
     """Record or change a project's contract terms (only the options given change).
@@ -514,7 +515,7 @@ def contract_set(key: str, expect_version: int | None, **terms: str | None) -> N
     from cycle import engine, text
 
     st = engine.set_contract(_store(), key, terms, actor=_actor(), expect_version=expect_version)
-    click.echo(text.contract(st))
+    click.echo(text.contract_set(key, st))
 
 
 @contract.command("show")

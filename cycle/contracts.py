@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 #: A notice deadline this close (or closer) is "due" rather than "open".
 DUE_DAYS = 90
-_MONEY = re.compile(r"^£?\s*([0-9][0-9,]*(?:\.[0-9]{1,2})?)\s*([km])?$", re.I)
+# Digits, or thousands grouped by commas (1,250,000); pence, or a k/m multiplier (1.25m).
+_MONEY = re.compile(r"^£?\s*((?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?)\s*([km])?$", re.I)
 
 
 def parse_money(text: str, what: str) -> str:
@@ -31,7 +32,9 @@ def parse_money(text: str, what: str) -> str:
             raise InvalidOperation
         value = Decimal(m.group(1).replace(",", ""))
     except InvalidOperation:
-        raise BadInput(f"{what} {text!r} is not an amount in pounds; write e.g. 1250000, £1,250,000 or 1.25m") from None
+        commas = " (commas only between groups of three digits)" if "," in (text or "") else ""
+        raise BadInput(f"{what} {text!r} is not an amount in pounds; write e.g. 1250000, £1,250,000 or "
+                       f"1.25m{commas}") from None
     value *= {"k": 1000, "m": 1_000_000}.get((m.group(2) or "").lower(), 1)
     return str(value.quantize(Decimal("0.01")))
 
@@ -185,6 +188,13 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
             if not text or any(ord(ch) < 32 for ch in text):
                 raise BadInput(f"--{name} must be a single line of text")
             out[name] = text
+    if out.get("if_no_notice") == "ends":
+        if out.get("run_on"):
+            raise BadInput(f"--if-no-notice ends and --run-on {given['run_on']!r} contradict each other: a contract "
+                           f"that ends without notice does not run on; drop --run-on, or use --if-no-notice run-on")
+        out["run_on"] = None  # a run-on recorded before no longer applies; the audit entry shows it cleared
+    elif out.get("run_on"):
+        out["if_no_notice"] = "run-on"  # a run-on period means the contract runs on without notice
     return out
 
 
@@ -224,7 +234,9 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
 def serve_notice(session: Session, project: Project, served_on: str, ref: str, actor: str, today: date) -> Status:
     _, holder_key, contract = holder_of(session, project)
     if contract is None:
-        raise BadInput(f"{project.key} has no contract; record it first with: cycle contract set {project.key} "
+        whose = (f"{project.key} has no contract" if holder_key == project.key else
+                 f"{project.key} works with the contract of {holder_key}, the service it decommissions, which has none")
+        raise BadInput(f"{whose}; record it first with: cycle contract set {holder_key} "
                        f"--provider NAME --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
     when = dates.parse_date(served_on, "--served-on")
     if when > today:

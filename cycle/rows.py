@@ -48,18 +48,20 @@ def links(sql: Sql, project_id: int) -> list[tuple[str, str, str]]:
 
 
 def contract_holder(sql: Sql, project_id: int, key: str) -> tuple[int, str, Row | None]:
-    """(id, key, contract) of the project holding this project's contract: itself, or the service
-    it decommissions; contract is None when neither has one."""
+    """(id, key, contract) of the project holding this project's contract: its own contract if it has
+    one, else the service it decommissions (whose contract it works with, recorded or not), else
+    itself; contract is None when the holder has none yet."""
     own = sql.one("SELECT * FROM contract WHERE project_id = :id", id=project_id)
     if own is not None:
         return project_id, key, own
     parent = sql.one("SELECT p.id AS holder_id, p.key AS holder_key, c.id AS contract_id FROM link l "
-                     "JOIN project p ON p.id = l.other_id JOIN contract c ON c.project_id = p.id "
+                     "JOIN project p ON p.id = l.other_id LEFT JOIN contract c ON c.project_id = p.id "
                      "WHERE l.project_id = :id AND l.kind = 'decommissions' ORDER BY l.id", id=project_id)
     if parent is None:
         return project_id, key, None
-    return parent.holder_id, parent.holder_key, sql.one("SELECT * FROM contract WHERE id = :id",
-                                                        id=parent.contract_id)
+    found = (sql.one("SELECT * FROM contract WHERE id = :id", id=parent.contract_id)
+             if parent.contract_id is not None else None)
+    return parent.holder_id, parent.holder_key, found
 
 
 def contracts(sql: Sql) -> list[Row]:

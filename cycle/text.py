@@ -207,6 +207,15 @@ def contract(st: Any) -> str:
     return "\n".join(lines)
 
 
+def contract_set(key: str, st: Any) -> str:
+    """What `contract set` did; a decommissioning project's terms go on the service it decommissions."""
+    shown = contract(st)
+    if st.holder == key:
+        return shown
+    return (f"{key} decommissions {st.holder} and works with its contract, so the terms were recorded on "
+            f"{st.holder}.\n{shown}")
+
+
 def due(rows: list[Any], within: str) -> str:
     if not rows:
         return f"Nothing due within {within}."

@@ -213,9 +213,13 @@ def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectVi
 
 def show_contract(store: Store, key: str, as_of: date | None = None) -> contracts.Status:
     with store.reading() as sql:
-        st = contract_status(sql, project(sql, key), as_of or quarters.london_today())
+        found = project(sql, key)
+        st = contract_status(sql, found, as_of or quarters.london_today())
         if st is None:
-            raise BadInput(f"{key} has no contract; record one with: cycle contract set {key} --provider NAME "
+            _, holder, _ = rows.contract_holder(sql, found.id, found.key)
+            whose = f"{key} has no contract" if holder == key else \
+                f"{key} works with the contract of {holder}, the service it decommissions, which has none"
+            raise BadInput(f"{whose}; record one with: cycle contract set {holder} --provider NAME "
                            f"--start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
         return st
 

@@ -1,5 +1,5 @@
 """Contracts from the command line: run-on dates, the term after a missed deadline, notice on a past date,
-and the London calendar date.
+the London calendar date, amounts, contradictory terms, and the contract a decommissioning project works with.
 
 Expected dates are worked out by hand in the comments.
 """
@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from .conftest import BODY, Cli
+from .conftest import BODY, Cli, Database
+from .test_decommissioning import D, _decommission
 
 
 def _new(run: Cli, key: str, *terms: str) -> None:
@@ -168,3 +169,66 @@ def test_at_half_past_eleven_utc_in_summer_it_is_already_tomorrow_in_england(rea
         assert run.json("milestone", "list", "camhs")[0]["done_on"] == "2026-07-16"
         err = run("contract", "notice", "camhs", "--served-on", "2026-07-17", "--ref", "x", expect=2).stderr
         assert err == "Error: --served-on 2026-07-17 is in the future; record notice once it has been served\n"
+
+
+# --- 5 and 6. amounts and contradictory terms -----------------------------------------------------
+
+def _dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
+    return db.dump(("project", "contract", "audit_entry"))
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--value", "1,25m"], "--value '1,25m' is not an amount in pounds; write e.g. 1250000, £1,250,000 or 1.25m "
+                           "(commas only between groups of three digits)"),
+    (["--annual-value", "£1,2,3"], "--annual-value '£1,2,3' is not an amount in pounds; write e.g. 1250000, "
+                                   "£1,250,000 or 1.25m (commas only between groups of three digits)"),
+    (["--if-no-notice", "ends", "--run-on", "6 months"],
+     "--if-no-notice ends and --run-on '6 months' contradict each other: a contract that ends without notice "
+     "does not run on; drop --run-on, or use --if-no-notice run-on"),
+])
+def test_misread_amounts_and_contradictory_terms_are_refused(ready: Cli, db: Database, args: list[str],
+                                                             error: str) -> None:
+    before = _dump(db)
+    assert ready("contract", "set", "camhs", *args, expect=2).stderr == f"Error: {error}\n"
+    assert _dump(db) == before
+
+
+def test_well_formed_amounts_are_stored_exactly(ready: Cli) -> None:
+    ready("contract", "set", "camhs", "--value", "£1,250,000.50", "--annual-value", "1.25m")
+    shown = ready.json("contract", "show", "camhs")
+    assert (shown["value_total"], shown["value_annual"]) == ("1250000.50", "1250000.00")
+
+
+def test_switching_to_ends_clears_the_run_on_and_a_run_on_switches_back(ready: Cli) -> None:
+    run = ready
+    run("contract", "set", "camhs", "--end", "2027-03-31", "--notice", "6 months", "--run-on", "12 months")
+    out = run("contract", "set", "camhs", "--if-no-notice", "ends").stdout
+    assert "  notice          6 months; without notice it ends\n" in out
+    shown = run.json("contract", "show", "camhs")
+    assert (shown["if_no_notice"], shown["run_on"]) == ("ends", None)
+    assert run.json("audit", "log", "camhs")[-1]["payload"]["changes"] == {
+        "if_no_notice": ["run-on", "ends"], "run_on": ["12 months", None]}
+    run("contract", "set", "camhs", "--run-on", "6 months")
+    shown = run.json("contract", "show", "camhs", "--as-of", "2026-10-01")
+    assert (shown["if_no_notice"], shown["run_on"], shown["run_on_to"]) == ("run-on", "6 months", "2027-09-30")
+
+
+# --- 7. a decommissioning project works with its service's contract ------------------------------------
+
+def test_a_contract_set_on_the_decommissioning_project_is_the_services(ready: Cli, db: Database) -> None:
+    run = ready
+    _decommission(run, contract=False)
+    err = run("contract", "show", D, expect=2).stderr
+    assert err == (f"Error: {D} works with the contract of camhs, the service it decommissions, which has none; "
+                   f"record one with: cycle contract set camhs --provider NAME --start YYYY-MM-DD --end YYYY-MM-DD "
+                   f"--notice '6 months'\n")
+    out = run("contract", "set", D, "--provider", "Trust X", "--start", "2025-04-01", "--end", "2028-03-31",
+              "--notice", "6 months", "--run-on", "12 months").stdout
+    assert out.splitlines()[:2] == [
+        f"{D} decommissions camhs and works with its contract, so the terms were recorded on camhs.",
+        "Contract of camhs: Trust X (no reference)"]
+    assert run.json("contract", "show", "camhs")["provider"] == "Trust X"
+    assert run.json("contract", "show", D)["project"] == "camhs"
+    assert db.rows("SELECT p.key FROM contract c JOIN project p ON p.id = c.project_id") == [("camhs",)]
+    entry = run.json("audit", "log", D)[-1]
+    assert (entry["action"], entry["payload"]["contract_of"]) == ("contract.set", "camhs")

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from cycle import dates
-from cycle.contracts import status
+from cycle.contracts import parse_money, status
 from cycle.errors import BadInput
 from cycle.models import Contract
 
@@ -167,3 +167,17 @@ def test_notice_served_after_the_as_of_date_had_not_been_served_then() -> None:
     after = status("x", c, date(2027, 9, 20))
     assert after.state == "served" and after.key_dates()["notice_served_on"] == date(2027, 9, 20)
     assert status("x", c, date(2028, 4, 1)).consequence == "Ended on 2028-03-31: notice served on 2027-09-20, on time."
+
+
+@pytest.mark.parametrize(("text", "pounds"), [
+    ("1250000", "1250000.00"), ("1,250,000", "1250000.00"), ("£1,250,000.50", "1250000.50"), ("£ 999", "999.00"),
+    ("1.25m", "1250000.00"), ("350k", "350000.00"), ("1,250k", "1250000.00"), ("0.5", "0.50"),
+])
+def test_well_formed_amounts(text: str, pounds: str) -> None:
+    assert parse_money(text, "--value") == pounds
+
+
+@pytest.mark.parametrize("text", ["1,25m", "£1,2,3", "12,50", "1,2500", ",100", "1,000,00", "1.255", "£", "1.5.0"])
+def test_misgrouped_or_malformed_amounts_are_refused(text: str) -> None:
+    with pytest.raises(BadInput, match="is not an amount in pounds; write e.g. 1250000, £1,250,000 or 1.25m"):
+        parse_money(text, "--value")
