@@ -10,6 +10,10 @@ A new row is due at once. Temporary failures (4xx replies, a server that is down
 again, backing off from one minute to an hour, for up to `RETRY_HOURS`; permanent ones (5xx) fail
 at once and are not retried.
 Each recipient has its own row, so when a server refuses one recipient of two, the other is sent.
+
+A row that has not been sent goes to its recipient's address as the people list has it when it is
+sent, not as it was when the reminder fell due: a refused address, once corrected with `cycle people
+add NAME --email ADDRESS`, is used by the retry. A sent row keeps the address it went to.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlmodel import Session
 
 from . import audit
 from .errors import BadInput
+from .models import Person
 from .notify_models import DeliveryAttempt, OutboxMessage
 from .store import Store
 
@@ -98,6 +103,23 @@ class Row:
                 "sent_at": self.sent_at}
 
 
+def addresses(session: Session, names: set[str]) -> dict[str, str]:
+    """{name: email} from the people list, for those of `names` it knows."""
+    if not names:
+        return {}
+    rows = session.exec(select(Person.name, Person.email).where(Person.name.in_(sorted(names)))).all()  # type: ignore[call-overload, attr-defined]
+    return {name: email for name, email in rows if email}
+
+
+def _readdress(o: OutboxMessage, known: dict[str, str]) -> str | None:
+    """Point an unsent row at its recipient's current address; the address it had, if that changed."""
+    current = known.get(o.recipient)
+    if current is None or current == o.email:
+        return None
+    before, o.email = o.email, current
+    return before
+
+
 def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 200,
           guard: Any = None) -> list[Row]:
     """Take the rows due for sending (pending and due, or claimed by a sender that has since died)."""
@@ -112,7 +134,9 @@ def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 2
             and_(OutboxMessage.status == "sending", OutboxMessage.claim_expires_at < at)))  # type: ignore[arg-type, operator]
             .order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
         rows = list(s.exec(query).scalars())  # type: ignore[call-overload]
+        known = addresses(s, {o.recipient for o in rows})
         for o in rows:
+            _readdress(o, known)  # the address is read as the row goes out, so a corrected one is used
             o.status, o.claimed_by = "sending", holder
             o.claim_expires_at = stamp(now + timedelta(seconds=CLAIM_SECONDS))
             s.add(o)
@@ -195,7 +219,13 @@ def listing(store: Store, status: str | None = None) -> list[Row]:
         query = select(OutboxMessage).order_by(OutboxMessage.id)  # type: ignore[arg-type]
         if status is not None:
             query = query.where(OutboxMessage.status == status)  # type: ignore[arg-type]
-        return [Row.of(o) for o in s.exec(query).scalars()]  # type: ignore[call-overload]
+        rows = [Row.of(o) for o in s.exec(query).scalars()]  # type: ignore[call-overload]
+        # Not sent yet: shown with the address it will go to, as `remind --dry-run` shows it.
+        known = addresses(s, {r.recipient for r in rows if r.status in ("pending", "failed")})
+        for r in rows:
+            if r.status in ("pending", "failed") and r.recipient in known:
+                r.email = known[r.recipient]
+        return rows
 
 
 def attempts(store: Store, row_id: int) -> list[DeliveryAttempt]:
@@ -216,11 +246,15 @@ def retry(store: Store, row_id: int, *, actor: str, now: datetime | None = None)
         if o.status == "sending":
             raise BadInput(f"outbox message #{row_id} is being sent now; look again with: cycle outbox list")
         before = o.status
+        old_email = _readdress(o, addresses(s, {o.recipient}))
         o.status, o.next_attempt_at, o.first_attempt_at = "pending", at, None
         s.add(o)
         s.flush()
-        audit.append(s, actor=actor, action="outbox.retry", project=o.project,
-                     payload={"outbox_id": o.id, "was": before, "attempts": o.attempts, "last_error": o.last_error})
+        payload: dict[str, Any] = {"outbox_id": o.id, "was": before, "attempts": o.attempts,
+                                   "last_error": o.last_error, "email": o.email}
+        if old_email is not None:
+            payload["email_was"] = old_email
+        audit.append(s, actor=actor, action="outbox.retry", project=o.project, payload=payload)
         return Row.of(o)
 
 

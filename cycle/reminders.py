@@ -347,6 +347,8 @@ def _mark_queued(session: Session, plan: Plan) -> None:
         row = found.get(r.key)
         if row is not None:
             r.outbox_id, r.status = row.id, row.status
+            if row.status in ("sent", "sending"):
+                r.email = row.email  # where it went (or is going); an unsent row goes to the current address
 
 
 # --- queueing ------------------------------------------------------------------------------------

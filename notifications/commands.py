@@ -200,8 +200,9 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
 def _report(drained: Any, transport: Any) -> None:
     click.echo(f"Outbox: {drained.summary()}. Mail went to {_where(transport)}.")
     for r in drained.failed:
-        click.echo(f"  failed #{r.id} to {r.recipient} <{r.email}>: {r.last_error}; "
-                   f"retry with: cycle outbox retry {r.id}", err=True)
+        click.echo(f"  failed #{r.id} to {r.recipient} <{r.email}>: {r.last_error}; retry with: cycle outbox retry "
+                   f"{r.id} (if the address is wrong, first: cycle people add {r.recipient} --email ADDRESS)",
+                   err=True)
     for r in drained.waiting:
         click.echo(f"  waiting #{r.id} to {r.recipient} <{r.email}>: {r.last_error}; next try after "
                    f"{r.next_attempt_at[:19]}Z", err=True)

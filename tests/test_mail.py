@@ -352,3 +352,54 @@ def test_starttls_or_ssl_with_a_login_whose_password_comes_from_a_file(
         assert [m.rcpt_tos for m in server.received] == [["alice@council.example"]]
     finally:
         server.stop()
+
+
+def test_a_refused_address_once_corrected_is_used_by_the_retry_and_the_reminder_still_goes_once(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)
+    smtp.handler.refuse = {"alice@council.example": "550 5.1.1 <alice@council.example>: Recipient address rejected"}
+    failed = run("outbox", "send")
+    assert failed.stderr == (
+        "  failed #1 to alice <alice@council.example>: 550 5.1.1 <alice@council.example>: Recipient address "
+        "rejected; retry with: cycle outbox retry 1 (if the address is wrong, first: cycle people add alice "
+        "--email ADDRESS)\n")
+    run("people", "add", "alice", "--email", "alice@council.gov.uk")
+    # the outbox and the dry run agree on where the row will go now
+    (listed,) = run.json("outbox", "list")
+    assert (listed["status"], listed["email"]) == ("failed", "alice@council.gov.uk")
+    assert "failed  " in run("outbox", "list").stdout and "to alice <alice@council.gov.uk>" in run(
+        "outbox", "list").stdout
+    (planned,) = run.json("remind", "--dry-run", "--as-of", T0.date().isoformat())["reminders"]
+    assert (planned["status"], planned["email"], planned["outbox_id"]) == ("failed", "alice@council.gov.uk", 1)
+    run("outbox", "retry", "1")
+    retry = run.json("audit", "log", "camhs")[-1]
+    assert retry["action"] == "outbox.retry"
+    assert (retry["payload"]["email"], retry["payload"]["email_was"]) == ("alice@council.gov.uk",
+                                                                          "alice@council.example")
+    assert run("outbox", "send").stdout.startswith("Outbox: sent 1.")
+    (received,) = smtp.received
+    assert received.rcpt_tos == ["alice@council.gov.uk"]
+    assert received.message["To"] == "alice <alice@council.gov.uk>"
+    sent = run.json("audit", "log", "camhs")[-1]
+    assert (sent["action"], sent["payload"]["email"]) == ("outbox.sent", "alice@council.gov.uk")
+    assert [(r["status"], r["email"]) for r in run.json("outbox", "list")] == [("sent", "alice@council.gov.uk")]
+    # sent once: neither a retry nor another run sends it again, to either address
+    run("outbox", "retry", "1", expect=2)
+    assert run("remind", "run", "--as-of", T0.date().isoformat()).stdout.startswith(
+        f"{T0.date()}: queued 0 reminder(s); 1 were already queued or sent.")
+    assert len(smtp.received) == 1
+    run("audit", "verify")
+
+
+def test_a_queued_reminder_goes_to_the_address_the_person_has_when_it_is_sent(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)  # queued to alice@council.example, not sent yet
+    run("people", "add", "alice", "--email", "alice@council.gov.uk")
+    assert [r["email"] for r in run.json("outbox", "list")] == ["alice@council.gov.uk"]
+    assert drain(store, T0).summary() == "sent 1"
+    assert [m.rcpt_tos for m in smtp.received] == [["alice@council.gov.uk"]]
+    # a row already sent keeps the address it went to, whatever the person's address becomes
+    run("people", "add", "alice", "--email", "alice.b@council.gov.uk")
+    assert [r["email"] for r in run.json("outbox", "list")] == ["alice@council.gov.uk"]
+    (planned,) = run.json("remind", "--dry-run", "--as-of", T0.date().isoformat())["reminders"]
+    assert (planned["status"], planned["email"]) == ("sent", "alice@council.gov.uk")
