@@ -7,6 +7,8 @@ The outbox's unique key (project, kind, period, recipient) backs this up in the 
 
 Kinds of reminder:
 - ``review-due``: the quarter's review meeting falls due within `review_lead_days` (to the owner);
+  when nothing ran in those days, the next run sends it late ("was due by ..."), as long as the
+  quarter is the latest one whose reminder has fallen due (a later quarter's reminder replaces it);
 - ``review-overdue``: the quarter ended more than `review_grace_days` ago with no review recorded
   (to the governance lead);
 - ``notice``: a rung of the notice ladder (default 120, 90, 60, 30 and 7 days before the notice
@@ -229,11 +231,17 @@ def _reviews(c: _Collector, project: Project, contract: Contract, cfg: Settings)
                    "quarter_end": q.end.isoformat(), "review_due": q.end.isoformat(),
                    "provider": contract.provider, "contract_ref": contract.ref,
                    "command": f"cycle review record {project.key} --quarter {q} --held-on YYYY-MM-DD"}
-        if q.end - timedelta(days=cfg.review_lead_days) <= as_of <= q.end:
-            c.add(project, "review-due", str(q), {**context, "days_left": (q.end - as_of).days,
-                                                  "summary": f"Quarterly review due by {q.end.isoformat()}"},
+        lead = timedelta(days=cfg.review_lead_days)
+        # Due from `lead` days before the quarter ends until the next quarter's reminder falls due:
+        # a run after the quarter ended (nothing ran in those days) still tells the owner, once.
+        if q.end - lead <= as_of and (as_of <= q.end or as_of < (q + 1).end - lead):
+            days_left = (q.end - as_of).days
+            summary = (f"Quarterly review due by {q.end.isoformat()}" if days_left >= 0
+                       else f"Quarterly review for {q} was due by {q.end.isoformat()}: not recorded yet")
+            c.add(project, "review-due", str(q),
+                  {**context, "days_left": days_left, "days_late": max(0, -days_left), "summary": summary},
                   [("owner", project.owner, True)])
-        elif as_of > q.end + timedelta(days=cfg.review_grace_days):
+        if as_of > q.end + timedelta(days=cfg.review_grace_days):
             c.add(project, "review-overdue", str(q),
                   {**context, "days_overdue": (as_of - q.end).days,
                    "summary": f"Quarterly review for {q} not recorded"},

@@ -95,6 +95,8 @@ def ics(row: Row, context: dict[str, Any], domain: str, now: datetime) -> bytes 
     field_name = ICS_DATE.get(row.kind)
     if field_name is None or not context.get(field_name):
         return None
+    if context.get("days_left", 0) < 0:
+        return None  # a review reminder sent late: the date has gone, so nothing to put in a calendar
     from icalendar import Calendar, Event
 
     day = date.fromisoformat(context[field_name])

@@ -87,16 +87,50 @@ def test_quarterly_review_due_then_overdue_then_quiet_once_recorded(run: Cli) ->
     assert due(run, f"{Y}-10-01") == []
     assert due(run, f"{Y}-12-16") == []  # 15 days before: not yet (lead is 14 days)
     assert due(run, f"{Y}-12-17") == [("review-due", "camhs", q3, "alice", "new")]
-    assert due(run, f"{Y}-12-31") == [("review-due", "camhs", q3, "alice", "new")]
-    assert due(run, f"{Y + 1}-01-07") == []  # within the 7 days' grace after the quarter
-    assert due(run, f"{Y + 1}-01-08") == [("review-overdue", "camhs", q3, "gina", "new")]
+    run("remind", "run", "--as-of", f"{Y}-12-17")
+    assert due(run, f"{Y}-12-31") == [("review-due", "camhs", q3, "alice", "sent")]
+    assert due(run, f"{Y + 1}-01-07") == [("review-due", "camhs", q3, "alice", "sent")]  # the 7 days' grace
+    assert due(run, f"{Y + 1}-01-08") == [("review-due", "camhs", q3, "alice", "sent"),
+                                          ("review-overdue", "camhs", q3, "gina", "new")]
     # Q4 (January-March Y+1) is due on 31 March, across the spring clock change: 14 days is 14 dates
-    assert due(run, f"{Y + 1}-03-16") == [("review-overdue", "camhs", q3, "gina", "new")]
+    assert due(run, f"{Y + 1}-03-16") == [("review-due", "camhs", q3, "alice", "sent"),
+                                          ("review-overdue", "camhs", q3, "gina", "new")]
     assert due(run, f"{Y + 1}-03-17") == [("review-overdue", "camhs", q3, "gina", "new"),
                                           ("review-due", "camhs", f"{Y}-Q4", "alice", "new")]
     run("review", "record", "camhs", "--quarter", q3, "--held-on", f"{Y + 1}-01-09", "--as-of", f"{Y + 1}-01-09")
     assert due(run, f"{Y + 1}-01-10") == []
     assert due(run, f"{Y + 1}-03-17") == [("review-due", "camhs", f"{Y}-Q4", "alice", "new")]
+
+
+def test_a_review_due_reminder_missed_while_nothing_ran_is_sent_late_once(run: Cli, home: Path) -> None:
+    live_project(run)  # Y-Q3 is due by 31 December Y; its reminder falls due on 17 December
+    run("remind", "run", "--as-of", f"{Y}-12-16")  # the last run before the Christmas break: nothing due yet
+    assert sent_in_maildir(home) == []
+    # nothing runs from 17 December to 2 January; the first run after the break tells the owner, late
+    first = run("remind", "run", "--as-of", f"{Y + 1}-01-03")
+    assert first.stdout.splitlines()[0] == f"{Y + 1}-01-03: queued 1 reminder(s); 0 were already queued or sent."
+    assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
+    (path,) = maildir_messages(home)
+    msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert msg["Subject"] == (f"Quarterly review was due by {Y}-12-31, not recorded yet: CAMHS Tiers 2 and 3 (camhs), "
+                              f"{Y}-Q3")
+    assert [p.get_content_type() for p in msg.walk() if p.get_content_type() == "text/calendar"] == []
+    # once: later runs do not send it again; after the grace the governance lead is told, as before
+    run("remind", "run", "--as-of", f"{Y + 1}-01-04")
+    run("remind", "run", "--as-of", f"{Y + 1}-01-08")
+    assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>",
+                                     f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
+
+
+def test_a_late_review_reminder_is_not_sent_once_a_later_quarters_is_due(run: Cli, home: Path) -> None:
+    live_project(run)
+    # down from 17 December Y to 20 March Y+1: Y-Q3 is overdue (to gina), and Y-Q4's reminder is due; the
+    # owner is not sent a stale one about Y-Q3 as well
+    assert due(run, f"{Y + 1}-03-16") == [("review-due", "camhs", f"{Y}-Q3", "alice", "new"),
+                                          ("review-overdue", "camhs", f"{Y}-Q3", "gina", "new")]
+    run("remind", "run", "--as-of", f"{Y + 1}-03-20")
+    assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q4 -> alice <alice@council.example>",
+                                     f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
 
 
 def test_no_review_reminders_before_do_or_without_a_contract(run: Cli) -> None:
@@ -112,7 +146,8 @@ def test_no_review_reminders_before_do_or_without_a_contract(run: Cli) -> None:
     from .reminder_setup import to_do
 
     to_do(run, "camhs")
-    assert due(run, f"{Y + 1}-01-08") == [("review-overdue", "camhs", f"{Y}-Q3", "gina", "new")]
+    assert due(run, f"{Y + 1}-01-08") == [("review-due", "camhs", f"{Y}-Q3", "alice", "new"),
+                                          ("review-overdue", "camhs", f"{Y}-Q3", "gina", "new")]
 
 
 # --- the tick: once, and only once ---------------------------------------------------------------
@@ -161,7 +196,7 @@ def test_a_reminder_to_someone_without_an_email_is_shown_with_its_fix_then_sent_
     run("project", "set", "camhs", "--sro", "sam")
     day = f"{Y + 1}-01-08"
     plan = run.json("remind", "--dry-run", "--as-of", day)
-    assert plan["reminders"] == []
+    assert [(r["kind"], r["recipient"]) for r in plan["reminders"]] == [("review-due", "alice")]  # sent late
     assert plan["problems"] == [{
         "project": "camhs", "kind": "review-overdue", "period": f"{Y}-Q3",
         "problem": "gina (governance lead of camhs) is not in the people list, so has no email",
@@ -173,10 +208,11 @@ def test_a_reminder_to_someone_without_an_email_is_shown_with_its_fix_then_sent_
     result = run("remind", "run", "--as-of", day)
     assert result.stderr == (f"Not sent: review-overdue camhs {Y}-Q3: gina (governance lead of camhs) is not in the "
                              f"people list, so has no email; fix with: cycle people add gina --email ADDRESS\n")
-    assert maildir_messages(home) == []
+    assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     run("people", "add", "gina", "--email", "gina@council.example")
     run("remind", "run", "--as-of", f"{Y + 1}-01-09")
-    assert sent_in_maildir(home) == [f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
+    assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>",
+                                     f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
     # no governance lead named at all: said too, with the command that names one
     run("project", "set", "camhs", "--governance-lead", "nobody")
     run("project", "new", "solo", "--title", "Solo service", "--owner", "alice", "--lead-commissioner", "CCGs",
@@ -300,7 +336,8 @@ def test_the_ladder_and_lead_times_come_from_reminders_toml(run: Cli, home: Path
     (home / "reminders.toml").write_text("[reminders]\nnotice_ladder = [10]\nreview_lead_days = 3\n")
     assert due(run, f"{Y}-12-27") == []
     assert [r[:3] for r in due(run, f"{Y}-12-28")] == [("review-due", "camhs", f"{Y}-Q3")]
-    assert [r[:3] for r in due(run, f"{Y + 1}-03-21")] == [("review-overdue", "camhs", f"{Y}-Q3"),
+    assert [r[:3] for r in due(run, f"{Y + 1}-03-21")] == [("review-due", "camhs", f"{Y}-Q3"),
+                                                          ("review-overdue", "camhs", f"{Y}-Q3"),
                                                           ("notice", "camhs", f"{Y + 1}-03-31/10d"),
                                                           ("notice", "camhs", f"{Y + 1}-03-31/10d")]
     (home / "reminders.toml").write_text("[reminders]\nnotice_lader = [10]\n")

@@ -160,7 +160,8 @@ def test_a_second_scheduler_refuses_to_start_and_a_standby_takes_over_without_se
 def test_two_ticks_at_once_send_each_reminder_once(run: Cli, smtp: SmtpServer) -> None:
     """cron's `remind run` and a scheduler (or two crons) racing: the database decides, once."""
     live_project(run, end=f"{Y + 1}-09-30")
-    day = date(Y + 1, 1, 12)  # the Y-Q3 review is overdue and the 90-day notice rung has fallen due
+    # the Y-Q3 review is overdue (and its due reminder, never sent, goes late) and the 90-day notice rung is due
+    day = date(Y + 1, 1, 12)
     start = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -183,9 +184,10 @@ def test_two_ticks_at_once_send_each_reminder_once(run: Cli, smtp: SmtpServer) -
     assert errors == []
     assert reminders_received(smtp) == [
         f"camhs notice {Y + 1}-03-31/90d -> alice@council.example,sam@council.example",
+        f"camhs review-due {Y}-Q3 -> alice@council.example",
         f"camhs review-overdue {Y}-Q3 -> gina@council.example"]
     assert {(r["status"], r["attempts"]) for r in run.json("outbox", "list")} == {("sent", 1)}
-    assert len(run.json("outbox", "list")) == 3
+    assert len(run.json("outbox", "list")) == 4
 
 
 def _last_sunday_of_october(year: int) -> date:
@@ -258,8 +260,9 @@ def test_running_the_tick_twice_sends_each_reminder_once_over_smtp(run: Cli, smt
         assert f"Mail went to SMTP 127.0.0.1:{smtp.port} (none)." in result.stdout
     assert reminders_received(smtp) == [
         f"camhs notice {Y + 1}-03-31/90d -> alice@council.example,sam@council.example",
+        f"camhs review-due {Y}-Q3 -> alice@council.example",
         f"camhs review-overdue {Y}-Q3 -> gina@council.example"]
-    assert [e["action"] for e in run.json("audit", "log")].count("outbox.sent") == 3
+    assert [e["action"] for e in run.json("audit", "log")].count("outbox.sent") == 4
 
 
 def test_a_scheduler_whose_lease_lapsed_and_was_taken_over_sends_nothing(run: Cli, store: Store,
