@@ -27,9 +27,9 @@ from pathlib import Path
 
 from cycle import config
 from cycle.errors import BadInput
-from cycle.reminders import config_path, read_config
+from cycle.reminders import SMTP_SECURITY, config_path, read_config
 
-SECURITY = ("starttls", "ssl", "none")
+SECURITY = SMTP_SECURITY
 DEFAULT_FROM = "cycle@localhost"
 
 
@@ -92,7 +92,7 @@ def smtp_settings() -> SmtpSettings | None:
             raise BadInput(f"cannot read the SMTP password file {path}: {exc.strerror}") from None
     user = _env_or(raw, "CYCLE_SMTP_USER", "user")
     helo = _env_or(raw, "CYCLE_SMTP_HELO", "helo")
-    timeout = raw.get("timeout", 30)
+    timeout = raw.get("timeout", 30)  # read_config checked it: a number of seconds, more than 0
     cafile = _env_or(raw, "CYCLE_SMTP_CAFILE", "cafile")
     if cafile and not Path(str(cafile)).expanduser().is_file():
         raise BadInput(f"the SMTP CA file {cafile} does not exist (CYCLE_SMTP_CAFILE or [smtp] cafile)")

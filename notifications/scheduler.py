@@ -14,7 +14,6 @@ Jobs (all on one worker thread, so they never overlap):
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 from collections.abc import Callable
@@ -29,13 +28,12 @@ from cycle.store import Store
 
 from . import send
 
-_AT = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 DEFAULT_AT = "07:00"
 DEFAULT_DRAIN_MINUTES = 5
 
 
 def parse_at(text: str) -> tuple[int, int]:
-    m = _AT.match((text or "").strip())
+    m = reminders.TIME_OF_DAY.match((text or "").strip())
     if not m:
         raise BadInput(f"--at {text!r} is not a time of day; write HH:MM, e.g. 07:00 (London time)")
     return int(m.group(1)), int(m.group(2))
@@ -43,13 +41,8 @@ def parse_at(text: str) -> tuple[int, int]:
 
 def configured() -> tuple[str, int]:
     """(at, drain_every_minutes) from [scheduler] in $CYCLE_HOME/reminders.toml, else the defaults."""
-    raw = reminders.read_config("scheduler")
-    at = str(raw.get("at", DEFAULT_AT))
-    parse_at(at)
-    every = raw.get("drain_every_minutes", DEFAULT_DRAIN_MINUTES)
-    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-        raise BadInput(f"{reminders.config_path()}: [scheduler] drain_every_minutes must be a whole number, 1 or more")
-    return at, every
+    raw = reminders.read_config("scheduler")  # checked there
+    return str(raw.get("at", DEFAULT_AT)).strip(), int(raw.get("drain_every_minutes", DEFAULT_DRAIN_MINUTES))
 
 
 def daily_trigger(at: str) -> Any:

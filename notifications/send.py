@@ -62,11 +62,24 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
     groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
     for row in claimed:
         groups[row.group].append(row)
-    env = render.environment()
-    for rows in groups.values():
-        outcomes = _send_one(rows, sender, transport, now, env)
-        # Record each reminder as soon as the server has answered, so a crash loses as little as possible.
-        result.rows += outbox.record(store, holder, outcomes, actor=actor, transport=transport.describe(), now=now)
+    recorded: set[int] = set()
+    try:
+        env = render.environment()
+        for rows in groups.values():
+            outcomes = _send_one(rows, sender, transport, now, env)
+            # Record each reminder as soon as the server has answered, so a crash loses as little as possible.
+            result.rows += outbox.record(store, holder, outcomes, actor=actor, transport=transport.describe(),
+                                         now=now)
+            recorded.update(r.id for r in rows)
+    except BaseException:
+        # Stopped part-way (Ctrl-C, a database error): hand back the rows not tried, rather than leave
+        # them claimed for ten minutes.
+        left = [r.id for r in claimed if r.id not in recorded]
+        try:
+            outbox.release(store, holder, left)
+        except Exception:  # noqa: BLE001 - the claims lapse by themselves; the first error is the one to see
+            pass
+        raise
     return result
 
 
@@ -78,7 +91,11 @@ def _send_one(rows: list[Row], sender: str, transport: Transport, now: datetime,
         return [Outcome(r.id, "temporary", str(exc)) for r in rows]
     mid = str(msg["Message-ID"])
     addresses = list(dict.fromkeys(r.email for r in rows))
-    delivery = transport.deliver(msg, addresses)
+    try:
+        delivery = transport.deliver(msg, addresses)
+    except Exception as exc:  # noqa: BLE001 - not the server's answer but ours: the reminder waits and retries
+        detail = f"could not send: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        return [Outcome(r.id, "temporary", detail.rstrip(": ")) for r in rows]
     refused = {**delivery.temporary, **delivery.permanent}
     outcomes = []
     for r in rows:

@@ -403,3 +403,71 @@ def test_a_queued_reminder_goes_to_the_address_the_person_has_when_it_is_sent(
     assert [r["email"] for r in run.json("outbox", "list")] == ["alice@council.gov.uk"]
     (planned,) = run.json("remind", "--dry-run", "--as-of", T0.date().isoformat())["reminders"]
     assert (planned["status"], planned["email"]) == ("sent", "alice@council.gov.uk")
+
+
+def test_every_reminders_toml_value_is_checked_before_anything_is_claimed(run: Cli, store: Store, home: Path) -> None:
+    review_due(run, store)  # one row queued, waiting to be sent
+    before = run.json("audit", "log")
+    seconds = "must be a number of seconds, more than 0 and at most 60, e.g. 30"
+    cases = [
+        ('[smtp]\nhost = "127.0.0.1"\ntimeout = "abc"', "[smtp] timeout", seconds),
+        ('[smtp]\nhost = "127.0.0.1"\ntimeout = 0', "[smtp] timeout", seconds),
+        ('[smtp]\nhost = "127.0.0.1"\ntimeout = -1.5', "[smtp] timeout", seconds),
+        ('[smtp]\nhost = "127.0.0.1"\ntimeout = true', "[smtp] timeout", seconds),
+        ('[smtp]\nhost = "127.0.0.1"\nport = "smtp"', "[smtp] port", "must be a port number from 1 to 65535, e.g. 587"),
+        ('[smtp]\nhost = "127.0.0.1"\nport = 70000', "[smtp] port", "must be a port number from 1 to 65535, e.g. 587"),
+        ('[smtp]\nhost = "127.0.0.1"\nsecurity = "tls"', "[smtp] security",
+         'must be one of: "starttls", "ssl", "none"'),
+        ("[smtp]\nhost = 25", "[smtp] host", 'must be the server\'s name in quotes, e.g. "smtp.council.gov.uk"'),
+        ('[smtp]\nhost = "127.0.0.1"\nhelo = ""', "[smtp] helo", "must be text in quotes"),
+        ('[scheduler]\nat = "7am"', "[scheduler] at",
+         'must be a time of day in quotes, HH:MM London time, e.g. "07:00"'),
+        ("[scheduler]\ndrain_every_minutes = 0", "[scheduler] drain_every_minutes",
+         "must be a whole number, 1 or more"),
+        ("[reminders]\nreview_lead_days = -1", "[reminders] review_lead_days",
+         "must be a whole number of days, 0 or more"),
+    ]
+    for toml, key, rule in cases:
+        (home / "reminders.toml").write_text(toml + "\n")
+        expected = f"Error: {home / 'reminders.toml'}: {key} {rule}\n"
+        for command in (["remind", "--dry-run"], ["remind", "run"], ["outbox", "send"], ["scheduler", "run"]):
+            assert run(*command, expect=2).stderr == expected, (toml, command)
+    assert rows(run) == [(1, "pending", "alice", 0)]  # not claimed, so not stuck in 'sending'
+    assert run.json("audit", "log") == before
+    (home / "reminders.toml").write_text('[smtp]\nhost = "127.0.0.1"\ntimeout = 2.5\nport = "2525"\n')
+    st = mail.smtp_settings()
+    assert st is not None and (st.timeout, st.port) == (2.5, 2525)
+
+
+def test_an_unexpected_error_while_sending_leaves_the_row_waiting_not_stuck(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    import dataclasses
+
+    review_due(run, store)
+    settings = mail.smtp_settings()
+    assert settings is not None
+    broken = mail.SmtpTransport(dataclasses.replace(settings, timeout=0))  # smtplib refuses a timeout of 0
+    assert send.drain(store, actor="scheduler", transport=broken, now=T0).summary() == "sent 0, 1 waiting to retry"
+    assert rows(run) == [(1, "pending", "alice", 1)]
+    assert run.json("outbox", "list")[0]["last_error"] == (
+        "could not send: ValueError: Non-blocking socket (timeout=0) is not supported")
+    assert drain(store, T0 + timedelta(minutes=2)).summary() == "sent 1"
+    assert len(smtp.received) == 1
+
+
+class _Interrupted:
+    """A transport stopped mid-send, as by Ctrl-C."""
+
+    def describe(self) -> str:
+        return "interrupted"
+
+    def deliver(self, msg: EmailMessage, recipients: list[str]) -> mail.Delivery:
+        raise KeyboardInterrupt
+
+
+def test_a_sender_stopped_mid_send_hands_its_rows_back(run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)
+    with pytest.raises(KeyboardInterrupt):
+        send.drain(store, actor="scheduler", transport=_Interrupted(), now=T0)
+    assert rows(run) == [(1, "pending", "alice", 0)]  # not left 'sending' for ten minutes
+    assert drain(store, T0).summary() == "sent 1"
