@@ -41,7 +41,11 @@ def _note(value: str | None) -> str | None:
 
 def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, note: str | None = None,
            today: date | None = None) -> Review:
-    """Record that the review meeting for `quarter` was held on `held_on`."""
+    """Record that the review meeting for `quarter` was held on `held_on`, which may not be after today.
+
+    `today` is the London date; only tests give another (the CLI has no --as-of here, so nobody can
+    record a meeting not yet held and silence its quarter's reminders in advance).
+    """
     q = quarters.parse_quarter(quarter)
     held = dates.parse_date(held_on, "--held-on")
     today = today or quarters.london_today()

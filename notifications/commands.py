@@ -69,9 +69,11 @@ def review() -> None:
               help="The financial quarter reviewed, e.g. 2026-Q3 (October-December 2026); 2026-Q4 is Jan-Mar 2027.")
 @click.option("--held-on", required=True, metavar="DATE", help="The day the meeting was held, YYYY-MM-DD.")
 @click.option("--note", help="Optional note, e.g. where the minutes are.")
-@as_of_option
+@click.option("--as-of", hidden=True)  # taken once; now refused, so --held-on cannot be dated after today
 def review_record(key: str, quarter: str, held_on: str, note: str | None, as_of: str | None) -> None:
     """Record that a quarter's review meeting was held (this stops its reminders).
+
+    --held-on is the day the meeting was held: today or earlier (London date).
 
     \b
     Example:
@@ -79,7 +81,10 @@ def review_record(key: str, quarter: str, held_on: str, note: str | None, as_of:
     """
     from cycle import reviews
 
-    r = reviews.record(_store(), key, quarter, held_on, actor=_actor(), note=note, today=_today(as_of))
+    if as_of is not None:
+        raise click.UsageError("review record takes no --as-of: a review is recorded once the meeting has been "
+                               "held; give the day it was held with --held-on (today or earlier)")
+    r = reviews.record(_store(), key, quarter, held_on, actor=_actor(), note=note)
     click.echo(f"Recorded the {r.quarter} review of {r.project}, held on {r.held_on}.")
 
 

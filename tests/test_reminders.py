@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cycle import quarters, reminders
+from cycle import quarters, reminders, reviews
 from cycle.store import Store, open_store
 from notifications import send
 from notifications.mail import MaildirTransport
@@ -48,40 +49,45 @@ def sent_in_maildir(home: Path) -> list[str]:
 def test_review_record_and_its_refusals(run: Cli) -> None:
     live_project(run)
     before = run.json("audit", "log")
-    as_of = f"{Y}-12-20"
+    today = quarters.london_today()
+    q = quarters.quarter_of(today)
+    tomorrow, earlier = today + timedelta(days=1), q.start - timedelta(days=1)
     cases = [
-        (["--quarter", "2028-Q5", "--held-on", f"{Y}-12-10"],
+        (["--quarter", "2028-Q5", "--held-on", str(today)],
          "Error: --quarter '2028-Q5' is not a financial quarter; write YEAR-QN, e.g. 2026-Q3 "
          "(Q1 April-June ... Q4 January-March of the next calendar year)"),
-        (["--quarter", f"{Y}-Q3", "--held-on", f"{Y}-12-21"],
-         f"Error: --held-on {Y}-12-21 is in the future; record the review once the meeting has been held"),
-        (["--quarter", f"{Y}-Q3", "--held-on", f"{Y}-09-30"],
-         f"Error: --held-on {Y}-09-30 is before {Y}-Q3 began ({Y}-10-01); {Y}-Q3 is October to December {Y} "
-         f"(financial year {Y}/{(Y + 1) % 100:02d})"),
-        (["--quarter", f"{Y}-Q3", "--held-on", "10/12/2028"],
+        (["--quarter", str(q), "--held-on", str(tomorrow)],
+         f"Error: --held-on {tomorrow} is in the future; record the review once the meeting has been held"),
+        (["--quarter", str(q), "--held-on", str(earlier)],
+         f"Error: --held-on {earlier} is before {q} began ({q.start}); {q} is {q.describe()}"),
+        (["--quarter", str(q), "--held-on", "10/12/2028"],
          "Error: --held-on '10/12/2028' is not a date; use YYYY-MM-DD, e.g. 2027-03-31"),
+        # --as-of cannot move "today" on to record a meeting not yet held (and silence its reminders early)
+        (["--quarter", str(q + 3), "--held-on", str((q + 3).start), "--as-of", str((q + 3).end)],
+         "Error: review record takes no --as-of: a review is recorded once the meeting has been held; give the "
+         "day it was held with --held-on (today or earlier). See: cycle review record --help"),
     ]
     for args, error in cases:
-        assert run("review", "record", "camhs", *args, "--as-of", as_of, expect=2).stderr == error + "\n"
-    assert run("review", "record", "nope", "--quarter", f"{Y}-Q3", "--held-on", f"{Y}-12-10", "--as-of", as_of,
+        assert run("review", "record", "camhs", *args, expect=2).stderr == error + "\n"
+    assert run("review", "record", "nope", "--quarter", str(q), "--held-on", str(today),
                expect=2).stderr == "Error: No project with key 'nope'. See the keys with: cycle project list\n"
-    assert run.json("audit", "log") == before
-    out = run("review", "record", "camhs", "--quarter", f"{Y}-Q3", "--held-on", f"{Y}-12-10", "--note", "minutes CR-12",
-              "--as-of", as_of).stdout
-    assert out == f"Recorded the {Y}-Q3 review of camhs, held on {Y}-12-10.\n"
-    err = run("review", "record", "camhs", "--quarter", f"{Y}-Q3", "--held-on", f"{Y}-12-11", "--as-of", as_of,
-              expect=2).stderr
-    assert err == (f"Error: the {Y}-Q3 review of camhs is already recorded (held on {Y}-12-10, recorded by alice); "
+    assert run.json("audit", "log") == before and run.json("review", "list") == []
+    out = run("review", "record", "camhs", "--quarter", str(q), "--held-on", str(today), "--note",
+              "minutes CR-12").stdout
+    assert out == f"Recorded the {q} review of camhs, held on {today}.\n"
+    err = run("review", "record", "camhs", "--quarter", str(q), "--held-on", str(today), expect=2).stderr
+    assert err == (f"Error: the {q} review of camhs is already recorded (held on {today}, recorded by alice); "
                    f"see: cycle review list camhs\n")
     entry = run.json("audit", "log", "camhs")[-1]
     assert entry["action"] == "review.record"
-    assert entry["payload"] == {"review_id": 1, "quarter": f"{Y}-Q3", "held_on": f"{Y}-12-10", "note": "minutes CR-12"}
+    assert entry["payload"] == {"review_id": 1, "quarter": str(q), "held_on": str(today), "note": "minutes CR-12"}
     (listed,) = run.json("review", "list")
-    assert listed == {"project": "camhs", "quarter": f"{Y}-Q3", "held_on": f"{Y}-12-10", "note": "minutes CR-12",
+    assert listed == {"project": "camhs", "quarter": str(q), "held_on": str(today), "note": "minutes CR-12",
                       "recorded_by": "alice", "recorded_at": listed["recorded_at"]}
+    assert "--as-of" not in run("review", "record", "--help").stdout
 
 
-def test_quarterly_review_due_then_overdue_then_quiet_once_recorded(run: Cli) -> None:
+def test_quarterly_review_due_then_overdue_then_quiet_once_recorded(run: Cli, store: Store) -> None:
     live_project(run)  # contract from 1 October Y: the first quarter is Y-Q3, due by 31 December Y
     q3 = f"{Y}-Q3"
     assert due(run, f"{Y}-10-01") == []
@@ -97,7 +103,8 @@ def test_quarterly_review_due_then_overdue_then_quiet_once_recorded(run: Cli) ->
                                           ("review-overdue", "camhs", q3, "gina", "new")]
     assert due(run, f"{Y + 1}-03-17") == [("review-overdue", "camhs", q3, "gina", "new"),
                                           ("review-due", "camhs", f"{Y}-Q4", "alice", "new")]
-    run("review", "record", "camhs", "--quarter", q3, "--held-on", f"{Y + 1}-01-09", "--as-of", f"{Y + 1}-01-09")
+    # recorded on 9 January Y+1 (the library takes the date as today; the command takes only the real one)
+    reviews.record(store, "camhs", q3, f"{Y + 1}-01-09", actor="alice", today=date(Y + 1, 1, 9))
     assert due(run, f"{Y + 1}-01-10") == []
     assert due(run, f"{Y + 1}-03-17") == [("review-due", "camhs", f"{Y}-Q4", "alice", "new")]
 
