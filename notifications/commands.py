@@ -157,6 +157,14 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
                                    "or after run (cycle remind run --as-of DATE)")
         return
     if not dry_run:
+        if as_of:
+            import re
+
+            day = as_of if re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of) else "DATE"
+            raise click.UsageError(f"--as-of needs --dry-run or run: cycle remind --dry-run --as-of {day} to see "
+                                   f"what is due, or cycle remind run --as-of {day} to send it")
+        if as_json:
+            raise click.UsageError("--json needs --dry-run: cycle remind --dry-run --json")
         click.echo(ctx.get_help())
         return
     from cycle import reminders
@@ -303,13 +311,16 @@ def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> Non
     from notifications import mail
     from notifications.scheduler import ReminderScheduler, configured
 
+    if drain_every is not None and drain_every < 1:
+        raise click.UsageError(f"--drain-every {drain_every} is not a number of minutes; give 1 or more, "
+                               f"e.g. --drain-every 5")
     default_at, default_every = configured()
     store = _store()
     transport = mail.transport()
     click.echo(f"Mail goes to {_where(transport)}.")
     sched = ReminderScheduler(store, actor=_actor(), at=at or default_at,
-                              drain_every_minutes=drain_every or default_every, transport=transport,
-                              log=lambda line: click.echo(line))
+                              drain_every_minutes=default_every if drain_every is None else drain_every,
+                              transport=transport, log=lambda line: click.echo(line))
     sched.run(standby=standby)
     if sched.error is not None:
         raise sched.error

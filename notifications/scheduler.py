@@ -68,6 +68,9 @@ class ReminderScheduler:
                  on_tick: Callable[[Ticked], None] | None = None, renew_seconds: int = 30,
                  standby_poll_seconds: float = 15.0):
         parse_at(at)
+        every = drain_every_minutes
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise BadInput(f"drain every {every!r} minutes: give a whole number of minutes, 1 or more")
         self.store, self.actor, self.at, self.drain_every = store, actor, at, drain_every_minutes
         self.transport, self.log, self.on_tick = transport, log, on_tick
         self.clock = clock or (lambda: datetime.now(UTC))

@@ -194,6 +194,13 @@ def test_dry_run_writes_nothing_and_says_where_mail_goes(run: Cli, home: Path) -
     assert maildir_messages(home) == []
     # `cycle remind` alone changes nothing either: it prints its help
     assert run("remind").stdout.startswith("Usage: cycle remind")
+    # ... and with --as-of or --json but no --dry-run it says what was meant, rather than ignoring them
+    assert run("remind", "--as-of", f"{Y + 1}-01-10", expect=2).stderr == (
+        f"Error: --as-of needs --dry-run or run: cycle remind --dry-run --as-of {Y + 1}-01-10 to see what is due, "
+        f"or cycle remind run --as-of {Y + 1}-01-10 to send it. See: cycle remind --help\n")
+    assert run("remind", "--json", expect=2).stderr == (
+        "Error: --json needs --dry-run: cycle remind --dry-run --json. See: cycle remind --help\n")
+    assert run.json("audit", "log") == before and run.json("outbox", "list") == []
 
 
 def test_a_reminder_to_someone_without_an_email_is_shown_with_its_fix_then_sent_once_fixed(run: Cli,

@@ -281,3 +281,14 @@ def test_a_scheduler_whose_lease_lapsed_and_was_taken_over_sends_nothing(run: Cl
     with pytest.raises(lease.LeaseLost):
         paused.tick()  # wakes up: refused inside the transaction that would have queued mail
     assert run.json("outbox", "list") == [] and smtp.received == []
+
+
+@pytest.mark.parametrize("every", ["0", "-1"])
+def test_drain_every_must_be_a_minute_or_more(run: Cli, every: str) -> None:
+    run("init")
+    before = run.json("audit", "log")
+    assert run("scheduler", "run", "--drain-every", every, expect=2).stderr == (
+        f"Error: --drain-every {every} is not a number of minutes; give 1 or more, e.g. --drain-every 5. "
+        f"See: cycle scheduler run --help\n")
+    assert run.json("scheduler", "status") is None
+    assert run.json("audit", "log") == before
