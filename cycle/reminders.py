@@ -34,7 +34,7 @@ from sqlmodel import Session
 
 from . import audit, config, contracts, quarters, reviews, views
 from .errors import BadInput, CycleError
-from .gates import evaluate
+from .gates import evaluate, quote
 from .models import AuditEntry, Contract, Link, Project
 from .notify_models import OutboxMessage
 from .people import get as get_person
@@ -367,7 +367,9 @@ def _gate_waiting(c: _Collector, project: Project, cfg: Settings) -> None:
            "gates": [{"id": g.id, "to": g.dest, "title": g.title} for g in ready],
            "body": project.accountable_body,
            "summary": f"Waiting {waited} days for a decision on {', '.join(g.id for g in ready)}",
-           "command": f"cycle decision record {project.key} --gate {first.id} --outcome go --body BODY --ref MINUTES"},
+           "command": (f"cycle decision record {project.key} --gate {first.id} --outcome go "
+                       f"--body {quote(project.accountable_body) if project.accountable_body else 'BODY'} "
+                       f"--ref MINUTES")},
           [("owner", project.owner, True), ("governance lead", project.governance_lead, False)])
 
 

@@ -4,6 +4,10 @@ Templates live in `notifications/templates/` as KIND.subject, KIND.txt and KIND.
 same name in $CYCLE_HOME/templates/ replaces the built-in one. HTML is autoescaped, text is not: a
 title `<script>` reaches the text part as written and the HTML part as `&lt;script&gt;`.
 
+The context keeps dates as ISO (YYYY-MM-DD, as the .ics and JSON do); templates show them as UK
+readers write them, with the filters `uk_date` ("30 September 2027"), `uk_dates` (every ISO date in
+a sentence) and `days` ("1 day", "3 days").
+
 No user text can add a header. Every header value is reduced to one line: CR, LF and the other line
 breaks (VT, FF, NEL, U+2028, U+2029) and their encoded forms (=0A, %0A, &#10; ...) become spaces, and
 RFC 2047 encoded words are broken up so a client cannot decode a line break out of them.
@@ -56,11 +60,40 @@ def template_dirs() -> list[Path]:
     return [config.home() / "templates", BUILTIN]
 
 
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def uk_date(value: Any) -> Any:
+    """'2027-09-30' -> '30 September 2027'; anything that is not an ISO date is left as it is."""
+    m = _ISO_DATE.fullmatch(value.strip()) if isinstance(value, str) else None
+    return _spell(m) if m else value
+
+
+def uk_dates(value: Any) -> Any:
+    """Every ISO date in a sentence written out: 'Serve notice by 2027-03-31' -> '... by 31 March 2027'."""
+    return _ISO_DATE.sub(_spell, value) if isinstance(value, str) else value
+
+
+def _spell(m: re.Match[str]) -> str:
+    try:
+        day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return m.group(0)
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(p) for p in template_dirs()]),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(uk_date=uk_date, uk_dates=uk_dates, days=days)
     return env
 
 

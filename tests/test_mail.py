@@ -159,7 +159,7 @@ EVIL = "CAMHS <script>alert(1)</script> %0ABcc: a@evil.example =0D=0ABcc: b@evil
 
 
 def _parts(msg: EmailMessage) -> dict[str, str]:
-    return {p.get_content_type(): p.get_content() for p in msg.walk() if not p.is_multipart()}
+    return {p.get_content_type(): p.get_content().replace("\r\n", "\n") for p in msg.walk() if not p.is_multipart()}
 
 
 def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, smtp: SmtpServer,
@@ -181,7 +181,7 @@ def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, s
     subject = str(msg["Subject"])
     assert "\n" not in subject and "\r" not in subject and "\u2028" not in subject
     assert "%0A" not in subject and "=0D" not in subject
-    assert subject.startswith(f"Quarterly review due by {Y}-12-31: CAMHS <script>alert(1)</script> ")
+    assert subject.startswith(f"Quarterly review due by 31 December {Y}: CAMHS <script>alert(1)</script> ")
     parts = _parts(msg)
     assert "CAMHS <script>alert(1)</script> %0ABcc" in parts["text/plain"]  # text: as written
     html = parts["text/html"]
@@ -471,3 +471,32 @@ def test_a_sender_stopped_mid_send_hands_its_rows_back(run: Cli, store: Store, s
         send.drain(store, actor="scheduler", transport=_Interrupted(), now=T0)
     assert rows(run) == [(1, "pending", "alice", 0)]  # not left 'sending' for ten minutes
     assert drain(store, T0).summary() == "sent 1"
+
+
+def test_the_email_is_written_for_uk_readers_and_the_machine_readable_parts_keep_iso(
+        run: Cli, store: Store, smtp: SmtpServer) -> None:
+    review_due(run, store)  # Y-Q3 due by 31 December Y, queued on 20 December Y
+    drain(store, T0)
+    msg = smtp.received[0].message
+    assert msg["Subject"] == f"Quarterly review due by 31 December {Y}: CAMHS Tiers 2 and 3 (camhs), {Y}-Q3"
+    assert _parts(msg)["text/plain"] == (
+        f"The quarterly contract review meeting for CAMHS Tiers 2 and 3 (camhs) is due by 31 December {Y}\n"
+        f"(11 days from 20 December {Y}).\n"
+        "\n"
+        f"Quarter: {Y}-Q3, October to December {Y} (financial year {Y}/{(Y + 1) % 100:02d})\n"
+        "Provider: Trust X (contract C-1)\n"
+        "\n"
+        "Review performance against the contract's SMART indicators and targets, flag under- and\n"
+        "over-performance, and record the meeting once it has been held:\n"
+        "\n"
+        f"    cycle review record camhs --quarter {Y}-Q3 --held-on YYYY-MM-DD\n"
+        "\n"
+        "The attached calendar entry marks the due date.\n"
+        "\n"
+        "--\n"
+        f"Sent by cycle for camhs (review-due, {Y}-Q3). This reminder is sent once.\n")
+    assert f"<strong>31 December {Y}</strong> (11 days from 20 December {Y})" in _parts(msg)["text/html"]
+    (part,) = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    assert f"DTSTART;VALUE=DATE:{Y}1231" in part.get_payload(decode=True).decode()
+    (planned,) = run.json("remind", "--dry-run", "--as-of", T0.date().isoformat())["reminders"]
+    assert planned["subject"] == f"Quarterly review due by {Y}-12-31"  # JSON keeps ISO dates

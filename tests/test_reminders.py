@@ -119,8 +119,13 @@ def test_a_review_due_reminder_missed_while_nothing_ran_is_sent_late_once(run: C
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     (path,) = maildir_messages(home)
     msg = message_from_bytes(path.read_bytes(), policy=policy.default)
-    assert msg["Subject"] == (f"Quarterly review was due by {Y}-12-31, not recorded yet: CAMHS Tiers 2 and 3 (camhs), "
-                              f"{Y}-Q3")
+    assert msg["Subject"] == (f"Quarterly review was due by 31 December {Y}, not recorded yet: CAMHS Tiers 2 and 3 "
+                              f"(camhs), {Y}-Q3")
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith(f"The quarterly contract review meeting for CAMHS Tiers 2 and 3 (camhs) was due by "
+                           f"31 December {Y}\n(3 days before 3 January {Y + 1}), and no review has been recorded for "
+                           f"{Y}-Q3 yet.\n")
+    assert "calendar" not in text
     assert [p.get_content_type() for p in msg.walk() if p.get_content_type() == "text/calendar"] == []
     # once: later runs do not send it again; after the grace the governance lead is told, as before
     run("remind", "run", "--as-of", f"{Y + 1}-01-04")
@@ -273,8 +278,12 @@ def test_notice_ladder_then_one_passed_message_then_silence(run: Cli, home: Path
     assert sent == expected
     subjects = sorted({message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]
                        for p in maildir_messages(home)})
-    assert f"Notice deadline passed: CAMHS Tiers 2 and 3 (camhs) now runs on to {Y + 2}-09-30" in subjects
-    assert f"Notice deadline in 7 days ({deadline}): CAMHS Tiers 2 and 3 (camhs)" in subjects
+    assert f"Notice deadline passed: CAMHS Tiers 2 and 3 (camhs) now runs on to 30 September {Y + 2}" in subjects
+    assert f"Notice deadline in 7 days (31 March {Y + 1}): CAMHS Tiers 2 and 3 (camhs)" in subjects
+    texts = [message_from_bytes(p.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+             for p in maildir_messages(home)]
+    assert any(f"If nothing is done: Serve notice by 31 March {Y + 1} (in 7 days) or the contract runs on to "
+               f"30 September {Y + 2}." in t for t in texts)
     # and on any later date: nothing more about this deadline
     later = [r for r in due(run, f"{Y + 2}-06-01") if r[0].startswith("notice")]
     assert later == [("notice-passed", "camhs", str(deadline), p, "sent") for p in ("alice", "sam", "gina")]
@@ -325,7 +334,7 @@ def test_notice_reminders_go_once_per_contract_not_once_per_linked_project(run: 
 
 # --- gates waiting on a decision -----------------------------------------------------------------
 
-def test_a_gate_waiting_on_a_decision_for_too_long(ready: Cli) -> None:
+def test_a_gate_waiting_on_a_decision_for_too_long(ready: Cli, home: Path) -> None:
     run = ready
     add_people(run)
     run("project", "set", "camhs", "--governance-lead", "gina")
@@ -338,6 +347,19 @@ def test_a_gate_waiting_on_a_decision_for_too_long(ready: Cli) -> None:
                                                     ("gate-waiting", "camhs", period, "gina", "new")]
     plan = run.json("remind", "--dry-run", "--as-of", str(today + timedelta(days=31)))
     assert plan["reminders"][0]["subject"] == "Waiting 31 days for a decision on analyse-plan"
+    run("remind", "run", "--as-of", str(today + timedelta(days=31)))
+    (path,) = maildir_messages(home)
+    msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert msg["Subject"] == "Waiting 31 days for a decision: CAMHS Tiers 2 and 3 (camhs) at analyse"
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    since = today.strftime("%d %B %Y").lstrip("0")
+    assert f"has been at analyse since {since} (31 days)" in text
+    # the suggested command names the body, quoted for the shell, rather than BODY
+    command = ("cycle decision record camhs --gate analyse-plan --outcome go --body \"Children's Trust Board\" "
+               "--ref MINUTES")
+    assert f"    {command}\n" in text
+    args = shlex.split(command)
+    assert args[args.index("--body") + 1] == BODY
     run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY,
         "--ref", "minutes 1")
     assert due(run, today + timedelta(days=31)) == []  # the body decided (hold) in this visit
