@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from cycle import quarters, reminders
 from cycle import quarters, reminders, reviews
 from cycle.store import Store, open_store
 from notifications import send
