@@ -648,10 +648,14 @@ def people() -> None:
 @people.command("add")
 @click.argument("name")
 @click.option("--email", help="Email address (needed the first time).")
-@click.option("--role", type=click.Choice(["manager", "governance-lead", "approver", "admin"]), help="A role to add.")
+@click.option("--role", type=click.Choice(["manager", "governance-lead", "approver", "admin"]),
+              help="A role to grant (an admin only, once anyone is admin).")
 @click.option("--body", help="With --role approver: the body they decide for.")
 def people_add(name: str, email: str | None, role: str | None, body: str | None) -> None:
-    """Add a person (NAME is their CYCLE_USER or login name), or add a role to one.
+    """Add a person (NAME is their CYCLE_USER or login name), or grant one a role.
+
+    Only an admin may grant a role, once anyone holds the admin role; only the person or an admin
+    may change a known person's email.
 
     \b
     Example:
@@ -660,11 +664,32 @@ def people_add(name: str, email: str | None, role: str | None, body: str | None)
     """
     from cycle import people as directory
 
-    store = _store()
-    with store.write() as s:
-        person = directory.add(s, name, email, role, body, _actor())
-    roles = ", ".join(f"{r} for {b}" if b else r for r, b in person.roles) or "no roles"
-    click.echo(f"{person.name} <{person.email}>: {roles}")
+    person, note = directory.add(_store(), name, email, role, body, actor=_actor())
+    click.echo(f"{person.name} <{person.email}>: {_roles(person)}")
+    if note:
+        click.echo(note)
+
+
+@people.command("remove-role")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["manager", "governance-lead", "approver", "admin"]),
+              help="The role to take away.")
+@click.option("--body", help="With --role approver: the body they no longer decide for.")
+def people_remove_role(name: str, role: str, body: str | None) -> None:
+    """Take a role away from a person (an admin only); the audit log keeps what they did with it.
+
+    \b
+    Example:
+      cycle people remove-role chair --role approver --body "Children's Trust Board"
+    """
+    from cycle import people as directory
+
+    person = directory.remove_role(_store(), name, role, body, actor=_actor())
+    click.echo(f"{person.name} <{person.email}>: {_roles(person)}")
+
+
+def _roles(person: Any) -> str:
+    return ", ".join(f"{r} for {b}" if b else r for r, b in person.roles) or "no roles"
 
 
 @people.command("list")
@@ -683,11 +708,11 @@ def people_list(as_json: bool) -> None:
     if as_json:
         _emit([p.as_dict() for p in everyone])
     elif not everyone:
-        click.echo("Nobody yet. Add someone with: cycle people add NAME --email ADDRESS --role manager")
+        click.echo("Nobody yet. Start with an admin, who grants the other roles: "
+                   "cycle people add NAME --email ADDRESS --role admin")
     else:
         for p in everyone:
-            roles = ", ".join(f"{r} for {b}" if b else r for r, b in p.roles) or "no roles"
-            click.echo(f"{p.name:<16} {p.email:<32} {roles}")
+            click.echo(f"{p.name:<16} {p.email:<32} {_roles(p)}")
 
 
 # --- audit --------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import unicodedata
 from pathlib import Path
 
 from .errors import BadInput
@@ -29,7 +30,7 @@ def database_url() -> str:
 def actor() -> str:
     """The person acting: $CYCLE_USER, else the login name."""
     name = os.environ.get("CYCLE_USER") or _login()
-    name = name.strip()
+    name = unicodedata.normalize("NFC", name.strip())  # siân typed either way is one person
     if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise BadInput("CYCLE_USER must be a plain name (no control characters). Set it, e.g.: export CYCLE_USER=alice")
     return name

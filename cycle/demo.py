@@ -38,7 +38,9 @@ def _script() -> list[Step]:
                       ["project", "new", key, "--title", title, "--lead-commissioner", lead, "--model", model,
                        "--accountable-body", body, "--owner", "alice"], 0, "alice"))
     steps += [
-        ("The people: Alice manages CAMHS; the chair decides for the Children's Trust Board; Gill audits.",
+        ("The people. First an admin, who then grants the roles: nobody else may, once there is an admin.",
+         ["people", "add", "admin", "--email", "cycle.admin@council.gov.uk", "--role", "admin"], 0, "admin"),
+        ("Alice manages CAMHS; the chair decides for the Children's Trust Board; Gill audits.",
          ["people", "add", "alice", "--email", "alice@council.gov.uk", "--role", "manager"], 0, "admin"),
         ("", ["people", "add", "chair", "--email", "ctb.chair@council.gov.uk", "--role", "approver", "--body", CTB],
          0, "admin"),

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from . import audit, people, quarters, views
 from .engine import _iso_date, _load_for_write, _text, get_project, record_change
 from .errors import BadInput, NotPermitted
-from .gates import quote
 from .models import GateRequest, Milestone, Waiver
 from .store import Store
 
@@ -56,9 +55,14 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
             raise BadInput(f"{criterion} is already met ({result.reason}); there is nothing to waive")
         person = people.get(s, actor)
         if person is None or not person.has("governance-lead"):
-            email = "" if person else " --email <ADDRESS>"  # someone new needs one (people.add)
-            refusal = (f"only a governance lead may waive a criterion, and {actor} is not one "
-                       f"(add the role with: cycle people add {quote(actor)}{email} --role governance-lead)")
+            leads = people.holders(s, "governance-lead")
+            if leads:
+                refusal = (f"only a governance lead may waive a criterion, and {actor} is not one; "
+                           f"ask a governance lead ({', '.join(leads)}) to consider it")
+            else:
+                refusal = (f"only a governance lead may waive a criterion, and nobody is one yet; "
+                           f"{people.ask_admin(s, 'cycle people add <NAME> --role governance-lead')}")
+        if refusal:  # committed on its own: a refused attempt is part of the record
             audit.append(s, actor=actor, action="waiver.refused", project=key, payload={
                 "gate": gate.id, "criterion": criterion, "reason": why, "why": refusal})
         else:

@@ -11,11 +11,14 @@ the evidence away from every role but the owner, so those are read-and-append on
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .errors import BadInput
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$")  # a person's name, as cycle.people accepts it
+# A person's name as cycle.people accepts it (letters of any alphabet, digits, . _ @ -): a quoted
+# identifier takes them all, up to PostgreSQL's 63 bytes.
+_LOGIN = re.compile(r"^[^\W_][\w.@-]*$")
 
 
 def _plain(name: str, what: str) -> str:
@@ -25,8 +28,11 @@ def _plain(name: str, what: str) -> str:
 
 
 def _quoted(login: str) -> str:
-    if not _LOGIN.match(login):
+    login = unicodedata.normalize("NFC", login)
+    if not _LOGIN.fullmatch(login):
         raise BadInput(f"login {login!r} must be a person's name as cycle knows it (letters, digits, . _ @ -)")
+    if len(login.encode()) > 63:
+        raise BadInput(f"login {login!r} is longer than PostgreSQL's 63 bytes for a role name; choose a shorter one")
     return '"' + login + '"'
 
 

@@ -110,6 +110,15 @@ def _summary(e: Any) -> str:
         return ", ".join(f"{k}={v[1]}" for k, v in p["changes"].items())
     if e.action in ("decision.refused", "waiver.refused"):
         return f"REFUSED {p['gate']}: {p['why']}"
+    if e.action == "person.add":
+        email = p.get("email")
+        parts = [f"granted {_role(p['role'])}"] if p.get("role") else []
+        parts += [f"email {' -> '.join(email) if isinstance(email, list) else email}"] if email else []
+        return f"{p['name']}: {', '.join(parts)}"
+    if e.action == "person.remove-role":
+        return f"{p['name']}: removed {_role(p['role'])}"
+    if e.action == "person.refused":
+        return f"REFUSED {p['name']}: {p['why']}"
     if e.action == "gate.request":
         return f"{p['gate']} decision requested"
     if e.action == "waiver.add":
@@ -132,6 +141,10 @@ def _summary(e: Any) -> str:
     if e.action.startswith("scheduler."):
         return f"{e.action[10:]} ({p.get('holder', '')})"
     return ""
+
+
+def _role(role: dict[str, Any]) -> str:
+    return role["role"] + (f" for {role['body']}" if role.get("body") else "")
 
 
 def entry_dict(e: Any) -> dict[str, Any]:
