@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import select
 from sqlmodel import Session
 
 from . import people
 from .models import GateRequest, Project
+from .quarters import LONDON
+from .store import sql_of
 
 
 def requesters(session: Session, project: Project, gate: str) -> list[str]:
@@ -16,12 +22,54 @@ def requesters(session: Session, project: Project, gate: str) -> list[str]:
     return sorted({r for (r,) in rows})
 
 
+def stage_entry(session: Session, project: Project) -> Any:
+    """The audit entry (seq, at) that brought the project to its current stage: its creation, an
+    advance, or a recycle or stop decision; None for a project with no such entry."""
+    return sql_of(session).one("SELECT seq, at FROM audit_entry WHERE project = :key AND to_stage IS NOT NULL "
+                               "ORDER BY seq DESC LIMIT 1", key=project.key)
+
+
+def _instant(at: str) -> datetime:
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def owners_this_stage(session: Session, project: Project) -> dict[str, str | None]:
+    """Everyone who has owned the project since it entered its current stage: name -> until when
+    (an audit time), or None for the owner now. Read from the `project.set` entries since then."""
+    entry = stage_entry(session, project)
+    rows = sql_of(session).rows("SELECT at, payload FROM audit_entry WHERE project = :key AND action = 'project.set' "
+                                "AND seq > :since ORDER BY seq", key=project.key, since=entry.seq if entry else 0)
+    owners: dict[str, str | None] = {}
+    for row in rows:
+        change = json.loads(row.payload).get("changes", {}).get("owner")
+        if change and change[0]:
+            owners[change[0]] = row.at
+    if project.owner:
+        owners[project.owner] = None
+    return owners
+
+
+def owner_refusal(session: Session, project: Project, actor: str, what: str, instead: str) -> str | None:
+    """Why `actor` may not `what` (separation of duties: they own the project, or owned it during
+    this stage), or None."""
+    owners = owners_this_stage(session, project)
+    if actor not in owners:
+        return None
+    until = owners[actor]
+    if until is None:
+        return f"separation of duties: {actor} owns {project.key} and may not {what}; {instead}"
+    when = _instant(until).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+    return (f"separation of duties: {actor} owned {project.key} during this stage (until {when}) and may not "
+            f"{what}; {instead}")
+
+
 def decision_authority(session: Session, project: Project, gate: str, body: str, actor: str) -> tuple[str | None, str]:
     """(why the actor may not decide, or None; the authority to record with the decision).
 
-    A body with approvers on record accepts decisions only from them, and never from the project's
-    owner or from whoever asked for the gate. A body with no approvers on record cannot be checked:
-    the decision is accepted and marked unverified, and reports show it.
+    A body with approvers on record accepts decisions only from them, and never from whoever has
+    owned the project since it entered its current stage, or asked for the gate. A body with no
+    approvers on record cannot be checked: the decision is accepted and marked unverified, and
+    reports show it.
     """
     approvers = people.approvers_of(session, body)
     if not approvers:
@@ -29,12 +77,11 @@ def decision_authority(session: Session, project: Project, gate: str, body: str,
     if actor not in approvers:
         return (f"{actor} is not an approver for {body} (approvers: {', '.join(approvers)}); "
                 f"only they can record its decisions"), ""
-    if actor == project.owner:
-        return (f"separation of duties: {actor} owns {project.key} and may not decide its gates; "
-                f"another approver for {body} must record it"), ""
+    refusal = owner_refusal(session, project, actor, "decide its gates",
+                            f"another approver for {body} must record it")
+    if refusal:
+        return refusal, ""
     if actor in requesters(session, project, gate):
         return (f"separation of duties: {actor} asked for gate {gate} and may not decide it; "
                 f"another approver for {body} must record it"), ""
     return None, f"approver for {body}"
-
-

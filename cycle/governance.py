@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, people, quarters, views
+from . import audit, authority, people, quarters, views
 from .engine import _iso_date, _load_for_write, _text, get_project, record_change
 from .errors import BadInput, NotPermitted
 from .models import GateRequest, Milestone, Waiver
@@ -62,6 +62,9 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
             else:
                 refusal = (f"only a governance lead may waive a criterion, and nobody is one yet; "
                            f"{people.ask_admin(s, 'cycle people add <NAME> --role governance-lead')}")
+        else:
+            refusal = authority.owner_refusal(s, project, actor, "waive its criteria",
+                                              "another governance lead must waive it")
         if refusal:  # committed on its own: a refused attempt is part of the record
             audit.append(s, actor=actor, action="waiver.refused", project=key, payload={
                 "gate": gate.id, "criterion": criterion, "reason": why, "why": refusal})

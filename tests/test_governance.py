@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from cycle.quarters import LONDON
+
 from .conftest import BODY, Cli
 
 
@@ -126,6 +130,49 @@ def test_milestones_and_slippage(ready: Cli) -> None:
     assert err == "Error: milestone #1 was already done on 2026-02-10\n"
     actions = [e["action"] for e in run.json("audit", "log", "camhs")]
     assert actions[-3:] == ["milestone.add", "milestone.add", "milestone.done"]
+
+
+def test_whoever_owned_the_project_during_this_stage_may_not_decide_its_gates(ready: Cli) -> None:
+    """The testers' route round separation of duties: hand the project to someone else, decide, take it back."""
+    run = ready
+    _people(run)
+    run("people", "add", "alice", "--role", "approver", "--body", BODY)  # the owner is also an approver
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    run("project", "set", "camhs", "--owner", "bob")
+    changed = run.json("audit", "log", "camhs")[-1]["at"]
+    until = datetime.fromisoformat(changed.replace("Z", "+00:00")).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+    err = _decide(run, "alice", expect=6)
+    assert err == (f"Error: separation of duties: alice owned camhs during this stage (until {until}) and may not "
+                   f"decide its gates; another approver for Children's Trust Board must record it. The refused "
+                   f"attempt is recorded in the audit log.\n")
+    last = run.json("audit", "log", "camhs")[-1]
+    assert (last["action"], last["actor"]) == ("decision.refused", "alice")
+    run("project", "set", "camhs", "--owner", "alice")
+    assert _decide(run, "alice", expect=6).startswith("Error: separation of duties: alice owns camhs")
+    run("project", "advance", "camhs", expect=3)
+    assert run.json("project", "show", "camhs")["decisions"] == []
+    run("project", "set", "camhs", "--owner", "bob")
+    _decide(run, "chair")
+    run("project", "advance", "camhs")
+    run("project", "set", "camhs", "--owner", "carol")
+    run("decision", "record", "camhs", "--gate", "plan-do", "--outcome", "hold", "--body", BODY, "--ref", "m",
+        user="alice")  # alice owned camhs at analyse, not at plan
+
+
+def test_a_governance_lead_who_owned_the_project_this_stage_may_not_waive(ready: Cli) -> None:
+    run = ready
+    _people(run)
+    run("people", "add", "hal", "--email", "hal@council.gov.uk", "--role", "governance-lead")
+    run("project", "set", "camhs", "--owner", "gill")
+    err = run("gate", "waive", "camhs", "needs-assessment", "--reason", "r", user="gill", expect=6).stderr
+    assert err == ("Error: separation of duties: gill owns camhs and may not waive its criteria; another governance "
+                   "lead must waive it. The refused attempt is recorded in the audit log.\n")
+    run("project", "set", "camhs", "--owner", "alice")
+    err = run("gate", "waive", "camhs", "needs-assessment", "--reason", "r", user="gill", expect=6).stderr
+    assert err.startswith("Error: separation of duties: gill owned camhs during this stage (until ")
+    assert [e["action"] for e in run.json("audit", "log", "camhs")][-3:] == [
+        "waiver.refused", "project.set", "waiver.refused"]
+    run("gate", "waive", "camhs", "needs-assessment", "--reason", "r", user="hal")
 
 
 def test_a_waiver_refusal_points_at_an_admin_not_at_granting_yourself(ready: Cli) -> None:
