@@ -25,7 +25,7 @@ from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
 from .schema import Upgrade
 from .store import Sql, Store
-from .workflow import CORE_FIELDS, LINKS, Gate, Workflow, load
+from .workflow import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow, load
 
 MODELS = ("integrated", "co-ordinated", "joint", "national")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -316,6 +316,8 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
             open_ids = ", ".join(g.id for g in gates) or "none (the project is closed)"
             raise BadInput(f"{key} is at {project.stage}; the gates a decision can be recorded for are: {open_ids}")
         needed = [required_body(project, c) for c in the_gate.criteria if c.kind == "decision"]
+        if not needed:  # no decision criterion: the gate's body (by default the accountable body) decides it
+            needed = [project.accountable_body if the_gate.body == ACCOUNTABLE else the_gate.body]
         if None in needed:  # the gate is the accountable body's, and the project names none
             raise BadInput(f"{key} has no accountable body to decide gate {gate}; set one with: "
                            f"cycle project set {key} --accountable-body <BODY>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,49 @@ def test_a_move_whose_audit_entry_fails_is_not_written(ready: Cli, db: Database)
     db.unjam_audit()
     run("project", "advance", "camhs")
     assert run.json("project", "show", "camhs")["stage"] == "plan"
+
+
+MINI = """
+name = "mini"
+initial = "analyse"
+stop = "closed"
+
+[[stage]]
+id = "analyse"
+
+[[stage]]
+id = "closed"
+final = true
+
+[[gate]]
+id = "analyse-closed"
+from = "analyse"
+to = "closed"
+
+  [[gate.criterion]]
+  id = "needs-assessment"
+  kind = "evidence"
+  title = "Needs assessment"
+"""
+
+
+def test_a_gate_with_no_decision_criterion_is_still_the_accountable_bodys(run: Cli, home: Path, db: Database) -> None:
+    """Nobody may stop a project in the name of a body of their own choosing."""
+    run("init")
+    (home / "workflows").mkdir(parents=True)
+    (home / "workflows" / "mini.toml").write_text(MINI)
+    run("project", "new", "p", "--title", "P", "--workflow", "mini")
+    stop = ["decision", "record", "p", "--gate", "analyse-closed", "--outcome", "stop", "--ref", "x", "--body"]
+    before = _dump(db)
+    err = run(*stop, "Bob's Own Committee", user="bob", expect=2).stderr
+    assert err == ("Error: p has no accountable body to decide gate analyse-closed; set one with: "
+                   "cycle project set p --accountable-body <BODY>\n")
+    assert _dump(db) == before
+    run("project", "set", "p", "--accountable-body", BODY)
+    before = _dump(db)
+    err = run(*stop, "Bob's Own Committee", user="bob", expect=2).stderr
+    assert err == "Error: gate analyse-closed is decided by Children's Trust Board, not Bob's Own Committee\n"
+    assert _dump(db) == before
+    run(*stop, BODY, user="chair")
+    assert run.json("project", "show", "p")["stage"] == "closed"
+

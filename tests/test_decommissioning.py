@@ -320,3 +320,16 @@ def test_contract_show_as_of_a_past_date(ready: Cli) -> None:
     assert ready.json("contract", "show", "camhs", "--as-of", "2026-10-01")["status"] == "open"
     err = ready("contract", "show", "camhs", "--as-of", "1 October", expect=2).stderr
     assert err == "Error: --as-of '1 October' is not a date; use YYYY-MM-DD, e.g. 2027-03-31\n"
+
+
+def test_only_the_accountable_body_may_stop_a_service_waiting_on_its_decommissioning(ready: Cli,
+                                                                                       db: Database) -> None:
+    """decommission-closed has no decision criterion (only the link); it is still the accountable body's gate."""
+    run = ready
+    _decommission(run)
+    before = _dump(db)
+    err = run("decision", "record", "camhs", "--gate", "decommission-closed", "--outcome", "stop", "--body",
+              "Bob's Own Committee", "--ref", "x", user="bob", expect=2).stderr
+    assert err == "Error: gate decommission-closed is decided by Children's Trust Board, not Bob's Own Committee\n"
+    assert _dump(db) == before
+    assert run.json("project", "show", "camhs")["stage"] == "decommission"

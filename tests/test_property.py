@@ -249,7 +249,9 @@ class Commissioning(RuleBasedStateMachine):
         if ok:  # only the body a gate's decision criterion names may decide it, whatever the outcome
             assert p is not None and the_gate is not None
             needed = [p.body_for(c) for c in the_gate.criteria if c.kind == "decision"]
-            ok = not needed or body in needed
+            if not needed:  # a gate with no decision criterion is its own body's (by default the accountable)
+                needed = [p.value("accountable_body") if the_gate.body == ACCOUNTABLE else the_gate.body]
+            ok = None not in needed and body in needed
         if ok and outcome in ("recycle", "stop"):
             assert p is not None
             if outcome == "recycle":
