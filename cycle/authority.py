@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from . import people
 from .models import GateRequest, Project
-from .quarters import LONDON
+from .quarters import LONDON, london_date
 from .store import sql_of
 
 
@@ -31,6 +31,12 @@ def stage_entry(session: Session, project: Project) -> Any:
 
 def _instant(at: str) -> datetime:
     return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def stage_entered_on(session: Session, project: Project) -> date | None:
+    """The day (in England) the project entered its current stage."""
+    entry = stage_entry(session, project)
+    return london_date(_instant(entry.at)) if entry else None
 
 
 def owners_this_stage(session: Session, project: Project) -> dict[str, str | None]:

@@ -23,6 +23,7 @@ from . import audit, authority, contracts, quarters, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
+from .quarters import london_today
 from .schema import Upgrade
 from .store import Sql, Store
 from .workflow import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow, load
@@ -300,10 +301,10 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     body_text = _text(body, "--body") or ""
     ref_text = _text(ref, "--ref") or ""
     decided = _iso_date(decided_on, "--date")
-    today = quarters.london_today()
-    if decided is not None and decided > today.isoformat():
+    today = london_today().isoformat()  # the body met in England: its calendar, as for the stage's entry
+    if decided is not None and decided > today:
         raise BadInput(f"--date {decided} is in the future; --date is the day the body decided, so record "
-                       f"the decision once it has met, e.g. --date {today.isoformat()}")
+                       f"the decision once it has met, e.g. --date {today}")
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
@@ -323,6 +324,11 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
                            f"cycle project set {key} --accountable-body <BODY>")
         if needed and body_text not in needed:
             raise BadInput(f"gate {gate} is decided by {' or '.join(str(b) for b in needed)}, not {body_text}")
+        entered = authority.stage_entered_on(s, project) if decided is not None else None
+        if decided is not None and entered is not None and decided < entered.isoformat():
+            raise BadInput(f"--date {decided} is before {key} entered {project.stage} on {entered.isoformat()}, and a "
+                           f"decision counts only from then; give the day the body decided, e.g. "
+                           f"--date {entered.isoformat()}")
         dest = None
         if outcome == "recycle":
             allowed = wf.earlier_stages(project.stage)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cycle import quarters
+from cycle.quarters import london_today
 
 from .conftest import BODY, Cli, Database, go
 
@@ -93,13 +93,13 @@ def test_a_decision_dated_in_the_future_is_refused(ready: Cli, db: Database) -> 
     """A body cannot have decided tomorrow: such a go would open the gate on a meeting not yet held."""
     run = ready
     before = _dump(db)
-    tomorrow = (quarters.london_today() + timedelta(days=1)).isoformat()
+    tomorrow = (london_today() + timedelta(days=1)).isoformat()
     err = _decide(run, "go", "--date", tomorrow, expect=2)
     assert err == (f"Error: --date {tomorrow} is in the future; --date is the day the body decided, so record "
-                   f"the decision once it has met, e.g. --date {quarters.london_today().isoformat()}\n")
+                   f"the decision once it has met, e.g. --date {london_today().isoformat()}\n")
     assert _dump(db) == before
-    _decide(run, "go", "--date", quarters.london_today().isoformat())
-    assert run.json("project", "show", "camhs")["decisions"][0]["decided_on"] == quarters.london_today().isoformat()
+    _decide(run, "go", "--date", london_today().isoformat())
+    assert run.json("project", "show", "camhs")["decisions"][0]["decided_on"] == london_today().isoformat()
 
 
 def test_a_move_whose_audit_entry_fails_is_not_written(ready: Cli, db: Database) -> None:
@@ -160,3 +160,18 @@ def test_a_gate_with_no_decision_criterion_is_still_the_accountable_bodys(run: C
     run(*stop, BODY, user="chair")
     assert run.json("project", "show", "p")["stage"] == "closed"
 
+
+def test_a_decision_dated_before_the_stage_was_entered_is_refused(ready: Cli, db: Database) -> None:
+    """A decision counts only from the time the project entered its stage: an old go must not open the gate."""
+    run = ready
+    _to_plan(run)
+    _decide(run, "recycle", "--to", "analyse", gate="plan-do")
+    today = london_today().isoformat()
+    before = _dump(db)
+    for old in ((london_today() - timedelta(days=1)).isoformat(), "1900-01-01"):
+        err = _decide(run, "go", "--date", old, expect=2)
+        assert err == (f"Error: --date {old} is before camhs entered analyse on {today}, and a decision counts only "
+                       f"from then; give the day the body decided, e.g. --date {today}\n")
+    assert _dump(db) == before
+    _decide(run, "go", "--date", today)  # the same day is fine
+    run("project", "advance", "camhs")

@@ -25,6 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from cycle import audit, engine, views
 from cycle.errors import BadInput, CycleError, GateNotMet, StaleProject
+from cycle.quarters import london_today
 from cycle.store import Store
 from cycle.workflow import ACCOUNTABLE, CORE_FIELDS, OUTCOMES, Criterion, Gate, Workflow, load
 
@@ -32,6 +33,8 @@ WF = load("commissioning")
 BODIES = ["Children's Trust Board", "Health and Wellbeing Board"]
 OK, BAD, REFUSED = 0, 2, 3
 # A real SQLite file per example; on a RAM-backed folder where there is one, as every write syncs.
+# Every project enters its stages today, so a decision may be dated today and no earlier (nor later).
+TODAY = london_today().isoformat()
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
@@ -202,7 +205,7 @@ class Commissioning(RuleBasedStateMachine):
         own = [p.value("accountable_body")] if p and p.value("accountable_body") else []
         body = self.pick(data, own, [*BODIES, "", "Schools Forum"])
         ref = self.pick(data, ["minutes 1", "minutes 2"], ["minutes 1", "", " "])
-        decided_on = self.pick(data, [None, "2026-10-14"], [None, "2026-02-30", "14/10/2026"])
+        decided_on = self.pick(data, [None, TODAY], [None, "2026-02-30", "14/10/2026", "2026-10-14", "2999-01-01"])
         self.record_decision(key, gate, outcome, body, recycle_to, ref, decided_on)
 
     def draw_advance(self, data: st.DataObject, key: str) -> None:
@@ -244,7 +247,7 @@ class Commissioning(RuleBasedStateMachine):
         the_gate = next((g for g in p.gates() if g.id == gate), None) if p else None
         ok = (p is not None and the_gate is not None and outcome in outcomes(p.wf)
               and (outcome == "recycle") == (recycle_to is not None) and body.strip() != "" and ref.strip() != ""
-              and (decided_on is None or is_date(decided_on)))
+              and (decided_on is None or (is_date(decided_on) and decided_on == TODAY)))
         dest = None
         if ok:  # only the body a gate's decision criterion names may decide it, whatever the outcome
             assert p is not None and the_gate is not None
@@ -388,7 +391,7 @@ def test_a_known_long_walk_agrees_with_the_model() -> None:
             m.advance("p0", to)  # refused: nothing recorded yet
             for name in names:
                 m.add_evidence("p0", name, "doc v1")
-            m.record_decision("p0", gate, "go", body, None, "minutes 1", "2026-10-14")
+            m.record_decision("p0", gate, "go", body, None, "minutes 1", TODAY)
             m.advance("p0", to)
             m.database_agrees_with_the_model()
             m.audit_log_is_exactly_what_happened()

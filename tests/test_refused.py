@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
+from cycle.quarters import london_today
 from cycle.workflow import load
 
 from .conftest import BODY, Cli, Database, go
+
+TODAY = london_today().isoformat()  # a decision may not predate the stage, entered today
 
 EVIDENCE_NAMES = ", ".join(load("commissioning").evidence_names())
 
@@ -37,7 +40,7 @@ def at_plan(ready: Cli) -> Cli:
     run("project", "advance", "camhs")
     run("evidence", "add", "camhs", "eia", "--ref", "EIA v1", "--note", "draft")
     run("decision", "record", "camhs", "--gate", "plan-do", "--outcome", "hold", "--body", BODY,
-        "--ref", "CTB 2026-11-09 item 2", "--date", "2026-11-09")
+        "--ref", "CTB 2026-11-09 item 2", "--date", TODAY)
     run("project", "new", "respite", "--title", "Short breaks", "--accountable-body", BODY)
     run("decision", "record", "respite", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY,
         "--ref", "CTB 2026-10-01 item 4")
@@ -91,7 +94,7 @@ def test_refused_advance_snapshot_records_what_was_met(at_plan: Cli, db: Databas
     assert criteria["eia"]["reason"] == "Recorded in cycle 1: EIA v1"
     assert criteria["decision"]["met"] is False and criteria["decision"]["decision_ids"] == [2]
     assert criteria["decision"]["reason"] == (
-        "Latest decision is hold by Children's Trust Board on 2026-11-09 (CTB 2026-11-09 item 2); the gate needs a go")
+        f"Latest decision is hold by Children's Trust Board on {TODAY} (CTB 2026-11-09 item 2); the gate needs a go")
 
 
 def test_repeated_refusals_each_add_one_entry_and_move_nothing(at_plan: Cli, db: Database) -> None:

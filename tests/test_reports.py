@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from cycle.quarters import london_today
+
 from .conftest import BODY, Cli, Database
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,7 +42,7 @@ def full_cycle(ready: Cli) -> Cli:
                 expect=6)
             run("gate", "waive", "camhs", "consultation", "--reason", "Covered by the JSNA engagement", user="gill")
         run("decision", "record", "camhs", "--gate", gate, "--outcome", "go", "--body", BODY, "--ref",
-            f"CTB minutes {gate}", "--date", "2026-10-14", user="chair")
+            f"CTB minutes {gate}", "--date", london_today().isoformat(), user="chair")
         run("project", "advance", "camhs", *(["--to", "analyse"] if gate == "review-analyse" else []))
     return run
 
