@@ -23,9 +23,9 @@ def requesters(session: Session, project: Project, gate: str) -> list[str]:
 
 
 def stage_entry(session: Session, project: Project) -> Any:
-    """The audit entry (seq, at) that brought the project to its current stage: its creation, an
-    advance, or a recycle or stop decision; None for a project with no such entry."""
-    return sql_of(session).one("SELECT seq, at FROM audit_entry WHERE project = :key AND to_stage IS NOT NULL "
+    """The audit entry (seq, at, action) that brought the project to its current stage: its creation,
+    an advance, or a recycle or stop decision; None for a project with no such entry."""
+    return sql_of(session).one("SELECT seq, at, action FROM audit_entry WHERE project = :key AND to_stage IS NOT NULL "
                                "ORDER BY seq DESC LIMIT 1", key=project.key)
 
 
@@ -34,9 +34,10 @@ def _instant(at: str) -> datetime:
 
 
 def stage_entered_on(session: Session, project: Project) -> date | None:
-    """The day (in England) the project entered its current stage."""
+    """The day (in England) the project moved to its current stage; None while it is still at the
+    stage it was created at (it may have been put into cycle after its body had already decided)."""
     entry = stage_entry(session, project)
-    return london_date(_instant(entry.at)) if entry else None
+    return london_date(_instant(entry.at)) if entry and entry.action != "project.create" else None
 
 
 def owners_this_stage(session: Session, project: Project) -> dict[str, str | None]:

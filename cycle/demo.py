@@ -60,7 +60,7 @@ def _script() -> list[Step]:
               "minutes 2026-10-14 item 5"], 6, "alice"),
         ("The board's chair records its decision.",
          ["decision", "record", k, "--gate", "analyse-plan", "--outcome", "go", "--body", CTB, "--ref",
-          "minutes 2026-10-14 item 5"], 0, "chair"),
+          "minutes 2026-10-14 item 5", "--date", "2026-10-14"], 0, "chair"),
         ("Now the gate opens.", ["project", "advance", k], 0, "alice"),
         ("Planning: specification, equality impact assessment, consultation, targets.",
          [*ev, "service-specification", "--ref", "CAMHS spec v3 with outcomes"], 0, "alice"),

@@ -23,7 +23,6 @@ from . import audit, authority, contracts, quarters, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
-from .quarters import london_today
 from .schema import Upgrade
 from .store import Sql, Store
 from .workflow import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow, load
@@ -301,7 +300,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     body_text = _text(body, "--body") or ""
     ref_text = _text(ref, "--ref") or ""
     decided = _iso_date(decided_on, "--date")
-    today = london_today().isoformat()  # the body met in England: its calendar, as for the stage's entry
+    today = quarters.london_today().isoformat()  # the body met in England: its calendar, as for the stage's entry
     if decided is not None and decided > today:
         raise BadInput(f"--date {decided} is in the future; --date is the day the body decided, so record "
                        f"the decision once it has met, e.g. --date {today}")

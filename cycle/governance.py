@@ -11,6 +11,7 @@ from sqlalchemy import select
 from . import audit, authority, people, quarters, views
 from .engine import _iso_date, _load_for_write, _text, get_project, record_change
 from .errors import BadInput, NotPermitted
+from .gates import quote
 from .models import GateRequest, Milestone, Waiver
 from .store import Store
 

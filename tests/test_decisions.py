@@ -175,3 +175,11 @@ def test_a_decision_dated_before_the_stage_was_entered_is_refused(ready: Cli, db
     assert _dump(db) == before
     _decide(run, "go", "--date", today)  # the same day is fine
     run("project", "advance", "camhs")
+
+
+def test_at_the_stage_it_was_created_at_a_project_takes_an_earlier_decision(ready: Cli) -> None:
+    """A project put into cycle after its board met: the go it already has is recorded with its real date."""
+    _decide(ready, "go", "--date", "2026-10-14")
+    assert ready.json("project", "show", "camhs")["decisions"][0]["decided_on"] == "2026-10-14"
+    ready("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    ready("project", "advance", "camhs")
