@@ -246,8 +246,10 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
             if current.get(name) != value:
                 diff[name] = [current.get(name), value]
                 current[name] = value
-        if not diff:
-            return project
+        if not diff:  # nothing to write, and no audit entry to make: say so rather than "Updated"
+            asked = {**clean, **extra}.items()
+            same = ", ".join(f"{name.replace('_', ' ')} {value or '(none)'}" for name, value in asked)
+            raise BadInput(f"{key} already has {same}, so nothing changed; see it with: cycle project show {key}")
         project.attrs = json.dumps(current, sort_keys=True)
         record_change(s, project, actor=actor, action="project.set", payload={"changes": diff})
     return project

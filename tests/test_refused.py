@@ -176,6 +176,10 @@ BAD_INPUT = {
     "nothing to set": (
         ["project", "set", "camhs"],
         "nothing to change; e.g.: cycle project set camhs --owner alice"),
+    "set to what it already is": (
+        ["project", "set", "camhs", "--owner", "alice", "--title", "CAMHS Tiers 2 and 3"],
+        "camhs already has owner alice, title CAMHS Tiers 2 and 3, so nothing changed; "
+        "see it with: cycle project show camhs"),
     "duplicate key": (
         ["project", "new", "camhs", "--title", "CAMHS again"],
         "a project with key 'camhs' already exists; see it with: cycle project show camhs"),
