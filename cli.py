@@ -786,6 +786,10 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
                    f"{against}.")
         if records is not None:
             click.echo(text.records(records), err=not records.ok)
+    elif result.untrusted:
+        click.echo(f"Audit chain FAILED at entry {result.bad_seq}: {result.problem}. To find where it was "
+                   f"rewritten, check against an earlier checkpoint: cycle audit verify --checkpoint SEQ:HASH",
+                   err=True)
     else:
         click.echo(f"Audit chain FAILED at entry {result.bad_seq}: {result.problem}. "
                    f"{result.entries} entries before it verified.", err=True)

@@ -132,10 +132,12 @@ class Verification:
     bad_seq: int | None = None
     problem: str | None = None
     checkpoint: str | None = None
+    untrusted: tuple[int, int] | None = None  # entries that cannot be trusted, first and last
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "entries": self.entries, "head": {"seq": self.head_seq, "hash": self.head_hash},
-                "bad_seq": self.bad_seq, "problem": self.problem, "checkpoint": self.checkpoint}
+                "bad_seq": self.bad_seq, "problem": self.problem, "checkpoint": self.checkpoint,
+                "untrusted": {"from": self.untrusted[0], "to": self.untrusted[1]} if self.untrusted else None}
 
 
 def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: int = 5000) -> Verification:
@@ -166,8 +168,7 @@ def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: in
                 if seq == cp_seq:
                     cp_seen = True
                     if digest != cp_hash:
-                        return _bad(n, prev, seq, "it differs from the checkpoint kept outside the database "
-                                                  "(the chain was rewritten)", checkpoint)
+                        return _rewritten(seq, checkpoint)
                 prev, expected_seq, n = digest, seq + 1, n + 1
     finally:
         cur.close()
@@ -181,6 +182,15 @@ def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: in
 
 def _bad(n: int, prev: str, seq: int, problem: str, checkpoint: tuple[int, str] | None) -> Verification:
     return Verification(False, n, n, prev, bad_seq=seq, problem=problem, checkpoint=_fmt(checkpoint))
+
+
+def _rewritten(seq: int, checkpoint: tuple[int, str] | None) -> Verification:
+    """The entry a checkpoint names is not the one kept: the chain up to it was rewritten somewhere, so no
+    entry up to it can be trusted, however well they hang together."""
+    problem = (f"it differs from the checkpoint kept outside the database (the chain was rewritten), so entries "
+               f"1 to {seq} cannot be trusted: they are consistent with each other but do not lead to the kept head")
+    return Verification(False, 0, 0, GENESIS, bad_seq=seq, problem=problem, checkpoint=_fmt(checkpoint),
+                        untrusted=(1, seq))
 
 
 def _fmt(checkpoint: tuple[int, str] | None) -> str | None:

@@ -193,7 +193,25 @@ def test_consistent_rewrite_passes_alone_but_not_against_a_checkpoint(history: C
     assert "recorded_by is 'alice' but entry 6 recorded 'mallory'" in history("audit", "verify", expect=1).stderr
     assert failed(history, "--checkpoint", kept) == (
         "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database "
-        "(the chain was rewritten). 13 entries before it verified.")
+        "(the chain was rewritten), so entries 1 to 14 cannot be trusted: they are consistent with each other "
+        "but do not lead to the kept head. To find where it was rewritten, check against an earlier checkpoint: "
+        "cycle audit verify --checkpoint SEQ:HASH")
+
+
+def test_a_rewrite_before_the_checkpoint_leaves_nothing_up_to_it_verified(history: Cli, db: Database) -> None:
+    """Rewritten from entry 6 and re-hashed on: nothing up to the checkpoint is vouched for, in text or JSON."""
+    kept = checkpoint(history)
+    history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
+    db.drop_audit_triggers()
+    rewrite_from(db, 6, {"actor": "mallory"})
+    line = failed(history, "--checkpoint", kept)
+    assert "entries 1 to 14 cannot be trusted" in line and "verified" not in line
+    result = history("audit", "verify", "--json", "--checkpoint", kept, expect=1)
+    bad = json.loads(result.stdout)
+    assert bad["ok"] is False and bad["bad_seq"] == 14
+    assert bad["untrusted"] == {"from": 1, "to": 14}
+    assert bad["entries"] == 0 and bad["head"] == {"seq": 0, "hash": GENESIS}
+    assert "entries 1 to 14 cannot be trusted" in bad["problem"]
 
 
 def test_rewrite_before_a_checkpoint_is_caught_at_the_checkpoint(history: Cli, db: Database) -> None:
@@ -236,7 +254,7 @@ def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
     head = rows(db)[-1][-1]
     good = json.loads(history("audit", "verify", "--json").stdout)
     assert good == {"ok": True, "chain_ok": True, "entries": 14, "head": {"seq": 14, "hash": head},
-                    "bad_seq": None, "problem": None, "checkpoint": None,
+                    "bad_seq": None, "problem": None, "checkpoint": None, "untrusted": None,
                     "records": {"ok": True, "checked": {"projects": 3, "evidence": 3, "decision": 3, "waiver": 0},
                                 "discrepancies": []}}
 
@@ -248,6 +266,7 @@ def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
     assert bad["head"] == {"seq": 2, "hash": rows(db)[1][-1]}
     assert bad["problem"] == "its hash does not match its contents (the entry was edited)"
     assert bad["checkpoint"] == f"14:{head}"
+    assert bad["untrusted"] is None  # an edited entry: the 2 before it verified
 
 
 def test_limit_shows_the_newest_entries_oldest_first(history: Cli, db: Database) -> None:
@@ -285,3 +304,4 @@ def test_non_ascii_text_is_kept_and_verifies(run: Cli, db: Database) -> None:
     assert payload.isascii() and "\\u2013" in payload and "\\u0175" in payload and "\\u007f" in payload
     assert json.loads(payload)["ref"] == ref
     run("audit", "verify")
+
