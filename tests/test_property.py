@@ -325,14 +325,14 @@ class Commissioning(RuleBasedStateMachine):
         ok = (p is not None and value != "" and (name != "model" or value in engine.MODELS)
               and (core or name in p.wf.custom_fields())
               and (core or not choices(p.wf, name) or value in choices(p.wf, name)))
+        same = ok and p is not None and p.fields.get(name) == value  # setting a value to itself: bad input
         self.attempt(lambda: engine.set_project(self.store, key, actor="tester", changes=changes, attrs=attrs),
-                     OK if ok else BAD)
-        if ok:
+                     OK if ok and not same else BAD)
+        if ok and not same:
             assert p is not None
-            if p.fields.get(name) != value:  # setting a value to itself writes nothing
-                p.fields[name] = value
-                p.version += 1
-                self.expected.append(("project.set", key, None, None))
+            p.fields[name] = value
+            p.version += 1
+            self.expected.append(("project.set", key, None, None))
 
     # --- what must always hold ----------------------------------------------------------------------
 
