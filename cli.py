@@ -590,23 +590,52 @@ def _write(text: str, out: str | None, what: str) -> None:
         return
     from pathlib import Path
 
-    Path(out).write_text(text, encoding="utf-8")
+    from cycle.errors import BadInput
+
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
     click.echo(f"Wrote the {what} to {out}")
+
+
+def _out_folder(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse --out into a folder that does not exist before any work is done, so nothing is written."""
+    if value is not None:
+        from pathlib import Path
+
+        folder = Path(value).parent
+        if not folder.is_dir():
+            raise click.BadParameter(f"the folder {folder} does not exist; create it first (mkdir -p {folder}) "
+                                     f"or write elsewhere", ctx, param)
+    return value
+
+
+def _chain_failed(chain: dict[str, Any]) -> None:
+    """After a report is written: exit 1 when its chain check failed, as `audit verify` does."""
+    if not chain["ok"]:
+        click.echo(f"Audit chain FAILED at entry {chain['bad_seq']}: {chain['problem']}. The report says so; "
+                   f"see: cycle audit verify", err=True)
+        sys.exit(1)
 
 
 format_option = click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="md",
                              show_default=True, help="Output format.")
-out_option = click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to FILE.")
+out_option = click.option("--out", type=click.Path(dir_okay=False, writable=True), callback=_out_folder,
+                          help="Write to FILE (its folder must exist).")
+checkpoint_option = click.option("--checkpoint", metavar="SEQ:HASH",
+                                 help="Check the chain against a head kept outside the database.")
 
 
 @report.command("gate-audit")
 @click.argument("key", required=False)
 @format_option
 @out_option
-@click.option("--checkpoint", metavar="SEQ:HASH", help="Check the chain against a head kept outside the database.")
+@checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
-    """Every gate passed, with criteria, evidence, decision, waivers, refusals and the chain check.
+    """Every gate passed and every decision and request, with criteria, evidence, waivers, refusals and the
+    chain check (exit 1, after writing the report, when the chain fails it).
 
     \b
     Example:
@@ -617,25 +646,33 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: st
     from reports.render import render
 
     cp = log.parse_checkpoint(checkpoint) if checkpoint else None
-    _write(render(data.gate_audit(_store(), key, cp), "json" if as_json else fmt), out, "gate-audit report")
+    report = data.gate_audit(_store(), key, cp)
+    _write(render(report, "json" if as_json else fmt), out, "gate-audit report")
+    _chain_failed(report["chain"])
 
 
 @report.command("quarterly")
 @click.option("--quarter", required=True, help="Financial quarter, e.g. 2026-Q3 (October-December 2026).")
 @format_option
 @out_option
+@checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-def report_quarterly(quarter: str, fmt: str, out: str | None, as_json: bool) -> None:
-    """The portfolio in a quarter: stages, moves, decisions, waivers, reviews, deadlines, slipped milestones.
+def report_quarterly(quarter: str, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
+    """The portfolio in a quarter: stages, moves, decisions, waivers, reviews, deadlines, slipped milestones,
+    and the chain check (exit 1, after writing the report, when the chain fails it).
 
     \b
     Example:
       cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
     """
+    from cycle import audit as log
     from cycle import reports as data
     from reports.render import render
 
-    _write(render(data.quarterly(_store(), quarter), "json" if as_json else fmt), out, "quarterly report")
+    cp = log.parse_checkpoint(checkpoint) if checkpoint else None
+    report = data.quarterly(_store(), quarter, checkpoint=cp)
+    _write(render(report, "json" if as_json else fmt), out, "quarterly report")
+    _chain_failed(report["chain"])
 
 
 # --- people -------------------------------------------------------------------------------------

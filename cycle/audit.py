@@ -112,6 +112,35 @@ def entries(db: Sql | Session, project: str | None = None, limit: int | None = N
     return sql_of(db).rows(query, project=project)
 
 
+class Unreadable(ValueError):
+    """An entry's payload that is not the JSON object its action writes (edited by hand, or damaged)."""
+
+
+def read_payload(text: str | None) -> dict[str, Any]:
+    """An entry's payload as a dict; Unreadable saying why when it is not a JSON object."""
+    try:
+        value = json.loads(text or "")
+    except ValueError as exc:
+        raise Unreadable(f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        kind = {list: "list", str: "string", bool: "true or false", type(None): "null"}.get(type(value), "number")
+        raise Unreadable(f"a JSON {kind}, not an object")
+    return value
+
+
+def why_unreadable(exc: Exception) -> str:
+    """What a failure to read an entry's payload means, in words (for the "payload unreadable" marker)."""
+    if isinstance(exc, Unreadable):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} field"
+    return f"a field has the wrong type ({exc})"
+
+
+# What reading a payload that lacks a field, or holds one of the wrong type, can raise.
+PAYLOAD_ERRORS = (Unreadable, KeyError, TypeError, AttributeError, IndexError, ValueError)
+
+
 def count(db: Sql | Session) -> int:
     return int(sql_of(db).one("SELECT count(*) AS n FROM audit_entry").n)
 

@@ -6,7 +6,6 @@ the `reports` package.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import date
 from typing import Any
@@ -57,36 +56,75 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: tuple[int, str]
         if e.project:
             by_project.setdefault(e.project, []).append(e)
         if e.action == "decision.record":
-            p = json.loads(e.payload)
-            authority[p["decision_id"]] = p.get("authority") or "not recorded"
+            try:
+                p = audit.read_payload(e.payload)
+                authority[p["decision_id"]] = str(p.get("authority") or "not recorded")
+            except audit.PAYLOAD_ERRORS:
+                pass  # listed as unreadable with its project below
     report = []
     for project in projects:
         mine = by_project.get(project.key, [])
-        gates, refused, waived, unverified = [], [], [], []
+        gates: list[dict[str, Any]] = []
+        refused, waived, unverified, decided, requested, unreadable = [], [], [], [], [], []
         for e in mine:
-            p = json.loads(e.payload)
-            if e.action == "advance":
-                gates.append(_gate_passed(e, p, evidence, decisions, waivers, authority))
-            elif e.action == "decision.record" and e.to_stage:
-                gates.append({"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": None,
-                              "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"), "workflow": None,
-                              "workflow_sha256": None, "by_decision": p["outcome"], "criteria": [],
-                              "decision": _decision(decisions.get(p["decision_id"]), authority), "waivers": [],
-                              "opened": None})
-            elif e.action in REFUSALS:
-                refused.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "gate": p["gate"],
-                                "why": p.get("why") or "missing: " + ", ".join(p.get("unmet", []))})
-            elif e.action == "waiver.add":
-                waived.append({"seq": e.seq, "at": e.at, "by": e.actor, "gate": p["gate"], "criterion": p["criterion"],
-                               "reason": p["reason"], "was": p["was"]})
-            if e.action == "decision.record" and str(p.get("authority", "")).startswith("unverified"):
-                unverified.append({"seq": e.seq, "gate": p["gate"], "body": p["body"], "actor": e.actor})
+            try:
+                p = audit.read_payload(e.payload)
+                _one_entry(e, p, evidence, decisions, waivers, authority, gates, refused, waived, unverified,
+                           decided, requested)
+            except audit.PAYLOAD_ERRORS as exc:
+                unreadable.append(_unreadable(e, exc))
+        used_by = {i: g["seq"] for g in gates for i in g.pop("decision_ids")}
+        for d in decided:
+            d["used_by"] = d["seq"] if d["moved"] else used_by.get(d["decision_id"])
         report.append({"key": project.key, "title": project.title, "workflow": project.workflow,
                        "stage": project.stage, "cycle": project.cycle, "owner": project.owner,
                        "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
-                       "waivers": waived, "unverified_decisions": unverified, "entries": len(mine)})
+                       "waivers": waived, "unverified_decisions": unverified, "decisions": decided,
+                       "requests": requested, "unreadable": unreadable, "entries": len(mine)})
     return {"report": "gate-audit", "generated": quarters.london_today().isoformat(), "scope": key or "all projects",
             "chain": chain, "projects": report, "stage_counts": stage_counts(projects)}
+
+
+def _unreadable(e: Any, exc: Exception) -> dict[str, Any]:
+    return {"seq": e.seq, "at": e.at, "actor": e.actor, "project": e.project, "action": e.action,
+            "problem": audit.why_unreadable(exc)}
+
+
+def _one_entry(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisions: dict[Any, Decision],
+               waivers: dict[Any, Waiver], authority: dict[int, str], gates: list[dict[str, Any]],
+               refused: list[dict[str, Any]], waived: list[dict[str, Any]], unverified: list[dict[str, Any]],
+               decided: list[dict[str, Any]], requested: list[dict[str, Any]]) -> None:
+    """File one entry of a project's log under the report's lists; KeyError or TypeError when its payload
+    lacks what its action writes (nothing is added then)."""
+    if e.action == "advance":
+        gates.append(_gate_passed(e, p, evidence, decisions, waivers, authority))
+    elif e.action == "decision.record":
+        if not isinstance(p["decision_id"], int):
+            raise TypeError(f"decision_id {p['decision_id']!r} is not a number")
+        decision = {"seq": e.seq, "at": e.at, "actor": e.actor, "decision_id": p["decision_id"], "gate": p["gate"],
+                    "cycle": p.get("cycle"), "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
+                    "recycle_to": p.get("recycle_to"), "decided_on": p.get("decided_on"),
+                    "authority": str(p.get("authority") or "not recorded"), "moved": bool(e.to_stage),
+                    "from": e.from_stage, "to": e.to_stage}
+        unverified_now = str(p.get("authority", "")).startswith("unverified")
+        if e.to_stage:
+            gates.append({"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": None,
+                          "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"), "workflow": None,
+                          "workflow_sha256": None, "by_decision": p["outcome"], "criteria": [],
+                          "decision": _decision(decisions.get(p["decision_id"]), authority), "waivers": [],
+                          "opened": None, "decision_ids": []})
+        decided.append(decision)
+        if unverified_now:
+            unverified.append({"seq": e.seq, "gate": p["gate"], "body": p["body"], "actor": e.actor})
+    elif e.action == "gate.request":
+        requested.append({"seq": e.seq, "at": e.at, "by": e.actor, "gate": p["gate"], "cycle": p.get("cycle"),
+                          "note": p.get("note")})
+    elif e.action in REFUSALS:
+        refused.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "gate": p["gate"],
+                        "why": p.get("why") or "missing: " + ", ".join(map(str, p.get("unmet", [])))})
+    elif e.action == "waiver.add":
+        waived.append({"seq": e.seq, "at": e.at, "by": e.actor, "gate": p["gate"], "criterion": p["criterion"],
+                       "reason": p["reason"], "was": p["was"]})
 
 
 def _decision(d: Decision | None, authority: dict[int, str]) -> dict[str, Any] | None:
@@ -99,7 +137,7 @@ def _decision(d: Decision | None, authority: dict[int, str]) -> dict[str, Any] |
 
 def _gate_passed(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisions: dict[Any, Decision],
                  waivers: dict[Any, Waiver], authority: dict[int, str]) -> dict[str, Any]:
-    criteria, decision, used_waivers = [], None, []
+    criteria, decision, used_waivers, relied_on = [], None, [], []
     for c in p["criteria"]:
         refs = [{"id": i, "name": evidence[i].name, "ref": evidence[i].ref, "recorded_by": evidence[i].recorded_by,
                  "recorded_at": evidence[i].recorded_at} for i in c.get("evidence_ids", []) if i in evidence]
@@ -109,6 +147,7 @@ def _gate_passed(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decis
                                  "at": waiver.waived_at, "reason": waiver.reason})
         for i in c.get("decision_ids", []):
             decision = _decision(decisions.get(i), authority) if c["met"] else decision
+            relied_on += [i] if c["met"] else []
         state = ("waived" if c.get("waived") else "met" if c["met"] and c.get("applies", True)
                  else "not applicable" if c["met"] else "not met")
         criteria.append({"id": c["id"], "kind": c["kind"], "must": c["must"], "result": state, "reason": c["reason"],
@@ -116,7 +155,7 @@ def _gate_passed(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decis
     return {"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": p.get("gate_title"),
             "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"), "workflow": p.get("workflow"),
             "workflow_sha256": p.get("workflow_sha256"), "by_decision": None, "criteria": criteria,
-            "decision": decision, "waivers": used_waivers, "opened": p.get("opened")}
+            "decision": decision, "waivers": used_waivers, "opened": p.get("opened"), "decision_ids": relied_on}
 
 
 def workflows_in(report: dict[str, Any]) -> list[Any]:
@@ -131,7 +170,21 @@ def _local(at: str) -> date:
     return london_date(parse_utc(at))
 
 
-def quarterly(store: Store, quarter: str, today: date | None = None) -> dict[str, Any]:
+def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
+    """A decision.record entry as the quarterly report lists it: dated by the meeting, else the day recorded."""
+    day = recorded
+    if p.get("decided_on"):
+        try:
+            day = date.fromisoformat(p["decided_on"])
+        except (TypeError, ValueError):
+            raise audit.Unreadable(f"decided_on {p['decided_on']!r} is not a date") from None
+    return {"date": day.isoformat(), "recorded": recorded.isoformat(), "project": e.project, "gate": p["gate"],
+            "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
+            "authority": str(p.get("authority") or "not recorded"), "seq": e.seq}
+
+
+def quarterly(store: Store, quarter: str, today: date | None = None,
+              checkpoint: tuple[int, str] | None = None) -> dict[str, Any]:
     """One page for a board: where every project stood at the quarter's end and what happened in it."""
     from . import contracts, views
     from .governance import MilestoneView
@@ -140,30 +193,46 @@ def quarterly(store: Store, quarter: str, today: date | None = None) -> dict[str
 
     q = quarters.parse_quarter(quarter)
     today = today or quarters.london_today()
+    chain = _chain(store, checkpoint)
     with store.read() as s:
         everyone = {p.key: p for p in s.exec(select(Project).order_by(Project.key)).scalars()}  # type: ignore[call-overload, arg-type]
         entries = audit.entries(s)
         stage_at_end: dict[str, str] = {}
-        moves, decided, waived, refused = [], [], [], 0
+        moves, decided, waived, unreadable, refused = [], [], [], [], 0
         for e in entries:
-            when = _local(e.at)
+            try:
+                when = _local(e.at)
+            except (TypeError, ValueError, AttributeError):  # no quarter to file it under, so in every one
+                unreadable.append({**_unreadable(e, audit.Unreadable(f"its time {e.at!r} is not a UTC time")),
+                                   "date": None})
+                continue
             if e.project and e.to_stage and when <= q.end:
                 stage_at_end[e.project] = e.to_stage
-            if not (q.start <= when <= q.end) or not e.project:
+            in_quarter = q.start <= when <= q.end
+            # A decision belongs to the quarter of the meeting that took it, which may be before it was typed in.
+            if not e.project or not (in_quarter or e.action == "decision.record"):
                 continue
-            p = json.loads(e.payload)
+            try:
+                p = audit.read_payload(e.payload)
+                if e.action == "decision.record":
+                    row = _decided(e, p, when)
+                    if q.start <= date.fromisoformat(row["date"]) <= q.end:
+                        decided.append(row)
+                elif in_quarter and e.action == "waiver.add":
+                    waived.append({"date": when.isoformat(), "project": e.project, "gate": p["gate"],
+                                   "criterion": p["criterion"], "by": e.actor, "reason": p["reason"], "seq": e.seq})
+            except audit.PAYLOAD_ERRORS as exc:
+                p = {}
+                if in_quarter:
+                    unreadable.append({**_unreadable(e, exc), "date": when.isoformat()})
+            if not in_quarter:
+                continue
             if e.to_stage and e.action in ("advance", "decision.record"):
                 moves.append({"date": when.isoformat(), "project": e.project, "from": e.from_stage, "to": e.to_stage,
                               "gate": p.get("gate"), "by": e.actor, "seq": e.seq})
-            if e.action == "decision.record":
-                decided.append({"date": p.get("decided_on") or when.isoformat(), "project": e.project,
-                                "gate": p["gate"], "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
-                                "authority": p.get("authority") or "not recorded", "seq": e.seq})
-            elif e.action == "waiver.add":
-                waived.append({"date": when.isoformat(), "project": e.project, "gate": p["gate"],
-                               "criterion": p["criterion"], "by": e.actor, "reason": p["reason"], "seq": e.seq})
             elif e.action in REFUSALS:
                 refused += 1
+        decided.sort(key=lambda d: (d["date"], d["seq"]))
         standing = [everyone[k] for k in sorted(stage_at_end) if k in everyone]
         by_stage: dict[str, dict[str, Any]] = {}
         for p in standing:
@@ -218,6 +287,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None) -> dict[str
         counts.setdefault(p.workflow, {})
         counts[p.workflow][stage_at_end[p.key]] = counts[p.workflow].get(stage_at_end[p.key], 0) + 1
     return {"report": "quarterly", "generated": today.isoformat(), "quarter": str(q), "describe": q.describe(),
+            "chain": chain, "unreadable": unreadable,
             "start": q.start.isoformat(), "end": q.end.isoformat(), "projects": len(standing), "by_stage": stages,
             "moves": moves, "decisions": decided, "waivers": waived, "refused_attempts": refused, "waiting": waiting,
             "reviews": reviews, "deadlines": deadlines, "deadline_window": [horizon_start.isoformat(),

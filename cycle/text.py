@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -97,49 +96,65 @@ def audit_entries(rows: list[Any]) -> str:
 
 
 def _summary(e: Any) -> str:
-    p = json.loads(e.payload)
-    if e.action == "evidence.add":
+    from .audit import PAYLOAD_ERRORS, read_payload, why_unreadable
+
+    try:
+        return _describe(e.action, read_payload(e.payload))
+    except PAYLOAD_ERRORS as exc:
+        return f"(payload unreadable: {why_unreadable(exc)})"
+
+
+def _describe(action: str, p: dict[str, Any]) -> str:
+    """One line on what an entry did, from its payload (KeyError or TypeError when a field is missing or odd)."""
+    if action == "evidence.add":
         return f"{p['name']}: {p['ref']}"
-    if e.action == "decision.record":
+    if action == "decision.record":
         return f"{p['gate']} {p['outcome']} by {p['body']} ({p['ref']})"
-    if e.action == "advance.refused":
+    if action == "advance.refused":
         return f"{p['gate']} refused; missing {', '.join(p['unmet'])}"
-    if e.action == "advance":
+    if action == "advance":
         return f"{p['gate']}"
-    if e.action == "project.set":
+    if action == "project.set":
         return ", ".join(f"{k}={v[1]}" for k, v in p["changes"].items())
-    if e.action in ("decision.refused", "waiver.refused"):
+    if action in ("decision.refused", "waiver.refused"):
         return f"REFUSED {p['gate']}: {p['why']}"
-    if e.action == "person.add":
+    if action == "person.add":
         email = p.get("email")
         parts = [f"granted {_role(p['role'])}"] if p.get("role") else []
         parts += [f"email {' -> '.join(email) if isinstance(email, list) else email}"] if email else []
         return f"{p['name']}: {', '.join(parts)}"
-    if e.action == "person.remove-role":
+    if action == "person.remove-role":
         return f"{p['name']}: removed {_role(p['role'])}"
-    if e.action == "person.refused":
+    if action == "person.refused":
         return f"REFUSED {p['name']}: {p['why']}"
-    if e.action == "gate.request":
+    if action == "gate.request":
         return f"{p['gate']} decision requested"
-    if e.action == "waiver.add":
+    if action == "waiver.add":
         return f"WAIVED {p['gate']} {p['criterion']}: {p['reason']}"
-    if e.action.startswith("milestone."):
+    if action.startswith("milestone."):
         return f"#{p['milestone_id']} {p['title']} (due {p['due']})"
-    if e.action in ("contract.set", "contract.notice"):
+    if action in ("contract.set", "contract.notice"):
         return f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
-    if e.action == "project.link":
+    if action == "project.link":
         return f"{p['kind']} {p['other']}"
-    if e.action == "outbox.enqueue":
+    if action == "outbox.enqueue":
         return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} queued"
-    if e.action in ("outbox.sent", "outbox.failed", "outbox.deferred"):
-        detail = f": {p['detail']}" if e.action != "outbox.sent" and p.get("detail") else ""
-        return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} {e.action[7:]}{detail}"
-    if e.action == "outbox.retry":
+    if action in ("outbox.sent", "outbox.failed", "outbox.deferred"):
+        detail = f": {p['detail']}" if action != "outbox.sent" and p.get("detail") else ""
+        return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} {action[7:]}{detail}"
+    if action == "outbox.retry":
         return f"#{p['outbox_id']} retry (was {p['was']})"
-    if e.action == "review.record":
+    if action == "review.record":
         return f"{p['quarter']} review held on {p['held_on']}"
-    if e.action.startswith("scheduler."):
-        return f"{e.action[10:]} ({p.get('holder', '')})"
+    if action.startswith("scheduler."):
+        return f"{action[10:]} ({p.get('holder', '')})"
+    if action == "project.create":
+        return f"{p['workflow']}: {p['title']}"
+    if action == "db.init":  # entries from before migrations hold only the database
+        return "database created" + (f" at schema revision {p['schema']}" if p.get("schema") else "")
+    if action == "db.upgrade":
+        adopted = f" (a database from before migrations, taken as {p['adopted_at']})" if p.get("adopted_at") else ""
+        return f"schema upgraded from {p.get('from') or 'none'} to {p.get('to')}{adopted}"
     return ""
 
 
@@ -148,9 +163,19 @@ def _role(role: dict[str, Any]) -> str:
 
 
 def entry_dict(e: Any) -> dict[str, Any]:
+    """An entry for --json; a payload that cannot be read comes as its raw text, with payload_error saying why."""
+    from .audit import PAYLOAD_ERRORS, read_payload, why_unreadable
+
+    payload: Any = e.payload
+    error = None
+    try:
+        payload = read_payload(e.payload)
+        _describe(e.action, payload)
+    except PAYLOAD_ERRORS as exc:
+        error = why_unreadable(exc)
     return {"seq": e.seq, "at": e.at, "actor": e.actor, "project": e.project, "action": e.action,
-            "from": e.from_stage, "to": e.to_stage, "payload": json.loads(e.payload), "prev_hash": e.prev_hash,
-            "hash": e.hash}
+            "from": e.from_stage, "to": e.to_stage, "payload": payload, "payload_error": error,
+            "prev_hash": e.prev_hash, "hash": e.hash}
 
 
 def records(r: Any) -> str:

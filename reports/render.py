@@ -30,7 +30,6 @@ def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=lambda name: bool(name and ".html" in name),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["md"] = _md
-    env.filters["short"] = lambda h: (h or "")[:12]
     return env
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cycle.audit import GENESIS, canonical_json, entry_hash
+from cycle.audit import GENESIS, canonical_json, entry_hash, utc_now
 
 from .conftest import CAMHS, Cli, Database, go
 
@@ -305,3 +305,101 @@ def test_non_ascii_text_is_kept_and_verifies(run: Cli, db: Database) -> None:
     assert json.loads(payload)["ref"] == ref
     run("audit", "verify")
 
+
+# --- an entry whose payload cannot be read is shown, not crashed on ---------------------------------
+
+def append_raw(db: Database, action: str, payload: str, project: str | None = "camhs") -> int:
+    """Add a well-chained entry with whatever payload text, as someone writing the table by hand would."""
+    seq, prev = db.rows("SELECT seq, hash FROM audit_entry ORDER BY seq DESC LIMIT 1")[0]
+    entry = {"seq": seq + 1, "at": utc_now(), "actor": "alice", "project": project, "action": action,
+             "from_stage": None, "to_stage": None, "payload": payload, "prev_hash": prev}
+    entry["hash"] = entry_hash(prev, entry["seq"], entry["at"], "alice", project, action, None, None, payload)
+    db.execute(f"INSERT INTO audit_entry ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})",
+               params=entry, user="alice")
+    return seq + 1
+
+
+MALFORMED = {
+    "fields missing": ("decision.record", "{}", "no 'gate' field"),
+    "not JSON": ("decision.record", "{gate: analyse-plan",
+                 "not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+    "a list": ("advance", '["analyse-plan"]', "a JSON list, not an object"),
+    "a string": ("evidence.add", '"needs-assessment"', "a JSON string, not an object"),
+    "a field of the wrong type": ("project.set", '{"changes": ["owner"]}',
+                                  "a field has the wrong type ('list' object has no attribute 'items')"),
+    "empty": ("waiver.add", "", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
+}
+
+
+@pytest.mark.parametrize("action, payload, why", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_an_unreadable_payload_is_shown_in_the_log(history: Cli, db: Database, action: str, payload: str,
+                                                   why: str) -> None:
+    seq = append_raw(db, action, payload)
+    text = history("audit", "log", "camhs").stdout.splitlines()
+    assert text[-1].endswith(f" alice        camhs          {action}  (payload unreadable: {why})")
+    assert text[-1].lstrip().startswith(f"{seq}  ")
+    entries = history.json("audit", "log")
+    as_stored = json.loads(payload) if payload.startswith("{") and payload.endswith("}") else payload
+    assert entries[-1]["payload"] == as_stored and entries[-1]["payload_error"] == why  # an object stays one
+    assert all(e["payload_error"] is None for e in entries[:-1])
+    assert isinstance(entries[0]["payload"], dict)
+    history("audit", "verify")  # the entry is well chained: only its payload is odd
+
+
+def test_every_entry_kind_written_has_a_summary(history: Cli) -> None:
+    history("people", "add", "chair", "--email", "chair@council.gov.uk", "--role", "approver", "--body",
+            "Children's Trust Board")
+    history("people", "add", "chair", "--email", "chair@ctb.nhs.uk")
+    lines = history("audit", "log").stdout.splitlines()
+    assert lines[0].endswith("  db.init  database created at schema revision " + _head_revision())
+    assert lines[1].endswith("project.create - -> analyse  commissioning: CAMHS Tiers 2 and 3")
+    assert lines[-2].endswith("person.add  chair <chair@council.gov.uk>, role approver for Children's Trust Board")
+    assert lines[-1].endswith("person.add  chair email chair@council.gov.uk -> chair@ctb.nhs.uk")
+    assert not [line for line in lines if line.endswith("  ")]  # no entry with an empty detail column
+
+
+def _head_revision() -> str:
+    from cycle import schema
+
+    return str(schema.head())
+
+
+_SHAPES = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30),
+    _JSON.map(json.dumps),
+    st.fixed_dictionaries({}, optional={k: _JSON for k in (
+        "gate", "outcome", "body", "ref", "decision_id", "decided_on", "authority", "criteria", "unmet", "why",
+        "criterion", "reason", "was", "changes", "name", "email", "role", "cycle", "note")}).map(json.dumps),
+)
+_ACTIONS = st.sampled_from(["decision.record", "advance", "advance.refused", "decision.refused", "waiver.add",
+                            "gate.request", "project.set", "evidence.add", "person.add", "db.upgrade",
+                            "milestone.add", "outbox.sent"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(action=_ACTIONS, payload=_SHAPES)
+def test_any_payload_shape_leaves_the_log_and_reports_readable(history: Cli, db: Database, action: str,
+                                                               payload: str) -> None:
+    """Whatever a payload holds, `audit log` and both reports run; an entry they cannot read is named."""
+    from cycle.quarters import london_today, quarter_of
+
+    seq = append_raw(db, action, payload)
+    line = history("audit", "log", "--limit", "1").stdout
+    entry = history.json("audit", "log", "--limit", "1")[0]
+    assert entry["seq"] == seq
+    assert ("(payload unreadable: " in line) == (entry["payload_error"] is not None)
+    try:
+        is_object = isinstance(json.loads(payload), dict)
+    except ValueError:
+        is_object = False
+    if not is_object:
+        assert entry["payload"] == payload and entry["payload_error"]
+    gates = history.json("report", "gate-audit", "camhs")
+    unreadable = {u["seq"] for u in gates["projects"][0]["unreadable"]}
+    quarter = str(quarter_of(london_today()))
+    board = history.json("report", "quarterly", "--quarter", quarter)
+    if not is_object:
+        assert seq in unreadable and seq in {u["seq"] for u in board["unreadable"]}
+    for fmt in ("md", "html"):
+        history("report", "gate-audit", "camhs", "--format", fmt)
+        history("report", "quarterly", "--quarter", quarter, "--format", fmt)

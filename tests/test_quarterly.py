@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -128,3 +129,44 @@ def test_quarterly_html_in_chromium(portfolio: Cli, browser: Any, tmp_path: Path
     assert page.title() == "Commissioning portfolio: 2026-Q3"
     assert "Projects by stage and commissioning model" in page.inner_text("body")
     page.close()
+
+
+def test_a_decision_is_filed_under_the_quarter_of_its_meeting(portfolio: Cli) -> None:
+    """Decided on 20 December (Q3), typed in on 5 January (Q4): it is a Q3 decision, and says when it was recorded."""
+    with on("2027-01-05"):
+        portfolio("decision", "record", "b", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY,
+                  "--ref", "m4", "--date", "2026-12-20", user="chair")
+    q3, q4 = _report(portfolio, "2026-Q3"), _report(portfolio, "2026-Q4")
+    [late] = [d for d in q3["decisions"] if d["project"] == "b"]
+    assert (late["date"], late["recorded"], late["outcome"]) == ("2026-12-20", "2027-01-05", "hold")
+    assert [d["date"] for d in q3["decisions"]] == sorted(d["date"] for d in q3["decisions"])
+    assert q4["decisions"] == []
+    with on("2027-01-15"):
+        md = portfolio("report", "quarterly", "--quarter", "2026-Q3").stdout
+        html = portfolio("report", "quarterly", "--quarter", "2026-Q3", "--format", "html").stdout
+    assert f"- 2026-12-20 b analyse-plan: hold by {BODY} (m4), recorded 2027-01-05\n" in md
+    assert '<td>2026-12-20<br><span class="muted">recorded 2027-01-05</span></td>' in html
+
+
+def test_an_unreadable_entry_and_a_broken_chain_show_in_the_quarterly(portfolio: Cli, db: Database) -> None:
+    seq = db.rows("SELECT seq FROM audit_entry WHERE action = 'waiver.add'")[0][0]
+    db.drop_audit_triggers()
+    db.execute("UPDATE audit_entry SET payload = '[]' WHERE seq = :seq", params={"seq": seq})
+    with on("2027-01-15"):
+        result = portfolio("report", "quarterly", "--quarter", "2026-Q3", "--json", expect=1)
+        md = portfolio("report", "quarterly", "--quarter", "2026-Q3", expect=1).stdout
+    q3 = json.loads(result.stdout)
+    assert q3["chain"]["ok"] is False and q3["chain"]["bad_seq"] == seq
+    assert result.stderr.startswith(f"Audit chain FAILED at entry {seq}: its hash does not match its contents")
+    assert [(u["seq"], u["action"], u["problem"]) for u in q3["unreadable"]] == [
+        (seq, "waiver.add", "a JSON list, not an object")]
+    assert q3["waivers"] == []
+    assert f"**Audit chain FAILED at entry {seq}**" in md
+    assert f"> **UNREADABLE**: 1 audit entry recorded in the quarter could not be read: entry {seq} (a, " in md
+
+
+def test_the_quarterly_checks_the_chain(portfolio: Cli) -> None:
+    head = portfolio("audit", "checkpoint").stdout.strip()
+    with on("2027-01-15"):
+        md = portfolio("report", "quarterly", "--quarter", "2026-Q3", "--checkpoint", head).stdout
+    assert f"**Audit chain verified**: {head.split(':')[0]} entries, head {head}. Checked against: {head}." in md

@@ -14,7 +14,7 @@ import pytest
 
 from cycle.quarters import london_today
 
-from .conftest import BODY, Cli, Database
+from .conftest import BODY, Cli, Database, go
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EVIDENCE = {"analyse-plan": ["needs-assessment"],
@@ -80,14 +80,103 @@ def test_a_waiver_stands_out_in_both_formats(full_cycle: Cli) -> None:
     assert '<span class="tag waived">WAIVED</span> plan-do / consultation by gill' in html
 
 
-def test_a_tampered_chain_is_reported_as_failed(full_cycle: Cli, db: Database) -> None:
+def test_a_tampered_chain_is_reported_as_failed_and_exits_1(full_cycle: Cli, db: Database, tmp_path: Path) -> None:
     run = full_cycle
     db.drop_audit_triggers()
     db.execute("UPDATE audit_entry SET actor = 'someone-else' WHERE seq = 5")
-    report = run.json("report", "gate-audit", "camhs")
+    result = run("report", "gate-audit", "camhs", "--json", expect=1)
+    report = json.loads(result.stdout)
     assert report["chain"]["ok"] is False and report["chain"]["bad_seq"] == 5
+    assert result.stderr == ("Audit chain FAILED at entry 5: its hash does not match its contents (the entry "
+                             "was edited). The report says so; see: cycle audit verify\n")
+    out = tmp_path / "gates.html"
+    written = run("report", "gate-audit", "camhs", "--format", "html", "--out", str(out), expect=1)
+    assert written.stdout == f"Wrote the gate-audit report to {out}\n"  # written first, then exit 1
+    assert "Audit chain FAILED at entry 5" in out.read_text()
+
+
+def test_an_unreadable_entry_is_listed_not_crashed_on(full_cycle: Cli, db: Database) -> None:
+    """A decision's payload edited into something that is not JSON: the report still renders, names it, exits 1."""
+    run = full_cycle
+    seq = db.rows("SELECT MIN(seq) FROM audit_entry WHERE action = 'decision.record'")[0][0]
+    db.drop_audit_triggers()
+    db.execute("UPDATE audit_entry SET payload = 'not json' WHERE seq = :seq", params={"seq": seq})
+    report = json.loads(run("report", "gate-audit", "camhs", "--json", expect=1).stdout)
+    assert report["chain"]["ok"] is False and report["chain"]["bad_seq"] == seq
+    [unreadable] = report["projects"][0]["unreadable"]
+    assert (unreadable["seq"], unreadable["action"], unreadable["actor"]) == (seq, "decision.record", "chair")
+    assert unreadable["problem"] == "not valid JSON (Expecting value: line 1 column 1 (char 0))"
+    assert seq not in [d["seq"] for d in report["projects"][0]["decisions"]]
+    md = run("report", "gate-audit", "camhs", "--format", "md", expect=1).stdout
+    assert f"**Audit chain FAILED at entry {seq}**" in md
+    assert (f"> **UNREADABLE**: 1 audit entry of this project could not be read: entry {seq} (decision.record, "
+            in md)
+    html = run("report", "gate-audit", "camhs", "--format", "html", expect=1).stdout
+    assert '<span class="tag bad">UNREADABLE</span> 1 audit entry' in html
+    assert "Audit chain FAILED at entry" in html
+
+
+@pytest.mark.parametrize("args", [["report", "gate-audit", "--format", "md"],
+                                  ["report", "quarterly", "--quarter", "2026-Q3"],
+                                  ["workflow", "diagram", "commissioning", "--format", "dot"]],
+                         ids=["gate-audit", "quarterly", "diagram"])
+def test_out_into_a_missing_folder_is_refused_and_writes_nothing(ready: Cli, tmp_path: Path, args: list[str]) -> None:
+    missing = tmp_path / "no-such-folder"
+    result = ready(*args, "--out", str(missing / "r.md"), expect=2)
+    assert result.stdout == ""
+    assert result.stderr == (f"Error: Invalid value for '--out': the folder {missing} does not exist; create it first "
+                             f"(mkdir -p {missing}) or write elsewhere. See: cycle {' '.join(args[:2])} --help\n")
+    assert not missing.exists()
+
+
+def test_every_decision_and_request_is_on_the_record(ready: Cli) -> None:
+    """Holds, a go overtaken by a recycle, and who asked: all in the gate-audit report, in sequence order."""
+    run = ready
+    _people(run)
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    run("gate", "request", "camhs", user="alice")
+    for outcome in ("hold", "go"):
+        run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", outcome, "--body", BODY, "--ref",
+            f"CTB {outcome}", "--date", "2026-10-14", user="chair")
+    run("project", "advance", "camhs")
+    run("decision", "record", "camhs", "--gate", "plan-do", "--outcome", "go", "--body", BODY, "--ref", "CTB go 2",
+        user="chair")
+    run("decision", "record", "camhs", "--gate", "plan-do", "--outcome", "recycle", "--to", "analyse", "--body",
+        BODY, "--ref", "CTB recycle", user="chair")
+    project = run.json("report", "gate-audit", "camhs")["projects"][0]
+    log = {e["seq"]: e for e in run.json("audit", "log", "camhs")}
+    advance = next(s for s, e in log.items() if e["action"] == "advance")
+    assert [(d["gate"], d["outcome"], d["moved"], d["used_by"]) for d in project["decisions"]] == [
+        ("analyse-plan", "hold", False, None), ("analyse-plan", "go", False, advance),
+        ("plan-do", "go", False, None), ("plan-do", "recycle", True, project["decisions"][3]["seq"])]
+    assert [d["seq"] for d in project["decisions"]] == sorted(
+        s for s, e in log.items() if e["action"] == "decision.record")
+    assert [(r["gate"], r["by"]) for r in project["requests"]] == [("analyse-plan", "alice")]
+    assert project["decisions"][0]["decided_on"] == "2026-10-14"
+
+    md = run("report", "gate-audit", "camhs", "--format", "md").stdout
+    table = md[md.index("### Decisions and gate requests on the record"):]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| Entry")]
+    assert [row.split(" | ")[4].split(" by ")[0] for row in rows] == [
+        "asked for a decision", "**hold**", "**go**", "**go**", "**recycle** to analyse"]
+    assert rows[1].endswith("| did not move the project |")
+    assert rows[2].endswith(f"| passed the gate at entry {advance} |")
     html = run("report", "gate-audit", "camhs", "--format", "html").stdout
-    assert "Audit chain FAILED at entry 5" in html
+    assert "<h3>Decisions and gate requests on the record</h3>" in html
+    assert html.count("<strong>hold</strong>") == 1 and "asked for a decision" in html
+
+
+def test_headings_name_the_cycle_and_the_html_prints_the_whole_head(full_cycle: Cli) -> None:
+    run = full_cycle
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA (cycle 2)")
+    go(run, "camhs", "analyse-plan", user="chair")
+    run("project", "advance", "camhs")
+    md = run("report", "gate-audit", "camhs", "--format", "md").stdout
+    assert "### analyse-plan: analyse -> plan, cycle 1\n" in md
+    assert "### analyse-plan: analyse -> plan, cycle 2\n" in md
+    head = run("audit", "checkpoint").stdout.strip()
+    html = run("report", "gate-audit", "camhs", "--format", "html").stdout
+    assert f"<code>{head}</code>" in html
 
 
 def test_a_cut_off_tail_is_caught_against_the_checkpoint(full_cycle: Cli, db: Database) -> None:
@@ -97,7 +186,7 @@ def test_a_cut_off_tail_is_caught_against_the_checkpoint(full_cycle: Cli, db: Da
     db.execute("DELETE FROM audit_entry WHERE seq = (SELECT MAX(seq) FROM audit_entry)")
     plain = run.json("report", "gate-audit")["chain"]
     assert plain["ok"] is True and plain["checked_against"].startswith("no checkpoint given")
-    checked = run.json("report", "gate-audit", "--checkpoint", checkpoint)["chain"]
+    checked = run.json("report", "gate-audit", "--checkpoint", checkpoint, expect=1)["chain"]
     assert checked["ok"] is False and checked["checked_against"] == checkpoint
 
 
