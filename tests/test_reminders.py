@@ -211,7 +211,6 @@ def test_a_reminder_to_someone_without_an_email_is_shown_with_its_fix_then_sent_
                                                                                           home: Path) -> None:
     live_project(run, people=False)
     add_people(run, ("alice",))
-    run("project", "set", "camhs", "--sro", "sam")
     day = f"{Y + 1}-01-08"
     plan = run.json("remind", "--dry-run", "--as-of", day)
     assert [(r["kind"], r["recipient"]) for r in plan["reminders"]] == [("review-due", "alice")]  # sent late
