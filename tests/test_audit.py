@@ -353,8 +353,9 @@ def test_every_entry_kind_written_has_a_summary(history: Cli) -> None:
     lines = history("audit", "log").stdout.splitlines()
     assert lines[0].endswith("  db.init  database created at schema revision " + _head_revision())
     assert lines[1].endswith("project.create - -> analyse  commissioning: CAMHS Tiers 2 and 3")
-    assert lines[-2].endswith("person.add  chair <chair@council.gov.uk>, role approver for Children's Trust Board")
-    assert lines[-1].endswith("person.add  chair email chair@council.gov.uk -> chair@ctb.nhs.uk")
+    assert lines[-2].endswith("person.add  chair: granted approver for Children's Trust Board, "
+                              "email chair@council.gov.uk")
+    assert lines[-1].endswith("person.add  chair: email chair@council.gov.uk -> chair@ctb.nhs.uk")
     assert not [line for line in lines if line.endswith("  ")]  # no entry with an empty detail column
 
 
