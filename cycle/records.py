@@ -10,10 +10,10 @@ move its log records.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .audit import Unreadable, read_payload
 from .store import Sql
 
 # table -> (the action that writes a row, the payload field naming its id, the columns the payload
@@ -68,7 +68,10 @@ def check(sql: Sql) -> Records:
         table = next((t for t, (action, *_) in _TABLES.items() if action == e.action), None)
         if table is None:
             continue
-        payload = _payload(e.payload)
+        try:
+            payload = read_payload(e.payload)
+        except Unreadable:  # `audit log` shows it as unreadable; its row, if any, then has no entry
+            continue
         row_id = payload.get(_TABLES[table][1])
         if isinstance(row_id, int):
             written[table][row_id] = (e, payload)
@@ -104,14 +107,6 @@ def check(sql: Sql) -> Records:
             found.append(Discrepancy("project", p.key, p.key, f"project {p.key} is at {p.stage}, but its audit log "
                                                               f"last moved it to {logged}"))
     return Records(checked, found)
-
-
-def _payload(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _label(table: str, row_id: int) -> str:
