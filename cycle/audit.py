@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .errors import BadInput
 from .store import Sql, sql_of
 
@@ -30,20 +32,38 @@ _RS = "\x1e"
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now in UTC as 2026-10-14T09:30:00.123456Z (what every entry's `at` and every row's times are)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"  # [:-6]: "+00:00"
 
 
-_AS_IS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Everything orjson would otherwise write its own way goes to the fallback below (and fails there as
+# json fails): datetimes, dataclasses and subclasses of str, int, dict and list.
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | \
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+_NOT_ASCII = re.compile("[^\x00-\x7e]")
 
 
 def canonical_json(payload: Any) -> str:
-    """Sorted keys, no spaces, ASCII only (anything else as \\uXXXX, as ensure_ascii=True writes it)."""
-    text = _AS_IS.encode(payload)
-    # Where every character came out printable ASCII, ensure_ascii=True would write the very same
-    # text; it costs twice as much on an advance's snapshot, so it is used only where it differs.
+    """Sorted keys, no spaces, ASCII only: the text json.dumps(payload, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=True) writes, written by orjson (a sixth of the time on an
+    advance's snapshot). Floats are written as orjson writes them (0.00001, not 1e-05; NaN as null);
+    no payload cycle writes has one."""
+    try:
+        text = orjson.dumps(payload, option=_ORJSON).decode()
+    except TypeError:  # what orjson does not write: keys that are not text, integers past 64 bits, lone surrogates
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     if text.isascii() and "\x7f" not in text:
         return text
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _NOT_ASCII.sub(_escaped, text)  # outside strings, JSON text is ASCII already
+
+
+def _escaped(match: re.Match[str]) -> str:
+    """A character as ensure_ascii=True writes it: \\uXXXX, or a surrogate pair past U+FFFF."""
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, project: str | None, action: str,
@@ -73,20 +93,22 @@ _INSERT = (f"INSERT INTO audit_entry ({_COLUMNS}) VALUES "
 
 def append(db: Sql | Session, *, actor: str, action: str, project: str | None = None,
            from_stage: str | None = None, to_stage: str | None = None,
-           payload: dict[str, Any] | None = None) -> Appended:
-    """Add the next entry inside the caller's write transaction (which serialises appends).
+           payload: dict[str, Any] | None = None, at: str | None = None) -> Appended:
+    """Add the next entry inside the caller's write transaction (which serialises appends); `at`
+    (from utc_now()) when the change it records carries the same time.
 
     On PostgreSQL the actor is the database's session_user whatever the caller says: the database
     refuses any other name (a trigger), so the log records who the database knows is acting.
     """
     sql = sql_of(db)
     actor = sql.actor(actor)
-    for value, what in ((actor, "actor"), (project, "project"), (action, "action"),
-                        (from_stage, "stage"), (to_stage, "stage")):
-        _clean(value, what)
+    if _CONTROL.search(f"{actor}{project}{action}{from_stage}{to_stage}"):  # one search: this is every write's path
+        for value, what in ((actor, "actor"), (project, "project"), (action, "action"),
+                            (from_stage, "stage"), (to_stage, "stage")):
+            _clean(value, what)
     seq, prev = head(sql)
     seq += 1
-    at = utc_now()
+    at = at or utc_now()
     body = canonical_json(payload or {})
     digest = entry_hash(prev, seq, at, actor, project, action, from_stage, to_stage, body)
     sql.run(_INSERT, seq=seq, at=at, actor=actor, project=project, action=action, from_stage=from_stage,
