@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from .quarters import london_today
 from .workflow import ACCOUNTABLE, CORE_FIELDS, Criterion, Gate, Workflow
 
 if TYPE_CHECKING:  # or rows with the same columns (cycle.rows)
@@ -32,7 +33,7 @@ def quote(value: str) -> str:
 class Facts:
     """What a gate may look at beyond the project's own rows: the date, its contract, its links."""
 
-    today: date
+    today: date | None = None  # None: London's today, asked only by a criterion that looks at the date
     dates: dict[str, date | None] = field(default_factory=dict)
     has_contract: bool = False
     run_on_to: date | None = None
@@ -40,7 +41,7 @@ class Facts:
     waivers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (gate, criterion) -> Waiver
 
 
-@dataclass
+@dataclass(slots=True)
 class CriterionResult:
     id: str
     kind: str
@@ -100,12 +101,20 @@ def required_body(project: Project, criterion: Criterion) -> str | None:
 def evaluate(wf: Workflow, gate: Gate, project: Project, evidence: Sequence[Evidence],
              decisions: Sequence[Decision], facts: Facts | None = None) -> GateCheck:
     if facts is None:
-        from .quarters import london_today
+        facts = Facts()
+    recorded = Recorded(project.cycle)
+    for e in evidence:
+        recorded.add(e)
+    results = [_criterion(gate, c, project, recorded, decisions, facts) for c in gate.criteria]
+    return waive(GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results),
+                 facts.waivers)
 
-        facts = Facts(today=london_today())
-    results = [_waive(_criterion(gate, c, project, evidence, decisions, facts), facts.waivers.get((gate.id, c.id)))
-               for c in gate.criteria]
-    return GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results)
+
+def waive(check: GateCheck, waivers: dict[tuple[str, str], Any]) -> GateCheck:
+    """`check` with the waivers in force applied: each lifts an unmet must criterion of its gate."""
+    if waivers:
+        check.criteria = [_waive(r, waivers.get((check.gate, r.id))) for r in check.criteria]
+    return check
 
 
 def _waive(result: CriterionResult, waiver: Any) -> CriterionResult:
@@ -120,7 +129,21 @@ _LABEL = {"notice_served_on": "notice served", "notice_deadline": "the notice de
           "contract_start": "the contract start", "contract_end": "the contract end"}
 
 
-def _criterion(gate: Gate, c: Criterion, project: Project, evidence: Sequence[Evidence],
+class Recorded:
+    """A project's evidence by name: this cycle's, and the names any cycle has (grouped once per check)."""
+
+    def __init__(self, cycle: int):
+        self.cycle = cycle
+        self.this_cycle: dict[str, list[Evidence]] = {}
+        self.names: set[str] = set()
+
+    def add(self, e: Evidence) -> None:
+        self.names.add(e.name)
+        if e.cycle == self.cycle:
+            self.this_cycle.setdefault(e.name, []).append(e)
+
+
+def _criterion(gate: Gate, c: Criterion, project: Project, recorded: Recorded,
                decisions: Sequence[Decision], facts: Facts) -> CriterionResult:
     key = project.key
     if c.when is not None:
@@ -134,40 +157,47 @@ def _criterion(gate: Gate, c: Criterion, project: Project, evidence: Sequence[Ev
     if c.kind == "link":
         return _link_criterion(c, facts)
     if c.kind == "evidence":
-        mine = [e for e in evidence if e.name == c.evidence and e.cycle == project.cycle]
-        hint = f"cycle evidence add {key} {c.evidence} --ref <REF>"
+        assert c.evidence is not None
+        mine = recorded.this_cycle.get(c.evidence)
         if mine:
             refs = "; ".join(e.ref for e in mine[-2:])
             return CriterionResult(c.id, c.kind, c.must, True, c.title,
                                    f"Recorded in cycle {project.cycle}: {refs}", None,
                                    evidence_ids=[e.id for e in mine if e.id is not None])
-        earlier = any(e.name == c.evidence for e in evidence)
         reason = f"No '{c.evidence}' evidence recorded in cycle {project.cycle}"
-        if earlier:
+        if c.evidence in recorded.names:
             reason += " (an earlier cycle had one; each cycle needs its own)"
-        return CriterionResult(c.id, c.kind, c.must, False, c.title, reason, hint)
+        return CriterionResult(c.id, c.kind, c.must, False, c.title, reason,
+                               f"cycle evidence add {key} {c.evidence} --ref <REF>")
 
     if c.kind == "field":
-        assert c.field is not None
-        value = project_value(project, c.field)
-        if c.field in CORE_FIELDS:
-            hint = f"cycle project set {key} --{c.field.replace('_', '-')} <VALUE>"
-        else:
-            hint = f"cycle project set {key} --attr {c.field}=<VALUE>"
-        if value is not None and (c.values is None or value in c.values):
-            return CriterionResult(c.id, c.kind, c.must, True, c.title, f"{c.field} is {value!r}", None)
-        if value is not None and c.values is not None:
-            return CriterionResult(c.id, c.kind, c.must, False, c.title,
-                                   f"{c.field} is {value!r}; this needs {' or '.join(c.values)}", hint)
-        return CriterionResult(c.id, c.kind, c.must, False, c.title, f"{c.field} is not set", hint)
+        return _field_criterion(c, project)
+    return _decision_criterion(gate, c, project, decisions)
 
-    # decision
+
+def _field_criterion(c: Criterion, project: Project) -> CriterionResult:
+    assert c.field is not None
+    value = project_value(project, c.field)
+    if value is not None and (c.values is None or value in c.values):
+        return CriterionResult(c.id, c.kind, c.must, True, c.title, f"{c.field} is {value!r}", None)
+    if c.field in CORE_FIELDS:
+        hint = f"cycle project set {project.key} --{c.field.replace('_', '-')} <VALUE>"
+    else:
+        hint = f"cycle project set {project.key} --attr {c.field}=<VALUE>"
+    if value is not None and c.values is not None:
+        return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                               f"{c.field} is {value!r}; this needs {' or '.join(c.values)}", hint)
+    return CriterionResult(c.id, c.kind, c.must, False, c.title, f"{c.field} is not set", hint)
+
+
+def _decision_criterion(gate: Gate, c: Criterion, project: Project,
+                        decisions: Sequence[Decision]) -> CriterionResult:
+    key = project.key
     body = required_body(project, c)
     if body is None:
         return CriterionResult(c.id, c.kind, c.must, False, c.title,
                                "The project has no accountable body to decide this gate",
                                f"cycle project set {key} --accountable-body <BODY>")
-    hint = f"cycle decision record {key} --gate {gate.id} --outcome {c.outcome} --body {quote(body)} --ref <REF>"
     here = [d for d in decisions if d.gate == gate.id and d.visit == project.visit]
     by_body = [d for d in here if d.body == body]
     if by_body:
@@ -178,13 +208,18 @@ def _criterion(gate: Gate, c: Criterion, project: Project, evidence: Sequence[Ev
             return CriterionResult(c.id, c.kind, c.must, True, c.title, f"Decided: {said}", None,
                                    decision_ids=[last.id] if last.id is not None else [])
         return CriterionResult(c.id, c.kind, c.must, False, c.title,
-                               f"Latest decision is {said}; the gate needs {_needs(c.outcome)}", hint,
+                               f"Latest decision is {said}; the gate needs {_needs(c.outcome)}",
+                               _decision_hint(key, gate, c, body),
                                decision_ids=[last.id] if last.id is not None else [])
     reason = f"No decision by {body} recorded for gate {gate.id} since the project entered {gate.source}"
     others = sorted({d.body for d in here})
     if others:
         reason += f" (decisions by {', '.join(others)} do not count: this gate needs {body})"
-    return CriterionResult(c.id, c.kind, c.must, False, c.title, reason, hint)
+    return CriterionResult(c.id, c.kind, c.must, False, c.title, reason, _decision_hint(key, gate, c, body))
+
+
+def _decision_hint(key: str, gate: Gate, c: Criterion, body: str) -> str:
+    return f"cycle decision record {key} --gate {gate.id} --outcome {c.outcome} --body {quote(body)} --ref <REF>"
 
 
 def _needs(outcome: str) -> str:
@@ -193,6 +228,7 @@ def _needs(outcome: str) -> str:
 
 def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
     assert c.date is not None and c.by is not None
+    today = facts.today or london_today()
 
     def result(met: bool, reason: str, hint: str | None = None) -> CriterionResult:
         return CriterionResult(c.id, c.kind, c.must, met, c.title, reason, hint)
@@ -210,12 +246,12 @@ def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
     if when is None:
         hint = (f"cycle contract notice {key} --served-on YYYY-MM-DD --ref <REF>" if c.date == "notice_served_on"
                 else terms_hint)
-        if facts.today > by:
+        if today > by:
             reason = f"{_LABEL[c.date].capitalize()}: none, and {_LABEL[c.by]} {by.isoformat()} has passed"
             if c.by == "notice_deadline":
                 reason += f": {runs_on}"
             return result(False, reason, hint)
-        days = (by - facts.today).days
+        days = (by - today).days
         return result(False, f"{_LABEL[c.date].capitalize()}: not yet; the {deadline_word} is {by.isoformat()} "
                              f"(in {days} days)", hint)
     if when > by:
