@@ -120,6 +120,7 @@ class Workflow:
     about: str = ""
     fields: tuple[FieldDef, ...] = ()
     _stage_index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    _ways_out: dict[tuple[str, bool], list[Gate]] = field(default_factory=dict, compare=False, repr=False)
 
     def stage(self, stage_id: str) -> Stage:
         return self.stages[self._stage_index[stage_id]]
@@ -129,7 +130,11 @@ class Workflow:
 
     def gates_from(self, stage_id: str, explicit: bool = True) -> list[Gate]:
         """The gates out of a stage; explicit=False leaves out those taken only when named."""
-        return [g for g in self.gates if g.source == stage_id and (explicit or not g.explicit)]
+        found = self._ways_out.get((stage_id, explicit))  # every advance asks twice
+        if found is None:
+            found = self._ways_out[(stage_id, explicit)] = [
+                g for g in self.gates if g.source == stage_id and (explicit or not g.explicit)]
+        return list(found)
 
     def gate(self, gate_id: str) -> Gate | None:
         return next((g for g in self.gates if g.id == gate_id), None)
@@ -483,22 +488,45 @@ def _mtime(folder: Path) -> int:
 
 
 _cache: dict[tuple[str, int, int], Workflow] = {}
+_loaded: dict[str, tuple[Path, int, str, tuple[int, int] | None, Workflow]] = {}
 
 
 def load(name: str) -> Workflow:
-    """The workflow called `name`, validated; BadInput naming the choices when there is none."""
+    """The workflow called `name`, validated; BadInput naming the choices when there is none.
+
+    Cached per process while the team folder and the team's file stay as they were: a team file
+    added or removed changes the folder's mtime (and may change which file `name` is), an edit
+    changes the file's. A built-in file is part of the installed package, like its code: it is read
+    once per process.
+    """
+    team = team_dir()
+    hit = _loaded.get(name)
+    if hit is not None:
+        was_team, team_mtime, path, stamp, wf = hit
+        if was_team is team and _mtime(team) == team_mtime and (stamp is None or _stamp(path) == stamp):
+            return wf
+    team_mtime = _mtime(team)
     paths = available()
-    path = paths.get(name)
-    if path is None:
+    found = paths.get(name)
+    if found is None:
         raise BadInput(f"No workflow named {name!r}. Available: {', '.join(sorted(paths)) or 'none'} "
                        f"(see: cycle workflow list)")
-    stat = os.stat(path)
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    wf = _cache.get(key)
+    path = str(found)
+    stamp = _stamp(path)
+    wf = _cache.get((path, *stamp))
     if wf is None:
-        wf = parse(path)  # checks the name inside matches the file's
-        _cache[key] = wf
+        wf = parse(found)  # checks the name inside matches the file's
+        _cache[(path, *stamp)] = wf
+    _loaded[name] = (team, team_mtime, path, None if found.parent == builtin_dir() else stamp, wf)
     return wf
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:  # gone since it was listed
+        return (-1, -1)
+    return (st.st_mtime_ns, st.st_size)
 
 
 @dataclass(frozen=True)
