@@ -371,59 +371,62 @@ def advance(store: Store, key: str, *, actor: str, to: str | None = None,
             expect_version: int | None = None, new_key: str | None = None) -> Moved:
     """Pass the gate out of the current stage if its must criteria are met.
 
-    Reads and checks the gate first, then writes under the write lock only if the project is still
-    at the version that was read: two managers advancing at once get one winner and one StaleProject.
-    A refused attempt is recorded as one `advance.refused` audit entry and changes nothing else.
-    Both phases run in plain SQL (see store.Sql): an advance is the hot path of the engine.
+    Reads the project first, outside the write lock: that version is the one the manager acts on.
+    Then, under the write lock, checks the gate and moves the project only if it is still at that
+    version: two managers advancing at once get one winner and one StaleProject (exit 4). A refused
+    attempt is recorded as one `advance.refused` audit entry and changes nothing else. It all runs
+    in plain SQL (see store.Sql): an advance is the hot path of the engine.
     """
-    with store.pinned() as raw:  # both phases on one pooled connection, one transaction each
-        with store.reading(raw) as sql:
-            project = views.project(sql, key)
-            if expect_version is not None and project.version != expect_version:
-                raise StaleProject(key, expect_version, project.version)
-            wf = views.workflow_for(project)
-            asking = (f"cycle project advance {quote(key)}" + (f" --new-key {quote(new_key)}" if new_key else "")
-                      + (f" --expect-version {expect_version}" if expect_version is not None else ""))
-            gate = views.choose_gate(wf, project, to, asking)
-            check = views.check(sql, wf, gate, project)
-        return commit_advance(store, wf, gate, check, project.version, actor=actor, new_key=new_key, raw=raw)
+    with store.pinned() as raw:  # the read and the write on one connection
+        project = views.project(store.glance(raw), key)
+        if expect_version is not None and project.version != expect_version:
+            raise StaleProject(key, expect_version, project.version)
+        wf = views.workflow_for(project)
+        asking = (f"cycle project advance {quote(key)}" + (f" --new-key {quote(new_key)}" if new_key else "")
+                  + (f" --expect-version {expect_version}" if expect_version is not None else ""))
+        gate = views.choose_gate(wf, project, to, asking)
+        return commit_advance(store, wf, gate, project, actor=actor, new_key=new_key, raw=raw)
 
 
 _MOVE = ("UPDATE project SET stage = :dest, visit = visit + 1, cycle = :cycle, version = version + 1, "
          "updated_at = :now WHERE key = :key AND version = :version")
 
 
-def commit_advance(store: Store, wf: Workflow, gate: Gate, check: GateCheck, read_version: int, *,
-                   actor: str, new_key: str | None = None, raw: Any = None) -> Moved:
-    """The write half of `advance`: apply a gate check made at `read_version`, or refuse it (on `raw`,
-    a connection from Store.pinned(), when given)."""
-    key = check.project
-    snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_sha256": wf.sha256,
-                "cycle": check.cycle,
-                "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
-                              "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
-                              "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
-                             for c in check.criteria]}
-    dest = _move(wf, check.source, gate.id) if check.open else check.source
-    opened_wf = load(gate.opens) if gate.opens and check.open else None
-    cycle = check.cycle + 1 if gate.new_cycle and check.open else check.cycle
+def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, actor: str,
+                   new_key: str | None = None, raw: Any = None) -> Moved:
+    """The write half of `advance`: under the write lock, check `gate` and move `project` through it,
+    or record the refusal, if the project is still at the version it was read at (on `raw`, a
+    connection from Store.pinned(), when given)."""
+    key, read_version = project.key, project.version
     actor = store.actor(actor)
-    with store.writing(orm=opened_wf is not None, raw=raw) as sql:
-        if not check.open:
+    with store.writing(orm=gate.opens is not None, raw=raw) as sql:
+        check = views.check(sql, wf, gate, project)
+        is_open = check.open
+        snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_sha256": wf.sha256,
+                    "cycle": check.cycle,
+                    "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
+                                  "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
+                                  "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
+                                 for c in check.criteria]}
+        if not is_open:
             _still_at(sql, key, read_version)
             audit.append(sql, actor=actor, action="advance.refused", project=key, from_stage=check.source,
                          payload={**snapshot, "to": gate.dest, "version": read_version,
                                   "unmet": [c.id for c in check.unmet_must]})
         else:
-            if sql.run(_MOVE, dest=dest, cycle=cycle, now=audit.utc_now(), key=key, version=read_version) != 1:
+            dest = _move(wf, check.source, gate.id)
+            cycle = check.cycle + 1 if gate.new_cycle else check.cycle
+            now = audit.utc_now()  # the project's updated_at is its audit entry's time
+            if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, key=key, version=read_version) != 1:
                 _still_at(sql, key, read_version)
-            opened = _open_linked(sql, key, opened_wf, new_key, actor) if opened_wf else None
+            opened = _open_linked(sql, key, load(gate.opens), new_key, actor) if gate.opens else None
             entry = audit.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,
                                  to_stage=dest, payload={**snapshot, "new_cycle": cycle if gate.new_cycle else None,
                                                          "version": [read_version, read_version + 1],
                                                          "warnings": [c.id for c in check.warnings],
-                                                         "opened": opened})
-    if not check.open:
+                                                         "opened": opened},
+                                 at=now if opened is None else None)  # an opened project's entries came first
+    if not is_open:
         raise GateNotMet(key, check)
     return Moved(key, check.source, dest, gate.id, cycle, read_version + 1, entry.seq, check, opened)
 

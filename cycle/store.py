@@ -12,6 +12,7 @@ error leaves here as a CycleError (busy: exit 4, refused: exit 6, anything else:
 from __future__ import annotations
 
 import re
+import threading
 from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -81,6 +82,8 @@ class Store:
         self._driver_error = self.engine.dialect.loaded_dbapi.Error
         self._errors = (DBAPIError, self._driver_error)
         self._login: str | None = None
+        self._kept = threading.local()  # SQLite: each thread's own connection, kept between transactions
+        self._kept_all: list[Any] = []
 
     def _make_engine(self, url: str) -> Engine:
         if self.dialect == "postgresql":
@@ -182,19 +185,25 @@ class Store:
         except self._errors as exc:
             raise database_error(exc) from exc
 
+    def glance(self, raw: Any) -> Sql:
+        """Plain SQL on `raw` (from pinned()) outside any transaction of cycle's: each statement reads
+        what is committed when it runs. For a read that a write transaction on the same connection
+        then checks (advance reads the project's version, then changes it only if it still has it).
+        On PostgreSQL the driver opens a transaction for it, which that write then carries on."""
+        return Sql(raw.dbapi_connection, self.dialect, raw.info, self._driver_error)
+
     def reading(self, raw: Any = None) -> AbstractContextManager[Sql]:
-        """A read transaction for plain SQL (see Sql): what read-only commands and advance's check use.
+        """A read transaction for plain SQL (see Sql): what the read-only commands use.
         On `raw` (from pinned()) when given, else on a connection from the pool."""
         return self._transaction(write=False, raw=raw)
 
-    @contextmanager
-    def writing(self, orm: bool = False, raw: Any = None) -> Iterator[Sql]:
+    def writing(self, orm: bool = False, raw: Any = None) -> AbstractContextManager[Sql]:
         """A write transaction for plain SQL, serialised like write(); commits on success. With `orm`,
         Sql.session() can also write ORM objects in the same transaction (and `raw` is not used)."""
-        if not orm:
-            with self._transaction(write=True, raw=raw) as sql:
-                yield sql
-            return
+        return self._orm_writing() if orm else self._transaction(write=True, raw=raw)
+
+    @contextmanager
+    def _orm_writing(self) -> Iterator[Sql]:
         with self.write_connection() as conn:
             sql = Sql.on(conn)
             yield sql
@@ -202,9 +211,29 @@ class Store:
 
     @contextmanager
     def pinned(self) -> Iterator[Any]:
-        """One pooled DB-API connection for several transactions in a row (reading(raw), writing(raw=raw)):
-        advance reads and then writes on it, and the pool's checkout and return cost about what a
-        statement does."""
+        """One DB-API connection for several uses in a row (glance(raw), reading(raw), writing(raw=raw)):
+        advance reads and then writes on it.
+
+        On SQLite each thread keeps one connection of its own from one use to the next: a pool
+        checkout and return costs what two of an advance's statements do, and a SQLite connection
+        holds nothing between transactions (no locks, no session state). A use while the thread's
+        kept connection is already in a transaction, and any use on other databases (whose
+        connections the pool checks before handing out), takes a pooled connection as before.
+        """
+        kept = self._kept
+        if self.dialect == "sqlite" and not getattr(kept, "busy", False):
+            raw = getattr(kept, "raw", None)
+            if raw is None:
+                raw = self.raw_connection()
+                raw.detach()  # the pool no longer counts it; dispose() closes it
+                kept.raw = raw
+                self._kept_all.append(raw)
+            kept.busy = True
+            try:
+                yield raw
+            finally:
+                kept.busy = False
+            return
         raw = self.raw_connection()
         try:
             yield raw
@@ -266,6 +295,13 @@ class Store:
             raise database_error(exc) from exc
 
     def dispose(self) -> None:
+        for raw in self._kept_all:
+            try:
+                raw.close()
+            except self._driver_error:
+                pass  # already closed
+        self._kept_all.clear()
+        self._kept = threading.local()
         self.engine.dispose()
 
 
@@ -318,13 +354,15 @@ class Sql:
 
     def rows(self, statement: str, **params: Any) -> list[Any]:
         """The rows of a query, each a named tuple (row.column)."""
-        self.run(statement, **params)
+        cursor = self._cursor
         try:
-            found = self._cursor.fetchall()
+            cursor.execute(_pyformat(statement) if self._postgres else statement, params)
+            found = cursor.fetchall()
         except self._error as exc:
             raise database_error(exc) from exc
-        make = _row_type(tuple(map(_name, self._cursor.description)))._make
-        return [make(r) for r in found]
+        if not found:
+            return []
+        return list(map(_row_type(tuple(map(_name, cursor.description)))._make, found))
 
     def one(self, statement: str, **params: Any) -> Any:
         """The first row of a query, or None."""

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,11 +20,10 @@ import pytest
 
 from cycle import engine, views
 from cycle.errors import StaleProject
-from cycle.gates import evaluate
 from cycle.store import open_store
 from cycle.workflow import load
 
-from .conftest import Cli, Database, cycle_exe, go, run_process
+from .conftest import BODY, Cli, Database, cycle_exe, go, run_process
 
 RACERS = 6
 PER_PROJECT = 4  # evidence writers per project, two projects at once
@@ -125,14 +125,12 @@ def test_racing_advances_have_exactly_one_winner(ready: Cli, db: Database, tmp_p
 # --- the two phases of advance, interleaved deterministically in one process --------------------------
 
 def read_phase(key: str):  # type: ignore[no-untyped-def]
-    """What `engine.advance` does before it takes the write lock: read the project and check its gate."""
+    """What `engine.advance` does before it takes the write lock: read the project, choose its gate."""
     store = open_store()
-    with store.read() as s:
-        project = engine.get_project(s, key)
-        wf = load(project.workflow)
-        gate = wf.gates_from(project.stage)[0]
-        check = evaluate(wf, gate, project, views.evidence_of(s, project), views.decisions_of(s, project))
-        return store, wf, gate, check, project.version
+    with store.reading() as sql:
+        project = views.project(sql, key)
+    wf = load(project.workflow)
+    return store, wf, wf.gates_from(project.stage)[0], project
 
 
 def db_dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
@@ -142,8 +140,8 @@ def db_dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
 def test_stale_gate_check_is_not_applied(ready: Cli, db: Database) -> None:
     ready("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
     go(ready, "camhs", "analyse-plan")
-    store, wf, gate, check, read_version = read_phase("camhs")
-    assert check.open and read_version == 3
+    store, wf, gate, project = read_phase("camhs")
+    assert project.version == 3
 
     competitor = open_store()
     moved = engine.advance(competitor, "camhs", actor="bob")  # the competitor commits first
@@ -152,7 +150,7 @@ def test_stale_gate_check_is_not_applied(ready: Cli, db: Database) -> None:
     after_competitor = db_dump(db)
 
     with pytest.raises(StaleProject) as caught:
-        engine.commit_advance(store, wf, gate, check, read_version, actor="alice")
+        engine.commit_advance(store, wf, gate, project, actor="alice")
     assert str(caught.value) == ("camhs changed since you read it (version 3, now 4); nothing was written. "
                                  "Look again with: cycle project show camhs")
     assert db_dump(db) == after_competitor
@@ -162,15 +160,14 @@ def test_stale_gate_check_is_not_applied(ready: Cli, db: Database) -> None:
 
 def test_stale_refusal_is_not_recorded(ready: Cli, db: Database) -> None:
     """A check that found the gate closed is not recorded as a refusal once the project has moved on."""
-    store, wf, gate, check, read_version = read_phase("camhs")
-    assert not check.open
+    store, wf, gate, project = read_phase("camhs")
     competitor = open_store()
     engine.add_evidence(competitor, "camhs", "needs-assessment", "JSNA 2026", actor="bob")
     competitor.dispose()
     after_competitor = db_dump(db)
 
     with pytest.raises(StaleProject):
-        engine.commit_advance(store, wf, gate, check, read_version, actor="alice")
+        engine.commit_advance(store, wf, gate, project, actor="alice")
     assert db_dump(db) == after_competitor
     assert "advance.refused" not in [e["action"] for e in audit_rows(db)]
     store.dispose()
@@ -180,8 +177,8 @@ def test_fresh_gate_check_is_applied(ready: Cli, db: Database) -> None:
     """The same two phases without a competitor do move the project (so the stale tests can fail)."""
     ready("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026 children chapter")
     go(ready, "camhs", "analyse-plan")
-    store, wf, gate, check, read_version = read_phase("camhs")
-    moved = engine.commit_advance(store, wf, gate, check, read_version, actor="alice")
+    store, wf, gate, project = read_phase("camhs")
+    moved = engine.commit_advance(store, wf, gate, project, actor="alice")
     assert (moved.dest, moved.version) == ("plan", 4)
     assert ready.json("project", "show", "camhs")["stage"] == "plan"
     store.dispose()
@@ -229,3 +226,40 @@ def test_concurrent_evidence_with_expect_version_has_one_winner(ready: Cli, db: 
     assert shown["version"] == 2
     assert [e["ref"] for e in shown["evidence"]] == [winner[5]]
     assert verified(db).startswith("Audit chain verified: 3 entries")
+
+
+# --- one Store, several threads (a long-running process: the scheduler, a service) --------------------
+
+def test_threads_sharing_one_store_each_advance_on_their_own_connection(ready: Cli, db: Database) -> None:
+    """Each thread keeps a SQLite connection of its own between transactions; none sees another's."""
+    keys = [f"svc-{i}" for i in range(8)]
+    for key in keys:
+        ready("project", "new", key, "--title", f"Service {key}", "--lead-commissioner", "CCGs", "--model", "integrated",
+              "--accountable-body", BODY, "--owner", "alice")
+        ready("evidence", "add", key, "needs-assessment", "--ref", f"JSNA {key}")
+        go(ready, key, "analyse-plan")
+    store = open_store()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def advance_each(chunk: list[str]) -> None:
+        try:
+            start.wait()
+            for key in chunk:
+                with store.reading() as sql:  # a read between writes, on the same thread
+                    assert views.project(sql, key).stage == "analyse"
+                engine.advance(store, key, actor="alice")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=advance_each, args=(keys[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.dispose()
+
+    assert errors == []
+    assert {p["key"]: p["stage"] for p in ready.json("project", "list")} == {
+        "camhs": "analyse", **{key: "plan" for key in keys}}
+    assert ready("audit", "verify").stdout.startswith(f"Audit chain verified: {2 + 8 * 3 + 8} entries")
