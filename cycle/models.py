@@ -79,11 +79,13 @@ class Decision(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """One link of the hash chain. The database refuses UPDATE and DELETE on this table."""
+    """One link of the hash chain. The database refuses UPDATE and DELETE on this table.
+
+    The chain cannot fork: `seq` is the primary key and each entry is appended after the newest under
+    the write lock; an entry whose prev_hash is not its predecessor's hash fails `audit verify`.
+    """
 
     __tablename__ = "audit_entry"
-    # Two entries can never claim the same predecessor, so the chain cannot fork.
-    __table_args__ = (UniqueConstraint("prev_hash", name="uq_audit_prev_hash"),)
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     at: str

@@ -137,6 +137,21 @@ def test_swapped_contents_are_caught(history: Cli, db: Database) -> None:
                                "6 entries before it verified.")
 
 
+def test_a_second_entry_after_the_same_predecessor_is_caught(history: Cli, db: Database) -> None:
+    """A fork: an entry added after the head that claims the head's own predecessor, hashed correctly.
+    The database takes it (only `seq` is unique); verify names it."""
+    head = dict(zip(COLUMNS, rows(db)[-1], strict=True))
+    fork = {**head, "seq": head["seq"] + 1, "actor": "alice", "payload": '{"forked":true}'}
+    fork["hash"] = entry_hash(fork["prev_hash"], fork["seq"], fork["at"], "alice", fork["project"], fork["action"],
+                              fork["from_stage"], fork["to_stage"], fork["payload"])
+    db.execute(f"INSERT INTO audit_entry ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})",
+               params=fork, user="alice")
+    assert [r[COLUMNS.index("prev_hash")] for r in rows(db)][-2:] == [head["prev_hash"]] * 2
+    assert failed(history, "--chain-only") == (
+        "Audit chain FAILED at entry 15: its previous-hash does not match the entry before it (an entry was "
+        "removed, reordered or rewritten). 14 entries before it verified.")
+
+
 def test_renumbered_seqs_are_caught(history: Cli, db: Database) -> None:
     db.drop_audit_triggers()
     db.execute("UPDATE audit_entry SET seq = 100 WHERE seq = 10", "UPDATE audit_entry SET seq = 10 WHERE seq = 11",
@@ -292,6 +307,13 @@ def test_canonical_json_is_sorted_compact_ascii_whatever_the_text(payload: objec
     text = canonical_json(payload)
     assert text == json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     assert all(" " <= ch <= "~" for ch in text)
+
+
+@pytest.mark.parametrize("payload", [
+    {1: "a key that is not text"}, {"big": 2 ** 70}, {"lone surrogate": "\ud800"}, {"astral": "\U0001f600 \x7f"},
+], ids=["int key", "past 64 bits", "lone surrogate", "astral and DEL"])
+def test_canonical_json_of_what_orjson_does_not_write_is_still_jsons(payload: object) -> None:
+    assert canonical_json(payload) == json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def test_non_ascii_text_is_kept_and_verifies(run: Cli, db: Database) -> None:

@@ -78,6 +78,10 @@ def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: C
     assert json.loads(upgrade["payload"])["from"] == "0001" and json.loads(upgrade["payload"])["to"] == HEAD
     assert run("audit", "verify").stdout.startswith("Audit chain verified: 12 entries")
     assert run.json("db", "status")["behind"] is False
+    # Revision 0008 rebuilt the audit table on SQLite: it is as append-only as before.
+    assert db.refused("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 3") == (
+        "audit_entry is append-only: UPDATE refused")
+    assert db.refused("DELETE FROM audit_entry WHERE seq = 12") == "audit_entry is append-only: DELETE refused"
 
     # The old projects carry on under the new schema: programme cards, contracts, new rows with new ids.
     camhs = run.json("project", "show", "camhs")
