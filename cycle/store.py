@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -83,7 +84,7 @@ class Store:
         self._errors = (DBAPIError, self._driver_error)
         self._login: str | None = None
         self._kept = threading.local()  # SQLite: each thread's own connection, kept between transactions
-        self._kept_all: list[Any] = []
+        self._kept_all: weakref.WeakSet[Any] = weakref.WeakSet()  # for dispose(); a thread's goes when it ends
 
     def _make_engine(self, url: str) -> Engine:
         if self.dialect == "postgresql":
@@ -227,7 +228,7 @@ class Store:
                 raw = self.raw_connection()
                 raw.detach()  # the pool no longer counts it; dispose() closes it
                 kept.raw = raw
-                self._kept_all.append(raw)
+                self._kept_all.add(raw)
             kept.busy = True
             try:
                 yield raw
@@ -295,7 +296,7 @@ class Store:
             raise database_error(exc) from exc
 
     def dispose(self) -> None:
-        for raw in self._kept_all:
+        for raw in list(self._kept_all):
             try:
                 raw.close()
             except self._driver_error:

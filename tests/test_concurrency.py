@@ -234,8 +234,8 @@ def test_threads_sharing_one_store_each_advance_on_their_own_connection(ready: C
     """Each thread keeps a SQLite connection of its own between transactions; none sees another's."""
     keys = [f"svc-{i}" for i in range(8)]
     for key in keys:
-        ready("project", "new", key, "--title", f"Service {key}", "--lead-commissioner", "CCGs", "--model", "integrated",
-              "--accountable-body", BODY, "--owner", "alice")
+        ready("project", "new", key, "--title", f"Service {key}", "--lead-commissioner", "CCGs",
+              "--model", "integrated", "--accountable-body", BODY, "--owner", "alice")
         ready("evidence", "add", key, "needs-assessment", "--ref", f"JSNA {key}")
         go(ready, key, "analyse-plan")
     store = open_store()
