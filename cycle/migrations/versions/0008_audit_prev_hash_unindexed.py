@@ -48,7 +48,7 @@ SQLITE = (
     """CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry
        BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only: DELETE refused'); END""",
 )
-POSTGRES = ("ALTER TABLE audit_entry DROP CONSTRAINT uq_audit_prev_hash",)
+POSTGRES = ("ALTER TABLE audit_entry DROP CONSTRAINT IF EXISTS uq_audit_prev_hash",)
 
 
 def upgrade() -> None:
