@@ -68,8 +68,10 @@ def _escaped(match: re.Match[str]) -> str:
 
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, project: str | None, action: str,
                from_stage: str | None, to_stage: str | None, payload: str) -> str:
-    canon = _US.join((str(seq), at, actor, project or "", action, from_stage or "", to_stage or "", payload))
-    return hashlib.sha256((prev_hash + _RS + canon).encode("utf-8")).hexdigest()
+    fields = _US.join((str(seq), at, actor, project or "", action, from_stage or "", to_stage or ""))
+    digest = hashlib.sha256(f"{prev_hash}{_RS}{fields}{_US}".encode())
+    digest.update(payload.encode())  # the payload, often 2 KB, is not copied into a joined string first
+    return digest.hexdigest()
 
 
 _CONTROL = re.compile(r"[\x00-\x1f]")

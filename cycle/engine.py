@@ -389,7 +389,7 @@ def advance(store: Store, key: str, *, actor: str, to: str | None = None,
 
 
 _MOVE = ("UPDATE project SET stage = :dest, visit = visit + 1, cycle = :cycle, version = version + 1, "
-         "updated_at = :now WHERE key = :key AND version = :version")
+         "updated_at = :now WHERE id = :id AND version = :version")
 
 
 def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, actor: str,
@@ -417,7 +417,7 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, acto
             dest = _move(wf, check.source, gate.id)
             cycle = check.cycle + 1 if gate.new_cycle else check.cycle
             now = audit.utc_now()  # the project's updated_at is its audit entry's time
-            if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, key=key, version=read_version) != 1:
+            if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, id=project.id, version=read_version) != 1:
                 _still_at(sql, key, read_version)
             opened = _open_linked(sql, key, load(gate.opens), new_key, actor) if gate.opens else None
             entry = audit.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,
