@@ -347,23 +347,25 @@ class Sql:
 
     def run(self, statement: str, **params: Any) -> int:
         """Execute a statement; the number of rows it changed."""
-        try:
-            self._cursor.execute(_pyformat(statement) if self._postgres else statement, params)
-        except self._error as exc:
-            raise database_error(exc) from exc
-        return int(self._cursor.rowcount)
+        return int(self._execute(statement, params).rowcount)
 
     def rows(self, statement: str, **params: Any) -> list[Any]:
         """The rows of a query, each a named tuple (row.column)."""
-        cursor = self._cursor
+        cursor = self._execute(statement, params)
         try:
-            cursor.execute(_pyformat(statement) if self._postgres else statement, params)
             found = cursor.fetchall()
         except self._error as exc:
             raise database_error(exc) from exc
         if not found:
             return []
         return list(map(_row_type(tuple(map(_name, cursor.description)))._make, found))
+
+    def _execute(self, statement: str, params: dict[str, Any]) -> Any:
+        try:
+            self._cursor.execute(_pyformat(statement) if self._postgres else statement, params)
+        except self._error as exc:
+            raise database_error(exc) from exc
+        return self._cursor
 
     def one(self, statement: str, **params: Any) -> Any:
         """The first row of a query, or None."""

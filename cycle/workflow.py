@@ -487,7 +487,6 @@ def _mtime(folder: Path) -> int:
         return -1
 
 
-_cache: dict[tuple[str, int, int], Workflow] = {}
 _loaded: dict[str, tuple[Path, int, str, tuple[int, int] | None, Workflow]] = {}
 
 
@@ -500,24 +499,24 @@ def load(name: str) -> Workflow:
     once per process.
     """
     team = team_dir()
+    team_mtime = _mtime(team)
     hit = _loaded.get(name)
     if hit is not None:
-        was_team, team_mtime, path, stamp, wf = hit
-        if was_team is team and _mtime(team) == team_mtime and (stamp is None or _stamp(path) == stamp):
+        was_team, was_mtime, path, stamp, wf = hit
+        if was_team is team and was_mtime == team_mtime and (stamp is None or _stamp(path) == stamp):
             return wf
-    team_mtime = _mtime(team)
     paths = available()
     found = paths.get(name)
     if found is None:
         raise BadInput(f"No workflow named {name!r}. Available: {', '.join(sorted(paths)) or 'none'} "
                        f"(see: cycle workflow list)")
     path = str(found)
-    stamp = _stamp(path)
-    wf = _cache.get((path, *stamp))
-    if wf is None:
+    stamp = None if found.parent == builtin_dir() else _stamp(path)
+    if hit is not None and hit[2:4] == (path, stamp):
+        wf = hit[4]  # the team folder changed, not this file
+    else:
         wf = parse(found)  # checks the name inside matches the file's
-        _cache[(path, *stamp)] = wf
-    _loaded[name] = (team, team_mtime, path, None if found.parent == builtin_dir() else stamp, wf)
+    _loaded[name] = (team, team_mtime, path, stamp, wf)
     return wf
 
 
