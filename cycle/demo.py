@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import BadInput
 from .gates import quote
 
 CTB = "Children's Trust Board"
@@ -123,12 +124,34 @@ def _invoke(cli: Any, argv: list[str]) -> int:
     return int(result or 0)
 
 
+def _own_home(home: str | None) -> Path:
+    """The demo's home: a new temp folder, or `home` if it does not exist yet or is empty. Anything
+    else may be someone's real data (a database, an append-only log), so it is refused untouched."""
+    if home is None:
+        return Path(tempfile.mkdtemp(prefix="cycle-demo-"))
+    where = Path(home).expanduser().absolute()
+    if where.exists() and (not where.is_dir() or any(where.iterdir())):
+        raise BadInput(f"--home {where} is not empty; the demo writes its own database and mail there. "
+                       f"Give a new or empty folder, or leave --home out for a temporary one")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot make --home {where}: {exc.strerror or exc}; choose another folder") from None
+    return where
+
+
 def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
-    """Run the script; True when every step gave the exit code it should."""
-    where = Path(home) if home else Path(tempfile.mkdtemp(prefix="cycle-demo-"))
-    saved = {name: os.environ.get(name) for name in ("CYCLE_HOME", "CYCLE_DATABASE_URL", "CYCLE_USER")}
+    """Run the script; True when every step gave the exit code it should.
+
+    The demo touches nothing real: every CYCLE_* setting of the environment (a database URL, an SMTP
+    server) is set aside while it runs, so it works on a SQLite file in its own home and mails to the
+    Maildir there; a reminders.toml elsewhere is not read, because its home is its own."""
+    where = _own_home(home)
+    saved = {name: value for name, value in os.environ.items() if name.startswith("CYCLE_")}
+    for name in saved:
+        del os.environ[name]
     os.environ["CYCLE_HOME"] = str(where)
-    os.environ.pop("CYCLE_DATABASE_URL", None)
+    os.environ["CYCLE_DATABASE_URL"] = f"sqlite:///{where / 'cycle.db'}"
     echo(f"cycle demo: a commissioning project round the cycle, on a throwaway database in {where}\n")
     try:
         for narration, argv, expected, user in [*_script(), _report_step(where)]:
@@ -141,11 +164,11 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
                 echo(f"\nDemo stopped: that command exited {code}, expected {expected}.")
                 return False
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        for name in [name for name in os.environ if name.startswith("CYCLE_")]:
+            del os.environ[name]
+        os.environ.update(saved)
     echo(f"\nDone. The reminder is in {where / 'mail' / 'new'}; the report is {where / 'gate-audit.html'}.")
-    echo(f"Explore the demo's data with: CYCLE_HOME={quote(str(where))} cycle project list")
+    # Your own CYCLE_DATABASE_URL would win over the demo's home, so the hint sets it aside too.
+    unset = " CYCLE_DATABASE_URL=" if "CYCLE_DATABASE_URL" in saved else ""
+    echo(f"Explore the demo's data with: CYCLE_HOME={quote(str(where))}{unset} cycle project list")
     return True
