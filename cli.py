@@ -611,12 +611,18 @@ def _out_folder(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-def _chain_failed(chain: dict[str, Any]) -> None:
-    """After a report is written: exit 1 when its chain check failed, as `audit verify` does."""
-    if not chain["ok"]:
-        click.echo(f"Audit chain FAILED at entry {chain['bad_seq']}: {chain['problem']}. The report says so; "
+def _verification_failed(verified: dict[str, Any]) -> None:
+    """After a report is written: exit 1 when its verification failed, as `audit verify` does."""
+    if verified["ok"]:
+        return
+    if not verified["chain_ok"]:
+        click.echo(f"Audit chain FAILED at entry {verified['bad_seq']}: {verified['problem']}. The report says so; "
                    f"see: cycle audit verify", err=True)
-        sys.exit(1)
+    else:
+        n = len(verified["records"]["discrepancies"])
+        click.echo(f"Records FAILED: {n} {'does' if n == 1 else 'do'} not match the audit log. The report says so; "
+                   f"see: cycle audit verify", err=True)
+    sys.exit(1)
 
 
 format_option = click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="md",
@@ -624,7 +630,8 @@ format_option = click.option("--format", "fmt", type=click.Choice(["html", "md",
 out_option = click.option("--out", type=click.Path(dir_okay=False, writable=True), callback=_out_folder,
                           help="Write to FILE (its folder must exist).")
 checkpoint_option = click.option("--checkpoint", metavar="SEQ:HASH",
-                                 help="Check the chain against a head kept outside the database.")
+                                 help="Check the chain against a head kept outside the database (from "
+                                      "`cycle audit checkpoint`; an empty one is refused).")
 
 
 @report.command("gate-audit")
@@ -634,21 +641,19 @@ checkpoint_option = click.option("--checkpoint", metavar="SEQ:HASH",
 @checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
-    """Every gate passed and every decision and request, with criteria, evidence, waivers, refusals and the
-    chain check (exit 1, after writing the report, when the chain fails it).
+    """Every gate passed and every decision and request, with criteria, evidence, waivers and refusals; at the
+    top, the check `cycle audit verify` runs (exit 1, after writing the report, when it fails).
 
     \b
     Example:
       cycle report gate-audit camhs --format html --out camhs-gates.html --checkpoint 42:3f1c...
     """
-    from cycle import audit as log
     from cycle import reports as data
     from reports.render import render
 
-    cp = log.parse_checkpoint(checkpoint) if checkpoint else None
-    report = data.gate_audit(_store(), key, cp)
+    report = data.gate_audit(_store(), key, checkpoint)
     _write(render(report, "json" if as_json else fmt), out, "gate-audit report")
-    _chain_failed(report["chain"])
+    _verification_failed(report["chain"])
 
 
 @report.command("quarterly")
@@ -658,21 +663,19 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: st
 @checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 def report_quarterly(quarter: str, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
-    """The portfolio in a quarter: stages, moves, decisions, waivers, reviews, deadlines, slipped milestones,
-    and the chain check (exit 1, after writing the report, when the chain fails it).
+    """The portfolio in a quarter: stages, moves, decisions, waivers, reviews, deadlines, slipped milestones;
+    at the top, the check `cycle audit verify` runs (exit 1, after writing the report, when it fails).
 
     \b
     Example:
       cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
     """
-    from cycle import audit as log
     from cycle import reports as data
     from reports.render import render
 
-    cp = log.parse_checkpoint(checkpoint) if checkpoint else None
-    report = data.quarterly(_store(), quarter, checkpoint=cp)
+    report = data.quarterly(_store(), quarter, checkpoint=checkpoint)
     _write(render(report, "json" if as_json else fmt), out, "quarterly report")
-    _chain_failed(report["chain"])
+    _verification_failed(report["chain"])
 
 
 # --- people -------------------------------------------------------------------------------------
@@ -798,39 +801,27 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
       cycle audit verify
       cycle audit verify --checkpoint 42:3f1c...
     """
-    from cycle import audit as log
-    from cycle import records as rec
     from cycle import text
+    from cycle.verification import verify_all
 
-    cp = log.parse_checkpoint(checkpoint) if checkpoint else None
-    store = _store()
-    conn = store.raw_connection()
-    try:
-        result = log.verify(conn, cp)
-    finally:
-        conn.close()
-    records = None
-    if result.ok and not chain_only:
-        with store.reading() as sql:
-            records = rec.check(sql)
-    ok = result.ok and (records is None or records.ok)
+    result = verify_all(_store(), checkpoint, chain_only)
+    chain, records = result.chain, result.records
     if as_json:
-        _emit({**result.as_dict(), "ok": ok, "chain_ok": result.ok,
-               "records": records.as_dict() if records else None})
-    elif result.ok:
-        against = f", matches checkpoint {checkpoint}" if checkpoint else ""
-        click.echo(f"Audit chain verified: {result.entries} entries, head {result.head_seq}:{result.head_hash}"
+        _emit(result.as_dict())
+    elif chain.ok:
+        against = f", matches checkpoint {chain.checkpoint}" if chain.checkpoint else ""
+        click.echo(f"Audit chain verified: {chain.entries} entries, head {chain.head_seq}:{chain.head_hash}"
                    f"{against}.")
         if records is not None:
             click.echo(text.records(records), err=not records.ok)
-    elif result.untrusted:
-        click.echo(f"Audit chain FAILED at entry {result.bad_seq}: {result.problem}. To find where it was "
+    elif chain.untrusted:
+        click.echo(f"Audit chain FAILED at entry {chain.bad_seq}: {chain.problem}. To find where it was "
                    f"rewritten, check against an earlier checkpoint: cycle audit verify --checkpoint SEQ:HASH",
                    err=True)
     else:
-        click.echo(f"Audit chain FAILED at entry {result.bad_seq}: {result.problem}. "
-                   f"{result.entries} entries before it verified.", err=True)
-    sys.exit(0 if ok else 1)
+        click.echo(f"Audit chain FAILED at entry {chain.bad_seq}: {chain.problem}. "
+                   f"{chain.entries} entries before it verified.", err=True)
+    sys.exit(0 if result.ok else 1)
 
 
 @audit.command("checkpoint")

@@ -14,7 +14,7 @@ from .errors import BadInput, CycleError, GateNotMet, ProjectNotFound, StaleProj
 __all__ = [
     "__version__", "CycleError", "BadInput", "GateNotMet", "ProjectNotFound", "StaleProject", "WorkflowInvalid",
     "open_store", "Store", "advance", "add_evidence", "record_decision", "create_project", "check_gate",
-    "load_workflow", "verify_audit",
+    "load_workflow", "verify_audit", "verify_all",
 ]
 
 _LAZY = {
@@ -27,6 +27,7 @@ _LAZY = {
     "check_gate": ("cycle.views", "check_gate"),
     "load_workflow": ("cycle.workflow", "load"),
     "verify_audit": ("cycle.audit", "verify"),
+    "verify_all": ("cycle.verification", "verify_all"),
 }
 
 

@@ -6,7 +6,10 @@ ASCII unit separator. Payloads are stored as canonical JSON (sorted keys, ASCII 
 can contain the separator and the encoding is unambiguous. The first entry's predecessor is 64 zeros.
 
 ``verify`` walks the whole chain; a checkpoint (``SEQ:HASH``) kept outside the database also
-catches a cut-off tail or a chain rewritten from some point on.
+catches a cut-off tail or a chain rewritten from some point on. An entry whose column holds what
+cycle never writes there (binary data, a number or NULL where text belongs, text that is not UTF-8)
+is a bad entry like any other: named, never crashed on (``damage``). NULL and empty text in project
+or a stage are the same to the hash, as they always were; cycle writes NULL.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
 from .errors import BadInput
-from .store import Sql, sql_of
+from .store import Sql, lenient_text, sql_of, undecodable
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -124,16 +127,97 @@ def head(db: Sql | Session) -> tuple[int, str]:
     return (row.seq, row.hash) if row else (0, GENESIS)
 
 
-def entries(db: Sql | Session, project: str | None = None, limit: int | None = None) -> list[Any]:
-    """Entries in sequence order (all, or one project's), as rows with the table's columns; with
-    `limit`, only the newest `limit` of them (still in sequence order)."""
+class Entry(NamedTuple):
+    """An audit entry as read. When `damaged` says a column holds what cycle never writes there
+    ("actor is not text ..."), that column's value is shown as text instead (x'ff00' for binary data)."""
+
+    seq: int
+    at: str
+    actor: str
+    project: str | None
+    action: str
+    from_stage: str | None
+    to_stage: str | None
+    payload: str
+    prev_hash: str
+    hash: str
+    damaged: str | None = None
+
+
+_NAMES = tuple(_COLUMNS.split(", "))
+_MAY_BE_NULL = frozenset({"project", "from_stage", "to_stage"})
+
+
+def damage(row: tuple[Any, ...]) -> str | None:
+    """The first column of an entry's row (in _COLUMNS order) that holds what cycle never writes
+    there, and what it holds; None when every column has the type cycle writes."""
+    for name, value in zip(_NAMES, row, strict=True):
+        if name == "seq":
+            if type(value) is not int:
+                return f"seq is not a whole number (it holds {_kind(value)})"
+        elif value is None:
+            if name not in _MAY_BE_NULL:
+                return f"{name} is empty (NULL)"
+        elif type(value) is not str:
+            return f"{name} is not text (it holds {_kind(value)})"
+        elif not value.isascii() and not _utf8(value):
+            return f"{name} is not UTF-8 text"
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a byte that was not UTF-8 (store.lenient_text)
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"binary data, {len(value)} bytes"
+    if isinstance(value, int | float):
+        shown = repr(value)
+        return f"the number {shown if len(shown) <= 24 else shown[:24] + '...'}"
+    if isinstance(value, str):
+        shown = _shown(value)
+        return f"the text {shown[:24]!r}{'...' if len(shown) > 24 else ''}"
+    return f"a value of type {type(value).__name__}"
+
+
+def _shown(value: Any) -> str:
+    """A column's value as text a person can read, whatever it holds (for a damaged entry)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        return f"x'{data[:16].hex()}{'...' if len(data) > 16 else ''}'"
+    if isinstance(value, str):
+        return value if _utf8(value) else value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return str(value)
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    problem = damage(row)
+    if problem is None:
+        return Entry(*row)
+    shown = [value if (name == "seq" and type(value) is int) or (value is None and name in _MAY_BE_NULL)
+             else _shown(value) for name, value in zip(_NAMES, row, strict=True)]
+    return Entry._make((*shown, problem))
+
+
+def entries(db: Sql | Session, project: str | None = None, limit: int | None = None) -> list[Entry]:
+    """Entries in sequence order (all, or one project's); with `limit`, only the newest `limit` of
+    them (still in sequence order). A damaged entry is read all the same, marked (Entry.damaged)."""
     where = " WHERE project = :project" if project is not None else ""
     query = f"SELECT {_COLUMNS} FROM audit_entry{where} ORDER BY seq"
     if limit is not None:
         if limit < 1:
             raise BadInput(f"--limit must be 1 or more, not {limit}")
         query = f"SELECT * FROM ({query} DESC LIMIT {int(limit)}) newest ORDER BY seq"
-    return sql_of(db).rows(query, project=project)
+    return [_entry(row) for row in sql_of(db).rows_of_any_text(query, project=project)]
 
 
 class Unreadable(ValueError):
@@ -150,6 +234,14 @@ def read_payload(text: str | None) -> dict[str, Any]:
         kind = {list: "list", str: "string", bool: "true or false", type(None): "null"}.get(type(value), "number")
         raise Unreadable(f"a JSON {kind}, not an object")
     return value
+
+
+def payload_of(entry: Entry) -> dict[str, Any]:
+    """An entry's payload as a dict; Unreadable saying why when the entry is damaged or its payload
+    is not a JSON object."""
+    if entry.damaged:
+        raise Unreadable(entry.damaged)
+    return read_payload(entry.payload)
 
 
 def why_unreadable(exc: Exception) -> str:
@@ -170,8 +262,11 @@ def count(db: Sql | Session) -> int:
 
 
 def parse_checkpoint(text: str) -> tuple[int, str]:
+    """SEQ:HASH as `audit checkpoint` prints it; BadInput for anything else, an empty text included
+    (a checkpoint file that went missing must not quietly turn the check off)."""
     seq, sep, digest = text.strip().partition(":")
-    if not sep or not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    if not sep or not (seq.isascii() and seq.isdigit()) or len(digest) != 64 or \
+            any(c not in "0123456789abcdef" for c in digest):
         raise BadInput(f"checkpoint {text!r} is not SEQ:HASH (e.g. 42:3f1c...; print one with: cycle audit checkpoint)")
     return int(seq), digest
 
@@ -194,7 +289,18 @@ class Verification:
 
 
 def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: int = 5000) -> Verification:
-    """Walk the chain in sequence order over a raw DB-API connection; stop at the first bad entry."""
+    """Walk the chain in sequence order over a raw DB-API connection; stop at the first bad entry.
+    (For the whole check, chain and records, see cycle.verification.verify_all.)"""
+    try:
+        return _walk(dbapi_conn, checkpoint, batch)
+    except Exception as exc:
+        if not undecodable(exc):
+            raise
+    with lenient_text(dbapi_conn):  # SQLite text that is not UTF-8: walk again, reading it as it is
+        return _walk(dbapi_conn, checkpoint, batch)
+
+
+def _walk(dbapi_conn: Any, checkpoint: tuple[int, str] | None, batch: int) -> Verification:
     cur = dbapi_conn.cursor()
     cur.execute(f"SELECT {_COLUMNS} FROM audit_entry ORDER BY seq")
     expected_seq, prev = 1, GENESIS
@@ -206,23 +312,31 @@ def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: in
         cur.close()
         return _bad(0, GENESIS, 0, "it differs from the checkpoint kept outside the database "
                                    "(the chain was rewritten)", checkpoint)
+    row: tuple[Any, ...] = ()
+    # Each failure asks damage() first: a column of the wrong type explains it better than a hash does.
     try:
         while rows := cur.fetchmany(batch):
-            for seq, at, actor, project, action, fr, to, payload, prev_hash, digest in rows:
+            for row in rows:
+                seq, at, actor, project, action, fr, to, payload, prev_hash, digest = row
                 if seq != expected_seq:
-                    what = "missing" if seq > expected_seq else "out of order"
-                    return _bad(n, prev, expected_seq, f"entry {expected_seq} is {what} (found {seq} next)", checkpoint)
+                    return _bad(n, prev, expected_seq, damage(row) or _misplaced(seq, expected_seq), checkpoint)
                 if prev_hash != prev:
-                    return _bad(n, prev, seq, "its previous-hash does not match the entry before it "
-                                              "(an entry was removed, reordered or rewritten)", checkpoint)
-                canon = _US.join((str(seq), at, actor, project or "", action, fr or "", to or "", payload))
+                    return _bad(n, prev, expected_seq, damage(row) or _RELINKED, checkpoint)
+                # `is None`, not `or`: a 0 or b'' in a column is damage, not an empty text
+                canon = _US.join((str(seq), at, actor, "" if project is None else project, action,
+                                  "" if fr is None else fr, "" if to is None else to, payload))
                 if sha256((prev + _RS + canon).encode("utf-8")).hexdigest() != digest:
-                    return _bad(n, prev, seq, "its hash does not match its contents (the entry was edited)", checkpoint)
+                    return _bad(n, prev, expected_seq, damage(row) or _EDITED, checkpoint)
                 if seq == cp_seq:
                     cp_seen = True
                     if digest != cp_hash:
                         return _rewritten(seq, checkpoint)
                 prev, expected_seq, n = digest, seq + 1, n + 1
+    except (TypeError, ValueError):  # joining or encoding a column cycle never writes (bytes, NULL, not UTF-8)
+        problem = damage(row)
+        if problem is None:
+            raise
+        return _bad(n, prev, expected_seq, problem, checkpoint)
     finally:
         cur.close()
     result = Verification(True, n, n, prev, checkpoint=_fmt(checkpoint))
@@ -231,6 +345,14 @@ def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: in
         result.problem = (f"the log ends at entry {n} but the checkpoint names entry {cp_seq}: "
                           f"entries after {n} were cut off")
     return result
+
+
+_RELINKED = "its previous-hash does not match the entry before it (an entry was removed, reordered or rewritten)"
+_EDITED = "its hash does not match its contents (the entry was edited)"
+
+
+def _misplaced(seq: int, expected: int) -> str:
+    return f"entry {expected} is {'missing' if seq > expected else 'out of order'} (found {seq} next)"
 
 
 def _bad(n: int, prev: str, seq: int, problem: str, checkpoint: tuple[int, str] | None) -> Verification:

@@ -16,18 +16,16 @@ from . import audit, quarters
 from .engine import get_project
 from .models import Decision, Evidence, Project, Waiver
 from .store import Store
+from .verification import verify_all
 from .views import list_projects
 from .workflow import load
 
 REFUSALS = ("advance.refused", "decision.refused", "waiver.refused")
 
 
-def _chain(store: Store, checkpoint: tuple[int, str] | None) -> dict[str, Any]:
-    conn = store.raw_connection()
-    try:
-        result = audit.verify(conn, checkpoint).as_dict()
-    finally:
-        conn.close()
+def _verified(store: Store, checkpoint: str | None) -> dict[str, Any]:
+    """The whole check `audit verify` runs (chain, checkpoint, records), as its --json prints it."""
+    result = verify_all(store, checkpoint).as_dict()
     result["checked_against"] = result.pop("checkpoint") or "no checkpoint given (a cut-off tail would not show)"
     return result
 
@@ -40,9 +38,10 @@ def stage_counts(projects: list[Project]) -> dict[str, dict[str, int]]:
     return {wf: dict(c) for wf, c in out.items()}
 
 
-def gate_audit(store: Store, key: str | None = None, checkpoint: tuple[int, str] | None = None) -> dict[str, Any]:
-    """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts."""
-    chain = _chain(store, checkpoint)
+def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = None) -> dict[str, Any]:
+    """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts.
+    `chain` holds the whole verification (BadInput first for a checkpoint that is not SEQ:HASH)."""
+    chain = _verified(store, checkpoint)
     with store.read() as s:
         projects = [get_project(s, key)] if key else list_projects(store)
         ids = [p.id for p in projects]
@@ -57,7 +56,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: tuple[int, str]
             by_project.setdefault(e.project, []).append(e)
         if e.action == "decision.record":
             try:
-                p = audit.read_payload(e.payload)
+                p = audit.payload_of(e)
                 authority[p["decision_id"]] = str(p.get("authority") or "not recorded")
             except audit.PAYLOAD_ERRORS:
                 pass  # listed as unreadable with its project below
@@ -68,7 +67,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: tuple[int, str]
         refused, waived, unverified, decided, requested, unreadable = [], [], [], [], [], []
         for e in mine:
             try:
-                p = audit.read_payload(e.payload)
+                p = audit.payload_of(e)
                 _one_entry(e, p, evidence, decisions, waivers, authority, gates, refused, waived, unverified,
                            decided, requested)
             except audit.PAYLOAD_ERRORS as exc:
@@ -184,7 +183,7 @@ def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
 
 
 def quarterly(store: Store, quarter: str, today: date | None = None,
-              checkpoint: tuple[int, str] | None = None) -> dict[str, Any]:
+              checkpoint: str | None = None) -> dict[str, Any]:
     """One page for a board: where every project stood at the quarter's end and what happened in it."""
     from . import contracts, views
     from .governance import MilestoneView
@@ -193,7 +192,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
 
     q = quarters.parse_quarter(quarter)
     today = today or quarters.london_today()
-    chain = _chain(store, checkpoint)
+    chain = _verified(store, checkpoint)
     with store.read() as s:
         everyone = {p.key: p for p in s.exec(select(Project).order_by(Project.key)).scalars()}  # type: ignore[call-overload, arg-type]
         entries = audit.entries(s)
@@ -213,7 +212,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             if not e.project or not (in_quarter or e.action == "decision.record"):
                 continue
             try:
-                p = audit.read_payload(e.payload)
+                p = audit.payload_of(e)
                 if e.action == "decision.record":
                     row = _decided(e, p, when)
                     if q.start <= date.fromisoformat(row["date"]) <= q.end:

@@ -59,6 +59,33 @@ def database_error(exc: Exception) -> CycleError:
     return DatabaseFailed(line)
 
 
+def undecodable(exc: Exception) -> bool:
+    """Whether a read failed on text that is not UTF-8: SQLite keeps whatever bytes it is given as
+    text, and Python's sqlite3 refuses to read them back."""
+    return "Could not decode to UTF-8" in str(exc)
+
+
+def _surrogate_escaped(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+@contextmanager
+def lenient_text(dbapi_connection: Any) -> Iterator[None]:
+    """Read SQLite text that is not UTF-8 with each bad byte as a lone surrogate (U+DC80 to U+DCFF),
+    which no valid text holds, instead of failing the read. Elsewhere (PostgreSQL checks its text on
+    the way in) it changes nothing. Slower: only for a second try after undecodable()."""
+    conn = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    if not hasattr(conn, "text_factory"):
+        yield
+        return
+    saved = conn.text_factory
+    conn.text_factory = _surrogate_escaped
+    try:
+        yield
+    finally:
+        conn.text_factory = saved
+
+
 class Store:
     """One database: hands out read sessions and serialised write sessions."""
 
@@ -359,6 +386,17 @@ class Sql:
         if not found:
             return []
         return list(map(_row_type(tuple(map(_name, cursor.description)))._make, found))
+
+    def rows_of_any_text(self, statement: str, **params: Any) -> list[Any]:
+        """rows(), for a table a person may have written by hand: text that is not UTF-8 comes back
+        with its bad bytes as lone surrogates (see lenient_text) instead of failing the read."""
+        try:
+            return self.rows(statement, **params)
+        except DatabaseFailed as exc:
+            if not undecodable(exc):
+                raise
+        with lenient_text(self._cursor.connection):
+            return self.rows(statement, **params)
 
     def _execute(self, statement: str, params: dict[str, Any]) -> Any:
         try:

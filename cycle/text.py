@@ -98,6 +98,8 @@ def audit_entries(rows: list[Any]) -> str:
 def _summary(e: Any) -> str:
     from .audit import PAYLOAD_ERRORS, read_payload, why_unreadable
 
+    if e.damaged:
+        return f"(entry unreadable: {e.damaged})"
     try:
         return _describe(e.action, read_payload(e.payload))
     except PAYLOAD_ERRORS as exc:
@@ -163,13 +165,14 @@ def _role(role: dict[str, Any]) -> str:
 
 
 def entry_dict(e: Any) -> dict[str, Any]:
-    """An entry for --json; a payload that cannot be read comes as its raw text, with payload_error saying why."""
-    from .audit import PAYLOAD_ERRORS, read_payload, why_unreadable
+    """An entry for --json; a payload that cannot be read comes as its raw text, with payload_error saying why
+    (for a damaged entry, which column holds what cycle never writes there)."""
+    from .audit import PAYLOAD_ERRORS, payload_of, why_unreadable
 
     payload: Any = e.payload
     error = None
     try:
-        payload = read_payload(e.payload)
+        payload = payload_of(e)
         _describe(e.action, payload)
     except PAYLOAD_ERRORS as exc:
         error = why_unreadable(exc)

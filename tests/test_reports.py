@@ -180,7 +180,9 @@ def test_headings_name_the_cycle_and_the_html_prints_the_whole_head(full_cycle: 
 
 
 def test_a_cut_off_tail_is_caught_against_the_checkpoint(full_cycle: Cli, db: Database) -> None:
+    """The last entry a refusal, which no record reflects: only the checkpoint can tell it was cut off."""
     run = full_cycle
+    run("project", "advance", "camhs", expect=3)
     checkpoint = run("audit", "checkpoint").stdout.strip()
     db.drop_audit_triggers()
     db.execute("DELETE FROM audit_entry WHERE seq = (SELECT MAX(seq) FROM audit_entry)")
