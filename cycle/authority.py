@@ -1,4 +1,7 @@
-"""Who may decide and what has been waived: checks the engine makes inside its write transactions."""
+"""Who may decide and what has been waived: checks the engine makes inside its write transactions.
+
+Names are compared as canonical logins (cycle.identity): whoever owns a project as "Chair" is chair.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from . import people
+from . import identity, people
 from .models import GateRequest, Project
 from .quarters import LONDON, london_date
 from .store import sql_of
@@ -41,18 +44,18 @@ def stage_entered_on(session: Session, project: Project) -> date | None:
 
 
 def owners_this_stage(session: Session, project: Project) -> dict[str, str | None]:
-    """Everyone who has owned the project since it entered its current stage: name -> until when
-    (an audit time), or None for the owner now. Read from the `project.set` entries since then."""
+    """Everyone who has owned the project since it entered its current stage: canonical login -> until
+    when (an audit time), or None for the owner now. Read from the `project.set` entries since then."""
     entry = stage_entry(session, project)
     rows = sql_of(session).rows("SELECT at, payload FROM audit_entry WHERE project = :key AND action = 'project.set' "
                                 "AND seq > :since ORDER BY seq", key=project.key, since=entry.seq if entry else 0)
     owners: dict[str, str | None] = {}
     for row in rows:
         change = json.loads(row.payload).get("changes", {}).get("owner")
-        if change and change[0]:
-            owners[change[0]] = row.at
+        if change and isinstance(change[0], str) and change[0]:
+            owners[identity.canonical(change[0])] = row.at
     if project.owner:
-        owners[project.owner] = None
+        owners[identity.canonical(project.owner)] = None
     return owners
 
 
@@ -60,9 +63,9 @@ def owner_refusal(session: Session, project: Project, actor: str, what: str, ins
     """Why `actor` may not `what` (separation of duties: they own the project, or owned it during
     this stage), or None."""
     owners = owners_this_stage(session, project)
-    if actor not in owners:
+    if identity.canonical(actor) not in owners:
         return None
-    until = owners[actor]
+    until = owners[identity.canonical(actor)]
     if until is None:
         return f"separation of duties: {actor} owns {project.key} and may not {what}; {instead}"
     when = _instant(until).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
@@ -73,22 +76,23 @@ def owner_refusal(session: Session, project: Project, actor: str, what: str, ins
 def decision_authority(session: Session, project: Project, gate: str, body: str, actor: str) -> tuple[str | None, str]:
     """(why the actor may not decide, or None; the authority to record with the decision).
 
-    A body with approvers on record accepts decisions only from them, and never from whoever has
-    owned the project since it entered its current stage, or asked for the gate. A body with no
-    approvers on record cannot be checked: the decision is accepted and marked unverified, and
-    reports show it.
+    A body with approvers on record accepts decisions only from them, and
+    never from whoever has owned the project since it entered its current stage, or asked for the
+    gate. A body with no approvers on record cannot be checked: the decision is accepted and marked
+    unverified, and reports show it.
     """
     approvers = people.approvers_of(session, body)
     if not approvers:
         return None, f"unverified: no approvers registered for {body}"
-    if actor not in approvers:
+    if not identity.among(actor, approvers):
         return (f"{actor} is not an approver for {body} (approvers: {', '.join(approvers)}); "
                 f"only they can record its decisions"), ""
     refusal = owner_refusal(session, project, actor, "decide its gates",
                             f"another approver for {body} must record it")
     if refusal:
         return refusal, ""
-    if actor in requesters(session, project, gate):
+    if identity.among(actor, requesters(session, project, gate)):
         return (f"separation of duties: {actor} asked for gate {gate} and may not decide it; "
                 f"another approver for {body} must record it"), ""
     return None, f"approver for {body}"
+

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import getpass
 import os
-import unicodedata
 from pathlib import Path
 
+from . import identity
 from .errors import BadInput
 
 
@@ -28,12 +28,14 @@ def database_url() -> str:
 
 
 def actor() -> str:
-    """The person acting: $CYCLE_USER, else the login name."""
-    name = os.environ.get("CYCLE_USER") or _login()
-    name = unicodedata.normalize("NFC", name.strip())  # siân typed either way is one person
-    if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise BadInput("CYCLE_USER must be a plain name (no control characters). Set it, e.g.: export CYCLE_USER=alice")
-    return name
+    """The person acting, as their canonical login (cycle.identity): $CYCLE_USER, else the login name."""
+    given = os.environ.get("CYCLE_USER")
+    name = given or _login()
+    if identity.is_login(name):
+        return identity.login(name)
+    where = "CYCLE_USER" if given else "your login name (CYCLE_USER is not set)"
+    raise BadInput(f"{where} {name!r} is not a login name ({identity.RULE}); nothing was done. "
+                   f"Set it to yours, e.g.: export CYCLE_USER=alice")
 
 
 def _login() -> str:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from . import audit, authority, contracts, quarters, rows, views
+from . import audit, authority, contracts, people, quarters, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
@@ -185,6 +185,8 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
     with store.write() as s:
         if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
             raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
+        if fields["owner"]:
+            fields["owner"] = people.named_person(s, fields["owner"], "--owner")
         old = get_project(s, replaces, for_update=True) if replaces else None
         project = Project(key=key, workflow=wf.name, stage=wf.initial, attrs=json.dumps(extra, sort_keys=True),
                           created_at=now, updated_at=now, **fields)
@@ -236,20 +238,26 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
         project = _load_for_write(s, key, expect_version)
         wf = views.workflow_for(project)
         extra = _checked_attrs(wf, attrs or {})
+        for name, flag in people.PERSON_FIELDS.items():
+            if clean.get(name):
+                clean[name] = people.named_person(s, clean[name] or "", flag)
         diff: dict[str, list[Any]] = {}
         for name, value in clean.items():
             if getattr(project, name) != value:
                 diff[name] = [getattr(project, name), value]
-                setattr(project, name, value)
         current = json.loads(project.attrs or "{}")
         for name, value in extra.items():
             if current.get(name) != value:
                 diff[name] = [current.get(name), value]
-                current[name] = value
         if not diff:  # nothing to write, and no audit entry to make: say so rather than "Updated"
             asked = {**clean, **extra}.items()
             same = ", ".join(f"{name.replace('_', ' ')} {value or '(none)'}" for name, value in asked)
             raise BadInput(f"{key} already has {same}, so nothing changed; see it with: cycle project show {key}")
+        for name, (_, value) in diff.items():
+            if name in clean:
+                setattr(project, name, value)
+            else:
+                current[name] = value
         project.attrs = json.dumps(current, sort_keys=True)
         record_change(s, project, actor=actor, action="project.set", payload={"changes": diff})
     return project

@@ -7,28 +7,30 @@ both set aside a gate's evidence and choose who decides it.
 
 Anyone may add a person with no role, so that reminders reach them. A known person's email decides
 where their reminders go, so only they themselves or an admin may change it.
+
+A person is named by their canonical login (cycle.identity): "Chair" and "chair" are one person.
+Once anyone is registered, the people a project names (owner, SRO, lead, governance lead) must be
+registered too, so that a name nobody logs in as cannot stand in for someone who does.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from . import audit
+from . import audit, identity
 from .errors import BadInput, NotPermitted
 from .gates import quote
 from .models import Person, PersonRole
 from .store import Store
 
 ROLES = ("manager", "governance-lead", "approver", "admin")
-# Letters of any alphabet (siân, Dafydd, Zoë), digits, and . _ @ -, as a login name has them; cycle.roles
-# accepts the same for PostgreSQL logins.
-_NAME = re.compile(r"^[^\W_][\w.@-]{0,63}$")
+# The project fields that name a person, and the option that sets each.
+PERSON_FIELDS = {"owner": "--owner", "sro": "--sro", "lead": "--lead", "governance_lead": "--governance-lead"}
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
@@ -54,10 +56,41 @@ def check_email(email: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """A person's name as CYCLE_USER (or the login) gives it; letters of any alphabet, in one Unicode form."""
-    name = unicodedata.normalize("NFC", name or "")
-    if not _NAME.fullmatch(name):
+    """A person's name as CYCLE_USER (or the login) gives it, as their canonical login (cycle.identity)."""
+    if not identity.is_login(name or ""):
         raise BadInput(f"name {name!r} must be the person's user name as CYCLE_USER says it (letters, digits, . _ @ -)")
+    return identity.login(name)
+
+
+def find(session: Session, name: str) -> Person | None:
+    """The person `name` means: stored under its canonical login, or (in a database an older cycle
+    wrote) under another spelling of it, which is kept as it was written."""
+    exact = session.exec(select(Person).where(Person.name == name)).scalars().first()  # type: ignore[call-overload, arg-type]
+    if exact is not None:
+        return exact  # type: ignore[no-any-return]
+    mine = identity.canonical(name)
+    for person in session.exec(select(Person).order_by(Person.id)).scalars():  # type: ignore[call-overload, arg-type]
+        if identity.canonical(person.name) == mine:
+            return person  # type: ignore[no-any-return]
+    return None
+
+
+def anyone_registered(session: Session) -> bool:
+    return session.exec(select(Person.id).limit(1)).first() is not None  # type: ignore[call-overload]
+
+
+def anyone_holds_a_role(session: Session) -> bool:
+    """Whether governance is set up: someone holds a role (before that, nothing can be checked)."""
+    return session.exec(select(PersonRole.id).limit(1)).first() is not None  # type: ignore[call-overload]
+
+
+def named_person(session: Session, value: str, flag: str) -> str:
+    """What a project stores for a person-naming option (--owner, --sro, ...): the canonical login,
+    which must be a registered person's once anyone is registered (BadInput otherwise)."""
+    name = identity.login(value, flag)
+    if anyone_registered(session) and find(session, name) is None:
+        raise BadInput(f"{flag} {name} is not a registered person (see: cycle people list); register them "
+                       f"first with: cycle people add {quote(name)} --email ADDRESS")
     return name
 
 
@@ -86,7 +119,7 @@ def ask_admin(session: Session, command: str) -> str:
 def _grant_refusal(session: Session, actor: str, what: str, command: str) -> str | None:
     """Why `actor` may not grant or remove a role, or None: admins may, and anyone while nobody is admin."""
     admins = holders(session, "admin")
-    if not admins or actor in admins:
+    if not admins or identity.among(actor, admins):
         return None
     return (f"only an admin may {what} (admins: {', '.join(admins)}), and {actor} is not one; "
             f"ask one of them to run: {command}")
@@ -105,7 +138,8 @@ def add(store: Store, name: str, email: str | None, role: str | None, body: str 
     actor = store.actor(actor)
     refusal = None
     with store.write() as s:
-        person = s.exec(select(Person).where(Person.name == name)).scalars().first()  # type: ignore[call-overload]
+        person = find(s, name)
+        name = person.name if person is not None else name  # an older spelling stays as it was written
         if person is None and new_email is None:
             raise BadInput(f"{name} is new: give an email, e.g.: cycle people add {quote(name)} "
                            f"--email {name}@council.gov.uk")
@@ -117,9 +151,9 @@ def add(store: Store, name: str, email: str | None, role: str | None, body: str 
         if grant:
             refusal = _grant_refusal(s, actor, "grant a role", grant_command(
                 name, role or "", body_text, email=new_email if person is None else None))
-        elif email_change and actor != name:
+        elif email_change and not identity.same(actor, name):
             admins = holders(s, "admin")
-            if admins and actor not in admins:
+            if admins and not identity.among(actor, admins):
                 refusal = (f"only {name} or an admin ({', '.join(admins)}) may change {name}'s email, which "
                            f"decides where their reminders go; ask one of them to run: "
                            f"cycle people add {quote(name)} --email <ADDRESS>")
@@ -164,7 +198,8 @@ def remove_role(store: Store, name: str, role: str, body: str | None, *, actor: 
     actor = store.actor(actor)
     refusal = None
     with store.write() as s:
-        person = s.exec(select(Person).where(Person.name == name)).scalars().first()  # type: ignore[call-overload]
+        person = find(s, name)
+        name = person.name if person is not None else name
         view = get(s, name)
         if person is None or view is None or not view.has(role, body_text):
             held = ", ".join(f"{r} for {b}" if b else r for r, b in view.roles) if view and view.roles else "none"
@@ -177,7 +212,7 @@ def remove_role(store: Store, name: str, role: str, body: str | None, *, actor: 
             audit.append(s, actor=actor, action="person.refused", payload={
                 "name": name, "remove_role": role, "body": body_text or None, "why": refusal})
         else:
-            if role == "admin" and holders(s, "admin") == [name]:
+            if role == "admin" and [identity.canonical(a) for a in holders(s, "admin")] == [identity.canonical(name)]:
                 raise BadInput(f"{name} is the only admin, and without one anyone may grant roles; make someone "
                                f"else admin first: cycle people add NAME --role admin")
             s.execute(delete(PersonRole).where(PersonRole.person_id == person.id, PersonRole.role == role,  # type: ignore[arg-type]
@@ -191,7 +226,8 @@ def remove_role(store: Store, name: str, role: str, body: str | None, *, actor: 
 
 
 def get(session: Session, name: str) -> PersonView | None:
-    person = session.exec(select(Person).where(Person.name == name)).scalars().first()  # type: ignore[call-overload]
+    """The person `name` means (in any spelling of their login), with their roles."""
+    person = find(session, name)
     if person is None:
         return None
     roles = session.exec(select(PersonRole.role, PersonRole.body).where(  # type: ignore[call-overload]

@@ -11,14 +11,11 @@ the evidence away from every role but the owner, so those are read-and-append on
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from . import identity
 from .errors import BadInput
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-# A person's name as cycle.people accepts it (letters of any alphabet, digits, . _ @ -): a quoted
-# identifier takes them all, up to PostgreSQL's 63 bytes.
-_LOGIN = re.compile(r"^[^\W_][\w.@-]*$")
 
 
 def _plain(name: str, what: str) -> str:
@@ -27,10 +24,12 @@ def _plain(name: str, what: str) -> str:
     return name
 
 
-def _quoted(login: str) -> str:
-    login = unicodedata.normalize("NFC", login)
-    if not _LOGIN.fullmatch(login):
-        raise BadInput(f"login {login!r} must be a person's name as cycle knows it (letters, digits, . _ @ -)")
+def _quoted(given: str) -> str:
+    """A person's canonical login (cycle.identity), as a quoted identifier: it takes every letter a
+    login may have, up to PostgreSQL's 63 bytes."""
+    if not identity.is_login(given):
+        raise BadInput(f"login {given!r} must be a person's name as cycle knows it ({identity.RULE})")
+    login = identity.login(given)
     if len(login.encode()) > 63:
         raise BadInput(f"login {login!r} is longer than PostgreSQL's 63 bytes for a role name; choose a shorter one")
     return '"' + login + '"'
@@ -40,7 +39,8 @@ def setup_sql(database: str = "cycle", owner: str = "cycle_owner", app: str = "c
               people: tuple[str, ...] = ()) -> str:
     """The script: roles, one login per person, the database, and the privileges."""
     database, owner, app = _plain(database, "database"), _plain(owner, "owner role"), _plain(app, "application role")
-    logins = "".join(f"CREATE ROLE {_quoted(p)} LOGIN IN ROLE {app};\n" for p in people) or (
+    quoted = dict.fromkeys(_quoted(p) for p in people)  # "Alice" and "alice" are one login
+    logins = "".join(f"CREATE ROLE {q} LOGIN IN ROLE {app};\n" for q in quoted) or (
         f"-- CREATE ROLE \"alice\" LOGIN IN ROLE {app};   (one per person: cycle db roles-sql --person alice)\n")
     return f"""\
 -- cycle on PostgreSQL: roles and a database for a team. Run as a superuser, e.g.:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from . import config, schema
+from . import config, identity, schema
 from .errors import BadInput, CycleError, DatabaseBusy, DatabaseFailed, DatabaseRefused, NoDatabase, SchemaBehind
 
 if TYPE_CHECKING:
@@ -178,13 +178,14 @@ class Store:
 
     def actor(self, claimed: str | None = None) -> str:
         """Who is acting. On PostgreSQL the database says: its session_user, the login, whatever is
-        claimed. Elsewhere the claimed name, else $CYCLE_USER or the login name (cycle.config.actor)."""
+        claimed. Elsewhere the claimed name, else $CYCLE_USER or the login name (cycle.config.actor),
+        as its canonical login (cycle.identity)."""
         if self.dialect == "postgresql":
             if self._login is None:
                 with self.reading() as sql:
                     self._login = sql.session_user()
             return self._login
-        return claimed if claimed is not None else config.actor()
+        return identity.login(claimed, "actor") if claimed is not None else config.actor()
 
     # --- transactions ---------------------------------------------------------------------------
 

@@ -129,7 +129,7 @@ def test_as_the_application_role_the_audit_log_is_append_only(run: Cli, pg_serve
             "--accountable-body", BODY, "--owner", person)
         run("people", "add", person, "--email", "pat@council.example", "--role", "governance-lead")
         run("people", "add", approver, "--email", "chair@council.example", "--role", "approver", "--body", BODY)
-        run("project", "set", "camhs", "--sro", "dr-jones")
+        run("project", "set", "camhs", "--sro", approver)  # a registered person, now that people are
         run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026")
         run("gate", "request", "camhs")
         run("milestone", "add", "camhs", "Specification agreed", "--due", "2027-01-31")

@@ -137,6 +137,8 @@ def test_whoever_owned_the_project_during_this_stage_may_not_decide_its_gates(re
     run = ready
     _people(run)
     run("people", "add", "alice", "--role", "approver", "--body", BODY)  # the owner is also an approver
+    for name in ("bob", "carol"):  # once people are registered, an owner must be one of them
+        run("people", "add", name, "--email", f"{name}@council.gov.uk")
     run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
     run("project", "set", "camhs", "--owner", "bob")
     changed = run.json("audit", "log", "camhs")[-1]["at"]

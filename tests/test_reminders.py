@@ -231,7 +231,6 @@ def test_a_reminder_to_someone_without_an_email_is_shown_with_its_fix_then_sent_
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>",
                                      f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
     # no governance lead named at all: said too, with the command that names one
-    run("project", "set", "camhs", "--governance-lead", "nobody")
     run("project", "new", "solo", "--title", "Solo service", "--owner", "alice", "--lead-commissioner", "CCGs",
         "--model", "integrated", "--accountable-body", BODY)
     run("contract", "set", "solo", "--start", f"{Y}-10-01", "--end", f"{Y + 3}-09-30", "--notice", "6 months")
