@@ -13,9 +13,15 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from . import identity, people
-from .models import GateRequest, Project
+from .gates import quote
+from .models import GateRequest, Project, Waiver
 from .quarters import LONDON, london_date
 from .store import sql_of
+
+# The project fields a gate's authority depends on: the accountable body names who decides its gates
+# (a gate of body "accountable"), so whoever could rename it could send a gate to a body of their
+# choosing, say one with no approvers on record, and decide it themselves.
+AUTHORITY_FIELDS = ("accountable_body",)
 
 
 def requesters(session: Session, project: Project, gate: str) -> list[str]:
@@ -73,15 +79,28 @@ def owner_refusal(session: Session, project: Project, actor: str, what: str, ins
             f"{what}; {instead}")
 
 
+def waived_by(session: Session, project: Project, gate: str, actor: str) -> list[str]:
+    """The criteria of `gate` that `actor` waived in the project's current visit to its stage."""
+    rows = session.exec(select(Waiver.criterion, Waiver.waived_by).where(  # type: ignore[call-overload]
+        Waiver.project_id == project.id, Waiver.gate == gate, Waiver.visit == project.visit).order_by(Waiver.id)).all()
+    return [criterion for criterion, by in rows if identity.same(by, actor)]
+
+
 def decision_authority(session: Session, project: Project, gate: str, body: str, actor: str) -> tuple[str | None, str]:
     """(why the actor may not decide, or None; the authority to record with the decision).
 
-    A body with approvers on record accepts decisions only from them, and
+    Whoever waived a criterion of the gate may not decide it: one person would both set aside its
+    evidence and pass it. A body with approvers on record accepts decisions only from them, and
     never from whoever has owned the project since it entered its current stage, or asked for the
     gate. A body with no approvers on record cannot be checked: the decision is accepted and marked
     unverified, and reports show it.
     """
     approvers = people.approvers_of(session, body)
+    waived = waived_by(session, project, gate, actor)
+    if waived:
+        instead = f"another approver for {body} must record it" if approvers else "someone else must record it"
+        return (f"separation of duties: {actor} waived {', '.join(waived)} of gate {gate} and may not decide it; "
+                f"{instead}"), ""
     if not approvers:
         return None, f"unverified: no approvers registered for {body}"
     if not identity.among(actor, approvers):
@@ -96,3 +115,26 @@ def decision_authority(session: Session, project: Project, gate: str, body: str,
                 f"another approver for {body} must record it"), ""
     return None, f"approver for {body}"
 
+
+def authority_change_refusal(session: Session, project: Project, actor: str, changes: dict[str, Any]) -> str | None:
+    """Why `actor` may not make `changes` to fields in AUTHORITY_FIELDS, or None.
+
+    Once governance is set up (anyone holds any role) they are a governance lead's to change, and
+    not one who has owned the project during this stage (as for waivers). Before then, anyone may,
+    as the quick start does.
+    """
+    if not people.anyone_holds_a_role(session):
+        return None
+    fields = " and ".join(name.replace("_", " ") for name in changes)
+    command = f"cycle project set {quote(project.key)}" + "".join(
+        f" --{name.replace('_', '-')} {quote(str(new or ''))}" for name, (_, new) in changes.items())
+    what = f"only a governance lead may change the {fields} of {project.key}, which decides who may pass its gates"
+    person = people.get(session, actor)
+    if person is None or not person.has("governance-lead"):
+        leads = people.holders(session, "governance-lead")
+        if leads:
+            return f"{what}, and {actor} is not one; ask a governance lead ({', '.join(leads)}) to run: {command}"
+        appoint = people.ask_admin(session, "cycle people add <NAME> --role governance-lead")
+        return f"{what}, and nobody is one yet; {appoint}"
+    return owner_refusal(session, project, actor, f"change its {fields}",
+                         f"another governance lead must run: {command}")

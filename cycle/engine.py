@@ -224,7 +224,12 @@ def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
 
 def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | None],
                 attrs: dict[str, str] | None = None, expect_version: int | None = None) -> Project:
-    """Change a project's attributes: the core ones (CORE_FIELDS) and its workflow's own."""
+    """Change a project's attributes: the core ones (CORE_FIELDS) and its workflow's own.
+
+    A field a gate's authority depends on (authority.AUTHORITY_FIELDS: the accountable body) is a
+    governance lead's to change once governance is set up; anyone else's attempt is refused, and
+    the refusal is one `project.refused` audit entry (see authority.authority_change_refusal).
+    """
     if "model" in changes:
         _checked_model(changes["model"])
     clean = {k: _text(v, k.replace("_", " ")) for k, v in changes.items() if k in CORE_FIELDS}
@@ -234,6 +239,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
     if not clean and not attrs:
         raise BadInput(f"nothing to change; e.g.: cycle project set {key} --owner alice")
     actor = store.actor(actor)
+    refusal = None
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
         wf = views.workflow_for(project)
@@ -253,13 +259,21 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
             asked = {**clean, **extra}.items()
             same = ", ".join(f"{name.replace('_', ' ')} {value or '(none)'}" for name, value in asked)
             raise BadInput(f"{key} already has {same}, so nothing changed; see it with: cycle project show {key}")
-        for name, (_, value) in diff.items():
-            if name in clean:
-                setattr(project, name, value)
-            else:
-                current[name] = value
-        project.attrs = json.dumps(current, sort_keys=True)
-        record_change(s, project, actor=actor, action="project.set", payload={"changes": diff})
+        guarded = {name: diff[name] for name in authority.AUTHORITY_FIELDS if name in diff}
+        refusal = authority.authority_change_refusal(s, project, actor, guarded) if guarded else None
+        if refusal:  # committed on its own, with the project untouched: a refused attempt is part of the record
+            audit.append(s, actor=actor, action="project.refused", project=key,
+                         payload={"changes": diff, "version": project.version, "why": refusal})
+        else:
+            for name, (_, value) in diff.items():
+                if name in clean:
+                    setattr(project, name, value)
+                else:
+                    current[name] = value
+            project.attrs = json.dumps(current, sort_keys=True)
+            record_change(s, project, actor=actor, action="project.set", payload={"changes": diff})
+    if refusal:
+        raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return project
 
 

@@ -20,7 +20,7 @@ from .verification import verify_all
 from .views import list_projects
 from .workflow import load
 
-REFUSALS = ("advance.refused", "decision.refused", "waiver.refused")
+REFUSALS = ("advance.refused", "decision.refused", "waiver.refused", "project.refused")
 
 
 def _verified(store: Store, checkpoint: str | None) -> dict[str, Any]:
@@ -39,7 +39,8 @@ def stage_counts(projects: list[Project]) -> dict[str, dict[str, int]]:
 
 
 def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = None) -> dict[str, Any]:
-    """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts.
+    """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts;
+    every change of accountable body, and (counted at the top) the decisions nobody could verify.
     `chain` holds the whole verification (BadInput first for a checkpoint that is not SEQ:HASH)."""
     chain = _verified(store, checkpoint)
     with store.read() as s:
@@ -65,13 +66,21 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
         mine = by_project.get(project.key, [])
         gates: list[dict[str, Any]] = []
         refused, waived, unverified, decided, requested, unreadable = [], [], [], [], [], []
+        body_changes: list[dict[str, Any]] = []
+        stage = None
         for e in mine:
             try:
                 p = audit.payload_of(e)
                 _one_entry(e, p, evidence, decisions, waivers, authority, gates, refused, waived, unverified,
                            decided, requested)
+                changes = p.get("changes") if e.action == "project.set" else None
+                change = changes.get("accountable_body") if isinstance(changes, dict) else None
+                if isinstance(change, list) and len(change) == 2:
+                    body_changes.append({"seq": e.seq, "at": e.at, "by": e.actor, "stage": stage,
+                                         "from": change[0], "to": change[1]})
             except audit.PAYLOAD_ERRORS as exc:
                 unreadable.append(_unreadable(e, exc))
+            stage = e.to_stage or stage
         used_by = {i: g["seq"] for g in gates for i in g.pop("decision_ids")}
         for d in decided:
             d["used_by"] = d["seq"] if d["moved"] else used_by.get(d["decision_id"])
@@ -79,9 +88,12 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                        "stage": project.stage, "cycle": project.cycle, "owner": project.owner,
                        "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
                        "waivers": waived, "unverified_decisions": unverified, "decisions": decided,
-                       "requests": requested, "unreadable": unreadable, "entries": len(mine)})
+                       "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
+                       "entries": len(mine)})
     return {"report": "gate-audit", "generated": quarters.london_today().isoformat(), "scope": key or "all projects",
-            "chain": chain, "projects": report, "stage_counts": stage_counts(projects)}
+            "chain": chain, "unverified_decisions": sum(len(p["unverified_decisions"]) for p in report),
+            "body_changes": sum(len(p["body_changes"]) for p in report),
+            "projects": report, "stage_counts": stage_counts(projects)}
 
 
 def _unreadable(e: Any, exc: Exception) -> dict[str, Any]:
@@ -118,6 +130,9 @@ def _one_entry(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisio
     elif e.action == "gate.request":
         requested.append({"seq": e.seq, "at": e.at, "by": e.actor, "gate": p["gate"], "cycle": p.get("cycle"),
                           "note": p.get("note")})
+    elif e.action == "project.refused":
+        refused.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "gate": None,
+                        "why": str(p["why"])})
     elif e.action in REFUSALS:
         refused.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "gate": p["gate"],
                         "why": p.get("why") or "missing: " + ", ".join(map(str, p.get("unmet", [])))})

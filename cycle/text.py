@@ -129,6 +129,8 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"{p['name']}: removed {_role(p['role'])}"
     if action == "person.refused":
         return f"REFUSED {p['name']}: {p['why']}"
+    if action == "project.refused":
+        return "REFUSED " + ", ".join(f"{k}={v[1]}" for k, v in p["changes"].items()) + f": {p['why']}"
     if action == "gate.request":
         return f"{p['gate']} decision requested"
     if action == "waiver.add":
