@@ -1,7 +1,8 @@
 """Who a name means: one canonical login per person, however it is typed.
 
-A person is named by their login: letters of any alphabet, digits, and . _ @ - (siân, dafydd,
-j.smith@council). Two spellings that differ only in Unicode form or case ("Chair", "chair",
+A person is named by their login: letters of one alphabet, digits, and . _ @ - (siân, dafydd,
+j.smith@council, 山田たろう). One alphabet, because "аlice" with a Cyrillic а looks like alice and
+is not her. Two spellings that differ only in Unicode form or case ("Chair", "chair",
 "ｃｈａｉｒ") are one person, so every name cycle stores or compares (CYCLE_USER, `people add`,
 --owner, --sro, --lead, --governance-lead, approvers, whoever recorded, asked or waived, and the
 logins `cycle db roles-sql` creates) goes through `login` here and nowhere else. Names an older
@@ -20,7 +21,9 @@ from collections.abc import Iterable
 from .errors import BadInput
 
 PATTERN = re.compile(r"[^\W_][\w.@-]{0,63}")
-RULE = "letters of any alphabet, digits, . _ @ -"
+RULE = "letters of one alphabet, digits, . _ @ -"
+# Writing systems used together in one name: Japanese mixes kanji and both kana.
+_ONE_WRITING = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "KATAKANA-HIRAGANA": "CJK"}
 
 
 def canonical(name: str) -> str:
@@ -28,9 +31,16 @@ def canonical(name: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
+def _alphabets(name: str) -> set[str]:
+    """The writing systems of the letters in `name` (the first word of each one's Unicode name)."""
+    words = (unicodedata.name(ch, "?").split(" ")[0] for ch in name if ch.isalpha())
+    return {_ONE_WRITING.get(word, word) for word in words}
+
+
 def is_login(name: str) -> bool:
     """Whether `name`, as typed, is a login cycle accepts (in any spelling)."""
-    return PATTERN.fullmatch(canonical(name.strip())) is not None
+    found = canonical(name.strip())
+    return PATTERN.fullmatch(found) is not None and len(_alphabets(found)) <= 1
 
 
 def login(name: str, what: str = "name") -> str:
@@ -38,6 +48,10 @@ def login(name: str, what: str = "name") -> str:
     found = canonical((name or "").strip())
     if not PATTERN.fullmatch(found):
         raise BadInput(f"{what} {name!r} is not a login name ({RULE}), e.g. alice or j.smith")
+    alphabets = _alphabets(found)
+    if len(alphabets) > 1:
+        raise BadInput(f"{what} {name!r} mixes the {' and '.join(sorted(a.title() for a in alphabets))} "
+                       f"alphabets, as a look-alike of another name would; a login is in one ({RULE})")
     return found
 
 

@@ -57,9 +57,9 @@ def check_email(email: str) -> str:
 
 def check_name(name: str) -> str:
     """A person's name as CYCLE_USER (or the login) gives it, as their canonical login (cycle.identity)."""
-    if not identity.is_login(name or ""):
-        raise BadInput(f"name {name!r} must be the person's user name as CYCLE_USER says it (letters, digits, . _ @ -)")
-    return identity.login(name)
+    if not identity.PATTERN.fullmatch(identity.canonical((name or "").strip())):
+        raise BadInput(f"name {name!r} must be the person's user name as CYCLE_USER says it ({identity.RULE})")
+    return identity.login(name)  # one alphabet, or it says which it mixes
 
 
 def find(session: Session, name: str) -> Person | None:

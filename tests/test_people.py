@@ -33,7 +33,8 @@ def test_bad_people_input_is_refused_and_nothing_written(run: Cli) -> None:
         (["bob", "--email", "bob@x.gov.uk", "--role", "approver"],
          "Error: --body goes with --role approver, and an approver needs it (the body they decide for)"),
         (["bob smith", "--email", "bob@x.gov.uk"],
-         "Error: name 'bob smith' must be the person's user name as CYCLE_USER says it (letters, digits, . _ @ -)"),
+         "Error: name 'bob smith' must be the person's user name as CYCLE_USER says it "
+         "(letters of one alphabet, digits, . _ @ -)"),
         (["bob", "--email", "bob@x.gov.uk\nBcc: evil@x.com"], None),
     ]
     for args, error in cases:
@@ -161,7 +162,7 @@ def test_a_name_in_any_alphabet_is_a_name(run: Cli) -> None:
     assert [p["name"] for p in run.json("people", "list")] == ["dafydd", "siân"]
     err = run("people", "add", "_x", "--email", "x@council.gov.uk", expect=2).stderr
     assert err == ("Error: name '_x' must be the person's user name as CYCLE_USER says it "
-                   "(letters, digits, . _ @ -)\n")
+                   "(letters of one alphabet, digits, . _ @ -)\n")
 
 
 @pytest.mark.sqlite_only  # on PostgreSQL the login, not CYCLE_USER, names the actor
