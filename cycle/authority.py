@@ -17,11 +17,19 @@ from .gates import quote
 from .models import GateRequest, Project, Waiver
 from .quarters import LONDON, london_date
 from .store import sql_of
+from .workflow import CORE_FIELDS, Workflow
 
-# The project fields a gate's authority depends on: the accountable body names who decides its gates
-# (a gate of body "accountable"), so whoever could rename it could send a gate to a body of their
+# The project field every gate's authority depends on: the accountable body names who decides its
+# gates (body "accountable"), so whoever could rename it could send a gate to a body of their
 # choosing, say one with no approvers on record, and decide it themselves.
-AUTHORITY_FIELDS = ("accountable_body",)
+ACCOUNTABLE_BODY = "accountable_body"
+
+
+def authority_fields(wf: Workflow) -> tuple[str, ...]:
+    """The project fields a gate's authority depends on in `wf`: the accountable body, and any field
+    a decision criterion's `when` reads (changing it could make the decision not required)."""
+    conditions = [c.when.field for g in wf.gates for c in g.criteria if c.kind == "decision" and c.when]
+    return tuple(dict.fromkeys([ACCOUNTABLE_BODY, *conditions]))
 
 
 def requesters(session: Session, project: Project, gate: str) -> list[str]:
@@ -117,7 +125,7 @@ def decision_authority(session: Session, project: Project, gate: str, body: str,
 
 
 def authority_change_refusal(session: Session, project: Project, actor: str, changes: dict[str, Any]) -> str | None:
-    """Why `actor` may not make `changes` to fields in AUTHORITY_FIELDS, or None.
+    """Why `actor` may not make `changes` (name -> [old, new]) to the fields in authority_fields(), or None.
 
     Once governance is set up (anyone holds any role) they are a governance lead's to change, and
     not one who has owned the project during this stage (as for waivers). Before then, anyone may,
@@ -127,7 +135,8 @@ def authority_change_refusal(session: Session, project: Project, actor: str, cha
         return None
     fields = " and ".join(name.replace("_", " ") for name in changes)
     command = f"cycle project set {quote(project.key)}" + "".join(
-        f" --{name.replace('_', '-')} {quote(str(new or ''))}" for name, (_, new) in changes.items())
+        f" --{name.replace('_', '-')} {quote(str(new or ''))}" if name in CORE_FIELDS
+        else f" --attr {quote(f'{name}={new}')}" for name, (_, new) in changes.items())
     what = f"only a governance lead may change the {fields} of {project.key}, which decides who may pass its gates"
     person = people.get(session, actor)
     if person is None or not person.has("governance-lead"):

@@ -226,7 +226,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
                 attrs: dict[str, str] | None = None, expect_version: int | None = None) -> Project:
     """Change a project's attributes: the core ones (CORE_FIELDS) and its workflow's own.
 
-    A field a gate's authority depends on (authority.AUTHORITY_FIELDS: the accountable body) is a
+    A field a gate's authority depends on (authority.authority_fields: the accountable body) is a
     governance lead's to change once governance is set up; anyone else's attempt is refused, and
     the refusal is one `project.refused` audit entry (see authority.authority_change_refusal).
     """
@@ -259,7 +259,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
             asked = {**clean, **extra}.items()
             same = ", ".join(f"{name.replace('_', ' ')} {value or '(none)'}" for name, value in asked)
             raise BadInput(f"{key} already has {same}, so nothing changed; see it with: cycle project show {key}")
-        guarded = {name: diff[name] for name in authority.AUTHORITY_FIELDS if name in diff}
+        guarded = {name: diff[name] for name in authority.authority_fields(wf) if name in diff}
         refusal = authority.authority_change_refusal(s, project, actor, guarded) if guarded else None
         if refusal:  # committed on its own, with the project untouched: a refused attempt is part of the record
             audit.append(s, actor=actor, action="project.refused", project=key,

@@ -133,6 +133,26 @@ def test_by_hand_an_earlier_owner_this_stage_may_not_decide(governed: Cli, db: D
                params={"who": "alice"}, user="alice")
 
 
+def test_a_field_that_decides_whether_a_decision_is_needed_is_guarded_too(governed: Cli, home: Path) -> None:
+    """A team workflow whose gate needs the board's decision only when the route is "committee": whoever
+    could set the route could decide that no decision is needed."""
+    from .test_workflows import GOOD
+
+    declared = '[[field]]\nid = "route"\nchoices = ["committee", "delegated"]\n\n[[stage]]'
+    (home / "workflows").mkdir(parents=True, exist_ok=True)
+    (home / "workflows" / "mini.toml").write_text(GOOD.replace("[[stage]]", declared, 1).replace(
+        'kind = "decision"', 'kind = "decision"\n  when = { field = "route", in = ["committee"] }'))
+    run = governed
+    run("project", "new", "pilot", "--title", "Pilot", "--workflow", "mini", "--accountable-body", BODY,
+        "--owner", "alice", "--attr", "route=committee")
+    err = run("project", "set", "pilot", "--attr", "route=delegated", expect=6).stderr
+    assert err == ("Error: only a governance lead may change the route of pilot, which decides who may pass its "
+                   "gates, and alice is not one; ask a governance lead (gill) to run: cycle project set pilot "
+                   "--attr route=delegated. The refused attempt is recorded in the audit log.\n")
+    run("project", "set", "pilot", "--attr", "route=delegated", user="gill")
+    run("project", "set", "pilot", "--title", "Pilot service")  # other fields are the owner's as before
+
+
 # --- the report ----------------------------------------------------------------------------------
 
 def test_the_gate_audit_report_shows_each_change_of_body_and_counts_unverified_decisions(ready: Cli) -> None:
