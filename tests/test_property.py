@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from cycle import audit, engine, views
+from cycle import audit, engine, identity, views
 from cycle.errors import BadInput, CycleError, GateNotMet, StaleProject
+from cycle.people import PERSON_FIELDS
 from cycle.quarters import london_today
 from cycle.store import Store
 from cycle.workflow import ACCOUNTABLE, CORE_FIELDS, OUTCOMES, Criterion, Gate, Workflow, load
@@ -226,7 +227,7 @@ class Commissioning(RuleBasedStateMachine):
                                                                 "colour"])
         good = {"model": list(engine.MODELS), "accountable_body": BODIES}.get(name) or list(choices(wf, name)) or [
             "CCGs", "bob"]
-        value = self.pick(data, good, ["bob", "integrated", "", *BODIES, *choices(wf, name)[:1]])
+        value = self.pick(data, good, ["bob", "Bob", "integrated", "", *BODIES, *choices(wf, name)[:1]])
         self.set_field(key, name, value)
 
     # --- the commands and what the model expects of them --------------------------------------------
@@ -322,9 +323,12 @@ class Commissioning(RuleBasedStateMachine):
         core = name in CORE_FIELDS
         changes = {name: value} if core else {}
         attrs = None if core else {name: value}
+        person = name in PERSON_FIELDS  # a person's login, stored as its canonical form (nobody is registered here)
         ok = (p is not None and value != "" and (name != "model" or value in engine.MODELS)
               and (core or name in p.wf.custom_fields())
-              and (core or not choices(p.wf, name) or value in choices(p.wf, name)))
+              and (core or not choices(p.wf, name) or value in choices(p.wf, name))
+              and (not person or identity.is_login(value)))
+        value = identity.login(value) if ok and person else value
         same = ok and p is not None and p.fields.get(name) == value  # setting a value to itself: bad input
         self.attempt(lambda: engine.set_project(self.store, key, actor="tester", changes=changes, attrs=attrs),
                      OK if ok and not same else BAD)
