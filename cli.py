@@ -174,7 +174,8 @@ MODEL_HELP = "Commissioning model: integrated, co-ordinated, joint or national."
 @click.option("--lead-commissioner", help="Organisation holding the contract, e.g. CCGs.")
 @click.option("--model", help=MODEL_HELP)
 @click.option("--accountable-body", help="Body that decides the gates, e.g. \"Children's Trust Board\".")
-@click.option("--owner", help="Commissioning manager who owns the project.")
+@click.option("--owner", help="Commissioning manager who owns the project (their login; a registered person's "
+                               "once anyone is registered).")
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
 @click.option("--replaces", metavar="KEY",
               help="The (decommissioned) project this one re-commissions; linked both ways.")
@@ -203,11 +204,12 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 @click.option("--title")
 @click.option("--lead-commissioner")
 @click.option("--model", help=MODEL_HELP)
-@click.option("--accountable-body")
-@click.option("--owner")
-@click.option("--sro", help="Senior responsible officer (a person's name).")
-@click.option("--lead", help="Programme lead.")
-@click.option("--governance-lead", help="Governance lead who audits this project's gates (a person's name).")
+@click.option("--accountable-body", help="Body that decides the gates (a governance lead's to change, once anyone "
+                                         "holds a role).")
+@click.option("--owner", help="Commissioning manager who owns the project (a person's login).")
+@click.option("--sro", help="Senior responsible officer (a person's login).")
+@click.option("--lead", help="Programme lead (a person's login).")
+@click.option("--governance-lead", help="Governance lead who audits this project's gates (a person's login).")
 @click.option("--start-date", help="Programme start, YYYY-MM-DD.")
 @click.option("--end-date", help="Programme end, YYYY-MM-DD.")
 @click.option("--aim")
