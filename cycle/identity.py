@@ -8,7 +8,7 @@ is not her. Two spellings that differ only in Unicode form or case ("Chair", "ch
 logins `cycle db roles-sql` creates) goes through `login` here and nowhere else. Names an older
 cycle stored in another spelling are compared through `canonical`, and never rewritten.
 
-PostgreSQL's triggers compare names with their own function, cycle_login (see migration 0011):
+PostgreSQL's triggers compare names with their own function, cycle_login (see migration 0009):
 lower(normalize(NAME, NFKC)), the closest the server comes to this; cycle checks first.
 """
 

@@ -19,7 +19,7 @@ SQLite's lower(), which folds only ASCII), except the earlier owners: a SQLite t
 audit_entry would stop any later rebuild of that table (as 0008's), and `audit verify` names a
 decision no entry recorded anyway. Anyone who can write the file can drop them.
 
-Revision ID: 0011
+Revision ID: 0009
 Revises: 0008
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
