@@ -109,6 +109,9 @@ def cli() -> None:
 def init() -> None:
     """Create the database, or upgrade its schema to this cycle's newest revision (safe to run again).
 
+    It also installs this cycle's built-in workflows in the database when their text is not installed
+    yet (a new version of one leaves projects on the version they run on).
+
     \b
     Example:
       cycle init
@@ -128,6 +131,8 @@ def init() -> None:
         click.echo(f"Upgraded cycle database at {where} from schema revision {done.before} to {done.after}.")
     else:
         click.echo(f"Already set up: cycle database at {where} (schema revision {done.after}, the newest).")
+    for line in done.notes:
+        click.echo(line)
 
 
 @cli.command()
@@ -194,7 +199,8 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
     p = engine.create_project(_store(), actor=_actor(), key=key, title=title, workflow=workflow,
                               lead_commissioner=lead_commissioner, model=model, accountable_body=accountable_body,
                               owner=owner, attrs=_attrs(attrs), replaces=replaces)
-    click.echo(f"Created {p.key} ({p.title}) at {p.stage}, workflow {p.workflow}. Next: cycle gate check {p.key}")
+    click.echo(f"Created {p.key} ({p.title}) at {p.stage}, workflow {p.workflow} version {p.workflow_version}. "
+               f"Next: cycle gate check {p.key}")
     if replaces:
         click.echo(f"Linked: {p.key} replaces {replaces}.")
 
@@ -217,20 +223,30 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 @click.option("--benefits")
 @click.option("--metrics")
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
+@click.option("--workflow-version", type=int, metavar="N",
+              help="Run on version N of its workflow (a governance lead only; see: cycle workflow list).")
 @version_option
-def project_set(key: str, attrs: tuple[str, ...], expect_version: int | None, **changes: str | None) -> None:
-    """Change a project's attributes.
+def project_set(key: str, attrs: tuple[str, ...], workflow_version: int | None, expect_version: int | None,
+                **changes: str | None) -> None:
+    """Change a project's attributes, or the version of its workflow it runs on.
+
+    A project runs on the version of its workflow that was newest when it was created. Moving it to
+    another installed version is for a governance lead, and only to a version that has its stage.
 
     \b
     Example:
       cycle project set camhs --owner bob --sro "dr-jones" --attr procurement_route="open tender"
+      cycle project set camhs --workflow-version 2
     """
     from cycle import engine
 
     given = {k: v for k, v in changes.items() if v is not None}
+    notes: list[str] = []
     p = engine.set_project(_store(), key, actor=_actor(), changes=given, attrs=_attrs(attrs),
-                           expect_version=expect_version)
+                           expect_version=expect_version, workflow_version=workflow_version, notes=notes)
     click.echo(f"Updated {p.key} (version {p.version}).")
+    for line in notes:
+        click.echo(line)
 
 
 @project.command("show")
@@ -265,7 +281,8 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
 
     rows = views.list_projects(_store(), stage=stage, workflow=workflow)
     if as_json:
-        _emit([{"key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
+        _emit([{"key": p.key, "title": p.title, "workflow": p.workflow, "workflow_version": p.workflow_version,
+                "stage": p.stage, "cycle": p.cycle,
                 "version": p.version, "owner": p.owner} for p in rows])
     else:
         click.echo(text.projects(rows, stage, workflow))
@@ -653,8 +670,10 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: st
     from cycle import reports as data
     from reports.render import render
 
-    report = data.gate_audit(_store(), key, checkpoint)
-    _write(render(report, "json" if as_json else fmt), out, "gate-audit report")
+    store = _store()
+    report = data.gate_audit(store, key, checkpoint)
+    drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
+    _write(render(report, "json" if as_json else fmt, drawn), out, "gate-audit report")
     _verification_failed(report["chain"])
 
 
@@ -675,8 +694,10 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, checkpoint: str | 
     from cycle import reports as data
     from reports.render import render
 
-    report = data.quarterly(_store(), quarter, checkpoint=checkpoint)
-    _write(render(report, "json" if as_json else fmt), out, "quarterly report")
+    store = _store()
+    report = data.quarterly(store, quarter, checkpoint=checkpoint)
+    drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
+    _write(render(report, "json" if as_json else fmt, drawn), out, "quarterly report")
     _verification_failed(report["chain"])
 
 
@@ -902,13 +923,18 @@ def db_roles_sql(database: str, owner: str, app: str, people: tuple[str, ...]) -
 
 @cli.group(context_settings=CONTEXT)
 def workflow() -> None:
-    """List, show and check workflow definitions (TOML)."""
+    """The workflows the database runs on: install, list, show, draw; and check a file (TOML)."""
+
+
+version_choice = click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
+                              help="This installed version (default: the newest).")
 
 
 @workflow.command("list")
 @json_option
 def workflow_list(as_json: bool) -> None:
-    """List the workflows: built-in ones and $CYCLE_HOME/workflows/*.toml.
+    """List the installed workflows, their versions and the projects on each; and any workflow file
+    (built-in, or in $CYCLE_HOME/workflows) that is not what the database runs on.
 
     A file that fails validation is listed with its error, and the command exits 2 after listing.
 
@@ -916,67 +942,107 @@ def workflow_list(as_json: bool) -> None:
     Example:
       cycle workflow list
     """
-    from cycle import workflow as wfs
+    from cycle import registry
     from cycle.errors import BadInput
     from cycle.gates import quote
 
-    found = wfs.listing()
+    installed, files = registry.listing(_store())
     if as_json:
-        _emit([{"name": w.name, "title": w.workflow.title if w.workflow else None, "file": w.path,
-                "error": w.error} for w in found])
+        _emit({"workflows": [w.as_dict() for w in installed], "files": [f.as_dict() for f in files]})
     else:
-        for w in found:
-            click.echo(f"{w.name:<16} {w.workflow.title}  ({w.path})" if w.workflow else
-                       f"{w.name:<16} CANNOT BE LOADED: {w.error}")
-    broken = [w for w in found if w.error]
+        for w in installed:
+            versions = "; ".join(f"version {v.version}{' (newest)' if v.version == w.newest else ''}: "
+                                 f"{v.projects} project{'' if v.projects == 1 else 's'}"
+                                 for v in reversed(w.versions))
+            click.echo(f"{w.name:<16} {w.title}  [{versions}]")
+        for f in files:
+            if f.state == "broken":
+                click.echo(f"{f.path} CANNOT BE INSTALLED: {f.error}")
+            elif f.state == "older":
+                click.echo(f"{f.path} is {f.name} version {f.version}, not the newest ({f.newest})")
+            elif f.state == "not installed":
+                click.echo(f"{f.path} is not installed; install it with: {f.install}")
+            elif f.state == "differs":
+                click.echo(f"{f.path} differs from {f.name} version {f.newest}, the newest installed; "
+                           f"install it with: {f.install}")
+    broken = [f for f in files if f.state == "broken"]
     if broken:
-        raise BadInput(f"{len(broken)} workflow file{'s' if len(broken) > 1 else ''} cannot be loaded; "
+        raise BadInput(f"{len(broken)} workflow file{'s' if len(broken) > 1 else ''} cannot be installed; "
                        f"fix {'each' if len(broken) > 1 else 'it'}, then check with: "
                        f"cycle workflow check {quote(broken[0].path)}")
 
 
+@workflow.command("install")
+@click.argument("file", type=click.Path(dir_okay=False))
+def workflow_install(file: str) -> None:
+    """Install a workflow file in the database, as a new workflow or the next version of one.
+
+    The file is checked as `workflow check` does. New projects take the newest version; projects
+    already running stay on theirs until a governance lead moves them (project set --workflow-version).
+    Only a governance lead or an admin may install, once anyone holds either role.
+
+    \b
+    Example:
+      cycle workflow install ~/.local/share/cycle/workflows/fast-track.toml
+    """
+    from cycle import install
+
+    done = install.install_file(_store(), file, actor=_actor())
+    click.echo(f"Installed {done.name} version {done.version} (SHA-256 {done.sha256}) from {done.origin}. "
+               f"New {done.name} projects run on it.")
+    if done.older:
+        click.echo(f"{done.older} project{' stays' if done.older == 1 else 's stay'} on earlier versions; a "
+                   f"governance lead moves one with: cycle project set KEY --workflow-version {done.version}")
+    if done.note:
+        click.echo(done.note)
+
+
 @workflow.command("show")
 @click.argument("name")
+@version_choice
 @json_option
-def workflow_show(name: str, as_json: bool) -> None:
-    """Show a workflow's stages, gates and criteria.
+def workflow_show(name: str, version: int | None, as_json: bool) -> None:
+    """Show an installed workflow's stages, gates and criteria.
 
     \b
     Example:
       cycle workflow show commissioning
+      cycle workflow show commissioning --version 1
     """
-    from cycle import text
-    from cycle import workflow as wfs
+    from cycle import registry, text
 
-    wf = wfs.load(name)
+    wf = registry.load(_store(), name, version)
     _emit(text.workflow_dict(wf)) if as_json else click.echo(text.workflow(wf))
 
 
 @workflow.command("diagram")
 @click.argument("name")
+@version_choice
 @click.option("--format", "fmt", type=click.Choice(["svg", "dot", "mermaid"]), default="svg", show_default=True)
-@click.option("--counts", is_flag=True, help="Show how many projects stand at each stage.")
+@click.option("--counts", is_flag=True, help="Show how many projects stand at each stage (on that version, "
+                                              "with --version).")
 @out_option
-def workflow_diagram(name: str, fmt: str, counts: bool, out: str | None) -> None:
-    """Draw a workflow: SVG (needs Graphviz), Graphviz dot, or Mermaid text.
+def workflow_diagram(name: str, version: int | None, fmt: str, counts: bool, out: str | None) -> None:
+    """Draw an installed workflow: SVG (needs Graphviz), Graphviz dot, or Mermaid text.
 
     \b
     Example:
       cycle workflow diagram commissioning --format svg --counts --out cycle.svg
       cycle workflow diagram decommissioning --format mermaid
     """
-    from cycle import diagram
-    from cycle import workflow as wfs
+    from cycle import diagram, registry
     from cycle.errors import BadInput
 
-    wf = wfs.load(name)
+    store = _store()
+    wf = registry.load(store, name, version)
     tally = None
     if counts:
         from cycle import views
 
         tally = {}
-        for p in views.list_projects(_store(), workflow=name):
-            tally[p.stage] = tally.get(p.stage, 0) + 1
+        for p in views.list_projects(store, workflow=name):
+            if version is None or p.workflow_version == version:
+                tally[p.stage] = tally.get(p.stage, 0) + 1
     text = diagram.mermaid(wf, tally) if fmt == "mermaid" else diagram.dot(wf, tally)
     if fmt == "svg":
         from reports.diagram import INSTALL, svg

@@ -25,7 +25,7 @@ _LAZY = {
     "record_decision": ("cycle.engine", "record_decision"),
     "create_project": ("cycle.engine", "create_project"),
     "check_gate": ("cycle.views", "check_gate"),
-    "load_workflow": ("cycle.workflow", "load"),
+    "load_workflow": ("cycle.registry", "load"),
     "verify_audit": ("cycle.audit", "verify"),
     "verify_all": ("cycle.verification", "verify_all"),
 }

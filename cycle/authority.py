@@ -147,3 +147,25 @@ def authority_change_refusal(session: Session, project: Project, actor: str, cha
         return f"{what}, and nobody is one yet; {appoint}"
     return owner_refusal(session, project, actor, f"change its {fields}",
                          f"another governance lead must run: {command}")
+
+
+def lead_refusal(session: Session, actor: str, what: str, command: str,
+                 admins_too: bool = False) -> tuple[str | None, bool]:
+    """(why `actor` may not `what`, or None; whether nobody holds the governance-lead or admin role yet).
+
+    It is for a governance lead (or, with `admins_too`, an admin). While nobody in the database holds
+    either role anyone may, so that a new team can start, as anyone may grant roles before there is an
+    admin (cycle.people); the caller then says so.
+    """
+    leads, admins = people.holders(session, "governance-lead"), people.holders(session, "admin")
+    if not leads and not admins:
+        return None, True
+    allowed = sorted(set(leads) | (set(admins) if admins_too else set()))
+    if actor in allowed:
+        return None, False
+    who = "a governance lead or an admin" if admins_too else "a governance lead"
+    if allowed:
+        return (f"only {who} may {what} ({', '.join(allowed)}), and {actor} is not one; "
+                f"ask one of them to run: {command}"), False
+    return (f"only {who} may {what}, and nobody is one yet; "
+            f"{people.ask_admin(session, 'cycle people add <NAME> --role governance-lead')}"), False

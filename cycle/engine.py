@@ -19,13 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from . import audit, authority, contracts, people, quarters, rows, views
+from . import audit, authority, contracts, install, people, quarters, registry, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
 from .schema import Upgrade
 from .store import Sql, Store
-from .workflow import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow, load
+from .workflow import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow
 
 MODELS = ("integrated", "co-ordinated", "joint", "national")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -165,36 +165,39 @@ def record_change(s: Session, project: Project, *, actor: str, action: str, payl
 
 
 def init(store: Store, actor: str) -> Upgrade:
-    """Create the database or upgrade its schema; the change is audited in the same transaction."""
-    return store.init(store.actor(actor))
+    """Create the database or upgrade its schema, and install the built-in workflows (for a database from
+    before workflows lived in it, those its log shows too, pinning each project); all of it is audited in
+    the same transaction."""
+    return store.init(store.actor(actor), data=install.after_schema)
 
 
 def create_project(store: Store, *, actor: str, key: str, title: str, workflow: str,
                    lead_commissioner: str | None = None, model: str | None = None,
                    accountable_body: str | None = None, owner: str | None = None,
                    attrs: dict[str, str] | None = None, replaces: str | None = None) -> Project:
+    """Create a project at its workflow's first stage, on the newest installed version of the workflow."""
     if not _KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
-    wf = load(workflow)
     fields = {"title": _text(title, "title"), "lead_commissioner": _text(lead_commissioner, "lead commissioner", False),
               "model": _checked_model(model), "accountable_body": _text(accountable_body, "accountable body", False),
               "owner": _text(owner, "owner", False)}
-    extra = _checked_attrs(wf, attrs or {})
-    now = audit.utc_now()
     actor = store.actor(actor)
     with store.write() as s:
+        wf = registry.get(store, s, workflow)
+        extra = _checked_attrs(wf, attrs or {})
+        now = audit.utc_now()
         if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
             raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
         if fields["owner"]:
             fields["owner"] = people.named_person(s, fields["owner"], "--owner")
         old = get_project(s, replaces, for_update=True) if replaces else None
-        project = Project(key=key, workflow=wf.name, stage=wf.initial, attrs=json.dumps(extra, sort_keys=True),
-                          created_at=now, updated_at=now, **fields)
+        project = Project(key=key, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
+                          attrs=json.dumps(extra, sort_keys=True), created_at=now, updated_at=now, **fields)
         s.add(project)
         s.flush()
         audit.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
-                     payload={"workflow": wf.name, "workflow_sha256": wf.sha256, **fields, "attrs": extra,
-                              "replaces": replaces})
+                     payload={"workflow": wf.name, "workflow_version": wf.version, "workflow_sha256": wf.sha256,
+                              **fields, "attrs": extra, "replaces": replaces})
         if old is not None:
             _link(s, project, "replaces", old, actor)
     return project
@@ -223,12 +226,17 @@ def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
 
 
 def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | None],
-                attrs: dict[str, str] | None = None, expect_version: int | None = None) -> Project:
-    """Change a project's attributes: the core ones (CORE_FIELDS) and its workflow's own.
+                attrs: dict[str, str] | None = None, expect_version: int | None = None,
+                workflow_version: int | None = None, notes: list[str] | None = None) -> Project:
+    """Change a project's attributes: the core ones (CORE_FIELDS) and its workflow's own; and with
+    `workflow_version`, the installed version of its workflow it runs on.
 
     A field a gate's authority depends on (authority.authority_fields: the accountable body) is a
     governance lead's to change once governance is set up; anyone else's attempt is refused, and
     the refusal is one `project.refused` audit entry (see authority.authority_change_refusal).
+    Moving a project to another version is for a governance lead too (anyone, while nobody holds the
+    governance-lead or admin role: then a line for the user goes to `notes`), and only to a version
+    that has the project's current stage; a refusal is one `project.refused` audit entry as well.
     """
     if "model" in changes:
         _checked_model(changes["model"])
@@ -236,13 +244,16 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
     for name in ("start_date", "end_date"):
         if clean.get(name):
             clean[name] = _iso_date(clean[name], f"--{name.replace('_', '-')}")
-    if not clean and not attrs:
+    if workflow_version is not None and workflow_version < 1:
+        raise BadInput(f"--workflow-version must be 1 or more, not {workflow_version}; see: cycle workflow list")
+    if not clean and not attrs and workflow_version is None:
         raise BadInput(f"nothing to change; e.g.: cycle project set {key} --owner alice")
     actor = store.actor(actor)
     refusal = None
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
-        wf = views.workflow_for(project)
+        target = None if workflow_version is None else _version_for(store, s, project, workflow_version)
+        wf = target or views.workflow_for(store, s, project)  # the attributes are the new version's
         extra = _checked_attrs(wf, attrs or {})
         for name, flag in people.PERSON_FIELDS.items():
             if clean.get(name):
@@ -255,12 +266,19 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
         for name, value in extra.items():
             if current.get(name) != value:
                 diff[name] = [current.get(name), value]
+        if workflow_version is not None and project.workflow_version != workflow_version:
+            diff["workflow_version"] = [project.workflow_version, workflow_version]
         if not diff:  # nothing to write, and no audit entry to make: say so rather than "Updated"
-            asked = {**clean, **extra}.items()
+            asked = {**clean, **extra, **({"workflow_version": workflow_version} if workflow_version else {})}.items()
             same = ", ".join(f"{name.replace('_', ' ')} {value or '(none)'}" for name, value in asked)
             raise BadInput(f"{key} already has {same}, so nothing changed; see it with: cycle project show {key}")
         guarded = {name: diff[name] for name in authority.authority_fields(wf) if name in diff}
         refusal = authority.authority_change_refusal(s, project, actor, guarded) if guarded else None
+        unguarded = False
+        if refusal is None and "workflow_version" in diff:
+            refusal, unguarded = authority.lead_refusal(
+                s, actor, "move a project to another version of its workflow",
+                f"cycle project set {quote(key)} --workflow-version {workflow_version}")
         if refusal:  # committed on its own, with the project untouched: a refused attempt is part of the record
             audit.append(s, actor=actor, action="project.refused", project=key,
                          payload={"changes": diff, "version": project.version, "why": refusal})
@@ -268,13 +286,30 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
             for name, (_, value) in diff.items():
                 if name in clean:
                     setattr(project, name, value)
-                else:
+                elif name != "workflow_version":
                     current[name] = value
             project.attrs = json.dumps(current, sort_keys=True)
-            record_change(s, project, actor=actor, action="project.set", payload={"changes": diff})
+            payload: dict[str, Any] = {"changes": diff}
+            if target is not None and "workflow_version" in diff:
+                project.workflow_version = target.version
+                payload.update(workflow=project.workflow, workflow_sha256=target.sha256)
+            record_change(s, project, actor=actor, action="project.set", payload=payload)
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
+    if unguarded and notes is not None:
+        notes.append("Nobody holds the governance-lead or admin role yet, so anyone may move a project to another "
+                     "version of its workflow; make someone admin: cycle people add NAME --role admin")
     return project
+
+
+def _version_for(store: Store, s: Session, project: Project, version: int) -> Workflow:
+    """Version `version` of the project's workflow, if it has the project's current stage."""
+    wf = registry.get(store, s, project.workflow, version)
+    if not wf.has_stage(project.stage):
+        raise BadInput(f"{project.key} is at stage {project.stage}, which {wf.name} version {version} does not have "
+                       f"(its stages: {', '.join(st.id for st in wf.stages)}); a project moves only to a version "
+                       f"with its current stage")
+    return wf
 
 
 def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, note: str | None = None,
@@ -282,7 +317,7 @@ def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, not
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
-        wf = views.workflow_for(project)
+        wf = views.workflow_for(store, s, project)
         known = wf.evidence_names()
         if name not in known:
             raise BadInput(f"workflow {wf.name} has no evidence called {name!r}; it knows: {', '.join(known)}")
@@ -331,7 +366,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
-        wf = views.workflow_for(project)
+        wf = views.workflow_for(store, s, project)
         if outcome not in wf.outcomes():
             raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(wf.outcomes())}")
         gates = wf.gates_from(project.stage)
@@ -381,7 +416,8 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
                                       "decision_id": decision.id, "gate": gate, "outcome": outcome,
                                       "body": body_text, "ref": ref_text, "recycle_to": recycle_to,
                                       "decided_on": decided, "note": decision.note, "cycle": project.cycle,
-                                      "stage": source, "authority": authority_text})
+                                      "stage": source, "authority": authority_text, "workflow": wf.name,
+                                      "workflow_version": wf.version, "workflow_sha256": wf.sha256})
             moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq)
                      if dest is not None else None)
     if refusal:
@@ -400,10 +436,11 @@ def advance(store: Store, key: str, *, actor: str, to: str | None = None,
     in plain SQL (see store.Sql): an advance is the hot path of the engine.
     """
     with store.pinned() as raw:  # the read and the write on one connection
-        project = views.project(store.glance(raw), key)
+        glance = store.glance(raw)
+        project = views.project(glance, key)
         if expect_version is not None and project.version != expect_version:
             raise StaleProject(key, expect_version, project.version)
-        wf = views.workflow_for(project)
+        wf = views.workflow_for(store, glance, project)  # the version it is pinned to: no query once read
         asking = (f"cycle project advance {quote(key)}" + (f" --new-key {quote(new_key)}" if new_key else "")
                   + (f" --expect-version {expect_version}" if expect_version is not None else ""))
         gate = views.choose_gate(wf, project, to, asking)
@@ -424,8 +461,8 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, acto
     with store.writing(orm=gate.opens is not None, raw=raw) as sql:
         check = views.check(sql, wf, gate, project)
         is_open = check.open
-        snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_sha256": wf.sha256,
-                    "cycle": check.cycle,
+        snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_version": wf.version,
+                    "workflow_sha256": wf.sha256, "cycle": check.cycle,
                     "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
                                   "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
                                   "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
@@ -441,7 +478,8 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, acto
             now = audit.utc_now()  # the project's updated_at is its audit entry's time
             if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, id=project.id, version=read_version) != 1:
                 _still_at(sql, key, read_version)
-            opened = _open_linked(sql, key, load(gate.opens), new_key, actor) if gate.opens else None
+            opened = (_open_linked(sql, key, registry.get(store, sql, gate.opens), new_key, actor)
+                      if gate.opens else None)
             entry = audit.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,
                                  to_stage=dest, payload={**snapshot, "new_cycle": cycle if gate.new_cycle else None,
                                                          "version": [read_version, read_version + 1],
@@ -463,7 +501,8 @@ def _still_at(sql: Sql, key: str, version: int) -> None:
 
 
 def _open_linked(sql: Sql, parent_key: str, wf: Workflow, new_key: str | None, actor: str) -> str:
-    """Open the linked project a gate calls for (review -> decommission opens the decommissioning steps)."""
+    """Open the linked project a gate calls for (review -> decommission opens the decommissioning steps), on
+    the newest installed version of its workflow, `wf`."""
     key = new_key or f"{parent_key}-{wf.name}"
     if not _KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-'; choose one with --new-key")
@@ -472,13 +511,15 @@ def _open_linked(sql: Sql, parent_key: str, wf: Workflow, new_key: str | None, a
     parent = views.project(sql, parent_key)
     s = sql.session()
     now = audit.utc_now()
-    child = Project(key=key, title=f"{parent.title} ({wf.name})", workflow=wf.name, stage=wf.initial,
+    child = Project(key=key, title=f"{parent.title} ({wf.name})", workflow=wf.name, workflow_version=wf.version,
+                    stage=wf.initial,
                     lead_commissioner=parent.lead_commissioner, model=parent.model,
                     accountable_body=parent.accountable_body, owner=parent.owner, created_at=now, updated_at=now)
     s.add(child)
     s.flush()
     audit.append(sql, actor=actor, action="project.create", project=key, to_stage=wf.initial,
-                 payload={"workflow": wf.name, "workflow_sha256": wf.sha256, "title": child.title,
+                 payload={"workflow": wf.name, "workflow_version": wf.version, "workflow_sha256": wf.sha256,
+                          "title": child.title,
                           "opened_by": parent_key, "lead_commissioner": child.lead_commissioner, "model": child.model,
                           "accountable_body": child.accountable_body, "owner": child.owner})
     now = audit.utc_now()

@@ -21,7 +21,7 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None, n
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
-        wf = views.workflow_for(project)
+        wf = views.workflow_for(store, s, project)
         asking = f"cycle gate request {quote(key)}" + (f" --note {quote(note)}" if note else "")
         gate = views.choose_gate(wf, project, to, asking)
         request = GateRequest(project_id=project.id, gate=gate.id, visit=project.visit, requested_by=actor,
@@ -39,7 +39,7 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
-        wf = views.workflow_for(project)
+        wf = views.workflow_for(store, s, project)
         asking = f"cycle gate waive {quote(key)} {quote(criterion)} --reason {quote(why)}"
         gate = views.choose_gate(wf, project, to, asking)
         check = views.check(s, wf, gate, project)

@@ -1,4 +1,4 @@
-"""The tables: projects, their evidence and decisions, and the append-only audit log."""
+"""The tables: projects, their evidence and decisions, installed workflows, and the append-only audit log."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Project(SQLModel, table=True):
     key: str = Field(unique=True, index=True, max_length=64)
     title: str
     workflow: str
+    workflow_version: int | None = None  # the installed version of `workflow` it runs on (cycle.registry)
     stage: str
     cycle: int = 1  # which round of the cycle; review -> analyse starts the next one
     visit: int = 1  # bumped on every stage entry; a decision counts only for the visit it was made in
@@ -97,6 +98,27 @@ class AuditEntry(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str
     hash: str
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """One installed version of a workflow: its exact TOML text. The database refuses UPDATE and DELETE.
+
+    Versions of a name count 1, 2, 3...; `sha256` is the SHA-256 of `source` (its UTF-8 bytes), and no
+    text is installed twice under one name. Each row has a `workflow.install` audit entry holding the same.
+    """
+
+    __tablename__ = "workflow_version"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_workflow_version"),
+                      UniqueConstraint("name", "sha256", name="uq_workflow_sha256"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    version: int
+    sha256: str
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    origin: str  # "built-in", or the file it was installed from
+    installed_by: str
+    installed_at: str
 
 
 class Contract(SQLModel, table=True):

@@ -39,7 +39,6 @@ from .models import AuditEntry, Contract, Link, Project
 from .notify_models import OutboxMessage
 from .people import get as get_person
 from .store import Store
-from .workflow import load
 
 CONFIG_FILE = "reminders.toml"
 DEFAULT_LADDER = (120, 90, 60, 30, 7)
@@ -213,7 +212,8 @@ _FLAGS = {"owner": "--owner", "senior responsible officer": "--sro", "governance
 
 
 class _Collector:
-    def __init__(self, session: Session, as_of: date):
+    def __init__(self, store: Store, session: Session, as_of: date):
+        self.store = store
         self.s = session
         self.plan = Plan(as_of)
         self._people: dict[str, Any] = {}
@@ -338,8 +338,8 @@ def _notice(c: _Collector, holder: Project, contract: Contract, cfg: Settings) -
 def _gate_waiting(c: _Collector, project: Project, cfg: Settings) -> None:
     as_of = c.plan.as_of
     try:
-        wf = load(project.workflow)
-        if not wf.has_stage(project.stage) or wf.stage(project.stage).final:
+        wf = views.workflow_for(c.store, c.s, project)  # the version it runs on
+        if wf.stage(project.stage).final:
             return
         since = entered_stage_on(c.s, project)
         waited = (as_of - since).days
@@ -373,10 +373,10 @@ def _gate_waiting(c: _Collector, project: Project, cfg: Settings) -> None:
           [("owner", project.owner, True), ("governance lead", project.governance_lead, False)])
 
 
-def due(session: Session, as_of: date, cfg: Settings | None = None) -> Plan:
+def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None) -> Plan:
     """Every reminder due on `as_of`, each marked with its outbox row when it is already queued or sent."""
     cfg = cfg or settings()
-    c = _Collector(session, as_of)
+    c = _Collector(store, session, as_of)
     projects = list(session.exec(select(Project).order_by(Project.key)).scalars())  # type: ignore[call-overload, arg-type]
     held = {ct.project_id: ct for ct in session.exec(select(Contract)).scalars()}  # type: ignore[call-overload]
     by_id = {p.id: p for p in projects}
@@ -417,7 +417,7 @@ Guard = Callable[[Session], None]
 def preview(store: Store, as_of: date, cfg: Settings | None = None) -> Plan:
     """What a run on `as_of` would queue (nothing is written)."""
     with store.read() as s:
-        return due(s, as_of, cfg)
+        return due(store, s, as_of, cfg)
 
 
 def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = None,
@@ -430,7 +430,7 @@ def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = Non
     with store.write() as s:
         if guard is not None:
             guard(s)
-        plan = due(s, as_of, cfg)
+        plan = due(store, s, as_of, cfg)
         now = audit.utc_now()
         for r in plan.new:
             row = OutboxMessage(project=r.project, kind=r.kind, period=r.period, recipient=r.recipient, email=r.email,

@@ -12,13 +12,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, quarters
+from . import audit, quarters, registry
 from .engine import get_project
+from .errors import CycleError
 from .models import Decision, Evidence, Project, Waiver
 from .store import Store
 from .verification import verify_all
 from .views import list_projects
-from .workflow import load
+from .workflow import Workflow
 
 REFUSALS = ("advance.refused", "decision.refused", "waiver.refused", "project.refused")
 
@@ -85,7 +86,8 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
         for d in decided:
             d["used_by"] = d["seq"] if d["moved"] else used_by.get(d["decision_id"])
         report.append({"key": project.key, "title": project.title, "workflow": project.workflow,
-                       "stage": project.stage, "cycle": project.cycle, "owner": project.owner,
+                       "workflow_version": project.workflow_version, "stage": project.stage, "cycle": project.cycle,
+                       "owner": project.owner,
                        "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
                        "waivers": waived, "unverified_decisions": unverified, "decisions": decided,
                        "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
@@ -120,8 +122,9 @@ def _one_entry(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisio
         unverified_now = str(p.get("authority", "")).startswith("unverified")
         if e.to_stage:
             gates.append({"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": None,
-                          "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"), "workflow": None,
-                          "workflow_sha256": None, "by_decision": p["outcome"], "criteria": [],
+                          "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"),
+                          "workflow": p.get("workflow"), "workflow_version": p.get("workflow_version"),
+                          "workflow_sha256": p.get("workflow_sha256"), "by_decision": p["outcome"], "criteria": [],
                           "decision": _decision(decisions.get(p["decision_id"]), authority), "waivers": [],
                           "opened": None, "decision_ids": []})
         decided.append(decision)
@@ -168,12 +171,15 @@ def _gate_passed(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decis
                          "evidence": refs})
     return {"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": p.get("gate_title"),
             "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"), "workflow": p.get("workflow"),
-            "workflow_sha256": p.get("workflow_sha256"), "by_decision": None, "criteria": criteria,
+            "workflow_version": p.get("workflow_version"), "workflow_sha256": p.get("workflow_sha256"),
+            "by_decision": None, "criteria": criteria,
             "decision": decision, "waivers": used_waivers, "opened": p.get("opened"), "decision_ids": relied_on}
 
 
-def workflows_in(report: dict[str, Any]) -> list[Any]:
-    return [load(name) for name in sorted(report["stage_counts"])]
+def workflows_in(store: Store, report: dict[str, Any]) -> dict[str, Workflow]:
+    """The newest installed version of each workflow a report counts projects on (for its diagrams)."""
+    with store.reading() as sql:
+        return {name: registry.get(store, sql, name) for name in sorted(report.get("stage_counts", {}))}
 
 
 # --- the quarterly portfolio report -------------------------------------------------------------
@@ -255,12 +261,17 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             row["total"] += 1
             row["models"][p.model or "not set"] += 1
         stages = [{**r, "models": dict(sorted(r["models"].items()))} for r in by_stage.values()]
-        order = {wf: {st.id: i for i, st in enumerate(load(wf).stages)} for wf in {r["workflow"] for r in stages}}
+        order = {wf: {st.id: i for i, st in enumerate(registry.get(store, s, wf).stages)}
+                 for wf in {r["workflow"] for r in stages}}
         stages.sort(key=lambda r: (r["workflow"], order[r["workflow"]].get(r["stage"], 99)))
 
         waiting = []
         for p in everyone.values():
-            wf = load(p.workflow)
+            try:
+                wf = views.workflow_for(store, s, p)
+            except CycleError as exc:  # no version pinned, say: the report says so rather than fail
+                waiting.append({"project": p.key, "gate": "-", "to": "-", "missing": [str(exc)]})
+                continue
             for gate in wf.gates_from(p.stage, explicit=False):  # a final stage has none
                 check = views.check(s, wf, gate, p)
                 if not check.open:

@@ -10,6 +10,7 @@ the tables each revision makes, and it is stamped at the revision they match bef
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -87,6 +88,7 @@ class Upgrade:
     after: str
     created: bool
     adopted: str | None = None  # the revision an older database's tables matched
+    notes: list[str] = field(default_factory=list)  # what the data step did (workflows installed, projects pinned)
 
     @property
     def changed(self) -> bool:
@@ -163,8 +165,17 @@ def _adopt(conn: Any, where: str) -> str:
         f"restore it to a database made by cycle or load its data into a new one made with: cycle init")
 
 
-def upgrade(store: Store, actor: str | None = None, target: str | None = None) -> Upgrade:
-    """Create the schema, or bring it up to the newest revision (or `target`); with `actor`, audit what changed."""
+#: The step `cycle init` runs once the schema is upgraded, in the same transaction (cycle.install.after_schema):
+#: given the connection, the actor, and whether the workflow_version table is new, it returns what the
+#: upgrade's audit entry adds to its payload and lines to print.
+DataStep = Callable[[Any, "str | None", bool], "tuple[dict[str, Any], list[str]]"]
+
+
+def upgrade(store: Store, actor: str | None = None, target: str | None = None,
+            data: DataStep | None = None) -> Upgrade:
+    """Create the schema, or bring it up to the newest revision (or `target`); with `actor`, audit what changed.
+
+    `data` runs after the migrations, in their transaction, once the schema has the workflow_version table."""
     from alembic import command
 
     where = store.describe()
@@ -181,8 +192,15 @@ def upgrade(store: Store, actor: str | None = None, target: str | None = None) -
             if pending:
                 command.upgrade(_config(conn), target or "head")
             result = Upgrade(where, before, target or head(), created, adopted)
-            if actor is not None and result.changed:
-                _record(conn, result, actor)
+            run_data = data is not None and inspect(conn).has_table("workflow_version")
+            if actor is not None and result.changed and created:
+                _record(conn, result, actor, {})
+            extra: dict[str, Any] = {}
+            if run_data and data is not None:
+                # before the upgrade's own entry, which then records what it did (the projects it pinned)
+                extra, result.notes = data(conn, actor, "workflow_version" not in tables)
+            if actor is not None and result.changed and not created:
+                _record(conn, result, actor, extra)
     except DatabaseRefused as exc:
         raise NotPermitted(
             f"the database needs its schema created or upgraded to revision {head()}, and this login may not "
@@ -190,7 +208,7 @@ def upgrade(store: Store, actor: str | None = None, target: str | None = None) -
     return result
 
 
-def _record(conn: Any, result: Upgrade, actor: str) -> None:
+def _record(conn: Any, result: Upgrade, actor: str, extra: dict[str, Any]) -> None:
     from sqlmodel import Session
 
     from . import audit
@@ -202,5 +220,5 @@ def _record(conn: Any, result: Upgrade, actor: str) -> None:
         else:
             audit.append(s, actor=actor, action="db.upgrade", payload={
                 "database": result.database, "from": result.before, "to": result.after,
-                "adopted_at": result.adopted})
+                "adopted_at": result.adopted, **extra})
         s.flush()

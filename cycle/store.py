@@ -112,6 +112,9 @@ class Store:
         self._login: str | None = None
         self._kept = threading.local()  # SQLite: each thread's own connection, kept between transactions
         self._kept_all: weakref.WeakSet[Any] = weakref.WeakSet()  # for dispose(); a thread's goes when it ends
+        #: cycle.registry's parsed workflow versions, (name, version) -> Workflow: an installed version never
+        #: changes, so each is read and parsed once per store
+        self.parsed_workflows: dict[tuple[str, int], Any] = {}
 
     def _make_engine(self, url: str) -> Engine:
         if self.dialect == "postgresql":
@@ -163,11 +166,12 @@ class Store:
             raise SchemaBehind(self.describe(), st.current, st.head)
         return self
 
-    def init(self, actor: str | None = None, target: str | None = None) -> Upgrade:
-        """Create the schema, or upgrade it to the newest revision or `target` (audited as `actor` when given)."""
+    def init(self, actor: str | None = None, target: str | None = None, data: schema.DataStep | None = None) -> Upgrade:
+        """Create the schema, or upgrade it to the newest revision or `target` (audited as `actor` when given);
+        `data` runs after the migrations in their transaction (see schema.upgrade)."""
         if self.sqlite_path is not None:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        return schema.upgrade(self, actor, target)
+        return schema.upgrade(self, actor, target, data)
 
     def describe(self) -> str:
         if self.sqlite_path is not None:

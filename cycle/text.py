@@ -36,7 +36,7 @@ def project(view: Any) -> str:
     wf = view.workflow
     lines = [
         f"{d['key']}: {d['title']}",
-        f"  workflow          {d['workflow']}",
+        f"  workflow          {d['workflow']} version {d['workflow_version']}",
         f"  stage             {wf.stage(d['stage']).title} ({d['stage']}), cycle {d['cycle']}",
         f"  version           {d['version']}",
         f"  lead commissioner {d['lead_commissioner'] or '-'}",
@@ -153,7 +153,14 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action.startswith("scheduler."):
         return f"{action[10:]} ({p.get('holder', '')})"
     if action == "project.create":
-        return f"{p['workflow']}: {p['title']}"
+        version = f" version {p['workflow_version']}" if p.get("workflow_version") else ""
+        return f"{p['workflow']}{version}: {p['title']}"
+    if action == "workflow.install":
+        return f"{p['name']} version {p['version']} from {p['origin']} (SHA-256 {p['sha256'][:12]}...)"
+    if action == "workflow.refused":
+        return f"REFUSED {p['name']} from {p['origin']}: {p['why']}"
+    if action == "project.refused":
+        return f"REFUSED {', '.join(p['changes'])}: {p['why']}"
     if action == "db.init":  # entries from before migrations hold only the database
         return "database created" + (f" at schema revision {p['schema']}" if p.get("schema") else "")
     if action == "db.upgrade":
@@ -186,8 +193,9 @@ def entry_dict(e: Any) -> dict[str, Any]:
 def records(r: Any) -> str:
     """`audit verify`'s second part: the records gates read, against the log (cycle.records)."""
     c = r.checked
-    counted = (f"{c['evidence']} evidence, {c['decision']} decisions, {c['waiver']} waivers "
-               f"and the stages of {c['projects']} projects")
+    counted = (f"{c['evidence']} evidence, {c['decision']} decisions, {c['waiver']} waivers, "
+               f"the stages of {c['projects']} projects, {c.get('workflow_versions', 0)} workflow versions "
+               f"and the workflows of {c.get('gate_entries', 0)} gate entries")
     if r.ok:
         return f"Records match the log: {counted}."
     n = len(r.discrepancies)
@@ -197,7 +205,8 @@ def records(r: Any) -> str:
 
 
 def workflow(wf: Any) -> str:
-    lines = [f"{wf.name}: {wf.title}", f"  file: {wf.path}", f"  starts at {wf.initial}; a stop decision goes to "
+    where = f"  version {wf.version}, SHA-256 {wf.sha256}" if wf.version is not None else f"  file: {wf.path}"
+    lines = [f"{wf.name}: {wf.title}", where, f"  starts at {wf.initial}; a stop decision goes to "
              f"{wf.stop}", "  stages: " + " -> ".join(s.id for s in wf.stages if not s.final)
              + " | final: " + ", ".join(s.id for s in wf.stages if s.final)]
     for g in wf.gates:
@@ -216,7 +225,7 @@ def workflow(wf: Any) -> str:
 
 
 def workflow_dict(wf: Any) -> dict[str, Any]:
-    return {"name": wf.name, "title": wf.title, "file": wf.path, "sha256": wf.sha256, "initial": wf.initial,
+    return {"name": wf.name, "title": wf.title, "version": wf.version, "sha256": wf.sha256, "initial": wf.initial,
             "stop": wf.stop, "stages": [{"id": s.id, "title": s.title, "final": s.final} for s in wf.stages],
             "fields": [{"id": f.id, "title": f.title, "choices": list(f.choices)} for f in wf.fields],
             "gates": [{"id": g.id, "from": g.source, "to": g.dest, "title": g.title, "new_cycle": g.new_cycle,

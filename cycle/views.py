@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from . import contracts, quarters, rows
+from . import contracts, quarters, registry, rows
 from .errors import BadInput, CycleError, ProjectNotFound
 from .gates import Facts, GateCheck, evaluate, quote, waive
 from .store import Sql, Store, sql_of
-from .workflow import Gate, Workflow, available, load
+from .workflow import Gate, Workflow
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -37,22 +37,23 @@ def list_projects(store: Store, stage: str | None = None, workflow: str | None =
     that no workflow has is BadInput: a typo would otherwise look like there being no such projects."""
     with store.reading() as sql:
         found = rows.projects(sql, stage, workflow)
-    if not found and (stage or workflow):
-        _known(stage, workflow)
+        if not found and (stage or workflow):
+            _known(store, sql, stage, workflow)
     return found
 
 
-def _known(stage: str | None, workflow: str | None) -> None:
-    names = [workflow] if workflow else sorted(available())
+def _known(store: Store, sql: Sql, stage: str | None, workflow: str | None) -> None:
     if workflow is not None:
-        load(workflow)  # BadInput naming the workflows there are
+        registry.get(store, sql, workflow)  # BadInput naming the workflows there are
     if stage is None:
         return
     stages: set[str] = set()
-    for name in names:
+    where = {"name": workflow} if workflow else {}
+    for row in sql.rows("SELECT name, version FROM workflow_version" + (" WHERE name = :name" if where else ""),
+                        **where):
         try:
-            stages.update(s.id for s in load(name).stages)
-        except CycleError:  # a broken team file says so where it is used, not here
+            stages.update(s.id for s in registry.get(store, sql, row.name, row.version).stages)
+        except CycleError:  # a version that cannot be read says so where it is used, not here
             continue
     if stage not in stages:
         which = f"workflow {workflow} has no" if workflow else "no workflow has a"
@@ -107,11 +108,13 @@ def check(db: Db, wf: Workflow, gate: Gate, project: Any, today: date | None = N
     return found
 
 
-def workflow_for(project: Any) -> Workflow:
-    wf = load(project.workflow)
+def workflow_for(store: Store, db: Db, project: Any) -> Workflow:
+    """The installed version of its workflow the project runs on (cycle.registry), which must have its stage."""
+    wf = registry.pinned(store, db, project)
     if not wf.has_stage(project.stage):
-        raise BadInput(f"{project.key} is at stage {project.stage!r}, which workflow {wf.name} ({wf.path}) "
-                       f"no longer defines; restore the stage in the workflow file")
+        raise BadInput(f"{project.key} is at stage {project.stage!r}, which {wf.name} version {wf.version}, the "
+                       f"version it runs on, does not have; a governance lead moves it to a version that does: "
+                       f"cycle project set {quote(project.key)} --workflow-version N")
     return wf
 
 
@@ -175,7 +178,7 @@ def _ways(defaults: list[Gate], named: list[Gate]) -> str:
 def check_gate(store: Store, key: str, to: str | None = None, as_of: date | None = None) -> GateCheck:
     with store.reading() as sql:
         found = project(sql, key)
-        wf = workflow_for(found)
+        wf = workflow_for(store, sql, found)
         asking = f"cycle gate check {quote(key)}" + (f" --as-of {as_of.isoformat()}" if as_of else "")
         return check(sql, wf, choose_gate(wf, found, to, asking), found, as_of)
 
@@ -193,7 +196,8 @@ class ProjectView:
     def as_dict(self) -> dict[str, Any]:
         p = self.project
         return {
-            "key": p.key, "title": p.title, "workflow": p.workflow, "stage": p.stage, "cycle": p.cycle,
+            "key": p.key, "title": p.title, "workflow": p.workflow, "workflow_version": p.workflow_version,
+            "stage": p.stage, "cycle": p.cycle,
             "version": p.version, "lead_commissioner": p.lead_commissioner, "model": p.model,
             "accountable_body": p.accountable_body, "owner": p.owner, "sro": p.sro, "lead": p.lead,
             "governance_lead": p.governance_lead, "start_date": p.start_date, "end_date": p.end_date, "aim": p.aim,
@@ -215,7 +219,7 @@ class ProjectView:
 def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectView:
     with store.reading() as sql:
         found = project(sql, key)
-        wf = workflow_for(found)
+        wf = workflow_for(store, sql, found)
         ev, dec = rows.evidence(sql, found.id), rows.decisions(sql, found.id)
         today = as_of or quarters.london_today()
         facts = facts_for(sql, found, today)

@@ -19,8 +19,10 @@ A workflow file reads like the standards table of the framework document::
       kind = "evidence"
       level = "must"
 
-Built-in workflows live in the ``workflows`` package; a team adds its own as
-``$CYCLE_HOME/workflows/NAME.toml`` (a team file of the same name replaces the built-in one).
+This module reads and validates workflow text. The workflows a database runs on live in the
+database (cycle.registry reads them, cycle.install puts them there): the built-in files in the
+``workflows`` package and a team's files in ``$CYCLE_HOME/workflows`` are only something to install
+or check, never what a gate reads.
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from . import config
-from .errors import BadInput, WorkflowInvalid
+from .errors import WorkflowInvalid
 
 KINDS = ("evidence", "decision", "field", "date", "link")
 LEVELS = ("must", "should")
@@ -46,6 +49,8 @@ OUTCOMES = ("go", "hold", "recycle", "stop")
 CORE_FIELDS = ("title", "lead_commissioner", "model", "accountable_body", "owner", "sro", "lead",
                "governance_lead", "start_date", "end_date", "aim", "scope", "benefits", "metrics")
 ACCOUNTABLE = "accountable"
+#: Names a workflow may not give its own fields: the project's own columns that are not attributes.
+RESERVED = ("key", "workflow", "workflow_version", "stage", "cycle", "visit", "version", "attrs")
 #: Dates a `date` criterion can compare, taken from the project's contract.
 DATES = ("notice_served_on", "notice_deadline", "contract_start", "contract_end")
 LINKS = {"decommissions": "decommissioned-by", "decommissioned-by": "decommissions",
@@ -115,10 +120,11 @@ class Workflow:
     stop: str
     stages: tuple[Stage, ...]
     gates: tuple[Gate, ...]
-    path: str
-    sha256: str
+    path: str  # where the text came from: a file, or for an installed version where it was installed from
+    sha256: str  # of the exact text (its UTF-8 bytes)
     about: str = ""
     fields: tuple[FieldDef, ...] = ()
+    version: int | None = None  # the installed version (cycle.registry); None for a file being checked
     _stage_index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _ways_out: dict[tuple[str, bool], list[Gate]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -160,23 +166,79 @@ class Workflow:
         return OUTCOMES + tuple(sorted({o for o in extra if o not in OUTCOMES}))
 
 
-def parse(path: Path) -> Workflow:
-    """Read and validate one workflow file; raise WorkflowInvalid naming the file and the entry."""
+#: The largest workflow file cycle reads: the built-in ones are under 8 KB.
+MAX_BYTES = 1_000_000
+
+
+def read_source(path: Path) -> str:
+    """A workflow file's text, read safely: a regular file only (never a FIFO, a device or a folder), of at
+    most MAX_BYTES, in UTF-8; WorkflowInvalid naming the file otherwise."""
     where = str(path)
     try:
-        raw_bytes = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then says what it is.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise WorkflowInvalid(where, "", f"cannot read the file ({exc.strerror})") from None
     try:
-        data = tomllib.loads(raw_bytes.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise WorkflowInvalid(where, "", f"{what}; give the path of a .toml file")
+        if st.st_size > MAX_BYTES:
+            raise WorkflowInvalid(where, "", f"{st.st_size} bytes, more than a workflow file may have "
+                                             f"({MAX_BYTES}); is it the right file?")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BYTES:  # it grew while being read
+                raise WorkflowInvalid(where, "", f"more than {MAX_BYTES} bytes, more than a workflow file may have")
+    except OSError as exc:
+        raise WorkflowInvalid(where, "", f"cannot read the file ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    raw = b"".join(chunks)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkflowInvalid(where, "", f"not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if "\x00" in text:
+        raise WorkflowInvalid(where, "", "not valid TOML: it holds a NUL character")
+    return text
+
+
+def sha256_of(text: str) -> str:
+    """The SHA-256 of a workflow's text: of its UTF-8 bytes, as `sha256sum FILE` prints it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def parse(path: Path, also: set[str] | frozenset[str] = frozenset()) -> Workflow:
+    """Read and validate one workflow file; raise WorkflowInvalid naming the file and the entry.
+
+    Its `opens` may name a built-in workflow, a team file's, one drafted beside it, or one in `also`
+    (the workflows installed in a database)."""
+    return parse_text(read_source(path), str(path), path.name, file_names(path.parent) | set(also))
+
+
+def parse_text(text: str, where: str, file_name: str, workflows: set[str] | None, *,
+               version: int | None = None, digest: str | None = None) -> Workflow:
+    """Validate a workflow's text; `where` names it in errors. `workflows` are the names an `opens` may
+    give (None: any, for a version installed once it was checked)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise WorkflowInvalid(where, "", f"not valid TOML: {exc}") from None
-    # a workflow is found by its file name, and `opens` may name a workflow drafted beside this one
-    workflows = set(available()) | {p.stem for p in path.parent.glob("*.toml")}
-    return _build(data, where, hashlib.sha256(raw_bytes).hexdigest(), path.name, workflows)
+    except RecursionError:
+        raise WorkflowInvalid(where, "", "its arrays or tables are nested too deeply to read (a workflow needs "
+                                         "only a few levels)") from None
+    try:
+        return _build(data, where, digest or sha256_of(text), file_name, workflows, version)
+    except RecursionError:  # a value nested deeply enough to pass tomllib, shown in an error
+        raise WorkflowInvalid(where, "", "a value is nested too deeply to show; nest arrays and tables less") from None
 
 
-def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, workflows: set[str]) -> Workflow:
+def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, workflows: set[str] | None,
+           version: int | None = None) -> Workflow:
     def fail(entry: str, problem: str) -> WorkflowInvalid:
         return WorkflowInvalid(where, entry, problem)
 
@@ -249,7 +311,7 @@ def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, wor
         opens = raw.get("opens")
         if opens is not None and (not isinstance(opens, str) or not _ID.match(opens)):
             raise fail(entry, f"opens must name a workflow, not {opens!r}")
-        if opens is not None and opens not in workflows | {name}:
+        if opens is not None and workflows is not None and opens not in workflows | {name}:
             raise fail(entry, f"opens {opens!r}, but there is no workflow of that name; the workflows are: "
                               f"{', '.join(sorted(workflows | {name}))}")
         gates.append(
@@ -289,7 +351,7 @@ def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, wor
 
     return Workflow(
         name=name, title=title, initial=initial, stop=stop, stages=tuple(stages),
-        gates=tuple(gates), path=where, sha256=digest, about=about, fields=fields,
+        gates=tuple(gates), path=where, sha256=digest, about=about, fields=fields, version=version,
         _stage_index=index,
     )
 
@@ -302,8 +364,9 @@ def _fields(raws: list[Any], fail: Any) -> tuple[FieldDef, ...]:
         fid = _text(raw, "id", f"field[{i}]", fail)
         entry = f"field {fid!r}"
         _only(raw, {"id", "title", "choices"}, entry, fail)
-        if not _ID.match(fid) or fid in CORE_FIELDS:
-            raise fail(entry, "id must be a new attribute name of lower-case letters, digits, '-' and '_'")
+        if not _ID.match(fid) or fid in CORE_FIELDS or fid in RESERVED:
+            raise fail(entry, "id must be a new attribute name of lower-case letters, digits, '-' and '_'"
+                       + (f" ({fid!r} is the project's own)" if fid in RESERVED else ""))
         if any(f.id == fid for f in out):
             raise fail(entry, "duplicate id: another field already uses it")
         choices = raw.get("choices", [])
@@ -358,7 +421,7 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
                 raise fail(entry, "evidence must be a name of lower-case letters, digits, '-' and '_'")
         elif kind == "field":
             extra["field"] = raw.get("field")
-            if not isinstance(extra["field"], str) or not _ID.match(extra["field"]):
+            if not isinstance(extra["field"], str) or not _ID.match(extra["field"]) or extra["field"] in RESERVED:
                 raise fail(entry, "a field criterion needs field = \"<project attribute>\"")
             if "in" in raw:
                 extra["values"] = _values(raw["in"], f"{entry} in", fail)
@@ -440,7 +503,7 @@ def _only(raw: Mapping[str, Any], allowed: set[str], entry: str, fail: Any) -> N
         raise fail(entry, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
 
 
-# --- the registry: built-in workflows and the team's own ---------------------------------------
+# --- the files: built-in workflows and the team's own, to install or check -----------------------
 
 @cache
 def builtin_dir() -> Path:
@@ -449,101 +512,33 @@ def builtin_dir() -> Path:
     return Path(workflows.__file__).parent
 
 
+@cache
+def builtin(name: str) -> Workflow:
+    """A built-in workflow as this cycle ships it (what `cycle init` installs): for tests and tools. A
+    project's gates read the version it is pinned to in its database (cycle.registry), never a file."""
+    return parse(builtin_dir() / f"{name}.toml")
+
+
 def team_dir() -> Path:
-    return _team_dir(os.environ.get("CYCLE_HOME"), os.environ.get("XDG_DATA_HOME"))
-
-
-@lru_cache(maxsize=8)
-def _team_dir(*_where: str | None) -> Path:  # keyed by what config.home() reads; every advance asks
     return config.home() / "workflows"
 
 
-_listing: dict[tuple[tuple[str, int], ...], dict[str, Path]] = {}
-
-
-def available() -> dict[str, Path]:
-    """Workflow name -> file; a team file replaces a built-in one of the same name.
-
-    The listing is cached per process while neither folder changes (a new file changes its folder's mtime).
-    """
-    folders = (builtin_dir(), team_dir())
-    stamp = tuple((str(f), _mtime(f)) for f in folders)
-    found = _listing.get(stamp)
-    if found is None:
-        found = {}
-        for folder in folders:
-            if folder.is_dir():
-                for path in sorted(folder.glob("*.toml")):
-                    found[path.stem] = path
-        _listing.clear()
-        _listing[stamp] = found
-    return dict(found)
-
-
-def _mtime(folder: Path) -> int:
+def files_in(folder: Path) -> dict[str, Path]:
+    """Workflow name (the file's stem) -> file, for the .toml files in a folder (none when it is absent)."""
     try:
-        return os.stat(folder).st_mtime_ns
-    except OSError:  # no such folder (a team need not have one)
-        return -1
+        return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+    except OSError:
+        return {}
 
 
-_loaded: dict[str, tuple[Path, int, str, tuple[int, int] | None, Workflow]] = {}
+def builtin_files() -> dict[str, Path]:
+    return files_in(builtin_dir())
 
 
-def load(name: str) -> Workflow:
-    """The workflow called `name`, validated; BadInput naming the choices when there is none.
-
-    Cached per process while the team folder and the team's file stay as they were: a team file
-    added or removed changes the folder's mtime (and may change which file `name` is), an edit
-    changes the file's. A built-in file is part of the installed package, like its code: it is read
-    once per process.
-    """
-    team = team_dir()
-    team_mtime = _mtime(team)
-    hit = _loaded.get(name)
-    if hit is not None:
-        was_team, was_mtime, path, stamp, wf = hit
-        if was_team is team and was_mtime == team_mtime and (stamp is None or _stamp(path) == stamp):
-            return wf
-    paths = available()
-    found = paths.get(name)
-    if found is None:
-        raise BadInput(f"No workflow named {name!r}. Available: {', '.join(sorted(paths)) or 'none'} "
-                       f"(see: cycle workflow list)")
-    path = str(found)
-    stamp = None if found.parent == builtin_dir() else _stamp(path)
-    if hit is not None and hit[2:4] == (path, stamp):
-        wf = hit[4]  # the team folder changed, not this file
-    else:
-        wf = parse(found)  # checks the name inside matches the file's
-    _loaded[name] = (team, team_mtime, path, stamp, wf)
-    return wf
+def team_files() -> dict[str, Path]:
+    return files_in(team_dir())
 
 
-def _stamp(path: str) -> tuple[int, int]:
-    try:
-        st = os.stat(path)
-    except OSError:  # gone since it was listed
-        return (-1, -1)
-    return (st.st_mtime_ns, st.st_size)
-
-
-@dataclass(frozen=True)
-class Listed:
-    """One workflow file as `workflow list` shows it: loaded, or the one-line reason it cannot be."""
-
-    name: str
-    path: str
-    workflow: Workflow | None
-    error: str | None
-
-
-def listing() -> list[Listed]:
-    """Every workflow file, each loaded or with its error: one broken team file must not hide the rest."""
-    out = []
-    for name, path in available().items():
-        try:
-            out.append(Listed(name, str(path), load(name), None))
-        except WorkflowInvalid as exc:
-            out.append(Listed(name, str(path), None, str(exc)))
-    return out
+def file_names(beside: Path | None = None) -> set[str]:
+    """The names a workflow file being checked may `opens`: built-in, the team's, and files beside it."""
+    return set(builtin_files()) | set(team_files()) | (set(files_in(beside)) if beside is not None else set())

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from cycle import diagram
-from cycle.workflow import load
+from cycle.workflow import Workflow
 
 from . import diagram as svg_diagram
 
@@ -33,11 +33,12 @@ def _env() -> Environment:
     return env
 
 
-def diagrams(stage_counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
-    """For each workflow in the report: its diagram with project counts, as SVG (or dot text without Graphviz)."""
+def diagrams(stage_counts: dict[str, dict[str, int]], workflows: dict[str, Workflow]) -> list[dict[str, Any]]:
+    """For each workflow in the report (its newest installed version, from cycle.reports.workflows_in): its
+    diagram with project counts, as SVG (or dot text without Graphviz)."""
     out = []
     for name, counts in sorted(stage_counts.items()):
-        wf = load(name)
+        wf = workflows[name]
         dot = diagram.dot(wf, counts)
         out.append({"workflow": name, "title": wf.title, "svg": svg_diagram.svg(dot), "dot": dot,
                     "counts": [(s.title, counts.get(s.id, 0)) for s in wf.stages],
@@ -45,9 +46,10 @@ def diagrams(stage_counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     return out
 
 
-def render(data: dict[str, Any], fmt: str) -> str:
+def render(data: dict[str, Any], fmt: str, workflows: dict[str, Workflow] | None = None) -> str:
+    """The report as text; HTML draws the `workflows` it counts projects on."""
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     name = f"{data['report']}.{'html' if fmt == 'html' else 'md'}.j2"
-    extra = {"diagrams": diagrams(data.get("stage_counts", {}))} if fmt == "html" else {}
+    extra = {"diagrams": diagrams(data.get("stage_counts", {}), workflows or {})} if fmt == "html" else {}
     return _env().get_template(name).render(d=data, **extra)

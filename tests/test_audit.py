@@ -8,6 +8,7 @@ would do it (but not to a checkpoint kept elsewhere).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -48,8 +49,8 @@ def build_history(run: Cli) -> None:
 @pytest.fixture
 def history(run: Cli, db: Database) -> Cli:
     build_history(run)
-    assert len(rows(db)) == 14
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 14 entries, head 14:")
+    assert len(rows(db)) == 16  # db.init, the two built-in workflows' workflow.install, then 13
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 16 entries, head 16:")
     return run
 
 
@@ -69,49 +70,49 @@ def checkpoint(run: Cli) -> str:
 # --- the database itself refuses changes -------------------------------------------------------
 
 @pytest.mark.parametrize("statement, refused", [
-    ("UPDATE audit_entry SET payload = '{}' WHERE seq = 5", "audit_entry is append-only: UPDATE refused"),
+    ("UPDATE audit_entry SET payload = '{}' WHERE seq = 7", "audit_entry is append-only: UPDATE refused"),
     ("UPDATE audit_entry SET actor = 'mallory'", "audit_entry is append-only: UPDATE refused"),
-    ("DELETE FROM audit_entry WHERE seq = 14", "audit_entry is append-only: DELETE refused"),
+    ("DELETE FROM audit_entry WHERE seq = 16", "audit_entry is append-only: DELETE refused"),
     ("DELETE FROM audit_entry", "audit_entry is append-only: DELETE refused"),
 ])
 def test_triggers_refuse_update_and_delete(history: Cli, db: Database, statement: str, refused: str) -> None:
     before = rows(db)
     assert db.refused(statement) == refused
     assert rows(db) == before
-    assert history("audit", "verify").stdout.startswith("Audit chain verified: 14 entries")
+    assert history("audit", "verify").stdout.startswith("Audit chain verified: 16 entries")
 
 
 # --- with the triggers dropped by hand, verify catches each kind of tampering ---------------------
 
 def test_edited_payload_is_named(history: Cli, db: Database) -> None:
     db.drop_audit_triggers()
-    payload = json.loads(rows(db)[6][COLUMNS.index("payload")])
+    payload = json.loads(rows(db)[8][COLUMNS.index("payload")])
     assert payload["ref"] == "JSNA 2026 school health"
     payload["ref"] = "JSNA 2025 school health"
-    db.execute("UPDATE audit_entry SET payload = :p WHERE seq = 7", params={"p": json.dumps(payload, sort_keys=True)})
-    assert failed(history) == ("Audit chain FAILED at entry 7: its hash does not match its contents "
-                               "(the entry was edited). 6 entries before it verified.")
+    db.execute("UPDATE audit_entry SET payload = :p WHERE seq = 9", params={"p": json.dumps(payload, sort_keys=True)})
+    assert failed(history) == ("Audit chain FAILED at entry 9: its hash does not match its contents "
+                               "(the entry was edited). 8 entries before it verified.")
 
 
 @pytest.mark.parametrize("column, value", [("actor", "mallory"), ("to_stage", "do"), ("at", "2020-01-01T00:00:00Z")])
 def test_edited_field_is_named(history: Cli, db: Database, column: str, value: str) -> None:
     db.drop_audit_triggers()
-    db.execute(f"UPDATE audit_entry SET {column} = :v WHERE seq = 9", params={"v": value})
-    assert failed(history).startswith("Audit chain FAILED at entry 9: its hash does not match its contents")
+    db.execute(f"UPDATE audit_entry SET {column} = :v WHERE seq = 11", params={"v": value})
+    assert failed(history).startswith("Audit chain FAILED at entry 11: its hash does not match its contents")
 
 
 def test_deleted_middle_entry_is_named(history: Cli, db: Database) -> None:
     db.drop_audit_triggers()
-    db.execute("DELETE FROM audit_entry WHERE seq = 5")
-    assert failed(history) == ("Audit chain FAILED at entry 5: entry 5 is missing (found 6 next). "
-                               "4 entries before it verified.")
+    db.execute("DELETE FROM audit_entry WHERE seq = 7")
+    assert failed(history) == ("Audit chain FAILED at entry 7: entry 7 is missing (found 8 next). "
+                               "6 entries before it verified.")
 
 
 def test_deleted_middle_entry_with_renumbered_seqs_is_named(history: Cli, db: Database) -> None:
     db.drop_audit_triggers()
-    db.execute("DELETE FROM audit_entry WHERE seq = 5",
-               *(f"UPDATE audit_entry SET seq = seq - 1 WHERE seq = {seq}" for seq in range(6, 15)))
-    assert failed(history).startswith("Audit chain FAILED at entry 5: its previous-hash does not match")
+    db.execute("DELETE FROM audit_entry WHERE seq = 7",
+               *(f"UPDATE audit_entry SET seq = seq - 1 WHERE seq = {seq}" for seq in range(8, 17)))
+    assert failed(history).startswith("Audit chain FAILED at entry 7: its previous-hash does not match")
 
 
 def test_deleted_first_entry_is_named(history: Cli, db: Database) -> None:
@@ -126,15 +127,15 @@ def test_swapped_contents_are_caught(history: Cli, db: Database) -> None:
     original = {r[0]: r for r in rows(db)}
     fields = COLUMNS[1:]
     assignments = ", ".join(f"{f} = :{f}" for f in fields)
-    # prev_hash is UNIQUE: park entry 8 out of the way, then swap everything but seq.
-    db.execute("UPDATE audit_entry SET prev_hash = 'parked' WHERE seq = 8")
-    for seq, other in ((7, 8), (8, 7)):
+    # prev_hash is UNIQUE: park entry 10 out of the way, then swap everything but seq.
+    db.execute("UPDATE audit_entry SET prev_hash = 'parked' WHERE seq = 10")
+    for seq, other in ((9, 10), (10, 9)):
         db.execute(f"UPDATE audit_entry SET {assignments} WHERE seq = {seq}",
                    params=dict(zip(fields, original[other][1:], strict=True)))
-    assert [r[1:] for r in rows(db)][6:8] == [original[8][1:], original[7][1:]]
-    assert failed(history) == ("Audit chain FAILED at entry 7: its previous-hash does not match the entry "
+    assert [r[1:] for r in rows(db)][8:10] == [original[10][1:], original[9][1:]]
+    assert failed(history) == ("Audit chain FAILED at entry 9: its previous-hash does not match the entry "
                                "before it (an entry was removed, reordered or rewritten). "
-                               "6 entries before it verified.")
+                               "8 entries before it verified.")
 
 
 def test_a_second_entry_after_the_same_predecessor_is_caught(history: Cli, db: Database) -> None:
@@ -148,37 +149,37 @@ def test_a_second_entry_after_the_same_predecessor_is_caught(history: Cli, db: D
                params=fork, user="alice")
     assert [r[COLUMNS.index("prev_hash")] for r in rows(db)][-2:] == [head["prev_hash"]] * 2
     assert failed(history, "--chain-only") == (
-        "Audit chain FAILED at entry 15: its previous-hash does not match the entry before it (an entry was "
-        "removed, reordered or rewritten). 14 entries before it verified.")
+        "Audit chain FAILED at entry 17: its previous-hash does not match the entry before it (an entry was "
+        "removed, reordered or rewritten). 16 entries before it verified.")
 
 
 def test_renumbered_seqs_are_caught(history: Cli, db: Database) -> None:
     db.drop_audit_triggers()
-    db.execute("UPDATE audit_entry SET seq = 100 WHERE seq = 10", "UPDATE audit_entry SET seq = 10 WHERE seq = 11",
-               "UPDATE audit_entry SET seq = 11 WHERE seq = 100")
-    assert failed(history).startswith("Audit chain FAILED at entry 10: its previous-hash does not match")
+    db.execute("UPDATE audit_entry SET seq = 100 WHERE seq = 12", "UPDATE audit_entry SET seq = 12 WHERE seq = 13",
+               "UPDATE audit_entry SET seq = 13 WHERE seq = 100")
+    assert failed(history).startswith("Audit chain FAILED at entry 12: its previous-hash does not match")
 
 
 def test_cut_off_tail_passes_alone_but_not_against_a_checkpoint(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
-    assert kept == f"14:{rows(db)[-1][-1]}"
+    assert kept == f"16:{rows(db)[-1][-1]}"
     assert history("audit", "verify", "--checkpoint", kept).stdout.splitlines()[0] == (
-        f"Audit chain verified: 14 entries, head {kept}, matches checkpoint {kept}.")
+        f"Audit chain verified: 16 entries, head {kept}, matches checkpoint {kept}.")
     db.drop_audit_triggers()
-    db.execute("DELETE FROM audit_entry WHERE seq > 11")
-    assert history("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified: 11 entries, head 11:")
+    db.execute("DELETE FROM audit_entry WHERE seq > 13")
+    assert history("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified: 13 entries, head 13:")
     # The chain alone cannot see the cut; the records the cut entries wrote can (see test_records.py).
     assert "Records FAILED" in history("audit", "verify", expect=1).stderr
     assert failed(history, "--checkpoint", kept) == (
-        "Audit chain FAILED at entry 14: the log ends at entry 11 but the checkpoint names entry 14: "
-        "entries after 11 were cut off. 11 entries before it verified.")
+        "Audit chain FAILED at entry 16: the log ends at entry 13 but the checkpoint names entry 16: "
+        "entries after 13 were cut off. 13 entries before it verified.")
 
 
 def test_checkpoint_of_an_earlier_head_still_verifies_a_longer_chain(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
     history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
     result = history("audit", "verify", "--checkpoint", kept)
-    assert result.stdout.startswith("Audit chain verified: 15 entries, head 15:")
+    assert result.stdout.startswith("Audit chain verified: 17 entries, head 17:")
     assert result.stdout.splitlines()[0].endswith(f"matches checkpoint {kept}.")
 
 
@@ -201,49 +202,49 @@ def rewrite_from(db: Database, start: int, edit: dict[str, str]) -> None:
 def test_consistent_rewrite_passes_alone_but_not_against_a_checkpoint(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
     db.drop_audit_triggers()
-    rewrite_from(db, 6, {"actor": "mallory"})
-    assert rows(db)[5][COLUMNS.index("actor")] == "mallory"
-    assert history("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified: 14 entries, head 14:")
-    # The evidence row entry 6 wrote still names its real recorder, so the records check sees the rewrite.
-    assert "recorded_by is 'alice' but entry 6 recorded 'mallory'" in history("audit", "verify", expect=1).stderr
+    rewrite_from(db, 8, {"actor": "mallory"})
+    assert rows(db)[7][COLUMNS.index("actor")] == "mallory"
+    assert history("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified: 16 entries, head 16:")
+    # The evidence row entry 8 wrote still names its real recorder, so the records check sees the rewrite.
+    assert "recorded_by is 'alice' but entry 8 recorded 'mallory'" in history("audit", "verify", expect=1).stderr
     assert failed(history, "--checkpoint", kept) == (
-        "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database "
-        "(the chain was rewritten), so entries 1 to 14 cannot be trusted: they are consistent with each other "
+        "Audit chain FAILED at entry 16: it differs from the checkpoint kept outside the database "
+        "(the chain was rewritten), so entries 1 to 16 cannot be trusted: they are consistent with each other "
         "but do not lead to the kept head. To find where it was rewritten, check against an earlier checkpoint: "
         "cycle audit verify --checkpoint SEQ:HASH")
 
 
 def test_a_rewrite_before_the_checkpoint_leaves_nothing_up_to_it_verified(history: Cli, db: Database) -> None:
-    """Rewritten from entry 6 and re-hashed on: nothing up to the checkpoint is vouched for, in text or JSON."""
+    """Rewritten from entry 8 and re-hashed on: nothing up to the checkpoint is vouched for, in text or JSON."""
     kept = checkpoint(history)
     history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
     db.drop_audit_triggers()
-    rewrite_from(db, 6, {"actor": "mallory"})
+    rewrite_from(db, 8, {"actor": "mallory"})
     line = failed(history, "--checkpoint", kept)
-    assert "entries 1 to 14 cannot be trusted" in line and "verified" not in line
+    assert "entries 1 to 16 cannot be trusted" in line and "verified" not in line
     result = history("audit", "verify", "--json", "--checkpoint", kept, expect=1)
     bad = json.loads(result.stdout)
-    assert bad["ok"] is False and bad["bad_seq"] == 14
-    assert bad["untrusted"] == {"from": 1, "to": 14}
+    assert bad["ok"] is False and bad["bad_seq"] == 16
+    assert bad["untrusted"] == {"from": 1, "to": 16}
     assert bad["entries"] == 0 and bad["head"] == {"seq": 0, "hash": GENESIS}
-    assert "entries 1 to 14 cannot be trusted" in bad["problem"]
+    assert "entries 1 to 16 cannot be trusted" in bad["problem"]
 
 
 def test_rewrite_before_a_checkpoint_is_caught_at_the_checkpoint(history: Cli, db: Database) -> None:
     kept = checkpoint(history)
     history("evidence", "add", "camhs", "consultation", "--ref", "Consultation report")
     db.drop_audit_triggers()
-    rewrite_from(db, 2, {"payload": '{"forged":true}'})
-    assert history("audit", "verify").stdout.startswith("Audit chain verified: 15 entries")
+    rewrite_from(db, 1, {"payload": '{"forged":true}'})  # db.init: no record depends on it
+    assert history("audit", "verify").stdout.startswith("Audit chain verified: 17 entries")
     assert failed(history, "--checkpoint", kept).startswith(
-        "Audit chain FAILED at entry 14: it differs from the checkpoint kept outside the database")
+        "Audit chain FAILED at entry 16: it differs from the checkpoint kept outside the database")
 
 
 def test_checkpoint_of_the_empty_log(history: Cli, db: Database) -> None:
     """Before the first entry the head is 0:<64 zeros>; every chain extends that, and no other hash is entry 0's."""
     empty = f"0:{GENESIS}"
     result = history("audit", "verify", "--checkpoint", empty)
-    assert result.stdout.startswith("Audit chain verified: 14 entries, head 14:")
+    assert result.stdout.startswith("Audit chain verified: 16 entries, head 16:")
     assert failed(history, "--checkpoint", "0:" + "1" * 64) == (
         "Audit chain FAILED at entry 0: it differs from the checkpoint kept outside the database "
         "(the chain was rewritten). 0 entries before it verified.")
@@ -268,20 +269,21 @@ def test_malformed_checkpoint_is_bad_input(history: Cli, bad: str) -> None:
 def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
     head = rows(db)[-1][-1]
     good = json.loads(history("audit", "verify", "--json").stdout)
-    assert good == {"ok": True, "chain_ok": True, "entries": 14, "head": {"seq": 14, "hash": head},
+    assert good == {"ok": True, "chain_ok": True, "entries": 16, "head": {"seq": 16, "hash": head},
                     "bad_seq": None, "problem": None, "checkpoint": None, "untrusted": None,
-                    "records": {"ok": True, "checked": {"projects": 3, "evidence": 3, "decision": 3, "waiver": 0},
+                    "records": {"ok": True, "checked": {"projects": 3, "evidence": 3, "decision": 3, "waiver": 0,
+                                                        "workflow_versions": 2, "gate_entries": 6},
                                 "discrepancies": []}}
 
     db.drop_audit_triggers()
-    db.execute("UPDATE audit_entry SET project = 'other' WHERE seq = 3")
-    result = history("audit", "verify", "--json", "--checkpoint", f"14:{head}", expect=1)
+    db.execute("UPDATE audit_entry SET project = 'other' WHERE seq = 5")
+    result = history("audit", "verify", "--json", "--checkpoint", f"16:{head}", expect=1)
     bad = json.loads(result.stdout)
-    assert bad["ok"] is False and bad["bad_seq"] == 3 and bad["entries"] == 2
-    assert bad["head"] == {"seq": 2, "hash": rows(db)[1][-1]}
+    assert bad["ok"] is False and bad["bad_seq"] == 5 and bad["entries"] == 4
+    assert bad["head"] == {"seq": 4, "hash": rows(db)[3][-1]}
     assert bad["problem"] == "its hash does not match its contents (the entry was edited)"
-    assert bad["checkpoint"] == f"14:{head}"
-    assert bad["untrusted"] is None  # an edited entry: the 2 before it verified
+    assert bad["checkpoint"] == f"16:{head}"
+    assert bad["untrusted"] is None  # an edited entry: the 4 before it verified
 
 
 def test_limit_shows_the_newest_entries_oldest_first(history: Cli, db: Database) -> None:
@@ -374,7 +376,9 @@ def test_every_entry_kind_written_has_a_summary(history: Cli) -> None:
     history("people", "add", "chair", "--email", "chair@ctb.nhs.uk")
     lines = history("audit", "log").stdout.splitlines()
     assert lines[0].endswith("  db.init  database created at schema revision " + _head_revision())
-    assert lines[1].endswith("project.create - -> analyse  commissioning: CAMHS Tiers 2 and 3")
+    assert re.search(r"  workflow\.install  commissioning version 1 from built-in \(SHA-256 [0-9a-f]{12}\.\.\.\)$",
+                     lines[1]), lines[1]
+    assert lines[3].endswith("project.create - -> analyse  commissioning version 1: CAMHS Tiers 2 and 3")
     assert lines[-2].endswith("person.add  chair: granted approver for Children's Trust Board, "
                               "email chair@council.gov.uk")
     assert lines[-1].endswith("person.add  chair: email chair@council.gov.uk -> chair@ctb.nhs.uk")

@@ -21,7 +21,7 @@ import pytest
 from cycle import engine, views
 from cycle.errors import StaleProject
 from cycle.store import open_store
-from cycle.workflow import load
+from cycle.workflow import builtin
 
 from .conftest import BODY, Cli, Database, cycle_exe, go, run_process
 
@@ -129,7 +129,7 @@ def read_phase(key: str):  # type: ignore[no-untyped-def]
     store = open_store()
     with store.reading() as sql:
         project = views.project(sql, key)
-    wf = load(project.workflow)
+        wf = views.workflow_for(store, sql, project)
     return store, wf, wf.gates_from(project.stage)[0], project
 
 
@@ -188,7 +188,7 @@ def test_fresh_gate_check_is_applied(ready: Cli, db: Database) -> None:
 
 def test_concurrent_evidence_additions_are_all_kept(ready: Cli, db: Database, tmp_path: Path) -> None:
     ready("project", "new", "respite", "--title", "Short breaks")
-    names = load("commissioning").evidence_names()
+    names = builtin("commissioning").evidence_names()
     commands = [["evidence", "add", key, names[i % len(names)], "--ref", f"{key} doc {i}"]
                 for i in range(PER_PROJECT) for key in ("camhs", "respite")]
 
@@ -207,7 +207,7 @@ def test_concurrent_evidence_additions_are_all_kept(ready: Cli, db: Database, tm
         steps = [tuple(json.loads(str(e["payload"]))["version"]) for e in audit_rows(db)
                  if e["action"] == "evidence.add" and e["project"] == key]
         assert steps == [(v, v + 1) for v in range(1, 1 + PER_PROJECT)]
-    assert verified(db).startswith(f"Audit chain verified: {3 + len(commands)} entries")
+    assert verified(db).startswith(f"Audit chain verified: {5 + len(commands)} entries")
 
 
 def test_concurrent_evidence_with_expect_version_has_one_winner(ready: Cli, db: Database, tmp_path: Path) -> None:
@@ -225,7 +225,7 @@ def test_concurrent_evidence_with_expect_version_has_one_winner(ready: Cli, db: 
     shown = ready.json("project", "show", "camhs")
     assert shown["version"] == 2
     assert [e["ref"] for e in shown["evidence"]] == [winner[5]]
-    assert verified(db).startswith("Audit chain verified: 3 entries")
+    assert verified(db).startswith("Audit chain verified: 5 entries")
 
 
 # --- one Store, several threads (a long-running process: the scheduler, a service) --------------------
@@ -262,4 +262,4 @@ def test_threads_sharing_one_store_each_advance_on_their_own_connection(ready: C
     assert errors == []
     assert {p["key"]: p["stage"] for p in ready.json("project", "list")} == {
         "camhs": "analyse", **{key: "plan" for key in keys}}
-    assert ready("audit", "verify").stdout.startswith(f"Audit chain verified: {2 + 8 * 3 + 8} entries")
+    assert ready("audit", "verify").stdout.startswith(f"Audit chain verified: {4 + 8 * 3 + 8} entries")

@@ -145,6 +145,7 @@ def test_a_gate_with_no_decision_criterion_is_still_the_accountable_bodys(run: C
     run("init")
     (home / "workflows").mkdir(parents=True)
     (home / "workflows" / "mini.toml").write_text(MINI)
+    run("workflow", "install", str(home / "workflows" / "mini.toml"))
     run("project", "new", "p", "--title", "P", "--workflow", "mini")
     stop = ["decision", "record", "p", "--gate", "analyse-closed", "--outcome", "stop", "--ref", "x", "--body"]
     before = _dump(db)

@@ -70,7 +70,7 @@ def test_walkthrough(ready: Cli) -> None:
     assert snap["needs-assessment"]["met"] and snap["needs-assessment"]["evidence_ids"] == [1]
     assert snap["decision"]["decision_ids"] == [1]
     assert snap["market-analysis"]["met"] is False  # a should: recorded as unmet, did not block
-    assert "Audit chain verified: 6 entries" in run("audit", "verify").stdout
+    assert "Audit chain verified: 8 entries" in run("audit", "verify").stdout
 
 
 
@@ -86,7 +86,8 @@ def test_list_filters_say_what_matched_and_catch_a_typo(ready: Cli) -> None:
     err = run("project", "list", "--workflow", "decommissioning", "--stage", "decommission", expect=2).stderr
     assert err.startswith("Error: workflow decommissioning has no stage 'decommission'; the stages are: analyse,")
     err = run("project", "list", "--workflow", "decomissioning", expect=2).stderr
-    assert err.startswith("Error: No workflow named 'decomissioning'. Available: commissioning, decommissioning")
+    assert err == ("Error: No workflow named 'decomissioning' is installed. Installed: commissioning, "
+                   "decommissioning (see: cycle workflow list)\n")
 
 def test_full_cycle_and_cycle_two_needs_its_own_evidence(ready: Cli) -> None:
     run = ready

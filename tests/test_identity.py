@@ -68,7 +68,7 @@ def test_the_actor_is_the_database_login_not_cycle_user(ready: Cli, db: Database
     entry = db.audit()[-1]
     assert (entry["action"], entry["actor"]) == ("evidence.add", "bob")
     assert db.rows("SELECT recorded_by FROM evidence") == [("bob",)]
-    assert [e["actor"] for e in ready.json("audit", "log")] == ["alice", "alice", "bob"]
+    assert [e["actor"] for e in ready.json("audit", "log")] == ["alice"] * 4 + ["bob"]  # init installs 2 workflows
 
 
 @pytest.mark.postgresql_only
@@ -105,6 +105,8 @@ def test_init_is_recorded_under_the_login(run: Cli, db: Database) -> None:
     result = run.runner.invoke(__import__("cli").cli, ["init"], env={**as_user(db, "gill"), "CYCLE_USER": "x"},
                                prog_name="cycle")
     assert result.exit_code == 0, result.output
-    (entry,) = db.audit()
+    entry, *installs = db.audit()
     assert (entry["actor"], entry["action"]) == ("gill", "db.init")
     assert json.loads(entry["payload"])["schema"] == run.json("db", "status")["head"]
+    assert [(e["actor"], e["action"]) for e in installs] == [("gill", "workflow.install")] * 2
+    assert db.rows("SELECT DISTINCT installed_by FROM workflow_version") == [("gill",)]

@@ -42,7 +42,7 @@ def _next_gate(store: Store, key: str) -> tuple[Any, int, str | None]:
     """The gate out of the project's stage (review: back round to analyse), its version, and --to."""
     with store.read() as s:
         project = engine.get_project(s, key)
-        wf = engine.load(project.workflow)
+        wf = views.workflow_for(store, s, project)
         to = "analyse" if project.stage == "review" else None
         gate = views.choose_gate(wf, project, to)
         return gate, project.version, to
@@ -148,6 +148,6 @@ def test_mixed_commands_under_load_lose_nothing(run: Cli, capsys: pytest.Capture
     assert outcomes["raw"] == 0, [r for r in rows if r[2] == "raw"][:5]
     assert lost == 0
     assert chain.ok, chain.problem
-    assert chain.entries == len(entries) == 1 + len(PROJECTS) + sum(
+    assert chain.entries == len(entries) == 3 + len(PROJECTS) + sum(  # db.init and two workflow.install
         1 for _, op, o, _ in rows if (op in WRITES and o == "ok") or o == "refused")
     assert outcomes["ok"] > 0 and outcomes["stopped"] == 0

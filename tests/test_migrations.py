@@ -33,6 +33,7 @@ FIRST = {  # revision 0001's tables and columns, in the order the first revision
     "audit_entry": "seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash",
 }
 HEAD = schema.head()
+INSTALLED = "Installed workflows commissioning version 1 (built-in), decommissioning version 1 (built-in).\n"
 
 
 def first_revision_rows(db: Database) -> dict[str, list[tuple[object, ...]]]:
@@ -51,7 +52,7 @@ def test_the_migrations_build_what_the_models_describe(run: Cli, db: Database) -
     assert diffs == []
 
 
-def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: Cli, db: Database) -> None:
+def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: Cli, db: Database, home: Path) -> None:
     store = open_store()
     store.init(target="0001")
     store.dispose()
@@ -67,21 +68,30 @@ def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: C
                               f"this cycle needs revision {HEAD}. Upgrade it with: cycle init (on PostgreSQL, as the "
                               f"owner role)\n")
 
-    assert run("init").stdout == (f"Upgraded cycle database at {open_store().describe()} from schema revision 0001 "
-                                  f"to {HEAD}.\n")
+    unmatched = (f"the workflow file its log last used (SHA-256 95b751521fcd) is neither built in nor in "
+                 f"{home / 'workflows'}; now on commissioning version 1, the newest")
+    assert run("init").stdout == (
+        f"Upgraded cycle database at {open_store().describe()} from schema revision 0001 to {HEAD}.\n"
+        f"Installed workflows commissioning version 1 (built-in), decommissioning version 1 (built-in).\n"
+        f"Pinned 0 projects to the version of its workflow its log last used; 2 could not be matched (a governance "
+        f"lead moves one with: cycle project set KEY --workflow-version N):\n"
+        f"  camhs: {unmatched}\n  school-nursing: {unmatched}\n")
     after = first_revision_rows(db)
     assert after["audit_entry"][:11] == kept["audit_entry"]
     assert {t: after[t] for t in ("project", "evidence", "decision")} == {
         t: kept[t] for t in ("project", "evidence", "decision")}
     upgrade = db.audit()[-1]
-    assert (upgrade["seq"], upgrade["action"]) == (12, "db.upgrade")
+    assert [(e["seq"], e["action"]) for e in db.audit()[11:]] == [
+        (12, "workflow.install"), (13, "workflow.install"), (14, "db.upgrade")]
     assert json.loads(upgrade["payload"])["from"] == "0001" and json.loads(upgrade["payload"])["to"] == HEAD
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 12 entries")
+    assert json.loads(upgrade["payload"])["workflows"]["pinned"] == {
+        "camhs": ["commissioning", 1], "school-nursing": ["commissioning", 1]}
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 14 entries")
     assert run.json("db", "status")["behind"] is False
     # Revision 0008 rebuilt the audit table on SQLite: it is as append-only as before.
     assert db.refused("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 3") == (
         "audit_entry is append-only: UPDATE refused")
-    assert db.refused("DELETE FROM audit_entry WHERE seq = 12") == "audit_entry is append-only: DELETE refused"
+    assert db.refused("DELETE FROM audit_entry WHERE seq = 14") == "audit_entry is append-only: DELETE refused"
 
     # The old projects carry on under the new schema: programme cards, contracts, new rows with new ids.
     camhs = run.json("project", "show", "camhs")
@@ -96,7 +106,7 @@ def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: C
         "Health and Wellbeing Board", "--ref", "HWB 2026-12-07 item 2", user="chair")
     assert run.json("project", "show", "camhs")["version"] == 8
     assert run.json("project", "show", "respite")["stage"] == "analyse"
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 17 entries")
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 19 entries")
 
 
 def make_database_the_old_way(db: Database) -> None:
@@ -109,6 +119,9 @@ def make_database_the_old_way(db: Database) -> None:
         SQLModel.metadata.create_all(conn)
         for statement in first.SQLITE_APPEND_ONLY if db.dialect == "sqlite" else first.POSTGRES_APPEND_ONLY:
             conn.exec_driver_sql(statement)
+        # what revision 0009 (workflows in the database) added came after migrations
+        conn.exec_driver_sql("DROP TABLE workflow_version")
+        conn.exec_driver_sql("ALTER TABLE project DROP COLUMN workflow_version")
 
 
 def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db: Database) -> None:
@@ -123,11 +136,11 @@ def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db
 
     out = run("init").stdout
     assert out == (f"Upgraded cycle database at {open_store().describe()}: made before migrations, its tables "
-                   f"matched revision 0006; now at {HEAD}.\n")
+                   f"matched revision 0006; now at {HEAD}.\n{INSTALLED}")
     entry = db.audit()[-1]
     assert entry["action"] == "db.upgrade" and json.loads(entry["payload"])["adopted_at"] == "0006"
     run(*CAMHS)
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 3 entries")
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 5 entries")
     assert run("init").stdout.startswith("Already set up: cycle database at ")
 
 
@@ -163,7 +176,7 @@ def test_db_status_before_and_after_init(run: Cli) -> None:
     assert run("db", "status").stdout == f"No cycle database at {where} yet. Create it with: cycle init\n"
     assert run.json("db", "status") == {"database": where, "current": None, "head": HEAD, "behind": True,
                                         "pending": schema.revision_ids(), "made_before_migrations": False}
-    assert run("init").stdout == f"Created cycle database at {where} (schema revision {HEAD}).\n"
+    assert run("init").stdout == f"Created cycle database at {where} (schema revision {HEAD}).\n{INSTALLED}"
     assert run("db", "status").stdout.startswith(f"The database at {where} is at schema revision {HEAD}, the newest: ")
     assert run("init").stdout == f"Already set up: cycle database at {where} (schema revision {HEAD}, the newest).\n"
 
@@ -175,5 +188,5 @@ def test_two_inits_at_once_create_the_schema_once(run: Cli, db: Database) -> Non
     assert [code for code, _, _ in results] == [0, 0, 0], results
     outs = sorted(out.split(" cycle database")[0] for _, out, _ in results)
     assert outs == ["Already set up:", "Already set up:", "Created"]
-    assert [e["action"] for e in db.audit()] == ["db.init"]
+    assert [e["action"] for e in db.audit()] == ["db.init", "workflow.install", "workflow.install"]
     assert run.json("db", "status")["current"] == HEAD

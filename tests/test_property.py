@@ -28,9 +28,9 @@ from cycle.errors import BadInput, CycleError, GateNotMet, StaleProject
 from cycle.people import PERSON_FIELDS
 from cycle.quarters import london_today
 from cycle.store import Store
-from cycle.workflow import ACCOUNTABLE, CORE_FIELDS, OUTCOMES, Criterion, Gate, Workflow, load
+from cycle.workflow import ACCOUNTABLE, CORE_FIELDS, OUTCOMES, Criterion, Gate, Workflow, builtin
 
-WF = load("commissioning")
+WF = builtin("commissioning")
 BODIES = ["Children's Trust Board", "Health and Wellbeing Board"]
 OK, BAD, REFUSED = 0, 2, 3
 # A real SQLite file per example; on a RAM-backed folder where there is one, as every write syncs.
@@ -126,7 +126,9 @@ class Commissioning(RuleBasedStateMachine):
         engine.init(self.store, "tester")
         self.projects: dict[str, Model] = {}
         # (action, project, from, to) of every entry the log should hold, in order.
-        self.expected: list[tuple[str, str | None, str | None, str | None]] = [("db.init", None, None, None)]
+        self.expected: list[tuple[str, str | None, str | None, str | None]] = [
+            ("db.init", None, None, None), ("workflow.install", None, None, None),
+            ("workflow.install", None, None, None)]  # the built-in workflows
         self.moves: list[tuple[str, str, str]] = []  # (project, from, to) of every successful move observed
         self.aiming = True
 
@@ -308,7 +310,7 @@ class Commissioning(RuleBasedStateMachine):
         assert (result.source, result.dest, result.version, result.cycle) == (source, gate.dest, p.version, p.cycle)
         if child is not None:  # the gate opened a linked project on another workflow
             assert opens is not None and getattr(result, "opened", None) == child
-            child_wf = load(opens)
+            child_wf = builtin(opens)
             self.projects[child] = Model(child, child_wf, {
                 "title": f"{p.fields['title']} ({child_wf.name})",
                 **{n: p.fields.get(n) for n in ("lead_commissioner", "model", "accountable_body", "owner")}},
@@ -348,7 +350,7 @@ class Commissioning(RuleBasedStateMachine):
         assert {r.key for r in rows} == set(self.projects)
         for r in rows:
             m = self.projects[r.key]
-            assert load(r.workflow).has_stage(r.stage), (r.key, r.workflow, r.stage)
+            assert builtin(r.workflow).has_stage(r.stage), (r.key, r.workflow, r.stage)
             assert (r.workflow, r.stage, r.cycle, r.visit, r.version) == (m.wf.name, m.stage, m.cycle, m.visit,
                                                                           m.version), r.key
             values = {n: getattr(r, n) for n in CORE_FIELDS} | json.loads(r.attrs)

@@ -12,7 +12,8 @@ import pytest
 from .conftest import BODY, Cli, Database
 from .test_audit import build_history
 
-CHECKED = "Records match the log: 3 evidence, 3 decisions, 0 waivers and the stages of 3 projects."
+CHECKED = ("Records match the log: 3 evidence, 3 decisions, 0 waivers, the stages of 3 projects, 2 workflow versions "
+           "and the workflows of 6 gate entries.")
 
 
 @pytest.fixture
@@ -39,19 +40,20 @@ def unguard_decisions(db: Database) -> None:
 def failed(run: Cli, problem: str) -> None:
     """verify exits 1: the chain verified, and the records part names `problem` (and only it)."""
     result = run("audit", "verify", expect=1)
-    assert result.stdout.startswith("Audit chain verified: 14 entries")
+    assert result.stdout.startswith("Audit chain verified: 16 entries")
     lines = result.stderr.splitlines()
     assert lines[0].startswith("Records FAILED: 1 does not match the audit log, which itself verified")
     assert lines[1:] == [f"  {problem}"]
-    assert run("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified: 14 entries")
+    assert run("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified: 16 entries")
 
 
 def test_untouched_records_match_the_log(history: Cli) -> None:
     out = history("audit", "verify").stdout.splitlines()
-    assert out[0].startswith("Audit chain verified: 14 entries") and out[1] == CHECKED
+    assert out[0].startswith("Audit chain verified: 16 entries") and out[1] == CHECKED
     data = history.json("audit", "verify")
     assert data["ok"] and data["chain_ok"] and data["records"] == {
-        "ok": True, "checked": {"projects": 3, "evidence": 3, "decision": 3, "waiver": 0}, "discrepancies": []}
+        "ok": True, "checked": {"projects": 3, "evidence": 3, "decision": 3, "waiver": 0, "workflow_versions": 2,
+                                "gate_entries": 6}, "discrepancies": []}
     assert history("audit", "verify", "--chain-only").stdout.splitlines()[1:] == []
 
 

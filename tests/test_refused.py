@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from cycle.quarters import london_today
-from cycle.workflow import load
+from cycle.workflow import builtin
 
 from .conftest import BODY, Cli, Database, go
 
 TODAY = london_today().isoformat()  # a decision may not predate the stage, entered today
 
-EVIDENCE_NAMES = ", ".join(load("commissioning").evidence_names())
+EVIDENCE_NAMES = ", ".join(builtin("commissioning").evidence_names())
 
 
 def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:

@@ -136,6 +136,7 @@ def test_good_workflow_checks(run: Cli, tmp_path: Path) -> None:
 
 
 def test_builtin_commissioning_workflow(run: Cli) -> None:
+    run("init")
     assert "commissioning" in run("workflow", "list").stdout
     wf = run.json("workflow", "show", "commissioning")
     assert [s["id"] for s in wf["stages"]] == ["analyse", "plan", "do", "review", "decommission", "closed"]
@@ -158,7 +159,9 @@ def test_team_workflow_from_home_needs_no_code(run: Cli, home: Path) -> None:
     (home / "workflows").mkdir(parents=True)
     (home / "workflows" / "mini.toml").write_text(GOOD)
     run("init")
-    assert any(w["name"] == "mini" for w in run.json("workflow", "list"))
+    assert not any(w["name"] == "mini" for w in run.json("workflow", "list")["workflows"])
+    run("workflow", "install", str(home / "workflows" / "mini.toml"))
+    assert any(w["name"] == "mini" for w in run.json("workflow", "list")["workflows"])
     run("project", "new", "pilot", "--title", "Pilot", "--workflow", "mini", "--accountable-body", "Board")
     run("evidence", "add", "pilot", "needs", "--ref", "doc 1")
     run("decision", "record", "pilot", "--gate", "analyse-plan", "--outcome", "go", "--body", "Board", "--ref", "m1")
@@ -170,18 +173,24 @@ def test_team_workflow_from_home_needs_no_code(run: Cli, home: Path) -> None:
     assert run.json("project", "show", "pilot")["stage"] == "closed"
 
 
-def test_a_broken_team_workflow_is_reported_when_used(run: Cli, home: Path) -> None:
+def test_a_broken_team_workflow_is_reported_when_installed(run: Cli, home: Path, db: Database) -> None:
     (home / "workflows").mkdir(parents=True)
     bad = home / "workflows" / "mini.toml"
     bad.write_text(CASES["unknown criterion kind"][0])
     run("init")
-    err = run("project", "new", "pilot", "--title", "Pilot", "--workflow", "mini", expect=2).stderr
+    before = db.dump()
+    err = run("workflow", "install", str(bad), expect=2).stderr
     assert err == f"Error: {bad}: {CASES['unknown criterion kind'][1]}\n"
+    assert db.dump() == before
+    err = run("project", "new", "pilot", "--title", "Pilot", "--workflow", "mini", expect=2).stderr
+    assert err == ("Error: No workflow named 'mini' is installed. Installed: commissioning, decommissioning; to "
+                   f"install the team's file: cycle workflow install {bad} (see: cycle workflow list)\n")
 
 
 def test_unknown_workflow_lists_the_choices(ready: Cli) -> None:
     err = ready("project", "new", "x", "--title", "X", "--workflow", "comissioning", expect=2).stderr
-    assert err.startswith("Error: No workflow named 'comissioning'. Available: commissioning")
+    assert err == ("Error: No workflow named 'comissioning' is installed. Installed: commissioning, decommissioning "
+                   "(see: cycle workflow list)\n")
 
 
 def test_when_may_name_a_core_field_or_one_the_workflow_declares(run: Cli, tmp_path: Path) -> None:
@@ -216,21 +225,25 @@ def test_one_broken_team_file_does_not_hide_the_other_workflows(run: Cli, home: 
     bad.write_text(GOOD)  # says name = "mini"
     problem = (f"{bad}: name: says 'mini' but the file is my-commissioning.toml, and a workflow is known by its "
                f"file name: set name = \"my-commissioning\", or rename the file mini.toml")
-    last = f"Error: 1 workflow file cannot be loaded; fix it, then check with: cycle workflow check {bad}\n"
+    last = f"Error: 1 workflow file cannot be installed; fix it, then check with: cycle workflow check {bad}\n"
+    run("init")
     listed = run("workflow", "list", expect=2)
-    assert listed.stdout.splitlines()[-1] == f"my-commissioning CANNOT BE LOADED: {problem}"
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
-        "commissioning", "decommissioning", "mini", "my-commissioning"]
+    mini = home / "workflows" / "mini.toml"
+    assert listed.stdout.splitlines()[2:] == [
+        f"{mini} is not installed; install it with: cycle workflow install {mini}",
+        f"{bad} CANNOT BE INSTALLED: {problem}"]
+    assert [line.split()[0] for line in listed.stdout.splitlines()[:2]] == ["commissioning", "decommissioning"]
     assert listed.stderr == last
     result = run("workflow", "list", "--json", expect=2)
     assert result.stderr == last
-    assert {w["name"]: w["error"] for w in json.loads(result.stdout)} == {
-        "commissioning": None, "decommissioning": None, "mini": None, "my-commissioning": problem}
-    run("init")
-    err = run("project", "new", "pilot", "--title", "Pilot", "--workflow", "my-commissioning", expect=2).stderr
+    files = {f["name"]: (f["state"], f["error"]) for f in json.loads(result.stdout)["files"]}
+    assert files == {"commissioning": ("installed", None), "decommissioning": ("installed", None),
+                     "mini": ("not installed", None), "my-commissioning": ("broken", problem)}
+    err = run("workflow", "install", str(bad), expect=2).stderr
     assert err == f"Error: {problem}\n"
     bad.unlink()
-    assert [w["error"] for w in run.json("workflow", "list")] == [None, None, None]
+    run("workflow", "install", str(mini))
+    assert [f["state"] for f in run.json("workflow", "list")["files"]] == ["installed"] * 3
 
 
 FAST = """
@@ -261,6 +274,7 @@ def test_a_stage_whose_only_way_out_is_explicit_names_the_gate(run: Cli, home: P
     (home / "workflows").mkdir(parents=True)
     (home / "workflows" / "fast.toml").write_text(FAST)
     run("init")
+    run("workflow", "install", str(home / "workflows" / "fast.toml"))
     run("project", "new", "f1", "--title", "F", "--workflow", "fast", "--accountable-body", "Board")
     before = db.dump()
     only = "f1 is at analyse, whose only way out is gate urgent-close (to closed), taken only when named; name it with:"
