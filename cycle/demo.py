@@ -30,8 +30,9 @@ SERVICES = [
 Step = tuple[str, list[str], int, str]  # narration, argv, expected exit code, CYCLE_USER
 
 
-def _script() -> list[Step]:
+def _script(home: Path) -> list[Step]:
     k = "camhs"
+    team = str(home / "workflows" / "commissioning.toml")
     ev = ["evidence", "add", k]
     steps: list[Step] = [("Create the database.", ["init"], 0, "alice")]
     for key, title, lead, model, body in SERVICES:
@@ -48,6 +49,13 @@ def _script() -> list[Step]:
         ("", ["people", "add", "gill", "--email", "gill@council.gov.uk", "--role", "governance-lead"], 0, "admin"),
         ("", ["project", "set", k, "--governance-lead", "gill", "--sro", "alice"], 0, "alice"),
         ("The portfolio: every project starts at analyse.", ["project", "list"], 0, "alice"),
+        ("The workflows live in the database: `cycle init` installed the built-in ones, and each project runs on "
+         "the version that was newest when it was created. The team's own copy in its home is not installed.",
+         ["workflow", "list"], 0, "alice"),
+        ("A file is only something to install, and installing is for a governance lead or an admin: Alice is "
+         "refused (exit 6, audited) ...", ["workflow", "install", team], 6, "alice"),
+        ("... Gill installs it as commissioning version 2. New projects take it; CAMHS stays on version 1 until "
+         "Gill moves it (cycle project set camhs --workflow-version 2).", ["workflow", "install", team], 0, "gill"),
         ("What stands between CAMHS and planning?", ["gate", "check", k], 0, "alice"),
         ("Alice tries to advance anyway: refused, with the commands that would fix it (exit 3).",
          ["project", "advance", k], 3, "alice"),
@@ -106,6 +114,18 @@ def _script() -> list[Step]:
     return steps
 
 
+def _team_workflow(home: Path) -> None:
+    """The team's own version of the commissioning workflow: the built-in one asking for a board summary too."""
+    from .workflow import builtin_dir
+
+    source = (builtin_dir() / "commissioning.toml").read_text(encoding="utf-8")
+    anchor = 'title = "Analysis complete: agree priorities and move to planning"\n'
+    extra = ('\n  [[gate.criterion]]\n  id = "board-summary"\n  kind = "evidence"\n  level = "should"\n'
+             '  title = "A one-page summary for the board"\n')
+    (home / "workflows").mkdir(parents=True, exist_ok=True)
+    (home / "workflows" / "commissioning.toml").write_text(source.replace(anchor, anchor + extra, 1), encoding="utf-8")
+
+
 def _report_step(home: Path) -> Step:
     return ("Gill's gate-audit report for the board: every gate, its evidence, decision and authority.",
             ["report", "gate-audit", "camhs", "--format", "html", "--out", str(home / "gate-audit.html")], 0, "gill")
@@ -154,7 +174,8 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
     os.environ["CYCLE_DATABASE_URL"] = f"sqlite:///{where / 'cycle.db'}"
     echo(f"cycle demo: a commissioning project round the cycle, on a throwaway database in {where}\n")
     try:
-        for narration, argv, expected, user in [*_script(), _report_step(where)]:
+        _team_workflow(where)
+        for narration, argv, expected, user in [*_script(where), _report_step(where)]:
             os.environ["CYCLE_USER"] = user
             if narration:
                 echo(f"\n# {narration}")

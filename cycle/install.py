@@ -12,7 +12,8 @@ log records with each project's creation and each gate the SHA-256 of the file u
 upgrades it, it installs each built-in or team file (from the $CYCLE_HOME of whoever runs it) whose
 SHA-256 the log shows, in the order the log first shows them, then the built-in files not yet installed;
 and it pins each project to the version its log last used, else to the newest version of its workflow,
-naming in the upgrade's audit entry and on stdout each project it could not match.
+naming in the upgrade's audit entry and on stdout each project it could not match. The newest version of
+each name is the file new projects ran on before: the team's file when the log shows it, else the built-in.
 
 Each `workflow.install` entry holds the name, version, SHA-256, origin and the whole text: the log alone
 can rebuild the table, and `cycle audit verify` compares them (cycle.records).
@@ -141,9 +142,16 @@ def _after_schema(s: Session, sql: Sql, actor: str | None, first: bool) -> tuple
     logged: dict[str, tuple[str, str]] = {}  # project -> (workflow, SHA-256) of its log's last entry naming one
     if first:
         shown = _logged_workflows(sql, logged)
-        known = {**_candidates([(None, team_files())]), **builtins}  # the built-in text wins over a copy
+        team = _candidates([(None, team_files())])
+        known = {**team, **builtins}  # the built-in text wins over a copy of it
         wanted = [known[k] for k in shown if k in known and k not in installed]
     wanted += [c for k, c in builtins.items() if k not in installed and c not in wanted]
+    if first:
+        # Before, a team file replaced the built-in file of its name for new projects: that one (when the log
+        # shows it), else the built-in, becomes the newest version of its name, so new projects go on as before.
+        current = {c.name: c for c in builtins.values()}
+        current.update({c.name: known[k] for k, c in team.items() if k in shown})
+        wanted.sort(key=lambda c: current.get(c.name) == c)  # stable: otherwise in the order the log shows them
     if wanted and not first and any(c.origin == registry.BUILTIN for c in wanted):
         refusal, _ = authority.lead_refusal(s, actor, "install this cycle's built-in workflows", "cycle init",
                                             admins_too=True)

@@ -354,7 +354,7 @@ MINI = (DATA / "revision-0008-mini.toml").read_text()
 MALLORYS = "ae4ca34950fc114dbae6a007611c56050c51ebba51ed0f3ccfdf3c6541a1e6c9"  # her criterion-less copy
 
 
-def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli, db: Database, home: Path) -> None:
+def load_revision_0008(db: Database) -> None:
     store = open_store()
     store.init(target="0008")
     store.dispose()
@@ -363,6 +363,10 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
     db.load(REVISION_0008.read_text())
     if db.dialect == "postgresql":
         db.execute("ALTER TABLE audit_entry ENABLE TRIGGER USER", "ALTER TABLE decision ENABLE TRIGGER USER")
+
+
+def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli, db: Database, home: Path) -> None:
+    load_revision_0008(db)
     kept = {t: db.rows(f"SELECT * FROM {t} ORDER BY 1") for t in ("project", "evidence", "decision", "audit_entry")}
     assert [len(rows) for rows in kept.values()] == [4, 4, 2, 16]
     mini = team_file(home, MINI, "mini")  # the team's file, as it was when the log used it
@@ -407,3 +411,22 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
         "and the workflows of 3 gate entries.")
     assert run("init").stdout.count("\n") == 1  # upgraded once: nothing more to install or pin
 
+
+
+def test_the_upgrade_keeps_a_team_file_that_replaced_a_built_in_one_as_the_newest(run: Cli, db: Database,
+                                                                                  home: Path) -> None:
+    """Before, a team's commissioning.toml replaced the built-in one for new projects: it still does, as the
+    newest version, when the log shows it (here the criterion-less copy respite ran on, found in the home of
+    whoever upgrades: a governance lead sees it in `workflow list` and in the log, with its whole text)."""
+    assert sha(NO_CRITERIA) == MALLORYS
+    load_revision_0008(db)
+    mini, copy = team_file(home, MINI, "mini"), team_file(home, NO_CRITERIA)
+    out = run("init").stdout.splitlines()
+    assert out[1:] == [f"Installed workflows commissioning version 1 (built-in), mini version 1 ({mini}), "
+                       f"commissioning version 2 ({copy}), decommissioning version 1 (built-in).",
+                       "Pinned 4 projects to the version of its workflow its log last used."]
+    assert {p["key"]: p["workflow_version"] for p in run.json("project", "list")} == {
+        "camhs": 1, "pilot": 1, "respite": 2, "school-nursing": 1}
+    assert run("workflow", "list").stdout.splitlines()[0].endswith(
+        "[version 2 (newest): 1 project; version 1: 2 projects]")
+    run("audit", "verify")
