@@ -205,11 +205,11 @@ def _pin(s: Session, installed: dict[tuple[str, str], int],
          logged: dict[str, tuple[str, str]]) -> tuple[dict[str, Any], list[str]]:
     """Pin every project on no version yet: to the version its log last used, else to its workflow's newest."""
     newest: dict[str, int] = {}
-    for (name, _), version in installed.items():
-        newest[name] = max(version, newest.get(name, 0))
+    for (name, _), number in installed.items():
+        newest[name] = max(number, newest.get(name, 0))
     pinned: dict[str, list[Any]] = {}
     unmatched: dict[str, str] = {}
-    lines = []
+    lines: list[str] = []
     sql = sql_of(s)
     # Plain SQL, not the ORM: pinning is no change a person made, so the project's version stays as it was
     # (an --expect-version read before the upgrade still holds); the upgrade's entry records every pin.
