@@ -13,7 +13,9 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from sqlalchemy.pool import NullPool
 import cycle.workflow
 from cycle.store import open_store
 
-from .conftest import BODY, Cli, Database, PgServer, go
+from .conftest import BODY, Cli, Database, PgServer, cycle_exe, go
 from .test_database import _n, _psql
 from .test_decommissioning import D, _decommission
 
@@ -342,9 +344,19 @@ def test_a_file_that_is_no_workflow_gives_one_line(run: Cli, tmp_path: Path, db:
     run("init")
     before = db.dump()
     for command in ("check", "install"):
-        result = run("workflow", command, str(path), expect=2)
-        assert (result.stdout, result.stderr) == ("", f"Error: {path}: {problem}\n")
+        if kind in ("fifo", "device"):  # a separate process, so that a read that never ends fails, not hangs
+            result = subprocess.run([*cycle_exe(), "workflow", command, str(path)], capture_output=True, text=True,
+                                    timeout=60, preexec_fn=_a_gigabyte)
+            assert (result.returncode, result.stdout, result.stderr) == (2, "", f"Error: {path}: {problem}\n")
+            continue
+        done = run("workflow", command, str(path), expect=2)
+        assert (done.stdout, done.stderr) == ("", f"Error: {path}: {problem}\n")
     assert db.dump() == before
+
+
+def _a_gigabyte() -> None:
+    """Reading /dev/zero to its end would take all the memory there is: stop at this."""
+    resource.setrlimit(resource.RLIMIT_AS, (2 ** 30, 2 ** 30))
 
 
 # --- a database from before workflows lived in it -----------------------------------------------------
