@@ -191,7 +191,7 @@ def _logged_workflows(sql: Sql, latest: dict[str, tuple[str, str]]) -> list[tupl
                       "('project.create', 'advance', 'advance.refused', 'decision.record') ORDER BY seq"):
         try:
             p = audit.read_payload(e.payload)
-        except audit.Unreadable:
+        except audit.PAYLOAD_ERRORS:  # `audit verify` names it; it shows no workflow
             continue
         name, digest = p.get("workflow"), p.get("workflow_sha256")
         if isinstance(name, str) and isinstance(digest, str):

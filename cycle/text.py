@@ -165,7 +165,10 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return "database created" + (f" at schema revision {p['schema']}" if p.get("schema") else "")
     if action == "db.upgrade":
         adopted = f" (a database from before migrations, taken as {p['adopted_at']})" if p.get("adopted_at") else ""
-        return f"schema upgraded from {p.get('from') or 'none'} to {p.get('to')}{adopted}"
+        pins = p.get("workflows") or {}
+        pinned = (f"; {len(pins.get('pinned', {}))} projects pinned to a workflow version, "
+                  f"{len(pins.get('unmatched', {}))} not matched to their log" if pins else "")
+        return f"schema upgraded from {p.get('from') or 'none'} to {p.get('to')}{adopted}{pinned}"
     return ""
 
 

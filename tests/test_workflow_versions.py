@@ -404,6 +404,9 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
     assert upgrade["workflows"]["pinned"] == {"camhs": ["commissioning", 1], "pilot": ["mini", 1],
                                               "respite": ["commissioning", 1], "school-nursing": ["commissioning", 1]}
     assert list(upgrade["workflows"]["unmatched"]) == ["respite"]
+    assert run("audit", "log", "--limit", "1").stdout.endswith(
+        "db.upgrade  schema upgraded from 0008 to 0009; 4 projects pinned to a workflow version, 1 not matched to "
+        "their log\n")
     # Nothing was lost: every old row is as it was, but for its new pin.
     assert db.rows("SELECT * FROM audit_entry ORDER BY 1")[:16] == kept["audit_entry"]
     assert {t: db.rows(f"SELECT * FROM {t} ORDER BY 1") for t in ("evidence", "decision")} == {
