@@ -7,7 +7,7 @@ the newest version of its name (once roles exist, when a governance lead or admi
 projects stay on the version they run on until a governance lead moves them (`cycle project set KEY
 --workflow-version N`); a new project takes the newest.
 
-A database made before workflows lived in it (schema revision 0008 and earlier) ran on files, and its
+A database made before workflows lived in it (schema revision 0009 and earlier) ran on files, and its
 log records with each project's creation and each gate the SHA-256 of the file used. When `cycle init`
 upgrades it, it installs each built-in or team file (from the $CYCLE_HOME of whoever runs it) whose
 SHA-256 the log shows, in the order the log first shows them, then the built-in files not yet installed;

@@ -172,7 +172,7 @@ def _workflow_pins(sql: Sql, checked: dict[str, int]) -> list[Discrepancy]:
             elif e.project is not None and p.get("workflow_sha256") is not None:
                 pin = pins.get(e.project)
                 if pin is None:
-                    continue  # before this database pinned projects (revision 0009): the upgrade says what matched
+                    continue  # before this database pinned projects (revision 0010): the upgrade says what matched
                 gates += 1
                 installed = installs.get(pin)
                 if installed is None or installed[1]["sha256"] != p["workflow_sha256"]:
@@ -207,7 +207,7 @@ def _workflow_pins(sql: Sql, checked: dict[str, int]) -> list[Discrepancy]:
                                  f"workflow_version table", seq))
     for p in sql.rows("SELECT key, workflow, workflow_version FROM project ORDER BY key"):
         if p.key not in pins:
-            continue  # created before revision 0009 and never pinned: the upgrade said so
+            continue  # created before revision 0010 and never pinned: the upgrade said so
         pin = pins[p.key]
         now = (p.workflow, p.workflow_version) if p.workflow_version is not None else None
         if now != pin:

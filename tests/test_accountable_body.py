@@ -147,6 +147,7 @@ def test_a_field_that_decides_whether_a_decision_is_needed_is_guarded_too(govern
     (home / "workflows" / "mini.toml").write_text(GOOD.replace("[[stage]]", declared, 1).replace(
         'kind = "decision"', 'kind = "decision"\n  when = { field = "route", in = ["committee"] }'))
     run = governed
+    run("workflow", "install", str(home / "workflows" / "mini.toml"), user="gill")
     run("project", "new", "pilot", "--title", "Pilot", "--workflow", "mini", "--accountable-body", BODY,
         "--owner", "alice", "--attr", "route=committee")
     err = run("project", "set", "pilot", "--attr", "route=delegated", expect=6).stderr

@@ -119,7 +119,7 @@ def make_database_the_old_way(db: Database) -> None:
         SQLModel.metadata.create_all(conn)
         for statement in first.SQLITE_APPEND_ONLY if db.dialect == "sqlite" else first.POSTGRES_APPEND_ONLY:
             conn.exec_driver_sql(statement)
-        # what revision 0009 (workflows in the database) added came after migrations
+        # what revision 0010 (workflows in the database) added came after migrations
         conn.exec_driver_sql("DROP TABLE workflow_version")
         conn.exec_driver_sql("ALTER TABLE project DROP COLUMN workflow_version")
 

@@ -8,7 +8,7 @@
 --          alice: project advance pilot (to plan)
 --   mallory, on the same database but with her own CYCLE_HOME, whose workflows/commissioning.toml is the
 --          built-in one with every criterion taken out: project new respite; project advance respite (to plan,
---          with no evidence and no decision: the attack revision 0009 closes). Her file is not kept.
+--          with no evidence and no decision: the attack revision 0010 closes). Her file is not kept.
 -- tests/test_workflow_versions.py loads it at revision 0008 and upgrades it to the newest revision.
 INSERT INTO project (id, key, title, workflow, stage, cycle, visit, lead_commissioner, model, accountable_body, owner, attrs, created_at, updated_at, version, sro, lead, governance_lead, start_date, end_date, aim, scope, benefits, metrics) VALUES (1, 'camhs', 'CAMHS Tiers 2 and 3', 'commissioning', 'plan', 1, 2, 'CCGs', 'integrated', 'Children''s Trust Board', 'alice', '{}', '2026-12-06T03:18:43.553846Z', '2026-12-06T03:18:49.276398Z', 6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 INSERT INTO project (id, key, title, workflow, stage, cycle, visit, lead_commissioner, model, accountable_body, owner, attrs, created_at, updated_at, version, sro, lead, governance_lead, start_date, end_date, aim, scope, benefits, metrics) VALUES (2, 'school-nursing', 'School Nursing 5-19', 'commissioning', 'analyse', 1, 1, 'NCC - Public Health', 'joint', 'Health and Wellbeing Board', 'bob', '{}', '2026-12-06T03:18:44.417256Z', '2026-12-06T03:18:44.417256Z', 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);

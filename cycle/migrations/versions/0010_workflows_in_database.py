@@ -11,8 +11,8 @@ This revision only makes the table and the column. `cycle init` fills them in th
 the workflow files its audit log shows, then pins each project to the version its log last used. It is
 done there, not here, so that each installation is an audit entry under the login that ran it.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
