@@ -245,6 +245,7 @@ def test_as_the_application_role_a_personal_file_opens_no_gate_and_versions_stay
         as_login(gill)
         run("people", "add", gill, "--email", "gill@council.example", "--role", "governance-lead")
         as_login(pat)  # a member of the application role: no superuser, owns nothing
+        run("people", "add", pat, "--email", "pat@council.example")
         run("project", "new", "camhs", "--title", "CAMHS", "--accountable-body", BODY, "--owner", pat)
         path = team_file(home, NO_CRITERIA)
         run("project", "advance", "camhs", expect=3)
