@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
+from . import images
 from .errors import BadInput
 from .store import Sql, lenient_text, sql_of, undecodable
 
@@ -104,8 +105,14 @@ def append(db: Sql | Session, *, actor: str, action: str, project: str | None = 
 
     On PostgreSQL the actor is the database's session_user whatever the caller says: the database
     refuses any other name (a trigger), so the log records who the database knows is acting.
+
+    The entry carries, as its payload's "rows", the image of every covered row the transaction has
+    changed since its previous entry (cycle.images).
     """
-    sql = sql_of(db)
+    sql = sql_of(db)  # flushes an ORM session first, which notes the images of what it writes
+    changed = images.take(sql.info)
+    if changed:
+        payload = {**(payload or {}), "rows": changed}
     actor = sql.actor(actor)
     if _CONTROL.search(f"{actor}{project}{action}{from_stage}{to_stage}"):  # one search: this is every write's path
         for value, what in ((actor, "actor"), (project, "project"), (action, "action"),

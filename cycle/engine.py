@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from . import audit, authority, contracts, install, people, quarters, registry, rows, views
+from . import audit, authority, contracts, images, install, people, quarters, registry, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
@@ -478,6 +478,10 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, acto
             now = audit.utc_now()  # the project's updated_at is its audit entry's time
             if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, id=project.id, version=read_version) != 1:
                 _still_at(sql, key, read_version)
+            # The row as _MOVE left it: as read (its version is unchanged, so is every other column), and what it set.
+            images.note(sql.info, "project", project.id, {
+                **project._asdict(), "stage": dest, "visit": project.visit + 1, "cycle": cycle,
+                "version": read_version + 1, "updated_at": now})
             opened = (_open_linked(sql, key, registry.get(store, sql, gate.opens), new_key, actor)
                       if gate.opens else None)
             entry = audit.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,
@@ -540,8 +544,8 @@ def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor:
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, expect_version)
+        _touch(s, project, project.version)  # before the entry, which carries the project's new image too
         contract = contracts.set_terms(s, project, clean, actor)
-        _touch(s, project, project.version)
         _, holder, _ = contracts.holder_of(s, project)
         return contracts.status(holder, contract, quarters.london_today())
 
@@ -551,6 +555,6 @@ def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str
     actor = store.actor(actor)
     with store.write() as s:
         project = _load_for_write(s, key, None)
+        _touch(s, project, project.version)  # before the entry, which carries the project's new image too
         result = contracts.serve_notice(s, project, served_on, ref_text, actor, quarters.london_today())
-        _touch(s, project, project.version)
         return result

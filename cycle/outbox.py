@@ -121,10 +121,12 @@ def _readdress(o: OutboxMessage, known: dict[str, str]) -> str | None:
 
 
 def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 200,
-          guard: Any = None) -> list[Row]:
-    """Take the rows due for sending (pending and due, or claimed by a sender that has since died)."""
+          guard: Any = None, *, actor: str) -> list[Row]:
+    """Take the rows due for sending (pending and due, or claimed by a sender that has since died): one
+    `outbox.claim` audit entry for the batch, naming each row, the claim and any address re-read."""
     now = now or now_utc()
     at = stamp(now)
+    actor = store.actor(actor)
     with store.write() as s:
         if guard is not None:
             guard(s)
@@ -135,12 +137,21 @@ def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 2
             .order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
         rows = list(s.exec(query).scalars())  # type: ignore[call-overload]
         known = addresses(s, {o.recipient for o in rows})
+        readdressed: dict[str, list[str]] = {}
+        taken_over: dict[str, str | None] = {}
         for o in rows:
-            _readdress(o, known)  # the address is read as the row goes out, so a corrected one is used
+            before = _readdress(o, known)  # the address is read as the row goes out, so a corrected one is used
+            if before is not None:
+                readdressed[str(o.id)] = [before, o.email]
+            if o.status == "sending":  # its sender died: its claim lapsed
+                taken_over[str(o.id)] = o.claimed_by
             o.status, o.claimed_by = "sending", holder
             o.claim_expires_at = stamp(now + timedelta(seconds=CLAIM_SECONDS))
             s.add(o)
-        s.flush()
+        if rows:
+            audit.append(s, actor=actor, action="outbox.claim", payload={
+                "holder": holder, "outbox_ids": [o.id for o in rows], "claim_expires_at": rows[0].claim_expires_at,
+                "email_changed": readdressed, "taken_over_from": taken_over})
         return [Row.of(o) for o in rows]
 
 
@@ -202,14 +213,20 @@ def record(store: Store, holder: str, outcomes: list[Outcome], *, actor: str, tr
     return out
 
 
-def release(store: Store, holder: str, row_ids: list[int]) -> None:
-    """Hand claimed rows back untouched (a sender stopping before it tried them)."""
+def release(store: Store, holder: str, row_ids: list[int], *, actor: str) -> None:
+    """Hand claimed rows back untouched (a sender stopping before it tried them): one `outbox.release`
+    audit entry for those it still held."""
+    actor = store.actor(actor)
     with store.write() as s:
+        released = []
         for row_id in row_ids:
             o = s.get(OutboxMessage, row_id)
             if o is not None and o.status == "sending" and o.claimed_by == holder:
                 o.status, o.claimed_by, o.claim_expires_at = "pending", None, None
                 s.add(o)
+                released.append(row_id)
+        if released:
+            audit.append(s, actor=actor, action="outbox.release", payload={"holder": holder, "outbox_ids": released})
 
 
 def listing(store: Store, status: str | None = None) -> list[Row]:

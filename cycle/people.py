@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from . import audit, identity
@@ -215,8 +215,11 @@ def remove_role(store: Store, name: str, role: str, body: str | None, *, actor: 
             if role == "admin" and [identity.canonical(a) for a in holders(s, "admin")] == [identity.canonical(name)]:
                 raise BadInput(f"{name} is the only admin, and without one anyone may grant roles; make someone "
                                f"else admin first: cycle people add NAME --role admin")
-            s.execute(delete(PersonRole).where(PersonRole.person_id == person.id, PersonRole.role == role,  # type: ignore[arg-type]
-                                               PersonRole.body == body_text))
+            held = s.exec(select(PersonRole).where(  # type: ignore[call-overload]
+                PersonRole.person_id == person.id, PersonRole.role == role,  # type: ignore[arg-type]
+                PersonRole.body == body_text)).scalars()  # type: ignore[arg-type]
+            for granted in held:  # one by one, so that each row's removal reaches the audit entry (cycle.images)
+                s.delete(granted)
             audit.append(s, actor=actor, action="person.remove-role", payload={
                 "name": name, "role": {"role": role, "body": body_text or None}})
             view = get(s, name)

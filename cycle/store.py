@@ -26,7 +26,7 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from . import config, identity, schema
+from . import config, identity, images, schema
 from .errors import BadInput, CycleError, DatabaseBusy, DatabaseFailed, DatabaseRefused, NoDatabase, SchemaBehind
 
 if TYPE_CHECKING:
@@ -209,12 +209,17 @@ class Store:
         from sqlmodel import Session
 
         try:
+            images.listen()
             with Session(self._writer, expire_on_commit=False) as session:
                 with session.begin():
+                    conn = session.connection()
+                    images.forget(conn.info)
                     if self.dialect == "postgresql":
                         # One writer of the audit chain at a time (released at commit or rollback).
-                        session.connection().exec_driver_sql(_TAKE_WRITE_LOCK)
+                        conn.exec_driver_sql(_TAKE_WRITE_LOCK)
                     yield session
+                    session.flush()
+                    images.require_recorded(conn.info)
         except self._errors as exc:
             raise database_error(exc) from exc
 
@@ -225,10 +230,12 @@ class Store:
         On PostgreSQL the driver opens a transaction for it, which that write then carries on."""
         return Sql(raw.dbapi_connection, self.dialect, raw.info, self._driver_error)
 
-    def reading(self, raw: Any = None) -> AbstractContextManager[Sql]:
+    def reading(self, raw: Any = None, snapshot: bool = False) -> AbstractContextManager[Sql]:
         """A read transaction for plain SQL (see Sql): what the read-only commands use.
-        On `raw` (from pinned()) when given, else on a connection from the pool."""
-        return self._transaction(write=False, raw=raw)
+        On `raw` (from pinned()) when given, else on a connection from the pool. With `snapshot`, every
+        statement sees the database as it was at the first (PostgreSQL's REPEATABLE READ; a SQLite read
+        transaction always does): for reading the log and the tables it vouches for as one."""
+        return self._transaction(write=False, raw=raw, snapshot=snapshot)
 
     def writing(self, orm: bool = False, raw: Any = None) -> AbstractContextManager[Sql]:
         """A write transaction for plain SQL, serialised like write(); commits on success. With `orm`,
@@ -274,11 +281,11 @@ class Store:
             raw.close()  # back to the pool
 
     @contextmanager
-    def _transaction(self, write: bool, raw: Any = None) -> Iterator[Sql]:
+    def _transaction(self, write: bool, raw: Any = None, snapshot: bool = False) -> Iterator[Sql]:
         """A transaction straight on a pooled DB-API connection: SQLAlchemy's Connection, its events
         and its result layer cost several times what an advance's statements do."""
         if raw is None:
-            with self.pinned() as raw, self._transaction(write, raw) as sql:
+            with self.pinned() as raw, self._transaction(write, raw, snapshot) as sql:
                 yield sql
             return
         sql = Sql(raw.dbapi_connection, self.dialect, raw.info, self._driver_error)
@@ -287,7 +294,13 @@ class Store:
                 sql.run("BEGIN IMMEDIATE" if write else "BEGIN")
             elif write and self.dialect == "postgresql":
                 sql.run(_TAKE_WRITE_LOCK)
+            elif snapshot and self.dialect == "postgresql":
+                sql.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if write:
+                images.forget(sql.info)
             yield sql
+            if write:
+                images.require_recorded(sql.info)
             try:
                 raw.commit()
             except self._driver_error as exc:
@@ -314,9 +327,11 @@ class Store:
         try:
             with self._writer.connect() as conn:
                 with conn.begin():
+                    images.forget(conn.info)
                     if self.dialect == "postgresql":
                         conn.exec_driver_sql(_TAKE_WRITE_LOCK)
                     yield conn
+                    images.require_recorded(conn.info)
         except self._errors as exc:
             raise database_error(exc) from exc
 
@@ -362,6 +377,7 @@ class Sql:
 
     def __init__(self, dbapi_connection: Any, dialect: str, info: dict[str, Any], error: type[Exception],
                  connection: Connection | None = None):
+        self._dbapi = dbapi_connection
         self._cursor = dbapi_connection.cursor()
         self._postgres = dialect == "postgresql"
         self._info = info  # lives as long as the pooled connection
@@ -410,6 +426,26 @@ class Sql:
             raise database_error(exc) from exc
         return self._cursor
 
+    def stream(self, statement: str, batch: int = 2000, **params: Any) -> Iterator[Any]:
+        """The rows of a query, as rows() gives them, a batch at a time, without holding them all (on PostgreSQL
+        a server-side cursor, in this transaction)."""
+        cursor = self._dbapi.cursor(name="cycle_stream") if self._postgres else self._dbapi.cursor()
+        try:
+            cursor.execute(_pyformat(statement) if self._postgres else statement, params)
+            make = None
+            while found := cursor.fetchmany(batch):
+                make = make or _row_type(tuple(map(_name, cursor.description)))._make
+                yield from map(make, found)
+        except self._error as exc:
+            raise database_error(exc) from exc
+        finally:
+            cursor.close()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The connection's own dict, which lives as long as it does (images noted for the next entry)."""
+        return self._info
+
     def one(self, statement: str, **params: Any) -> Any:
         """The first row of a query, or None."""
         found = self.rows(statement, **params)
@@ -433,6 +469,7 @@ class Sql:
 
             if self._connection is None:
                 raise RuntimeError("open the transaction with Store.writing(orm=True) to write ORM objects")
+            images.listen()
             self._session = Session(bind=self._connection, expire_on_commit=False)
         return self._session
 

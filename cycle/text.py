@@ -146,6 +146,13 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action in ("outbox.sent", "outbox.failed", "outbox.deferred"):
         detail = f": {p['detail']}" if action != "outbox.sent" and p.get("detail") else ""
         return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} {action[7:]}{detail}"
+    if action == "outbox.claim":
+        taken = f", taking over {len(p['taken_over_from'])} from lapsed claims" if p.get("taken_over_from") else ""
+        return f"{len(p['outbox_ids'])} to send, by {p['holder']}{taken}"
+    if action == "outbox.release":
+        return f"{len(p['outbox_ids'])} handed back by {p['holder']}"
+    if action == "record.baseline":
+        return f"{len(p['rows'])} rows as they stood at the upgrade to revision {p['revision']}"
     if action == "outbox.retry":
         return f"#{p['outbox_id']} retry (was {p['was']})"
     if action == "review.record":

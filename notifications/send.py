@@ -57,7 +57,7 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
     sender = mail.sender()
     holder = holder or f"send:{uuid.uuid4().hex[:12]}"
     now = now or datetime.now(UTC)
-    claimed = outbox.claim(store, holder, now, guard=guard)
+    claimed = outbox.claim(store, holder, now, guard=guard, actor=actor)
     result = Drained(transport.describe())
     groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
     for row in claimed:
@@ -76,7 +76,7 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
         # them claimed for ten minutes.
         left = [r.id for r in claimed if r.id not in recorded]
         try:
-            outbox.release(store, holder, left)
+            outbox.release(store, holder, left, actor=actor)
         except Exception:  # noqa: BLE001 - the claims lapse by themselves; the first error is the one to see
             pass
         raise

@@ -193,6 +193,34 @@ class Database:
             for statement in statements:
                 conn.execute(text(statement), params or {})
 
+    def tamper(self, *statements: str, params: dict[str, Any] | None = None) -> None:
+        """Change rows as the database's owner could, in one transaction: on PostgreSQL with the database's
+        own checks (triggers) switched off for it first, as a superuser may, so that only `audit verify`
+        can tell. The application role can do none of this (tests/test_records.py)."""
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for statement in statements:
+                conn.execute(text(statement), params or {})
+
+    def insert_on_record(self, table: str, statement: str, params: dict[str, Any] | None = None,
+                         user: str = "alice") -> list[int]:
+        """A hand-written INSERT (as `user`'s login on PostgreSQL) that puts itself on the record, the only way
+        such a statement can commit there: in the same transaction, an audit entry under that login holding
+        the images of the rows it wrote (cycle.images). The ids of the new rows."""
+        from sqlalchemy import text
+
+        from cycle import audit
+
+        with (self.login(user) if self.server else self.engine).begin() as conn:
+            ids = [int(r[0]) for r in conn.execute(text(statement + " RETURNING id"), params or {})]
+            images = [{"table": table, "id": i, "row": dict(conn.execute(
+                text(f"SELECT * FROM {table} WHERE id = :i"), {"i": i}).one()._mapping)} for i in ids]
+            audit.append(conn, actor=user, action="by-hand", payload={"statement": statement, "rows": images})
+        return ids
+
     def load(self, script: str) -> None:
         """Run a file's INSERT lines as they are (no bind parameters), then move PostgreSQL's id sequences past them."""
         from sqlalchemy import inspect

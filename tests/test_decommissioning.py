@@ -217,8 +217,12 @@ def test_recommissioning_links_both_ways(ready: Cli) -> None:
     text = run("project", "show", "camhs").stdout
     assert "replaced-by       camhs-2029 (at analyse)" in text
     log = run.json("audit", "log", "camhs")
-    assert log[-1]["action"] == "project.link" and log[-1]["payload"] == {
-        "kind": "replaced-by", "other": "camhs-2029", "version": log[-1]["payload"]["version"]}
+    link = log[-1]["payload"]
+    assert log[-1]["action"] == "project.link" and {k: v for k, v in link.items() if k != "rows"} == {
+        "kind": "replaced-by", "other": "camhs-2029", "version": link["version"]}
+    # The entry carries the images of what it wrote: the new project, both links and camhs's new version.
+    assert [(r["table"], r["row"].get("kind") or r["row"].get("key")) for r in link["rows"]] == [
+        ("link", "replaces"), ("link", "replaced-by"), ("project", "camhs")]
     created = run.json("audit", "log", "camhs-2029")[0]
     assert created["payload"]["replaces"] == "camhs"
 

@@ -166,7 +166,7 @@ def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, s
                                                        db: Database) -> None:
     live_project(run, title=EVIL)
     # A title with a raw CR LF cannot be entered through cycle; put one in as an older version might have.
-    db.execute("UPDATE project SET title = :title WHERE key = 'camhs'",
+    db.tamper("UPDATE project SET title = :title WHERE key = 'camhs'",
                params={"title": EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes"})
     reminders.enqueue(store, T0.date(), actor="scheduler")
     assert drain(store, T0).summary() == "sent 1"
@@ -281,17 +281,40 @@ def test_smtp_settings_and_the_password(run: Cli, home: Path, monkeypatch: pytes
 def test_a_sender_that_died_after_the_server_accepted_sends_a_recognisable_duplicate(
         run: Cli, store: Store, smtp: SmtpServer) -> None:
     review_due(run, store)
-    claimed = outbox.claim(store, "sender-that-dies", T0)
+    claimed = outbox.claim(store, "sender-that-dies", T0, actor="scheduler")
     msg = render.message(claimed, mail.sender(), T0)
     delivery = mail.transport().deliver(msg, [r.email for r in claimed])
     assert delivery.accepted == ["alice@council.example"]  # ... and the process died before recording it
     assert rows(run) == [(1, "sending", "alice", 0)]
+    claim = run.json("audit", "log")[-1]  # the claim is on the record, with the row as it took it
+    assert (claim["action"], claim["payload"]["holder"], claim["payload"]["outbox_ids"]) == (
+        "outbox.claim", "sender-that-dies", [1])
+    assert [(i["table"], i["row"]["status"], i["row"]["claimed_by"]) for i in claim["payload"]["rows"]] == [
+        ("outbox", "sending", "sender-that-dies")]
     assert drain(store, T0 + timedelta(minutes=5)).rows == []  # its claim has not expired yet
     assert drain(store, T0 + timedelta(minutes=11)).summary() == "sent 1"
     assert rows(run) == [(1, "sent", "alice", 1)]
+    taken, sent = run.json("audit", "log")[-2:]
+    assert (taken["action"], taken["payload"]["taken_over_from"], sent["action"]) == (
+        "outbox.claim", {"1": "sender-that-dies"}, "outbox.sent")
+    run("audit", "verify")
     first, second = smtp.received
     assert first.message["Message-ID"] == second.message["Message-ID"] == outbox.message_id(
         "camhs", "review-due", f"{Y}-Q3", "council.example")
+
+
+def test_claimed_rows_handed_back_are_on_the_record(run: Cli, store: Store) -> None:
+    review_due(run, store)
+    claimed = outbox.claim(store, "sender-that-stops", T0, actor="scheduler")
+    outbox.release(store, "sender-that-stops", [r.id for r in claimed], actor="scheduler")
+    outbox.release(store, "sender-that-stops", [r.id for r in claimed], actor="scheduler")  # no longer its own
+    assert rows(run) == [(1, "pending", "alice", 0)]
+    claim, release = run.json("audit", "log")[-2:]
+    assert (claim["action"], release["action"], release["payload"]["outbox_ids"]) == (
+        "outbox.claim", "outbox.release", [1])
+    assert [(i["row"]["status"], i["row"]["claimed_by"]) for i in release["payload"]["rows"]] == [("pending", None)]
+    assert run("audit", "log").stdout.splitlines()[-1].endswith("outbox.release  1 handed back by sender-that-stops")
+    run("audit", "verify")
 
 
 @pytest.fixture

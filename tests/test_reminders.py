@@ -79,7 +79,11 @@ def test_review_record_and_its_refusals(run: Cli) -> None:
                    f"see: cycle review list camhs\n")
     entry = run.json("audit", "log", "camhs")[-1]
     assert entry["action"] == "review.record"
+    images = entry["payload"].pop("rows")
     assert entry["payload"] == {"review_id": 1, "quarter": str(q), "held_on": str(today), "note": "minutes CR-12"}
+    assert images == [{"table": "review_meeting", "id": 1, "row": {
+        "id": 1, "project_id": 1, "quarter": str(q), "held_on": str(today), "note": "minutes CR-12",
+        "recorded_by": "alice", "recorded_at": images[0]["row"]["recorded_at"]}}]
     (listed,) = run.json("review", "list")
     assert listed == {"project": "camhs", "quarter": str(q), "held_on": str(today), "note": "minutes CR-12",
                       "recorded_by": "alice", "recorded_at": listed["recorded_at"]}
@@ -177,7 +181,7 @@ def test_running_the_tick_twice_sends_each_reminder_once(run: Cli, home: Path) -
     assert [(r["status"], r["kind"], r["period"], r["recipient"], r["attempts"]) for r in rows] == [
         ("sent", "review-due", f"{Y}-Q3", "alice", 1)]
     actions = [e["action"] for e in run.json("audit", "log")[before:]]
-    assert actions == ["outbox.enqueue", "outbox.sent"]
+    assert actions == ["outbox.enqueue", "outbox.claim", "outbox.sent"]
     assert due(run, day) == [("review-due", "camhs", f"{Y}-Q3", "alice", "sent")]
     run("audit", "verify")
 
