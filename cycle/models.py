@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 _project_version = Column("version", Integer, nullable=False)
@@ -87,6 +87,8 @@ class AuditEntry(SQLModel, table=True):
     """
 
     __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_txid", "txid", sqlite_where=text("txid IS NOT NULL"),
+                            postgresql_where=text("txid IS NOT NULL")),)
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     at: str
@@ -98,6 +100,9 @@ class AuditEntry(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str
     hash: str
+    # PostgreSQL: the transaction that appended the entry, set by a trigger (never by the writer) and not
+    # hashed; the database finds a transaction's entries by it (migration 0010). Empty on SQLite.
+    txid: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class WorkflowVersion(SQLModel, table=True):

@@ -1,43 +1,51 @@
-"""The records the gates read, checked against the audit entries that wrote them.
+"""The records gates, reminders and reports read, checked against the audit log that wrote them.
 
-The hash chain proves that the log has not been altered. Gate checks and reports read other tables:
-evidence, decisions, waivers, and each project's stage. Whoever can write to the database directly
-could edit one of those rows, delete it, or insert one with no audit entry behind it. Nothing in the
-chain would change, and a forged decision would open a gate. So `audit verify` also compares every
-such row with the entry that recorded it, field by field, and each project's stage with the last
-move its log records.
+The hash chain proves that the log has not been altered. Gates, reminders and reports read other
+tables (cycle.images.COVERED). Whoever can write to the database directly could edit one of those
+rows, delete it, or insert one with no audit entry behind it: nothing in the chain would change,
+and a forged decision would open a gate, a project set back a cycle would reopen a gate with the
+last cycle's evidence. So `audit verify` also replays the row images the entries carry, in sequence
+order, and compares every row of every covered table, every column, with the latest image the log
+holds of it: it names a row that differs (which columns, what the log says, which entry), a row
+the log never wrote, and a row the log says exists that is gone.
 
-Gates are checked against the version of its workflow a project is pinned to. So every installed
-version (workflow_version) must match the `workflow.install` entry that holds its text; each project
-must run on the version its log last pinned it to (at creation, by `project set --workflow-version`,
-or by the upgrade that installed workflows in an older database); and every gate entry (advance,
-advance.refused, decision.record) must carry the SHA-256 of the version its project was pinned to
-at that moment. A gate checked against any other definition (a file in someone's home, a version the
-project was moved to by hand) is named.
+The checks from before images stay, for every row that matches its image: each evidence, decision
+and waiver row against the entry that created it (so an entry rewritten under another actor is seen
+even if its image was not touched), and each project's stage against its last move. For rows from
+before images they are what the upgrade's baseline (`record.baseline`, revision 0010) cannot vouch
+for: a baseline records the rows as they stood at the upgrade.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .audit import PAYLOAD_ERRORS, Unreadable, read_payload
+import orjson
+
+from .audit import canonical_json
+from .images import COVERED
 from .store import Sql
 
 # table -> (the action that writes a row, the payload field naming its id, the columns the payload
-# also holds, and the column holding who wrote it: the entry's actor)
+# also holds, and the column holding who wrote it: the entry's actor). For rows from before images.
 _TABLES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "evidence": ("evidence.add", "evidence_id", ("name", "ref", "note", "cycle"), "recorded_by"),
     "decision": ("decision.record", "decision_id",
                  ("gate", "outcome", "body", "ref", "recycle_to", "decided_on", "note", "cycle"), "recorded_by"),
     "waiver": ("waiver.add", "waiver_id", ("gate", "criterion", "reason", "cycle"), "waived_by"),
 }
+# The one action that creates a row of a table, where there is one (named when a row has no entry).
+_CREATED_BY = {"project": "project.create", "evidence": "evidence.add", "decision": "decision.record",
+               "waiver": "waiver.add", "gate_request": "gate.request", "milestone": "milestone.add",
+               "review_meeting": "review.record", "outbox": "outbox.enqueue"}
 
 
 @dataclass(frozen=True)
 class Discrepancy:
-    table: str  # evidence, decision, waiver, project, workflow_version, or audit_entry (a gate entry)
+    table: str  # a covered table (cycle.images.COVERED)
     id: int | str  # the row's id (a project's key)
     project: str | None
     problem: str  # one sentence, for a person
@@ -60,158 +68,221 @@ class Records:
         return {"ok": self.ok, "checked": self.checked, "discrepancies": [d.as_dict() for d in self.discrepancies]}
 
 
-def check(sql: Sql) -> Records:
-    """Every evidence, decision and waiver row against its audit entry; every project's stage
-    against its log. Run it in one read transaction."""
-    keys = {p.id: p for p in sql.rows("SELECT id, key, stage FROM project")}
-    found: list[Discrepancy] = []
-    checked = {"projects": len(keys)}
-    actions = tuple(action for action, *_ in _TABLES.values())
-    written: dict[str, dict[int, Any]] = {table: {} for table in _TABLES}  # table -> id -> entry
-    last_move: dict[str, str] = {}
-    for e in sql.rows("SELECT seq, actor, project, action, to_stage, payload FROM audit_entry "
-                      f"WHERE to_stage IS NOT NULL OR action IN ({', '.join(repr(a) for a in actions)}) "
-                      "ORDER BY seq"):
-        if e.to_stage is not None and e.project is not None:
-            last_move[e.project] = e.to_stage
-        table = next((t for t, (action, *_) in _TABLES.items() if action == e.action), None)
-        if table is None:
-            continue
+def digest(image: dict[str, Any]) -> bytes:
+    """A short fingerprint of a row image (its canonical JSON); a value JSON cannot hold (a blob written
+    by hand) gets one that matches no image."""
+    try:
+        text = canonical_json(image)
+    except (TypeError, ValueError):
+        text = "\x00" + repr(sorted(image.items(), key=lambda kv: str(kv[0])))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+@dataclass
+class _Log:
+    """What the replay keeps: per row only the newest image's entry and fingerprint."""
+
+    latest: dict[str, dict[int, tuple[int, bytes | None]]]  # table -> id -> (seq, digest; None: deleted)
+    created: dict[str, dict[int, tuple[int, str, str | None, dict[str, Any]]]]  # rows from before images
+    last_move: dict[str, str]  # project key -> the stage its log last moved it to
+    keys: dict[int, str]  # project id -> key, from the projects' images (for rows of projects now gone)
+
+
+def _replay(sql: Sql) -> _Log:
+    log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {})
+    actions = {action: table for table, (action, *_) in _TABLES.items()}
+    query = ("SELECT seq, actor, project, action, to_stage, payload FROM audit_entry WHERE to_stage IS NOT NULL "
+             f"OR action IN ({', '.join(repr(a) for a in actions)}) OR payload LIKE '%\"rows\":[%' ORDER BY seq")
+    for seq, actor, project, action, to_stage, text in sql.stream(query):
+        if to_stage is not None and isinstance(project, str):
+            log.last_move[project] = to_stage
         try:
-            payload = read_payload(e.payload)
-        except Unreadable:  # `audit log` shows it as unreadable; its row, if any, then has no entry
+            payload = orjson.loads(text)
+        except (orjson.JSONDecodeError, TypeError):  # `audit log` shows it as unreadable; its rows have no entry
             continue
-        row_id = payload.get(_TABLES[table][1])
-        if isinstance(row_id, int):
-            written[table][row_id] = (e, payload)
-    for table, (action, _, columns, by) in _TABLES.items():
-        rows = sql.rows(f"SELECT * FROM {table} ORDER BY id")
-        checked[table] = len(rows)
-        for row in rows:
-            project = keys[row.project_id].key if row.project_id in keys else None
-            entry = written[table].pop(row.id, None)
-            if entry is None:
-                found.append(Discrepancy(table, row.id, project, f"{_label(table, row.id)} has no {action} audit "
-                                                                 f"entry: it was written outside cycle"))
-                continue
-            e, payload = entry
-            differ = [c for c in columns if c in payload and payload[c] != getattr(row, c)]
-            if e.project != project:
-                differ.insert(0, "project")
-            if getattr(row, by) != e.actor:
-                differ.append(by)
-            if differ:
-                said = "; ".join(f"{c} is {_shown(_value(row, c, project))} but entry {e.seq} recorded "
-                                 f"{_shown(_said(e, payload, c, by))}" for c in differ)
-                found.append(Discrepancy(table, row.id, project, f"{_label(table, row.id)} differs from its audit "
-                                                                 f"entry: {said}", e.seq))
-        for row_id, (e, _) in sorted(written[table].items()):
-            found.append(Discrepancy(table, row_id, e.project, f"{_label(table, row_id)}, recorded by entry {e.seq}, "
-                                                               f"is missing from the {table} table", e.seq))
-    for p in sorted(keys.values(), key=lambda p: p.key):
-        logged = last_move.get(p.key)
-        if logged is None:
-            found.append(Discrepancy("project", p.key, p.key, f"project {p.key} has no audit entry creating it"))
-        elif logged != p.stage:
-            found.append(Discrepancy("project", p.key, p.key, f"project {p.key} is at {p.stage}, but its audit log "
-                                                              f"last moved it to {logged}"))
-    found += _workflow_pins(sql, checked)
+        if not isinstance(payload, dict):
+            continue
+        images = payload.get("rows")
+        if isinstance(images, list):
+            for image in images:
+                found = _image(image)
+                if found is None:
+                    continue
+                table, row_id, row = found
+                log.latest[table][row_id] = (seq, None if row is None else digest(row))
+                if table == "project" and row is not None and isinstance(row.get("key"), str):
+                    log.keys[row_id] = row["key"]
+        if action in actions:  # the entry that created an evidence, decision or waiver row, for today's checks
+            table = actions[action]
+            created = payload.get(_TABLES[table][1])
+            if isinstance(created, int):
+                log.created[table][created] = (seq, actor, project, payload)
+    return log
+
+
+def _image(image: Any) -> tuple[str, int, dict[str, Any] | None] | None:
+    """(table, id, row) of one of an entry's images, or None when it is not one (then it vouches for nothing)."""
+    if not isinstance(image, dict):
+        return None
+    table, row_id, row = image.get("table"), image.get("id"), image.get("row")
+    if table not in COVERED or not isinstance(row_id, int) or isinstance(row_id, bool):
+        return None
+    if row is not None and not isinstance(row, dict):
+        return None
+    return table, row_id, row
+
+
+def check(sql: Sql) -> Records:
+    """Every row of every covered table against the latest image the log holds of it (and, for rows the
+    upgrade's baseline vouched for, against the entry that created them). Run it in one read transaction."""
+    log = _replay(sql)
+    keys = {**log.keys, **{p.id: p.key for p in sql.rows("SELECT id, key FROM project")}}
+    found: list[Discrepancy] = []
+    checked: dict[str, int] = {}
+    for table in COVERED:
+        latest, created = log.latest[table], log.created.get(table, {})
+        n = 0
+        for row in _rows(sql, table):
+            n += 1
+            row_id = row.get("id")
+            known = latest.pop(row_id, None) if isinstance(row_id, int) else None
+            first = created.pop(row_id, None) if isinstance(row_id, int) else None
+            if known is None:
+                found.append(_unwritten(table, row, keys))
+            elif known[1] is None:
+                found.append(Discrepancy(table, _shown_id(table, row), _project_of(table, row, keys),
+                                         f"{_label(table, row)} was deleted by entry {known[0]} but is in the "
+                                         f"{table} table: it was written outside cycle", known[0]))
+            elif digest(row) != known[1]:
+                found.append(_differs(sql, table, row, known[0], keys))
+            else:
+                problem = _as_before_images(table, row, first, keys, log)
+                if problem is not None:
+                    found.append(problem)
+        checked[table] = n
+        for row_id, (seq, kept) in sorted(latest.items()):  # the log says they exist; the table has not got them
+            if kept is not None:
+                found.append(_missing(sql, table, row_id, seq, keys))
+        for row_id, (seq, _, project, _) in sorted(created.items()):  # from before images, and in no image either
+            if row_id not in latest:
+                found.append(Discrepancy(table, row_id, project, f"{table} #{row_id}, recorded by entry {seq}, is "
+                                                                 f"missing from the {table} table", seq))
     return Records(checked, found)
 
 
-def _label(table: str, row_id: int) -> str:
-    return f"{table} #{row_id}"
+def _rows(sql: Sql, table: str) -> Iterator[dict[str, Any]]:
+    for row in sql.stream(f"SELECT * FROM {table} ORDER BY id"):
+        yield row._asdict()
 
 
-def _value(row: Any, column: str, project: str | None) -> Any:
-    return project if column == "project" else getattr(row, column)
+def _label(table: str, row: dict[str, Any]) -> str:
+    if table == "project" and row.get("key") is not None:
+        return f"project {row['key']}"
+    return f"{table} #{row.get('id')}"
 
 
-def _said(entry: Any, payload: dict[str, Any], column: str, by: str) -> Any:
-    if column == "project":
-        return entry.project
-    if column == by:
-        return entry.actor
-    return payload[column]
+def _shown_id(table: str, row: dict[str, Any]) -> int | str:
+    return str(row.get("key")) if table == "project" else row.get("id")  # type: ignore[return-value]
+
+
+def _project_of(table: str, row: dict[str, Any], keys: dict[int, str]) -> str | None:
+    if table == "project":
+        return str(row.get("key"))
+    if table == "outbox":
+        project = row.get("project")
+        return project if isinstance(project, str) else None
+    project_id = row.get("project_id")
+    return keys.get(project_id) if isinstance(project_id, int) else None
+
+
+def _image_at(sql: Sql, seq: int, table: str, row_id: int) -> dict[str, Any]:
+    """The image of a row that entry `seq` holds (read again: the replay kept only its fingerprint)."""
+    entry = sql.one("SELECT payload FROM audit_entry WHERE seq = :seq", seq=seq)
+    for image in orjson.loads(entry.payload)["rows"]:
+        found = _image(image)
+        if found is not None and found[:2] == (table, row_id) and found[2] is not None:
+            return found[2]
+    raise AssertionError(f"entry {seq} no longer holds the image of {table} #{row_id}")  # read in one transaction
+
+
+def _unwritten(table: str, row: dict[str, Any], keys: dict[int, str]) -> Discrepancy:
+    action = _CREATED_BY.get(table)
+    entry = f"no {action} audit entry" if action else "no audit entry"
+    return Discrepancy(table, _shown_id(table, row), _project_of(table, row, keys),
+                       f"{_label(table, row)} has {entry}: it was written outside cycle")
+
+
+def _missing(sql: Sql, table: str, row_id: int, seq: int, keys: dict[int, str]) -> Discrepancy:
+    kept = _image_at(sql, seq, table, row_id)
+    label = f"project {kept.get('key')} (#{row_id})" if table == "project" else f"{table} #{row_id}"
+    return Discrepancy(table, _shown_id(table, kept), _project_of(table, kept, keys),
+                       f"{label}, recorded by entry {seq}, is missing from the {table} table", seq)
+
+
+_ABSENT = object()
+
+
+def _differs(sql: Sql, table: str, row: dict[str, Any], seq: int, keys: dict[int, str]) -> Discrepancy:
+    kept = _image_at(sql, seq, table, row["id"])
+    columns = [*row, *(c for c in kept if c not in row)]
+    said = "; ".join(f"{c} is {_shown(row.get(c, _ABSENT))} but entry {seq} recorded {_shown(kept.get(c, _ABSENT))}"
+                     for c in columns if _differ(row.get(c, _ABSENT), kept.get(c, _ABSENT)))
+    return Discrepancy(table, _shown_id(table, row), _project_of(table, row, keys),
+                       f"{_label(table, row)} differs from its audit entry: {said}", seq)
+
+
+def _differ(a: Any, b: Any) -> bool:
+    return type(a) is not type(b) or a != b
+
+
+def _as_before_images(table: str, row: dict[str, Any], first: Any, keys: dict[int, str],
+                      log: _Log) -> Discrepancy | None:
+    """A row that matches its image, checked as before images (which is all a baseline's rows had): an
+    evidence, decision or waiver row against the entry that created it (`first`), recorder and all; a
+    project's stage against its last move."""
+    if table == "project":
+        key = row.get("key")
+        logged = log.last_move.get(key) if isinstance(key, str) else None
+        if logged is None:
+            return Discrepancy("project", str(key), str(key), f"project {key} has no audit entry creating it")
+        if logged != row.get("stage"):
+            return Discrepancy("project", str(key), str(key), f"project {key} is at {row.get('stage')}, but its audit "
+                                                              f"log last moved it to {logged}")
+        return None
+    if table not in _TABLES:
+        return None
+    action, _, columns, by = _TABLES[table]
+    project = _project_of(table, row, keys)
+    label = _label(table, row)
+    if first is None:
+        return Discrepancy(table, row["id"], project, f"{label} has no {action} audit entry: it was written "
+                                                      f"outside cycle")
+    seq, actor, logged_project, payload = first
+    differ = [c for c in columns if c in payload and payload[c] != row.get(c)]
+    if logged_project != project:
+        differ.insert(0, "project")
+    if row.get(by) != actor:
+        differ.append(by)
+    if not differ:
+        return None
+
+    def now(c: str) -> Any:
+        return project if c == "project" else row.get(c)
+
+    def then(c: str) -> Any:
+        return logged_project if c == "project" else actor if c == by else payload[c]
+
+    said = "; ".join(f"{c} is {_shown(now(c))} but entry {seq} recorded {_shown(then(c))}" for c in differ)
+    return Discrepancy(table, row["id"], project, f"{label} differs from its audit entry: {said}", seq)
 
 
 def _shown(value: Any) -> str:
-    return "none" if value is None else repr(value) if isinstance(value, str) else str(value)
-
-
-# --- the workflow versions gates were checked against -------------------------------------------
-
-_PINS = ("'workflow.install', 'project.create', 'db.upgrade', 'advance', 'advance.refused', 'decision.record'")
-_GATES = ("advance", "advance.refused", "decision.record")
-
-
-def _workflow_pins(sql: Sql, checked: dict[str, int]) -> list[Discrepancy]:
-    """Replay the log's pins in sequence order: each gate entry against its project's version then, each
-    installed version against its install entry, each project's version against its last pin."""
-    found: list[Discrepancy] = []
-    installs: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}  # (name, version) -> (seq, payload)
-    pins: dict[str, tuple[str, int] | None] = {}  # project -> (workflow, version) its log last pinned it to
-    gates = 0
-    # A project.set entry matters here only when it moved the version; canonical JSON makes that a substring.
-    for e in sql.rows(f"SELECT seq, project, action, payload FROM audit_entry WHERE action IN ({_PINS}) OR "
-                      f"(action = 'project.set' AND payload LIKE '%\"workflow_version\"%') ORDER BY seq"):
-        try:
-            p = read_payload(e.payload)
-            if e.action == "workflow.install":
-                installs[(p["name"], p["version"])] = (e.seq, p)
-            elif e.action == "project.create":
-                version = p.get("workflow_version")
-                pins[e.project] = (p["workflow"], version) if version is not None else None
-            elif e.action == "project.set":
-                moved = p["changes"].get("workflow_version")
-                if moved:
-                    pins[e.project] = (p["workflow"], moved[1])
-            elif e.action == "db.upgrade":
-                for key, (name, version) in p.get("workflows", {}).get("pinned", {}).items():
-                    pins[key] = (name, version)
-            elif e.project is not None and p.get("workflow_sha256") is not None:
-                pin = pins.get(e.project)
-                if pin is None:
-                    continue  # before this database pinned projects (revision 0010): the upgrade says what matched
-                gates += 1
-                installed = installs.get(pin)
-                if installed is None or installed[1]["sha256"] != p["workflow_sha256"]:
-                    gate = f", gate {p['gate']}" if isinstance(p.get("gate"), str) else ""
-                    found.append(Discrepancy("audit_entry", e.seq, e.project, (
-                        f"entry {e.seq} ({e.action} of {e.project}{gate}) was checked against a workflow with "
-                        f"SHA-256 {str(p['workflow_sha256'])[:12]}..., but {e.project} was on {pin[0]} version "
-                        f"{pin[1]}" + (f" (SHA-256 {installed[1]['sha256'][:12]}...)" if installed else
-                                       ", which no workflow.install entry records")
-                        + ": the gate was not checked against the project's workflow"), e.seq))
-        except PAYLOAD_ERRORS:
-            continue  # `audit log` shows it as unreadable
-    rows = sql.rows("SELECT id, name, version, sha256, source, origin FROM workflow_version ORDER BY id")
-    checked["workflow_versions"], checked["gate_entries"] = len(rows), gates
-    for row in rows:
-        label = f"workflow {row.name} version {row.version}"
-        entry = installs.pop((row.name, row.version), None)
-        if entry is None:
-            found.append(Discrepancy("workflow_version", row.id, None, f"{label} has no workflow.install audit entry: "
-                                                                       f"it was written outside cycle"))
-            continue
-        seq, p = entry
-        differ = [c for c in ("sha256", "source", "origin") if p.get(c) != getattr(row, c)]
-        if hashlib.sha256(row.source.encode("utf-8")).hexdigest() != row.sha256:
-            differ.append("its text, which no longer has its SHA-256")
-        if differ:
-            found.append(Discrepancy("workflow_version", row.id, None, f"{label} differs from its audit entry {seq}: "
-                                                                       f"{', '.join(differ)}", seq))
-    for (name, version), (seq, _) in sorted(installs.items()):
-        found.append(Discrepancy("workflow_version", f"{name} {version}", None,
-                                 f"workflow {name} version {version}, installed by entry {seq}, is missing from the "
-                                 f"workflow_version table", seq))
-    for p in sql.rows("SELECT key, workflow, workflow_version FROM project ORDER BY key"):
-        if p.key not in pins:
-            continue  # created before revision 0010 and never pinned: the upgrade said so
-        pin = pins[p.key]
-        now = (p.workflow, p.workflow_version) if p.workflow_version is not None else None
-        if now != pin:
-            runs = f"runs on {p.workflow} version {p.workflow_version}" if now else "runs on no workflow version"
-            was = f"pinned it to {pin[0]} version {pin[1]}" if pin else "pinned it to none"
-            found.append(Discrepancy("project", p.key, p.key, f"project {p.key} {runs}, but its audit log {was}"))
-    return found
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"bytes {bytes(value).hex()}"
+    return "nothing" if value is _ABSENT else repr(value)

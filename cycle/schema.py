@@ -26,13 +26,15 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def _config(connection: Any = None) -> Any:
+def _config(connection: Any = None, actor: str | None = None) -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
         cfg.attributes["connection"] = connection
+    if actor is not None:
+        cfg.attributes["actor"] = actor  # who a migration's own audit entries name (on PostgreSQL: the login)
     return cfg
 
 
@@ -190,7 +192,7 @@ def upgrade(store: Store, actor: str | None = None, target: str | None = None,
             adopted = _adopt(conn, where) if before is None and tables else None
             pending = _pending(adopted or before)
             if pending:
-                command.upgrade(_config(conn), target or "head")
+                command.upgrade(_config(conn, actor), target or "head")
             result = Upgrade(where, before, target or head(), created, adopted)
             run_data = data is not None and inspect(conn).has_table("workflow_version")
             if actor is not None and result.changed and created:

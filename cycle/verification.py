@@ -42,6 +42,6 @@ def verify_all(store: Store, checkpoint: str | None = None, chain_only: bool = F
         conn.close()
     records = None
     if chain.ok and not chain_only:
-        with store.reading() as sql:
+        with store.reading(snapshot=True) as sql:  # the log and the tables it vouches for, as one
             records = rec.check(sql)
     return FullVerification(chain, records)

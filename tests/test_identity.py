@@ -47,13 +47,14 @@ def test_by_hand_only_an_approver_who_did_not_ask_may_decide(approvers: Cli, db:
     err = db.refused(INSERT_DECISION, {"body": BODY, "who": "chair"}, user="chair")
     assert err.startswith("separation of duties: ") and "asked for" in err
     approvers("people", "add", "vice", "--email", "vice@council.gov.uk", "--role", "approver", "--body", BODY)
-    db.execute(INSERT_DECISION, params={"body": BODY, "who": "vice"}, user="vice")
+    db.insert_on_record("decision", INSERT_DECISION, params={"body": BODY, "who": "vice"}, user="vice")
     assert db.rows("SELECT recorded_by FROM decision") == [("vice",)]
+    assert db.audit()[-1]["actor"] == "vice"  # on PostgreSQL only with an entry of its own, naming vice
 
 
 def test_a_body_without_approvers_is_not_checked(ready: Cli, db: Database) -> None:
     """As in cycle/authority.py: nothing to check against, so the decision stands (and reports say unverified)."""
-    db.execute(INSERT_DECISION, params={"body": BODY, "who": "alice"}, user="alice")
+    db.insert_on_record("decision", INSERT_DECISION, params={"body": BODY, "who": "alice"}, user="alice")
     assert db.rows("SELECT recorded_by FROM decision") == [("alice",)]
 
 

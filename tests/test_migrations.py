@@ -80,13 +80,25 @@ def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: C
     assert after["audit_entry"][:11] == kept["audit_entry"]
     assert {t: after[t] for t in ("project", "evidence", "decision")} == {
         t: kept[t] for t in ("project", "evidence", "decision")}
-    upgrade = db.audit()[-1]
-    assert [(e["seq"], e["action"]) for e in db.audit()[11:]] == [
-        (12, "workflow.install"), (13, "workflow.install"), (14, "db.upgrade")]
+    # Revision 0011's baseline: one entry per project, holding the images of its rows as they stood; then
+    # the workflows installed (each entry with its version's image) and the projects pinned, whose images the
+    # upgrade's own entry holds.
+    *baselines, install1, install2, upgrade = db.audit()[11:]
+    assert [(e["seq"], e["action"], e["project"]) for e in baselines] == [
+        (12, "record.baseline", "camhs"), (13, "record.baseline", "school-nursing")]
+    images = [(i["table"], i["id"]) for e in baselines for i in json.loads(e["payload"])["rows"]]
+    assert images == [("project", 1), ("evidence", 1), ("evidence", 2), ("decision", 1),
+                      ("project", 2), ("evidence", 3), ("decision", 2)]
+    assert [(e["seq"], e["action"]) for e in (install1, install2, upgrade)] == [
+        (14, "workflow.install"), (15, "workflow.install"), (16, "db.upgrade")]
+    assert [(i["table"], i["id"]) for i in json.loads(install1["payload"])["rows"]] == [("workflow_version", 1)]
     assert json.loads(upgrade["payload"])["from"] == "0001" and json.loads(upgrade["payload"])["to"] == HEAD
     assert json.loads(upgrade["payload"])["workflows"]["pinned"] == {
         "camhs": ["commissioning", 1], "school-nursing": ["commissioning", 1]}
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 14 entries")
+    pinned = {i["row"]["key"]: i["row"] for i in json.loads(upgrade["payload"])["rows"]}
+    assert pinned["camhs"] == db.dicts("SELECT * FROM project WHERE key = 'camhs'")[0]
+    assert pinned["camhs"]["workflow_version"] == 1
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 16 entries")
     assert run.json("db", "status")["behind"] is False
     # Revision 0008 rebuilt the audit table on SQLite: it is as append-only as before.
     assert db.refused("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 3") == (
@@ -106,7 +118,7 @@ def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: C
         "Health and Wellbeing Board", "--ref", "HWB 2026-12-07 item 2", user="chair")
     assert run.json("project", "show", "camhs")["version"] == 8
     assert run.json("project", "show", "respite")["stage"] == "analyse"
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 19 entries")
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 21 entries")
 
 
 def make_database_the_old_way(db: Database) -> None:
@@ -119,9 +131,12 @@ def make_database_the_old_way(db: Database) -> None:
         SQLModel.metadata.create_all(conn)
         for statement in first.SQLITE_APPEND_ONLY if db.dialect == "sqlite" else first.POSTGRES_APPEND_ONLY:
             conn.exec_driver_sql(statement)
-        # what revision 0010 (workflows in the database) added came after migrations
+        # what revisions 0010 (workflows in the database) and 0011 (the audit table's txid) added came after
+        # migrations
         conn.exec_driver_sql("DROP TABLE workflow_version")
         conn.exec_driver_sql("ALTER TABLE project DROP COLUMN workflow_version")
+        conn.exec_driver_sql("DROP INDEX ix_audit_entry_txid")
+        conn.exec_driver_sql("ALTER TABLE audit_entry DROP COLUMN txid")
 
 
 def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db: Database) -> None:
