@@ -4,8 +4,9 @@ Two roles. The owner owns the database, its schema and every table, and runs `cy
 (migrations); nobody works as it day to day. The application role owns nothing, so it cannot drop
 or disable a trigger: each person logs in as a member of it, under their own name, and cycle
 records that login (session_user) as the actor. The application role may read and write what the
-engine writes; the migrations take UPDATE, DELETE and TRUNCATE on the audit log, the decisions and
-the evidence away from every role but the owner, so those are read-and-append only.
+engine writes, each change with the audit entry that records it (triggers, migration 0010); the
+migrations take UPDATE, DELETE and TRUNCATE on the audit log and the other append-only tables away
+from every role but the owner, so those are read-and-append only.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ GRANT USAGE ON SCHEMA public TO {app};
 
 -- Every table the owner creates, now and in later upgrades, is open to the application role for
 -- reading and writing. cycle's migrations then revoke UPDATE, DELETE and TRUNCATE on audit_entry,
--- decision and evidence from every role but the owner: those are read-and-append only.
+-- decision, evidence and the other append-only tables from every role but the owner, and the
+-- database refuses any change to a table the gates read that no audit entry of the same transaction,
+-- under the login making it, records (see docs/records.md in cycle's source).
 ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public
   GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app};
 ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public

@@ -7,6 +7,9 @@ built through the real CLI; the tampering is plain SQL on the database (the `db`
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from .conftest import BODY, Cli, Database
@@ -98,3 +101,174 @@ def test_a_forged_decision_opens_a_gate_but_verify_names_it(history: Cli, db: Da
     data = history.json("audit", "verify", expect=1)
     assert data["chain_ok"] and not data["ok"] and not data["records"]["ok"]
     assert [d["id"] for d in data["records"]["discrepancies"]] == [forged]
+
+
+# --- every row of every covered table, every column (row images) ----------------------------------------
+
+def image_seq(db: Database, table: str, row_id: int) -> int:
+    """The newest entry holding an image of the row: what verify compares it with."""
+    return max(e["seq"] for e in db.audit() for i in json.loads(e["payload"]).get("rows", [])
+               if (i["table"], i["id"]) == (table, row_id))
+
+
+@pytest.fixture
+def fuller(history: Cli) -> Cli:
+    """The history, and camhs with a contract whose notice is served, a milestone, a gate request, and people."""
+    history("contract", "set", "camhs", "--provider", "Trust X", "--start", "2025-04-01", "--end", "2028-03-31",
+            "--notice", "6 months")
+    history("contract", "notice", "camhs", "--served-on", "2026-09-01", "--ref", "NL-1")
+    history("milestone", "add", "camhs", "Specification agreed", "--due", "2027-01-31")
+    history("gate", "request", "camhs")
+    history("people", "add", "alice", "--email", "alice@council.gov.uk", "--role", "admin")
+    history("people", "add", "chair", "--email", "chair@council.gov.uk", "--role", "approver", "--body", BODY)
+    return history
+
+
+def named(run: Cli, *problems: str) -> None:
+    """verify exits 1 once the chain verifies, naming exactly `problems`; --json says the same."""
+    result = run("audit", "verify", expect=1)
+    assert result.stdout.startswith("Audit chain verified: ")
+    head, *lines = result.stderr.splitlines()
+    assert head.startswith(f"Records FAILED: {len(problems)} ")
+    assert lines == [f"  {p}" for p in problems]
+    data = run.json("audit", "verify", expect=1)
+    assert data["chain_ok"] and not data["ok"] and [d["problem"] for d in data["records"]["discrepancies"]] == list(
+        problems)
+
+
+EDITS = [  # (what an attacker sets, the row it touches, what verify must say of it: column, now, then)
+    ("UPDATE project SET cycle = 0 WHERE key = 'camhs'", ("project", 1), "cycle is 0 but entry {seq} recorded 1"),
+    ("UPDATE project SET visit = 1 WHERE key = 'camhs'", ("project", 1), "visit is 1 but entry {seq} recorded 2"),
+    ("UPDATE project SET owner = 'mallory' WHERE key = 'camhs'", ("project", 1),
+     "owner is 'mallory' but entry {seq} recorded 'alice'"),
+    ("UPDATE project SET accountable_body = 'Board (virtual)' WHERE key = 'camhs'", ("project", 1),
+     "accountable_body is 'Board (virtual)' but entry {seq} recorded \"Children's Trust Board\""),
+    ("UPDATE project SET workflow = 'decommissioning' WHERE key = 'camhs'", ("project", 1),
+     "workflow is 'decommissioning' but entry {seq} recorded 'commissioning'"),
+    ("UPDATE contract SET notice_served_on = '2026-06-01'", ("contract", 1),
+     "notice_served_on is '2026-06-01' but entry {seq} recorded '2026-09-01'"),
+    ("UPDATE milestone SET due = '2030-01-31', done_on = '2026-10-01'", ("milestone", 1),
+     "due is '2030-01-31' but entry {seq} recorded '2027-01-31'; done_on is '2026-10-01' but entry {seq} "
+     "recorded none"),
+    ("UPDATE person SET email = 'mallory@evil.example' WHERE name = 'chair'", ("person", 2),
+     "email is 'mallory@evil.example' but entry {seq} recorded 'chair@council.gov.uk'"),
+    ("UPDATE person_role SET body = 'Board (virtual)' WHERE role = 'approver'", ("person_role", 2),
+     "body is 'Board (virtual)' but entry {seq} recorded \"Children's Trust Board\""),
+]
+
+
+@pytest.mark.parametrize("statement, row, said", EDITS, ids=[e[0].split(" WHERE")[0] for e in EDITS])
+def test_a_raw_edit_of_any_column_is_named(fuller: Cli, db: Database, statement: str, row: tuple[str, int],
+                                           said: str) -> None:
+    seq = image_seq(db, *row)
+    db.tamper(statement)
+    table, row_id = row
+    label = "project camhs" if table == "project" else f"{table} #{row_id}"
+    named(fuller, f"{label} differs from its audit entry: {said.format(seq=seq)}")
+
+
+def test_a_deleted_gate_request_is_named(fuller: Cli, db: Database) -> None:
+    """Deleting the request would lift the bar on its asker deciding the gate."""
+    seq = image_seq(db, "gate_request", 1)
+    db.tamper("DELETE FROM gate_request")
+    named(fuller, f"gate_request #1, recorded by entry {seq}, is missing from the gate_request table")
+
+
+def test_a_deleted_project_and_its_rows_are_each_named(fuller: Cli, db: Database) -> None:
+    kept = {t: [r[0] for r in db.rows(f"SELECT id FROM {t} WHERE project_id = 1 ORDER BY id")]
+            for t in ("evidence", "decision", "gate_request", "milestone", "contract")}
+    seqs = {(t, i): image_seq(db, t, i) for t, ids in kept.items() for i in ids}
+    project_seq = image_seq(db, "project", 1)
+    db.tamper(*(f"DELETE FROM {t} WHERE project_id = 1" for t in kept), "DELETE FROM project WHERE key = 'camhs'")
+    assert kept == {"evidence": [1, 3], "decision": [1], "gate_request": [1], "milestone": [1], "contract": [1]}
+    named(fuller, f"project camhs (#1), recorded by entry {project_seq}, is missing from the project table",
+          *(f"{t} #{i}, recorded by entry {seqs[t, i]}, is missing from the {t} table" for t, ids in kept.items()
+            for i in ids))
+    discrepancies = fuller.json("audit", "verify", expect=1)["records"]["discrepancies"]
+    assert {d["project"] for d in discrepancies} == {"camhs"}  # named by key, though the project row is gone
+
+
+def test_a_row_written_outside_cycle_is_named_in_any_table(fuller: Cli, db: Database) -> None:
+    db.tamper("INSERT INTO person_role (person_id, role, body) SELECT id, 'admin', '' FROM person WHERE name = 'chair'",
+              "INSERT INTO link (project_id, kind, other_id, created_at) VALUES (1, 'replaces', 2, 'now')")
+    named(fuller, "link #1 has no audit entry: it was written outside cycle",
+          "person_role #3 has no audit entry: it was written outside cycle")
+
+
+def test_a_role_removed_then_put_back_by_hand_is_named(fuller: Cli, db: Database) -> None:
+    fuller("people", "add", "bob", "--email", "bob@council.gov.uk", "--role", "approver", "--body", BODY)
+    fuller("people", "remove-role", "bob", "--role", "approver", "--body", BODY)
+    removed = db.audit()[-1]
+    assert [(i["table"], i["id"], i["row"]) for i in json.loads(removed["payload"])["rows"]] == [
+        ("person_role", 3, None)]
+    db.tamper("INSERT INTO person_role (id, person_id, role, body) VALUES (3, 3, 'approver', :b)", params={"b": BODY})
+    named(fuller, f"person_role #3 was deleted by entry {removed['seq']} but is in the person_role table: it was "
+                  f"written outside cycle")
+
+
+def test_a_value_of_another_type_is_named_not_a_crash(fuller: Cli, db: Database) -> None:
+    """A blob where text was, as a hand-edited SQLite file can hold: named, with no traceback."""
+    seq = image_seq(db, "milestone", 1)
+    value = b"\x00\xff" if db.dialect == "sqlite" else "2027-01-31 "
+    db.tamper("UPDATE milestone SET due = :v", params={"v": value})
+    shown = "bytes 00ff" if db.dialect == "sqlite" else "'2027-01-31 '"
+    named(fuller, f"milestone #1 differs from its audit entry: due is {shown} but entry {seq} recorded '2027-01-31'")
+
+
+def test_what_cycle_writes_matches_the_log(fuller: Cli) -> None:
+    out = fuller("audit", "verify").stdout.splitlines()
+    assert out[1] == ("Records match the log: every column of 16 rows in 13 tables (3 projects, 3 evidence, "
+                      "3 decisions, 0 waivers and 7 other rows).")
+
+
+# --- what is compared, and what is not --------------------------------------------------------------------
+
+def test_every_table_and_column_is_covered_or_said_not_to_be(run: Cli, db: Database) -> None:
+    """Add a table or a column, and this fails until it is in images.COVERED or images.NOT_COVERED (and the docs)."""
+    from sqlalchemy import inspect
+    from sqlmodel import SQLModel
+
+    import cycle.models  # noqa: F401 - the tables the models describe
+    import cycle.notify_models  # noqa: F401
+    from cycle.images import COVERED, NOT_COVERED
+
+    assert not set(COVERED) & set(NOT_COVERED)
+    run("init")
+    with db.engine.connect() as conn:
+        found = inspect(conn)
+        live = {t: {c["name"] for c in found.get_columns(t)} for t in found.get_table_names()}
+    models = {t.name: {c.name for c in t.columns} for t in SQLModel.metadata.sorted_tables}
+    for tables in (models, live):
+        assert set(tables) - {"alembic_version"} <= set(COVERED) | set(NOT_COVERED), "a table in neither list"
+        assert {t: tables.get(t) for t in COVERED} == {t: set(c) for t, c in COVERED.items()}
+    docs = (Path(__file__).parent.parent / "docs" / "records.md").read_text().splitlines()
+    for table, columns in COVERED.items():  # the docs list every column of every covered table
+        (line,) = [line for line in docs if line.startswith(f"| `{table}` |")]
+        assert line.split("|")[2].strip() == ", ".join(columns), f"docs/records.md lists other columns of {table}"
+    for table in NOT_COVERED:
+        assert any(line.startswith(f"- `{table}`: ") for line in docs), f"docs/records.md does not say why {table}"
+    if db.dialect == "postgresql":  # and the database keeps every covered table on the record itself
+        triggers = {r[0] for r in db.rows("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal OR tgconstraint <> 0")}
+        assert {f"{t}_on_record" for t in COVERED} | {f"{t}_no_truncate" for t in COVERED} <= triggers
+
+
+def test_a_write_that_forgets_its_entry_is_a_bug_caught_before_commit(ready: Cli, db: Database) -> None:
+    from sqlalchemy import update
+
+    from cycle.engine import get_project
+    from cycle.images import Unrecorded
+    from cycle.models import Project
+    from cycle.store import open_store
+
+    before = db.dump()
+    store = open_store()
+    try:
+        with pytest.raises(Unrecorded, match=r"this transaction changed project #1 but appended no audit entry"):
+            with store.write() as s:
+                get_project(s, "camhs").title = "Renamed without a trace"
+        with pytest.raises(Unrecorded, match=r"a bulk UPDATE or DELETE on project would change rows"):
+            with store.write() as s:
+                s.execute(update(Project).values(title="Renamed in bulk"))
+    finally:
+        store.dispose()
+    assert db.dump() == before

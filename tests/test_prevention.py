@@ -1,0 +1,320 @@
+"""PostgreSQL: a team member's own login cannot change what gates, reminders and reports read off the record.
+
+The team is set up as an administrator would, with `cycle db roles-sql`: an owner role that runs
+`cycle init`, and one login per person, each a member of the application role. Mallory is one of
+them, with a text editor and psql. Every raw INSERT, UPDATE and DELETE she can write on every
+covered table is refused by the database, or (were one to get through) named by `audit verify`;
+a change she does put on the record with an entry of her own commits, and the entry names her.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, exc, text
+from sqlalchemy.pool import NullPool
+
+from cycle.images import COVERED
+
+from .conftest import BODY, Cli, PgServer
+from .test_database import _psql
+
+pytestmark = pytest.mark.postgresql_only
+
+_n = itertools.count(1)
+
+
+@dataclass
+class Team:
+    run: Cli
+    server: PgServer
+    database: str
+    names: dict[str, str]  # who -> their login
+    monkeypatch: pytest.MonkeyPatch
+
+    def login(self, who: str) -> str:
+        return self.names[who]
+
+    def acts(self, who: str) -> None:
+        self.monkeypatch.setenv("CYCLE_DATABASE_URL", self.server.url(self.names[who], self.database))
+        self.monkeypatch.setenv("CYCLE_USER", "someone-else")  # ignored on PostgreSQL: the login is the actor
+
+    def engine(self, who: str) -> Any:
+        return create_engine(self.server.url(self.names[who], self.database), poolclass=NullPool)
+
+    def rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every covered table, and the log, as the server's superuser sees them."""
+        found = {}
+        for table in [*COVERED, "audit_entry"]:
+            found[table] = self.server.sql(f"SELECT * FROM {table} ORDER BY 1", database=self.database)
+        return found
+
+
+@pytest.fixture
+def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Team]:
+    """A database set up with `cycle db roles-sql`, and a row in every covered table, each written by cycle."""
+    n = f"{os.getpid()}_{next(_n)}"
+    names = {who: f"{who}_{n}" for who in ("owner", "app", "root", "pat", "gina", "chair", "mallory")}
+    database = f"cycle_prevent_{n}"
+    people = [f"--person={names[p]}" for p in ("root", "pat", "gina", "chair", "mallory")]
+    _psql(pg_server, run("db", "roles-sql", "--database", database, "--owner", names["owner"], "--app",
+                         names["app"], *people).stdout, tmp_path)
+    t = Team(run, pg_server, database, names, monkeypatch)
+    try:
+        t.acts("owner")
+        run("init")
+        pat, gina, chair = names["pat"], names["gina"], names["chair"]
+        t.acts("root")
+        run("people", "add", names["root"], "--email", "root@council.example", "--role", "admin")
+        run("people", "add", pat, "--email", "pat@council.example", "--role", "manager")
+        run("people", "add", gina, "--email", "gina@council.example", "--role", "governance-lead")
+        run("people", "add", chair, "--email", "chair@council.example", "--role", "approver", "--body", BODY)
+        run("people", "add", names["mallory"], "--email", "mallory@council.example")
+        t.acts("pat")
+        run("project", "new", "camhs", "--title", "CAMHS", "--lead-commissioner", "CCGs", "--model", "joint",
+            "--accountable-body", BODY, "--owner", pat)
+        run("project", "new", "camhs-next", "--title", "CAMHS from 2028", "--accountable-body", BODY, "--owner", pat,
+            "--replaces", "camhs")
+        t.acts("gina")
+        run("gate", "waive", "camhs", "needs-assessment", "--reason", "the 2026 JSNA chapter is late")
+        t.acts("pat")
+        run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026")
+        run("gate", "request", "camhs")
+        run("milestone", "add", "camhs", "Specification agreed", "--due", "2027-01-31")
+        run("contract", "set", "camhs", "--provider", "Trust X", "--start", "2025-04-01", "--end", "2028-03-31",
+            "--notice", "6 months")
+        run("review", "record", "camhs", "--quarter", "2026-Q2", "--held-on", "2026-09-20")
+        run("remind", "run", "--as-of", "2027-06-10")
+        t.acts("chair")
+        run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY, "--ref", "m")
+        t.acts("pat")
+        run("project", "advance", "camhs")
+        assert {table: len(r) > 0 for table, r in t.rows().items()} == {table: True for table in [*COVERED,
+                                                                                                  "audit_entry"]}
+        assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+        yield t
+    finally:
+        pg_server.drop_database(database)
+        for role in ("root", "pat", "gina", "chair", "mallory", "app", "owner"):
+            pg_server.sql(f"DROP ROLE IF EXISTS {names[role]}")
+
+
+def attempt(engine: Any, *statements: str, params: dict[str, Any] | None = None) -> tuple[str, str] | None:
+    """Run statements in one transaction and commit: (SQLSTATE, first line of the error) if refused, else None."""
+    with engine.connect() as conn:
+        try:
+            for statement in statements:
+                conn.execute(text(statement), params or {})
+            conn.commit()
+        except exc.DBAPIError as caught:
+            conn.rollback()
+            return getattr(caught.orig, "sqlstate", ""), str(caught.orig).splitlines()[0]
+    return None
+
+
+# What Mallory, a member of the application role with no role in cycle, tries on each covered table.
+ATTEMPTS: dict[str, tuple[str, str, str]] = {
+    "project": ("INSERT INTO project (key, title, workflow, stage, cycle, visit, attrs, created_at, updated_at, "
+                "version) VALUES ('forged', 'Forged', 'commissioning', 'do', 1, 1, '{}', 'now', 'now', 1)",
+                "UPDATE project SET cycle = 0, visit = 1 WHERE key = 'camhs'",
+                "DELETE FROM project WHERE key = 'camhs-next'"),
+    "evidence": ("INSERT INTO evidence (project_id, cycle, name, ref, recorded_by, recorded_at) "
+                 "SELECT id, 1, 'eia', 'forged', session_user, 'now' FROM project WHERE key = 'camhs'",
+                 "UPDATE evidence SET ref = 'forged'", "DELETE FROM evidence"),
+    "decision": ("INSERT INTO decision (project_id, cycle, visit, gate, outcome, body, ref, recorded_by, recorded_at) "
+                 f"SELECT id, cycle, visit, 'plan-do', 'go', '{BODY.replace(chr(39), chr(39) * 2)}', 'forged', "
+                 "session_user, 'now' FROM project WHERE key = 'camhs'",
+                 "UPDATE decision SET outcome = 'stop'", "DELETE FROM decision"),
+    "waiver": ("INSERT INTO waiver (project_id, cycle, visit, gate, criterion, reason, waived_by, waived_at) "
+               "SELECT id, cycle, visit, 'plan-do', 'eia', 'forged', session_user, 'now' FROM project "
+               "WHERE key = 'camhs'",
+               "UPDATE waiver SET visit = 2", "DELETE FROM waiver"),
+    "gate_request": ("INSERT INTO gate_request (project_id, gate, visit, requested_by, requested_at) "
+                     "SELECT id, 'plan-do', visit, 'chair', 'now' FROM project WHERE key = 'camhs'",
+                     "UPDATE gate_request SET requested_by = 'nobody'", "DELETE FROM gate_request"),
+    "milestone": ("INSERT INTO milestone (project_id, title, due, created_by, created_at) "
+                  "SELECT id, 'forged', '2030-01-01', session_user, 'now' FROM project WHERE key = 'camhs'",
+                  "UPDATE milestone SET done_on = '2026-10-01'", "DELETE FROM milestone"),
+    "contract": ("INSERT INTO contract (project_id, if_no_notice, updated_at) "
+                 "SELECT id, 'ends', 'now' FROM project WHERE key = 'camhs-next'",
+                 "UPDATE contract SET notice_served_on = '2026-06-01', notice_ref = 'forged'", "DELETE FROM contract"),
+    "link": ("INSERT INTO link (project_id, kind, other_id, created_at) "
+             "SELECT a.id, 'decommissions', b.id, 'now' FROM project a, project b "
+             "WHERE a.key = 'camhs-next' AND b.key = 'camhs'",
+             "UPDATE link SET kind = 'decommissions'", "DELETE FROM link"),
+    "person": ("INSERT INTO person (name, email, created_at) VALUES ('ghost', 'ghost@evil.example', 'now')",
+               "UPDATE person SET email = 'mallory@evil.example' WHERE email = 'chair@council.example'",
+               "DELETE FROM person WHERE email = 'chair@council.example'"),
+    "person_role": ("INSERT INTO person_role (person_id, role, body) SELECT id, 'governance-lead', '' FROM person "
+                    "WHERE name = session_user",
+                    "UPDATE person_role SET role = 'admin'", "DELETE FROM person_role WHERE role = 'approver'"),
+    "review_meeting": ("INSERT INTO review_meeting (project_id, quarter, held_on, recorded_by, recorded_at) "
+                       "SELECT id, '2026-Q3', '2026-12-01', session_user, 'now' FROM project WHERE key = 'camhs'",
+                       "UPDATE review_meeting SET held_on = '2026-07-01'", "DELETE FROM review_meeting"),
+    "outbox": ("INSERT INTO outbox (project, kind, period, recipient, email, due_on, context, status, attempts, "
+               "next_attempt_at, created_at) VALUES ('camhs', 'notice', 'forged', 'chair', 'mallory@evil.example', "
+               "'2027-06-10', '{}', 'pending', 0, 'now', 'now')",
+               "UPDATE outbox SET status = 'sent', email = 'mallory@evil.example'", "DELETE FROM outbox"),
+    "delivery_attempt": ("INSERT INTO delivery_attempt (outbox_id, attempt, at, outcome, detail, transport) "
+                         "SELECT id, 9, 'now', 'sent', 'forged', 'smtp' FROM outbox",
+                         "UPDATE delivery_attempt SET outcome = 'sent'", "DELETE FROM delivery_attempt"),
+}
+
+
+def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) -> None:
+    assert set(ATTEMPTS) == set(COVERED)  # a table added to the coverage gets its attempts here too
+    mallory = team.engine("mallory")
+    verdicts = {}
+    try:
+        for table in COVERED:
+            for statement in ATTEMPTS[table]:
+                before = team.rows()
+                refused = attempt(mallory, statement)
+                if refused is not None:
+                    state, line = refused
+                    assert state == "42501", (statement, line)  # cycle says "not permitted" (exit 6)
+                    assert team.rows() == before, statement  # and nothing changed
+                    verdicts[statement] = re.sub(r"^(\w+) #\d+ was inserted", r"\1 #N was inserted", line)
+                    continue
+                team.acts("root")  # it committed: then verify must name that table's row, and exit 1
+                result = team.run("audit", "verify", expect=1)
+                assert any(d["table"] == table for d in team.run.json("audit", "verify", expect=1)["records"][
+                    "discrepancies"]), (statement, result.stderr)
+                verdicts[statement] = "named by audit verify"
+    finally:
+        mallory.dispose()
+    login = team.login("mallory")
+    # In fact the database refuses every one of them; each refusal says why.
+    assert verdicts == {
+        ATTEMPTS["project"][0]: f"project #N was inserted without an audit entry of the same transaction, by {login}, "
+                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
+        ATTEMPTS["project"][1]: f"project #1 was changed without an audit entry of the same transaction, by {login}, "
+                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
+        ATTEMPTS["project"][2]: "permission denied for table project",
+        **{ATTEMPTS[t][0]: f"{t} #N was inserted without an audit entry of the same transaction, by {login}, "
+                           f"holding the row as it now is: only cycle's commands change it, each with its entry"
+           for t in ("evidence", "waiver", "gate_request", "milestone", "contract", "link", "person",
+                     "review_meeting", "outbox", "delivery_attempt")},
+        ATTEMPTS["decision"][0]: f"separation of duties: {login} is not an approver for {BODY}",
+        ATTEMPTS["milestone"][1]: f"milestone #1 was changed without an audit entry of the same transaction, by "
+                                  f"{login}, holding the row as it now is: only cycle's commands change it, each with "
+                                  f"its entry",
+        ATTEMPTS["contract"][1]: f"contract #1 was changed without an audit entry of the same transaction, by {login}, "
+                                 f"holding the row as it now is: only cycle's commands change it, each with its entry",
+        ATTEMPTS["person"][1]: f"only {team.login('chair')} or an admin ({team.login('root')}) may change "
+                               f"{team.login('chair')}'s email, which decides where their reminders go",
+        ATTEMPTS["person_role"][0]: f"only an admin may grant or remove a role (admins: {team.login('root')}), and "
+                                    f"{login} is not one",
+        ATTEMPTS["person_role"][2]: f"only an admin may grant or remove a role (admins: {team.login('root')}), and "
+                                    f"{login} is not one",
+        ATTEMPTS["outbox"][1]: f"outbox #1 was changed without an audit entry of the same transaction, by {login}, "
+                               f"holding the row as it now is: only cycle's commands change it, each with its entry",
+        **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
+           if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt")
+           or (s == d and t in ("milestone", "contract", "person", "outbox")) or (s == u and t == "person_role")},
+    }
+    team.acts("root")
+    assert team.run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+
+
+def test_nobody_grants_themselves_approver_or_admin(team: Team) -> None:
+    mallory = team.engine("mallory")
+    try:
+        for role, body in (("approver", BODY), ("admin", "")):
+            refused = attempt(mallory, "INSERT INTO person_role (person_id, role, body) SELECT id, "
+                                       f"'{role}', '{body.replace(chr(39), chr(39) * 2)}' FROM person "
+                                       "WHERE name = session_user")
+            assert refused == ("42501", f"only an admin may grant or remove a role (admins: {team.login('root')}), "
+                                        f"and {team.login('mallory')} is not one")
+    finally:
+        mallory.dispose()
+    root = team.engine("root")  # nor may the only admin lose the role, as cycle itself refuses
+    try:
+        assert attempt(root, "DELETE FROM person_role WHERE role = 'admin'") == (
+            "42501", "the only admin may not lose the role: without one anyone may grant roles; make someone else "
+                     "admin first")
+    finally:
+        root.dispose()
+    team.acts("mallory")
+    assert {p["name"]: p["roles"] for p in team.run.json("people", "list")}[team.login("mallory")] == []
+
+
+@pytest.mark.parametrize("column, value", [("owner", "mallory"), ("accountable_body", "Board (virtual)")])
+def test_a_project_edited_without_an_entry_is_refused_at_commit(team: Team, column: str, value: str) -> None:
+    """The UPDATE itself goes through (the check is deferred); the COMMIT is refused, and nothing changes."""
+    before = team.rows()
+    mallory = team.engine("mallory")
+    try:
+        with mallory.connect() as conn:
+            changed = conn.execute(text(f"UPDATE project SET {column} = :v WHERE key = 'camhs'"), {"v": value})
+            assert changed.rowcount == 1
+            with pytest.raises(exc.DBAPIError) as caught:
+                conn.commit()
+    finally:
+        mallory.dispose()
+    assert str(caught.value.orig).splitlines()[0] == (
+        f"project #1 was changed without an audit entry of the same transaction, by {team.login('mallory')}, "
+        f"holding the row as it now is: only cycle's commands change it, each with its entry")
+    assert team.rows() == before
+
+
+def _image(conn: Any, table: str, key: str) -> dict[str, Any]:
+    return dict(conn.execute(text(f"SELECT * FROM {table} WHERE key = :k"), {"k": key}).one()._mapping)
+
+
+def test_an_entry_that_does_not_hold_the_row_as_committed_does_not_pass(team: Team) -> None:
+    """An old entry's image (another transaction), or an image that is not the final row, leaves it refused."""
+    from cycle import audit
+
+    first = next(e for e in team.run.json("audit", "log", "camhs") if e["action"] == "project.create")
+    old = first["payload"]["rows"][0]["row"]  # camhs as created: at analyse, visit 1
+    mallory = team.engine("mallory")
+    try:
+        assignments = ", ".join(f"{c} = :{c}" for c in old if c != "id")
+        assert attempt(mallory, f"UPDATE project SET {assignments} WHERE id = :id", params=old) == (
+            "42501", f"project #1 was changed without an audit entry of the same transaction, by "
+                     f"{team.login('mallory')}, holding the row as it now is: only cycle's commands change it, each "
+                     f"with its entry")
+        with mallory.connect() as conn:  # an entry under her own name, but holding another owner than she sets
+            conn.execute(text("UPDATE project SET owner = 'mallory' WHERE key = 'camhs'"))
+            row = {**_image(conn, "project", "camhs"), "owner": "someone-else"}
+            audit.append(conn, actor="x", action="project.set", project="camhs",
+                         payload={"rows": [{"table": "project", "id": row["id"], "row": row}]})
+            with pytest.raises(exc.DBAPIError) as caught:
+                conn.commit()
+    finally:
+        mallory.dispose()
+    assert str(caught.value.orig).startswith("project #1 was changed without an audit entry of the same transaction")
+
+
+def test_a_hand_written_change_with_its_own_entry_commits_and_names_its_login(team: Team) -> None:
+    """The one way past: an entry in the same transaction, under her own login, holding the row. It names her."""
+    from cycle import audit
+
+    login = team.login("mallory")
+    mallory = team.engine("mallory")
+    try:
+        with mallory.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))  # in turn with cycle's own writers
+            conn.execute(text("UPDATE project SET owner = :me WHERE key = 'camhs'"), {"me": login})
+            row = _image(conn, "project", "camhs")
+            audit.append(conn, actor="anyone", action="project.set", project="camhs",
+                         payload={"rows": [{"table": "project", "id": row["id"], "row": row}]})
+    finally:
+        mallory.dispose()
+    team.acts("root")
+    entry = team.run.json("audit", "log", "camhs")[-1]
+    assert (entry["actor"], entry["action"], entry["payload"]["rows"][0]["row"]["owner"]) == (
+        login, "project.set", login)
+    assert team.run.json("project", "show", "camhs")["owner"] == login
+    assert team.run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+    assert json.loads(team.server.sql("SELECT payload FROM audit_entry ORDER BY seq DESC LIMIT 1",
+                                      database=team.database)[0][0])["rows"][0]["row"] == row
