@@ -811,13 +811,14 @@ def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None
 @audit.command("verify")
 @click.option("--checkpoint", metavar="SEQ:HASH", help="A head printed earlier by `cycle audit checkpoint`.")
 @click.option("--chain-only", is_flag=True,
-              help="Walk the hash chain only; skip comparing evidence, decisions, waivers and stages with it.")
+              help="Walk the hash chain only; skip comparing the records gates read with it.")
 @json_option
 def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> None:
     """Walk the hash chain, then compare the records gates read with it; exit 1 naming what is wrong.
 
-    The records are every evidence, decision and waiver row (each must match the audit entry that
-    wrote it) and every project's stage (it must be where its log last moved it).
+    The records are every row of every table a gate, reminder or report reads (projects, evidence,
+    decisions, waivers, contracts, people, the outbox ...): each must match, column by column, the
+    latest image of it the log holds (docs/records.md).
 
     \b
     Example:

@@ -26,8 +26,9 @@ from typing import Any
 import orjson
 
 from .audit import canonical_json
+from .errors import DatabaseFailed
 from .images import COVERED
-from .store import Sql
+from .store import Sql, undecodable
 
 # table -> (the action that writes a row, the payload field naming its id, the columns the payload
 # also holds, and the column holding who wrote it: the entry's actor). For rows from before images.
@@ -133,41 +134,59 @@ def _image(image: Any) -> tuple[str, int, dict[str, Any] | None] | None:
 
 
 def check(sql: Sql) -> Records:
-    """Every row of every covered table against the latest image the log holds of it (and, for rows the
-    upgrade's baseline vouched for, against the entry that created them). Run it in one read transaction."""
+    """Every row of every covered table against the latest image the log holds of it (and against the
+    entry that created it, as before images). Run it in one read transaction (Store.reading(snapshot=True))."""
     log = _replay(sql)
     keys = {**log.keys, **{p.id: p.key for p in sql.rows("SELECT id, key FROM project")}}
     found: list[Discrepancy] = []
     checked: dict[str, int] = {}
     for table in COVERED:
-        latest, created = log.latest[table], log.created.get(table, {})
-        n = 0
-        for row in _rows(sql, table):
-            n += 1
-            row_id = row.get("id")
-            known = latest.pop(row_id, None) if isinstance(row_id, int) else None
-            first = created.pop(row_id, None) if isinstance(row_id, int) else None
-            if known is None:
-                found.append(_unwritten(table, row, keys))
-            elif known[1] is None:
-                found.append(Discrepancy(table, _shown_id(table, row), _project_of(table, row, keys),
-                                         f"{_label(table, row)} was deleted by entry {known[0]} but is in the "
-                                         f"{table} table: it was written outside cycle", known[0]))
-            elif digest(row) != known[1]:
-                found.append(_differs(sql, table, row, known[0], keys))
-            else:
-                problem = _as_before_images(table, row, first, keys, log)
-                if problem is not None:
-                    found.append(problem)
+        try:
+            n, problems, seen = _compare(sql, table, log, keys)
+        except DatabaseFailed as exc:  # SQLite text that is not UTF-8, written by hand: read it as it is
+            if not undecodable(exc):
+                raise
+            with sql.any_text():
+                n, problems, seen = _compare(sql, table, log, keys)
         checked[table] = n
+        found += problems
+        latest = log.latest[table]
         for row_id, (seq, kept) in sorted(latest.items()):  # the log says they exist; the table has not got them
-            if kept is not None:
+            if kept is not None and row_id not in seen:
                 found.append(_missing(sql, table, row_id, seq, keys))
-        for row_id, (seq, _, project, _) in sorted(created.items()):  # from before images, and in no image either
-            if row_id not in latest:
+        for row_id, (seq, _, project, _) in sorted(log.created.get(table, {}).items()):
+            if row_id not in seen and row_id not in latest:  # from before images, and in no image either
                 found.append(Discrepancy(table, row_id, project, f"{table} #{row_id}, recorded by entry {seq}, is "
                                                                  f"missing from the {table} table", seq))
     return Records(checked, found)
+
+
+def _compare(sql: Sql, table: str, log: _Log, keys: dict[int, str]) -> tuple[int, list[Discrepancy], set[int]]:
+    """(rows read, what differs, the ids read) for one table; changes nothing in `log`, so it can be run again."""
+    latest, created = log.latest[table], log.created.get(table, {})
+    found: list[Discrepancy] = []
+    seen: set[int] = set()
+    n = 0
+    for row in _rows(sql, table):
+        n += 1
+        row_id = row.get("id")
+        known = first = None
+        if isinstance(row_id, int):
+            seen.add(row_id)
+            known, first = latest.get(row_id), created.get(row_id)
+        if known is None:
+            found.append(_unwritten(table, row, keys))
+        elif known[1] is None:
+            found.append(Discrepancy(table, _shown_id(table, row), _project_of(table, row, keys),
+                                     f"{_label(table, row)} was deleted by entry {known[0]} but is in the "
+                                     f"{table} table: it was written outside cycle", known[0]))
+        elif digest(row) != known[1]:
+            found.append(_differs(sql, table, row, known[0], keys))
+        else:
+            problem = _as_before_images(table, row, first, keys, log)
+            if problem is not None:
+                found.append(problem)
+    return n, found, seen
 
 
 def _rows(sql: Sql, table: str) -> Iterator[dict[str, Any]]:

@@ -303,8 +303,12 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         slipped = []
         for m in s.exec(select(Milestone).order_by(Milestone.due)).scalars():  # type: ignore[call-overload, arg-type]
             view = MilestoneView(m.id, m.title, m.due, m.done_on)  # type: ignore[arg-type]
-            due = date.fromisoformat(m.due)
-            if q.start <= due <= q.end and view.slipped(min(today, q.end)):
+            try:
+                due = date.fromisoformat(m.due)
+                late = q.start <= due <= q.end and view.slipped(min(today, q.end))
+            except (TypeError, ValueError):  # not a date: edited by hand, which the check at the top names
+                continue
+            if late:
                 owner = next((k for k, p in everyone.items() if p.id == m.project_id), "?")
                 slipped.append({"project": owner, "milestone": m.title, "due": m.due, "done_on": m.done_on})
     counts: dict[str, dict[str, int]] = {}

@@ -441,6 +441,11 @@ class Sql:
         finally:
             cursor.close()
 
+    def any_text(self) -> AbstractContextManager[None]:
+        """While it lasts, SQLite text that is not UTF-8 reads with its bad bytes as lone surrogates
+        (see lenient_text) instead of failing the read."""
+        return lenient_text(self._dbapi)
+
     @property
     def info(self) -> dict[str, Any]:
         """The connection's own dict, which lives as long as it does (images noted for the next entry)."""

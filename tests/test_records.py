@@ -15,6 +15,7 @@ import pytest
 from .conftest import BODY, Cli, Database
 from .test_audit import CHECKED as CHECKED_JSON
 from .test_audit import build_history
+from .test_verification import REPORTS
 
 CHECKED = ("Records match the log: every column of 9 rows in 13 tables (3 projects, 3 evidence, 3 decisions, 0 waivers "
            "and 0 other rows).")
@@ -124,8 +125,8 @@ def fuller(history: Cli) -> Cli:
     return history
 
 
-def named(run: Cli, *problems: str) -> None:
-    """verify exits 1 once the chain verifies, naming exactly `problems`; --json says the same."""
+def named(run: Cli, *problems: str, reports: bool = True) -> None:
+    """verify exits 1 once the chain verifies, naming exactly `problems`; --json and both reports say the same."""
     result = run("audit", "verify", expect=1)
     assert result.stdout.startswith("Audit chain verified: ")
     head, *lines = result.stderr.splitlines()
@@ -134,6 +135,9 @@ def named(run: Cli, *problems: str) -> None:
     data = run.json("audit", "verify", expect=1)
     assert data["chain_ok"] and not data["ok"] and [d["problem"] for d in data["records"]["discrepancies"]] == list(
         problems)
+    for report in REPORTS if reports else ():
+        said = run.json(*report, expect=1)["chain"]
+        assert said["chain_ok"] and not said["ok"] and said["records"] == data["records"]
 
 
 EDITS = [  # (what an attacker sets, the row it touches, what verify must say of it: column, now, then)
@@ -213,6 +217,17 @@ def test_a_value_of_another_type_is_named_not_a_crash(fuller: Cli, db: Database)
     db.tamper("UPDATE milestone SET due = :v", params={"v": value})
     shown = "bytes 00ff" if db.dialect == "sqlite" else "'2027-01-31 '"
     named(fuller, f"milestone #1 differs from its audit entry: due is {shown} but entry {seq} recorded '2027-01-31'")
+
+
+@pytest.mark.sqlite_only
+def test_text_that_is_not_utf8_is_named_not_a_database_error(fuller: Cli, db: Database) -> None:
+    """SQLite keeps whatever bytes it is given as text; Python cannot read them back as such. Verify reads them
+    with each bad byte as a lone surrogate, and names the row. (The reports, which read the title to show it,
+    stop with exit 5 "database error (Could not decode to UTF-8 ...)".)"""
+    seq = image_seq(db, "project", 1)
+    db.tamper("UPDATE project SET title = CAST(X'ff41' AS TEXT) WHERE key = 'camhs'")
+    named(fuller, f"project camhs differs from its audit entry: title is '\\udcffA' but entry {seq} recorded "
+                  f"'CAMHS Tiers 2 and 3'", reports=False)
 
 
 def test_what_cycle_writes_matches_the_log(fuller: Cli) -> None:

@@ -19,7 +19,6 @@ from cycle.quarters import london_today, quarter_of
 
 from .conftest import BODY, Cli, Database
 from .test_audit import COLUMNS, build_history, rows
-from .test_records import unguard_decisions
 
 QUARTER = str(quarter_of(london_today()))
 REPORTS = (("report", "gate-audit"), ("report", "quarterly", "--quarter", QUARTER))
@@ -215,8 +214,7 @@ def test_forged_records_fail_both_reports_as_they_fail_verify(history: Cli, db: 
     clean = history("report", "gate-audit", "camhs").stdout
     assert "**Records match the log** (rows compared: " in clean
     named = f"decision #{_decision(db, ref)}" if ref and ref != "never held" else "project camhs"
-    unguard_decisions(db)
-    db.execute(*statements, params={"body": BODY} if ":body" in statements[0] else None)
+    db.tamper(*statements, params={"body": BODY} if ":body" in statements[0] else None)
     if ref == "never held":
         named = f"decision #{_decision(db, ref)}"
 
