@@ -54,9 +54,6 @@ NOT_COVERED: dict[str, str] = {
                        "by `cycle db status`",
 }
 
-#: Tables nothing in cycle ever updates or deletes from: on PostgreSQL only the owner may (migration 0010).
-APPEND_ONLY = ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt")
-
 _KEY = "cycle_rows"  # in the connection's info: (table, id) -> image, noted since the last entry
 _COVERED = frozenset(COVERED)
 

@@ -14,7 +14,7 @@ row exactly as it now is (a deferred constraint trigger per table; an entry's tr
 only by an admin (by anyone while nobody is admin), and a person's email changed only by them or
 an admin, as cycle/people.py does; a person's name never changes. Nobody but the owner may
 TRUNCATE a covered table, DELETE from one that cycle never deletes from, or UPDATE one it only
-appends to (cycle.images.APPEND_ONLY).
+appends to (APPEND_ONLY below).
 
 Revision ID: 0011
 Revises: 0010
