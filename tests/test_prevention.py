@@ -247,21 +247,32 @@ def test_nobody_grants_themselves_approver_or_admin(team: Team) -> None:
     assert {p["name"]: p["roles"] for p in team.run.json("people", "list")}[team.login("mallory")] == []
 
 
-@pytest.mark.parametrize("column, value", [("owner", "mallory"), ("accountable_body", "Board (virtual)")])
-def test_a_project_edited_without_an_entry_is_refused_at_commit(team: Team, column: str, value: str) -> None:
-    """The UPDATE itself goes through (the check is deferred); the COMMIT is refused, and nothing changes."""
+@pytest.mark.parametrize("who, column, value", [("mallory", "owner", "mallory"),
+                                                 ("gina", "accountable_body", "Board (virtual)")])
+def test_a_project_edited_without_an_entry_is_refused_at_commit(team: Team, who: str, column: str,
+                                                                value: str) -> None:
+    """The UPDATE itself goes through (the check is deferred); the COMMIT is refused, and nothing changes.
+    (The accountable body is a governance lead's to change, revision 0009: so gina tries, and still needs
+    an entry. Mallory is refused it at once.)"""
     before = team.rows()
     mallory = team.engine("mallory")
     try:
-        with mallory.connect() as conn:
+        assert attempt(mallory, "UPDATE project SET accountable_body = 'Board (virtual)' WHERE key = 'camhs'") == (
+            "42501", f"only a governance lead may change the accountable body of camhs, and {team.login('mallory')} "
+                     f"is not one")
+    finally:
+        mallory.dispose()
+    editor = team.engine(who)
+    try:
+        with editor.connect() as conn:
             changed = conn.execute(text(f"UPDATE project SET {column} = :v WHERE key = 'camhs'"), {"v": value})
             assert changed.rowcount == 1
             with pytest.raises(exc.DBAPIError) as caught:
                 conn.commit()
     finally:
-        mallory.dispose()
+        editor.dispose()
     assert str(caught.value.orig).splitlines()[0] == (
-        f"project #1 was changed without an audit entry of the same transaction, by {team.login('mallory')}, "
+        f"project #1 was changed without an audit entry of the same transaction, by {team.login(who)}, "
         f"holding the row as it now is: only cycle's commands change it, each with its entry")
     assert team.rows() == before
 

@@ -12,9 +12,9 @@ audit entry of the same transaction, under the login making the change (session_
 row exactly as it now is (a deferred constraint trigger per table; an entry's transaction is
 `audit_entry.txid`, set by a trigger, so it cannot be claimed). Roles may be granted or removed
 only by an admin (by anyone while nobody is admin), and a person's email changed only by them or
-an admin, as cycle/people.py does; a person's name never changes. Nobody but the owner may
-TRUNCATE a covered table, DELETE from one that cycle never deletes from, or UPDATE one it only
-appends to (APPEND_ONLY below).
+an admin, as cycle/people.py does (names compared as logins, with revision 0009's cycle_login); a
+person's name never changes. Nobody but the owner may TRUNCATE a covered table, DELETE from one
+that cycle never deletes from, or UPDATE one it only appends to (APPEND_ONLY below).
 
 Revision ID: 0011
 Revises: 0010
@@ -48,7 +48,7 @@ BOTH = (
 _ADMINS = ("SELECT string_agg(p.name, ', ' ORDER BY p.name) FROM person_role r JOIN person p ON p.id = r.person_id "
            "WHERE r.role = 'admin'")
 _IS_ADMIN = ("SELECT 1 FROM person_role r JOIN person p ON p.id = r.person_id WHERE r.role = 'admin' "
-             "AND p.name = session_user")
+             "AND cycle_login(p.name) = cycle_login(session_user)")  # one login however spelt (revision 0009)
 
 
 def _postgres(schema: str) -> list[str]:
@@ -121,7 +121,7 @@ def _postgres(schema: str) -> list[str]:
                RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'a person''s name is who they are to cycle and '
                  || 'does not change (' || OLD.name || '): add the new name as a person of its own';
              END IF;
-             IF NEW.email IS DISTINCT FROM OLD.email AND session_user <> OLD.name THEN
+             IF NEW.email IS DISTINCT FROM OLD.email AND cycle_login(session_user) <> cycle_login(OLD.name) THEN
                admins := ({_ADMINS});
                IF admins IS NOT NULL AND NOT EXISTS ({_IS_ADMIN}) THEN
                  RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'only ' || OLD.name || ' or an admin ('
