@@ -4,7 +4,7 @@ Every audit entry that goes with a change to a covered table carries, in its pay
 row as the change left it: ``{"table": T, "id": ID, "row": {every column: value}}``, or
 ``"row": null`` for a row deleted. `audit verify` replays those images and compares every row of
 every covered table with the latest one (cycle.records); on PostgreSQL the database itself refuses
-to commit a change to a covered table that no entry of the same transaction images (migration 0010).
+to commit a change to a covered table that no entry of the same transaction images (migration 0011).
 
 Nothing has to remember to record an image. ORM writes are seen after each flush (`listen`); the
 few plain-SQL writes call `note` themselves; `audit.append` takes whatever was noted since the
@@ -22,9 +22,9 @@ from typing import Any
 #: Every table a gate, a reminder or a report reads, with every column: each row is compared with
 #: the latest image the log holds of it, column by column.
 COVERED: dict[str, tuple[str, ...]] = {
-    "project": ("id", "key", "title", "workflow", "stage", "cycle", "visit", "lead_commissioner", "model",
-                "accountable_body", "owner", "sro", "lead", "governance_lead", "start_date", "end_date", "aim",
-                "scope", "benefits", "metrics", "attrs", "created_at", "updated_at", "version"),
+    "project": ("id", "key", "title", "workflow", "workflow_version", "stage", "cycle", "visit", "lead_commissioner",
+                "model", "accountable_body", "owner", "sro", "lead", "governance_lead", "start_date", "end_date",
+                "aim", "scope", "benefits", "metrics", "attrs", "created_at", "updated_at", "version"),
     "evidence": ("id", "project_id", "cycle", "name", "ref", "note", "recorded_by", "recorded_at"),
     "decision": ("id", "project_id", "cycle", "visit", "gate", "outcome", "body", "ref", "recycle_to", "decided_on",
                  "note", "recorded_by", "recorded_at"),
@@ -41,6 +41,7 @@ COVERED: dict[str, tuple[str, ...]] = {
                "next_attempt_at", "claimed_by", "claim_expires_at", "first_attempt_at", "last_error", "message_id",
                "created_at", "sent_at"),
     "delivery_attempt": ("id", "outbox_id", "attempt", "at", "outcome", "code", "detail", "transport", "others"),
+    "workflow_version": ("id", "name", "version", "sha256", "source", "origin", "installed_by", "installed_at"),
 }
 
 #: The tables deliberately not compared, and why.

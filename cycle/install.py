@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from . import audit, authority, config, registry
+from . import audit, authority, config, images, registry
 from .errors import BadInput, NotPermitted, WorkflowInvalid
 from .gates import quote
 from .models import WorkflowVersion
@@ -228,6 +228,9 @@ def _pin(s: Session, installed: dict[tuple[str, str], int],
             version = fallback
         if version is not None:
             sql.run("UPDATE project SET workflow_version = :version WHERE id = :id", version=version, id=project.id)
+            # on the record: the upgrade's entry, appended next, holds the pinned row (cycle.images)
+            row = sql.one("SELECT * FROM project WHERE id = :id", id=project.id)
+            images.note(sql.info, "project", project.id, row._asdict())
             pinned[project.key] = [project.workflow, version]
     if pinned or unmatched:
         n = len([k for k in pinned if k not in unmatched])

@@ -101,7 +101,7 @@ class AuditEntry(SQLModel, table=True):
     prev_hash: str
     hash: str
     # PostgreSQL: the transaction that appended the entry, set by a trigger (never by the writer) and not
-    # hashed; the database finds a transaction's entries by it (migration 0010). Empty on SQLite.
+    # hashed; the database finds a transaction's entries by it (migration 0011). Empty on SQLite.
     txid: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 

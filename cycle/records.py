@@ -12,7 +12,7 @@ the log never wrote, and a row the log says exists that is gone.
 The checks from before images stay, for every row that matches its image: each evidence, decision
 and waiver row against the entry that created it (so an entry rewritten under another actor is seen
 even if its image was not touched), and each project's stage against its last move. For rows from
-before images they are what the upgrade's baseline (`record.baseline`, revision 0010) cannot vouch
+before images they are what the upgrade's baseline (`record.baseline`, revision 0011) cannot vouch
 for: a baseline records the rows as they stood at the upgrade.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from .audit import canonical_json
+from .audit import PAYLOAD_ERRORS, canonical_json, read_payload
 from .errors import DatabaseFailed
 from .images import COVERED
 from .store import Sql, undecodable
@@ -41,7 +41,7 @@ _TABLES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
 # The one action that creates a row of a table, where there is one (named when a row has no entry).
 _CREATED_BY = {"project": "project.create", "evidence": "evidence.add", "decision": "decision.record",
                "waiver": "waiver.add", "gate_request": "gate.request", "milestone": "milestone.add",
-               "review_meeting": "review.record", "outbox": "outbox.enqueue"}
+               "review_meeting": "review.record", "outbox": "outbox.enqueue", "workflow_version": "workflow.install"}
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,15 @@ class Discrepancy:
 class Records:
     checked: dict[str, int]  # table -> rows compared
     discrepancies: list[Discrepancy]
+    gate_entries: int = 0  # gate entries whose workflow was checked against their project's version then
 
     @property
     def ok(self) -> bool:
         return not self.discrepancies
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked, "discrepancies": [d.as_dict() for d in self.discrepancies]}
+        return {"ok": self.ok, "checked": self.checked, "gate_entries": self.gate_entries,
+                "discrepancies": [d.as_dict() for d in self.discrepancies]}
 
 
 def digest(image: dict[str, Any]) -> bytes:
@@ -158,7 +160,8 @@ def check(sql: Sql) -> Records:
             if row_id not in seen and row_id not in latest:  # from before images, and in no image either
                 found.append(Discrepancy(table, row_id, project, f"{table} #{row_id}, recorded by entry {seq}, is "
                                                                  f"missing from the {table} table", seq))
-    return Records(checked, found)
+    pinned, gates = _workflow_pins(sql, {(d.table, d.id) for d in found})
+    return Records(checked, found + pinned, gates)
 
 
 def _compare(sql: Sql, table: str, log: _Log, keys: dict[int, str]) -> tuple[int, list[Discrepancy], set[int]]:
@@ -197,6 +200,8 @@ def _rows(sql: Sql, table: str) -> Iterator[dict[str, Any]]:
 def _label(table: str, row: dict[str, Any]) -> str:
     if table == "project" and row.get("key") is not None:
         return f"project {row['key']}"
+    if table == "workflow_version" and row.get("name") is not None:
+        return f"workflow {row['name']} version {row.get('version')}"
     return f"{table} #{row.get('id')}"
 
 
@@ -233,7 +238,7 @@ def _unwritten(table: str, row: dict[str, Any], keys: dict[int, str]) -> Discrep
 
 def _missing(sql: Sql, table: str, row_id: int, seq: int, keys: dict[int, str]) -> Discrepancy:
     kept = _image_at(sql, seq, table, row_id)
-    label = f"project {kept.get('key')} (#{row_id})" if table == "project" else f"{table} #{row_id}"
+    label = f"project {kept.get('key')} (#{row_id})" if table == "project" else _label(table, kept)
     return Discrepancy(table, _shown_id(table, kept), _project_of(table, kept, keys),
                        f"{label}, recorded by entry {seq}, is missing from the {table} table", seq)
 
@@ -305,3 +310,75 @@ def _shown(value: Any) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         return f"bytes {bytes(value).hex()}"
     return "nothing" if value is _ABSENT else repr(value)
+
+
+# --- the workflow versions gates were checked against -------------------------------------------
+
+_PINS = ("'workflow.install', 'project.create', 'db.upgrade', 'advance', 'advance.refused', 'decision.record'")
+
+
+def _workflow_pins(sql: Sql, named: set[tuple[str, Any]]) -> tuple[list[Discrepancy], int]:
+    """Replay the log's pins in sequence order: each gate entry against its project's version then; and, for the
+    rows the image check did not already name (`named`), each installed version against its install entry and
+    each project's version against its last pin. (What was found, and how many gate entries were checked.)"""
+    found: list[Discrepancy] = []
+    installs: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}  # (name, version) -> (seq, payload)
+    pins: dict[str, tuple[str, int] | None] = {}  # project -> (workflow, version) its log last pinned it to
+    gates = 0
+    # A project.set entry matters here only when it moved the version; canonical JSON makes that a substring.
+    for e in sql.stream(f"SELECT seq, project, action, payload FROM audit_entry WHERE action IN ({_PINS}) OR "
+                        f"(action = 'project.set' AND payload LIKE '%\"workflow_version\"%') ORDER BY seq"):
+        try:
+            p = read_payload(e.payload)
+            if e.action == "workflow.install":
+                installs[(p["name"], p["version"])] = (e.seq, p)
+            elif e.action == "project.create":
+                version = p.get("workflow_version")
+                pins[e.project] = (p["workflow"], version) if version is not None else None
+            elif e.action == "project.set":
+                moved = p["changes"].get("workflow_version")
+                if moved:
+                    pins[e.project] = (p["workflow"], moved[1])
+            elif e.action == "db.upgrade":
+                for key, (name, version) in p.get("workflows", {}).get("pinned", {}).items():
+                    pins[key] = (name, version)
+            elif e.project is not None and p.get("workflow_sha256") is not None:
+                pin = pins.get(e.project)
+                if pin is None:
+                    continue  # before this database pinned projects (revision 0010): the upgrade says what matched
+                gates += 1
+                installed = installs.get(pin)
+                if installed is None or installed[1]["sha256"] != p["workflow_sha256"]:
+                    gate = f", gate {p['gate']}" if isinstance(p.get("gate"), str) else ""
+                    found.append(Discrepancy("audit_entry", e.seq, e.project, (
+                        f"entry {e.seq} ({e.action} of {e.project}{gate}) was checked against a workflow with "
+                        f"SHA-256 {str(p['workflow_sha256'])[:12]}..., but {e.project} was on {pin[0]} version "
+                        f"{pin[1]}" + (f" (SHA-256 {installed[1]['sha256'][:12]}...)" if installed else
+                                       ", which no workflow.install entry records")
+                        + ": the gate was not checked against the project's workflow"), e.seq))
+        except PAYLOAD_ERRORS:
+            continue  # `audit log` shows it as unreadable
+    # A version written, changed or removed by hand is named by the image check; this sees an install entry
+    # and its row that agree with each other but not with the text's own SHA-256.
+    for row in sql.rows("SELECT id, name, version, sha256, source, origin FROM workflow_version ORDER BY id"):
+        entry = installs.get((row.name, row.version))
+        if ("workflow_version", row.id) in named or entry is None:
+            continue
+        seq, p = entry
+        differ = [c for c in ("sha256", "source", "origin") if p.get(c) != getattr(row, c)]
+        if not isinstance(row.source, str) or hashlib.sha256(row.source.encode("utf-8")).hexdigest() != row.sha256:
+            differ.append("its text, which no longer has its SHA-256")
+        if differ:
+            found.append(Discrepancy("workflow_version", row.id, None, f"workflow {row.name} version {row.version} "
+                                                                       f"differs from its audit entry {seq}: "
+                                                                       f"{', '.join(differ)}", seq))
+    for p in sql.rows("SELECT key, workflow, workflow_version FROM project ORDER BY key"):
+        if p.key not in pins or ("project", p.key) in named:
+            continue  # created before revision 0010 and never pinned (the upgrade said so), or named already
+        pin = pins[p.key]
+        now = (p.workflow, p.workflow_version) if p.workflow_version is not None else None
+        if now != pin:
+            runs = f"runs on {p.workflow} version {p.workflow_version}" if now else "runs on no workflow version"
+            was = f"pinned it to {pin[0]} version {pin[1]}" if pin else "pinned it to none"
+            found.append(Discrepancy("project", p.key, p.key, f"project {p.key} {runs}, but its audit log {was}"))
+    return found, gates

@@ -4,7 +4,7 @@ Two roles. The owner owns the database, its schema and every table, and runs `cy
 (migrations); nobody works as it day to day. The application role owns nothing, so it cannot drop
 or disable a trigger: each person logs in as a member of it, under their own name, and cycle
 records that login (session_user) as the actor. The application role may read and write what the
-engine writes, each change with the audit entry that records it (triggers, migration 0010); the
+engine writes, each change with the audit entry that records it (triggers, migration 0011); the
 migrations take UPDATE, DELETE and TRUNCATE on the audit log and the other append-only tables away
 from every role but the owner, so those are read-and-append only.
 """

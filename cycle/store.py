@@ -325,6 +325,7 @@ class Store:
     def write_connection(self) -> Iterator[Connection]:
         """A plain connection in a write transaction, under the same lock as write(); for schema changes."""
         try:
+            images.listen()  # an upgrade's data step writes through the ORM
             with self._writer.connect() as conn:
                 with conn.begin():
                     images.forget(conn.info)

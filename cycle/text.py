@@ -204,11 +204,13 @@ def records(r: Any) -> str:
     """`audit verify`'s second part: the records gates read, against the log (cycle.records)."""
     c = r.checked
     total = sum(c.values())
-    named = c.get("project", 0) + c.get("evidence", 0) + c.get("decision", 0) + c.get("waiver", 0)
+    named = sum(c.get(t, 0) for t in ("project", "evidence", "decision", "waiver", "workflow_version"))
     counted = f"every column of {total} rows in {len(c)} tables"
     if r.ok:
         return (f"Records match the log: {counted} ({c.get('project', 0)} projects, {c.get('evidence', 0)} evidence, "
-                f"{c.get('decision', 0)} decisions, {c.get('waiver', 0)} waivers and {total - named} other rows).")
+                f"{c.get('decision', 0)} decisions, {c.get('waiver', 0)} waivers, {c.get('workflow_version', 0)} "
+                f"workflow versions and {total - named} other rows), and the workflows of {r.gate_entries} gate "
+                f"entries.")
     n = len(r.discrepancies)
     head = (f"Records FAILED: {n} {'does' if n == 1 else 'do'} not match the audit log, which itself verified "
             f"(checked {counted}):")

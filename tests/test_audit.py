@@ -19,7 +19,8 @@ from cycle.audit import GENESIS, canonical_json, entry_hash, utc_now
 from .conftest import CAMHS, Cli, Database, go
 
 CHECKED = {"project": 3, "evidence": 3, "decision": 3, "waiver": 0, "gate_request": 0, "milestone": 0, "contract": 0,
-           "link": 0, "person": 0, "person_role": 0, "review_meeting": 0, "outbox": 0, "delivery_attempt": 0}
+           "link": 0, "person": 0, "person_role": 0, "review_meeting": 0, "outbox": 0, "delivery_attempt": 0,
+           "workflow_version": 2}
 COLUMNS = ("seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash")
 
 
@@ -273,7 +274,7 @@ def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
     good = json.loads(history("audit", "verify", "--json").stdout)
     assert good == {"ok": True, "chain_ok": True, "entries": 16, "head": {"seq": 16, "hash": head},
                     "bad_seq": None, "problem": None, "checkpoint": None, "untrusted": None,
-                    "records": {"ok": True, "checked": CHECKED, "discrepancies": []}}
+                    "records": {"ok": True, "checked": CHECKED, "gate_entries": 6, "discrepancies": []}}
 
     db.drop_audit_triggers()
     db.execute("UPDATE audit_entry SET project = 'other' WHERE seq = 5")

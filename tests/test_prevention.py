@@ -166,6 +166,12 @@ ATTEMPTS: dict[str, tuple[str, str, str]] = {
     "delivery_attempt": ("INSERT INTO delivery_attempt (outbox_id, attempt, at, outcome, detail, transport) "
                          "SELECT id, 9, 'now', 'sent', 'forged', 'smtp' FROM outbox",
                          "UPDATE delivery_attempt SET outcome = 'sent'", "DELETE FROM delivery_attempt"),
+    "workflow_version": ("INSERT INTO workflow_version (name, version, sha256, source, origin, installed_by, "
+                         "installed_at) SELECT 'commissioning', MAX(version) + 1, "
+                         "encode(sha256(convert_to('name = \"commissioning\"', 'UTF8')), 'hex'), "
+                         "'name = \"commissioning\"', 'forged', session_user, 'now' FROM workflow_version "
+                         "WHERE name = 'commissioning'",
+                         "UPDATE workflow_version SET source = ''", "DELETE FROM workflow_version"),
 }
 
 
@@ -202,7 +208,7 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
         **{ATTEMPTS[t][0]: f"{t} #N was inserted without an audit entry of the same transaction, by {login}, "
                            f"holding the row as it now is: only cycle's commands change it, each with its entry"
            for t in ("evidence", "waiver", "gate_request", "milestone", "contract", "link", "person",
-                     "review_meeting", "outbox", "delivery_attempt")},
+                     "review_meeting", "outbox", "delivery_attempt", "workflow_version")},
         ATTEMPTS["decision"][0]: f"separation of duties: {login} is not an approver for {BODY}",
         ATTEMPTS["milestone"][1]: f"milestone #1 was changed without an audit entry of the same transaction, by "
                                   f"{login}, holding the row as it now is: only cycle's commands change it, each with "
@@ -218,7 +224,8 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
         ATTEMPTS["outbox"][1]: f"outbox #1 was changed without an audit entry of the same transaction, by {login}, "
                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
         **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
-           if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt")
+           if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
+                    "workflow_version")
            or (s == d and t in ("milestone", "contract", "person", "outbox")) or (s == u and t == "person_role")},
     }
     team.acts("root")

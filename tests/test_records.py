@@ -17,8 +17,8 @@ from .test_audit import CHECKED as CHECKED_JSON
 from .test_audit import build_history
 from .test_verification import REPORTS
 
-CHECKED = ("Records match the log: every column of 9 rows in 13 tables (3 projects, 3 evidence, 3 decisions, 0 waivers "
-           "and 0 other rows).")
+CHECKED = ("Records match the log: every column of 11 rows in 14 tables (3 projects, 3 evidence, 3 decisions, "
+           "0 waivers, 2 workflow versions and 0 other rows), and the workflows of 6 gate entries.")
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_untouched_records_match_the_log(history: Cli) -> None:
     assert out[0].startswith("Audit chain verified: 16 entries") and out[1] == CHECKED
     data = history.json("audit", "verify")
     assert data["ok"] and data["chain_ok"]
-    assert data["records"] == {"ok": True, "checked": CHECKED_JSON, "discrepancies": []}
+    assert data["records"] == {"ok": True, "checked": CHECKED_JSON, "gate_entries": 6, "discrepancies": []}
     assert history("audit", "verify", "--chain-only").stdout.splitlines()[1:] == []
 
 
@@ -232,8 +232,9 @@ def test_text_that_is_not_utf8_is_named_not_a_database_error(fuller: Cli, db: Da
 
 def test_what_cycle_writes_matches_the_log(fuller: Cli) -> None:
     out = fuller("audit", "verify").stdout.splitlines()
-    assert out[1] == ("Records match the log: every column of 16 rows in 13 tables (3 projects, 3 evidence, "
-                      "3 decisions, 0 waivers and 7 other rows).")
+    assert out[1] == ("Records match the log: every column of 18 rows in 14 tables (3 projects, 3 evidence, "
+                      "3 decisions, 0 waivers, 2 workflow versions and 7 other rows), and the workflows of 6 gate "
+                      "entries.")
 
 
 # --- what is compared, and what is not --------------------------------------------------------------------

@@ -155,8 +155,8 @@ def test_a_new_version_is_for_new_projects_until_a_governance_lead_moves_one(rea
     assert run.json("workflow", "show", "commissioning", "--version", "1")["sha256"] == sha(BUILTIN)
     assert run.json("workflow", "show", "commissioning")["version"] == 3
     assert run("audit", "verify").stdout.splitlines()[1] == (
-        "Records match the log: 0 evidence, 0 decisions, 0 waivers, the stages of 2 projects, 4 workflow versions "
-        "and the workflows of 0 gate entries.")
+        "Records match the log: every column of 12 rows in 14 tables (2 projects, 0 evidence, 0 decisions, 0 waivers, "
+        "4 workflow versions and 6 other rows), and the workflows of 0 gate entries.")
 
 
 def test_before_anyone_holds_a_role_anyone_may_install_and_move_with_a_note(ready: Cli, home: Path) -> None:
@@ -173,7 +173,7 @@ def test_a_project_moved_to_another_version_by_hand_is_named_by_verify(ready: Cl
     run = ready
     run("workflow", "install", str(team_file(home, BOARD_PAPER)))
     run("project", "new", "p2", "--title", "P2", "--accountable-body", BODY)
-    db.execute("UPDATE project SET workflow_version = 1 WHERE key = 'p2'")  # back to the version without the paper
+    db.tamper("UPDATE project SET workflow_version = 1 WHERE key = 'p2'")  # back to the version without the paper
     run("evidence", "add", "p2", "needs-assessment", "--ref", "JSNA")
     run("project", "set", "p2", "--lead-commissioner", "CCGs", "--model", "joint")
     go(run, "p2", "analyse-plan")
@@ -195,9 +195,13 @@ def test_a_project_moved_to_another_version_by_hand_is_named_by_verify(ready: Cl
 
 
 def test_a_version_written_by_hand_is_named_by_verify(ready: Cli, db: Database) -> None:
-    db.execute("INSERT INTO workflow_version (name, version, sha256, source, origin, installed_by, installed_at) "
-               "VALUES ('commissioning', 2, :sha, :source, 'built-in', 'alice', '2026-11-22T10:00:00Z')",
-               params={"sha": sha(NO_CRITERIA), "source": NO_CRITERIA}, user="alice")
+    insert = ("INSERT INTO workflow_version (name, version, sha256, source, origin, installed_by, installed_at) "
+              "VALUES ('commissioning', 2, :sha, :source, 'built-in', 'alice', '2026-11-22T10:00:00Z')")
+    params = {"sha": sha(NO_CRITERIA), "source": NO_CRITERIA}
+    if db.dialect == "postgresql":  # a login's own INSERT does not commit there: no audit entry holds the row
+        with pytest.raises(exc.DBAPIError, match=r"workflow_version #\d+ was inserted without an audit entry"):
+            db.execute(insert, params=params, user="alice")
+    db.tamper(insert, params=params)  # as the owner could, with the database's checks off
     err = ready("audit", "verify", expect=1).stderr.splitlines()
     assert err[1:] == ["  workflow commissioning version 2 has no workflow.install audit entry: it was written "
                        "outside cycle"]
@@ -262,21 +266,19 @@ def test_as_the_application_role_a_personal_file_opens_no_gate_and_versions_stay
                 with engine.connect() as conn, pytest.raises(exc.DBAPIError) as caught:
                     conn.execute(text(statement))
                 assert str(caught.value.orig).splitlines()[0] == refusal, statement
-            # What the role may write by hand (a version of its own, a project's pin) verify names.
-            with engine.begin() as conn:
+            # A version of its own and a project's pin, written by hand, do not commit: no audit entry holds them.
+            with engine.connect() as conn, pytest.raises(exc.DBAPIError) as caught:
                 conn.execute(text("INSERT INTO workflow_version (name, version, sha256, source, origin, installed_by, "
                                   "installed_at) VALUES ('commissioning', 2, :sha, :source, 'built-in', :by, 'now')"),
                              {"sha": sha(NO_CRITERIA), "source": NO_CRITERIA, "by": pat})
                 conn.execute(text("UPDATE project SET workflow_version = 2 WHERE key = 'camhs'"))
+                conn.commit()
+            assert str(caught.value.orig).startswith("workflow_version #")
+            assert " was inserted without an audit entry of the same transaction, by " in str(caught.value.orig)
         finally:
             engine.dispose()
-        run("project", "advance", "camhs")  # on the forged version: nothing to meet
-        assert run("audit", "verify", expect=1).stderr.splitlines()[1:] == [
-            f"  entry {run.json('audit', 'log')[-1]['seq']} (advance of camhs, gate analyse-plan) was checked against "
-            f"a workflow with SHA-256 {sha(NO_CRITERIA)[:12]}..., but camhs was on commissioning version 1 (SHA-256 "
-            f"{sha(BUILTIN)[:12]}...): the gate was not checked against the project's workflow",
-            "  workflow commissioning version 2 has no workflow.install audit entry: it was written outside cycle",
-            "  project camhs runs on commissioning version 2, but its audit log pinned it to commissioning version 1"]
+        run("project", "advance", "camhs", expect=3)  # still on the version it was pinned to: its gate holds
+        assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
     finally:
         pg_server.drop_database(database)
         for role in (pat, gill, app, owner):
@@ -386,7 +388,7 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
 
     out = run("init").stdout
     assert out == (
-        f"Upgraded cycle database at {open_store().describe()} from schema revision 0008 to 0010.\n"
+        f"Upgraded cycle database at {open_store().describe()} from schema revision 0008 to 0011.\n"
         f"Installed workflows commissioning version 1 (built-in), mini version 1 ({mini}), decommissioning version 1 "
         f"(built-in).\n"
         f"Pinned 3 projects to the version of its workflow its log last used; 1 could not be matched (a governance "
@@ -400,21 +402,22 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
         "camhs": ("commissioning", 1, "plan"), "pilot": ("mini", 1, "plan"), "respite": ("commissioning", 1, "plan"),
         "school-nursing": ("commissioning", 1, "analyse")}
     log = db.audit()
-    assert [e["action"] for e in log[16:]] == ["workflow.install"] * 3 + ["db.upgrade"]
+    # revision 0011's baseline (one entry per project), the installs, then the upgrade with the pinned rows
+    assert [e["action"] for e in log[16:]] == ["record.baseline"] * 4 + ["workflow.install"] * 3 + ["db.upgrade"]
     upgrade = json.loads(log[-1]["payload"])
     assert upgrade["workflows"]["pinned"] == {"camhs": ["commissioning", 1], "pilot": ["mini", 1],
                                               "respite": ["commissioning", 1], "school-nursing": ["commissioning", 1]}
     assert list(upgrade["workflows"]["unmatched"]) == ["respite"]
     assert run("audit", "log", "--limit", "1").stdout.endswith(
-        "db.upgrade  schema upgraded from 0008 to 0010; 4 projects pinned to a workflow version, 1 not matched to "
+        "db.upgrade  schema upgraded from 0008 to 0011; 4 projects pinned to a workflow version, 1 not matched to "
         "their log\n")
     # Nothing was lost: every old row is as it was, but for its new pin.
-    assert db.rows("SELECT * FROM audit_entry ORDER BY 1")[:16] == kept["audit_entry"]
+    assert [r[:10] for r in db.rows("SELECT * FROM audit_entry ORDER BY 1")[:16]] == kept["audit_entry"]  # + txid
     assert {t: db.rows(f"SELECT * FROM {t} ORDER BY 1") for t in ("evidence", "decision")} == {
         t: kept[t] for t in ("evidence", "decision")}
     columns = ", ".join(c for c in db.dicts("SELECT * FROM project")[0] if c != "workflow_version")
     assert db.rows(f"SELECT {columns} FROM project ORDER BY 1") == kept["project"]
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 20 entries")
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 24 entries")
 
     # The projects carry on, on the versions the database holds, whatever files are about.
     team_file(home, NO_CRITERIA)
@@ -423,8 +426,8 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
     assert "warning: should-criterion owner-set not met" not in run("project", "advance", "pilot").stderr
     assert run.json("project", "show", "pilot")["stage"] == "closed"
     assert run("audit", "verify").stdout.splitlines()[1] == (
-        "Records match the log: 4 evidence, 2 decisions, 0 waivers, the stages of 4 projects, 3 workflow versions "
-        "and the workflows of 3 gate entries.")
+        "Records match the log: every column of 13 rows in 14 tables (4 projects, 4 evidence, 2 decisions, 0 waivers, "
+        "3 workflow versions and 0 other rows), and the workflows of 3 gate entries.")
     assert run("init").stdout.count("\n") == 1  # upgraded once: nothing more to install or pin
 
 

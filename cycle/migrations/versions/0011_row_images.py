@@ -4,8 +4,8 @@ From this revision every audit entry that goes with a change carries the after-i
 the change wrote (cycle/images.py), and `audit verify` compares every row of every covered table
 with the latest image. The rows already in the database get theirs here: `record.baseline`
 entries, one per project holding its own rows (and further ones when a project has many), and
-then one for people, roles and anything tied to no project. A baseline vouches for the rows as they
-stood at the upgrade, no more.
+then one for people, roles, installed workflow versions and anything tied to no project. A
+baseline vouches for the rows as they stood at the upgrade, no more.
 
 On PostgreSQL the database itself then refuses to commit a change to a covered table unless an
 audit entry of the same transaction, under the login making the change (session_user), holds the
@@ -35,8 +35,9 @@ BASELINE = "record.baseline"
 CHUNK = 500  # images per baseline entry
 # The covered tables at this revision (cycle.images.COVERED may grow; this migration does not).
 BY_PROJECT = ("evidence", "decision", "waiver", "gate_request", "milestone", "contract", "link", "review_meeting")
-COVERED = ("project", *BY_PROJECT, "person", "person_role", "outbox", "delivery_attempt")
-APPEND_ONLY = ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt")
+COVERED = ("project", *BY_PROJECT, "person", "person_role", "outbox", "delivery_attempt", "workflow_version")
+APPEND_ONLY = ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
+               "workflow_version")
 NEVER_DELETED = ("project", "milestone", "contract", "person", "outbox")
 NEVER_UPDATED = ("person_role",)
 
@@ -134,12 +135,11 @@ def _postgres(schema: str) -> list[str]:
            FOR EACH ROW EXECUTE FUNCTION cycle_person_change()""",
     ]
     for table in COVERED:
-        statements += [
-            f"""CREATE CONSTRAINT TRIGGER {table}_on_record AFTER INSERT OR UPDATE OR DELETE ON {table}
-                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cycle_row_on_record()""",
-            f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-                FOR EACH STATEMENT EXECUTE FUNCTION cycle_no_truncate()""",
-        ]
+        statements.append(f"""CREATE CONSTRAINT TRIGGER {table}_on_record AFTER INSERT OR UPDATE OR DELETE ON {table}
+                              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cycle_row_on_record()""")
+        if table != "workflow_version":  # revision 0010 gave it one
+            statements.append(f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+                                  FOR EACH STATEMENT EXECUTE FUNCTION cycle_no_truncate()""")
     statements += [_revoke(APPEND_ONLY, "UPDATE, DELETE, TRUNCATE"), _revoke(NEVER_DELETED, "DELETE, TRUNCATE"),
                    _revoke(NEVER_UPDATED, "UPDATE, TRUNCATE")]
     return statements
@@ -206,8 +206,8 @@ def _baseline(bind: Any) -> None:
         for message in outbox:
             rows += images("delivery_attempt", " WHERE outbox_id = :id", id=message["id"])
         append(project.key, rows)
-    rest = [image for table in ("person", "person_role", *COVERED) for image in images(table)]
-    append(None, rest)  # people, roles, and rows tied to no project there is
+    rest = [image for table in ("person", "person_role", "workflow_version", *COVERED) for image in images(table)]
+    append(None, rest)  # people, roles, the installed workflows, and rows tied to no project there is
 
 
 def downgrade() -> None:
