@@ -479,9 +479,10 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, acto
             if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, id=project.id, version=read_version) != 1:
                 _still_at(sql, key, read_version)
             # The row as _MOVE left it: as read (its version is unchanged, so is every other column), and what it set.
+            found = project._asdict()
             images.note(sql.info, "project", project.id, {
-                **project._asdict(), "stage": dest, "visit": project.visit + 1, "cycle": cycle,
-                "version": read_version + 1, "updated_at": now})
+                **found, "stage": dest, "visit": project.visit + 1, "cycle": cycle, "version": read_version + 1,
+                "updated_at": now}, found)
             opened = (_open_linked(sql, key, registry.get(store, sql, gate.opens), new_key, actor)
                       if gate.opens else None)
             entry = audit.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,

@@ -55,8 +55,10 @@ NOT_COVERED: dict[str, str] = {
                        "by `cycle db status`",
 }
 
-_KEY = "cycle_rows"  # in the connection's info: (table, id) -> image, noted since the last entry
+_KEY = "cycle_rows"  # in the connection's info: (table, id) -> (image, image before), noted since the last entry
+_FOUND = "cycle_found"  # in the connection's info: (table, id) -> the row as this transaction read or left it
 _COVERED = frozenset(COVERED)
+_UNKNOWN: Any = object()  # a row changed whose state before is not known: its image says nothing of it
 
 Image = dict[str, Any] | None
 
@@ -65,29 +67,43 @@ class Unrecorded(RuntimeError):
     """A write transaction changed covered rows that no audit entry carries: a bug in cycle, never bad input."""
 
 
-def note(info: dict[str, Any], table: str, row_id: int, image: Image) -> None:
-    """Remember a row's after-image (None: deleted) for the next audit entry of this transaction."""
+def note(info: dict[str, Any], table: str, row_id: int, image: Image, before: Image = _UNKNOWN) -> None:
+    """Remember a row's after-image (None: deleted) for the next audit entry of this transaction, and the row
+    as the change found it (None: a new row). Noted again before an entry took it, it keeps the first before."""
     noted = info.get(_KEY)
     if noted is None:
         noted = info[_KEY] = {}
-    noted[(table, row_id)] = image
+    key = (table, row_id)
+    noted[key] = (image, noted[key][1] if key in noted else before)
 
 
 def take(info: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The images noted since the last entry, for an entry's "rows" (sorted by table and id); None if none."""
+    """The images noted since the last entry, for an entry's "rows" (sorted by table and id); None if none.
+
+    A row that was there before the change also says what it was: "was" holds the columns the change set
+    (all of them for a row deleted) as they were, so that `audit verify` can tell the row cycle found from
+    the one the log last left."""
     noted = info.pop(_KEY, None)
     if not noted:
         return None
-    return [{"table": t, "id": i, "row": image} for (t, i), image in sorted(noted.items())]
+    out = []
+    for (table, row_id), (image, before) in sorted(noted.items()):
+        item: dict[str, Any] = {"table": table, "id": row_id, "row": image}
+        if before is not None and before is not _UNKNOWN:
+            item["was"] = before if image is None else {c: v for c, v in before.items() if image.get(c, v) != v}
+        out.append(item)
+    return out
 
 
 def forget(info: dict[str, Any]) -> None:
     """Drop what a transaction that did not commit had noted (a new write transaction starts clean)."""
     info.pop(_KEY, None)
+    info.pop(_FOUND, None)
 
 
 def require_recorded(info: dict[str, Any]) -> None:
     """Before a commit: refuse (Unrecorded) if a covered row changed after the transaction's last entry."""
+    info.pop(_FOUND, None)
     noted = info.pop(_KEY, None)
     if noted:
         rows = ", ".join(f"{t} #{i}" for t, i in sorted(noted))
@@ -102,15 +118,18 @@ _columns: dict[Any, tuple[str, tuple[tuple[str, str], ...]] | None] = {}  # mapp
 
 
 def listen() -> None:
-    """Note the image of every covered row an ORM flush writes (once per process; on first ORM write)."""
+    """Note the image of every covered row an ORM flush writes, and of every one it loads (the row as the
+    transaction found it); once per process, on the first ORM write."""
     global _listening
     if _listening:
         return
     from sqlalchemy import event
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Mapper, Session
 
     event.listen(Session, "after_flush", _after_flush)
     event.listen(Session, "do_orm_execute", _no_bulk_writes)
+    event.listen(Mapper, "load", _loaded)
+    event.listen(Mapper, "refresh", _refreshed)
     _listening = True
 
 
@@ -134,20 +153,42 @@ def image_of(obj: Any) -> tuple[str, int, dict[str, Any]] | None:
     return table, image["id"], image
 
 
+def _found(session: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    info = session.connection().info
+    found = info.get(_FOUND)
+    if found is None:
+        found = info[_FOUND] = {}
+    return found  # type: ignore[no-any-return]
+
+
+def _loaded(obj: Any, context: Any) -> None:
+    """A covered row read through the ORM: remember it as the transaction found it."""
+    seen = image_of(obj)
+    if seen is not None and context.session is not None:
+        _found(context.session)[seen[:2]] = seen[2]
+
+
+def _refreshed(obj: Any, context: Any, _attrs: Any) -> None:
+    _loaded(obj, context)
+
+
 def _after_flush(session: Any, _context: Any) -> None:
     changed = [*session.new, *(o for o in session.dirty if session.is_modified(o, include_collections=False))]
     gone = list(session.deleted)
     if not changed and not gone:
         return
     info = session.connection().info
+    found = _found(session)
     for obj in changed:
-        found = image_of(obj)
-        if found is not None:
-            note(info, *found)
+        seen = image_of(obj)
+        if seen is not None:
+            table, row_id, image = seen
+            note(info, table, row_id, image, None if obj in session.new else found.get((table, row_id), _UNKNOWN))
+            found[(table, row_id)] = image
     for obj in gone:
-        found = image_of(obj)
-        if found is not None:
-            note(info, found[0], found[1], None)
+        seen = image_of(obj)
+        if seen is not None:
+            note(info, seen[0], seen[1], None, found.pop(seen[:2], _UNKNOWN))
 
 
 def _no_bulk_writes(state: Any) -> None:

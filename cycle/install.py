@@ -227,10 +227,10 @@ def _pin(s: Session, installed: dict[tuple[str, str], int],
             lines.append(f"  {project.key}: {used}; {now}")
             version = fallback
         if version is not None:
+            found = sql.one("SELECT * FROM project WHERE id = :id", id=project.id)._asdict()
             sql.run("UPDATE project SET workflow_version = :version WHERE id = :id", version=version, id=project.id)
             # on the record: the upgrade's entry, appended next, holds the pinned row (cycle.images)
-            row = sql.one("SELECT * FROM project WHERE id = :id", id=project.id)
-            images.note(sql.info, "project", project.id, row._asdict())
+            images.note(sql.info, "project", project.id, {**found, "workflow_version": version}, found)
             pinned[project.key] = [project.workflow, version]
     if pinned or unmatched:
         n = len([k for k in pinned if k not in unmatched])

@@ -89,10 +89,11 @@ class _Log:
     created: dict[str, dict[int, tuple[int, str, str | None, dict[str, Any]]]]  # rows from before images
     last_move: dict[str, str]  # project key -> the stage its log last moved it to
     keys: dict[int, str]  # project id -> key, from the projects' images (for rows of projects now gone)
+    breaks: list[tuple[str, int, int, int | None]]  # (table, id, seq, seq before): cycle found another row
 
 
 def _replay(sql: Sql) -> _Log:
-    log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {})
+    log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [])
     actions = {action: table for table, (action, *_) in _TABLES.items()}
     query = ("SELECT seq, actor, project, action, to_stage, payload FROM audit_entry WHERE to_stage IS NOT NULL "
              f"OR action IN ({', '.join(repr(a) for a in actions)}) OR payload LIKE '%\"rows\":[%' ORDER BY seq")
@@ -112,6 +113,12 @@ def _replay(sql: Sql) -> _Log:
                 if found is None:
                     continue
                 table, row_id, row = found
+                was = image.get("was")
+                if isinstance(was, dict):  # cycle changed a row it found: the row the log last left, or not?
+                    before = log.latest[table].get(row_id)
+                    found_as = was if row is None else {**row, **was}
+                    if before is None or before[1] is None or digest(found_as) != before[1]:
+                        log.breaks.append((table, row_id, seq, before[0] if before else None))
                 log.latest[table][row_id] = (seq, None if row is None else digest(row))
                 if table == "project" and row is not None and isinstance(row.get("key"), str):
                     log.keys[row_id] = row["key"]
@@ -160,6 +167,7 @@ def check(sql: Sql) -> Records:
             if row_id not in seen and row_id not in latest:  # from before images, and in no image either
                 found.append(Discrepancy(table, row_id, project, f"{table} #{row_id}, recorded by entry {seq}, is "
                                                                  f"missing from the {table} table", seq))
+    found += [_broken(sql, table, row_id, seq, before, keys) for table, row_id, seq, before in log.breaks]
     pinned, gates = _workflow_pins(sql, {(d.table, d.id) for d in found})
     return Records(checked, found + pinned, gates)
 
@@ -219,14 +227,38 @@ def _project_of(table: str, row: dict[str, Any], keys: dict[int, str]) -> str | 
     return keys.get(project_id) if isinstance(project_id, int) else None
 
 
-def _image_at(sql: Sql, seq: int, table: str, row_id: int) -> dict[str, Any]:
-    """The image of a row that entry `seq` holds (read again: the replay kept only its fingerprint)."""
+def _image_at(sql: Sql, seq: int, table: str, row_id: int, whole: bool = False) -> dict[str, Any]:
+    """The image of a row that entry `seq` holds (read again: the replay kept only its fingerprint): the row,
+    or with `whole` the image itself (row, and what it was)."""
     entry = sql.one("SELECT payload FROM audit_entry WHERE seq = :seq", seq=seq)
     for image in orjson.loads(entry.payload)["rows"]:
         found = _image(image)
-        if found is not None and found[:2] == (table, row_id) and found[2] is not None:
-            return found[2]
+        if found is not None and found[:2] == (table, row_id) and (whole or found[2] is not None):
+            return image if whole else found[2]  # type: ignore[no-any-return]
     raise AssertionError(f"entry {seq} no longer holds the image of {table} #{row_id}")  # read in one transaction
+
+
+def _broken(sql: Sql, table: str, row_id: int, seq: int, before: int | None, keys: dict[int, str]) -> Discrepancy:
+    """A row cycle changed (entry `seq`) that was not as the log last left it (entry `before`): someone changed
+    it in between, and cycle's change then carried their change on into its own image."""
+    image = _image_at(sql, seq, table, row_id, whole=True)
+    row, was = image.get("row"), image["was"]
+    found = was if row is None else {**row, **was}
+    label, project = _label(table, found), _project_of(table, found, keys)
+    shown = _shown_id(table, found)
+    if before is None:
+        return Discrepancy(table, shown, project, f"{label} was on no record when entry {seq} changed it: it was "
+                                                  f"written outside cycle before that", seq)
+    kept = _image_at(sql, before, table, row_id, whole=True).get("row")
+    if kept is None:
+        return Discrepancy(table, shown, project, f"{label} was deleted by entry {before}, but entry {seq} changed it: "
+                                                  f"it was put back outside cycle before that", seq)
+    columns = _columns(table, found, kept)
+    said = "; ".join(f"{c} was {_shown(found.get(c, _ABSENT))} where entry {before} left "
+                     f"{_shown(kept.get(c, _ABSENT))}" for c in columns if _differ(found.get(c, _ABSENT),
+                                                                                      kept.get(c, _ABSENT)))
+    return Discrepancy(table, shown, project, f"{label} was changed outside cycle before entry {seq}, which found "
+                                              f"it so: {said}", seq)
 
 
 def _unwritten(table: str, row: dict[str, Any], keys: dict[int, str]) -> Discrepancy:
@@ -248,11 +280,17 @@ _ABSENT = object()
 
 def _differs(sql: Sql, table: str, row: dict[str, Any], seq: int, keys: dict[int, str]) -> Discrepancy:
     kept = _image_at(sql, seq, table, row["id"])
-    columns = [*row, *(c for c in kept if c not in row)]
+    columns = _columns(table, row, kept)
     said = "; ".join(f"{c} is {_shown(row.get(c, _ABSENT))} but entry {seq} recorded {_shown(kept.get(c, _ABSENT))}"
                      for c in columns if _differ(row.get(c, _ABSENT), kept.get(c, _ABSENT)))
     return Discrepancy(table, _shown_id(table, row), _project_of(table, row, keys),
                        f"{_label(table, row)} differs from its audit entry: {said}", seq)
+
+
+def _columns(table: str, *rows: dict[str, Any]) -> list[str]:
+    """The columns of `rows`, in the order cycle.images.COVERED lists them (then any it does not)."""
+    named = set().union(*rows)
+    return [c for c in COVERED[table] if c in named] + sorted(named - set(COVERED[table]))
 
 
 def _differ(a: Any, b: Any) -> bool:

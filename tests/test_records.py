@@ -288,3 +288,41 @@ def test_a_write_that_forgets_its_entry_is_a_bug_caught_before_commit(ready: Cli
     finally:
         store.dispose()
     assert db.dump() == before
+
+
+# --- a change made by hand, then carried on by cycle's next write, is named where cycle found it ---------------
+
+def test_an_edit_carried_on_by_the_next_command_is_named_at_that_entry(fuller: Cli, db: Database) -> None:
+    """The next change cycle makes to the row images it whole, edit included; its entry also says what the row
+    was when cycle found it, so verify sees that it was not what the log last left."""
+    left = image_seq(db, "project", 1)
+    db.tamper("UPDATE project SET owner = 'mallory', cycle = 0 WHERE key = 'camhs'")
+    fuller("evidence", "add", "camhs", "eia", "--ref", "EIA v2")  # a write through the ORM
+    found = image_seq(db, "project", 1)
+    named(fuller, f"project camhs was changed outside cycle before entry {found}, which found it so: cycle was 0 "
+                  f"where entry {left} left 1; owner was 'mallory' where entry {left} left 'alice'")
+
+
+def test_an_edit_carried_on_by_an_advance_is_named_at_that_entry(fuller: Cli, db: Database) -> None:
+    """advance writes the project row in plain SQL, from what it read: the same holds."""
+    fuller("project", "new", "p2", "--title", "P2", "--lead-commissioner", "CCGs", "--model", "joint",
+           "--accountable-body", BODY, "--owner", "alice")
+    fuller("evidence", "add", "p2", "needs-assessment", "--ref", "JSNA")
+    fuller("decision", "record", "p2", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY, "--ref", "m",
+           user="chair")
+    left = image_seq(db, "project", 4)
+    db.tamper("UPDATE project SET sro = 'mallory', title = 'P2 (renamed)' WHERE key = 'p2'")
+    fuller("project", "advance", "p2")
+    moved = image_seq(db, "project", 4)
+    assert db.audit()[-1]["seq"] == moved and db.audit()[-1]["action"] == "advance"
+    named(fuller, f"project p2 was changed outside cycle before entry {moved}, which found it so: title was "
+                  f"'P2 (renamed)' where entry {left} left 'P2'; sro was 'mallory' where entry {left} left none")
+
+
+def test_a_row_written_by_hand_then_changed_by_cycle_is_named(fuller: Cli, db: Database) -> None:
+    db.tamper("INSERT INTO milestone (id, project_id, title, due, created_by, created_at) "
+              "VALUES (7, 1, 'Forged', '2027-01-31', 'alice', 'now')")
+    fuller("milestone", "done", "camhs", "7", "--on", "2026-11-01")
+    done = image_seq(db, "milestone", 7)
+    named(fuller, f"milestone #7 was on no record when entry {done} changed it: it was written outside cycle "
+                  f"before that")

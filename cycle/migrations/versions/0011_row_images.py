@@ -80,7 +80,7 @@ def _postgres(schema: str) -> list[str]:
                        CASE WHEN jsonb_typeof(a.payload::jsonb -> 'rows') = 'array' THEN a.payload::jsonb -> 'rows'
                             ELSE '[]'::jsonb END) AS image
                     WHERE a.txid = txid_current() AND a.actor = session_user
-                      AND strpos(a.payload, '{{"id":' || rid || ',"row":') > 0 AND image = wanted) THEN
+                      AND strpos(a.payload, '{{"id":' || rid || ',"row":') > 0 AND image - 'was' = wanted) THEN
                  RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = format('%s #%s was %s without an audit entry '
                    'of the same transaction, by %s, holding the row as it now is: only cycle''s commands '
                    'change it, each with its entry', TG_TABLE_NAME, rid,
