@@ -234,7 +234,9 @@ def _image_at(sql: Sql, seq: int, table: str, row_id: int, whole: bool = False) 
     for image in orjson.loads(entry.payload)["rows"]:
         found = _image(image)
         if found is not None and found[:2] == (table, row_id) and (whole or found[2] is not None):
-            return image if whole else found[2]  # type: ignore[no-any-return]
+            kept = image if whole else found[2]
+            assert isinstance(kept, dict)  # _image vouched for it
+            return kept
     raise AssertionError(f"entry {seq} no longer holds the image of {table} #{row_id}")  # read in one transaction
 
 
