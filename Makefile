@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
+
+# docs/commands.md from the CLI's own --help (tests/test_docs.py fails when it is stale).
+docs: $(BIN)/.installed
+	$(BIN)/python scripts/commands_doc.py
 
 lint: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet ruff

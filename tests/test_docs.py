@@ -1,12 +1,15 @@
-"""The docs are part of the product: every command has help with an example, and the README's commands run."""
+"""The docs are part of the product: every command has help with an example, the command reference is the help
+as it is now, and the README's commands run."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import click
 import pytest
@@ -16,6 +19,7 @@ from cli import cli
 from .conftest import Cli
 
 ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -49,20 +53,39 @@ def test_version(run: Cli) -> None:
     assert run("--version").stdout == f"cycle, version {__version__}\n"
 
 
+def _block(path: Path, heading: str | None = None, lang: str = "sh") -> str:
+    """The first ```lang block of a page, or of its section under `heading` (any level)."""
+    text = path.read_text(encoding="utf-8")
+    if heading is not None:
+        parts = re.split(rf"^#+ {re.escape(heading)}\n", text, maxsplit=1, flags=re.M)
+        assert len(parts) == 2, f"{path.name} has no heading {heading!r}"
+        text = parts[1]
+    block = re.search(rf"^```{lang}\n(.*?)^```", text, re.S | re.M)
+    assert block, f"{path.name} has no {lang} block" + (f" under {heading!r}" if heading else "")
+    return block.group(1)
+
+
+def _lines(path: Path, heading: str | None = None) -> list[str]:
+    """The lines of a page's sh block, comments dropped."""
+    return [line.split("  #")[0].strip() for line in _block(path, heading).splitlines() if line.strip()]
+
+
 def _readme_block(heading: str) -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split(f"## {heading}\n", 1)[1]
-    block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block, heading
-    return [line.split("  #")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+    return _lines(ROOT / "README.md", heading)
+
+
+def _run_lines(run: Cli, lines: list[str]) -> list[int]:
+    """Run each `cycle ...` line of a docs block through the real CLI; their exit codes."""
+    exits = []
+    for line in lines:
+        args = shlex.split(line)
+        assert args[0] == "cycle", line
+        exits.append(run(*args[1:], expect=None).exit_code)
+    return exits
 
 
 def test_readme_quick_start_runs(run: Cli) -> None:
-    exits = []
-    for line in _readme_block("Quick start"):
-        args = shlex.split(line)
-        assert args[0] == "cycle"
-        exits.append(run(*args[1:], expect=None).exit_code)
+    exits = _run_lines(run, _readme_block("Quick start"))
     # the one refused advance is the point of the example; everything else succeeds
     assert exits == [0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0]
 
@@ -71,6 +94,41 @@ def test_readme_names_the_ci_test_command() -> None:
     assert _readme_block("Two commands") == ["make demo", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+# --- the command reference: docs/commands.md is the CLI's own help, as it is now ----------------------------
+
+def _commands_doc() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("commands_doc", ROOT / "scripts" / "commands_doc.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_command_reference_is_up_to_date() -> None:
+    doc = _commands_doc()
+    page = (DOCS / "commands.md").read_text(encoding="utf-8")
+    if page != doc.render():
+        fresh = doc.render().splitlines()
+        first = next((i for i, (a, b) in enumerate(zip(page.splitlines(), fresh, strict=False)) if a != b),
+                     min(len(page.splitlines()), len(fresh)))
+        section = next((line for line in reversed(fresh[:first + 1]) if line.startswith("## ")), "the header")
+        pytest.fail(f"docs/commands.md is stale (first difference in {section}, line {first + 1}): "
+                    f"regenerate it with {doc.REGENERATE}", pytrace=False)
+
+
+def test_command_reference_does_not_depend_on_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = _commands_doc()
+    monkeypatch.setenv("COLUMNS", "40")
+    narrow = doc.render()
+    monkeypatch.setenv("COLUMNS", "300")
+    assert doc.render() == narrow
+
+
+def test_command_reference_has_every_command() -> None:
+    headings = re.findall(r"^## (cycle.*)$", (DOCS / "commands.md").read_text(encoding="utf-8"), re.M)
+    assert sorted(headings) == sorted(" ".join(("cycle", *path)) for path in COMMANDS)
 
 
 def test_help_does_not_import_the_database_stack() -> None:
