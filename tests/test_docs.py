@@ -1,9 +1,10 @@
 """The docs are part of the product: every command has help with an example, the command reference is the help
-as it is now, and the README's commands run."""
+as it is now, the links lead somewhere, and the commands the README and the docs pages show run."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shlex
 import subprocess
@@ -96,6 +97,11 @@ def test_readme_names_the_ci_test_command() -> None:
     assert "make test" in ci
 
 
+def test_readme_is_a_front_door() -> None:
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines: put the detail in a docs/ page and link it"
+
+
 # --- the command reference: docs/commands.md is the CLI's own help, as it is now ----------------------------
 
 def _commands_doc() -> ModuleType:
@@ -129,6 +135,106 @@ def test_command_reference_does_not_depend_on_the_terminal(monkeypatch: pytest.M
 def test_command_reference_has_every_command() -> None:
     headings = re.findall(r"^## (cycle.*)$", (DOCS / "commands.md").read_text(encoding="utf-8"), re.M)
     assert sorted(headings) == sorted(" ".join(("cycle", *path)) for path in COMMANDS)
+
+
+# --- links: every page is on the map, and every link leads somewhere ---------------------------------------
+
+PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "bench" / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+def _anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_leads_somewhere(page: Path) -> None:
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.S | re.M)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # a web address
+        file, _, anchor = target.partition("#")
+        path = (page.parent / file).resolve() if file else page
+        assert path.exists(), f"{page.relative_to(ROOT)} links to {target}, which does not exist"
+        if anchor:
+            assert anchor in _anchors(path), f"{page.relative_to(ROOT)} links to {target}: no such heading"
+
+
+def test_every_docs_page_is_on_the_map() -> None:
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    for page in DOCS.glob("*.md"):
+        if page.name != "index.md":
+            assert f"]({page.name})" in index, f"docs/index.md does not link {page.name}"
+    assert "](docs/index.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+# --- the examples on the docs pages run, and say what the product does --------------------------------------
+
+def test_contracts_page_example_runs(ready: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _run_lines(ready, _lines(DOCS / "contracts.md")) == [0, 0, 0]
+    shown = ready.json("contract", "show", "camhs", "--as-of", "2027-10-01")  # the date the page asks about
+    assert (shown["notice_deadline"], shown["status"], shown["run_on_to"]) == ("2027-09-30", "passed", "2029-03-31")
+
+
+def test_governance_page_examples_run(ready: Cli) -> None:
+    lines = _lines(DOCS / "governance.md", "Who may decide") + _lines(DOCS / "governance.md", "Who may grant roles")
+    assert _run_lines(ready, lines) == [0, 0, 0]
+    roles = ready.json("people", "list")
+    assert {(p["name"], r["role"]) for p in roles for r in p["roles"]} >= {
+        ("chair", "approver"), ("gill", "governance-lead"), ("root", "admin")}
+
+
+def test_reminders_page_example_runs(ready: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _run_lines(ready, _lines(DOCS / "reminders.md")) == [0, 0, 0, 0, 0]
+
+
+def test_audit_page_example_runs(ready: Cli) -> None:
+    assert _run_lines(ready, _lines(DOCS / "audit.md")) == [0, 0, 0]
+
+
+def test_reports_page_example_runs(ready: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _run_lines(ready, _lines(DOCS / "reports.md")) == [0, 0]
+    assert (tmp_path / "camhs-gates.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_workflows_page_example_is_a_workflow(run: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "mini.toml"  # the page says the name must be the file's
+    path.write_text(_block(DOCS / "workflows.md", "A workflow file", "toml"), encoding="utf-8")
+    run("init")
+    out = run("workflow", "check", str(path)).stdout
+    assert out == f"OK: {path} defines workflow mini: 2 stages, 1 gates, 1 criteria.\n"
+
+
+def test_json_page_shows_what_gate_check_prints(ready: Cli) -> None:
+    shown = json.loads(_block(DOCS / "json.md", "gate check", "json"))
+    real = ready.json("gate", "check", "camhs")
+    assert list(shown) == list(real)
+    assert {k: v for k, v in shown.items() if k != "criteria"} == {k: v for k, v in real.items() if k != "criteria"}
+    (criterion,) = shown["criteria"]
+    first = real["criteria"][0]
+    assert list(criterion) == list(first)
+    for key, value in criterion.items():
+        if isinstance(value, str) and value.endswith("..."):
+            assert first[key].startswith(value[:-3]), key
+        else:
+            assert first[key] == value, key
+
+
+def test_exit_codes_page_lists_every_code(run: Cli) -> None:
+    from cycle import errors
+
+    table = {int(code) for code in re.findall(r"^\| (\d) \|", (DOCS / "exit-codes.md").read_text(), re.M)}
+    assert table == set(range(7))
+    raised = {cls.exit_code for cls in vars(errors).values()
+              if isinstance(cls, type) and issubclass(cls, errors.CycleError)}
+    assert raised <= table
+    help_line = " ".join(run("--help").stdout.split()).split("Exit codes: ")[1]
+    assert {int(code) for code in re.findall(r"(\d) [a-z]", help_line)} == table
 
 
 def test_help_does_not_import_the_database_stack() -> None:
