@@ -187,9 +187,7 @@ def test_governance_page_examples_run(ready: Cli) -> None:
         ("chair", "approver"), ("gill", "governance-lead"), ("root", "admin")}
 
 
-def test_reminders_page_example_runs(ready: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert _run_lines(ready, _lines(DOCS / "reminders.md")) == [0, 0, 0, 0, 0]
+# The reminders page's commands: tests/test_reminders.py runs them after the quick start.
 
 
 def test_audit_page_example_runs(ready: Cli) -> None:

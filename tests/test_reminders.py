@@ -402,12 +402,12 @@ def test_outbox_rows_carry_what_the_templates_need(run: Cli, store: Store) -> No
     assert context["command"] == f"cycle review record camhs --quarter {Y}-Q3 --held-on YYYY-MM-DD"
 
 
-def test_the_readme_reminders_commands_run(run: Cli) -> None:
-    from .test_docs import _readme_block
+def test_the_reminders_page_commands_run(run: Cli) -> None:
+    from .test_docs import DOCS, _lines, _readme_block
 
     for line in _readme_block("Quick start"):
         run(*shlex.split(line)[1:], expect=None)
-    for line in _readme_block("Reminders"):
+    for line in _lines(DOCS / "reminders.md"):
         args = shlex.split(line)
         assert args[0] == "cycle"
         run(*args[1:])
