@@ -475,6 +475,10 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, acto
         else:
             dest = _move(wf, check.source, gate.id)
             cycle = check.cycle + 1 if gate.new_cycle else check.cycle
+            # A project the gate opens comes first, with its own project.create entry, so that the move's
+            # image goes into the advance's entry (cycle.moves checks the gate there).
+            opened = (_open_linked(sql, key, registry.get(store, sql, gate.opens), new_key, actor)
+                      if gate.opens else None)
             now = audit.utc_now()  # the project's updated_at is its audit entry's time
             if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, id=project.id, version=read_version) != 1:
                 _still_at(sql, key, read_version)
@@ -483,14 +487,12 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, acto
             images.note(sql.info, "project", project.id, {
                 **found, "stage": dest, "visit": project.visit + 1, "cycle": cycle, "version": read_version + 1,
                 "updated_at": now}, found)
-            opened = (_open_linked(sql, key, registry.get(store, sql, gate.opens), new_key, actor)
-                      if gate.opens else None)
             entry = audit.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,
                                  to_stage=dest, payload={**snapshot, "new_cycle": cycle if gate.new_cycle else None,
                                                          "version": [read_version, read_version + 1],
                                                          "warnings": [c.id for c in check.warnings],
                                                          "opened": opened},
-                                 at=now if opened is None else None)  # an opened project's entries came first
+                                 at=now)
     if not is_open:
         raise GateNotMet(key, check)
     return Moved(key, check.source, dest, gate.id, cycle, read_version + 1, entry.seq, check, opened)

@@ -28,6 +28,7 @@ import orjson
 from .audit import PAYLOAD_ERRORS, canonical_json, read_payload
 from .errors import DatabaseFailed
 from .images import COVERED
+from .moves import Moves
 from .store import Sql, undecodable
 
 # table -> (the action that writes a row, the payload field naming its id, the columns the payload
@@ -61,6 +62,7 @@ class Records:
     checked: dict[str, int]  # table -> rows compared
     discrepancies: list[Discrepancy]
     gate_entries: int = 0  # gate entries whose workflow was checked against their project's version then
+    gates_rechecked: int = 0  # advances whose gate was checked against the record at their entry (cycle.moves)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +70,7 @@ class Records:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checked": self.checked, "gate_entries": self.gate_entries,
+                "gates_rechecked": self.gates_rechecked,
                 "discrepancies": [d.as_dict() for d in self.discrepancies]}
 
 
@@ -90,14 +93,15 @@ class _Log:
     last_move: dict[str, str]  # project key -> the stage its log last moved it to
     keys: dict[int, str]  # project id -> key, from the projects' images (for rows of projects now gone)
     breaks: list[tuple[str, int, int, int | None]]  # (table, id, seq, seq before): cycle found another row
+    moves: Moves  # every move of a project, against the record at its entry (cycle.moves)
 
 
 def _replay(sql: Sql) -> _Log:
-    log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [])
+    log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [], Moves())
     actions = {action: table for table, (action, *_) in _TABLES.items()}
-    query = ("SELECT seq, actor, project, action, to_stage, payload FROM audit_entry WHERE to_stage IS NOT NULL "
+    query = ("SELECT seq, at, actor, project, action, to_stage, payload FROM audit_entry WHERE to_stage IS NOT NULL "
              f"OR action IN ({', '.join(repr(a) for a in actions)}) OR payload LIKE '%\"rows\":[%' ORDER BY seq")
-    for seq, actor, project, action, to_stage, text in sql.stream(query):
+    for seq, at, actor, project, action, to_stage, text in sql.stream(query):
         if to_stage is not None and isinstance(project, str):
             log.last_move[project] = to_stage
         try:
@@ -107,6 +111,7 @@ def _replay(sql: Sql) -> _Log:
         if not isinstance(payload, dict):
             continue
         images = payload.get("rows")
+        taken = []
         if isinstance(images, list):
             for image in images:
                 found = _image(image)
@@ -114,6 +119,7 @@ def _replay(sql: Sql) -> _Log:
                     continue
                 table, row_id, row = found
                 was = image.get("was")
+                taken.append((table, row_id, row, was))
                 if isinstance(was, dict):  # cycle changed a row it found: the row the log last left, or not?
                     before = log.latest[table].get(row_id)
                     found_as = was if row is None else {**row, **was}
@@ -122,6 +128,7 @@ def _replay(sql: Sql) -> _Log:
                 log.latest[table][row_id] = (seq, None if row is None else digest(row))
                 if table == "project" and row is not None and isinstance(row.get("key"), str):
                     log.keys[row_id] = row["key"]
+        log.moves.entry(seq, at, action, project, to_stage, payload, taken)
         if action in actions:  # the entry that created an evidence, decision or waiver row, for today's checks
             table = actions[action]
             created = payload.get(_TABLES[table][1])
@@ -169,7 +176,8 @@ def check(sql: Sql) -> Records:
                                                                  f"missing from the {table} table", seq))
     found += [_broken(sql, table, row_id, seq, before, keys) for table, row_id, seq, before in log.breaks]
     pinned, gates = _workflow_pins(sql, {(d.table, d.id) for d in found})
-    return Records(checked, found + pinned, gates)
+    moved = [Discrepancy(*m) for m in log.moves.found]
+    return Records(checked, found + pinned + moved, gates, log.moves.checked)
 
 
 def _compare(sql: Sql, table: str, log: _Log, keys: dict[int, str]) -> tuple[int, list[Discrepancy], set[int]]:

@@ -274,7 +274,8 @@ def test_json_output_when_good_and_when_bad(history: Cli, db: Database) -> None:
     good = json.loads(history("audit", "verify", "--json").stdout)
     assert good == {"ok": True, "chain_ok": True, "entries": 16, "head": {"seq": 16, "hash": head},
                     "bad_seq": None, "problem": None, "checkpoint": None, "untrusted": None,
-                    "records": {"ok": True, "checked": CHECKED, "gate_entries": 6, "discrepancies": []}}
+                    "records": {"ok": True, "checked": CHECKED, "gate_entries": 6, "gates_rechecked": 2,
+                                    "discrepancies": []}}
 
     db.drop_audit_triggers()
     db.execute("UPDATE audit_entry SET project = 'other' WHERE seq = 5")

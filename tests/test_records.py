@@ -51,7 +51,8 @@ def test_untouched_records_match_the_log(history: Cli) -> None:
     assert out[0].startswith("Audit chain verified: 16 entries") and out[1] == CHECKED
     data = history.json("audit", "verify")
     assert data["ok"] and data["chain_ok"]
-    assert data["records"] == {"ok": True, "checked": CHECKED_JSON, "gate_entries": 6, "discrepancies": []}
+    assert data["records"] == {"ok": True, "checked": CHECKED_JSON, "gate_entries": 6, "gates_rechecked": 2,
+                               "discrepancies": []}
     assert history("audit", "verify", "--chain-only").stdout.splitlines()[1:] == []
 
 
@@ -101,7 +102,12 @@ def test_a_forged_decision_opens_a_gate_but_verify_names_it(history: Cli, db: Da
         result.stderr.splitlines())
     data = history.json("audit", "verify", expect=1)
     assert data["chain_ok"] and not data["ok"] and not data["records"]["ok"]
-    assert [d["id"] for d in data["records"]["discrepancies"]] == [forged]
+    advance = db.audit()[-1]["seq"]  # and the advance it let through: the record it vouches for has no such go
+    assert [(d["table"], d["id"]) for d in data["records"]["discrepancies"]] == [("decision", forged),
+                                                                                ("audit_entry", advance)]
+    assert data["records"]["discrepancies"][1]["problem"] == (
+        f"entry {advance} (advance of camhs, gate plan-do) passed the gate, but the record at that entry does not "
+        f"meet it: decision (No decision by {BODY} recorded for gate plan-do since the project entered plan)")
 
 
 # --- every row of every covered table, every column (row images) ----------------------------------------
