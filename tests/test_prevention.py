@@ -207,8 +207,11 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
         ATTEMPTS["project"][2]: "permission denied for table project",
         **{ATTEMPTS[t][0]: f"{t} #N was inserted without an audit entry of the same transaction, by {login}, "
                            f"holding the row as it now is: only cycle's commands change it, each with its entry"
-           for t in ("evidence", "waiver", "gate_request", "milestone", "contract", "link", "person",
-                     "review_meeting", "outbox", "delivery_attempt", "workflow_version")},
+           for t in ("evidence", "gate_request", "milestone", "contract", "link", "person", "review_meeting",
+                     "outbox", "delivery_attempt")},
+        ATTEMPTS["waiver"][0]: f"only a governance lead may waive a criterion, and {login} is not one",
+        ATTEMPTS["workflow_version"][0]: f"only a governance lead or an admin may install a workflow "
+                                         f"({team.login('gina')}, {team.login('root')}), and {login} is not one",
         ATTEMPTS["decision"][0]: f"separation of duties: {login} is not an approver for {BODY}",
         ATTEMPTS["milestone"][1]: f"milestone #1 was changed without an audit entry of the same transaction, by "
                                   f"{login}, holding the row as it now is: only cycle's commands change it, each with "
@@ -336,3 +339,102 @@ def test_a_hand_written_change_with_its_own_entry_commits_and_names_its_login(te
     assert team.run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
     assert json.loads(team.server.sql("SELECT payload FROM audit_entry ORDER BY seq DESC LIMIT 1",
                                       database=team.database)[0][0])["rows"][0]["row"] == row
+
+
+# --- what an entry of her own still does not let her do (revision 0012, and audit verify) -------------
+
+def test_her_own_entry_does_not_let_her_install_a_workflow_move_a_project_or_waive(team: Team) -> None:
+    """An entry names her, but is no permission: what cycle keeps for a governance lead, the database does too."""
+    from cycle import audit
+
+    login = team.login("mallory")
+    src = (Path(__file__).parents[1] / "workflows" / "commissioning.toml").read_text() + "# criteria taken out\n"
+    tries = {
+        "INSERT INTO workflow_version (name, version, sha256, source, origin, installed_by, installed_at) "
+        "VALUES ('commissioning', 2, encode(sha256(convert_to(:src, 'UTF8')), 'hex'), :src, 'mine', session_user, "
+        "'now') RETURNING id": ("workflow_version", f"only a governance lead or an admin may install a workflow "
+                                                    f"({team.login('gina')}, {team.login('root')}), and {login} is "
+                                                    f"not one"),
+        "UPDATE project SET workflow_version = 2, version = version + 1 WHERE key = 'camhs' RETURNING id": (
+            "project", f"only a governance lead may move camhs to another version of its workflow "
+                       f"({team.login('gina')}), and {login} is not one"),
+        "UPDATE project SET workflow = 'decommissioning', version = version + 1 WHERE key = 'camhs' RETURNING id": (
+            "project", "a project's workflow does not change (camhs runs on commissioning); a governance lead moves it "
+                       "to another version of it"),
+        "INSERT INTO waiver (project_id, cycle, visit, gate, criterion, reason, waived_by, waived_at) SELECT id, "
+        "cycle, visit, 'plan-do', 'eia', 'mine', session_user, 'now' FROM project WHERE key = 'camhs' RETURNING id": (
+            "waiver", f"only a governance lead may waive a criterion, and {login} is not one"),
+    }
+    before = team.rows()
+    mallory = team.engine("mallory")
+    try:
+        for statement, (table, refusal) in tries.items():
+            with mallory.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+                with pytest.raises(exc.DBAPIError) as caught:
+                    ids = [r[0] for r in conn.execute(text(statement), {"src": src})]
+                    rows = [{"table": table, "id": i, "row": dict(conn.execute(
+                        text(f"SELECT * FROM {table} WHERE id = :i"), {"i": i}).one()._mapping)} for i in ids]
+                    audit.append(conn, actor=login, action="by-hand", payload={"rows": rows})
+                    conn.commit()
+                conn.rollback()
+            assert (caught.value.orig.sqlstate, str(caught.value.orig).splitlines()[0]) == ("42501", refusal)
+    finally:
+        mallory.dispose()
+    assert team.rows() == before
+
+
+def test_an_owner_who_hides_her_ownership_may_still_not_decide(team: Team) -> None:
+    """Mallory, an approver, owned camhs-next in this stage; she hands it back and writes an entry that gives a
+    stage, so that the log's latest move comes after her ownership. The row images still show her as its owner."""
+    from cycle import audit
+
+    login, pat = team.login("mallory"), team.login("pat")
+    team.acts("root")
+    team.run("people", "add", login, "--role", "approver", "--body", BODY)
+    team.acts("pat")
+    team.run("project", "set", "camhs-next", "--owner", login)
+    team.acts("mallory")
+    team.run("project", "set", "camhs-next", "--owner", pat)
+    mallory = team.engine("mallory")
+    try:
+        with mallory.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+            audit.append(conn, actor=login, action="note", project="camhs-next", to_stage="analyse")
+    finally:
+        mallory.dispose()
+    before = team.rows()
+    result = team.run("decision", "record", "camhs-next", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY,
+                      "--ref", "mine", expect=6)
+    assert result.stderr == (f"Error: the database refused this (separation of duties: {login} owned the project "
+                             f"during this stage and may not decide its gates); nothing was written.\n")
+    assert team.rows() == before
+
+
+def test_an_advance_she_writes_herself_is_named_by_verify_and_the_reports(team: Team) -> None:
+    """The database takes it (the entry names her and holds the row); audit verify re-checks the gate."""
+    from cycle import audit
+
+    login = team.login("mallory")
+    mallory = team.engine("mallory")
+    try:
+        with mallory.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+            conn.execute(text("UPDATE project SET stage = 'plan', visit = visit + 1, version = version + 1 "
+                              "WHERE key = 'camhs-next'"))
+            row = _image(conn, "project", "camhs-next")
+            seq = audit.append(conn, actor=login, action="advance", project="camhs-next", from_stage="analyse",
+                               to_stage="plan", payload={"gate": "analyse-plan", "criteria": [],
+                                                         "rows": [{"table": "project", "id": row["id"], "row": row}]}
+                               ).seq
+    finally:
+        mallory.dispose()
+    team.acts("root")
+    problem = (f"entry {seq} (advance of camhs-next, gate analyse-plan) passed the gate, but the record at that entry "
+               f"does not meet it: needs-assessment (No 'needs-assessment' evidence recorded in cycle 1); "
+               f"lead-commissioner (lead_commissioner is not set); commissioning-model (model is not set); decision "
+               f"(No decision by {BODY} recorded for gate analyse-plan since the project entered analyse)")
+    assert team.run("audit", "verify", expect=1).stderr.splitlines()[1:] == [f"  {problem}"]
+    for report in (("report", "gate-audit"), ("report", "quarterly", "--quarter", "2026-Q3")):
+        assert [d["problem"] for d in team.run.json(*report, expect=1)["chain"]["records"]["discrepancies"]] == [
+            problem]
