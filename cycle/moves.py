@@ -30,6 +30,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from . import contracts
+from .errors import CycleError
 from .gates import Facts, GateCheck, evaluate
 from .quarters import london_date, parse_utc
 from .workflow import Workflow, parse_text, sha256_of
@@ -68,7 +69,7 @@ class Moves:
                     self._baseline(seq, table, row_id, row)
                 elif table == "project":
                     self._project(seq, action, key, to_stage, row_id, row, was, images)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # rows of the wrong shape, written by hand
+        except (CycleError, TypeError, ValueError, KeyError, AttributeError) as exc:  # rows written by hand
             self.found.append(("audit_entry", seq, key if isinstance(key, str) else None,
                                f"entry {seq} ({action}) could not be checked against the record before it: "
                                f"{type(exc).__name__}: {exc}", seq))

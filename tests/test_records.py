@@ -332,3 +332,10 @@ def test_a_row_written_by_hand_then_changed_by_cycle_is_named(fuller: Cli, db: D
     done = image_seq(db, "milestone", 7)
     named(fuller, f"milestone #7 was on no record when entry {done} changed it: it was written outside cycle "
                   f"before that")
+
+
+def test_a_notice_period_edited_into_nonsense_is_named_and_the_reports_still_run(fuller: Cli, db: Database) -> None:
+    """The quarterly report reads every contract's terms: one edited by hand is the check's to name, not bad input."""
+    db.tamper("UPDATE contract SET notice = 'until the cows come home'")
+    named(fuller, f"contract #1 differs from its audit entry: notice is 'until the cows come home' but entry "
+                  f"{image_seq(db, 'contract', 1)} recorded '6 months'")
