@@ -250,7 +250,10 @@ class Commissioning(RuleBasedStateMachine):
         the_gate = next((g for g in p.gates() if g.id == gate), None) if p else None
         ok = (p is not None and the_gate is not None and outcome in outcomes(p.wf)
               and (outcome == "recycle") == (recycle_to is not None) and body.strip() != "" and ref.strip() != ""
-              and (decided_on is None or (is_date(decided_on) and decided_on == TODAY)))
+              and (decided_on is None or (is_date(decided_on) and (
+                  decided_on == TODAY
+                  # a project still at the stage it was created at takes a decision its body made earlier
+                  or (decided_on < TODAY and p.visit == 1)))))
         dest = None
         if ok:  # only the body a gate's decision criterion names may decide it, whatever the outcome
             assert p is not None and the_gate is not None
