@@ -38,7 +38,9 @@ def _open() -> Any:
 
 
 def _store() -> Any:
-    return _open().require()
+    from cycle import schema
+
+    return schema.require(_open())
 
 
 def _as_of(value: str | None) -> Any:
@@ -80,7 +82,7 @@ class CycleGroup(click.Group):
             from sqlalchemy.exc import DBAPIError
 
             from cycle.errors import DatabaseFailed
-            from cycle.store import database_error
+            from cycle.sql import database_error
 
             err = database_error(exc) if isinstance(exc, DBAPIError) else DatabaseFailed(str(exc).splitlines()[0])
             click.echo(f"Error: {err}", err=True)
@@ -117,10 +119,10 @@ def init() -> None:
       cycle init
       cycle db status      # what init would do
     """
-    from cycle import engine
+    from cycle import install
 
     store = _open()
-    done = engine.init(store, _actor())
+    done = install.init(store, _actor())
     where = store.describe()
     if done.created:
         click.echo(f"Created cycle database at {where} (schema revision {done.after}).")

@@ -172,7 +172,7 @@ def bench_help(quick: bool) -> None:
 # --- 3: durable gated advances -------------------------------------------------------------------
 
 def bench_advance(quick: bool) -> None:
-    from cycle import engine, views
+    from cycle import engine, install, views
     from cycle.store import BUSY_TIMEOUT_MS, Store
 
     n = 100 if quick else 400
@@ -181,7 +181,7 @@ def bench_advance(quick: bool) -> None:
     with fresh_home() as (home, _env):
         home.mkdir(parents=True)
         store = Store(f"sqlite:///{home / 'cycle.db'}")
-        engine.init(store, "bench")
+        install.init(store, "bench")
         t0 = time.perf_counter()
         for i in range(n):
             key = f"p{i:04d}"
@@ -313,12 +313,13 @@ def _entries(n: int) -> Iterator[tuple[Any, ...]]:
 
 
 def build_audit_db(path: Path, n: int) -> tuple[float, int]:
-    """Store.init() then n raw-inserted entries; (seconds, average payload bytes)."""
+    """schema.upgrade() then n raw-inserted entries; (seconds, average payload bytes)."""
+    from cycle import schema
     from cycle.store import Store
 
     t0 = time.perf_counter()
     store = Store(f"sqlite:///{path}")
-    store.init()
+    schema.upgrade(store)
     store.dispose()
     db = sqlite3.connect(path, isolation_level=None)
     # Build speed only (the measured walks only read): no journal, no fsync, a big page cache.

@@ -25,7 +25,7 @@ import orjson
 
 from . import images
 from .errors import BadInput
-from .store import Sql, lenient_text, sql_of, undecodable
+from .sql import Sql, lenient_text, sql_of, undecodable
 
 if TYPE_CHECKING:
     from sqlmodel import Session

@@ -16,7 +16,7 @@ from . import identity, people
 from .gates import quote
 from .models import GateRequest, Project, Waiver
 from .quarters import LONDON, london_date
-from .store import sql_of
+from .sql import sql_of
 from .workflow import CORE_FIELDS, Workflow
 
 # The project field every gate's authority depends on: the accountable body names who decides its

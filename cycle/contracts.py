@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import audit, dates, rows
 from .errors import BadInput
-from .store import sql_of
+from .sql import sql_of
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
     from .models import Contract, Project
-    from .store import Sql
+    from .sql import Sql
 
 #: A notice deadline this close (or closer) is "due" rather than "open".
 DUE_DAYS = 90

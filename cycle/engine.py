@@ -19,12 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from . import audit, authority, contracts, images, install, people, quarters, registry, rows, views
+from . import audit, authority, contracts, images, people, quarters, registry, rows, views
 from .errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from .gates import GateCheck, quote, required_body
 from .models import Decision, Evidence, Link, Project
-from .schema import Upgrade
-from .store import Sql, Store
+from .sql import Sql
+from .store import Store
 from .workflow import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow
 
 MODELS = ("integrated", "co-ordinated", "joint", "national")
@@ -162,13 +162,6 @@ def record_change(s: Session, project: Project, *, actor: str, action: str, payl
     _touch(s, project, version)
     return audit.append(s, actor=actor, action=action, project=project.key, from_stage=from_stage,
                         to_stage=to_stage, payload={**payload, "version": [version, project.version]})
-
-
-def init(store: Store, actor: str) -> Upgrade:
-    """Create the database or upgrade its schema, and install the built-in workflows (for a database from
-    before workflows lived in it, those its log shows too, pinning each project); all of it is audited in
-    the same transaction."""
-    return store.init(store.actor(actor), data=install.after_schema)
 
 
 def create_project(store: Store, *, actor: str, key: str, title: str, workflow: str,

@@ -26,13 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlmodel import Session
 
-from . import audit, authority, config, images, registry
+from . import audit, authority, config, images, registry, schema
 from .errors import BadInput, NotPermitted, WorkflowInvalid
 from .gates import quote
 from .models import WorkflowVersion
-from .store import Sql, Store, sql_of
+from .schema import Upgrade
+from .sql import Sql, sql_of
+from .store import Store
 from .workflow import builtin_files, file_names, parse_text, read_source, sha256_of, team_dir, team_files
 
 ANYONE = ("Nobody holds the governance-lead or admin role yet, so anyone may install workflows; make someone "
@@ -123,14 +126,40 @@ def _candidates(folders: list[tuple[str | None, dict[str, Path]]]) -> dict[tuple
     return found
 
 
-def after_schema(conn: Any, actor: str | None, first: bool) -> tuple[dict[str, Any], list[str]]:
-    """What `cycle init` does once the schema is at a revision with workflow_version, in the upgrade's
-    transaction: install what is not installed and, when the table is new (`first`), pin the projects.
+def init(store: Store, actor: str) -> Upgrade:
+    """`cycle init`: create the database or upgrade its schema, and install the built-in workflows (for a database
+    from before workflows lived in it, those its log shows too, pinning each project); all of it is audited in
+    the same transaction."""
+    actor = store.actor(actor)
 
-    Returns what the upgrade's audit entry adds to its payload, and lines for `cycle init` to print.
-    """
+    def after(conn: Any, result: Upgrade, tables: dict[str, set[str]]) -> None:
+        _after_upgrade(conn, result, tables, actor)
+
+    return schema.upgrade(store, actor=actor, after=after)
+
+
+def _after_upgrade(conn: Any, result: Upgrade, tables: dict[str, set[str]], actor: str) -> None:
+    """The upgrade's audit entries, and once the schema has the workflow_version table, the workflows: what is
+    not installed is installed and, when the table is new, the projects are pinned (the upgrade's entry, after
+    it, records what that did)."""
     with Session(bind=conn) as s:
-        return _after_schema(s, Sql.on(conn), actor, first)
+        if result.created:
+            _upgrade_entry(s, result, actor, {})
+        extra: dict[str, Any] = {}
+        if inspect(conn).has_table("workflow_version"):
+            extra, result.notes = _after_schema(s, Sql.on(conn), actor, "workflow_version" not in tables)
+        if result.changed and not result.created:
+            _upgrade_entry(s, result, actor, extra)
+        s.flush()
+
+
+def _upgrade_entry(s: Session, result: Upgrade, actor: str, extra: dict[str, Any]) -> None:
+    if result.created:
+        audit.append(s, actor=actor, action="db.init", payload={"database": result.database, "schema": result.after})
+    else:
+        audit.append(s, actor=actor, action="db.upgrade", payload={
+            "database": result.database, "from": result.before, "to": result.after,
+            "adopted_at": result.adopted, **extra})
 
 
 def _after_schema(s: Session, sql: Sql, actor: str | None, first: bool) -> tuple[dict[str, Any], list[str]]:

@@ -29,7 +29,7 @@ from .audit import PAYLOAD_ERRORS, canonical_json, read_payload
 from .errors import DatabaseFailed
 from .images import COVERED
 from .moves import Moves
-from .store import Sql, undecodable
+from .sql import Sql, undecodable
 
 # table -> (the action that writes a row, the payload field naming its id, the columns the payload
 # also holds, and the column holding who wrote it: the entry's actor). For rows from before images.

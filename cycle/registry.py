@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput, DatabaseFailed, WorkflowInvalid
 from .gates import quote
-from .store import Sql, Store, sql_of
+from .sql import Sql, sql_of
+from .store import Store
 from .workflow import Workflow, builtin_files, parse, parse_text, read_source, sha256_of, team_files
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .store import Sql
+from .sql import Sql
 
 Row = Any
 

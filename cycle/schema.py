@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect
 
-from .errors import BadInput, DatabaseRefused, NotPermitted
+from .errors import BadInput, DatabaseRefused, NoDatabase, NotPermitted, SchemaBehind
 
 if TYPE_CHECKING:
     from .store import Store
@@ -129,6 +129,16 @@ def status(store: Store) -> Status:
     return Status(where, current, head(), _pending(current), legacy)
 
 
+def require(store: Store) -> Store:
+    """`store`, if its database is set up and its schema is the one this cycle needs."""
+    st = status(store)
+    if not st.initialised:
+        raise NoDatabase(store.describe())
+    if st.behind:
+        raise SchemaBehind(store.describe(), st.current, st.head)
+    return store
+
+
 @cache
 def _tables_by_revision() -> list[tuple[str, dict[str, set[str]]]]:
     """The tables and columns each revision leaves behind, found by applying them to a scratch SQLite file."""
@@ -167,19 +177,20 @@ def _adopt(conn: Any, where: str) -> str:
         f"restore it to a database made by cycle or load its data into a new one made with: cycle init")
 
 
-#: The step `cycle init` runs once the schema is upgraded, in the same transaction (cycle.install.after_schema):
-#: given the connection, the actor, and whether the workflow_version table is new, it returns what the
-#: upgrade's audit entry adds to its payload and lines to print.
-DataStep = Callable[[Any, "str | None", bool], "tuple[dict[str, Any], list[str]]"]
+#: What `cycle init` does once the migrations have run, in their transaction (cycle.install.init): given the
+#: connection, what the upgrade did, and the tables there were before it, it installs the workflows and appends
+#: the upgrade's audit entries (adding to Upgrade.notes what it prints).
+AfterUpgrade = Callable[[Any, "Upgrade", "dict[str, set[str]]"], None]
 
 
-def upgrade(store: Store, actor: str | None = None, target: str | None = None,
-            data: DataStep | None = None) -> Upgrade:
-    """Create the schema, or bring it up to the newest revision (or `target`); with `actor`, audit what changed.
-
-    `data` runs after the migrations, in their transaction, once the schema has the workflow_version table."""
+def upgrade(store: Store, target: str | None = None, *, actor: str | None = None,
+            after: AfterUpgrade | None = None) -> Upgrade:
+    """Create the schema, or bring it up to the newest revision (or `target`); then `after`, in the same transaction.
+    A migration that appends audit entries of its own names `actor` (or $CYCLE_USER)."""
     from alembic import command
 
+    if store.sqlite_path is not None:
+        store.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     where = store.describe()
     try:
         with store.write_connection() as conn:
@@ -194,33 +205,10 @@ def upgrade(store: Store, actor: str | None = None, target: str | None = None,
             if pending:
                 command.upgrade(_config(conn, actor), target or "head")
             result = Upgrade(where, before, target or head(), created, adopted)
-            run_data = data is not None and inspect(conn).has_table("workflow_version")
-            if actor is not None and result.changed and created:
-                _record(conn, result, actor, {})
-            extra: dict[str, Any] = {}
-            if run_data and data is not None:
-                # before the upgrade's own entry, which then records what it did (the projects it pinned)
-                extra, result.notes = data(conn, actor, "workflow_version" not in tables)
-            if actor is not None and result.changed and not created:
-                _record(conn, result, actor, extra)
+            if after is not None:
+                after(conn, result, tables)
     except DatabaseRefused as exc:
         raise NotPermitted(
             f"the database needs its schema created or upgraded to revision {head()}, and this login may not "
             f"change the schema ({exc.reason}). Run `cycle init` as the owner role (see: cycle db roles-sql)") from None
     return result
-
-
-def _record(conn: Any, result: Upgrade, actor: str, extra: dict[str, Any]) -> None:
-    from sqlmodel import Session
-
-    from . import audit
-
-    with Session(bind=conn) as s:
-        if result.created:
-            audit.append(s, actor=actor, action="db.init", payload={"database": result.database,
-                                                                      "schema": result.after})
-        else:
-            audit.append(s, actor=actor, action="db.upgrade", payload={
-                "database": result.database, "from": result.before, "to": result.after,
-                "adopted_at": result.adopted, **extra})
-        s.flush()

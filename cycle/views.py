@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from . import contracts, quarters, registry, rows
 from .errors import BadInput, CycleError, ProjectNotFound
 from .gates import Facts, GateCheck, evaluate, quote, waive
-from .store import Sql, Store, sql_of
+from .sql import Sql, sql_of
+from .store import Store
 from .workflow import Gate, Workflow
 
 if TYPE_CHECKING:

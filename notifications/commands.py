@@ -21,11 +21,12 @@ def _emit(data: Any) -> None:
 
 
 def _store() -> Any:
+    from cycle import schema
     from cycle.store import open_store
 
     store = open_store()
     click.get_current_context().call_on_close(store.dispose)
-    return store.require()
+    return schema.require(store)
 
 
 def _actor() -> str:

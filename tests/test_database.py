@@ -19,7 +19,8 @@ from sqlalchemy.pool import NullPool
 
 import cycle.store
 from cycle.errors import DatabaseBusy, DatabaseFailed, DatabaseRefused
-from cycle.store import WRITE_LOCK, database_error
+from cycle.sql import database_error
+from cycle.store import WRITE_LOCK
 
 from . import pgcluster
 from .conftest import BODY, Cli, Database, PgServer

@@ -257,13 +257,6 @@ def test_read_commands_do_not_load_the_orm(ready: Cli, command: list[str]) -> No
     assert out.stdout.strip().splitlines()[-1] == "heavy="
 
 
-def test_engine_imports_no_cli_template_or_scheduler_library() -> None:
-    for path in (ROOT / "cycle").glob("*.py"):
-        source = path.read_text()
-        for lib in ("click", "jinja2", "apscheduler"):
-            assert not re.search(rf"^\s*(import|from)\s+{lib}\b", source, re.M), f"{path.name} imports {lib}"
-
-
 def test_demo_runs_and_verifies(run: Cli, tmp_path: Path) -> None:
     out = run("demo", "--home", str(tmp_path / "demo")).stdout
     assert "$ CYCLE_USER=alice cycle project advance camhs --to analyse" in out

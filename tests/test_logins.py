@@ -144,10 +144,11 @@ SPELLINGS = Path(__file__).with_name("data") / "spellings-0008.sql"
 
 def _restore_old_database(db: Database) -> None:
     """tests/data/spellings-0008.sql at revision 0008, restored as pg_restore --disable-triggers would."""
+    from cycle import schema
     from cycle.store import open_store
 
     store = open_store()
-    store.init(target="0008")
+    schema.upgrade(store, target="0008")
     store.dispose()
     with db.engine.begin() as conn:
         raw = conn.execution_options(no_parameters=True)

@@ -54,7 +54,7 @@ def test_the_migrations_build_what_the_models_describe(run: Cli, db: Database) -
 
 def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: Cli, db: Database, home: Path) -> None:
     store = open_store()
-    store.init(target="0001")
+    schema.upgrade(store, target="0001")
     store.dispose()
     db.load(DATA.read_text())
     kept = first_revision_rows(db)

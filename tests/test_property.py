@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from cycle import audit, engine, identity, views
+from cycle import audit, engine, identity, install, views
 from cycle.errors import BadInput, CycleError, GateNotMet, StaleProject
 from cycle.people import PERSON_FIELDS
 from cycle.quarters import london_today
@@ -123,7 +123,7 @@ class Commissioning(RuleBasedStateMachine):
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory(prefix="cycle-property-", dir=SCRATCH)
         self.store = Store(f"sqlite:///{Path(self.tmp.name) / 'cycle.db'}")
-        engine.init(self.store, "tester")
+        install.init(self.store, "tester")
         self.projects: dict[str, Model] = {}
         # (action, project, from, to) of every entry the log should hold, in order.
         self.expected: list[tuple[str, str | None, str | None, str | None]] = [

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
 import cycle.workflow
+from cycle import schema
 from cycle.store import open_store
 
 from .conftest import BODY, Cli, Database, PgServer, cycle_exe, go
@@ -377,7 +378,7 @@ MALLORYS = "ae4ca34950fc114dbae6a007611c56050c51ebba51ed0f3ccfdf3c6541a1e6c9"  #
 
 def load_revision_0008(db: Database) -> None:
     store = open_store()
-    store.init(target="0008")
+    schema.upgrade(store, target="0008")
     store.dispose()
     if db.dialect == "postgresql":  # its entries and decisions name other logins than the one loading them
         db.execute("ALTER TABLE audit_entry DISABLE TRIGGER USER", "ALTER TABLE decision DISABLE TRIGGER USER")

@@ -177,7 +177,7 @@ def upgrade() -> None:
 def _baseline(bind: Any) -> None:
     """Append the images of every covered row there is: what the log vouches for from now on."""
     from cycle import audit, config
-    from cycle.store import Sql
+    from cycle.sql import Sql
 
     sql = Sql.on(bind)
     given = op.get_context().config

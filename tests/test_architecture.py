@@ -1,0 +1,143 @@
+"""The shape of the code: imports go one way, and nothing in cycle/ reaches up to the CLI or out to email.
+
+Every import in cycle/ is read from the source (module level, inside functions, under TYPE_CHECKING;
+relative and absolute) and made into a graph of cycle's modules. A cycle in that graph fails, even one
+that only an import inside a function keeps from failing at import time.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = ROOT / "cycle"
+#: What cycle/ may not import: the CLI's, the templates' and the scheduler's libraries, and the packages above it.
+FORBIDDEN = ("click", "jinja2", "apscheduler", "cli", "commands", "notifications", "reports")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _sources() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(LIBRARY.rglob("*.py"))}
+
+
+def _imports(name: str, path: Path) -> Iterator[tuple[int, str]]:
+    """(line, module) for every import in the file, wherever it sits: `from a import b` gives a, and a.b too
+    (b may be a module)."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            yield node.lineno, module
+            for alias in node.names:
+                yield node.lineno, f"{module}.{alias.name}"
+
+
+def _graph() -> dict[str, dict[str, int]]:
+    """module -> {module of cycle's it imports: the first line doing so}."""
+    sources = _sources()
+    graph: dict[str, dict[str, int]] = {name: {} for name in sources}
+    for name, path in sources.items():
+        for line, target in _imports(name, path):
+            while target and target not in sources:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                graph[name].setdefault(target, line)
+    return graph
+
+
+def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each as a path round it."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            members = []
+            while True:
+                w = stack.pop()
+                members.append(w)
+                if w == v:
+                    break
+            if len(members) > 1:
+                found.append(_path_round(graph, sorted(members)))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _path_round(graph: dict[str, dict[str, int]], members: list[str]) -> list[str]:
+    """A path from the first member back to itself, within the component (breadth first)."""
+    start, inside = members[0], set(members)
+    came: dict[str, str] = {}
+    queue = [start]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(graph[v]):
+            if w == start:
+                path = [v]
+                while path[-1] != start:
+                    path.append(came[path[-1]])
+                return [start, *reversed(path[:-1]), start]
+            if w in inside and w not in came:
+                came[w] = v
+                queue.append(w)
+    raise AssertionError(f"no path round {members}")
+
+
+def test_the_import_walk_sees_imports_inside_functions_and_relative_ones() -> None:
+    """The walk itself: a cycle made by an import inside a function, written relatively, is found."""
+    graph = {"cycle.a": {"cycle.b": 1}, "cycle.b": {"cycle.c": 3}, "cycle.c": {"cycle.a": 7}, "cycle.d": {}}
+    assert _cycles(graph) == [["cycle.a", "cycle.b", "cycle.c", "cycle.a"]]
+    here = _graph()
+    assert "cycle.errors" in here["cycle"]  # `from .errors import ...` in a package's __init__
+    nested = [name for name, path in _sources().items() if any(
+        isinstance(n, ast.FunctionDef) and any(isinstance(i, ast.ImportFrom) and i.level for i in ast.walk(n))
+        for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))]
+    assert nested, "no relative import inside a function to check the walk with"
+    for name in nested:
+        assert here[name], name
+
+
+def test_cycle_has_no_import_cycles() -> None:
+    graph = _graph()
+    cycles = _cycles(graph)
+    described = ["  " + " -> ".join(f"{a} (line {graph[a][b]})" for a, b in zip(c, c[1:], strict=False))
+                 + f" -> {c[-1]}" for c in cycles]
+    assert not cycles, "import cycles in cycle/:\n" + "\n".join(described)
+
+
+@pytest.mark.parametrize("name", sorted(_sources()))
+def test_cycle_imports_no_cli_template_scheduler_or_higher_package(name: str) -> None:
+    path = _sources()[name]
+    for line, module in _imports(name, path):
+        top = module.split(".")[0]
+        assert top not in FORBIDDEN, f"{path.relative_to(ROOT)}:{line} imports {module}"
