@@ -30,7 +30,7 @@ def _open() -> Any:
     ctx = click.get_current_context()
     store = ctx.meta.get("cycle.store")
     if store is None:
-        from cycle.store import open_store
+        from cycle.db.store import open_store
 
         store = ctx.meta["cycle.store"] = open_store()
         ctx.call_on_close(store.dispose)
@@ -38,13 +38,13 @@ def _open() -> Any:
 
 
 def _store() -> Any:
-    from cycle import schema
+    from cycle.db import schema
 
     return schema.require(_open())
 
 
 def _as_of(value: str | None) -> Any:
-    from cycle.dates import parse_date
+    from cycle.calendar.dates import parse_date
 
     return parse_date(value, "--as-of") if value else None
 
@@ -81,8 +81,8 @@ class CycleGroup(click.Group):
                 raise
             from sqlalchemy.exc import DBAPIError
 
+            from cycle.db.sql import database_error
             from cycle.errors import DatabaseFailed
-            from cycle.sql import database_error
 
             err = database_error(exc) if isinstance(exc, DBAPIError) else DatabaseFailed(str(exc).splitlines()[0])
             click.echo(f"Error: {err}", err=True)
@@ -119,7 +119,7 @@ def init() -> None:
       cycle init
       cycle db status      # what init would do
     """
-    from cycle import install
+    from cycle.workflow import install
 
     store = _open()
     done = install.init(store, _actor())
@@ -196,7 +196,7 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
         --lead-commissioner CCGs --model integrated \\
         --accountable-body "Children's Trust Board" --owner alice
     """
-    from cycle import engine
+    from cycle.projects import engine
 
     p = engine.create_project(_store(), actor=_actor(), key=key, title=title, workflow=workflow,
                               lead_commissioner=lead_commissioner, model=model, accountable_body=accountable_body,
@@ -240,7 +240,7 @@ def project_set(key: str, attrs: tuple[str, ...], workflow_version: int | None, 
       cycle project set camhs --owner bob --sro "dr-jones" --attr procurement_route="open tender"
       cycle project set camhs --workflow-version 2
     """
-    from cycle import engine
+    from cycle.projects import engine
 
     given = {k: v for k, v in changes.items() if v is not None}
     notes: list[str] = []
@@ -262,7 +262,8 @@ def project_show(key: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle project show camhs --json
     """
-    from cycle import text, views
+    from cycle import text
+    from cycle.projects import views
 
     view = views.show_project(_store(), key, _as_of(as_of))
     _emit(view.as_dict()) if as_json else click.echo(text.project(view))
@@ -279,7 +280,8 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
     Example:
       cycle project list --stage review
     """
-    from cycle import text, views
+    from cycle import text
+    from cycle.projects import views
 
     rows = views.list_projects(_store(), stage=stage, workflow=workflow)
     if as_json:
@@ -304,7 +306,7 @@ def project_advance(key: str, to: str | None, new_key: str | None, expect_versio
       cycle project advance camhs --to analyse        # from review: recommission
       cycle project advance camhs --to decommission   # opens camhs-decommissioning
     """
-    from cycle import engine
+    from cycle.projects import engine
 
     moved = engine.advance(_store(), key, actor=_actor(), to=to, expect_version=expect_version, new_key=new_key)
     click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} through gate {moved.gate} "
@@ -335,7 +337,8 @@ def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> No
       cycle gate check camhs
       cycle gate check camhs --json
     """
-    from cycle import text, views
+    from cycle import text
+    from cycle.projects import views
 
     check = views.check_gate(_store(), key, to, _as_of(as_of))
     _emit(check.as_dict()) if as_json else click.echo(text.gate_check(check))
@@ -352,9 +355,9 @@ def gate_request(key: str, to: str | None, note: str | None) -> None:
     Example:
       cycle gate request camhs --note "for the 14 October board"
     """
-    from cycle import governance
+    from cycle.governance import requests
 
-    r = governance.request_gate(_store(), key, actor=_actor(), to=to, note=note)
+    r = requests.request_gate(_store(), key, actor=_actor(), to=to, note=note)
     click.echo(f"Requested a decision on gate {r.gate} for {key} (asked by {r.requested_by}).")
 
 
@@ -370,9 +373,9 @@ def gate_waive(key: str, criterion: str, reason: str, to: str | None) -> None:
     Example:
       cycle gate waive camhs consultation --reason "Statutory consultation covered by the 2026 JSNA engagement"
     """
-    from cycle import governance
+    from cycle.governance import waivers
 
-    w = governance.waive(_store(), key, criterion, reason, actor=_actor(), to=to)
+    w = waivers.waive(_store(), key, criterion, reason, actor=_actor(), to=to)
     click.echo(f"Waived {w.criterion} of gate {w.gate} for {key} (waiver #{w.id}, by {w.waived_by}).")
 
 
@@ -392,9 +395,9 @@ def milestone_add(key: str, title: str, due: str) -> None:
     Example:
       cycle milestone add camhs "Service specification agreed" --due 2027-01-31
     """
-    from cycle import governance
+    from cycle.governance import milestones
 
-    m = governance.add_milestone(_store(), key, title, due, actor=_actor())
+    m = milestones.add_milestone(_store(), key, title, due, actor=_actor())
     click.echo(f"Added milestone #{m.id} to {key}: {m.title}, due {m.due}.")
 
 
@@ -409,9 +412,9 @@ def milestone_done(key: str, milestone_id: int, on: str | None) -> None:
     Example:
       cycle milestone done camhs 3 --on 2026-10-28
     """
-    from cycle import governance
+    from cycle.governance import milestones
 
-    m = governance.complete_milestone(_store(), key, milestone_id, actor=_actor(), on=on)
+    m = milestones.complete_milestone(_store(), key, milestone_id, actor=_actor(), on=on)
     late = " (late)" if m.done_on and m.done_on > m.due else ""
     click.echo(f"Milestone #{m.id} of {key} done on {m.done_on}{late}.")
 
@@ -427,10 +430,11 @@ def milestone_list(key: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle milestone list camhs
     """
-    from cycle import governance, quarters
+    from cycle.calendar import quarters
+    from cycle.governance import milestones
 
     on = _as_of(as_of) or quarters.london_today()
-    rows = governance.milestones(_store(), key)
+    rows = milestones.listing(_store(), key)
     if as_json:
         _emit([{**m.as_dict(), "slipped": m.slipped(on)} for m in rows])
     elif not rows:
@@ -459,7 +463,7 @@ def evidence_add(key: str, name: str, ref: str, note: str | None, expect_version
     Example:
       cycle evidence add camhs needs-assessment --ref "JSNA 2026 children chapter"
     """
-    from cycle import engine
+    from cycle.projects import engine
 
     item = engine.add_evidence(_store(), key, name, ref, actor=_actor(), note=note, expect_version=expect_version)
     click.echo(f"Recorded evidence #{item.id} {item.name} for {key}, cycle {item.cycle}: {item.ref}")
@@ -491,7 +495,7 @@ def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, r
       cycle decision record camhs --gate analyse-plan --outcome go \\
         --body "Children's Trust Board" --ref "minutes 2026-10-14 item 5"
     """
-    from cycle import engine
+    from cycle.projects import engine
 
     d, moved = engine.record_decision(_store(), key, actor=_actor(), gate=gate_id, outcome=outcome, body=body,
                                       ref=ref, recycle_to=recycle_to, decided_on=decided_on, note=note,
@@ -533,7 +537,8 @@ def contract_set(key: str, expect_version: int | None, **terms: str | None) -> N
       cycle contract set camhs --provider "Trust X" --ref CAMHS-2025-01 --start 2025-04-01 \\
         --end 2028-03-31 --value 3.6m --annual-value 1.2m --notice "6 months" --run-on "12 months"
     """
-    from cycle import engine, text
+    from cycle import text
+    from cycle.projects import engine
 
     st = engine.set_contract(_store(), key, terms, actor=_actor(), expect_version=expect_version)
     click.echo(text.contract_set(key, st))
@@ -550,7 +555,8 @@ def contract_show(key: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle contract show camhs --as-of 2026-10-01
     """
-    from cycle import text, views
+    from cycle import text
+    from cycle.projects import views
 
     st = views.show_contract(_store(), key, _as_of(as_of))
     _emit(st.as_dict()) if as_json else click.echo(text.contract(st))
@@ -567,7 +573,8 @@ def contract_notice(key: str, served_on: str, ref: str) -> None:
     Example:
       cycle contract notice camhs-decommissioning --served-on 2026-09-15 --ref "Notice letter NL-114"
     """
-    from cycle import engine, text
+    from cycle import text
+    from cycle.projects import engine
 
     st = engine.serve_notice(_store(), key, served_on, ref, actor=_actor())
     click.echo(text.contract(st))
@@ -589,7 +596,8 @@ def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle contracts due --within 180d --as-of 2026-10-01
     """
-    from cycle import text, views
+    from cycle import text
+    from cycle.projects import views
 
     rows = views.contracts_due(_store(), _as_of(as_of), within)
     if as_json:
@@ -669,7 +677,7 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: st
     Example:
       cycle report gate-audit camhs --format html --out camhs-gates.html --checkpoint 42:3f1c...
     """
-    from cycle import reports as data
+    from cycle import reporting as data
     from reports.render import render
 
     store = _store()
@@ -693,7 +701,7 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, checkpoint: str | 
     Example:
       cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
     """
-    from cycle import reports as data
+    from cycle import reporting as data
     from reports.render import render
 
     store = _store()
@@ -727,7 +735,7 @@ def people_add(name: str, email: str | None, role: str | None, body: str | None)
       cycle people add alice --email alice@council.gov.uk --role manager
       cycle people add chair --email chair@council.gov.uk --role approver --body "Children's Trust Board"
     """
-    from cycle import people as directory
+    from cycle.governance import people as directory
 
     person, note = directory.add(_store(), name, email, role, body, actor=_actor())
     click.echo(f"{person.name} <{person.email}>: {_roles(person)}")
@@ -747,7 +755,7 @@ def people_remove_role(name: str, role: str, body: str | None) -> None:
     Example:
       cycle people remove-role chair --role approver --body "Children's Trust Board"
     """
-    from cycle import people as directory
+    from cycle.governance import people as directory
 
     person = directory.remove_role(_store(), name, role, body, actor=_actor())
     click.echo(f"{person.name} <{person.email}>: {_roles(person)}")
@@ -766,7 +774,7 @@ def people_list(as_json: bool) -> None:
     Example:
       cycle people list --json
     """
-    from cycle import people as directory
+    from cycle.governance import people as directory
 
     with _store().read() as s:
         everyone = directory.everyone(s)
@@ -799,8 +807,9 @@ def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None
       cycle audit log camhs
       cycle audit log --limit 20      # the 20 newest entries
     """
-    from cycle import audit as log
-    from cycle import text, views
+    from cycle import text
+    from cycle.audit import chain as log
+    from cycle.projects import views
 
     store = _store()
     with store.reading() as sql:
@@ -828,7 +837,7 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
       cycle audit verify --checkpoint 42:3f1c...
     """
     from cycle import text
-    from cycle.verification import verify_all
+    from cycle.audit.verify import verify_all
 
     result = verify_all(_store(), checkpoint, chain_only)
     chain, records = result.chain, result.records
@@ -859,7 +868,7 @@ def audit_checkpoint(as_json: bool) -> None:
     Example:
       cycle audit checkpoint >> ~/cycle-checkpoints.txt
     """
-    from cycle import audit as log
+    from cycle.audit import chain as log
 
     with _store().read() as s:
         seq, digest = log.head(s)
@@ -882,7 +891,7 @@ def db_status(as_json: bool) -> None:
     Example:
       cycle db status
     """
-    from cycle import schema
+    from cycle.db import schema
 
     st = schema.status(_open())
     if as_json:
@@ -917,9 +926,9 @@ def db_roles_sql(database: str, owner: str, app: str, people: tuple[str, ...]) -
       cycle db roles-sql --person alice --person bob > cycle-roles.sql
       psql -v ON_ERROR_STOP=1 -d postgres -f cycle-roles.sql
     """
-    from cycle import roles
+    from cycle.db import postgres_roles
 
-    click.echo(roles.setup_sql(database, owner, app, people), nl=False)
+    click.echo(postgres_roles.setup_sql(database, owner, app, people), nl=False)
 
 
 # --- workflows ----------------------------------------------------------------------------------
@@ -945,9 +954,9 @@ def workflow_list(as_json: bool) -> None:
     Example:
       cycle workflow list
     """
-    from cycle import registry
     from cycle.errors import BadInput
-    from cycle.gates import quote
+    from cycle.workflow import registry
+    from cycle.workflow.gates import quote
 
     installed, files = registry.listing(_store())
     if as_json:
@@ -988,7 +997,7 @@ def workflow_install(file: str) -> None:
     Example:
       cycle workflow install ~/.local/share/cycle/workflows/fast-track.toml
     """
-    from cycle import install
+    from cycle.workflow import install
 
     done = install.install_file(_store(), file, actor=_actor())
     click.echo(f"Installed {done.name} version {done.version} (SHA-256 {done.sha256}) from {done.origin}. "
@@ -1012,7 +1021,8 @@ def workflow_show(name: str, version: int | None, as_json: bool) -> None:
       cycle workflow show commissioning
       cycle workflow show commissioning --version 1
     """
-    from cycle import registry, text
+    from cycle import text
+    from cycle.workflow import registry
 
     wf = registry.load(_store(), name, version)
     _emit(text.workflow_dict(wf)) if as_json else click.echo(text.workflow(wf))
@@ -1033,22 +1043,22 @@ def workflow_diagram(name: str, version: int | None, fmt: str, counts: bool, out
       cycle workflow diagram commissioning --format svg --counts --out cycle.svg
       cycle workflow diagram decommissioning --format mermaid
     """
-    from cycle import diagram, registry
     from cycle.errors import BadInput
+    from cycle.workflow import graph, registry
 
     store = _store()
     wf = registry.load(store, name, version)
     tally = None
     if counts:
-        from cycle import views
+        from cycle.projects import views
 
         tally = {}
         for p in views.list_projects(store, workflow=name):
             if version is None or p.workflow_version == version:
                 tally[p.stage] = tally.get(p.stage, 0) + 1
-    text = diagram.mermaid(wf, tally) if fmt == "mermaid" else diagram.dot(wf, tally)
+    text = graph.mermaid(wf, tally) if fmt == "mermaid" else graph.dot(wf, tally)
     if fmt == "svg":
-        from reports.diagram import INSTALL, svg
+        from reports.svg import INSTALL, svg
 
         drawn = svg(text)
         if drawn is None:
@@ -1069,7 +1079,7 @@ def workflow_check(file: str, as_json: bool) -> None:
     """
     from pathlib import Path
 
-    from cycle import workflow as wfs
+    from cycle.workflow import definition as wfs
 
     wf = wfs.parse(Path(file))
     n = sum(len(g.criteria) for g in wf.gates)

@@ -172,8 +172,9 @@ def bench_help(quick: bool) -> None:
 # --- 3: durable gated advances -------------------------------------------------------------------
 
 def bench_advance(quick: bool) -> None:
-    from cycle import engine, install, views
-    from cycle.store import BUSY_TIMEOUT_MS, Store
+    from cycle.db.store import BUSY_TIMEOUT_MS, Store
+    from cycle.projects import engine, views
+    from cycle.workflow import install
 
     n = 100 if quick else 400
     chunks = 4 if quick else 8
@@ -294,7 +295,7 @@ _WF_SHA = hashlib.sha256(b"commissioning").hexdigest()
 
 def _entries(n: int) -> Iterator[tuple[Any, ...]]:
     """n correctly chained audit rows (hashes by cycle.audit.entry_hash, payloads by canonical_json)."""
-    from cycle.audit import GENESIS, canonical_json, entry_hash
+    from cycle.audit.chain import GENESIS, canonical_json, entry_hash
 
     bodies = [[canonical_json(_payload(kind, k)) for k in range(_DISTINCT)] for kind in range(4)]
     prev = GENESIS
@@ -314,8 +315,8 @@ def _entries(n: int) -> Iterator[tuple[Any, ...]]:
 
 def build_audit_db(path: Path, n: int) -> tuple[float, int]:
     """schema.upgrade() then n raw-inserted entries; (seconds, average payload bytes)."""
-    from cycle import schema
-    from cycle.store import Store
+    from cycle.db import schema
+    from cycle.db.store import Store
 
     t0 = time.perf_counter()
     store = Store(f"sqlite:///{path}")
@@ -359,8 +360,8 @@ if __name__ == "__main__":
 
 
 def bench_verify(quick: bool) -> None:
-    from cycle import audit
-    from cycle.store import Store
+    from cycle.audit import chain
+    from cycle.db.store import Store
 
     n = 100_000 if quick else 1_000_000
     reps = 3
@@ -381,7 +382,7 @@ def bench_verify(quick: bool) -> None:
             conn = store.raw_connection()
             try:
                 t = time.perf_counter()
-                result = audit.verify(conn)
+                result = chain.verify(conn)
                 return time.perf_counter() - t, result
             finally:
                 conn.close()
@@ -417,7 +418,7 @@ def bench_verify(quick: bool) -> None:
 
     say(f"[4] verify result: ok={verified.ok} entries={verified.entries:,} head={verified.head_seq}:"
         f"{verified.head_hash[:16]}... (the floor walk reached the same head)")
-    say(f"[4] audit.verify(store.raw_connection()) in-process: {median(s_times):.2f} s "
+    say(f"[4] chain.verify(store.raw_connection()) in-process: {median(s_times):.2f} s "
         f"({n / median(s_times):,.0f} entries/s)  |  floor sqlite3 read-and-hash loop: {median(f_times):.2f} s")
     say(f"[4]   ratio {ratio:.2f} (median of {reps} pairs)  target <= 1.5  {verdict(ratio, 1.5)}")
     say(f"[4] `cycle audit verify --chain-only` end to end: {r['subject']:.2f} s  |  floor loop as a fresh "

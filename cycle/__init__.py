@@ -18,16 +18,16 @@ __all__ = [
 ]
 
 _LAZY = {
-    "open_store": ("cycle.store", "open_store"),
-    "Store": ("cycle.store", "Store"),
-    "advance": ("cycle.engine", "advance"),
-    "add_evidence": ("cycle.engine", "add_evidence"),
-    "record_decision": ("cycle.engine", "record_decision"),
-    "create_project": ("cycle.engine", "create_project"),
-    "check_gate": ("cycle.views", "check_gate"),
-    "load_workflow": ("cycle.registry", "load"),
-    "verify_audit": ("cycle.audit", "verify"),
-    "verify_all": ("cycle.verification", "verify_all"),
+    "open_store": ("cycle.db.store", "open_store"),
+    "Store": ("cycle.db.store", "Store"),
+    "advance": ("cycle.projects.engine", "advance"),
+    "add_evidence": ("cycle.projects.engine", "add_evidence"),
+    "record_decision": ("cycle.projects.engine", "record_decision"),
+    "create_project": ("cycle.projects.engine", "create_project"),
+    "check_gate": ("cycle.projects.views", "check_gate"),
+    "load_workflow": ("cycle.workflow.registry", "load"),
+    "verify_audit": ("cycle.audit.chain", "verify"),
+    "verify_all": ("cycle.audit.verify", "verify_all"),
 }
 
 

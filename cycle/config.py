@@ -6,7 +6,8 @@ import getpass
 import os
 from pathlib import Path
 
-from . import identity
+from cycle.governance import identity
+
 from .errors import BadInput
 
 

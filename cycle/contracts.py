@@ -8,15 +8,18 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from . import audit, dates, rows
+from cycle.audit import chain
+from cycle.calendar import dates
+from cycle.db import rows
+from cycle.db.sql import sql_of
+
 from .errors import BadInput
-from .sql import sql_of
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from .models import Contract, Project
-    from .sql import Sql
+    from cycle.db.models import Contract, Project
+    from cycle.db.sql import Sql
 
 #: A notice deadline this close (or closer) is "due" rather than "open".
 DUE_DAYS = 90
@@ -157,7 +160,7 @@ def status(holder: str, c: Contract, as_of: date, due_days: int = DUE_DAYS) -> S
 def holder_of(session: Session, project: Project) -> tuple[int, str, Contract | None]:
     """(id, key, contract to change) of the project that holds this project's contract: itself, or
     the service it decommissions (see rows.contract_holder)."""
-    from .models import Contract  # the ORM only where a contract is written
+    from cycle.db.models import Contract  # the ORM only where a contract is written
 
     holder_id, holder_key, row = rows.contract_holder(sql_of(session), project.id or 0, project.key)
     return holder_id, holder_key, session.get(Contract, row.id) if row is not None else None
@@ -212,21 +215,21 @@ def check_terms(c: Contract) -> None:
 
 
 def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str) -> Contract:
-    from .models import Contract
+    from cycle.db.models import Contract
 
     holder_id, holder_key, contract = holder_of(session, project)
     before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
     if contract is None:
-        contract = Contract(project_id=holder_id, updated_at=audit.utc_now())
+        contract = Contract(project_id=holder_id, updated_at=chain.utc_now())
     for name, value in terms.items():
         setattr(contract, name, value)
     check_terms(contract)
     changes = {f: [before.get(f), getattr(contract, f)] for f in FIELDS
                if before.get(f) != getattr(contract, f) and f in terms}
-    contract.updated_at = audit.utc_now()
+    contract.updated_at = chain.utc_now()
     session.add(contract)
     session.flush()
-    audit.append(session, actor=actor, action="contract.set", project=project.key,
+    chain.append(session, actor=actor, action="contract.set", project=project.key,
                  payload={"contract_of": holder_key, "changes": changes})
     return contract
 
@@ -246,11 +249,11 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
     if contract.notice_served_on:
         raise BadInput(f"notice was already recorded as served on {contract.notice_served_on} ({contract.notice_ref})")
     contract.notice_served_on, contract.notice_ref = when.isoformat(), ref
-    contract.updated_at = audit.utc_now()
+    contract.updated_at = chain.utc_now()
     session.add(contract)
     session.flush()
     result = status(holder_key, contract, today)
-    audit.append(session, actor=actor, action="contract.notice", project=project.key,
+    chain.append(session, actor=actor, action="contract.notice", project=project.key,
                  payload={"contract_of": holder_key, "served_on": when.isoformat(), "ref": ref,
                           "notice_deadline": _iso(result.deadline), "status": result.state})
     return result

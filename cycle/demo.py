@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cycle.workflow.gates import quote
+
 from .errors import BadInput
-from .gates import quote
 
 CTB = "Children's Trust Board"
 PHC = "Public Health Committee"
@@ -116,7 +117,7 @@ def _script(home: Path) -> list[Step]:
 
 def _team_workflow(home: Path) -> None:
     """The team's own version of the commissioning workflow: the built-in one asking for a board summary too."""
-    from .workflow import builtin_dir
+    from cycle.workflow.definition import builtin_dir
 
     source = (builtin_dir() / "commissioning.toml").read_text(encoding="utf-8")
     anchor = 'title = "Analysis complete: agree priorities and move to planning"\n'

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .gates import GateCheck
+from cycle.workflow.gates import GateCheck
 
 
 def gate_check(check: GateCheck) -> str:
@@ -96,7 +96,7 @@ def audit_entries(rows: list[Any]) -> str:
 
 
 def _summary(e: Any) -> str:
-    from .audit import PAYLOAD_ERRORS, read_payload, why_unreadable
+    from cycle.audit.chain import PAYLOAD_ERRORS, read_payload, why_unreadable
 
     if e.damaged:
         return f"(entry unreadable: {e.damaged})"
@@ -186,7 +186,7 @@ def _role(role: dict[str, Any]) -> str:
 def entry_dict(e: Any) -> dict[str, Any]:
     """An entry for --json; a payload that cannot be read comes as its raw text, with payload_error saying why
     (for a damaged entry, which column holds what cycle never writes there)."""
-    from .audit import PAYLOAD_ERRORS, payload_of, why_unreadable
+    from cycle.audit.chain import PAYLOAD_ERRORS, payload_of, why_unreadable
 
     payload: Any = e.payload
     error = None

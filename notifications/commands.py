@@ -21,8 +21,8 @@ def _emit(data: Any) -> None:
 
 
 def _store() -> Any:
-    from cycle import schema
-    from cycle.store import open_store
+    from cycle.db import schema
+    from cycle.db.store import open_store
 
     store = open_store()
     click.get_current_context().call_on_close(store.dispose)
@@ -31,7 +31,7 @@ def _store() -> Any:
 
 def _actor() -> str:
     """$CYCLE_USER (or the login name); on PostgreSQL the database's login, whatever $CYCLE_USER says."""
-    from cycle.store import open_store
+    from cycle.db.store import open_store
 
     store = open_store()
     try:
@@ -41,8 +41,8 @@ def _actor() -> str:
 
 
 def _today(as_of: str | None) -> Any:
-    from cycle import quarters
-    from cycle.dates import parse_date
+    from cycle.calendar import quarters
+    from cycle.calendar.dates import parse_date
 
     return parse_date(as_of, "--as-of") if as_of else quarters.london_today()
 
@@ -80,7 +80,7 @@ def review_record(key: str, quarter: str, held_on: str, note: str | None, as_of:
     Example:
       cycle review record camhs --quarter 2026-Q3 --held-on 2026-12-10 --note "minutes CR-2026-12"
     """
-    from cycle import reviews
+    from cycle.reminders import reviews
 
     if as_of is not None:
         raise click.UsageError("review record takes no --as-of: a review is recorded once the meeting has been "
@@ -99,7 +99,7 @@ def review_list(key: str | None, as_json: bool) -> None:
     Example:
       cycle review list camhs
     """
-    from cycle import reviews
+    from cycle.reminders import reviews
 
     rows = reviews.listing(_store(), key)
     if as_json:
@@ -168,10 +168,10 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
             raise click.UsageError("--json needs --dry-run: cycle remind --dry-run --json")
         click.echo(ctx.get_help())
         return
-    from cycle import reminders
+    from cycle.reminders import rules
     from notifications import mail
 
-    plan = reminders.preview(_store(), _today(as_of))
+    plan = rules.preview(_store(), _today(as_of))
     if as_json:
         _emit(plan.as_dict())
     else:
@@ -190,16 +190,16 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
       cycle remind run
       # crontab, daily at 07:00:  0 7 * * *  cycle remind run
     """
-    from cycle import reminders
+    from cycle.reminders import rules
     from notifications import mail, send
 
     store = _store()
     today = _today(as_of)
     transport = mail.transport()
     if dry_run:
-        click.echo(_plan_text(reminders.preview(store, today), _where(transport)))
+        click.echo(_plan_text(rules.preview(store, today), _where(transport)))
         return
-    plan = reminders.enqueue(store, today, actor=_actor())
+    plan = rules.enqueue(store, today, actor=_actor())
     click.echo(f"{today.isoformat()}: queued {len(plan.new)} reminder(s); "
                f"{len(plan.reminders) - len(plan.new)} were already queued or sent.")
     for p in plan.problems:
@@ -239,7 +239,7 @@ def outbox_list(status: str | None, as_json: bool) -> None:
     Example:
       cycle outbox list --status failed
     """
-    from cycle import outbox as box
+    from cycle.reminders import outbox as box
 
     rows = box.listing(_store(), status)
     if as_json:
@@ -281,7 +281,7 @@ def outbox_retry(row_id: int) -> None:
     Example:
       cycle outbox retry 12 && cycle outbox send
     """
-    from cycle import outbox as box
+    from cycle.reminders import outbox as box
 
     r = box.retry(_store(), row_id, actor=_actor())
     click.echo(f"#{r.id} ({r.kind} {r.project} to {r.recipient}) is due again after {r.attempts} attempt(s). "
@@ -336,7 +336,7 @@ def scheduler_status(as_json: bool) -> None:
     Example:
       cycle scheduler status
     """
-    from cycle import lease
+    from cycle.reminders import lease
 
     row = lease.current(_store())
     data = None if row is None else {"holder": row.holder, "host": row.host, "pid": row.pid,

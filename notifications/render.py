@@ -30,7 +30,7 @@ import jinja2
 
 from cycle import config
 from cycle.errors import BadInput
-from cycle.outbox import Row, message_id
+from cycle.reminders.outbox import Row, message_id
 
 BUILTIN = Path(__file__).resolve().parent / "templates"
 KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "gate-waiting")

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cycle import quarters, reminders
+from cycle.calendar import quarters
+from cycle.db.store import Store
 from cycle.errors import BadInput
-from cycle.lease import Lease, LeaseHeld, LeaseLost, new_holder
-from cycle.store import Store
+from cycle.reminders import rules
+from cycle.reminders.lease import Lease, LeaseHeld, LeaseLost, new_holder
 
 from . import send
 
@@ -33,7 +34,7 @@ DEFAULT_DRAIN_MINUTES = 5
 
 
 def parse_at(text: str) -> tuple[int, int]:
-    m = reminders.TIME_OF_DAY.match((text or "").strip())
+    m = rules.TIME_OF_DAY.match((text or "").strip())
     if not m:
         raise BadInput(f"--at {text!r} is not a time of day; write HH:MM, e.g. 07:00 (London time)")
     return int(m.group(1)), int(m.group(2))
@@ -41,7 +42,7 @@ def parse_at(text: str) -> tuple[int, int]:
 
 def configured() -> tuple[str, int]:
     """(at, drain_every_minutes) from [scheduler] in $CYCLE_HOME/reminders.toml, else the defaults."""
-    raw = reminders.read_config("scheduler")  # checked there
+    raw = rules.read_config("scheduler")  # checked there
     return str(raw.get("at", DEFAULT_AT)).strip(), int(raw.get("drain_every_minutes", DEFAULT_DRAIN_MINUTES))
 
 
@@ -55,7 +56,7 @@ def daily_trigger(at: str) -> Any:
 @dataclass
 class Ticked:
     today: str
-    plan: reminders.Plan
+    plan: rules.Plan
     drained: send.Drained
 
 
@@ -91,7 +92,7 @@ class ReminderScheduler:
         """Queue everything due today (London date of the clock), then send."""
         now = self.clock()
         today = quarters.london_date(now)
-        plan = reminders.enqueue(self.store, today, actor=self.actor, guard=self._guard)
+        plan = rules.enqueue(self.store, today, actor=self.actor, guard=self._guard)
         drained = send.drain(self.store, actor=self.actor, transport=self.transport, now=now, guard=self._guard,
                              holder=self.lease.holder)
         self.log(f"{today} tick: queued {len(plan.new)}, {drained.summary()} ({drained.transport})")

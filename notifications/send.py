@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cycle import outbox
-from cycle.outbox import Outcome, Row
-from cycle.store import Store
+from cycle.db.store import Store
+from cycle.reminders import outbox
+from cycle.reminders.outbox import Outcome, Row
 
 from . import mail, render
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from cycle import diagram
-from cycle.workflow import Workflow
+from cycle.workflow import graph
+from cycle.workflow.definition import Workflow
 
-from . import diagram as svg_diagram
+from . import svg
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -39,10 +39,10 @@ def diagrams(stage_counts: dict[str, dict[str, int]], workflows: dict[str, Workf
     out = []
     for name, counts in sorted(stage_counts.items()):
         wf = workflows[name]
-        dot = diagram.dot(wf, counts)
-        out.append({"workflow": name, "title": wf.title, "svg": svg_diagram.svg(dot), "dot": dot,
+        dot = graph.dot(wf, counts)
+        out.append({"workflow": name, "title": wf.title, "svg": svg.svg(dot), "dot": dot,
                     "counts": [(s.title, counts.get(s.id, 0)) for s in wf.stages],
-                    "install": svg_diagram.INSTALL})
+                    "install": svg.INSTALL})
     return out
 
 

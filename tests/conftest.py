@@ -212,13 +212,13 @@ class Database:
         the images of the rows it wrote (cycle.images). The ids of the new rows."""
         from sqlalchemy import text
 
-        from cycle import audit
+        from cycle.audit import chain
 
         with (self.login(user) if self.server else self.engine).begin() as conn:
             ids = [int(r[0]) for r in conn.execute(text(statement + " RETURNING id"), params or {})]
             images = [{"table": table, "id": i, "row": dict(conn.execute(
                 text(f"SELECT * FROM {table} WHERE id = :i"), {"i": i}).one()._mapping)} for i in ids]
-            audit.append(conn, actor=user, action="by-hand", payload={"statement": statement, "rows": images})
+            chain.append(conn, actor=user, action="by-hand", payload={"statement": statement, "rows": images})
         return ids
 
     def load(self, script: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cycle.audit import GENESIS, canonical_json, entry_hash, utc_now
+from cycle.audit.chain import GENESIS, canonical_json, entry_hash, utc_now
 
 from .conftest import CAMHS, Cli, Database, go
 
@@ -388,7 +388,7 @@ def test_every_entry_kind_written_has_a_summary(history: Cli) -> None:
 
 
 def _head_revision() -> str:
-    from cycle import schema
+    from cycle.db import schema
 
     return str(schema.head())
 
@@ -410,7 +410,7 @@ _ACTIONS = st.sampled_from(["decision.record", "advance", "advance.refused", "de
 def test_any_payload_shape_leaves_the_log_and_reports_readable(history: Cli, db: Database, action: str,
                                                                payload: str) -> None:
     """Whatever a payload holds, `audit log` and both reports run; an entry they cannot read is named."""
-    from cycle.quarters import london_today, quarter_of
+    from cycle.calendar.quarters import london_today, quarter_of
 
     seq = append_raw(db, action, payload)
     line = history("audit", "log", "--limit", "1").stdout

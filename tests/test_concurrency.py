@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from cycle import engine, views
+from cycle.db.store import open_store
 from cycle.errors import StaleProject
-from cycle.store import open_store
-from cycle.workflow import builtin
+from cycle.projects import engine, views
+from cycle.workflow.definition import builtin
 
 from .conftest import BODY, Cli, Database, cycle_exe, go, run_process
 
@@ -31,7 +31,7 @@ PER_PROJECT = 4  # evidence writers per project, two projects at once
 BARRIER = """\
 import sys, time
 from pathlib import Path
-import cli, cycle.audit, cycle.engine, cycle.gates, cycle.store, cycle.workflow, cycle.text  # load before the race
+import cli, cycle.audit.chain, cycle.projects.engine, cycle.workflow.gates, cycle.db.store, cycle.workflow.definition, cycle.text  # load before the race
 ready, start = Path(sys.argv[1]), Path(sys.argv[2])
 ready.touch()
 while not start.exists():

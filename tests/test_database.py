@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
-import cycle.store
+import cycle.db.store
+from cycle.db.sql import database_error
+from cycle.db.store import WRITE_LOCK
 from cycle.errors import DatabaseBusy, DatabaseFailed, DatabaseRefused
-from cycle.sql import database_error
-from cycle.store import WRITE_LOCK
 
 from . import pgcluster
 from .conftest import BODY, Cli, Database, PgServer
@@ -53,7 +53,7 @@ def test_database_errors_become_cycle_errors(error: Exception, kind: type, wrap:
                                      ("project", "advance", "camhs")], ids=["orm", "plain-sql"])
 def test_a_writer_kept_waiting_too_long_gets_exit_4_and_writes_nothing(ready: Cli, db: Database, command: tuple[str],
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cycle.store, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(cycle.db.store, "BUSY_TIMEOUT_MS", 300)
     before = db.dump()
     if db.dialect == "sqlite":
         holder = sqlite3.connect(db.home / "cycle.db", isolation_level=None)

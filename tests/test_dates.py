@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from cycle import dates
+from cycle.calendar import dates
 from cycle.contracts import parse_money, status
+from cycle.db.models import Contract
 from cycle.errors import BadInput
-from cycle.models import Contract
 
 P = dates.parse_period
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from cycle import dates, quarters
+from cycle.calendar import dates, quarters
 
 from .conftest import BODY, Cli, Database, go
 

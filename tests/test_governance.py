@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cycle.quarters import LONDON
+from cycle.calendar.quarters import LONDON
 
 from .conftest import BODY, Cli
 

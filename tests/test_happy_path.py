@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cycle.store import open_store
+from cycle.db.store import open_store
 
 from .conftest import BODY, CAMHS, Cli, Database, go, run_process
 

@@ -74,8 +74,8 @@ def test_the_actor_is_the_database_login_not_cycle_user(ready: Cli, db: Database
 
 @pytest.mark.postgresql_only
 def test_the_library_records_the_login_whatever_it_is_told(ready: Cli, db: Database) -> None:
-    from cycle import engine
-    from cycle.store import open_store
+    from cycle.db.store import open_store
+    from cycle.projects import engine
 
     store = open_store()  # logged in as alice
     try:

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from cycle import audit, engine, views
+from cycle.audit import chain as log
+from cycle.db.store import Store, open_store
 from cycle.errors import CycleError, DatabaseBusy, GateNotMet, StaleProject
-from cycle.store import Store, open_store
+from cycle.projects import engine, views
 
 from .conftest import BODY, ON_POSTGRES, Cli
 
@@ -111,10 +112,10 @@ def test_mixed_commands_under_load_lose_nothing(run: Cli, capsys: pytest.Capture
     try:
         with store.read() as s:
             versions = {p.key: p.version for p in views.list_projects(store)}
-            entries = audit.entries(s)
+            entries = log.entries(s)
         conn = store.raw_connection()
         try:
-            chain = audit.verify(conn)
+            chain = log.verify(conn)
         finally:
             conn.close()
     finally:

@@ -144,8 +144,8 @@ SPELLINGS = Path(__file__).with_name("data") / "spellings-0008.sql"
 
 def _restore_old_database(db: Database) -> None:
     """tests/data/spellings-0008.sql at revision 0008, restored as pg_restore --disable-triggers would."""
-    from cycle import schema
-    from cycle.store import open_store
+    from cycle.db import schema
+    from cycle.db.store import open_store
 
     store = open_store()
     schema.upgrade(store, target="0008")

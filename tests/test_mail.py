@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from cycle import outbox, reminders
-from cycle.store import Store, open_store
+from cycle.db.store import Store, open_store
+from cycle.reminders import outbox, rules
 from notifications import mail, render, send
 
 from .conftest import Cli, Database
@@ -47,7 +47,7 @@ def rows(run: Cli) -> list[tuple[int, str, str, int]]:
 def review_due(run: Cli, store: Store, **kw: str) -> None:
     """camhs live; the Y-Q3 review reminder (to alice) queued."""
     live_project(run, **kw)
-    plan = reminders.enqueue(store, T0.date(), actor="scheduler")
+    plan = rules.enqueue(store, T0.date(), actor="scheduler")
     assert [(r.kind, r.recipient) for r in plan.new] == [("review-due", "alice")]
 
 
@@ -120,7 +120,7 @@ def test_server_down_leaves_it_pending_and_it_goes_when_the_server_is_back(
 def test_one_recipient_refused_of_two_the_other_is_delivered_and_the_refusal_recorded(
         run: Cli, store: Store, smtp: SmtpServer) -> None:
     live_project(run, end=f"{Y + 1}-09-30")
-    reminders.enqueue(store, date(Y, 12, 31), actor="scheduler")  # the 90-day rung: to alice and sam
+    rules.enqueue(store, date(Y, 12, 31), actor="scheduler")  # the 90-day rung: to alice and sam
     notice = {r["recipient"]: r["id"] for r in run.json("outbox", "list") if r["kind"] == "notice"}
     assert sorted(notice) == ["alice", "sam"]
     smtp.handler.refuse = {"sam@council.example": "550 5.1.1 <sam@council.example>: Recipient address rejected"}
@@ -143,7 +143,7 @@ def test_one_recipient_refused_of_two_the_other_is_delivered_and_the_refusal_rec
 def test_a_temporary_refusal_of_one_recipient_is_retried_alone_under_the_same_message_id(
         run: Cli, store: Store, smtp: SmtpServer) -> None:
     live_project(run, end=f"{Y + 1}-09-30")
-    reminders.enqueue(store, date(Y, 12, 31), actor="scheduler")
+    rules.enqueue(store, date(Y, 12, 31), actor="scheduler")
     smtp.handler.refuse = {"sam@council.example": "450 4.2.1 Mailbox busy"}
     drain(store, T0)
     smtp.handler.refuse = {}
@@ -168,7 +168,7 @@ def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, s
     # A title with a raw CR LF cannot be entered through cycle; put one in as an older version might have.
     db.tamper("UPDATE project SET title = :title WHERE key = 'camhs'",
                params={"title": EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes"})
-    reminders.enqueue(store, T0.date(), actor="scheduler")
+    rules.enqueue(store, T0.date(), actor="scheduler")
     assert drain(store, T0).summary() == "sent 1"
     (received,) = smtp.received
     assert received.rcpt_tos == ["alice@council.example"]
@@ -190,7 +190,7 @@ def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, s
 
 def test_the_ics_attachment_parses_and_carries_the_right_date(run: Cli, store: Store, smtp: SmtpServer) -> None:
     live_project(run, end=f"{Y + 1}-09-30")
-    reminders.enqueue(store, date(Y + 1, 3, 24), actor="scheduler")  # Q4 review due 31 March; 7-day notice rung
+    rules.enqueue(store, date(Y + 1, 3, 24), actor="scheduler")  # Q4 review due 31 March; 7-day notice rung
     drain(store, T0)
     found = {}
     for m in smtp.received:

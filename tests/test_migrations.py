@@ -16,10 +16,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import cycle.models  # noqa: F401 - the tables the models describe
-import cycle.notify_models  # noqa: F401
-from cycle import audit, schema
-from cycle.store import open_store
+import cycle.db.models  # noqa: F401 - the tables the models describe
+from cycle.audit import chain
+from cycle.db import schema
+from cycle.db.store import open_store
 
 from .conftest import BODY, CAMHS, Cli, Database, cycle_exe
 
@@ -144,7 +144,7 @@ def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db
     db.execute("INSERT INTO audit_entry (seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, "
                "hash) VALUES (1, '2026-11-01T09:00:00.000000Z', 'alice', NULL, 'db.init', NULL, NULL, '{}', "
                f"'{'0' * 64}', :hash)",
-               params={"hash": audit.entry_hash("0" * 64, 1, "2026-11-01T09:00:00.000000Z", "alice", None,
+               params={"hash": chain.entry_hash("0" * 64, 1, "2026-11-01T09:00:00.000000Z", "alice", None,
                                                       "db.init", None, None, "{}")})
     assert run.json("db", "status")["made_before_migrations"] is True
     run("project", "list", expect=2)

@@ -1,4 +1,4 @@
-"""`audit verify` checks every move of a project against the record at its entry (cycle.moves).
+"""`audit verify` checks every move of a project against the record at its entry (cycle.audit.moves).
 
 Row images make every change to a row visible; these are changes that are on the record, or were
 only briefly off it, and still are not moves cycle would make: an advance whose gate the record
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from cycle import audit
+from cycle.audit import chain
 
 from .conftest import BODY, Cli, Database
 from .test_audit import build_history
@@ -39,7 +39,7 @@ def forge(db: Database, *statements: str, user: str = "mallory", params: dict[st
             conn.execute(text(statement), params or {})
         images = [{"table": t, "id": r["id"], "row": dict(r)} for t in ("project", "evidence", "decision")
                   for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY id")).mappings()]
-        return audit.append(conn, actor=user, payload={**entry.pop("payload", {}), "rows": images}, **entry).seq
+        return chain.append(conn, actor=user, payload={**entry.pop("payload", {}), "rows": images}, **entry).seq
 
 
 def sha(db: Database, name: str = "commissioning") -> str:

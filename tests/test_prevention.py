@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
-from cycle.images import COVERED
+from cycle.audit.images import COVERED
 
 from .conftest import BODY, Cli, PgServer
 from .test_database import _psql
@@ -293,7 +293,7 @@ def _image(conn: Any, table: str, key: str) -> dict[str, Any]:
 
 def test_an_entry_that_does_not_hold_the_row_as_committed_does_not_pass(team: Team) -> None:
     """An old entry's image (another transaction), or an image that is not the final row, leaves it refused."""
-    from cycle import audit
+    from cycle.audit import chain
 
     first = next(e for e in team.run.json("audit", "log", "camhs") if e["action"] == "project.create")
     old = first["payload"]["rows"][0]["row"]  # camhs as created: at analyse, visit 1
@@ -307,7 +307,7 @@ def test_an_entry_that_does_not_hold_the_row_as_committed_does_not_pass(team: Te
         with mallory.connect() as conn:  # an entry under her own name, but holding another owner than she sets
             conn.execute(text("UPDATE project SET owner = 'mallory' WHERE key = 'camhs'"))
             row = {**_image(conn, "project", "camhs"), "owner": "someone-else"}
-            audit.append(conn, actor="x", action="project.set", project="camhs",
+            chain.append(conn, actor="x", action="project.set", project="camhs",
                          payload={"rows": [{"table": "project", "id": row["id"], "row": row}]})
             with pytest.raises(exc.DBAPIError) as caught:
                 conn.commit()
@@ -318,7 +318,7 @@ def test_an_entry_that_does_not_hold_the_row_as_committed_does_not_pass(team: Te
 
 def test_a_hand_written_change_with_its_own_entry_commits_and_names_its_login(team: Team) -> None:
     """The one way past: an entry in the same transaction, under her own login, holding the row. It names her."""
-    from cycle import audit
+    from cycle.audit import chain
 
     login = team.login("mallory")
     mallory = team.engine("mallory")
@@ -327,7 +327,7 @@ def test_a_hand_written_change_with_its_own_entry_commits_and_names_its_login(te
             conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))  # in turn with cycle's own writers
             conn.execute(text("UPDATE project SET owner = :me WHERE key = 'camhs'"), {"me": login})
             row = _image(conn, "project", "camhs")
-            audit.append(conn, actor="anyone", action="project.set", project="camhs",
+            chain.append(conn, actor="anyone", action="project.set", project="camhs",
                          payload={"rows": [{"table": "project", "id": row["id"], "row": row}]})
     finally:
         mallory.dispose()

@@ -23,12 +23,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from cycle import audit, engine, identity, install, views
+from cycle.audit import chain
+from cycle.calendar.quarters import london_today
+from cycle.db.store import Store
 from cycle.errors import BadInput, CycleError, GateNotMet, StaleProject
-from cycle.people import PERSON_FIELDS
-from cycle.quarters import london_today
-from cycle.store import Store
-from cycle.workflow import ACCOUNTABLE, CORE_FIELDS, OUTCOMES, Criterion, Gate, Workflow, builtin
+from cycle.governance import identity
+from cycle.governance.people import PERSON_FIELDS
+from cycle.projects import engine, views
+from cycle.workflow import install
+from cycle.workflow.definition import ACCOUNTABLE, CORE_FIELDS, OUTCOMES, Criterion, Gate, Workflow, builtin
 
 WF = builtin("commissioning")
 BODIES = ["Children's Trust Board", "Health and Wellbeing Board"]
@@ -363,12 +366,12 @@ class Commissioning(RuleBasedStateMachine):
     def audit_log_is_exactly_what_happened(self) -> None:
         conn = self.store.raw_connection()
         try:
-            verdict = audit.verify(conn)
+            verdict = chain.verify(conn)
         finally:
             conn.close()
         assert verdict.ok, verdict.problem
         with self.store.read() as s:
-            entries = audit.entries(s)
+            entries = chain.entries(s)
         assert verdict.entries == len(entries)
         assert [(e.action, e.project, e.from_stage, e.to_stage) for e in entries] == self.expected
         moves = [(e.project, e.from_stage, e.to_stage) for e in entries

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from cycle.calendar.quarters import Quarter, london_date, parse_quarter, quarter_of, quarters_between
 from cycle.errors import BadInput
-from cycle.quarters import Quarter, london_date, parse_quarter, quarter_of, quarters_between
 
 
 def test_quarters_of_the_financial_year() -> None:

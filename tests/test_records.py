@@ -250,9 +250,8 @@ def test_every_table_and_column_is_covered_or_said_not_to_be(run: Cli, db: Datab
     from sqlalchemy import inspect
     from sqlmodel import SQLModel
 
-    import cycle.models  # noqa: F401 - the tables the models describe
-    import cycle.notify_models  # noqa: F401
-    from cycle.images import COVERED, NOT_COVERED
+    import cycle.db.models  # noqa: F401 - the tables the models describe
+    from cycle.audit.images import COVERED, NOT_COVERED
 
     assert not set(COVERED) & set(NOT_COVERED)
     run("init")
@@ -277,10 +276,10 @@ def test_every_table_and_column_is_covered_or_said_not_to_be(run: Cli, db: Datab
 def test_a_write_that_forgets_its_entry_is_a_bug_caught_before_commit(ready: Cli, db: Database) -> None:
     from sqlalchemy import update
 
-    from cycle.engine import get_project
-    from cycle.images import Unrecorded
-    from cycle.models import Project
-    from cycle.store import open_store
+    from cycle.audit.images import Unrecorded
+    from cycle.db.models import Project
+    from cycle.db.store import open_store
+    from cycle.projects.engine import get_project
 
     before = db.dump()
     store = open_store()

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from cycle.quarters import london_today
-from cycle.workflow import builtin
+from cycle.calendar.quarters import london_today
+from cycle.workflow.definition import builtin
 
 from .conftest import BODY, Cli, Database, go
 

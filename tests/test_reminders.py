@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cycle import quarters, reminders, reviews
-from cycle.store import Store, open_store
+from cycle.calendar import quarters
+from cycle.db.store import Store, open_store
+from cycle.reminders import reviews, rules
 from notifications import send
 from notifications.mail import MaildirTransport
 
@@ -255,7 +256,7 @@ def _walk(store: Store, home: Path, first: date, last: date) -> dict[str, list[s
     out: dict[str, list[str]] = {}
     day = first
     while day <= last:
-        reminders.enqueue(store, day, actor="scheduler")
+        rules.enqueue(store, day, actor="scheduler")
         drained = send.drain(store, actor="scheduler", transport=transport,
                              now=datetime(day.year, day.month, day.day, 7, tzinfo=UTC))
         got = sorted(f"{r.kind} {r.period} {r.recipient}" for r in drained.sent if r.kind.startswith("notice"))
@@ -389,9 +390,9 @@ def test_the_ladder_and_lead_times_come_from_reminders_toml(run: Cli, home: Path
 
 def test_outbox_rows_carry_what_the_templates_need(run: Cli, store: Store) -> None:
     live_project(run)
-    reminders.enqueue(store, date(Y, 12, 20), actor="alice")
+    rules.enqueue(store, date(Y, 12, 20), actor="alice")
     with store.read() as s:
-        from cycle.notify_models import OutboxMessage
+        from cycle.db.models import OutboxMessage
 
         row = s.get(OutboxMessage, 1)
         assert row is not None

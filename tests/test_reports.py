@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cycle.quarters import london_today
+from cycle.calendar.quarters import london_today
 
 from .conftest import BODY, Cli, Database, go
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from cycle import lease, quarters, reminders
-from cycle.lease import LeaseHeld
-from cycle.store import Store, open_store
+from cycle.calendar import quarters
+from cycle.db.store import Store, open_store
+from cycle.reminders import lease, rules
+from cycle.reminders.lease import LeaseHeld
 from notifications import send
 from notifications.scheduler import ReminderScheduler, Ticked, daily_trigger
 
@@ -169,7 +170,7 @@ def test_two_ticks_at_once_send_each_reminder_once(run: Cli, smtp: SmtpServer) -
         s = open_store()
         try:
             start.wait(WAIT)
-            reminders.enqueue(s, day, actor="cron")
+            rules.enqueue(s, day, actor="cron")
             send.drain(s, actor="cron", now=datetime(Y + 1, 1, 12, 7, tzinfo=UTC))
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import DBAPIError
 
-from cycle.quarters import london_today, quarter_of
+from cycle.calendar.quarters import london_today, quarter_of
 
 from .conftest import BODY, Cli, Database
 from .test_audit import COLUMNS, build_history, rows

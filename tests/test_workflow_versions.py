@@ -18,13 +18,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cycle.workflow.definition
 import pytest
 from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
-import cycle.workflow
-from cycle import schema
-from cycle.store import open_store
+from cycle.db import schema
+from cycle.db.store import open_store
 
 from .conftest import BODY, Cli, Database, PgServer, cycle_exe, go
 from .test_database import _n, _psql
@@ -309,7 +309,7 @@ def test_init_installs_a_changed_built_in_workflow_as_the_next_version(ready: Cl
     shipped = tmp_path / "shipped"
     shutil.copytree(ROOT / "workflows", shipped)
     (shipped / "commissioning.toml").write_text(BOARD_PAPER)
-    monkeypatch.setattr(cycle.workflow, "builtin_dir", lambda: shipped)
+    monkeypatch.setattr(cycle.workflow.definition, "builtin_dir", lambda: shipped)
     for name, role in (("admin", "admin"), ("gill", "governance-lead"), ("bob", "manager")):
         ready("people", "add", name, "--email", f"{name}@council.gov.uk", "--role", role, user="admin")
     before = db.dump()

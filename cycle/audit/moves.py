@@ -1,0 +1,258 @@
+"""Every move of a project, checked against the record as the log shows it at that entry.
+
+The row images (cycle.audit.images) say what each entry changed, but not whether the change was one cycle
+would make. A team member who can append entries (any PostgreSQL login, for a change under their own
+name; anyone who can write a SQLite file) could put a project at a later stage and write an
+`advance` entry for it, or advance while a decision or evidence row written by hand was there and
+delete it afterwards. So `audit verify` replays the images of the rows a gate reads, in sequence
+order, and checks each entry that moves or creates a project:
+
+- an `advance` must pass a gate its project's workflow version has out of the stage it was at, and
+  that gate's must criteria must be met (or waived) by the rows on the record at that entry, as
+  `cycle gate check` would have found them that day;
+- only an `advance`, or a body's recycle or stop decision (`decision.record`, with its decision in
+  the same entry), changes a project's stage, visit or cycle;
+- a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1;
+- a `record.baseline` entry (an upgrade's) records rows as they stand: after the first one it may add
+  a column to an image, never change a value, and it brings rows onto the record only for a table the
+  log had none of.
+
+Entries from before a project had images (a database upgraded to revision 0011 has them from its
+baseline on) are not re-checked: there is no record of the rows they read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from cycle import contracts
+from cycle.calendar.quarters import london_date, parse_utc
+from cycle.errors import CycleError
+from cycle.workflow.definition import Workflow, parse_text, sha256_of
+from cycle.workflow.gates import Facts, GateCheck, evaluate
+
+# (table, id, project key, problem, seq): a records.Discrepancy's fields
+Found = tuple[str, Any, str | None, str, int]
+Image = tuple[str, int, dict[str, Any] | None, Any]  # (table, id, row or None for deleted, its "was")
+
+BASELINE = "record.baseline"
+# The tables a gate reads, kept whole (the rest of the replay keeps fingerprints).
+_KEPT = ("project", "evidence", "decision", "waiver", "contract", "link", "workflow_version")
+_BY_PROJECT = ("evidence", "decision", "waiver", "link", "contract")
+_MOVED = ("stage", "visit", "cycle")
+
+
+class Moves:
+    """Fed every entry that carries images or moves a project, in sequence order (`entry`)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in _KEPT}
+        self.of_project: dict[str, dict[Any, set[int]]] = {t: defaultdict(set) for t in _BY_PROJECT}
+        self.imaged: set[str] = set()  # tables the log holds an image of (any row)
+        self.started = False  # an entry other than a baseline has carried images
+        self.parsed: dict[tuple[Any, Any, Any], Workflow | None] = {}
+        self.found: list[Found] = []
+        self.checked = 0  # advances whose gate was re-checked
+
+    def entry(self, seq: int, at: Any, action: Any, key: Any, to_stage: Any, payload: dict[str, Any],
+              images: list[Image]) -> None:
+        """Check one entry against the record before it, then take its images onto the record."""
+        try:
+            if action == "advance" and to_stage is not None:
+                self._advance(seq, at, key, to_stage, payload, images)
+            for table, row_id, row, was in images:
+                if action == BASELINE:
+                    self._baseline(seq, table, row_id, row)
+                elif table == "project":
+                    self._project(seq, action, key, to_stage, row_id, row, was, images)
+        except (CycleError, TypeError, ValueError, KeyError, AttributeError) as exc:  # rows written by hand
+            self.found.append(("audit_entry", seq, key if isinstance(key, str) else None,
+                               f"entry {seq} ({action}) could not be checked against the record before it: "
+                               f"{type(exc).__name__}: {exc}", seq))
+        if images and action != BASELINE:
+            self.started = True
+        for table, row_id, row, _ in images:
+            self.imaged.add(table)
+            if table in self.rows:
+                self._keep(table, row_id, row)
+
+    # --- the record as it stands ---------------------------------------------------------------
+
+    def _keep(self, table: str, row_id: int, row: dict[str, Any] | None) -> None:
+        old = self.rows[table].get(row_id)
+        if table in self.of_project and old is not None:
+            self.of_project[table][old.get("project_id")].discard(row_id)
+        if row is None:
+            self.rows[table].pop(row_id, None)
+            return
+        self.rows[table][row_id] = row
+        if table in self.of_project:
+            self.of_project[table][row.get("project_id")].add(row_id)
+
+    def _of(self, table: str, project_id: int) -> list[SimpleNamespace]:
+        return [SimpleNamespace(**self.rows[table][i]) for i in sorted(self.of_project[table].get(project_id, ()))]
+
+    def _workflow(self, name: Any, version: Any) -> Workflow | None:
+        """The installed version as the record holds it; None when the record has no such version (the
+        pins check names that) or its text does not parse."""
+        row = next((r for r in self.rows["workflow_version"].values()
+                    if r.get("name") == name and r.get("version") == version), None)
+        if row is None or not isinstance(row.get("source"), str):
+            return None
+        cache = (name, version, row.get("sha256"))
+        if cache not in self.parsed:
+            try:
+                if sha256_of(row["source"]) != row.get("sha256"):
+                    raise ValueError("its text does not have its SHA-256")
+                self.parsed[cache] = parse_text(row["source"], f"workflow {name} version {version}",
+                                                f"{name}.toml", None, version=version, digest=row["sha256"])
+            except Exception:  # altered by hand: the image and pins checks name it
+                self.parsed[cache] = None
+        return self.parsed[cache]
+
+    def _facts(self, project: dict[str, Any], today: date) -> Facts:
+        """What views.facts_for reads, from the record (rows.contract_holder, rows.links, rows.waivers)."""
+        pid = project["id"]
+        holder, contract = project.get("key"), self._contract_of(pid)
+        if contract is None:
+            parent = next((link for link in self._of("link", pid) if link.kind == "decommissions"), None)
+            if parent is not None and parent.other_id in self.rows["project"]:
+                holder = self.rows["project"][parent.other_id].get("key")
+                contract = self._contract_of(parent.other_id)
+        st = contracts.status(str(holder), contract, today) if contract is not None else None  # type: ignore[arg-type]
+        links = [(link.kind, self.rows["project"][link.other_id].get("key"), self.rows["project"][link.other_id]
+                  .get("stage")) for link in self._of("link", pid) if link.other_id in self.rows["project"]]
+        waivers = {(w.gate, w.criterion): w for w in self._of("waiver", pid) if w.visit == project.get("visit")}
+        return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
+                     run_on_to=contracts.run_on_date(st.contract) if st else None, links=links,  # type: ignore[arg-type]
+                     waivers=waivers)
+
+    def _contract_of(self, project_id: int) -> SimpleNamespace | None:
+        found = self._of("contract", project_id)
+        return found[0] if found else None
+
+    # --- the checks ----------------------------------------------------------------------------
+
+    def _say(self, seq: int, key: Any, problem: str) -> None:
+        self.found.append(("audit_entry", seq, key if isinstance(key, str) else None, problem, seq))
+
+    def _advance(self, seq: int, at: Any, key: Any, to_stage: Any, payload: dict[str, Any],
+                 images: list[Image]) -> None:
+        moved = next((i for i in images if i[0] == "project" and isinstance(i[2], dict) and i[2].get("key") == key),
+                     None)
+        if moved is None:
+            return  # from before images (or a move that changed no row: the stage check names it)
+        before = self.rows["project"].get(moved[1])
+        if before is None:
+            return  # the project has no image before this entry: from before images
+        wf = self._workflow(before.get("workflow"), before.get("workflow_version"))
+        if wf is None:
+            return  # no installed version on record: the pins check names it
+        gate_id = payload.get("gate")
+        gate = next((g for g in wf.gates_from(str(before.get("stage"))) if g.id == gate_id), None)
+        where = f"entry {seq} (advance of {key}"
+        if gate is None:
+            self._say(seq, key, f"{where}) passed gate {gate_id!r}, which {wf.name} version {wf.version} does not "
+                                f"have out of {before.get('stage')}")
+            return
+        if gate.dest != to_stage or moved[2].get("stage") != to_stage:  # type: ignore[union-attr]
+            self._say(seq, key, f"{where}, gate {gate.id}) moved {key} to {to_stage}, but the gate leads to "
+                                f"{gate.dest}")
+            return
+        self.checked += 1
+        day = london_date(parse_utc(at))
+        check = self._check(wf, gate, before, day)
+        if not check.open and any(c.kind == "date" for c in check.unmet_must):
+            check = self._check(wf, gate, before, day - timedelta(days=1))  # checked just before midnight
+        if not check.open:
+            unmet = "; ".join(f"{c.id} ({c.reason})" for c in check.unmet_must)
+            self._say(seq, key, f"{where}, gate {gate.id}) passed the gate, but the record at that entry does not "
+                                f"meet it: {unmet}")
+
+    def _check(self, wf: Workflow, gate: Any, before: dict[str, Any], day: date) -> GateCheck:
+        project = SimpleNamespace(**before)
+        return evaluate(wf, gate, project, self._of("evidence", before["id"]),  # type: ignore[arg-type]
+                        self._of("decision", before["id"]), self._facts(before, day))  # type: ignore[arg-type]
+
+    def _project(self, seq: int, action: Any, key: Any, to_stage: Any, row_id: int, row: dict[str, Any] | None,
+                 was: Any, images: list[Image]) -> None:
+        if row is None:
+            return  # a project row gone: the image check names it
+        before = self.rows["project"].get(row_id)
+        name = row.get("key")
+        if before is None:
+            if not self.started and "project" not in self.imaged:
+                return  # a database from before images, whose baseline is still to come
+            wf = self._workflow(row.get("workflow"), row.get("workflow_version"))
+            if action != "project.create":
+                self._say(seq, name, f"entry {seq} ({action}) brought project {name} onto the record; only a "
+                                     f"project.create entry creates a project")
+            elif wf is not None and (row.get("stage"), row.get("visit"), row.get("cycle")) != (wf.initial, 1, 1):
+                self._say(seq, name, f"entry {seq} (project.create) created {name} at {row.get('stage')}, visit "
+                                     f"{row.get('visit')} of cycle {row.get('cycle')}; {wf.name} version "
+                                     f"{wf.version} starts at {wf.initial}, visit 1 of cycle 1")
+            return
+        if isinstance(was, dict):  # cycle's own write: what it changed (an edit before it is named as a break)
+            changed = [c for c in _MOVED if c in was and was[c] != row.get(c)]
+            found = {**row, **was}
+        else:
+            changed = [c for c in _MOVED if before.get(c) != row.get(c)]
+            found = before
+        if not changed:
+            return
+        said = ", ".join(f"{c} {found.get(c)!r} to {row.get(c)!r}" for c in changed)
+        if action == "advance" and to_stage == row.get("stage") and key == name:
+            if row.get("visit") != found.get("visit", 0) + 1 or row.get("cycle") not in (
+                    found.get("cycle"), (found.get("cycle") or 0) + 1):
+                self._say(seq, name, f"entry {seq} (advance of {name}) changed {said}; an advance adds one to the "
+                                     f"visit and keeps the cycle or starts the next")
+            return
+        if action == "decision.record" and to_stage == row.get("stage") and key == name:
+            decided = [i[2] for i in images if i[0] == "decision" and isinstance(i[2], dict)
+                       and i[1] not in self.rows["decision"] and i[2].get("project_id") == row_id
+                       and i[2].get("visit") == found.get("visit") and i[2].get("outcome") in ("recycle", "stop")]
+            wf = self._workflow(found.get("workflow"), found.get("workflow_version"))
+            if decided and row.get("visit") == found.get("visit", 0) + 1 and row.get("cycle") == found.get("cycle") \
+                    and (wf is None or row.get("stage") in _destinations(wf, str(found.get("stage")), decided)):
+                return
+            self._say(seq, name, f"entry {seq} (decision.record of {name}) changed {said}, but holds no recycle or "
+                                 f"stop decision of that visit that sends it there")
+            return
+        self._say(seq, name, f"entry {seq} ({action}) changed project {name}'s {said}; only an advance through a "
+                             f"gate, or a body's recycle or stop decision, moves a project")
+
+    def _baseline(self, seq: int, table: str, row_id: int, row: dict[str, Any] | None) -> None:
+        if table not in self.rows:
+            return  # a table no gate reads: the image check compares its rows
+        before = self.rows[table].get(row_id)
+        label = row.get("key") if table == "project" and row else None
+        if row is None:
+            self._say(seq, label, f"entry {seq} (record.baseline) deletes {table} #{row_id}; a baseline records rows "
+                                  f"as they stand")
+        elif before is None:
+            if self.started and table in self.imaged:
+                self._say(seq, label, f"entry {seq} (record.baseline) brought {table} #{row_id} onto the record; a "
+                                      f"baseline records the rows an upgrade found, and only the first one brings "
+                                      f"rows onto it")
+        else:
+            differ = sorted(c for c in before if row.get(c, _NEW) != before[c])
+            if differ:
+                self._say(seq, label, f"entry {seq} (record.baseline) changed {table} #{row_id}'s "
+                                      f"{', '.join(differ)}; a baseline records rows as they stand and changes none")
+
+
+_NEW: Any = object()
+
+
+def _destinations(wf: Workflow, stage: str, decided: Iterable[dict[str, Any]]) -> set[str]:
+    out = set()
+    for d in decided:
+        if d.get("outcome") == "stop":
+            out.add(wf.stop)
+        elif d.get("recycle_to") in wf.earlier_stages(stage):
+            out.add(d["recycle_to"])
+    return out

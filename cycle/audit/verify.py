@@ -1,0 +1,48 @@
+"""The whole check of the record, as `audit verify`, both reports and the demo run it.
+
+First the hash chain, against a checkpoint kept outside the database when one is given
+(cycle.audit); then, once the chain holds, the records gates read against the log (cycle.records).
+One function, so that a report can never say "verified" where `audit verify` fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cycle.db.store import Store
+
+from . import records as rec
+from .chain import Verification, parse_checkpoint, verify
+from .records import Records
+
+
+@dataclass
+class FullVerification:
+    chain: Verification
+    records: Records | None  # None when the chain failed (nothing sound to compare with) or was checked alone
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and (self.records is None or self.records.ok)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `audit verify --json` prints: `ok` is the whole answer, `chain_ok` the chain's."""
+        return {**self.chain.as_dict(), "ok": self.ok, "chain_ok": self.chain.ok,
+                "records": self.records.as_dict() if self.records else None}
+
+
+def verify_all(store: Store, checkpoint: str | None = None, chain_only: bool = False) -> FullVerification:
+    """Walk the chain (against `checkpoint`, SEQ:HASH, when given), then compare the records with it
+    unless `chain_only`. BadInput for a checkpoint that is empty or not SEQ:HASH, before any reading."""
+    cp = parse_checkpoint(checkpoint) if checkpoint is not None else None
+    conn = store.raw_connection()
+    try:
+        chain = verify(conn, cp)
+    finally:
+        conn.close()
+    records = None
+    if chain.ok and not chain_only:
+        with store.reading(snapshot=True) as sql:  # the log and the tables it vouches for, as one
+            records = rec.check(sql)
+    return FullVerification(chain, records)

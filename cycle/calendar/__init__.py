@@ -1,0 +1,1 @@
+"""Dates as the product counts them: periods and notice deadlines (dates), financial quarters (quarters)."""

@@ -1,0 +1,309 @@
+"""Every table, as SQLModel models: projects and what gates read, people, installed workflows, the append-only audit
+log, and the tables behind reminders (review meetings held, the outbox, delivery attempts, the scheduler lease).
+
+`cycle init` creates them all (cycle.db.migrations); cycle.audit.images lists which the log vouches for."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+_project_version = Column("version", Integer, nullable=False)
+
+
+class Project(SQLModel, table=True):
+    """One service's commissioning project and where it stands."""
+
+    __tablename__ = "project"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=64)
+    title: str
+    workflow: str
+    workflow_version: int | None = None  # the installed version of `workflow` it runs on (cycle.registry)
+    stage: str
+    cycle: int = 1  # which round of the cycle; review -> analyse starts the next one
+    visit: int = 1  # bumped on every stage entry; a decision counts only for the visit it was made in
+    lead_commissioner: str | None = None
+    model: str | None = None
+    accountable_body: str | None = None
+    owner: str | None = None
+    # Programme card (Derby seed 002): who answers for it, when, and what it is for.
+    sro: str | None = None  # senior responsible officer
+    lead: str | None = None
+    governance_lead: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    aim: str | None = None
+    scope: str | None = None
+    benefits: str | None = None
+    metrics: str | None = None
+    attrs: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    created_at: str
+    updated_at: str
+    # Optimistic concurrency: every UPDATE says WHERE version = <what was read>.
+    version: int = Field(default=1, sa_column=_project_version)
+
+    __mapper_args__ = {"version_id_col": _project_version}
+
+
+class Evidence(SQLModel, table=True):
+    """A named artefact recorded for a project in one cycle (a reference, not the document)."""
+
+    __tablename__ = "evidence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    cycle: int
+    name: str
+    ref: str
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str
+
+
+class Decision(SQLModel, table=True):
+    """A gate decision by a governance body: go, hold, recycle (to an earlier stage) or stop."""
+
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    cycle: int
+    visit: int
+    gate: str
+    outcome: str
+    body: str
+    ref: str
+    recycle_to: str | None = None
+    decided_on: str | None = None  # the meeting's date, ISO
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str
+
+
+class AuditEntry(SQLModel, table=True):
+    """One link of the hash chain. The database refuses UPDATE and DELETE on this table.
+
+    The chain cannot fork: `seq` is the primary key and each entry is appended after the newest under
+    the write lock; an entry whose prev_hash is not its predecessor's hash fails `audit verify`.
+    """
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_txid", "txid", sqlite_where=text("txid IS NOT NULL"),
+                            postgresql_where=text("txid IS NOT NULL")),)
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: str
+    actor: str
+    project: str | None = Field(default=None, index=True)
+    action: str
+    from_stage: str | None = None
+    to_stage: str | None = None
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str
+    hash: str
+    # PostgreSQL: the transaction that appended the entry, set by a trigger (never by the writer) and not
+    # hashed; the database finds a transaction's entries by it (migration 0011). Empty on SQLite.
+    txid: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """One installed version of a workflow: its exact TOML text. The database refuses UPDATE and DELETE.
+
+    Versions of a name count 1, 2, 3...; `sha256` is the SHA-256 of `source` (its UTF-8 bytes), and no
+    text is installed twice under one name. Each row has a `workflow.install` audit entry holding the same.
+    """
+
+    __tablename__ = "workflow_version"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_workflow_version"),
+                      UniqueConstraint("name", "sha256", name="uq_workflow_sha256"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    version: int
+    sha256: str
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    origin: str  # "built-in", or the file it was installed from
+    installed_by: str
+    installed_at: str
+
+
+class Contract(SQLModel, table=True):
+    """The contract a project holds: dates, value, notice terms and what happens without notice."""
+
+    __tablename__ = "contract"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", unique=True, index=True)
+    provider: str | None = None
+    ref: str | None = None
+    start: str | None = None  # ISO dates
+    end: str | None = None
+    value_total: str | None = None  # decimal pounds, as text: exact, and the same on every database
+    value_annual: str | None = None
+    notice: str | None = None  # a period: "6 months", "90 days", "60 working days"
+    extension_to: str | None = None  # the latest end date the extension options allow
+    if_no_notice: str = "run-on"  # "run-on" (for run_on) or "ends"
+    run_on: str | None = None  # a period, e.g. "12 months"
+    notice_served_on: str | None = None
+    notice_ref: str | None = None
+    updated_at: str
+
+
+class Link(SQLModel, table=True):
+    """A directed link between two projects; every link is stored both ways (kind and its inverse)."""
+
+    __tablename__ = "link"
+    __table_args__ = (UniqueConstraint("project_id", "kind", "other_id", name="uq_link"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str  # decommissions | decommissioned-by | replaces | replaced-by
+    other_id: int = Field(foreign_key="project.id")
+    created_at: str
+
+
+class Person(SQLModel, table=True):
+    """Someone the product knows: the name is what CYCLE_USER (or the login) says when they act."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    email: str
+    created_at: str
+
+
+class PersonRole(SQLModel, table=True):
+    """A role a person holds: manager, governance-lead, admin, or approver for a named body."""
+
+    __tablename__ = "person_role"
+    __table_args__ = (UniqueConstraint("person_id", "role", "body", name="uq_person_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str
+    body: str = ""  # the body an approver decides for; empty for other roles
+
+
+class GateRequest(SQLModel, table=True):
+    """A manager asking a body to decide a gate; the requester may not decide it (separation of duties)."""
+
+    __tablename__ = "gate_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    gate: str
+    visit: int
+    requested_by: str
+    requested_at: str
+    note: str | None = None
+
+
+class Waiver(SQLModel, table=True):
+    """A governance lead's waiver of one must criterion of one gate, for the project's current visit."""
+
+    __tablename__ = "waiver"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    cycle: int
+    visit: int
+    gate: str
+    criterion: str
+    reason: str
+    waived_by: str
+    waived_at: str
+
+
+class Milestone(SQLModel, table=True):
+    """A programme card milestone with a due date."""
+
+    __tablename__ = "milestone"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    title: str
+    due: str
+    done_on: str | None = None
+    created_by: str
+    created_at: str
+
+
+# --- reminders: telling people, not the projects themselves ---------------------------------------
+
+class ReviewMeeting(SQLModel, table=True):
+    """A quarterly contract review meeting that was held (seed 001 section 8)."""
+
+    __tablename__ = "review_meeting"
+    __table_args__ = (UniqueConstraint("project_id", "quarter", name="uq_review_quarter"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    quarter: str  # '2026-Q3': financial year 2026/27, October-December 2026
+    held_on: str  # ISO date
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One reminder to one person, from the moment it is due until it is delivered or has failed.
+
+    (project, kind, period, recipient) is the reminder's idempotency key: the database holds it at
+    most once, so a second tick, a second scheduler or a retry after a crash cannot queue it twice.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("project", "kind", "period", "recipient", name="uq_outbox_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(index=True)  # for a contract's reminders: the project that holds the contract
+    kind: str  # review-due | review-overdue | notice | notice-passed | gate-waiting
+    period: str  # '2026-Q3', '2027-09-30/90d', 'do-review/c1v3', ...
+    recipient: str  # a person's name
+    email: str  # their address when the reminder fell due
+    due_on: str  # the London date on which the tick found it due
+    context: str = Field(sa_column=Column(Text, nullable=False))  # JSON the templates render
+    status: str = Field(default="pending", index=True)  # pending | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: str  # UTC; a temporary failure pushes it back
+    claimed_by: str | None = None  # the sender working on it while status is 'sending'
+    claim_expires_at: str | None = None  # after this a crashed sender's claim is taken over
+    first_attempt_at: str | None = None
+    last_error: str | None = None
+    message_id: str | None = None  # set on the first attempt, from (project, kind, period) and the sender's domain
+    created_at: str
+    sent_at: str | None = None
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at handing one outbox row to the mail server, and what the server said."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id", index=True)
+    attempt: int
+    at: str
+    outcome: str  # sent | temporary | permanent
+    code: int | None = None  # the SMTP reply code, when there was one
+    detail: str
+    transport: str  # 'smtp host:port' or 'maildir PATH'
+    others: str | None = None  # in a partial delivery, the other recipients' outcomes
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who runs the scheduler: one row per lease name, renewed while its holder is alive."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(primary_key=True)
+    holder: str  # host:pid:random, unique per running scheduler
+    host: str
+    pid: int
+    started_at: str
+    renewed_at: str
+    expires_at: str  # UTC; after this another scheduler may take over
+

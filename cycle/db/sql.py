@@ -1,0 +1,214 @@
+"""Plain SQL in a transaction (`Sql`), and what a database error means to a person.
+
+The hot paths (advance, the read-only commands) talk to the DB-API cursor through `Sql`: SQLAlchemy's
+result layer and the ORM cost more than the statements themselves. A database error, SQLAlchemy's or
+the driver's own, leaves as a CycleError (busy: exit 4, refused: exit 6, anything else: exit 5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import namedtuple
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from functools import lru_cache
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from cycle.audit import images
+from cycle.errors import CycleError, DatabaseBusy, DatabaseFailed, DatabaseRefused
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+# SQLSTATEs that mean another transaction got in the way: the same request may well succeed again.
+_BUSY_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock timeout, cancelled
+_REFUSED_STATES = {"42501"}  # insufficient privilege: a role's rights, or a trigger's rule
+
+
+def database_error(exc: Exception) -> CycleError:
+    """The CycleError a person sees for a database error (SQLAlchemy's, or the driver's own):
+    busy (4), refused (6) or failed (5)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    reason = (str(orig) if orig is not None else str(exc)).strip().splitlines()
+    line = reason[0] if reason else type(orig or exc).__name__
+    state = getattr(orig, "sqlstate", None)
+    sqlite_name = getattr(orig, "sqlite_errorname", "")
+    if state in _BUSY_STATES or sqlite_name in ("SQLITE_BUSY", "SQLITE_LOCKED") or (
+            state is None and "database is locked" in line):
+        return DatabaseBusy(line)
+    if state in _REFUSED_STATES:
+        return DatabaseRefused(line)
+    return DatabaseFailed(line)
+
+
+def undecodable(exc: Exception) -> bool:
+    """Whether a read failed on text that is not UTF-8: SQLite keeps whatever bytes it is given as
+    text, and Python's sqlite3 refuses to read them back."""
+    return "Could not decode to UTF-8" in str(exc)
+
+
+def _surrogate_escaped(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+@contextmanager
+def lenient_text(dbapi_connection: Any) -> Iterator[None]:
+    """Read SQLite text that is not UTF-8 with each bad byte as a lone surrogate (U+DC80 to U+DCFF),
+    which no valid text holds, instead of failing the read. Elsewhere (PostgreSQL checks its text on
+    the way in) it changes nothing. Slower: only for a second try after undecodable()."""
+    conn = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    if not hasattr(conn, "text_factory"):
+        yield
+        return
+    saved = conn.text_factory
+    conn.text_factory = _surrogate_escaped
+    try:
+        yield
+    finally:
+        conn.text_factory = saved
+
+
+@lru_cache(maxsize=256)
+def _pyformat(statement: str) -> str:
+    return _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+_name = itemgetter(0)  # of a column in cursor.description
+
+
+@lru_cache(maxsize=64)
+def _row_type(columns: tuple[str, ...]) -> Any:
+    return namedtuple("Row", columns)  # type: ignore[misc]
+
+
+class Sql:
+    """Plain SQL on the DB-API cursor of a connection in a transaction: parameters as :name, rows as
+    named tuples. The hot paths (advance, the read-only commands) use it because SQLAlchemy's result
+    layer and the ORM cost more than the statements themselves; everything else uses the ORM. A
+    driver error leaves as a CycleError, as it does from Store.read() and Store.write()."""
+
+    def __init__(self, dbapi_connection: Any, dialect: str, info: dict[str, Any], error: type[Exception],
+                 connection: Connection | None = None):
+        self._dbapi = dbapi_connection
+        self._cursor = dbapi_connection.cursor()
+        self._postgres = dialect == "postgresql"
+        self._info = info  # lives as long as the pooled connection
+        self._error = error
+        self._connection = connection
+        self._session: Session | None = None
+        #: appended to a SELECT that reads a row the transaction will change
+        self.for_update = " FOR UPDATE" if self._postgres else ""  # SQLite: BEGIN IMMEDIATE holds it all
+
+    @classmethod
+    def on(cls, connection: Connection) -> Sql:
+        """Plain SQL in the transaction a SQLAlchemy connection is in."""
+        return cls(connection.connection.dbapi_connection, connection.dialect.name, connection.info,
+                   connection.dialect.loaded_dbapi.Error, connection)
+
+    def run(self, statement: str, **params: Any) -> int:
+        """Execute a statement; the number of rows it changed."""
+        return int(self._execute(statement, params).rowcount)
+
+    def rows(self, statement: str, **params: Any) -> list[Any]:
+        """The rows of a query, each a named tuple (row.column)."""
+        cursor = self._execute(statement, params)
+        try:
+            found = cursor.fetchall()
+        except self._error as exc:
+            raise database_error(exc) from exc
+        if not found:
+            return []
+        return list(map(_row_type(tuple(map(_name, cursor.description)))._make, found))
+
+    def rows_of_any_text(self, statement: str, **params: Any) -> list[Any]:
+        """rows(), for a table a person may have written by hand: text that is not UTF-8 comes back
+        with its bad bytes as lone surrogates (see lenient_text) instead of failing the read."""
+        try:
+            return self.rows(statement, **params)
+        except DatabaseFailed as exc:
+            if not undecodable(exc):
+                raise
+        with lenient_text(self._cursor.connection):
+            return self.rows(statement, **params)
+
+    def _execute(self, statement: str, params: dict[str, Any]) -> Any:
+        try:
+            self._cursor.execute(_pyformat(statement) if self._postgres else statement, params)
+        except self._error as exc:
+            raise database_error(exc) from exc
+        return self._cursor
+
+    def stream(self, statement: str, batch: int = 2000, **params: Any) -> Iterator[Any]:
+        """The rows of a query, as rows() gives them, a batch at a time, without holding them all (on PostgreSQL
+        a server-side cursor, in this transaction)."""
+        cursor = self._dbapi.cursor(name="cycle_stream") if self._postgres else self._dbapi.cursor()
+        try:
+            cursor.execute(_pyformat(statement) if self._postgres else statement, params)
+            make = None
+            while found := cursor.fetchmany(batch):
+                make = make or _row_type(tuple(map(_name, cursor.description)))._make
+                yield from map(make, found)
+        except self._error as exc:
+            raise database_error(exc) from exc
+        finally:
+            cursor.close()
+
+    def any_text(self) -> AbstractContextManager[None]:
+        """While it lasts, SQLite text that is not UTF-8 reads with its bad bytes as lone surrogates
+        (see lenient_text) instead of failing the read."""
+        return lenient_text(self._dbapi)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The connection's own dict, which lives as long as it does (images noted for the next entry)."""
+        return self._info
+
+    def one(self, statement: str, **params: Any) -> Any:
+        """The first row of a query, or None."""
+        found = self.rows(statement, **params)
+        return found[0] if found else None
+
+    def actor(self, claimed: str) -> str:
+        """Who the audit log records as acting: on PostgreSQL the login, whatever is claimed."""
+        return self.session_user() if self._postgres else claimed
+
+    def session_user(self) -> str:
+        """The login the database knows this connection by (PostgreSQL); asked once per connection."""
+        info = self._info
+        if "cycle_session_user" not in info:
+            info["cycle_session_user"] = str(self.one("SELECT session_user AS login").login)
+        return str(info["cycle_session_user"])
+
+    def session(self) -> Session:
+        """An ORM session in this same transaction, for the rare write the plain SQL does not cover."""
+        if self._session is None:
+            from sqlmodel import Session
+
+            if self._connection is None:
+                raise RuntimeError("open the transaction with Store.writing(orm=True) to write ORM objects")
+            images.listen()
+            self._session = Session(bind=self._connection, expire_on_commit=False)
+        return self._session
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+
+def sql_of(db: Sql | Session | Connection) -> Sql:
+    """Plain SQL in the transaction of an ORM session (its pending changes flushed first) or a connection."""
+    if isinstance(db, Sql):
+        db.flush()
+        return db
+    if isinstance(db, Connection):
+        return Sql.on(db)
+    db.flush()
+    return Sql.on(db.connection())
+

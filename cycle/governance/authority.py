@@ -1,0 +1,172 @@
+"""Who may decide and what has been waived: checks the engine makes inside its write transactions.
+
+Names are compared as canonical logins (cycle.identity): whoever owns a project as "Chair" is chair.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cycle.calendar.quarters import LONDON, london_date
+from cycle.db.models import GateRequest, Project, Waiver
+from cycle.db.sql import sql_of
+from cycle.workflow.definition import CORE_FIELDS, Workflow
+from cycle.workflow.gates import quote
+
+from . import identity, people
+
+# The project field every gate's authority depends on: the accountable body names who decides its
+# gates (body "accountable"), so whoever could rename it could send a gate to a body of their
+# choosing, say one with no approvers on record, and decide it themselves.
+ACCOUNTABLE_BODY = "accountable_body"
+
+
+def authority_fields(wf: Workflow) -> tuple[str, ...]:
+    """The project fields a gate's authority depends on in `wf`: the accountable body, and any field
+    a decision criterion's `when` reads (changing it could make the decision not required)."""
+    conditions = [c.when.field for g in wf.gates for c in g.criteria if c.kind == "decision" and c.when]
+    return tuple(dict.fromkeys([ACCOUNTABLE_BODY, *conditions]))
+
+
+def requesters(session: Session, project: Project, gate: str) -> list[str]:
+    """Who asked for this gate since the project entered its current stage."""
+    rows = session.exec(select(GateRequest.requested_by).where(  # type: ignore[call-overload]
+        GateRequest.project_id == project.id, GateRequest.gate == gate, GateRequest.visit == project.visit)).all()
+    return sorted({r for (r,) in rows})
+
+
+def stage_entry(session: Session, project: Project) -> Any:
+    """The audit entry (seq, at, action) that brought the project to its current stage: its creation,
+    an advance, or a recycle or stop decision; None for a project with no such entry."""
+    return sql_of(session).one("SELECT seq, at, action FROM audit_entry WHERE project = :key AND to_stage IS NOT NULL "
+                               "ORDER BY seq DESC LIMIT 1", key=project.key)
+
+
+def _instant(at: str) -> datetime:
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def stage_entered_on(session: Session, project: Project) -> date | None:
+    """The day (in England) the project moved to its current stage; None while it is still at the
+    stage it was created at (it may have been put into cycle after its body had already decided)."""
+    entry = stage_entry(session, project)
+    return london_date(_instant(entry.at)) if entry and entry.action != "project.create" else None
+
+
+def owners_this_stage(session: Session, project: Project) -> dict[str, str | None]:
+    """Everyone who has owned the project since it entered its current stage: canonical login -> until
+    when (an audit time), or None for the owner now. Read from the `project.set` entries since then."""
+    entry = stage_entry(session, project)
+    rows = sql_of(session).rows("SELECT at, payload FROM audit_entry WHERE project = :key AND action = 'project.set' "
+                                "AND seq > :since ORDER BY seq", key=project.key, since=entry.seq if entry else 0)
+    owners: dict[str, str | None] = {}
+    for row in rows:
+        change = json.loads(row.payload).get("changes", {}).get("owner")
+        if change and isinstance(change[0], str) and change[0]:
+            owners[identity.canonical(change[0])] = row.at
+    if project.owner:
+        owners[identity.canonical(project.owner)] = None
+    return owners
+
+
+def owner_refusal(session: Session, project: Project, actor: str, what: str, instead: str) -> str | None:
+    """Why `actor` may not `what` (separation of duties: they own the project, or owned it during
+    this stage), or None."""
+    owners = owners_this_stage(session, project)
+    if identity.canonical(actor) not in owners:
+        return None
+    until = owners[identity.canonical(actor)]
+    if until is None:
+        return f"separation of duties: {actor} owns {project.key} and may not {what}; {instead}"
+    when = _instant(until).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+    return (f"separation of duties: {actor} owned {project.key} during this stage (until {when}) and may not "
+            f"{what}; {instead}")
+
+
+def waived_by(session: Session, project: Project, gate: str, actor: str) -> list[str]:
+    """The criteria of `gate` that `actor` waived in the project's current visit to its stage."""
+    rows = session.exec(select(Waiver.criterion, Waiver.waived_by).where(  # type: ignore[call-overload]
+        Waiver.project_id == project.id, Waiver.gate == gate, Waiver.visit == project.visit).order_by(Waiver.id)).all()
+    return [criterion for criterion, by in rows if identity.same(by, actor)]
+
+
+def decision_authority(session: Session, project: Project, gate: str, body: str, actor: str) -> tuple[str | None, str]:
+    """(why the actor may not decide, or None; the authority to record with the decision).
+
+    Whoever waived a criterion of the gate may not decide it: one person would both set aside its
+    evidence and pass it. A body with approvers on record accepts decisions only from them, and
+    never from whoever has owned the project since it entered its current stage, or asked for the
+    gate. A body with no approvers on record cannot be checked: the decision is accepted and marked
+    unverified, and reports show it.
+    """
+    approvers = people.approvers_of(session, body)
+    waived = waived_by(session, project, gate, actor)
+    if waived:
+        instead = f"another approver for {body} must record it" if approvers else "someone else must record it"
+        return (f"separation of duties: {actor} waived {', '.join(waived)} of gate {gate} and may not decide it; "
+                f"{instead}"), ""
+    if not approvers:
+        return None, f"unverified: no approvers registered for {body}"
+    if not identity.among(actor, approvers):
+        return (f"{actor} is not an approver for {body} (approvers: {', '.join(approvers)}); "
+                f"only they can record its decisions"), ""
+    refusal = owner_refusal(session, project, actor, "decide its gates",
+                            f"another approver for {body} must record it")
+    if refusal:
+        return refusal, ""
+    if identity.among(actor, requesters(session, project, gate)):
+        return (f"separation of duties: {actor} asked for gate {gate} and may not decide it; "
+                f"another approver for {body} must record it"), ""
+    return None, f"approver for {body}"
+
+
+def authority_change_refusal(session: Session, project: Project, actor: str, changes: dict[str, Any]) -> str | None:
+    """Why `actor` may not make `changes` (name -> [old, new]) to the fields in authority_fields(), or None.
+
+    Once governance is set up (anyone holds any role) they are a governance lead's to change, and
+    not one who has owned the project during this stage (as for waivers). Before then, anyone may,
+    as the quick start does.
+    """
+    if not people.anyone_holds_a_role(session):
+        return None
+    fields = " and ".join(name.replace("_", " ") for name in changes)
+    command = f"cycle project set {quote(project.key)}" + "".join(
+        f" --{name.replace('_', '-')} {quote(str(new or ''))}" if name in CORE_FIELDS
+        else f" --attr {quote(f'{name}={new}')}" for name, (_, new) in changes.items())
+    what = f"only a governance lead may change the {fields} of {project.key}, which decides who may pass its gates"
+    person = people.get(session, actor)
+    if person is None or not person.has("governance-lead"):
+        leads = people.holders(session, "governance-lead")
+        if leads:
+            return f"{what}, and {actor} is not one; ask a governance lead ({', '.join(leads)}) to run: {command}"
+        appoint = people.ask_admin(session, "cycle people add <NAME> --role governance-lead")
+        return f"{what}, and nobody is one yet; {appoint}"
+    return owner_refusal(session, project, actor, f"change its {fields}",
+                         f"another governance lead must run: {command}")
+
+
+def lead_refusal(session: Session, actor: str, what: str, command: str,
+                 admins_too: bool = False) -> tuple[str | None, bool]:
+    """(why `actor` may not `what`, or None; whether nobody holds the governance-lead or admin role yet).
+
+    It is for a governance lead (or, with `admins_too`, an admin). While nobody in the database holds
+    either role anyone may, so that a new team can start, as anyone may grant roles before there is an
+    admin (cycle.people); the caller then says so.
+    """
+    leads, admins = people.holders(session, "governance-lead"), people.holders(session, "admin")
+    if not leads and not admins:
+        return None, True
+    allowed = sorted(set(leads) | (set(admins) if admins_too else set()))
+    if actor in allowed:
+        return None, False
+    who = "a governance lead or an admin" if admins_too else "a governance lead"
+    if allowed:
+        return (f"only {who} may {what} ({', '.join(allowed)}), and {actor} is not one; "
+                f"ask one of them to run: {command}"), False
+    return (f"only {who} may {what}, and nobody is one yet; "
+            f"{people.ask_admin(session, 'cycle people add <NAME> --role governance-lead')}"), False

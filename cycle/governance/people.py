@@ -1,0 +1,256 @@
+"""People and their roles: who gets reminders, who may decide for which body, who may waive, who may grant.
+
+Granting or removing a role is for an admin. While nobody holds the admin role (a new database),
+anyone may grant roles, so a team can start: the first grant should make someone admin. A governance
+lead may not grant roles: they waive criteria, and one person who could also appoint approvers could
+both set aside a gate's evidence and choose who decides it.
+
+Anyone may add a person with no role, so that reminders reach them. A known person's email decides
+where their reminders go, so only they themselves or an admin may change it.
+
+A person is named by their canonical login (cycle.identity): "Chair" and "chair" are one person.
+Once anyone is registered, the people a project names (owner, SRO, lead, governance lead) must be
+registered too, so that a name nobody logs in as cannot stand in for someone who does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cycle.audit import chain
+from cycle.db.models import Person, PersonRole
+from cycle.db.store import Store
+from cycle.errors import BadInput, NotPermitted
+from cycle.workflow.gates import quote
+
+from . import identity
+
+ROLES = ("manager", "governance-lead", "approver", "admin")
+# The project fields that name a person, and the option that sets each.
+PERSON_FIELDS = {"owner": "--owner", "sro": "--sro", "lead": "--lead", "governance_lead": "--governance-lead"}
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+
+
+@dataclass
+class PersonView:
+    name: str
+    email: str
+    roles: list[tuple[str, str]] = field(default_factory=list)  # (role, body)
+
+    def has(self, role: str, body: str | None = None) -> bool:
+        return any(r == role and (body is None or b == body) for r, b in self.roles)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "email": self.email,
+                "roles": [{"role": r, "body": b or None} for r, b in self.roles]}
+
+
+def check_email(email: str) -> str:
+    email = (email or "").strip()
+    if not _EMAIL.match(email):
+        raise BadInput(f"--email {email!r} is not an email address (e.g. alice@council.gov.uk)")
+    return email
+
+
+def check_name(name: str) -> str:
+    """A person's name as CYCLE_USER (or the login) gives it, as their canonical login (cycle.identity)."""
+    if not identity.PATTERN.fullmatch(identity.canonical((name or "").strip())):
+        raise BadInput(f"name {name!r} must be the person's user name as CYCLE_USER says it ({identity.RULE})")
+    return identity.login(name)  # one alphabet, or it says which it mixes
+
+
+def find(session: Session, name: str) -> Person | None:
+    """The person `name` means: stored under its canonical login, or (in a database an older cycle
+    wrote) under another spelling of it, which is kept as it was written."""
+    exact = session.exec(select(Person).where(Person.name == name)).scalars().first()  # type: ignore[call-overload, arg-type]
+    if exact is not None:
+        return exact  # type: ignore[no-any-return]
+    mine = identity.canonical(name)
+    for person in session.exec(select(Person).order_by(Person.id)).scalars():  # type: ignore[call-overload, arg-type]
+        if identity.canonical(person.name) == mine:
+            return person  # type: ignore[no-any-return]
+    return None
+
+
+def anyone_registered(session: Session) -> bool:
+    return session.exec(select(Person.id).limit(1)).first() is not None  # type: ignore[call-overload]
+
+
+def anyone_holds_a_role(session: Session) -> bool:
+    """Whether governance is set up: someone holds a role (before that, nothing can be checked)."""
+    return session.exec(select(PersonRole.id).limit(1)).first() is not None  # type: ignore[call-overload]
+
+
+def named_person(session: Session, value: str, flag: str) -> str:
+    """What a project stores for a person-naming option (--owner, --sro, ...): the canonical login,
+    which must be a registered person's once anyone is registered (BadInput otherwise)."""
+    name = identity.login(value, flag)
+    if anyone_registered(session) and find(session, name) is None:
+        raise BadInput(f"{flag} {name} is not a registered person (see: cycle people list); register them "
+                       f"first with: cycle people add {quote(name)} --email ADDRESS")
+    return name
+
+
+def _check_role(role: str, body: str | None) -> str:
+    if role not in ROLES:
+        raise BadInput(f"--role {role!r} is not one of: {', '.join(ROLES)}")
+    if (role == "approver") != bool(body and body.strip()):
+        raise BadInput("--body goes with --role approver, and an approver needs it (the body they decide for)")
+    return (body or "").strip()
+
+
+def grant_command(name: str, role: str, body: str = "", *, email: str | None = None) -> str:
+    """The command that grants the role; `email` for someone cycle does not know yet (it needs one)."""
+    email = f" --email {quote(email)}" if email else ""
+    return f"cycle people add {quote(name)}{email} --role {role}" + (f" --body {quote(body)}" if body else "")
+
+
+def ask_admin(session: Session, command: str) -> str:
+    """The next step for someone who needs a role: an admin runs the command (never themselves)."""
+    admins = holders(session, "admin")
+    if admins:
+        return f"ask an admin ({', '.join(admins)}) to run: {command}"
+    return f"ask your team's cycle administrator to run: {command}"
+
+
+def _grant_refusal(session: Session, actor: str, what: str, command: str) -> str | None:
+    """Why `actor` may not grant or remove a role, or None: admins may, and anyone while nobody is admin."""
+    admins = holders(session, "admin")
+    if not admins or identity.among(actor, admins):
+        return None
+    return (f"only an admin may {what} (admins: {', '.join(admins)}), and {actor} is not one; "
+            f"ask one of them to run: {command}")
+
+
+def add(store: Store, name: str, email: str | None, role: str | None, body: str | None, *,
+        actor: str) -> tuple[PersonView, str | None]:
+    """Add a person, or a role (or a new email) to one already known: (the person, a note for the user).
+
+    Granting a role is for an admin, and changing a known person's email for them or an admin (see the
+    module's docstring); a refusal is one `person.refused` audit entry and changes nothing else.
+    """
+    name = check_name(name)
+    body_text = _check_role(role, body) if role is not None else ""
+    new_email = check_email(email) if email else None
+    actor = store.actor(actor)
+    refusal = None
+    with store.write() as s:
+        person = find(s, name)
+        name = person.name if person is not None else name  # an older spelling stays as it was written
+        if person is None and new_email is None:
+            raise BadInput(f"{name} is new: give an email, e.g.: cycle people add {quote(name)} "
+                           f"--email {name}@council.gov.uk")
+        grant = role is not None and (person is None or s.exec(select(PersonRole.id).where(  # type: ignore[call-overload]
+            PersonRole.person_id == person.id, PersonRole.role == role, PersonRole.body == body_text)).first() is None)
+        email_change = person is not None and new_email is not None and new_email != person.email
+        if person is not None and not grant and not email_change:
+            raise BadInput(f"{name} already has that; see: cycle people list")
+        if grant:
+            refusal = _grant_refusal(s, actor, "grant a role", grant_command(
+                name, role or "", body_text, email=new_email if person is None else None))
+        elif email_change and not identity.same(actor, name):
+            admins = holders(s, "admin")
+            if admins and not identity.among(actor, admins):
+                refusal = (f"only {name} or an admin ({', '.join(admins)}) may change {name}'s email, which "
+                           f"decides where their reminders go; ask one of them to run: "
+                           f"cycle people add {quote(name)} --email <ADDRESS>")
+        if refusal:  # committed on its own: a refused attempt is part of the record
+            chain.append(s, actor=actor, action="person.refused", payload={
+                "name": name, "role": role, "body": body_text or None, "email": new_email, "why": refusal})
+        else:
+            changes = _apply(s, person, name, new_email, role if grant else None, body_text)
+            chain.append(s, actor=actor, action="person.add", payload={"name": name, **changes})
+            view = get(s, name)
+            unguarded = grant and not holders(s, "admin")
+    if refusal:
+        raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
+    note = ("Nobody holds the admin role yet, so anyone may grant roles; make someone admin: "
+            "cycle people add NAME --role admin") if unguarded else None
+    return view, note  # type: ignore[return-value]
+
+
+def _apply(s: Session, person: Person | None, name: str, email: str | None, role: str | None,
+           body: str) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if person is None:
+        person = Person(name=name, email=email, created_at=chain.utc_now())
+        s.add(person)
+        s.flush()
+        changes["email"] = person.email
+    elif email is not None and email != person.email:
+        changes["email"] = [person.email, email]
+        person.email = email
+        s.add(person)
+    if role is not None:
+        s.add(PersonRole(person_id=person.id, role=role, body=body))
+        changes["role"] = {"role": role, "body": body or None}
+    s.flush()
+    return changes
+
+
+def remove_role(store: Store, name: str, role: str, body: str | None, *, actor: str) -> PersonView:
+    """Take a role away (an admin only, as granting it); a refusal is one `person.refused` audit entry."""
+    name = check_name(name)
+    body_text = _check_role(role, body)
+    actor = store.actor(actor)
+    refusal = None
+    with store.write() as s:
+        person = find(s, name)
+        name = person.name if person is not None else name
+        view = get(s, name)
+        if person is None or view is None or not view.has(role, body_text):
+            held = ", ".join(f"{r} for {b}" if b else r for r, b in view.roles) if view and view.roles else "none"
+            raise BadInput(f"{name} does not hold {role}{' for ' + body_text if body_text else ''} "
+                           f"(roles: {held}); see: cycle people list")
+        command = f"cycle people remove-role {quote(name)} --role {role}" + (
+            f" --body {quote(body_text)}" if body_text else "")
+        refusal = _grant_refusal(s, actor, "remove a role", command)
+        if refusal:
+            chain.append(s, actor=actor, action="person.refused", payload={
+                "name": name, "remove_role": role, "body": body_text or None, "why": refusal})
+        else:
+            if role == "admin" and [identity.canonical(a) for a in holders(s, "admin")] == [identity.canonical(name)]:
+                raise BadInput(f"{name} is the only admin, and without one anyone may grant roles; make someone "
+                               f"else admin first: cycle people add NAME --role admin")
+            held = s.exec(select(PersonRole).where(  # type: ignore[call-overload]
+                PersonRole.person_id == person.id, PersonRole.role == role,  # type: ignore[arg-type]
+                PersonRole.body == body_text)).scalars()  # type: ignore[arg-type]
+            for granted in held:  # one by one, so that each row's removal reaches the audit entry (cycle.images)
+                s.delete(granted)
+            chain.append(s, actor=actor, action="person.remove-role", payload={
+                "name": name, "role": {"role": role, "body": body_text or None}})
+            view = get(s, name)
+    if refusal:
+        raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
+    return view  # type: ignore[return-value]
+
+
+def get(session: Session, name: str) -> PersonView | None:
+    """The person `name` means (in any spelling of their login), with their roles."""
+    person = find(session, name)
+    if person is None:
+        return None
+    roles = session.exec(select(PersonRole.role, PersonRole.body).where(  # type: ignore[call-overload]
+        PersonRole.person_id == person.id).order_by(PersonRole.id)).all()
+    return PersonView(person.name, person.email, [(r, b) for r, b in roles])
+
+
+def everyone(session: Session) -> list[PersonView]:
+    names = session.exec(select(Person.name).order_by(Person.name)).all()  # type: ignore[call-overload]
+    return [p for p in (get(session, n) for (n,) in names) if p is not None]
+
+
+def holders(session: Session, role: str, body: str = "") -> list[str]:
+    """The names holding `role` (for `body`, for an approver), sorted."""
+    rows = session.exec(select(Person.name).join(PersonRole, PersonRole.person_id == Person.id)  # type: ignore[call-overload]
+                        .where(PersonRole.role == role, PersonRole.body == body).order_by(Person.name)).all()
+    return [n for (n,) in rows]
+
+
+def approvers_of(session: Session, body: str) -> list[str]:
+    return holders(session, "approver", body)

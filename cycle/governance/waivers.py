@@ -1,0 +1,63 @@
+"""Waiving an unmet must criterion of a gate: a governance lead's decision, and a refusal is on the record too."""
+
+from __future__ import annotations
+
+from cycle.audit import chain
+from cycle.db.models import Waiver
+from cycle.db.store import Store
+from cycle.errors import BadInput, NotPermitted
+from cycle.projects import views
+from cycle.projects.engine import _load_for_write, _text, record_change
+from cycle.workflow.gates import quote
+
+from . import authority, people
+
+
+def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to: str | None = None) -> Waiver:
+    """Waive one unmet must criterion of the next gate. Only a governance lead may; a refusal is audited."""
+    why = _text(reason, "--reason") or ""
+    refusal = None
+    actor = store.actor(actor)
+    with store.write() as s:
+        project = _load_for_write(s, key, None)
+        wf = views.workflow_for(store, s, project)
+        asking = f"cycle gate waive {quote(key)} {quote(criterion)} --reason {quote(why)}"
+        gate = views.choose_gate(wf, project, to, asking)
+        check = views.check(s, wf, gate, project)
+        result = next((c for c in check.criteria if c.id == criterion), None)
+        if result is None:
+            raise BadInput(f"gate {gate.id} has no criterion {criterion!r}; it has: "
+                           f"{', '.join(c.id for c in check.criteria)}")
+        if not result.must:
+            raise BadInput(f"{criterion} is a should criterion: it warns but does not block, "
+                           f"so there is nothing to waive")
+        if result.kind == "decision":
+            raise BadInput("a decision cannot be waived: the gate's body must decide")
+        if result.met:
+            raise BadInput(f"{criterion} is already met ({result.reason}); there is nothing to waive")
+        person = people.get(s, actor)
+        if person is None or not person.has("governance-lead"):
+            leads = people.holders(s, "governance-lead")
+            if leads:
+                refusal = (f"only a governance lead may waive a criterion, and {actor} is not one; "
+                           f"ask a governance lead ({', '.join(leads)}) to consider it")
+            else:
+                refusal = (f"only a governance lead may waive a criterion, and nobody is one yet; "
+                           f"{people.ask_admin(s, 'cycle people add <NAME> --role governance-lead')}")
+        else:
+            refusal = authority.owner_refusal(s, project, actor, "waive its criteria",
+                                              "another governance lead must waive it")
+        if refusal:  # committed on its own: a refused attempt is part of the record
+            chain.append(s, actor=actor, action="waiver.refused", project=key, payload={
+                "gate": gate.id, "criterion": criterion, "reason": why, "why": refusal})
+        else:
+            waiver = Waiver(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate.id,
+                            criterion=criterion, reason=why, waived_by=actor, waived_at=chain.utc_now())
+            s.add(waiver)
+            s.flush()
+            record_change(s, project, actor=actor, action="waiver.add", payload={
+                "waiver_id": waiver.id, "gate": gate.id, "criterion": criterion, "reason": why,
+                "was": result.reason, "cycle": project.cycle, "stage": project.stage})
+    if refusal:
+        raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
+    return waiver

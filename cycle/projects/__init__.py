@@ -1,0 +1,2 @@
+"""Projects: what changes them (engine: create, set, advance, evidence, decisions, contracts), and how they read
+(views)."""

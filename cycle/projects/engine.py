@@ -1,0 +1,563 @@
+"""The engine: projects move through a workflow's gates on a `transitions` state machine.
+
+Every state-changing call runs in one write transaction: the row change, its project version bump
+and its audit entry commit together or not at all. The state machine only decides whether a move
+is allowed; nothing is written until the transaction commits, so a failure anywhere leaves the
+database as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session
+
+from cycle import contracts
+from cycle.audit import chain, images
+from cycle.calendar import quarters
+from cycle.db import rows
+from cycle.db.models import Decision, Evidence, Link, Project
+from cycle.db.sql import Sql
+from cycle.db.store import Store
+from cycle.errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
+from cycle.governance import authority, people
+from cycle.workflow import registry
+from cycle.workflow.definition import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow
+from cycle.workflow.gates import GateCheck, quote, required_body
+
+from . import views
+
+MODELS = ("integrated", "co-ordinated", "joint", "national")
+_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+# --- the state machine ---------------------------------------------------------------------------
+
+class _Token:
+    """The object `transitions` moves; copied onto the row only when the transaction commits."""
+
+    state: str
+
+
+_machines: dict[tuple[str, str], tuple[Any, _Token]] = {}
+_machine_lock = threading.Lock()
+
+
+def machine(wf: Workflow) -> tuple[Any, _Token]:
+    """One Machine (and the token it moves) per workflow version: gates, recycles, and stop."""
+    key = (wf.name, wf.sha256)
+    built = _machines.get(key)
+    if built is None:
+        from transitions import Machine  # only commands that move a project need it
+
+        m = Machine(model=None, states=[s.id for s in wf.stages], initial=None,
+                    auto_transitions=False, send_event=True)
+        for gate in wf.gates:
+            m.add_transition(gate.id, gate.source, gate.dest)
+        for stage in wf.stages:
+            if stage.final:
+                continue
+            m.add_transition("stop", stage.id, wf.stop)
+            for earlier in wf.earlier_stages(stage.id):
+                m.add_transition(f"recycle_to_{earlier}", stage.id, earlier)
+        token = _Token()
+        m.add_model(token, initial=wf.initial)
+        built = _machines[key] = (m, token)
+    return built
+
+
+_moves: dict[tuple[str, str, str, str], str] = {}
+
+
+def _move(wf: Workflow, stage: str, trigger: str) -> str:
+    """Where `trigger` takes a project at `stage`; the machine refuses moves the workflow does not have.
+
+    The machine has no conditions or callbacks, so its answer for a workflow version, a stage and a
+    trigger never changes: each allowed move is asked of it once per process and remembered.
+    """
+    key = (wf.name, wf.sha256, stage, trigger)
+    dest = _moves.get(key)
+    if dest is not None:
+        return dest
+    from transitions import MachineError
+
+    m, token = machine(wf)
+    with _machine_lock:
+        m.set_state(stage, model=token)
+        try:
+            token.trigger(trigger)  # type: ignore[attr-defined]
+        except MachineError as exc:
+            raise BadInput(f"Workflow {wf.name} does not allow {trigger} from {stage}") from exc
+        dest = _moves[key] = token.state
+        return dest
+
+
+# --- reading (the read side is cycle.views; this is for changing a project in an ORM session) ------
+
+def get_project(session: Session, key: str, for_update: bool = False) -> Project:
+    """The project with this key, to change in an ORM session; `for_update` locks its row until the
+    transaction ends (PostgreSQL)."""
+    query = select(Project).where(Project.key == key)  # type: ignore[arg-type]
+    if for_update:  # SQLite has no row locks: BEGIN IMMEDIATE already holds the whole database
+        query = query.with_for_update()
+    project = session.exec(query).scalars().first()  # type: ignore[call-overload]
+    if project is None:
+        raise ProjectNotFound(key)
+    return project
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+_EXAMPLES = {"--ref": '"minutes 2026-10-14 item 5"', "--body": "\"Children's Trust Board\"",
+             "--reason": '"covered by the 2026 JSNA engagement"', "title": None}
+
+
+def _text(value: str | None, what: str, required: bool = True) -> str | None:
+    if value is None or not value.strip():
+        if required:
+            example = _EXAMPLES.get(what)
+            raise BadInput(f"{what} must not be empty" + (f"; e.g. {what} {example}" if example else ""))
+        return None
+    if any(ord(ch) < 32 and ch not in "\t" for ch in value):
+        raise BadInput(f"{what} must be a single line of text (no control characters)")
+    return value.strip()
+
+
+def _iso_date(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise BadInput(f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-10-14") from None
+
+
+def _checked_model(model: str | None) -> str | None:
+    if model is not None and model not in MODELS:
+        raise BadInput(f"model {model!r} is not one of: {', '.join(MODELS)}")
+    return model
+
+
+def _load_for_write(s: Session, key: str, expect_version: int | None) -> Project:
+    project = get_project(s, key, for_update=True)
+    if expect_version is not None and project.version != expect_version:
+        raise StaleProject(key, expect_version, project.version)
+    return project
+
+
+def _touch(s: Session, project: Project, expected_version: int) -> None:
+    """Write the project row (bumping its version) only if nobody else changed it meanwhile."""
+    project.updated_at = chain.utc_now()
+    s.add(project)
+    try:
+        s.flush()
+    except StaleDataError:
+        raise StaleProject(project.key, expected_version, expected_version + 1) from None
+
+
+def record_change(s: Session, project: Project, *, actor: str, action: str, payload: dict[str, Any],
+                  from_stage: str | None = None, to_stage: str | None = None) -> Any:
+    """Bump the project's version and append the change's audit entry, in the caller's write transaction."""
+    version = project.version
+    _touch(s, project, version)
+    return chain.append(s, actor=actor, action=action, project=project.key, from_stage=from_stage,
+                        to_stage=to_stage, payload={**payload, "version": [version, project.version]})
+
+
+def create_project(store: Store, *, actor: str, key: str, title: str, workflow: str,
+                   lead_commissioner: str | None = None, model: str | None = None,
+                   accountable_body: str | None = None, owner: str | None = None,
+                   attrs: dict[str, str] | None = None, replaces: str | None = None) -> Project:
+    """Create a project at its workflow's first stage, on the newest installed version of the workflow."""
+    if not _KEY.match(key):
+        raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
+    fields = {"title": _text(title, "title"), "lead_commissioner": _text(lead_commissioner, "lead commissioner", False),
+              "model": _checked_model(model), "accountable_body": _text(accountable_body, "accountable body", False),
+              "owner": _text(owner, "owner", False)}
+    actor = store.actor(actor)
+    with store.write() as s:
+        wf = registry.get(store, s, workflow)
+        extra = _checked_attrs(wf, attrs or {})
+        now = chain.utc_now()
+        if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
+            raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
+        if fields["owner"]:
+            fields["owner"] = people.named_person(s, fields["owner"], "--owner")
+        old = get_project(s, replaces, for_update=True) if replaces else None
+        project = Project(key=key, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
+                          attrs=json.dumps(extra, sort_keys=True), created_at=now, updated_at=now, **fields)
+        s.add(project)
+        s.flush()
+        chain.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
+                     payload={"workflow": wf.name, "workflow_version": wf.version, "workflow_sha256": wf.sha256,
+                              **fields, "attrs": extra, "replaces": replaces})
+        if old is not None:
+            _link(s, project, "replaces", old, actor)
+    return project
+
+
+def _link(s: Session, project: Project, kind: str, other: Project, actor: str) -> None:
+    """Link two projects both ways, with an audit entry on the other project so either log shows it."""
+    now = chain.utc_now()
+    s.add(Link(project_id=project.id, kind=kind, other_id=other.id, created_at=now))
+    s.add(Link(project_id=other.id, kind=LINKS[kind], other_id=project.id, created_at=now))
+    record_change(s, other, actor=actor, action="project.link", payload={"kind": LINKS[kind], "other": project.key})
+
+
+def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
+    out = {}
+    known = wf.custom_fields()
+    for name, value in attrs.items():
+        if name not in known:
+            raise BadInput(f"workflow {wf.name} has no project attribute {name!r}; "
+                           f"it knows: {', '.join(known) or 'none'}")
+        out[name] = _text(value, name) or ""
+        choices = wf.choices(name)
+        if choices and out[name] not in choices:
+            raise BadInput(f"{name} {out[name]!r} is not one of: {', '.join(choices)}")
+    return out
+
+
+def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | None],
+                attrs: dict[str, str] | None = None, expect_version: int | None = None,
+                workflow_version: int | None = None, notes: list[str] | None = None) -> Project:
+    """Change a project's attributes: the core ones (CORE_FIELDS) and its workflow's own; and with
+    `workflow_version`, the installed version of its workflow it runs on.
+
+    A field a gate's authority depends on (authority.authority_fields: the accountable body) is a
+    governance lead's to change once governance is set up; anyone else's attempt is refused, and
+    the refusal is one `project.refused` audit entry (see authority.authority_change_refusal).
+    Moving a project to another version is for a governance lead too (anyone, while nobody holds the
+    governance-lead or admin role: then a line for the user goes to `notes`), and only to a version
+    that has the project's current stage; a refusal is one `project.refused` audit entry as well.
+    """
+    if "model" in changes:
+        _checked_model(changes["model"])
+    clean = {k: _text(v, k.replace("_", " ")) for k, v in changes.items() if k in CORE_FIELDS}
+    for name in ("start_date", "end_date"):
+        if clean.get(name):
+            clean[name] = _iso_date(clean[name], f"--{name.replace('_', '-')}")
+    if workflow_version is not None and workflow_version < 1:
+        raise BadInput(f"--workflow-version must be 1 or more, not {workflow_version}; see: cycle workflow list")
+    if not clean and not attrs and workflow_version is None:
+        raise BadInput(f"nothing to change; e.g.: cycle project set {key} --owner alice")
+    actor = store.actor(actor)
+    refusal = None
+    with store.write() as s:
+        project = _load_for_write(s, key, expect_version)
+        target = None if workflow_version is None else _version_for(store, s, project, workflow_version)
+        wf = target or views.workflow_for(store, s, project)  # the attributes are the new version's
+        extra = _checked_attrs(wf, attrs or {})
+        for name, flag in people.PERSON_FIELDS.items():
+            if clean.get(name):
+                clean[name] = people.named_person(s, clean[name] or "", flag)
+        diff: dict[str, list[Any]] = {}
+        for name, value in clean.items():
+            if getattr(project, name) != value:
+                diff[name] = [getattr(project, name), value]
+        current = json.loads(project.attrs or "{}")
+        for name, value in extra.items():
+            if current.get(name) != value:
+                diff[name] = [current.get(name), value]
+        if workflow_version is not None and project.workflow_version != workflow_version:
+            diff["workflow_version"] = [project.workflow_version, workflow_version]
+        if not diff:  # nothing to write, and no audit entry to make: say so rather than "Updated"
+            asked = {**clean, **extra, **({"workflow_version": workflow_version} if workflow_version else {})}.items()
+            same = ", ".join(f"{name.replace('_', ' ')} {value or '(none)'}" for name, value in asked)
+            raise BadInput(f"{key} already has {same}, so nothing changed; see it with: cycle project show {key}")
+        guarded = {name: diff[name] for name in authority.authority_fields(wf) if name in diff}
+        refusal = authority.authority_change_refusal(s, project, actor, guarded) if guarded else None
+        unguarded = False
+        if refusal is None and "workflow_version" in diff:
+            refusal, unguarded = authority.lead_refusal(
+                s, actor, "move a project to another version of its workflow",
+                f"cycle project set {quote(key)} --workflow-version {workflow_version}")
+        if refusal:  # committed on its own, with the project untouched: a refused attempt is part of the record
+            chain.append(s, actor=actor, action="project.refused", project=key,
+                         payload={"changes": diff, "version": project.version, "why": refusal})
+        else:
+            for name, (_, value) in diff.items():
+                if name in clean:
+                    setattr(project, name, value)
+                elif name != "workflow_version":
+                    current[name] = value
+            project.attrs = json.dumps(current, sort_keys=True)
+            payload: dict[str, Any] = {"changes": diff}
+            if target is not None and "workflow_version" in diff:
+                project.workflow_version = target.version
+                payload.update(workflow=project.workflow, workflow_sha256=target.sha256)
+            record_change(s, project, actor=actor, action="project.set", payload=payload)
+    if refusal:
+        raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
+    if unguarded and notes is not None:
+        notes.append("Nobody holds the governance-lead or admin role yet, so anyone may move a project to another "
+                     "version of its workflow; make someone admin: cycle people add NAME --role admin")
+    return project
+
+
+def _version_for(store: Store, s: Session, project: Project, version: int) -> Workflow:
+    """Version `version` of the project's workflow, if it has the project's current stage."""
+    wf = registry.get(store, s, project.workflow, version)
+    if not wf.has_stage(project.stage):
+        raise BadInput(f"{project.key} is at stage {project.stage}, which {wf.name} version {version} does not have "
+                       f"(its stages: {', '.join(st.id for st in wf.stages)}); a project moves only to a version "
+                       f"with its current stage")
+    return wf
+
+
+def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, note: str | None = None,
+                 expect_version: int | None = None) -> Evidence:
+    actor = store.actor(actor)
+    with store.write() as s:
+        project = _load_for_write(s, key, expect_version)
+        wf = views.workflow_for(store, s, project)
+        known = wf.evidence_names()
+        if name not in known:
+            raise BadInput(f"workflow {wf.name} has no evidence called {name!r}; it knows: {', '.join(known)}")
+        item = Evidence(project_id=project.id, cycle=project.cycle, name=name, ref=_text(ref, "--ref") or "",
+                        note=_text(note, "--note", False), recorded_by=actor, recorded_at=chain.utc_now())
+        s.add(item)
+        s.flush()
+        record_change(s, project, actor=actor, action="evidence.add", payload={
+            "evidence_id": item.id, "name": name, "ref": item.ref, "note": item.note, "cycle": project.cycle,
+            "stage": project.stage})
+    return item
+
+
+@dataclass
+class Moved:
+    project: str
+    source: str
+    dest: str
+    gate: str
+    cycle: int
+    version: int
+    seq: int
+    check: GateCheck | None = None
+    opened: str | None = None  # the linked project a gate opened (e.g. the decommissioning steps)
+
+
+def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: str, body: str, ref: str,
+                    recycle_to: str | None = None, decided_on: str | None = None, note: str | None = None,
+                    expect_version: int | None = None) -> tuple[Decision, Moved | None]:
+    """Record a body's decision on the gate out of the current stage.
+
+    go and hold are recorded for the gate check (advance moves the project); recycle and stop are
+    the body's instruction and move the project at once, in the same transaction. A decision the
+    actor may not record (see authority.decision_authority) is refused, and the refusal is audited.
+    """
+    if (outcome == "recycle") != (recycle_to is not None):
+        raise BadInput("--to STAGE goes with --outcome recycle, and recycle needs it "
+                       "(the earlier stage the body sends the project back to)")
+    body_text = _text(body, "--body") or ""
+    ref_text = _text(ref, "--ref") or ""
+    decided = _iso_date(decided_on, "--date")
+    today = quarters.london_today().isoformat()  # the body met in England: its calendar, as for the stage's entry
+    if decided is not None and decided > today:
+        raise BadInput(f"--date {decided} is in the future; --date is the day the body decided, so record "
+                       f"the decision once it has met, e.g. --date {today}")
+    actor = store.actor(actor)
+    with store.write() as s:
+        project = _load_for_write(s, key, expect_version)
+        wf = views.workflow_for(store, s, project)
+        if outcome not in wf.outcomes():
+            raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(wf.outcomes())}")
+        gates = wf.gates_from(project.stage)
+        the_gate = next((g for g in gates if g.id == gate), None)
+        if the_gate is None:
+            open_ids = ", ".join(g.id for g in gates) or "none (the project is closed)"
+            raise BadInput(f"{key} is at {project.stage}; the gates a decision can be recorded for are: {open_ids}")
+        needed = [required_body(project, c) for c in the_gate.criteria if c.kind == "decision"]
+        if not needed:  # no decision criterion: the gate's body (by default the accountable body) decides it
+            needed = [project.accountable_body if the_gate.body == ACCOUNTABLE else the_gate.body]
+        if None in needed:  # the gate is the accountable body's, and the project names none
+            raise BadInput(f"{key} has no accountable body to decide gate {gate}; set one with: "
+                           f"cycle project set {key} --accountable-body <BODY>")
+        if needed and body_text not in needed:
+            raise BadInput(f"gate {gate} is decided by {' or '.join(str(b) for b in needed)}, not {body_text}")
+        entered = authority.stage_entered_on(s, project) if decided is not None else None
+        if decided is not None and entered is not None and decided < entered.isoformat():
+            raise BadInput(f"--date {decided} is before {key} entered {project.stage} on {entered.isoformat()}, and a "
+                           f"decision counts only from then; give the day the body decided, e.g. "
+                           f"--date {entered.isoformat()}")
+        dest = None
+        if outcome == "recycle":
+            allowed = wf.earlier_stages(project.stage)
+            if recycle_to not in allowed:
+                raise BadInput(f"recycle goes back to an earlier stage; from {project.stage} that is: "
+                               f"{', '.join(allowed) or 'none'}")
+            dest = _move(wf, project.stage, f"recycle_to_{recycle_to}")
+        elif outcome == "stop":
+            dest = _move(wf, project.stage, "stop")
+        refusal, authority_text = authority.decision_authority(s, project, gate, body_text, actor)
+        if refusal:  # committed on its own: a refused attempt is part of the record
+            chain.append(s, actor=actor, action="decision.refused", project=key,
+                         payload={"gate": gate, "outcome": outcome, "body": body_text, "ref": ref_text,
+                                  "cycle": project.cycle, "stage": project.stage, "why": refusal})
+        else:
+            decision = Decision(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate,
+                                outcome=outcome, body=body_text, ref=ref_text, recycle_to=recycle_to,
+                                decided_on=decided, note=_text(note, "--note", False), recorded_by=actor,
+                                recorded_at=chain.utc_now())
+            s.add(decision)
+            s.flush()
+            source = project.stage
+            if dest is not None:
+                project.stage, project.visit = dest, project.visit + 1
+            entry = record_change(s, project, actor=actor, action="decision.record",
+                                  from_stage=source if dest else None, to_stage=dest, payload={
+                                      "decision_id": decision.id, "gate": gate, "outcome": outcome,
+                                      "body": body_text, "ref": ref_text, "recycle_to": recycle_to,
+                                      "decided_on": decided, "note": decision.note, "cycle": project.cycle,
+                                      "stage": source, "authority": authority_text, "workflow": wf.name,
+                                      "workflow_version": wf.version, "workflow_sha256": wf.sha256})
+            moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq)
+                     if dest is not None else None)
+    if refusal:
+        raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
+    return decision, moved
+
+
+def advance(store: Store, key: str, *, actor: str, to: str | None = None,
+            expect_version: int | None = None, new_key: str | None = None) -> Moved:
+    """Pass the gate out of the current stage if its must criteria are met.
+
+    Reads the project first, outside the write lock: that version is the one the manager acts on.
+    Then, under the write lock, checks the gate and moves the project only if it is still at that
+    version: two managers advancing at once get one winner and one StaleProject (exit 4). A refused
+    attempt is recorded as one `advance.refused` audit entry and changes nothing else. It all runs
+    in plain SQL (see store.Sql): an advance is the hot path of the engine.
+    """
+    with store.pinned() as raw:  # the read and the write on one connection
+        glance = store.glance(raw)
+        project = views.project(glance, key)
+        if expect_version is not None and project.version != expect_version:
+            raise StaleProject(key, expect_version, project.version)
+        wf = views.workflow_for(store, glance, project)  # the version it is pinned to: no query once read
+        asking = (f"cycle project advance {quote(key)}" + (f" --new-key {quote(new_key)}" if new_key else "")
+                  + (f" --expect-version {expect_version}" if expect_version is not None else ""))
+        gate = views.choose_gate(wf, project, to, asking)
+        return commit_advance(store, wf, gate, project, actor=actor, new_key=new_key, raw=raw)
+
+
+_MOVE = ("UPDATE project SET stage = :dest, visit = visit + 1, cycle = :cycle, version = version + 1, "
+         "updated_at = :now WHERE id = :id AND version = :version")
+
+
+def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, actor: str,
+                   new_key: str | None = None, raw: Any = None) -> Moved:
+    """The write half of `advance`: under the write lock, check `gate` and move `project` through it,
+    or record the refusal, if the project is still at the version it was read at (on `raw`, a
+    connection from Store.pinned(), when given)."""
+    key, read_version = project.key, project.version
+    actor = store.actor(actor)
+    with store.writing(orm=gate.opens is not None, raw=raw) as sql:
+        check = views.check(sql, wf, gate, project)
+        is_open = check.open
+        snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_version": wf.version,
+                    "workflow_sha256": wf.sha256, "cycle": check.cycle,
+                    "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
+                                  "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
+                                  "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
+                                 for c in check.criteria]}
+        if not is_open:
+            _still_at(sql, key, read_version)
+            chain.append(sql, actor=actor, action="advance.refused", project=key, from_stage=check.source,
+                         payload={**snapshot, "to": gate.dest, "version": read_version,
+                                  "unmet": [c.id for c in check.unmet_must]})
+        else:
+            dest = _move(wf, check.source, gate.id)
+            cycle = check.cycle + 1 if gate.new_cycle else check.cycle
+            # A project the gate opens comes first, with its own project.create entry, so that the move's
+            # image goes into the advance's entry (cycle.moves checks the gate there).
+            opened = (_open_linked(sql, key, registry.get(store, sql, gate.opens), new_key, actor)
+                      if gate.opens else None)
+            now = chain.utc_now()  # the project's updated_at is its audit entry's time
+            if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, id=project.id, version=read_version) != 1:
+                _still_at(sql, key, read_version)
+            # The row as _MOVE left it: as read (its version is unchanged, so is every other column), and what it set.
+            found = project._asdict()
+            images.note(sql.info, "project", project.id, {
+                **found, "stage": dest, "visit": project.visit + 1, "cycle": cycle, "version": read_version + 1,
+                "updated_at": now}, found)
+            entry = chain.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,
+                                 to_stage=dest, payload={**snapshot, "new_cycle": cycle if gate.new_cycle else None,
+                                                         "version": [read_version, read_version + 1],
+                                                         "warnings": [c.id for c in check.warnings],
+                                                         "opened": opened},
+                                 at=now)
+    if not is_open:
+        raise GateNotMet(key, check)
+    return Moved(key, check.source, dest, gate.id, cycle, read_version + 1, entry.seq, check, opened)
+
+
+def _still_at(sql: Sql, key: str, version: int) -> None:
+    """Refuse (StaleProject) unless the project is still at the version its gate check read."""
+    current = sql.one("SELECT version FROM project WHERE key = :key" + sql.for_update, key=key)
+    if current is None:
+        raise ProjectNotFound(key)
+    if current.version != version:
+        raise StaleProject(key, version, current.version)
+
+
+def _open_linked(sql: Sql, parent_key: str, wf: Workflow, new_key: str | None, actor: str) -> str:
+    """Open the linked project a gate calls for (review -> decommission opens the decommissioning steps), on
+    the newest installed version of its workflow, `wf`."""
+    key = new_key or f"{parent_key}-{wf.name}"
+    if not _KEY.match(key):
+        raise BadInput(f"key {key!r} must be lower-case letters, digits and '-'; choose one with --new-key")
+    if rows.project(sql, key) is not None:
+        raise BadInput(f"a project with key {key!r} already exists; choose another with --new-key")
+    parent = views.project(sql, parent_key)
+    s = sql.session()
+    now = chain.utc_now()
+    child = Project(key=key, title=f"{parent.title} ({wf.name})", workflow=wf.name, workflow_version=wf.version,
+                    stage=wf.initial,
+                    lead_commissioner=parent.lead_commissioner, model=parent.model,
+                    accountable_body=parent.accountable_body, owner=parent.owner, created_at=now, updated_at=now)
+    s.add(child)
+    s.flush()
+    chain.append(sql, actor=actor, action="project.create", project=key, to_stage=wf.initial,
+                 payload={"workflow": wf.name, "workflow_version": wf.version, "workflow_sha256": wf.sha256,
+                          "title": child.title,
+                          "opened_by": parent_key, "lead_commissioner": child.lead_commissioner, "model": child.model,
+                          "accountable_body": child.accountable_body, "owner": child.owner})
+    now = chain.utc_now()
+    s.add(Link(project_id=child.id, kind="decommissions", other_id=parent.id, created_at=now))
+    s.add(Link(project_id=parent.id, kind="decommissioned-by", other_id=child.id, created_at=now))
+    s.flush()
+    return key
+
+
+# --- contracts -----------------------------------------------------------------------------------
+
+def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor: str,
+                 expect_version: int | None = None) -> contracts.Status:
+    clean = contracts.clean_terms(terms)
+    if not clean:
+        raise BadInput(f"nothing to set; e.g.: cycle contract set {key} --provider NAME --start 2025-04-01 "
+                       f"--end 2028-03-31 --notice '6 months' --run-on '12 months'")
+    actor = store.actor(actor)
+    with store.write() as s:
+        project = _load_for_write(s, key, expect_version)
+        _touch(s, project, project.version)  # before the entry, which carries the project's new image too
+        contract = contracts.set_terms(s, project, clean, actor)
+        _, holder, _ = contracts.holder_of(s, project)
+        return contracts.status(holder, contract, quarters.london_today())
+
+
+def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str) -> contracts.Status:
+    ref_text = _text(ref, "--ref") or ""
+    actor = store.actor(actor)
+    with store.write() as s:
+        project = _load_for_write(s, key, None)
+        _touch(s, project, project.version)  # before the entry, which carries the project's new image too
+        result = contracts.serve_notice(s, project, served_on, ref_text, actor, quarters.london_today())
+        return result

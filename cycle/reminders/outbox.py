@@ -1,0 +1,279 @@
+"""The outbox: claiming rows to send, recording what the mail server said, listing and retrying.
+
+A sender claims due rows in a write transaction (status 'sending', with a claim that expires), talks
+to the mail server outside any transaction, then records each row's outcome in another. Two senders
+never claim the same row. A sender that dies after the server accepted a message but before it
+recorded that leaves a claim that expires; the row is then sent again with the same Message-ID, so
+the duplicate is recognisable for what it is.
+
+A new row is due at once. Temporary failures (4xx replies, a server that is down) wait and try
+again, backing off from one minute to an hour, for up to `RETRY_HOURS`; permanent ones (5xx) fail
+at once and are not retried.
+Each recipient has its own row, so when a server refuses one recipient of two, the other is sent.
+
+A row that has not been sent goes to its recipient's address as the people list has it when it is
+sent, not as it was when the reminder fell due: a refused address, once corrected with `cycle people
+add NAME --email ADDRESS`, is used by the retry. A sent row keeps the address it went to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlmodel import Session
+
+from cycle.audit import chain
+from cycle.db.models import DeliveryAttempt, OutboxMessage, Person
+from cycle.db.store import Store
+from cycle.errors import BadInput
+
+STATUSES = ("pending", "sending", "sent", "failed")
+RETRY_HOURS = 72
+BACKOFF_FIRST = 60  # seconds
+BACKOFF_MAX = 3600
+CLAIM_SECONDS = 600
+
+
+def stamp(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def message_id(project: str, kind: str, period: str, domain: str) -> str:
+    """The Message-ID of every copy of one reminder: from its key, so a duplicate is recognisable."""
+    digest = hashlib.sha256("\x1f".join((project, kind, period)).encode("utf-8")).hexdigest()[:32]
+    return f"<cycle.{digest}@{domain}>"
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before try number attempts+1: 1, 2, 4 ... minutes, at most an hour."""
+    return timedelta(seconds=min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_MAX))
+
+
+@dataclass
+class Row:
+    """An outbox row as read (detached from any session)."""
+
+    id: int
+    project: str
+    kind: str
+    period: str
+    recipient: str
+    email: str
+    due_on: str
+    context: str
+    status: str
+    attempts: int
+    next_attempt_at: str
+    last_error: str | None
+    message_id: str | None
+    created_at: str
+    sent_at: str | None
+    first_attempt_at: str | None
+
+    @classmethod
+    def of(cls, o: OutboxMessage) -> Row:
+        return cls(o.id or 0, o.project, o.kind, o.period, o.recipient, o.email, o.due_on, o.context, o.status,
+                   o.attempts, o.next_attempt_at, o.last_error, o.message_id, o.created_at, o.sent_at,
+                   o.first_attempt_at)
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        """Rows of one reminder (same project, kind and period) go out as one message."""
+        return (self.project, self.kind, self.period)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "project": self.project, "kind": self.kind,
+                "period": self.period, "recipient": self.recipient, "email": self.email, "due_on": self.due_on,
+                "attempts": self.attempts,
+                "next_attempt_at": self.next_attempt_at if self.status == "pending" else None,
+                "last_error": self.last_error, "message_id": self.message_id, "created_at": self.created_at,
+                "sent_at": self.sent_at}
+
+
+def addresses(session: Session, names: set[str]) -> dict[str, str]:
+    """{name: email} from the people list, for those of `names` it knows."""
+    if not names:
+        return {}
+    rows = session.exec(select(Person.name, Person.email).where(Person.name.in_(sorted(names)))).all()  # type: ignore[call-overload, attr-defined]
+    return {name: email for name, email in rows if email}
+
+
+def _readdress(o: OutboxMessage, known: dict[str, str]) -> str | None:
+    """Point an unsent row at its recipient's current address; the address it had, if that changed."""
+    current = known.get(o.recipient)
+    if current is None or current == o.email:
+        return None
+    before, o.email = o.email, current
+    return before
+
+
+def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 200,
+          guard: Any = None, *, actor: str) -> list[Row]:
+    """Take the rows due for sending (pending and due, or claimed by a sender that has since died): one
+    `outbox.claim` audit entry for the batch, naming each row, the claim and any address re-read."""
+    now = now or now_utc()
+    at = stamp(now)
+    actor = store.actor(actor)
+    with store.write() as s:
+        if guard is not None:
+            guard(s)
+        query = (select(OutboxMessage).where(or_(
+            and_(OutboxMessage.status == "pending",  # type: ignore[arg-type]
+                 or_(OutboxMessage.attempts == 0, OutboxMessage.next_attempt_at <= at)),  # type: ignore[arg-type]
+            and_(OutboxMessage.status == "sending", OutboxMessage.claim_expires_at < at)))  # type: ignore[arg-type, operator]
+            .order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
+        rows = list(s.exec(query).scalars())  # type: ignore[call-overload]
+        known = addresses(s, {o.recipient for o in rows})
+        readdressed: dict[str, list[str]] = {}
+        taken_over: dict[str, str | None] = {}
+        for o in rows:
+            before = _readdress(o, known)  # the address is read as the row goes out, so a corrected one is used
+            if before is not None:
+                readdressed[str(o.id)] = [before, o.email]
+            if o.status == "sending":  # its sender died: its claim lapsed
+                taken_over[str(o.id)] = o.claimed_by
+            o.status, o.claimed_by = "sending", holder
+            o.claim_expires_at = stamp(now + timedelta(seconds=CLAIM_SECONDS))
+            s.add(o)
+        if rows:
+            chain.append(s, actor=actor, action="outbox.claim", payload={
+                "holder": holder, "outbox_ids": [o.id for o in rows], "claim_expires_at": rows[0].claim_expires_at,
+                "email_changed": readdressed, "taken_over_from": taken_over})
+        return [Row.of(o) for o in rows]
+
+
+@dataclass
+class Outcome:
+    """What happened to one row in one attempt."""
+
+    row_id: int
+    outcome: str  # sent | temporary | permanent
+    detail: str
+    code: int | None = None
+    message_id: str | None = None
+    others: str | None = None  # the rest of a partial delivery, e.g. "bob: 550 no such user"
+
+
+def record(store: Store, holder: str, outcomes: list[Outcome], *, actor: str, transport: str,
+           now: datetime | None = None) -> list[Row]:
+    """Write each row's outcome, its attempt, and its audit entry; a row claimed by someone else is left alone."""
+    now = now or now_utc()
+    at = stamp(now)
+    out = []
+    with store.write() as s:
+        for oc in outcomes:
+            o = s.get(OutboxMessage, oc.row_id)
+            if o is None or o.status != "sending" or o.claimed_by != holder:
+                continue  # our claim expired and another sender took the row over
+            o.attempts += 1
+            o.first_attempt_at = o.first_attempt_at or at
+            o.message_id = oc.message_id or o.message_id
+            o.claimed_by = o.claim_expires_at = None
+            s.add(DeliveryAttempt(outbox_id=oc.row_id, attempt=o.attempts, at=at, outcome=oc.outcome, code=oc.code,
+                                  detail=oc.detail, transport=transport, others=oc.others))
+            payload: dict[str, Any] = {"outbox_id": o.id, "kind": o.kind, "period": o.period,
+                                       "recipient": o.recipient, "email": o.email, "attempt": o.attempts,
+                                       "code": oc.code, "detail": oc.detail, "message_id": o.message_id,
+                                       "transport": transport}
+            if oc.others:
+                payload["partial"] = oc.others
+            if oc.outcome == "sent":
+                o.status, o.sent_at, o.last_error = "sent", at, None
+                action = "outbox.sent"
+            elif oc.outcome == "permanent":
+                o.status, o.last_error = "failed", oc.detail
+                action = "outbox.failed"
+            else:
+                o.last_error = oc.detail
+                if now - parse(o.first_attempt_at) >= timedelta(hours=RETRY_HOURS):
+                    o.status = "failed"
+                    o.last_error = f"gave up after {o.attempts} attempts over {RETRY_HOURS} hours: {oc.detail}"
+                    action = "outbox.failed"
+                else:
+                    o.status, o.next_attempt_at = "pending", stamp(now + backoff(o.attempts))
+                    payload["next_attempt_at"] = o.next_attempt_at
+                    action = "outbox.deferred"
+            s.add(o)
+            s.flush()
+            chain.append(s, actor=actor, action=action, project=o.project, payload=payload)
+            out.append(Row.of(o))
+    return out
+
+
+def release(store: Store, holder: str, row_ids: list[int], *, actor: str) -> None:
+    """Hand claimed rows back untouched (a sender stopping before it tried them): one `outbox.release`
+    audit entry for those it still held."""
+    actor = store.actor(actor)
+    with store.write() as s:
+        released = []
+        for row_id in row_ids:
+            o = s.get(OutboxMessage, row_id)
+            if o is not None and o.status == "sending" and o.claimed_by == holder:
+                o.status, o.claimed_by, o.claim_expires_at = "pending", None, None
+                s.add(o)
+                released.append(row_id)
+        if released:
+            chain.append(s, actor=actor, action="outbox.release", payload={"holder": holder, "outbox_ids": released})
+
+
+def listing(store: Store, status: str | None = None) -> list[Row]:
+    if status is not None and status not in STATUSES:
+        raise BadInput(f"--status {status!r} is not one of: {', '.join(STATUSES)}")
+    with store.read() as s:
+        query = select(OutboxMessage).order_by(OutboxMessage.id)  # type: ignore[arg-type]
+        if status is not None:
+            query = query.where(OutboxMessage.status == status)  # type: ignore[arg-type]
+        rows = [Row.of(o) for o in s.exec(query).scalars()]  # type: ignore[call-overload]
+        # Not sent yet: shown with the address it will go to, as `remind --dry-run` shows it.
+        known = addresses(s, {r.recipient for r in rows if r.status in ("pending", "failed")})
+        for r in rows:
+            if r.status in ("pending", "failed") and r.recipient in known:
+                r.email = known[r.recipient]
+        return rows
+
+
+def attempts(store: Store, row_id: int) -> list[DeliveryAttempt]:
+    with store.read() as s:
+        q = select(DeliveryAttempt).where(DeliveryAttempt.outbox_id == row_id).order_by(DeliveryAttempt.id)  # type: ignore[arg-type]
+        return list(s.exec(q).scalars())  # type: ignore[call-overload]
+
+
+def retry(store: Store, row_id: int, *, actor: str, now: datetime | None = None) -> Row:
+    """Make a failed (or waiting) row due again now; its earlier attempts stay on record."""
+    at = stamp(now or now_utc())
+    with store.write() as s:
+        o = s.get(OutboxMessage, row_id)
+        if o is None:
+            raise BadInput(f"no outbox message #{row_id}; see them with: cycle outbox list")
+        if o.status == "sent":
+            raise BadInput(f"outbox message #{row_id} was sent on {o.sent_at}; there is nothing to retry")
+        if o.status == "sending":
+            raise BadInput(f"outbox message #{row_id} is being sent now; look again with: cycle outbox list")
+        before = o.status
+        old_email = _readdress(o, addresses(s, {o.recipient}))
+        o.status, o.next_attempt_at, o.first_attempt_at = "pending", at, None
+        s.add(o)
+        s.flush()
+        payload: dict[str, Any] = {"outbox_id": o.id, "was": before, "attempts": o.attempts,
+                                   "last_error": o.last_error, "email": o.email}
+        if old_email is not None:
+            payload["email_was"] = old_email
+        chain.append(s, actor=actor, action="outbox.retry", project=o.project, payload=payload)
+        return Row.of(o)
+
+
+def pending_count(session: Session) -> int:
+    rows = session.exec(select(OutboxMessage.id).where(OutboxMessage.status.in_(("pending", "sending")))).all()  # type: ignore[call-overload, attr-defined]
+    return len(rows)

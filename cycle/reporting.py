@@ -1,0 +1,335 @@
+"""Report data for governance leads and boards, built from the audit log and the tables it refers to.
+
+These functions return plain dicts (the `--json` output); the HTML and Markdown renderings live in
+the `reports` package.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from cycle.audit import chain
+from cycle.audit.verify import verify_all
+from cycle.calendar import quarters
+from cycle.db.models import Decision, Evidence, Project, Waiver
+from cycle.db.store import Store
+from cycle.projects.engine import get_project
+from cycle.projects.views import list_projects
+from cycle.workflow import registry
+from cycle.workflow.definition import Workflow
+
+from .errors import CycleError
+
+REFUSALS = ("advance.refused", "decision.refused", "waiver.refused", "project.refused")
+
+
+def _verified(store: Store, checkpoint: str | None) -> dict[str, Any]:
+    """The whole check `audit verify` runs (chain, checkpoint, records), as its --json prints it."""
+    result = verify_all(store, checkpoint).as_dict()
+    result["checked_against"] = result.pop("checkpoint") or "no checkpoint given (a cut-off tail would not show)"
+    return result
+
+
+def stage_counts(projects: list[Project]) -> dict[str, dict[str, int]]:
+    """workflow -> stage -> how many projects stand there."""
+    out: dict[str, Counter[str]] = {}
+    for p in projects:
+        out.setdefault(p.workflow, Counter())[p.stage] += 1
+    return {wf: dict(c) for wf, c in out.items()}
+
+
+def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = None) -> dict[str, Any]:
+    """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts;
+    every change of accountable body, and (counted at the top) the decisions nobody could verify.
+    `chain` holds the whole verification (BadInput first for a checkpoint that is not SEQ:HASH)."""
+    verified = _verified(store, checkpoint)
+    with store.read() as s:
+        projects = [get_project(s, key)] if key else list_projects(store)
+        ids = [p.id for p in projects]
+        evidence = {e.id: e for e in s.exec(select(Evidence).where(Evidence.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
+        decisions = {d.id: d for d in s.exec(select(Decision).where(Decision.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
+        waivers = {w.id: w for w in s.exec(select(Waiver).where(Waiver.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
+        entries = chain.entries(s, key)
+    by_project: dict[str, list[Any]] = {}
+    authority: dict[int, str] = {}
+    for e in entries:
+        if e.project:
+            by_project.setdefault(e.project, []).append(e)
+        if e.action == "decision.record":
+            try:
+                p = chain.payload_of(e)
+                authority[p["decision_id"]] = str(p.get("authority") or "not recorded")
+            except chain.PAYLOAD_ERRORS:
+                pass  # listed as unreadable with its project below
+    report = []
+    for project in projects:
+        mine = by_project.get(project.key, [])
+        gates: list[dict[str, Any]] = []
+        refused, waived, unverified, decided, requested, unreadable = [], [], [], [], [], []
+        body_changes: list[dict[str, Any]] = []
+        stage = None
+        for e in mine:
+            try:
+                p = chain.payload_of(e)
+                _one_entry(e, p, evidence, decisions, waivers, authority, gates, refused, waived, unverified,
+                           decided, requested)
+                changes = p.get("changes") if e.action == "project.set" else None
+                change = changes.get("accountable_body") if isinstance(changes, dict) else None
+                if isinstance(change, list) and len(change) == 2:
+                    body_changes.append({"seq": e.seq, "at": e.at, "by": e.actor, "stage": stage,
+                                         "from": change[0], "to": change[1]})
+            except chain.PAYLOAD_ERRORS as exc:
+                unreadable.append(_unreadable(e, exc))
+            stage = e.to_stage or stage
+        used_by = {i: g["seq"] for g in gates for i in g.pop("decision_ids")}
+        for d in decided:
+            d["used_by"] = d["seq"] if d["moved"] else used_by.get(d["decision_id"])
+        report.append({"key": project.key, "title": project.title, "workflow": project.workflow,
+                       "workflow_version": project.workflow_version, "stage": project.stage, "cycle": project.cycle,
+                       "owner": project.owner,
+                       "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
+                       "waivers": waived, "unverified_decisions": unverified, "decisions": decided,
+                       "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
+                       "entries": len(mine)})
+    return {"report": "gate-audit", "generated": quarters.london_today().isoformat(), "scope": key or "all projects",
+            "chain": verified, "unverified_decisions": sum(len(p["unverified_decisions"]) for p in report),
+            "body_changes": sum(len(p["body_changes"]) for p in report),
+            "projects": report, "stage_counts": stage_counts(projects)}
+
+
+def _unreadable(e: Any, exc: Exception) -> dict[str, Any]:
+    return {"seq": e.seq, "at": e.at, "actor": e.actor, "project": e.project, "action": e.action,
+            "problem": chain.why_unreadable(exc)}
+
+
+def _one_entry(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisions: dict[Any, Decision],
+               waivers: dict[Any, Waiver], authority: dict[int, str], gates: list[dict[str, Any]],
+               refused: list[dict[str, Any]], waived: list[dict[str, Any]], unverified: list[dict[str, Any]],
+               decided: list[dict[str, Any]], requested: list[dict[str, Any]]) -> None:
+    """File one entry of a project's log under the report's lists; KeyError or TypeError when its payload
+    lacks what its action writes (nothing is added then)."""
+    if e.action == "advance":
+        gates.append(_gate_passed(e, p, evidence, decisions, waivers, authority))
+    elif e.action == "decision.record":
+        if not isinstance(p["decision_id"], int):
+            raise TypeError(f"decision_id {p['decision_id']!r} is not a number")
+        decision = {"seq": e.seq, "at": e.at, "actor": e.actor, "decision_id": p["decision_id"], "gate": p["gate"],
+                    "cycle": p.get("cycle"), "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
+                    "recycle_to": p.get("recycle_to"), "decided_on": p.get("decided_on"),
+                    "authority": str(p.get("authority") or "not recorded"), "moved": bool(e.to_stage),
+                    "from": e.from_stage, "to": e.to_stage}
+        unverified_now = str(p.get("authority", "")).startswith("unverified")
+        if e.to_stage:
+            gates.append({"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": None,
+                          "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"),
+                          "workflow": p.get("workflow"), "workflow_version": p.get("workflow_version"),
+                          "workflow_sha256": p.get("workflow_sha256"), "by_decision": p["outcome"], "criteria": [],
+                          "decision": _decision(decisions.get(p["decision_id"]), authority), "waivers": [],
+                          "opened": None, "decision_ids": []})
+        decided.append(decision)
+        if unverified_now:
+            unverified.append({"seq": e.seq, "gate": p["gate"], "body": p["body"], "actor": e.actor})
+    elif e.action == "gate.request":
+        requested.append({"seq": e.seq, "at": e.at, "by": e.actor, "gate": p["gate"], "cycle": p.get("cycle"),
+                          "note": p.get("note")})
+    elif e.action == "project.refused":
+        refused.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "gate": None,
+                        "why": str(p["why"])})
+    elif e.action in REFUSALS:
+        refused.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "gate": p["gate"],
+                        "why": p.get("why") or "missing: " + ", ".join(map(str, p.get("unmet", [])))})
+    elif e.action == "waiver.add":
+        waived.append({"seq": e.seq, "at": e.at, "by": e.actor, "gate": p["gate"], "criterion": p["criterion"],
+                       "reason": p["reason"], "was": p["was"]})
+
+
+def _decision(d: Decision | None, authority: dict[int, str]) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {"id": d.id, "outcome": d.outcome, "body": d.body, "ref": d.ref, "decided_on": d.decided_on,
+            "recorded_by": d.recorded_by, "recorded_at": d.recorded_at, "recycle_to": d.recycle_to,
+            "authority": authority.get(d.id or 0, "not recorded")}
+
+
+def _gate_passed(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisions: dict[Any, Decision],
+                 waivers: dict[Any, Waiver], authority: dict[int, str]) -> dict[str, Any]:
+    criteria, decision, used_waivers, relied_on = [], None, [], []
+    for c in p["criteria"]:
+        refs = [{"id": i, "name": evidence[i].name, "ref": evidence[i].ref, "recorded_by": evidence[i].recorded_by,
+                 "recorded_at": evidence[i].recorded_at} for i in c.get("evidence_ids", []) if i in evidence]
+        waiver = waivers.get(c.get("waiver_id"))
+        if waiver is not None:
+            used_waivers.append({"id": waiver.id, "criterion": waiver.criterion, "by": waiver.waived_by,
+                                 "at": waiver.waived_at, "reason": waiver.reason})
+        for i in c.get("decision_ids", []):
+            decision = _decision(decisions.get(i), authority) if c["met"] else decision
+            relied_on += [i] if c["met"] else []
+        state = ("waived" if c.get("waived") else "met" if c["met"] and c.get("applies", True)
+                 else "not applicable" if c["met"] else "not met")
+        criteria.append({"id": c["id"], "kind": c["kind"], "must": c["must"], "result": state, "reason": c["reason"],
+                         "evidence": refs})
+    return {"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": p.get("gate_title"),
+            "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"), "workflow": p.get("workflow"),
+            "workflow_version": p.get("workflow_version"), "workflow_sha256": p.get("workflow_sha256"),
+            "by_decision": None, "criteria": criteria,
+            "decision": decision, "waivers": used_waivers, "opened": p.get("opened"), "decision_ids": relied_on}
+
+
+def workflows_in(store: Store, report: dict[str, Any]) -> dict[str, Workflow]:
+    """The newest installed version of each workflow a report counts projects on (for its diagrams)."""
+    with store.reading() as sql:
+        return {name: registry.get(store, sql, name) for name in sorted(report.get("stage_counts", {}))}
+
+
+# --- the quarterly portfolio report -------------------------------------------------------------
+
+def _local(at: str) -> date:
+    from cycle.calendar.quarters import london_date, parse_utc
+
+    return london_date(parse_utc(at))
+
+
+def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
+    """A decision.record entry as the quarterly report lists it: dated by the meeting, else the day recorded."""
+    day = recorded
+    if p.get("decided_on"):
+        try:
+            day = date.fromisoformat(p["decided_on"])
+        except (TypeError, ValueError):
+            raise chain.Unreadable(f"decided_on {p['decided_on']!r} is not a date") from None
+    return {"date": day.isoformat(), "recorded": recorded.isoformat(), "project": e.project, "gate": p["gate"],
+            "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
+            "authority": str(p.get("authority") or "not recorded"), "seq": e.seq}
+
+
+def quarterly(store: Store, quarter: str, today: date | None = None,
+              checkpoint: str | None = None) -> dict[str, Any]:
+    """One page for a board: where every project stood at the quarter's end and what happened in it."""
+    from cycle.db.models import Contract, Milestone, ReviewMeeting
+    from cycle.governance.milestones import MilestoneView
+    from cycle.projects import views
+
+    from . import contracts
+
+    q = quarters.parse_quarter(quarter)
+    today = today or quarters.london_today()
+    verified = _verified(store, checkpoint)
+    with store.read() as s:
+        everyone = {p.key: p for p in s.exec(select(Project).order_by(Project.key)).scalars()}  # type: ignore[call-overload, arg-type]
+        entries = chain.entries(s)
+        stage_at_end: dict[str, str] = {}
+        moves, decided, waived, unreadable, refused = [], [], [], [], 0
+        for e in entries:
+            try:
+                when = _local(e.at)
+            except (TypeError, ValueError, AttributeError):  # no quarter to file it under, so in every one
+                unreadable.append({**_unreadable(e, chain.Unreadable(f"its time {e.at!r} is not a UTC time")),
+                                   "date": None})
+                continue
+            if e.project and e.to_stage and when <= q.end:
+                stage_at_end[e.project] = e.to_stage
+            in_quarter = q.start <= when <= q.end
+            # A decision belongs to the quarter of the meeting that took it, which may be before it was typed in.
+            if not e.project or not (in_quarter or e.action == "decision.record"):
+                continue
+            try:
+                p = chain.payload_of(e)
+                if e.action == "decision.record":
+                    row = _decided(e, p, when)
+                    if q.start <= date.fromisoformat(row["date"]) <= q.end:
+                        decided.append(row)
+                elif in_quarter and e.action == "waiver.add":
+                    waived.append({"date": when.isoformat(), "project": e.project, "gate": p["gate"],
+                                   "criterion": p["criterion"], "by": e.actor, "reason": p["reason"], "seq": e.seq})
+            except chain.PAYLOAD_ERRORS as exc:
+                p = {}
+                if in_quarter:
+                    unreadable.append({**_unreadable(e, exc), "date": when.isoformat()})
+            if not in_quarter:
+                continue
+            if e.to_stage and e.action in ("advance", "decision.record"):
+                moves.append({"date": when.isoformat(), "project": e.project, "from": e.from_stage, "to": e.to_stage,
+                              "gate": p.get("gate"), "by": e.actor, "seq": e.seq})
+            elif e.action in REFUSALS:
+                refused += 1
+        decided.sort(key=lambda d: (d["date"], d["seq"]))
+        standing = [everyone[k] for k in sorted(stage_at_end) if k in everyone]
+        by_stage: dict[str, dict[str, Any]] = {}
+        for p in standing:
+            row = by_stage.setdefault(f"{p.workflow}:{stage_at_end[p.key]}", {
+                "workflow": p.workflow, "stage": stage_at_end[p.key], "total": 0, "models": Counter()})
+            row["total"] += 1
+            row["models"][p.model or "not set"] += 1
+        stages = [{**r, "models": dict(sorted(r["models"].items()))} for r in by_stage.values()]
+        order = {wf: {st.id: i for i, st in enumerate(registry.get(store, s, wf).stages)}
+                 for wf in {r["workflow"] for r in stages}}
+        stages.sort(key=lambda r: (r["workflow"], order[r["workflow"]].get(r["stage"], 99)))
+
+        waiting = []
+        for p in everyone.values():
+            try:
+                wf = views.workflow_for(store, s, p)
+            except CycleError as exc:  # no version pinned, say: the report says so rather than fail
+                waiting.append({"project": p.key, "gate": "-", "to": "-", "missing": [str(exc)]})
+                continue
+            for gate in wf.gates_from(p.stage, explicit=False):  # a final stage has none
+                try:
+                    check = views.check(s, wf, gate, p)
+                except CycleError as exc:  # a contract's terms edited by hand: the check at the top names it
+                    waiting.append({"project": p.key, "gate": gate.id, "to": gate.dest, "missing": [str(exc)]})
+                    break
+                if not check.open:
+                    waiting.append({"project": p.key, "gate": check.gate, "to": check.to,
+                                    "missing": [f"{c.id}: {c.reason}" for c in check.unmet_must]})
+                    break
+
+        held = {(r.project_id, r.quarter): r for r in s.exec(select(ReviewMeeting)).scalars()}  # type: ignore[call-overload]
+        reviews = []
+        for p in standing:
+            if stage_at_end[p.key] not in ("do", "review"):
+                continue
+            meeting = held.get((p.id, str(q)))
+            state = "held" if meeting else ("overdue" if today > q.end else "not yet held")
+            reviews.append({"project": p.key, "quarter": str(q), "state": state,
+                            "held_on": meeting.held_on if meeting else None})
+
+        deadlines = []
+        horizon_start, horizon_end = (q + 1).start, (q + 2).end
+        for project, contract in s.exec(select(Project, Contract).join(  # type: ignore[call-overload]
+                Contract, Contract.project_id == Project.id)).all():  # type: ignore[arg-type]
+            try:
+                st = contracts.status(project.key, contract, horizon_start)
+            except CycleError:  # terms edited by hand (a notice period that is not one): the check at the top names it
+                continue
+            if st.deadline and horizon_start <= st.deadline <= horizon_end and project.stage != "closed":
+                deadlines.append({"project": project.key, "provider": contract.provider,
+                                  "deadline": st.deadline.isoformat(), "end": contract.end,
+                                  "if_nothing_is_done": st.consequence})
+        deadlines.sort(key=lambda r: r["deadline"])
+
+        slipped = []
+        for m in s.exec(select(Milestone).order_by(Milestone.due)).scalars():  # type: ignore[call-overload, arg-type]
+            view = MilestoneView(m.id, m.title, m.due, m.done_on)  # type: ignore[arg-type]
+            try:
+                due = date.fromisoformat(m.due)
+                late = q.start <= due <= q.end and view.slipped(min(today, q.end))
+            except (TypeError, ValueError):  # not a date: edited by hand, which the check at the top names
+                continue
+            if late:
+                owner = next((k for k, p in everyone.items() if p.id == m.project_id), "?")
+                slipped.append({"project": owner, "milestone": m.title, "due": m.due, "done_on": m.done_on})
+    counts: dict[str, dict[str, int]] = {}
+    for p in standing:
+        counts.setdefault(p.workflow, {})
+        counts[p.workflow][stage_at_end[p.key]] = counts[p.workflow].get(stage_at_end[p.key], 0) + 1
+    return {"report": "quarterly", "generated": today.isoformat(), "quarter": str(q), "describe": q.describe(),
+            "chain": verified, "unreadable": unreadable,
+            "start": q.start.isoformat(), "end": q.end.isoformat(), "projects": len(standing), "by_stage": stages,
+            "moves": moves, "decisions": decided, "waivers": waived, "refused_attempts": refused, "waiting": waiting,
+            "reviews": reviews, "deadlines": deadlines, "deadline_window": [horizon_start.isoformat(),
+                                                                           horizon_end.isoformat()],
+            "milestones_slipped": slipped, "stage_counts": counts}

@@ -1,0 +1,278 @@
+"""Gate checks: every criterion of a gate, met or not, with a reason and the command that records it.
+
+Pure functions over already-loaded rows, so the same evaluation serves `gate check`, a refused
+advance, and the snapshot that goes into the audit entry of a successful one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from cycle.calendar.quarters import london_today
+
+from .definition import ACCOUNTABLE, CORE_FIELDS, Criterion, Gate, Workflow
+
+if TYPE_CHECKING:  # or rows with the same columns (cycle.rows)
+    from cycle.db.models import Decision, Evidence, Project
+
+_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def quote(value: str) -> str:
+    """Quote a value for a POSIX shell, readably: "Children's Trust Board" rather than '...'"'"'...'."""
+    if _SAFE.match(value):
+        return value
+    return '"' + re.sub(r'(["\\$`])', r"\\\1", value) + '"'
+
+
+@dataclass
+class Facts:
+    """What a gate may look at beyond the project's own rows: the date, its contract, its links."""
+
+    today: date | None = None  # None: London's today, asked only by a criterion that looks at the date
+    dates: dict[str, date | None] = field(default_factory=dict)
+    has_contract: bool = False
+    run_on_to: date | None = None
+    links: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, other project, its stage)
+    waivers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (gate, criterion) -> Waiver
+
+
+@dataclass(slots=True)
+class CriterionResult:
+    id: str
+    kind: str
+    must: bool
+    met: bool
+    title: str
+    reason: str
+    hint: str | None
+    evidence_ids: list[int] = field(default_factory=list)
+    decision_ids: list[int] = field(default_factory=list)
+    applies: bool = True  # False when a `when` condition does not hold (then it counts as met)
+    waived: bool = False  # a governance lead waived this must criterion (then it counts as met)
+    waiver_id: int | None = None
+
+
+@dataclass
+class GateCheck:
+    project: str
+    workflow: str
+    gate: str
+    source: str
+    to: str
+    cycle: int
+    criteria: list[CriterionResult]
+
+    @property
+    def open(self) -> bool:
+        return all(c.met for c in self.criteria if c.must)
+
+    @property
+    def unmet_must(self) -> list[CriterionResult]:
+        return [c for c in self.criteria if c.must and not c.met]
+
+    @property
+    def warnings(self) -> list[CriterionResult]:
+        return [c for c in self.criteria if not c.must and not c.met]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"project": self.project, "workflow": self.workflow, "gate": self.gate, "from": self.source,
+                "to": self.to, "cycle": self.cycle, "open": self.open,
+                "criteria": [asdict(c) for c in self.criteria]}
+
+
+def project_value(project: Project, name: str) -> str | None:
+    if name in CORE_FIELDS:
+        value = getattr(project, name)
+    else:
+        value = json.loads(project.attrs or "{}").get(name)
+    return value if value not in ("", None) else None
+
+
+def required_body(project: Project, criterion: Criterion) -> str | None:
+    body = criterion.body or ACCOUNTABLE
+    return project.accountable_body if body == ACCOUNTABLE else body
+
+
+def evaluate(wf: Workflow, gate: Gate, project: Project, evidence: Sequence[Evidence],
+             decisions: Sequence[Decision], facts: Facts | None = None) -> GateCheck:
+    if facts is None:
+        facts = Facts()
+    recorded = Recorded(project.cycle)
+    for e in evidence:
+        recorded.add(e)
+    results = [_criterion(gate, c, project, recorded, decisions, facts) for c in gate.criteria]
+    return waive(GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results),
+                 facts.waivers)
+
+
+def waive(check: GateCheck, waivers: dict[tuple[str, str], Any]) -> GateCheck:
+    """`check` with the waivers in force applied: each lifts an unmet must criterion of its gate."""
+    if waivers:
+        check.criteria = [_waive(r, waivers.get((check.gate, r.id))) for r in check.criteria]
+    return check
+
+
+def _waive(result: CriterionResult, waiver: Any) -> CriterionResult:
+    if waiver is None or result.met or not result.must:
+        return result
+    result.met, result.waived, result.waiver_id, result.hint = True, True, waiver.id, None
+    result.reason = f"WAIVED by {waiver.waived_by} on {waiver.waived_at[:10]}: {waiver.reason} (was: {result.reason})"
+    return result
+
+
+_LABEL = {"notice_served_on": "notice served", "notice_deadline": "the notice deadline",
+          "contract_start": "the contract start", "contract_end": "the contract end"}
+
+
+class Recorded:
+    """A project's evidence by name: this cycle's, and the names any cycle has (grouped once per check)."""
+
+    def __init__(self, cycle: int):
+        self.cycle = cycle
+        self.this_cycle: dict[str, list[Evidence]] = {}
+        self.names: set[str] = set()
+
+    def add(self, e: Evidence) -> None:
+        self.names.add(e.name)
+        if e.cycle == self.cycle:
+            self.this_cycle.setdefault(e.name, []).append(e)
+
+
+def _criterion(gate: Gate, c: Criterion, project: Project, recorded: Recorded,
+               decisions: Sequence[Decision], facts: Facts) -> CriterionResult:
+    key = project.key
+    if c.when is not None:
+        value = project_value(project, c.when.field)
+        if value not in c.when.values:
+            return CriterionResult(c.id, c.kind, c.must, True, c.title,
+                                   f"Not required: {c.when.field} is {value!r}; applies only when it is "
+                                   f"{' or '.join(c.when.values)}", None, applies=False)
+    if c.kind == "date":
+        return _date_criterion(c, key, facts)
+    if c.kind == "link":
+        return _link_criterion(c, facts)
+    if c.kind == "evidence":
+        assert c.evidence is not None
+        mine = recorded.this_cycle.get(c.evidence)
+        if mine:
+            refs = "; ".join(e.ref for e in mine[-2:])
+            return CriterionResult(c.id, c.kind, c.must, True, c.title,
+                                   f"Recorded in cycle {project.cycle}: {refs}", None,
+                                   evidence_ids=[e.id for e in mine if e.id is not None])
+        reason = f"No '{c.evidence}' evidence recorded in cycle {project.cycle}"
+        if c.evidence in recorded.names:
+            reason += " (an earlier cycle had one; each cycle needs its own)"
+        return CriterionResult(c.id, c.kind, c.must, False, c.title, reason,
+                               f"cycle evidence add {key} {c.evidence} --ref <REF>")
+
+    if c.kind == "field":
+        return _field_criterion(c, project)
+    return _decision_criterion(gate, c, project, decisions)
+
+
+def _field_criterion(c: Criterion, project: Project) -> CriterionResult:
+    assert c.field is not None
+    value = project_value(project, c.field)
+    if value is not None and (c.values is None or value in c.values):
+        return CriterionResult(c.id, c.kind, c.must, True, c.title, f"{c.field} is {value!r}", None)
+    if c.field in CORE_FIELDS:
+        hint = f"cycle project set {project.key} --{c.field.replace('_', '-')} <VALUE>"
+    else:
+        hint = f"cycle project set {project.key} --attr {c.field}=<VALUE>"
+    if value is not None and c.values is not None:
+        return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                               f"{c.field} is {value!r}; this needs {' or '.join(c.values)}", hint)
+    return CriterionResult(c.id, c.kind, c.must, False, c.title, f"{c.field} is not set", hint)
+
+
+def _decision_criterion(gate: Gate, c: Criterion, project: Project,
+                        decisions: Sequence[Decision]) -> CriterionResult:
+    key = project.key
+    body = required_body(project, c)
+    if body is None:
+        return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                               "The project has no accountable body to decide this gate",
+                               f"cycle project set {key} --accountable-body <BODY>")
+    here = [d for d in decisions if d.gate == gate.id and d.visit == project.visit]
+    by_body = [d for d in here if d.body == body]
+    if by_body:
+        last = by_body[-1]
+        when = f" on {last.decided_on}" if last.decided_on else ""
+        said = f"{last.outcome} by {last.body}{when} ({last.ref})"
+        if last.outcome == c.outcome:
+            return CriterionResult(c.id, c.kind, c.must, True, c.title, f"Decided: {said}", None,
+                                   decision_ids=[last.id] if last.id is not None else [])
+        return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                               f"Latest decision is {said}; the gate needs {_needs(c.outcome)}",
+                               _decision_hint(key, gate, c, body),
+                               decision_ids=[last.id] if last.id is not None else [])
+    reason = f"No decision by {body} recorded for gate {gate.id} since the project entered {gate.source}"
+    others = sorted({d.body for d in here})
+    if others:
+        reason += f" (decisions by {', '.join(others)} do not count: this gate needs {body})"
+    return CriterionResult(c.id, c.kind, c.must, False, c.title, reason, _decision_hint(key, gate, c, body))
+
+
+def _decision_hint(key: str, gate: Gate, c: Criterion, body: str) -> str:
+    return f"cycle decision record {key} --gate {gate.id} --outcome {c.outcome} --body {quote(body)} --ref <REF>"
+
+
+def _needs(outcome: str) -> str:
+    return "a go" if outcome == "go" else f"a decision of {outcome}"
+
+
+def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
+    assert c.date is not None and c.by is not None
+    today = facts.today or london_today()
+
+    def result(met: bool, reason: str, hint: str | None = None) -> CriterionResult:
+        return CriterionResult(c.id, c.kind, c.must, met, c.title, reason, hint)
+
+    terms_hint = f"cycle contract set {key} --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'"
+    if not facts.has_contract:
+        return result(False, "No contract recorded for this project", terms_hint)
+    when, by = facts.dates.get(c.date), facts.dates.get(c.by)
+    if by is None:
+        return result(False, f"{_LABEL[c.by].capitalize()} is unknown: the contract needs an end date and notice "
+                             f"period", terms_hint)
+    runs_on = (f"the contract runs on to {facts.run_on_to.isoformat()}" if facts.run_on_to
+               else "the contract runs on past its end date")
+    deadline_word = "deadline" if c.by == "notice_deadline" else "date"
+    if when is None:
+        hint = (f"cycle contract notice {key} --served-on YYYY-MM-DD --ref <REF>" if c.date == "notice_served_on"
+                else terms_hint)
+        if today > by:
+            reason = f"{_LABEL[c.date].capitalize()}: none, and {_LABEL[c.by]} {by.isoformat()} has passed"
+            if c.by == "notice_deadline":
+                reason += f": {runs_on}"
+            return result(False, reason, hint)
+        days = (by - today).days
+        return result(False, f"{_LABEL[c.date].capitalize()}: not yet; the {deadline_word} is {by.isoformat()} "
+                             f"(in {days} days)", hint)
+    if when > by:
+        reason = f"{_LABEL[c.date].capitalize()} on {when.isoformat()}, after {_LABEL[c.by]} {by.isoformat()}"
+        if c.by == "notice_deadline":
+            reason += f": {runs_on}"
+        return result(False, reason)
+    return result(True, f"{_LABEL[c.date].capitalize()} on {when.isoformat()}, on or before {_LABEL[c.by]} "
+                        f"{by.isoformat()}")
+
+
+def _link_criterion(c: Criterion, facts: Facts) -> CriterionResult:
+    linked = [(other, stage) for kind, other, stage in facts.links if kind == c.link]
+    done = [other for other, stage in linked if stage == c.stage]
+    if done:
+        return CriterionResult(c.id, c.kind, c.must, True, c.title,
+                               f"{c.link} {', '.join(done)}, which is {c.stage}", None)
+    if linked:
+        other, stage = linked[0]
+        return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                               f"{c.link} {other}, which is at {stage}, not yet {c.stage}",
+                               f"cycle gate check {other}")
+    return CriterionResult(c.id, c.kind, c.must, False, c.title, f"No project linked as {c.link}", None)
