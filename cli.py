@@ -678,7 +678,7 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: st
       cycle report gate-audit camhs --format html --out camhs-gates.html --checkpoint 42:3f1c...
     """
     from cycle import reporting as data
-    from reports.render import render
+    from cycle.reports.render import render
 
     store = _store()
     report = data.gate_audit(store, key, checkpoint)
@@ -702,7 +702,7 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, checkpoint: str | 
       cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
     """
     from cycle import reporting as data
-    from reports.render import render
+    from cycle.reports.render import render
 
     store = _store()
     report = data.quarterly(store, quarter, checkpoint=checkpoint)
@@ -1058,7 +1058,7 @@ def workflow_diagram(name: str, version: int | None, fmt: str, counts: bool, out
                 tally[p.stage] = tally.get(p.stage, 0) + 1
     text = graph.mermaid(wf, tally) if fmt == "mermaid" else graph.dot(wf, tally)
     if fmt == "svg":
-        from reports.svg import INSTALL, svg
+        from cycle.reports.svg import INSTALL, svg
 
         drawn = svg(text)
         if drawn is None:
@@ -1091,7 +1091,7 @@ def workflow_check(file: str, as_json: bool) -> None:
                f"{n} criteria.")
 
 
-from notifications.commands import register as _register_notifications  # noqa: E402
+from cycle.notifications.commands import register as _register_notifications  # noqa: E402
 
 _register_notifications(cli)
 

@@ -142,7 +142,7 @@ def report_subprocess(tag: str, what: str, floor_what: str, r: dict[str, Any], t
 def heavy_modules(args: list[str], env: dict[str, str]) -> str:
     """Which heavy modules `cycle ARGS` imports, run in a fresh interpreter."""
     found = subprocess.run([PY, "-c", f"import sys; sys.argv=['cycle', *{args!r}]\n"
-                            "import cli\ntry:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+                            "from cycle import cli\ntry:\n    cli.main()\nexcept SystemExit:\n    pass\n"
                             "print(sorted(m for m in ('sqlmodel','sqlalchemy','sqlalchemy.orm','pydantic',"
                             "'transitions','jinja2') if m in sys.modules), file=sys.stderr)"],
                            env=env, capture_output=True, text=True)

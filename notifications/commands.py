@@ -49,7 +49,7 @@ def _today(as_of: str | None) -> Any:
 
 def _where(transport: Any) -> str:
     """Where mail goes, said plainly: the Maildir default is announced with how to change it."""
-    from notifications.mail import MaildirTransport
+    from cycle.notifications.mail import MaildirTransport
 
     if isinstance(transport, MaildirTransport):
         return (f"the Maildir {transport.path} (no SMTP server configured; set CYCLE_SMTP_HOST, "
@@ -168,8 +168,8 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
             raise click.UsageError("--json needs --dry-run: cycle remind --dry-run --json")
         click.echo(ctx.get_help())
         return
+    from cycle.notifications import mail
     from cycle.reminders import rules
-    from notifications import mail
 
     plan = rules.preview(_store(), _today(as_of))
     if as_json:
@@ -190,8 +190,8 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
       cycle remind run
       # crontab, daily at 07:00:  0 7 * * *  cycle remind run
     """
+    from cycle.notifications import mail, send
     from cycle.reminders import rules
-    from notifications import mail, send
 
     store = _store()
     today = _today(as_of)
@@ -265,7 +265,7 @@ def outbox_send() -> None:
     Example:
       cycle outbox send
     """
-    from notifications import mail, send
+    from cycle.notifications import mail, send
 
     transport = mail.transport()
     drained = send.drain(_store(), actor=_actor(), transport=transport)
@@ -309,8 +309,8 @@ def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> Non
     Example:
       cycle scheduler run --at 07:00
     """
-    from notifications import mail
-    from notifications.scheduler import ReminderScheduler, configured
+    from cycle.notifications import mail
+    from cycle.notifications.scheduler import ReminderScheduler, configured
 
     if drain_every is not None and drain_every < 1:
         raise click.UsageError(f"--drain-every {drain_every} is not a number of minutes; give 1 or more, "

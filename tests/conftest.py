@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from cli import cli
+from cycle.cli import cli
 
 CAMHS = ["project", "new", "camhs", "--title", "CAMHS Tiers 2 and 3", "--workflow", "commissioning",
          "--lead-commissioner", "CCGs", "--model", "integrated", "--accountable-body", "Children's Trust Board",
@@ -380,7 +380,7 @@ def cycle_exe() -> list[str]:
     if exe.exists():
         return [str(exe)]
     found = shutil.which("cycle")
-    return [found] if found else [sys.executable, "-m", "cli"]
+    return [found] if found else [sys.executable, "-m", "cycle.cli"]
 
 
 def run_process(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:

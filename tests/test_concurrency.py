@@ -31,13 +31,14 @@ PER_PROJECT = 4  # evidence writers per project, two projects at once
 BARRIER = """\
 import sys, time
 from pathlib import Path
-import cli, cycle.audit.chain, cycle.projects.engine, cycle.workflow.gates, cycle.db.store, cycle.workflow.definition, cycle.text  # load before the race
+import cycle.cli, cycle.audit.chain, cycle.projects.engine, cycle.workflow.gates, cycle.db.store  # load before the race
+import cycle.workflow.definition, cycle.text
 ready, start = Path(sys.argv[1]), Path(sys.argv[2])
 ready.touch()
 while not start.exists():
     time.sleep(0.001)
 sys.argv = ["cycle", *sys.argv[3:]]
-cli.main()
+cycle.cli.main()
 """
 
 

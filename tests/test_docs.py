@@ -15,7 +15,7 @@ from types import ModuleType
 import click
 import pytest
 
-from cli import cli
+from cycle.cli import cli
 
 from .conftest import Cli
 
@@ -236,7 +236,7 @@ def test_exit_codes_page_lists_every_code(run: Cli) -> None:
 
 
 def test_help_does_not_import_the_database_stack() -> None:
-    code = ("import sys, cli\n"
+    code = ("import sys\nfrom cycle import cli\n"
             "try:\n    cli.cli.main(['--help'], prog_name='cycle')\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('sqlmodel', 'sqlalchemy', 'transitions', 'pydantic') if m in sys.modules]\n"
             "print('heavy=' + ','.join(heavy))")
@@ -248,7 +248,7 @@ def test_help_does_not_import_the_database_stack() -> None:
                                      ["project", "list"], ["audit", "log", "camhs"]])
 def test_read_commands_do_not_load_the_orm(ready: Cli, command: list[str]) -> None:
     """What keeps `project show` quick to start: reads are plain SQL, so SQLModel and its pydantic stay unloaded."""
-    code = ("import sys, cli\n"
+    code = ("import sys\nfrom cycle import cli\n"
             f"try:\n    cli.cli.main({command!r}, prog_name='cycle')\nexcept SystemExit as e:\n    assert not e.code\n"
             "heavy = [m for m in ('sqlmodel', 'sqlalchemy.orm', 'pydantic', 'transitions') if m in sys.modules]\n"
             "print('heavy=' + ','.join(heavy))")

@@ -11,6 +11,8 @@ import json
 
 import pytest
 
+from cycle.cli import cli as cycle_cli
+
 from .conftest import BODY, Cli, Database, as_user
 
 INSERT_DECISION = ("INSERT INTO decision (project_id, cycle, visit, gate, outcome, body, ref, recorded_by, "
@@ -63,7 +65,7 @@ def test_a_body_without_approvers_is_not_checked(ready: Cli, db: Database) -> No
 @pytest.mark.postgresql_only
 def test_the_actor_is_the_database_login_not_cycle_user(ready: Cli, db: Database) -> None:
     env = {**as_user(db, "bob"), "CYCLE_USER": "mallory"}  # logged in as bob, claiming to be mallory
-    result = ready.runner.invoke(__import__("cli").cli, ["evidence", "add", "camhs", "eia", "--ref", "EIA v1"],
+    result = ready.runner.invoke(cycle_cli, ["evidence", "add", "camhs", "eia", "--ref", "EIA v1"],
                                  env=env, prog_name="cycle")
     assert result.exit_code == 0, result.output
     entry = db.audit()[-1]
@@ -103,7 +105,7 @@ def test_a_hand_written_entry_under_another_name_is_refused(ready: Cli, db: Data
 
 @pytest.mark.postgresql_only
 def test_init_is_recorded_under_the_login(run: Cli, db: Database) -> None:
-    result = run.runner.invoke(__import__("cli").cli, ["init"], env={**as_user(db, "gill"), "CYCLE_USER": "x"},
+    result = run.runner.invoke(cycle_cli, ["init"], env={**as_user(db, "gill"), "CYCLE_USER": "x"},
                                prog_name="cycle")
     assert result.exit_code == 0, result.output
     entry, *installs = db.audit()

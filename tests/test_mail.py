@@ -15,8 +15,8 @@ import pytest
 from icalendar import Calendar
 
 from cycle.db.store import Store, open_store
+from cycle.notifications import mail, render, send
 from cycle.reminders import outbox, rules
-from notifications import mail, render, send
 
 from .conftest import Cli, Database
 from .reminder_setup import Y, live_project
@@ -243,7 +243,7 @@ def test_a_broken_template_keeps_the_reminder_waiting(run: Cli, store: Store, sm
 
 def test_smtp_settings_and_the_password(run: Cli, home: Path, monkeypatch: pytest.MonkeyPatch,
                                         tmp_path: Path) -> None:
-    from notifications import mail
+    from cycle.notifications import mail
 
     home.mkdir(parents=True, exist_ok=True)
     assert mail.smtp_settings() is None and isinstance(mail.transport(), mail.MaildirTransport)
@@ -267,7 +267,7 @@ def test_smtp_settings_and_the_password(run: Cli, home: Path, monkeypatch: pytes
         f"Error: SMTP security 'tls1.0' is not one of: starttls, ssl, none (CYCLE_SMTP_SECURITY or [smtp] security "
         f"in {home / 'reminders.toml'})\n")
     # no command takes a password
-    from cli import cli
+    from cycle.cli import cli
 
     from .test_docs import COMMANDS
 

@@ -16,9 +16,9 @@ import pytest
 
 from cycle.calendar import quarters
 from cycle.db.store import Store, open_store
+from cycle.notifications import send
+from cycle.notifications.mail import MaildirTransport
 from cycle.reminders import reviews, rules
-from notifications import send
-from notifications.mail import MaildirTransport
 
 from .conftest import BODY, Cli, go
 from .reminder_setup import Y, add_people, live_project, maildir_messages

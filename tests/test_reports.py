@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cycle.calendar.quarters import london_today
+from cycle.cli import cli as cycle_cli
 
 from .conftest import BODY, Cli, Database, go
 
@@ -218,12 +219,12 @@ def test_svg_through_graphviz(ready: Cli) -> None:
 def test_without_graphviz_svg_says_how_to_install_and_text_still_works(ready: Cli, tmp_path: Path) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    result = ready.runner.invoke(__import__("cli").cli, ["workflow", "diagram", "commissioning"],
+    result = ready.runner.invoke(cycle_cli, ["workflow", "diagram", "commissioning"],
                                  env={"PATH": str(empty)})
     assert result.exit_code == 2
     assert result.stderr == ("Error: SVG needs Graphviz: install it with `sudo apt-get install graphviz` "
                              "(or use --format dot or mermaid)\n")
-    assert ready.runner.invoke(__import__("cli").cli, ["workflow", "diagram", "commissioning", "--format", "dot"],
+    assert ready.runner.invoke(cycle_cli, ["workflow", "diagram", "commissioning", "--format", "dot"],
                                env={"PATH": str(empty)}).exit_code == 0
 
 

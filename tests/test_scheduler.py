@@ -18,10 +18,10 @@ import pytest
 
 from cycle.calendar import quarters
 from cycle.db.store import Store, open_store
+from cycle.notifications import send
+from cycle.notifications.scheduler import ReminderScheduler, Ticked, daily_trigger
 from cycle.reminders import lease, rules
 from cycle.reminders.lease import LeaseHeld
-from notifications import send
-from notifications.scheduler import ReminderScheduler, Ticked, daily_trigger
 
 from .conftest import Cli, cycle_exe, run_process
 from .reminder_setup import Y, live_project

@@ -18,11 +18,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import cycle.workflow.definition
 import pytest
 from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
+import cycle.workflow.definition
 from cycle.db import schema
 from cycle.db.store import open_store
 

@@ -54,6 +54,9 @@ class Store:
         try:
             self.engine: Engine = self._make_engine(url)
         except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            if (getattr(exc, "name", None) or "").partition(".")[0] == "psycopg":  # an extra: cycle[postgresql]
+                raise BadInput("CYCLE_DATABASE_URL names a PostgreSQL database, and its driver (psycopg) is not "
+                               "installed; install it with: pip install 'cycle[postgresql]'") from None
             raise BadInput(f"CYCLE_DATABASE_URL names a database cycle cannot talk to ({exc}); use "
                            f"postgresql+psycopg://... or sqlite:///...") from None
         self._writer = self.engine.execution_options(cycle_write=True)

@@ -507,7 +507,7 @@ def _only(raw: Mapping[str, Any], allowed: set[str], entry: str, fail: Any) -> N
 
 @cache
 def builtin_dir() -> Path:
-    import workflows
+    from cycle import workflows
 
     return Path(workflows.__file__).parent
 
