@@ -32,7 +32,7 @@ BARRIER = """\
 import sys, time
 from pathlib import Path
 import cycle.cli, cycle.audit.chain, cycle.projects.engine, cycle.workflow.gates, cycle.db.store  # load before the race
-import cycle.workflow.definition, cycle.text
+import cycle.workflow.definition, cycle.commands.output
 ready, start = Path(sys.argv[1]), Path(sys.argv[2])
 ready.touch()
 while not start.exists():

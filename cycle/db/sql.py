@@ -45,6 +45,12 @@ def database_error(exc: Exception) -> CycleError:
     return DatabaseFailed(line)
 
 
+def database_failure(exc: Exception) -> CycleError:
+    """What a person sees for an error of SQLAlchemy's that reached the CLI without passing through a transaction
+    of cycle's (which would have made it a CycleError already)."""
+    return database_error(exc) if isinstance(exc, DBAPIError) else DatabaseFailed(str(exc).splitlines()[0])
+
+
 def undecodable(exc: Exception) -> bool:
     """Whether a read failed on text that is not UTF-8: SQLite keeps whatever bytes it is given as
     text, and Python's sqlite3 refuses to read them back."""

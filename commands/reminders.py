@@ -1,50 +1,13 @@
-"""CLI for reminders: `cycle review`, `cycle remind`, `cycle outbox`, `cycle scheduler`.
-
-Only click is imported here at module level, so `cycle --help` stays cheap; the rest loads inside
-the commands. `register(cli)` adds the groups to the main `cycle` command.
-"""
+"""`cycle review`, `cycle remind`, `cycle outbox` and `cycle scheduler`: reminders, from the review meetings held
+to the mail sent (cycle.reminders decides what is due; cycle.notifications sends it)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-as_of_option = click.option("--as-of", metavar="DATE", help="Treat DATE (YYYY-MM-DD) as today (London date).")
-
-
-def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _store() -> Any:
-    from cycle.db import schema
-    from cycle.db.store import open_store
-
-    store = open_store()
-    click.get_current_context().call_on_close(store.dispose)
-    return schema.require(store)
-
-
-def _actor() -> str:
-    """$CYCLE_USER (or the login name); on PostgreSQL the database's login, whatever $CYCLE_USER says."""
-    from cycle.db.store import open_store
-
-    store = open_store()
-    try:
-        return store.actor()
-    finally:
-        store.dispose()
-
-
-def _today(as_of: str | None) -> Any:
-    from cycle.calendar import quarters
-    from cycle.calendar.dates import parse_date
-
-    return parse_date(as_of, "--as-of") if as_of else quarters.london_today()
+from ._common import CONTEXT, actor, as_of_or_today, emit, json_option, london_as_of_option, ready_store
 
 
 def _where(transport: Any) -> str:
@@ -56,8 +19,6 @@ def _where(transport: Any) -> str:
                 f"or [smtp] in $CYCLE_HOME/reminders.toml, to send by email)")
     return transport.describe()
 
-
-# --- review ----------------------------------------------------------------------------------------
 
 @click.group(context_settings=CONTEXT)
 def review() -> None:
@@ -85,7 +46,7 @@ def review_record(key: str, quarter: str, held_on: str, note: str | None, as_of:
     if as_of is not None:
         raise click.UsageError("review record takes no --as-of: a review is recorded once the meeting has been "
                                "held; give the day it was held with --held-on (today or earlier)")
-    r = reviews.record(_store(), key, quarter, held_on, actor=_actor(), note=note)
+    r = reviews.record(ready_store(), key, quarter, held_on, actor=actor(), note=note)
     click.echo(f"Recorded the {r.quarter} review of {r.project}, held on {r.held_on}.")
 
 
@@ -101,9 +62,9 @@ def review_list(key: str | None, as_json: bool) -> None:
     """
     from cycle.reminders import reviews
 
-    rows = reviews.listing(_store(), key)
+    rows = reviews.listing(ready_store(), key)
     if as_json:
-        _emit([r.as_dict() for r in rows])
+        emit([r.as_dict() for r in rows])
     elif not rows:
         click.echo("No reviews recorded. Record one with: cycle review record KEY --quarter 2026-Q3 --held-on DATE")
     else:
@@ -111,8 +72,6 @@ def review_list(key: str | None, as_json: bool) -> None:
             click.echo(f"{r.project:<24} {r.quarter}  held on {r.held_on}  by {r.recorded_by}"
                        + (f"  {r.note}" if r.note else ""))
 
-
-# --- remind ----------------------------------------------------------------------------------------
 
 def _plan_text(plan: Any, where: str) -> str:
     lines = [f"Reminders due on {plan.as_of.isoformat()} (London):"]
@@ -139,7 +98,7 @@ def _plan_text(plan: Any, where: str) -> str:
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
 @click.option("--dry-run", is_flag=True, help="List what a run would send, and what cannot be sent; change nothing.")
-@as_of_option
+@london_as_of_option
 @json_option
 @click.pass_context
 def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) -> None:
@@ -171,15 +130,15 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
     from cycle.notifications import mail
     from cycle.reminders import rules
 
-    plan = rules.preview(_store(), _today(as_of))
+    plan = rules.preview(ready_store(), as_of_or_today(as_of))
     if as_json:
-        _emit(plan.as_dict())
+        emit(plan.as_dict())
     else:
         click.echo(_plan_text(plan, _where(mail.transport())))
 
 
 @remind.command("run")
-@as_of_option
+@london_as_of_option
 @click.option("--dry-run", is_flag=True, help="Only list what would be sent (same as cycle remind --dry-run).")
 @click.option("--no-send", is_flag=True, help="Queue what is due but leave sending to `cycle outbox send`.")
 def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
@@ -193,13 +152,13 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
     from cycle.notifications import mail, send
     from cycle.reminders import rules
 
-    store = _store()
-    today = _today(as_of)
+    store = ready_store()
+    today = as_of_or_today(as_of)
     transport = mail.transport()
     if dry_run:
         click.echo(_plan_text(rules.preview(store, today), _where(transport)))
         return
-    plan = rules.enqueue(store, today, actor=_actor())
+    plan = rules.enqueue(store, today, actor=actor())
     click.echo(f"{today.isoformat()}: queued {len(plan.new)} reminder(s); "
                f"{len(plan.reminders) - len(plan.new)} were already queued or sent.")
     for p in plan.problems:
@@ -207,7 +166,7 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
     if no_send:
         click.echo("Send them with: cycle outbox send")
         return
-    drained = send.drain(store, actor=_actor(), transport=transport)
+    drained = send.drain(store, actor=actor(), transport=transport)
     _report(drained, transport)
 
 
@@ -221,8 +180,6 @@ def _report(drained: Any, transport: Any) -> None:
         click.echo(f"  waiting #{r.id} to {r.recipient} <{r.email}>: {r.last_error}; next try after "
                    f"{r.next_attempt_at[:19]}Z", err=True)
 
-
-# --- outbox ----------------------------------------------------------------------------------------
 
 @click.group(context_settings=CONTEXT)
 def outbox() -> None:
@@ -241,9 +198,9 @@ def outbox_list(status: str | None, as_json: bool) -> None:
     """
     from cycle.reminders import outbox as box
 
-    rows = box.listing(_store(), status)
+    rows = box.listing(ready_store(), status)
     if as_json:
-        _emit([r.as_dict() for r in rows])
+        emit([r.as_dict() for r in rows])
         return
     if not rows:
         click.echo("The outbox is empty." if status is None else f"No {status} messages.")
@@ -268,7 +225,7 @@ def outbox_send() -> None:
     from cycle.notifications import mail, send
 
     transport = mail.transport()
-    drained = send.drain(_store(), actor=_actor(), transport=transport)
+    drained = send.drain(ready_store(), actor=actor(), transport=transport)
     _report(drained, transport)
 
 
@@ -283,12 +240,10 @@ def outbox_retry(row_id: int) -> None:
     """
     from cycle.reminders import outbox as box
 
-    r = box.retry(_store(), row_id, actor=_actor())
+    r = box.retry(ready_store(), row_id, actor=actor())
     click.echo(f"#{r.id} ({r.kind} {r.project} to {r.recipient}) is due again after {r.attempts} attempt(s). "
                f"Send it with: cycle outbox send")
 
-
-# --- scheduler -------------------------------------------------------------------------------------
 
 @click.group(context_settings=CONTEXT)
 def scheduler() -> None:
@@ -316,10 +271,10 @@ def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> Non
         raise click.UsageError(f"--drain-every {drain_every} is not a number of minutes; give 1 or more, "
                                f"e.g. --drain-every 5")
     default_at, default_every = configured()
-    store = _store()
+    store = ready_store()
     transport = mail.transport()
     click.echo(f"Mail goes to {_where(transport)}.")
-    sched = ReminderScheduler(store, actor=_actor(), at=at or default_at,
+    sched = ReminderScheduler(store, actor=actor(), at=at or default_at,
                               drain_every_minutes=default_every if drain_every is None else drain_every,
                               transport=transport, log=lambda line: click.echo(line))
     sched.run(standby=standby)
@@ -338,18 +293,13 @@ def scheduler_status(as_json: bool) -> None:
     """
     from cycle.reminders import lease
 
-    row = lease.current(_store())
+    row = lease.current(ready_store())
     data = None if row is None else {"holder": row.holder, "host": row.host, "pid": row.pid,
                                      "started_at": row.started_at, "expires_at": row.expires_at}
     if as_json:
-        _emit(data)
+        emit(data)
     elif data is None:
         click.echo("No scheduler is running on this database. Start one with: cycle scheduler run")
     else:
         click.echo(f"Scheduler {data['holder']} (pid {data['pid']} on {data['host']}) since "
                    f"{data['started_at'][:19]}Z; lease until {data['expires_at'][:19]}Z.")
-
-
-def register(cli: click.Group) -> None:
-    for group in (review, remind, outbox, scheduler):
-        cli.add_command(group)

@@ -1,4 +1,5 @@
-"""Plain-text renderings for people (the CLI prints these; `--json` prints the dicts instead)."""
+"""What the commands print for a person: plain-text renderings of what the library returns (`--json` prints
+the dicts instead)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,103 @@
+"""What every command group shares: the options spelled once, the store a command opens, who is acting,
+printing JSON, writing --out.
+
+Only click is imported here at module level, so that `cycle --help` stays cheap: the library loads inside
+the commands that use it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from cycle.db.store import Store
+
+CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+as_of_option = click.option("--as-of", metavar="DATE", help="Treat DATE (YYYY-MM-DD) as today.")
+london_as_of_option = click.option("--as-of", metavar="DATE", help="Treat DATE (YYYY-MM-DD) as today (London date).")
+to_option = click.option("--to", metavar="STAGE|GATE",
+                         help="The stage to go to when there are several ways out, or a gate by id (an explicit "
+                              "gate is taken only when named).")
+expect_version_option = click.option("--expect-version", type=int, metavar="N",
+                                     help="Refuse (exit 4) unless the project is still at version N (from project "
+                                          "show).")
+
+
+def emit(data: Any) -> None:
+    """Print `data` as a command's --json output."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def any_store() -> Store:
+    """This command's store, opened once and closed when the command ends; the database may not exist yet."""
+    ctx = click.get_current_context()
+    store: Store | None = ctx.meta.get("cycle.store")
+    if store is None:
+        from cycle.db.store import open_store
+
+        store = ctx.meta["cycle.store"] = open_store()
+        ctx.call_on_close(store.dispose)
+    return store
+
+
+def ready_store() -> Store:
+    """This command's store, once its database is set up at the schema this cycle needs (else exit 2 saying so)."""
+    from cycle.db import schema
+
+    return schema.require(any_store())
+
+
+def actor() -> str:
+    """$CYCLE_USER (or the login name); on PostgreSQL the database's login, whatever $CYCLE_USER says."""
+    return any_store().actor()
+
+
+def as_of_date(value: str | None) -> date | None:
+    """--as-of as a date, or None when not given."""
+    from cycle.calendar.dates import parse_date
+
+    return parse_date(value, "--as-of") if value else None
+
+
+def as_of_or_today(value: str | None) -> date:
+    """--as-of as a date, or today in London when not given."""
+    from cycle.calendar import quarters
+
+    return as_of_date(value) or quarters.london_today()
+
+
+def _out_folder(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse --out into a folder that does not exist before any work is done, so nothing is written."""
+    if value is not None:
+        from pathlib import Path
+
+        folder = Path(value).parent
+        if not folder.is_dir():
+            raise click.BadParameter(f"the folder {folder} does not exist; create it first (mkdir -p {folder}) "
+                                     f"or write elsewhere", ctx, param)
+    return value
+
+
+out_option = click.option("--out", type=click.Path(dir_okay=False, writable=True), callback=_out_folder,
+                          help="Write to FILE (its folder must exist).")
+
+
+def write_out(text: str, out: str | None, what: str) -> None:
+    """Print `text`, or with --out write it to that file and say so."""
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from pathlib import Path
+
+    from cycle.errors import BadInput
+
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+    click.echo(f"Wrote the {what} to {out}")

@@ -1,0 +1,96 @@
+"""`cycle audit`: read and verify the hash-chained audit log."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ._common import CONTEXT, emit, json_option, ready_store
+
+
+@click.group(context_settings=CONTEXT)
+def audit() -> None:
+    """Read and verify the hash-chained audit log."""
+
+
+@audit.command("log")
+@click.argument("project_key", required=False)
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N entries (oldest first).")
+@json_option
+def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None:
+    """List audit entries, all or one project's, oldest first.
+
+    \b
+    Example:
+      cycle audit log camhs
+      cycle audit log --limit 20      # the 20 newest entries
+    """
+    from cycle.audit import chain as log
+    from cycle.projects import views
+
+    from . import output
+
+    store = ready_store()
+    with store.reading() as sql:
+        if project_key:
+            views.project(sql, project_key)
+        rows = log.entries(sql, project_key, limit)
+    emit([output.entry_dict(e) for e in rows]) if as_json else click.echo(output.audit_entries(rows))
+
+
+@audit.command("verify")
+@click.option("--checkpoint", metavar="SEQ:HASH", help="A head printed earlier by `cycle audit checkpoint`.")
+@click.option("--chain-only", is_flag=True,
+              help="Walk the hash chain only; skip comparing the records gates read with it.")
+@json_option
+def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> None:
+    """Walk the hash chain, then compare the records gates read with it; exit 1 naming what is wrong.
+
+    The records are every row of every table a gate, reminder or report reads (projects, evidence,
+    decisions, waivers, contracts, people, the outbox ...): each must match, column by column, the
+    latest image of it the log holds (docs/records.md).
+
+    \b
+    Example:
+      cycle audit verify
+      cycle audit verify --checkpoint 42:3f1c...
+    """
+    from cycle.audit.verify import verify_all
+
+    from . import output
+
+    result = verify_all(ready_store(), checkpoint, chain_only)
+    chain, records = result.chain, result.records
+    if as_json:
+        emit(result.as_dict())
+    elif chain.ok:
+        against = f", matches checkpoint {chain.checkpoint}" if chain.checkpoint else ""
+        click.echo(f"Audit chain verified: {chain.entries} entries, head {chain.head_seq}:{chain.head_hash}"
+                   f"{against}.")
+        if records is not None:
+            click.echo(output.records(records), err=not records.ok)
+    elif chain.untrusted:
+        click.echo(f"Audit chain FAILED at entry {chain.bad_seq}: {chain.problem}. To find where it was "
+                   f"rewritten, check against an earlier checkpoint: cycle audit verify --checkpoint SEQ:HASH",
+                   err=True)
+    else:
+        click.echo(f"Audit chain FAILED at entry {chain.bad_seq}: {chain.problem}. "
+                   f"{chain.entries} entries before it verified.", err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+@audit.command("checkpoint")
+@json_option
+def audit_checkpoint(as_json: bool) -> None:
+    """Print the chain's head as SEQ:HASH, to keep outside the database.
+
+    \b
+    Example:
+      cycle audit checkpoint >> ~/cycle-checkpoints.txt
+    """
+    from cycle.audit import chain as log
+
+    with ready_store().read() as s:
+        seq, digest = log.head(s)
+    emit({"seq": seq, "hash": digest}) if as_json else click.echo(f"{seq}:{digest}")

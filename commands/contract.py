@@ -1,0 +1,108 @@
+"""`cycle contract` and `cycle contracts`: a project's contract, and what needs a decision soon."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import CONTEXT, actor, as_of_date, as_of_option, emit, expect_version_option, json_option, ready_store
+
+
+@click.group(context_settings=CONTEXT)
+def contract() -> None:
+    """A project's contract: terms, notice deadline, notice served."""
+
+
+@contract.command("set")
+@click.argument("key")
+@click.option("--provider", help="The provider's name.")
+@click.option("--ref", help="The contract's reference.")
+@click.option("--start", help="Start date, YYYY-MM-DD.")
+@click.option("--end", help="End date, YYYY-MM-DD.")
+@click.option("--value", "value_total", help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m.")
+@click.option("--annual-value", "value_annual", help="Annual value in pounds.")
+@click.option("--notice", help="Notice period: '6 months', '90 days' or '60 working days'.")
+@click.option("--extension-to", help="Latest end date the extension options allow, YYYY-MM-DD.")
+@click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
+              help="Without notice the contract runs on (for --run-on) or simply ends (this clears any run-on).")
+@click.option("--run-on",
+              help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on).")
+@expect_version_option
+def contract_set(key: str, expect_version: int | None, **terms: str | None) -> None:
+    """Record or change a project's contract terms (only the options given change).
+
+    \b
+    Example:
+      cycle contract set camhs --provider "Trust X" --ref CAMHS-2025-01 --start 2025-04-01 \\
+        --end 2028-03-31 --value 3.6m --annual-value 1.2m --notice "6 months" --run-on "12 months"
+    """
+    from cycle.projects import engine
+
+    from . import output
+
+    st = engine.set_contract(ready_store(), key, terms, actor=actor(), expect_version=expect_version)
+    click.echo(output.contract_set(key, st))
+
+
+@contract.command("show")
+@click.argument("key")
+@as_of_option
+@json_option
+def contract_show(key: str, as_of: str | None, as_json: bool) -> None:
+    """The contract, its notice deadline and its status on a date.
+
+    \b
+    Example:
+      cycle contract show camhs --as-of 2026-10-01
+    """
+    from cycle.projects import views
+
+    from . import output
+
+    st = views.show_contract(ready_store(), key, as_of_date(as_of))
+    emit(st.as_dict()) if as_json else click.echo(output.contract(st))
+
+
+@contract.command("notice")
+@click.argument("key")
+@click.option("--served-on", required=True, help="The day notice was served, YYYY-MM-DD.")
+@click.option("--ref", required=True, help="The notice letter's reference.")
+def contract_notice(key: str, served_on: str, ref: str) -> None:
+    """Record that notice was served on the contract.
+
+    \b
+    Example:
+      cycle contract notice camhs-decommissioning --served-on 2026-09-15 --ref "Notice letter NL-114"
+    """
+    from cycle.projects import engine
+
+    from . import output
+
+    st = engine.serve_notice(ready_store(), key, served_on, ref, actor=actor())
+    click.echo(output.contract(st))
+
+
+@click.group(context_settings=CONTEXT)
+def contracts() -> None:
+    """Across all contracts: what needs a decision soon."""
+
+
+@contracts.command("due")
+@click.option("--within", default="180d", show_default=True, help="Window: 180d, 6m, 26w, 60 working days.")
+@as_of_option
+@json_option
+def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:
+    """Live contracts whose notice deadline, end date or run-on end falls in the window, soonest first.
+
+    \b
+    Example:
+      cycle contracts due --within 180d --as-of 2026-10-01
+    """
+    from cycle.projects import views
+
+    from . import output
+
+    rows = views.contracts_due(ready_store(), as_of_date(as_of), within)
+    if as_json:
+        emit([{"date": when.isoformat(), "what": what, **st.as_dict()} for when, what, st in rows])
+    else:
+        click.echo(output.due(rows, within))

@@ -1,0 +1,68 @@
+"""`cycle gate`: check the next gate, ask its body for a decision, waive a criterion."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import CONTEXT, actor, as_of_date, as_of_option, emit, json_option, ready_store, to_option
+
+
+@click.group(context_settings=CONTEXT)
+def gate() -> None:
+    """Check the gate out of a project's current stage."""
+
+
+@gate.command("check")
+@click.argument("key")
+@to_option
+@as_of_option
+@json_option
+def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> None:
+    """Every criterion of the next gate: met or not, why, and the command that records it.
+
+    \b
+    Example:
+      cycle gate check camhs
+      cycle gate check camhs --json
+    """
+    from cycle.projects import views
+
+    from . import output
+
+    check = views.check_gate(ready_store(), key, to, as_of_date(as_of))
+    emit(check.as_dict()) if as_json else click.echo(output.gate_check(check))
+
+
+@gate.command("request")
+@click.argument("key")
+@to_option
+@click.option("--note", help="What the body is asked to decide.")
+def gate_request(key: str, to: str | None, note: str | None) -> None:
+    """Ask the gate's body for a decision (you may then not decide it yourself).
+
+    \b
+    Example:
+      cycle gate request camhs --note "for the 14 October board"
+    """
+    from cycle.governance import requests
+
+    r = requests.request_gate(ready_store(), key, actor=actor(), to=to, note=note)
+    click.echo(f"Requested a decision on gate {r.gate} for {key} (asked by {r.requested_by}).")
+
+
+@gate.command("waive")
+@click.argument("key")
+@click.argument("criterion")
+@click.option("--reason", required=True, help="Why the criterion is waived; shown in every report.")
+@to_option
+def gate_waive(key: str, criterion: str, reason: str, to: str | None) -> None:
+    """Waive an unmet must criterion of the next gate (governance leads only; exit 6 otherwise).
+
+    \b
+    Example:
+      cycle gate waive camhs consultation --reason "Statutory consultation covered by the 2026 JSNA engagement"
+    """
+    from cycle.governance import waivers
+
+    w = waivers.waive(ready_store(), key, criterion, reason, actor=actor(), to=to)
+    click.echo(f"Waived {w.criterion} of gate {w.gate} for {key} (waiver #{w.id}, by {w.waived_by}).")

@@ -1,0 +1,84 @@
+"""`cycle report`: the gate-audit and quarterly reports (data from cycle.reporting, rendered by cycle.reports)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ._common import CONTEXT, out_option, ready_store, write_out
+
+
+@click.group(context_settings=CONTEXT)
+def report() -> None:
+    """Reports for governance leads and boards: gate audit, quarterly portfolio."""
+
+
+def _verification_failed(verified: dict[str, Any]) -> None:
+    """After a report is written: exit 1 when its verification failed, as `audit verify` does."""
+    if verified["ok"]:
+        return
+    if not verified["chain_ok"]:
+        click.echo(f"Audit chain FAILED at entry {verified['bad_seq']}: {verified['problem']}. The report says so; "
+                   f"see: cycle audit verify", err=True)
+    else:
+        n = len(verified["records"]["discrepancies"])
+        click.echo(f"Records FAILED: {n} {'does' if n == 1 else 'do'} not match the audit log. The report says so; "
+                   f"see: cycle audit verify", err=True)
+    sys.exit(1)
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="md",
+                             show_default=True, help="Output format.")
+checkpoint_option = click.option("--checkpoint", metavar="SEQ:HASH",
+                                 help="Check the chain against a head kept outside the database (from "
+                                      "`cycle audit checkpoint`; an empty one is refused).")
+
+
+@report.command("gate-audit")
+@click.argument("key", required=False)
+@format_option
+@out_option
+@checkpoint_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
+    """Every gate passed and every decision and request, with criteria, evidence, waivers and refusals; at the
+    top, the check `cycle audit verify` runs (exit 1, after writing the report, when it fails).
+
+    \b
+    Example:
+      cycle report gate-audit camhs --format html --out camhs-gates.html --checkpoint 42:3f1c...
+    """
+    from cycle import reporting as data
+    from cycle.reports.render import render
+
+    store = ready_store()
+    report = data.gate_audit(store, key, checkpoint)
+    drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
+    write_out(render(report, "json" if as_json else fmt, drawn), out, "gate-audit report")
+    _verification_failed(report["chain"])
+
+
+@report.command("quarterly")
+@click.option("--quarter", required=True, help="Financial quarter, e.g. 2026-Q3 (October-December 2026).")
+@format_option
+@out_option
+@checkpoint_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def report_quarterly(quarter: str, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
+    """The portfolio in a quarter: stages, moves, decisions, waivers, reviews, deadlines, slipped milestones;
+    at the top, the check `cycle audit verify` runs (exit 1, after writing the report, when it fails).
+
+    \b
+    Example:
+      cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
+    """
+    from cycle import reporting as data
+    from cycle.reports.render import render
+
+    store = ready_store()
+    report = data.quarterly(store, quarter, checkpoint=checkpoint)
+    drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
+    write_out(render(report, "json" if as_json else fmt, drawn), out, "quarterly report")
+    _verification_failed(report["chain"])
