@@ -382,7 +382,7 @@ def bench_verify(quick: bool) -> None:
             conn = store.raw_connection()
             try:
                 t = time.perf_counter()
-                result = chain.verify(conn)
+                result = chain.walk(conn)
                 return time.perf_counter() - t, result
             finally:
                 conn.close()
@@ -418,7 +418,7 @@ def bench_verify(quick: bool) -> None:
 
     say(f"[4] verify result: ok={verified.ok} entries={verified.entries:,} head={verified.head_seq}:"
         f"{verified.head_hash[:16]}... (the floor walk reached the same head)")
-    say(f"[4] chain.verify(store.raw_connection()) in-process: {median(s_times):.2f} s "
+    say(f"[4] chain.walk(store.raw_connection()) in-process: {median(s_times):.2f} s "
         f"({n / median(s_times):,.0f} entries/s)  |  floor sqlite3 read-and-hash loop: {median(f_times):.2f} s")
     say(f"[4]   ratio {ratio:.2f} (median of {reps} pairs)  target <= 1.5  {verdict(ratio, 1.5)}")
     say(f"[4] `cycle audit verify --chain-only` end to end: {r['subject']:.2f} s  |  floor loop as a fresh "

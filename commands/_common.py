@@ -66,9 +66,9 @@ def as_of_date(value: str | None) -> date | None:
 
 def as_of_or_today(value: str | None) -> date:
     """--as-of as a date, or today in London when not given."""
-    from cycle.calendar import quarters
+    from cycle.calendar import clock
 
-    return as_of_date(value) or quarters.london_today()
+    return as_of_date(value) or clock.london_today()
 
 
 def _out_folder(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -26,17 +26,12 @@ def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None
       cycle audit log camhs
       cycle audit log --limit 20      # the 20 newest entries
     """
-    from cycle.audit import chain as log
-    from cycle.projects import views
+    from cycle.audit import chain
 
     from . import output
 
-    store = ready_store()
-    with store.reading() as sql:
-        if project_key:
-            views.project(sql, project_key)
-        rows = log.entries(sql, project_key, limit)
-    emit([output.entry_dict(e) for e in rows]) if as_json else click.echo(output.audit_entries(rows))
+    entries = chain.log(ready_store(), project_key, limit)
+    emit([output.entry_dict(e) for e in entries]) if as_json else click.echo(output.audit_entries(entries))
 
 
 @audit.command("verify")
@@ -89,8 +84,7 @@ def audit_checkpoint(as_json: bool) -> None:
     Example:
       cycle audit checkpoint >> ~/cycle-checkpoints.txt
     """
-    from cycle.audit import chain as log
+    from cycle.audit import chain
 
-    with ready_store().read() as s:
-        seq, digest = log.head(s)
+    seq, digest = chain.current_head(ready_store())
     emit({"seq": seq, "hash": digest}) if as_json else click.echo(f"{seq}:{digest}")

@@ -58,10 +58,10 @@ def milestone_list(key: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle milestone list camhs
     """
-    from cycle.calendar import quarters
+    from cycle.calendar import clock
     from cycle.governance import milestones
 
-    on = as_of_date(as_of) or quarters.london_today()
+    on = as_of_date(as_of) or clock.london_today()
     rows = milestones.listing(ready_store(), key)
     if as_json:
         emit([{**m.as_dict(), "slipped": m.slipped(on)} for m in rows])

@@ -72,8 +72,7 @@ def people_list(as_json: bool) -> None:
     """
     from cycle.governance import people as directory
 
-    with ready_store().read() as s:
-        everyone = directory.everyone(s)
+    everyone = directory.everyone(ready_store())
     if as_json:
         emit([p.as_dict() for p in everyone])
     elif not everyone:

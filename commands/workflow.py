@@ -29,8 +29,8 @@ def workflow_list(as_json: bool) -> None:
       cycle workflow list
     """
     from cycle.errors import BadInput
+    from cycle.shell import quote
     from cycle.workflow import registry
-    from cycle.workflow.gates import quote
 
     installed, files = registry.listing(ready_store())
     if as_json:

@@ -14,7 +14,7 @@ from .errors import BadInput, CycleError, GateNotMet, ProjectNotFound, StaleProj
 __all__ = [
     "__version__", "CycleError", "BadInput", "GateNotMet", "ProjectNotFound", "StaleProject", "WorkflowInvalid",
     "open_store", "Store", "advance", "add_evidence", "record_decision", "create_project", "check_gate",
-    "load_workflow", "verify_audit", "verify_all",
+    "load_workflow", "verify_all",
 ]
 
 _LAZY = {
@@ -26,7 +26,6 @@ _LAZY = {
     "create_project": ("cycle.projects.engine", "create_project"),
     "check_gate": ("cycle.projects.views", "check_gate"),
     "load_workflow": ("cycle.workflow.registry", "load"),
-    "verify_audit": ("cycle.audit.chain", "verify"),
     "verify_all": ("cycle.audit.verify", "verify_all"),
 }
 

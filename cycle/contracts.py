@@ -9,8 +9,9 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from cycle.audit import chain
-from cycle.calendar import dates
+from cycle.calendar import clock, dates
 from cycle.db import rows
+from cycle.db.rows import ContractRow, ProjectRow, row_of
 from cycle.db.sql import sql_of
 
 from .errors import BadInput
@@ -47,7 +48,7 @@ class Status:
     """A contract as it stands on `as_of` (notice recorded as served after `as_of` had not been served then)."""
 
     holder: str
-    contract: Contract
+    contract: ContractRow
     as_of: date
     deadline: date | None
     state: str  # incomplete | open | due | passed | served | served-late | ends | ended
@@ -93,7 +94,7 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def run_on_date(c: Contract) -> date | None:
+def run_on_date(c: ContractRow) -> date | None:
     """The last day of the contract's run-on (dates.run_on_end), when its terms give a run-on period."""
     end = _d(c.end)
     if end is None or c.if_no_notice != "run-on" or not c.run_on:
@@ -101,7 +102,7 @@ def run_on_date(c: Contract) -> date | None:
     return dates.run_on_end(end, dates.parse_period(c.run_on))
 
 
-def status(holder: str, c: Contract, as_of: date, due_days: int = DUE_DAYS) -> Status:
+def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS) -> Status:
     """The contract on `as_of`. Its terms give one run-on period: without notice by the deadline it runs
     on from its end date for that period and then ends (a contract that rolls on again is not modelled)."""
     end = _d(c.end)
@@ -153,6 +154,13 @@ def status(holder: str, c: Contract, as_of: date, due_days: int = DUE_DAYS) -> S
     state = "due" if days <= due_days else "open"
     when = "today" if days == 0 else f"in {days} days"
     return make(state, f"Serve notice by {deadline.isoformat()} ({when}) or {runs_on}.", run_on)
+
+
+def status_of(sql: Sql, project: ProjectRow, today: date) -> Status | None:
+    """The status on `today` of the contract the project works with (its own, or the one of the service it
+    decommissions); None when there is none yet."""
+    _, holder, contract = rows.contract_holder(sql, project.id, project.key)
+    return status(holder, contract, today) if contract is not None else None
 
 
 # --- reading and writing ---------------------------------------------------------------------------
@@ -220,13 +228,13 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     holder_id, holder_key, contract = holder_of(session, project)
     before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
     if contract is None:
-        contract = Contract(project_id=holder_id, updated_at=chain.utc_now())
+        contract = Contract(project_id=holder_id, updated_at=clock.utc_now())
     for name, value in terms.items():
         setattr(contract, name, value)
     check_terms(contract)
     changes = {f: [before.get(f), getattr(contract, f)] for f in FIELDS
                if before.get(f) != getattr(contract, f) and f in terms}
-    contract.updated_at = chain.utc_now()
+    contract.updated_at = clock.utc_now()
     session.add(contract)
     session.flush()
     chain.append(session, actor=actor, action="contract.set", project=project.key,
@@ -249,10 +257,10 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
     if contract.notice_served_on:
         raise BadInput(f"notice was already recorded as served on {contract.notice_served_on} ({contract.notice_ref})")
     contract.notice_served_on, contract.notice_ref = when.isoformat(), ref
-    contract.updated_at = chain.utc_now()
+    contract.updated_at = clock.utc_now()
     session.add(contract)
     session.flush()
-    result = status(holder_key, contract, today)
+    result = status(holder_key, row_of(ContractRow, contract), today)
     chain.append(session, actor=actor, action="contract.notice", project=project.key,
                  payload={"contract_of": holder_key, "served_on": when.isoformat(), "ref": ref,
                           "notice_deadline": _iso(result.deadline), "status": result.state})
@@ -265,10 +273,10 @@ def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
     run-on once the deadline has gone by without notice)."""
     until = dates.window_end(as_of, within)
     out = []
-    for contract in rows.contracts(sql):
-        if contract.holder_stage == "closed":
+    for held in rows.contracts(sql):
+        if held.holder.stage == "closed":
             continue
-        st = status(contract.holder_key, contract, as_of)
+        st = status(held.holder.key, held.contract, as_of)
         if st.state in ("incomplete", "ended"):
             continue
         events = []

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cycle.workflow.gates import quote
+from cycle.shell import quote
 
 from .errors import BadInput
 

@@ -14,12 +14,13 @@ from sqlalchemy import select
 
 from cycle.audit import chain
 from cycle.audit.verify import verify_all
-from cycle.calendar import quarters
-from cycle.db.models import Decision, Evidence, Project, Waiver
+from cycle.calendar import clock, quarters
+from cycle.db import rows
+from cycle.db.models import Decision, Evidence, Waiver
+from cycle.db.rows import ContractRow, ProjectRow, row_of
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
-from cycle.projects.engine import get_project
-from cycle.projects.views import list_projects
-from cycle.workflow import registry
+from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
 
 from .errors import CycleError
@@ -34,7 +35,7 @@ def _verified(store: Store, checkpoint: str | None) -> dict[str, Any]:
     return result
 
 
-def stage_counts(projects: list[Project]) -> dict[str, dict[str, int]]:
+def stage_counts(projects: list[ProjectRow]) -> dict[str, dict[str, int]]:
     """workflow -> stage -> how many projects stand there."""
     out: dict[str, Counter[str]] = {}
     for p in projects:
@@ -48,7 +49,8 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
     `chain` holds the whole verification (BadInput first for a checkpoint that is not SEQ:HASH)."""
     verified = _verified(store, checkpoint)
     with store.read() as s:
-        projects = [get_project(s, key)] if key else list_projects(store)
+        sql = sql_of(s)
+        projects = [rows.project(sql, key)] if key else rows.projects(sql)
         ids = [p.id for p in projects]
         evidence = {e.id: e for e in s.exec(select(Evidence).where(Evidence.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
         decisions = {d.id: d for d in s.exec(select(Decision).where(Decision.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
@@ -95,7 +97,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                        "waivers": waived, "unverified_decisions": unverified, "decisions": decided,
                        "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
                        "entries": len(mine)})
-    return {"report": "gate-audit", "generated": quarters.london_today().isoformat(), "scope": key or "all projects",
+    return {"report": "gate-audit", "generated": clock.london_today().isoformat(), "scope": key or "all projects",
             "chain": verified, "unverified_decisions": sum(len(p["unverified_decisions"]) for p in report),
             "body_changes": sum(len(p["body_changes"]) for p in report),
             "projects": report, "stage_counts": stage_counts(projects)}
@@ -188,9 +190,7 @@ def workflows_in(store: Store, report: dict[str, Any]) -> dict[str, Workflow]:
 # --- the quarterly portfolio report -------------------------------------------------------------
 
 def _local(at: str) -> date:
-    from cycle.calendar.quarters import london_date, parse_utc
-
-    return london_date(parse_utc(at))
+    return clock.london_date(clock.parse_utc(at))
 
 
 def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
@@ -209,17 +209,17 @@ def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
 def quarterly(store: Store, quarter: str, today: date | None = None,
               checkpoint: str | None = None) -> dict[str, Any]:
     """One page for a board: where every project stood at the quarter's end and what happened in it."""
-    from cycle.db.models import Contract, Milestone, ReviewMeeting
+    from cycle.db.models import Contract, Milestone, Project, ReviewMeeting
     from cycle.governance.milestones import MilestoneView
-    from cycle.projects import views
 
     from . import contracts
 
     q = quarters.parse_quarter(quarter)
-    today = today or quarters.london_today()
+    today = today or clock.london_today()
     verified = _verified(store, checkpoint)
     with store.read() as s:
-        everyone = {p.key: p for p in s.exec(select(Project).order_by(Project.key)).scalars()}  # type: ignore[call-overload, arg-type]
+        sql = sql_of(s)
+        everyone = {p.key: p for p in rows.projects(sql)}
         entries = chain.entries(s)
         stage_at_end: dict[str, str] = {}
         moves, decided, waived, unreadable, refused = [], [], [], [], 0
@@ -272,13 +272,13 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         waiting = []
         for p in everyone.values():
             try:
-                wf = views.workflow_for(store, s, p)
+                wf = registry.pinned(store, sql, p)
             except CycleError as exc:  # no version pinned, say: the report says so rather than fail
                 waiting.append({"project": p.key, "gate": "-", "to": "-", "missing": [str(exc)]})
                 continue
             for gate in wf.gates_from(p.stage, explicit=False):  # a final stage has none
                 try:
-                    check = views.check(s, wf, gate, p)
+                    check = gates.check(sql, wf, gate, p)
                 except CycleError as exc:  # a contract's terms edited by hand: the check at the top names it
                     waiting.append({"project": p.key, "gate": gate.id, "to": gate.dest, "missing": [str(exc)]})
                     break
@@ -302,7 +302,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         for project, contract in s.exec(select(Project, Contract).join(  # type: ignore[call-overload]
                 Contract, Contract.project_id == Project.id)).all():  # type: ignore[arg-type]
             try:
-                st = contracts.status(project.key, contract, horizon_start)
+                st = contracts.status(project.key, row_of(ContractRow, contract), horizon_start)
             except CycleError:  # terms edited by hand (a notice period that is not one): the check at the top names it
                 continue
             if st.deadline and horizon_start <= st.deadline <= horizon_end and project.stage != "closed":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from cycle import config
 from cycle.errors import BadInput
-from cycle.reminders.rules import SMTP_SECURITY, config_path, read_config
+from cycle.reminders.settings import SMTP_SECURITY, config_path, read_config
 
 SECURITY = SMTP_SECURITY
 DEFAULT_FROM = "cycle@localhost"

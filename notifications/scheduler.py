@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cycle.calendar import quarters
+from cycle.calendar import clock
 from cycle.db.store import Store
 from cycle.errors import BadInput
-from cycle.reminders import rules
+from cycle.reminders import rules, settings
 from cycle.reminders.lease import Lease, LeaseHeld, LeaseLost, new_holder
 
 from . import send
@@ -34,7 +34,7 @@ DEFAULT_DRAIN_MINUTES = 5
 
 
 def parse_at(text: str) -> tuple[int, int]:
-    m = rules.TIME_OF_DAY.match((text or "").strip())
+    m = settings.TIME_OF_DAY.match((text or "").strip())
     if not m:
         raise BadInput(f"--at {text!r} is not a time of day; write HH:MM, e.g. 07:00 (London time)")
     return int(m.group(1)), int(m.group(2))
@@ -42,7 +42,7 @@ def parse_at(text: str) -> tuple[int, int]:
 
 def configured() -> tuple[str, int]:
     """(at, drain_every_minutes) from [scheduler] in $CYCLE_HOME/reminders.toml, else the defaults."""
-    raw = rules.read_config("scheduler")  # checked there
+    raw = settings.read_config("scheduler")  # checked there
     return str(raw.get("at", DEFAULT_AT)).strip(), int(raw.get("drain_every_minutes", DEFAULT_DRAIN_MINUTES))
 
 
@@ -50,7 +50,7 @@ def daily_trigger(at: str) -> Any:
     from apscheduler.triggers.cron import CronTrigger
 
     hour, minute = parse_at(at)
-    return CronTrigger(hour=hour, minute=minute, timezone=quarters.LONDON)
+    return CronTrigger(hour=hour, minute=minute, timezone=clock.LONDON)
 
 
 @dataclass
@@ -85,16 +85,12 @@ class ReminderScheduler:
 
     # --- the jobs ----------------------------------------------------------------------------------
 
-    def _guard(self, session: Any) -> None:
-        self.lease.check(session)
-
     def tick(self) -> Ticked:
         """Queue everything due today (London date of the clock), then send."""
         now = self.clock()
-        today = quarters.london_date(now)
-        plan = rules.enqueue(self.store, today, actor=self.actor, guard=self._guard)
-        drained = send.drain(self.store, actor=self.actor, transport=self.transport, now=now, guard=self._guard,
-                             holder=self.lease.holder)
+        today = clock.london_date(now)
+        plan = rules.enqueue(self.store, today, actor=self.actor, lease=self.lease)
+        drained = send.drain(self.store, actor=self.actor, transport=self.transport, now=now, lease=self.lease)
         self.log(f"{today} tick: queued {len(plan.new)}, {drained.summary()} ({drained.transport})")
         for p in plan.problems:
             self.log(f"  not sent: {p.kind} {p.project} {p.period}: {p.problem}; fix with: {p.fix}")
@@ -107,7 +103,7 @@ class ReminderScheduler:
 
     def drain(self) -> send.Drained:
         drained = send.drain(self.store, actor=self.actor, transport=self.transport, now=self.clock(),
-                             guard=self._guard, holder=self.lease.holder)
+                             lease=self.lease)
         if drained.rows:
             self.log(f"drain: {drained.summary()} ({drained.transport})")
         return drained
@@ -156,9 +152,9 @@ class ReminderScheduler:
 
         if not self.acquire(standby):
             return
-        sched = BlockingScheduler(timezone=quarters.LONDON, executors={"default": ThreadPoolExecutor(1)},
+        sched = BlockingScheduler(timezone=clock.LONDON, executors={"default": ThreadPoolExecutor(1)},
                                   job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        start = datetime.now(quarters.LONDON)
+        start = datetime.now(clock.LONDON)
         sched.add_job(self._safely(self.tick), daily_trigger(self.at), id="tick", name="tick", next_run_time=start)
         sched.add_job(self._safely(self.drain), "interval", minutes=self.drain_every, id="drain", name="drain")
         sched.add_job(self._safely(self.lease_renew), "interval", seconds=self.renew_seconds, id="lease",

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from cycle.db.store import Store
 from cycle.reminders import outbox
+from cycle.reminders.lease import Lease
 from cycle.reminders.outbox import Outcome, Row
 
 from . import mail, render
@@ -51,13 +52,14 @@ class Drained:
 
 
 def drain(store: Store, *, actor: str, transport: Transport | None = None, now: datetime | None = None,
-          guard: Any = None, holder: str | None = None) -> Drained:
-    """Send every due outbox row once; rows of one reminder go out together as one message."""
+          lease: Lease | None = None) -> Drained:
+    """Send every due outbox row once; rows of one reminder go out together as one message. With `lease` (a
+    scheduler's), rows are claimed only while the scheduler holds it, under its name."""
     transport = transport or mail.transport()
     sender = mail.sender()
-    holder = holder or f"send:{uuid.uuid4().hex[:12]}"
+    holder = lease.holder if lease is not None else f"send:{uuid.uuid4().hex[:12]}"
     now = now or datetime.now(UTC)
-    claimed = outbox.claim(store, holder, now, guard=guard, actor=actor)
+    claimed = outbox.claim(store, holder, now, lease=lease, actor=actor)
     result = Drained(transport.describe())
     groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
     for row in claimed:

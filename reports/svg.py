@@ -9,10 +9,6 @@ import subprocess
 INSTALL = "SVG needs Graphviz: install it with `sudo apt-get install graphviz` (or use --format dot or mermaid)"
 
 
-def have_graphviz() -> bool:
-    return shutil.which("dot") is not None
-
-
 def svg(dot_text: str) -> str | None:
     """The diagram as an inline <svg> element, or None when Graphviz is not installed."""
     exe = shutil.which("dot")

@@ -173,3 +173,40 @@ def test_every_module_is_imported_by_its_installed_name(name: str) -> None:
     bare = {Path(folder).stem for package, folder in PACKAGE_DIR.items() if package != "cycle"}
     for line, module in _imports(name, path):
         assert module.split(".")[0] not in bare, f"{path.relative_to(ROOT)}:{line} imports {module}: say cycle.{module}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in _sources() if n.startswith(ABOVE)))
+def test_above_the_library_only_a_store_is_handled(name: str) -> None:
+    """One handle: the CLI, notifications and reports pass a Store to the library and open no transaction,
+    session or connection of their own (nor import the database libraries that would)."""
+    path = _sources()[name]
+    for line, module in _imports(name, path):
+        assert module.split(".")[0] not in ("sqlalchemy", "sqlmodel", "psycopg", "sqlite3"), \
+            f"{path.relative_to(ROOT)}:{line} imports {module}"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            opens = node.func.attr in ("reading", "writing", "pinned", "glance", "raw_connection", "write_connection",
+                                       "connect") or (node.func.attr in ("read", "write") and not node.args)
+            assert not opens, f"{path.relative_to(ROOT)}:{node.lineno} opens a transaction: .{node.func.attr}()"
+
+
+def test_the_plain_sql_readers_select_columns_the_models_have() -> None:
+    """Each row type cycle.db.rows reads is a whole table's row, or names the table and column of each field;
+    either way every field is a column of the models (SQLModel's metadata), so a renamed column fails here."""
+    from sqlmodel import SQLModel
+
+    import cycle.db.models  # noqa: F401 - the tables
+    from cycle.db import rows
+
+    tables = SQLModel.metadata.tables
+    declared = {obj for obj in vars(rows).values() if isinstance(obj, type) and issubclass(obj, tuple)
+                and hasattr(obj, "_fields") and obj.__module__ == rows.__name__}
+    assert declared == set(rows.TABLES) | set(rows.JOINED) | {rows.HeldContract}
+    for row, table in rows.TABLES.items():
+        assert list(row._fields) == [c.name for c in tables[table].columns], row.__name__
+    for row, sources in rows.JOINED.items():
+        assert list(sources) == list(row._fields), row.__name__
+        for field, where in sources.items():
+            table, _, column = where.partition(".")
+            assert column in tables[table].columns, f"{row.__name__}.{field}: {where}"
+    assert rows.HeldContract._fields == ("holder", "contract")  # a Holder and a ContractRow, each checked above

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cycle.audit.chain import GENESIS, canonical_json, entry_hash, utc_now
+from cycle.audit.chain import GENESIS, canonical_json, entry_hash
+from cycle.calendar.clock import utc_now
 
 from .conftest import CAMHS, Cli, Database, go
 
@@ -410,7 +411,8 @@ _ACTIONS = st.sampled_from(["decision.record", "advance", "advance.refused", "de
 def test_any_payload_shape_leaves_the_log_and_reports_readable(history: Cli, db: Database, action: str,
                                                                payload: str) -> None:
     """Whatever a payload holds, `audit log` and both reports run; an entry they cannot read is named."""
-    from cycle.calendar.quarters import london_today, quarter_of
+    from cycle.calendar.clock import london_today
+    from cycle.calendar.quarters import quarter_of
 
     seq = append_raw(db, action, payload)
     line = history("audit", "log", "--limit", "1").stdout

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from cycle.db import rows
 from cycle.db.store import open_store
 from cycle.errors import StaleProject
-from cycle.projects import engine, views
+from cycle.projects import engine
+from cycle.workflow import registry
 from cycle.workflow.definition import builtin
 
 from .conftest import BODY, Cli, Database, cycle_exe, go, run_process
@@ -129,8 +131,8 @@ def read_phase(key: str):  # type: ignore[no-untyped-def]
     """What `engine.advance` does before it takes the write lock: read the project, choose its gate."""
     store = open_store()
     with store.reading() as sql:
-        project = views.project(sql, key)
-        wf = views.workflow_for(store, sql, project)
+        project = rows.project(sql, key)
+        wf = registry.pinned(store, sql, project)
     return store, wf, wf.gates_from(project.stage)[0], project
 
 
@@ -248,7 +250,7 @@ def test_threads_sharing_one_store_each_advance_on_their_own_connection(ready: C
             start.wait()
             for key in chunk:
                 with store.reading() as sql:  # a read between writes, on the same thread
-                    assert views.project(sql, key).stage == "analyse"
+                    assert rows.project(sql, key).stage == "analyse"
                 engine.advance(store, key, actor="alice")
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)

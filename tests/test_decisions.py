@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cycle.calendar.quarters import london_today
+from cycle.calendar.clock import london_today
 
 from .conftest import BODY, Cli, Database, go
 

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from cycle.calendar import dates, quarters
+from cycle.calendar import clock, dates
 
 from .conftest import BODY, Cli, Database, go
 
-TODAY = quarters.london_today()  # the product's today is the date in England
+TODAY = clock.london_today()  # the product's today is the date in England
 D = "camhs-decommissioning"
 COMMISSIONING = {"analyse-plan": ["needs-assessment"],
                  "plan-do": ["service-specification", "eia", "consultation", "performance-targets"],

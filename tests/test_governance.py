@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cycle.calendar.quarters import LONDON
+from cycle.calendar.clock import LONDON
 
 from .conftest import BODY, Cli
 

@@ -22,9 +22,12 @@ from typing import Any
 import pytest
 
 from cycle.audit import chain as log
+from cycle.audit.verify import verify_chain
+from cycle.db import rows
 from cycle.db.store import Store, open_store
 from cycle.errors import CycleError, DatabaseBusy, GateNotMet, StaleProject
 from cycle.projects import engine, views
+from cycle.workflow import gates, registry
 
 from .conftest import BODY, ON_POSTGRES, Cli
 
@@ -41,11 +44,11 @@ DEADLINE_SECONDS = 600  # a safety net: a worker stops early rather than hang th
 
 def _next_gate(store: Store, key: str) -> tuple[Any, int, str | None]:
     """The gate out of the project's stage (review: back round to analyse), its version, and --to."""
-    with store.read() as s:
-        project = engine.get_project(s, key)
-        wf = views.workflow_for(store, s, project)
+    with store.reading() as sql:
+        project = rows.project(sql, key)
+        wf = registry.pinned(store, sql, project)
         to = "analyse" if project.stage == "review" else None
-        gate = views.choose_gate(wf, project, to)
+        gate = gates.choose(wf, project, to)
         return gate, project.version, to
 
 
@@ -110,14 +113,10 @@ def test_mixed_commands_under_load_lose_nothing(run: Cli, capsys: pytest.Capture
 
     store = open_store()
     try:
-        with store.read() as s:
-            versions = {p.key: p.version for p in views.list_projects(store)}
-            entries = log.entries(s)
-        conn = store.raw_connection()
-        try:
-            chain = log.verify(conn)
-        finally:
-            conn.close()
+        versions = {p.key: p.version for p in views.list_projects(store)}
+        with store.reading() as sql:
+            entries = log.entries(sql)
+        chain = verify_chain(store)
     finally:
         store.dispose()
 

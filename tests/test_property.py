@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from cycle.audit import chain
-from cycle.calendar.quarters import london_today
+from cycle.audit.verify import verify_chain
+from cycle.calendar.clock import london_today
 from cycle.db.store import Store
 from cycle.errors import BadInput, CycleError, GateNotMet, StaleProject
 from cycle.governance import identity
@@ -364,14 +365,10 @@ class Commissioning(RuleBasedStateMachine):
 
     @invariant()
     def audit_log_is_exactly_what_happened(self) -> None:
-        conn = self.store.raw_connection()
-        try:
-            verdict = chain.verify(conn)
-        finally:
-            conn.close()
+        verdict = verify_chain(self.store)
         assert verdict.ok, verdict.problem
-        with self.store.read() as s:
-            entries = chain.entries(s)
+        with self.store.reading() as sql:
+            entries = chain.entries(sql)
         assert verdict.entries == len(entries)
         assert [(e.action, e.project, e.from_stage, e.to_stage) for e in entries] == self.expected
         moves = [(e.project, e.from_stage, e.to_stage) for e in entries

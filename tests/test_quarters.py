@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from cycle.calendar.quarters import Quarter, london_date, parse_quarter, quarter_of, quarters_between
+from cycle.calendar.clock import london_date
+from cycle.calendar.quarters import Quarter, parse_quarter, quarter_of, quarters_between
 from cycle.errors import BadInput
 
 

@@ -279,14 +279,14 @@ def test_a_write_that_forgets_its_entry_is_a_bug_caught_before_commit(ready: Cli
     from cycle.audit.images import Unrecorded
     from cycle.db.models import Project
     from cycle.db.store import open_store
-    from cycle.projects.engine import get_project
+    from cycle.projects.engine import load_for_write
 
     before = db.dump()
     store = open_store()
     try:
         with pytest.raises(Unrecorded, match=r"this transaction changed project #1 but appended no audit entry"):
             with store.write() as s:
-                get_project(s, "camhs").title = "Renamed without a trace"
+                load_for_write(s, "camhs").title = "Renamed without a trace"
         with pytest.raises(Unrecorded, match=r"a bulk UPDATE or DELETE on project would change rows"):
             with store.write() as s:
                 s.execute(update(Project).values(title="Renamed in bulk"))

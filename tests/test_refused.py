@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cycle.calendar.quarters import london_today
+from cycle.calendar.clock import london_today
 from cycle.workflow.definition import builtin
 
 from .conftest import BODY, Cli, Database, go

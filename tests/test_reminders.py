@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cycle.calendar import quarters
+from cycle.calendar import clock, quarters
 from cycle.db.store import Store, open_store
 from cycle.notifications import send
 from cycle.notifications.mail import MaildirTransport
@@ -49,7 +49,7 @@ def sent_in_maildir(home: Path) -> list[str]:
 def test_review_record_and_its_refusals(run: Cli) -> None:
     live_project(run)
     before = run.json("audit", "log")
-    today = quarters.london_today()
+    today = clock.london_today()
     q = quarters.quarter_of(today)
     tomorrow, earlier = today + timedelta(days=1), q.start - timedelta(days=1)
     cases = [
@@ -307,7 +307,7 @@ def test_notice_served_in_time_stops_the_ladder(run: Cli) -> None:
         return [r[0] for r in due(run, day) if r[0].startswith("notice")]
 
     assert notice(f"{Y}-12-31") == ["notice", "notice"]
-    run("contract", "notice", "camhs", "--served-on", quarters.london_today().isoformat(), "--ref", "NL-1")
+    run("contract", "notice", "camhs", "--served-on", clock.london_today().isoformat(), "--ref", "NL-1")
     assert notice(f"{Y}-12-31") == []
     assert notice(f"{Y + 1}-04-02") == []
 

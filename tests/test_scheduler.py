@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cycle.calendar import quarters
+from cycle.calendar.clock import LONDON, london_date
 from cycle.db.store import Store, open_store
 from cycle.notifications import send
 from cycle.notifications.scheduler import ReminderScheduler, Ticked, daily_trigger
@@ -38,7 +38,7 @@ def store(home: Path) -> Iterator[Store]:
 
 
 def london(y: int, m: int, d: int, hour: int = 7) -> datetime:
-    return datetime(y, m, d, hour, tzinfo=quarters.LONDON)
+    return datetime(y, m, d, hour, tzinfo=LONDON)
 
 
 class Running:
@@ -99,13 +99,13 @@ def _fires(at: str, start: datetime, n: int) -> list[datetime]:
     return out
 
 
-@pytest.mark.parametrize("start", [datetime(2027, 3, 25, 12, tzinfo=quarters.LONDON),
-                                   datetime(2026, 10, 22, 12, tzinfo=quarters.LONDON)],
+@pytest.mark.parametrize("start", [datetime(2027, 3, 25, 12, tzinfo=LONDON),
+                                   datetime(2026, 10, 22, 12, tzinfo=LONDON)],
                          ids=["spring", "autumn"])
 def test_the_daily_tick_fires_once_a_day_at_local_time_across_the_clock_change(start: datetime) -> None:
     fires = _fires("07:00", start, 7)
-    assert [f.astimezone(quarters.LONDON).strftime("%H:%M") for f in fires] == ["07:00"] * 7
-    days = [quarters.london_date(f) for f in fires]
+    assert [f.astimezone(LONDON).strftime("%H:%M") for f in fires] == ["07:00"] * 7
+    days = [london_date(f) for f in fires]
     assert days == [start.date() + timedelta(days=i + 1) for i in range(7)]
     # the UTC hour moves with the clocks; the London date (and so the quarter) does not
     assert len({f.astimezone(UTC).hour for f in fires}) == 2
@@ -202,11 +202,11 @@ def test_the_autumn_clock_change_fires_a_0130_tick_twice_and_still_sends_once(
     deadline = change + timedelta(days=30)  # the 30-day rung falls on the day the clocks go back
     live_project(run, start=f"{Y}-04-01", end=(deadline + timedelta(days=90)).isoformat(), notice="90 days")
     trigger, fires, prev = daily_trigger("01:30"), [], None
-    now = datetime.combine(change - timedelta(days=2), datetime.min.time(), quarters.LONDON)
+    now = datetime.combine(change - timedelta(days=2), datetime.min.time(), LONDON)
     for _ in range(5):
         prev = now = trigger.get_next_fire_time(prev, now)
         fires.append(now)
-    days = [quarters.london_date(f) for f in fires]
+    days = [london_date(f) for f in fires]
     assert days.count(change) == 2  # APScheduler fires at both 01:30s of the long day
     clock = [fires[0]]
     sched = ReminderScheduler(store, actor="scheduler", at="01:30", clock=lambda: clock[0], log=lambda _: None)
@@ -215,7 +215,7 @@ def test_the_autumn_clock_change_fires_a_0130_tick_twice_and_still_sends_once(
     for fire in fires:
         clock[0] = fire
         for r in sched.tick().drained.sent:
-            sent_on.setdefault(f"{r.kind} {r.period} {r.recipient}", []).append(quarters.london_date(fire).isoformat())
+            sent_on.setdefault(f"{r.kind} {r.period} {r.recipient}", []).append(london_date(fire).isoformat())
     sched.lease.release(store, actor="scheduler")
     assert all(len(when) == 1 for when in sent_on.values()), sent_on
     assert sent_on[f"notice {deadline}/30d alice"] == [change.isoformat()]

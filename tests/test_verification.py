@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import DBAPIError
 
-from cycle.calendar.quarters import london_today, quarter_of
+from cycle.calendar.clock import london_today
+from cycle.calendar.quarters import quarter_of
 
 from .conftest import BODY, Cli, Database
 from .test_audit import COLUMNS, build_history, rows

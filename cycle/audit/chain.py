@@ -5,11 +5,12 @@ entry's fields (sequence, UTC time, actor, project, action, from stage, to stage
 ASCII unit separator. Payloads are stored as canonical JSON (sorted keys, ASCII only), so no field
 can contain the separator and the encoding is unambiguous. The first entry's predecessor is 64 zeros.
 
-``verify`` walks the whole chain; a checkpoint (``SEQ:HASH``) kept outside the database also
-catches a cut-off tail or a chain rewritten from some point on. An entry whose column holds what
-cycle never writes there (binary data, a number or NULL where text belongs, text that is not UTF-8)
-is a bad entry like any other: named, never crashed on (``damage``). NULL and empty text in project
-or a stage are the same to the hash, as they always were; cycle writes NULL.
+``walk`` checks the whole chain (cycle.audit.verify runs it on a store); a checkpoint (``SEQ:HASH``)
+kept outside the database also catches a cut-off tail or a chain rewritten from some point on. An
+entry whose column holds what cycle never writes there (binary data, a number or NULL where text
+belongs, text that is not UTF-8) is a bad entry like any other: named, never crashed on (``damage``).
+NULL and empty text in project or a stage are the same to the hash, as they always were; cycle writes
+NULL.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
+from cycle.calendar.clock import utc_now
+from cycle.db import rows
 from cycle.db.sql import Sql, lenient_text, sql_of, undecodable
 from cycle.errors import BadInput
 
@@ -31,14 +33,11 @@ from . import images
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from cycle.db.store import Store
+
 GENESIS = "0" * 64
 _US = "\x1f"
 _RS = "\x1e"
-
-
-def utc_now() -> str:
-    """Now in UTC as 2026-10-14T09:30:00.123456Z (what every entry's `at` and every row's times are)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"  # [:-6]: "+00:00"
 
 
 # Everything orjson would otherwise write its own way goes to the fallback below (and fails there as
@@ -228,6 +227,20 @@ def entries(db: Sql | Session, project: str | None = None, limit: int | None = N
     return [_entry(row) for row in sql_of(db).rows_of_any_text(query, project=project)]
 
 
+def log(store: Store, project: str | None = None, limit: int | None = None) -> list[Entry]:
+    """`audit log`: the entries (all, or an existing project's; the newest `limit`), in one read transaction."""
+    with store.reading() as sql:
+        if project is not None:
+            rows.project(sql, project)  # ProjectNotFound rather than an empty log for a key nobody has
+        return entries(sql, project, limit)
+
+
+def current_head(store: Store) -> tuple[int, str]:
+    """`audit checkpoint`: (sequence, hash) of the newest entry, to keep outside the database."""
+    with store.reading() as sql:
+        return head(sql)
+
+
 class Unreadable(ValueError):
     """An entry's payload that is not the JSON object its action writes (edited by hand, or damaged)."""
 
@@ -265,10 +278,6 @@ def why_unreadable(exc: Exception) -> str:
 PAYLOAD_ERRORS = (Unreadable, KeyError, TypeError, AttributeError, IndexError, ValueError)
 
 
-def count(db: Sql | Session) -> int:
-    return int(sql_of(db).one("SELECT count(*) AS n FROM audit_entry").n)
-
-
 def parse_checkpoint(text: str) -> tuple[int, str]:
     """SEQ:HASH as `audit checkpoint` prints it; BadInput for anything else, an empty text included
     (a checkpoint file that went missing must not quietly turn the check off)."""
@@ -296,9 +305,9 @@ class Verification:
                 "untrusted": {"from": self.untrusted[0], "to": self.untrusted[1]} if self.untrusted else None}
 
 
-def verify(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: int = 5000) -> Verification:
-    """Walk the chain in sequence order over a raw DB-API connection; stop at the first bad entry.
-    (For the whole check, chain and records, see cycle.verification.verify_all.)"""
+def walk(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: int = 5000) -> Verification:
+    """Walk the chain in sequence order over a store's raw DB-API connection (the fastest read there is); stop
+    at the first bad entry. (On a store, with the records too: cycle.audit.verify.)"""
     try:
         return _walk(dbapi_conn, checkpoint, batch)
     except Exception as exc:

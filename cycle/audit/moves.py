@@ -30,7 +30,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from cycle import contracts
-from cycle.calendar.quarters import london_date, parse_utc
+from cycle.calendar.clock import london_date, parse_utc
 from cycle.errors import CycleError
 from cycle.workflow.definition import Workflow, parse_text, sha256_of
 from cycle.workflow.gates import Facts, GateCheck, evaluate
@@ -115,7 +115,7 @@ class Moves:
         return self.parsed[cache]
 
     def _facts(self, project: dict[str, Any], today: date) -> Facts:
-        """What views.facts_for reads, from the record (rows.contract_holder, rows.links, rows.waivers)."""
+        """What gates.facts reads, from the record (rows.contract_holder, rows.links, rows.waivers)."""
         pid = project["id"]
         holder, contract = project.get("key"), self._contract_of(pid)
         if contract is None:

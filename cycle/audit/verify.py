@@ -1,8 +1,8 @@
-"""The whole check of the record, as `audit verify`, both reports and the demo run it.
+"""The whole check of the record, as `audit verify`, both reports and the demo run it, on a store.
 
 First the hash chain, against a checkpoint kept outside the database when one is given
-(cycle.audit); then, once the chain holds, the records gates read against the log (cycle.records).
-One function, so that a report can never say "verified" where `audit verify` fails.
+(cycle.audit.chain); then, once the chain holds, the records gates read against the log
+(cycle.audit.records). One function, so that a report can never say "verified" where `audit verify` fails.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from cycle.db.store import Store
 
 from . import records as rec
-from .chain import Verification, parse_checkpoint, verify
+from .chain import Verification, parse_checkpoint, walk
 from .records import Records
 
 
@@ -35,14 +35,18 @@ class FullVerification:
 def verify_all(store: Store, checkpoint: str | None = None, chain_only: bool = False) -> FullVerification:
     """Walk the chain (against `checkpoint`, SEQ:HASH, when given), then compare the records with it
     unless `chain_only`. BadInput for a checkpoint that is empty or not SEQ:HASH, before any reading."""
-    cp = parse_checkpoint(checkpoint) if checkpoint is not None else None
-    conn = store.raw_connection()
-    try:
-        chain = verify(conn, cp)
-    finally:
-        conn.close()
+    chain = verify_chain(store, parse_checkpoint(checkpoint) if checkpoint is not None else None)
     records = None
     if chain.ok and not chain_only:
         with store.reading(snapshot=True) as sql:  # the log and the tables it vouches for, as one
             records = rec.check(sql)
     return FullVerification(chain, records)
+
+
+def verify_chain(store: Store, checkpoint: tuple[int, str] | None = None) -> Verification:
+    """Walk the whole hash chain, against `checkpoint` (sequence, hash) when given; stop at the first bad entry."""
+    conn = store.raw_connection()
+    try:
+        return walk(conn, checkpoint)
+    finally:
+        conn.close()

@@ -23,7 +23,6 @@ from functools import lru_cache
 
 from cycle.errors import BadInput
 
-UNITS = ("months", "days", "working-days")
 _PERIOD = re.compile(r"^\s*(\d{1,4})\s*(months?|m|days?|d|working[ -]days?|wd|weeks?|w|years?|y)\s*$", re.I)
 
 

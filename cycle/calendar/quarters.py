@@ -1,23 +1,21 @@
-"""English financial quarters and the London calendar date.
+"""English financial quarters.
 
 A financial year runs from 1 April to 31 March and is named by the year it starts in: quarter
 ``2026-Q3`` is October to December 2026, and ``2026-Q4`` is January to March **2027** (financial year
-2026/27). Reminders are about calendar dates in England, so "today" is the date in Europe/London,
-which is one hour ahead of UTC in summer: 23:30 UTC on 31 March is already 1 April (and Q1) there.
+2026/27). Which quarter "today" is in depends on the date in England (cycle.calendar.clock): 23:30
+UTC on 31 March is already 1 April, and Q1, there.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from cycle.errors import BadInput
 
 from .dates import last_day
 
-LONDON = ZoneInfo("Europe/London")
 _QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
@@ -86,20 +84,3 @@ def quarters_between(first: date, last: date) -> list[Quarter]:
         out.append(q)
         q = q + 1
     return out
-
-
-def london_date(instant: datetime) -> date:
-    """The calendar date in England at an instant (which must carry its time zone)."""
-    if instant.tzinfo is None:
-        raise ValueError("london_date needs an aware datetime (e.g. datetime.now(UTC))")
-    return instant.astimezone(LONDON).date()
-
-
-def london_today() -> date:
-    return london_date(datetime.now(UTC))
-
-
-def parse_utc(stamp: str) -> datetime:
-    """An audit-log time ('2026-11-22T07:17:57.123456Z') as an aware UTC datetime."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
-

@@ -1,71 +1,237 @@
-"""The rows a gate check and a project view read, in plain SQL (see store.Sql).
+"""The rows the read side reads, typed: one named tuple per table (ProjectRow, EvidenceRow, ...), read in plain SQL.
 
-Read-only commands and advance read through here, so they need neither the ORM nor its start-up
-cost; write commands that hold an ORM session reach the same queries through store.sql_of(session).
-Every function returns named tuples whose fields are the table's columns, so a row reads like the
-model (`project.stage`, `evidence.ref`).
+Read-only commands and advance read through here (see cycle.db.sql.Sql), so they need neither the ORM nor its
+start-up cost; write commands that hold an ORM session reach the same queries through sql_of(session), and turn
+an ORM object they hold into its row with row_of. A gate is checked on these rows everywhere.
+
+Each reader selects exactly the fields of its row type: a table's row type has every column of the table
+(TABLES), and a row read from a join says where each field comes from (JOINED). tests/test_architecture.py checks
+both against the models.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
+
+from cycle.errors import ProjectNotFound
 
 from .sql import Sql
 
-Row = Any
+
+class ProjectRow(NamedTuple):
+    id: int
+    key: str
+    title: str
+    workflow: str
+    workflow_version: int | None
+    stage: str
+    cycle: int
+    visit: int
+    lead_commissioner: str | None
+    model: str | None
+    accountable_body: str | None
+    owner: str | None
+    sro: str | None
+    lead: str | None
+    governance_lead: str | None
+    start_date: str | None
+    end_date: str | None
+    aim: str | None
+    scope: str | None
+    benefits: str | None
+    metrics: str | None
+    attrs: str
+    created_at: str
+    updated_at: str
+    version: int
 
 
-def project(sql: Sql, key: str, for_update: bool = False) -> Row | None:
-    return sql.one("SELECT * FROM project WHERE key = :key" + (sql.for_update if for_update else ""), key=key)
+class EvidenceRow(NamedTuple):
+    id: int
+    project_id: int
+    cycle: int
+    name: str
+    ref: str
+    note: str | None
+    recorded_by: str
+    recorded_at: str
 
 
-def projects(sql: Sql, stage: str | None = None, workflow: str | None = None) -> list[Row]:
-    where = [f"{name} = :{name}" for name, value in (("stage", stage), ("workflow", workflow)) if value]
-    return sql.rows("SELECT * FROM project" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY key",
-                    **{name: value for name, value in (("stage", stage), ("workflow", workflow)) if value})
+class DecisionRow(NamedTuple):
+    id: int
+    project_id: int
+    cycle: int
+    visit: int
+    gate: str
+    outcome: str
+    body: str
+    ref: str
+    recycle_to: str | None
+    decided_on: str | None
+    note: str | None
+    recorded_by: str
+    recorded_at: str
 
 
-def evidence(sql: Sql, project_id: int) -> list[Row]:
-    return sql.rows("SELECT * FROM evidence WHERE project_id = :id ORDER BY id", id=project_id)
+class WaiverRow(NamedTuple):
+    id: int
+    project_id: int
+    cycle: int
+    visit: int
+    gate: str
+    criterion: str
+    reason: str
+    waived_by: str
+    waived_at: str
 
 
-def decisions(sql: Sql, project_id: int) -> list[Row]:
-    return sql.rows("SELECT * FROM decision WHERE project_id = :id ORDER BY id", id=project_id)
+class ContractRow(NamedTuple):
+    id: int
+    project_id: int
+    provider: str | None
+    ref: str | None
+    start: str | None
+    end: str | None
+    value_total: str | None
+    value_annual: str | None
+    notice: str | None
+    extension_to: str | None
+    if_no_notice: str
+    run_on: str | None
+    notice_served_on: str | None
+    notice_ref: str | None
+    updated_at: str
 
 
-def waivers(sql: Sql, project_id: int, visit: int) -> dict[tuple[str, str], Row]:
+class LinkedProject(NamedTuple):
+    """A link from a project: its kind, and the other project's key and stage."""
+
+    kind: str
+    key: str
+    stage: str
+
+
+class Holder(NamedTuple):
+    """The project that holds a contract: its key and stage (HeldContract)."""
+
+    key: str
+    stage: str
+
+
+class HeldContract(NamedTuple):
+    """A contract, and the project holding it."""
+
+    holder: Holder
+    contract: ContractRow
+
+
+class _DecommissionedService(NamedTuple):
+    id: int
+    key: str
+    contract_id: int | None
+
+
+#: The table each table's row type is read from, whole.
+TABLES: dict[type[Any], str] = {ProjectRow: "project", EvidenceRow: "evidence", DecisionRow: "decision",
+                                WaiverRow: "waiver", ContractRow: "contract"}
+#: Rows read from joins: where each field comes from (table.column), and the alias the query gives each table.
+JOINED: dict[type[Any], dict[str, str]] = {
+    LinkedProject: {"kind": "link.kind", "key": "project.key", "stage": "project.stage"},
+    Holder: {"key": "project.key", "stage": "project.stage"},
+    _DecommissionedService: {"id": "project.id", "key": "project.key", "contract_id": "contract.id"},
+}
+_ALIAS = {"project": "p", "link": "l", "contract": "c"}
+
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+def _select(row: type[Any], alias: str = "") -> str:
+    """The select list of a row type: a table's columns (prefixed with `alias.`), or a join's fields."""
+    if row in JOINED:
+        return ", ".join(f'{_ALIAS[t]}."{c}" AS "{field}"' for field, (t, _, c) in
+                         ((f, where.partition(".")) for f, where in JOINED[row].items()))
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{column}"' for column in row._fields)
+
+
+def row_of(row: type[R], obj: object) -> R:
+    """An ORM object (or any object with the fields) as the row type the read side takes."""
+    return row._make(getattr(obj, field) for field in row._fields)  # type: ignore[attr-defined, no-any-return]
+
+
+_PROJECT = f"SELECT {_select(ProjectRow)} FROM project"
+
+
+def project(sql: Sql, key: str, for_update: bool = False) -> ProjectRow:
+    """The project with this key (ProjectNotFound if there is none); `for_update` locks its row (PostgreSQL)."""
+    found = sql.typed(ProjectRow, _PROJECT + " WHERE key = :key" + (sql.for_update if for_update else ""), key=key)
+    if not found:
+        raise ProjectNotFound(key)
+    return found[0]
+
+
+def key_taken(sql: Sql, key: str) -> bool:
+    return sql.one("SELECT 1 AS taken FROM project WHERE key = :key", key=key) is not None
+
+
+def projects(sql: Sql, stage: str | None = None, workflow: str | None = None) -> list[ProjectRow]:
+    given = {name: value for name, value in (("stage", stage), ("workflow", workflow)) if value}
+    where = " WHERE " + " AND ".join(f"{name} = :{name}" for name in given) if given else ""
+    return sql.typed(ProjectRow, _PROJECT + where + " ORDER BY key", **given)
+
+
+_EVIDENCE = f"SELECT {_select(EvidenceRow)} FROM evidence WHERE project_id = :id ORDER BY id"
+_DECISIONS = f"SELECT {_select(DecisionRow)} FROM decision WHERE project_id = :id ORDER BY id"
+_WAIVERS = f"SELECT {_select(WaiverRow)} FROM waiver WHERE project_id = :id AND visit = :visit ORDER BY id"
+_LINKS = (f"SELECT {_select(LinkedProject)} FROM link l JOIN project p ON p.id = l.other_id "
+          f"WHERE l.project_id = :id ORDER BY l.id")
+
+
+def evidence(sql: Sql, project_id: int) -> list[EvidenceRow]:
+    return sql.typed(EvidenceRow, _EVIDENCE, id=project_id)
+
+
+def decisions(sql: Sql, project_id: int) -> list[DecisionRow]:
+    return sql.typed(DecisionRow, _DECISIONS, id=project_id)
+
+
+def waivers(sql: Sql, project_id: int, visit: int) -> dict[tuple[str, str], WaiverRow]:
     """The waivers in force: (gate, criterion) -> waiver, for the project's current stage visit."""
-    found = sql.rows("SELECT * FROM waiver WHERE project_id = :id AND visit = :visit ORDER BY id",
-                     id=project_id, visit=visit)
-    return {(w.gate, w.criterion): w for w in found}
+    return {(w.gate, w.criterion): w for w in sql.typed(WaiverRow, _WAIVERS, id=project_id, visit=visit)}
 
 
-def links(sql: Sql, project_id: int) -> list[tuple[str, str, str]]:
-    """(kind, other project's key, its stage) for every link from this project."""
-    found = sql.rows("SELECT l.kind, p.key, p.stage FROM link l JOIN project p ON p.id = l.other_id "
-                     "WHERE l.project_id = :id ORDER BY l.id", id=project_id)
-    return [(r.kind, r.key, r.stage) for r in found]
+def links(sql: Sql, project_id: int) -> list[LinkedProject]:
+    """Every link from this project, with the other project's key and stage."""
+    return sql.typed(LinkedProject, _LINKS, id=project_id)
 
 
-def contract_holder(sql: Sql, project_id: int, key: str) -> tuple[int, str, Row | None]:
+_CONTRACT = f"SELECT {_select(ContractRow)} FROM contract"
+_DECOMMISSIONED = (f"SELECT {_select(_DecommissionedService)} FROM link l JOIN project p ON p.id = l.other_id "
+                   f"LEFT JOIN contract c ON c.project_id = p.id "
+                   f"WHERE l.project_id = :id AND l.kind = 'decommissions' ORDER BY l.id")
+
+
+def contract_holder(sql: Sql, project_id: int, key: str) -> tuple[int, str, ContractRow | None]:
     """(id, key, contract) of the project holding this project's contract: its own contract if it has
     one, else the service it decommissions (whose contract it works with, recorded or not), else
     itself; contract is None when the holder has none yet."""
-    own = sql.one("SELECT * FROM contract WHERE project_id = :id", id=project_id)
-    if own is not None:
-        return project_id, key, own
-    parent = sql.one("SELECT p.id AS holder_id, p.key AS holder_key, c.id AS contract_id FROM link l "
-                     "JOIN project p ON p.id = l.other_id LEFT JOIN contract c ON c.project_id = p.id "
-                     "WHERE l.project_id = :id AND l.kind = 'decommissions' ORDER BY l.id", id=project_id)
-    if parent is None:
+    own = sql.typed(ContractRow, _CONTRACT + " WHERE project_id = :id", id=project_id)
+    if own:
+        return project_id, key, own[0]
+    parent = sql.typed(_DecommissionedService, _DECOMMISSIONED, id=project_id)
+    if not parent:
         return project_id, key, None
-    found = (sql.one("SELECT * FROM contract WHERE id = :id", id=parent.contract_id)
-             if parent.contract_id is not None else None)
-    return parent.holder_id, parent.holder_key, found
+    service = parent[0]
+    found = (sql.typed(ContractRow, _CONTRACT + " WHERE id = :id", id=service.contract_id)
+             if service.contract_id is not None else [])
+    return service.id, service.key, found[0] if found else None
 
 
-def contracts(sql: Sql) -> list[Row]:
-    """Every contract, with its holder's key and stage (holder_key, holder_stage) beside its columns."""
-    return sql.rows("SELECT p.key AS holder_key, p.stage AS holder_stage, c.* FROM project p "
-                    "JOIN contract c ON c.project_id = p.id ORDER BY p.key")
+_HELD = (f"SELECT {_select(Holder)}, {_select(ContractRow, 'c')} FROM project p "
+         f"JOIN contract c ON c.project_id = p.id ORDER BY p.key")
 
+
+def contracts(sql: Sql) -> list[HeldContract]:
+    """Every contract, with the key and stage of the project holding it."""
+    width = len(Holder._fields)
+    return [HeldContract(Holder._make(r[:width]), ContractRow._make(r[width:])) for r in sql.tuples(_HELD)]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +23,8 @@ from cycle.errors import CycleError, DatabaseBusy, DatabaseFailed, DatabaseRefus
 
 if TYPE_CHECKING:
     from sqlmodel import Session
+
+R = TypeVar("R", bound=tuple[Any, ...])
 
 # SQLSTATEs that mean another transaction got in the way: the same request may well succeed again.
 _BUSY_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock timeout, cancelled
@@ -133,6 +135,18 @@ class Sql:
             return []
         return list(map(_row_type(tuple(map(_name, cursor.description)))._make, found))
 
+    def typed(self, row: type[R], statement: str, **params: Any) -> list[R]:
+        """The rows of a query as `row` (a named tuple whose fields are the query's columns, in order)."""
+        return list(map(row._make, self.tuples(statement, **params)))  # type: ignore[attr-defined]
+
+    def tuples(self, statement: str, **params: Any) -> list[tuple[Any, ...]]:
+        """The rows of a query as plain tuples."""
+        cursor = self._execute(statement, params)
+        try:
+            return cursor.fetchall()  # type: ignore[no-any-return]
+        except self._error as exc:
+            raise database_error(exc) from exc
+
     def rows_of_any_text(self, statement: str, **params: Any) -> list[Any]:
         """rows(), for a table a person may have written by hand: text that is not UTF-8 comes back
         with its bad bytes as lone surrogates (see lenient_text) instead of failing the read."""
@@ -218,3 +232,7 @@ def sql_of(db: Sql | Session | Connection) -> Sql:
     db.flush()
     return Sql.on(db.connection())
 
+
+if TYPE_CHECKING:
+    #: A transaction in progress: plain SQL, or an ORM session (sql_of gives the plain SQL of either).
+    Tx: TypeAlias = Sql | Session

@@ -6,17 +6,18 @@ Names are compared as canonical logins (cycle.identity): whoever owns a project 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cycle.calendar.quarters import LONDON, london_date
-from cycle.db.models import GateRequest, Project, Waiver
+from cycle.calendar.clock import LONDON, parse_utc
+from cycle.db.models import GateRequest, Waiver
+from cycle.db.rows import ProjectRow
 from cycle.db.sql import sql_of
+from cycle.projects import history
+from cycle.shell import quote
 from cycle.workflow.definition import CORE_FIELDS, Workflow
-from cycle.workflow.gates import quote
 
 from . import identity, people
 
@@ -33,35 +34,17 @@ def authority_fields(wf: Workflow) -> tuple[str, ...]:
     return tuple(dict.fromkeys([ACCOUNTABLE_BODY, *conditions]))
 
 
-def requesters(session: Session, project: Project, gate: str) -> list[str]:
+def requesters(session: Session, project: ProjectRow, gate: str) -> list[str]:
     """Who asked for this gate since the project entered its current stage."""
     rows = session.exec(select(GateRequest.requested_by).where(  # type: ignore[call-overload]
         GateRequest.project_id == project.id, GateRequest.gate == gate, GateRequest.visit == project.visit)).all()
     return sorted({r for (r,) in rows})
 
 
-def stage_entry(session: Session, project: Project) -> Any:
-    """The audit entry (seq, at, action) that brought the project to its current stage: its creation,
-    an advance, or a recycle or stop decision; None for a project with no such entry."""
-    return sql_of(session).one("SELECT seq, at, action FROM audit_entry WHERE project = :key AND to_stage IS NOT NULL "
-                               "ORDER BY seq DESC LIMIT 1", key=project.key)
-
-
-def _instant(at: str) -> datetime:
-    return datetime.fromisoformat(at.replace("Z", "+00:00"))
-
-
-def stage_entered_on(session: Session, project: Project) -> date | None:
-    """The day (in England) the project moved to its current stage; None while it is still at the
-    stage it was created at (it may have been put into cycle after its body had already decided)."""
-    entry = stage_entry(session, project)
-    return london_date(_instant(entry.at)) if entry and entry.action != "project.create" else None
-
-
-def owners_this_stage(session: Session, project: Project) -> dict[str, str | None]:
+def owners_this_stage(session: Session, project: ProjectRow) -> dict[str, str | None]:
     """Everyone who has owned the project since it entered its current stage: canonical login -> until
     when (an audit time), or None for the owner now. Read from the `project.set` entries since then."""
-    entry = stage_entry(session, project)
+    entry = history.stage_entry(sql_of(session), project.key)
     rows = sql_of(session).rows("SELECT at, payload FROM audit_entry WHERE project = :key AND action = 'project.set' "
                                 "AND seq > :since ORDER BY seq", key=project.key, since=entry.seq if entry else 0)
     owners: dict[str, str | None] = {}
@@ -74,7 +57,8 @@ def owners_this_stage(session: Session, project: Project) -> dict[str, str | Non
     return owners
 
 
-def owner_refusal(session: Session, project: Project, actor: str, what: str, instead: str) -> str | None:
+def owner_refusal(session: Session, project: ProjectRow, actor: str, what: str,
+                  instead: str) -> str | None:
     """Why `actor` may not `what` (separation of duties: they own the project, or owned it during
     this stage), or None."""
     owners = owners_this_stage(session, project)
@@ -83,19 +67,20 @@ def owner_refusal(session: Session, project: Project, actor: str, what: str, ins
     until = owners[identity.canonical(actor)]
     if until is None:
         return f"separation of duties: {actor} owns {project.key} and may not {what}; {instead}"
-    when = _instant(until).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+    when = parse_utc(until).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
     return (f"separation of duties: {actor} owned {project.key} during this stage (until {when}) and may not "
             f"{what}; {instead}")
 
 
-def waived_by(session: Session, project: Project, gate: str, actor: str) -> list[str]:
+def waived_by(session: Session, project: ProjectRow, gate: str, actor: str) -> list[str]:
     """The criteria of `gate` that `actor` waived in the project's current visit to its stage."""
     rows = session.exec(select(Waiver.criterion, Waiver.waived_by).where(  # type: ignore[call-overload]
         Waiver.project_id == project.id, Waiver.gate == gate, Waiver.visit == project.visit).order_by(Waiver.id)).all()
     return [criterion for criterion, by in rows if identity.same(by, actor)]
 
 
-def decision_authority(session: Session, project: Project, gate: str, body: str, actor: str) -> tuple[str | None, str]:
+def decision_authority(session: Session, project: ProjectRow, gate: str, body: str,
+                       actor: str) -> tuple[str | None, str]:
     """(why the actor may not decide, or None; the authority to record with the decision).
 
     Whoever waived a criterion of the gate may not decide it: one person would both set aside its
@@ -125,7 +110,7 @@ def decision_authority(session: Session, project: Project, gate: str, body: str,
     return None, f"approver for {body}"
 
 
-def authority_change_refusal(session: Session, project: Project, actor: str, changes: dict[str, Any]) -> str | None:
+def authority_change_refusal(session: Session, project: ProjectRow, actor: str, changes: dict[str, Any]) -> str | None:
     """Why `actor` may not make `changes` (name -> [old, new]) to the fields in authority_fields(), or None.
 
     Once governance is set up (anyone holds any role) they are a governance lead's to change, and

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
-
-from cycle.audit import chain
-from cycle.calendar import quarters
+from cycle.calendar import clock
+from cycle.db import rows
 from cycle.db.models import Milestone
 from cycle.db.store import Store
 from cycle.errors import BadInput
-from cycle.projects.engine import _iso_date, _load_for_write, _text, get_project, record_change
+from cycle.inputs import iso_date, one_line
+from cycle.projects.engine import load_for_write, record_change
 
 
-@dataclass
-class MilestoneView:
+class MilestoneView(NamedTuple):
+    """A milestone as `milestone list` shows it."""
+
     id: int
     title: str
     due: str
@@ -35,12 +34,12 @@ class MilestoneView:
 
 
 def add_milestone(store: Store, key: str, title: str, due: str, *, actor: str) -> Milestone:
-    text = _text(title, "milestone title") or ""
-    when = _iso_date(due, "--due") or ""
+    text = one_line(title, "milestone title") or ""
+    when = iso_date(due, "--due") or ""
     actor = store.actor(actor)
     with store.write() as s:
-        project = _load_for_write(s, key, None)
-        m = Milestone(project_id=project.id, title=text, due=when, created_by=actor, created_at=chain.utc_now())
+        project = load_for_write(s, key)
+        m = Milestone(project_id=project.id, title=text, due=when, created_by=actor, created_at=clock.utc_now())
         s.add(m)
         s.flush()
         record_change(s, project, actor=actor, action="milestone.add", payload={
@@ -48,14 +47,15 @@ def add_milestone(store: Store, key: str, title: str, due: str, *, actor: str) -
     return m
 
 
-def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str, on: str | None = None) -> Milestone:
-    today = quarters.london_today()
-    when = _iso_date(on, "--on") or today.isoformat()
+def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str,
+                       on: str | None = None) -> Milestone:
+    today = clock.london_today()
+    when = iso_date(on, "--on") or today.isoformat()
     if date.fromisoformat(when) > today:
         raise BadInput(f"--on {when} is in the future; mark a milestone done once it is done")
     actor = store.actor(actor)
     with store.write() as s:
-        project = _load_for_write(s, key, None)
+        project = load_for_write(s, key)
         m = s.get(Milestone, milestone_id)
         if m is None or m.project_id != project.id:
             raise BadInput(f"{key} has no milestone #{milestone_id}; see them with: cycle project show {key}")
@@ -69,8 +69,8 @@ def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str,
 
 
 def listing(store: Store, key: str) -> list[MilestoneView]:
-    with store.read() as s:
-        project = get_project(s, key)
-        rows = s.exec(select(Milestone).where(Milestone.project_id == project.id)  # type: ignore[call-overload]
-                      .order_by(Milestone.due, Milestone.id)).scalars()
-        return [MilestoneView(m.id, m.title, m.due, m.done_on) for m in rows]  # type: ignore[arg-type]
+    """The project's milestones, soonest due first."""
+    with store.reading() as sql:
+        project = rows.project(sql, key)
+        return sql.typed(MilestoneView, "SELECT id, title, due, done_on FROM milestone WHERE project_id = :id "
+                                        "ORDER BY due, id", id=project.id)

@@ -23,10 +23,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cycle.audit import chain
+from cycle.calendar import clock
 from cycle.db.models import Person, PersonRole
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted
-from cycle.workflow.gates import quote
+from cycle.shell import quote
 
 from . import identity
 
@@ -178,7 +179,7 @@ def _apply(s: Session, person: Person | None, name: str, email: str | None, role
            body: str) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if person is None:
-        person = Person(name=name, email=email, created_at=chain.utc_now())
+        person = Person(name=name, email=email, created_at=clock.utc_now())
         s.add(person)
         s.flush()
         changes["email"] = person.email
@@ -240,9 +241,11 @@ def get(session: Session, name: str) -> PersonView | None:
     return PersonView(person.name, person.email, [(r, b) for r, b in roles])
 
 
-def everyone(session: Session) -> list[PersonView]:
-    names = session.exec(select(Person.name).order_by(Person.name)).all()  # type: ignore[call-overload]
-    return [p for p in (get(session, n) for (n,) in names) if p is not None]
+def everyone(store: Store) -> list[PersonView]:
+    """Everyone cycle knows, by name, with their roles."""
+    with store.read() as s:
+        names = s.exec(select(Person.name).order_by(Person.name)).all()  # type: ignore[call-overload]
+        return [p for p in (get(s, n) for (n,) in names) if p is not None]
 
 
 def holders(session: Session, role: str, body: str = "") -> list[str]:

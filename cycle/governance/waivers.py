@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 from cycle.audit import chain
+from cycle.calendar import clock
 from cycle.db.models import Waiver
+from cycle.db.rows import ProjectRow, row_of
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted
-from cycle.projects import views
-from cycle.projects.engine import _load_for_write, _text, record_change
-from cycle.workflow.gates import quote
+from cycle.inputs import one_line
+from cycle.projects.engine import load_for_write, record_change
+from cycle.shell import quote
+from cycle.workflow import gates, registry
 
 from . import authority, people
 
 
 def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to: str | None = None) -> Waiver:
     """Waive one unmet must criterion of the next gate. Only a governance lead may; a refusal is audited."""
-    why = _text(reason, "--reason") or ""
+    why = one_line(reason, "--reason") or ""
     refusal = None
     actor = store.actor(actor)
     with store.write() as s:
-        project = _load_for_write(s, key, None)
-        wf = views.workflow_for(store, s, project)
+        project = load_for_write(s, key)
+        seen = row_of(ProjectRow, project)  # as read, for the checks
+        wf = registry.pinned(store, s, seen)
         asking = f"cycle gate waive {quote(key)} {quote(criterion)} --reason {quote(why)}"
-        gate = views.choose_gate(wf, project, to, asking)
-        check = views.check(s, wf, gate, project)
+        gate = gates.choose(wf, seen, to, asking)
+        check = gates.check(sql_of(s), wf, gate, seen)
         result = next((c for c in check.criteria if c.id == criterion), None)
         if result is None:
             raise BadInput(f"gate {gate.id} has no criterion {criterion!r}; it has: "
@@ -45,14 +50,14 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
                 refusal = (f"only a governance lead may waive a criterion, and nobody is one yet; "
                            f"{people.ask_admin(s, 'cycle people add <NAME> --role governance-lead')}")
         else:
-            refusal = authority.owner_refusal(s, project, actor, "waive its criteria",
+            refusal = authority.owner_refusal(s, seen, actor, "waive its criteria",
                                               "another governance lead must waive it")
         if refusal:  # committed on its own: a refused attempt is part of the record
             chain.append(s, actor=actor, action="waiver.refused", project=key, payload={
                 "gate": gate.id, "criterion": criterion, "reason": why, "why": refusal})
         else:
             waiver = Waiver(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate.id,
-                            criterion=criterion, reason=why, waived_by=actor, waived_at=chain.utc_now())
+                            criterion=criterion, reason=why, waived_by=actor, waived_at=clock.utc_now())
             s.add(waiver)
             s.flush()
             record_change(s, project, actor=actor, action="waiver.add", payload={

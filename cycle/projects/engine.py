@@ -12,7 +12,6 @@ import json
 import re
 import threading
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -21,18 +20,21 @@ from sqlmodel import Session
 
 from cycle import contracts
 from cycle.audit import chain, images
-from cycle.calendar import quarters
+from cycle.calendar import clock
 from cycle.db import rows
 from cycle.db.models import Decision, Evidence, Link, Project
-from cycle.db.sql import Sql
+from cycle.db.rows import ContractRow, ProjectRow, row_of
+from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, GateNotMet, NotPermitted, ProjectNotFound, StaleProject
 from cycle.governance import authority, people
-from cycle.workflow import registry
+from cycle.inputs import iso_date, one_line
+from cycle.shell import quote
+from cycle.workflow import gates, registry
 from cycle.workflow.definition import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow
-from cycle.workflow.gates import GateCheck, quote, required_body
+from cycle.workflow.gates import GateCheck, required_body
 
-from . import views
+from . import history
 
 MODELS = ("integrated", "co-ordinated", "joint", "national")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -99,45 +101,7 @@ def _move(wf: Workflow, stage: str, trigger: str) -> str:
         return dest
 
 
-# --- reading (the read side is cycle.views; this is for changing a project in an ORM session) ------
-
-def get_project(session: Session, key: str, for_update: bool = False) -> Project:
-    """The project with this key, to change in an ORM session; `for_update` locks its row until the
-    transaction ends (PostgreSQL)."""
-    query = select(Project).where(Project.key == key)  # type: ignore[arg-type]
-    if for_update:  # SQLite has no row locks: BEGIN IMMEDIATE already holds the whole database
-        query = query.with_for_update()
-    project = session.exec(query).scalars().first()  # type: ignore[call-overload]
-    if project is None:
-        raise ProjectNotFound(key)
-    return project
-
-
 # --- writing -------------------------------------------------------------------------------------
-
-_EXAMPLES = {"--ref": '"minutes 2026-10-14 item 5"', "--body": "\"Children's Trust Board\"",
-             "--reason": '"covered by the 2026 JSNA engagement"', "title": None}
-
-
-def _text(value: str | None, what: str, required: bool = True) -> str | None:
-    if value is None or not value.strip():
-        if required:
-            example = _EXAMPLES.get(what)
-            raise BadInput(f"{what} must not be empty" + (f"; e.g. {what} {example}" if example else ""))
-        return None
-    if any(ord(ch) < 32 and ch not in "\t" for ch in value):
-        raise BadInput(f"{what} must be a single line of text (no control characters)")
-    return value.strip()
-
-
-def _iso_date(value: str | None, what: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise BadInput(f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-10-14") from None
-
 
 def _checked_model(model: str | None) -> str | None:
     if model is not None and model not in MODELS:
@@ -145,8 +109,14 @@ def _checked_model(model: str | None) -> str | None:
     return model
 
 
-def _load_for_write(s: Session, key: str, expect_version: int | None) -> Project:
-    project = get_project(s, key, for_update=True)
+def load_for_write(s: Session, key: str, expect_version: int | None = None) -> Project:
+    """The project with this key, to change in the ORM session's write transaction, its row locked until the
+    transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE holds the whole database). StaleProject unless it is
+    at `expect_version`, when given. (Reading a project is cycle.db.rows.project.)"""
+    query = select(Project).where(Project.key == key).with_for_update()  # type: ignore[arg-type]
+    project: Project | None = s.exec(query).scalars().first()  # type: ignore[call-overload]
+    if project is None:
+        raise ProjectNotFound(key)
     if expect_version is not None and project.version != expect_version:
         raise StaleProject(key, expect_version, project.version)
     return project
@@ -154,7 +124,7 @@ def _load_for_write(s: Session, key: str, expect_version: int | None) -> Project
 
 def _touch(s: Session, project: Project, expected_version: int) -> None:
     """Write the project row (bumping its version) only if nobody else changed it meanwhile."""
-    project.updated_at = chain.utc_now()
+    project.updated_at = clock.utc_now()
     s.add(project)
     try:
         s.flush()
@@ -178,19 +148,20 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
     """Create a project at its workflow's first stage, on the newest installed version of the workflow."""
     if not _KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
-    fields = {"title": _text(title, "title"), "lead_commissioner": _text(lead_commissioner, "lead commissioner", False),
-              "model": _checked_model(model), "accountable_body": _text(accountable_body, "accountable body", False),
-              "owner": _text(owner, "owner", False)}
+    fields = {"title": one_line(title, "title"),
+              "lead_commissioner": one_line(lead_commissioner, "lead commissioner", False),
+              "model": _checked_model(model), "accountable_body": one_line(accountable_body, "accountable body", False),
+              "owner": one_line(owner, "owner", False)}
     actor = store.actor(actor)
     with store.write() as s:
         wf = registry.get(store, s, workflow)
         extra = _checked_attrs(wf, attrs or {})
-        now = chain.utc_now()
-        if s.exec(select(Project.id).where(Project.key == key)).first() is not None:  # type: ignore[call-overload]
+        now = clock.utc_now()
+        if rows.key_taken(sql_of(s), key):
             raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
         if fields["owner"]:
             fields["owner"] = people.named_person(s, fields["owner"], "--owner")
-        old = get_project(s, replaces, for_update=True) if replaces else None
+        old = load_for_write(s, replaces) if replaces else None
         project = Project(key=key, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
                           attrs=json.dumps(extra, sort_keys=True), created_at=now, updated_at=now, **fields)
         s.add(project)
@@ -205,7 +176,7 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
 
 def _link(s: Session, project: Project, kind: str, other: Project, actor: str) -> None:
     """Link two projects both ways, with an audit entry on the other project so either log shows it."""
-    now = chain.utc_now()
+    now = clock.utc_now()
     s.add(Link(project_id=project.id, kind=kind, other_id=other.id, created_at=now))
     s.add(Link(project_id=other.id, kind=LINKS[kind], other_id=project.id, created_at=now))
     record_change(s, other, actor=actor, action="project.link", payload={"kind": LINKS[kind], "other": project.key})
@@ -218,7 +189,7 @@ def _checked_attrs(wf: Workflow, attrs: dict[str, str]) -> dict[str, str]:
         if name not in known:
             raise BadInput(f"workflow {wf.name} has no project attribute {name!r}; "
                            f"it knows: {', '.join(known) or 'none'}")
-        out[name] = _text(value, name) or ""
+        out[name] = one_line(value, name) or ""
         choices = wf.choices(name)
         if choices and out[name] not in choices:
             raise BadInput(f"{name} {out[name]!r} is not one of: {', '.join(choices)}")
@@ -240,10 +211,10 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
     """
     if "model" in changes:
         _checked_model(changes["model"])
-    clean = {k: _text(v, k.replace("_", " ")) for k, v in changes.items() if k in CORE_FIELDS}
+    clean = {k: one_line(v, k.replace("_", " ")) for k, v in changes.items() if k in CORE_FIELDS}
     for name in ("start_date", "end_date"):
         if clean.get(name):
-            clean[name] = _iso_date(clean[name], f"--{name.replace('_', '-')}")
+            clean[name] = iso_date(clean[name], f"--{name.replace('_', '-')}")
     if workflow_version is not None and workflow_version < 1:
         raise BadInput(f"--workflow-version must be 1 or more, not {workflow_version}; see: cycle workflow list")
     if not clean and not attrs and workflow_version is None:
@@ -251,9 +222,10 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
     actor = store.actor(actor)
     refusal = None
     with store.write() as s:
-        project = _load_for_write(s, key, expect_version)
+        project = load_for_write(s, key, expect_version)
         target = None if workflow_version is None else _version_for(store, s, project, workflow_version)
-        wf = target or views.workflow_for(store, s, project)  # the attributes are the new version's
+        seen = row_of(ProjectRow, project)  # as read, for the checks
+        wf = target or registry.pinned(store, s, seen)  # the attributes are the new version's
         extra = _checked_attrs(wf, attrs or {})
         for name, flag in people.PERSON_FIELDS.items():
             if clean.get(name):
@@ -273,7 +245,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
             same = ", ".join(f"{name.replace('_', ' ')} {value or '(none)'}" for name, value in asked)
             raise BadInput(f"{key} already has {same}, so nothing changed; see it with: cycle project show {key}")
         guarded = {name: diff[name] for name in authority.authority_fields(wf) if name in diff}
-        refusal = authority.authority_change_refusal(s, project, actor, guarded) if guarded else None
+        refusal = authority.authority_change_refusal(s, seen, actor, guarded) if guarded else None
         unguarded = False
         if refusal is None and "workflow_version" in diff:
             refusal, unguarded = authority.lead_refusal(
@@ -316,13 +288,13 @@ def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, not
                  expect_version: int | None = None) -> Evidence:
     actor = store.actor(actor)
     with store.write() as s:
-        project = _load_for_write(s, key, expect_version)
-        wf = views.workflow_for(store, s, project)
+        project = load_for_write(s, key, expect_version)
+        wf = registry.pinned(store, s, row_of(ProjectRow, project))
         known = wf.evidence_names()
         if name not in known:
             raise BadInput(f"workflow {wf.name} has no evidence called {name!r}; it knows: {', '.join(known)}")
-        item = Evidence(project_id=project.id, cycle=project.cycle, name=name, ref=_text(ref, "--ref") or "",
-                        note=_text(note, "--note", False), recorded_by=actor, recorded_at=chain.utc_now())
+        item = Evidence(project_id=project.id, cycle=project.cycle, name=name, ref=one_line(ref, "--ref") or "",
+                        note=one_line(note, "--note", False), recorded_by=actor, recorded_at=clock.utc_now())
         s.add(item)
         s.flush()
         record_change(s, project, actor=actor, action="evidence.add", payload={
@@ -356,25 +328,26 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
     if (outcome == "recycle") != (recycle_to is not None):
         raise BadInput("--to STAGE goes with --outcome recycle, and recycle needs it "
                        "(the earlier stage the body sends the project back to)")
-    body_text = _text(body, "--body") or ""
-    ref_text = _text(ref, "--ref") or ""
-    decided = _iso_date(decided_on, "--date")
-    today = quarters.london_today().isoformat()  # the body met in England: its calendar, as for the stage's entry
+    body_text = one_line(body, "--body") or ""
+    ref_text = one_line(ref, "--ref") or ""
+    decided = iso_date(decided_on, "--date")
+    today = clock.london_today().isoformat()  # the body met in England: its calendar, as for the stage's entry
     if decided is not None and decided > today:
         raise BadInput(f"--date {decided} is in the future; --date is the day the body decided, so record "
                        f"the decision once it has met, e.g. --date {today}")
     actor = store.actor(actor)
     with store.write() as s:
-        project = _load_for_write(s, key, expect_version)
-        wf = views.workflow_for(store, s, project)
+        project = load_for_write(s, key, expect_version)
+        seen = row_of(ProjectRow, project)  # as read, for the checks
+        wf = registry.pinned(store, s, seen)
         if outcome not in wf.outcomes():
             raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(wf.outcomes())}")
-        gates = wf.gates_from(project.stage)
-        the_gate = next((g for g in gates if g.id == gate), None)
+        ways_out = wf.gates_from(project.stage)
+        the_gate = next((g for g in ways_out if g.id == gate), None)
         if the_gate is None:
-            open_ids = ", ".join(g.id for g in gates) or "none (the project is closed)"
+            open_ids = ", ".join(g.id for g in ways_out) or "none (the project is closed)"
             raise BadInput(f"{key} is at {project.stage}; the gates a decision can be recorded for are: {open_ids}")
-        needed = [required_body(project, c) for c in the_gate.criteria if c.kind == "decision"]
+        needed = [required_body(seen, c) for c in the_gate.criteria if c.kind == "decision"]
         if not needed:  # no decision criterion: the gate's body (by default the accountable body) decides it
             needed = [project.accountable_body if the_gate.body == ACCOUNTABLE else the_gate.body]
         if None in needed:  # the gate is the accountable body's, and the project names none
@@ -382,7 +355,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
                            f"cycle project set {key} --accountable-body <BODY>")
         if needed and body_text not in needed:
             raise BadInput(f"gate {gate} is decided by {' or '.join(str(b) for b in needed)}, not {body_text}")
-        entered = authority.stage_entered_on(s, project) if decided is not None else None
+        entered = history.entered_stage_on(sql_of(s), seen, creation=False) if decided is not None else None
         if decided is not None and entered is not None and decided < entered.isoformat():
             raise BadInput(f"--date {decided} is before {key} entered {project.stage} on {entered.isoformat()}, and a "
                            f"decision counts only from then; give the day the body decided, e.g. "
@@ -396,7 +369,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
             dest = _move(wf, project.stage, f"recycle_to_{recycle_to}")
         elif outcome == "stop":
             dest = _move(wf, project.stage, "stop")
-        refusal, authority_text = authority.decision_authority(s, project, gate, body_text, actor)
+        refusal, authority_text = authority.decision_authority(s, seen, gate, body_text, actor)
         if refusal:  # committed on its own: a refused attempt is part of the record
             chain.append(s, actor=actor, action="decision.refused", project=key,
                          payload={"gate": gate, "outcome": outcome, "body": body_text, "ref": ref_text,
@@ -404,8 +377,8 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
         else:
             decision = Decision(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate,
                                 outcome=outcome, body=body_text, ref=ref_text, recycle_to=recycle_to,
-                                decided_on=decided, note=_text(note, "--note", False), recorded_by=actor,
-                                recorded_at=chain.utc_now())
+                                decided_on=decided, note=one_line(note, "--note", False), recorded_by=actor,
+                                recorded_at=clock.utc_now())
             s.add(decision)
             s.flush()
             source = project.stage
@@ -429,73 +402,81 @@ def advance(store: Store, key: str, *, actor: str, to: str | None = None,
             expect_version: int | None = None, new_key: str | None = None) -> Moved:
     """Pass the gate out of the current stage if its must criteria are met.
 
-    Reads the project first, outside the write lock: that version is the one the manager acts on.
-    Then, under the write lock, checks the gate and moves the project only if it is still at that
-    version: two managers advancing at once get one winner and one StaleProject (exit 4). A refused
-    attempt is recorded as one `advance.refused` audit entry and changes nothing else. It all runs
-    in plain SQL (see store.Sql): an advance is the hot path of the engine.
+    Read the project (outside the write lock: that version is the one the manager acts on), check the
+    gate, and write the move and its audit entry, only if the project is still at that version: two
+    managers advancing at once get one winner and one StaleProject (exit 4). A refused attempt is
+    recorded as one `advance.refused` audit entry and changes nothing else. It all runs in plain SQL
+    on one connection (cycle.db.sql.Sql): an advance is the hot path of the engine.
     """
-    with store.pinned() as raw:  # the read and the write on one connection
+    with store.pinned() as raw:
         glance = store.glance(raw)
-        project = views.project(glance, key)
+        project = rows.project(glance, key)
         if expect_version is not None and project.version != expect_version:
             raise StaleProject(key, expect_version, project.version)
-        wf = views.workflow_for(store, glance, project)  # the version it is pinned to: no query once read
+        wf = registry.pinned(store, glance, project)  # parsed once per store: no query after the first
         asking = (f"cycle project advance {quote(key)}" + (f" --new-key {quote(new_key)}" if new_key else "")
                   + (f" --expect-version {expect_version}" if expect_version is not None else ""))
-        gate = views.choose_gate(wf, project, to, asking)
+        gate = gates.choose(wf, project, to, asking)
         return commit_advance(store, wf, gate, project, actor=actor, new_key=new_key, raw=raw)
+
+
+def commit_advance(store: Store, wf: Workflow, gate: Gate, project: ProjectRow, *, actor: str,
+                   new_key: str | None = None, raw: Any = None) -> Moved:
+    """The write half of `advance`: under the write lock, check `gate` and move `project` through it,
+    or record the refusal, if the project is still at the version it was read at (on `raw`, a
+    connection from Store.pinned(), when given)."""
+    actor = store.actor(actor)
+    with store.writing(orm=gate.opens is not None, raw=raw) as sql:
+        check = gates.check(sql, wf, gate, project)
+        if not check.open:
+            _still_at(sql, project.key, project.version)
+            chain.append(sql, actor=actor, action="advance.refused", project=project.key, from_stage=check.source,
+                         payload={**_snapshot(wf, gate, check), "to": gate.dest, "version": project.version,
+                                  "unmet": [c.id for c in check.unmet_must]})
+        else:
+            moved = _move_through(store, sql, wf, gate, check, project, actor, new_key)
+    if not check.open:
+        raise GateNotMet(project.key, check)
+    return moved
+
+
+def _snapshot(wf: Workflow, gate: Gate, check: GateCheck) -> dict[str, Any]:
+    """The gate as checked, for the audit entry of the move or of its refusal."""
+    return {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_version": wf.version,
+            "workflow_sha256": wf.sha256, "cycle": check.cycle,
+            "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
+                          "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
+                          "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids} for c in check.criteria]}
 
 
 _MOVE = ("UPDATE project SET stage = :dest, visit = visit + 1, cycle = :cycle, version = version + 1, "
          "updated_at = :now WHERE id = :id AND version = :version")
 
 
-def commit_advance(store: Store, wf: Workflow, gate: Gate, project: Any, *, actor: str,
-                   new_key: str | None = None, raw: Any = None) -> Moved:
-    """The write half of `advance`: under the write lock, check `gate` and move `project` through it,
-    or record the refusal, if the project is still at the version it was read at (on `raw`, a
-    connection from Store.pinned(), when given)."""
-    key, read_version = project.key, project.version
-    actor = store.actor(actor)
-    with store.writing(orm=gate.opens is not None, raw=raw) as sql:
-        check = views.check(sql, wf, gate, project)
-        is_open = check.open
-        snapshot = {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_version": wf.version,
-                    "workflow_sha256": wf.sha256, "cycle": check.cycle,
-                    "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
-                                  "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
-                                  "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids}
-                                 for c in check.criteria]}
-        if not is_open:
-            _still_at(sql, key, read_version)
-            chain.append(sql, actor=actor, action="advance.refused", project=key, from_stage=check.source,
-                         payload={**snapshot, "to": gate.dest, "version": read_version,
-                                  "unmet": [c.id for c in check.unmet_must]})
-        else:
-            dest = _move(wf, check.source, gate.id)
-            cycle = check.cycle + 1 if gate.new_cycle else check.cycle
-            # A project the gate opens comes first, with its own project.create entry, so that the move's
-            # image goes into the advance's entry (cycle.moves checks the gate there).
-            opened = (_open_linked(sql, key, registry.get(store, sql, gate.opens), new_key, actor)
-                      if gate.opens else None)
-            now = chain.utc_now()  # the project's updated_at is its audit entry's time
-            if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, id=project.id, version=read_version) != 1:
-                _still_at(sql, key, read_version)
-            # The row as _MOVE left it: as read (its version is unchanged, so is every other column), and what it set.
-            found = project._asdict()
-            images.note(sql.info, "project", project.id, {
-                **found, "stage": dest, "visit": project.visit + 1, "cycle": cycle, "version": read_version + 1,
-                "updated_at": now}, found)
-            entry = chain.append(sql, actor=actor, action="advance", project=key, from_stage=check.source,
-                                 to_stage=dest, payload={**snapshot, "new_cycle": cycle if gate.new_cycle else None,
-                                                         "version": [read_version, read_version + 1],
-                                                         "warnings": [c.id for c in check.warnings],
-                                                         "opened": opened},
-                                 at=now)
-    if not is_open:
-        raise GateNotMet(key, check)
-    return Moved(key, check.source, dest, gate.id, cycle, read_version + 1, entry.seq, check, opened)
+def _move_through(store: Store, sql: Sql, wf: Workflow, gate: Gate, check: GateCheck, project: ProjectRow,
+                  actor: str, new_key: str | None) -> Moved:
+    """Write the move through an open gate (the project row, only if still at the version read) and its entry."""
+    key, version = project.key, project.version
+    dest = _move(wf, check.source, gate.id)
+    cycle = check.cycle + 1 if gate.new_cycle else check.cycle
+    # A project the gate opens comes first, with its own project.create entry, so that the move's image goes
+    # into the advance's entry (cycle.audit.moves checks the gate there).
+    opened = (_open_linked(sql, project, registry.get(store, sql, gate.opens), new_key, actor)
+              if gate.opens else None)
+    now = clock.utc_now()  # the project's updated_at is its audit entry's time
+    if sql.run(_MOVE, dest=dest, cycle=cycle, now=now, id=project.id, version=version) != 1:
+        _still_at(sql, key, version)
+    # The row as _MOVE left it: as read (its version is unchanged, so is every other column), and what it set.
+    found = project._asdict()
+    images.note(sql.info, "project", project.id, {
+        **found, "stage": dest, "visit": project.visit + 1, "cycle": cycle, "version": version + 1,
+        "updated_at": now}, found)
+    entry = chain.append(sql, actor=actor, action="advance", project=key, from_stage=check.source, to_stage=dest,
+                         payload={**_snapshot(wf, gate, check), "new_cycle": cycle if gate.new_cycle else None,
+                                  "version": [version, version + 1], "warnings": [c.id for c in check.warnings],
+                                  "opened": opened},
+                         at=now)
+    return Moved(key, check.source, dest, gate.id, cycle, version + 1, entry.seq, check, opened)
 
 
 def _still_at(sql: Sql, key: str, version: int) -> None:
@@ -507,17 +488,16 @@ def _still_at(sql: Sql, key: str, version: int) -> None:
         raise StaleProject(key, version, current.version)
 
 
-def _open_linked(sql: Sql, parent_key: str, wf: Workflow, new_key: str | None, actor: str) -> str:
+def _open_linked(sql: Sql, parent: ProjectRow, wf: Workflow, new_key: str | None, actor: str) -> str:
     """Open the linked project a gate calls for (review -> decommission opens the decommissioning steps), on
-    the newest installed version of its workflow, `wf`."""
-    key = new_key or f"{parent_key}-{wf.name}"
+    the newest installed version of its workflow, `wf`; `parent` is the project passing the gate, as read."""
+    key = new_key or f"{parent.key}-{wf.name}"
     if not _KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-'; choose one with --new-key")
-    if rows.project(sql, key) is not None:
+    if rows.key_taken(sql, key):
         raise BadInput(f"a project with key {key!r} already exists; choose another with --new-key")
-    parent = views.project(sql, parent_key)
     s = sql.session()
-    now = chain.utc_now()
+    now = clock.utc_now()
     child = Project(key=key, title=f"{parent.title} ({wf.name})", workflow=wf.name, workflow_version=wf.version,
                     stage=wf.initial,
                     lead_commissioner=parent.lead_commissioner, model=parent.model,
@@ -527,9 +507,9 @@ def _open_linked(sql: Sql, parent_key: str, wf: Workflow, new_key: str | None, a
     chain.append(sql, actor=actor, action="project.create", project=key, to_stage=wf.initial,
                  payload={"workflow": wf.name, "workflow_version": wf.version, "workflow_sha256": wf.sha256,
                           "title": child.title,
-                          "opened_by": parent_key, "lead_commissioner": child.lead_commissioner, "model": child.model,
+                          "opened_by": parent.key, "lead_commissioner": child.lead_commissioner, "model": child.model,
                           "accountable_body": child.accountable_body, "owner": child.owner})
-    now = chain.utc_now()
+    now = clock.utc_now()
     s.add(Link(project_id=child.id, kind="decommissions", other_id=parent.id, created_at=now))
     s.add(Link(project_id=parent.id, kind="decommissioned-by", other_id=child.id, created_at=now))
     s.flush()
@@ -546,18 +526,18 @@ def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor:
                        f"--end 2028-03-31 --notice '6 months' --run-on '12 months'")
     actor = store.actor(actor)
     with store.write() as s:
-        project = _load_for_write(s, key, expect_version)
+        project = load_for_write(s, key, expect_version)
         _touch(s, project, project.version)  # before the entry, which carries the project's new image too
         contract = contracts.set_terms(s, project, clean, actor)
         _, holder, _ = contracts.holder_of(s, project)
-        return contracts.status(holder, contract, quarters.london_today())
+        return contracts.status(holder, row_of(ContractRow, contract), clock.london_today())
 
 
 def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str) -> contracts.Status:
-    ref_text = _text(ref, "--ref") or ""
+    ref_text = one_line(ref, "--ref") or ""
     actor = store.actor(actor)
     with store.write() as s:
-        project = _load_for_write(s, key, None)
+        project = load_for_write(s, key)
         _touch(s, project, project.version)  # before the entry, which carries the project's new image too
-        result = contracts.serve_notice(s, project, served_on, ref_text, actor, quarters.london_today())
+        result = contracts.serve_notice(s, project, served_on, ref_text, actor, clock.london_today())
         return result

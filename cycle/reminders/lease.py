@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from cycle.audit import chain
+from cycle.calendar.clock import utc_stamp
 from cycle.db.models import SchedulerLease
 from cycle.db.store import Store
 from cycle.errors import CycleError
@@ -55,10 +56,6 @@ class LeaseLost(CycleError):
 
     def __init__(self, holder: str):
         super().__init__(f"this scheduler ({holder}) no longer holds the lease: another one took over; stopping")
-
-
-def _stamp(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def new_holder() -> str:
@@ -110,16 +107,16 @@ class Lease:
         try:
             with store.write() as s:
                 row = s.get(SchedulerLease, NAME)
-                if (row is not None and row.holder != self.holder and row.expires_at >= _stamp(now)
+                if (row is not None and row.holder != self.holder and row.expires_at >= utc_stamp(now)
                         and not holder_is_gone):
                     raise LeaseHeld(row.holder, row.host, row.pid, row.started_at, row.expires_at)
                 previous = row.holder if row is not None and row.holder != self.holder else None
                 if row is None:
                     row = SchedulerLease(name=NAME, holder=self.holder, host=socket.gethostname(), pid=os.getpid(),
-                                         started_at=_stamp(now), renewed_at=_stamp(now), expires_at="")
+                                         started_at=utc_stamp(now), renewed_at=utc_stamp(now), expires_at="")
                 row.holder, row.host, row.pid = self.holder, socket.gethostname(), os.getpid()
-                row.started_at = row.renewed_at = _stamp(now)
-                row.expires_at = _stamp(now + timedelta(seconds=self.ttl))
+                row.started_at = row.renewed_at = utc_stamp(now)
+                row.expires_at = utc_stamp(now + timedelta(seconds=self.ttl))
                 s.add(row)
                 s.flush()
                 chain.append(s, actor=actor, action="scheduler.start",
@@ -135,7 +132,7 @@ class Lease:
         if row is None or row.holder != self.holder:
             self._drop_session()
             raise LeaseLost(self.holder)
-        row.renewed_at, row.expires_at = _stamp(now), _stamp(now + timedelta(seconds=self.ttl))
+        row.renewed_at, row.expires_at = utc_stamp(now), utc_stamp(now + timedelta(seconds=self.ttl))
         session.add(row)
         session.flush()
 

@@ -27,27 +27,18 @@ from sqlalchemy import and_, or_, select
 from sqlmodel import Session
 
 from cycle.audit import chain
+from cycle.calendar.clock import parse_utc, utc_stamp
 from cycle.db.models import DeliveryAttempt, OutboxMessage, Person
 from cycle.db.store import Store
 from cycle.errors import BadInput
+
+from .lease import Lease
 
 STATUSES = ("pending", "sending", "sent", "failed")
 RETRY_HOURS = 72
 BACKOFF_FIRST = 60  # seconds
 BACKOFF_MAX = 3600
 CLAIM_SECONDS = 600
-
-
-def stamp(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def message_id(project: str, kind: str, period: str, domain: str) -> str:
@@ -120,15 +111,15 @@ def _readdress(o: OutboxMessage, known: dict[str, str]) -> str | None:
 
 
 def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 200,
-          guard: Any = None, *, actor: str) -> list[Row]:
+          lease: Lease | None = None, *, actor: str) -> list[Row]:
     """Take the rows due for sending (pending and due, or claimed by a sender that has since died): one
     `outbox.claim` audit entry for the batch, naming each row, the claim and any address re-read."""
-    now = now or now_utc()
-    at = stamp(now)
+    now = now or datetime.now(UTC)
+    at = utc_stamp(now)
     actor = store.actor(actor)
     with store.write() as s:
-        if guard is not None:
-            guard(s)
+        if lease is not None:  # a scheduler's: it must still hold it (cycle.reminders.lease)
+            lease.check(s)
         query = (select(OutboxMessage).where(or_(
             and_(OutboxMessage.status == "pending",  # type: ignore[arg-type]
                  or_(OutboxMessage.attempts == 0, OutboxMessage.next_attempt_at <= at)),  # type: ignore[arg-type]
@@ -145,7 +136,7 @@ def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 2
             if o.status == "sending":  # its sender died: its claim lapsed
                 taken_over[str(o.id)] = o.claimed_by
             o.status, o.claimed_by = "sending", holder
-            o.claim_expires_at = stamp(now + timedelta(seconds=CLAIM_SECONDS))
+            o.claim_expires_at = utc_stamp(now + timedelta(seconds=CLAIM_SECONDS))
             s.add(o)
         if rows:
             chain.append(s, actor=actor, action="outbox.claim", payload={
@@ -169,8 +160,8 @@ class Outcome:
 def record(store: Store, holder: str, outcomes: list[Outcome], *, actor: str, transport: str,
            now: datetime | None = None) -> list[Row]:
     """Write each row's outcome, its attempt, and its audit entry; a row claimed by someone else is left alone."""
-    now = now or now_utc()
-    at = stamp(now)
+    now = now or datetime.now(UTC)
+    at = utc_stamp(now)
     out = []
     with store.write() as s:
         for oc in outcomes:
@@ -197,12 +188,12 @@ def record(store: Store, holder: str, outcomes: list[Outcome], *, actor: str, tr
                 action = "outbox.failed"
             else:
                 o.last_error = oc.detail
-                if now - parse(o.first_attempt_at) >= timedelta(hours=RETRY_HOURS):
+                if now - parse_utc(o.first_attempt_at) >= timedelta(hours=RETRY_HOURS):
                     o.status = "failed"
                     o.last_error = f"gave up after {o.attempts} attempts over {RETRY_HOURS} hours: {oc.detail}"
                     action = "outbox.failed"
                 else:
-                    o.status, o.next_attempt_at = "pending", stamp(now + backoff(o.attempts))
+                    o.status, o.next_attempt_at = "pending", utc_stamp(now + backoff(o.attempts))
                     payload["next_attempt_at"] = o.next_attempt_at
                     action = "outbox.deferred"
             s.add(o)
@@ -252,7 +243,7 @@ def attempts(store: Store, row_id: int) -> list[DeliveryAttempt]:
 
 def retry(store: Store, row_id: int, *, actor: str, now: datetime | None = None) -> Row:
     """Make a failed (or waiting) row due again now; its earlier attempts stay on record."""
-    at = stamp(now or now_utc())
+    at = utc_stamp(now or datetime.now(UTC))
     with store.write() as s:
         o = s.get(OutboxMessage, row_id)
         if o is None:
@@ -272,8 +263,3 @@ def retry(store: Store, row_id: int, *, actor: str, now: datetime | None = None)
             payload["email_was"] = old_email
         chain.append(s, actor=actor, action="outbox.retry", project=o.project, payload=payload)
         return Row.of(o)
-
-
-def pending_count(session: Session) -> int:
-    rows = session.exec(select(OutboxMessage.id).where(OutboxMessage.status.in_(("pending", "sending")))).all()  # type: ignore[call-overload, attr-defined]
-    return len(rows)

@@ -10,11 +10,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cycle.audit import chain
-from cycle.calendar import dates, quarters
+from cycle.calendar import clock, dates, quarters
+from cycle.db import rows
 from cycle.db.models import Project, ReviewMeeting
+from cycle.db.rows import ProjectRow
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput
-from cycle.projects.engine import get_project
 
 
 @dataclass
@@ -48,22 +50,22 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
     """
     q = quarters.parse_quarter(quarter)
     held = dates.parse_date(held_on, "--held-on")
-    today = today or quarters.london_today()
+    today = today or clock.london_today()
     if held > today:
         raise BadInput(f"--held-on {held} is in the future; record the review once the meeting has been held")
     if held < q.start:
         raise BadInput(f"--held-on {held} is before {q} began ({q.start}); {q} is {q.describe()}")
     text = _note(note)
     with store.write() as s:
-        project = get_project(s, key)
+        project = rows.project(sql_of(s), key)
         existing = s.exec(select(ReviewMeeting).where(  # type: ignore[call-overload]
             ReviewMeeting.project_id == project.id,  # type: ignore[arg-type]
             ReviewMeeting.quarter == str(q))).scalars().first()  # type: ignore[arg-type]
         if existing is not None:
             raise BadInput(f"the {q} review of {key} is already recorded (held on {existing.held_on}, "
                            f"recorded by {existing.recorded_by}); see: cycle review list {key}")
-        row = ReviewMeeting(project_id=project.id or 0, quarter=str(q), held_on=held.isoformat(), note=text,
-                            recorded_by=actor, recorded_at=chain.utc_now())
+        row = ReviewMeeting(project_id=project.id, quarter=str(q), held_on=held.isoformat(), note=text,
+                            recorded_by=actor, recorded_at=clock.utc_now())
         s.add(row)
         s.flush()
         chain.append(s, actor=actor, action="review.record", project=key,
@@ -71,11 +73,11 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
     return Review(key, row.quarter, row.held_on, row.note, row.recorded_by, row.recorded_at)
 
 
-def held(session: Session, project: Project) -> dict[str, str]:
+def held(session: Session, project: ProjectRow) -> dict[str, str]:
     """{quarter: held_on} for the project's recorded reviews."""
-    rows = session.exec(select(ReviewMeeting.quarter, ReviewMeeting.held_on).where(  # type: ignore[call-overload]
+    found = session.exec(select(ReviewMeeting.quarter, ReviewMeeting.held_on).where(  # type: ignore[call-overload]
         ReviewMeeting.project_id == project.id)).all()
-    return {q: h for q, h in rows}
+    return {q: h for q, h in found}
 
 
 def listing(store: Store, key: str | None = None) -> list[Review]:
@@ -84,6 +86,6 @@ def listing(store: Store, key: str | None = None) -> list[Review]:
                  .join(Project, Project.id == ReviewMeeting.project_id)
                  .order_by(Project.key, ReviewMeeting.quarter))
         if key is not None:
-            query = query.where(Project.id == get_project(s, key).id)
+            query = query.where(Project.id == rows.project(sql_of(s), key).id)
         return [Review(k, r.quarter, r.held_on, r.note, r.recorded_by, r.recorded_at)
                 for r, k in s.exec(query).all()]  # type: ignore[call-overload]

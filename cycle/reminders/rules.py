@@ -21,138 +21,33 @@ Kinds of reminder:
 from __future__ import annotations
 
 import json
-import re
-import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cycle import config, contracts
+from cycle import contracts
 from cycle.audit import chain
-from cycle.calendar import quarters
-from cycle.db.models import AuditEntry, Contract, Link, OutboxMessage, Project
+from cycle.calendar import clock, quarters
+from cycle.db import rows
+from cycle.db.models import OutboxMessage
+from cycle.db.rows import ContractRow, ProjectRow
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
-from cycle.errors import BadInput, CycleError
+from cycle.errors import CycleError
 from cycle.governance.people import get as get_person
-from cycle.projects import views
-from cycle.workflow.gates import evaluate, quote
+from cycle.projects import history
+from cycle.shell import quote
+from cycle.workflow import gates, registry
+from cycle.workflow.gates import evaluate
 
 from . import reviews
+from .lease import Lease
+from .settings import Settings, settings
 
-CONFIG_FILE = "reminders.toml"
-DEFAULT_LADDER = (120, 90, 60, 30, 7)
 LIVE_STAGES = ("do", "review")
-
-
-# --- settings ------------------------------------------------------------------------------------
-
-SMTP_SECURITY = ("starttls", "ssl", "none")
-TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-SMTP_TIMEOUT_MAX = 60  # seconds; the scheduler renews its lease every 30 s between sends, on the same thread
-
-
-def config_path() -> Path:
-    return config.home() / CONFIG_FILE
-
-
-def _whole(value: Any, low: int, high: int | None = None) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
-            and (high is None or value <= high))
-
-
-def _text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip()) and not any(ord(ch) < 32 for ch in value)
-
-
-def _port(value: Any) -> bool:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    return _whole(value, 1, 65535)
-
-
-def _timeout(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and 0 < value <= SMTP_TIMEOUT_MAX)
-
-
-_TEXT = (_text, "must be text in quotes")
-# What each key may hold, and the rule said when it does not; checked whenever the file is read.
-_RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
-    "reminders": {
-        "review_lead_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
-        "review_grace_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
-        "gate_wait_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
-        "notice_ladder": (lambda v: isinstance(v, list) and bool(v) and all(_whole(n, 0) for n in v),
-                          "must be a list of days before the deadline, e.g. [120, 90, 60, 30, 7]"),
-    },
-    "smtp": {
-        "host": (lambda v: _text(v) and not any(ch.isspace() for ch in v),
-                 'must be the server\'s name in quotes, e.g. "smtp.council.gov.uk"'),
-        "port": (_port, "must be a port number from 1 to 65535, e.g. 587"),
-        "security": (lambda v: isinstance(v, str) and v.strip().lower() in SMTP_SECURITY,
-                     "must be one of: " + ", ".join(f'"{x}"' for x in SMTP_SECURITY)),
-        "user": _TEXT, "password_file": _TEXT, "from": _TEXT, "helo": _TEXT, "cafile": _TEXT,
-        "timeout": (_timeout, f"must be a number of seconds, more than 0 and at most {SMTP_TIMEOUT_MAX}, e.g. 30"),
-    },
-    "scheduler": {
-        "at": (lambda v: isinstance(v, str) and bool(TIME_OF_DAY.match(v.strip())),
-               'must be a time of day in quotes, HH:MM London time, e.g. "07:00"'),
-        "drain_every_minutes": (lambda v: _whole(v, 1), "must be a whole number, 1 or more"),
-    },
-}
-
-
-def read_config(section: str) -> dict[str, Any]:
-    """One section of $CYCLE_HOME/reminders.toml ({} when the file is absent).
-
-    The whole file is checked each time: an unknown section or key, or a value of the wrong type or
-    out of range anywhere in it, is refused with one line naming the file and the key.
-    """
-    path = config_path()
-    if not path.exists():
-        return {}
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: not valid TOML ({exc})") from None
-    for name, body in raw.items():
-        if name not in _RULES or not isinstance(body, dict):
-            raise BadInput(f"{path}: unknown section [{name}]; it may have: "
-                           + ", ".join(f"[{s}]" for s in _RULES))
-        unknown = sorted(set(body) - set(_RULES[name]))
-        if "password" in unknown and name == "smtp":
-            raise BadInput(f"{path}: [smtp] password is not read from this file; put it in a file of its own "
-                           f"and name it with password_file, or set CYCLE_SMTP_PASSWORD")
-        if unknown:
-            raise BadInput(f"{path}: [{name}] has unknown key {unknown[0]!r}; it knows: "
-                           + ", ".join(sorted(_RULES[name])))
-        for key, value in body.items():
-            ok, rule = _RULES[name][key]
-            if not ok(value):
-                raise BadInput(f"{path}: [{name}] {key} {rule}")
-    return dict(raw.get(section, {}))
-
-
-@dataclass(frozen=True)
-class Settings:
-    review_lead_days: int = 14
-    review_grace_days: int = 7
-    notice_ladder: tuple[int, ...] = DEFAULT_LADDER
-    gate_wait_days: int = 30
-
-
-def settings() -> Settings:
-    raw = read_config("reminders")  # checked there
-    values: dict[str, Any] = {name: raw[name] for name in ("review_lead_days", "review_grace_days", "gate_wait_days")
-                              if name in raw}
-    if "notice_ladder" in raw:
-        values["notice_ladder"] = tuple(sorted(set(raw["notice_ladder"]), reverse=True))
-    return Settings(**values)
 
 
 # --- what is due ---------------------------------------------------------------------------------
@@ -218,11 +113,12 @@ _FLAGS = {"owner": "--owner", "senior responsible officer": "--sro", "governance
 class _Collector:
     def __init__(self, store: Store, session: Session, as_of: date):
         self.store = store
-        self.s = session
+        self.s = session  # for the people and the reviews held (the ORM)
+        self.sql = sql_of(session)  # for the projects, contracts and gates (cycle.db.rows)
         self.plan = Plan(as_of)
         self._people: dict[str, Any] = {}
 
-    def add(self, project: Project, kind: str, period: str, context: dict[str, Any],
+    def add(self, project: ProjectRow, kind: str, period: str, context: dict[str, Any],
             who: list[tuple[str, str | None, bool]]) -> None:
         """Address a reminder to each (role, name, required) that has a person with an email."""
         base = {"project": project.key, "title": project.title, "kind": kind, "period": period,
@@ -252,24 +148,15 @@ class _Collector:
                                                 {**base, "recipient": name, "role": role}))
 
 
-def entered_stage_on(session: Session, project: Project, stage: str | None = None) -> date:
-    """The London date the project last entered `stage` (default: its current stage), from the audit log."""
-    row = session.exec(select(AuditEntry.at).where(  # type: ignore[call-overload]
-        AuditEntry.project == project.key, AuditEntry.to_stage == (stage or project.stage))
-        .order_by(AuditEntry.seq.desc()).limit(1)).first()  # type: ignore[attr-defined]
-    stamp = row[0] if row else project.created_at
-    return quarters.london_date(quarters.parse_utc(stamp))
-
-
 def _live_until(st: contracts.Status) -> date | None:
     """The last day the contract runs, as far as is known (None: it runs on with no end in sight)."""
     return st.effective_end
 
 
-def _reviews(c: _Collector, project: Project, contract: Contract, cfg: Settings) -> None:
+def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
     as_of = c.plan.as_of
     st = contracts.status(project.key, contract, as_of)
-    since = entered_stage_on(c.s, project, "do")
+    since = history.entered_stage_on(c.sql, project, "do")
     if contract.start:
         since = max(since, date.fromisoformat(contract.start))
     until = min(as_of, _live_until(st) or as_of)
@@ -300,21 +187,15 @@ def _reviews(c: _Collector, project: Project, contract: Contract, cfg: Settings)
                   [("governance lead", project.governance_lead, True)])
 
 
-def _decommissioners(session: Session, holder: Project) -> list[Project]:
-    query = (select(Project).join(Link, Link.other_id == Project.id)  # type: ignore[arg-type]
-             .where(Link.project_id == holder.id, Link.kind == "decommissioned-by"))  # type: ignore[arg-type]
-    rows = session.exec(query).scalars()  # type: ignore[call-overload]
-    return [p for p in rows if p.stage != "closed"]
-
-
-def _notice(c: _Collector, holder: Project, contract: Contract, cfg: Settings) -> None:
+def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Settings,
+            decommissioners: list[ProjectRow]) -> None:
     as_of = c.plan.as_of
     st = contracts.status(holder.key, contract, as_of)
     if st.deadline is None:
         return
     who: list[tuple[str, str | None, bool]] = [("owner", holder.owner, True),
                                                ("senior responsible officer", holder.sro, False)]
-    for child in _decommissioners(c.s, holder):
+    for child in decommissioners:
         who.append((f"owner of {child.key}", child.owner, False))
     context = {"deadline": st.deadline.isoformat(), "contract_end": contract.end, "provider": contract.provider,
                "contract_ref": contract.ref, "notice": contract.notice, "state": st.state,
@@ -339,21 +220,21 @@ def _notice(c: _Collector, holder: Project, contract: Contract, cfg: Settings) -
               {**context, "summary": f"Notice deadline passed: {runs_on}"}, who)
 
 
-def _gate_waiting(c: _Collector, project: Project, cfg: Settings) -> None:
+def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
     as_of = c.plan.as_of
     try:
-        wf = views.workflow_for(c.store, c.s, project)  # the version it runs on
+        wf = registry.pinned(c.store, c.sql, project)  # the version it runs on
         if wf.stage(project.stage).final:
             return
-        since = entered_stage_on(c.s, project)
+        since = history.entered_stage_on(c.sql, project, project.stage)
         waited = (as_of - since).days
         if waited <= cfg.gate_wait_days:
             return
-        decisions = views.decisions_of(c.s, project)
+        decisions = rows.decisions(c.sql, project.id)
         if any(d.visit == project.visit for d in decisions):
             return  # the body has decided something in this visit (a hold, say): not waiting on it
-        evidence = views.evidence_of(c.s, project)
-        facts = views.facts_for(c.s, project, as_of)
+        evidence = rows.evidence(c.sql, project.id)
+        facts = gates.facts(c.sql, project, as_of)
         ready = []
         for gate in wf.gates_from(project.stage, explicit=False):
             unmet = evaluate(wf, gate, project, evidence, decisions, facts).unmet_must
@@ -381,9 +262,10 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
     """Every reminder due on `as_of`, each marked with its outbox row when it is already queued or sent."""
     cfg = cfg or settings()
     c = _Collector(store, session, as_of)
-    projects = list(session.exec(select(Project).order_by(Project.key)).scalars())  # type: ignore[call-overload, arg-type]
-    held = {ct.project_id: ct for ct in session.exec(select(Contract)).scalars()}  # type: ignore[call-overload]
+    projects = rows.projects(c.sql)
+    held = {h.contract.project_id: h.contract for h in rows.contracts(c.sql)}
     by_id = {p.id: p for p in projects}
+    by_key = {p.key: p for p in projects}
     for project in projects:
         contract = held.get(project.id)
         if contract is not None and project.stage in LIVE_STAGES:
@@ -394,7 +276,9 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
     for project_id, contract in sorted(held.items()):
         holder = by_id[project_id]
         if holder.stage != "closed":
-            _notice(c, holder, contract, cfg)
+            decommissioners = [by_key[link.key] for link in rows.links(c.sql, holder.id)
+                               if link.kind == "decommissioned-by" and link.stage != "closed"]
+            _notice(c, holder, contract, cfg, decommissioners)
     _mark_queued(session, c.plan)
     return c.plan
 
@@ -403,8 +287,8 @@ def _mark_queued(session: Session, plan: Plan) -> None:
     keys = {r.project for r in plan.reminders}
     if not keys:
         return
-    rows = session.exec(select(OutboxMessage).where(OutboxMessage.project.in_(keys))).scalars()  # type: ignore[call-overload, attr-defined]
-    found = {(o.project, o.kind, o.period, o.recipient): o for o in rows}
+    queued = session.exec(select(OutboxMessage).where(OutboxMessage.project.in_(keys))).scalars()  # type: ignore[call-overload, attr-defined]
+    found = {(o.project, o.kind, o.period, o.recipient): o for o in queued}
     for r in plan.reminders:
         row = found.get(r.key)
         if row is not None:
@@ -415,9 +299,6 @@ def _mark_queued(session: Session, plan: Plan) -> None:
 
 # --- queueing ------------------------------------------------------------------------------------
 
-Guard = Callable[[Session], None]
-
-
 def preview(store: Store, as_of: date, cfg: Settings | None = None) -> Plan:
     """What a run on `as_of` would queue (nothing is written)."""
     with store.read() as s:
@@ -425,17 +306,18 @@ def preview(store: Store, as_of: date, cfg: Settings | None = None) -> Plan:
 
 
 def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = None,
-            guard: Guard | None = None) -> Plan:
+            lease: Lease | None = None) -> Plan:
     """Queue every due reminder not already in the outbox, in the transaction that found it due.
 
-    `guard` runs first inside that transaction (the scheduler checks it still holds its lease there).
+    With `lease` (a scheduler's), nothing is queued unless the scheduler still holds it, checked (and renewed)
+    first in that same transaction.
     """
     cfg = cfg or settings()
     with store.write() as s:
-        if guard is not None:
-            guard(s)
+        if lease is not None:
+            lease.check(s)
         plan = due(store, s, as_of, cfg)
-        now = chain.utc_now()
+        now = clock.utc_now()
         for r in plan.new:
             row = OutboxMessage(project=r.project, kind=r.kind, period=r.period, recipient=r.recipient, email=r.email,
                                 due_on=as_of.isoformat(), context=json.dumps(r.context, sort_keys=True),

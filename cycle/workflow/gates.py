@@ -1,34 +1,30 @@
-"""Gate checks: every criterion of a gate, met or not, with a reason and the command that records it.
+"""Gate checks: which gate a move takes, and every criterion of it, met or not, with a reason and the command that
+records it.
 
-Pure functions over already-loaded rows, so the same evaluation serves `gate check`, a refused
-advance, and the snapshot that goes into the audit entry of a successful one.
+`check` reads what a gate's criteria look at (cycle.db.rows, in the caller's transaction) and `evaluate` judges it:
+a pure function over the rows, so the same evaluation serves `gate check`, `project show`, a refused advance,
+and the snapshot that goes into the audit entry of a successful one.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from cycle.calendar.quarters import london_today
+from cycle import contracts
+from cycle.calendar.clock import london_today
+from cycle.db import rows
+from cycle.db.rows import DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
+from cycle.errors import BadInput
+from cycle.shell import quote
 
 from .definition import ACCOUNTABLE, CORE_FIELDS, Criterion, Gate, Workflow
 
-if TYPE_CHECKING:  # or rows with the same columns (cycle.rows)
-    from cycle.db.models import Decision, Evidence, Project
-
-_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
-
-
-def quote(value: str) -> str:
-    """Quote a value for a POSIX shell, readably: "Children's Trust Board" rather than '...'"'"'...'."""
-    if _SAFE.match(value):
-        return value
-    return '"' + re.sub(r'(["\\$`])', r"\\\1", value) + '"'
-
+if TYPE_CHECKING:
+    from cycle.db.sql import Sql
 
 @dataclass
 class Facts:
@@ -38,8 +34,8 @@ class Facts:
     dates: dict[str, date | None] = field(default_factory=dict)
     has_contract: bool = False
     run_on_to: date | None = None
-    links: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, other project, its stage)
-    waivers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (gate, criterion) -> Waiver
+    links: list[LinkedProject] = field(default_factory=list)
+    waivers: dict[tuple[str, str], WaiverRow] = field(default_factory=dict)  # (gate, criterion) -> the waiver
 
 
 @dataclass(slots=True)
@@ -86,7 +82,7 @@ class GateCheck:
                 "criteria": [asdict(c) for c in self.criteria]}
 
 
-def project_value(project: Project, name: str) -> str | None:
+def project_value(project: ProjectRow, name: str) -> str | None:
     if name in CORE_FIELDS:
         value = getattr(project, name)
     else:
@@ -94,13 +90,13 @@ def project_value(project: Project, name: str) -> str | None:
     return value if value not in ("", None) else None
 
 
-def required_body(project: Project, criterion: Criterion) -> str | None:
+def required_body(project: ProjectRow, criterion: Criterion) -> str | None:
     body = criterion.body or ACCOUNTABLE
     return project.accountable_body if body == ACCOUNTABLE else body
 
 
-def evaluate(wf: Workflow, gate: Gate, project: Project, evidence: Sequence[Evidence],
-             decisions: Sequence[Decision], facts: Facts | None = None) -> GateCheck:
+def evaluate(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Sequence[EvidenceRow],
+             decisions: Sequence[DecisionRow], facts: Facts | None = None) -> GateCheck:
     if facts is None:
         facts = Facts()
     recorded = Recorded(project.cycle)
@@ -111,19 +107,107 @@ def evaluate(wf: Workflow, gate: Gate, project: Project, evidence: Sequence[Evid
                  facts.waivers)
 
 
-def waive(check: GateCheck, waivers: dict[tuple[str, str], Any]) -> GateCheck:
+def waive(check: GateCheck, waivers: dict[tuple[str, str], WaiverRow]) -> GateCheck:
     """`check` with the waivers in force applied: each lifts an unmet must criterion of its gate."""
     if waivers:
         check.criteria = [_waive(r, waivers.get((check.gate, r.id))) for r in check.criteria]
     return check
 
 
-def _waive(result: CriterionResult, waiver: Any) -> CriterionResult:
+def _waive(result: CriterionResult, waiver: WaiverRow | None) -> CriterionResult:
     if waiver is None or result.met or not result.must:
         return result
     result.met, result.waived, result.waiver_id, result.hint = True, True, waiver.id, None
     result.reason = f"WAIVED by {waiver.waived_by} on {waiver.waived_at[:10]}: {waiver.reason} (was: {result.reason})"
     return result
+
+
+# --- reading what a gate looks at, and choosing the gate -------------------------------------------
+
+def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[str] | None = None,
+              waivers: bool = True) -> Facts:
+    """What gates may look at beyond the project's rows; `kinds` limits it to what those criteria need,
+    and waivers=False leaves out the waivers."""
+    if kinds is None or "date" in kinds:
+        today = today or london_today()
+        st = contracts.status_of(sql, project, today)
+    else:
+        st = None  # and `today` is left to a criterion that asks (none of these does)
+    return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
+                 run_on_to=contracts.run_on_date(st.contract) if st else None,
+                 links=rows.links(sql, project.id) if kinds is None or "link" in kinds else [],
+                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {})
+
+
+def check(sql: Sql, wf: Workflow, gate: Gate, project: ProjectRow, today: date | None = None) -> GateCheck:
+    """Every criterion of `gate` for `project` as the database stands in this transaction. Reads only
+    what the gate's criteria look at, and the waivers only when a must criterion is unmet (a waiver
+    lifts nothing else): on a successful advance that is one query fewer."""
+    kinds = {c.kind for c in gate.criteria}
+    found = evaluate(wf, gate, project, rows.evidence(sql, project.id) if "evidence" in kinds else [],
+                     rows.decisions(sql, project.id) if "decision" in kinds else [],
+                     facts(sql, project, today, kinds, waivers=False))
+    if found.unmet_must:
+        found = waive(found, rows.waivers(sql, project.id, project.visit))
+    return found
+
+
+def choose(wf: Workflow, project: ProjectRow, to: str | None, command: str | None = None) -> Gate:
+    """The gate named by --to (a gate id, or a destination stage), or the only default way out.
+
+    An explicit gate (`explicit = true`) is taken only when --to names it by its id: never by default,
+    and never for its destination stage, which a default gate may share (terminate-immediately and
+    do-review both lead to review). `command` is the command asking, as typed before --to, so that a
+    hint repeats it (a hint from `gate check` must not be to advance); advance when not given.
+    """
+    command = command or f"cycle project advance {quote(project.key)}"
+    gates = wf.gates_from(project.stage)
+    if not gates:
+        raise BadInput(f"{project.key} is {project.stage}: there is no gate out of a final stage")
+    defaults = wf.gates_from(project.stage, explicit=False)
+    named = [g for g in gates if g.explicit]
+    if to is None:
+        if len(defaults) == 1:
+            return defaults[0]
+        if not defaults:
+            ways = "way out is" if len(named) == 1 else "ways out are"
+            raise BadInput(f"{project.key} is at {project.stage}, whose only {ways} {_explicit(named)}; "
+                           f"{_name_it(named, command)}")
+        raise BadInput(f"{project.key} is at {project.stage}, which has {len(defaults)} ways out "
+                       f"({_ways(defaults, named)}); choose one with --to, e.g.: {command} --to {defaults[0].dest}")
+    by_id = [g for g in gates if g.id == to]
+    by_dest = [g for g in defaults if g.dest == to]
+    if by_id or len(by_dest) == 1:
+        return (by_id or by_dest)[0]
+    if by_dest:
+        raise BadInput(f"{project.key} can go from {project.stage} to {to} through {len(by_dest)} gates "
+                       f"({', '.join(g.id for g in by_dest)}); name one with --to, e.g.: "
+                       f"{command} --to {by_dest[0].id}")
+    only_named = [g for g in named if g.dest == to]
+    if only_named:
+        raise BadInput(f"{project.key} can go from {project.stage} to {to} only through "
+                       f"{_explicit(only_named, dest=False)}; {_name_it(only_named, command)}")
+    raise BadInput(f"{project.key} cannot go from {project.stage} to {to!r}; from {project.stage} it can go to: "
+                   f"{_ways(defaults, named)}")
+
+
+def _explicit(gates: list[Gate], dest: bool = True) -> str:
+    """Gates taken only when named, as a person reads them: "gate urgent-close (to closed), taken only when named"."""
+    listed = ", ".join(f"{g.id} (to {g.dest})" if dest else g.id for g in gates)
+    return f"gate{'s' if len(gates) > 1 else ''} {listed}, taken only when named"
+
+
+def _name_it(gates: list[Gate], command: str) -> str:
+    return f"name {'it' if len(gates) == 1 else 'one'} with: {command} --to {gates[0].id}"
+
+
+def _ways(defaults: list[Gate], named: list[Gate]) -> str:
+    """Every --to that works from here: default destinations, then explicit gates by id."""
+    ways = ", ".join(dict.fromkeys(g.dest for g in defaults))
+    if named:
+        ways += ("; or " if ways else "") + _explicit(named)
+    return ways
+
 
 
 _LABEL = {"notice_served_on": "notice served", "notice_deadline": "the notice deadline",
@@ -135,17 +219,17 @@ class Recorded:
 
     def __init__(self, cycle: int):
         self.cycle = cycle
-        self.this_cycle: dict[str, list[Evidence]] = {}
+        self.this_cycle: dict[str, list[EvidenceRow]] = {}
         self.names: set[str] = set()
 
-    def add(self, e: Evidence) -> None:
+    def add(self, e: EvidenceRow) -> None:
         self.names.add(e.name)
         if e.cycle == self.cycle:
             self.this_cycle.setdefault(e.name, []).append(e)
 
 
-def _criterion(gate: Gate, c: Criterion, project: Project, recorded: Recorded,
-               decisions: Sequence[Decision], facts: Facts) -> CriterionResult:
+def _criterion(gate: Gate, c: Criterion, project: ProjectRow, recorded: Recorded,
+               decisions: Sequence[DecisionRow], facts: Facts) -> CriterionResult:
     key = project.key
     if c.when is not None:
         value = project_value(project, c.when.field)
@@ -176,7 +260,7 @@ def _criterion(gate: Gate, c: Criterion, project: Project, recorded: Recorded,
     return _decision_criterion(gate, c, project, decisions)
 
 
-def _field_criterion(c: Criterion, project: Project) -> CriterionResult:
+def _field_criterion(c: Criterion, project: ProjectRow) -> CriterionResult:
     assert c.field is not None
     value = project_value(project, c.field)
     if value is not None and (c.values is None or value in c.values):
@@ -191,8 +275,8 @@ def _field_criterion(c: Criterion, project: Project) -> CriterionResult:
     return CriterionResult(c.id, c.kind, c.must, False, c.title, f"{c.field} is not set", hint)
 
 
-def _decision_criterion(gate: Gate, c: Criterion, project: Project,
-                        decisions: Sequence[Decision]) -> CriterionResult:
+def _decision_criterion(gate: Gate, c: Criterion, project: ProjectRow,
+                        decisions: Sequence[DecisionRow]) -> CriterionResult:
     key = project.key
     body = required_body(project, c)
     if body is None:

@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from cycle import config
 from cycle.audit import chain, images
+from cycle.calendar import clock
 from cycle.db import schema
 from cycle.db.models import WorkflowVersion
 from cycle.db.schema import Upgrade
@@ -38,10 +39,10 @@ from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted, WorkflowInvalid
 from cycle.governance import authority
+from cycle.shell import quote
 
 from . import registry
 from .definition import builtin_files, file_names, parse_text, read_source, sha256_of, team_dir, team_files
-from .gates import quote
 
 ANYONE = ("Nobody holds the governance-lead or admin role yet, so anyone may install workflows; make someone "
           "admin: cycle people add NAME --role admin")
@@ -52,7 +53,7 @@ def add(s: Session, name: str, text: str, origin: str, actor: str) -> WorkflowVe
     sql = sql_of(s)
     newest = sql.one("SELECT MAX(version) AS version FROM workflow_version WHERE name = :name", name=name)
     row = WorkflowVersion(name=name, version=(newest.version or 0) + 1 if newest else 1, sha256=sha256_of(text),
-                          source=text, origin=origin, installed_by=sql.actor(actor), installed_at=chain.utc_now())
+                          source=text, origin=origin, installed_by=sql.actor(actor), installed_at=clock.utc_now())
     s.add(row)
     s.flush()
     chain.append(s, actor=actor, action="workflow.install", payload={

@@ -19,20 +19,19 @@ from typing import TYPE_CHECKING, Any
 from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, DatabaseFailed, WorkflowInvalid
+from cycle.shell import quote
 
 from .definition import Workflow, builtin_files, parse, parse_text, read_source, sha256_of, team_files
-from .gates import quote
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
-    Db = Sql | Session
+    from cycle.db.rows import ProjectRow
+    from cycle.db.sql import Tx
 
 BUILTIN = "built-in"  # the origin of a version installed from the workflows package
 _ROW = "id, name, version, sha256, source, origin"
 
 
-def get(store: Store, db: Db, name: str, version: int | None = None) -> Workflow:
+def get(store: Store, db: Tx, name: str, version: int | None = None) -> Workflow:
     """Version `version` of the installed workflow `name` (None: its newest); BadInput naming the choices."""
     cache = store.parsed_workflows
     if version is not None:
@@ -72,13 +71,18 @@ def parse_row(row: Any) -> Workflow:
                        f"cycle workflow install FILE") from None
 
 
-def pinned(store: Store, db: Db, project: Any) -> Workflow:
-    """The version of its workflow a project runs on."""
+def pinned(store: Store, db: Tx, project: ProjectRow) -> Workflow:
+    """The installed version of its workflow the project runs on, which must have the project's stage."""
     if project.workflow_version is None:
         raise BadInput(f"{project.key} runs on workflow {project.workflow}, but on no installed version of it (when "
                        f"this database was upgraded, none matched its log; see: cycle workflow list). A governance "
                        f"lead pins one with: cycle project set {quote(project.key)} --workflow-version N")
-    return get(store, db, project.workflow, project.workflow_version)
+    wf = get(store, db, project.workflow, project.workflow_version)
+    if not wf.has_stage(project.stage):
+        raise BadInput(f"{project.key} is at stage {project.stage!r}, which {wf.name} version {wf.version}, the "
+                       f"version it runs on, does not have; a governance lead moves it to a version that does: "
+                       f"cycle project set {quote(project.key)} --workflow-version N")
+    return wf
 
 
 def names(sql: Sql) -> set[str]:

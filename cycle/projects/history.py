@@ -1,0 +1,49 @@
+"""What a project's audit log says about where it has been: the entry that brought it to its stage, and the day.
+
+The log is the record of every move (cycle.audit.chain), so the day a project entered a stage is read from it,
+not kept beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal, overload
+
+from cycle.calendar.clock import london_date, parse_utc
+from cycle.db.rows import ProjectRow
+from cycle.db.sql import Sql
+
+_LAST_MOVE = ("SELECT seq, at, action FROM audit_entry WHERE project = :key AND to_stage IS NOT NULL "
+              "ORDER BY seq DESC LIMIT 1")
+_LAST_ENTRY_TO = ("SELECT seq, at, action FROM audit_entry WHERE project = :key AND to_stage = :stage "
+                  "ORDER BY seq DESC LIMIT 1")
+
+
+def stage_entry(sql: Sql, key: str) -> Any:
+    """The audit entry (seq, at, action) that brought the project to its current stage: its creation, an advance,
+    or a recycle or stop decision; None for a project with no such entry."""
+    return sql.one(_LAST_MOVE, key=key)
+
+
+@overload
+def entered_stage_on(sql: Sql, project: ProjectRow, stage: str | None = None, *,
+                     creation: Literal[True] = True) -> date: ...
+@overload
+def entered_stage_on(sql: Sql, project: ProjectRow, stage: str | None = None, *, creation: bool) -> date | None: ...
+
+
+def entered_stage_on(sql: Sql, project: ProjectRow, stage: str | None = None, *,
+                     creation: bool = True) -> date | None:
+    """The day (in England) the project last entered `stage`, or by default its current stage (the entry that
+    brought it there: stage_entry).
+
+    When that was its creation, or the log shows no such entry: with `creation`, the day it was created (a
+    reminder counts a wait from it); without, None (a decision may come before it: the project may have been
+    put into cycle after its body had already decided).
+    """
+    entry = stage_entry(sql, project.key) if stage is None else sql.one(_LAST_ENTRY_TO, key=project.key, stage=stage)
+    if entry is not None and entry.action != "project.create":
+        return london_date(parse_utc(entry.at))
+    if not creation:
+        return None
+    return london_date(parse_utc(entry.at if entry is not None else project.created_at))

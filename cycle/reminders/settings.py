@@ -1,0 +1,123 @@
+"""$CYCLE_HOME/reminders.toml: when reminders fall due ([reminders]), the SMTP server ([smtp]) and the scheduler
+([scheduler]); and the rules each key's value must keep, checked whenever the file is read.
+
+One line naming the file and the key for anything wrong in it (an unknown section or key, a value of the wrong
+type or out of range), wherever in the file, whichever section is asked for.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cycle import config
+from cycle.errors import BadInput
+
+CONFIG_FILE = "reminders.toml"
+DEFAULT_LADDER = (120, 90, 60, 30, 7)
+SMTP_SECURITY = ("starttls", "ssl", "none")
+TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+SMTP_TIMEOUT_MAX = 60  # seconds; the scheduler renews its lease every 30 s between sends, on the same thread
+
+
+def config_path() -> Path:
+    return config.home() / CONFIG_FILE
+
+
+def _whole(value: Any, low: int, high: int | None = None) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high))
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and not any(ord(ch) < 32 for ch in value)
+
+
+def _port(value: Any) -> bool:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return _whole(value, 1, 65535)
+
+
+def _timeout(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and 0 < value <= SMTP_TIMEOUT_MAX)
+
+
+_TEXT = (_text, "must be text in quotes")
+# What each key may hold, and the rule said when it does not; checked whenever the file is read.
+_RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "reminders": {
+        "review_lead_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
+        "review_grace_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
+        "gate_wait_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
+        "notice_ladder": (lambda v: isinstance(v, list) and bool(v) and all(_whole(n, 0) for n in v),
+                          "must be a list of days before the deadline, e.g. [120, 90, 60, 30, 7]"),
+    },
+    "smtp": {
+        "host": (lambda v: _text(v) and not any(ch.isspace() for ch in v),
+                 'must be the server\'s name in quotes, e.g. "smtp.council.gov.uk"'),
+        "port": (_port, "must be a port number from 1 to 65535, e.g. 587"),
+        "security": (lambda v: isinstance(v, str) and v.strip().lower() in SMTP_SECURITY,
+                     "must be one of: " + ", ".join(f'"{x}"' for x in SMTP_SECURITY)),
+        "user": _TEXT, "password_file": _TEXT, "from": _TEXT, "helo": _TEXT, "cafile": _TEXT,
+        "timeout": (_timeout, f"must be a number of seconds, more than 0 and at most {SMTP_TIMEOUT_MAX}, e.g. 30"),
+    },
+    "scheduler": {
+        "at": (lambda v: isinstance(v, str) and bool(TIME_OF_DAY.match(v.strip())),
+               'must be a time of day in quotes, HH:MM London time, e.g. "07:00"'),
+        "drain_every_minutes": (lambda v: _whole(v, 1), "must be a whole number, 1 or more"),
+    },
+}
+
+
+def read_config(section: str) -> dict[str, Any]:
+    """One section of $CYCLE_HOME/reminders.toml ({} when the file is absent).
+
+    The whole file is checked each time: an unknown section or key, or a value of the wrong type or
+    out of range anywhere in it, is refused with one line naming the file and the key.
+    """
+    path = config_path()
+    if not path.exists():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: not valid TOML ({exc})") from None
+    for name, body in raw.items():
+        if name not in _RULES or not isinstance(body, dict):
+            raise BadInput(f"{path}: unknown section [{name}]; it may have: "
+                           + ", ".join(f"[{s}]" for s in _RULES))
+        unknown = sorted(set(body) - set(_RULES[name]))
+        if "password" in unknown and name == "smtp":
+            raise BadInput(f"{path}: [smtp] password is not read from this file; put it in a file of its own "
+                           f"and name it with password_file, or set CYCLE_SMTP_PASSWORD")
+        if unknown:
+            raise BadInput(f"{path}: [{name}] has unknown key {unknown[0]!r}; it knows: "
+                           + ", ".join(sorted(_RULES[name])))
+        for key, value in body.items():
+            ok, rule = _RULES[name][key]
+            if not ok(value):
+                raise BadInput(f"{path}: [{name}] {key} {rule}")
+    return dict(raw.get(section, {}))
+
+
+@dataclass(frozen=True)
+class Settings:
+    review_lead_days: int = 14
+    review_grace_days: int = 7
+    notice_ladder: tuple[int, ...] = DEFAULT_LADDER
+    gate_wait_days: int = 30
+
+
+def settings() -> Settings:
+    raw = read_config("reminders")  # checked there
+    values: dict[str, Any] = {name: raw[name] for name in ("review_lead_days", "review_grace_days", "gate_wait_days")
+                              if name in raw}
+    if "notice_ladder" in raw:
+        values["notice_ladder"] = tuple(sorted(set(raw["notice_ladder"]), reverse=True))
+    return Settings(**values)
