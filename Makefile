@@ -27,9 +27,11 @@ bench: $(BIN)/.installed
 docs: $(BIN)/.installed
 	$(BIN)/python scripts/commands_doc.py
 
+# ruff, then mypy (strict) over the installed layout (scripts/typecheck.py; [tool.mypy] in pyproject.toml).
 lint: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

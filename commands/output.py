@@ -181,7 +181,7 @@ def _describe(action: str, p: dict[str, Any]) -> str:
 
 
 def _role(role: dict[str, Any]) -> str:
-    return role["role"] + (f" for {role['body']}" if role.get("body") else "")
+    return str(role["role"]) + (f" for {role['body']}" if role.get("body") else "")
 
 
 def entry_dict(e: Any) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def project_set(key: str, attrs: tuple[str, ...], workflow_version: int | None, 
     """
     from cycle.projects import engine
 
-    given = {k: v for k, v in changes.items() if v is not None}
+    given: dict[str, str | None] = {k: v for k, v in changes.items() if v is not None}
     notes: list[str] = []
     p = engine.set_project(ready_store(), key, actor=actor(), changes=given, attrs=_attrs(attrs),
                            expect_version=expect_version, workflow_version=workflow_version, notes=notes)

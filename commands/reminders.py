@@ -17,7 +17,7 @@ def _where(transport: Any) -> str:
     if isinstance(transport, MaildirTransport):
         return (f"the Maildir {transport.path} (no SMTP server configured; set CYCLE_SMTP_HOST, "
                 f"or [smtp] in $CYCLE_HOME/reminders.toml, to send by email)")
-    return transport.describe()
+    return str(transport.describe())
 
 
 @click.group(context_settings=CONTEXT)
@@ -294,8 +294,9 @@ def scheduler_status(as_json: bool) -> None:
     from cycle.reminders import lease
 
     row = lease.current(ready_store())
-    data = None if row is None else {"holder": row.holder, "host": row.host, "pid": row.pid,
-                                     "started_at": row.started_at, "expires_at": row.expires_at}
+    data: dict[str, Any] | None = None if row is None else {
+        "holder": row.holder, "host": row.host, "pid": row.pid, "started_at": row.started_at,
+        "expires_at": row.expires_at}
     if as_json:
         emit(data)
     elif data is None:

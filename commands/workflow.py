@@ -123,7 +123,7 @@ def workflow_diagram(name: str, version: int | None, fmt: str, counts: bool, out
 
     store = ready_store()
     wf = registry.load(store, name, version)
-    tally = None
+    tally: dict[str, int] | None = None
     if counts:
         from cycle.projects import views
 

@@ -10,7 +10,9 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
+import sqlmodel
 from sqlalchemy import select
+from sqlmodel import col
 
 from cycle.audit import chain
 from cycle.audit.verify import verify_all
@@ -52,9 +54,9 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
         sql = sql_of(s)
         projects = [rows.project(sql, key)] if key else rows.projects(sql)
         ids = [p.id for p in projects]
-        evidence = {e.id: e for e in s.exec(select(Evidence).where(Evidence.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
-        decisions = {d.id: d for d in s.exec(select(Decision).where(Decision.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
-        waivers = {w.id: w for w in s.exec(select(Waiver).where(Waiver.project_id.in_(ids))).scalars()}  # type: ignore[union-attr, call-overload]
+        evidence = {e.id: e for e in s.exec(sqlmodel.select(Evidence).where(col(Evidence.project_id).in_(ids)))}
+        decisions = {d.id: d for d in s.exec(sqlmodel.select(Decision).where(col(Decision.project_id).in_(ids)))}
+        waivers = {w.id: w for w in s.exec(sqlmodel.select(Waiver).where(col(Waiver.project_id).in_(ids)))}
         entries = chain.entries(s, key)
     by_project: dict[str, list[Any]] = {}
     authority: dict[int, str] = {}
@@ -67,11 +69,16 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                 authority[p["decision_id"]] = str(p.get("authority") or "not recorded")
             except chain.PAYLOAD_ERRORS:
                 pass  # listed as unreadable with its project below
-    report = []
+    report: list[dict[str, Any]] = []
     for project in projects:
         mine = by_project.get(project.key, [])
         gates: list[dict[str, Any]] = []
-        refused, waived, unverified, decided, requested, unreadable = [], [], [], [], [], []
+        refused: list[dict[str, Any]] = []
+        waived: list[dict[str, Any]] = []
+        unverified: list[dict[str, Any]] = []
+        decided: list[dict[str, Any]] = []
+        requested: list[dict[str, Any]] = []
+        unreadable: list[dict[str, Any]] = []
         body_changes: list[dict[str, Any]] = []
         stage = None
         for e in mine:
@@ -209,7 +216,7 @@ def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
 def quarterly(store: Store, quarter: str, today: date | None = None,
               checkpoint: str | None = None) -> dict[str, Any]:
     """One page for a board: where every project stood at the quarter's end and what happened in it."""
-    from cycle.db.models import Contract, Milestone, Project, ReviewMeeting
+    from cycle.db.models import Contract, Milestone, Project, ReviewMeeting, row_id
     from cycle.governance.milestones import MilestoneView
 
     from . import contracts
@@ -222,7 +229,11 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         everyone = {p.key: p for p in rows.projects(sql)}
         entries = chain.entries(s)
         stage_at_end: dict[str, str] = {}
-        moves, decided, waived, unreadable, refused = [], [], [], [], 0
+        moves: list[dict[str, Any]] = []
+        decided: list[dict[str, Any]] = []
+        waived: list[dict[str, Any]] = []
+        unreadable: list[dict[str, Any]] = []
+        refused = 0
         for e in entries:
             try:
                 when = _local(e.at)
@@ -237,23 +248,24 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             if not e.project or not (in_quarter or e.action == "decision.record"):
                 continue
             try:
-                p = chain.payload_of(e)
+                payload = chain.payload_of(e)
                 if e.action == "decision.record":
-                    row = _decided(e, p, when)
+                    row = _decided(e, payload, when)
                     if q.start <= date.fromisoformat(row["date"]) <= q.end:
                         decided.append(row)
                 elif in_quarter and e.action == "waiver.add":
-                    waived.append({"date": when.isoformat(), "project": e.project, "gate": p["gate"],
-                                   "criterion": p["criterion"], "by": e.actor, "reason": p["reason"], "seq": e.seq})
+                    waived.append({"date": when.isoformat(), "project": e.project, "gate": payload["gate"],
+                                   "criterion": payload["criterion"], "by": e.actor, "reason": payload["reason"],
+                                   "seq": e.seq})
             except chain.PAYLOAD_ERRORS as exc:
-                p = {}
+                payload = {}
                 if in_quarter:
                     unreadable.append({**_unreadable(e, exc), "date": when.isoformat()})
             if not in_quarter:
                 continue
             if e.to_stage and e.action in ("advance", "decision.record"):
                 moves.append({"date": when.isoformat(), "project": e.project, "from": e.from_stage, "to": e.to_stage,
-                              "gate": p.get("gate"), "by": e.actor, "seq": e.seq})
+                              "gate": payload.get("gate"), "by": e.actor, "seq": e.seq})
             elif e.action in REFUSALS:
                 refused += 1
         decided.sort(key=lambda d: (d["date"], d["seq"]))
@@ -312,8 +324,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         deadlines.sort(key=lambda r: r["deadline"])
 
         slipped = []
-        for m in s.exec(select(Milestone).order_by(Milestone.due)).scalars():  # type: ignore[call-overload, arg-type]
-            view = MilestoneView(m.id, m.title, m.due, m.done_on)  # type: ignore[arg-type]
+        for m in s.exec(select(Milestone).order_by(Milestone.due)).scalars():  # type: ignore[call-overload]
+            view = MilestoneView(row_id(m), m.title, m.due, m.done_on)
             try:
                 due = date.fromisoformat(m.due)
                 late = q.start <= due <= q.end and view.slipped(min(today, q.end))

@@ -97,7 +97,7 @@ def smtp_settings() -> SmtpSettings | None:
     if cafile and not Path(str(cafile)).expanduser().is_file():
         raise BadInput(f"the SMTP CA file {cafile} does not exist (CYCLE_SMTP_CAFILE or [smtp] cafile)")
     return SmtpSettings(str(host), port, security, str(user) if user else None, password, sender(),
-                        str(helo) if helo else None, float(timeout),  # type: ignore[arg-type]
+                        str(helo) if helo else None, float(timeout),
                         str(Path(str(cafile)).expanduser()) if cafile else None)
 
 

@@ -5,8 +5,22 @@ log, and the tables behind reminders (review meetings held, the outbox, delivery
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+def row_id(row: _Stored) -> int:
+    """The id of a row that is in the database (loaded, or added and flushed): the database set it."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id yet: flush the session first")
+    return row.id
+
 
 _project_version = Column("version", Integer, nullable=False)
 

@@ -100,7 +100,8 @@ class Upgrade:
 def _current(conn: Any) -> str | None:
     if not inspect(conn).has_table("alembic_version"):
         return None
-    return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    return None if found is None else str(found)
 
 
 def _cycle_tables(conn: Any) -> dict[str, set[str]]:

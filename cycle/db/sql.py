@@ -93,7 +93,7 @@ _name = itemgetter(0)  # of a column in cursor.description
 
 @lru_cache(maxsize=64)
 def _row_type(columns: tuple[str, ...]) -> Any:
-    return namedtuple("Row", columns)  # type: ignore[misc]
+    return namedtuple("Row", columns)
 
 
 class Sql:

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from cycle.calendar import clock
 from cycle.db import rows
-from cycle.db.models import Milestone
+from cycle.db.models import Milestone, row_id
 from cycle.db.store import Store
 from cycle.errors import BadInput
 from cycle.inputs import iso_date, one_line
@@ -39,7 +39,7 @@ def add_milestone(store: Store, key: str, title: str, due: str, *, actor: str) -
     actor = store.actor(actor)
     with store.write() as s:
         project = load_for_write(s, key)
-        m = Milestone(project_id=project.id, title=text, due=when, created_by=actor, created_at=clock.utc_now())
+        m = Milestone(project_id=row_id(project), title=text, due=when, created_by=actor, created_at=clock.utc_now())
         s.add(m)
         s.flush()
         record_change(s, project, actor=actor, action="milestone.add", payload={

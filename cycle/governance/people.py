@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from cycle.audit import chain
 from cycle.calendar import clock
-from cycle.db.models import Person, PersonRole
+from cycle.db.models import Person, PersonRole, row_id
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted
 from cycle.shell import quote
@@ -179,6 +179,7 @@ def _apply(s: Session, person: Person | None, name: str, email: str | None, role
            body: str) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if person is None:
+        assert email is not None  # add() refuses a new person without one
         person = Person(name=name, email=email, created_at=clock.utc_now())
         s.add(person)
         s.flush()
@@ -188,7 +189,7 @@ def _apply(s: Session, person: Person | None, name: str, email: str | None, role
         person.email = email
         s.add(person)
     if role is not None:
-        s.add(PersonRole(person_id=person.id, role=role, body=body))
+        s.add(PersonRole(person_id=row_id(person), role=role, body=body))
         changes["role"] = {"role": role, "body": body or None}
     s.flush()
     return changes

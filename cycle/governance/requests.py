@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cycle.calendar import clock
-from cycle.db.models import GateRequest
+from cycle.db.models import GateRequest, row_id
 from cycle.db.rows import ProjectRow, row_of
 from cycle.db.store import Store
 from cycle.inputs import one_line
@@ -22,7 +22,7 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
         wf = registry.pinned(store, s, seen)
         asking = f"cycle gate request {quote(key)}" + (f" --note {quote(note)}" if note else "")
         gate = gates.choose(wf, seen, to, asking)
-        request = GateRequest(project_id=project.id, gate=gate.id, visit=project.visit, requested_by=actor,
+        request = GateRequest(project_id=row_id(project), gate=gate.id, visit=project.visit, requested_by=actor,
                               requested_at=clock.utc_now(), note=one_line(note, "--note", False))
         s.add(request)
         record_change(s, project, actor=actor, action="gate.request", payload={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cycle.audit import chain
 from cycle.calendar import clock
-from cycle.db.models import Waiver
+from cycle.db.models import Waiver, row_id
 from cycle.db.rows import ProjectRow, row_of
 from cycle.db.sql import sql_of
 from cycle.db.store import Store
@@ -56,7 +56,7 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
             chain.append(s, actor=actor, action="waiver.refused", project=key, payload={
                 "gate": gate.id, "criterion": criterion, "reason": why, "why": refusal})
         else:
-            waiver = Waiver(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate.id,
+            waiver = Waiver(project_id=row_id(project), cycle=project.cycle, visit=project.visit, gate=gate.id,
                             criterion=criterion, reason=why, waived_by=actor, waived_at=clock.utc_now())
             s.add(waiver)
             s.flush()

@@ -22,7 +22,7 @@ from cycle import contracts
 from cycle.audit import chain, images
 from cycle.calendar import clock
 from cycle.db import rows
-from cycle.db.models import Decision, Evidence, Link, Project
+from cycle.db.models import Decision, Evidence, Link, Project, row_id
 from cycle.db.rows import ContractRow, ProjectRow, row_of
 from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
@@ -148,10 +148,11 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
     """Create a project at its workflow's first stage, on the newest installed version of the workflow."""
     if not _KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
-    fields = {"title": one_line(title, "title"),
-              "lead_commissioner": one_line(lead_commissioner, "lead commissioner", False),
-              "model": _checked_model(model), "accountable_body": one_line(accountable_body, "accountable body", False),
-              "owner": one_line(owner, "owner", False)}
+    title_text = one_line(title, "title")
+    fields: dict[str, str | None] = {
+        "title": title_text, "lead_commissioner": one_line(lead_commissioner, "lead commissioner", False),
+        "model": _checked_model(model), "accountable_body": one_line(accountable_body, "accountable body", False),
+        "owner": one_line(owner, "owner", False)}
     actor = store.actor(actor)
     with store.write() as s:
         wf = registry.get(store, s, workflow)
@@ -162,8 +163,10 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
         if fields["owner"]:
             fields["owner"] = people.named_person(s, fields["owner"], "--owner")
         old = load_for_write(s, replaces) if replaces else None
-        project = Project(key=key, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
-                          attrs=json.dumps(extra, sort_keys=True), created_at=now, updated_at=now, **fields)
+        project = Project(key=key, title=title_text, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
+                          lead_commissioner=fields["lead_commissioner"], model=fields["model"],
+                          accountable_body=fields["accountable_body"], owner=fields["owner"],
+                          attrs=json.dumps(extra, sort_keys=True), created_at=now, updated_at=now)
         s.add(project)
         s.flush()
         chain.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
@@ -177,8 +180,8 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
 def _link(s: Session, project: Project, kind: str, other: Project, actor: str) -> None:
     """Link two projects both ways, with an audit entry on the other project so either log shows it."""
     now = clock.utc_now()
-    s.add(Link(project_id=project.id, kind=kind, other_id=other.id, created_at=now))
-    s.add(Link(project_id=other.id, kind=LINKS[kind], other_id=project.id, created_at=now))
+    s.add(Link(project_id=row_id(project), kind=kind, other_id=row_id(other), created_at=now))
+    s.add(Link(project_id=row_id(other), kind=LINKS[kind], other_id=row_id(project), created_at=now))
     record_change(s, other, actor=actor, action="project.link", payload={"kind": LINKS[kind], "other": project.key})
 
 
@@ -211,7 +214,8 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
     """
     if "model" in changes:
         _checked_model(changes["model"])
-    clean = {k: one_line(v, k.replace("_", " ")) for k, v in changes.items() if k in CORE_FIELDS}
+    clean: dict[str, str | None] = {k: one_line(v, k.replace("_", " ")) for k, v in changes.items()
+                                    if k in CORE_FIELDS}
     for name in ("start_date", "end_date"):
         if clean.get(name):
             clean[name] = iso_date(clean[name], f"--{name.replace('_', '-')}")
@@ -293,7 +297,7 @@ def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, not
         known = wf.evidence_names()
         if name not in known:
             raise BadInput(f"workflow {wf.name} has no evidence called {name!r}; it knows: {', '.join(known)}")
-        item = Evidence(project_id=project.id, cycle=project.cycle, name=name, ref=one_line(ref, "--ref") or "",
+        item = Evidence(project_id=row_id(project), cycle=project.cycle, name=name, ref=one_line(ref, "--ref") or "",
                         note=one_line(note, "--note", False), recorded_by=actor, recorded_at=clock.utc_now())
         s.add(item)
         s.flush()
@@ -375,7 +379,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
                          payload={"gate": gate, "outcome": outcome, "body": body_text, "ref": ref_text,
                                   "cycle": project.cycle, "stage": project.stage, "why": refusal})
         else:
-            decision = Decision(project_id=project.id, cycle=project.cycle, visit=project.visit, gate=gate,
+            decision = Decision(project_id=row_id(project), cycle=project.cycle, visit=project.visit, gate=gate,
                                 outcome=outcome, body=body_text, ref=ref_text, recycle_to=recycle_to,
                                 decided_on=decided, note=one_line(note, "--note", False), recorded_by=actor,
                                 recorded_at=clock.utc_now())
@@ -510,8 +514,8 @@ def _open_linked(sql: Sql, parent: ProjectRow, wf: Workflow, new_key: str | None
                           "opened_by": parent.key, "lead_commissioner": child.lead_commissioner, "model": child.model,
                           "accountable_body": child.accountable_body, "owner": child.owner})
     now = clock.utc_now()
-    s.add(Link(project_id=child.id, kind="decommissions", other_id=parent.id, created_at=now))
-    s.add(Link(project_id=parent.id, kind="decommissioned-by", other_id=child.id, created_at=now))
+    s.add(Link(project_id=row_id(child), kind="decommissions", other_id=parent.id, created_at=now))
+    s.add(Link(project_id=parent.id, kind="decommissioned-by", other_id=row_id(child), created_at=now))
     s.flush()
     return key
 

@@ -88,4 +88,4 @@ def listing(store: Store, key: str | None = None) -> list[Review]:
         if key is not None:
             query = query.where(Project.id == rows.project(sql_of(s), key).id)
         return [Review(k, r.quarter, r.held_on, r.note, r.recorded_by, r.recorded_at)
-                for r, k in s.exec(query).all()]  # type: ignore[call-overload]
+                for r, k in s.exec(query).all()]
