@@ -42,9 +42,7 @@ def _walk(cmd: click.Command, ctx: click.Context) -> Iterator[tuple[click.Comman
 
 def render() -> str:
     """The whole page, from the help of every command and group."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from cli import cli
+    from cycle.cli import cli
 
     settings = {**cli.context_settings, "terminal_width": WIDTH}  # -h as well as --help, as a user sees them
     root = click.Context(cli, info_name="cycle", **settings)
