@@ -202,7 +202,7 @@ def entry_dict(e: Any) -> dict[str, Any]:
 
 
 def records(r: Any) -> str:
-    """`audit verify`'s second part: the records gates read, against the log (cycle.records)."""
+    """`audit verify`'s second part: the records gates read, against the log (cycle.audit.records)."""
     c = r.checked
     total = sum(c.values())
     named = sum(c.get(t, 0) for t in ("project", "evidence", "decision", "waiver", "workflow_version"))

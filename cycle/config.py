@@ -29,7 +29,7 @@ def database_url() -> str:
 
 
 def actor() -> str:
-    """The person acting, as their canonical login (cycle.identity): $CYCLE_USER, else the login name."""
+    """The person acting, as their canonical login (cycle.governance.identity): $CYCLE_USER, else the login name."""
     given = os.environ.get("CYCLE_USER")
     name = given or _login()
     if identity.is_login(name):

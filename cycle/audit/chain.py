@@ -107,7 +107,7 @@ def append(db: Sql | Session, *, actor: str, action: str, project: str | None = 
     refuses any other name (a trigger), so the log records who the database knows is acting.
 
     The entry carries, as its payload's "rows", the image of every covered row the transaction has
-    changed since its previous entry (cycle.images).
+    changed since its previous entry (cycle.audit.images).
     """
     sql = sql_of(db)  # flushes an ORM session first, which notes the images of what it writes
     changed = images.take(sql.info)

@@ -3,7 +3,7 @@
 Every audit entry that goes with a change to a covered table carries, in its payload's "rows", the
 row as the change left it: ``{"table": T, "id": ID, "row": {every column: value}}``, or
 ``"row": null`` for a row deleted. `audit verify` replays those images and compares every row of
-every covered table with the latest one (cycle.records); on PostgreSQL the database itself refuses
+every covered table with the latest one (cycle.audit.records); on PostgreSQL the database itself refuses
 to commit a change to a covered table that no entry of the same transaction images (migration 0011).
 
 Nothing has to remember to record an image. ORM writes are seen after each flush (`listen`); the
@@ -108,7 +108,7 @@ def require_recorded(info: dict[str, Any]) -> None:
     if noted:
         rows = ", ".join(f"{t} #{i}" for t, i in sorted(noted))
         raise Unrecorded(f"this transaction changed {rows} but appended no audit entry after the change; "
-                         f"append the entry that records it (cycle.audit.append) before committing")
+                         f"append the entry that records it (cycle.audit.chain.append) before committing")
 
 
 # --- ORM writes ------------------------------------------------------------------------------------

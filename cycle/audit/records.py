@@ -1,7 +1,7 @@
 """The records gates, reminders and reports read, checked against the audit log that wrote them.
 
 The hash chain proves that the log has not been altered. Gates, reminders and reports read other
-tables (cycle.images.COVERED). Whoever can write to the database directly could edit one of those
+tables (cycle.audit.images.COVERED). Whoever can write to the database directly could edit one of those
 rows, delete it, or insert one with no audit entry behind it: nothing in the chain would change,
 and a forged decision would open a gate, a project set back a cycle would reopen a gate with the
 last cycle's evidence. So `audit verify` also replays the row images the entries carry, in sequence
@@ -48,7 +48,7 @@ _CREATED_BY = {"project": "project.create", "evidence": "evidence.add", "decisio
 
 @dataclass(frozen=True)
 class Discrepancy:
-    table: str  # a covered table (cycle.images.COVERED)
+    table: str  # a covered table (cycle.audit.images.COVERED)
     id: int | str  # the row's id (a project's key)
     project: str | None
     problem: str  # one sentence, for a person
@@ -299,7 +299,7 @@ def _differs(sql: Sql, table: str, row: dict[str, Any], seq: int, keys: dict[int
 
 
 def _columns(table: str, *rows: dict[str, Any]) -> list[str]:
-    """The columns of `rows`, in the order cycle.images.COVERED lists them (then any it does not)."""
+    """The columns of `rows`, in the order cycle.audit.images.COVERED lists them (then any it does not)."""
     named = set().union(*rows)
     return [c for c in COVERED[table] if c in named] + sorted(named - set(COVERED[table]))
 

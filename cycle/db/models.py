@@ -34,7 +34,7 @@ class Project(SQLModel, table=True):
     key: str = Field(unique=True, index=True, max_length=64)
     title: str
     workflow: str
-    workflow_version: int | None = None  # the installed version of `workflow` it runs on (cycle.registry)
+    workflow_version: int | None = None  # the installed version of `workflow` it runs on (cycle.workflow.registry)
     stage: str
     cycle: int = 1  # which round of the cycle; review -> analyse starts the next one
     visit: int = 1  # bumped on every stage entry; a decision counts only for the visit it was made in

@@ -26,7 +26,7 @@ def _plain(name: str, what: str) -> str:
 
 
 def _quoted(given: str) -> str:
-    """A person's canonical login (cycle.identity), as a quoted identifier: it takes every letter a
+    """A person's canonical login (cycle.governance.identity), as a quoted identifier: it takes every letter a
     login may have, up to PostgreSQL's 63 bytes."""
     if not identity.is_login(given):
         raise BadInput(f"login {given!r} must be a person's name as cycle knows it ({identity.RULE})")

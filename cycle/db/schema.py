@@ -178,7 +178,7 @@ def _adopt(conn: Any, where: str) -> str:
         f"restore it to a database made by cycle or load its data into a new one made with: cycle init")
 
 
-#: What `cycle init` does once the migrations have run, in their transaction (cycle.install.init): given the
+#: What `cycle init` does once the migrations have run, in their transaction (cycle.workflow.install.init): given the
 #: connection, what the upgrade did, and the tables there were before it, it installs the workflows and appends
 #: the upgrade's audit entries (adding to Upgrade.notes what it prints).
 AfterUpgrade = Callable[[Any, "Upgrade", "dict[str, set[str]]"], None]

@@ -66,7 +66,7 @@ class Store:
         self._login: str | None = None
         self._kept = threading.local()  # SQLite: each thread's own connection, kept between transactions
         self._kept_all: weakref.WeakSet[Any] = weakref.WeakSet()  # for dispose(); a thread's goes when it ends
-        #: cycle.registry's parsed workflow versions, (name, version) -> Workflow: an installed version never
+        #: cycle.workflow.registry's parsed workflow versions, (name, version) -> Workflow: an installed version never
         #: changes, so each is read and parsed once per store
         self.parsed_workflows: dict[tuple[str, int], Any] = {}
 
@@ -115,7 +115,7 @@ class Store:
     def actor(self, claimed: str | None = None) -> str:
         """Who is acting. On PostgreSQL the database says: its session_user, the login, whatever is
         claimed. Elsewhere the claimed name, else $CYCLE_USER or the login name (cycle.config.actor),
-        as its canonical login (cycle.identity)."""
+        as its canonical login (cycle.governance.identity)."""
         if self.dialect == "postgresql":
             if self._login is None:
                 with self.reading() as sql:

@@ -1,6 +1,6 @@
 """Who may decide and what has been waived: checks the engine makes inside its write transactions.
 
-Names are compared as canonical logins (cycle.identity): whoever owns a project as "Chair" is chair.
+Names are compared as canonical logins (cycle.governance.identity): whoever owns a project as "Chair" is chair.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def lead_refusal(session: Session, actor: str, what: str, command: str,
 
     It is for a governance lead (or, with `admins_too`, an admin). While nobody in the database holds
     either role anyone may, so that a new team can start, as anyone may grant roles before there is an
-    admin (cycle.people); the caller then says so.
+    admin (cycle.governance.people); the caller then says so.
     """
     leads, admins = people.holders(session, "governance-lead"), people.holders(session, "admin")
     if not leads and not admins:

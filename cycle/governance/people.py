@@ -8,7 +8,7 @@ both set aside a gate's evidence and choose who decides it.
 Anyone may add a person with no role, so that reminders reach them. A known person's email decides
 where their reminders go, so only they themselves or an admin may change it.
 
-A person is named by their canonical login (cycle.identity): "Chair" and "chair" are one person.
+A person is named by their canonical login (cycle.governance.identity): "Chair" and "chair" are one person.
 Once anyone is registered, the people a project names (owner, SRO, lead, governance lead) must be
 registered too, so that a name nobody logs in as cannot stand in for someone who does.
 """
@@ -59,7 +59,7 @@ def check_email(email: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """A person's name as CYCLE_USER (or the login) gives it, as their canonical login (cycle.identity)."""
+    """A person's name as CYCLE_USER (or the login) gives it, as their canonical login (cycle.governance.identity)."""
     if not identity.PATTERN.fullmatch(identity.canonical((name or "").strip())):
         raise BadInput(f"name {name!r} must be the person's user name as CYCLE_USER says it ({identity.RULE})")
     return identity.login(name)  # one alphabet, or it says which it mixes
@@ -222,7 +222,7 @@ def remove_role(store: Store, name: str, role: str, body: str | None, *, actor: 
             held = s.exec(select(PersonRole).where(  # type: ignore[call-overload]
                 PersonRole.person_id == person.id, PersonRole.role == role,  # type: ignore[arg-type]
                 PersonRole.body == body_text)).scalars()  # type: ignore[arg-type]
-            for granted in held:  # one by one, so that each row's removal reaches the audit entry (cycle.images)
+            for granted in held:  # one by one, so that each row's removal reaches the audit entry (cycle.audit.images)
                 s.delete(granted)
             chain.append(s, actor=actor, action="person.remove-role", payload={
                 "name": name, "role": {"role": role, "body": body_text or None}})

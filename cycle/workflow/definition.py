@@ -20,7 +20,7 @@ A workflow file reads like the standards table of the framework document::
       level = "must"
 
 This module reads and validates workflow text. The workflows a database runs on live in the
-database (cycle.registry reads them, cycle.install puts them there): the built-in files in the
+database (cycle.workflow.registry reads them, cycle.workflow.install puts them there): the built-in files in the
 ``workflows`` package and a team's files in ``$CYCLE_HOME/workflows`` are only something to install
 or check, never what a gate reads.
 """
@@ -124,7 +124,7 @@ class Workflow:
     sha256: str  # of the exact text (its UTF-8 bytes)
     about: str = ""
     fields: tuple[FieldDef, ...] = ()
-    version: int | None = None  # the installed version (cycle.registry); None for a file being checked
+    version: int | None = None  # the installed version (cycle.workflow.registry); None for a file being checked
     _stage_index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _ways_out: dict[tuple[str, bool], list[Gate]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -515,7 +515,7 @@ def builtin_dir() -> Path:
 @cache
 def builtin(name: str) -> Workflow:
     """A built-in workflow as this cycle ships it (what `cycle init` installs): for tests and tools. A
-    project's gates read the version it is pinned to in its database (cycle.registry), never a file."""
+    project's gates read the version it is pinned to in its database (cycle.workflow.registry), never a file."""
     return parse(builtin_dir() / f"{name}.toml")
 
 

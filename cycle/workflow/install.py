@@ -16,7 +16,7 @@ naming in the upgrade's audit entry and on stdout each project it could not matc
 each name is the file new projects ran on before: the team's file when the log shows it, else the built-in.
 
 Each `workflow.install` entry holds the name, version, SHA-256, origin and the whole text: the log alone
-can rebuild the table, and `cycle audit verify` compares them (cycle.records).
+can rebuild the table, and `cycle audit verify` compares them (cycle.audit.records).
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ def _pin(s: Session, installed: dict[tuple[str, str], int],
         if version is not None:
             found = sql.one("SELECT * FROM project WHERE id = :id", id=project.id)._asdict()
             sql.run("UPDATE project SET workflow_version = :version WHERE id = :id", version=version, id=project.id)
-            # on the record: the upgrade's entry, appended next, holds the pinned row (cycle.images)
+            # on the record: the upgrade's entry, appended next, holds the pinned row (cycle.audit.images)
             images.note(sql.info, "project", project.id, {**found, "workflow_version": version}, found)
             pinned[project.key] = [project.workflow, version]
     if pinned or unmatched:

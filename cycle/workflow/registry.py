@@ -1,12 +1,12 @@
 """The workflows a database runs on: installed versions, read back from the database and parsed once per store.
 
 Each installed version of a workflow is a row of workflow_version holding its exact TOML text, and
-the database refuses to change or delete one (cycle.install puts them there). A project runs on one
+the database refuses to change or delete one (cycle.workflow.install puts them there). A project runs on one
 version of its workflow (project.workflow_version), and every gate check, advance, decision, report
 and reminder reads that version from here: a file in $CYCLE_HOME/workflows is never read for a
 project, only installed (`cycle workflow install`) or checked (`cycle workflow check`).
 
-Reads are plain SQL (store.Sql), so the read-only commands stay free of the ORM. Because a version
+Reads are plain SQL (cycle.db.sql.Sql), so the read-only commands stay free of the ORM. Because a version
 never changes, its parsed Workflow is kept on the Store: after the first use in a process, finding a
 project's workflow costs no query at all.
 """

@@ -33,7 +33,7 @@ depends_on = None
 
 BASELINE = "record.baseline"
 CHUNK = 500  # images per baseline entry
-# The covered tables at this revision (cycle.images.COVERED may grow; this migration does not).
+# The covered tables at this revision (cycle.audit.images.COVERED may grow; this migration does not).
 BY_PROJECT = ("evidence", "decision", "waiver", "gate_request", "milestone", "contract", "link", "review_meeting")
 COVERED = ("project", *BY_PROJECT, "person", "person_role", "outbox", "delivery_attempt", "workflow_version")
 APPEND_ONLY = ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
