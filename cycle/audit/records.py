@@ -63,7 +63,7 @@ class Records:
     checked: dict[str, int]  # table -> rows compared
     discrepancies: list[Discrepancy]
     gate_entries: int = 0  # gate entries whose workflow was checked against their project's version then
-    gates_rechecked: int = 0  # advances whose gate was checked against the record at their entry (cycle.moves)
+    gates_rechecked: int = 0  # advances whose gate was checked against the record at their entry (cycle.audit.moves)
 
     @property
     def ok(self) -> bool:
@@ -94,7 +94,7 @@ class _Log:
     last_move: dict[str, str]  # project key -> the stage its log last moved it to
     keys: dict[int, str]  # project id -> key, from the projects' images (for rows of projects now gone)
     breaks: list[tuple[str, int, int, int | None]]  # (table, id, seq, seq before): cycle found another row
-    moves: Moves  # every move of a project, against the record at its entry (cycle.moves)
+    moves: Moves  # every move of a project, against the record at its entry (cycle.audit.moves)
 
 
 def _replay(sql: Sql) -> _Log:

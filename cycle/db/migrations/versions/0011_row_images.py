@@ -1,7 +1,7 @@
 """Row images: every change to a table gates, reminders and reports read is on the record.
 
 From this revision every audit entry that goes with a change carries the after-image of each row
-the change wrote (cycle/images.py), and `audit verify` compares every row of every covered table
+the change wrote (cycle/audit/images.py), and `audit verify` compares every row of every covered table
 with the latest image. The rows already in the database get theirs here: `record.baseline`
 entries, one per project holding its own rows (and further ones when a project has many), and
 then one for people, roles, installed workflow versions and anything tied to no project. A
