@@ -29,7 +29,7 @@ docs: $(BIN)/.installed
 
 # ruff, then mypy (strict) over the installed layout (scripts/typecheck.py; [tool.mypy] in pyproject.toml).
 lint: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet ruff mypy
+	$(BIN)/python -m pip install --quiet ruff==0.17.6 mypy==2.4.1
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/typecheck.py
 
