@@ -264,6 +264,8 @@ def contract(st: Any) -> str:
              f"  value           {money or '-'}",
              f"  notice          {d['notice'] or '-'}; without notice it {no_notice}",
              f"  notice deadline {d['notice_deadline'] or '-'}"]
+    if st.deadline_advice:
+        lines.append(f"                  {st.deadline_advice}")
     if d["notice_served_on"] and d["notice_served_by_as_of"]:
         lines.append(f"  notice served   {d['notice_served_on']} ({d['notice_ref']})")
     elif d["notice_served_on"]:
@@ -289,4 +291,6 @@ def due(rows: list[Any], within: str) -> str:
     for when, what, st in rows:
         lines.append(f"{when.isoformat()}  {what:<15} {st.holder:<18} {st.contract.provider or '-'}: "
                      f"{st.consequence}")
+        if what == "notice deadline" and st.deadline_advice:
+            lines.append(f"{'':12}{st.deadline_advice}")
     return "\n".join(lines)

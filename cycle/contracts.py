@@ -58,6 +58,8 @@ class Status:
     #: The last day of the contract's term as things stand on `as_of`: its end date, or the end of its
     #: run-on once the deadline has gone by without notice (None: it runs on with no run-on period stated).
     effective_end: date | None = None
+    #: The notice deadline when it falls on a weekend or bank holiday and notice has still to be served.
+    deadline_off: dates.NonWorking | None = None
 
     @property
     def end(self) -> date | None:
@@ -83,7 +85,14 @@ class Status:
                 "notice_deadline": _iso(self.deadline), "status": self.state,
                 "days_to_deadline": self.days_to_deadline, "run_on_to": _iso(self.run_on_to),
                 "if_nothing_is_done": self.consequence,
-                "notice_served_by_as_of": self.served_on is not None, "effective_end": _iso(self.effective_end)}
+                "notice_served_by_as_of": self.served_on is not None, "effective_end": _iso(self.effective_end),
+                "notice_deadline_not_working_day": self.deadline_off.as_dict() if self.deadline_off else None,
+                "notice_deadline_advice": self.deadline_advice}
+
+    @property
+    def deadline_advice(self) -> str | None:
+        """'Saturday 25 December 2027 is Christmas Day, ...: serve notice by Friday 24 December 2027, ...'."""
+        return self.deadline_off.advice() if self.deadline_off else None
 
 
 def _d(text: str | None) -> date | None:
@@ -94,17 +103,23 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def run_on_date(c: ContractRow) -> date | None:
+def run_on_date(c: ContractRow, nation: str | None = None) -> date | None:
     """The last day of the contract's run-on (dates.run_on_end), when its terms give a run-on period."""
     end = _d(c.end)
     if end is None or c.if_no_notice != "run-on" or not c.run_on:
         return None
-    return dates.run_on_end(end, dates.parse_period(c.run_on))
+    from cycle.reminders.settings import bank_holidays
+
+    return dates.run_on_end(end, dates.parse_period(c.run_on), nation or bank_holidays())
 
 
-def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS) -> Status:
+def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, nation: str | None = None) -> Status:
     """The contract on `as_of`. Its terms give one run-on period: without notice by the deadline it runs
-    on from its end date for that period and then ends (a contract that rolls on again is not modelled)."""
+    on from its end date for that period and then ends (a contract that rolls on again is not modelled).
+    `nation`: whose bank holidays count (default: the setting, reminders.settings.bank_holidays)."""
+    from cycle.reminders.settings import bank_holidays
+
+    nation = nation or bank_holidays()
     end = _d(c.end)
     served = _d(c.notice_served_on)
     if served is not None and served > as_of:
@@ -113,9 +128,10 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS) -
         return Status(holder, c, as_of, None, "incomplete", None, None,
                       f"Unknown: set the end date and notice period with: cycle contract set {holder} "
                       f"--end YYYY-MM-DD --notice '6 months'")
-    deadline = dates.notice_deadline(end, dates.parse_period(c.notice))
+    deadline = dates.notice_deadline(end, dates.parse_period(c.notice), nation)
     days = (deadline - as_of).days
-    run_on = run_on_date(c)
+    run_on = run_on_date(c, nation)
+    off = dates.non_working(deadline, nation)
     runs_on = (f"the contract runs on to {run_on.isoformat()}" if run_on
                else "the contract runs on past its end date (no run-on period stated)")
 
@@ -153,7 +169,9 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS) -
         return make("passed", f"Notice deadline {deadline.isoformat()} has passed: {runs_on}.", run_on, run_on)
     state = "due" if days <= due_days else "open"
     when = "today" if days == 0 else f"in {days} days"
-    return make(state, f"Serve notice by {deadline.isoformat()} ({when}) or {runs_on}.", run_on)
+    st = make(state, f"Serve notice by {deadline.isoformat()} ({when}) or {runs_on}.", run_on)
+    st.deadline_off = off
+    return st
 
 
 def status_of(sql: Sql, project: ProjectRow, today: date) -> Status | None:
@@ -216,7 +234,9 @@ def check_terms(c: Contract) -> None:
     if end and ext and ext < end:
         raise BadInput(f"--extension-to {ext} is before the end date {end}; it is the latest end the extensions allow")
     if end and c.notice:
-        deadline = dates.notice_deadline(end, dates.parse_period(c.notice))
+        from cycle.reminders.settings import bank_holidays
+
+        deadline = dates.notice_deadline(end, dates.parse_period(c.notice), bank_holidays())
         if start and deadline < start:
             raise BadInput(f"a notice period of {c.notice} is longer than the contract ({start} to {end}): "
                            f"notice would have to be served by {deadline}, before it starts")
@@ -271,12 +291,15 @@ def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
     """Live contracts with an event in [as_of, as_of + within], soonest first: a notice deadline that can
     still be met, or the day the contract's term ends as things stand (its end date, or the end of its
     run-on once the deadline has gone by without notice)."""
-    until = dates.window_end(as_of, within)
+    from cycle.reminders.settings import bank_holidays
+
+    nation = bank_holidays()
+    until = dates.window_end(as_of, within, nation)
     out = []
     for held in rows.contracts(sql):
         if held.holder.stage == "closed":
             continue
-        st = status(held.holder.key, held.contract, as_of)
+        st = status(held.holder.key, held.contract, as_of, nation=nation)
         if st.state in ("incomplete", "ended"):
             continue
         events = []

@@ -10,7 +10,10 @@ Conventions (stated once, used everywhere):
 - A run-on of N months from an end date E ends on E + N months, and a month-end E gives a month-end
   run-on end, as for the notice deadline (30 September + 6 months = 31 March; 28 February 2027 +
   12 months = 29 February 2028); calendar days and working days count on from E as `add` does.
-- Working days are Monday to Friday except England and Wales bank holidays (the `holidays` package).
+- Working days are Monday to Friday except the bank holidays of one UK nation (the `holidays` package):
+  England by default, or Wales, Scotland or Northern Ireland ([calendar] bank_holidays in reminders.toml).
+- A date the product tells someone to act by that falls on a weekend or a bank holiday does not move (a
+  contract's term is the contract's); `non_working` says so and advises acting by the working day before.
 """
 
 from __future__ import annotations
@@ -75,24 +78,79 @@ def add_months(d: date, n: int) -> date:
     return date(year, month + 1, min(d.day, last_day(year, month + 1)))
 
 
-@lru_cache(maxsize=64)
-def _bank_holidays(year: int) -> frozenset[date]:
+#: The nations whose bank holidays can make a day non-working, as the setting names them.
+NATIONS = {"england": ("ENG", "England"), "wales": ("WLS", "Wales"), "scotland": ("SCT", "Scotland"),
+           "northern-ireland": ("NIR", "Northern Ireland")}
+DEFAULT_NATION = "england"
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+@lru_cache(maxsize=256)
+def _holidays(year: int, nation: str) -> dict[date, str]:
     import holidays  # imported on first use: only contract commands need it
 
-    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
+    return dict(holidays.country_holidays("GB", subdiv=NATIONS[nation][0], years=year))
 
 
-def is_working_day(d: date) -> bool:
-    return d.weekday() < 5 and d not in _bank_holidays(d.year)
+def is_working_day(d: date, nation: str = DEFAULT_NATION) -> bool:
+    return d.weekday() < 5 and d not in _holidays(d.year, nation)
 
 
-def bank_holiday_name(d: date) -> str | None:
-    import holidays
-
-    return holidays.country_holidays("GB", subdiv="ENG", years=d.year).get(d)
+def bank_holiday_name(d: date, nation: str = DEFAULT_NATION) -> str | None:
+    return _holidays(d.year, nation).get(d)
 
 
-def add(d: date, period: Period) -> date:
+def long_date(d: date) -> str:
+    """A date as UK readers write it, with its weekday: 'Friday 24 December 2027'."""
+    return f"{_WEEKDAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]} {d.year}"
+
+
+@dataclass(frozen=True)
+class NonWorking:
+    """A day to act by that is not a working day, and the working day before it."""
+
+    day: date
+    holiday: str | None  # the bank or public holiday's name, None for a plain weekend day
+    act_by: date
+    nation: str
+
+    def what(self) -> str:
+        """What the day is: 'a weekend day', 'Easter Monday, a bank holiday in England', ..."""
+        place = NATIONS[self.nation][1]
+        if self.holiday is None:
+            return "a weekend day"
+        name = self.holiday
+        if name.endswith(" (observed)"):
+            return f"the bank holiday in {place} in place of {name.removesuffix(' (observed)')}"
+        # Christmas Day and Good Friday are common-law holidays outside Scotland, not bank holidays.
+        kind = "public holiday" if name in ("Christmas Day", "Good Friday") and self.nation != "scotland" \
+            else "bank holiday"
+        weekend = " (on a weekend)" if self.day.weekday() >= 5 else ""
+        return f"{name}, a {kind} in {place}{weekend}"
+
+    def advice(self, verb: str = "serve notice") -> str:
+        """The one sentence every output uses: 'Saturday 25 December 2027 is Christmas Day, a public holiday
+        in England (on a weekend): serve notice by Friday 24 December 2027, the working day before.'"""
+        return f"{long_date(self.day)} is {self.what()}: {verb} by {long_date(self.act_by)}, the working day before."
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"date": self.day.isoformat(), "holiday": self.holiday, "act_by": self.act_by.isoformat(),
+                "nation": self.nation}
+
+
+def non_working(d: date, nation: str = DEFAULT_NATION) -> NonWorking | None:
+    """None when `d` is a working day; else what it is and the last working day before it."""
+    if is_working_day(d, nation):
+        return None
+    before = d - timedelta(days=1)
+    while not is_working_day(before, nation):
+        before -= timedelta(days=1)
+    return NonWorking(d, bank_holiday_name(d, nation), before, nation)
+
+
+def add(d: date, period: Period, nation: str = DEFAULT_NATION) -> date:
     """The day a period starting after `d` has run (for working days: the Nth working day after d)."""
     if period.unit == "months":
         return add_months(d, period.n)
@@ -101,20 +159,20 @@ def add(d: date, period: Period) -> date:
     day, count = d, 0
     while count < period.n:
         day += timedelta(days=1)
-        if is_working_day(day):
+        if is_working_day(day, nation):
             count += 1
     return day
 
 
-def run_on_end(end: date, run_on: Period) -> date:
+def run_on_end(end: date, run_on: Period, nation: str = DEFAULT_NATION) -> date:
     """The last day of a run-on of `run_on` after a contract's end date (see the module docstring)."""
     if run_on.unit == "months" and is_month_end(end):
         later = add_months(end, run_on.n)
         return later.replace(day=last_day(later.year, later.month))
-    return add(end, run_on)
+    return add(end, run_on, nation)
 
 
-def notice_deadline(end: date, notice: Period) -> date:
+def notice_deadline(end: date, notice: Period, nation: str = DEFAULT_NATION) -> date:
     """The last day notice can be served for the contract to end on `end` (see the module docstring)."""
     if notice.unit == "months":
         deadline = add_months(end, -notice.n)
@@ -125,14 +183,14 @@ def notice_deadline(end: date, notice: Period) -> date:
         return end - timedelta(days=notice.n)
     day, count = end, 0
     while count < notice.n:  # count back N working days within (D, end]
-        if is_working_day(day):
+        if is_working_day(day, nation):
             count += 1
         day -= timedelta(days=1)
-    while not is_working_day(day):
+    while not is_working_day(day, nation):
         day -= timedelta(days=1)
     return day
 
 
-def window_end(start: date, text: str) -> date:
+def window_end(start: date, text: str, nation: str = DEFAULT_NATION) -> date:
     """The last day of a --within window such as '180d', '6m', '26w' or '60 working days' from `start`."""
-    return add(start, parse_period(text, "--within"))
+    return add(start, parse_period(text, "--within"), nation)

@@ -1,5 +1,6 @@
-"""$CYCLE_HOME/reminders.toml: when reminders fall due ([reminders]), the SMTP server ([smtp]) and the scheduler
-([scheduler]); and the rules each key's value must keep, checked whenever the file is read.
+"""$CYCLE_HOME/reminders.toml: when reminders fall due ([reminders]), the SMTP server ([smtp]), the scheduler
+([scheduler]) and whose bank holidays count ([calendar]); and the rules each key's value must keep, checked
+whenever the file is read.
 
 One line naming the file and the key for anything wrong in it (an unknown section or key, a value of the wrong
 type or out of range), wherever in the file, whichever section is asked for.
@@ -7,6 +8,7 @@ type or out of range), wherever in the file, whichever section is asked for.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cycle import config
+from cycle.calendar.dates import DEFAULT_NATION, NATIONS
 from cycle.errors import BadInput
 
 CONFIG_FILE = "reminders.toml"
@@ -72,6 +75,10 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
                'must be a time of day in quotes, HH:MM London time, e.g. "07:00"'),
         "drain_every_minutes": (lambda v: _whole(v, 1), "must be a whole number, 1 or more"),
     },
+    "calendar": {
+        "bank_holidays": (lambda v: isinstance(v, str) and v in NATIONS,
+                          "must be one of: " + ", ".join(f'"{n}"' for n in NATIONS)),
+    },
 }
 
 
@@ -121,3 +128,26 @@ def settings() -> Settings:
     if "notice_ladder" in raw:
         values["notice_ladder"] = tuple(sorted(set(raw["notice_ladder"]), reverse=True))
     return Settings(**values)
+
+
+_nation_cache: dict[tuple[str | None, float | None], str] = {}
+
+
+def bank_holidays() -> str:
+    """Whose bank holidays make a day non-working: $CYCLE_BANK_HOLIDAYS, else [calendar] bank_holidays, else
+    England. Read once per change of the file (contract arithmetic asks for it for every contract)."""
+    given = os.environ.get("CYCLE_BANK_HOLIDAYS") or None
+    if given is not None:
+        if given not in NATIONS:
+            raise BadInput(f"CYCLE_BANK_HOLIDAYS {given!r} is not one of: {', '.join(NATIONS)}")
+        return given
+    path = config_path()
+    try:
+        stamp: float | None = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (str(path), stamp)
+    if key not in _nation_cache:
+        _nation_cache.clear()
+        _nation_cache[key] = str(read_config("calendar").get("bank_holidays", DEFAULT_NATION))
+    return _nation_cache[key]
