@@ -59,7 +59,8 @@ def _env_or(raw: dict[str, object], env: str, key: str) -> object | None:
 
 
 def sender() -> str:
-    """The From address: CYCLE_MAIL_FROM, else [smtp] from, else cycle@localhost."""
+    """The From address: CYCLE_MAIL_FROM, else [smtp] from, else (only for the Maildir: sending by SMTP
+    refuses to go without one) cycle@localhost."""
     value = str(_env_or(read_config("smtp"), "CYCLE_MAIL_FROM", "from") or DEFAULT_FROM)
     if any(ord(ch) < 32 for ch in value) or "@" not in parseaddr(value)[1]:
         raise BadInput(f"the From address {value!r} is not an address (set CYCLE_MAIL_FROM, "
@@ -96,6 +97,10 @@ def smtp_settings() -> SmtpSettings | None:
     cafile = _env_or(raw, "CYCLE_SMTP_CAFILE", "cafile")
     if cafile and not Path(str(cafile)).expanduser().is_file():
         raise BadInput(f"the SMTP CA file {cafile} does not exist (CYCLE_SMTP_CAFILE or [smtp] cafile)")
+    if not _env_or(raw, "CYCLE_MAIL_FROM", "from"):
+        raise BadInput(f"sending by SMTP needs a From address on the council's domain, and none is set; nothing was "
+                       f"queued or sent. Set CYCLE_MAIL_FROM or [smtp] from in {config_path()}, e.g. "
+                       f"'Commissioning reminders <reminders@council.gov.uk>'")
     return SmtpSettings(str(host), port, security, str(user) if user else None, password, sender(),
                         str(helo) if helo else None, float(timeout),
                         str(Path(str(cafile)).expanduser()) if cafile else None)

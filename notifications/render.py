@@ -5,8 +5,13 @@ same name in $CYCLE_HOME/templates/ replaces the built-in one. HTML is autoescap
 title `<script>` reaches the text part as written and the HTML part as `&lt;script&gt;`.
 
 The context keeps dates as ISO (YYYY-MM-DD, as the .ics and JSON do); templates show them as UK
-readers write them, with the filters `uk_date` ("30 September 2027"), `uk_dates` (every ISO date in
-a sentence) and `days` ("1 day", "3 days").
+readers write them, with the filters `uk_date` ("30 September 2027"), `long_date` ("Thursday 30
+September 2027"), `uk_dates` (every ISO date in a sentence) and `days` ("1 day", "3 days").
+
+Every reminder has the same shape (`facts` builds it, the templates lay it out): a heading, the key facts
+(service, provider, contract reference, the date that matters with its weekday, days left), one sentence of
+what to do and by when, a warning when that date is not a working day, and the cycle command as a
+secondary line only when every recipient holds a role in cycle.
 
 No user text can add a header. Every header value is reduced to one line: CR, LF and the other line
 breaks (VT, FF, NEL, U+2028, U+2029) and their encoded forms (=0A, %0A, &#10; ...) become spaces, and
@@ -29,13 +34,12 @@ from typing import Any
 import jinja2
 
 from cycle import config
+from cycle.calendar import dates
 from cycle.errors import BadInput
 from cycle.reminders.outbox import Row, message_id
 
 BUILTIN = Path(__file__).resolve().parent / "templates"
 KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "gate-waiting")
-# Which date lands in the calendar, by kind.
-ICS_DATE = {"review-due": "review_due", "notice": "deadline"}
 
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ENCODED_BREAKS = re.compile(r"=0[ADad]|%0[ADad]|&#0*1[03];|&#[xX]0*[aAdD];|\\[rn]|\\u2028|\\u2029|\\x0[aAdD]")
@@ -93,7 +97,7 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader([str(p) for p in template_dirs()]),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(uk_date=uk_date, uk_dates=uk_dates, days=days)
+    env.filters.update(uk_date=uk_date, uk_dates=uk_dates, days=days, long_date=long_date)
     return env
 
 
@@ -118,52 +122,205 @@ def render(kind: str, context: dict[str, Any], env: jinja2.Environment | None = 
     return Rendered(one_line(out[0]), out[1], out[2])
 
 
+# --- what every reminder says: a heading, the key facts, one sentence of what to do and by when ----------
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def long_date(value: Any) -> str:
+    """'2027-12-24' -> 'Friday 24 December 2027'; anything else is left as it is."""
+    day = _day(value)
+    return dates.long_date(day) if day else str(value)
+
+
+def _left(n: int) -> str:
+    return "today" if n == 0 else days(n)
+
+
+@dataclass
+class Facts:
+    """What a reminder email shows, whichever its kind: the templates lay it out."""
+
+    heading: str
+    facts: list[tuple[str, str]]
+    action: str
+    advice: str | None = None  # the date to act by is not a working day: say so, and the day before
+    when: str | None = None  # the date that matters (ISO), for the calendar entry
+    act_by: str | None = None  # the day to act by (ISO): `when`, or the working day before it
+    calendar: str | None = None  # the calendar entry's title
+
+    def as_context(self) -> dict[str, Any]:
+        return {"heading": self.heading, "facts": self.facts, "action": self.action, "advice": self.advice,
+                "calendar": self.calendar, "facts_width": max((len(label) for label, _ in self.facts), default=0) + 2}
+
+
+def _service(c: dict[str, Any]) -> list[tuple[str, str]]:
+    out = [("Service", f"{c['title']} ({c['project']})")]
+    if "provider" in c:
+        out += [("Provider", c.get("provider") or "not recorded"),
+                ("Contract reference", c.get("contract_ref") or "not recorded")]
+    return out
+
+
+def _stage(c: dict[str, Any], field_name: str = "stage") -> str:
+    title = c.get(f"{field_name}_title")
+    return str(title) if title else str(c.get(field_name, "")).replace("-", " ").capitalize()
+
+
+def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
+    """The heading, key facts and action sentence of a reminder of `kind` (see docs/reminders.md)."""
+    title = c["title"]
+    if kind == "notice":
+        deadline = date.fromisoformat(c["deadline"])
+        off = dates.non_working(deadline, nation)
+        runs_on = (f"the contract runs on to {long_date(c['run_on_to'])}" if c.get("run_on_to")
+                   else "the contract runs on past its end date")
+        return Facts(
+            f"Notice deadline: {title}",
+            _service(c) + [("Notice deadline", dates.long_date(deadline)), ("Days left", _left(c["days_left"])),
+                           ("Notice period", str(c.get("notice") or "not recorded")),
+                           ("Contract ends", long_date(c.get("contract_end") or "not recorded"))],
+            f"If the service is to end, serve notice on {c.get('provider') or 'the provider'} by "
+            f"{dates.long_date(deadline)}; otherwise {runs_on}.",
+            off.advice() if off else None, c["deadline"], (off.act_by if off else deadline).isoformat(),
+            f"Notice deadline: {title} ({c['project']})")
+    if kind == "notice-passed":
+        run_on_to = c.get("run_on_to")
+        return Facts(
+            f"Notice deadline passed: {title}",
+            _service(c) + [("Notice deadline was", long_date(c["deadline"])),
+                           ("Contract ends", long_date(c.get("contract_end") or "not recorded")),
+                           ("Now runs on to", long_date(run_on_to) if run_on_to else "no run-on period recorded")],
+            f"No notice was recorded by {long_date(c['deadline'])}, so the contract runs on"
+            + (f" to {long_date(run_on_to)}" if run_on_to else " past its end date")
+            + ": if notice was served, record it; if not, plan for the run-on.",
+            None, run_on_to, run_on_to,
+            f"Contract runs on to this day: {title} ({c['project']})" if run_on_to else None)
+    if kind == "review-due":
+        due = date.fromisoformat(c["review_due"])
+        about = ("Quarter", f"{c['quarter']}, {c['quarter_about']}")
+        if c["days_left"] < 0:
+            return Facts(
+                f"Quarterly review not recorded: {title}",
+                _service(c) + [about, ("Review was due by", dates.long_date(due)), ("Days late", days(c["days_late"]))],
+                f"The review meeting for {c['quarter']} was due by {dates.long_date(due)}: if it was held, record it; "
+                f"if not, hold it as soon as you can.")
+        off = dates.non_working(due, nation)
+        return Facts(
+            f"Quarterly review due: {title}",
+            _service(c) + [about, ("Review due by", dates.long_date(due)), ("Days left", _left(c["days_left"]))],
+            f"Hold the quarterly contract review meeting for {c['quarter']} by {dates.long_date(due)}, and record it "
+            f"once it has been held.",
+            off.advice("hold the review") if off else None, c["review_due"], (off.act_by if off else due).isoformat(),
+            f"Quarterly review due: {title} ({c['project']}), {c['quarter']}")
+    if kind == "review-overdue":
+        return Facts(
+            f"Quarterly review overdue: {title}",
+            _service(c) + [("Quarter", f"{c['quarter']}, {c['quarter_about']}"),
+                           ("Review was due by", long_date(c["review_due"])),
+                           ("Days overdue", days(c["days_overdue"]))],
+            f"No review meeting for {c['quarter']} is recorded: if it was held, have it recorded; if not, ask the "
+            f"owner to hold it now.")
+    if kind == "gate-waiting":
+        gates = [(f"Gate to {_stage(g, 'to')}", str(g.get("title") or g["id"])) for g in c.get("gates", [])]
+        body = c.get("body")
+        return Facts(
+            f"Waiting for a decision: {title}",
+            [("Service", f"{title} ({c['project']})"), ("Stage", _stage(c)),
+             ("Waiting since", long_date(c["since"])), ("Days waiting", days(c["days_waiting"])),
+             ("Decision by", str(body) if body else "no accountable body recorded"), *gates],
+            "Everything the gate needs is recorded except the decision"
+            + (f" of {body}" if body else "") + ": put it to the next meeting, then record the decision.")
+    # A kind added since (with its own templates): the bare facts.
+    return Facts(str(c.get("summary") or title), [("Service", f"{title} ({c['project']})")],
+                 str(c.get("summary") or ""))
+
+
 def domain_of(sender: str) -> str:
     address = parseaddr(sender)[1]
     return address.rpartition("@")[2] or "localhost"
 
 
-def ics(row: Row, context: dict[str, Any], domain: str, now: datetime) -> bytes | None:
-    """An iCalendar file putting the reminder's date in the recipient's calendar (review and deadline kinds)."""
-    field_name = ICS_DATE.get(row.kind)
-    if field_name is None or not context.get(field_name):
-        return None
-    if context.get("days_left", 0) < 0:
-        return None  # a review reminder sent late: the date has gone, so nothing to put in a calendar
-    from icalendar import Calendar, Event
+#: SEQUENCE counts seconds from here: every later message about the same date raises it.
+_SEQUENCE_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
-    day = date.fromisoformat(context[field_name])
-    # One event per date, whatever the rung: a later reminder updates the same calendar entry.
-    uid_key = "\x1f".join((row.project, "review" if row.kind == "review-due" else "notice", context[field_name]))
-    what = (f"Quarterly review due: {context['title']} ({row.project}), {context.get('quarter')}"
-            if row.kind == "review-due" else f"Notice deadline: {context['title']} ({row.project})")
+
+def sequence(now: datetime) -> int:
+    """The .ics SEQUENCE of a message sent at `now`: later messages for one date (the next rung of the notice
+    ladder, a retry, the message once the deadline has passed) raise it, so a calendar keeps the newest."""
+    return max(0, int((now.astimezone(UTC) - _SEQUENCE_EPOCH).total_seconds()))
+
+
+def ics_uid(project: str, what: str, day: str, domain: str) -> str:
+    """One calendar entry per project, kind of date and date, on the sender's domain."""
+    return f"{hashlib.sha256(chr(31).join((project, what, day)).encode('utf-8')).hexdigest()[:32]}@{domain}"
+
+
+_UID_KIND = {"review-due": "review", "notice": "notice", "notice-passed": "run-on"}
+
+
+def ics(row: Row, context: dict[str, Any], f: Facts, domain: str, now: datetime,
+        command: str | None = None) -> bytes | None:
+    """An iCalendar file putting the date that matters in the recipient's calendar, with an alarm at 09:00 the
+    day before the day to act by; None when no date still matters (a review reported late or overdue)."""
+    if row.kind not in _UID_KIND or not f.when or not f.act_by or not f.calendar:
+        return None
+    from icalendar import Alarm, Calendar, Event
+
+    day, act_by = date.fromisoformat(f.when), date.fromisoformat(f.act_by)
     cal = Calendar()
     cal.add("prodid", "-//cycle//commissioning reminders//EN")
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     event = Event()
-    event.add("uid", f"{hashlib.sha256(uid_key.encode('utf-8')).hexdigest()[:32]}@{domain}")
+    event.add("uid", ics_uid(row.project, _UID_KIND[row.kind], f.when, domain))
+    event.add("sequence", sequence(now))
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", day)
     event.add("dtend", day + timedelta(days=1))
-    event.add("summary", one_line(what))
-    event.add("description", one_line(context.get("summary", "")) + ". " + one_line(context.get("command", "")))
+    event.add("summary", one_line(f.calendar))
+    described = " ".join(x for x in (f.action, f.advice or "", f"With cycle: {command}" if command else "") if x)
+    event.add("description", one_line(described))
     event.add("transp", "TRANSPARENT")
+    alarm = Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", one_line(f.calendar))
+    alarm.add("trigger", -timedelta(days=(day - act_by).days + 1) + timedelta(hours=9))
+    event.add_component(alarm)
     cal.add_component(event)
     return bytes(cal.to_ical())
 
 
 def message(rows: list[Row], sender: str, now: datetime | None = None,
-            env: jinja2.Environment | None = None) -> EmailMessage:
-    """One email for the rows of one reminder (same project, kind and period), one row per recipient."""
+            env: jinja2.Environment | None = None, users: set[str] | None = None) -> EmailMessage:
+    """One email for the rows of one reminder (same project, kind and period), one row per recipient.
+
+    The cycle command to act with is shown only when every recipient holds a role in cycle (`users`): a
+    board member who never uses it gets the plain sentence only.
+    """
+    from cycle.reminders.settings import bank_holidays
+
     now = now or datetime.now(UTC)
     first = rows[0]
     context = json.loads(first.context)
     recipients = [(r.recipient, r.email) for r in rows]
-    context = {**context, "recipients": [name for name, _ in recipients],
+    try:
+        f = facts(first.kind, context, bank_holidays())
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a queued row edited by hand, say
+        raise TemplateProblem(first.kind, f"the queued reminder's details cannot be read ({type(exc).__name__}: "
+                                          f"{exc}); nothing was sent") from None
+    command = context.get("command") if users is not None and all(n in users for n, _ in recipients) else None
+    context = {**context, **f.as_context(), "show_command": command is not None, "stage_title": _stage(context),
+               "recipients": [name for name, _ in recipients],
                "recipient": recipients[0][0] if len(recipients) == 1 else None}
-    body = render(first.kind, context, env)
     domain = domain_of(sender)
+    attachment = ics(first, context, f, domain, now, command)
+    context["has_calendar"] = attachment is not None
+    body = render(first.kind, context, env)
     msg = EmailMessage(policy=SMTP)
     msg["Subject"] = body.subject
     msg["From"] = sender
@@ -174,7 +331,6 @@ def message(rows: list[Row], sender: str, now: datetime | None = None,
     msg["X-Cycle-Reminder"] = one_line(f"{first.project} {first.kind} {first.period}")
     msg.set_content(body.text)
     msg.add_alternative(body.html, subtype="html")
-    attachment = ics(first, context, domain, now)
     if attachment is not None:
         msg.add_attachment(attachment, maintype="text", subtype="calendar",
                            filename=f"{first.project}-{first.kind}.ics", params={"method": "PUBLISH"})

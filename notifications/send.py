@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cycle.db.store import Store
+from cycle.governance import people
 from cycle.reminders import outbox
 from cycle.reminders.lease import Lease
 from cycle.reminders.outbox import Outcome, Row
+from cycle.reminders.settings import bank_holidays
 
 from . import mail, render
 
@@ -57,6 +59,7 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
     scheduler's), rows are claimed only while the scheduler holds it, under its name."""
     transport = transport or mail.transport()
     sender = mail.sender()
+    bank_holidays()  # checked before anything is claimed: the emails name the day to act by
     holder = lease.holder if lease is not None else f"send:{uuid.uuid4().hex[:12]}"
     now = now or datetime.now(UTC)
     claimed = outbox.claim(store, holder, now, lease=lease, actor=actor)
@@ -67,8 +70,9 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
     recorded: set[int] = set()
     try:
         env = render.environment()
+        users = people.with_a_role(store) if groups else set()
         for rows in groups.values():
-            outcomes = _send_one(rows, sender, transport, now, env)
+            outcomes = _send_one(rows, sender, transport, now, env, users)
             # Record each reminder as soon as the server has answered, so a crash loses as little as possible.
             result.rows += outbox.record(store, holder, outcomes, actor=actor, transport=transport.describe(),
                                          now=now)
@@ -85,9 +89,10 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
     return result
 
 
-def _send_one(rows: list[Row], sender: str, transport: Transport, now: datetime, env: Any) -> list[Outcome]:
+def _send_one(rows: list[Row], sender: str, transport: Transport, now: datetime, env: Any,
+              users: set[str]) -> list[Outcome]:
     try:
-        msg = render.message(rows, sender, now, env)
+        msg = render.message(rows, sender, now, env, users)
     except render.TemplateProblem as exc:
         # A broken template is ours to fix: the reminder waits (and retries) rather than being lost.
         return [Outcome(r.id, "temporary", str(exc)) for r in rows]

@@ -3,6 +3,7 @@ messages whose headers no user text can change. No SMTP mocks: the server's repl
 
 from __future__ import annotations
 
+import re
 import shutil
 import ssl
 import subprocess
@@ -181,7 +182,7 @@ def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, s
     subject = str(msg["Subject"])
     assert "\n" not in subject and "\r" not in subject and "\u2028" not in subject
     assert "%0A" not in subject and "=0D" not in subject
-    assert subject.startswith(f"Quarterly review due by 31 December {Y}: CAMHS <script>alert(1)</script> ")
+    assert subject.startswith(f"Review due by 31 December {Y}: CAMHS <script>alert(1)</script> ")
     parts = _parts(msg)
     assert "CAMHS <script>alert(1)</script> %0ABcc" in parts["text/plain"]  # text: as written
     html = parts["text/html"]
@@ -457,7 +458,8 @@ def test_every_reminders_toml_value_is_checked_before_anything_is_claimed(run: C
             assert run(*command, expect=2).stderr == expected, (toml, command)
     assert rows(run) == [(1, "pending", "alice", 0)]  # not claimed, so not stuck in 'sending'
     assert run.json("audit", "log") == before
-    (home / "reminders.toml").write_text('[smtp]\nhost = "127.0.0.1"\ntimeout = 2.5\nport = "2525"\n')
+    (home / "reminders.toml").write_text('[smtp]\nhost = "127.0.0.1"\ntimeout = 2.5\nport = "2525"\n'
+                                         'from = "reminders@council.example"\n')
     st = mail.smtp_settings()
     assert st is not None and (st.timeout, st.port) == (2.5, 2525)
 
@@ -501,24 +503,32 @@ def test_the_email_is_written_for_uk_readers_and_the_machine_readable_parts_keep
     review_due(run, store)  # Y-Q3 due by 31 December Y, queued on 20 December Y
     drain(store, T0)
     msg = smtp.received[0].message
-    assert msg["Subject"] == f"Quarterly review due by 31 December {Y}: CAMHS Tiers 2 and 3 (camhs), {Y}-Q3"
+    assert msg["Subject"] == f"Review due by 31 December {Y}: CAMHS Tiers 2 and 3 (camhs)"
+    due_on = date(Y, 12, 31).strftime("%A %d December %Y").replace(" 0", " ")
     assert _parts(msg)["text/plain"] == (
-        f"The quarterly contract review meeting for CAMHS Tiers 2 and 3 (camhs) is due by 31 December {Y}\n"
-        f"(11 days from 20 December {Y}).\n"
+        "Quarterly review due: CAMHS Tiers 2 and 3\n"
         "\n"
-        f"Quarter: {Y}-Q3, October to December {Y} (financial year {Y}/{(Y + 1) % 100:02d})\n"
-        "Provider: Trust X (contract C-1)\n"
+        "Service:            CAMHS Tiers 2 and 3 (camhs)\n"
+        "Provider:           Trust X\n"
+        "Contract reference: C-1\n"
+        f"Quarter:            {Y}-Q3, October to December {Y} (financial year {Y}/{(Y + 1) % 100:02d})\n"
+        f"Review due by:      {due_on}\n"
+        "Days left:          11 days\n"
         "\n"
-        "Review performance against the contract's SMART indicators and targets, flag under- and\n"
-        "over-performance, and record the meeting once it has been held:\n"
+        f"Hold the quarterly contract review meeting for {Y}-Q3 by {due_on}, and record it once it has been held.\n"
+        + ("" if date(Y, 12, 31).weekday() < 5 else
+           f"\n{due_on} is a weekend day: hold the review by Friday {31 - date(Y, 12, 31).weekday() + 4} December "
+           f"{Y}, the working day before.\n") +
         "\n"
-        f"    cycle review record camhs --quarter {Y}-Q3 --held-on YYYY-MM-DD\n"
+        "At the meeting, review performance against the contract's indicators and targets, and note any under- or\n"
+        "over-performance.\n"
         "\n"
-        "The attached calendar entry marks the due date.\n"
+        "The attached calendar entry marks the date, with an alarm the day before.\n"
         "\n"
         "--\n"
-        f"Sent by cycle for camhs (review-due, {Y}-Q3). This reminder is sent once.\n")
-    assert f"<strong>31 December {Y}</strong> (11 days from 20 December {Y})" in _parts(msg)["text/html"]
+        f"Sent by cycle (camhs, review-due, {Y}-Q3). This reminder is sent once.\n")
+    html = re.sub(r' style="[^"]*"', "", _parts(msg)["text/html"])
+    assert f'<th scope="row">Review due by</th><td>{due_on}</td>' in html
     (part,) = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
     assert f"DTSTART;VALUE=DATE:{Y}1231" in part.get_payload(decode=True).decode()
     (planned,) = run.json("remind", "--dry-run", "--as-of", T0.date().isoformat())["reminders"]

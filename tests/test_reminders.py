@@ -123,12 +123,13 @@ def test_a_review_due_reminder_missed_while_nothing_ran_is_sent_late_once(run: C
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     (path,) = maildir_messages(home)
     msg = message_from_bytes(path.read_bytes(), policy=policy.default)
-    assert msg["Subject"] == (f"Quarterly review was due by 31 December {Y}, not recorded yet: CAMHS Tiers 2 and 3 "
-                              f"(camhs), {Y}-Q3")
+    assert msg["Subject"] == f"Quarterly review not recorded: CAMHS Tiers 2 and 3 (camhs), {Y}-Q3"
     text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert text.startswith(f"The quarterly contract review meeting for CAMHS Tiers 2 and 3 (camhs) was due by "
-                           f"31 December {Y}\n(3 days before 3 January {Y + 1}), and no review has been recorded for "
-                           f"{Y}-Q3 yet.\n")
+    due_on = date(Y, 12, 31).strftime("%A %d %B %Y").replace(" 0", " ")
+    assert text.startswith("Quarterly review not recorded: CAMHS Tiers 2 and 3\n\n")
+    assert f"Review was due by:  {due_on}\nDays late:          3 days\n" in text
+    assert (f"The review meeting for {Y}-Q3 was due by {due_on}: if it was held, record it; if not, hold it as soon "
+            f"as you can.\n") in text
     assert "calendar" not in text
     assert [p.get_content_type() for p in msg.walk() if p.get_content_type() == "text/calendar"] == []
     # once: later runs do not send it again; after the grace the governance lead is told, as before
@@ -280,12 +281,14 @@ def test_notice_ladder_then_one_passed_message_then_silence(run: Cli, home: Path
     assert sent == expected
     subjects = sorted({message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]
                        for p in maildir_messages(home)})
-    assert f"Notice deadline passed: CAMHS Tiers 2 and 3 (camhs) now runs on to 30 September {Y + 2}" in subjects
-    assert f"Notice deadline in 7 days (31 March {Y + 1}): CAMHS Tiers 2 and 3 (camhs)" in subjects
+    assert "Notice not served, contract runs on: CAMHS Tiers 2 and 3 (camhs)" in subjects
+    assert "Notice deadline in 7 days: CAMHS Tiers 2 and 3 (camhs)" in subjects
     texts = [message_from_bytes(p.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
              for p in maildir_messages(home)]
-    assert any(f"If nothing is done: Serve notice by 31 March {Y + 1} (in 7 days) or the contract runs on to "
-               f"30 September {Y + 2}." in t for t in texts)
+    deadline_on = deadline.strftime("%A %d %B %Y").replace(" 0", " ")
+    run_on_to = date(Y + 2, 9, 30).strftime("%A %d %B %Y").replace(" 0", " ")
+    assert any(f"If the service is to end, serve notice on Trust X by {deadline_on}; otherwise the contract runs "
+               f"on to {run_on_to}." in " ".join(t.split()) for t in texts)
     # and on any later date: nothing more about this deadline
     later = [r for r in due(run, f"{Y + 2}-06-01") if r[0].startswith("notice")]
     assert later == [("notice-passed", "camhs", str(deadline), p, "sent") for p in ("alice", "sam", "gina")]
@@ -336,7 +339,7 @@ def test_notice_reminders_go_once_per_contract_not_once_per_linked_project(run: 
 
 # --- gates waiting on a decision -----------------------------------------------------------------
 
-def test_a_gate_waiting_on_a_decision_for_too_long(ready: Cli, home: Path) -> None:
+def test_a_gate_waiting_on_a_decision_for_too_long(ready: Cli, home: Path, store: Store) -> None:
     run = ready
     add_people(run)
     run("project", "set", "camhs", "--governance-lead", "gina")
@@ -352,14 +355,16 @@ def test_a_gate_waiting_on_a_decision_for_too_long(ready: Cli, home: Path) -> No
     run("remind", "run", "--as-of", str(today + timedelta(days=31)))
     (path,) = maildir_messages(home)
     msg = message_from_bytes(path.read_bytes(), policy=policy.default)
-    assert msg["Subject"] == "Waiting 31 days for a decision: CAMHS Tiers 2 and 3 (camhs) at analyse"
+    assert msg["Subject"] == "Waiting 31 days for a decision: CAMHS Tiers 2 and 3 (camhs)"
     text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    since = today.strftime("%d %B %Y").lstrip("0")
-    assert f"has been at analyse since {since} (31 days)" in text
-    # the suggested command names the body, quoted for the shell, rather than BODY
+    since = today.strftime("%A %d %B %Y").replace(" 0", " ")
+    assert f"Stage:         Analyse\nWaiting since: {since}\nDays waiting:  31 days\n" in text
+    assert "With cycle" not in text  # neither alice nor gina holds a role in cycle
+    # the command (for those who use cycle) names the body, quoted for the shell, rather than BODY
     command = ("cycle decision record camhs --gate analyse-plan --outcome go --body \"Children's Trust Board\" "
                "--ref MINUTES")
-    assert f"    {command}\n" in text
+    (queued,) = {r.context["command"] for r in rules.preview(store, today + timedelta(days=31)).reminders}
+    assert queued == command
     args = shlex.split(command)
     assert args[args.index("--body") + 1] == BODY
     run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY,

@@ -97,7 +97,7 @@ def test_kill_the_active_scheduler_and_the_standby_takes_over_sending_each_remin
             assert standby.stop() == 0, standby.lines
 
     subjects = sorted(" ".join(str(m.message["Subject"]).split()) for m in smtp.received)
-    assert subjects[0].startswith("Quarterly review due by "), subjects
+    assert subjects[0].startswith("Review due by "), subjects
     assert [s.split(": ", 1)[0] for s in subjects] == [subjects[0].split(": ", 1)[0]] * 2, subjects
     assert ["(camhs)" in subjects[0], "(respite)" in subjects[1]] == [True, True], subjects
     assert len({m.message["Message-ID"] for m in smtp.received}) == 2

@@ -258,3 +258,10 @@ def holders(session: Session, role: str, body: str = "") -> list[str]:
 
 def approvers_of(session: Session, body: str) -> list[str]:
     return holders(session, "approver", body)
+
+
+def with_a_role(store: Store) -> set[str]:
+    """The names of everyone holding any role: the people who use cycle (a reminder shows them its command)."""
+    with store.read() as s:
+        rows = s.exec(select(Person.name).join(PersonRole, PersonRole.person_id == Person.id)).all()  # type: ignore[call-overload]
+        return {n for (n,) in rows}

@@ -248,8 +248,10 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
         return
     first = ready[0]
     c.add(project, "gate-waiting", f"{project.stage}/c{project.cycle}v{project.visit}",
-          {"stage": project.stage, "since": since.isoformat(), "days_waiting": waited,
-           "gates": [{"id": g.id, "to": g.dest, "title": g.title} for g in ready],
+          {"stage": project.stage, "stage_title": wf.stage(project.stage).title, "since": since.isoformat(),
+           "days_waiting": waited,
+           "gates": [{"id": g.id, "to": g.dest, "to_title": wf.stage(g.dest).title, "title": g.title}
+                     for g in ready],
            "body": project.accountable_body,
            "summary": f"Waiting {waited} days for a decision on {', '.join(g.id for g in ready)}",
            "command": (f"cycle decision record {project.key} --gate {first.id} --outcome go "
