@@ -39,7 +39,7 @@ def diagrams(stage_counts: dict[str, dict[str, int]], workflows: dict[str, Workf
     out = []
     for name, counts in sorted(stage_counts.items()):
         wf = workflows[name]
-        dot = graph.dot(wf, counts)
+        dot = graph.dot(wf, counts, rankdir="TB")  # narrow: prints at its own size, text unshrunk
         out.append({"workflow": name, "title": wf.title, "svg": svg.svg(dot), "dot": dot,
                     "counts": [(s.title, counts.get(s.id, 0)) for s in wf.stages],
                     "install": svg.INSTALL})

@@ -92,7 +92,8 @@ def test_counts_match_the_database_across_two_quarters(portfolio: Cli, db: Datab
     assert [(d["project"], d["outcome"]) for d in q3["decisions"]] == [("a", "go"), ("c", "stop")]
     assert [(w["project"], w["criterion"]) for w in q3["waivers"]] == [("a", "consultation")]
     assert q3["refused_attempts"] == 1
-    assert q3["reviews"] == [{"project": "a", "quarter": "2026-Q3", "state": "held", "held_on": "2026-12-10"}]
+    assert q3["reviews"] == [{"project": "a", "title": "Service A", "quarter": "2026-Q3", "state": "held",
+                            "held_on": "2026-12-10"}]
     assert [(c["project"], c["deadline"]) for c in q3["deadlines"]] == [("a", "2027-03-31")]
     assert q3["milestones_slipped"] == []
     assert {w["project"] for w in q3["waiting"]} == {"a", "b"}
@@ -102,14 +103,15 @@ def test_an_unheld_review_is_overdue_after_the_quarter(portfolio: Cli) -> None:
     q4 = _report(portfolio, "2026-Q4")  # a is still in do; nobody recorded the Q4 review
     with on("2027-04-02"):
         q4 = portfolio.json("report", "quarterly", "--quarter", "2026-Q4")
-    assert q4["reviews"] == [{"project": "a", "quarter": "2026-Q4", "state": "overdue", "held_on": None}]
+    assert q4["reviews"] == [{"project": "a", "title": "Service A", "quarter": "2026-Q4", "state": "overdue",
+                            "held_on": None}]
 
 
 def test_the_waiver_stands_out_in_the_quarterly_report(portfolio: Cli) -> None:
     with on("2027-01-15"):
         md = portfolio("report", "quarterly", "--quarter", "2026-Q3").stdout
         html = portfolio("report", "quarterly", "--quarter", "2026-Q3", "--format", "html").stdout
-    assert "> **WAIVED** a, gate plan-do, criterion consultation: waived by gill on 2026-10-20" in md
+    assert "> **WAIVED** Service A (a), gate plan-do, criterion consultation: waived by gill on 2026-10-20" in md
     assert '<span class="tag waived">WAIVED</span> a, gate plan-do, criterion' in html
 
 
@@ -144,7 +146,7 @@ def test_a_decision_is_filed_under_the_quarter_of_its_meeting(portfolio: Cli) ->
     with on("2027-01-15"):
         md = portfolio("report", "quarterly", "--quarter", "2026-Q3").stdout
         html = portfolio("report", "quarterly", "--quarter", "2026-Q3", "--format", "html").stdout
-    assert f"- 2026-12-20 b analyse-plan: hold by {BODY} (m4), recorded 2027-01-05\n" in md
+    assert f"- 2026-12-20 Service B (b) analyse-plan: hold by {BODY} (m4), recorded 2027-01-05\n" in md
     assert '<td>2026-12-20<br><span class="muted">recorded 2027-01-05</span></td>' in html
 
 

@@ -1,4 +1,5 @@
-"""Quarterly review meetings: recording that one was held, and reading which were."""
+"""Quarterly review meetings: which quarters a project owes one for, recording that one was held, and reading
+which were. The reminders (rules.py) and the quarterly report both ask `quarters_due`, so they agree."""
 
 from __future__ import annotations
 
@@ -9,14 +10,35 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from cycle import contracts
 from cycle.audit import chain
 from cycle.calendar import clock, dates, quarters
 from cycle.db import rows
 from cycle.db.models import Project, ReviewMeeting
-from cycle.db.rows import ProjectRow
-from cycle.db.sql import sql_of
+from cycle.db.rows import ContractRow, ProjectRow
+from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput
+from cycle.projects import history
+
+#: A project reviews its contract quarterly while it stands at one of these stages.
+LIVE_STAGES = ("do", "review")
+
+
+def quarters_due(sql: Sql, project: ProjectRow, contract: ContractRow | None, as_of: date) -> list[quarters.Quarter]:
+    """The quarters, up to the one holding `as_of`, for which `project` owes a review meeting (held or not):
+    from when it reached `do` (or its contract started, if later) to the contract's last day as things stand.
+    None without a contract or away from the live stages."""
+    if contract is None or project.stage not in LIVE_STAGES:
+        return []
+    st = contracts.status(project.key, contract, as_of)
+    since = history.entered_stage_on(sql, project, "do")
+    if contract.start:
+        since = max(since, date.fromisoformat(contract.start))
+    until = min(as_of, st.effective_end or as_of)
+    if until < since:
+        return []
+    return quarters.quarters_between(since, until)
 
 
 @dataclass

@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from cycle import contracts
 from cycle.audit import chain
-from cycle.calendar import clock, quarters
+from cycle.calendar import clock
 from cycle.db import rows
 from cycle.db.models import OutboxMessage
 from cycle.db.rows import ContractRow, ProjectRow
@@ -47,7 +47,7 @@ from . import reviews
 from .lease import Lease
 from .settings import Settings, settings
 
-LIVE_STAGES = ("do", "review")
+LIVE_STAGES = reviews.LIVE_STAGES
 
 
 # --- what is due ---------------------------------------------------------------------------------
@@ -148,22 +148,13 @@ class _Collector:
                                                 {**base, "recipient": name, "role": role}))
 
 
-def _live_until(st: contracts.Status) -> date | None:
-    """The last day the contract runs, as far as is known (None: it runs on with no end in sight)."""
-    return st.effective_end
-
-
 def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
     as_of = c.plan.as_of
-    st = contracts.status(project.key, contract, as_of)
-    since = history.entered_stage_on(c.sql, project, "do")
-    if contract.start:
-        since = max(since, date.fromisoformat(contract.start))
-    until = min(as_of, _live_until(st) or as_of)
-    if until < since:
+    owed = reviews.quarters_due(c.sql, project, contract, as_of)
+    if not owed:
         return
     done = reviews.held(c.s, project)
-    for q in quarters.quarters_between(since, until):
+    for q in owed:
         if str(q) in done:
             continue
         context = {"quarter": str(q), "quarter_about": q.describe(), "quarter_start": q.start.isoformat(),
@@ -270,7 +261,7 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
     by_key = {p.key: p for p in projects}
     for project in projects:
         contract = held.get(project.id)
-        if contract is not None and project.stage in LIVE_STAGES:
+        if contract is not None:
             _reviews(c, project, contract, cfg)
         _gate_waiting(c, project, cfg)
     # Notice reminders belong to the contract, so they go once per contract (to its holder's people

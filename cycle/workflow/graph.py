@@ -15,8 +15,9 @@ def _dot_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n")
 
 
-def dot(wf: Workflow, counts: Mapping[str, int] | None = None) -> str:
-    lines = [f'digraph "{_dot_text(wf.name)}" {{', "  rankdir=LR;",
+def dot(wf: Workflow, counts: Mapping[str, int] | None = None, rankdir: str = "LR") -> str:
+    """`rankdir` TB (top to bottom) keeps a diagram narrow enough to print on a page at its own size."""
+    lines = [f'digraph "{_dot_text(wf.name)}" {{', f"  rankdir={'TB' if rankdir == 'TB' else 'LR'};",
              '  node [shape=box, style="rounded,filled", fillcolor="#eef3f8", color="#1d4f91", '
              'fontname="Helvetica", fontsize=11];',
              '  edge [color="#505a5f", fontname="Helvetica", fontsize=9];']
