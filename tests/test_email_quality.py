@@ -275,3 +275,15 @@ def test_a_bad_nation_in_the_environment_stops_sending_before_anything_is_claime
     assert err == "Error: CYCLE_BANK_HOLIDAYS 'Wales ' is not one of: england, wales, scotland, northern-ireland\n"
     assert {r["status"] for r in christmas.json("outbox", "list")} == {"pending"}
     assert smtp.received == []
+
+
+def test_an_unbroken_long_title_still_fits_a_phone(christmas: Cli, store: Store, smtp: SmtpServer,
+                                                   browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    christmas("project", "set", "camhs", "--title", "Commissioning" * 12)
+    sent = _by_kind(_drain(store, smtp, date(2029, 12, 18), datetime(2029, 12, 18, 7, tzinfo=UTC)))
+    path = tmp_path / "notice.html"
+    path.write_text(_html(sent["notice 2029-12-25/7d"]), encoding="utf-8")
+    page, errors = _on_a_phone(browser, path)
+    assert errors == [] and page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert "Commissioning" * 12 in page.inner_text("h1").replace("\n", "")
+    page.close()

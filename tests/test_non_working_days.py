@@ -99,3 +99,9 @@ def test_a_bad_nation_is_refused(ready: Cli, home: Path, monkeypatch: pytest.Mon
     err = ready("contracts", "due", expect=2).stderr
     assert err == ("Error: CYCLE_BANK_HOLIDAYS 'atlantis' is not one of: england, wales, scotland, "
                    "northern-ireland\n")
+
+
+def test_one_day_left_is_singular(ready: Cli) -> None:
+    _contract(ready, "2027-09-30")  # deadline Wednesday 31 March 2027
+    shown = ready.json("contract", "show", "camhs", "--as-of", "2027-03-30")
+    assert shown["if_nothing_is_done"] == "Serve notice by 2027-03-31 (in 1 day) or the contract runs on to 2028-09-30."

@@ -199,7 +199,7 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
             return
         rung = min(fallen)  # the latest rung reached; earlier ones missed while nothing ran say less
         days = (st.deadline - as_of).days
-        when = "today" if days == 0 else f"in {days} days"
+        when = "today" if days == 0 else "in 1 day" if days == 1 else f"in {days} days"
         c.add(holder, "notice", f"{st.deadline.isoformat()}/{rung}d",
               {**context, "rung": rung, "days_left": days,
                "summary": f"Notice deadline {when} ({st.deadline.isoformat()})"}, who)
