@@ -173,7 +173,7 @@ def _stage(c: dict[str, Any], field_name: str = "stage") -> str:
 
 def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
     """The heading, key facts and action sentence of a reminder of `kind` (see docs/reminders.md)."""
-    title = c["title"]
+    title = str(c.get("title") or c.get("project") or kind)
     if kind == "notice":
         deadline = date.fromisoformat(c["deadline"])
         off = dates.non_working(deadline, nation)
@@ -236,7 +236,7 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
             "Everything the gate needs is recorded except the decision"
             + (f" of {body}" if body else "") + ": put it to the next meeting, then record the decision.")
     # A kind added since (with its own templates): the bare facts.
-    return Facts(str(c.get("summary") or title), [("Service", f"{title} ({c['project']})")],
+    return Facts(str(c.get("summary") or title), [("Service", f"{title} ({c.get('project', '-')})")],
                  str(c.get("summary") or ""))
 
 

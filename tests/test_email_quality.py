@@ -287,3 +287,13 @@ def test_an_unbroken_long_title_still_fits_a_phone(christmas: Cli, store: Store,
     assert errors == [] and page.evaluate("document.documentElement.scrollWidth") <= 390
     assert "Commissioning" * 12 in page.inner_text("h1").replace("\n", "")
     page.close()
+
+
+
+def test_a_kind_with_its_own_templates_gets_the_bare_facts() -> None:
+    """A kind added later (a gate request, say) has its own templates; whatever it stores, the facts do not fail."""
+    from cycle.notifications import render
+
+    got = render.facts("gate-request", {"project": "camhs", "summary": "Decide the gate"}, "england")
+    assert (got.heading, got.facts, got.action) == ("Decide the gate", [("Service", "camhs (camhs)")],
+                                                    "Decide the gate")
