@@ -8,6 +8,7 @@ the commands that use it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -71,33 +72,30 @@ def as_of_or_today(value: str | None) -> date:
     return as_of_date(value) or clock.london_today()
 
 
-def _out_folder(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Refuse --out into a folder that does not exist before any work is done, so nothing is written."""
+def _out_checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a bad --out before any work is done, so nothing is written (cycle.outfile says what is bad)."""
     if value is not None:
-        from pathlib import Path
+        from cycle import outfile
 
-        folder = Path(value).parent
-        if not folder.is_dir():
-            raise click.BadParameter(f"the folder {folder} does not exist; create it first (mkdir -p {folder}) "
-                                     f"or write elsewhere", ctx, param)
+        outfile.check(value, bool(ctx.params.get("force")))
     return value
 
 
-out_option = click.option("--out", type=click.Path(dir_okay=False, writable=True), callback=_out_folder,
-                          help="Write to FILE (its folder must exist).")
+def out_option(f: Any) -> Any:
+    """--out FILE, and --force to replace one that exists (--force is read first, whatever the order given)."""
+    f = click.option("--out", metavar="FILE", callback=_out_checked,
+                     help="Write to FILE (its folder must exist), never cycle's database or its own files.")(f)
+    return click.option("--force", is_flag=True, is_eager=True,
+                        help="With --out: replace FILE if it exists.")(f)
 
 
-def write_out(text: str, out: str | None, what: str) -> None:
-    """Print `text`, or with --out write it to that file and say so."""
+def write_out(text: str | Iterable[str], out: str | None, what: str, force: bool = False) -> None:
+    """Print `text` (a string or its pieces), or with --out write it to that file, whole or not at all, and say so."""
     if out is None:
-        click.echo(text, nl=False)
+        for piece in [text] if isinstance(text, str) else text:
+            click.echo(piece, nl=False)
         return
-    from pathlib import Path
+    from cycle import outfile
 
-    from cycle.errors import BadInput
-
-    try:
-        Path(out).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+    outfile.write(out, text, force)
     click.echo(f"Wrote the {what} to {out}")

@@ -42,7 +42,8 @@ checkpoint_option = click.option("--checkpoint", metavar="SEQ:HASH",
 @out_option
 @checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
+def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, checkpoint: str | None,
+                      as_json: bool) -> None:
     """Every gate passed and every decision and request, with criteria, evidence, waivers and refusals; at the
     top, the check `cycle audit verify` runs (exit 1, after writing the report, when it fails).
 
@@ -56,7 +57,7 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: st
     store = ready_store()
     report = data.gate_audit(store, key, checkpoint)
     drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
-    write_out(render(report, "json" if as_json else fmt, drawn), out, "gate-audit report")
+    write_out(render(report, "json" if as_json else fmt, drawn), out, "gate-audit report", force)
     _verification_failed(report["chain"])
 
 
@@ -66,7 +67,8 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, checkpoint: st
 @out_option
 @checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-def report_quarterly(quarter: str, fmt: str, out: str | None, checkpoint: str | None, as_json: bool) -> None:
+def report_quarterly(quarter: str, fmt: str, out: str | None, force: bool, checkpoint: str | None,
+                     as_json: bool) -> None:
     """The portfolio in a quarter: stages, moves, decisions, waivers, reviews, deadlines, slipped milestones;
     at the top, the check `cycle audit verify` runs (exit 1, after writing the report, when it fails).
 
@@ -80,5 +82,5 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, checkpoint: str | 
     store = ready_store()
     report = data.quarterly(store, quarter, checkpoint=checkpoint)
     drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
-    write_out(render(report, "json" if as_json else fmt, drawn), out, "quarterly report")
+    write_out(render(report, "json" if as_json else fmt, drawn), out, "quarterly report", force)
     _verification_failed(report["chain"])

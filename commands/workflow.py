@@ -110,7 +110,7 @@ def workflow_show(name: str, version: int | None, as_json: bool) -> None:
 @click.option("--counts", is_flag=True, help="Show how many projects stand at each stage (on that version, "
                                               "with --version).")
 @out_option
-def workflow_diagram(name: str, version: int | None, fmt: str, counts: bool, out: str | None) -> None:
+def workflow_diagram(name: str, version: int | None, fmt: str, counts: bool, out: str | None, force: bool) -> None:
     """Draw an installed workflow: SVG (needs Graphviz), Graphviz dot, or Mermaid text.
 
     \b
@@ -139,7 +139,7 @@ def workflow_diagram(name: str, version: int | None, fmt: str, counts: bool, out
         if drawn is None:
             raise BadInput(INSTALL)
         text = drawn + "\n"
-    write_out(text, out, f"{fmt} diagram")
+    write_out(text, out, f"{fmt} diagram", force)
 
 
 @workflow.command("check")

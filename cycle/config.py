@@ -20,6 +20,12 @@ def home() -> Path:
     return Path(base) / "cycle"
 
 
+def config_dir() -> Path:
+    """The XDG config directory ($XDG_CONFIG_HOME or ~/.config) /cycle: where settings a person edits live."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "cycle"
+
+
 def database_url() -> str:
     """$CYCLE_DATABASE_URL (any SQLAlchemy URL), else a SQLite file in the home."""
     url = os.environ.get("CYCLE_DATABASE_URL")

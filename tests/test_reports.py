@@ -117,19 +117,6 @@ def test_an_unreadable_entry_is_listed_not_crashed_on(full_cycle: Cli, db: Datab
     assert "Audit chain FAILED at entry" in html
 
 
-@pytest.mark.parametrize("args", [["report", "gate-audit", "--format", "md"],
-                                  ["report", "quarterly", "--quarter", "2026-Q3"],
-                                  ["workflow", "diagram", "commissioning", "--format", "dot"]],
-                         ids=["gate-audit", "quarterly", "diagram"])
-def test_out_into_a_missing_folder_is_refused_and_writes_nothing(ready: Cli, tmp_path: Path, args: list[str]) -> None:
-    missing = tmp_path / "no-such-folder"
-    result = ready(*args, "--out", str(missing / "r.md"), expect=2)
-    assert result.stdout == ""
-    assert result.stderr == (f"Error: Invalid value for '--out': the folder {missing} does not exist; create it first "
-                             f"(mkdir -p {missing}) or write elsewhere. See: cycle {' '.join(args[:2])} --help\n")
-    assert not missing.exists()
-
-
 def test_every_decision_and_request_is_on_the_record(ready: Cli) -> None:
     """Holds, a go overtaken by a recycle, and who asked: all in the gate-audit report, in sequence order."""
     run = ready

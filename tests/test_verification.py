@@ -227,7 +227,7 @@ def test_forged_records_fail_both_reports_as_they_fail_verify(history: Cli, db: 
         data = history.json(*report, expect=1)
         assert data["chain"]["ok"] is False and data["chain"]["chain_ok"] is True
         assert [d["problem"] for d in data["chain"]["records"]["discrepancies"]] == problems
-        out = tmp_path / "report.md"
+        out = tmp_path / f"{report[1]}.md"
         result = history(*report, "--out", str(out), expect=1)
         n = len(problems)
         assert result.stderr == (f"Records FAILED: {n} {'does' if n == 1 else 'do'} not match the audit log. "

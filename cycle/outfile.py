@@ -1,0 +1,123 @@
+"""A command's --out file: never cycle's database or its own files, never an existing file unless asked
+(--force), and never half-written: the text goes to a temporary file in the same folder, renamed into place.
+
+`check` runs before a command does its work, so a refused --out costs nothing; `write` checks again at the
+moment of writing (the folder may have changed meanwhile).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+from . import config
+from .errors import BadInput
+
+
+def own_files() -> list[Path]:
+    """The files an --out may never be, however it is spelt: the database (with SQLite's files beside it),
+    and the files cycle keeps in $CYCLE_HOME and its config folder."""
+    home = config.home()
+    files = [home / "cycle.db", home / "reminders.toml", config.config_dir() / "reminders.toml"]
+    database = _database_file()
+    if database is not None:
+        files.append(database)
+    for db in [f for f in files if f.name.endswith(".db")]:
+        files += [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+    workflows = home / "workflows"
+    if workflows.is_dir():
+        files += [p for p in workflows.iterdir()]
+    return files
+
+
+def _database_file() -> Path | None:
+    url = os.environ.get("CYCLE_DATABASE_URL")
+    if not url:
+        return config.home() / "cycle.db"
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        name = make_url(url).database
+    except (ArgumentError, ValueError):
+        return None
+    return Path(name) if name and name != ":memory:" else None
+
+
+def _same(a: Path, b: Path) -> bool:
+    """The same file: by resolved path (a symlink, `..`), or by inode (a hard link)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except (OSError, RuntimeError):  # a symlink loop, an unreadable folder: not provably the same
+        return False
+
+
+def check(out: str, force: bool) -> Path:
+    """The --out path, once it is one cycle may write; else BadInput saying why and what to do."""
+    if not out.strip():
+        raise BadInput("--out is empty: give a file name, e.g. --out report.md")
+    path = Path(out).expanduser()
+    if "\x00" in out:
+        raise BadInput("--out holds a NUL character: give a file name")
+    for own in own_files():
+        if _same(path, own):
+            database = own.name.endswith((".db", "-wal", "-shm", "-journal"))
+            what = "cycle's database" if database else "one of cycle's own files"
+            raise BadInput(f"--out {out} is {what} ({own}): choose another file; --force does not change this")
+    folder = path.parent
+    if not folder.is_dir():
+        raise BadInput(f"folder {folder} does not exist: create it or choose another --out")
+    if path.is_dir():
+        raise BadInput(f"--out {out} is a folder: name a file in it, e.g. --out {path / 'report.md'}")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise BadInput(f"--out {out} is not a regular file: choose a file")
+        if not force:
+            raise BadInput(f"{out} already exists: add --force to replace it, or choose another --out")
+    return path
+
+
+def write(out: str, text: str | Iterable[str], force: bool) -> Path:
+    """Write `text` (a string, or pieces of one) to --out: all of it, or nothing. The path written."""
+    path = check(out, force)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any new file
+    except OSError as exc:
+        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            for piece in [text] if isinstance(text, str) else text:
+                f.write(piece)
+            f.flush()
+            os.fsync(f.fileno())
+        check(out, force)  # again, at the last moment: nothing took its place meanwhile
+        if force:
+            if path.is_file():
+                os.chmod(temp, path.stat().st_mode & 0o7777)
+            os.replace(temp, path)
+        else:
+            _link(temp, path, out)
+    except OSError as exc:
+        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def _link(temp: Path, path: Path, out: str) -> None:
+    """Put `temp` in place at `path` only if nothing is there (a second process may have written it meanwhile)."""
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise BadInput(f"{out} already exists: add --force to replace it, or choose another --out") from None
+    except OSError:  # a file system without hard links: the check above is the best there is
+        if path.exists():
+            raise BadInput(f"{out} already exists: add --force to replace it, or choose another --out") from None
+        os.replace(temp, path)

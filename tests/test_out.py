@@ -1,0 +1,140 @@
+"""--out never destroys data: not the database, not cycle's own files, not an existing file without --force,
+and a file is written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .conftest import ON_POSTGRES, Cli, Database
+
+COMMANDS = [["report", "gate-audit", "--format", "md"],
+            ["report", "quarterly", "--quarter", "2026-Q3"],
+            ["workflow", "diagram", "commissioning", "--format", "dot"]]
+IDS = ["gate-audit", "quarterly", "diagram"]
+
+
+def _help(args: list[str]) -> str:
+    return f"cycle {' '.join(args[:2])} --help"
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=IDS)
+def test_out_refuses_an_existing_file_without_force_and_replaces_it_with(ready: Cli, tmp_path: Path,
+                                                                        args: list[str]) -> None:
+    out = tmp_path / "board.md"
+    out.write_text("last quarter's report, kept\n")
+    result = ready(*args, "--out", str(out), expect=2)
+    assert result.stderr == f"Error: {out} already exists: add --force to replace it, or choose another --out\n"
+    assert result.stdout == ""
+    assert out.read_text() == "last quarter's report, kept\n"
+    ready(*args, "--out", str(out), "--force")
+    assert out.read_text() == ready(*args).stdout
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []  # no temporary file left
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("how", ["as-is", "relative", "symlink", "hard-link", "wal"])
+def test_out_never_overwrites_the_database_even_with_force(ready: Cli, home: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    database = home / "cycle.db"
+    before = database.read_bytes()
+    if how == "as-is":
+        out = str(database)
+    elif how == "relative":
+        monkeypatch.chdir(tmp_path)
+        out = os.path.join("home", "..", "home", "cycle.db")
+    elif how == "symlink":
+        (tmp_path / "report.md").symlink_to(database)
+        out = str(tmp_path / "report.md")
+    elif how == "hard-link":
+        os.link(database, tmp_path / "report.md")
+        out = str(tmp_path / "report.md")
+    else:
+        out = str(home / "cycle.db-wal")
+    for force in ([], ["--force"]):
+        result = ready("report", "gate-audit", "--out", out, *force, expect=2)
+        assert result.stderr == (f"Error: --out {out} is cycle's database ({database}"
+                                 f"{'-wal' if how == 'wal' else ''}): choose another file; "
+                                 f"--force does not change this\n")
+        assert database.read_bytes() == before
+    ready("project", "show", "camhs")  # the database still works
+
+
+def test_out_never_overwrites_cycles_own_files(ready: Cli, home: Path, tmp_path: Path) -> None:
+    """On PostgreSQL there is no database file, but $CYCLE_HOME's own files are still cycle's."""
+    (home / "workflows").mkdir(exist_ok=True)
+    team = home / "workflows" / "fast-track.toml"
+    team.write_text("# the team's workflow\n")
+    settings = home / "reminders.toml"
+    settings.write_text("# reminders\n")
+    for own in (team, settings):
+        result = ready("report", "quarterly", "--quarter", "2026-Q3", "--out", str(own), "--force", expect=2)
+        assert result.stderr == (f"Error: --out {own} is one of cycle's own files ({own}): choose another file; "
+                                 f"--force does not change this\n")
+    assert team.read_text() == "# the team's workflow\n" and settings.read_text() == "# reminders\n"
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="the database file is refused on SQLite (above)")
+def test_on_postgresql_the_home_database_name_is_still_refused(ready: Cli, home: Path) -> None:
+    result = ready("report", "gate-audit", "--out", str(home / "cycle.db"), expect=2)
+    assert result.stderr.startswith(f"Error: --out {home / 'cycle.db'} is cycle's database")
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=IDS)
+def test_out_into_a_missing_folder_says_so_and_writes_nothing(ready: Cli, tmp_path: Path, args: list[str]) -> None:
+    missing = tmp_path / "no-such-folder"
+    result = ready(*args, "--out", str(missing / "r.md"), expect=2)
+    assert result.stdout == ""
+    assert result.stderr == f"Error: folder {missing} does not exist: create it or choose another --out\n"
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("value, said", [
+    ("", "--out is empty: give a file name, e.g. --out report.md"),
+    ("   ", "--out is empty: give a file name, e.g. --out report.md"),
+])
+def test_an_empty_out_is_a_clear_error(ready: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str,
+                                      said: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = ready("report", "gate-audit", "--out", value, expect=2)
+    assert result.stderr == f"Error: {said}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["home"]
+
+
+def test_out_naming_a_folder_or_a_fifo_is_refused(ready: Cli, tmp_path: Path) -> None:
+    result = ready("report", "gate-audit", "--out", str(tmp_path), "--force", expect=2)
+    assert result.stderr == (f"Error: --out {tmp_path} is a folder: name a file in it, e.g. "
+                             f"--out {tmp_path / 'report.md'}\n")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = ready("report", "gate-audit", "--out", str(fifo), "--force", expect=2)
+    assert result.stderr == f"Error: --out {fifo} is not a regular file: choose a file\n"
+
+
+def test_force_replaces_a_symlink_not_the_file_it_points_to(ready: Cli, tmp_path: Path) -> None:
+    """A link planted where the report goes cannot redirect the write onto another file."""
+    victim = tmp_path / "minutes.txt"
+    victim.write_text("the board's minutes\n")
+    link = tmp_path / "report.md"
+    link.symlink_to(victim)
+    ready("report", "gate-audit", "--out", str(link), "--force")
+    assert victim.read_text() == "the board's minutes\n"
+    assert not link.is_symlink() and link.read_text().startswith("# ")
+
+
+def test_a_refused_out_does_no_work(ready: Cli, db: Database, tmp_path: Path) -> None:
+    out = tmp_path / "exists.md"
+    out.write_text("kept\n")
+    before = db.dump()
+    ready("workflow", "diagram", "commissioning", "--format", "dot", "--out", str(out), expect=2)
+    assert db.dump() == before
+
+
+def test_force_keeps_the_files_permissions(ready: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "r.md"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    ready("report", "gate-audit", "--out", str(out), "--force")
+    assert out.stat().st_mode & 0o777 == 0o640
