@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ._common import CONTEXT, emit, json_option, ready_store
+from ._common import CONTEXT, any_store, emit, json_option, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -51,11 +51,23 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
       cycle audit verify
       cycle audit verify --checkpoint 42:3f1c...
     """
+    from sqlalchemy.exc import DBAPIError
+
     from cycle.audit.verify import verify_all
+    from cycle.db.sql import damaged
+    from cycle.errors import DatabaseFailed
 
     from . import output
 
-    result = verify_all(ready_store(), checkpoint, chain_only)
+    try:
+        result = verify_all(ready_store(), checkpoint, chain_only)
+    except (DatabaseFailed, DBAPIError) as exc:
+        if not damaged(exc):
+            raise
+        reason = "file is not a database" if "not a database" in str(exc) else "database disk image is malformed"
+        click.echo(f"Audit FAILED: the database at {any_store().describe()} is damaged ({reason}), so nothing in it "
+                   f"can be vouched for. Restore it from a backup and verify again.", err=True)
+        sys.exit(1)
     chain, records = result.chain, result.records
     if as_json:
         emit(result.as_dict())

@@ -265,8 +265,10 @@ def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> Non
       cycle scheduler run --at 07:00
     """
     from cycle.notifications import mail
-    from cycle.notifications.scheduler import ReminderScheduler, configured
+    from cycle.notifications.scheduler import ReminderScheduler, configured, parse_at
 
+    if at is not None:
+        parse_at(at)  # "" too: a time given must be a time, never the default
     if drain_every is not None and drain_every < 1:
         raise click.UsageError(f"--drain-every {drain_every} is not a number of minutes; give 1 or more, "
                                f"e.g. --drain-every 5")
@@ -274,7 +276,7 @@ def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> Non
     store = ready_store()
     transport = mail.transport()
     click.echo(f"Mail goes to {_where(transport)}.")
-    sched = ReminderScheduler(store, actor=actor(), at=at or default_at,
+    sched = ReminderScheduler(store, actor=actor(), at=default_at if at is None else at,
                               drain_every_minutes=default_every if drain_every is None else drain_every,
                               transport=transport, log=lambda line: click.echo(line))
     sched.run(standby=standby)

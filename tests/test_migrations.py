@@ -12,6 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -205,3 +206,27 @@ def test_two_inits_at_once_create_the_schema_once(run: Cli, db: Database) -> Non
     assert outs == ["Already set up:", "Already set up:", "Created"]
     assert [e["action"] for e in db.audit()] == ["db.init", "workflow.install", "workflow.install"]
     assert run.json("db", "status")["current"] == HEAD
+
+
+@pytest.mark.parametrize("revision", ["0008", HEAD])
+def test_a_database_that_lost_its_alembic_version_is_adopted_by_init(run: Cli, db: Database, revision: str) -> None:
+    """`db status` says `init` adopts it, and it does: at 0008 (0007 and 0008 made the same tables as 0006)
+    and at the newest (0011 and 0012 make the same tables), whatever triggers the later ones made. It is
+    stamped at the oldest of those revisions whose later migrations apply cleanly (0008's apply again as
+    they are; on SQLite, 0012 makes nothing)."""
+    store = open_store()
+    schema.upgrade(store, target=revision)
+    store.dispose()
+    if revision == HEAD:
+        run("init")  # the workflows and the entries as a real installation has them
+        run(*CAMHS)
+    db.execute("DROP TABLE alembic_version")
+    assert run.json("db", "status")["made_before_migrations"] is True
+
+    out = run("init").stdout
+    matched = {"0008": ("0007", "0008"), HEAD: ("0011", HEAD)}[revision]
+    assert any(out.startswith(f"Upgraded cycle database at {open_store().describe()}: made before migrations, its "
+                              f"tables matched revision {m}; now at {HEAD}.\n") for m in matched), out
+    assert run.json("db", "status")["current"] == HEAD
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: ")
+    run("project", "list")

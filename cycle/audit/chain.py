@@ -223,7 +223,8 @@ def entries(db: Sql | Session, project: str | None = None, limit: int | None = N
     if limit is not None:
         if limit < 1:
             raise BadInput(f"--limit must be 1 or more, not {limit}")
-        query = f"SELECT * FROM ({query} DESC LIMIT {int(limit)}) newest ORDER BY seq"
+        # more than any log can hold is all of it (a 64-bit database integer cannot hold more)
+        query = f"SELECT * FROM ({query} DESC LIMIT {min(int(limit), 2**62)}) newest ORDER BY seq"
     return [_entry(row) for row in sql_of(db).rows_of_any_text(query, project=project)]
 
 

@@ -29,6 +29,10 @@ from cycle.errors import BadInput
 _PERIOD = re.compile(r"^\s*(\d{1,4})\s*(months?|m|days?|d|working[ -]days?|wd|weeks?|w|years?|y)\s*$", re.I)
 
 
+MAX_MONTHS = 1200  # 100 years
+MAX_DAYS = 9999  # calendar or working days: what the text form holds, so a stored period always reads back
+
+
 @dataclass(frozen=True)
 class Period:
     n: int
@@ -46,14 +50,19 @@ def parse_period(text: str, what: str = "period") -> Period:
         raise BadInput(f"{what} {text!r} is not a period; write e.g. '6 months', '90 days' or '60 working days'")
     n, unit = int(m.group(1)), m.group(2).lower()
     if unit.startswith("working") or unit == "wd":
-        return Period(n, "working-days")
-    if unit in ("w", "week", "weeks"):
-        return Period(n * 7, "days")
-    if unit in ("y", "year", "years"):
-        return Period(n * 12, "months")
-    if unit.startswith("m"):
-        return Period(n, "months")
-    return Period(n, "days")
+        period = Period(n, "working-days")
+    elif unit in ("w", "week", "weeks"):
+        period = Period(n * 7, "days")
+    elif unit in ("y", "year", "years"):
+        period = Period(n * 12, "months")
+    elif unit.startswith("m"):
+        period = Period(n, "months")
+    else:
+        period = Period(n, "days")
+    if period.n > (MAX_MONTHS if period.unit == "months" else MAX_DAYS):  # as given, not as stored
+        raise BadInput(f"{what} {text!r} is too long: a period is at most 100 years (1200 months), 1428 weeks "
+                       f"or 9999 days; write e.g. '6 months', '90 days' or '60 working days'")
+    return period
 
 
 def parse_date(text: str, what: str = "date") -> date:

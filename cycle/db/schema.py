@@ -4,7 +4,8 @@ An upgrade runs every pending migration in one transaction, under the same lock 
 (BEGIN IMMEDIATE on SQLite, the audit chain's advisory lock on PostgreSQL), so no command writes
 half-way through one and two `cycle init` at once upgrade once. A database made before cycle had
 migrations (its tables exist, `alembic_version` does not) is adopted: its tables are compared with
-the tables each revision makes, and it is stamped at the revision they match before the rest run.
+the tables each revision makes, and it is stamped at the revision they match before the rest run (where
+several revisions made the same tables, the oldest whose later migrations apply cleanly).
 """
 
 from __future__ import annotations
@@ -159,15 +160,13 @@ def _tables_by_revision() -> list[tuple[str, dict[str, set[str]]]]:
     return out
 
 
-def _adopt(conn: Any, where: str) -> str:
-    """The revision whose tables an older database's tables match exactly, stamped on it."""
-    from alembic import command
-
+def _matching(conn: Any, where: str) -> list[str]:
+    """The revisions whose tables an older database's tables match exactly, oldest first (several revisions
+    change only triggers and functions, so several can match); BadInput when none does."""
     tables = _cycle_tables(conn)
-    for rev, expected in _tables_by_revision():
-        if tables == expected:
-            command.stamp(_config(conn), rev)
-            return rev
+    found = [rev for rev, expected in _tables_by_revision() if tables == expected]
+    if found:
+        return found
     near = min(_tables_by_revision(), key=lambda r: len(set(r[1]) ^ set(tables)))[1]
     extra, missing = sorted(set(tables) - set(near)), sorted(set(near) - set(tables))
     columns = sorted(f"{t}.{c}" for t in set(tables) & set(near) for c in tables[t] ^ near[t])
@@ -176,6 +175,31 @@ def _adopt(conn: Any, where: str) -> str:
         f"(unexpected tables: {', '.join(extra) or 'none'}; missing: {', '.join(missing) or 'none'}; "
         f"differing columns: {', '.join(columns) or 'none'}). Nothing was changed. Back it up, then either "
         f"restore it to a database made by cycle or load its data into a new one made with: cycle init")
+
+
+def _adopt(conn: Any, where: str, target: str | None, actor: str | None) -> str:
+    """Stamp an older database at the revision it is at, then run the rest. Of the revisions its tables match,
+    the oldest whose later migrations apply cleanly is the one it is at: a migration already applied fails on
+    the triggers it made ("already exists"), and is rolled back to try the next (a database that lost its
+    `alembic_version` table is adopted so)."""
+    from alembic import command
+    from sqlalchemy.exc import DBAPIError
+
+    candidates = _matching(conn, where)
+    for n, rev in enumerate(candidates):
+        attempt = conn.begin_nested()
+        try:
+            command.stamp(_config(conn), rev)
+            if _pending(rev):
+                command.upgrade(_config(conn, actor), target or "head")
+        except DBAPIError as exc:
+            attempt.rollback()
+            if n + 1 == len(candidates) or "already exists" not in str(exc.orig):
+                raise
+            continue
+        attempt.commit()
+        return rev
+    raise AssertionError("unreachable: the last candidate either returned or raised")
 
 
 #: What `cycle init` does once the migrations have run, in their transaction (cycle.workflow.install.init): given the
@@ -201,9 +225,8 @@ def upgrade(store: Store, target: str | None = None, *, actor: str | None = None
             if before is None and tables and "audit_entry" not in tables:
                 raise BadInput(f"the database at {where} already holds tables that are not cycle's "
                                f"({', '.join(sorted(tables))}); give cycle a database of its own")
-            adopted = _adopt(conn, where) if before is None and tables else None
-            pending = _pending(adopted or before)
-            if pending:
+            adopted = _adopt(conn, where, target, actor) if before is None and tables else None
+            if adopted is None and _pending(before):
                 command.upgrade(_config(conn, actor), target or "head")
             result = Upgrade(where, before, target or head(), created, adopted)
             if after is not None:

@@ -53,6 +53,12 @@ def database_failure(exc: Exception) -> CycleError:
     return database_error(exc) if isinstance(exc, DBAPIError) else DatabaseFailed(str(exc).splitlines()[0])
 
 
+def damaged(exc: Exception) -> bool:
+    """Whether SQLite found its file damaged: not a database at all, or a database whose pages are corrupt."""
+    said = str(exc)
+    return "file is not a database" in said or "database disk image is malformed" in said
+
+
 def undecodable(exc: Exception) -> bool:
     """Whether a read failed on text that is not UTF-8: SQLite keeps whatever bytes it is given as
     text, and Python's sqlite3 refuses to read them back."""

@@ -49,7 +49,11 @@ class Store:
                            "postgresql+psycopg://alice@db.example/cycle or sqlite:////path/to/cycle.db") from None
         self.dialect = parsed.get_backend_name()
         self.sqlite_path: Path | None = None
-        if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
+        if self.dialect == "sqlite":
+            if not parsed.database or parsed.database == ":memory:" or parsed.query.get("mode") == "memory":
+                raise BadInput(f"CYCLE_DATABASE_URL {url!r} is an in-memory SQLite database, gone when the command "
+                               f"ends; name a file, e.g. sqlite:////path/to/cycle.db (or unset it for "
+                               f"$CYCLE_HOME/cycle.db)")
             self.sqlite_path = Path(parsed.database)
         try:
             self.engine: Engine = self._make_engine(url)

@@ -244,6 +244,10 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
                 diff[name] = [current.get(name), value]
         if workflow_version is not None and project.workflow_version != workflow_version:
             diff["workflow_version"] = [project.workflow_version, workflow_version]
+        start, end = (diff[n][1] if n in diff else getattr(project, n) for n in ("start_date", "end_date"))
+        if start and end and end < start:  # ISO dates: as text, in date order
+            raise BadInput(f"the programme would end ({end}) before it starts ({start}); nothing changed. Give "
+                           f"an end on or after the start: cycle project set {quote(key)} --end-date YYYY-MM-DD")
         if not diff:  # nothing to write, and no audit entry to make: say so rather than "Updated"
             asked = {**clean, **extra, **({"workflow_version": workflow_version} if workflow_version else {})}.items()
             same = ", ".join(f"{name.replace('_', ' ')} {value or '(none)'}" for name, value in asked)

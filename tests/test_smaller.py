@@ -1,0 +1,95 @@
+"""The smaller leaks of issue 15 (items 13 and 20): each a clear line and the right exit code, nothing written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .conftest import ON_POSTGRES, Cli, Database
+
+# --- item 13 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"])
+def test_an_in_memory_database_is_refused_with_a_clear_line(run: Cli, monkeypatch: pytest.MonkeyPatch,
+                                                            url: str) -> None:
+    monkeypatch.setenv("CYCLE_DATABASE_URL", url)
+    for args in (["init"], ["project", "list"]):
+        result = run(*args, expect=2)
+        assert result.stdout == ""
+        assert result.stderr == (f"Error: CYCLE_DATABASE_URL {url!r} is an in-memory SQLite database, gone when the "
+                                 f"command ends; name a file, e.g. sqlite:////path/to/cycle.db (or unset it for "
+                                 f"$CYCLE_HOME/cycle.db)\n")
+
+
+@pytest.mark.parametrize("limit", ["9223372036854775807", "9223372036854775808", "9" * 40])
+def test_audit_log_with_a_huge_limit_shows_the_whole_log(ready: Cli, limit: str) -> None:
+    whole = ready("audit", "log").stdout
+    assert ready("audit", "log", "--limit", limit).stdout == whole
+    assert len(ready.json("audit", "log", "--limit", limit)) == len(ready.json("audit", "log"))
+    assert len(ready.json("audit", "log", "--limit", "1")) == 1
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("damage", ["not a database", "malformed"])
+def test_audit_verify_on_a_damaged_file_fails_verification_with_a_line(ready: Cli, home: Path, db: Database,
+                                                                       damage: str) -> None:
+    for n in range(30):  # enough rows for several pages
+        ready("evidence", "add", "camhs", "needs-assessment", "--ref", f"JSNA {n} " + "x" * 300)
+    db.engine.dispose()
+    path = home / "cycle.db"
+    data = bytearray(path.read_bytes())
+    if damage == "not a database":
+        data[:100] = os.urandom(100)
+    else:
+        page = int.from_bytes(data[16:18], "big") or 65536
+        for at in range(page, len(data), page):  # every page but the first (the schema): the rows are gone
+            data[at:at + page] = b"\xa5" * page
+    path.write_bytes(bytes(data))
+    reason = "file is not a database" if damage == "not a database" else "database disk image is malformed"
+    for json in ([], ["--json"]):
+        result = ready("audit", "verify", *json, expect=1)
+        assert result.stdout == ""
+        assert result.stderr == (f"Audit FAILED: the database at {path} is damaged ({reason}), so nothing in it can "
+                                 f"be vouched for. Restore it from a backup and verify again.\n")
+
+
+def test_scheduler_run_at_an_empty_time_is_refused(ready: Cli) -> None:
+    for at in ("", " ", "25:00"):
+        result = ready("scheduler", "run", "--at", at, expect=2)
+        assert result.stderr == f"Error: --at {at!r} is not a time of day; write HH:MM, e.g. 07:00 (London time)\n"
+
+
+@pytest.mark.parametrize("notice", ["9999y", "101 years", "1201 months", "1429w"])
+def test_a_notice_too_long_is_refused_in_the_users_own_terms(ready: Cli, db: Database, notice: str) -> None:
+    before = db.dump()
+    result = ready("contract", "set", "camhs", "--provider", "Trust X", "--start", "2026-01-01", "--end",
+                   "2027-01-01", "--notice", notice, expect=2)
+    assert result.stderr == (f"Error: --notice {notice!r} is too long: a period is at most 100 years (1200 months), "
+                             f"1428 weeks or 9999 days; write e.g. '6 months', '90 days' or '60 working days'\n")
+    assert db.dump() == before
+    ready("contract", "set", "camhs", "--provider", "Trust X", "--notice", "100y")  # the longest, read back whole
+    assert "  notice          1200 months;" in ready("contract", "show", "camhs").stdout
+
+
+def test_a_programme_cannot_end_before_it_starts(ready: Cli, db: Database) -> None:
+    before = db.dump()
+    result = ready("project", "set", "camhs", "--start-date", "2026-05-01", "--end-date", "2026-01-01", expect=2)
+    said = ("Error: the programme would end ({end}) before it starts ({start}); nothing changed. Give an end on or "
+            "after the start: cycle project set camhs --end-date YYYY-MM-DD\n")
+    assert result.stderr == said.format(start="2026-05-01", end="2026-01-01")
+    assert db.dump() == before
+    ready("project", "set", "camhs", "--start-date", "2026-05-01", "--end-date", "2026-05-01")  # one day is fine
+    result = ready("project", "set", "camhs", "--start-date", "2026-06-01", expect=2)  # against the stored end
+    assert result.stderr == said.format(start="2026-06-01", end="2026-05-01")
+    result = ready("project", "set", "camhs", "--end-date", "2026-04-30", expect=2)
+    assert result.stderr == said.format(start="2026-05-01", end="2026-04-30")
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="the in-memory URL is SQLite's")
+def test_nothing_is_created_for_an_in_memory_url(run: Cli, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    monkeypatch.setenv("CYCLE_DATABASE_URL", "sqlite://")
+    run("init", expect=2)
+    assert not home.exists() or not (home / "cycle.db").exists()
