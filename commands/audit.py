@@ -51,20 +51,16 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
       cycle audit verify
       cycle audit verify --checkpoint 42:3f1c...
     """
-    from sqlalchemy.exc import DBAPIError
-
-    from cycle.audit.verify import verify_all
-    from cycle.db.sql import damaged
-    from cycle.errors import DatabaseFailed
+    from cycle.audit.verify import damaged, verify_all
 
     from . import output
 
     try:
         result = verify_all(ready_store(), checkpoint, chain_only)
-    except (DatabaseFailed, DBAPIError) as exc:
-        if not damaged(exc):
+    except Exception as exc:  # a database error of any layer: only a damaged file is a failed verification
+        reason = damaged(exc)
+        if reason is None:
             raise
-        reason = "file is not a database" if "not a database" in str(exc) else "database disk image is malformed"
         click.echo(f"Audit FAILED: the database at {any_store().describe()} is damaged ({reason}), so nothing in it "
                    f"can be vouched for. Restore it from a backup and verify again.", err=True)
         sys.exit(1)

@@ -81,6 +81,26 @@ def contract_notice(key: str, served_on: str, ref: str) -> None:
     click.echo(output.contract(st))
 
 
+@contract.command("correct")
+@click.argument("key")
+@click.option("--notice-served-on", required=True, metavar="DATE",
+              help="The day notice was really served, YYYY-MM-DD (not before 1990, not in the future).")
+@click.option("--reason", required=True, help="Why the record was wrong; kept in the audit entry.")
+def contract_correct(key: str, notice_served_on: str, reason: str) -> None:
+    """Correct the day notice was recorded as served (a governance lead only): an audit entry of its own
+    holds the old and the new day and the reason.
+
+    \b
+    Example:
+      cycle contract correct camhs --notice-served-on 2026-09-15 --reason "typo: the year was 0206"
+    """
+    from cycle.governance import corrections
+
+    old, new = corrections.correct_notice(ready_store(), key, served_on=notice_served_on, reason=reason,
+                                          actor=actor())
+    click.echo(f"Corrected {key}: notice served on {new} (was {old}). See: cycle contract show {key}")
+
+
 @click.group(context_settings=CONTEXT)
 def contracts() -> None:
     """Across all contracts: what needs a decision soon."""

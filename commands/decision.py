@@ -43,3 +43,24 @@ def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, r
         click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} (audit entry {moved.seq}).")
     elif d.outcome == "go":
         click.echo(f"Next: cycle project advance {key}")
+
+
+@decision.command("correct")
+@click.argument("decision_id", metavar="ID", type=click.IntRange(min=1))
+@click.option("--date", "decided_on", required=True, metavar="DATE",
+              help="The day the body really decided, YYYY-MM-DD (not before 1990, not in the future).")
+@click.option("--reason", required=True, help="Why the record was wrong; kept in the audit entry.")
+def decision_correct(decision_id: int, decided_on: str, reason: str) -> None:
+    """Correct the date of a recorded decision (a governance lead only): an audit entry of its own holds the
+    old and the new date and the reason. The outcome, the body and the order of decisions do not change.
+
+    \b
+    Example:
+      cycle decision correct 12 --date 2026-10-14 --reason "minutes dated the 14th, not the 4th"
+    """
+    from cycle.governance import corrections
+
+    d, old, new = corrections.correct_decision(ready_store(), decision_id, decided_on=decided_on, reason=reason,
+                                               actor=actor())
+    click.echo(f"Corrected decision #{d.id} ({d.outcome} on gate {d.gate}): decided on {new} "
+               f"(was {old or 'not given'}).")

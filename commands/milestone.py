@@ -47,6 +47,28 @@ def milestone_done(key: str, milestone_id: int, on: str | None) -> None:
     click.echo(f"Milestone #{m.id} of {key} done on {m.done_on}{late}.")
 
 
+@milestone.command("correct")
+@click.argument("key")
+@click.argument("milestone_id", metavar="ID", type=click.IntRange(min=1))
+@click.option("--due", metavar="DATE", help="The right due date, YYYY-MM-DD.")
+@click.option("--done-on", metavar="DATE", help="The day it was really done, YYYY-MM-DD (not in the future).")
+@click.option("--reason", required=True, help="Why the record was wrong; kept in the audit entry.")
+def milestone_correct(key: str, milestone_id: int, due: str | None, done_on: str | None, reason: str) -> None:
+    """Correct a milestone's due date or the day it was done (a governance lead only): an audit entry of its
+    own holds the old and the new dates and the reason.
+
+    \b
+    Example:
+      cycle milestone correct camhs 3 --done-on 2026-10-28 --reason "done on the 28th; recorded a day late"
+    """
+    from cycle.governance import corrections
+
+    m, changes = corrections.correct_milestone(ready_store(), key, milestone_id, due=due, done_on=done_on,
+                                               reason=reason, actor=actor())
+    said = "; ".join(f"{name.replace('_', ' ')} {new} (was {old or 'none'})" for name, (old, new) in changes.items())
+    click.echo(f"Corrected milestone #{m.id} of {key}: {said}.")
+
+
 @milestone.command("list")
 @click.argument("key")
 @as_of_option

@@ -136,6 +136,13 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"{p['gate']} decision requested"
     if action == "waiver.add":
         return f"WAIVED {p['gate']} {p['criterion']}: {p['reason']}"
+    if action in ("contract.correct", "decision.correct", "milestone.correct"):
+        what = (f"contract of {p['contract_of']}" if action == "contract.correct" else
+                f"decision #{p['decision_id']}" if action == "decision.correct" else f"milestone #{p['milestone_id']}")
+        said = "; ".join(f"{k} {v[0] or 'none'} -> {v[1]}" for k, v in p["changes"].items())
+        return f"CORRECTED {what}: {said} ({p['reason']})"
+    if action == "correction.refused":
+        return f"REFUSED correction of {p['correct']}: {p['why']}"
     if action.startswith("milestone."):
         return f"#{p['milestone_id']} {p['title']} (due {p['due']})"
     if action in ("contract.set", "contract.notice"):

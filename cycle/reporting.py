@@ -142,6 +142,13 @@ def _one_entry(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisio
         decided.append(decision)
         if unverified_now:
             unverified.append({"seq": e.seq, "gate": p["gate"], "body": p["body"], "actor": e.actor})
+    elif e.action == "decision.correct":  # a governance lead's correction of its date: the report shows both
+        for earlier in decided:
+            if earlier["decision_id"] == p["decision_id"]:
+                old, new = p["changes"]["decided_on"]
+                earlier["decided_on"] = new
+                earlier.setdefault("corrections", []).append({"seq": e.seq, "at": e.at, "by": e.actor, "was": old,
+                                                              "now": new, "reason": p["reason"]})
     elif e.action == "gate.request":
         requested.append({"seq": e.seq, "at": e.at, "by": e.actor, "gate": p["gate"], "cycle": p.get("cycle"),
                           "note": p.get("note")})

@@ -202,8 +202,16 @@ class Database:
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
+            kept = []  # on SQLite, the file's own rule on decisions (revision 0013), put back as it was
+            if self.dialect == "sqlite":
+                kept = [r[0] for r in conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                                                        "AND name = 'decision_only_its_date_changes'"))]
+                if kept:
+                    conn.execute(text("DROP TRIGGER decision_only_its_date_changes"))
             for statement in statements:
                 conn.execute(text(statement), params or {})
+            for statement in kept:
+                conn.execute(text(statement))
 
     def insert_on_record(self, table: str, statement: str, params: dict[str, Any] | None = None,
                          user: str = "alice") -> list[int]:

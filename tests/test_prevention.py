@@ -438,3 +438,29 @@ def test_an_advance_she_writes_herself_is_named_by_verify_and_the_reports(team: 
     for report in (("report", "gate-audit"), ("report", "quarterly", "--quarter", "2026-Q3")):
         assert [d["problem"] for d in team.run.json(*report, expect=1)["chain"]["records"]["discrepancies"]] == [
             problem]
+
+
+def test_a_governance_lead_corrects_a_decisions_date_and_nobody_else_can(team: Team) -> None:
+    """Revision 0013: the application role may change a decision's date column only, only a governance lead's
+    login may, and only with the audit entry that holds the row (`cycle decision correct`)."""
+    run = team.run
+    decision_id = team.server.sql("SELECT id FROM decision", database=team.database)[0][0]
+    team.acts("mallory")
+    refused = run("decision", "correct", str(decision_id), "--date", "2026-10-14", "--reason", "mine", expect=6)
+    assert refused.stderr.startswith(f"Error: only a governance lead may correct the record ({team.login('gina')}), "
+                                     f"and {team.login('mallory')} is not one")
+    mallory = team.engine("mallory")
+    assert attempt(mallory, f"UPDATE decision SET decided_on = '2026-10-14' WHERE id = {decision_id}") == (
+        "42501", f"only a governance lead may correct a decision's date, and {team.login('mallory')} is not one")
+    gina = team.engine("gina")
+    assert attempt(gina, f"UPDATE decision SET outcome = 'stop' WHERE id = {decision_id}")[1].startswith(
+        "permission denied for table decision")
+    said = attempt(gina, f"UPDATE decision SET decided_on = '2026-10-14' WHERE id = {decision_id}")
+    assert said is not None and "without an audit entry of the same transaction" in said[1]
+    mallory.dispose()
+    gina.dispose()
+    team.acts("gina")
+    run("decision", "correct", str(decision_id), "--date", "2026-10-14", "--reason", "the minutes' date")
+    assert team.server.sql(f"SELECT decided_on FROM decision WHERE id = {decision_id}",
+                           database=team.database) == [("2026-10-14",)]
+    assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")

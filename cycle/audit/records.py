@@ -100,8 +100,9 @@ class _Log:
 def _replay(sql: Sql) -> _Log:
     log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [], Moves())
     actions = {action: table for table, (action, *_) in _TABLES.items()}
+    wanted = ", ".join(repr(a) for a in [*actions, "decision.correct"])
     query = ("SELECT seq, at, actor, project, action, to_stage, payload FROM audit_entry WHERE to_stage IS NOT NULL "
-             f"OR action IN ({', '.join(repr(a) for a in actions)}) OR payload LIKE '%\"rows\":[%' ORDER BY seq")
+             f"OR action IN ({wanted}) OR payload LIKE '%\"rows\":[%' ORDER BY seq")
     for seq, at, actor, project, action, to_stage, text in sql.stream(query):
         if to_stage is not None and isinstance(project, str):
             log.last_move[project] = to_stage
@@ -135,7 +136,22 @@ def _replay(sql: Sql) -> _Log:
             created = payload.get(_TABLES[table][1])
             if isinstance(created, int):
                 log.created[table][created] = (seq, actor, project, payload)
+        elif action == "decision.correct":  # a governance lead's correction of its date (cycle.governance.corrections)
+            _corrected(log, payload)
     return log
+
+
+def _corrected(log: _Log, payload: dict[str, Any]) -> None:
+    """What a decision's creating entry is compared with from a `decision.correct` entry on: its new date. The
+    row itself is checked against the correction's image, as every row is against its latest."""
+    decision_id, changes = payload.get("decision_id"), payload.get("changes")
+    if not isinstance(decision_id, int):
+        return
+    created = log.created["decision"].get(decision_id)
+    moved = changes.get("decided_on") if isinstance(changes, dict) else None
+    if created is not None and isinstance(moved, list) and len(moved) == 2:
+        seq, actor, project, first = created
+        log.created["decision"][decision_id] = (seq, actor, project, {**first, "decided_on": moved[1]})
 
 
 def _image(image: Any) -> tuple[str, int, dict[str, Any] | None] | None:

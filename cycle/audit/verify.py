@@ -50,3 +50,13 @@ def verify_chain(store: Store, checkpoint: tuple[int, str] | None = None) -> Ver
         return walk(conn, checkpoint)
     finally:
         conn.close()
+
+
+def damaged(exc: Exception) -> str | None:
+    """Why the database file is damaged, when `exc` says SQLite found it so (else None): then there is
+    nothing sound to verify, and verification has failed."""
+    from cycle.db.sql import damaged as is_damaged
+
+    if not is_damaged(exc):
+        return None
+    return "file is not a database" if "not a database" in str(exc) else "database disk image is malformed"
