@@ -23,7 +23,7 @@ from cycle.commands import (
     report,
     workflow,
 )
-from cycle.commands._common import CONTEXT
+from cycle.commands._common import CONTEXT, completing_keys
 from cycle.errors import CycleError, GateNotMet
 
 
@@ -31,6 +31,12 @@ class CycleGroup(click.Group):
     """Turns the library's errors into one line on stderr and the documented exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        finally:
+            _notices()
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
@@ -59,6 +65,15 @@ class CycleGroup(click.Group):
             ctx.exit(err.exit_code)
 
 
+def _notices() -> None:
+    """Print, once each, what finding the settings noticed (cycle.reminders.settings.notices), if they were read."""
+    import sys
+
+    settings = sys.modules.get("cycle.reminders.settings")
+    while settings is not None and settings.notices:
+        click.echo(f"Warning: {settings.notices.pop(0)}", err=True)
+
+
 @click.group(cls=CycleGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="cycle")
 def cli() -> None:
@@ -81,6 +96,7 @@ for command in (db.init, demo.demo, project.project, gate.gate, milestone.milest
                 decision.decision, contract.contract, contract.contracts, report.report, people.people, audit.audit,
                 db.db, workflow.workflow, reminders.review, reminders.remind, reminders.outbox, reminders.scheduler):
     cli.add_command(command)
+completing_keys(cli)
 
 
 def main() -> None:

@@ -29,6 +29,35 @@ expect_version_option = click.option("--expect-version", type=int, metavar="N",
                                           "show).")
 
 
+def complete_keys(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of a project KEY: the keys starting with what is typed (docs/completion.md)."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        from cycle.db.store import open_store
+        from cycle.projects.views import keys
+
+        store = open_store()
+        try:
+            return [CompletionItem(k) for k in keys(store, incomplete)]
+        finally:
+            store.dispose()
+    except Exception:  # a shell's Tab must never print an error or a traceback: offer nothing instead
+        return []
+
+
+def completing_keys(group: click.Group) -> None:
+    """Give every existing-project KEY argument of `group`'s commands completion of project keys (not `project
+    new`, whose KEY is a new one)."""
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            completing_keys(command)
+            continue
+        for param in command.params:
+            if isinstance(param, click.Argument) and param.name in ("key", "project_key") and name != "new":
+                param._custom_shell_complete = complete_keys
+
+
 def emit(data: Any) -> None:
     """Print `data` as a command's --json output."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))

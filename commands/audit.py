@@ -69,8 +69,8 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
         emit(result.as_dict())
     elif chain.ok:
         against = f", matches checkpoint {chain.checkpoint}" if chain.checkpoint else ""
-        click.echo(f"Audit chain verified: {chain.entries} entries, head {chain.head_seq}:{chain.head_hash}"
-                   f"{against}.")
+        click.echo(f"Audit chain verified: {output.counted(chain.entries, 'entry', 'entries')}, head "
+                   f"{chain.head_seq}:{chain.head_hash}{against}.")
         if records is not None:
             click.echo(output.records(records), err=not records.ok)
     elif chain.untrusted:
@@ -79,7 +79,7 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
                    err=True)
     else:
         click.echo(f"Audit chain FAILED at entry {chain.bad_seq}: {chain.problem}. "
-                   f"{chain.entries} entries before it verified.", err=True)
+                   f"{output.counted(chain.entries, 'entry', 'entries')} before it verified.", err=True)
     sys.exit(0 if result.ok else 1)
 
 

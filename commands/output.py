@@ -9,6 +9,11 @@ from typing import Any
 from cycle.workflow.gates import GateCheck
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """"1 decision", "2 decisions" (`many` where the plural is not `one` + s: "entries", "evidence")."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def gate_check(check: GateCheck) -> str:
     state = "OPEN" if check.open else f"CLOSED ({len(check.unmet_must)} required not met)"
     lines = [f"Gate {check.gate} ({check.source} -> {check.to}) for {check.project}, cycle {check.cycle}: {state}"]
@@ -160,7 +165,7 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action == "outbox.release":
         return f"{len(p['outbox_ids'])} handed back by {p['holder']}"
     if action == "record.baseline":
-        return f"{len(p['rows'])} rows as they stood at the upgrade to revision {p['revision']}"
+        return f"{counted(len(p['rows']), 'row')} as they stood at the upgrade to revision {p['revision']}"
     if action == "outbox.retry":
         return f"#{p['outbox_id']} retry (was {p['was']})"
     if action == "review.record":
@@ -181,7 +186,7 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action == "db.upgrade":
         adopted = f" (a database from before migrations, taken as {p['adopted_at']})" if p.get("adopted_at") else ""
         pins = p.get("workflows") or {}
-        pinned = (f"; {len(pins.get('pinned', {}))} projects pinned to a workflow version, "
+        pinned = (f"; {counted(len(pins.get('pinned', {})), 'project')} pinned to a workflow version, "
                   f"{len(pins.get('unmatched', {}))} not matched to their log" if pins else "")
         return f"schema upgraded from {p.get('from') or 'none'} to {p.get('to')}{adopted}{pinned}"
     return ""
@@ -213,15 +218,16 @@ def records(r: Any) -> str:
     c = r.checked
     total = sum(c.values())
     named = sum(c.get(t, 0) for t in ("project", "evidence", "decision", "waiver", "workflow_version"))
-    counted = f"every column of {total} rows in {len(c)} tables"
+    every = f"every column of {counted(total, 'row')} in {counted(len(c), 'table')}"
     if r.ok:
-        return (f"Records match the log: {counted} ({c.get('project', 0)} projects, {c.get('evidence', 0)} evidence, "
-                f"{c.get('decision', 0)} decisions, {c.get('waiver', 0)} waivers, {c.get('workflow_version', 0)} "
-                f"workflow versions and {total - named} other rows), and the workflows of {r.gate_entries} gate "
-                f"entries.")
+        return (f"Records match the log: {every} ({counted(c.get('project', 0), 'project')}, "
+                f"{c.get('evidence', 0)} evidence, {counted(c.get('decision', 0), 'decision')}, "
+                f"{counted(c.get('waiver', 0), 'waiver')}, {counted(c.get('workflow_version', 0), 'workflow version')} "
+                f"and {counted(total - named, 'other row')}), and the workflows of "
+                f"{counted(r.gate_entries, 'gate entry', 'gate entries')}.")
     n = len(r.discrepancies)
     head = (f"Records FAILED: {n} {'does' if n == 1 else 'do'} not match the audit log, which itself verified "
-            f"(checked {counted}):")
+            f"(checked {every}):")
     return "\n".join([head, *(f"  {d.problem}" for d in r.discrepancies)])
 
 

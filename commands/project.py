@@ -71,8 +71,8 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 
 @project.command("set")
 @click.argument("key")
-@click.option("--title")
-@click.option("--lead-commissioner")
+@click.option("--title", help="The service's name, e.g. \"CAMHS Tiers 2 and 3\".")
+@click.option("--lead-commissioner", help="Organisation holding the contract, e.g. CCGs.")
 @click.option("--model", help=MODEL_HELP)
 @click.option("--accountable-body", help="Body that decides the gates (a governance lead's to change, once anyone "
                                          "holds a role).")
@@ -82,10 +82,10 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 @click.option("--governance-lead", help="Governance lead who audits this project's gates (a person's login).")
 @click.option("--start-date", help="Programme start, YYYY-MM-DD.")
 @click.option("--end-date", help="Programme end, YYYY-MM-DD.")
-@click.option("--aim")
-@click.option("--scope")
-@click.option("--benefits")
-@click.option("--metrics")
+@click.option("--aim", help="Programme card: what the programme is for, in a sentence.")
+@click.option("--scope", help="Programme card: what is in and out of scope.")
+@click.option("--benefits", help="Programme card: the benefits expected.")
+@click.option("--metrics", help="Programme card: how the benefits will be measured.")
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
 @click.option("--workflow-version", type=int, metavar="N",
               help="Run on version N of its workflow (a governance lead only; see: cycle workflow list).")

@@ -13,10 +13,11 @@ from ._common import CONTEXT, actor, as_of_or_today, emit, json_option, london_a
 def _where(transport: Any) -> str:
     """Where mail goes, said plainly: the Maildir default is announced with how to change it."""
     from cycle.notifications.mail import MaildirTransport
+    from cycle.reminders.settings import config_path
 
     if isinstance(transport, MaildirTransport):
         return (f"the Maildir {transport.path} (no SMTP server configured; set CYCLE_SMTP_HOST, "
-                f"or [smtp] in $CYCLE_HOME/reminders.toml, to send by email)")
+                f"or [smtp] in {config_path()}, to send by email)")
     return str(transport.describe())
 
 
@@ -125,8 +126,8 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
                                    f"what is due, or cycle remind run --as-of {day} to send it")
         if as_json:
             raise click.UsageError("--json needs --dry-run: cycle remind --dry-run --json")
-        click.echo(ctx.get_help())
-        return
+        click.echo(ctx.get_help(), err=True)  # as a bare `cycle` or any other bare group: exit 2
+        ctx.exit(2)
     from cycle.notifications import mail
     from cycle.reminders import rules
 
@@ -159,8 +160,11 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
         click.echo(_plan_text(rules.preview(store, today), _where(transport)))
         return
     plan = rules.enqueue(store, today, actor=actor())
-    click.echo(f"{today.isoformat()}: queued {len(plan.new)} reminder(s); "
-               f"{len(plan.reminders) - len(plan.new)} were already queued or sent.")
+    from .output import counted
+
+    before = len(plan.reminders) - len(plan.new)
+    click.echo(f"{today.isoformat()}: queued {counted(len(plan.new), 'reminder')}; "
+               f"{before} {'was' if before == 1 else 'were'} already queued or sent.")
     for p in plan.problems:
         click.echo(f"Not sent: {p.kind} {p.project} {p.period}: {p.problem}; fix with: {p.fix}", err=True)
     if no_send:
@@ -240,9 +244,11 @@ def outbox_retry(row_id: int) -> None:
     """
     from cycle.reminders import outbox as box
 
+    from .output import counted
+
     r = box.retry(ready_store(), row_id, actor=actor())
-    click.echo(f"#{r.id} ({r.kind} {r.project} to {r.recipient}) is due again after {r.attempts} attempt(s). "
-               f"Send it with: cycle outbox send")
+    click.echo(f"#{r.id} ({r.kind} {r.project} to {r.recipient}) is due again after "
+               f"{counted(r.attempts, 'attempt')}. Send it with: cycle outbox send")
 
 
 @click.group(context_settings=CONTEXT)

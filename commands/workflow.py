@@ -106,7 +106,8 @@ def workflow_show(name: str, version: int | None, as_json: bool) -> None:
 @workflow.command("diagram")
 @click.argument("name")
 @version_choice
-@click.option("--format", "fmt", type=click.Choice(["svg", "dot", "mermaid"]), default="svg", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["svg", "dot", "mermaid"]), default="svg", show_default=True,
+              help="SVG (needs Graphviz), Graphviz dot, or Mermaid text.")
 @click.option("--counts", is_flag=True, help="Show how many projects stand at each stage (on that version, "
                                               "with --version).")
 @out_option
@@ -162,5 +163,7 @@ def workflow_check(file: str, as_json: bool) -> None:
         emit({"ok": True, "file": file, "name": wf.name, "stages": len(wf.stages), "gates": len(wf.gates),
                "criteria": n, "sha256": wf.sha256})
         return
-    click.echo(f"OK: {file} defines workflow {wf.name}: {len(wf.stages)} stages, {len(wf.gates)} gates, "
-               f"{n} criteria.")
+    from .output import counted
+
+    click.echo(f"OK: {file} defines workflow {wf.name}: {counted(len(wf.stages), 'stage')}, "
+               f"{counted(len(wf.gates), 'gate')}, {counted(n, 'criterion', 'criteria')}.")

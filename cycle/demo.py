@@ -166,12 +166,14 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
 
     The demo touches nothing real: every CYCLE_* setting of the environment (a database URL, an SMTP
     server) is set aside while it runs, so it works on a SQLite file in its own home and mails to the
-    Maildir there; a reminders.toml elsewhere is not read, because its home is its own."""
+    Maildir there; a reminders.toml elsewhere is not read, because its home and config folder are its own."""
     where = _own_home(home)
-    saved = {name: value for name, value in os.environ.items() if name.startswith("CYCLE_")}
+    saved = {name: value for name, value in os.environ.items()
+             if name.startswith("CYCLE_") or name == "XDG_CONFIG_HOME"}
     for name in saved:
         del os.environ[name]
     os.environ["CYCLE_HOME"] = str(where)
+    os.environ["XDG_CONFIG_HOME"] = str(where / "config")  # not the person's own reminders.toml
     os.environ["CYCLE_DATABASE_URL"] = f"sqlite:///{where / 'cycle.db'}"
     echo(f"cycle demo: a commissioning project round the cycle, on a throwaway database in {where}\n")
     try:
@@ -186,7 +188,7 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
                 echo(f"\nDemo stopped: that command exited {code}, expected {expected}.")
                 return False
     finally:
-        for name in [name for name in os.environ if name.startswith("CYCLE_")]:
+        for name in [name for name in os.environ if name.startswith("CYCLE_") or name == "XDG_CONFIG_HOME"]:
             del os.environ[name]
         os.environ.update(saved)
     echo(f"\nDone. The reminder is in {where / 'mail' / 'new'}; the report is {where / 'gate-audit.html'}.")

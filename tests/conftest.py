@@ -335,6 +335,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: Database) -> Path:
     else:
         monkeypatch.delenv("CYCLE_DATABASE_URL", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))  # never the real user's reminders.toml
     return h
 
 

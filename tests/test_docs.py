@@ -205,7 +205,7 @@ def test_workflows_page_example_is_a_workflow(run: Cli, tmp_path: Path) -> None:
     path.write_text(_block(DOCS / "workflows.md", "A workflow file", "toml"), encoding="utf-8")
     run("init")
     out = run("workflow", "check", str(path)).stdout
-    assert out == f"OK: {path} defines workflow mini: 2 stages, 1 gates, 1 criteria.\n"
+    assert out == f"OK: {path} defines workflow mini: 2 stages, 1 gate, 1 criterion.\n"
 
 
 def test_json_page_shows_what_gate_check_prints(ready: Cli) -> None:

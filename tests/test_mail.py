@@ -89,7 +89,7 @@ def test_550_fails_at_once_and_is_not_retried_until_asked(run: Cli, store: Store
     assert run.json("audit", "log", "camhs")[-1]["action"] == "outbox.failed"
     # a person decides to try again
     out = run("outbox", "retry", "1").stdout
-    assert out == ("#1 (review-due camhs to alice) is due again after 1 attempt(s). "
+    assert out == ("#1 (review-due camhs to alice) is due again after 1 attempt. "
                    "Send it with: cycle outbox send\n")
     assert run.json("audit", "log", "camhs")[-1]["action"] == "outbox.retry"
     sent = run("outbox", "send")
@@ -410,7 +410,7 @@ def test_a_refused_address_once_corrected_is_used_by_the_retry_and_the_reminder_
     # sent once: neither a retry nor another run sends it again, to either address
     run("outbox", "retry", "1", expect=2)
     assert run("remind", "run", "--as-of", T0.date().isoformat()).stdout.startswith(
-        f"{T0.date()}: queued 0 reminder(s); 1 were already queued or sent.")
+        f"{T0.date()}: queued 0 reminders; 1 was already queued or sent.")
     assert len(smtp.received) == 1
     run("audit", "verify")
 

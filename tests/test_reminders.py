@@ -119,7 +119,7 @@ def test_a_review_due_reminder_missed_while_nothing_ran_is_sent_late_once(run: C
     assert sent_in_maildir(home) == []
     # nothing runs from 17 December to 2 January; the first run after the break tells the owner, late
     first = run("remind", "run", "--as-of", f"{Y + 1}-01-03")
-    assert first.stdout.splitlines()[0] == f"{Y + 1}-01-03: queued 1 reminder(s); 0 were already queued or sent."
+    assert first.stdout.splitlines()[0] == f"{Y + 1}-01-03: queued 1 reminder; 0 were already queued or sent."
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     (path,) = maildir_messages(home)
     msg = message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -174,10 +174,10 @@ def test_running_the_tick_twice_sends_each_reminder_once(run: Cli, home: Path) -
     day = f"{Y}-12-20"
     before = len(run.json("audit", "log"))
     first = run("remind", "run", "--as-of", day)
-    assert first.stdout.splitlines()[0] == f"{day}: queued 1 reminder(s); 0 were already queued or sent."
+    assert first.stdout.splitlines()[0] == f"{day}: queued 1 reminder; 0 were already queued or sent."
     assert f"Mail went to the Maildir {home / 'mail'} (no SMTP server configured" in first.stdout
     second = run("remind", "run", "--as-of", day)
-    assert second.stdout.splitlines()[0] == f"{day}: queued 0 reminder(s); 1 were already queued or sent."
+    assert second.stdout.splitlines()[0] == f"{day}: queued 0 reminders; 1 was already queued or sent."
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     rows = run.json("outbox", "list")
     assert [(r["status"], r["kind"], r["period"], r["recipient"], r["attempts"]) for r in rows] == [
@@ -197,13 +197,14 @@ def test_dry_run_writes_nothing_and_says_where_mail_goes(run: Cli, home: Path) -
         f"  would send   review-due      camhs {Y}-Q3  to alice <alice@council.example> (owner): "
         f"Quarterly review due by {Y}-12-31"]
     assert out.splitlines()[-1] == (f"Mail goes to the Maildir {home / 'mail'} (no SMTP server configured; set "
-                                    f"CYCLE_SMTP_HOST, or [smtp] in $CYCLE_HOME/reminders.toml, to send by email).")
+                                    f"CYCLE_SMTP_HOST, or [smtp] in "
+                                    f"{home.parent / 'xdg-config' / 'cycle' / 'reminders.toml'}, to send by email).")
     assert run("remind", "run", "--dry-run", "--as-of", f"{Y}-12-20").stdout == out
     assert run.json("audit", "log") == before
     assert run.json("outbox", "list") == []
     assert maildir_messages(home) == []
     # `cycle remind` alone changes nothing either: it prints its help
-    assert run("remind").stdout.startswith("Usage: cycle remind")
+    assert run("remind", expect=2).stderr.startswith("Usage: cycle remind")  # as a bare `cycle`
     # ... and with --as-of or --json but no --dry-run it says what was meant, rather than ignoring them
     assert run("remind", "--as-of", f"{Y + 1}-01-10", expect=2).stderr == (
         f"Error: --as-of needs --dry-run or run: cycle remind --dry-run --as-of {Y + 1}-01-10 to see what is due, "

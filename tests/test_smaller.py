@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import click
 import pytest
 
 from .conftest import ON_POSTGRES, Cli, Database
@@ -93,3 +94,104 @@ def test_nothing_is_created_for_an_in_memory_url(run: Cli, monkeypatch: pytest.M
     monkeypatch.setenv("CYCLE_DATABASE_URL", "sqlite://")
     run("init", expect=2)
     assert not home.exists() or not (home / "cycle.db").exists()
+
+
+# --- item 20 ---------------------------------------------------------------------------------------
+
+
+def test_counts_of_one_are_singular(ready: Cli) -> None:
+    """(`workflow check` of a workflow with 1 gate: tests/test_docs.py; `queued 1 reminder`: tests/test_reminders.py)"""
+    out = ready("audit", "verify").stdout
+    assert "(1 project, 0 evidence, 0 decisions, 0 waivers, 2 workflow versions and 0 other rows)" in out
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    from cycle.cli import cli
+
+    found = []
+
+    def walk(command: click.Command, path: str) -> None:
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, f"{path} {name}")
+
+    walk(cli, "cycle")
+    return found
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    bare = [f"{path} {'/'.join(p.opts)}" for path, command in _commands() for p in command.params
+            if isinstance(p, click.Option) and not p.help and not p.hidden]
+    assert bare == []
+
+
+def test_every_bare_group_shows_its_help_and_exits_2(run: Cli) -> None:
+    groups = [path for path, command in _commands() if isinstance(command, click.Group)]
+    assert "cycle remind" in groups and len(groups) > 10
+    for path in groups:
+        result = run(*path.split()[1:], expect=2)
+        assert result.stderr.startswith(f"Usage: {path} [OPTIONS] "), path
+        assert result.stdout == "", path
+
+
+def test_milestone_done_of_an_unknown_id_points_to_milestone_list(ready: Cli) -> None:
+    result = ready("milestone", "done", "camhs", "7", expect=2)
+    assert result.stderr == "Error: camhs has no milestone #7; see them with: cycle milestone list camhs\n"
+
+
+@pytest.mark.parametrize("where", ["config", "home", "both"])
+def test_reminders_toml_is_read_from_the_config_folder_and_still_from_the_old_place(
+        ready: Cli, home: Path, where: str) -> None:
+    new = home.parent / "xdg-config" / "cycle" / "reminders.toml"
+    old = home / "reminders.toml"
+    bad = "[reminders]\nnotice_lader = [10]\n"  # a typo the check names, with the file it read
+    if where in ("config", "both"):
+        new.parent.mkdir(parents=True)
+        new.write_text(bad)
+    if where in ("home", "both"):
+        old.write_text(bad.replace("lader", "ladr"))
+    read = old if where == "home" else new
+    typo = "notice_ladr" if where == "home" else "notice_lader"
+    result = ready("remind", "--dry-run", expect=2)
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"Error: {read}: [reminders] has unknown key '{typo}'; it knows: ")
+    if where == "both":
+        assert lines[1:] == [f"Warning: {new} and {old} both exist: cycle reads {new} and ignores {old}; merge them "
+                             f"into {new} and remove {old}"]
+    else:
+        assert lines[1:] == []
+
+
+def test_the_warning_about_two_reminders_toml_comes_once_per_command(ready: Cli, home: Path) -> None:
+    new = home.parent / "xdg-config" / "cycle" / "reminders.toml"
+    new.parent.mkdir(parents=True)
+    new.write_text("[reminders]\nreview_lead_days = 3\n")
+    (home / "reminders.toml").write_text("[reminders]\nreview_lead_days = 5\n")
+    result = ready("remind", "run", "--no-send")
+    assert result.stderr.count("Warning: ") == 1
+
+
+def _completions(args: list[str], incomplete: str) -> list[str]:
+    from click.shell_completion import BashComplete
+
+    from cycle.cli import cli
+
+    return [c.value for c in BashComplete(cli, {}, "cycle", "_CYCLE_COMPLETE").get_completions(args, incomplete)]
+
+
+def test_shell_completion_offers_project_keys(ready: Cli) -> None:
+    ready("project", "new", "camhs-next", "--title", "CAMHS from 2028", "--workflow", "commissioning")
+    ready("project", "new", "school-nursing", "--title", "School Nursing 5-19", "--workflow", "commissioning")
+    assert _completions(["project", "show"], "ca") == ["camhs", "camhs-next"]
+    assert _completions(["gate", "check"], "") == ["camhs", "camhs-next", "school-nursing"]
+    assert _completions(["contract", "correct"], "s") == ["school-nursing"]
+    assert _completions(["report", "gate-audit"], "camhs-") == ["camhs-next"]
+    assert _completions(["project", "new"], "c") == []  # a new key is not one of the old
+    assert _completions(["project", "show"], "%") == [] and _completions(["project", "show"], "_") == []
+    assert "remind" in _completions([], "re")
+
+
+def test_shell_completion_without_a_database_offers_nothing_and_creates_nothing(run: Cli, home: Path) -> None:
+    assert _completions(["project", "show"], "") == []
+    assert not (home / "cycle.db").exists()

@@ -12,6 +12,7 @@ from cycle.db.store import Store
 from cycle.errors import BadInput
 from cycle.inputs import iso_date, one_line
 from cycle.projects.engine import load_for_write, record_change
+from cycle.shell import quote
 
 
 class MilestoneView(NamedTuple):
@@ -58,7 +59,7 @@ def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str,
         project = load_for_write(s, key)
         m = s.get(Milestone, milestone_id)
         if m is None or m.project_id != project.id:
-            raise BadInput(f"{key} has no milestone #{milestone_id}; see them with: cycle project show {key}")
+            raise BadInput(f"{key} has no milestone #{milestone_id}; see them with: cycle milestone list {quote(key)}")
         if m.done_on:
             raise BadInput(f"milestone #{milestone_id} was already done on {m.done_on}")
         m.done_on = when

@@ -24,6 +24,17 @@ from cycle.workflow.definition import Workflow
 from cycle.workflow.gates import GateCheck, evaluate
 
 
+def keys(store: Store, prefix: str = "", limit: int = 200) -> list[str]:
+    """Project keys starting with `prefix`, in order (shell completion: one query on the key's unique index).
+    Nothing, without touching anything, when the database does not exist yet."""
+    if store.sqlite_path is not None and not store.sqlite_path.is_file():
+        return []
+    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with store.reading() as sql:
+        return [r.key for r in sql.rows("SELECT key FROM project WHERE key LIKE :like ESCAPE '\\' ORDER BY key "
+                                        "LIMIT :n", like=like, n=limit)]
+
+
 def list_projects(store: Store, stage: str | None = None, workflow: str | None = None) -> list[ProjectRow]:
     """Every project, or those at `stage` and/or on `workflow`. When none match, a stage or workflow
     that no workflow has is BadInput: a typo would otherwise look like there being no such projects."""

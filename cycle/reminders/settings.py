@@ -1,5 +1,6 @@
-"""$CYCLE_HOME/reminders.toml: when reminders fall due ([reminders]), the SMTP server ([smtp]), the scheduler
-([scheduler]) and whose bank holidays count ([calendar]); and the rules each key's value must keep, checked
+"""reminders.toml (in ~/.config/cycle, or the old place, $CYCLE_HOME): when reminders fall due ([reminders]),
+the SMTP server ([smtp]), the scheduler ([scheduler]) and whose bank holidays count ([calendar]); and the rules
+each key's value must keep, checked
 whenever the file is read.
 
 One line naming the file and the key for anything wrong in it (an unknown section or key, a value of the wrong
@@ -27,8 +28,28 @@ TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 SMTP_TIMEOUT_MAX = 60  # seconds; the scheduler renews its lease every 30 s between sends, on the same thread
 
 
+#: Lines for the person at the terminal, gathered while settings are found (the CLI prints them, once each).
+notices: list[str] = []
+_noticed: set[str] = set()
+
+
 def config_path() -> Path:
-    return config.home() / CONFIG_FILE
+    """Where reminders.toml is read from: the XDG config folder ($XDG_CONFIG_HOME/cycle, default ~/.config/cycle),
+    else the old place, $CYCLE_HOME (read while it is there). When both hold one, the config folder's wins, and
+    a notice says so. The config folder's path when neither exists (where to create it)."""
+    new, old = config.config_dir() / CONFIG_FILE, config.home() / CONFIG_FILE
+    try:
+        has_new, has_old = new.exists(), old.exists()
+        same = has_new and has_old and new.samefile(old)
+    except OSError:  # a folder that cannot be looked into: as if absent, and the reading says what is wrong
+        return new
+    if has_new and has_old and not same:
+        said = (f"{new} and {old} both exist: cycle reads {new} and ignores {old}; merge them into {new} and "
+                f"remove {old}")
+        if said not in _noticed:
+            _noticed.add(said)
+            notices.append(said)
+    return old if has_old and not has_new else new
 
 
 def _whole(value: Any, low: int, high: int | None = None) -> bool:
@@ -83,7 +104,7 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
 
 
 def read_config(section: str) -> dict[str, Any]:
-    """One section of $CYCLE_HOME/reminders.toml ({} when the file is absent).
+    """One section of reminders.toml (config_path; {} when the file is absent).
 
     The whole file is checked each time: an unknown section or key, or a value of the wrong type or
     out of range anywhere in it, is refused with one line naming the file and the key.
