@@ -202,7 +202,8 @@ def test_sending_by_smtp_without_a_sender_is_refused(run: Cli, smtp: SmtpServer,
     result = run("remind", "run", "--as-of", date.today().isoformat(), expect=2)
     assert result.stderr == (
         "Error: sending by SMTP needs a From address on the council's domain, and none is set; nothing was queued "
-        f"or sent. Set CYCLE_MAIL_FROM or [smtp] from in {home / 'reminders.toml'}, e.g. 'Commissioning reminders "
+        f"or sent. Set CYCLE_MAIL_FROM or [smtp] from in {home.parent / 'xdg-config' / 'cycle' / 'reminders.toml'}, "
+        "e.g. 'Commissioning reminders "
         "<reminders@council.gov.uk>'\n")
     assert run.json("outbox", "list") == []
     run("outbox", "send", expect=2)
