@@ -47,6 +47,11 @@ class CycleGroup(click.Group):
             end = "" if message.endswith((".", "?", "!")) else "."
             click.echo(f"Error: {message}{end} See: {where} --help", err=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`cycle audit log | head`): stop there, quietly, with the code of a command
+            # the closed pipe's SIGPIPE ended; what is still buffered goes nowhere rather than to a traceback.
+            _stdout_to_devnull()
+            ctx.exit(141)
         except GateNotMet as exc:
             from cycle.commands import output
 
@@ -72,6 +77,17 @@ def _notices() -> None:
     settings = sys.modules.get("cycle.reminders.settings")
     while settings is not None and settings.notices:
         click.echo(f"Warning: {settings.notices.pop(0)}", err=True)
+
+
+def _stdout_to_devnull() -> None:
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (click's test runner): nothing is left to flush
+        pass
 
 
 @click.group(cls=CycleGroup, context_settings=CONTEXT)

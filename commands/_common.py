@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -61,6 +62,41 @@ def completing_keys(group: click.Group) -> None:
 def emit(data: Any) -> None:
     """Print `data` as a command's --json output."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def emit_each(items: Iterable[Any]) -> None:
+    """Print `items` as a --json list, one at a time as they come (what emit(list(items)) prints, without
+    holding them all)."""
+    first = True
+    pieces = []
+    for item in items:
+        pieces.append(("[\n  " if first else ",\n  ") + json.dumps(item, indent=2, ensure_ascii=False)
+                      .replace("\n", "\n  "))  # JSON text has no raw newline inside a string
+        first = False
+        if len(pieces) == _BATCH:
+            click.echo("".join(pieces), nl=False)
+            pieces.clear()
+    pieces.append("[]\n" if first else "\n]\n")
+    click.echo("".join(pieces), nl=False)
+
+
+def echo_each(lines: Iterable[str], empty: str | None = None) -> None:
+    """Print `lines` as they come, a batch at a time; `empty` when there are none."""
+    batch: list[str] = []
+    seen = False
+    for line in lines:
+        batch.append(line)
+        if len(batch) == _BATCH:
+            click.echo("\n".join(batch))
+            batch.clear()
+            seen = True
+    if batch:
+        click.echo("\n".join(batch))
+    elif not seen and empty is not None:
+        click.echo(empty)
+
+
+_BATCH = 200  # lines or items written at once: few writes, and the first batch comes at once
 
 
 def any_store() -> Store:

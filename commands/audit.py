@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 
 import click
 
-from ._common import CONTEXT, any_store, emit, json_option, ready_store
+from ._common import CONTEXT, any_store, echo_each, emit, emit_each, json_option, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -30,8 +31,11 @@ def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None
 
     from . import output
 
-    entries = chain.log(ready_store(), project_key, limit)
-    emit([output.entry_dict(e) for e in entries]) if as_json else click.echo(output.audit_entries(entries))
+    with closing(chain.stream_log(ready_store(), project_key, limit)) as entries:
+        if as_json:
+            emit_each(map(output.entry_dict, entries))
+        else:
+            echo_each(map(output.audit_line, entries), empty=output.NO_AUDIT_ENTRIES)
 
 
 @audit.command("verify")

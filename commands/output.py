@@ -87,18 +87,29 @@ def projects(rows: list[Any], stage: str | None = None, workflow: str | None = N
     if not rows:
         return "No projects yet. Create one with: cycle project new KEY --title TITLE"
     width = max(len(p.key) for p in rows)
-    return "\n".join(f"{p.key:<{width}}  {p.stage:<12} cycle {p.cycle:<3} {p.title}" for p in rows)
+    return "\n".join(project_line(p, width) for p in rows)
+
+
+def project_line(p: Any, width: int) -> str:
+    return f"{p.key:<{width}}  {p.stage:<12} cycle {p.cycle:<3} {p.title}"
+
+
+def project_dict(p: Any) -> dict[str, Any]:
+    """A project as `project list --json` gives it."""
+    return {"key": p.key, "title": p.title, "workflow": p.workflow, "workflow_version": p.workflow_version,
+            "stage": p.stage, "cycle": p.cycle, "version": p.version, "owner": p.owner}
 
 
 def audit_entries(rows: list[Any]) -> str:
-    if not rows:
-        return "No audit entries."
-    out = []
-    for e in rows:
-        move = f" {e.from_stage or '-'} -> {e.to_stage}" if e.to_stage else ""
-        out.append(f"{e.seq:>6}  {e.at[:19]}Z  {e.actor:<12} {e.project or '-':<14} {e.action}{move}"
-                   f"  {_summary(e)}")
-    return "\n".join(out)
+    return "\n".join(map(audit_line, rows)) if rows else NO_AUDIT_ENTRIES
+
+
+NO_AUDIT_ENTRIES = "No audit entries."
+
+
+def audit_line(e: Any) -> str:
+    move = f" {e.from_stage or '-'} -> {e.to_stage}" if e.to_stage else ""
+    return f"{e.seq:>6}  {e.at[:19]}Z  {e.actor:<12} {e.project or '-':<14} {e.action}{move}  {_summary(e)}"
 
 
 def _summary(e: Any) -> str:

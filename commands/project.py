@@ -9,7 +9,9 @@ from ._common import (
     actor,
     as_of_date,
     as_of_option,
+    echo_each,
     emit,
+    emit_each,
     expect_version_option,
     json_option,
     ready_store,
@@ -147,13 +149,13 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
 
     from . import output
 
-    rows = views.list_projects(ready_store(), stage=stage, workflow=workflow)
-    if as_json:
-        emit([{"key": p.key, "title": p.title, "workflow": p.workflow, "workflow_version": p.workflow_version,
-                "stage": p.stage, "cycle": p.cycle,
-                "version": p.version, "owner": p.owner} for p in rows])
-    else:
-        click.echo(output.projects(rows, stage, workflow))
+    with views.project_listing(ready_store(), stage=stage, workflow=workflow) as listing:
+        if as_json:
+            emit_each(map(output.project_dict, listing.rows))
+        elif not listing.width:
+            click.echo(output.projects([], stage, workflow))
+        else:
+            echo_each(output.project_line(p, listing.width) for p in listing.rows)
 
 
 @project.command("advance")

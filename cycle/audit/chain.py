@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -26,7 +28,7 @@ import orjson
 from cycle.calendar.clock import utc_now
 from cycle.db import rows
 from cycle.db.sql import Sql, lenient_text, sql_of, undecodable
-from cycle.errors import BadInput
+from cycle.errors import BadInput, DatabaseFailed
 
 from . import images
 
@@ -234,6 +236,37 @@ def log(store: Store, project: str | None = None, limit: int | None = None) -> l
         if project is not None:
             rows.project(sql, project)  # ProjectNotFound rather than an empty log for a key nobody has
         return entries(sql, project, limit)
+
+
+def stream_log(store: Store, project: str | None = None, limit: int | None = None) -> Iterator[Entry]:
+    """log(), an entry at a time: memory stays bounded however long the log is, and the first entry comes
+    at once. The read transaction lasts until the iterator is exhausted or closed (close it: a reader that
+    stops early, such as `| head`, must not hold it)."""
+    if limit is not None and limit < 1:
+        raise BadInput(f"--limit must be 1 or more, not {limit}")
+    with store.reading(snapshot=True) as sql:
+        if project is not None:
+            rows.project(sql, project)
+        where = " AND project = :project" if project is not None else ""
+        newest = f" ORDER BY seq DESC LIMIT {int(limit)}" if limit is not None else ""
+        query = f"SELECT {_COLUMNS} FROM audit_entry WHERE seq > :after{where}"
+        if newest:
+            query = f"SELECT * FROM ({query}{newest}) newest"
+        query += " ORDER BY seq"
+        after, lenient = 0, False
+        while True:  # at most twice: text that is not UTF-8 reads again from where it stopped, leniently
+            try:
+                with sql.any_text() if lenient else nullcontext(), \
+                        closing(sql.stream(query, project=project, after=after)) as found:
+                    for row in found:
+                        entry = _entry(tuple(row))
+                        after = entry.seq if type(entry.seq) is int else after
+                        yield entry
+                return
+            except DatabaseFailed as exc:
+                if lenient or not undecodable(exc):
+                    raise
+                lenient = True
 
 
 def current_head(store: Store) -> tuple[int, str]:

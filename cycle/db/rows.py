@@ -11,6 +11,8 @@ both against the models.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
 from typing import Any, NamedTuple, TypeVar
 
 from cycle.errors import ProjectNotFound
@@ -175,9 +177,27 @@ def key_taken(sql: Sql, key: str) -> bool:
 
 
 def projects(sql: Sql, stage: str | None = None, workflow: str | None = None) -> list[ProjectRow]:
-    given = {name: value for name, value in (("stage", stage), ("workflow", workflow)) if value}
-    where = " WHERE " + " AND ".join(f"{name} = :{name}" for name in given) if given else ""
+    where, given = _projects_where(stage, workflow)
     return sql.typed(ProjectRow, _PROJECT + where + " ORDER BY key", **given)
+
+
+def stream_projects(sql: Sql, stage: str | None = None, workflow: str | None = None) -> Iterator[ProjectRow]:
+    """projects(), a batch at a time (for listings of any size)."""
+    where, given = _projects_where(stage, workflow)
+    with closing(sql.stream(_PROJECT + where + " ORDER BY key", **given)) as found:
+        yield from map(ProjectRow._make, found)
+
+
+def key_width(sql: Sql, stage: str | None = None, workflow: str | None = None) -> int | None:
+    """The length of the longest key projects() would give; None when it would give none."""
+    where, given = _projects_where(stage, workflow)
+    width = sql.one(f"SELECT max(length(key)) AS width FROM project{where}", **given).width
+    return None if width is None else int(width)
+
+
+def _projects_where(stage: str | None, workflow: str | None) -> tuple[str, dict[str, str]]:
+    given = {name: value for name, value in (("stage", stage), ("workflow", workflow)) if value}
+    return (" WHERE " + " AND ".join(f"{name} = :{name}" for name in given) if given else ""), given
 
 
 _EVIDENCE = f"SELECT {_select(EvidenceRow)} FROM evidence WHERE project_id = :id ORDER BY id"

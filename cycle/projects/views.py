@@ -7,6 +7,8 @@ read-only commands need neither the ORM nor its start-up cost.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -43,6 +45,27 @@ def list_projects(store: Store, stage: str | None = None, workflow: str | None =
         if not found and (stage or workflow):
             _known(store, sql, stage, workflow)
     return found
+
+
+@dataclass
+class ProjectListing:
+    """`project list` as it streams: the longest key's length (for the columns), then the rows as they are read."""
+
+    width: int
+    rows: Iterator[ProjectRow]
+
+
+@contextmanager
+def project_listing(store: Store, stage: str | None = None, workflow: str | None = None) -> Iterator[ProjectListing]:
+    """list_projects(), read as it is used, in one read transaction that lasts as long as the `with`: memory stays
+    bounded however many projects there are. No projects at a stage or workflow no workflow has is BadInput, as
+    there."""
+    with store.reading(snapshot=True) as sql:
+        width = rows.key_width(sql, stage, workflow)
+        if width is None and (stage or workflow):
+            _known(store, sql, stage, workflow)
+        with closing(rows.stream_projects(sql, stage, workflow)) as found:  # closed before the transaction ends
+            yield ProjectListing(width or 0, found if width is not None else iter(()))
 
 
 def _known(store: Store, sql: Sql, stage: str | None, workflow: str | None) -> None:

@@ -1,0 +1,152 @@
+"""Long reads stream: `audit log` and the listings print as they read, give the same output as before, and stop
+early and cleanly when the reader goes away (`| head`). Memory and first-line latency are figures for bench/run.py,
+not for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+import pytest
+
+from cycle.audit import chain
+from cycle.db.store import open_store
+
+from .conftest import CAMHS, Cli, Database, cycle_exe
+
+
+def many_entries(db: Database, n: int, project: str | None = "camhs") -> None:
+    """`n` more audit entries at once (evidence.add entries, as the engine writes them), in one transaction."""
+    store = open_store(db.url())
+    try:
+        with store.writing() as sql:
+            for i in range(n):
+                chain.append(sql, actor="alice", action="evidence.add", project=project,
+                             payload={"name": "needs-assessment", "ref": f"doc {i}", "evidence_id": i + 1})
+    finally:
+        store.dispose()
+
+
+@pytest.fixture
+def long_log(run: Cli, db: Database) -> Cli:
+    run("init")
+    run(*CAMHS)
+    many_entries(db, 3000)
+    return run
+
+
+def piped_head(args: list[str], lines: int = 2) -> tuple[list[str], int, str]:
+    """`cycle ARGS | head -LINES` with a real pipe: read LINES lines, close the reading end, wait for cycle."""
+    proc = subprocess.Popen([*cycle_exe(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ))
+    assert proc.stdout is not None and proc.stderr is not None
+    got = [proc.stdout.readline().decode() for _ in range(lines)]
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    return got, proc.wait(timeout=120), err
+
+
+def test_audit_log_piped_to_head_ends_early_and_cleanly(long_log: Cli) -> None:
+    got, code, err = piped_head(["audit", "log"])
+    assert got[0].split()[0] == "1" and got[1].split()[0] == "2"
+    assert err == ""  # no BrokenPipeError traceback, no "Exception ignored"
+    assert code == 141  # 128 + SIGPIPE, as a command the closed pipe stopped
+
+
+def test_audit_log_json_piped_to_head_ends_early_and_cleanly(long_log: Cli) -> None:
+    got, code, err = piped_head(["audit", "log", "--json"], lines=3)
+    assert got == ["[\n", "  {\n", '    "seq": 1,\n']
+    assert (err, code) == ("", 141)
+
+
+def test_project_list_piped_to_head_ends_early_and_cleanly(run: Cli, db: Database) -> None:
+    run("init")
+    run(*CAMHS)
+    many_projects(db, 3000)
+    got, code, err = piped_head(["project", "list"])
+    assert got[0].startswith("camhs   analyse") and got[1].startswith("p00000  analyse")
+    assert (err, code) == ("", 141)
+
+
+def many_projects(db: Database, n: int) -> None:
+    """`n` copies of project camhs, keyed p00000 and on, inserted on the record (an audit entry with their images)."""
+    cols = [c for c in db.dicts("SELECT * FROM project WHERE key = 'camhs'")[0] if c != "id"]
+    number = ("substr('00000' || CAST(g.i AS TEXT), -5, 5)" if db.dialect == "sqlite"
+              else "lpad(CAST(g.i AS TEXT), 5, '0')")
+    picked = ", ".join(f"'p' || {number}" if c == "key" else c for c in cols)
+    if db.dialect == "sqlite":
+        series, source = f"WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i + 1 < {n}) ", "g"
+    else:
+        series, source = "", f"generate_series(0, {n - 1}) AS g(i)"
+    db.insert_on_record("project", f"{series}INSERT INTO project ({', '.join(cols)}) SELECT {picked} "
+                                   f"FROM project, {source} WHERE key = 'camhs'")
+
+
+def expected_json(items: list[Any]) -> str:
+    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_streamed_audit_log_is_what_the_whole_list_gave(long_log: Cli, db: Database) -> None:
+    from cycle.commands import output
+
+    store = open_store(db.url())
+    try:
+        entries = chain.log(store)
+        newest = chain.log(store, "camhs", 5)
+    finally:
+        store.dispose()
+    assert long_log("audit", "log", "--json").stdout == expected_json([output.entry_dict(e) for e in entries])
+    assert long_log("audit", "log").stdout == output.audit_entries(entries) + "\n"
+    assert long_log("audit", "log", "camhs", "--limit", "5", "--json").stdout == \
+        expected_json([output.entry_dict(e) for e in newest])
+    assert [e.seq for e in newest] == [e.seq for e in entries[-5:]]
+
+
+def test_empty_listings_keep_their_shape(run: Cli) -> None:
+    run("init")
+    assert run("project", "list", "--json").stdout == "[]\n"
+    assert run("project", "list").stdout == "No projects yet. Create one with: cycle project new KEY --title TITLE\n"
+    assert run("audit", "log", "--json").stdout.startswith("[\n  {")  # init's own entry
+
+
+def test_audit_log_of_an_unknown_project_says_so_before_printing_anything(long_log: Cli) -> None:
+    result = long_log("audit", "log", "nosuch", "--json", expect=2)
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ")
+
+
+@pytest.mark.sqlite_only
+def test_an_entry_that_is_not_utf8_deep_in_a_long_log_is_shown_and_the_rest_follow(long_log: Cli, db: Database) -> None:
+    """Past the first batches read: the stream picks up again after the entries it already printed."""
+    db.drop_audit_triggers()
+    db.tamper("UPDATE audit_entry SET actor = CAST(X'ff41' AS TEXT) WHERE seq = 2500")
+    lines = long_log("audit", "log").stdout.splitlines()
+    assert [int(line.split()[0]) for line in lines] == list(range(1, len(lines) + 1))
+    assert "(entry unreadable: actor is not UTF-8 text)" in lines[2499]
+    entries = json.loads(long_log("audit", "log", "--json").stdout)
+    assert [e["seq"] for e in entries] == list(range(1, len(lines) + 1))
+    assert entries[2499]["payload_error"] == "actor is not UTF-8 text"
+    newest = json.loads(long_log("audit", "log", "--limit", "600", "--json").stdout)
+    assert [e["seq"] for e in newest] == list(range(len(lines) - 599, len(lines) + 1))
+
+
+def test_a_writer_appending_while_the_log_streams_is_not_held_up(long_log: Cli, db: Database) -> None:
+    """The read holds no lock a writer waits for, and the listing it gives is whole (no entry missed or doubled)."""
+    proc = subprocess.Popen([*cycle_exe(), "audit", "log", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ))
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the read has begun
+    many_entries(db, 50)
+    out = proc.stdout.read()  # not communicate(): it would skip what readline() has buffered
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait(timeout=120)
+    entries = json.loads(first + out)
+    seqs = [e["seq"] for e in entries]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert err == b"" and proc.returncode == 0
