@@ -58,9 +58,11 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
     from cycle.audit.verify import damaged, verify_all
 
     from . import output
+    from .progress import progress
 
     try:
-        result = verify_all(ready_store(), checkpoint, chain_only)
+        with progress() as told:
+            result = verify_all(ready_store(), checkpoint, chain_only, told)
     except Exception as exc:  # a database error of any layer: only a damaged file is a failed verification
         reason = damaged(exc)
         if reason is None:

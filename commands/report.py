@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ._common import CONTEXT, out_option, ready_store, write_out
+from .progress import progress
 
 
 @click.group(context_settings=CONTEXT)
@@ -55,7 +56,8 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, c
     from cycle.reports.render import render
 
     store = ready_store()
-    report = data.gate_audit(store, key, checkpoint)
+    with progress() as told:
+        report = data.gate_audit(store, key, checkpoint, told)
     drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
     write_out(render(report, "json" if as_json else fmt, drawn), out, "gate-audit report", force)
     _verification_failed(report["chain"])
@@ -80,7 +82,8 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, force: bool, check
     from cycle.reports.render import render
 
     store = ready_store()
-    report = data.quarterly(store, quarter, checkpoint=checkpoint)
+    with progress() as told:
+        report = data.quarterly(store, quarter, checkpoint=checkpoint, progress=told)
     drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
     write_out(render(report, "json" if as_json else fmt, drawn), out, "quarterly report", force)
     _verification_failed(report["chain"])

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from cycle.audit import chain
+from cycle.audit.chain import Progress
 from cycle.audit.verify import verify_all
 from cycle.calendar import clock, quarters
 from cycle.db import rows
@@ -30,9 +31,9 @@ from .errors import CycleError
 REFUSALS = ("advance.refused", "decision.refused", "waiver.refused", "project.refused")
 
 
-def _verified(store: Store, checkpoint: str | None) -> dict[str, Any]:
+def _verified(store: Store, checkpoint: str | None, progress: Progress | None = None) -> dict[str, Any]:
     """The whole check `audit verify` runs (chain, checkpoint, records), as its --json prints it."""
-    result = verify_all(store, checkpoint).as_dict()
+    result = verify_all(store, checkpoint, progress=progress).as_dict()
     result["checked_against"] = result.pop("checkpoint") or "no checkpoint given (a cut-off tail would not show)"
     return result
 
@@ -45,11 +46,13 @@ def stage_counts(projects: list[ProjectRow]) -> dict[str, dict[str, int]]:
     return {wf: dict(c) for wf, c in out.items()}
 
 
-def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = None) -> dict[str, Any]:
+def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = None,
+               progress: Progress | None = None) -> dict[str, Any]:
     """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts;
     every change of accountable body, and (counted at the top) the decisions nobody could verify.
-    `chain` holds the whole verification (BadInput first for a checkpoint that is not SEQ:HASH)."""
-    verified = _verified(store, checkpoint)
+    `chain` holds the whole verification (BadInput first for a checkpoint that is not SEQ:HASH); `progress`
+    hears how it gets on."""
+    verified = _verified(store, checkpoint, progress)
     with store.read() as s:
         sql = sql_of(s)
         projects = [rows.project(sql, key)] if key else rows.projects(sql)
@@ -221,8 +224,9 @@ def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
 
 
 def quarterly(store: Store, quarter: str, today: date | None = None,
-              checkpoint: str | None = None) -> dict[str, Any]:
-    """One page for a board: where every project stood at the quarter's end and what happened in it."""
+              checkpoint: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """One page for a board: where every project stood at the quarter's end and what happened in it (`progress`
+    hears how the check of the record gets on)."""
     from cycle.db.models import Contract, Milestone, Project, ReviewMeeting, row_id
     from cycle.governance.milestones import MilestoneView
     from cycle.reminders import reviews as review_rules
@@ -231,7 +235,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
 
     q = quarters.parse_quarter(quarter)
     today = today or clock.london_today()
-    verified = _verified(store, checkpoint)
+    verified = _verified(store, checkpoint, progress)
     with store.read() as s:
         sql = sql_of(s)
         everyone = {p.key: p for p in rows.projects(sql)}

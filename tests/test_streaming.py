@@ -18,13 +18,14 @@ from .conftest import CAMHS, Cli, Database, cycle_exe
 
 
 def many_entries(db: Database, n: int, project: str | None = "camhs") -> None:
-    """`n` more audit entries at once (evidence.add entries, as the engine writes them), in one transaction."""
+    """`n` more audit entries at once, in one transaction: gate requests, which change no row (so the records
+    check has nothing more to compare)."""
     store = open_store(db.url())
     try:
         with store.writing() as sql:
             for i in range(n):
-                chain.append(sql, actor="alice", action="evidence.add", project=project,
-                             payload={"name": "needs-assessment", "ref": f"doc {i}", "evidence_id": i + 1})
+                chain.append(sql, actor="alice", action="gate.request", project=project,
+                             payload={"gate": "analyse-plan", "note": f"request {i}"})
     finally:
         store.dispose()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from cycle.db.store import Store
 
 GENESIS = "0" * 64
+
+#: Told how long work is getting on: (what, done so far, out of). The CLI shows it on a terminal; the library
+#: calls it now and then (a batch at a time), never for every row.
+Progress = Callable[[str, int, int], None]
 _US = "\x1f"
 _RS = "\x1e"
 
@@ -339,19 +343,36 @@ class Verification:
                 "untrusted": {"from": self.untrusted[0], "to": self.untrusted[1]} if self.untrusted else None}
 
 
-def walk(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: int = 5000) -> Verification:
+CHECKING = "Checking the audit chain"  # what walk() tells `progress` it is doing
+
+
+def walk(dbapi_conn: Any, checkpoint: tuple[int, str] | None = None, batch: int = 5000,
+         progress: Progress | None = None) -> Verification:
     """Walk the chain in sequence order over a store's raw DB-API connection (the fastest read there is); stop
-    at the first bad entry. (On a store, with the records too: cycle.audit.verify.)"""
+    at the first bad entry. (On a store, with the records too: cycle.audit.verify.) `progress` hears of each
+    batch, out of the newest entry's sequence number."""
     try:
-        return _walk(dbapi_conn, checkpoint, batch)
+        return _walk(dbapi_conn, checkpoint, batch, progress)
     except Exception as exc:
         if not undecodable(exc):
             raise
     with lenient_text(dbapi_conn):  # SQLite text that is not UTF-8: walk again, reading it as it is
-        return _walk(dbapi_conn, checkpoint, batch)
+        return _walk(dbapi_conn, checkpoint, batch, progress)
 
 
-def _walk(dbapi_conn: Any, checkpoint: tuple[int, str] | None, batch: int) -> Verification:
+def _newest_seq(dbapi_conn: Any) -> int:
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("SELECT max(seq) FROM audit_entry")
+        found = cur.fetchone()[0]
+    finally:
+        cur.close()
+    return found if type(found) is int else 0
+
+
+def _walk(dbapi_conn: Any, checkpoint: tuple[int, str] | None, batch: int,
+          progress: Progress | None = None) -> Verification:
+    total = _newest_seq(dbapi_conn) if progress is not None else 0
     cur = dbapi_conn.cursor()
     cur.execute(f"SELECT {_COLUMNS} FROM audit_entry ORDER BY seq")
     expected_seq, prev = 1, GENESIS
@@ -383,6 +404,8 @@ def _walk(dbapi_conn: Any, checkpoint: tuple[int, str] | None, batch: int) -> Ve
                     if digest != cp_hash:
                         return _rewritten(seq, checkpoint)
                 prev, expected_seq, n = digest, seq + 1, n + 1
+            if progress is not None:
+                progress(CHECKING, n, max(total, n))
     except (TypeError, ValueError):  # joining or encoding a column cycle never writes (bytes, NULL, not UTF-8)
         problem = damage(row)
         if problem is None:

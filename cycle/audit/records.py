@@ -28,7 +28,7 @@ import orjson
 from cycle.db.sql import Sql, undecodable
 from cycle.errors import DatabaseFailed
 
-from .chain import PAYLOAD_ERRORS, canonical_json, read_payload
+from .chain import PAYLOAD_ERRORS, Progress, canonical_json, read_payload
 from .images import COVERED
 from .moves import Moves
 
@@ -97,13 +97,22 @@ class _Log:
     moves: Moves  # every move of a project, against the record at its entry (cycle.audit.moves)
 
 
-def _replay(sql: Sql) -> _Log:
+REPLAYING = "Comparing the records with the log"  # what check() tells `progress` it is doing
+_EVERY = 5000  # entries between two words to `progress`
+
+
+def _replay(sql: Sql, progress: Progress | None = None) -> _Log:
+    total = (sql.one("SELECT max(seq) AS seq FROM audit_entry").seq or 0) if progress is not None else 0
+    told = 0
     log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [], Moves())
     actions = {action: table for table, (action, *_) in _TABLES.items()}
     wanted = ", ".join(repr(a) for a in [*actions, "decision.correct"])
     query = ("SELECT seq, at, actor, project, action, to_stage, payload FROM audit_entry WHERE to_stage IS NOT NULL "
              f"OR action IN ({wanted}) OR payload LIKE '%\"rows\":[%' ORDER BY seq")
     for seq, at, actor, project, action, to_stage, text in sql.stream(query):
+        if progress is not None and isinstance(seq, int) and seq - told >= _EVERY:
+            told = seq
+            progress(REPLAYING, seq, max(total, seq))
         if to_stage is not None and isinstance(project, str):
             log.last_move[project] = to_stage
         try:
@@ -138,6 +147,8 @@ def _replay(sql: Sql) -> _Log:
                 log.created[table][created] = (seq, actor, project, payload)
         elif action == "decision.correct":  # a governance lead's correction of its date (cycle.governance.corrections)
             _corrected(log, payload)
+    if progress is not None:
+        progress(REPLAYING, total, total)
     return log
 
 
@@ -166,10 +177,11 @@ def _image(image: Any) -> tuple[str, int, dict[str, Any] | None] | None:
     return table, row_id, row
 
 
-def check(sql: Sql) -> Records:
+def check(sql: Sql, progress: Progress | None = None) -> Records:
     """Every row of every covered table against the latest image the log holds of it (and against the
-    entry that created it, as before images). Run it in one read transaction (Store.reading(snapshot=True))."""
-    log = _replay(sql)
+    entry that created it, as before images). Run it in one read transaction (Store.reading(snapshot=True)).
+    `progress` hears how the reading of the log gets on (the longest part), by sequence number."""
+    log = _replay(sql, progress)
     keys = {**log.keys, **{p.id: p.key for p in sql.rows("SELECT id, key FROM project")}}
     found: list[Discrepancy] = []
     checked: dict[str, int] = {}

@@ -13,7 +13,7 @@ from typing import Any
 from cycle.db.store import Store
 
 from . import records as rec
-from .chain import Verification, parse_checkpoint, walk
+from .chain import Progress, Verification, parse_checkpoint, walk
 from .records import Records
 
 
@@ -32,22 +32,25 @@ class FullVerification:
                 "records": self.records.as_dict() if self.records else None}
 
 
-def verify_all(store: Store, checkpoint: str | None = None, chain_only: bool = False) -> FullVerification:
+def verify_all(store: Store, checkpoint: str | None = None, chain_only: bool = False,
+               progress: Progress | None = None) -> FullVerification:
     """Walk the chain (against `checkpoint`, SEQ:HASH, when given), then compare the records with it
-    unless `chain_only`. BadInput for a checkpoint that is empty or not SEQ:HASH, before any reading."""
-    chain = verify_chain(store, parse_checkpoint(checkpoint) if checkpoint is not None else None)
+    unless `chain_only`. BadInput for a checkpoint that is empty or not SEQ:HASH, before any reading.
+    `progress` hears how each part is getting on."""
+    chain = verify_chain(store, parse_checkpoint(checkpoint) if checkpoint is not None else None, progress)
     records = None
     if chain.ok and not chain_only:
         with store.reading(snapshot=True) as sql:  # the log and the tables it vouches for, as one
-            records = rec.check(sql)
+            records = rec.check(sql, progress)
     return FullVerification(chain, records)
 
 
-def verify_chain(store: Store, checkpoint: tuple[int, str] | None = None) -> Verification:
+def verify_chain(store: Store, checkpoint: tuple[int, str] | None = None,
+                 progress: Progress | None = None) -> Verification:
     """Walk the whole hash chain, against `checkpoint` (sequence, hash) when given; stop at the first bad entry."""
     conn = store.raw_connection()
     try:
-        return walk(conn, checkpoint)
+        return walk(conn, checkpoint, progress=progress)
     finally:
         conn.close()
 
