@@ -7,10 +7,10 @@ the commands that use it.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -57,6 +57,39 @@ def completing_keys(group: click.Group) -> None:
         for param in command.params:
             if isinstance(param, click.Argument) and param.name in ("key", "project_key") and name != "new":
                 param._custom_shell_complete = complete_keys
+
+
+def json_write(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--json for a command that writes: instead of its text, print what it wrote, as the audit entries it
+    appended (each with the rows it wrote, column by column, in `payload.rows`; docs/json.md)."""
+
+    @functools.wraps(command)
+    def with_json(*args: Any, as_json: bool, **kwargs: Any) -> Any:
+        if not as_json:
+            return command(*args, **kwargs)
+        import contextlib
+        import io
+
+        from cycle.audit import chain
+
+        from . import output
+
+        store = ready_store()
+        before, _ = chain.current_head(store)
+        with contextlib.redirect_stdout(io.StringIO()):  # the text it would have printed
+            result = command(*args, **kwargs)
+        who = actor()
+        with contextlib.closing(chain.stream_log(store, after=before)) as entries:
+            written = [output.entry_dict(e) for e in entries if e.actor == who]
+        emit({"project": next((e["project"] for e in written if e["project"]), None), "entries": written})
+        return result
+
+    # Listed last in --help, after the command's own options (click lists them in reverse order of this list).
+    with_json.__click_params__ = [  # type: ignore[attr-defined]
+        click.Option(["--json", "as_json"], is_flag=True,
+                     help="Print what was written (the audit entries, with the rows) as JSON instead of text."),
+        *getattr(command, "__click_params__", [])]
+    return with_json
 
 
 def emit(data: Any) -> None:

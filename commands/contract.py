@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, as_of_date, as_of_option, emit, expect_version_option, json_option, ready_store
+from ._common import (
+    CONTEXT,
+    actor,
+    as_of_date,
+    as_of_option,
+    emit,
+    expect_version_option,
+    json_option,
+    json_write,
+    ready_store,
+)
 
 
 @click.group(context_settings=CONTEXT)
@@ -13,6 +23,7 @@ def contract() -> None:
 
 
 @contract.command("set")
+@json_write
 @click.argument("key")
 @click.option("--provider", help="The provider's name.")
 @click.option("--ref", help="The contract's reference.")
@@ -59,10 +70,11 @@ def contract_show(key: str, as_of: str | None, as_json: bool) -> None:
     from . import output
 
     st = views.show_contract(ready_store(), key, as_of_date(as_of))
-    emit(st.as_dict()) if as_json else click.echo(output.contract(st))
+    emit(output.contract_json(st.as_dict())) if as_json else click.echo(output.contract(st))
 
 
 @contract.command("notice")
+@json_write
 @click.argument("key")
 @click.option("--served-on", required=True, help="The day notice was served, YYYY-MM-DD.")
 @click.option("--ref", required=True, help="The notice letter's reference.")
@@ -123,6 +135,6 @@ def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:
 
     rows = views.contracts_due(ready_store(), as_of_date(as_of), within)
     if as_json:
-        emit([{"date": when.isoformat(), "what": what, **st.as_dict()} for when, what, st in rows])
+        emit([output.due_json(when, what, st) for when, what, st in rows])
     else:
         click.echo(output.due(rows, within))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, expect_version_option, ready_store
+from ._common import CONTEXT, actor, expect_version_option, json_write, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -13,6 +13,7 @@ def decision() -> None:
 
 
 @decision.command("record")
+@json_write
 @click.argument("key")
 @click.option("--gate", "gate_id", required=True, help="The gate decided, e.g. analyse-plan.")
 @click.option("--outcome", required=True, metavar="OUTCOME",

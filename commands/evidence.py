@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, expect_version_option, ready_store
+from ._common import CONTEXT, actor, expect_version_option, json_write, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -13,6 +13,7 @@ def evidence() -> None:
 
 
 @evidence.command("add")
+@json_write
 @click.argument("key")
 @click.argument("name")
 @click.option("--ref", required=True, help="Where the artefact is: document title, link or file reference.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, as_of_date, as_of_option, emit, json_option, ready_store, to_option
+from ._common import CONTEXT, actor, as_of_date, as_of_option, emit, json_option, json_write, ready_store, to_option
 
 
 @click.group(context_settings=CONTEXT)
@@ -34,6 +34,7 @@ def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> No
 
 
 @gate.command("request")
+@json_write
 @click.argument("key")
 @to_option
 @click.option("--note", help="What the body is asked to decide.")
@@ -51,6 +52,7 @@ def gate_request(key: str, to: str | None, note: str | None) -> None:
 
 
 @gate.command("waive")
+@json_write
 @click.argument("key")
 @click.argument("criterion")
 @click.option("--reason", required=True, help="Why the criterion is waived; shown in every report.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, as_of_date, as_of_option, emit, json_option, ready_store
+from ._common import CONTEXT, actor, as_of_date, as_of_option, emit, json_option, json_write, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -13,6 +13,7 @@ def milestone() -> None:
 
 
 @milestone.command("add")
+@json_write
 @click.argument("key")
 @click.argument("title")
 @click.option("--due", required=True, help="Due date, YYYY-MM-DD.")
@@ -30,6 +31,7 @@ def milestone_add(key: str, title: str, due: str) -> None:
 
 
 @milestone.command("done")
+@json_write
 @click.argument("key")
 @click.argument("milestone_id", type=int)
 @click.option("--on", help="The day it was done, YYYY-MM-DD (default today).")
@@ -83,10 +85,12 @@ def milestone_list(key: str, as_of: str | None, as_json: bool) -> None:
     from cycle.calendar import clock
     from cycle.governance import milestones
 
+    from . import output
+
     on = as_of_date(as_of) or clock.london_today()
     rows = milestones.listing(ready_store(), key)
     if as_json:
-        emit([{**m.as_dict(), "slipped": m.slipped(on)} for m in rows])
+        emit([{**output.milestone_json(m.as_dict()), "slipped": m.slipped(on)} for m in rows])
     elif not rows:
         click.echo(f"No milestones. Add one with: cycle milestone add {key} TITLE --due YYYY-MM-DD")
     else:

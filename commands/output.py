@@ -96,8 +96,57 @@ def project_line(p: Any, width: int) -> str:
 
 def project_dict(p: Any) -> dict[str, Any]:
     """A project as `project list --json` gives it."""
-    return {"key": p.key, "title": p.title, "workflow": p.workflow, "workflow_version": p.workflow_version,
-            "stage": p.stage, "cycle": p.cycle, "version": p.version, "owner": p.owner}
+    return {"project": p.key, "key": p.key, "title": p.title, "workflow": p.workflow,
+            "workflow_version": p.workflow_version, "stage": p.stage, "cycle": p.cycle, "version": p.version,
+            "owner": p.owner}
+
+
+# --- one vocabulary in JSON (docs/json.md) ------------------------------------------------------------------------
+# A project's key is `project`, a date `*_on`, a time `*_at`. Fields that were named otherwise get the new name
+# next to the old one, which stays for one release (deprecated in CHANGELOG.md): new name -> old name.
+PROJECT_NAMES = {"project": "key", "start_on": "start_date", "end_on": "end_date"}
+CONTRACT_NAMES = {"start_on": "start", "end_on": "end", "extension_end_on": "extension_to",
+                  "notice_deadline_on": "notice_deadline", "run_on_period": "run_on", "run_on_ends_on": "run_on_to",
+                  "effective_end_on": "effective_end"}
+DUE_NAMES = {"due_on": "date"}
+MILESTONE_NAMES = {"due_on": "due"}
+REPORT_NAMES = {"generated_on": "generated", "start_on": "start", "end_on": "end"}  # a quarter's first and last day
+
+
+def renamed(d: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """`d` with each new name of `names` added just before the old one it replaces (which stays, as an alias)."""
+    new_of = {old: new for new, old in names.items()}
+    out: dict[str, Any] = {}
+    for name, value in d.items():
+        if name in new_of and new_of[name] not in d:
+            out[new_of[name]] = value
+        out[name] = value
+    return out
+
+
+def project_json(d: dict[str, Any]) -> dict[str, Any]:
+    """`project show --json`: the project, its contract's dates by their new names too."""
+    out = renamed(d, PROJECT_NAMES)
+    if isinstance(out.get("contract"), dict):
+        out["contract"] = renamed(out["contract"], CONTRACT_NAMES)
+    return out
+
+
+def contract_json(d: dict[str, Any]) -> dict[str, Any]:
+    return renamed(d, CONTRACT_NAMES)
+
+
+def due_json(when: Any, what: str, st: Any) -> dict[str, Any]:
+    """One row of `contracts due --json`."""
+    return renamed({"date": when.isoformat(), "what": what, **contract_json(st.as_dict())}, DUE_NAMES)
+
+
+def milestone_json(d: dict[str, Any]) -> dict[str, Any]:
+    return renamed(d, MILESTONE_NAMES)
+
+
+def report_json(d: dict[str, Any]) -> dict[str, Any]:
+    return renamed(d, REPORT_NAMES)
 
 
 def audit_entries(rows: list[Any]) -> str:

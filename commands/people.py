@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, actor, emit, json_option, ready_store
+from ._common import CONTEXT, actor, emit, json_option, json_write, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -15,6 +15,7 @@ def people() -> None:
 
 
 @people.command("add")
+@json_write
 @click.argument("name")
 @click.option("--email", help="Email address (needed the first time).")
 @click.option("--role", type=click.Choice(["manager", "governance-lead", "approver", "admin"]),
@@ -40,6 +41,7 @@ def people_add(name: str, email: str | None, role: str | None, body: str | None)
 
 
 @people.command("remove-role")
+@json_write
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(["manager", "governance-lead", "approver", "admin"]),
               help="The role to take away.")

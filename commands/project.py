@@ -14,6 +14,7 @@ from ._common import (
     emit_each,
     expect_version_option,
     json_option,
+    json_write,
     ready_store,
     to_option,
 )
@@ -39,6 +40,7 @@ MODEL_HELP = "Commissioning model: integrated, co-ordinated, joint or national."
 
 
 @project.command("new")
+@json_write
 @click.argument("key")
 @click.option("--title", required=True, help="The service, e.g. \"CAMHS Tiers 2 and 3\".")
 @click.option("--workflow", default="commissioning", show_default=True, help="Workflow name (cycle workflow list).")
@@ -72,6 +74,7 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 
 
 @project.command("set")
+@json_write
 @click.argument("key")
 @click.option("--title", help="The service's name, e.g. \"CAMHS Tiers 2 and 3\".")
 @click.option("--lead-commissioner", help="Organisation holding the contract, e.g. CCGs.")
@@ -131,7 +134,7 @@ def project_show(key: str, as_of: str | None, as_json: bool) -> None:
     from . import output
 
     view = views.show_project(ready_store(), key, as_of_date(as_of))
-    emit(view.as_dict()) if as_json else click.echo(output.project(view))
+    emit(output.project_json(view.as_dict())) if as_json else click.echo(output.project(view))
 
 
 @project.command("list")
@@ -159,6 +162,7 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
 
 
 @project.command("advance")
+@json_write
 @click.argument("key")
 @to_option
 @click.option("--new-key", help="Key for a project the gate opens (default KEY-decommissioning).")

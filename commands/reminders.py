@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, actor, as_of_or_today, emit, json_option, london_as_of_option, ready_store
+from ._common import CONTEXT, actor, as_of_or_today, emit, json_option, json_write, london_as_of_option, ready_store
 
 
 def _where(transport: Any) -> str:
@@ -27,6 +27,7 @@ def review() -> None:
 
 
 @review.command("record")
+@json_write
 @click.argument("key")
 @click.option("--quarter", required=True, metavar="YEAR-QN",
               help="The financial quarter reviewed, e.g. 2026-Q3 (October-December 2026); 2026-Q4 is Jan-Mar 2027.")
@@ -234,6 +235,7 @@ def outbox_send() -> None:
 
 
 @outbox.command("retry")
+@json_write
 @click.argument("row_id", metavar="ID", type=int)
 def outbox_retry(row_id: int) -> None:
     """Make a failed (or waiting) row due again now; send it with `cycle outbox send`.
@@ -302,12 +304,14 @@ def scheduler_status(as_json: bool) -> None:
     from cycle.reminders import lease
 
     row = lease.current(ready_store())
-    data: dict[str, Any] | None = None if row is None else {
-        "holder": row.holder, "host": row.host, "pid": row.pid, "started_at": row.started_at,
-        "expires_at": row.expires_at}
+    data: dict[str, Any] = {"running": row is not None, "holder": None, "host": None, "pid": None,
+                            "started_at": None, "expires_at": None}
+    if row is not None:
+        data.update(holder=row.holder, host=row.host, pid=row.pid, started_at=row.started_at,
+                    expires_at=row.expires_at)
     if as_json:
-        emit(data)
-    elif data is None:
+        emit(data)  # an object either way (never a bare null): `running` says whether one holds the lease
+    elif row is None:
         click.echo("No scheduler is running on this database. Start one with: cycle scheduler run")
     else:
         click.echo(f"Scheduler {data['holder']} (pid {data['pid']} on {data['host']}) since "

@@ -55,9 +55,12 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, c
     from cycle import reporting as data
     from cycle.reports.render import render
 
+    from . import output
+
     store = ready_store()
     with progress() as told:
         report = data.gate_audit(store, key, checkpoint, told)
+    report = output.report_json(report)  # generated_on beside generated (docs/json.md)
     drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
     write_out(render(report, "json" if as_json else fmt, drawn), out, "gate-audit report", force)
     _verification_failed(report["chain"])
@@ -81,9 +84,12 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, force: bool, check
     from cycle import reporting as data
     from cycle.reports.render import render
 
+    from . import output
+
     store = ready_store()
     with progress() as told:
         report = data.quarterly(store, quarter, checkpoint=checkpoint, progress=told)
+    report = output.report_json(report)  # generated_on beside generated (docs/json.md)
     drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
     write_out(render(report, "json" if as_json else fmt, drawn), out, "quarterly report", force)
     _verification_failed(report["chain"])

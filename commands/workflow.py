@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, emit, json_option, out_option, ready_store, write_out
+from ._common import CONTEXT, actor, emit, json_option, json_write, out_option, ready_store, write_out
 
 
 @click.group(context_settings=CONTEXT)
@@ -59,6 +59,7 @@ def workflow_list(as_json: bool) -> None:
 
 
 @workflow.command("install")
+@json_write
 @click.argument("file", type=click.Path(dir_okay=False))
 def workflow_install(file: str) -> None:
     """Install a workflow file in the database, as a new workflow or the next version of one.

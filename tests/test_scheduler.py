@@ -238,7 +238,7 @@ def test_cycle_scheduler_run_twice_on_one_database(run: Cli, home: Path, smtp: S
         assert second.stderr.startswith(f"Error: another scheduler is already running on this database "
                                         f"(pid {first.pid} on ")
         status = run.json("scheduler", "status")
-        assert status["pid"] == first.pid
+        assert status["pid"] == first.pid and status["running"] is True
     finally:
         first.send_signal(signal.SIGTERM)
         out, err = first.communicate(timeout=WAIT)
@@ -291,5 +291,5 @@ def test_drain_every_must_be_a_minute_or_more(run: Cli, every: str) -> None:
     assert run("scheduler", "run", "--drain-every", every, expect=2).stderr == (
         f"Error: --drain-every {every} is not a number of minutes; give 1 or more, e.g. --drain-every 5. "
         f"See: cycle scheduler run --help\n")
-    assert run.json("scheduler", "status") is None
+    assert run.json("scheduler", "status")["running"] is False
     assert run.json("audit", "log") == before

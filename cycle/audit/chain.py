@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -242,10 +242,11 @@ def log(store: Store, project: str | None = None, limit: int | None = None) -> l
         return entries(sql, project, limit)
 
 
-def stream_log(store: Store, project: str | None = None, limit: int | None = None) -> Iterator[Entry]:
+def stream_log(store: Store, project: str | None = None, limit: int | None = None,
+               after: int = 0) -> Generator[Entry, None, None]:
     """log(), an entry at a time: memory stays bounded however long the log is, and the first entry comes
-    at once. The read transaction lasts until the iterator is exhausted or closed (close it: a reader that
-    stops early, such as `| head`, must not hold it)."""
+    at once (with `after`, only the entries after that sequence number). The read transaction lasts until the
+    iterator is exhausted or closed (close it: a reader that stops early, such as `| head`, must not hold it)."""
     if limit is not None and limit < 1:
         raise BadInput(f"--limit must be 1 or more, not {limit}")
     with store.reading(snapshot=True) as sql:
@@ -257,7 +258,7 @@ def stream_log(store: Store, project: str | None = None, limit: int | None = Non
         if newest:
             query = f"SELECT * FROM ({query}{newest}) newest"
         query += " ORDER BY seq"
-        after, lenient = 0, False
+        lenient = False
         while True:  # at most twice: text that is not UTF-8 reads again from where it stopped, leniently
             try:
                 with sql.any_text() if lenient else nullcontext(), \

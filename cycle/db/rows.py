@@ -11,7 +11,7 @@ both against the models.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import closing
 from typing import Any, NamedTuple, TypeVar
 
@@ -181,7 +181,8 @@ def projects(sql: Sql, stage: str | None = None, workflow: str | None = None) ->
     return sql.typed(ProjectRow, _PROJECT + where + " ORDER BY key", **given)
 
 
-def stream_projects(sql: Sql, stage: str | None = None, workflow: str | None = None) -> Iterator[ProjectRow]:
+def stream_projects(sql: Sql, stage: str | None = None,
+                    workflow: str | None = None) -> Generator[ProjectRow, None, None]:
     """projects(), a batch at a time (for listings of any size)."""
     where, given = _projects_where(stage, workflow)
     with closing(sql.stream(_PROJECT + where + " ORDER BY key", **given)) as found:
@@ -195,7 +196,7 @@ def key_width(sql: Sql, stage: str | None = None, workflow: str | None = None) -
     return None if width is None else int(width)
 
 
-def _projects_where(stage: str | None, workflow: str | None) -> tuple[str, dict[str, str]]:
+def _projects_where(stage: str | None, workflow: str | None) -> tuple[str, dict[str, Any]]:
     given = {name: value for name, value in (("stage", stage), ("workflow", workflow)) if value}
     return (" WHERE " + " AND ".join(f"{name} = :{name}" for name in given) if given else ""), given
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from operator import itemgetter
@@ -171,7 +171,7 @@ class Sql:
             raise database_error(exc) from exc
         return self._cursor
 
-    def stream(self, statement: str, batch: int = 2000, **params: Any) -> Iterator[Any]:
+    def stream(self, statement: str, batch: int = 2000, **params: Any) -> Generator[Any, None, None]:
         """The rows of a query, as rows() gives them, a batch at a time, without holding them all (on PostgreSQL
         a server-side cursor, in this transaction)."""
         cursor = self._dbapi.cursor(name="cycle_stream") if self._postgres else self._dbapi.cursor()
