@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import platform
 import resource
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -427,6 +429,188 @@ def bench_verify(quick: bool) -> None:
         f"included, the target is the walk's)")
 
 
+# --- 5 and 6: streaming reads and reports at scale -----------------------------------------------
+
+def _peak_rss(pid: int, peak: list[int], done: threading.Event) -> None:
+    """Follow a child's peak RSS (VmHWM, in kB) until it ends. Not resource.getrusage: a child's ru_maxrss
+    counts the memory of the process that started it (fork or vfork), which here is the benchmark's own."""
+    status = Path(f"/proc/{pid}/status")
+    while not done.is_set():
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak[0] = max(peak[0], int(line.split()[1]))
+        except (OSError, ValueError, IndexError):
+            return
+        done.wait(0.01)
+
+
+def stream_run(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run a command reading its stdout as it comes: wall seconds, seconds to the first line, peak RSS
+    (MB), bytes written. Raises if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    peak, done = [0], threading.Event()
+    watch = threading.Thread(target=_peak_rss, args=(proc.pid, peak, done), daemon=True)
+    watch.start()
+    first = proc.stdout.readline()
+    t_first = time.perf_counter() - t0
+    size = len(first)
+    while chunk := proc.stdout.read(1 << 16):
+        size += len(chunk)
+    err = proc.stderr.read()
+    done.set()
+    watch.join()
+    proc.wait()
+    wall = time.perf_counter() - t0
+    proc.stdout.close()
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err.decode()[-2000:]}")
+    return {"wall": wall, "first": t_first, "rss": peak[0] / 1024, "bytes": size}
+
+
+def paired_streams(subject: list[str], floor: list[str], env: dict[str, str],
+                   reps: int) -> dict[str, dict[str, float]]:
+    """Interleaved floor and subject runs (alternating which goes first); the median of each figure, and the
+    median of the per-pair ratios."""
+    runs: dict[str, list[dict[str, float]]] = {"floor": [], "subject": []}
+    for i in range(reps):
+        order = [("floor", floor), ("subject", subject)]
+        for name, cmd in (order if i % 2 == 0 else order[::-1]):
+            runs[name].append(stream_run(cmd, env))
+    out = {name: {k: median([r[k] for r in rs]) for k in rs[0]} for name, rs in runs.items()}
+    out["ratio"] = {k: median([s[k] / max(f[k], 1e-9) for s, f in zip(runs["subject"], runs["floor"], strict=True)])
+                    for k in ("wall", "first", "rss")}
+    return out
+
+
+def say_stream(tag: str, what: str, floor_what: str, r: dict[str, dict[str, float]]) -> None:
+    s, f, q = r["subject"], r["floor"], r["ratio"]
+    say(f"[{tag}] {what}: {s['wall']:.2f} s, first line after {s['first'] * 1000:.0f} ms, peak RSS "
+        f"{s['rss']:.0f} MB, {s['bytes'] / 1e6:.0f} MB out")
+    say(f"[{tag}]   floor {floor_what}: {f['wall']:.2f} s, first line after {f['first'] * 1000:.0f} ms, peak RSS "
+        f"{f['rss']:.0f} MB")
+    say(f"[{tag}]   ratios (median of pairs): time {q['wall']:.2f}, first line {q['first']:.2f}, peak RSS "
+        f"{q['rss']:.2f}")
+
+
+FLOOR_LOG_JSON = """
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+cur = db.execute("SELECT seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash "
+                 "FROM audit_entry ORDER BY seq")
+out, first = sys.stdout, True
+out.write("[")
+for seq, at, actor, project, action, fr, to, payload, prev_hash, digest in cur:
+    item = {"seq": seq, "at": at, "actor": actor, "project": project, "action": action, "from": fr, "to": to,
+            "payload": json.loads(payload), "payload_error": None, "prev_hash": prev_hash, "hash": digest}
+    out.write(("\\n  " if first else ",\\n  ") + json.dumps(item, indent=2, ensure_ascii=False).replace("\\n", "\\n  "))
+    first = False
+out.write("\\n]\\n")
+"""
+
+
+def bench_log_json(quick: bool) -> None:
+    n = 100_000 if quick else 1_000_000
+    with fresh_home() as (home, env):
+        home.mkdir(parents=True)
+        path = home / "cycle.db"
+        build_s, _ = build_audit_db(path, n)
+        say(f"[5] built {n:,} audit entries in {build_s:.1f} s")
+        floor = home / "floor_log.py"
+        floor.write_text(FLOOR_LOG_JSON)
+        run_cmd([CYCLE, "audit", "checkpoint"], env)  # fills the bytecode cache
+        base = stream_run([CYCLE, "audit", "log", "--limit", "1", "--json"], env)["rss"]
+        r = paired_streams([CYCLE, "audit", "log", "--json"], [PY, str(floor), str(path)], env, reps=2)
+    say_stream("5", f"`cycle audit log --json` over {n:,} entries", "sqlite3 SELECT ... ORDER BY seq, each row "
+               "json.dumps'd the same way", r)
+    grown = r["subject"]["rss"] / base
+    say(f"[5]   bounded memory: peak RSS {grown:.2f}x that of `audit log --limit 1 --json` ({base:.0f} MB: the same "
+        f"imports, one entry)  target <= 1.5  {verdict(grown, 1.5)}")
+    say(f"[5]   first line after {r['subject']['first']:.2f} s  target <= 1 s  {verdict(r['subject']['first'], 1.0)}")
+
+
+def build_portfolio_db(path: Path, n: int) -> float:
+    """`cycle init`'s database with n projects at analyse (copies of one made by the engine), each on the record:
+    an audit entry per 1,000 carries their images, as a hand-written INSERT put on the record would."""
+    from cycle.audit.chain import append
+    from cycle.db import schema
+    from cycle.db.store import Store
+    from cycle.projects import engine
+    from cycle.workflow import install
+
+    t0 = time.perf_counter()
+    store = Store(f"sqlite:///{path}")
+    schema.upgrade(store)
+    install.init(store, "bench")
+    engine.create_project(store, actor="bench", key="p000000", title="Service 0", workflow="commissioning",
+                          lead_commissioner="CCGs", model="integrated", accountable_body=BODY, owner="alice")
+    with store.reading() as sql:
+        template = sql.rows("SELECT * FROM project WHERE key = 'p000000'")[0]._asdict()
+        created = sql.one("SELECT payload FROM audit_entry WHERE action = 'project.create'").payload
+    said = {k: v for k, v in json.loads(created).items() if k != "rows"}
+    columns = list(template)
+    insert = f"INSERT INTO project ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+    for start in range(1, n, 1000):
+        with store.writing() as sql:  # a thousand projects a transaction, each with its project.create entry
+            for i in range(start, min(start + 1000, n)):
+                row = {**template, "id": i + 1, "key": f"p{i:06d}", "title": f"Service {i}"}
+                sql.run(insert, **row)
+                append(sql, actor="bench", action="project.create", project=row["key"], to_stage=row["stage"],
+                       payload={**said, "title": row["title"],
+                                "rows": [{"table": "project", "id": row["id"], "row": row}]})
+    store.dispose()
+    return time.perf_counter() - t0
+
+
+FLOOR_PROJECTS = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+width = db.execute("SELECT max(length(key)) FROM project").fetchone()[0]
+out = sys.stdout
+for key, stage, cycle, title in db.execute("SELECT key, stage, cycle, title FROM project ORDER BY key"):
+    out.write(f"{key:<{width}}  {stage:<12} cycle {cycle:<3} {title}\\n")
+"""
+
+FLOOR_REPORT = """
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+n = 0
+for table in ("project", "evidence", "decision", "waiver", "contract", "milestone", "review_meeting"):
+    for row in db.execute(f"SELECT * FROM {table} ORDER BY id"):
+        n += 1
+for row in db.execute("SELECT seq, at, actor, project, action, from_stage, to_stage, payload FROM audit_entry "
+                      "ORDER BY seq"):
+    json.loads(row[7])
+    n += 1
+print(json.dumps({"rows": n}))
+"""
+
+
+def bench_portfolio(quick: bool) -> None:
+    n = 10_000 if quick else 100_000
+    with fresh_home() as (home, env):
+        home.mkdir(parents=True)
+        path = home / "cycle.db"
+        build_s = build_portfolio_db(path, n)
+        say(f"[6] built {n:,} projects (on the record) in {build_s:.1f} s")
+        floors = home / "floor_projects.py", home / "floor_report.py"
+        floors[0].write_text(FLOOR_PROJECTS)
+        floors[1].write_text(FLOOR_REPORT)
+        run_cmd([CYCLE, "audit", "checkpoint"], env)
+        r = paired_streams([CYCLE, "project", "list"], [PY, str(floors[0]), str(path)], env, reps=2)
+        say_stream("6", f"`cycle project list` over {n:,} projects", "sqlite3 SELECT key, stage, cycle, title "
+                   "ORDER BY key, printed the same way", r)
+        for args in (["report", "quarterly", "--quarter", "2026-Q3", "--format", "json"],
+                     ["report", "gate-audit", "--format", "json"],
+                     ["report", "quarterly", "--quarter", "2026-Q3", "--format", "html"]):
+            r = paired_streams([CYCLE, *args], [PY, str(floors[1]), str(path)], env, reps=1)
+            say_stream("6", f"`cycle {' '.join(args)}` over {n:,} projects", "sqlite3 reading every row the "
+                       "reports read (tables and log)", r)
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
@@ -434,13 +618,15 @@ BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "2": ("`cycle --help`", bench_help),
     "3": ("durable gated advances", bench_advance),
     "4": ("audit verify", bench_verify),
+    "5": ("audit log --json, streamed", bench_log_json),
+    "6": ("project list and the reports at portfolio scale", bench_portfolio),
 }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions (100k audit entries)")
-    ap.add_argument("--only", default="1,2,3,4", help="comma-separated benchmark numbers, e.g. 3,4")
+    ap.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated benchmark numbers, e.g. 3,4")
     args = ap.parse_args()
     chosen = [b.strip() for b in args.only.split(",") if b.strip()]
     unknown = [b for b in chosen if b not in BENCHES]
