@@ -239,7 +239,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
     with store.read() as s:
         sql = sql_of(s)
         everyone = {p.key: p for p in rows.projects(sql)}
-        entries = chain.entries(s)
+        entries = chain.iter_entries(sql)  # read as it goes: the log may be millions of entries long
         stage_at_end: dict[str, str] = {}
         moves: list[dict[str, Any]] = []
         decided: list[dict[str, Any]] = []

@@ -252,26 +252,34 @@ def stream_log(store: Store, project: str | None = None, limit: int | None = Non
     with store.reading(snapshot=True) as sql:
         if project is not None:
             rows.project(sql, project)
-        where = " AND project = :project" if project is not None else ""
-        newest = f" ORDER BY seq DESC LIMIT {int(limit)}" if limit is not None else ""
-        query = f"SELECT {_COLUMNS} FROM audit_entry WHERE seq > :after{where}"
-        if newest:
-            query = f"SELECT * FROM ({query}{newest}) newest"
-        query += " ORDER BY seq"
-        lenient = False
-        while True:  # at most twice: text that is not UTF-8 reads again from where it stopped, leniently
-            try:
-                with sql.any_text() if lenient else nullcontext(), \
-                        closing(sql.stream(query, project=project, after=after)) as found:
-                    for row in found:
-                        entry = _entry(tuple(row))
-                        after = entry.seq if type(entry.seq) is int else after
-                        yield entry
-                return
-            except DatabaseFailed as exc:
-                if lenient or not undecodable(exc):
-                    raise
-                lenient = True
+        with closing(iter_entries(sql, project, limit, after)) as found:
+            yield from found
+
+
+def iter_entries(db: Sql | Session, project: str | None = None, limit: int | None = None,
+                 after: int = 0) -> Generator[Entry, None, None]:
+    """entries(), a batch at a time, in the caller's transaction (after sequence number `after`, when given)."""
+    sql = sql_of(db)
+    where = " AND project = :project" if project is not None else ""
+    newest = f" ORDER BY seq DESC LIMIT {int(limit)}" if limit is not None else ""
+    query = f"SELECT {_COLUMNS} FROM audit_entry WHERE seq > :after{where}"
+    if newest:
+        query = f"SELECT * FROM ({query}{newest}) newest"
+    query += " ORDER BY seq"
+    lenient = False
+    while True:  # at most twice: text that is not UTF-8 reads again from where it stopped, leniently
+        try:
+            with sql.any_text() if lenient else nullcontext(), \
+                    closing(sql.stream(query, project=project, after=after)) as found:
+                for row in found:
+                    entry = _entry(tuple(row))
+                    after = entry.seq if type(entry.seq) is int else after
+                    yield entry
+            return
+        except DatabaseFailed as exc:
+            if lenient or not undecodable(exc):
+                raise
+            lenient = True
 
 
 def current_head(store: Store) -> tuple[int, str]:
