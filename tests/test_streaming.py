@@ -151,3 +151,14 @@ def test_a_writer_appending_while_the_log_streams_is_not_held_up(long_log: Cli, 
     seqs = [e["seq"] for e in entries]
     assert seqs == list(range(1, len(seqs) + 1))
     assert err == b"" and proc.returncode == 0
+
+
+def test_an_entry_moved_to_a_seq_below_one_is_still_listed(long_log: Cli, db: Database) -> None:
+    """Found by the property test: a stream that picked up "after seq 0" lost an entry whose seq was edited to
+    a negative number; every row of the table is listed, whatever its seq holds."""
+    count = len(json.loads(long_log("audit", "log", "--json").stdout))
+    db.drop_audit_triggers()
+    db.tamper("UPDATE audit_entry SET seq = -5 WHERE seq = 7")
+    entries = json.loads(long_log("audit", "log", "--json").stdout)
+    assert len(entries) == count and entries[0]["seq"] == -5
+    assert len(long_log("audit", "log").stdout.splitlines()) == count

@@ -243,7 +243,7 @@ def log(store: Store, project: str | None = None, limit: int | None = None) -> l
 
 
 def stream_log(store: Store, project: str | None = None, limit: int | None = None,
-               after: int = 0) -> Generator[Entry, None, None]:
+               after: int | None = None) -> Generator[Entry, None, None]:
     """log(), an entry at a time: memory stays bounded however long the log is, and the first entry comes
     at once (with `after`, only the entries after that sequence number). The read transaction lasts until the
     iterator is exhausted or closed (close it: a reader that stops early, such as `| head`, must not hold it)."""
@@ -257,24 +257,27 @@ def stream_log(store: Store, project: str | None = None, limit: int | None = Non
 
 
 def iter_entries(db: Sql | Session, project: str | None = None, limit: int | None = None,
-                 after: int = 0) -> Generator[Entry, None, None]:
-    """entries(), a batch at a time, in the caller's transaction (after sequence number `after`, when given)."""
+                 after: int | None = None) -> Generator[Entry, None, None]:
+    """entries(), a batch at a time, in the caller's transaction (after sequence number `after`, when given).
+    Every row comes, whatever its seq column holds (NULL, a negative number, text: a damaged entry)."""
     sql = sql_of(db)
-    where = " AND project = :project" if project is not None else ""
-    newest = f" ORDER BY seq DESC LIMIT {int(limit)}" if limit is not None else ""
-    query = f"SELECT {_COLUMNS} FROM audit_entry WHERE seq > :after{where}"
-    if newest:
-        query = f"SELECT * FROM ({query}{newest}) newest"
+    conditions = [c for c, wanted in (("project = :project", project is not None), ("seq > :after", after is not None))
+                  if wanted]
+    where = " WHERE " + " AND ".join(conditions) if conditions else ""
+    query = f"SELECT {_COLUMNS} FROM audit_entry{where}"
+    if limit is not None:
+        query = f"SELECT * FROM ({query} ORDER BY seq DESC LIMIT {int(limit)}) newest"
     query += " ORDER BY seq"
-    lenient = False
-    while True:  # at most twice: text that is not UTF-8 reads again from where it stopped, leniently
+    done, lenient = 0, False
+    while True:  # at most twice: on text that is not UTF-8, read again leniently, past the entries already given
         try:
             with sql.any_text() if lenient else nullcontext(), \
                     closing(sql.stream(query, project=project, after=after)) as found:
-                for row in found:
-                    entry = _entry(tuple(row))
-                    after = entry.seq if type(entry.seq) is int else after
-                    yield entry
+                for n, row in enumerate(found):
+                    if n < done:  # the same query in the same snapshot gives the same rows in the same order
+                        continue
+                    yield _entry(tuple(row))
+                    done += 1
             return
         except DatabaseFailed as exc:
             if lenient or not undecodable(exc):
