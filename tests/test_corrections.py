@@ -188,7 +188,8 @@ def test_a_milestones_dates_are_corrected(team: Cli, db: Database) -> None:
     assert (last["action"], last["changes"]) == ("milestone.correct", {"due": ["2027-01-31", "2027-02-28"],
                                                                       "done_on": ["2026-11-02", "2026-11-01"]})
     assert run.json("milestone", "list", "camhs")[0] | {"slipped": None} == {
-        "id": 1, "title": "Specification agreed", "due": "2027-02-28", "done_on": "2026-11-01", "slipped": None}
+        "id": 1, "title": "Specification agreed", "due": "2027-02-28", "due_on": "2027-02-28", "done_on": "2026-11-01",
+        "slipped": None}
     result = run("milestone", "correct", "camhs", "7", "--due", "2027-02-28", "--reason", "x", user="gill", expect=2)
     assert result.stderr == "Error: camhs has no milestone #7; see them with: cycle milestone list camhs\n"
     result = run("milestone", "correct", "camhs", "1", "--reason", "x", user="gill", expect=2)

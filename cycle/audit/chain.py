@@ -266,7 +266,7 @@ def iter_entries(db: Sql | Session, project: str | None = None, limit: int | Non
     where = " WHERE " + " AND ".join(conditions) if conditions else ""
     query = f"SELECT {_COLUMNS} FROM audit_entry{where}"
     if limit is not None:
-        query = f"SELECT * FROM ({query} ORDER BY seq DESC LIMIT {int(limit)}) newest"
+        query = f"SELECT * FROM ({query} ORDER BY seq DESC LIMIT {min(int(limit), 2**62)}) newest"
     query += " ORDER BY seq"
     done, lenient = 0, False
     while True:  # at most twice: on text that is not UTF-8, read again leniently, past the entries already given
