@@ -30,6 +30,16 @@ from cycle.errors import CycleError, GateNotMet
 class CycleGroup(click.Group):
     """Turns the library's errors into one line on stderr and the documented exit code."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # An argument the shell passed as bytes that are not UTF-8 reaches Python as lone surrogates; refuse it
+        # here, once, before any command could store it or send it to the database.
+        for n, arg in enumerate(args, 1):
+            if any(0xD800 <= ord(ch) <= 0xDFFF for ch in arg):
+                click.echo(f"Error: argument {n} is not valid UTF-8 text; type it again, or set your terminal to "
+                           f"UTF-8.", err=True)
+                ctx.exit(2)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return self._invoke(ctx)

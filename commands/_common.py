@@ -18,14 +18,83 @@ import click
 if TYPE_CHECKING:
     from cycle.db.store import Store
 
+
+class Checked(click.ParamType[Any]):
+    """A parameter checked by one of the library's rules (cycle.inputs) as it is parsed: a refusal is the library's
+    own BadInput, so the line is the same whichever way the value came in (exit 2)."""
+
+    def __init__(self, name: str, check: Callable[[str, str], Any]):
+        self.name = name
+        self.check = check
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        what = (param.opts[0] if isinstance(param, click.Option) else param.human_readable_name) if param else "value"
+        return self.check(value, what)
+
+
+def _date(value: Any, what: str) -> str:
+    from cycle.inputs import day
+
+    return day(value, what).isoformat()
+
+
+def _period(value: Any, what: str) -> str:
+    from cycle.calendar.dates import parse_period
+
+    parse_period(value, what)
+    return str(value).strip()
+
+
+def _quarter(value: Any, what: str) -> str:
+    from cycle.calendar.quarters import parse_quarter
+
+    return str(parse_quarter(value, what))
+
+
+def _money(value: Any, what: str) -> str:
+    from cycle.inputs import money
+
+    return money(value, what)
+
+
+def _whole(low: int, high: int | None, unit: str) -> Callable[[Any, str], int]:
+    def check(value: Any, what: str) -> int:
+        from cycle.inputs import MAX_ID, whole
+
+        return whole(value, what, low, MAX_ID if high is None else high, unit)
+    return check
+
+
+def _id(value: Any, what: str) -> int:
+    from cycle.inputs import row_id
+
+    return row_id(value, what)
+
+
+#: Every date option and argument: YYYY-MM-DD from 1990-01-01 to 2100-12-31, shown as DATE in --help.
+DATE = Checked("date", _date)
+#: A period such as '6 months', '90 days', '60 working days', 26w, 1y: at most 100 years.
+PERIOD = Checked("period", _period)
+#: A financial quarter, YEAR-QN, from 1989-Q4 (January-March 1990) to 2100-Q3.
+QUARTER = Checked("year-qn", _quarter)
+#: An amount in pounds, at most £1,000,000,000,000.
+MONEY = Checked("amount", _money)
+#: A row id (a milestone, an outbox row): 1 to 2147483647.
+ID = Checked("id", _id)
+#: A version number, 1 or more (within a database integer).
+VERSION = Checked("n", _whole(1, None, "(a version number)"))
+#: Minutes between sends: 1 minute to a day.
+MINUTES = Checked("min", _whole(1, 1440, "minutes"))
+
 CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-as_of_option = click.option("--as-of", metavar="DATE", help="Treat DATE (YYYY-MM-DD) as today.")
-london_as_of_option = click.option("--as-of", metavar="DATE", help="Treat DATE (YYYY-MM-DD) as today (London date).")
+as_of_option = click.option("--as-of", type=DATE, help="Treat DATE (YYYY-MM-DD) as today.")
+london_as_of_option = click.option("--as-of", type=DATE, help="Treat DATE (YYYY-MM-DD) as today (London date).")
 to_option = click.option("--to", metavar="STAGE|GATE",
                          help="The stage to go to when there are several ways out, or a gate by id (an explicit "
                               "gate is taken only when named).")
-expect_version_option = click.option("--expect-version", type=int, metavar="N",
+expect_version_option = click.option("--expect-version", type=Checked("n", _whole(0, None, "(a version number)")),
+                                     metavar="N",
                                      help="Refuse (exit 4) unless the project is still at version N (from project "
                                           "show).")
 

@@ -6,6 +6,9 @@ import click
 
 from ._common import (
     CONTEXT,
+    DATE,
+    MONEY,
+    PERIOD,
     actor,
     as_of_date,
     as_of_option,
@@ -27,15 +30,15 @@ def contract() -> None:
 @click.argument("key")
 @click.option("--provider", help="The provider's name.")
 @click.option("--ref", help="The contract's reference.")
-@click.option("--start", help="Start date, YYYY-MM-DD.")
-@click.option("--end", help="End date, YYYY-MM-DD.")
-@click.option("--value", "value_total", help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m.")
-@click.option("--annual-value", "value_annual", help="Annual value in pounds.")
-@click.option("--notice", help="Notice period: '6 months', '90 days' or '60 working days'.")
-@click.option("--extension-to", help="Latest end date the extension options allow, YYYY-MM-DD.")
+@click.option("--start", type=DATE, help="Start date, YYYY-MM-DD.")
+@click.option("--end", type=DATE, help="End date, YYYY-MM-DD.")
+@click.option("--value", "value_total", type=MONEY, help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m.")
+@click.option("--annual-value", "value_annual", type=MONEY, help="Annual value in pounds.")
+@click.option("--notice", type=PERIOD, help="Notice period: '6 months', '90 days' or '60 working days'.")
+@click.option("--extension-to", type=DATE, help="Latest end date the extension options allow, YYYY-MM-DD.")
 @click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
               help="Without notice the contract runs on (for --run-on) or simply ends (this clears any run-on).")
-@click.option("--run-on",
+@click.option("--run-on", type=PERIOD,
               help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on).")
 @expect_version_option
 def contract_set(key: str, expect_version: int | None, **terms: str | None) -> None:
@@ -76,7 +79,7 @@ def contract_show(key: str, as_of: str | None, as_json: bool) -> None:
 @contract.command("notice")
 @json_write
 @click.argument("key")
-@click.option("--served-on", required=True, help="The day notice was served, YYYY-MM-DD.")
+@click.option("--served-on", required=True, type=DATE, help="The day notice was served, YYYY-MM-DD.")
 @click.option("--ref", required=True, help="The notice letter's reference.")
 def contract_notice(key: str, served_on: str, ref: str) -> None:
     """Record that notice was served on the contract.
@@ -119,7 +122,8 @@ def contracts() -> None:
 
 
 @contracts.command("due")
-@click.option("--within", default="180d", show_default=True, help="Window: 180d, 6m, 26w, 60 working days.")
+@click.option("--within", type=PERIOD, default="180d", show_default=True,
+              help="Window: 180d, 6m, 26w, 60 working days.")
 @as_of_option
 @json_option
 def contracts_due(within: str, as_of: str | None, as_json: bool) -> None:

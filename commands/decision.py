@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, expect_version_option, json_write, ready_store
+from ._common import CONTEXT, DATE, actor, expect_version_option, json_write, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -22,7 +22,7 @@ def decision() -> None:
 @click.option("--body", required=True, help="The deciding body, e.g. \"Children's Trust Board\".")
 @click.option("--ref", required=True, help="Minutes reference, e.g. \"minutes 2026-10-14 item 5\".")
 @click.option("--to", "recycle_to", help="With --outcome recycle: the earlier stage to go back to.")
-@click.option("--date", "decided_on", help="Date of the meeting, YYYY-MM-DD.")
+@click.option("--date", "decided_on", type=DATE, help="Date of the meeting, YYYY-MM-DD.")
 @click.option("--note", help="Optional note.")
 @expect_version_option
 def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, recycle_to: str | None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, as_of_date, as_of_option, emit, json_option, json_write, ready_store
+from ._common import CONTEXT, DATE, ID, actor, as_of_date, as_of_option, emit, json_option, json_write, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -16,7 +16,7 @@ def milestone() -> None:
 @json_write
 @click.argument("key")
 @click.argument("title")
-@click.option("--due", required=True, help="Due date, YYYY-MM-DD.")
+@click.option("--due", required=True, type=DATE, help="Due date, YYYY-MM-DD.")
 def milestone_add(key: str, title: str, due: str) -> None:
     """Add a milestone to a project's programme card.
 
@@ -33,8 +33,8 @@ def milestone_add(key: str, title: str, due: str) -> None:
 @milestone.command("done")
 @json_write
 @click.argument("key")
-@click.argument("milestone_id", type=int)
-@click.option("--on", help="The day it was done, YYYY-MM-DD (default today).")
+@click.argument("milestone_id", type=ID)
+@click.option("--on", type=DATE, help="The day it was done, YYYY-MM-DD (default today).")
 def milestone_done(key: str, milestone_id: int, on: str | None) -> None:
     """Mark a milestone done.
 
@@ -94,6 +94,8 @@ def milestone_list(key: str, as_of: str | None, as_json: bool) -> None:
     elif not rows:
         click.echo(f"No milestones. Add one with: cycle milestone add {key} TITLE --due YYYY-MM-DD")
     else:
+        from .output import safe
+
         for m in rows:
             state = f"done {m.done_on}" if m.done_on else "open"
-            click.echo(f"#{m.id:<4} due {m.due}  {state:<16} {'SLIPPED ' if m.slipped(on) else ''}{m.title}")
+            click.echo(safe(f"#{m.id:<4} due {m.due}  {state:<16} {'SLIPPED ' if m.slipped(on) else ''}{m.title}"))

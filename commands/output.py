@@ -3,15 +3,29 @@ the dicts instead)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from cycle.inputs import escaped
 from cycle.workflow.gates import GateCheck
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
     """"1 decision", "2 decisions" (`many` where the plural is not `one` + s: "entries", "evidence")."""
     return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def safe(line: str) -> str:
+    """One line for a terminal: whatever in it could move the cursor, hide or reorder text (an escape sequence,
+    a newline, a direction override), from a database written before the text rules or by hand, is shown as
+    an escape instead (cycle.inputs.escaped). Every plain-text listing goes through here."""
+    return escaped(line)
+
+
+def lines_of(lines: Iterable[str]) -> str:
+    """Lines for a terminal, each made `safe`, joined."""
+    return "\n".join(safe(line) for line in lines)
 
 
 def gate_check(check: GateCheck) -> str:
@@ -24,7 +38,7 @@ def gate_check(check: GateCheck) -> str:
         lines.append(f"                {c.reason}")
         if not c.met and c.hint:
             lines.append(f"                record it with: {c.hint}")
-    return "\n".join(lines)
+    return lines_of(lines)
 
 
 def refused(check: GateCheck) -> str:
@@ -34,7 +48,7 @@ def refused(check: GateCheck) -> str:
         if c.hint:
             lines.append(f"      {c.hint}")
     lines.append("The refused attempt is recorded in the audit log.")
-    return "\n".join(lines)
+    return lines_of(lines)
 
 
 def project(view: Any) -> str:
@@ -76,7 +90,7 @@ def project(view: Any) -> str:
             on = f" on {x['decided_on']}" if x["decided_on"] else ""
             lines.append(f"    #{x['id']} cycle {x['cycle']} {x['gate']}: {x['outcome']}{to} by {x['body']}{on} "
                          f"({x['ref']})")
-    return "\n".join(lines)
+    return lines_of(lines)
 
 
 def projects(rows: list[Any], stage: str | None = None, workflow: str | None = None) -> str:
@@ -91,7 +105,7 @@ def projects(rows: list[Any], stage: str | None = None, workflow: str | None = N
 
 
 def project_line(p: Any, width: int) -> str:
-    return f"{p.key:<{width}}  {p.stage:<12} cycle {p.cycle:<3} {p.title}"
+    return safe(f"{p.key:<{width}}  {p.stage:<12} cycle {p.cycle:<3} {p.title}")
 
 
 def project_dict(p: Any) -> dict[str, Any]:
@@ -158,7 +172,7 @@ NO_AUDIT_ENTRIES = "No audit entries."
 
 def audit_line(e: Any) -> str:
     move = f" {e.from_stage or '-'} -> {e.to_stage}" if e.to_stage else ""
-    return f"{e.seq:>6}  {e.at[:19]}Z  {e.actor:<12} {e.project or '-':<14} {e.action}{move}  {_summary(e)}"
+    return safe(f"{e.seq:>6}  {e.at[:19]}Z  {e.actor:<12} {e.project or '-':<14} {e.action}{move}  {_summary(e)}")
 
 
 def _summary(e: Any) -> str:
@@ -288,7 +302,7 @@ def records(r: Any) -> str:
     n = len(r.discrepancies)
     head = (f"Records FAILED: {n} {'does' if n == 1 else 'do'} not match the audit log, which itself verified "
             f"(checked {every}):")
-    return "\n".join([head, *(f"  {d.problem}" for d in r.discrepancies)])
+    return lines_of([head, *(f"  {d.problem}" for d in r.discrepancies)])
 
 
 def workflow(wf: Any) -> str:
@@ -308,7 +322,7 @@ def workflow(wf: Any) -> str:
                     "link": f"{c.link} project at {c.stage}"}[c.kind]
             when = f" [only when {c.when.field} is {'|'.join(c.when.values)}]" if c.when else ""
             lines.append(f"    {'must  ' if c.must else 'should'} {c.id:<26} {what}: {c.title}{when}")
-    return "\n".join(lines)
+    return lines_of(lines)
 
 
 def workflow_dict(wf: Any) -> dict[str, Any]:
@@ -345,7 +359,7 @@ def contract(st: Any) -> str:
         lines.append(f"  notice served   not yet on {d['as_of']} (served later, on {d['notice_served_on']}: "
                      f"{d['notice_ref']})")
     lines.append(f"  on {d['as_of']}: {d['status'].upper()}. {d['if_nothing_is_done']}")
-    return "\n".join(lines)
+    return lines_of(lines)
 
 
 def contract_set(key: str, st: Any) -> str:
@@ -366,4 +380,4 @@ def due(rows: list[Any], within: str) -> str:
                      f"{st.consequence}")
         if what == "notice deadline" and st.deadline_advice:
             lines.append(f"{'':12}{st.deadline_advice}")
-    return "\n".join(lines)
+    return lines_of(lines)

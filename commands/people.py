@@ -81,5 +81,7 @@ def people_list(as_json: bool) -> None:
         click.echo("Nobody yet. Start with an admin, who grants the other roles: "
                    "cycle people add NAME --email ADDRESS --role admin")
     else:
+        from .output import safe
+
         for p in everyone:
-            click.echo(f"{p.name:<16} {p.email:<32} {_roles(p)}")
+            click.echo(safe(f"{p.name:<16} {p.email:<32} {_roles(p)}"))

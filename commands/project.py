@@ -6,6 +6,8 @@ import click
 
 from ._common import (
     CONTEXT,
+    DATE,
+    VERSION,
     actor,
     as_of_date,
     as_of_option,
@@ -85,14 +87,14 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 @click.option("--sro", help="Senior responsible officer (a person's login).")
 @click.option("--lead", help="Programme lead (a person's login).")
 @click.option("--governance-lead", help="Governance lead who audits this project's gates (a person's login).")
-@click.option("--start-date", help="Programme start, YYYY-MM-DD.")
-@click.option("--end-date", help="Programme end, YYYY-MM-DD.")
+@click.option("--start-date", type=DATE, help="Programme start, YYYY-MM-DD.")
+@click.option("--end-date", type=DATE, help="Programme end, YYYY-MM-DD.")
 @click.option("--aim", help="Programme card: what the programme is for, in a sentence.")
 @click.option("--scope", help="Programme card: what is in and out of scope.")
 @click.option("--benefits", help="Programme card: the benefits expected.")
 @click.option("--metrics", help="Programme card: how the benefits will be measured.")
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
-@click.option("--workflow-version", type=int, metavar="N",
+@click.option("--workflow-version", type=VERSION, metavar="N",
               help="Run on version N of its workflow (a governance lead only; see: cycle workflow list).")
 @expect_version_option
 def project_set(key: str, attrs: tuple[str, ...], workflow_version: int | None, expect_version: int | None,

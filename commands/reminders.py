@@ -7,7 +7,20 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, actor, as_of_or_today, emit, json_option, json_write, london_as_of_option, ready_store
+from ._common import (
+    CONTEXT,
+    DATE,
+    ID,
+    MINUTES,
+    QUARTER,
+    actor,
+    as_of_or_today,
+    emit,
+    json_option,
+    json_write,
+    london_as_of_option,
+    ready_store,
+)
 
 
 def _where(transport: Any) -> str:
@@ -29,9 +42,9 @@ def review() -> None:
 @review.command("record")
 @json_write
 @click.argument("key")
-@click.option("--quarter", required=True, metavar="YEAR-QN",
+@click.option("--quarter", required=True, type=QUARTER,
               help="The financial quarter reviewed, e.g. 2026-Q3 (October-December 2026); 2026-Q4 is Jan-Mar 2027.")
-@click.option("--held-on", required=True, metavar="DATE", help="The day the meeting was held, YYYY-MM-DD.")
+@click.option("--held-on", required=True, type=DATE, help="The day the meeting was held, YYYY-MM-DD.")
 @click.option("--note", help="Optional note, e.g. where the minutes are.")
 @click.option("--as-of", hidden=True)  # taken once; now refused, so --held-on cannot be dated after today
 def review_record(key: str, quarter: str, held_on: str, note: str | None, as_of: str | None) -> None:
@@ -70,9 +83,11 @@ def review_list(key: str | None, as_json: bool) -> None:
     elif not rows:
         click.echo("No reviews recorded. Record one with: cycle review record KEY --quarter 2026-Q3 --held-on DATE")
     else:
+        from .output import safe
+
         for r in rows:
-            click.echo(f"{r.project:<24} {r.quarter}  held on {r.held_on}  by {r.recorded_by}"
-                       + (f"  {r.note}" if r.note else ""))
+            click.echo(safe(f"{r.project:<24} {r.quarter}  held on {r.held_on}  by {r.recorded_by}"
+                            + (f"  {r.note}" if r.note else "")))
 
 
 def _plan_text(plan: Any, where: str) -> str:
@@ -95,7 +110,9 @@ def _plan_text(plan: Any, where: str) -> str:
             lines.append(f"  {p.kind:<15} {p.project} {p.period}: {p.problem}")
             lines.append(f"      fix with: {p.fix}")
     lines.append(f"Mail goes to {where}.")
-    return "\n".join(lines)
+    from .output import lines_of
+
+    return lines_of(lines)
 
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
@@ -203,6 +220,8 @@ def outbox_list(status: str | None, as_json: bool) -> None:
     """
     from cycle.reminders import outbox as box
 
+    from .output import safe
+
     rows = box.listing(ready_store(), status)
     if as_json:
         emit([r.as_dict() for r in rows])
@@ -214,9 +233,9 @@ def outbox_list(status: str | None, as_json: bool) -> None:
                 if r.attempts else "not tried yet"}.get(r.status, "")
         line = (f"#{r.id:<4} {r.status:<8} {r.kind:<15} {r.project} {r.period}  to {r.recipient} <{r.email}>"
                 f"  attempts {r.attempts}  {when}")
-        click.echo(line.rstrip())
+        click.echo(safe(line.rstrip()))
         if r.last_error and r.status != "sent":
-            click.echo(f"       last error: {r.last_error}")
+            click.echo(safe(f"       last error: {r.last_error}"))
 
 
 @outbox.command("send")
@@ -236,7 +255,7 @@ def outbox_send() -> None:
 
 @outbox.command("retry")
 @json_write
-@click.argument("row_id", metavar="ID", type=int)
+@click.argument("row_id", metavar="ID", type=ID)
 def outbox_retry(row_id: int) -> None:
     """Make a failed (or waiting) row due again now; send it with `cycle outbox send`.
 
@@ -260,8 +279,8 @@ def scheduler() -> None:
 
 @scheduler.command("run")
 @click.option("--at", metavar="HH:MM", help="Daily tick time, Europe/London (default 07:00, or [scheduler] at).")
-@click.option("--drain-every", type=int, metavar="MIN",
-              help="Minutes between sends of messages waiting to be retried (default 5).")
+@click.option("--drain-every", type=MINUTES,
+              help="Minutes between sends of messages waiting to be retried, 1 to 1440 (default 5).")
 @click.option("--standby", is_flag=True, help="If another scheduler is running, wait and take over when it stops.")
 def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> None:
     """Run the scheduler until stopped: a tick at start-up and daily, each sending what is due once.
@@ -277,9 +296,6 @@ def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> Non
 
     if at is not None:
         parse_at(at)  # "" too: a time given must be a time, never the default
-    if drain_every is not None and drain_every < 1:
-        raise click.UsageError(f"--drain-every {drain_every} is not a number of minutes; give 1 or more, "
-                               f"e.g. --drain-every 5")
     default_at, default_every = configured()
     store = ready_store()
     transport = mail.transport()

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, out_option, ready_store, write_out
+from ._common import CONTEXT, QUARTER, out_option, ready_store, write_out
 from .progress import progress
 
 
@@ -67,7 +67,7 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, c
 
 
 @report.command("quarterly")
-@click.option("--quarter", required=True, help="Financial quarter, e.g. 2026-Q3 (October-December 2026).")
+@click.option("--quarter", required=True, type=QUARTER, help="Financial quarter, e.g. 2026-Q3 (October-December 2026).")
 @format_option
 @out_option
 @checkpoint_option

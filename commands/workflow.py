@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, emit, json_option, json_write, out_option, ready_store, write_out
+from ._common import CONTEXT, VERSION, actor, emit, json_option, json_write, out_option, ready_store, write_out
 
 
 @click.group(context_settings=CONTEXT)
@@ -12,7 +12,7 @@ def workflow() -> None:
     """The workflows the database runs on: install, list, show, draw; and check a file (TOML)."""
 
 
-version_choice = click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
+version_choice = click.option("--version", "version", type=VERSION, metavar="N",
                               help="This installed version (default: the newest).")
 
 
@@ -32,6 +32,8 @@ def workflow_list(as_json: bool) -> None:
     from cycle.shell import quote
     from cycle.workflow import registry
 
+    from .output import safe
+
     installed, files = registry.listing(ready_store())
     if as_json:
         emit({"workflows": [w.as_dict() for w in installed], "files": [f.as_dict() for f in files]})
@@ -40,10 +42,10 @@ def workflow_list(as_json: bool) -> None:
             versions = "; ".join(f"version {v.version}{' (newest)' if v.version == w.newest else ''}: "
                                  f"{v.projects} project{'' if v.projects == 1 else 's'}"
                                  for v in reversed(w.versions))
-            click.echo(f"{w.name:<16} {w.title}  [{versions}]")
+            click.echo(safe(f"{w.name:<16} {w.title}  [{versions}]"))
         for f in files:
             if f.state == "broken":
-                click.echo(f"{f.path} CANNOT BE INSTALLED: {f.error}")
+                click.echo(safe(f"{f.path} CANNOT BE INSTALLED: {f.error}"))
             elif f.state == "older":
                 click.echo(f"{f.path} is {f.name} version {f.version}, not the newest ({f.newest})")
             elif f.state == "not installed":

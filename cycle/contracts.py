@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from cycle.audit import chain
@@ -14,6 +12,7 @@ from cycle.db import rows
 from cycle.db.rows import ContractRow, ProjectRow, row_of
 from cycle.db.sql import sql_of
 
+from . import inputs
 from .errors import BadInput
 
 if TYPE_CHECKING:
@@ -24,23 +23,11 @@ if TYPE_CHECKING:
 
 #: A notice deadline this close (or closer) is "due" rather than "open".
 DUE_DAYS = 90
-# Digits, or thousands grouped by commas (1,250,000); pence, or a k/m multiplier (1.25m).
-_MONEY = re.compile(r"^£?\s*((?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?)\s*([km])?$", re.I)
 
 
 def parse_money(text: str, what: str) -> str:
-    """'£1,250,000', '1250000.50', '1.25m', '350k' -> '1250000.00'."""
-    m = _MONEY.match((text or "").strip())
-    try:
-        if not m:
-            raise InvalidOperation
-        value = Decimal(m.group(1).replace(",", ""))
-    except InvalidOperation:
-        commas = " (commas only between groups of three digits)" if "," in (text or "") else ""
-        raise BadInput(f"{what} {text!r} is not an amount in pounds; write e.g. 1250000, £1,250,000 or "
-                       f"1.25m{commas}") from None
-    value *= {"k": 1000, "m": 1_000_000}.get((m.group(2) or "").lower(), 1)
-    return str(value.quantize(Decimal("0.01")))
+    """'£1,250,000', '1250000.50', '1.25m', '350k' -> '1250000.00' (cycle.inputs.money)."""
+    return inputs.money(text, what)
 
 
 @dataclass
@@ -213,10 +200,7 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
                 raise BadInput("--if-no-notice must be run-on (with --run-on PERIOD) or ends")
             out[name] = value
         else:
-            text = value.strip()
-            if not text or any(ord(ch) < 32 for ch in text):
-                raise BadInput(f"--{name} must be a single line of text")
-            out[name] = text
+            out[name] = inputs.text(value, f"--{name}", "ref" if name == "ref" else "text")
     if out.get("if_no_notice") == "ends":
         if out.get("run_on"):
             raise BadInput(f"--if-no-notice ends and --run-on {given['run_on']!r} contradict each other: a contract "

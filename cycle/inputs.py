@@ -1,17 +1,116 @@
-"""What a person typed, checked before anything is read or written: one line of text, an ISO date.
+"""What a person typed, checked before anything is read or written: text, dates, ids, amounts of money.
 
-Each refusal is BadInput naming the option, with an example where one helps.
+One rule each, used by the CLI's parameter types (commands/_common.py) and by the library functions they
+call, so a caller other than the CLI is held to it too. Each refusal is BadInput (exit 2) in one line
+naming the option, with an example where one helps.
+
+Text (`text`): NFC-normalised and stripped; never a control character (C0, DEL, C1 including NEL), a line or
+paragraph separator, a bidirectional override or isolate, or text that is not UTF-8 (an argument the
+shell passed as bytes); never empty, whitespace-only or zero-width-only; never longer than its kind allows.
+Dates (`day`): YYYY-MM-DD from 1990-01-01 to 2100-12-31. Ids (`row_id`): 1 to 2147483647, the range of a
+PostgreSQL integer. Money: at most £1,000,000,000,000. Periods: at most 100 years (cycle.calendar.dates).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Literal, overload
 
 from .errors import BadInput
 
+FIRST_DAY = date(1990, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+MAX_ID = 2_147_483_647  # PostgreSQL's integer; SQLite's is wider
+MAX_MONEY = Decimal("1000000000000")
+MAX_PERIOD_YEARS = 100
+
+#: The longest text of each kind, in characters.
+LIMITS = {"title": 200, "name": 100, "ref": 300, "body": 200, "note": 2000, "reason": 2000, "email": 254,
+          "text": 500}
+
 _EXAMPLES = {"--ref": '"minutes 2026-10-14 item 5"', "--body": "\"Children's Trust Board\"",
-             "--reason": '"covered by the 2026 JSNA engagement"', "title": None}
+             "--reason": '"covered by the 2026 JSNA engagement"'}
+# Characters that reorder or hide text on a terminal or a page: bidi embeddings, overrides, isolates, marks.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_SEPARATORS = frozenset("\u2028\u2029")
+# Invisible characters that can make a value look empty.
+_INVISIBLE = frozenset("\u00ad\u034f\u115f\u1160\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\u3164"
+                       "\ufeff\uffa0")
+
+
+def hazard(ch: str) -> bool:
+    """Whether a character could move a terminal's cursor, hide or reorder text, or is not text at all."""
+    code = ord(ch)
+    return (code < 32 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or ch in _SEPARATORS or ch in _BIDI)
+
+
+def escaped(value: str) -> str:
+    """`value` with every `hazard` shown as an escape (\\x1b, \\n, \\u202e), for a terminal: text already in a
+    database from before these rules, or from a hand edit, cannot clear a screen or forge a line."""
+    if not any(hazard(ch) for ch in value):
+        return value
+    out = []
+    for ch in value:
+        if not hazard(ch):
+            out.append(ch)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif ord(ch) <= 0xFF:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return "".join(out)
+
+
+def problem(value: str) -> str | None:
+    """What makes `value` unfit to store or show as text, or None when nothing does."""
+    for ch in value:
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF:
+            return "is not valid UTF-8 text"
+        if code < 32 or 0x7F <= code <= 0x9F:
+            return "must be a single line of text (no control characters: tab, newline, escape ...)"
+        if ch in _SEPARATORS:
+            return "must be a single line of text (no line or paragraph separators)"
+        if ch in _BIDI:
+            return "must not hold right-to-left or other direction controls (U+202A-U+202E, U+2066-U+2069)"
+    return None
+
+
+@overload
+def text(value: str | None, what: str, kind: str = ..., required: Literal[True] = True) -> str: ...
+@overload
+def text(value: str | None, what: str, kind: str, required: bool) -> str | None: ...
+
+
+def text(value: str | None, what: str, kind: str = "text", required: bool = True) -> str | None:
+    """`value` as cycle stores it (NFC, stripped), if it is text of this kind; None for nothing given
+    unless `required`. Every piece of text a person gives goes through here."""
+    if value is None:
+        _missing(what, required)
+        return None
+    found = problem(value)
+    if found:
+        raise BadInput(f"{what} {found}")
+    clean = unicodedata.normalize("NFC", value).strip()
+    if not clean:
+        _missing(what, required)
+        return None
+    if all(ch in _INVISIBLE or ch.isspace() for ch in clean):
+        raise BadInput(f"{what} holds only invisible characters; give some text")
+    limit = LIMITS[kind]
+    if len(clean) > limit:
+        raise BadInput(f"{what} is {len(clean)} characters long; it may have at most {limit}")
+    return clean
+
+
+def _missing(what: str, required: bool) -> None:
+    if required:
+        example = _EXAMPLES.get(what)
+        raise BadInput(f"{what} must not be empty" + (f"; e.g. {what} {example}" if example else ""))
+    return None
 
 
 @overload
@@ -21,22 +120,80 @@ def one_line(value: str | None, what: str, required: bool) -> str | None: ...
 
 
 def one_line(value: str | None, what: str, required: bool = True) -> str | None:
-    """`value` stripped, if it is one line of text; None for nothing given unless `required`."""
-    if value is None or not value.strip():
-        if required:
-            example = _EXAMPLES.get(what)
-            raise BadInput(f"{what} must not be empty" + (f"; e.g. {what} {example}" if example else ""))
-        return None
-    if any(ord(ch) < 32 and ch not in "\t" for ch in value):
-        raise BadInput(f"{what} must be a single line of text (no control characters)")
-    return value.strip()
+    """`text` of the general kind (kept for callers that name no kind)."""
+    return text(value, what, _kind_of(what), required)
+
+
+def _kind_of(what: str) -> str:
+    name = what.strip("-").split(" ")[-1]
+    return name if name in LIMITS else "text"
+
+
+def day(value: str | date, what: str) -> date:
+    """`value` (YYYY-MM-DD) as a date, if it is one from FIRST_DAY to LAST_DAY."""
+    if isinstance(value, date):
+        when = value
+    else:
+        found = problem(value) if isinstance(value, str) else None
+        try:
+            if found:
+                raise ValueError
+            when = date.fromisoformat(value.strip())
+        except (ValueError, AttributeError):
+            raise BadInput(f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2027-03-31") from None
+    if not FIRST_DAY <= when <= LAST_DAY:
+        raise BadInput(f"{what} {when.isoformat()} is out of range; cycle takes dates from {FIRST_DAY} to "
+                       f"{LAST_DAY}")
+    return when
 
 
 def iso_date(value: str | None, what: str) -> str | None:
-    """`value` as YYYY-MM-DD, if it is a date; None for nothing given."""
-    if value is None:
-        return None
+    """`value` as YYYY-MM-DD, if it is a date `day` accepts; None for nothing given."""
+    return None if value is None else day(value, what).isoformat()
+
+
+def row_id(value: str | int, what: str) -> int:
+    """`value` as a row id: a whole number from 1 to MAX_ID."""
     try:
-        return date.fromisoformat(value).isoformat()
+        n = value if isinstance(value, int) else int(str(value).strip(), 10)
     except ValueError:
-        raise BadInput(f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-10-14") from None
+        raise BadInput(f"{what} {value!r} is not a number; give an id such as 12") from None
+    if not 1 <= n <= MAX_ID:
+        shown = str(n) if len(str(n)) <= 20 else f"{str(n)[:12]}... ({len(str(n))} digits)"
+        raise BadInput(f"{what} {shown} is out of range; an id is a whole number from 1 to {MAX_ID}")
+    return n
+
+
+def whole(value: str | int, what: str, low: int, high: int, unit: str) -> int:
+    """`value` as a whole number from `low` to `high` (of `unit`, named in the refusal)."""
+    try:
+        n = value if isinstance(value, int) else int(str(value).strip(), 10)
+    except ValueError:
+        raise BadInput(f"{what} {value!r} is not a whole number of {unit}; give {low} to {high}") from None
+    if not low <= n <= high:
+        shown = str(n) if len(str(n)) <= 20 else f"{str(n)[:12]}... ({len(str(n))} digits)"
+        raise BadInput(f"{what} {shown} is out of range; give {low} to {high} {unit}")
+    return n
+
+
+def money(value: str, what: str) -> str:
+    """'£1,250,000', '1250000.50', '1.25m', '350k' -> '1250000.00', at most MAX_MONEY."""
+    import re
+
+    raw = (value or "").strip()
+    m = re.fullmatch(r"£?\s*((?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?)\s*([km])?", raw, re.I)
+    digits = m.group(1).replace(",", "") if m else ""
+    if m is None or len(digits.split(".")[0]) > 15:
+        if m is not None:
+            raise BadInput(f"{what} is more than £{MAX_MONEY:,}; give the amount in pounds, e.g. 1.25m")
+        commas = " (commas only between groups of three digits)" if "," in raw else ""
+        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        raise BadInput(f"{what} {shown!r} is not an amount in pounds; write e.g. 1250000, £1,250,000 or "
+                       f"1.25m{commas}")
+    try:
+        amount = Decimal(digits) * {"k": 1000, "m": 1_000_000}.get((m.group(2) or "").lower(), 1)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only digits
+        raise BadInput(f"{what} {raw!r} is not an amount in pounds") from None
+    if amount > MAX_MONEY:
+        raise BadInput(f"{what} is more than £{MAX_MONEY:,}; give the amount in pounds, e.g. 1.25m")
+    return str(amount.quantize(Decimal("0.01")))

@@ -25,7 +25,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 
-from cycle import config
+from cycle import config, files
 from cycle.errors import BadInput
 from cycle.reminders.settings import SMTP_SECURITY, config_path, read_config
 
@@ -80,17 +80,20 @@ def smtp_settings() -> SmtpSettings | None:
                        f"(CYCLE_SMTP_SECURITY or [smtp] security in {config_path()})")
     port_value = _env_or(raw, "CYCLE_SMTP_PORT", "port") or (465 if security == "ssl" else 587)
     try:
-        port = int(str(port_value))
+        port = int(str(port_value).strip())
     except ValueError:
         raise BadInput(f"SMTP port {port_value!r} is not a number (CYCLE_SMTP_PORT)") from None
+    if not 1 <= port <= 65535:
+        raise BadInput(f"SMTP port {port_value!r} is out of range; give a port number from 1 to 65535, e.g. 587 "
+                       f"(CYCLE_SMTP_PORT or [smtp] port in {config_path()})")
     password = os.environ.get("CYCLE_SMTP_PASSWORD") or None
     password_file = _env_or(raw, "CYCLE_SMTP_PASSWORD_FILE", "password_file")
     if password is None and password_file:
         path = Path(str(password_file)).expanduser()
         try:
-            password = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise BadInput(f"cannot read the SMTP password file {path}: {exc.strerror}") from None
+            password = files.read_text(path, "a password file", 4096).strip()
+        except files.Unreadable as exc:
+            raise BadInput(f"cannot read the SMTP password file {path}: {exc.problem}") from None
     user = _env_or(raw, "CYCLE_SMTP_USER", "user")
     helo = _env_or(raw, "CYCLE_SMTP_HELO", "helo")
     timeout = raw.get("timeout", 30)  # read_config checked it: a number of seconds, more than 0

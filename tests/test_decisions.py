@@ -169,7 +169,7 @@ def test_a_decision_dated_before_the_stage_was_entered_is_refused(ready: Cli, db
     _decide(run, "recycle", "--to", "analyse", gate="plan-do")
     today = london_today().isoformat()
     before = _dump(db)
-    for old in ((london_today() - timedelta(days=1)).isoformat(), "1900-01-01"):
+    for old in ((london_today() - timedelta(days=1)).isoformat(), "1990-01-01"):
         err = _decide(run, "go", "--date", old, expect=2)
         assert err == (f"Error: --date {old} is before camhs entered analyse on {today}, and a decision counts only "
                        f"from then; give the day the body decided, e.g. --date {today}\n")

@@ -165,8 +165,9 @@ def _parts(msg: EmailMessage) -> dict[str, str]:
 
 def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, smtp: SmtpServer,
                                                        db: Database) -> None:
-    live_project(run, title=EVIL)
-    # A title with a raw CR LF cannot be entered through cycle; put one in as an older version might have.
+    live_project(run)
+    # A title with a raw CR LF or a line separator cannot be entered through cycle (cycle.inputs.text); put one in
+    # as an older version might have.
     db.tamper("UPDATE project SET title = :title WHERE key = 'camhs'",
                params={"title": EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes"})
     rules.enqueue(store, T0.date(), actor="scheduler")
@@ -447,9 +448,9 @@ def test_every_reminders_toml_value_is_checked_before_anything_is_claimed(run: C
         ('[scheduler]\nat = "7am"', "[scheduler] at",
          'must be a time of day in quotes, HH:MM London time, e.g. "07:00"'),
         ("[scheduler]\ndrain_every_minutes = 0", "[scheduler] drain_every_minutes",
-         "must be a whole number, 1 or more"),
+         "must be a whole number of minutes, from 1 to 1440"),
         ("[reminders]\nreview_lead_days = -1", "[reminders] review_lead_days",
-         "must be a whole number of days, 0 or more"),
+         "must be a whole number of days, from 0 to 366"),
     ]
     for toml, key, rule in cases:
         (home / "reminders.toml").write_text(toml + "\n")

@@ -143,11 +143,11 @@ BAD_INPUT = {
     "bad date": (
         ["decision", "record", "camhs", "--gate", "plan-do", "--outcome", "go", "--body", BODY, "--ref", "m",
          "--date", "14/11/2026"],
-        "--date '14/11/2026' is not a date; use YYYY-MM-DD, e.g. 2026-10-14"),
+        "--date '14/11/2026' is not a date; use YYYY-MM-DD, e.g. 2027-03-31"),
     "impossible date": (
         ["decision", "record", "camhs", "--gate", "plan-do", "--outcome", "go", "--body", BODY, "--ref", "m",
          "--date", "2026-02-30"],
-        "--date '2026-02-30' is not a date; use YYYY-MM-DD, e.g. 2026-10-14"),
+        "--date '2026-02-30' is not a date; use YYYY-MM-DD, e.g. 2027-03-31"),
     "recycle to a later stage": (
         ["decision", "record", "camhs", "--gate", "plan-do", "--outcome", "recycle", "--to", "do", "--body", BODY,
          "--ref", "m"],

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
+from cycle import inputs
 from cycle.errors import BadInput
 
 _PERIOD = re.compile(r"^\s*(\d{1,4})\s*(months?|m|days?|d|working[ -]days?|wd|weeks?|w|years?|y)\s*$", re.I)
@@ -50,26 +51,26 @@ def parse_period(text: str, what: str = "period") -> Period:
         raise BadInput(f"{what} {text!r} is not a period; write e.g. '6 months', '90 days' or '60 working days'")
     n, unit = int(m.group(1)), m.group(2).lower()
     if unit.startswith("working") or unit == "wd":
-        period = Period(n, "working-days")
+        found = Period(n, "working-days")
     elif unit in ("w", "week", "weeks"):
-        period = Period(n * 7, "days")
+        found = Period(n * 7, "days")
     elif unit in ("y", "year", "years"):
-        period = Period(n * 12, "months")
+        found = Period(n * 12, "months")
     elif unit.startswith("m"):
-        period = Period(n, "months")
+        found = Period(n, "months")
     else:
-        period = Period(n, "days")
-    if period.n > (MAX_MONTHS if period.unit == "months" else MAX_DAYS):  # as given, not as stored
-        raise BadInput(f"{what} {text!r} is too long: a period is at most 100 years (1200 months), 1428 weeks "
-                       f"or 9999 days; write e.g. '6 months', '90 days' or '60 working days'")
-    return period
+        found = Period(n, "days")
+    years = inputs.MAX_PERIOD_YEARS
+    ceiling = {"months": 12 * years, "days": 366 * years, "working-days": 261 * years}[found.unit]
+    if found.n > ceiling:
+        raise BadInput(f"{what} {text.strip()!r} is longer than cycle takes ({years} years: {ceiling} "
+                       f"{found.unit.replace('-', ' ')}); write e.g. '6 months' or '2y'")
+    return found
 
 
 def parse_date(text: str, what: str = "date") -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except (ValueError, AttributeError):
-        raise BadInput(f"{what} {text!r} is not a date; use YYYY-MM-DD, e.g. 2027-03-31") from None
+    """YYYY-MM-DD as a date within cycle's range (cycle.inputs.day)."""
+    return inputs.day(text, what)
 
 
 def last_day(year: int, month: int) -> int:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from cycle import inputs
 from cycle.errors import BadInput
 
 from .dates import last_day
@@ -73,7 +74,11 @@ def parse_quarter(text: str, what: str = "--quarter") -> Quarter:
     if not m:
         raise BadInput(f"{what} {text!r} is not a financial quarter; write YEAR-QN, e.g. 2026-Q3 "
                        f"(Q1 April-June ... Q4 January-March of the next calendar year)")
-    return Quarter(int(m.group(1)), int(m.group(2)))
+    found = Quarter(int(m.group(1)), int(m.group(2)))
+    first, last = quarter_of(inputs.FIRST_DAY), quarter_of(inputs.LAST_DAY)
+    if not first <= found <= last:
+        raise BadInput(f"{what} {text.strip()!r} is out of range; cycle takes quarters from {first} to {last}")
+    return found
 
 
 def quarters_between(first: date, last: date) -> list[Quarter]:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from cycle import inputs
 from cycle.audit import chain
 from cycle.calendar import clock
 from cycle.db.models import Person, PersonRole, row_id
@@ -52,7 +53,7 @@ class PersonView:
 
 
 def check_email(email: str) -> str:
-    email = (email or "").strip()
+    email = inputs.text(email, "--email", "email")
     if not _EMAIL.match(email):
         raise BadInput(f"--email {email!r} is not an email address (e.g. alice@council.gov.uk)")
     return email
@@ -102,7 +103,7 @@ def _check_role(role: str, body: str | None) -> str:
         raise BadInput(f"--role {role!r} is not one of: {', '.join(ROLES)}")
     if (role == "approver") != bool(body and body.strip()):
         raise BadInput("--body goes with --role approver, and an approver needs it (the body they decide for)")
-    return (body or "").strip()
+    return inputs.text(body, "--body", "body", False) or ""
 
 
 def grant_command(name: str, role: str, body: str = "", *, email: str | None = None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cycle import contracts
+from cycle import contracts, inputs
 from cycle.audit import chain
 from cycle.calendar import clock, dates, quarters
 from cycle.db import rows
@@ -56,11 +56,7 @@ class Review:
 
 
 def _note(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    if any(ord(ch) < 32 or ch in "\u2028\u2029\x85" for ch in value):
-        raise BadInput("--note must be a single line of text (no control characters or line breaks)")
-    return value.strip()
+    return inputs.text(value, "--note", "note", False)
 
 
 def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, note: str | None = None,

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cycle import config
+from cycle import config, files
 from cycle.calendar.dates import DEFAULT_NATION, NATIONS
 from cycle.errors import BadInput
 
@@ -25,6 +24,10 @@ CONFIG_FILE = "reminders.toml"
 DEFAULT_LADDER = (120, 90, 60, 30, 7)
 SMTP_SECURITY = ("starttls", "ssl", "none")
 TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+SETTINGS_MAX_BYTES = 100_000
+#: The most days any of [reminders]' day counts may be: ten years.
+MAX_DAYS = 3660
+MAX_DRAIN_MINUTES = 1440
 SMTP_TIMEOUT_MAX = 60  # seconds; the scheduler renews its lease every 30 s between sends, on the same thread
 
 
@@ -76,11 +79,12 @@ _TEXT = (_text, "must be text in quotes")
 # What each key may hold, and the rule said when it does not; checked whenever the file is read.
 _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "reminders": {
-        "review_lead_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
-        "review_grace_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
-        "gate_wait_days": (lambda v: _whole(v, 0), "must be a whole number of days, 0 or more"),
-        "notice_ladder": (lambda v: isinstance(v, list) and bool(v) and all(_whole(n, 0) for n in v),
-                          "must be a list of days before the deadline, e.g. [120, 90, 60, 30, 7]"),
+        "review_lead_days": (lambda v: _whole(v, 0, 366), "must be a whole number of days, from 0 to 366"),
+        "review_grace_days": (lambda v: _whole(v, 0, 366), "must be a whole number of days, from 0 to 366"),
+        "gate_wait_days": (lambda v: _whole(v, 0, MAX_DAYS), f"must be a whole number of days, from 0 to {MAX_DAYS}"),
+        "notice_ladder": (lambda v: isinstance(v, list) and 0 < len(v) <= 20 and all(_whole(n, 0, MAX_DAYS) for n in v),
+                          f"must be a list of days before the deadline, each from 0 to {MAX_DAYS}, "
+                          f"e.g. [120, 90, 60, 30, 7]"),
     },
     "smtp": {
         "host": (lambda v: _text(v) and not any(ch.isspace() for ch in v),
@@ -94,7 +98,8 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "scheduler": {
         "at": (lambda v: isinstance(v, str) and bool(TIME_OF_DAY.match(v.strip())),
                'must be a time of day in quotes, HH:MM London time, e.g. "07:00"'),
-        "drain_every_minutes": (lambda v: _whole(v, 1), "must be a whole number, 1 or more"),
+        "drain_every_minutes": (lambda v: _whole(v, 1, MAX_DRAIN_MINUTES),
+                                f"must be a whole number of minutes, from 1 to {MAX_DRAIN_MINUTES}"),
     },
     "calendar": {
         "bank_holidays": (lambda v: isinstance(v, str) and v in NATIONS,
@@ -110,12 +115,9 @@ def read_config(section: str) -> dict[str, Any]:
     out of range anywhere in it, is refused with one line naming the file and the key.
     """
     path = config_path()
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: not valid TOML ({exc})") from None
+    raw = files.read_toml(path, "a settings file", SETTINGS_MAX_BYTES)
     for name, body in raw.items():
         if name not in _RULES or not isinstance(body, dict):
             raise BadInput(f"{path}: unknown section [{name}]; it may have: "

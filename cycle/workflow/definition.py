@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,7 +37,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cycle import config
+from cycle import config, files, inputs
 from cycle.errors import WorkflowInvalid
 
 KINDS = ("evidence", "decision", "field", "date", "link")
@@ -167,44 +165,17 @@ class Workflow:
 
 
 #: The largest workflow file cycle reads: the built-in ones are under 8 KB.
-MAX_BYTES = 1_000_000
+MAX_BYTES = files.MAX_BYTES
 
 
 def read_source(path: Path) -> str:
-    """A workflow file's text, read safely: a regular file only (never a FIFO, a device or a folder), of at
-    most MAX_BYTES, in UTF-8; WorkflowInvalid naming the file otherwise."""
-    where = str(path)
+    """A workflow file's text, read safely (cycle.files): a regular file only (never a FIFO, a device or a
+    folder), of at most MAX_BYTES, in UTF-8; WorkflowInvalid naming the file otherwise."""
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then says what it is.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise WorkflowInvalid(where, "", f"cannot read the file ({exc.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            raise WorkflowInvalid(where, "", f"{what}; give the path of a .toml file")
-        if st.st_size > MAX_BYTES:
-            raise WorkflowInvalid(where, "", f"{st.st_size} bytes, more than a workflow file may have "
-                                             f"({MAX_BYTES}); is it the right file?")
-        chunks, size = [], 0
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BYTES:  # it grew while being read
-                raise WorkflowInvalid(where, "", f"more than {MAX_BYTES} bytes, more than a workflow file may have")
-    except OSError as exc:
-        raise WorkflowInvalid(where, "", f"cannot read the file ({exc.strerror})") from None
-    finally:
-        os.close(fd)
-    raw = b"".join(chunks)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WorkflowInvalid(where, "", f"not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if "\x00" in text:
-        raise WorkflowInvalid(where, "", "not valid TOML: it holds a NUL character")
-    return text
+        return files.read_text(path, "a workflow file", MAX_BYTES, hint="a .toml file")
+    except files.Unreadable as exc:
+        text = exc.problem.startswith(("not UTF-8", "it holds a NUL"))
+        raise WorkflowInvalid(str(path), "", f"not valid TOML: {exc.problem}" if text else exc.problem) from None
 
 
 def sha256_of(text: str) -> str:
@@ -232,9 +203,26 @@ def parse_text(text: str, where: str, file_name: str, workflows: set[str] | None
         raise WorkflowInvalid(where, "", "its arrays or tables are nested too deeply to read (a workflow needs "
                                          "only a few levels)") from None
     try:
+        _check_strings(data, where, "")
         return _build(data, where, digest or sha256_of(text), file_name, workflows, version)
     except RecursionError:  # a value nested deeply enough to pass tomllib, shown in an error
         raise WorkflowInvalid(where, "", "a value is nested too deeply to show; nest arrays and tables less") from None
+
+
+def _check_strings(value: Any, where: str, entry: str) -> None:
+    """Every key and string in a workflow is text cycle can store and show (cycle.inputs.problem): a NUL, an
+    escape or a direction override in a stage's title would otherwise reach a terminal, a diagram or a report."""
+    if isinstance(value, str):
+        found = inputs.problem(value)
+        if found:
+            raise WorkflowInvalid(where, entry or "top level", f"{found}; found {value[:40]!r}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key, where, entry or "top level")
+            _check_strings(item, where, f"{entry}.{key}" if entry else key)
+    elif isinstance(value, list):
+        for n, item in enumerate(value, 1):
+            _check_strings(item, where, f"{entry}[{n}]")
 
 
 def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, workflows: set[str] | None,
