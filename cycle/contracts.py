@@ -83,7 +83,19 @@ class Status:
 
 
 def _d(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
+    """A stored date; None when there is none, or when it is not one cycle could have written (a hand edit:
+    `audit verify` names it), so that one odd row cannot stop every listing."""
+    if not text:
+        return None
+    return inputs.stored_day(text)
+
+
+def _period(text: str | None) -> dates.Period | None:
+    """A stored period, or None when it is not one cycle could have written (as `_d`)."""
+    try:
+        return dates.parse_period(text) if text else None
+    except BadInput:
+        return None
 
 
 def _iso(d: date | None) -> str | None:
@@ -93,11 +105,12 @@ def _iso(d: date | None) -> str | None:
 def run_on_date(c: ContractRow, nation: str | None = None) -> date | None:
     """The last day of the contract's run-on (dates.run_on_end), when its terms give a run-on period."""
     end = _d(c.end)
-    if end is None or c.if_no_notice != "run-on" or not c.run_on:
+    period = _period(c.run_on)
+    if end is None or c.if_no_notice != "run-on" or period is None:
         return None
     from cycle.reminders.settings import bank_holidays
 
-    return dates.run_on_end(end, dates.parse_period(c.run_on), nation or bank_holidays())
+    return dates.run_on_end(end, period, nation or bank_holidays())
 
 
 def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, nation: str | None = None) -> Status:
@@ -111,11 +124,12 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
     served = _d(c.notice_served_on)
     if served is not None and served > as_of:
         served = None  # recorded later: on as_of, notice had not been served
-    if end is None or not c.notice:
+    notice = _period(c.notice)
+    if end is None or notice is None:
         return Status(holder, c, as_of, None, "incomplete", None, None,
                       f"Unknown: set the end date and notice period with: cycle contract set {holder} "
                       f"--end YYYY-MM-DD --notice '6 months'")
-    deadline = dates.notice_deadline(end, dates.parse_period(c.notice), nation)
+    deadline = dates.notice_deadline(end, notice, nation)
     days = (deadline - as_of).days
     run_on = run_on_date(c, nation)
     off = dates.non_working(deadline, nation)
@@ -256,7 +270,8 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
     when = dates.parse_date(served_on, "--served-on")
     if when > today:
         raise BadInput(f"--served-on {when} is in the future; record notice once it has been served")
-    if contract.start and when < date.fromisoformat(contract.start):
+    start = inputs.stored_day(contract.start)
+    if start is not None and when < start:
         raise BadInput(f"--served-on {when} is before the contract starts ({contract.start})")
     if contract.notice_served_on:
         raise BadInput(f"notice was already recorded as served on {contract.notice_served_on} ({contract.notice_ref})")

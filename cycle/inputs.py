@@ -147,6 +147,15 @@ def day(value: str | date, what: str) -> date:
     return when
 
 
+def stored_day(value: str | None) -> date | None:
+    """A date read back from the database, or None when it is not one `day` accepts (a hand edit, which
+    `audit verify` names): one odd row must not stop a listing."""
+    try:
+        return day(value, "date") if value else None
+    except BadInput:
+        return None
+
+
 def iso_date(value: str | None, what: str) -> str | None:
     """`value` as YYYY-MM-DD, if it is a date `day` accepts; None for nothing given."""
     return None if value is None else day(value, what).isoformat()

@@ -137,3 +137,23 @@ def test_a_password_file_that_is_not_utf8_is_one_line_exit_2(live: Cli, db: Data
                    env={"CYCLE_SMTP_HOST": "127.0.0.1", "CYCLE_SMTP_PASSWORD_FILE": str(secret)})
     assert line == (f"Error: cannot read the SMTP password file {secret}: not UTF-8 text (invalid continuation "
                     f"byte at byte 3)")
+
+
+# --- rows written by hand: what cycle reads back must not give a traceback either ----------------
+
+READS = [["contracts", "due"], ["contract", "show", "camhs"], ["project", "show", "camhs"], ["project", "list"],
+         ["milestone", "list", "camhs"], ["remind", "--dry-run"], ["review", "list"], ["gate", "check", "camhs"],
+         ["report", "quarterly", "--quarter", "2026-Q3"], ["report", "gate-audit", "camhs"], ["audit", "log"]]
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "0001-01-01", "not a date", "2026-02-30"])
+def test_dates_out_of_range_in_hand_edited_rows_give_no_traceback(live: Cli, db: Database, value: str) -> None:
+    live("review", "record", "camhs", "--quarter", "2025-Q4", "--held-on", "2026-03-01")
+    db.tamper('UPDATE contract SET "end" = :v, extension_to = :v, notice_served_on = :v',
+              "UPDATE milestone SET due = :v, done_on = :v", "UPDATE project SET start_date = :v, end_date = :v",
+              "UPDATE review_meeting SET held_on = :v", params={"v": value})
+    db.tamper("UPDATE contract SET notice = '99999 months', run_on = 'forever'")
+    for args in READS:
+        result = live.runner.invoke(_cli(), args, prog_name="cycle")
+        assert result.exit_code in (0, 1), (args, result.exit_code, result.output, result.exception)
+        assert isinstance(result.exception, SystemExit | None), (args, repr(result.exception))

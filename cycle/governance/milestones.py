@@ -10,7 +10,7 @@ from cycle.db import rows
 from cycle.db.models import Milestone, row_id
 from cycle.db.store import Store
 from cycle.errors import BadInput
-from cycle.inputs import iso_date, one_line
+from cycle.inputs import iso_date, one_line, stored_day
 from cycle.projects.engine import load_for_write, record_change
 from cycle.shell import quote
 
@@ -25,9 +25,12 @@ class MilestoneView(NamedTuple):
 
     def slipped(self, on: date) -> bool:
         """Not done by its due date (as seen on `on`)."""
-        due = date.fromisoformat(self.due)
+        due = stored_day(self.due)
+        if due is None:  # not a date: edited by hand, which `audit verify` names
+            return False
         if self.done_on:
-            return date.fromisoformat(self.done_on) > due
+            done = stored_day(self.done_on)
+            return done is not None and done > due
         return on > due
 
     def as_dict(self) -> dict[str, Any]:

@@ -33,8 +33,9 @@ def quarters_due(sql: Sql, project: ProjectRow, contract: ContractRow | None, as
         return []
     st = contracts.status(project.key, contract, as_of)
     since = history.entered_stage_on(sql, project, "do")
-    if contract.start:
-        since = max(since, date.fromisoformat(contract.start))
+    start = inputs.stored_day(contract.start)
+    if start is not None:
+        since = max(since, start)
     until = min(as_of, st.effective_end or as_of)
     if until < since:
         return []
