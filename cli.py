@@ -33,10 +33,14 @@ class CycleGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # An argument the shell passed as bytes that are not UTF-8 reaches Python as lone surrogates; refuse it
         # here, once, before any command could store it or send it to the database.
+        # A NUL cannot come from a shell, only from a program calling cycle; no file name or text may hold one.
         for n, arg in enumerate(args, 1):
             if any(0xD800 <= ord(ch) <= 0xDFFF for ch in arg):
                 click.echo(f"Error: argument {n} is not valid UTF-8 text; type it again, or set your terminal to "
                            f"UTF-8.", err=True)
+                ctx.exit(2)
+            if "\x00" in arg:
+                click.echo(f"Error: argument {n} holds a NUL character, which no argument may hold.", err=True)
                 ctx.exit(2)
         return super().parse_args(ctx, args)
 

@@ -117,6 +117,17 @@ def test_an_argument_that_is_not_utf8_is_one_line_exit_2(live: Cli, db: Database
                                         f"your terminal to UTF-8.")
 
 
+@pytest.mark.parametrize("args", [
+    ["report", "quarterly", "--quarter", "2026-Q3", "--out", "nul\x00"],
+    ["workflow", "check", "a\x00.toml"],
+    ["project", "show", "camhs\x00"],
+])
+def test_an_argument_with_a_nul_is_one_line_exit_2(live: Cli, db: Database, args: list[str]) -> None:
+    """Found by tests/test_fuzz.py: a NUL in --out gave ValueError('embedded null byte')."""
+    n = next(i for i, a in enumerate(args, 1) if "\x00" in a)
+    assert refused(live, db, *args) == f"Error: argument {n} holds a NUL character, which no argument may hold."
+
+
 def test_cycle_user_that_is_not_utf8_is_one_line_exit_2(live: Cli, db: Database) -> None:
     line = refused(live, db, "evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA",
                    env={"CYCLE_USER": "al\udcffice"})
@@ -157,3 +168,32 @@ def test_dates_out_of_range_in_hand_edited_rows_give_no_traceback(live: Cli, db:
         result = live.runner.invoke(_cli(), args, prog_name="cycle")
         assert result.exit_code in (0, 1), (args, result.exit_code, result.output, result.exception)
         assert isinstance(result.exception, SystemExit | None), (args, repr(result.exception))
+
+
+DATE_OPTIONS = {"as_of", "start", "end", "start_date", "end_date", "extension_to", "served_on", "due", "on",
+                "decided_on", "held_on"}
+
+
+def test_every_date_option_is_the_one_date_type_and_says_date_in_help() -> None:
+    """Item 20: date options were TEXT in some places and DATE in others."""
+    import click
+
+    from cycle.cli import cli
+    from cycle.commands._common import DATE
+
+    found = []
+
+    def walk(group: click.Group, path: str) -> None:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                walk(command, f"{path} {name}")
+            ctx = click.Context(command, info_name=name)
+            for param in command.params:
+                if param.name in DATE_OPTIONS and not getattr(param, "hidden", False):
+                    found.append(f"{path} {name} {param.opts[0]}")
+                    assert param.type is DATE, (path, name, param.name)
+                    help_record = param.get_help_record(ctx)
+                    assert help_record is not None and help_record[0].endswith(" DATE"), help_record
+
+    walk(cli, "cycle")
+    assert len(found) >= 15, found
