@@ -128,6 +128,7 @@ def test_an_argument_with_a_nul_is_one_line_exit_2(live: Cli, db: Database, args
     assert refused(live, db, *args) == f"Error: argument {n} holds a NUL character, which no argument may hold."
 
 
+@pytest.mark.sqlite_only  # on PostgreSQL the actor is the database login, whatever CYCLE_USER says
 def test_cycle_user_that_is_not_utf8_is_one_line_exit_2(live: Cli, db: Database) -> None:
     line = refused(live, db, "evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA",
                    env={"CYCLE_USER": "al\udcffice"})

@@ -24,7 +24,6 @@ HOSTILE = [
     pytest.param("first\n  #99 forged line", CONTROL, id="newline"),
     pytest.param("carriage\rreturn", CONTROL, id="CR"),
     pytest.param("tab\there", CONTROL, id="tab"),
-    pytest.param("nul\x00", CONTROL, id="NUL"),
     pytest.param("del\x7f", CONTROL, id="DEL"),
     pytest.param("nel\x85next", CONTROL, id="NEL"),
     pytest.param("csi\x9b2J", CONTROL, id="C1 CSI"),
@@ -108,6 +107,8 @@ def test_the_library_holds_a_caller_other_than_the_cli(ready: Cli, db: Database)
     try:
         with pytest.raises(BadInput, match="direction controls"):
             engine.add_evidence(store, "camhs", "needs-assessment", "a\u202eb", actor="alice")
+        with pytest.raises(BadInput, match="no control characters"):  # from the CLI, test_inputs: one line, exit 2
+            engine.add_evidence(store, "camhs", "needs-assessment", "nul\x00", actor="alice")
         with pytest.raises(BadInput, match="out of range"):
             milestones.add_milestone(store, "camhs", "Spec", "2999-01-01", actor="alice")
         with pytest.raises(BadInput, match="at most 200"):
