@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from cycle.cli import cli
 
-from .conftest import BODY, CAMHS, Cli, Database
+from .conftest import BODY, CAMHS, ON_POSTGRES, Cli, Database
 
 #: Exit codes `cycle --help` documents: 0 done, 1 verification failed, 2 bad input, 3 gate not met, 4 changed
 #: by someone else, 5 database error, 6 not permitted.
@@ -124,8 +124,9 @@ def seeded(run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     return run
 
 
-@settings(max_examples=int(os.environ.get("CYCLE_FUZZ_EXAMPLES", "300")), deadline=None, database=None,
-          derandomize=bool(os.environ.get("CI")),
+# About 30 s on SQLite; on PostgreSQL each example dumps every table twice over the network, so fewer.
+@settings(max_examples=int(os.environ.get("CYCLE_FUZZ_EXAMPLES", "100" if ON_POSTGRES else "300")), deadline=None,
+          database=None, derandomize=bool(os.environ.get("CI")),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(args=invocations())
