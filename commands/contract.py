@@ -98,7 +98,7 @@ def contract_notice(key: str, served_on: str, ref: str) -> None:
 
 @contract.command("correct")
 @click.argument("key")
-@click.option("--notice-served-on", required=True, metavar="DATE",
+@click.option("--notice-served-on", required=True, type=DATE,
               help="The day notice was really served, YYYY-MM-DD (not before 1990, not in the future).")
 @click.option("--reason", required=True, help="Why the record was wrong; kept in the audit entry.")
 def contract_correct(key: str, notice_served_on: str, reason: str) -> None:

@@ -48,7 +48,7 @@ def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, r
 
 @decision.command("correct")
 @click.argument("decision_id", metavar="ID", type=click.IntRange(min=1))
-@click.option("--date", "decided_on", required=True, metavar="DATE",
+@click.option("--date", "decided_on", required=True, type=DATE,
               help="The day the body really decided, YYYY-MM-DD (not before 1990, not in the future).")
 @click.option("--reason", required=True, help="Why the record was wrong; kept in the audit entry.")
 def decision_correct(decision_id: int, decided_on: str, reason: str) -> None:

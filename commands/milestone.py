@@ -52,8 +52,8 @@ def milestone_done(key: str, milestone_id: int, on: str | None) -> None:
 @milestone.command("correct")
 @click.argument("key")
 @click.argument("milestone_id", metavar="ID", type=click.IntRange(min=1))
-@click.option("--due", metavar="DATE", help="The right due date, YYYY-MM-DD.")
-@click.option("--done-on", metavar="DATE", help="The day it was really done, YYYY-MM-DD (not in the future).")
+@click.option("--due", type=DATE, help="The right due date, YYYY-MM-DD.")
+@click.option("--done-on", type=DATE, help="The day it was really done, YYYY-MM-DD (not in the future).")
 @click.option("--reason", required=True, help="Why the record was wrong; kept in the audit entry.")
 def milestone_correct(key: str, milestone_id: int, due: str | None, done_on: str | None, reason: str) -> None:
     """Correct a milestone's due date or the day it was done (a governance lead only): an audit entry of its

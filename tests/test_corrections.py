@@ -82,15 +82,15 @@ def test_with_nobody_a_governance_lead_nobody_may_correct(ready: Cli, db: Databa
 
 
 @pytest.mark.parametrize("args, said", [
-    (["--notice-served-on", "1989-12-31"], "--notice-served-on 1989-12-31 is before 1990, earlier than anything "
-                                          "cycle records; check the year"),
-    (["--notice-served-on", "2999-01-01"], "--notice-served-on 2999-01-01 is in the future; it is the day it "
+    (["--notice-served-on", "1989-12-31"], "--notice-served-on 1989-12-31 is out of range; cycle takes dates from "
+                                          "1990-01-01 to 2100-12-31"),
+    (["--notice-served-on", "2099-01-01"], "--notice-served-on 2099-01-01 is in the future; it is the day it "
                                           "happened, so on or before {today}"),
     (["--notice-served-on", "2025-01-01"], "--notice-served-on 2025-01-01 is before the contract starts (2025-04-01)"),
     (["--notice-served-on", "2026-09-05"], "notice was served on 2026-09-05 already, so nothing changed; see the "
                                           "record with: cycle project show camhs"),
     (["--notice-served-on", "15/09/2026"], "--notice-served-on '15/09/2026' is not a date; use YYYY-MM-DD, e.g. "
-                                          "2026-10-14"),
+                                          "2027-03-31"),
 ])
 def test_a_correction_that_makes_no_sense_is_refused(team: Cli, db: Database, args: list[str], said: str) -> None:
     from cycle.calendar.clock import london_today

@@ -90,7 +90,7 @@ def test_an_smtp_port_out_of_range_in_the_environment_is_refused(ready: Cli, db:
     assert result.exit_code == 2
     assert _one_line(result) == (f"Error: SMTP port '99999999999999999999' is out of range; give a port number "
                                  f"from 1 to 65535, e.g. 587 (CYCLE_SMTP_PORT or [smtp] port in "
-                                 f"{home / 'reminders.toml'})")
+                                 f"{home.parent / 'xdg-config' / 'cycle' / 'reminders.toml'})")
     assert db.dump() == before
 
 

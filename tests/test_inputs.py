@@ -54,16 +54,16 @@ CASES = [
     (["contract", "set", "camhs", "--start", "0206-09-15"],
      "Error: --start 0206-09-15 is out of range; cycle takes dates from 1990-01-01 to 2100-12-31"),
     (["contract", "set", "camhs", "--run-on", "9999y"],
-     "Error: --run-on '9999y' is longer than cycle takes (100 years: 1200 months); write e.g. '6 months' or "
-     "'2y'"),
+     "Error: --run-on '9999y' is longer than cycle takes (at most 1200 months (100 years)); write e.g. "
+     "'6 months' or '2y'"),
     (["contract", "set", "camhs", "--notice", "9999 weeks"],
-     "Error: --notice '9999 weeks' is longer than cycle takes (100 years: 36600 days); write "
+     "Error: --notice '9999 weeks' is longer than cycle takes (at most 9999 days); write "
      "e.g. '6 months' or '2y'"),
     (["contracts", "due", "--as-of", "9999-12-31"],
      "Error: --as-of 9999-12-31 is out of range; cycle takes dates from 1990-01-01 to 2100-12-31"),
     (["contracts", "due", "--within", "9999y"],
-     "Error: --within '9999y' is longer than cycle takes (100 years: 1200 months); write e.g. '6 months' or "
-     "'2y'"),
+     "Error: --within '9999y' is longer than cycle takes (at most 1200 months (100 years)); write e.g. "
+     "'6 months' or '2y'"),
     (["report", "quarterly", "--quarter", "9999-Q4"],
      "Error: --quarter '9999-Q4' is out of range; cycle takes quarters from 1989-Q4 to 2100-Q3"),
     (["report", "quarterly", "--quarter", "0000-Q1"],

@@ -60,11 +60,12 @@ def parse_period(text: str, what: str = "period") -> Period:
         found = Period(n, "months")
     else:
         found = Period(n, "days")
-    years = inputs.MAX_PERIOD_YEARS
-    ceiling = {"months": 12 * years, "days": 366 * years, "working-days": 261 * years}[found.unit]
-    if found.n > ceiling:
-        raise BadInput(f"{what} {text.strip()!r} is longer than cycle takes ({years} years: {ceiling} "
-                       f"{found.unit.replace('-', ' ')}); write e.g. '6 months' or '2y'")
+    ceiling = {"months": MAX_MONTHS, "days": MAX_DAYS, "working-days": MAX_DAYS}[found.unit]
+    if found.n > ceiling:  # as given, not as stored; a stored period must read back (four digits)
+        most = (f"{MAX_MONTHS} months ({inputs.MAX_PERIOD_YEARS} years)" if found.unit == "months"
+                else f"{MAX_DAYS} {found.unit.replace('-', ' ')}")
+        raise BadInput(f"{what} {text.strip()!r} is longer than cycle takes (at most {most}); write e.g. "
+                       f"'6 months' or '2y'")
     return found
 
 
