@@ -89,7 +89,7 @@ class ReminderScheduler:
         """Queue everything due today (London date of the clock), then send."""
         now = self.clock()
         today = clock.london_date(now)
-        plan = rules.enqueue(self.store, today, actor=self.actor, lease=self.lease)
+        plan = rules.enqueue(self.store, today, actor=self.actor, lease=self.lease, today=today)
         drained = send.drain(self.store, actor=self.actor, transport=self.transport, now=now, lease=self.lease)
         self.log(f"{today} tick: queued {len(plan.new)}, {drained.summary()} ({drained.transport})")
         for p in plan.problems:

@@ -1,13 +1,20 @@
 """Shared set-up for the reminder tests: people, a project in `do` with a contract, and dates ahead of today.
 
-The tests simulate time with --as-of and an injected clock, never by sleeping. They use dates two years
+The tests simulate time with --as-of and an injected clock, never by sleeping; a run that sends (which
+refuses a day after today) is run on its day with `remind_run`, the clock moved there. They use dates two years
 ahead (year Y), so the day the project really entered `do` (today) is always before them.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import time_machine
+from click.testing import Result
 
 from .conftest import CAMHS, Cli, go
 
@@ -52,3 +59,17 @@ def live_project(run: Cli, *, start: str | None = None, end: str | None = None, 
 
 def maildir_messages(home: Path) -> list[Path]:
     return sorted((home / "mail" / "new").glob("*"))
+
+
+@contextmanager
+def on_day(day: str | date) -> Iterator[None]:
+    """The clock at noon (London) on `day`."""
+    when = datetime.combine(date.fromisoformat(str(day)), time(12), ZoneInfo("Europe/London"))
+    with time_machine.travel(when, tick=False):
+        yield
+
+
+def remind_run(run: Cli, day: str | date, *args: str, expect: int | None = 0) -> Result:
+    """`cycle remind run --as-of DAY` on that day (a run may not be dated after today)."""
+    with on_day(day):
+        return run("remind", "run", "--as-of", str(day), *args, expect=expect)

@@ -20,7 +20,7 @@ from cycle.notifications import mail, render, send
 from cycle.reminders import outbox, rules
 
 from .conftest import Cli, Database
-from .reminder_setup import Y, live_project
+from .reminder_setup import Y, live_project, remind_run
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 
 T0 = datetime(Y, 12, 20, 7, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ def rows(run: Cli) -> list[tuple[int, str, str, int]]:
 def review_due(run: Cli, store: Store, **kw: str) -> None:
     """camhs live; the Y-Q3 review reminder (to alice) queued."""
     live_project(run, **kw)
-    plan = rules.enqueue(store, T0.date(), actor="scheduler")
+    plan = rules.enqueue(store, T0.date(), actor="scheduler", today=T0.date())
     assert [(r.kind, r.recipient) for r in plan.new] == [("review-due", "alice")]
 
 
@@ -121,7 +121,7 @@ def test_server_down_leaves_it_pending_and_it_goes_when_the_server_is_back(
 def test_one_recipient_refused_of_two_the_other_is_delivered_and_the_refusal_recorded(
         run: Cli, store: Store, smtp: SmtpServer) -> None:
     live_project(run, end=f"{Y + 1}-09-30")
-    rules.enqueue(store, date(Y, 12, 31), actor="scheduler")  # the 90-day rung: to alice and sam
+    rules.enqueue(store, date(Y, 12, 31), actor="scheduler", today=date(Y, 12, 31))  # the 90-day rung: alice, sam
     notice = {r["recipient"]: r["id"] for r in run.json("outbox", "list") if r["kind"] == "notice"}
     assert sorted(notice) == ["alice", "sam"]
     smtp.handler.refuse = {"sam@council.example": "550 5.1.1 <sam@council.example>: Recipient address rejected"}
@@ -144,7 +144,7 @@ def test_one_recipient_refused_of_two_the_other_is_delivered_and_the_refusal_rec
 def test_a_temporary_refusal_of_one_recipient_is_retried_alone_under_the_same_message_id(
         run: Cli, store: Store, smtp: SmtpServer) -> None:
     live_project(run, end=f"{Y + 1}-09-30")
-    rules.enqueue(store, date(Y, 12, 31), actor="scheduler")
+    rules.enqueue(store, date(Y, 12, 31), actor="scheduler", today=date(Y, 12, 31))
     smtp.handler.refuse = {"sam@council.example": "450 4.2.1 Mailbox busy"}
     drain(store, T0)
     smtp.handler.refuse = {}
@@ -170,7 +170,7 @@ def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, s
     # as an older version might have.
     db.tamper("UPDATE project SET title = :title WHERE key = 'camhs'",
                params={"title": EVIL + "\r\nBcc: d@evil.example\nX-Injected: yes"})
-    rules.enqueue(store, T0.date(), actor="scheduler")
+    rules.enqueue(store, T0.date(), actor="scheduler", today=T0.date())
     assert drain(store, T0).summary() == "sent 1"
     (received,) = smtp.received
     assert received.rcpt_tos == ["alice@council.example"]
@@ -192,7 +192,8 @@ def test_no_title_can_add_a_header_and_html_is_escaped(run: Cli, store: Store, s
 
 def test_the_ics_attachment_parses_and_carries_the_right_date(run: Cli, store: Store, smtp: SmtpServer) -> None:
     live_project(run, end=f"{Y + 1}-09-30")
-    rules.enqueue(store, date(Y + 1, 3, 24), actor="scheduler")  # Q4 review due 31 March; 7-day notice rung
+    # Q4 review due 31 March; 7-day notice rung
+    rules.enqueue(store, date(Y + 1, 3, 24), actor="scheduler", today=date(Y + 1, 3, 24))
     drain(store, T0)
     found = {}
     for m in smtp.received:
@@ -410,7 +411,7 @@ def test_a_refused_address_once_corrected_is_used_by_the_retry_and_the_reminder_
     assert [(r["status"], r["email"]) for r in run.json("outbox", "list")] == [("sent", "alice@council.gov.uk")]
     # sent once: neither a retry nor another run sends it again, to either address
     run("outbox", "retry", "1", expect=2)
-    assert run("remind", "run", "--as-of", T0.date().isoformat()).stdout.startswith(
+    assert remind_run(run, T0.date().isoformat()).stdout.startswith(
         f"{T0.date()}: queued 0 reminders; 1 was already queued or sent.")
     assert len(smtp.received) == 1
     run("audit", "verify")

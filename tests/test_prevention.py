@@ -92,7 +92,7 @@ def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.Monk
         run("contract", "set", "camhs", "--provider", "Trust X", "--start", "2025-04-01", "--end", "2028-03-31",
             "--notice", "6 months")
         run("review", "record", "camhs", "--quarter", "2026-Q2", "--held-on", "2026-09-20")
-        run("remind", "run", "--as-of", "2027-06-10")
+        run("remind", "run")
         t.acts("chair")
         run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY, "--ref", "m")
         t.acts("pat")

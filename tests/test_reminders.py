@@ -21,7 +21,7 @@ from cycle.notifications.mail import MaildirTransport
 from cycle.reminders import reviews, rules
 
 from .conftest import BODY, Cli, go
-from .reminder_setup import Y, add_people, live_project, maildir_messages
+from .reminder_setup import Y, add_people, live_project, maildir_messages, remind_run
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_quarterly_review_due_then_overdue_then_quiet_once_recorded(run: Cli, st
     assert due(run, f"{Y}-10-01") == []
     assert due(run, f"{Y}-12-16") == []  # 15 days before: not yet (lead is 14 days)
     assert due(run, f"{Y}-12-17") == [("review-due", "camhs", q3, "alice", "new")]
-    run("remind", "run", "--as-of", f"{Y}-12-17")
+    remind_run(run, f"{Y}-12-17")
     assert due(run, f"{Y}-12-31") == [("review-due", "camhs", q3, "alice", "sent")]
     assert due(run, f"{Y + 1}-01-07") == [("review-due", "camhs", q3, "alice", "sent")]  # the 7 days' grace
     assert due(run, f"{Y + 1}-01-08") == [("review-due", "camhs", q3, "alice", "sent"),
@@ -115,10 +115,10 @@ def test_quarterly_review_due_then_overdue_then_quiet_once_recorded(run: Cli, st
 
 def test_a_review_due_reminder_missed_while_nothing_ran_is_sent_late_once(run: Cli, home: Path) -> None:
     live_project(run)  # Y-Q3 is due by 31 December Y; its reminder falls due on 17 December
-    run("remind", "run", "--as-of", f"{Y}-12-16")  # the last run before the Christmas break: nothing due yet
+    remind_run(run, f"{Y}-12-16")  # the last run before the Christmas break: nothing due yet
     assert sent_in_maildir(home) == []
     # nothing runs from 17 December to 2 January; the first run after the break tells the owner, late
-    first = run("remind", "run", "--as-of", f"{Y + 1}-01-03")
+    first = remind_run(run, f"{Y + 1}-01-03")
     assert first.stdout.splitlines()[0] == f"{Y + 1}-01-03: queued 1 reminder; 0 were already queued or sent."
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     (path,) = maildir_messages(home)
@@ -133,8 +133,8 @@ def test_a_review_due_reminder_missed_while_nothing_ran_is_sent_late_once(run: C
     assert "calendar" not in text
     assert [p.get_content_type() for p in msg.walk() if p.get_content_type() == "text/calendar"] == []
     # once: later runs do not send it again; after the grace the governance lead is told, as before
-    run("remind", "run", "--as-of", f"{Y + 1}-01-04")
-    run("remind", "run", "--as-of", f"{Y + 1}-01-08")
+    remind_run(run, f"{Y + 1}-01-04")
+    remind_run(run, f"{Y + 1}-01-08")
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>",
                                      f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
 
@@ -145,7 +145,7 @@ def test_a_late_review_reminder_is_not_sent_once_a_later_quarters_is_due(run: Cl
     # owner is not sent a stale one about Y-Q3 as well
     assert due(run, f"{Y + 1}-03-16") == [("review-due", "camhs", f"{Y}-Q3", "alice", "new"),
                                           ("review-overdue", "camhs", f"{Y}-Q3", "gina", "new")]
-    run("remind", "run", "--as-of", f"{Y + 1}-03-20")
+    remind_run(run, f"{Y + 1}-03-20")
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q4 -> alice <alice@council.example>",
                                      f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
 
@@ -173,10 +173,10 @@ def test_running_the_tick_twice_sends_each_reminder_once(run: Cli, home: Path) -
     live_project(run)
     day = f"{Y}-12-20"
     before = len(run.json("audit", "log"))
-    first = run("remind", "run", "--as-of", day)
+    first = remind_run(run, day)
     assert first.stdout.splitlines()[0] == f"{day}: queued 1 reminder; 0 were already queued or sent."
     assert f"Mail went to the Maildir {home / 'mail'} (no SMTP server configured" in first.stdout
-    second = run("remind", "run", "--as-of", day)
+    second = remind_run(run, day)
     assert second.stdout.splitlines()[0] == f"{day}: queued 0 reminders; 1 was already queued or sent."
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     rows = run.json("outbox", "list")
@@ -186,6 +186,38 @@ def test_running_the_tick_twice_sends_each_reminder_once(run: Cli, home: Path) -
     assert actions == ["outbox.enqueue", "outbox.claim", "outbox.sent"]
     assert due(run, day) == [("review-due", "camhs", f"{Y}-Q3", "alice", "sent")]
     run("audit", "verify")
+
+
+def test_a_run_dated_after_today_is_refused_and_burns_nothing(run: Cli, home: Path) -> None:
+    """`remind run --as-of` a later day would send that day's reminders now, and the real ones never."""
+    live_project(run)
+    today = clock.london_today()  # the real clock: the date in England now
+    later = f"{Y + 3}-03-25"  # the 7-day rung of the notice deadline, 31 March Y+3
+    before = run.json("audit", "log")
+    for extra in ([], ["--no-send"]):
+        refused = run("remind", "run", "--as-of", later, *extra, expect=2)
+        assert refused.stderr == (f"Error: --as-of {later} is after today ({today}, London): a run sends real "
+                                  f"reminders now, so it cannot be dated in the future; preview that day with: "
+                                  f"cycle remind --dry-run --as-of {later}\n")
+    tomorrow = str(today + timedelta(days=1))
+    assert run("remind", "run", "--as-of", tomorrow, expect=2).stderr.startswith(f"Error: --as-of {tomorrow} is after")
+    assert run.json("audit", "log") == before and run.json("outbox", "list") == []
+    assert maildir_messages(home) == []
+    # a preview may look ahead, either way it is asked for
+    assert ("notice", "camhs", f"{Y + 3}-03-31/7d", "alice", "new") in due(run, later)
+    assert run("remind", "run", "--dry-run", "--as-of", later).stdout.startswith(f"Reminders due on {later}")
+    # today (and an earlier day) is a run like any other
+    assert run("remind", "run", "--as-of", str(today)).stdout.startswith(f"{today}: queued 0 reminder(s)")
+    assert run("remind", "run").stdout.startswith(f"{today}: queued 0 reminder(s)")
+    # the scheduler's own clock decides its "today" (a library caller passes it): on that day the run goes
+    store = open_store()
+    try:
+        with pytest.raises(Exception, match="is after today"):
+            rules.enqueue(store, date(Y + 3, 3, 25), actor="scheduler")
+        plan = rules.enqueue(store, date(Y + 3, 3, 25), actor="scheduler", today=date(Y + 3, 3, 25))
+    finally:
+        store.dispose()
+    assert ("notice", f"{Y + 3}-03-31/7d") in [(r.kind, r.period) for r in plan.new]
 
 
 def test_dry_run_writes_nothing_and_says_where_mail_goes(run: Cli, home: Path) -> None:
@@ -229,12 +261,12 @@ def test_a_reminder_to_someone_without_an_email_is_shown_with_its_fix_then_sent_
     assert ("Cannot be sent until fixed (the next run sends them once fixed):\n"
             f"  review-overdue  camhs {Y}-Q3: gina (governance lead of camhs) is not in the people list, so has no "
             "email\n      fix with: cycle people add gina --email ADDRESS\n") in text
-    result = run("remind", "run", "--as-of", day)
+    result = remind_run(run, day)
     assert result.stderr == (f"Not sent: review-overdue camhs {Y}-Q3: gina (governance lead of camhs) is not in the "
                              f"people list, so has no email; fix with: cycle people add gina --email ADDRESS\n")
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     run("people", "add", "gina", "--email", "gina@council.example")
-    run("remind", "run", "--as-of", f"{Y + 1}-01-09")
+    remind_run(run, f"{Y + 1}-01-09")
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>",
                                      f"camhs review-overdue {Y}-Q3 -> gina <gina@council.example>"]
     # no governance lead named at all: said too, with the command that names one
@@ -258,7 +290,7 @@ def _walk(store: Store, home: Path, first: date, last: date) -> dict[str, list[s
     out: dict[str, list[str]] = {}
     day = first
     while day <= last:
-        rules.enqueue(store, day, actor="scheduler")
+        rules.enqueue(store, day, actor="scheduler", today=day)
         drained = send.drain(store, actor="scheduler", transport=transport,
                              now=datetime(day.year, day.month, day.day, 7, tzinfo=UTC))
         got = sorted(f"{r.kind} {r.period} {r.recipient}" for r in drained.sent if r.kind.startswith("notice"))
@@ -353,7 +385,7 @@ def test_a_gate_waiting_on_a_decision_for_too_long(ready: Cli, home: Path, store
                                                     ("gate-waiting", "camhs", period, "gina", "new")]
     plan = run.json("remind", "--dry-run", "--as-of", str(today + timedelta(days=31)))
     assert plan["reminders"][0]["subject"] == "Waiting 31 days for a decision on analyse-plan"
-    run("remind", "run", "--as-of", str(today + timedelta(days=31)))
+    remind_run(run, str(today + timedelta(days=31)))
     (path,) = maildir_messages(home)
     msg = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert msg["Subject"] == "Waiting 31 days for a decision: CAMHS Tiers 2 and 3 (camhs)"
@@ -396,7 +428,7 @@ def test_the_ladder_and_lead_times_come_from_reminders_toml(run: Cli, home: Path
 
 def test_outbox_rows_carry_what_the_templates_need(run: Cli, store: Store) -> None:
     live_project(run)
-    rules.enqueue(store, date(Y, 12, 20), actor="alice")
+    rules.enqueue(store, date(Y, 12, 20), actor="alice", today=date(Y, 12, 20))
     with store.read() as s:
         from cycle.db.models import OutboxMessage
 

@@ -24,7 +24,7 @@ from cycle.reminders import lease, rules
 from cycle.reminders.lease import LeaseHeld
 
 from .conftest import Cli, cycle_exe, run_process
-from .reminder_setup import Y, live_project
+from .reminder_setup import Y, live_project, remind_run
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 
 WAIT = 120  # seconds: only a limit for a hung test, never a measurement
@@ -170,7 +170,7 @@ def test_two_ticks_at_once_send_each_reminder_once(run: Cli, smtp: SmtpServer) -
         s = open_store()
         try:
             start.wait(WAIT)
-            rules.enqueue(s, day, actor="cron")
+            rules.enqueue(s, day, actor="cron", today=day)
             send.drain(s, actor="cron", now=datetime(Y + 1, 1, 12, 7, tzinfo=UTC))
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
@@ -257,7 +257,7 @@ def test_cycle_scheduler_run_twice_on_one_database(run: Cli, home: Path, smtp: S
 def test_running_the_tick_twice_sends_each_reminder_once_over_smtp(run: Cli, smtp: SmtpServer) -> None:
     live_project(run, end=f"{Y + 1}-09-30")
     for _ in range(2):
-        result = run("remind", "run", "--as-of", f"{Y + 1}-01-12")
+        result = remind_run(run, f"{Y + 1}-01-12")
         assert f"Mail went to SMTP 127.0.0.1:{smtp.port} (none)." in result.stdout
     assert reminders_received(smtp) == [
         f"camhs notice {Y + 1}-03-31/90d -> alice@council.example,sam@council.example",

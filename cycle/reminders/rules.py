@@ -36,7 +36,7 @@ from cycle.db.models import OutboxMessage
 from cycle.db.rows import ContractRow, ProjectRow
 from cycle.db.sql import sql_of
 from cycle.db.store import Store
-from cycle.errors import CycleError
+from cycle.errors import BadInput, CycleError
 from cycle.governance.people import get as get_person
 from cycle.projects import history
 from cycle.shell import quote
@@ -298,13 +298,25 @@ def preview(store: Store, as_of: date, cfg: Settings | None = None) -> Plan:
         return due(store, s, as_of, cfg)
 
 
+def refuse_future(as_of: date, today: date | None = None) -> None:
+    """A run that queues real reminders may not be dated after today (London): it would send, now, the reminders of
+    that later day, and the real ones would then never go (only a preview may look ahead)."""
+    today = today or clock.london_today()
+    if as_of > today:
+        raise BadInput(f"--as-of {as_of.isoformat()} is after today ({today.isoformat()}, London): a run sends real "
+                       f"reminders now, so it cannot be dated in the future; preview that day with: "
+                       f"cycle remind --dry-run --as-of {as_of.isoformat()}")
+
+
 def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = None,
-            lease: Lease | None = None) -> Plan:
+            lease: Lease | None = None, today: date | None = None) -> Plan:
     """Queue every due reminder not already in the outbox, in the transaction that found it due.
 
     With `lease` (a scheduler's), nothing is queued unless the scheduler still holds it, checked (and renewed)
-    first in that same transaction.
+    first in that same transaction. `as_of` may not be after `today` (the London date of the caller's clock: a
+    scheduler's, else the real one).
     """
+    refuse_future(as_of, today)
     cfg = cfg or settings()
     with store.write() as s:
         if lease is not None:
