@@ -117,8 +117,8 @@ def cli() -> None:
 
     Data lives in $CYCLE_HOME (default ~/.local/share/cycle), or the database named by
     $CYCLE_DATABASE_URL. The actor recorded in the audit log is $CYCLE_USER, else your login name.
-    Exit codes: 0 done, 1 verification failed, 2 bad input, 3 gate not met, 4 changed by someone else,
-    5 database error, 6 not permitted (the refusal is recorded).
+    Exit codes: 0 done, 1 verification failed (or mail due not delivered), 2 bad input, 3 gate not met,
+    4 changed by someone else, 5 database error, 6 not permitted (the refusal is recorded).
     """
 
 

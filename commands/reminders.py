@@ -164,6 +164,8 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
 def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
     """One tick: queue every reminder due today, then send the outbox. Safe to run twice or from cron.
 
+    Exits 1 when anything due could not be queued or delivered (stderr says how many and why).
+
     \b
     Example:
       cycle remind run
@@ -188,9 +190,20 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
         click.echo(f"Not sent: {p.kind} {p.project} {p.period}: {p.problem}; fix with: {p.fix}", err=True)
     if no_send:
         click.echo("Send them with: cycle outbox send")
+        _refuse_undelivered(len(plan.problems))
         return
     drained = send.drain(store, actor=actor(), transport=transport)
     _report(drained, transport)
+    _refuse_undelivered(len(plan.problems), drained)
+
+
+def _refuse_undelivered(not_queued: int, drained: Any = None) -> None:
+    """Exit 1 (cron and monitoring notice) when anything due was not queued, or not accepted by the server."""
+    from cycle.errors import NotDelivered
+
+    failed, waiting = (len(drained.failed), len(drained.waiting)) if drained is not None else (0, 0)
+    if not_queued or failed or waiting:
+        raise NotDelivered(not_queued, failed, waiting)
 
 
 def _report(drained: Any, transport: Any) -> None:
@@ -241,7 +254,7 @@ def outbox_list(status: str | None, as_json: bool) -> None:
 
 @outbox.command("send")
 def outbox_send() -> None:
-    """Send every outbox row that is due (new, or due for a retry).
+    """Send every outbox row that is due (new, or due for a retry); exits 1 when any was not delivered.
 
     \b
     Example:
@@ -252,6 +265,7 @@ def outbox_send() -> None:
     transport = mail.transport()
     drained = send.drain(ready_store(), actor=actor(), transport=transport)
     _report(drained, transport)
+    _refuse_undelivered(0, drained)
 
 
 @outbox.command("retry")

@@ -72,6 +72,22 @@ class StaleProject(CycleError):
         )
 
 
+class NotDelivered(CycleError):
+    """Something due could not be delivered or queued (exit 1); the rest went, and each failure was named."""
+
+    exit_code = 1
+
+    def __init__(self, not_queued: int, failed: int, waiting: int):
+        self.not_queued, self.failed, self.waiting = not_queued, failed, waiting
+        total = not_queued + failed + waiting
+        parts = [f"{n} {what}" for n, what in (
+            (not_queued, "not queued (nobody with an email to send it to; fix as said above, the next run sends it)"),
+            (failed, "failed (refused for good; see: cycle outbox list --status failed)"),
+            (waiting, "waiting to retry (not accepted yet; see: cycle outbox list --status pending)")) if n]
+        noun = "reminder" if total == 1 else "reminders"
+        super().__init__(f"{total} {noun} due could not be delivered or queued: {'; '.join(parts)}")
+
+
 class NotPermitted(CycleError):
     """The actor may not do this (wrong role, or separation of duties); the refusal itself is audited."""
 

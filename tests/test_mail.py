@@ -20,7 +20,7 @@ from cycle.notifications import mail, render, send
 from cycle.reminders import outbox, rules
 
 from .conftest import Cli, Database
-from .reminder_setup import Y, live_project, remind_run
+from .reminder_setup import Y, add_people, live_project, remind_run
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 
 T0 = datetime(Y, 12, 20, 7, 0, tzinfo=UTC)
@@ -104,7 +104,7 @@ def test_server_down_leaves_it_pending_and_it_goes_when_the_server_is_back(
         run: Cli, store: Store, smtp: SmtpServer) -> None:
     review_due(run, store)
     smtp.stop()
-    result = run("outbox", "send")
+    result = run("outbox", "send", expect=1)  # exit 1: something due was not delivered
     assert result.stdout.startswith("Outbox: sent 0, 1 waiting to retry.")
     assert f"waiting #1 to alice <alice@council.example>: cannot reach 127.0.0.1:{smtp.port}: connection refused" \
            in result.stderr
@@ -384,11 +384,13 @@ def test_a_refused_address_once_corrected_is_used_by_the_retry_and_the_reminder_
         run: Cli, store: Store, smtp: SmtpServer) -> None:
     review_due(run, store)
     smtp.handler.refuse = {"alice@council.example": "550 5.1.1 <alice@council.example>: Recipient address rejected"}
-    failed = run("outbox", "send")
+    failed = run("outbox", "send", expect=1)
     assert failed.stderr == (
         "  failed #1 to alice <alice@council.example>: 550 5.1.1 <alice@council.example>: Recipient address "
         "rejected; retry with: cycle outbox retry 1 (if the address is wrong, first: cycle people add alice "
-        "--email ADDRESS)\n")
+        "--email ADDRESS)\n"
+        "Error: 1 reminder due could not be delivered or queued: 1 failed (refused for good; see: cycle outbox list "
+        "--status failed)\n")
     run("people", "add", "alice", "--email", "alice@council.gov.uk")
     # the outbox and the dry run agree on where the row will go now
     (listed,) = run.json("outbox", "list")
@@ -535,3 +537,45 @@ def test_the_email_is_written_for_uk_readers_and_the_machine_readable_parts_keep
     assert f"DTSTART;VALUE=DATE:{Y}1231" in part.get_payload(decode=True).decode()
     (planned,) = run.json("remind", "--dry-run", "--as-of", T0.date().isoformat())["reminders"]
     assert planned["subject"] == f"Quarterly review due by {Y}-12-31"  # JSON keeps ISO dates
+
+
+# --- what cron sees: an exit code ----------------------------------------------------------------
+
+def test_remind_run_and_outbox_send_exit_1_when_anything_due_was_not_delivered_or_queued(
+        run: Cli, smtp: SmtpServer) -> None:
+    """Cron and monitoring see only the exit code: a run that left anything due unsent must not exit 0."""
+    # on 31 December Y: the Y-Q3 review (alice), the 90-day rung (alice, sam); gina, the governance lead, is not
+    # in the people list (she is told once the review is overdue)
+    live_project(run, end=f"{Y + 1}-09-30", people=False)
+    add_people(run, ("alice", "sam"))
+    day = f"{Y}-12-31"
+    smtp.stop()  # the server cannot be reached: nothing goes, everything waits to retry
+    down = remind_run(run, day, expect=1)
+    assert down.stdout.startswith(f"{day}: queued 3 reminder(s); 0 were already queued or sent.\n"
+                                  f"Outbox: sent 0, 3 waiting to retry.")
+    assert down.stderr.splitlines()[-1] == (
+        "Error: 3 reminders due could not be delivered or queued: 3 waiting to retry (not accepted yet; see: "
+        "cycle outbox list --status pending)")
+    assert [r["status"] for r in run.json("outbox", "list")] == ["pending"] * 3
+    smtp.start()
+    # one recipient refused for good: the others go, and the run still says so
+    smtp.handler.refuse = {"sam@council.example": "550 5.1.1 <sam@council.example>: Recipient address rejected"}
+    for row in run.json("outbox", "list"):
+        run("outbox", "retry", str(row["id"]))  # due again now, rather than after the backoff
+    partly = run("outbox", "send", expect=1)
+    assert partly.stdout.startswith("Outbox: sent 2, 1 failed.")
+    assert partly.stderr.splitlines()[-1] == (
+        "Error: 1 reminder due could not be delivered or queued: 1 failed (refused for good; see: cycle outbox "
+        "list --status failed)")
+    # nothing left to send: exit 0 (a failure already reported is not reported by every later run)
+    assert run("outbox", "send").stdout.startswith("Outbox: sent 0.")
+    # a recipient missing from the people list: the reminder cannot be queued
+    missing = remind_run(run, f"{Y + 1}-01-08", expect=1)
+    assert "Not sent: review-overdue camhs" in missing.stderr
+    assert missing.stderr.splitlines()[-1] == (
+        "Error: 1 reminder due could not be delivered or queued: 1 not queued (nobody with an email to send it to; "
+        "fix as said above, the next run sends it)")
+    assert remind_run(run, f"{Y + 1}-01-08", "--no-send", expect=1).stderr.splitlines()[-1].startswith(
+        "Error: 1 reminder due could not be delivered or queued: 1 not queued")
+    run("people", "add", "gina", "--email", "gina@council.example")
+    assert remind_run(run, f"{Y + 1}-01-08").stderr == ""

@@ -261,9 +261,11 @@ def test_a_reminder_to_someone_without_an_email_is_shown_with_its_fix_then_sent_
     assert ("Cannot be sent until fixed (the next run sends them once fixed):\n"
             f"  review-overdue  camhs {Y}-Q3: gina (governance lead of camhs) is not in the people list, so has no "
             "email\n      fix with: cycle people add gina --email ADDRESS\n") in text
-    result = remind_run(run, day)
+    result = remind_run(run, day, expect=1)
     assert result.stderr == (f"Not sent: review-overdue camhs {Y}-Q3: gina (governance lead of camhs) is not in the "
-                             f"people list, so has no email; fix with: cycle people add gina --email ADDRESS\n")
+                             f"people list, so has no email; fix with: cycle people add gina --email ADDRESS\n"
+                             f"Error: 1 reminder due could not be delivered or queued: 1 not queued (nobody with an "
+                             f"email to send it to; fix as said above, the next run sends it)\n")
     assert sent_in_maildir(home) == [f"camhs review-due {Y}-Q3 -> alice <alice@council.example>"]
     run("people", "add", "gina", "--email", "gina@council.example")
     remind_run(run, f"{Y + 1}-01-09")
