@@ -9,6 +9,9 @@ SMTP settings come from the environment, else from [smtp] in $CYCLE_HOME/reminde
 The password is read only from the environment or from a file of its own, never from a command-line
 option (where other users of the machine could see it) nor from reminders.toml itself.
 
+An internationalised address (zoë@council.gov.uk) goes only to a server that offers SMTPUTF8 (RFC 6531); an
+address whose domain alone is internationalised goes in its ASCII form (xn--...), which any server takes.
+
 `smtplib` reports a partly refused message by returning the refused recipients rather than raising,
 so every outcome is read per recipient: accepted, temporary (4xx, or no server to talk to) or
 permanent (5xx).
@@ -129,12 +132,46 @@ def _text(reply: bytes | str) -> str:
     return " ".join(text.split())
 
 
+def sendable(address: str) -> tuple[str, str | None]:
+    """(the address to send to, why it cannot be sent at all): its ASCII form where it has one, else as stored
+    (internationalised: it needs SMTPUTF8). One stored before addresses were validated may not be an address."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return address, f"{address!r} is not an email address ({exc})"
+    return str(checked.ascii_email or checked.normalized), None
+
+
 class SmtpTransport:
     def __init__(self, settings: SmtpSettings):
         self.settings = settings
+        self._smtputf8: bool | None = None
 
     def describe(self) -> str:
         return self.settings.describe()
+
+    def smtputf8(self) -> bool | None:
+        """Whether the server offers SMTPUTF8 (asked once, after STARTTLS where used); None: it could not be asked."""
+        if self._smtputf8 is None:
+            st = self.settings
+            try:
+                conn = (smtplib.SMTP_SSL(st.host, st.port, local_hostname=st.helo, timeout=st.timeout, context=st.tls())
+                        if st.security == "ssl" else
+                        smtplib.SMTP(st.host, st.port, local_hostname=st.helo, timeout=st.timeout))
+            except (OSError, smtplib.SMTPException):
+                return None
+            try:
+                if st.security == "starttls":
+                    conn.starttls(context=st.tls())
+                conn.ehlo_or_helo_if_needed()
+                self._smtputf8 = bool(conn.has_extn("smtputf8"))
+            except (OSError, smtplib.SMTPException):
+                return None
+            finally:
+                _close(conn, Delivery())
+        return self._smtputf8
 
     def deliver(self, msg: EmailMessage, recipients: list[str]) -> Delivery:
         st = self.settings
@@ -207,6 +244,9 @@ class MaildirTransport:
 
     def describe(self) -> str:
         return f"Maildir {self.path}"
+
+    def smtputf8(self) -> bool:
+        return True  # a file: the message is written as UTF-8 where an address needs it (render.message)
 
     def deliver(self, msg: EmailMessage, recipients: list[str]) -> Delivery:
         box = mailbox.Maildir(str(self.path), create=True)

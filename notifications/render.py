@@ -295,6 +295,14 @@ def ics(row: Row, context: dict[str, Any], f: Facts, domain: str, now: datetime,
     return bytes(cal.to_ical())
 
 
+def _to(name: str, email: str) -> str:
+    """'name <email>', the name quoted where it must be; formataddr takes only an ASCII address, so an
+    internationalised one is put in after it."""
+    if email.isascii():
+        return formataddr((name, email))
+    return formataddr((name, "@")).rpartition("<")[0] + f"<{email}>"
+
+
 def message(rows: list[Row], sender: str, now: datetime | None = None,
             env: jinja2.Environment | None = None, users: set[str] | None = None) -> EmailMessage:
     """One email for the rows of one reminder (same project, kind and period), one row per recipient.
@@ -321,10 +329,11 @@ def message(rows: list[Row], sender: str, now: datetime | None = None,
     attachment = ics(first, context, f, domain, now, command)
     context["has_calendar"] = attachment is not None
     body = render(first.kind, context, env)
-    msg = EmailMessage(policy=SMTP)
+    # An internationalised address is written as UTF-8 (sent only where the server offers SMTPUTF8: send.py).
+    msg = EmailMessage(policy=SMTP if all(e.isascii() for _, e in recipients) else SMTP.clone(utf8=True))
     msg["Subject"] = body.subject
     msg["From"] = sender
-    msg["To"] = ", ".join(formataddr((one_line(name), email)) for name, email in recipients)
+    msg["To"] = ", ".join(_to(one_line(name), email) for name, email in recipients)
     msg["Date"] = format_datetime(now.astimezone(UTC))
     msg["Message-ID"] = message_id(first.project, first.kind, first.period, domain)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to a reminder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -89,30 +89,58 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
     return result
 
 
+def _addressable(rows: list[Row], transport: Transport) -> tuple[list[Row], list[Outcome]]:
+    """The rows whose address can be sent to by this transport (each in the form it is sent in), and an outcome
+    for each of the others: an address that is not one (stored before addresses were validated), or an
+    internationalised one when the server does not offer SMTPUTF8. Those fail alone; the rest go."""
+    ok: list[Row] = []
+    refused: list[Outcome] = []
+    for r in rows:
+        address, problem = mail.sendable(r.email)
+        if problem is not None:
+            problem += (f"; correct it with: cycle people add {r.recipient} --email ADDRESS, then: cycle outbox retry "
+                        f"{r.id}")
+        elif not address.isascii() and getattr(transport, "smtputf8", lambda: None)() is False:
+            problem = (f"{address} is an internationalised address, and {transport.describe()} does not offer "
+                       f"SMTPUTF8, which sending to it needs; give {r.recipient} an ASCII address with: cycle people "
+                       f"add {r.recipient} --email ADDRESS, then: cycle outbox retry {r.id}")
+        if problem is not None:
+            refused.append(Outcome(r.id, "permanent", problem))
+        else:
+            ok.append(r if address == r.email else replace(r, email=address))
+    return ok, refused
+
+
 def _send_one(rows: list[Row], sender: str, transport: Transport, now: datetime, env: Any,
               users: set[str]) -> list[Outcome]:
+    rows, refused = _addressable(rows, transport)
+    if not rows:
+        return refused
     try:
         msg = render.message(rows, sender, now, env, users)
     except render.TemplateProblem as exc:
         # A broken template is ours to fix: the reminder waits (and retries) rather than being lost.
-        return [Outcome(r.id, "temporary", str(exc)) for r in rows]
+        return refused + [Outcome(r.id, "temporary", str(exc)) for r in rows]
+    except Exception as exc:  # noqa: BLE001 - one message that cannot be made must not stop the others
+        detail = f"could not make the message: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        return refused + [Outcome(r.id, "temporary", detail.rstrip(": ")) for r in rows]
     mid = str(msg["Message-ID"])
     addresses = list(dict.fromkeys(r.email for r in rows))
     try:
         delivery = transport.deliver(msg, addresses)
     except Exception as exc:  # noqa: BLE001 - not the server's answer but ours: the reminder waits and retries
         detail = f"could not send: {type(exc).__name__}: {' '.join(str(exc).split())}"
-        return [Outcome(r.id, "temporary", detail.rstrip(": ")) for r in rows]
-    refused = {**delivery.temporary, **delivery.permanent}
-    outcomes = []
+        return refused + [Outcome(r.id, "temporary", detail.rstrip(": ")) for r in rows]
+    said = {**delivery.temporary, **delivery.permanent}
+    outcomes = refused
     for r in rows:
         if r.email in delivery.accepted:
-            others = "; ".join(f"{a}: {d}" for a, (_c, d) in refused.items()) or None
+            others = "; ".join(f"{a}: {d}" for a, (_c, d) in said.items()) or None
             outcomes.append(Outcome(r.id, "sent", "accepted", 250, mid,
                                     f"refused: {others}" if others else None))
             continue
         kind = "permanent" if r.email in delivery.permanent else "temporary"
-        code, detail = refused.get(r.email, (None, "no answer for this recipient"))
+        code, detail = said.get(r.email, (None, "no answer for this recipient"))
         accepted = ", ".join(delivery.accepted)
         outcomes.append(Outcome(r.id, kind, detail, code, mid, f"delivered to: {accepted}" if accepted else None))
     return outcomes

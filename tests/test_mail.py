@@ -579,3 +579,60 @@ def test_remind_run_and_outbox_send_exit_1_when_anything_due_was_not_delivered_o
         "Error: 1 reminder due could not be delivered or queued: 1 not queued")
     run("people", "add", "gina", "--email", "gina@council.example")
     assert remind_run(run, f"{Y + 1}-01-08").stderr == ""
+
+
+# --- addresses: validated when added; one that cannot be sent fails alone ------------------------
+
+def test_an_internationalised_address_goes_by_smtputf8_or_fails_alone_and_the_rest_go(
+        run: Cli, smtp: SmtpServer, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    live_project(run, end=f"{Y + 1}-09-30", people=False)
+    # checked when added (email-validator): an internationalised address is one; these are not
+    for bad, why in (("bob.@council.example", "An email address cannot have a period immediately before the @-sign."),
+                     ("bob@council..example", "An email address cannot have two periods in a row.")):
+        assert run("people", "add", "bob", "--email", bad, expect=2).stderr == (
+            f"Error: --email {bad!r} is not an email address: {why} (e.g. alice@council.gov.uk)\n")
+    assert run("people", "add", "alice", "--email", "zoë@council.gov.uk").stdout.startswith(
+        "alice <zoë@council.gov.uk>")
+    add_people(run, ("sam", "gina"))
+    # on 31 December Y: the Y-Q3 review (to alice alone) and the 90-day notice rung (to alice and sam, one message)
+    day = f"{Y}-12-31"
+    plain = SmtpServer(enable_SMTPUTF8=False)  # a server that does not offer SMTPUTF8
+    plain.start()
+    try:
+        monkeypatch.setenv("CYCLE_SMTP_PORT", str(plain.port))
+        result = remind_run(run, day, expect=1)
+    finally:
+        plain.stop()
+        monkeypatch.setenv("CYCLE_SMTP_PORT", str(smtp.port))
+    assert "Traceback" not in result.stderr and "UnicodeEncodeError" not in result.stderr
+    assert result.stdout.startswith(f"{day}: queued 3 reminder(s); 0 were already queued or sent.\n"
+                                    f"Outbox: sent 1, 2 failed.")
+    (notice,) = plain.received  # sam had his notice reminder; alice's address was left off it
+    assert notice.rcpt_tos == ["sam@council.example"]
+    assert notice.message["To"] == "sam <sam@council.example>"
+    failed = run.json("outbox", "list", "--status", "failed")
+    assert [(r["kind"], r["recipient"]) for r in failed] == [("review-due", "alice"), ("notice", "alice")]
+    assert failed[0]["last_error"] == (
+        f"zoë@council.gov.uk is an internationalised address, and SMTP 127.0.0.1:{plain.port} (none) does not offer "
+        f"SMTPUTF8, which sending to it needs; give alice an ASCII address with: cycle people add alice --email "
+        f"ADDRESS, then: cycle outbox retry {failed[0]['id']}")
+    assert result.stderr.splitlines()[-1] == (
+        "Error: 2 reminders due could not be delivered or queued: 2 failed (refused for good; see: cycle outbox "
+        "list --status failed)")
+    # a server that offers SMTPUTF8 (aiosmtpd does by default): the same rows, retried, go
+    for row in failed:
+        run("outbox", "retry", str(row["id"]))
+    assert run("outbox", "send").stdout.startswith("Outbox: sent 2.")
+    assert sorted(tuple(m.rcpt_tos) for m in smtp.received) == [("zoë@council.gov.uk",)] * 2
+    assert {str(m.message["To"]) for m in smtp.received} == {"alice <zoë@council.gov.uk>"}
+    # an address stored before addresses were validated (or edited by hand) fails alone, saying why
+    db.execute("UPDATE person SET email = 'gina@@council.example' WHERE name = 'gina'")
+    late = remind_run(run, f"{Y + 1}-01-08", expect=1)  # the Y-Q3 review is overdue: to gina
+    assert "Traceback" not in late.stderr
+    (row,) = run.json("outbox", "list", "--status", "failed")
+    assert (row["kind"], row["recipient"], row["last_error"]) == (
+        "review-overdue", "gina",
+        "'gina@@council.example' is not an email address (The part after the @-sign contains invalid characters: "
+        f"'@'.); correct it with: cycle people add gina --email ADDRESS, then: cycle outbox retry {row['id']}")
+    # (audit verify names the edit itself; an address stored by an older cycle is on the record as it is)
+    assert "person #3 differs from its audit entry" in run("audit", "verify", expect=1).stderr
