@@ -167,6 +167,32 @@ def test_no_review_reminders_before_do_or_without_a_contract(run: Cli) -> None:
                                           ("review-overdue", "camhs", f"{Y}-Q3", "gina", "new")]
 
 
+def test_reviews_follow_the_contract_while_it_runs_not_the_projects_stage(run: Cli, store: Store) -> None:
+    """A project moved on to decommission (or closed) while its contract runs on keeps its quarterly reviews,
+    until the contract's last day."""
+    live_project(run, end=f"{Y + 2}-03-31", notice="3 months")  # the contract ends 31 March Y+2
+    for gate, evidence in (("do-review", "contract-award"), ("review-decommission", "outcomes-evaluation")):
+        run("evidence", "add", "camhs", evidence, "--ref", f"{evidence} doc")
+        go(run, "camhs", gate)
+        run("project", "advance", "camhs", *(["--to", "decommission"] if gate == "review-decommission" else []))
+    assert run.json("project", "show", "camhs")["stage"] == "decommission"
+    # a contract that ends on its end date (one left to run on without notice is reviewed while it runs on)
+    run("contract", "set", "camhs", "--if-no-notice", "ends")
+    assert due(run, f"{Y + 1}-01-08") == [("review-due", "camhs", f"{Y}-Q3", "alice", "new"),
+                                          ("review-overdue", "camhs", f"{Y}-Q3", "gina", "new")]
+    # the last quarter it runs in (Y+1-Q4, January-March Y+2) is reviewed; none after it
+    assert ("review-due", "camhs", f"{Y + 1}-Q4", "alice", "new") in due(run, f"{Y + 2}-03-20")
+    assert [r for r in due(run, f"{Y + 2}-06-20") if r[0] == "review-due"] == []
+    # one function says which quarters (the quarterly report asks it too)
+    found = reviews.reviews_due(store, date(Y + 2, 6, 20))
+    assert [(r.project, str(r.quarter), r.held_on) for r in found] == [
+        ("camhs", f"{Y}-Q3", None), ("camhs", f"{Y}-Q4", None), ("camhs", f"{Y + 1}-Q1", None),
+        ("camhs", f"{Y + 1}-Q2", None), ("camhs", f"{Y + 1}-Q3", None), ("camhs", f"{Y + 1}-Q4", None)]
+    reviews.record(store, "camhs", f"{Y}-Q3", f"{Y + 1}-01-09", actor="alice", today=date(Y + 1, 1, 9))
+    assert reviews.reviews_due(store, date(Y + 1, 1, 10), "camhs")[0].held_on == f"{Y + 1}-01-09"
+    assert reviews.reviews_due(store, date(Y + 1, 1, 10), "other") == []
+
+
 # --- the tick: once, and only once ---------------------------------------------------------------
 
 def test_running_the_tick_twice_sends_each_reminder_once(run: Cli, home: Path) -> None:
@@ -368,8 +394,9 @@ def test_notice_reminders_go_once_per_contract_not_once_per_linked_project(run: 
     notice = [r for r in due(run, f"{Y}-12-31") if r[0] == "notice"]
     deadline = f"{Y + 1}-03-31"
     assert notice == [("notice", "camhs", f"{deadline}/90d", p, "new") for p in ("alice", "sam", "dora")]
-    # camhs is at `decommission` now: its quarterly reviews are no longer asked for
-    assert [r for r in due(run, f"{Y + 1}-01-08") if r[0].startswith("review")] == []
+    # camhs is at `decommission` now, but its contract runs: its quarterly reviews are still asked for
+    assert [r for r in due(run, f"{Y + 1}-01-08") if r[0].startswith("review")] == [
+        ("review-due", "camhs", f"{Y}-Q3", "alice", "new"), ("review-overdue", "camhs", f"{Y}-Q3", "gina", "new")]
 
 
 # --- gates waiting on a decision -----------------------------------------------------------------

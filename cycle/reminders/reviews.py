@@ -1,5 +1,12 @@
-"""Quarterly review meetings: which quarters a project owes one for, recording that one was held, and reading
-which were. The reminders (rules.py) and the quarterly report both ask `quarters_due`, so they agree."""
+"""Quarterly review meetings: which quarters need one, recording that one was held, and reading which were.
+
+A contract is reviewed every quarter it runs, whatever the stage of the project holding it: from the day the
+project (last) entered `do`, where the framework has the contract awarded, or the contract's start if later,
+to its last day as things stand (its end date, or the end of its run-on once notice was not served in time).
+A project that moves on to `review`, `decommission` or `closed` while its contract runs on keeps its reviews
+until the contract ends. `review_period` says it for one contract, `quarters_due` for one project (the reminders and the
+quarterly report both ask it, so they agree), `reviews_due` for every project.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from sqlmodel import Session
 from cycle import contracts, inputs
 from cycle.audit import chain
 from cycle.calendar import clock, dates, quarters
+from cycle.calendar.quarters import Quarter
 from cycle.db import rows
 from cycle.db.models import Project, ReviewMeeting
 from cycle.db.rows import ContractRow, ProjectRow
@@ -21,25 +29,69 @@ from cycle.db.store import Store
 from cycle.errors import BadInput
 from cycle.projects import history
 
-#: A project reviews its contract quarterly while it stands at one of these stages.
-LIVE_STAGES = ("do", "review")
+
+@dataclass(frozen=True)
+class DueReview:
+    """A quarter whose review meeting the project's contract needs, and the day it was held (None: not recorded)."""
+
+    project: str
+    quarter: Quarter
+    held_on: str | None
+
+    @property
+    def due_by(self) -> date:
+        return self.quarter.end
+
+
+def review_period(contract: ContractRow, holder: str, entered_do: date | None, as_of: date) -> tuple[date, date] | None:
+    """The days, up to `as_of`, whose quarters need a review of this contract: from the day its project last entered
+    `do` (None: it never has, so the contract is not awarded yet) or the contract's start if later, to its last day
+    as things stand on `as_of`, or `as_of`. None when that is no day at all."""
+    if entered_do is None:
+        return None
+    since = entered_do
+    start = inputs.stored_day(contract.start)  # None for a start edited by hand into nonsense: audit verify names it
+    if start is not None:
+        since = max(since, start)
+    last = contracts.status(holder, contract, as_of).effective_end
+    until = min(as_of, last) if last is not None else as_of
+    return (since, until) if since <= until else None
+
+
+def review_quarters(contract: ContractRow, holder: str, entered_do: date | None, as_of: date) -> list[Quarter]:
+    """The quarters, up to the one `as_of` falls in, that need a review of this contract (see review_period)."""
+    period = review_period(contract, holder, entered_do, as_of)
+    return quarters.quarters_between(*period) if period is not None else []
+
+
+def reviews_due(store: Store, as_of: date, project: str | None = None) -> list[DueReview]:
+    """Every quarter, up to the one `as_of` falls in, whose review meeting a contract needs, with the day it was held
+    if it was: all projects' (or one's), by project key then quarter. A quarter not yet ended is listed (its review
+    is due by its end); `DueReview.held_on` is None for a review not recorded."""
+    with store.reading() as sql:
+        return due_in(sql, as_of, project)
+
+
+def due_in(sql: Sql, as_of: date, project: str | None = None) -> list[DueReview]:
+    """reviews_due, in the caller's transaction."""
+    out: list[DueReview] = []
+    for held in sorted(rows.contracts(sql), key=lambda h: h.holder.key):
+        if project is not None and held.holder.key != project:
+            continue
+        found = rows.project(sql, held.holder.key)
+        entered = history.entered_stage_on(sql, found, "do", creation=False)
+        done = dict(sql.tuples("SELECT quarter, held_on FROM review_meeting WHERE project_id = :id", id=found.id))
+        out += [DueReview(found.key, q, done.get(str(q)))
+                for q in review_quarters(held.contract, found.key, entered, as_of)]
+    return out
 
 
 def quarters_due(sql: Sql, project: ProjectRow, contract: ContractRow | None, as_of: date) -> list[quarters.Quarter]:
-    """The quarters, up to the one holding `as_of`, for which `project` owes a review meeting (held or not):
-    from when it reached `do` (or its contract started, if later) to the contract's last day as things stand.
-    None without a contract or away from the live stages."""
-    if contract is None or project.stage not in LIVE_STAGES:
+    """The quarters, up to the one holding `as_of`, for which `project` owes a review meeting (held or not): while
+    its contract runs, whatever the project's stage (review_period). None without a contract."""
+    if contract is None:
         return []
-    st = contracts.status(project.key, contract, as_of)
-    since = history.entered_stage_on(sql, project, "do")
-    start = inputs.stored_day(contract.start)
-    if start is not None:
-        since = max(since, start)
-    until = min(as_of, st.effective_end or as_of)
-    if until < since:
-        return []
-    return quarters.quarters_between(since, until)
+    return review_quarters(contract, project.key, history.entered_stage_on(sql, project, "do", creation=False), as_of)
 
 
 @dataclass

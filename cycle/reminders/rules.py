@@ -6,7 +6,8 @@ run repeated (a second tick, a second scheduler, cron as well) finds the outbox 
 The outbox's unique key (project, kind, period, recipient) backs this up in the database itself.
 
 Kinds of reminder:
-- ``review-due``: the quarter's review meeting falls due within `review_lead_days` (to the owner);
+- ``review-due`` (for each quarter the contract runs, whatever its project's stage: reviews.review_period):
+  the quarter's review meeting falls due within `review_lead_days` (to the owner);
   when nothing ran in those days, the next run sends it late ("was due by ..."), as long as the
   quarter is the latest one whose reminder has fallen due (a later quarter's reminder replaces it);
 - ``review-overdue``: the quarter ended more than `review_grace_days` ago with no review recorded
@@ -46,9 +47,6 @@ from cycle.workflow.gates import evaluate
 from . import reviews
 from .lease import Lease
 from .settings import Settings, settings
-
-LIVE_STAGES = reviews.LIVE_STAGES
-
 
 # --- what is due ---------------------------------------------------------------------------------
 
@@ -150,11 +148,12 @@ class _Collector:
 
 def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
     as_of = c.plan.as_of
-    owed = reviews.quarters_due(c.sql, project, contract, as_of)
-    if not owed:
+    needed = reviews.review_quarters(contract, project.key, history.entered_stage_on(c.sql, project, "do",
+                                                                                    creation=False), as_of)
+    if not needed:
         return
     done = reviews.held(c.s, project)
-    for q in owed:
+    for q in needed:
         if str(q) in done:
             continue
         context = {"quarter": str(q), "quarter_about": q.describe(), "quarter_start": q.start.isoformat(),
@@ -261,7 +260,7 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
     by_key = {p.key: p for p in projects}
     for project in projects:
         contract = held.get(project.id)
-        if contract is not None:
+        if contract is not None:  # reviewed while it runs, whatever the project's stage (reviews.review_period)
             _reviews(c, project, contract, cfg)
         _gate_waiting(c, project, cfg)
     # Notice reminders belong to the contract, so they go once per contract (to its holder's people
