@@ -42,6 +42,9 @@ def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, r
     click.echo(f"Recorded decision #{d.id}: {d.outcome} on {d.gate} by {d.body} ({d.ref}).")
     if moved:
         click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} (audit entry {moved.seq}).")
+        note = moved.contract_note()
+        if note:
+            click.echo(note)
     elif d.outcome == "go":
         click.echo(f"Next: cycle project advance {key}")
 

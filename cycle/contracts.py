@@ -289,15 +289,14 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
 def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
     """Live contracts with an event in [as_of, as_of + within], soonest first: a notice deadline that can
     still be met, or the day the contract's term ends as things stand (its end date, or the end of its
-    run-on once the deadline has gone by without notice)."""
+    run-on once the deadline has gone by without notice). Every contract, whatever its project's stage: a
+    project closed (or stopped) with its contract running on must not drop it out of sight."""
     from cycle.reminders.settings import bank_holidays
 
     nation = bank_holidays()
     until = dates.window_end(as_of, within, nation)
     out = []
     for held in rows.contracts(sql):
-        if held.holder.stage == "closed":
-            continue
         st = status(held.holder.key, held.contract, as_of, nation=nation)
         if st.state in ("incomplete", "ended"):
             continue

@@ -268,17 +268,20 @@ def test_contracts_due_soonest_first_with_what_happens(run: Cli) -> None:
     run("decision", "record", "d", "--gate", "analyse-plan", "--outcome", "stop", "--body", "Board", "--ref", "m")
     rows = run.json("contracts", "due", "--as-of", "2026-10-01", "--within", "180d")
     # b's notice deadline (30 Sept) passed yesterday: it will not end on 31 December but run on to
-    # 30 June 2027, after this window; c is years away; d is closed
-    assert [(r["project"], r["date"], r["what"]) for r in rows] == [("a", "2026-12-31", "notice deadline")]
-    assert rows[0]["if_nothing_is_done"].startswith("Serve notice by 2026-12-31 (in 91 days)")
+    # 30 June 2027, after this window; c is years away; d was stopped (closed), but its contract runs on
+    # with notice not served, so it is still followed
+    assert [(r["project"], r["date"], r["what"]) for r in rows] == [("d", "2026-10-31", "notice deadline"),
+                                                                     ("a", "2026-12-31", "notice deadline")]
+    assert rows[1]["if_nothing_is_done"].startswith("Serve notice by 2026-12-31 (in 91 days)")
     rows = run.json("contracts", "due", "--as-of", "2026-10-01", "--within", "9 months")
     assert [(r["project"], r["date"], r["what"]) for r in rows] == [
-        ("a", "2026-12-31", "notice deadline"), ("b", "2027-06-30", "run-on ends")]
-    assert rows[1]["if_nothing_is_done"] == "Notice deadline 2026-09-30 has passed: the contract runs on to 2027-06-30."
-    assert (rows[1]["end"], rows[1]["effective_end"]) == ("2026-12-31", "2027-06-30")
+        ("d", "2026-10-31", "notice deadline"), ("a", "2026-12-31", "notice deadline"),
+        ("b", "2027-06-30", "run-on ends")]
+    assert rows[2]["if_nothing_is_done"] == "Notice deadline 2026-09-30 has passed: the contract runs on to 2027-06-30."
+    assert (rows[2]["end"], rows[2]["effective_end"]) == ("2026-12-31", "2027-06-30")
     text = run("contracts", "due", "--as-of", "2026-10-01", "--within", "9m").stdout.splitlines()
-    assert text[1].startswith("2027-06-30  run-on ends     b ")
-    assert run("contracts", "due", "--as-of", "2026-10-01", "--within", "30d").stdout == "Nothing due within 30d.\n"
+    assert text[2].startswith("2027-06-30  run-on ends     b ")
+    assert run("contracts", "due", "--as-of", "2026-10-01", "--within", "29d").stdout == "Nothing due within 29d.\n"
 
 
 def _dump(db: Database) -> dict[str, list[tuple[object, ...]]]:

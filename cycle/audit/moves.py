@@ -9,7 +9,10 @@ order, and checks each entry that moves or creates a project:
 
 - an `advance` must pass a gate its project's workflow version has out of the stage it was at, and
   that gate's must criteria must be met (or waived) by the rows on the record at that entry, as
-  `cycle gate check` would have found them that day;
+  `cycle gate check` would have found them that day; with the engine's own rules (cycle.workflow.gates
+  RULES) that the entry says it was checked against (`rules`), and, once any entry has said so, on every
+  later advance they apply to (so a log from before a rule existed still verifies, and a later entry
+  cannot leave the rule out by leaving out the field);
 - only an `advance`, or a body's recycle or stop decision (`decision.record`, with its decision in
   the same entry), changes a project's stage, visit or cycle;
 - a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1;
@@ -33,7 +36,7 @@ from cycle import contracts
 from cycle.calendar.clock import london_date, parse_utc
 from cycle.errors import CycleError
 from cycle.workflow.definition import Workflow, parse_text, sha256_of
-from cycle.workflow.gates import Facts, GateCheck, evaluate
+from cycle.workflow.gates import RULES, Facts, GateCheck, evaluate
 
 # (table, id, project key, problem, seq): a records.Discrepancy's fields
 Found = tuple[str, Any, str | None, str, int]
@@ -57,6 +60,7 @@ class Moves:
         self.parsed: dict[tuple[Any, Any, Any], Workflow | None] = {}
         self.found: list[Found] = []
         self.checked = 0  # advances whose gate was re-checked
+        self.rules: set[str] = set()  # the engine's rules in force: named by an advance entry so far
 
     def entry(self, seq: int, at: Any, action: Any, key: Any, to_stage: Any, payload: dict[str, Any],
               images: list[Image]) -> None:
@@ -131,7 +135,7 @@ class Moves:
         # and reading it then fails this entry's check by name (see entry()).
         return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
                      run_on_to=contracts.run_on_date(st.contract) if st else None, links=links,  # type: ignore[arg-type]
-                     waivers=waivers)  # type: ignore[arg-type]
+                     waivers=waivers, contract=st)  # type: ignore[arg-type]
 
     def _contract_of(self, project_id: int) -> SimpleNamespace | None:
         found = self._of("contract", project_id)
@@ -166,9 +170,11 @@ class Moves:
                                 f"{gate.dest}")
             return
         self.checked += 1
+        said = payload.get("rules")
+        self.rules |= {r for r in said if r in RULES} if isinstance(said, list) else set()
         day = london_date(parse_utc(at))
         check = self._check(wf, gate, before, day)
-        if not check.open and any(c.kind == "date" for c in check.unmet_must):
+        if not check.open and any(c.kind in ("date", "contract") for c in check.unmet_must):
             check = self._check(wf, gate, before, day - timedelta(days=1))  # checked just before midnight
         if not check.open:
             unmet = "; ".join(f"{c.id} ({c.reason})" for c in check.unmet_must)
@@ -178,7 +184,8 @@ class Moves:
     def _check(self, wf: Workflow, gate: Any, before: dict[str, Any], day: date) -> GateCheck:
         project = SimpleNamespace(**before)
         return evaluate(wf, gate, project, self._of("evidence", before["id"]),  # type: ignore[arg-type]
-                        self._of("decision", before["id"]), self._facts(before, day))  # type: ignore[arg-type]
+                        self._of("decision", before["id"]), self._facts(before, day),  # type: ignore[arg-type]
+                        self.rules)
 
     def _project(self, seq: int, action: Any, key: Any, to_stage: Any, row_id: int, row: dict[str, Any] | None,
                  was: Any, images: list[Image]) -> None:

@@ -38,6 +38,9 @@ def waive(store: Store, key: str, criterion: str, reason: str, *, actor: str, to
                            f"so there is nothing to waive")
         if result.kind == "decision":
             raise BadInput("a decision cannot be waived: the gate's body must decide")
+        if result.kind == "contract":
+            raise BadInput(f"{criterion} is the engine's own rule and cannot be waived: a project may not close with "
+                           f"its contract left running unseen; next: {result.hint}")
         if result.met:
             raise BadInput(f"{criterion} is already met ({result.reason}); there is nothing to waive")
         person = people.get(s, actor)

@@ -322,6 +322,26 @@ class Moved:
     seq: int
     check: GateCheck | None = None
     opened: str | None = None  # the linked project a gate opened (e.g. the decommissioning steps)
+    #: A stop into a final stage while the contract runs with notice not served: the contract, still followed.
+    contract: contracts.Status | None = None
+
+    def contract_note(self) -> str | None:
+        """What happens to a contract left running by a stop, and what to do, in a sentence or two."""
+        st = self.contract
+        if st is None:
+            return None
+        c = st.contract
+        what = " ".join(x for x in ("The contract", c.ref, f"with {c.provider}" if c.provider else None) if x)
+        whose = "" if st.holder == self.project else f" (of {st.holder})"
+        if st.state == "incomplete":
+            next_step = (f"record its end date and notice period with: cycle contract set {quote(st.holder)} "
+                         f"--end YYYY-MM-DD --notice '6 months'")
+        else:
+            next_step = (f"serve notice and record it with: cycle contract notice {quote(st.holder)} "
+                         f"--served-on YYYY-MM-DD --ref REF, or if it was ended early, record its end with: cycle "
+                         f"contract set {quote(st.holder)} --end YYYY-MM-DD --if-no-notice ends")
+        return (f"{what}{whose} still runs, and notice has not been served: {st.consequence} cycle goes on "
+                f"following it (cycle contracts due, and the notice reminders); {next_step}")
 
 
 def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: str, body: str, ref: str,
@@ -390,6 +410,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
             s.add(decision)
             s.flush()
             source = project.stage
+            running = _left_running(s, seen, wf, dest) if outcome == "stop" else None
             if dest is not None:
                 project.stage, project.visit = dest, project.visit + 1
             entry = record_change(s, project, actor=actor, action="decision.record",
@@ -398,12 +419,25 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
                                       "body": body_text, "ref": ref_text, "recycle_to": recycle_to,
                                       "decided_on": decided, "note": decision.note, "cycle": project.cycle,
                                       "stage": source, "authority": authority_text, "workflow": wf.name,
-                                      "workflow_version": wf.version, "workflow_sha256": wf.sha256})
-            moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq)
+                                      "workflow_version": wf.version, "workflow_sha256": wf.sha256,
+                                      **({"contract_running": {"contract_of": running.holder, "status": running.state,
+                                                               "notice_deadline": running.as_dict()["notice_deadline"]}}
+                                         if running else {})})
+            moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq, contract=running)
                      if dest is not None else None)
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return decision, moved
+
+
+def _left_running(s: Session, project: ProjectRow, wf: Workflow, dest: str | None) -> contracts.Status | None:
+    """The contract a stop into a final stage leaves running with notice not served (None: no such contract). A stop
+    is the body's instruction, so it is not refused for it (a gate is: gates.CONTRACT_NOTICE); the contract stays
+    followed, and the decision says so."""
+    if dest is None or not wf.stage(dest).final:
+        return None
+    st = contracts.status_of(sql_of(s), project, clock.london_today())
+    return st if st is not None and st.state in gates.UNSERVED else None
 
 
 def advance(store: Store, key: str, *, actor: str, to: str | None = None,
@@ -449,9 +483,11 @@ def commit_advance(store: Store, wf: Workflow, gate: Gate, project: ProjectRow, 
 
 
 def _snapshot(wf: Workflow, gate: Gate, check: GateCheck) -> dict[str, Any]:
-    """The gate as checked, for the audit entry of the move or of its refusal."""
+    """The gate as checked, for the audit entry of the move or of its refusal: with `rules`, the engine's own rules
+    it was checked against, when any applied (audit verify re-checks those)."""
+    rules = gates.rules_for(wf, gate)
     return {"gate": gate.id, "gate_title": gate.title, "workflow": wf.name, "workflow_version": wf.version,
-            "workflow_sha256": wf.sha256, "cycle": check.cycle,
+            "workflow_sha256": wf.sha256, "cycle": check.cycle, **({"rules": rules} if rules else {}),
             "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "met": c.met, "reason": c.reason,
                           "applies": c.applies, "waived": c.waived, "waiver_id": c.waiver_id,
                           "evidence_ids": c.evidence_ids, "decision_ids": c.decision_ids} for c in check.criteria]}

@@ -265,12 +265,12 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
         _gate_waiting(c, project, cfg)
     # Notice reminders belong to the contract, so they go once per contract (to its holder's people
     # and those of a decommissioning project working on it), never once per linked project.
+    # Every contract, whatever its project's stage: one closed or stopped with its contract running is followed.
     for project_id, contract in sorted(held.items()):
         holder = by_id[project_id]
-        if holder.stage != "closed":
-            decommissioners = [by_key[link.key] for link in rows.links(c.sql, holder.id)
-                               if link.kind == "decommissioned-by" and link.stage != "closed"]
-            _notice(c, holder, contract, cfg, decommissioners)
+        decommissioners = [by_key[link.key] for link in rows.links(c.sql, holder.id)
+                           if link.kind == "decommissioned-by" and link.stage != "closed"]
+        _notice(c, holder, contract, cfg, decommissioners)
     _mark_queued(session, c.plan)
     return c.plan
 

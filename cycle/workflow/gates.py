@@ -4,12 +4,19 @@ records it.
 `check` reads what a gate's criteria look at (cycle.db.rows, in the caller's transaction) and `evaluate` judges it:
 a pure function over the rows, so the same evaluation serves `gate check`, `project show`, a refused advance,
 and the snapshot that goes into the audit entry of a successful one.
+
+Besides a workflow's own criteria, the engine has rules of its own that every workflow version gets, which a
+team cannot write out of its TOML (nor waive): `contract-notice`, on every gate into a final stage, is met
+only when the project's contract (its own, or the one of the service it decommissions) is not left running
+unseen: none, notice served, or ending without notice by its terms. An advance's audit entry names the rules
+it was checked against (`rules`), so `audit verify` re-checks them where they applied and not on entries
+written before they existed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -26,6 +33,12 @@ from .definition import ACCOUNTABLE, CORE_FIELDS, Criterion, Gate, Workflow
 if TYPE_CHECKING:
     from cycle.db.sql import Sql
 
+#: The engine's own rules, checked on every workflow version (see the module's docstring).
+CONTRACT_NOTICE = "contract-notice"
+RULES = (CONTRACT_NOTICE,)
+#: A contract in one of these states runs on with notice not served (cycle.contracts.status).
+UNSERVED = ("open", "due", "passed", "incomplete")
+
 @dataclass
 class Facts:
     """What a gate may look at beyond the project's own rows: the date, its contract, its links."""
@@ -36,6 +49,7 @@ class Facts:
     run_on_to: date | None = None
     links: list[LinkedProject] = field(default_factory=list)
     waivers: dict[tuple[str, str], WaiverRow] = field(default_factory=dict)  # (gate, criterion) -> the waiver
+    contract: contracts.Status | None = None  # the contract the project works with, on `today`
 
 
 @dataclass(slots=True)
@@ -95,14 +109,23 @@ def required_body(project: ProjectRow, criterion: Criterion) -> str | None:
     return project.accountable_body if body == ACCOUNTABLE else body
 
 
+def rules_for(wf: Workflow, gate: Gate, rules: Collection[str] = RULES) -> list[str]:
+    """The engine's rules (of `rules`) that apply to `gate`: contract-notice on a gate into a final stage."""
+    return [r for r in rules if r == CONTRACT_NOTICE and wf.stage(gate.dest).final]
+
+
 def evaluate(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Sequence[EvidenceRow],
-             decisions: Sequence[DecisionRow], facts: Facts | None = None) -> GateCheck:
+             decisions: Sequence[DecisionRow], facts: Facts | None = None,
+             rules: Collection[str] = RULES) -> GateCheck:
+    """Every criterion of `gate`, and the engine's `rules` that apply to it (by default all of them; `audit
+    verify` passes those an entry was checked against)."""
     if facts is None:
         facts = Facts()
     recorded = Recorded(project.cycle)
     for e in evidence:
         recorded.add(e)
     results = [_criterion(gate, c, project, recorded, decisions, facts) for c in gate.criteria]
+    results += [_contract_notice(project.key, facts) for _ in rules_for(wf, gate, rules)]
     return waive(GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results),
                  facts.waivers)
 
@@ -115,8 +138,8 @@ def waive(check: GateCheck, waivers: dict[tuple[str, str], WaiverRow]) -> GateCh
 
 
 def _waive(result: CriterionResult, waiver: WaiverRow | None) -> CriterionResult:
-    if waiver is None or result.met or not result.must:
-        return result
+    if waiver is None or result.met or not result.must or result.kind == "contract":
+        return result  # (the engine's contract rule is not for waiving: a waiver row written by hand lifts nothing)
     result.met, result.waived, result.waiver_id, result.hint = True, True, waiver.id, None
     result.reason = f"WAIVED by {waiver.waived_by} on {waiver.waived_at[:10]}: {waiver.reason} (was: {result.reason})"
     return result
@@ -128,7 +151,7 @@ def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[s
               waivers: bool = True) -> Facts:
     """What gates may look at beyond the project's rows; `kinds` limits it to what those criteria need,
     and waivers=False leaves out the waivers."""
-    if kinds is None or "date" in kinds:
+    if kinds is None or "date" in kinds or "contract" in kinds:
         today = today or london_today()
         st = contracts.status_of(sql, project, today)
     else:
@@ -136,14 +159,14 @@ def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[s
     return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
                  run_on_to=contracts.run_on_date(st.contract) if st else None,
                  links=rows.links(sql, project.id) if kinds is None or "link" in kinds else [],
-                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {})
+                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {}, contract=st)
 
 
 def check(sql: Sql, wf: Workflow, gate: Gate, project: ProjectRow, today: date | None = None) -> GateCheck:
     """Every criterion of `gate` for `project` as the database stands in this transaction. Reads only
     what the gate's criteria look at, and the waivers only when a must criterion is unmet (a waiver
     lifts nothing else): on a successful advance that is one query fewer."""
-    kinds = {c.kind for c in gate.criteria}
+    kinds = {c.kind for c in gate.criteria} | ({"contract"} if rules_for(wf, gate) else set())
     found = evaluate(wf, gate, project, rows.evidence(sql, project.id) if "evidence" in kinds else [],
                      rows.decisions(sql, project.id) if "decision" in kinds else [],
                      facts(sql, project, today, kinds, waivers=False))
@@ -346,6 +369,36 @@ def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
         return result(False, reason)
     return result(True, f"{_LABEL[c.date].capitalize()} on {when.isoformat()}, on or before {_LABEL[c.by]} "
                         f"{by.isoformat()}")
+
+
+def _contract_notice(key: str, facts: Facts) -> CriterionResult:
+    """The engine's rule on a gate into a final stage: no contract left running with notice not served."""
+    title = "No contract left running unseen: notice served, or the contract ends by its terms"
+
+    def result(met: bool, reason: str, hint: str | None = None) -> CriterionResult:
+        return CriterionResult(CONTRACT_NOTICE, "contract", True, met, title, reason, hint)
+
+    st = facts.contract
+    if st is None:
+        return result(True, "No contract recorded")
+    c = st.contract
+    what = f"The contract{' ' + c.ref if c.ref else ''}{' with ' + c.provider if c.provider else ''}"
+    whose = "" if st.holder == key else f" (of {st.holder}, the service {key} decommissions)"
+    if st.state not in UNSERVED:
+        return result(True, f"{what}{whose}: {st.consequence}")
+    if st.state == "incomplete":
+        return result(False, f"{what}{whose} has no end date or notice period, so whether it still runs is unknown",
+                      f"cycle contract set {quote(st.holder)} --end YYYY-MM-DD --notice '6 months'")
+    deadline = st.deadline.isoformat() if st.deadline else "unknown"
+    if st.state == "passed":
+        reason = (f"{what}{whose} is still running: the notice deadline {deadline} passed without notice. "
+                  f"{st.consequence}")
+    else:
+        reason = f"{what}{whose} is live and notice has not been served: {st.consequence}"
+    return result(False, f"{reason} Closing now would leave it running unseen: serve notice, or if it was ended "
+                         f"early (terminated), record its end with: cycle contract set {quote(st.holder)} --end "
+                         f"YYYY-MM-DD --if-no-notice ends",
+                  f"cycle contract notice {quote(st.holder)} --served-on YYYY-MM-DD --ref <REF>")
 
 
 def _link_criterion(c: Criterion, facts: Facts) -> CriterionResult:
