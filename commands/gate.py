@@ -41,14 +41,28 @@ def gate_check(key: str, to: str | None, as_of: str | None, as_json: bool) -> No
 def gate_request(key: str, to: str | None, note: str | None) -> None:
     """Ask the gate's body for a decision (you may then not decide it yourself).
 
+    The body's approvers are emailed (once per gate and stage) what the gate waits on; the email goes
+    with the next `cycle outbox send` or `cycle remind run`.
+
     \b
     Example:
       cycle gate request camhs --note "for the 14 October board"
     """
     from cycle.governance import requests
+    from cycle.shell import quote
 
     r = requests.request_gate(ready_store(), key, actor=actor(), to=to, note=note)
     click.echo(f"Requested a decision on gate {r.gate} for {key} (asked by {r.requested_by}).")
+    if r.queued:
+        who = ", ".join(f"{name} <{email}>" for name, email in r.queued)
+        click.echo(f"Emailing the approvers: {who}. It goes with the next: cycle outbox send (or cycle remind run, "
+                   f"or the scheduler)")
+    if r.already:
+        click.echo(f"Already emailed about this gate at this stage: {', '.join(r.already)} (not emailed again).")
+    for body in r.nobody:
+        click.echo(f"Nobody was emailed for {body}: no approver of it is in the people list (other than you); "
+                   f"register one with: cycle people add NAME --email ADDRESS --role approver --body {quote(body)}",
+                   err=True)
 
 
 @gate.command("waive")

@@ -64,7 +64,8 @@ def _script(home: Path) -> list[Step]:
          0, "alice"),
         ("... and the policy and market analysis.", [*ev, "policy-legal-duties", "--ref",
                                                     "Legal duties briefing, Sept 2026"], 0, "alice"),
-        ("Alice asks the board for a decision. She is not its approver, so she cannot record it (exit 6, audited).",
+        ("Alice asks the board for a decision: its approver, the chair, is emailed what the gate waits on. Alice is "
+         "not its approver, so she cannot record it (exit 6, audited).",
          ["gate", "request", k], 0, "alice"),
         ("", ["decision", "record", k, "--gate", "analyse-plan", "--outcome", "go", "--body", CTB, "--ref",
               "minutes 2026-10-14 item 5"], 6, "alice"),
@@ -93,7 +94,7 @@ def _script(home: Path) -> list[Step]:
          ["contracts", "due", "--within", "365d", "--as-of", "2026-12-01"], 0, "alice"),
         ("Reminders are computed from the database: on 1 December the notice deadline is 120 days away.",
          ["remind", "--dry-run", "--as-of", "2026-12-01"], 0, "alice"),
-        ("With no SMTP server configured they go to a local mail folder.",
+        ("With no SMTP server configured they go to a local mail folder (with the chair's email from the request).",
          ["remind", "run", "--as-of", "2026-12-01"], 0, "alice"),
         ("Run it again: nothing is sent twice.", ["remind", "run", "--as-of", "2026-12-01"], 0, "alice"),
         ("", ["decision", "record", k, "--gate", "do-review", "--outcome", "go", "--body", CTB, "--ref",
@@ -191,7 +192,7 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
         for name in [name for name in os.environ if name.startswith("CYCLE_") or name == "XDG_CONFIG_HOME"]:
             del os.environ[name]
         os.environ.update(saved)
-    echo(f"\nDone. The reminder is in {where / 'mail' / 'new'}; the report is {where / 'gate-audit.html'}.")
+    echo(f"\nDone. The emails are in {where / 'mail' / 'new'}; the report is {where / 'gate-audit.html'}.")
     # Your own CYCLE_DATABASE_URL would win over the demo's home, so the hint sets it aside too.
     unset = " CYCLE_DATABASE_URL=" if "CYCLE_DATABASE_URL" in saved else ""
     echo(f"Explore the demo's data with: CYCLE_HOME={quote(str(where))}{unset} cycle project list")

@@ -39,7 +39,7 @@ from cycle.errors import BadInput
 from cycle.reminders.outbox import Row, message_id
 
 BUILTIN = Path(__file__).resolve().parent / "templates"
-KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "gate-waiting")
+KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "gate-waiting", "gate-request")
 
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ENCODED_BREAKS = re.compile(r"=0[ADad]|%0[ADad]|&#0*1[03];|&#[xX]0*[aAdD];|\\[rn]|\\u2028|\\u2029|\\x0[aAdD]")

@@ -24,7 +24,7 @@ def test_the_demo_mails_its_own_maildir_whatever_smtp_is_configured(run: Cli, sm
     demo = tmp_path / "demo"
     run("demo", "--home", str(demo))
     assert smtp.received == [] and smtp.handler.data_commands == 0
-    assert len(list((demo / "mail" / "new").iterdir())) == 1  # the one reminder, in the demo's own Maildir
+    assert len(list((demo / "mail" / "new").iterdir())) == 2  # the request and the reminder, in its own Maildir
     assert os.environ["CYCLE_SMTP_HOST"] == "127.0.0.1"  # the settings are back once the demo is done
 
 

@@ -246,11 +246,11 @@ def test_demo_runs_and_verifies(run: Cli, tmp_path: Path) -> None:
     assert "$ CYCLE_USER=alice cycle project advance camhs --to analyse" in out
     assert "Audit chain verified: " in out
     assert out.rstrip().endswith("cycle project list")
-    assert len(list((tmp_path / "demo" / "mail" / "new").iterdir())) == 1  # one reminder, sent once
+    assert len(list((tmp_path / "demo" / "mail" / "new").iterdir())) == 2  # the request and one reminder, once each
     assert (tmp_path / "demo" / "gate-audit.html").read_text().startswith("<!DOCTYPE html>")
     log = run.runner.invoke(cli, ["audit", "log", "camhs"], env={
         "CYCLE_HOME": str(tmp_path / "demo"), "CYCLE_DATABASE_URL": None}).stdout
-    assert "outbox.sent  #1 notice 2027-03-31/120d to alice sent" in log
+    assert "outbox.sent  #2 notice 2027-03-31/120d to alice sent" in log  # #1: the request to the chair
 
 
 @pytest.mark.parametrize(("args", "line"), [

@@ -1,20 +1,71 @@
-"""Asking a gate's body for a decision: the asker is then barred from deciding it (cycle.governance.authority)."""
+"""Asking a gate's body for a decision: the asker is then barred from deciding it (cycle.governance.authority), and
+the body's approvers are emailed, once per gate and visit, with what the gate waits on."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
 
 from cycle.calendar import clock
 from cycle.db.models import GateRequest, row_id
 from cycle.db.rows import ProjectRow, row_of
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.inputs import one_line
 from cycle.projects.engine import load_for_write, record_change
+from cycle.reminders import outbox
 from cycle.shell import quote
 from cycle.workflow import gates, registry
+from cycle.workflow.definition import ACCOUNTABLE, Gate, Workflow
+
+from . import people
+
+KIND = "gate-request"
+
+
+@dataclass
+class Request:
+    """A request recorded, and whom it emailed."""
+
+    project: str
+    gate: str
+    requested_by: str
+    requested_at: str
+    note: str | None
+    bodies: list[str]
+    #: (name, email) of each approver emailed by this request (queued in the outbox)
+    queued: list[tuple[str, str]] = field(default_factory=list)
+    #: approvers emailed already by an earlier request of this gate in this visit (not emailed again)
+    already: list[str] = field(default_factory=list)
+    #: the bodies no approver is registered for: nobody of theirs could be emailed
+    nobody: list[str] = field(default_factory=list)
+
+
+def deciding_bodies(wf: Workflow, gate: Gate, project: ProjectRow) -> list[str]:
+    """The bodies that decide `gate` (its decision criteria's, else the gate's own body, by default the project's
+    accountable body); the same rule as decision record."""
+    bodies = [gates.required_body(project, c) for c in gate.criteria if c.kind == "decision"]
+    if not bodies:
+        bodies = [project.accountable_body if gate.body == ACCOUNTABLE else gate.body]
+    return list(dict.fromkeys(b for b in bodies if b))
+
+
+def recipients(session: Session, body: str, asker: str) -> list[tuple[str, str]]:
+    """(name, email) of whom to ask for `body`'s decision: its approvers, but not the asker (who may not decide it).
+    Deputies do not exist yet; when they do, they are added here."""
+    out = []
+    for name in people.approvers_of(session, body):
+        person = people.get(session, name)
+        if person is not None and person.name != asker and person.email:
+            out.append((person.name, person.email))
+    return out
 
 
 def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
-                 note: str | None = None) -> GateRequest:
-    """Ask the gate's body to decide; the asker is then barred from deciding it."""
+                 note: str | None = None) -> Request:
+    """Ask the gate's body to decide; the asker is then barred from deciding it. The body's approvers are emailed
+    (queued in the outbox, in the same transaction) once per gate and visit, with what the gate waits on."""
     actor = store.actor(actor)
     with store.write() as s:
         project = load_for_write(s, key)
@@ -22,9 +73,43 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
         wf = registry.pinned(store, s, seen)
         asking = f"cycle gate request {quote(key)}" + (f" --note {quote(note)}" if note else "")
         gate = gates.choose(wf, seen, to, asking)
+        check = gates.check(sql_of(s), wf, gate, seen)
         request = GateRequest(project_id=row_id(project), gate=gate.id, visit=project.visit, requested_by=actor,
                               requested_at=clock.utc_now(), note=one_line(note, "--note", False))
         s.add(request)
         record_change(s, project, actor=actor, action="gate.request", payload={
             "gate": gate.id, "cycle": project.cycle, "stage": project.stage, "note": request.note})
-    return request
+        done = Request(key, gate.id, actor, request.requested_at, request.note, deciding_bodies(wf, gate, seen))
+        context = _context(wf, gate, seen, check, done)
+        for body in done.bodies:
+            # One request email per gate and visit (and body, for a gate two bodies decide).
+            period = f"{gate.id}/c{seen.cycle}v{seen.visit}" + (f"/{body}" if len(done.bodies) > 1 else "")
+            found = recipients(s, body, actor)
+            if not found:
+                done.nobody.append(body)
+            for name, email in found:
+                row = outbox.queue(s, actor=actor, project=key, kind=KIND, period=period, recipient=name, email=email,
+                                   due_on=clock.london_today().isoformat(),
+                                   context={**context, "period": period, "body": body, "recipient": name,
+                                            "role": f"approver for {body}",
+                                            "command": _command(key, gate, body)})
+                if row is None:
+                    done.already.append(name)
+                else:
+                    done.queued.append((name, email))
+    return done
+
+
+def _context(wf: Workflow, gate: Gate, project: ProjectRow, check: gates.GateCheck, done: Request) -> dict[str, object]:
+    """What the request email says: the project, the gate, who asks, and what the gate waits on besides the body."""
+    waiting = [{"id": c.id, "title": c.title, "reason": c.reason} for c in check.unmet_must if c.kind != "decision"]
+    return {"project": project.key, "title": project.title, "kind": KIND, "stage": project.stage,
+            "stage_title": wf.stage(project.stage).title, "to_title": wf.stage(gate.dest).title,
+            "gate": {"id": gate.id, "title": gate.title, "to": gate.dest},
+            "requested_by": done.requested_by, "requested_on": clock.london_today().isoformat(), "note": done.note,
+            "waiting_on": waiting,
+            "summary": f"Decision requested on {gate.id} for {project.title} ({project.key})"}
+
+
+def _command(key: str, gate: Gate, body: str) -> str:
+    return f"cycle decision record {quote(key)} --gate {gate.id} --outcome go --body {quote(body)} --ref MINUTES"

@@ -19,6 +19,7 @@ add NAME --email ADDRESS`, is used by the retry. A sent row keeps the address it
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from sqlalchemy import and_, or_, select
 from sqlmodel import Session
 
 from cycle.audit import chain
-from cycle.calendar.clock import parse_utc, utc_stamp
+from cycle.calendar.clock import parse_utc, utc_now, utc_stamp
 from cycle.db.models import DeliveryAttempt, OutboxMessage, Person
 from cycle.db.store import Store
 from cycle.errors import BadInput
@@ -39,6 +40,26 @@ RETRY_HOURS = 72
 BACKOFF_FIRST = 60  # seconds
 BACKOFF_MAX = 3600
 CLAIM_SECONDS = 600
+
+
+def queue(session: Session, *, actor: str, project: str, kind: str, period: str, recipient: str, email: str,
+          due_on: str, context: dict[str, Any]) -> OutboxMessage | None:
+    """Queue one message in the caller's write transaction, with its `outbox.enqueue` audit entry; None (and nothing
+    written) when its key (project, kind, period, recipient) is in the outbox already: once, however often asked."""
+    found = session.exec(select(OutboxMessage).where(  # type: ignore[call-overload]
+        OutboxMessage.project == project, OutboxMessage.kind == kind,  # type: ignore[arg-type]
+        OutboxMessage.period == period, OutboxMessage.recipient == recipient)).scalars().first()  # type: ignore[arg-type]
+    if found is not None:
+        return None
+    now = utc_now()
+    row = OutboxMessage(project=project, kind=kind, period=period, recipient=recipient, email=email, due_on=due_on,
+                        context=json.dumps(context, sort_keys=True), next_attempt_at=now, created_at=now)
+    session.add(row)
+    session.flush()
+    chain.append(session, actor=actor, action="outbox.enqueue", project=project,
+                 payload={"outbox_id": row.id, "kind": kind, "period": period, "recipient": recipient, "email": email,
+                          "as_of": due_on})
+    return row
 
 
 def message_id(project: str, kind: str, period: str, domain: str) -> str:
