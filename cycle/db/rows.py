@@ -248,6 +248,28 @@ def contract_holder(sql: Sql, project_id: int, key: str) -> tuple[int, str, Cont
     return service.id, service.key, found[0] if found else None
 
 
+# --- every project's rows at once (the reminders' due scan reads the portfolio in a few queries, not per project)
+
+_ALL_LINKS = (f"SELECT l.project_id, p.id, {_select(LinkedProject)} FROM link l JOIN project p ON p.id = l.other_id "
+              f"ORDER BY l.id")
+
+
+def grouped(sql: Sql, row: type[R], order: str = "id") -> dict[int, list[R]]:
+    """Every row of a table read whole (evidence, decision, waiver), by project_id, in `order`."""
+    out: dict[int, list[R]] = {}
+    for r in sql.typed(row, f"SELECT {_select(row)} FROM {TABLES[row]} ORDER BY {order}"):
+        out.setdefault(r.project_id, []).append(r)  # type: ignore[attr-defined]
+    return out
+
+
+def all_links(sql: Sql) -> dict[int, list[tuple[int, LinkedProject]]]:
+    """Every link, by project_id: (the other project's id, the link as `links` reads it), in link order."""
+    out: dict[int, list[tuple[int, LinkedProject]]] = {}
+    for project_id, other_id, *link in sql.tuples(_ALL_LINKS):
+        out.setdefault(project_id, []).append((other_id, LinkedProject._make(link)))
+    return out
+
+
 _HELD = (f"SELECT {_select(Holder)}, {_select(ContractRow, 'c')} FROM project p "
          f"JOIN contract c ON c.project_id = p.id ORDER BY p.key")
 

@@ -19,6 +19,27 @@ _LAST_ENTRY_TO = ("SELECT seq, at, action FROM audit_entry WHERE project = :key 
                   "ORDER BY seq DESC LIMIT 1")
 
 
+_LAST_ENTRIES = ("SELECT a.project, a.to_stage, a.seq, a.at, a.action FROM audit_entry a WHERE a.seq IN "
+                 "(SELECT MAX(seq) FROM audit_entry WHERE to_stage IS NOT NULL GROUP BY project, to_stage)")
+
+
+class Entries:
+    """Every project's last entry into each stage, read in one query: `entered_on` answers as entered_stage_on
+    does, without a query per project."""
+
+    def __init__(self, sql: Sql):
+        self.by_stage: dict[tuple[str, str], Any] = {}
+        self.last: dict[str, Any] = {}
+        for row in sql.rows(_LAST_ENTRIES):
+            self.by_stage[(row.project, row.to_stage)] = row
+            if row.project not in self.last or row.seq > self.last[row.project].seq:
+                self.last[row.project] = row
+
+    def entered_on(self, project: ProjectRow, stage: str | None = None, *, creation: bool = True) -> date | None:
+        entry = self.last.get(project.key) if stage is None else self.by_stage.get((project.key, stage))
+        return _day(entry, project, creation)
+
+
 def stage_entry(sql: Sql, key: str) -> Any:
     """The audit entry (seq, at, action) that brought the project to its current stage: its creation, an advance,
     or a recycle or stop decision; None for a project with no such entry."""
@@ -42,6 +63,10 @@ def entered_stage_on(sql: Sql, project: ProjectRow, stage: str | None = None, *,
     put into cycle after its body had already decided).
     """
     entry = stage_entry(sql, project.key) if stage is None else sql.one(_LAST_ENTRY_TO, key=project.key, stage=stage)
+    return _day(entry, project, creation)
+
+
+def _day(entry: Any, project: ProjectRow, creation: bool) -> date | None:
     if entry is not None and entry.action != "project.create":
         return london_date(parse_utc(entry.at))
     if not creation:

@@ -22,9 +22,10 @@ Kinds of reminder:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -34,8 +35,8 @@ from cycle.audit import chain
 from cycle.calendar import clock
 from cycle.db import rows
 from cycle.db.models import OutboxMessage
-from cycle.db.rows import ContractRow, ProjectRow
-from cycle.db.sql import sql_of
+from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
+from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, CycleError
 from cycle.governance.people import get as get_person
@@ -108,11 +109,75 @@ class Plan:
 _FLAGS = {"owner": "--owner", "senior responsible officer": "--sro", "governance lead": "--governance-lead"}
 
 
+class Lookup(Protocol):
+    """What the due scan reads about a project beyond its row and its contract. `Portfolio` reads every project's
+    at once, in a few queries (the scan costs the same few queries for 10 projects or 100,000)."""
+
+    def entered(self, project: ProjectRow, stage: str | None, *, creation: bool) -> date | None: ...
+    def held(self, project: ProjectRow) -> dict[str, str]: ...
+    def decisions(self, project: ProjectRow) -> list[DecisionRow]: ...
+    def evidence(self, project: ProjectRow) -> list[EvidenceRow]: ...
+    def facts(self, project: ProjectRow, as_of: date) -> gates.Facts: ...
+    def links(self, project: ProjectRow) -> list[LinkedProject]: ...
+
+
+class Portfolio:
+    """Every project's rows the due scan reads, one query per table (evidence and waivers only if a gate is
+    checked): history.Entries for the stage entries, then reviews held, decisions, links."""
+
+    def __init__(self, sql: Sql, projects: list[ProjectRow], held: dict[int, ContractRow]):
+        self.sql = sql
+        self.entries = history.Entries(sql)
+        self._held: dict[int, dict[str, str]] = {}
+        for project_id, quarter, held_on in sql.tuples("SELECT project_id, quarter, held_on FROM review_meeting"):
+            self._held.setdefault(project_id, {})[quarter] = held_on
+        self._decisions = rows.grouped(sql, DecisionRow)
+        self._links = rows.all_links(sql)
+        self._contracts = held
+        self._by_id = {p.id: p for p in projects}
+        self._evidence: dict[int, list[EvidenceRow]] | None = None
+        self._waivers: dict[int, list[WaiverRow]] | None = None
+
+    def entered(self, project: ProjectRow, stage: str | None, *, creation: bool) -> date | None:
+        return self.entries.entered_on(project, stage, creation=creation)
+
+    def held(self, project: ProjectRow) -> dict[str, str]:
+        return self._held.get(project.id, {})
+
+    def decisions(self, project: ProjectRow) -> list[DecisionRow]:
+        return self._decisions.get(project.id, [])
+
+    def evidence(self, project: ProjectRow) -> list[EvidenceRow]:
+        if self._evidence is None:
+            self._evidence = rows.grouped(self.sql, EvidenceRow)
+        return self._evidence.get(project.id, [])
+
+    def links(self, project: ProjectRow) -> list[LinkedProject]:
+        return [link for _, link in self._links.get(project.id, [])]
+
+    def facts(self, project: ProjectRow, as_of: date) -> gates.Facts:
+        """gates.facts, from what was read: the contract the project works with (rows.contract_holder)."""
+        holder, contract = project.key, self._contracts.get(project.id)
+        if contract is None:
+            parent = next((other for other, link in self._links.get(project.id, []) if link.kind == "decommissions"),
+                          None)
+            if parent is not None:
+                holder, contract = self._by_id[parent].key, self._contracts.get(parent)
+        st = contracts.status(holder, contract, as_of) if contract is not None else None
+        if self._waivers is None:
+            self._waivers = rows.grouped(self.sql, WaiverRow)
+        waivers = {(w.gate, w.criterion): w for w in self._waivers.get(project.id, []) if w.visit == project.visit}
+        return gates.Facts(today=as_of, dates=st.key_dates() if st else {}, has_contract=st is not None,
+                           run_on_to=contracts.run_on_date(st.contract) if st else None, links=self.links(project),
+                           waivers=waivers, contract=st)
+
+
 class _Collector:
-    def __init__(self, store: Store, session: Session, as_of: date):
+    def __init__(self, store: Store, session: Session, as_of: date, look: Lookup):
         self.store = store
-        self.s = session  # for the people and the reviews held (the ORM)
-        self.sql = sql_of(session)  # for the projects, contracts and gates (cycle.db.rows)
+        self.s = session  # for the people (the ORM)
+        self.sql = sql_of(session)  # for the workflow versions (cycle.workflow.registry)
+        self.look = look
         self.plan = Plan(as_of)
         self._people: dict[str, Any] = {}
 
@@ -148,11 +213,10 @@ class _Collector:
 
 def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
     as_of = c.plan.as_of
-    needed = reviews.review_quarters(contract, project.key, history.entered_stage_on(c.sql, project, "do",
-                                                                                    creation=False), as_of)
+    needed = reviews.review_quarters(contract, project.key, c.look.entered(project, "do", creation=False), as_of)
     if not needed:
         return
-    done = reviews.held(c.s, project)
+    done = c.look.held(project)
     for q in needed:
         if str(q) in done:
             continue
@@ -216,15 +280,16 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
         wf = registry.pinned(c.store, c.sql, project)  # the version it runs on
         if wf.stage(project.stage).final:
             return
-        since = history.entered_stage_on(c.sql, project, project.stage)
+        since = c.look.entered(project, None, creation=True)
+        assert since is not None  # with creation, always a day
         waited = (as_of - since).days
         if waited <= cfg.gate_wait_days:
             return
-        decisions = rows.decisions(c.sql, project.id)
+        decisions = c.look.decisions(project)
         if any(d.visit == project.visit for d in decisions):
             return  # the body has decided something in this visit (a hold, say): not waiting on it
-        evidence = rows.evidence(c.sql, project.id)
-        facts = gates.facts(c.sql, project, as_of)
+        evidence = c.look.evidence(project)
+        facts = c.look.facts(project, as_of)
         ready = []
         for gate in wf.gates_from(project.stage, explicit=False):
             unmet = evaluate(wf, gate, project, evidence, decisions, facts).unmet_must
@@ -250,12 +315,15 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
           [("owner", project.owner, True), ("governance lead", project.governance_lead, False)])
 
 
-def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None) -> Plan:
-    """Every reminder due on `as_of`, each marked with its outbox row when it is already queued or sent."""
+def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None,
+        lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup] = Portfolio) -> Plan:
+    """Every reminder due on `as_of`, each marked with its outbox row when it is already queued or sent. The
+    portfolio is read in a few set-based queries (`Portfolio`; `lookup` is for a test's per-project oracle)."""
     cfg = cfg or settings()
-    c = _Collector(store, session, as_of)
-    projects = rows.projects(c.sql)
-    held = {h.contract.project_id: h.contract for h in rows.contracts(c.sql)}
+    sql = sql_of(session)
+    projects = rows.projects(sql)
+    held = {h.contract.project_id: h.contract for h in rows.contracts(sql)}
+    c = _Collector(store, session, as_of, lookup(sql, projects, held))
     by_id = {p.id: p for p in projects}
     by_key = {p.key: p for p in projects}
     for project in projects:
@@ -268,7 +336,7 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
     # Every contract, whatever its project's stage: one closed or stopped with its contract running is followed.
     for project_id, contract in sorted(held.items()):
         holder = by_id[project_id]
-        decommissioners = [by_key[link.key] for link in rows.links(c.sql, holder.id)
+        decommissioners = [by_key[link.key] for link in c.look.links(holder)
                            if link.kind == "decommissioned-by" and link.stage != "closed"]
         _notice(c, holder, contract, cfg, decommissioners)
     _mark_queued(session, c.plan)
@@ -276,11 +344,12 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
 
 
 def _mark_queued(session: Session, plan: Plan) -> None:
-    keys = {r.project for r in plan.reminders}
-    if not keys:
-        return
-    queued = session.exec(select(OutboxMessage).where(OutboxMessage.project.in_(keys))).scalars()  # type: ignore[call-overload, attr-defined]
-    found = {(o.project, o.kind, o.period, o.recipient): o for o in queued}
+    keys = sorted({r.project for r in plan.reminders})
+    found = {}
+    for i in range(0, len(keys), 500):  # a bounded IN list (SQLite allows so many parameters), whatever the size
+        queued = session.exec(select(OutboxMessage).where(  # type: ignore[call-overload]
+            OutboxMessage.project.in_(keys[i:i + 500]))).scalars()  # type: ignore[attr-defined]
+        found.update({(o.project, o.kind, o.period, o.recipient): o for o in queued})
     for r in plan.reminders:
         row = found.get(r.key)
         if row is not None:
