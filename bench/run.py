@@ -620,7 +620,108 @@ BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "4": ("audit verify", bench_verify),
     "5": ("audit log --json, streamed", bench_log_json),
     "6": ("project list and the reports at portfolio scale", bench_portfolio),
+    "7": ("due scan and contracts due at portfolio scale", lambda quick: bench_due(quick)),
 }
+
+
+# --- 7. what is due, over a portfolio ------------------------------------------------------------
+
+# The stages a portfolio's projects are at, in proportion; those from `do` on hold a contract.
+_STAGES = ["analyse"] * 10 + ["plan"] * 10 + ["do"] * 50 + ["review"] * 20 + ["decommission"] * 5 + ["closed"] * 5
+_AFTER_DO = ("do", "review", "decommission", "closed")
+
+
+def build_portfolio(path: Path, n: int) -> None:
+    """`n` projects written straight into a database made by `cycle init`: each with its creation (and, from do on,
+    its moves) in the audit log, a contract from do on (ends 2027 to 2031, some with notice served), and two
+    quarterly reviews held for those at do. The audit rows are not a verifiable chain: the scan does not verify."""
+    db = sqlite3.connect(path)
+    now = "2026-06-01T09:00:00Z"
+    projects, contracts, reviews, entries = [], [], [], []
+    seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_entry").fetchone()[0]
+    for i in range(1, n + 1):
+        stage = _STAGES[i % len(_STAGES)]
+        key = f"p{i:06d}"
+        projects.append((i, key, f"Service {i}", "commissioning", stage, 1, 1 + (stage in _AFTER_DO) * 2, "CCGs",
+                         "integrated", BODY, "alice", "{}", now, now, 1, None, None, "gina", None, None, None, None,
+                         None, None, 1))
+        seq += 1
+        entries.append((seq, now, "bench", key, "project.create", None, "analyse", "{}", "x", "x", None))
+        if stage in _AFTER_DO:
+            for to in ("do", stage) if stage != "do" else ("do",):
+                seq += 1
+                entries.append((seq, "2026-09-01T09:00:00Z", "bench", key, "advance", None, to, "{}", "x", "x", None))
+            end = f"{2027 + i % 5}-03-31"
+            served = "2026-09-15" if i % 7 == 0 else None
+            contracts.append((i, i, "Trust X", f"C-{i}", "2025-04-01", end, None, None, "6 months", None, "run-on",
+                              "12 months", served, "NL" if served else None, now))
+            if stage == "do":
+                reviews += [(None, i, q, "2026-09-20", None, "bench", now) for q in ("2026-Q1", "2026-Q2")]
+    db.executemany(f"INSERT INTO project VALUES ({','.join('?' * 25)})", projects)
+    db.executemany(f"INSERT INTO contract VALUES ({','.join('?' * 15)})", contracts)
+    db.executemany("INSERT INTO review_meeting VALUES (?, ?, ?, ?, ?, ?, ?)", reviews)
+    db.executemany("INSERT INTO audit_entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries)
+    db.executemany("INSERT INTO person (name, email, created_at) VALUES (?, ?, ?)",
+                   [("alice", "alice@council.example", now), ("gina", "gina@council.example", now)])
+    db.commit()
+    db.close()
+
+
+# Each snippet prints: seconds, peak RSS in MB, rows (or reminders) found.
+_TIMED = ("import resource, sys, time\n{setup}\nt = time.perf_counter()\n{work}\n"
+          "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, found)")
+_DUE = ("from datetime import date\nfrom cycle.db.store import open_store\nfrom cycle.reminders import rules\n"
+        "store = open_store()\nrules.preview(store, date(2026, 1, 2))",  # warm: the workflow parsed, the ORM mapped
+        "found = len(rules.preview(store, date(2027, 1, 20)).reminders)")
+# The rows the scan reads, as plain SQL: projects, contracts, the last entry into each stage, reviews held,
+# decisions and links, all fetched, with no Python work on them.
+_DUE_FLOOR_SQL = ["SELECT * FROM project ORDER BY key",
+                  "SELECT * FROM project p JOIN contract c ON c.project_id = p.id",
+                  "SELECT a.project, a.to_stage, a.seq, a.at, a.action FROM audit_entry a WHERE a.seq IN (SELECT "
+                  "MAX(seq) FROM audit_entry WHERE to_stage IS NOT NULL GROUP BY project, to_stage)",
+                  "SELECT project_id, quarter, held_on FROM review_meeting", "SELECT * FROM decision ORDER BY id",
+                  "SELECT * FROM link l JOIN project p ON p.id = l.other_id ORDER BY l.id"]
+_CONTRACTS = ("from datetime import date\nfrom cycle.db.store import open_store\nfrom cycle.projects import views\n"
+              "store = open_store()\nviews.contracts_due(store, date(2026, 1, 2), '30d')",
+              "found = len(views.contracts_due(store, date(2027, 1, 20), '180d'))")
+_CONTRACTS_FLOOR_SQL = ["SELECT p.key, p.stage, c.* FROM project p JOIN contract c ON c.project_id = p.id "
+                        "ORDER BY p.key"]
+
+
+def _floor(path: Path, statements: list[str]) -> tuple[str, str]:
+    return (f"import sqlite3\ndb = sqlite3.connect({str(path)!r})",
+            f"found = sum(len(db.execute(q).fetchall()) for q in {statements!r})")
+
+
+def _timed(env: dict[str, str], setup: str, work: str) -> tuple[float, float, int]:
+    out = subprocess.run([PY, "-c", _TIMED.format(setup=setup, work=work)], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return float(out[0]), float(out[1]), int(out[2])
+
+
+def bench_due(quick: bool) -> None:
+    n = 10_000 if quick else 100_000
+    reps = 2 if quick else 3
+    with fresh_home() as (home, env):
+        subprocess.run([CYCLE, "init"], env=env, capture_output=True, check=True)
+        t = time.perf_counter()
+        build_portfolio(home / "cycle.db", n)
+        say(f"[7] portfolio of {n:,} projects built in {time.perf_counter() - t:.0f} s")
+        for what, subject, floor_sql, target in (
+                ("due scan (remind --dry-run)", _DUE, _DUE_FLOOR_SQL, 3.0),
+                ("contracts due --within 180d", _CONTRACTS, _CONTRACTS_FLOOR_SQL, 3.0)):
+            floor = _floor(home / "cycle.db", floor_sql)
+            ratios, runs = [], []
+            for rep in range(reps):
+                pair = [("subject", subject), ("floor", floor)]
+                measured = dict((name, _timed(env, *code)) for name, code in (pair if rep % 2 == 0 else pair[::-1]))
+                runs.append(measured)
+                ratios.append(measured["subject"][0] / measured["floor"][0])
+            s, f = runs[-1]["subject"], runs[-1]["floor"]
+            ratio = median(ratios)
+            say(f"[7] {what}, {n:,} projects: {s[0]:.2f} s, peak RSS {s[1]:.0f} MB, {s[2]:,} found; floor (plain "
+                f"SQL, same rows) {f[0]:.2f} s, peak RSS {f[1]:.0f} MB, {f[2]:,} rows; ratio {ratio:.2f} (median of "
+                f"{reps}), target <= {target}: {verdict(ratio, target)}")
 
 
 def main() -> int:

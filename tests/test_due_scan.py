@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cycle import contracts
 from cycle.calendar import clock
 from cycle.cli import cli
 from cycle.db import rows
@@ -56,6 +57,9 @@ class OneByOne:
 
     def links(self, project: ProjectRow) -> list[LinkedProject]:
         return rows.links(self.sql, project.id)
+
+    def status(self, holder: str, contract: ContractRow, as_of: date) -> contracts.Status:
+        return contracts.status(holder, contract, as_of)
 
 
 SPEC = st.fixed_dictionaries({

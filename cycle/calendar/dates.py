@@ -19,6 +19,7 @@ Conventions (stated once, used everywhere):
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -74,6 +75,7 @@ def parse_date(text: str, what: str = "date") -> date:
     return inputs.day(text, what)
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every quarter's end, every notice deadline: at portfolio scale, often
 def last_day(year: int, month: int) -> int:
     return calendar.monthrange(year, month)[1]
 

@@ -43,24 +43,27 @@ class DueReview:
         return self.quarter.end
 
 
-def review_period(contract: ContractRow, holder: str, entered_do: date | None, as_of: date) -> tuple[date, date] | None:
+def review_period(contract: ContractRow, holder: str, entered_do: date | None, as_of: date,
+                  status: contracts.Status | None = None) -> tuple[date, date] | None:
     """The days, up to `as_of`, whose quarters need a review of this contract: from the day its project last entered
     `do` (None: it never has, so the contract is not awarded yet) or the contract's start if later, to its last day
-    as things stand on `as_of`, or `as_of`. None when that is no day at all."""
+    as things stand on `as_of`, or `as_of`. None when that is no day at all. (`status`: the contract's on `as_of`,
+    when the caller has it already.)"""
     if entered_do is None:
         return None
     since = entered_do
     start = inputs.stored_day(contract.start)  # None for a start edited by hand into nonsense: audit verify names it
     if start is not None:
         since = max(since, start)
-    last = contracts.status(holder, contract, as_of).effective_end
+    last = (status or contracts.status(holder, contract, as_of)).effective_end
     until = min(as_of, last) if last is not None else as_of
     return (since, until) if since <= until else None
 
 
-def review_quarters(contract: ContractRow, holder: str, entered_do: date | None, as_of: date) -> list[Quarter]:
+def review_quarters(contract: ContractRow, holder: str, entered_do: date | None, as_of: date,
+                    status: contracts.Status | None = None) -> list[Quarter]:
     """The quarters, up to the one `as_of` falls in, that need a review of this contract (see review_period)."""
-    period = review_period(contract, holder, entered_do, as_of)
+    period = review_period(contract, holder, entered_do, as_of, status)
     return quarters.quarters_between(*period) if period is not None else []
 
 

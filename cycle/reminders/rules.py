@@ -119,6 +119,7 @@ class Lookup(Protocol):
     def evidence(self, project: ProjectRow) -> list[EvidenceRow]: ...
     def facts(self, project: ProjectRow, as_of: date) -> gates.Facts: ...
     def links(self, project: ProjectRow) -> list[LinkedProject]: ...
+    def status(self, holder: str, contract: ContractRow, as_of: date) -> contracts.Status: ...
 
 
 class Portfolio:
@@ -137,6 +138,14 @@ class Portfolio:
         self._by_id = {p.id: p for p in projects}
         self._evidence: dict[int, list[EvidenceRow]] | None = None
         self._waivers: dict[int, list[WaiverRow]] | None = None
+        self._status: dict[tuple[int, date], contracts.Status] = {}
+
+    def status(self, holder: str, contract: ContractRow, as_of: date) -> contracts.Status:
+        """contracts.status, worked out once per contract and day (the reviews, the notices and a gate ask it)."""
+        key = (contract.id, as_of)
+        if key not in self._status:
+            self._status[key] = contracts.status(holder, contract, as_of)
+        return self._status[key]
 
     def entered(self, project: ProjectRow, stage: str | None, *, creation: bool) -> date | None:
         return self.entries.entered_on(project, stage, creation=creation)
@@ -163,7 +172,7 @@ class Portfolio:
                           None)
             if parent is not None:
                 holder, contract = self._by_id[parent].key, self._contracts.get(parent)
-        st = contracts.status(holder, contract, as_of) if contract is not None else None
+        st = self.status(holder, contract, as_of) if contract is not None else None
         if self._waivers is None:
             self._waivers = rows.grouped(self.sql, WaiverRow)
         waivers = {(w.gate, w.criterion): w for w in self._waivers.get(project.id, []) if w.visit == project.visit}
@@ -213,30 +222,36 @@ class _Collector:
 
 def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
     as_of = c.plan.as_of
-    needed = reviews.review_quarters(contract, project.key, c.look.entered(project, "do", creation=False), as_of)
+    needed = reviews.review_quarters(contract, project.key, c.look.entered(project, "do", creation=False), as_of,
+                                     c.look.status(project.key, contract, as_of))
     if not needed:
         return
     done = c.look.held(project)
+    lead, grace = timedelta(days=cfg.review_lead_days), timedelta(days=cfg.review_grace_days)
     for q in needed:
         if str(q) in done:
             continue
-        context = {"quarter": str(q), "quarter_about": q.describe(), "quarter_start": q.start.isoformat(),
-                   "quarter_end": q.end.isoformat(), "review_due": q.end.isoformat(),
-                   "provider": contract.provider, "contract_ref": contract.ref,
-                   "command": f"cycle review record {project.key} --quarter {q} --held-on YYYY-MM-DD"}
-        lead = timedelta(days=cfg.review_lead_days)
+        end = q.end
         # Due from `lead` days before the quarter ends until the next quarter's reminder falls due:
         # a run after the quarter ended (nothing ran in those days) still tells the owner, once.
-        if q.end - lead <= as_of and (as_of <= q.end or as_of < (q + 1).end - lead):
-            days_left = (q.end - as_of).days
-            summary = (f"Quarterly review due by {q.end.isoformat()}" if days_left >= 0
-                       else f"Quarterly review for {q} was due by {q.end.isoformat()}: not recorded yet")
+        due_now = end - lead <= as_of and (as_of <= end or as_of < (q + 1).end - lead)
+        overdue = as_of > end + grace
+        if not (due_now or overdue):
+            continue  # (most quarters, at portfolio scale: nothing is built for them)
+        context = {"quarter": str(q), "quarter_about": q.describe(), "quarter_start": q.start.isoformat(),
+                   "quarter_end": end.isoformat(), "review_due": end.isoformat(),
+                   "provider": contract.provider, "contract_ref": contract.ref,
+                   "command": f"cycle review record {project.key} --quarter {q} --held-on YYYY-MM-DD"}
+        if due_now:
+            days_left = (end - as_of).days
+            summary = (f"Quarterly review due by {end.isoformat()}" if days_left >= 0
+                       else f"Quarterly review for {q} was due by {end.isoformat()}: not recorded yet")
             c.add(project, "review-due", str(q),
                   {**context, "days_left": days_left, "days_late": max(0, -days_left), "summary": summary},
                   [("owner", project.owner, True)])
-        if as_of > q.end + timedelta(days=cfg.review_grace_days):
+        if overdue:
             c.add(project, "review-overdue", str(q),
-                  {**context, "days_overdue": (as_of - q.end).days,
+                  {**context, "days_overdue": (as_of - end).days,
                    "summary": f"Quarterly review for {q} not recorded"},
                   [("governance lead", project.governance_lead, True)])
 
@@ -244,7 +259,7 @@ def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Set
 def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Settings,
             decommissioners: list[ProjectRow]) -> None:
     as_of = c.plan.as_of
-    st = contracts.status(holder.key, contract, as_of)
+    st = c.look.status(holder.key, contract, as_of)
     if st.deadline is None:
         return
     who: list[tuple[str, str | None, bool]] = [("owner", holder.owner, True),
