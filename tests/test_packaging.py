@@ -77,7 +77,7 @@ def test_the_wheel_installs_alone_and_runs_init_and_the_demo(tmp_path: Path) -> 
     demo = _run(venv / "bin" / "cycle", "demo", "--home", tmp_path / "demo", cwd=elsewhere, env=env)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr
     assert "Audit chain verified: " in demo.stdout
-    assert len(list((tmp_path / "demo" / "mail" / "new").iterdir())) == 1  # the reminder, from the templates
+    assert len(list((tmp_path / "demo" / "mail" / "new").iterdir())) == 2  # the request and the reminder
     assert (tmp_path / "demo" / "gate-audit.html").read_text().startswith("<!DOCTYPE html>")
 
     # PostgreSQL is an extra: without it, a postgresql URL says what to install (and nothing is written).
