@@ -626,7 +626,7 @@ def test_an_internationalised_address_goes_by_smtputf8_or_fails_alone_and_the_re
     assert sorted(tuple(m.rcpt_tos) for m in smtp.received) == [("zoë@council.gov.uk",)] * 2
     assert {str(m.message["To"]) for m in smtp.received} == {"alice <zoë@council.gov.uk>"}
     # an address stored before addresses were validated (or edited by hand) fails alone, saying why
-    db.execute("UPDATE person SET email = 'gina@@council.example' WHERE name = 'gina'")
+    db.tamper("UPDATE person SET email = 'gina@@council.example' WHERE name = 'gina'")
     late = remind_run(run, f"{Y + 1}-01-08", expect=1)  # the Y-Q3 review is overdue: to gina
     assert "Traceback" not in late.stderr
     (row,) = run.json("outbox", "list", "--status", "failed")
