@@ -39,7 +39,7 @@ def store(home: Path) -> Iterator[Store]:
 
 def _drain(store: Store, smtp: SmtpServer, as_of: date, now: datetime) -> list[EmailMessage]:
     before = len(smtp.received)
-    rules.enqueue(store, as_of, actor="scheduler")
+    rules.enqueue(store, as_of, actor="scheduler", today=as_of)
     send.drain(store, actor="scheduler", now=now)
     return [m.message for m in smtp.received[before:]]
 
@@ -254,7 +254,7 @@ def test_the_html_part_reads_on_a_phone_in_chromium(christmas: Cli, store: Store
 
 def test_a_queued_reminder_edited_by_hand_waits_and_the_others_go(christmas: Cli, store: Store, smtp: SmtpServer,
                                                                  db: Database) -> None:
-    rules.enqueue(store, date(2029, 12, 18), actor="scheduler")
+    rules.enqueue(store, date(2029, 12, 18), actor="scheduler", today=date(2029, 12, 18))
     db.tamper("UPDATE outbox SET context = :c WHERE kind = 'notice'",
               params={"c": json.dumps({"title": "CAMHS", "project": "camhs", "deadline": "31/12/2029"})})
     drained = send.drain(store, actor="scheduler", now=datetime(2029, 12, 18, 7, tzinfo=UTC))
@@ -270,7 +270,7 @@ def test_a_queued_reminder_edited_by_hand_waits_and_the_others_go(christmas: Cli
 
 def test_a_bad_nation_in_the_environment_stops_sending_before_anything_is_claimed(
         christmas: Cli, store: Store, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    rules.enqueue(store, date(2029, 12, 18), actor="scheduler")
+    rules.enqueue(store, date(2029, 12, 18), actor="scheduler", today=date(2029, 12, 18))
     monkeypatch.setenv("CYCLE_BANK_HOLIDAYS", "Wales ")
     err = christmas("outbox", "send", expect=2).stderr
     assert err == "Error: CYCLE_BANK_HOLIDAYS 'Wales ' is not one of: england, wales, scotland, northern-ireland\n"
