@@ -157,7 +157,7 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
 
 
 @remind.command("run")
-@click.option("--as-of", metavar="DATE", help="Run as of DATE (YYYY-MM-DD, London): today or earlier; a later day "
+@click.option("--as-of", type=DATE, help="Run as of DATE (YYYY-MM-DD, London): today or earlier; a later day "
                                               "only with --dry-run (a run sends real reminders).")
 @click.option("--dry-run", is_flag=True, help="Only list what would be sent (same as cycle remind --dry-run).")
 @click.option("--no-send", is_flag=True, help="Queue what is due but leave sending to `cycle outbox send`.")
