@@ -551,7 +551,7 @@ def test_remind_run_and_outbox_send_exit_1_when_anything_due_was_not_delivered_o
     day = f"{Y}-12-31"
     smtp.stop()  # the server cannot be reached: nothing goes, everything waits to retry
     down = remind_run(run, day, expect=1)
-    assert down.stdout.startswith(f"{day}: queued 3 reminder(s); 0 were already queued or sent.\n"
+    assert down.stdout.startswith(f"{day}: queued 3 reminders; 0 were already queued or sent.\n"
                                   f"Outbox: sent 0, 3 waiting to retry.")
     assert down.stderr.splitlines()[-1] == (
         "Error: 3 reminders due could not be delivered or queued: 3 waiting to retry (not accepted yet; see: "
@@ -605,7 +605,7 @@ def test_an_internationalised_address_goes_by_smtputf8_or_fails_alone_and_the_re
         plain.stop()
         monkeypatch.setenv("CYCLE_SMTP_PORT", str(smtp.port))
     assert "Traceback" not in result.stderr and "UnicodeEncodeError" not in result.stderr
-    assert result.stdout.startswith(f"{day}: queued 3 reminder(s); 0 were already queued or sent.\n"
+    assert result.stdout.startswith(f"{day}: queued 3 reminders; 0 were already queued or sent.\n"
                                     f"Outbox: sent 1, 2 failed.")
     (notice,) = plain.received  # sam had his notice reminder; alice's address was left off it
     assert notice.rcpt_tos == ["sam@council.example"]

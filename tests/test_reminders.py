@@ -233,8 +233,8 @@ def test_a_run_dated_after_today_is_refused_and_burns_nothing(run: Cli, home: Pa
     assert ("notice", "camhs", f"{Y + 3}-03-31/7d", "alice", "new") in due(run, later)
     assert run("remind", "run", "--dry-run", "--as-of", later).stdout.startswith(f"Reminders due on {later}")
     # today (and an earlier day) is a run like any other
-    assert run("remind", "run", "--as-of", str(today)).stdout.startswith(f"{today}: queued 0 reminder(s)")
-    assert run("remind", "run").stdout.startswith(f"{today}: queued 0 reminder(s)")
+    assert run("remind", "run", "--as-of", str(today)).stdout.startswith(f"{today}: queued 0 reminders")
+    assert run("remind", "run").stdout.startswith(f"{today}: queued 0 reminders")
     # the scheduler's own clock decides its "today" (a library caller passes it): on that day the run goes
     store = open_store()
     try:
