@@ -242,7 +242,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         entries = chain.iter_entries(sql)  # read as it goes: the log may be millions of entries long
         stage_at_end: dict[str, str] = {}
         moves: list[dict[str, Any]] = []
-        decided: list[dict[str, Any]] = []
+        every_decision: dict[Any, dict[str, Any]] = {}  # decision id -> as listed, its date corrected where it was
         waived: list[dict[str, Any]] = []
         unreadable: list[dict[str, Any]] = []
         refused = refused_gates = 0
@@ -256,15 +256,18 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             if e.project and e.to_stage and when <= q.end:
                 stage_at_end[e.project] = e.to_stage
             in_quarter = q.start <= when <= q.end
-            # A decision belongs to the quarter of the meeting that took it, which may be before it was typed in.
-            if not e.project or not (in_quarter or e.action == "decision.record"):
+            # A decision belongs to the quarter of the meeting that took it, which may be before it was typed in,
+            # or (a governance lead's correction, itself in any quarter) the day the minutes say.
+            if not e.project or not (in_quarter or e.action in ("decision.record", "decision.correct")):
                 continue
             try:
                 payload = chain.payload_of(e)
                 if e.action == "decision.record":
                     row = _decided(e, payload, when)
-                    if q.start <= date.fromisoformat(row["date"]) <= q.end:
-                        decided.append(row)
+                    every_decision[payload.get("decision_id", -e.seq)] = row
+                elif e.action == "decision.correct" and payload.get("decision_id") in every_decision:
+                    corrected = every_decision[payload["decision_id"]]
+                    corrected["date"] = date.fromisoformat(payload["changes"]["decided_on"][1]).isoformat()
                 elif in_quarter and e.action == "waiver.add":
                     waived.append({"date": when.isoformat(), "project": e.project, "gate": payload["gate"],
                                    "criterion": payload["criterion"], "by": e.actor, "reason": payload["reason"],
@@ -281,6 +284,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             elif e.action in REFUSALS:
                 refused += 1
                 refused_gates += e.action == "advance.refused"
+        decided = [d for d in every_decision.values() if q.start <= date.fromisoformat(d["date"]) <= q.end]
         decided.sort(key=lambda d: (d["date"], d["seq"]))
         standing = [everyone[k] for k in sorted(stage_at_end) if k in everyone]
         by_stage: dict[str, dict[str, Any]] = {}

@@ -212,3 +212,18 @@ def test_on_sqlite_a_decision_changes_only_its_date(team: Cli, db: Database) -> 
     said = db.refused("UPDATE decision SET outcome = 'stop'")
     assert said == ("a decision does not change once recorded; a governance lead may correct its date only, with: "
                     "cycle decision correct")
+
+
+def test_the_quarterly_report_files_a_corrected_decision_under_its_corrected_date(team: Cli) -> None:
+    """The board reads decisions by quarter: a date corrected across a quarter's end moves it to the other quarter."""
+    run = team
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY, "--ref", "m5",
+        "--date", "2026-09-28", user="clerk")
+    decision_id = run.json("project", "show", "camhs")["decisions"][0]["id"]
+    run("decision", "correct", str(decision_id), "--date", "2026-10-02", "--reason", "minutes say 2 October",
+        user="gill")
+    q2 = run.json("report", "quarterly", "--quarter", "2026-Q2")
+    q3 = run.json("report", "quarterly", "--quarter", "2026-Q3")
+    assert [d["date"] for d in q2["decisions"]] == []
+    assert [(d["project"], d["date"], d["ref"]) for d in q3["decisions"]] == [("camhs", "2026-10-02", "m5")]
