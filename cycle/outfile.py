@@ -24,12 +24,29 @@ def own_files() -> list[Path]:
     database = _database_file()
     if database is not None:
         files.append(database)
-    for db in [f for f in files if f.name.endswith(".db")]:
+    for db in [home / "cycle.db", *([database] if database is not None else [])]:  # whatever the file's name
         files += [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
     workflows = home / "workflows"
     if workflows.is_dir():
         files += [p for p in workflows.iterdir()]
     return files
+
+
+def own_folders() -> list[Path]:
+    """The folders cycle reads every file of (a new file there is a workflow, an email template, a message, a
+    setting), so an --out may not put one there."""
+    home = config.home()
+    return [home / "workflows", home / "templates", home / "mail", config.config_dir()]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """`path` lands in `folder` or below it: where the write would put it (its folder's real path), however
+    either is spelt."""
+    try:
+        landing = Path(os.path.realpath(path.parent)) / path.name
+        return landing.is_relative_to(Path(os.path.realpath(folder)))
+    except (OSError, ValueError):
+        return False
 
 
 def _database_file() -> Path | None:
@@ -70,6 +87,10 @@ def check(out: str, force: bool) -> Path:
             database = own.name.endswith((".db", "-wal", "-shm", "-journal"))
             what = "cycle's database" if database else "one of cycle's own files"
             raise BadInput(f"--out {out} is {what} ({own}): choose another file; --force does not change this")
+    for own_folder in own_folders():
+        if _inside(path, own_folder):
+            raise BadInput(f"--out {out} is in {own_folder}, a folder cycle reads its own files from: choose "
+                           f"another folder; --force does not change this")
     folder = path.parent
     if not folder.is_dir():
         raise BadInput(f"folder {folder} does not exist: create it or choose another --out")

@@ -138,3 +138,37 @@ def test_force_keeps_the_files_permissions(ready: Cli, tmp_path: Path) -> None:
     out.chmod(0o640)
     ready("report", "gate-audit", "--out", str(out), "--force")
     assert out.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("folder, name", [("workflows", "fast-track.toml"), ("templates", "notice.txt"),
+                                          ("mail", "report.md"), ("config", "report.md")])
+def test_out_never_puts_a_new_file_in_a_folder_cycle_reads_its_own_files_from(ready: Cli, home: Path, tmp_path: Path,
+                                                                            folder: str, name: str) -> None:
+    """A report written into $CYCLE_HOME/workflows/ made every `workflow list` exit 2; into templates/ it would
+    have become the notice email (a project title holding {{ ... }} run as template code)."""
+    where = tmp_path / "xdg-config" / "cycle" if folder == "config" else home / folder
+    where.mkdir(parents=True, exist_ok=True)
+    for out in (where / name, tmp_path / "link" / name):
+        (tmp_path / "link").unlink(missing_ok=True)
+        (tmp_path / "link").symlink_to(where)
+        for force in ([], ["--force"]):
+            result = ready("report", "gate-audit", "--format", "md", "--out", str(out), *force, expect=2)
+            assert result.stderr == (f"Error: --out {out} is in {where}, a folder cycle reads its own files from: "
+                                     f"choose another folder; --force does not change this\n")
+    assert list(where.iterdir()) == []
+    ready("workflow", "list")
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("suffix", ["-wal", "-journal"])
+def test_out_never_overwrites_the_files_beside_a_database_whatever_its_name(run: Cli, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          suffix: str) -> None:
+    database = tmp_path / "live.sqlite"
+    monkeypatch.setenv("CYCLE_DATABASE_URL", f"sqlite:///{database}")
+    run("init")
+    beside = tmp_path / f"live.sqlite{suffix}"
+    result = run("report", "gate-audit", "--out", str(beside), "--force", expect=2)
+    assert result.stderr == (f"Error: --out {beside} is cycle's database ({beside}): choose another file; "
+                             f"--force does not change this\n")
+    assert not beside.exists()
