@@ -6,6 +6,7 @@ a raw edit."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -227,3 +228,28 @@ def test_the_quarterly_report_files_a_corrected_decision_under_its_corrected_dat
     q3 = run.json("report", "quarterly", "--quarter", "2026-Q3")
     assert [d["date"] for d in q2["decisions"]] == []
     assert [(d["project"], d["date"], d["ref"]) for d in q3["decisions"]] == [("camhs", "2026-10-02", "m5")]
+
+
+def test_a_decisions_date_cannot_be_corrected_to_before_its_project_entered_the_stage(team: Cli, db: Database) -> None:
+    """`decision record --date` refuses a day before the project entered the stage (a decision counts only from
+    then); a correction must not reach what recording may not."""
+    run = team
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA")
+    go(run, "camhs", "analyse-plan")
+    run("project", "advance", "camhs")
+    refused = run("decision", "record", "camhs", "--gate", "plan-do", "--outcome", "go", "--body", BODY, "--ref",
+                  "m9", "--date", "2026-01-05", user="clerk", expect=2)
+    found = re.search(r"is before camhs entered plan on (\d{4}-\d\d-\d\d), and a decision counts", refused.stderr)
+    assert found is not None, refused.stderr
+    entered = found.group(1)
+    said = f"is before camhs entered plan on {entered}, and a decision counts only from then"
+    run("decision", "record", "camhs", "--gate", "plan-do", "--outcome", "go", "--body", BODY, "--ref", "m9",
+        "--date", entered, user="clerk")
+    decision_id = run.json("project", "show", "camhs")["decisions"][-1]["id"]
+    before = db.audit()
+    result = run("decision", "correct", str(decision_id), "--date", "2026-01-05", "--reason", "x", user="gill",
+                 expect=2)
+    assert result.stderr == (f"Error: --date 2026-01-05 {said}; give the day the body decided, e.g. --date "
+                             f"{entered}\n")
+    assert db.audit() == before
+    assert run.json("project", "show", "camhs")["decisions"][-1]["decided_on"] == entered

@@ -17,9 +17,11 @@ from sqlmodel import Session
 from cycle.audit import chain
 from cycle.calendar import clock
 from cycle.db.models import Decision, Milestone, Project
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted
 from cycle.inputs import iso_date, one_line
+from cycle.projects import history
 from cycle.projects.engine import load_for_write, record_change
 from cycle.shell import quote
 
@@ -120,6 +122,11 @@ def correct_decision(store: Store, decision_id: int, *, decided_on: str, reason:
         if refusal is None:
             old = decision.decided_on
             _changed(old, new, f"decision #{decision_id} was made on", key)
+            entered = history.entered_when_decided(sql_of(s), key, decision_id)
+            if entered is not None and new < entered[1].isoformat():  # as `decision record --date` refuses
+                stage, day = entered[0], entered[1].isoformat()
+                raise BadInput(f"--date {new} is before {key} entered {stage} on {day}, and a decision counts only "
+                               f"from then; give the day the body decided, e.g. --date {day}")
             decision.decided_on = new
             s.add(decision)
             s.flush()

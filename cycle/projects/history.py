@@ -6,6 +6,7 @@ not kept beside it.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any, Literal, overload
 
@@ -72,3 +73,28 @@ def _day(entry: Any, project: ProjectRow, creation: bool) -> date | None:
     if not creation:
         return None
     return london_date(parse_utc(entry.at if entry is not None else project.created_at))
+
+
+_MOVES_AND_DECISIONS = ("SELECT action, at, to_stage, payload FROM audit_entry WHERE project = :key "
+                        "AND (to_stage IS NOT NULL OR action = 'decision.record') ORDER BY seq")
+
+
+def entered_when_decided(sql: Sql, key: str, decision_id: int) -> tuple[str, date] | None:
+    """The stage `key` was at when decision `decision_id` was recorded, and the day (in England) it entered it;
+    None when it was there from its creation, or the log does not say (as for entered_stage_on without
+    `creation`: a decision may come before)."""
+    here: tuple[str, date] | None = None
+    for action, at, to_stage, payload in sql.rows(_MOVES_AND_DECISIONS, key=key):
+        if action == "decision.record":
+            try:
+                said = json.loads(payload)
+            except (TypeError, ValueError):
+                said = None
+            if isinstance(said, dict) and said.get("decision_id") == decision_id:
+                return here
+        if to_stage is not None:
+            try:
+                here = None if action == "project.create" else (to_stage, london_date(parse_utc(at)))
+            except (TypeError, ValueError):
+                here = None
+    return None
