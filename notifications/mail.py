@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import mailbox
 import os
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -65,10 +66,29 @@ def sender() -> str:
     """The From address: CYCLE_MAIL_FROM, else [smtp] from, else (only for the Maildir: sending by SMTP
     refuses to go without one) cycle@localhost."""
     value = str(_env_or(read_config("smtp"), "CYCLE_MAIL_FROM", "from") or DEFAULT_FROM)
-    if any(ord(ch) < 32 for ch in value) or "@" not in parseaddr(value)[1]:
-        raise BadInput(f"the From address {value!r} is not an address (set CYCLE_MAIL_FROM, "
-                       f"e.g. 'Commissioning reminders <cycle@council.gov.uk>')")
+    if not _one_sendable_address(value):
+        raise BadInput(f"the From address {value!r} is not an address cycle can send from: one address, in plain "
+                       f"ASCII (a domain in its xn-- form), with a name before it in <...> if you like; nothing was "
+                       f"queued or sent. Set CYCLE_MAIL_FROM or [smtp] from, e.g. "
+                       f"'Commissioning reminders <cycle@council.gov.uk>'")
     return value
+
+
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+_DOMAIN = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
+
+
+def _one_sendable_address(value: str) -> bool:
+    """`value` is one address (bare, or 'Name <address>') that every server takes in MAIL FROM and every client
+    reads in From: ASCII, a local part and a domain (an internationalised one goes in its xn-- form)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return False
+    address = parseaddr(value)[1]
+    text = value.strip()
+    if text != address and not (text.endswith(f"<{address}>") and "<" not in text[:-len(address) - 2]):
+        return False  # two addresses, a stray bracket: the header would not say what parseaddr read
+    local, at, domain = address.rpartition("@")
+    return bool(at) and bool(_LOCAL.match(local)) and bool(_DOMAIN.match(domain)) and len(address) <= 254
 
 
 def smtp_settings() -> SmtpSettings | None:
@@ -264,5 +284,7 @@ def maildir_path() -> Path:
 
 
 def transport() -> SmtpTransport | MaildirTransport:
-    settings = smtp_settings()
+    settings = smtp_settings()  # checks the From address
+    if settings is None:
+        sender()  # the Maildir's too: refused before anything is queued, as for SMTP
     return SmtpTransport(settings) if settings else MaildirTransport(maildir_path())

@@ -298,3 +298,31 @@ def test_a_kind_with_its_own_templates_gets_the_bare_facts() -> None:
     got = render.facts("gate-request", {"project": "camhs", "summary": "Decide the gate"}, "england")
     assert (got.heading, got.facts, got.action) == ("Decide the gate", [("Service", "camhs (camhs)")],
                                                     "Decide the gate")
+
+
+@pytest.mark.parametrize("sender", ["reminders@councíl.example", "zoë@council.example",
+                                    "a@council.example, b@council.example", "reminders@council.example>",
+                                    "@council.example", "Reminders <reminders@>"])
+def test_a_from_address_that_is_not_one_is_refused_before_anything_is_queued(run: Cli, smtp: SmtpServer, home: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch,
+                                                                            sender: str) -> None:
+    """An internationalised sender stopped every reminder with a UnicodeEncodeError (each retried for ever);
+    two addresses, a stray '>' or an empty part went out as a From header no mail client reads."""
+    from cycle.calendar.dates import add_months
+
+    deadline = date.today() + timedelta(days=7)  # the 7-day notice reminder is due today
+    live_project(run, start="2025-04-01", end=add_months(deadline, 6).isoformat())
+    monkeypatch.setenv("CYCLE_MAIL_FROM", sender)
+    for args in (["remind", "run"], ["remind", "--dry-run"]):
+        result = run(*args, expect=2)
+        assert result.stderr.startswith(f"Error: the From address {sender!r} is not an address cycle can send from"), \
+            result.stderr
+    assert run.json("outbox", "list") == [] and smtp.received == []
+    for transport in ("smtp", "maildir"):
+        if transport == "maildir":
+            monkeypatch.delenv("CYCLE_SMTP_HOST")
+        assert run("remind", "run", expect=2).stderr.startswith("Error: the From address ")
+    assert run.json("outbox", "list") == []
+    monkeypatch.setenv("CYCLE_MAIL_FROM", "Zoë at the council <reminders@xn--councl-hta.example>")
+    run("remind", "run")
+    assert {r["status"] for r in run.json("outbox", "list")} == {"sent"}
