@@ -342,5 +342,6 @@ def message(rows: list[Row], sender: str, now: datetime | None = None,
     msg.add_alternative(body.html, subtype="html")
     if attachment is not None:
         msg.add_attachment(attachment, maintype="text", subtype="calendar",
-                           filename=f"{first.project}-{first.kind}.ics", params={"method": "PUBLISH"})
+                           filename=f"{first.project}-{first.kind}.ics",
+                           params={"method": "PUBLISH", "charset": "utf-8"})  # MIME's default is US-ASCII
     return msg

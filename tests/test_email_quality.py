@@ -326,3 +326,17 @@ def test_a_from_address_that_is_not_one_is_refused_before_anything_is_queued(run
     monkeypatch.setenv("CYCLE_MAIL_FROM", "Zoë at the council <reminders@xn--councl-hta.example>")
     run("remind", "run")
     assert {r["status"] for r in run.json("outbox", "list")} == {"sent"}
+
+
+def test_the_calendar_entry_says_its_charset_so_a_title_beyond_ascii_reads_as_written(run: Cli,
+                                                                                     smtp: SmtpServer) -> None:
+    """MIME reads a text part without a charset as US-ASCII: 'Café' came out 'Caf��' in a mail client that
+    shows the entry from the message (as Outlook does)."""
+    from cycle.calendar.dates import add_months
+
+    deadline = date.today() + timedelta(days=7)
+    live_project(run, start="2025-04-01", end=add_months(deadline, 6).isoformat(), title="Café – adults’ services")
+    run("remind", "run")
+    [part] = [p for m in smtp.received for p in m.message.walk() if p.get_content_type() == "text/calendar"][:1]
+    assert part.get_content_charset() == "utf-8"
+    assert "SUMMARY:Notice deadline: Café – adults’ services (camhs)" in part.get_content()
