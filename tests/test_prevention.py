@@ -464,3 +464,26 @@ def test_a_governance_lead_corrects_a_decisions_date_and_nobody_else_can(team: T
     assert team.server.sql(f"SELECT decided_on FROM decision WHERE id = {decision_id}",
                            database=team.database) == [("2026-10-14",)]
     assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+
+
+def test_a_governance_leads_own_login_corrects_a_notice_and_a_milestone(team: Team) -> None:
+    """`contract correct` and `milestone correct` as a plain application-role login (not the owner): the
+    correction commits with its entry and verifies; Mallory's raw correction of the same column is named."""
+    run = team.run
+    team.acts("pat")
+    run("contract", "notice", "camhs", "--served-on", "2026-09-05", "--ref", "NL-114")
+    run("milestone", "done", "camhs", "1", "--on", "2026-11-02")
+    team.acts("gina")
+    run("contract", "correct", "camhs", "--notice-served-on", "2026-09-15", "--reason", "typo: the 15th")
+    run("milestone", "correct", "camhs", "1", "--done-on", "2026-11-01", "--reason", "the card says the 1st")
+    assert team.server.sql("SELECT notice_served_on FROM contract", database=team.database) == [("2026-09-15",)]
+    assert team.server.sql("SELECT done_on FROM milestone", database=team.database) == [("2026-11-01",)]
+    assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+    team.acts("mallory")
+    refused = run("contract", "correct", "camhs", "--notice-served-on", "2026-09-25", "--reason", "mine", expect=6)
+    assert refused.stderr.startswith("Error: only a governance lead may correct the record")
+    mallory = team.engine("mallory")
+    said = attempt(mallory, "UPDATE contract SET notice_served_on = '2026-09-25'")
+    mallory.dispose()
+    assert said is not None, "a raw edit of a served date committed"
+    assert team.server.sql("SELECT notice_served_on FROM contract", database=team.database) == [("2026-09-15",)]
