@@ -49,6 +49,26 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+_STREAMS = ("/proc/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
+
+
+def _a_stream(path: Path) -> bool:
+    """`path` is, or links (at any step) to, a process's stream (/dev/stdout, /proc/self/fd/1, ...): --force would
+    replace the link itself (/dev/stdout, for root), and without it the file behind it would be refused as
+    existing, so neither writes where the person meant."""
+    try:
+        step, seen = Path(os.path.abspath(path)), 0
+        while True:
+            where = Path(os.path.realpath(step.parent)) / step.name
+            if str(where).startswith(_STREAMS) or str(step).startswith(_STREAMS):
+                return True
+            if not where.is_symlink() or seen > 40:
+                return False
+            step, seen = Path(os.path.join(where.parent, os.readlink(where))), seen + 1
+    except (OSError, ValueError):
+        return False
+
+
 def _database_file() -> Path | None:
     url = os.environ.get("CYCLE_DATABASE_URL")
     if not url:
@@ -87,6 +107,8 @@ def check(out: str, force: bool) -> Path:
             database = own.name.endswith((".db", "-wal", "-shm", "-journal"))
             what = "cycle's database" if database else "one of cycle's own files"
             raise BadInput(f"--out {out} is {what} ({own}): choose another file; --force does not change this")
+    if _a_stream(path):
+        raise BadInput(f"--out {out} is standard output or another stream, not a file: leave out --out to print it")
     for own_folder in own_folders():
         if _inside(path, own_folder):
             raise BadInput(f"--out {out} is in {own_folder}, a folder cycle reads its own files from: choose "

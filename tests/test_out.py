@@ -172,3 +172,25 @@ def test_out_never_overwrites_the_files_beside_a_database_whatever_its_name(run:
     assert result.stderr == (f"Error: --out {beside} is cycle's database ({beside}): choose another file; "
                              f"--force does not change this\n")
     assert not beside.exists()
+
+
+@pytest.mark.parametrize("target", ["/proc/self/fd/1", "/dev/fd/1"])
+def test_out_naming_standard_output_is_refused_and_never_replaced(ready: Cli, tmp_path: Path, target: str) -> None:
+    """`--out /dev/stdout --force > report.md` replaced the link /dev/stdout itself with a file (for root, for every
+    program on the machine). A link to standard output is refused, with or without --force; the test uses a link
+    of its own so a regression cannot break the machine's /dev/stdout."""
+    import subprocess
+
+    from .conftest import cycle_exe
+
+    link = tmp_path / "stdout"
+    link.symlink_to(target)
+    printed = tmp_path / "printed.md"
+    for force in ([], ["--force"]):
+        with printed.open("w") as stdout:
+            done = subprocess.run([*cycle_exe(), "report", "gate-audit", "--out", str(link), *force], stdout=stdout,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        assert (done.returncode, done.stderr) == (2, f"Error: --out {link} is standard output or another stream, "
+                                                     f"not a file: leave out --out to print it\n")
+        assert link.is_symlink() and os.readlink(link) == target
+    assert printed.read_text() == ""
