@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _md(value: Any) -> str:
-    """A value safe inside a Markdown table cell: no pipes or line breaks, no HTML."""
+    """A value shown as written in Markdown, also inside a table cell: no pipes or line breaks, no HTML, and none
+    of the characters that start emphasis, code or a link (a title cannot make a bold 'Approved' or a link)."""
     text = "" if value is None else str(value)
     for a, b in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("\r", " "), ("\n", " ")):
         text = text.replace(a, b)
-    return text
+    return _MARKUP.sub(r"\\\g<0>", text)
+
+
+_MARKUP = re.compile(r"[`*_\[\]~]")
 
 
 @lru_cache(maxsize=1)

@@ -268,3 +268,15 @@ def test_gate_audit_html_in_chromium(full_cycle: Cli, browser: Any, tmp_path: Pa
     pdf_ready = json.loads(page.evaluate("JSON.stringify(getComputedStyle(document.body).fontFamily)"))
     assert "Arial" in pdf_ready
     page.close()
+
+
+def test_markdown_shows_a_title_as_written_never_as_formatting_or_a_link(ready: Cli) -> None:
+    """A title (or a reason, a body's name) is text in the Markdown report: a hostile one could put a bold
+    'Approved' or a link to anywhere into a board's pack."""
+    title = "**Approved** [sign here](http://evil.example) `code` ~~old~~ _x_"
+    ready("project", "new", "forged", "--title", title, "--owner", "alice")
+    escaped = r"\*\*Approved\*\* \[sign here\](http://evil.example) \`code\` \~\~old\~\~ \_x\_"
+    md = ready("report", "gate-audit", "forged", "--format", "md").stdout
+    assert f"## forged: {escaped}\n" in md
+    quarterly = ready("report", "quarterly", "--quarter", "2026-Q3").stdout
+    assert title not in quarterly and escaped in quarterly
