@@ -280,3 +280,13 @@ def test_markdown_shows_a_title_as_written_never_as_formatting_or_a_link(ready: 
     assert f"## forged: {escaped}\n" in md
     quarterly = ready("report", "quarterly", "--quarter", "2026-Q3").stdout
     assert title not in quarterly and escaped in quarterly
+
+
+def test_one_unverified_decision_is_one_decision(ready: Cli) -> None:
+    """Item 20's plurals, in the gate-audit report: '1 decision(s) were' read as a form, not a sentence."""
+    ready("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY, "--ref", "m1")
+    md = ready("report", "gate-audit", "camhs", "--format", "md").stdout
+    assert "> **UNVERIFIED**: 1 decision recorded for a body with no approvers on record: " in md
+    html = ready("report", "gate-audit", "camhs", "--format", "html").stdout
+    assert "</span> 1 decision was\nrecorded for a body" in html
+    assert "(s)" not in md + html
