@@ -12,18 +12,24 @@ from .errors import BadInput
 
 
 def home() -> Path:
-    """$CYCLE_HOME, else the XDG data directory ($XDG_DATA_HOME or ~/.local/share) /cycle."""
+    """$CYCLE_HOME, else the XDG data directory ($XDG_DATA_HOME when absolute, else ~/.local/share) /cycle."""
     explicit = os.environ.get("CYCLE_HOME")
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "cycle"
+    return _xdg("XDG_DATA_HOME", Path.home() / ".local" / "share") / "cycle"
 
 
 def config_dir() -> Path:
-    """The XDG config directory ($XDG_CONFIG_HOME or ~/.config) /cycle: where settings a person edits live."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "cycle"
+    """The XDG config directory ($XDG_CONFIG_HOME when absolute, else ~/.config) /cycle: where settings a person
+    edits live."""
+    return _xdg("XDG_CONFIG_HOME", Path.home() / ".config") / "cycle"
+
+
+def _xdg(name: str, default: Path) -> Path:
+    """An XDG base folder: the variable when it is an absolute path, else the default (the XDG Base Directory
+    spec has a relative one ignored: it would follow the folder cycle happens to run from)."""
+    given = os.environ.get(name) or ""
+    return Path(given) if os.path.isabs(given) else default
 
 
 def database_url() -> str:

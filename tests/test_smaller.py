@@ -196,3 +196,29 @@ def test_shell_completion_offers_project_keys(ready: Cli) -> None:
 def test_shell_completion_without_a_database_offers_nothing_and_creates_nothing(run: Cli, home: Path) -> None:
     assert _completions(["project", "show"], "") == []
     assert not (home / "cycle.db").exists()
+
+
+def test_a_relative_xdg_folder_is_ignored_as_the_xdg_rules_say(ready: Cli, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """XDG_CONFIG_HOME=cfg made the settings file depend on the folder cycle was run from (cron's is not yours): a
+    relative value is invalid and ignored (XDG Base Directory spec), so ~/.config/cycle is read."""
+    monkeypatch.setenv("HOME", str(tmp_path / "me"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", "cfg")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg" / "cycle").mkdir(parents=True)
+    (tmp_path / "cfg" / "cycle" / "reminders.toml").write_text("[reminders]\nnotice_lader = [10]\n")
+    out = ready("remind", "--dry-run").stdout
+    assert f"[smtp] in {tmp_path / 'me' / '.config' / 'cycle' / 'reminders.toml'}, to send by email" in out
+
+
+@pytest.mark.sqlite_only
+def test_a_relative_xdg_data_folder_is_ignored_and_the_database_does_not_follow_the_working_folder(
+        run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CYCLE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "me"))
+    monkeypatch.setenv("XDG_DATA_HOME", "data")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    run("init")
+    assert (tmp_path / "me" / ".local" / "share" / "cycle" / "cycle.db").is_file()
+    assert not (tmp_path / "work" / "data").exists()
