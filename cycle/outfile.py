@@ -29,7 +29,21 @@ def own_files() -> list[Path]:
     workflows = home / "workflows"
     if workflows.is_dir():
         files += [p for p in workflows.iterdir()]
-    return files
+    return files + _mail_files()
+
+
+def _mail_files() -> list[Path]:
+    """The SMTP password file and CA file the settings name, wherever they are (a report over the password file
+    stops every email). A settings file that cannot be read names none: the command reading it says why."""
+    from cycle.reminders.settings import read_config
+
+    try:
+        smtp = read_config("smtp")
+    except (BadInput, OSError, RecursionError):
+        smtp = {}
+    named = [os.environ.get("CYCLE_SMTP_PASSWORD_FILE") or smtp.get("password_file"),
+             os.environ.get("CYCLE_SMTP_CAFILE") or smtp.get("cafile")]
+    return [Path(str(n)).expanduser() for n in named if n]
 
 
 def own_folders() -> list[Path]:

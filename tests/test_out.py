@@ -194,3 +194,25 @@ def test_out_naming_standard_output_is_refused_and_never_replaced(ready: Cli, tm
                                                      f"not a file: leave out --out to print it\n")
         assert link.is_symlink() and os.readlink(link) == target
     assert printed.read_text() == ""
+
+
+@pytest.mark.parametrize("how", ["environment", "settings"])
+def test_out_never_overwrites_the_smtp_password_or_ca_file_even_with_force(ready: Cli, home: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         how: str) -> None:
+    """They are cycle's files wherever they live: a report over the password file stopped every email."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    password, ca = secrets / "smtp-password", secrets / "council-ca.pem"
+    password.write_text("s3cret\n")
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    if how == "environment":
+        monkeypatch.setenv("CYCLE_SMTP_PASSWORD_FILE", str(password))
+        monkeypatch.setenv("CYCLE_SMTP_CAFILE", str(ca))
+    else:
+        (home / "reminders.toml").write_text(f'[smtp]\npassword_file = "{password}"\ncafile = "{ca}"\n')
+    for own in (password, ca):
+        result = ready("report", "gate-audit", "--out", str(own), "--force", expect=2)
+        assert result.stderr == (f"Error: --out {own} is one of cycle's own files ({own}): choose another file; "
+                                 f"--force does not change this\n")
+    assert password.read_text() == "s3cret\n" and ca.read_text() == "-----BEGIN CERTIFICATE-----\n"
