@@ -79,7 +79,7 @@ class Status:
     @property
     def deadline_advice(self) -> str | None:
         """'Saturday 25 December 2027 is Christmas Day, ...: serve notice by Friday 24 December 2027, ...'."""
-        return self.deadline_off.advice() if self.deadline_off else None
+        return self.deadline_off.advice(today=self.as_of) if self.deadline_off else None
 
 
 def _d(text: str | None) -> date | None:

@@ -157,7 +157,7 @@ def write(out: str, text: str | Iterable[str], force: bool) -> Path:
         check(out, force)  # again, at the last moment: nothing took its place meanwhile
         if force:
             if path.is_file():
-                os.chmod(temp, path.stat().st_mode & 0o7777)
+                os.chmod(temp, path.stat().st_mode & 0o777)  # never setuid, setgid or sticky bits
             os.replace(temp, path)
         else:
             _link(temp, path, out)

@@ -186,7 +186,8 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
                            ("Contract ends", long_date(c.get("contract_end") or "not recorded"))],
             f"If the service is to end, serve notice on {c.get('provider') or 'the provider'} by "
             f"{dates.long_date(deadline)}; otherwise {runs_on}.",
-            off.advice() if off else None, c["deadline"], (off.act_by if off else deadline).isoformat(),
+            off.advice(today=deadline - timedelta(days=int(c["days_left"]))) if off else None, c["deadline"],
+            (off.act_by if off else deadline).isoformat(),
             f"Notice deadline: {title} ({c['project']})")
     if kind == "notice-passed":
         run_on_to = c.get("run_on_to")
@@ -215,7 +216,8 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
             _service(c) + [about, ("Review due by", dates.long_date(due)), ("Days left", _left(c["days_left"]))],
             f"Hold the quarterly contract review meeting for {c['quarter']} by {dates.long_date(due)}, and record it "
             f"once it has been held.",
-            off.advice("hold the review") if off else None, c["review_due"], (off.act_by if off else due).isoformat(),
+            off.advice("hold the review", today=due - timedelta(days=int(c["days_left"]))) if off else None,
+            c["review_due"], (off.act_by if off else due).isoformat(),
             f"Quarterly review due: {title} ({c['project']}), {c['quarter']}")
     if kind == "review-overdue":
         return Facts(

@@ -105,3 +105,15 @@ def test_one_day_left_is_singular(ready: Cli) -> None:
     _contract(ready, "2027-09-30")  # deadline Wednesday 31 March 2027
     shown = ready.json("contract", "show", "camhs", "--as-of", "2027-03-30")
     assert shown["if_nothing_is_done"] == "Serve notice by 2027-03-31 (in 1 day) or the contract runs on to 2028-09-30."
+
+
+def test_once_the_working_day_before_has_gone_by_the_advice_says_so(ready: Cli) -> None:
+    """On the holiday itself the working day before is yesterday: the advice must not send anyone to it."""
+    _contract(ready, "2028-06-25")
+    gone = ("Saturday 25 December 2027 is Christmas Day, a public holiday in England (on a weekend), and the working "
+            "day before it (Friday 24 December 2027) has gone by: serve notice by Saturday 25 December 2027 at the "
+            "latest, and check the contract's terms for how a step taken on a non-working day counts.")
+    assert ready.json("contract", "show", "camhs", "--as-of", "2027-12-25")["notice_deadline_advice"] == gone
+    assert ready.json("contract", "show", "camhs", "--as-of", "2027-12-24")["notice_deadline_advice"] == XMAS
+    due = ready("contracts", "due", "--as-of", "2027-12-25", "--within", "6m").stdout
+    assert f"            {gone}" in due.splitlines()

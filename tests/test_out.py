@@ -216,3 +216,11 @@ def test_out_never_overwrites_the_smtp_password_or_ca_file_even_with_force(ready
         assert result.stderr == (f"Error: --out {own} is one of cycle's own files ({own}): choose another file; "
                                  f"--force does not change this\n")
     assert password.read_text() == "s3cret\n" and ca.read_text() == "-----BEGIN CERTIFICATE-----\n"
+
+
+def test_force_never_carries_setuid_or_setgid_bits_to_the_report(ready: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "r.md"
+    out.write_text("old\n")
+    out.chmod(0o6755)
+    ready("report", "gate-audit", "--out", str(out), "--force")
+    assert out.stat().st_mode & 0o7777 == 0o755

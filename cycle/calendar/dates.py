@@ -143,9 +143,15 @@ class NonWorking:
         weekend = " (on a weekend)" if self.day.weekday() >= 5 else ""
         return f"{name}, a {kind} in {place}{weekend}"
 
-    def advice(self, verb: str = "serve notice") -> str:
+    def advice(self, verb: str = "serve notice", today: date | None = None) -> str:
         """The one sentence every output uses: 'Saturday 25 December 2027 is Christmas Day, a public holiday
-        in England (on a weekend): serve notice by Friday 24 December 2027, the working day before.'"""
+        in England (on a weekend): serve notice by Friday 24 December 2027, the working day before.' Once
+        `today` is past that working day, it says so instead of advising a day gone by: the deadline itself
+        does not move, and whether a step taken on the day itself counts is for the contract's own terms."""
+        if today is not None and today > self.act_by:
+            return (f"{long_date(self.day)} is {self.what()}, and the working day before it ({long_date(self.act_by)})"
+                    f" has gone by: {verb} by {long_date(self.day)} at the latest, and check the contract's terms for"
+                    f" how a step taken on a non-working day counts.")
         return f"{long_date(self.day)} is {self.what()}: {verb} by {long_date(self.act_by)}, the working day before."
 
     def as_dict(self) -> dict[str, str | None]:
