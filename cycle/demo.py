@@ -108,6 +108,10 @@ def _script(home: Path) -> list[Step]:
          ["project", "advance", k, "--to", "analyse"], 0, "alice"),
         ("Cycle 2 needs its own evidence: last cycle's needs assessment does not count.",
          ["gate", "check", k], 0, "alice"),
+        ("A date recorded wrongly is corrected by the governance lead, with a reason: an entry of its own keeps the "
+         "old date and the new, and nothing is edited in place.",
+         ["decision", "correct", "1", "--date", "2026-10-15", "--reason", "the minutes are dated 15 October"], 0,
+         "gill"),
         ("The project and its record.", ["project", "show", k], 0, "alice"),
         ("Every action, who did it and when.", ["audit", "log", k], 0, "alice"),
         ("Keep the chain's head outside the database ...", ["audit", "checkpoint"], 0, "alice"),
