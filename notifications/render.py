@@ -257,9 +257,19 @@ def sequence(now: datetime) -> int:
     return max(0, int((now.astimezone(UTC) - _SEQUENCE_EPOCH).total_seconds()))
 
 
-def ics_uid(project: str, what: str, day: str, domain: str) -> str:
-    """One calendar entry per project, kind of date and date, on the sender's domain."""
-    return f"{hashlib.sha256(chr(31).join((project, what, day)).encode('utf-8')).hexdigest()[:32]}@{domain}"
+def ics_uid(project: str, what: str, which: str, domain: str) -> str:
+    """One calendar entry per project, kind of date and the thing it is about (a contract for its notice
+    deadline and run-on end, a quarter's last day for its review), on the sender's domain."""
+    return f"{hashlib.sha256(chr(31).join((project, what, which)).encode('utf-8')).hexdigest()[:32]}@{domain}"
+
+
+def _uid_subject(kind: str, context: dict[str, Any], when: str) -> str:
+    """What a calendar entry is about: a contract's deadlines move when its terms are changed, and the entry
+    must move with them (the same UID, a higher SEQUENCE), not stay behind in every recipient's calendar; a
+    review's entry is its quarter's."""
+    if kind in ("notice", "notice-passed"):
+        return f"contract {context.get('contract_ref') or ''}"
+    return when
 
 
 _UID_KIND = {"review-due": "review", "notice": "notice", "notice-passed": "run-on"}
@@ -279,7 +289,7 @@ def ics(row: Row, context: dict[str, Any], f: Facts, domain: str, now: datetime,
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     event = Event()
-    event.add("uid", ics_uid(row.project, _UID_KIND[row.kind], f.when, domain))
+    event.add("uid", ics_uid(row.project, _UID_KIND[row.kind], _uid_subject(row.kind, context, f.when), domain))
     event.add("sequence", sequence(now))
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", day)

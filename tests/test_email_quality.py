@@ -340,3 +340,14 @@ def test_the_calendar_entry_says_its_charset_so_a_title_beyond_ascii_reads_as_wr
     [part] = [p for m in smtp.received for p in m.message.walk() if p.get_content_type() == "text/calendar"][:1]
     assert part.get_content_charset() == "utf-8"
     assert "SUMMARY:Notice deadline: Café – adults’ services (camhs)" in part.get_content()
+
+
+def test_a_changed_deadline_moves_the_calendar_entry_instead_of_leaving_the_old_one(christmas: Cli, store: Store,
+                                                                                     smtp: SmtpServer) -> None:
+    first = _by_kind(_drain(store, smtp, date(2029, 11, 25), datetime(2029, 11, 25, 7, tzinfo=UTC)))
+    christmas("contract", "set", "camhs", "--end", "2030-07-25")  # six months' notice: now by 25 January 2030
+    later = _by_kind(_drain(store, smtp, date(2029, 12, 26), datetime(2029, 12, 26, 7, tzinfo=UTC)))
+    old, new = _calendar(first["notice 2029-12-25/30d"]), _calendar(later["notice 2030-01-25/30d"])
+    assert new.decoded("dtstart") == date(2030, 1, 25)
+    assert str(new["uid"]) == str(old["uid"])  # the same entry, moved
+    assert int(new["sequence"]) > int(old["sequence"])
