@@ -29,6 +29,8 @@ from cycle.workflow.definition import Workflow
 from .errors import CycleError
 
 REFUSALS = ("advance.refused", "decision.refused", "waiver.refused", "project.refused")
+#: A governance lead's correction of the record (cycle.governance.corrections), and what it corrects.
+CORRECTIONS = {"contract.correct": "contract", "decision.correct": "decision", "milestone.correct": "milestone"}
 
 
 def _verified(store: Store, checkpoint: str | None, progress: Progress | None = None) -> dict[str, Any]:
@@ -244,6 +246,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         moves: list[dict[str, Any]] = []
         every_decision: dict[Any, dict[str, Any]] = {}  # decision id -> as listed, its date corrected where it was
         waived: list[dict[str, Any]] = []
+        corrected: list[dict[str, Any]] = []  # every correction of the record made in the quarter
         unreadable: list[dict[str, Any]] = []
         refused = refused_gates = 0
         for e in entries:
@@ -266,8 +269,12 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
                     row = _decided(e, payload, when)
                     every_decision[payload.get("decision_id", -e.seq)] = row
                 elif e.action == "decision.correct" and payload.get("decision_id") in every_decision:
-                    corrected = every_decision[payload["decision_id"]]
-                    corrected["date"] = date.fromisoformat(payload["changes"]["decided_on"][1]).isoformat()
+                    fixed = every_decision[payload["decision_id"]]
+                    fixed["date"] = date.fromisoformat(payload["changes"]["decided_on"][1]).isoformat()
+                if in_quarter and e.action in CORRECTIONS:
+                    corrected.append({"date": when.isoformat(), "project": e.project, "what": CORRECTIONS[e.action],
+                                      "changes": {str(k): list(v) for k, v in dict(payload["changes"]).items()},
+                                      "by": e.actor, "reason": str(payload["reason"]), "seq": e.seq})
                 elif in_quarter and e.action == "waiver.add":
                     waived.append({"date": when.isoformat(), "project": e.project, "gate": payload["gate"],
                                    "criterion": payload["criterion"], "by": e.actor, "reason": payload["reason"],
@@ -366,7 +373,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         counts[p.workflow][stage_at_end[p.key]] = counts[p.workflow].get(stage_at_end[p.key], 0) + 1
     title_of = {k: p.title for k, p in everyone.items()}
     listed: list[dict[str, Any]]
-    for listed in (moves, decided, waived, waiting, reviews, deadlines, slipped):
+    for listed in (moves, decided, waived, corrected, waiting, reviews, deadlines, slipped):
         for item in listed:
             item["title"] = title_of.get(str(item["project"]), item["project"])
     review_states = Counter(str(r["state"]) for r in reviews)
@@ -379,9 +386,11 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
                "contracts_due": len(deadlines),
                "reviews_held": review_states["held"], "reviews_missed": review_states["overdue"],
                "reviews_not_yet_held": review_states["not yet held"], "waivers": len(waived),
-               "gates_waiting": len(waiting), "milestones_slipped": len(slipped), "refused_attempts": refused}
+               "corrections": len(corrected), "gates_waiting": len(waiting), "milestones_slipped": len(slipped),
+               "refused_attempts": refused}
     grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for name, of in (("moves", moves), ("decisions", decided), ("waivers", waived), ("waiting", waiting),
+    for name, of in (("moves", moves), ("decisions", decided), ("waivers", waived), ("corrections", corrected),
+                     ("waiting", waiting),
                      ("reviews", reviews), ("deadlines", deadlines), ("milestones_slipped", slipped)):
         for item in of:
             grouped.setdefault(str(item["project"]), {}).setdefault(name, []).append(item)
@@ -392,14 +401,16 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         projects.append({"project": p.key, "title": p.title, "workflow": p.workflow, "stage": end_stage,
                          "stage_title": titles.get((p.workflow, end_stage), end_stage),
                          "moves": mine.get("moves", []), "decisions": mine.get("decisions", []),
-                         "waivers": mine.get("waivers", []), "waiting": mine.get("waiting", []),
+                         "waivers": mine.get("waivers", []), "corrections": mine.get("corrections", []),
+                         "waiting": mine.get("waiting", []),
                          "review": next(iter(mine.get("reviews", [])), None),
                          "deadline": next(iter(mine.get("deadlines", [])), None),
                          "milestones_slipped": mine.get("milestones_slipped", [])})
     return {"report": "quarterly", "generated": today.isoformat(), "quarter": str(q), "describe": q.describe(),
             "chain": verified, "unreadable": unreadable,
             "start": q.start.isoformat(), "end": q.end.isoformat(), "projects": len(standing), "by_stage": stages,
-            "moves": moves, "decisions": decided, "waivers": waived, "refused_attempts": refused, "waiting": waiting,
+            "moves": moves, "decisions": decided, "waivers": waived, "corrections": corrected,
+            "refused_attempts": refused, "waiting": waiting,
             "reviews": reviews, "deadlines": deadlines, "deadline_window": [horizon_start.isoformat(),
                                                                            horizon_end.isoformat()],
             "milestones_slipped": slipped, "stage_counts": counts, "summary": summary, "by_project": projects}

@@ -253,3 +253,27 @@ def test_a_decisions_date_cannot_be_corrected_to_before_its_project_entered_the_
                              f"{entered}\n")
     assert db.audit() == before
     assert run.json("project", "show", "camhs")["decisions"][-1]["decided_on"] == entered
+
+
+def test_the_board_sees_every_correction_made_in_the_quarter(team: Cli) -> None:
+    """A lead who 'corrects' a slipped milestone's due date must not make it vanish from the board pack unseen."""
+    from cycle.calendar import clock, quarters
+
+    run = team
+    now = quarters.quarter_of(clock.london_today())
+    run("milestone", "add", "camhs", "Specification agreed", "--due", "2026-11-30")
+    run("contract", "notice", "camhs", "--served-on", "2026-09-05", "--ref", "NL-114")
+    run("milestone", "correct", "camhs", "1", "--due", "2027-02-28", "--reason", "the card said February",
+        user="gill")
+    run("contract", "correct", "camhs", "--notice-served-on", "2026-09-15", "--reason", "typo: the 15th", user="gill")
+    report = run.json("report", "quarterly", "--quarter", str(now))
+    assert report["summary"]["corrections"] == 2
+    assert [(c["project"], c["what"], c["changes"], c["by"], c["reason"]) for c in report["corrections"]] == [
+        ("camhs", "milestone", {"due": ["2026-11-30", "2027-02-28"]}, "gill", "the card said February"),
+        ("camhs", "contract", {"notice_served_on": ["2026-09-05", "2026-09-15"]}, "gill", "typo: the 15th")]
+    assert [c["what"] for c in report["by_project"][0]["corrections"]] == ["milestone", "contract"]
+    md = run("report", "quarterly", "--quarter", str(now), "--format", "md").stdout
+    assert "- Corrections of the record: 2\n" in md
+    assert ("**CORRECTED** CAMHS Tiers 2 and 3 (camhs), milestone: due 2027-02-28 (was 2026-11-30); corrected by "
+            "gill on ") in md
+    assert run.json("report", "quarterly", "--quarter", str(now - 1))["corrections"] == []
