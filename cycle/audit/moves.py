@@ -60,11 +60,14 @@ class Moves:
         self.parsed: dict[tuple[Any, Any, Any], Workflow | None] = {}
         self.found: list[Found] = []
         self.checked = 0  # advances whose gate was re-checked
-        self.rules: set[str] = set()  # the engine's rules in force: named by an advance entry so far
+        self.rules: set[str] = set()  # the engine's rules in force: named by an entry so far (advance or refused)
 
     def entry(self, seq: int, at: Any, action: Any, key: Any, to_stage: Any, payload: dict[str, Any],
               images: list[Image]) -> None:
         """Check one entry against the record before it, then take its images onto the record."""
+        said = payload.get("rules") if isinstance(payload, dict) else None
+        if isinstance(said, list):  # an advance, or a refused one: from here on the log has the rule in force
+            self.rules |= {r for r in said if isinstance(r, str) and r in RULES}
         try:
             if action == "advance" and to_stage is not None:
                 self._advance(seq, at, key, to_stage, payload, images)
@@ -170,8 +173,6 @@ class Moves:
                                 f"{gate.dest}")
             return
         self.checked += 1
-        said = payload.get("rules")
-        self.rules |= {r for r in said if r in RULES} if isinstance(said, list) else set()
         day = london_date(parse_utc(at))
         check = self._check(wf, gate, before, day)
         if not check.open and any(c.kind in ("date", "contract") for c in check.unmet_must):

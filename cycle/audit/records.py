@@ -106,7 +106,8 @@ def _replay(sql: Sql, progress: Progress | None = None) -> _Log:
     told = 0
     log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [], Moves())
     actions = {action: table for table, (action, *_) in _TABLES.items()}
-    wanted = ", ".join(repr(a) for a in [*actions, "decision.correct"])
+    # advance.refused too: a refusal that names the engine's rules puts them in force for every later advance
+    wanted = ", ".join(repr(a) for a in [*actions, "decision.correct", "advance.refused"])
     query = ("SELECT seq, at, actor, project, action, to_stage, payload FROM audit_entry WHERE to_stage IS NOT NULL "
              f"OR action IN ({wanted}) OR payload LIKE '%\"rows\":[%' ORDER BY seq")
     for seq, at, actor, project, action, to_stage, text in sql.stream(query):

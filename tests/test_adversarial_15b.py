@@ -1,0 +1,36 @@
+"""Found by an adversarial review of issue 15 (adv15b): each test through the real CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import Cli, go
+from .reminder_setup import Y, live_project
+
+
+def test_a_close_written_without_the_rules_field_after_a_refusal_named_the_rule_fails_verify(
+        run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused advance whose entry names the engine's contract-notice rule puts the rule in force for the log: an
+    advance entry written afterwards without `rules` (by hand, as a cycle from before the rule would write it) is
+    re-checked all the same, and a close with the contract still live does not verify."""
+    from cycle.workflow import gates
+
+    live_project(run, start="2025-04-01")
+    run("evidence", "add", "camhs", "contract-award", "--ref", "award letter")
+    go(run, "camhs", "do-review")
+    run("project", "advance", "camhs")
+    run("evidence", "add", "camhs", "outcomes-evaluation", "--ref", "evaluation")
+    go(run, "camhs", "review-closed")
+    run("project", "advance", "camhs", "--to", "closed", expect=3)
+    assert run.json("audit", "log", "camhs")[-1]["payload"]["rules"] == ["contract-notice"]
+    with monkeypatch.context() as m:  # the entry a team member writes by hand: the move, without the field
+        m.setattr(gates, "rules_for", lambda *args, **kwargs: [])
+        run("project", "advance", "camhs", "--to", "closed")
+    entry = run.json("audit", "log", "camhs")[-1]
+    assert entry["action"] == "advance" and "rules" not in entry["payload"]
+    found = run("audit", "verify", expect=1).stderr.splitlines()
+    assert found[0] == ("Records FAILED: 1 does not match the audit log, which itself verified (checked every column of "
+                        "18 rows in 14 tables):")
+    assert found[1].startswith(f"  entry {entry['seq']} (advance of camhs, gate review-closed) passed the gate, but the "
+                               f"record at that entry does not meet it: contract-notice (The contract C-1 with Trust X "
+                               f"is live and notice has not been served: Serve notice by {Y + 3}-03-31")
