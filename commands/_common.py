@@ -145,11 +145,11 @@ def json_write(command: Callable[..., Any]) -> Callable[..., Any]:
 
         store = ready_store()
         before, _ = chain.current_head(store)
-        with contextlib.redirect_stdout(io.StringIO()):  # the text it would have printed
+        with chain.noting() as noted, contextlib.redirect_stdout(io.StringIO()):  # the text it would have printed
             result = command(*args, **kwargs)
-        who = actor()
+        mine = {(n.seq, n.hash) for n in noted}  # not another process's entries, even under the same name
         with contextlib.closing(chain.stream_log(store, after=before)) as entries:
-            written = [output.entry_dict(e) for e in entries if e.actor == who]
+            written = [output.entry_dict(e) for e in entries if (e.seq, e.hash) in mine]
         emit({"project": next((e["project"] for e in written if e["project"]), None), "entries": written})
         return result
 

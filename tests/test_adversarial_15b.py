@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
-from .conftest import Cli, go
+from .conftest import Cli, cycle_exe, go
 from .reminder_setup import Y, live_project
 
 
@@ -34,3 +37,29 @@ def test_a_close_written_without_the_rules_field_after_a_refusal_named_the_rule_
     assert found[1].startswith(f"  entry {entry['seq']} (advance of camhs, gate review-closed) passed the gate, but "
                                f"the record at that entry does not meet it: contract-notice (The contract C-1 with "
                                f"Trust X is live and notice has not been served: Serve notice by {Y + 3}-03-31")
+
+
+def test_json_on_a_write_prints_only_its_own_entries_not_another_process_s_under_the_same_name(
+        run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--json prints what the command wrote: not an entry another process appended meanwhile under the same name
+    (a scheduler or a cron job running as the same user, a second terminal)."""
+    from cycle.projects import engine
+
+    run("init")
+    run("people", "add", "alice", "--email", "alice@council.example", "--role", "admin")
+    run("project", "new", "camhs", "--title", "CAMHS", "--owner", "alice")
+    set_project = engine.set_project
+
+    def meanwhile(*args: object, **kwargs: object) -> object:
+        # another process, as the same user, writes while this command is under way
+        other = subprocess.run([*cycle_exe(), "people", "add", "bob", "--email", "bob@council.example"],
+                               capture_output=True, text=True, env=dict(os.environ), check=False)
+        assert other.returncode == 0, other.stderr
+        return set_project(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "set_project", meanwhile)
+    made = run.json("project", "set", "camhs", "--owner", "bob")
+    assert [(e["action"], e["project"]) for e in made["entries"]] == [("project.set", "camhs")]
+    assert made["project"] == "camhs"
+    # the other process's entry is in the log, just not in this command's output
+    assert [e["action"] for e in run.json("audit", "log", "--limit", "2")] == ["person.add", "project.set"]

@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Generator
-from contextlib import closing, nullcontext
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -98,6 +99,23 @@ class Appended:
     hash: str
 
 
+#: While noting() lasts: every entry this process appends (a transaction rolled back or retried leaves its
+#: (seq, hash) here too, but no committed entry has it, as the hash covers the time, actor and payload).
+_noted: ContextVar[list[Appended] | None] = ContextVar("noted", default=None)
+
+
+@contextmanager
+def noting() -> Iterator[list[Appended]]:
+    """Note the (seq, hash) of every entry appended in this context: what a command itself wrote, as against what
+    another process wrote meanwhile, under the same name or not (--json on the write commands)."""
+    found: list[Appended] = []
+    token = _noted.set(found)
+    try:
+        yield found
+    finally:
+        _noted.reset(token)
+
+
 _COLUMNS = "seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash"
 _INSERT = (f"INSERT INTO audit_entry ({_COLUMNS}) VALUES "
            f"(:seq, :at, :actor, :project, :action, :from_stage, :to_stage, :payload, :prev_hash, :hash)")
@@ -131,6 +149,9 @@ def append(db: Sql | Session, *, actor: str, action: str, project: str | None = 
     digest = entry_hash(prev, seq, at, actor, project, action, from_stage, to_stage, body)
     sql.run(_INSERT, seq=seq, at=at, actor=actor, project=project, action=action, from_stage=from_stage,
             to_stage=to_stage, payload=body, prev_hash=prev, hash=digest)
+    noted = _noted.get()
+    if noted is not None:
+        noted.append(Appended(seq, digest))
     return Appended(seq, digest)
 
 
