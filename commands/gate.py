@@ -51,6 +51,8 @@ def gate_request(key: str, to: str | None, note: str | None) -> None:
     from cycle.governance import requests
     from cycle.shell import quote
 
+    from .output import safe
+
     r = requests.request_gate(ready_store(), key, actor=actor(), to=to, note=note)
     click.echo(f"Requested a decision on gate {r.gate} for {key} (asked by {r.requested_by}).")
     if r.queued:
@@ -59,6 +61,13 @@ def gate_request(key: str, to: str | None, note: str | None) -> None:
                    f"or the scheduler)")
     if r.already:
         click.echo(f"Already emailed about this gate at this stage: {', '.join(r.already)} (not emailed again).")
+    if r.waiting:
+        click.echo(f"Already queued about this gate at this stage, not sent yet: {', '.join(r.waiting)} (not queued "
+                   f"again); it goes with the next: cycle outbox send")
+    for name, row, why in r.failed:
+        click.echo(safe(f"The email to {name} about this gate could not be delivered ({why}); send it again with: "
+                        f"cycle outbox retry {row} (if the address is wrong, first: cycle people add {name} --email "
+                        f"ADDRESS)"), err=True)
     for body in r.nobody:
         click.echo(f"Nobody was emailed for {body}: no approver of it is in the people list (other than you); "
                    f"register one with: cycle people add NAME --email ADDRESS --role approver --body {quote(body)}",

@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from .conftest import Cli, cycle_exe, go
+from .conftest import BODY, Cli, cycle_exe, go
 from .reminder_setup import Y, live_project
+from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 
 
 def test_a_close_written_without_the_rules_field_after_a_refusal_named_the_rule_fails_verify(
@@ -63,3 +64,25 @@ def test_json_on_a_write_prints_only_its_own_entries_not_another_process_s_under
     assert made["project"] == "camhs"
     # the other process's entry is in the log, just not in this command's output
     assert [e["action"] for e in run.json("audit", "log", "--limit", "2")] == ["person.add", "project.set"]
+
+
+def test_a_second_gate_request_does_not_say_emailed_when_the_first_email_failed_or_has_not_gone(
+        ready: Cli, smtp: SmtpServer) -> None:
+    """Asked again, a gate request says what became of the first email: sent, still waiting to go, or refused by the
+    server (with the command that sends it again), never "already emailed" for an email nobody received."""
+    run = ready
+    run("people", "add", "chair", "--email", "chair@council.example", "--role", "approver", "--body", BODY)
+    run("people", "add", "vice", "--email", "vice@council.example", "--role", "approver", "--body", BODY)
+    run("gate", "request", "camhs")
+    again = run("gate", "request", "camhs")  # nothing sent yet
+    assert again.stdout.splitlines()[1:] == [
+        "Already queued about this gate at this stage, not sent yet: chair, vice (not queued again); it goes with "
+        "the next: cycle outbox send"]
+    smtp.handler.refuse = {"chair@council.example": "550 5.1.1 <chair@council.example>: Recipient address rejected"}
+    run("outbox", "send", expect=1)
+    (chair,) = [r["id"] for r in run.json("outbox", "list", "--status", "failed")]
+    third = run("gate", "request", "camhs")
+    assert third.stdout.splitlines()[1:] == ["Already emailed about this gate at this stage: vice (not emailed again)."]
+    assert third.stderr == (f"The email to chair about this gate could not be delivered (550 5.1.1 "
+                            f"<chair@council.example>: Recipient address rejected); send it again with: cycle outbox "
+                            f"retry {chair} (if the address is wrong, first: cycle people add chair --email ADDRESS)\n")

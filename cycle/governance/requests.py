@@ -38,6 +38,10 @@ class Request:
     queued: list[tuple[str, str]] = field(default_factory=list)
     #: approvers emailed already by an earlier request of this gate in this visit (not emailed again)
     already: list[str] = field(default_factory=list)
+    #: approvers whose email of an earlier request is queued but not sent yet (not queued again)
+    waiting: list[str] = field(default_factory=list)
+    #: (name, outbox id, why) of each approver whose email of an earlier request the server refused for good
+    failed: list[tuple[str, int, str]] = field(default_factory=list)
     #: the bodies no approver is registered for: nobody of theirs could be emailed
     nobody: list[str] = field(default_factory=list)
 
@@ -94,10 +98,23 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
                                             "role": f"approver for {body}",
                                             "command": _command(key, gate, body)})
                 if row is None:
-                    done.already.append(name)
+                    _earlier(s, done, key, period, name)
                 else:
                     done.queued.append((name, email))
     return done
+
+
+def _earlier(session: Session, done: Request, key: str, period: str, name: str) -> None:
+    """What became of the email an earlier request of this gate queued for `name`: sent, waiting, or failed."""
+    row = sql_of(session).one("SELECT id, status, last_error FROM outbox WHERE project = :project AND "
+                              "kind = :kind AND period = :period AND recipient = :name",
+                              project=key, kind=KIND, period=period, name=name)
+    if row is None or row.status == "sent":
+        done.already.append(name)
+    elif row.status == "failed":
+        done.failed.append((name, row.id, row.last_error or "refused"))
+    else:
+        done.waiting.append(name)
 
 
 def _context(wf: Workflow, gate: Gate, project: ProjectRow, check: gates.GateCheck, done: Request) -> dict[str, object]:
