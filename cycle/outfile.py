@@ -111,6 +111,13 @@ def _same(a: Path, b: Path) -> bool:
 
 def check(out: str, force: bool) -> Path:
     """The --out path, once it is one cycle may write; else BadInput saying why and what to do."""
+    try:
+        return _check(out, force)
+    except OSError as exc:  # a name too long for the file system, a folder it may not read, ...
+        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+
+
+def _check(out: str, force: bool) -> Path:
     if not out.strip():
         raise BadInput("--out is empty: give a file name, e.g. --out report.md")
     path = Path(out).expanduser()

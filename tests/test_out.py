@@ -224,3 +224,11 @@ def test_force_never_carries_setuid_or_setgid_bits_to_the_report(ready: Cli, tmp
     out.chmod(0o6755)
     ready("report", "gate-audit", "--out", str(out), "--force")
     assert out.stat().st_mode & 0o7777 == 0o755
+
+
+def test_a_name_too_long_for_the_file_system_is_one_line(ready: Cli, db: Database, tmp_path: Path) -> None:
+    before = db.dump()
+    long = tmp_path / ("x" * 300)
+    result = ready("report", "gate-audit", "--out", str(long), expect=2)
+    assert result.stderr == f"Error: cannot write --out {long}: File name too long; choose another file\n"
+    assert db.dump() == before
