@@ -47,7 +47,7 @@ from cycle.workflow.gates import evaluate
 
 from . import reviews
 from .lease import Lease
-from .settings import Settings, settings
+from .settings import Settings, bank_holidays, settings
 
 # --- what is due ---------------------------------------------------------------------------------
 
@@ -139,12 +139,20 @@ class Portfolio:
         self._evidence: dict[int, list[EvidenceRow]] | None = None
         self._waivers: dict[int, list[WaiverRow]] | None = None
         self._status: dict[tuple[int, date], contracts.Status] = {}
+        self._nation: str | None = None
+
+    def nation(self) -> str:
+        """Whose bank holidays count (settings.bank_holidays), looked up once per scan, not once per contract
+        (each look-up checks the settings file on disk)."""
+        if self._nation is None:
+            self._nation = bank_holidays()
+        return self._nation
 
     def status(self, holder: str, contract: ContractRow, as_of: date) -> contracts.Status:
         """contracts.status, worked out once per contract and day (the reviews, the notices and a gate ask it)."""
         key = (contract.id, as_of)
         if key not in self._status:
-            self._status[key] = contracts.status(holder, contract, as_of)
+            self._status[key] = contracts.status(holder, contract, as_of, nation=self.nation())
         return self._status[key]
 
     def entered(self, project: ProjectRow, stage: str | None, *, creation: bool) -> date | None:
@@ -177,7 +185,7 @@ class Portfolio:
             self._waivers = rows.grouped(self.sql, WaiverRow)
         waivers = {(w.gate, w.criterion): w for w in self._waivers.get(project.id, []) if w.visit == project.visit}
         return gates.Facts(today=as_of, dates=st.key_dates() if st else {}, has_contract=st is not None,
-                           run_on_to=contracts.run_on_date(st.contract) if st else None, links=self.links(project),
+                           run_on_to=contracts.run_on_date(st.contract, self.nation()) if st else None, links=self.links(project),
                            waivers=waivers, contract=st)
 
 
