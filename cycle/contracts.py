@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from cycle.audit import chain
@@ -90,6 +91,7 @@ def _d(text: str | None) -> date | None:
     return inputs.stored_day(text)
 
 
+@lru_cache(maxsize=1024)  # a portfolio's contracts share few periods (Period is frozen)
 def _period(text: str | None) -> dates.Period | None:
     """A stored period, or None when it is not one cycle could have written (as `_d`)."""
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 from typing import Literal, overload
 
@@ -147,6 +148,7 @@ def day(value: str | date, what: str) -> date:
     return when
 
 
+@lru_cache(maxsize=16384)  # a portfolio's rows share few dates: each text is checked once, not once per row
 def stored_day(value: str | None) -> date | None:
     """A date read back from the database, or None when it is not one `day` accepts (a hand edit, which
     `audit verify` names): one odd row must not stop a listing."""
