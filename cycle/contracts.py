@@ -106,13 +106,28 @@ def _iso(d: date | None) -> str | None:
 
 def run_on_date(c: ContractRow, nation: str | None = None) -> date | None:
     """The last day of the contract's run-on (dates.run_on_end), when its terms give a run-on period."""
-    end = _d(c.end)
-    period = _period(c.run_on)
-    if end is None or c.if_no_notice != "run-on" or period is None:
+    if c.if_no_notice != "run-on" or not c.end or not c.run_on:
         return None
     from cycle.reminders.settings import bank_holidays
 
-    return dates.run_on_end(end, period, nation or bank_holidays())
+    return _run_on_end(c.end, c.run_on, nation or bank_holidays())
+
+
+@lru_cache(maxsize=16384)
+def _run_on_end(end_text: str, run_on_text: str, nation: str) -> date | None:
+    end, period = _d(end_text), _period(run_on_text)
+    return dates.run_on_end(end, period, nation) if end is not None and period is not None else None
+
+
+@lru_cache(maxsize=16384)  # a portfolio's contracts share end dates and notice periods: the arithmetic once each
+def _schedule(end_text: str, notice_text: str, nation: str) -> tuple[date, date, dates.NonWorking | None] | None:
+    """(end, notice deadline, what the deadline is if not a working day) from a contract's stored terms; None when
+    the end date or notice period is missing or unreadable (the contract is 'incomplete')."""
+    end, notice = _d(end_text), _period(notice_text)
+    if end is None or notice is None:
+        return None
+    deadline = dates.notice_deadline(end, notice, nation)
+    return end, deadline, dates.non_working(deadline, nation)
 
 
 def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, nation: str | None = None) -> Status:
@@ -122,19 +137,17 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
     from cycle.reminders.settings import bank_holidays
 
     nation = nation or bank_holidays()
-    end = _d(c.end)
     served = _d(c.notice_served_on)
     if served is not None and served > as_of:
         served = None  # recorded later: on as_of, notice had not been served
-    notice = _period(c.notice)
-    if end is None or notice is None:
+    schedule = _schedule(c.end, c.notice, nation) if c.end and c.notice else None
+    if schedule is None:
         return Status(holder, c, as_of, None, "incomplete", None, None,
                       f"Unknown: set the end date and notice period with: cycle contract set {holder} "
                       f"--end YYYY-MM-DD --notice '6 months'")
-    deadline = dates.notice_deadline(end, notice, nation)
+    end, deadline, off = schedule
     days = (deadline - as_of).days
     run_on = run_on_date(c, nation)
-    off = dates.non_working(deadline, nation)
     runs_on = (f"the contract runs on to {run_on.isoformat()}" if run_on
                else "the contract runs on past its end date (no run-on period stated)")
 
@@ -299,7 +312,16 @@ def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
     until = dates.window_end(as_of, within, nation)
     out = []
     for held in rows.contracts(sql):
-        st = status(held.holder.key, held.contract, as_of, nation=nation)
+        c = held.contract
+        # Every event is the notice deadline, the end date or the run-on's end, and deadline <= end <= run-on
+        # end: a contract with none of them in the window is passed over without working out its status.
+        schedule = _schedule(c.end, c.notice, nation) if c.end and c.notice else None
+        if schedule is None:
+            continue  # incomplete
+        end, deadline, _ = schedule
+        if deadline > until or max(end, run_on_date(c, nation) or end) < as_of:
+            continue
+        st = status(held.holder.key, c, as_of, nation=nation)
         if st.state in ("incomplete", "ended"):
             continue
         events = []
