@@ -1,6 +1,7 @@
 """The due scan reads the portfolio in a few set-based queries (rules.Portfolio); the per-project queries it
 replaced (kept here as the oracle, `OneByOne`) must find exactly the same reminders, problems and outbox states,
-over random portfolios and any date."""
+over random portfolios and any date. The oracle also decides whether a gate waits only on a decision as the scan
+first did, from every criterion `gates.evaluate` finds (the scan asks gates.awaits_decision, which stops early)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import tempfile
 from datetime import date, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from click.testing import CliRunner
@@ -112,20 +114,29 @@ def build(run: Any, specs: list[dict[str, Any]]) -> None:
             run("review", "record", key, "--quarter", q, "--held-on", TODAY.isoformat())
 
 
-def same(days: list[date]) -> int:
-    """Both scans agree on each day; how many reminders and problems they found in all."""
+def evaluated(wf: Any, gate: Any, project: ProjectRow, evidence: list[EvidenceRow], decisions: list[DecisionRow],
+              facts: gates.Facts) -> bool:
+    """Whether only a decision holds the gate shut, from every criterion evaluate finds (the scan's first way)."""
+    unmet = gates.evaluate(wf, gate, project, evidence, decisions, facts).unmet_must
+    return bool(unmet) and all(u.kind == "decision" for u in unmet)
+
+
+def same(days: list[date]) -> tuple[int, set[str]]:
+    """Both scans agree on each day; how many reminders and problems they found in all, and the reminders' kinds."""
     store = open_store()
-    found = 0
+    found, kinds = 0, set()
     try:
         for day in days:
             with store.read() as s:
                 fast = rules.due(store, s, day).as_dict()
-                slow = rules.due(store, s, day, lookup=OneByOne).as_dict()
+                with patch.object(rules, "awaits_decision", evaluated):
+                    slow = rules.due(store, s, day, lookup=OneByOne).as_dict()
             assert fast == slow, day
             found += len(fast["reminders"]) + len(fast["problems"])
+            kinds |= {r["kind"] for r in fast["reminders"]}
     finally:
         store.dispose()
-    return found
+    return found, kinds
 
 
 DAYS = [TODAY + timedelta(days=n) for n in (0, 31, 95, 200, 400, 700, 1000, 1300, 1700)]
@@ -161,9 +172,12 @@ def test_the_set_based_due_scan_agrees_on_a_mixed_portfolio(run: Cli) -> None:
     specs = [dict(depth=d, partial=p, hold=h, contract=c, end_years=1 + d % 3, notice="6 months",
                   governance_lead=g, review=True, stop=s)
              for d, p, h, c, g, s in ((0, True, False, "run-on", True, False), (1, True, True, None, False, False),
+                                      (1, False, False, None, True, False),  # evidence missing: not waiting
                                       (2, False, False, "run-on", True, True), (2, True, False, "ends", True, False),
                                       (3, True, False, "run-on", False, False),
                                       (4, False, False, "run-on", True, False),
                                       (4, True, False, "incomplete", True, False))]
     build(lambda *args: run(*args, user="alice"), specs)
-    assert same(DAYS) > 20  # reviews, notices, gates waiting and problems: a comparison with something in it
+    found, kinds = same(DAYS)
+    assert found > 20  # reviews, notices, gates waiting and problems: a comparison with something in it
+    assert {"gate-waiting", "review-due", "review-overdue", "notice"} <= kinds

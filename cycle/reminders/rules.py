@@ -43,7 +43,7 @@ from cycle.governance.people import get as get_person
 from cycle.projects import history
 from cycle.shell import quote
 from cycle.workflow import gates, registry
-from cycle.workflow.gates import evaluate
+from cycle.workflow.gates import awaits_decision
 
 from . import reviews
 from .lease import Lease
@@ -313,11 +313,10 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
             return  # the body has decided something in this visit (a hold, say): not waiting on it
         evidence = c.look.evidence(project)
         facts = c.look.facts(project, as_of)
-        ready = []
-        for gate in wf.gates_from(project.stage, explicit=False):
-            unmet = evaluate(wf, gate, project, evidence, decisions, facts).unmet_must
-            if unmet and all(u.kind == "decision" for u in unmet):
-                ready.append(gate)
+        # (gates.awaits_decision: evaluate's unmet must criteria, all of them decisions, found without wording
+        # every criterion of every gate of every project)
+        ready = [gate for gate in wf.gates_from(project.stage, explicit=False)
+                 if awaits_decision(wf, gate, project, evidence, decisions, facts)]
     except CycleError as exc:
         c.plan.problems.append(Problem(project.key, "gate-waiting", project.stage, str(exc),
                                        f"cycle gate check {project.key}"))

@@ -130,6 +130,30 @@ def evaluate(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Sequence[E
                  facts.waivers)
 
 
+def awaits_decision(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Sequence[EvidenceRow],
+                    decisions: Sequence[DecisionRow], facts: Facts) -> bool:
+    """Whether only a decision holds `gate` shut: `evaluate(...).unmet_must` is not empty and holds nothing but
+    decision criteria. The same criteria, rules and waivers as `evaluate`, looked at one by one: it stops at the
+    first unmet must criterion of another kind, and words no decision's reason unless all the others are met
+    (the due scan asks this of every gate of every project waiting at a stage)."""
+    recorded = Recorded(project.cycle)
+    for e in evidence:
+        recorded.add(e)
+
+    def unmet(result: CriterionResult) -> bool:
+        if facts.waivers:
+            result = _waive(result, facts.waivers.get((gate.id, result.id)))
+        return not result.met
+
+    for c in gate.criteria:
+        if c.must and c.kind != "decision" and unmet(_criterion(gate, c, project, recorded, decisions, facts)):
+            return False
+    if any(unmet(_contract_notice(project.key, facts)) for _ in rules_for(wf, gate)):
+        return False
+    return any(unmet(_criterion(gate, c, project, recorded, decisions, facts))
+               for c in gate.criteria if c.must and c.kind == "decision")
+
+
 def waive(check: GateCheck, waivers: dict[tuple[str, str], WaiverRow]) -> GateCheck:
     """`check` with the waivers in force applied: each lifts an unmet must criterion of its gate."""
     if waivers:
