@@ -33,6 +33,7 @@ from sqlmodel import Session
 from cycle import contracts
 from cycle.audit import chain
 from cycle.calendar import clock
+from cycle.calendar.quarters import Quarter
 from cycle.db import rows
 from cycle.db.models import OutboxMessage
 from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
@@ -197,6 +198,22 @@ class _Collector:
         self.look = look
         self.plan = Plan(as_of)
         self._people: dict[str, Any] = {}
+        self._quarters: dict[Quarter, tuple[str, date, bool, bool, dict[str, str]]] = {}
+
+    def quarter(self, q: Quarter, cfg: Settings) -> tuple[str, date, bool, bool, dict[str, str]]:
+        """(label, end, review due now, review overdue, the quarter's part of a reminder's context) on the scan's
+        day: the same for every contract, so worked out once per quarter, not once per contract."""
+        found = self._quarters.get(q)
+        if found is None:
+            as_of, end = self.plan.as_of, q.end
+            lead, grace = timedelta(days=cfg.review_lead_days), timedelta(days=cfg.review_grace_days)
+            # Due from `lead` days before the quarter ends until the next quarter's reminder falls due:
+            # a run after the quarter ended (nothing ran in those days) still tells the owner, once.
+            due_now = end - lead <= as_of and (as_of <= end or as_of < (q + 1).end - lead)
+            about = {"quarter": str(q), "quarter_about": q.describe(), "quarter_start": q.start.isoformat(),
+                     "quarter_end": end.isoformat(), "review_due": end.isoformat()}
+            found = self._quarters[q] = (str(q), end, due_now, as_of > end + grace, about)
+        return found
 
     def add(self, project: ProjectRow, kind: str, period: str, context: dict[str, Any],
             who: list[tuple[str, str | None, bool]]) -> None:
@@ -235,32 +252,23 @@ def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Set
     if not needed:
         return
     done = c.look.held(project)
-    lead, grace = timedelta(days=cfg.review_lead_days), timedelta(days=cfg.review_grace_days)
     for q in needed:
-        if str(q) in done:
-            continue
-        end = q.end
-        # Due from `lead` days before the quarter ends until the next quarter's reminder falls due:
-        # a run after the quarter ended (nothing ran in those days) still tells the owner, once.
-        due_now = end - lead <= as_of and (as_of <= end or as_of < (q + 1).end - lead)
-        overdue = as_of > end + grace
-        if not (due_now or overdue):
+        label, end, due_now, overdue, about = c.quarter(q, cfg)
+        if not (due_now or overdue) or label in done:
             continue  # (most quarters, at portfolio scale: nothing is built for them)
-        context = {"quarter": str(q), "quarter_about": q.describe(), "quarter_start": q.start.isoformat(),
-                   "quarter_end": end.isoformat(), "review_due": end.isoformat(),
-                   "provider": contract.provider, "contract_ref": contract.ref,
-                   "command": f"cycle review record {project.key} --quarter {q} --held-on YYYY-MM-DD"}
+        context = {**about, "provider": contract.provider, "contract_ref": contract.ref,
+                   "command": f"cycle review record {project.key} --quarter {label} --held-on YYYY-MM-DD"}
         if due_now:
             days_left = (end - as_of).days
             summary = (f"Quarterly review due by {end.isoformat()}" if days_left >= 0
-                       else f"Quarterly review for {q} was due by {end.isoformat()}: not recorded yet")
-            c.add(project, "review-due", str(q),
+                       else f"Quarterly review for {label} was due by {end.isoformat()}: not recorded yet")
+            c.add(project, "review-due", label,
                   {**context, "days_left": days_left, "days_late": max(0, -days_left), "summary": summary},
                   [("owner", project.owner, True)])
         if overdue:
-            c.add(project, "review-overdue", str(q),
+            c.add(project, "review-overdue", label,
                   {**context, "days_overdue": (as_of - end).days,
-                   "summary": f"Quarterly review for {q} not recorded"},
+                   "summary": f"Quarterly review for {label} not recorded"},
                   [("governance lead", project.governance_lead, True)])
 
 
