@@ -301,6 +301,18 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
     return result
 
 
+def _may_fall_in(end_text: str | None, notice_text: str | None, if_no_notice: str, run_on_text: str | None,
+                 nation: str, first: date, last: date) -> bool:
+    """Whether a contract on these terms may have its notice deadline, end date or run-on end in [first, last]
+    (False for one whose end date or notice period is missing or unreadable: it is 'incomplete')."""
+    schedule = _schedule(end_text, notice_text, nation) if end_text and notice_text else None
+    if schedule is None:
+        return False
+    end, deadline, _ = schedule
+    run_on = _run_on_end(end_text, run_on_text, nation) if if_no_notice == "run-on" and run_on_text else None
+    return deadline <= last and max(end, run_on or end) >= first
+
+
 def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
     """Live contracts with an event in [as_of, as_of + within], soonest first: a notice deadline that can
     still be met, or the day the contract's term ends as things stand (its end date, or the end of its
@@ -310,17 +322,21 @@ def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
 
     nation = bank_holidays()
     until = dates.window_end(as_of, within, nation)
+    # Every event is the notice deadline, the end date or the run-on's end, and deadline <= end <= run-on end: a
+    # contract with none of them in the window is passed over, from its terms alone, once per set of terms (a
+    # portfolio's contracts share end dates and notice periods), and only the others are read in full.
+    in_window: dict[tuple[str | None, str | None, str, str | None], bool] = {}
+    wanted = []
+    for contract_id, end, notice, if_no_notice, run_on in rows.contract_terms(sql):
+        key = (end, notice, if_no_notice, run_on)
+        found = in_window.get(key)
+        if found is None:
+            found = in_window[key] = _may_fall_in(*key, nation, as_of, until)
+        if found:
+            wanted.append(contract_id)
     out = []
-    for held in rows.contracts(sql):
+    for held in rows.contracts_with_ids(sql, wanted):
         c = held.contract
-        # Every event is the notice deadline, the end date or the run-on's end, and deadline <= end <= run-on
-        # end: a contract with none of them in the window is passed over without working out its status.
-        schedule = _schedule(c.end, c.notice, nation) if c.end and c.notice else None
-        if schedule is None:
-            continue  # incomplete
-        end, deadline, _ = schedule
-        if deadline > until or max(end, run_on_date(c, nation) or end) < as_of:
-            continue
         st = status(held.holder.key, c, as_of, nation=nation)
         if st.state in ("incomplete", "ended"):
             continue

@@ -278,3 +278,21 @@ def contracts(sql: Sql) -> list[HeldContract]:
     """Every contract, with the key and stage of the project holding it."""
     width = len(Holder._fields)
     return [HeldContract(Holder._make(r[:width]), ContractRow._make(r[width:])) for r in sql.tuples(_HELD)]
+
+
+def contract_terms(sql: Sql) -> list[tuple[int, str | None, str | None, str, str | None]]:
+    """(id, end, notice, if_no_notice, run_on) of every contract: what its dates follow from, and no more."""
+    return sql.tuples('SELECT id, "end", notice, if_no_notice, run_on FROM contract')  # type: ignore[return-value]
+
+
+def contracts_with_ids(sql: Sql, ids: list[int]) -> list[HeldContract]:
+    """`contracts`, for these contract ids only (read in bounded IN lists), by project key."""
+    width = len(Holder._fields)
+    found = []
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join(f":c{n}" for n in range(len(chunk)))
+        found += sql.tuples(_HELD.replace(" ORDER BY", f" WHERE c.id IN ({marks}) ORDER BY"),
+                            **{f"c{n}": cid for n, cid in enumerate(chunk)})
+    found.sort(key=lambda r: r[0])  # (the project's key: each chunk came in that order, not the whole)
+    return [HeldContract(Holder._make(r[:width]), ContractRow._make(r[width:])) for r in found]

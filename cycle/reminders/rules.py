@@ -32,6 +32,7 @@ from sqlmodel import Session
 
 from cycle import contracts
 from cycle.audit import chain
+from cycle.bulk import paused_gc
 from cycle.calendar import clock
 from cycle.calendar.quarters import Quarter
 from cycle.db import rows
@@ -349,7 +350,12 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
         lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup] = Portfolio) -> Plan:
     """Every reminder due on `as_of`, each marked with its outbox row when it is already queued or sent. The
     portfolio is read in a few set-based queries (`Portfolio`; `lookup` is for a test's per-project oracle)."""
-    cfg = cfg or settings()
+    with paused_gc():
+        return _due(store, session, as_of, cfg or settings(), lookup)
+
+
+def _due(store: Store, session: Session, as_of: date, cfg: Settings,
+         lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup]) -> Plan:
     sql = sql_of(session)
     projects = rows.projects(sql)
     held = {h.contract.project_id: h.contract for h in rows.contracts(sql)}
