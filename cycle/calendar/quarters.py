@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from cycle import inputs
 from cycle.errors import BadInput
@@ -82,10 +83,16 @@ def parse_quarter(text: str, what: str = "--quarter") -> Quarter:
 
 
 def quarters_between(first: date, last: date) -> list[Quarter]:
-    """Every quarter that overlaps [first, last], in order."""
+    """Every quarter that overlaps [first, last], in order: from first's quarter to last's (none when last's is
+    the earlier; a quarter starts on or before `last` exactly when it is not after last's quarter)."""
+    return list(_span(quarter_of(first), quarter_of(last)))
+
+
+@lru_cache(maxsize=4096)  # the due scan asks for every contract: a portfolio's contracts share their spans
+def _span(first: Quarter, last: Quarter) -> tuple[Quarter, ...]:
     out: list[Quarter] = []
-    q = quarter_of(first)
-    while q.start <= last:
+    q = first
+    while q <= last:
         out.append(q)
         q = q + 1
-    return out
+    return tuple(out)

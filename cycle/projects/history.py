@@ -35,10 +35,16 @@ class Entries:
             self.by_stage[(row.project, row.to_stage)] = row
             if row.project not in self.last or row.seq > self.last[row.project].seq:
                 self.last[row.project] = row
+        self._days: dict[tuple[int, bool], date | None] = {}
 
     def entered_on(self, project: ProjectRow, stage: str | None = None, *, creation: bool = True) -> date | None:
         entry = self.last.get(project.key) if stage is None else self.by_stage.get((project.key, stage))
-        return _day(entry, project, creation)
+        if entry is None:
+            return _day(entry, project, creation)
+        key = (entry.seq, creation)  # (the due scan asks twice of a project at the stage it entered last)
+        if key not in self._days:
+            self._days[key] = _day(entry, project, creation)
+        return self._days[key]
 
 
 def stage_entry(sql: Sql, key: str) -> Any:

@@ -198,6 +198,7 @@ class _Collector:
         self.sql = sql_of(session)  # for the workflow versions (cycle.workflow.registry)
         self.look = look
         self.plan = Plan(as_of)
+        self.as_of_text = as_of.isoformat()
         self._people: dict[str, Any] = {}
         self._quarters: dict[Quarter, tuple[str, date, bool, bool, dict[str, str]]] = {}
 
@@ -218,9 +219,8 @@ class _Collector:
 
     def add(self, project: ProjectRow, kind: str, period: str, context: dict[str, Any],
             who: list[tuple[str, str | None, bool]]) -> None:
-        """Address a reminder to each (role, name, required) that has a person with an email."""
-        base = {"project": project.key, "title": project.title, "kind": kind, "period": period,
-                "as_of": self.plan.as_of.isoformat(), **context}
+        """Address a reminder to each (role, name, required) that has a person with an email (each with a context
+        of its own: the project's, `context`, and who it is for)."""
         seen: set[str] = set()
         for role, name, required in who:
             if not name:
@@ -242,8 +242,10 @@ class _Collector:
                     f"{name} ({role} of {project.key}) is not in the people list, so has no email",
                     f"cycle people add {name} --email ADDRESS"))
                 continue
-            self.plan.reminders.append(Reminder(project.key, kind, period, name, role, person.email,
-                                                {**base, "recipient": name, "role": role}))
+            self.plan.reminders.append(Reminder(
+                project.key, kind, period, name, role, person.email,
+                {"project": project.key, "title": project.title, "kind": kind, "period": period,
+                 "as_of": self.as_of_text, **context, "recipient": name, "role": role}))
 
 
 def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
