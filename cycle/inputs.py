@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
-from functools import lru_cache
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Literal, overload
 
 from .errors import BadInput

@@ -282,7 +282,7 @@ def contracts(sql: Sql) -> list[HeldContract]:
 
 def contract_terms(sql: Sql) -> list[tuple[int, str | None, str | None, str, str | None]]:
     """(id, end, notice, if_no_notice, run_on) of every contract: what its dates follow from, and no more."""
-    return sql.tuples('SELECT id, "end", notice, if_no_notice, run_on FROM contract')  # type: ignore[return-value]
+    return sql.tuples('SELECT id, "end", notice, if_no_notice, run_on FROM contract')
 
 
 def contracts_with_ids(sql: Sql, ids: list[int]) -> list[HeldContract]:

@@ -187,8 +187,8 @@ class Portfolio:
             self._waivers = rows.grouped(self.sql, WaiverRow)
         waivers = {(w.gate, w.criterion): w for w in self._waivers.get(project.id, []) if w.visit == project.visit}
         return gates.Facts(today=as_of, dates=st.key_dates() if st else {}, has_contract=st is not None,
-                           run_on_to=contracts.run_on_date(st.contract, self.nation()) if st else None, links=self.links(project),
-                           waivers=waivers, contract=st)
+                           run_on_to=contracts.run_on_date(st.contract, self.nation()) if st else None,
+                           links=self.links(project), waivers=waivers, contract=st)
 
 
 class _Collector:
