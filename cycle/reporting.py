@@ -220,6 +220,11 @@ def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
             day = date.fromisoformat(p["decided_on"])
         except (TypeError, ValueError):
             raise chain.Unreadable(f"decided_on {p['decided_on']!r} is not a date") from None
+    for name in ("gate", "outcome", "body"):  # what the report counts and sorts by: text, or the entry is unreadable
+        if not isinstance(p[name], str):
+            raise chain.Unreadable(f"{name} {p[name]!r} is not text")
+    if p["ref"] is not None and not isinstance(p["ref"], str):
+        raise chain.Unreadable(f"ref {p['ref']!r} is not text")
     return {"date": day.isoformat(), "recorded": recorded.isoformat(), "project": e.project, "gate": p["gate"],
             "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
             "authority": str(p.get("authority") or "not recorded"), "seq": e.seq}
@@ -267,7 +272,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
                 payload = chain.payload_of(e)
                 if e.action == "decision.record":
                     row = _decided(e, payload, when)
-                    every_decision[payload.get("decision_id", -e.seq)] = row
+                    known = payload.get("decision_id")
+                    every_decision[known if isinstance(known, int) else -e.seq] = row
                 elif e.action == "decision.correct" and payload.get("decision_id") in every_decision:
                     fixed = every_decision[payload["decision_id"]]
                     fixed["date"] = date.fromisoformat(payload["changes"]["decided_on"][1]).isoformat()

@@ -439,3 +439,15 @@ def test_any_payload_shape_leaves_the_log_and_reports_readable(history: Cli, db:
     for fmt in ("md", "html"):
         history("report", "gate-audit", "camhs", "--format", fmt, expect=verified)
         history("report", "quarterly", "--quarter", quarter, "--format", fmt, expect=verified)
+
+
+def test_a_decision_entry_whose_outcome_is_not_text_is_named_by_the_quarterly_report(history: Cli, db: Database) -> None:
+    """Found by the payload-shape test on PostgreSQL: a list for an outcome crashed the board's counts."""
+    from cycle.calendar.clock import london_today
+    from cycle.calendar.quarters import quarter_of
+
+    seq = append_raw(db, "decision.record", json.dumps({"gate": "analyse-plan", "outcome": ["go"], "body": "B",
+                                                        "ref": "r", "decision_id": [1]}))
+    verified = history("audit", "verify", expect=None).exit_code
+    board = history.json("report", "quarterly", "--quarter", str(quarter_of(london_today())), expect=verified)
+    assert seq in {u["seq"] for u in board["unreadable"]}
