@@ -441,7 +441,7 @@ def test_any_payload_shape_leaves_the_log_and_reports_readable(history: Cli, db:
         history("report", "quarterly", "--quarter", quarter, "--format", fmt, expect=verified)
 
 
-def test_a_decision_entry_whose_outcome_is_not_text_is_named_by_the_quarterly_report(history: Cli, db: Database) -> None:
+def test_a_decision_whose_outcome_is_not_text_is_named_by_the_quarterly_report(history: Cli, db: Database) -> None:
     """Found by the payload-shape test on PostgreSQL: a list for an outcome crashed the board's counts."""
     from cycle.calendar.clock import london_today
     from cycle.calendar.quarters import quarter_of
