@@ -95,8 +95,9 @@ def test_streamed_audit_log_is_what_the_whole_list_gave(long_log: Cli, db: Datab
 
     store = open_store(db.url())
     try:
-        entries = chain.log(store)
-        newest = chain.log(store, "camhs", 5)
+        with store.reading() as sql:  # the whole list at once, as entries() reads it
+            entries = chain.entries(sql)
+            newest = chain.entries(sql, "camhs", 5)
     finally:
         store.dispose()
     assert long_log("audit", "log", "--json").stdout == expected_json([output.entry_dict(e) for e in entries])

@@ -242,37 +242,44 @@ def _entry(row: tuple[Any, ...]) -> Entry:
     return Entry._make((*shown, problem))
 
 
+def _select(project: str | None, limit: int | None, after: int | None = None) -> str:
+    """The query of entries() and iter_entries(): the entries (one project's; after sequence number `after`; the
+    newest `limit`) in sequence order."""
+    conditions = [c for c, wanted in (("project = :project", project is not None), ("seq > :after", after is not None))
+                  if wanted]
+    where = " WHERE " + " AND ".join(conditions) if conditions else ""
+    query = f"SELECT {_COLUMNS} FROM audit_entry{where}"
+    limit = _limit(limit)
+    if limit is not None:
+        # more than any log can hold is all of it (a 64-bit database integer cannot hold more)
+        query = f"SELECT * FROM ({query} ORDER BY seq DESC LIMIT {min(int(limit), 2**62)}) newest"
+    return query + " ORDER BY seq"
+
+
+def _limit(limit: int | None) -> int | None:
+    """`limit` (None: no limit); BadInput when it is under 1 (stream_log says so before it opens a transaction)."""
+    if limit is not None and limit < 1:
+        raise BadInput(f"--limit must be 1 or more, not {limit}")
+    return limit
+
+
 def entries(db: Sql | Session, project: str | None = None, limit: int | None = None) -> list[Entry]:
     """Entries in sequence order (all, or one project's); with `limit`, only the newest `limit` of
     them (still in sequence order). A damaged entry is read all the same, marked (Entry.damaged)."""
-    where = " WHERE project = :project" if project is not None else ""
-    query = f"SELECT {_COLUMNS} FROM audit_entry{where} ORDER BY seq"
-    if limit is not None:
-        if limit < 1:
-            raise BadInput(f"--limit must be 1 or more, not {limit}")
-        # more than any log can hold is all of it (a 64-bit database integer cannot hold more)
-        query = f"SELECT * FROM ({query} DESC LIMIT {min(int(limit), 2**62)}) newest ORDER BY seq"
+    query = _select(project, limit)
     return [_entry(row) for row in sql_of(db).rows_of_any_text(query, project=project)]
-
-
-def log(store: Store, project: str | None = None, limit: int | None = None) -> list[Entry]:
-    """`audit log`: the entries (all, or an existing project's; the newest `limit`), in one read transaction."""
-    with store.reading() as sql:
-        if project is not None:
-            rows.project(sql, project)  # ProjectNotFound rather than an empty log for a key nobody has
-        return entries(sql, project, limit)
 
 
 def stream_log(store: Store, project: str | None = None, limit: int | None = None,
                after: int | None = None) -> Generator[Entry, None, None]:
-    """log(), an entry at a time: memory stays bounded however long the log is, and the first entry comes
-    at once (with `after`, only the entries after that sequence number). The read transaction lasts until the
-    iterator is exhausted or closed (close it: a reader that stops early, such as `| head`, must not hold it)."""
-    if limit is not None and limit < 1:
-        raise BadInput(f"--limit must be 1 or more, not {limit}")
+    """`audit log`: the entries (all, or an existing project's; the newest `limit`), an entry at a time, in one
+    read transaction: memory stays bounded however long the log is, and the first entry comes at once (with
+    `after`, only the entries after that sequence number). The read transaction lasts until the iterator is
+    exhausted or closed (close it: a reader that stops early, such as `| head`, must not hold it)."""
+    _limit(limit)
     with store.reading(snapshot=True) as sql:
         if project is not None:
-            rows.project(sql, project)
+            rows.project(sql, project)  # ProjectNotFound rather than an empty log for a key nobody has
         with closing(iter_entries(sql, project, limit, after)) as found:
             yield from found
 
@@ -282,13 +289,7 @@ def iter_entries(db: Sql | Session, project: str | None = None, limit: int | Non
     """entries(), a batch at a time, in the caller's transaction (after sequence number `after`, when given).
     Every row comes, whatever its seq column holds (NULL, a negative number, text: a damaged entry)."""
     sql = sql_of(db)
-    conditions = [c for c, wanted in (("project = :project", project is not None), ("seq > :after", after is not None))
-                  if wanted]
-    where = " WHERE " + " AND ".join(conditions) if conditions else ""
-    query = f"SELECT {_COLUMNS} FROM audit_entry{where}"
-    if limit is not None:
-        query = f"SELECT * FROM ({query} ORDER BY seq DESC LIMIT {min(int(limit), 2**62)}) newest"
-    query += " ORDER BY seq"
+    query = _select(project, limit, after)
     done, lenient = 0, False
     while True:  # at most twice: on text that is not UTF-8, read again leniently, past the entries already given
         try:
