@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -95,6 +95,7 @@ class _Log:
     keys: dict[int, str]  # project id -> key, from the projects' images (for rows of projects now gone)
     breaks: list[tuple[str, int, int, int | None]]  # (table, id, seq, seq before): cycle found another row
     moves: Moves  # every move of a project, against the record at its entry (cycle.audit.moves)
+    pins: _Pins  # the workflow versions the log installed and pinned projects to (_workflow_pins)
 
 
 REPLAYING = "Comparing the records with the log"  # what check() tells `progress` it is doing
@@ -104,13 +105,17 @@ _EVERY = 5000  # entries between two words to `progress`
 def _replay(sql: Sql, progress: Progress | None = None) -> _Log:
     total = (sql.one("SELECT max(seq) AS seq FROM audit_entry").seq or 0) if progress is not None else 0
     told = 0
-    log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [], Moves())
+    log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [], Moves(), _Pins())
     actions = {action: table for table, (action, *_) in _TABLES.items()}
     # advance.refused too: a refusal that names the engine's rules puts them in force for every later advance
     wanted = ", ".join(repr(a) for a in [*actions, "decision.correct", "advance.refused"])
-    query = ("SELECT seq, at, actor, project, action, to_stage, payload FROM audit_entry WHERE to_stage IS NOT NULL "
-             f"OR action IN ({wanted}) OR payload LIKE '%\"rows\":[%' ORDER BY seq")
-    for seq, at, actor, project, action, to_stage, text in sql.stream(query):
+    replayed = f"to_stage IS NOT NULL OR action IN ({wanted}) OR payload LIKE '%\"rows\":[%'"
+    # The pins' entries come in the same read (_Pins). A project.set entry matters to them only when it moved the
+    # version; canonical JSON makes that a substring.
+    query = (f"SELECT seq, at, actor, project, action, to_stage, payload, ({replayed}) AS replayed FROM audit_entry "
+             f"WHERE {replayed} OR action IN ({', '.join(repr(a) for a in sorted(_PINS))}) "
+             "OR (action = 'project.set' AND payload LIKE '%\"workflow_version\"%') ORDER BY seq")
+    for seq, at, actor, project, action, to_stage, text, wanted_here in sql.stream(query):
         if progress is not None and isinstance(seq, int) and seq - told >= _EVERY:
             told = seq
             progress(REPLAYING, seq, max(total, seq))
@@ -119,8 +124,10 @@ def _replay(sql: Sql, progress: Progress | None = None) -> _Log:
         try:
             payload = orjson.loads(text)
         except (orjson.JSONDecodeError, TypeError):  # `audit log` shows it as unreadable; its rows have no entry
-            continue
-        if not isinstance(payload, dict):
+            payload = None
+        if action in _PINS or action == "project.set":
+            log.pins.entry(seq, project, action, payload if isinstance(payload, dict) else None, text)
+        if not wanted_here or not isinstance(payload, dict):
             continue
         images = payload.get("rows")
         taken = []
@@ -205,7 +212,7 @@ def check(sql: Sql, progress: Progress | None = None) -> Records:
                 found.append(Discrepancy(table, row_id, project, f"{table} #{row_id}, recorded by entry {seq}, is "
                                                                  f"missing from the {table} table", seq))
     found += [_broken(sql, table, row_id, seq, before, keys) for table, row_id, seq, before in log.breaks]
-    pinned, gates = _workflow_pins(sql, {(d.table, d.id) for d in found})
+    pinned, gates = _workflow_pins(sql, log.pins, {(d.table, d.id) for d in found})
     moved = [Discrepancy(*m) for m in log.moves.found]
     return Records(checked, found + pinned + moved, gates, log.moves.checked)
 
@@ -392,50 +399,60 @@ def _shown(value: Any) -> str:
 
 # --- the workflow versions gates were checked against -------------------------------------------
 
-_PINS = ("'workflow.install', 'project.create', 'db.upgrade', 'advance', 'advance.refused', 'decision.record'")
+_PINS = frozenset({"workflow.install", "project.create", "db.upgrade", "advance", "advance.refused",
+                   "decision.record"})  # with project.set: the entries _Pins reads
 
 
-def _workflow_pins(sql: Sql, named: set[tuple[str, Any]]) -> tuple[list[Discrepancy], int]:
-    """Replay the log's pins in sequence order: each gate entry against its project's version then; and, for the
-    rows the image check did not already name (`named`), each installed version against its install entry and
-    each project's version against its last pin. (What was found, and how many gate entries were checked.)"""
-    found: list[Discrepancy] = []
-    installs: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}  # (name, version) -> (seq, payload)
-    pins: dict[str, tuple[str, int] | None] = {}  # project -> (workflow, version) its log last pinned it to
-    gates = 0
-    # A project.set entry matters here only when it moved the version; canonical JSON makes that a substring.
-    for e in sql.stream(f"SELECT seq, project, action, payload FROM audit_entry WHERE action IN ({_PINS}) OR "
-                        f"(action = 'project.set' AND payload LIKE '%\"workflow_version\"%') ORDER BY seq"):
+@dataclass
+class _Pins:
+    """The log's pins in sequence order, as the replay reads them: each gate entry against its project's version
+    then (what was found, and how many gate entries were checked), the versions installed and each project's last
+    pin."""
+
+    installs: dict[tuple[str, int], tuple[int, dict[str, Any]]] = field(default_factory=dict)  # -> (seq, payload)
+    pins: dict[str, tuple[str, int] | None] = field(default_factory=dict)  # project -> its last pin (workflow, version)
+    gates: int = 0
+    found: list[Discrepancy] = field(default_factory=list)
+
+    def entry(self, seq: Any, project: Any, action: str, payload: dict[str, Any] | None, text: Any) -> None:
+        """One entry of _PINS' actions or project.set; `payload` as the replay read it (None: read `text` here)."""
         try:
-            p = read_payload(e.payload)
-            if e.action == "workflow.install":
-                installs[(p["name"], p["version"])] = (e.seq, p)
-            elif e.action == "project.create":
+            p = payload if payload is not None else read_payload(text)
+            if action == "workflow.install":
+                self.installs[(p["name"], p["version"])] = (seq, p)
+            elif action == "project.create":
                 version = p.get("workflow_version")
-                pins[e.project] = (p["workflow"], version) if version is not None else None
-            elif e.action == "project.set":
+                self.pins[project] = (p["workflow"], version) if version is not None else None
+            elif action == "project.set":
                 moved = p["changes"].get("workflow_version")
                 if moved:
-                    pins[e.project] = (p["workflow"], moved[1])
-            elif e.action == "db.upgrade":
+                    self.pins[project] = (p["workflow"], moved[1])
+            elif action == "db.upgrade":
                 for key, (name, version) in p.get("workflows", {}).get("pinned", {}).items():
-                    pins[key] = (name, version)
-            elif e.project is not None and p.get("workflow_sha256") is not None:
-                pin = pins.get(e.project)
+                    self.pins[key] = (name, version)
+            elif project is not None and p.get("workflow_sha256") is not None:
+                pin = self.pins.get(project)
                 if pin is None:
-                    continue  # before this database pinned projects (revision 0010): the upgrade says what matched
-                gates += 1
-                installed = installs.get(pin)
+                    return  # before this database pinned projects (revision 0010): the upgrade says what matched
+                self.gates += 1
+                installed = self.installs.get(pin)
                 if installed is None or installed[1]["sha256"] != p["workflow_sha256"]:
                     gate = f", gate {p['gate']}" if isinstance(p.get("gate"), str) else ""
-                    found.append(Discrepancy("audit_entry", e.seq, e.project, (
-                        f"entry {e.seq} ({e.action} of {e.project}{gate}) was checked against a workflow with "
-                        f"SHA-256 {str(p['workflow_sha256'])[:12]}..., but {e.project} was on {pin[0]} version "
+                    self.found.append(Discrepancy("audit_entry", seq, project, (
+                        f"entry {seq} ({action} of {project}{gate}) was checked against a workflow with "
+                        f"SHA-256 {str(p['workflow_sha256'])[:12]}..., but {project} was on {pin[0]} version "
                         f"{pin[1]}" + (f" (SHA-256 {installed[1]['sha256'][:12]}...)" if installed else
                                        ", which no workflow.install entry records")
-                        + ": the gate was not checked against the project's workflow"), e.seq))
+                        + ": the gate was not checked against the project's workflow"), seq))
         except PAYLOAD_ERRORS:
-            continue  # `audit log` shows it as unreadable
+            return  # `audit log` shows it as unreadable
+
+
+def _workflow_pins(sql: Sql, log: _Pins, named: set[tuple[str, Any]]) -> tuple[list[Discrepancy], int]:
+    """The log's pins (`log`, read by the replay), then, for the rows the image check did not already name
+    (`named`), each installed version against its install entry and each project's version against its last pin.
+    (What was found, and how many gate entries were checked.)"""
+    found, installs, pins = list(log.found), log.installs, log.pins
     # A version written, changed or removed by hand is named by the image check; this sees an install entry
     # and its row that agree with each other but not with the text's own SHA-256.
     for row in sql.rows("SELECT id, name, version, sha256, source, origin FROM workflow_version ORDER BY id"):
@@ -459,4 +476,4 @@ def _workflow_pins(sql: Sql, named: set[tuple[str, Any]]) -> tuple[list[Discrepa
             runs = f"runs on {p.workflow} version {p.workflow_version}" if now else "runs on no workflow version"
             was = f"pinned it to {pin[0]} version {pin[1]}" if pin else "pinned it to none"
             found.append(Discrepancy("project", p.key, p.key, f"project {p.key} {runs}, but its audit log {was}"))
-    return found, gates
+    return found, log.gates
