@@ -15,7 +15,6 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
 
 from cycle import contracts, inputs
 from cycle.audit import chain
@@ -145,13 +144,6 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
         chain.append(s, actor=actor, action="review.record", project=key,
                      payload={"review_id": row.id, "quarter": str(q), "held_on": row.held_on, "note": text})
     return Review(key, row.quarter, row.held_on, row.note, row.recorded_by, row.recorded_at)
-
-
-def held(session: Session, project: ProjectRow) -> dict[str, str]:
-    """{quarter: held_on} for the project's recorded reviews."""
-    found = session.exec(select(ReviewMeeting.quarter, ReviewMeeting.held_on).where(  # type: ignore[call-overload]
-        ReviewMeeting.project_id == project.id)).all()
-    return {q: h for q, h in found}
 
 
 def listing(store: Store, key: str | None = None) -> list[Review]:
