@@ -65,8 +65,6 @@ def template_dirs() -> list[Path]:
 
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
 
 
 def uk_date(value: Any) -> Any:
@@ -85,7 +83,7 @@ def _spell(m: re.Match[str]) -> str:
         day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
         return m.group(0)
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return f"{day.day} {dates.MONTHS[day.month - 1]} {day.year}"
 
 
 def days(n: int) -> str:

@@ -96,8 +96,9 @@ NATIONS = {"england": ("ENG", "England"), "wales": ("WLS", "Wales"), "scotland":
            "northern-ireland": ("NIR", "Northern Ireland")}
 DEFAULT_NATION = "england"
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+#: The months' names, January first (dates and quarters written out: long_date, Quarter.describe, the emails).
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
 
 
 @lru_cache(maxsize=256)
@@ -117,7 +118,7 @@ def bank_holiday_name(d: date, nation: str = DEFAULT_NATION) -> str | None:
 
 def long_date(d: date) -> str:
     """A date as UK readers write it, with its weekday: 'Friday 24 December 2027'."""
-    return f"{_WEEKDAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]} {d.year}"
+    return f"{_WEEKDAYS[d.weekday()]} {d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
 @dataclass(frozen=True)
