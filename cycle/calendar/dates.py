@@ -31,7 +31,7 @@ from cycle.errors import BadInput
 _PERIOD = re.compile(r"^\s*(\d{1,4})\s*(months?|m|days?|d|working[ -]days?|wd|weeks?|w|years?|y)\s*$", re.I)
 
 
-MAX_MONTHS = 1200  # 100 years
+MAX_MONTHS = 12 * inputs.MAX_PERIOD_YEARS  # the longest period cycle takes, in months
 MAX_DAYS = 9999  # calendar or working days: what the text form holds, so a stored period always reads back
 
 
