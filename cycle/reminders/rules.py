@@ -21,7 +21,6 @@ Kinds of reminder:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -31,7 +30,6 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cycle import contracts
-from cycle.audit import chain
 from cycle.bulk import paused_gc
 from cycle.calendar import clock
 from cycle.calendar.quarters import Quarter
@@ -47,7 +45,7 @@ from cycle.shell import quote
 from cycle.workflow import gates, registry
 from cycle.workflow.gates import awaits_decision
 
-from . import reviews
+from . import outbox, reviews
 from .lease import Lease
 from .settings import Settings, bank_holidays, settings
 
@@ -430,13 +428,7 @@ def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = Non
         plan = due(store, s, as_of, cfg)
         now = clock.utc_now()
         for r in plan.new:
-            row = OutboxMessage(project=r.project, kind=r.kind, period=r.period, recipient=r.recipient, email=r.email,
-                                due_on=as_of.isoformat(), context=json.dumps(r.context, sort_keys=True),
-                                next_attempt_at=now, created_at=now)
-            s.add(row)
-            s.flush()
+            row = outbox.add(s, actor=actor, project=r.project, kind=r.kind, period=r.period, recipient=r.recipient,
+                             email=r.email, due_on=as_of.isoformat(), context=r.context, now=now)
             r.outbox_id, r.status = row.id, "queued"
-            chain.append(s, actor=actor, action="outbox.enqueue", project=r.project,
-                         payload={"outbox_id": row.id, "kind": r.kind, "period": r.period, "recipient": r.recipient,
-                                  "email": r.email, "as_of": as_of.isoformat()})
     return plan
