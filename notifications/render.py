@@ -314,11 +314,13 @@ def _to(name: str, email: str) -> str:
 
 
 def message(rows: list[Row], sender: str, now: datetime | None = None,
-            env: jinja2.Environment | None = None, users: set[str] | None = None) -> EmailMessage:
+            env: jinja2.Environment | None = None, users: set[str] | None = None,
+            nation: str | None = None) -> EmailMessage:
     """One email for the rows of one reminder (same project, kind and period), one row per recipient.
 
     The cycle command to act with is shown only when every recipient holds a role in cycle (`users`): a
-    board member who never uses it gets the plain sentence only.
+    board member who never uses it gets the plain sentence only. `nation`: whose bank holidays count (default:
+    the setting, reminders.settings.bank_holidays; a drain looks it up once for all its messages).
     """
     from cycle.reminders.settings import bank_holidays
 
@@ -327,7 +329,7 @@ def message(rows: list[Row], sender: str, now: datetime | None = None,
     context = json.loads(first.context)
     recipients = [(r.recipient, r.email) for r in rows]
     try:
-        f = facts(first.kind, context, bank_holidays())
+        f = facts(first.kind, context, nation or bank_holidays())
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a queued row edited by hand, say
         raise TemplateProblem(first.kind, f"the queued reminder's details cannot be read ({type(exc).__name__}: "
                                           f"{exc}); nothing was sent") from None
