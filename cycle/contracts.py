@@ -177,8 +177,7 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
                         run_on, run_on)
         return make("passed", f"Notice deadline {deadline.isoformat()} has passed: {runs_on}.", run_on, run_on)
     state = "due" if days <= due_days else "open"
-    when = "today" if days == 0 else "in 1 day" if days == 1 else f"in {days} days"
-    st = make(state, f"Serve notice by {deadline.isoformat()} ({when}) or {runs_on}.", run_on)
+    st = make(state, f"Serve notice by {deadline.isoformat()} ({dates.in_days(days)}) or {runs_on}.", run_on)
     st.deadline_off = off
     return st
 

@@ -121,6 +121,11 @@ def long_date(d: date) -> str:
     return f"{_WEEKDAYS[d.weekday()]} {d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
+def in_days(n: int) -> str:
+    """How far off a day `n` days ahead is, as a sentence says it: 'today', 'in 1 day', 'in 12 days'."""
+    return "today" if n == 0 else "in 1 day" if n == 1 else f"in {n} days"
+
+
 @dataclass(frozen=True)
 class NonWorking:
     """A day to act by that is not a working day, and the working day before it."""

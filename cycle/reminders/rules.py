@@ -31,7 +31,7 @@ from sqlmodel import Session
 
 from cycle import contracts
 from cycle.bulk import paused_gc
-from cycle.calendar import clock
+from cycle.calendar import clock, dates
 from cycle.calendar.quarters import Quarter
 from cycle.db import rows
 from cycle.db.models import OutboxMessage
@@ -294,10 +294,9 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
             return
         rung = min(fallen)  # the latest rung reached; earlier ones missed while nothing ran say less
         days = (st.deadline - as_of).days
-        when = "today" if days == 0 else "in 1 day" if days == 1 else f"in {days} days"
         c.add(holder, "notice", f"{st.deadline.isoformat()}/{rung}d",
               {**context, "rung": rung, "days_left": days,
-               "summary": f"Notice deadline {when} ({st.deadline.isoformat()})"}, who)
+               "summary": f"Notice deadline {dates.in_days(days)} ({st.deadline.isoformat()})"}, who)
     elif st.state == "passed":
         runs_on = (f"the contract now runs on to {st.run_on_to.isoformat()}" if st.run_on_to
                    else "the contract now runs on past its end date")
