@@ -169,12 +169,21 @@ def _stage(c: dict[str, Any], field_name: str = "stage") -> str:
     return str(title) if title else str(c.get(field_name, "")).replace("-", " ").capitalize()
 
 
+def _act_by(day: date, days_left: Any, verb: str, nation: str) -> tuple[str | None, str]:
+    """(advice, day to act by) for a date `days_left` days after the reminder's day: the advice when `day` is not a
+    working day (dates.NonWorking.advice, as of the reminder's day), and the working day before it to act by."""
+    off = dates.non_working(day, nation)
+    if off is None:
+        return None, day.isoformat()
+    return off.advice(verb, today=day - timedelta(days=int(days_left))), off.act_by.isoformat()
+
+
 def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
     """The heading, key facts and action sentence of a reminder of `kind` (see docs/reminders.md)."""
     title = str(c.get("title") or c.get("project") or kind)
     if kind == "notice":
         deadline = date.fromisoformat(c["deadline"])
-        off = dates.non_working(deadline, nation)
+        advice, act_by = _act_by(deadline, c["days_left"], "serve notice", nation)
         runs_on = (f"the contract runs on to {long_date(c['run_on_to'])}" if c.get("run_on_to")
                    else "the contract runs on past its end date")
         return Facts(
@@ -184,9 +193,7 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
                            ("Contract ends", long_date(c.get("contract_end") or "not recorded"))],
             f"If the service is to end, serve notice on {c.get('provider') or 'the provider'} by "
             f"{dates.long_date(deadline)}; otherwise {runs_on}.",
-            off.advice(today=deadline - timedelta(days=int(c["days_left"]))) if off else None, c["deadline"],
-            (off.act_by if off else deadline).isoformat(),
-            f"Notice deadline: {title} ({c['project']})")
+            advice, c["deadline"], act_by, f"Notice deadline: {title} ({c['project']})")
     if kind == "notice-passed":
         run_on_to = c.get("run_on_to")
         return Facts(
@@ -208,15 +215,13 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
                 _service(c) + [about, ("Review was due by", dates.long_date(due)), ("Days late", days(c["days_late"]))],
                 f"The review meeting for {c['quarter']} was due by {dates.long_date(due)}: if it was held, record it; "
                 f"if not, hold it as soon as you can.")
-        off = dates.non_working(due, nation)
+        advice, act_by = _act_by(due, c["days_left"], "hold the review", nation)
         return Facts(
             f"Quarterly review due: {title}",
             _service(c) + [about, ("Review due by", dates.long_date(due)), ("Days left", _left(c["days_left"]))],
             f"Hold the quarterly contract review meeting for {c['quarter']} by {dates.long_date(due)}, and record it "
             f"once it has been held.",
-            off.advice("hold the review", today=due - timedelta(days=int(c["days_left"]))) if off else None,
-            c["review_due"], (off.act_by if off else due).isoformat(),
-            f"Quarterly review due: {title} ({c['project']}), {c['quarter']}")
+            advice, c["review_due"], act_by, f"Quarterly review due: {title} ({c['project']}), {c['quarter']}")
     if kind == "review-overdue":
         return Facts(
             f"Quarterly review overdue: {title}",
