@@ -36,11 +36,7 @@ class DueReview:
 
     project: str
     quarter: Quarter
-    held_on: str | None
-
-    @property
-    def due_by(self) -> date:
-        return self.quarter.end
+    held_on: str | None  # (due by its quarter's end: quarter.end)
 
 
 def review_period(contract: ContractRow, holder: str, entered_do: date | None, as_of: date,
