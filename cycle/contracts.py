@@ -15,6 +15,7 @@ from cycle.db.sql import sql_of
 
 from . import inputs
 from .errors import BadInput
+from .inputs import stored_day
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -51,18 +52,18 @@ class Status:
 
     @property
     def end(self) -> date | None:
-        return _d(self.contract.end)
+        return stored_day(self.contract.end)
 
     @property
     def served_on(self) -> date | None:
         """The day notice was served, if it had been by `as_of`."""
-        served = _d(self.contract.notice_served_on)
+        served = stored_day(self.contract.notice_served_on)
         return served if served is not None and served <= self.as_of else None
 
     def key_dates(self) -> dict[str, date | None]:
         c = self.contract
         return {"notice_served_on": self.served_on, "notice_deadline": self.deadline,
-                "contract_start": _d(c.start), "contract_end": _d(c.end)}
+                "contract_start": stored_day(c.start), "contract_end": stored_day(c.end)}
 
     def as_dict(self) -> dict[str, Any]:
         c = self.contract
@@ -83,17 +84,9 @@ class Status:
         return self.deadline_off.advice(today=self.as_of) if self.deadline_off else None
 
 
-def _d(text: str | None) -> date | None:
-    """A stored date; None when there is none, or when it is not one cycle could have written (a hand edit:
-    `audit verify` names it), so that one odd row cannot stop every listing."""
-    if not text:
-        return None
-    return inputs.stored_day(text)
-
-
 @lru_cache(maxsize=1024)  # a portfolio's contracts share few periods (Period is frozen)
 def _period(text: str | None) -> dates.Period | None:
-    """A stored period, or None when it is not one cycle could have written (as `_d`)."""
+    """A stored period, or None when it is not one cycle could have written (as inputs.stored_day)."""
     try:
         return dates.parse_period(text) if text else None
     except BadInput:
@@ -115,7 +108,7 @@ def run_on_date(c: ContractRow, nation: str | None = None) -> date | None:
 
 @lru_cache(maxsize=16384)
 def _run_on_end(end_text: str, run_on_text: str, nation: str) -> date | None:
-    end, period = _d(end_text), _period(run_on_text)
+    end, period = stored_day(end_text), _period(run_on_text)
     return dates.run_on_end(end, period, nation) if end is not None and period is not None else None
 
 
@@ -123,7 +116,7 @@ def _run_on_end(end_text: str, run_on_text: str, nation: str) -> date | None:
 def _schedule(end_text: str, notice_text: str, nation: str) -> tuple[date, date, dates.NonWorking | None] | None:
     """(end, notice deadline, what the deadline is if not a working day) from a contract's stored terms; None when
     the end date or notice period is missing or unreadable (the contract is 'incomplete')."""
-    end, notice = _d(end_text), _period(notice_text)
+    end, notice = stored_day(end_text), _period(notice_text)
     if end is None or notice is None:
         return None
     deadline = dates.notice_deadline(end, notice, nation)
@@ -137,7 +130,7 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
     from cycle.reminders.settings import bank_holidays
 
     nation = nation or bank_holidays()
-    served = _d(c.notice_served_on)
+    served = stored_day(c.notice_served_on)
     if served is not None and served > as_of:
         served = None  # recorded later: on as_of, notice had not been served
     schedule = _schedule(c.end, c.notice, nation) if c.end and c.notice else None
@@ -184,8 +177,7 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
                         run_on, run_on)
         return make("passed", f"Notice deadline {deadline.isoformat()} has passed: {runs_on}.", run_on, run_on)
     state = "due" if days <= due_days else "open"
-    when = "today" if days == 0 else "in 1 day" if days == 1 else f"in {days} days"
-    st = make(state, f"Serve notice by {deadline.isoformat()} ({when}) or {runs_on}.", run_on)
+    st = make(state, f"Serve notice by {deadline.isoformat()} ({dates.in_days(days)}) or {runs_on}.", run_on)
     st.deadline_off = off
     return st
 
@@ -241,7 +233,7 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
 
 
 def check_terms(c: Contract) -> None:
-    start, end, ext = _d(c.start), _d(c.end), _d(c.extension_to)
+    start, end, ext = stored_day(c.start), stored_day(c.end), stored_day(c.extension_to)
     if start and end and end < start:
         raise BadInput(f"the end date {end} is before the start date {start}")
     if end and ext and ext < end:
@@ -285,7 +277,7 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
     when = dates.parse_date(served_on, "--served-on")
     if when > today:
         raise BadInput(f"--served-on {when} is in the future; record notice once it has been served")
-    start = inputs.stored_day(contract.start)
+    start = stored_day(contract.start)
     if start is not None and when < start:
         raise BadInput(f"--served-on {when} is before the contract starts ({contract.start})")
     if contract.notice_served_on:

@@ -177,9 +177,7 @@ class SmtpTransport:
         if self._smtputf8 is None:
             st = self.settings
             try:
-                conn = (smtplib.SMTP_SSL(st.host, st.port, local_hostname=st.helo, timeout=st.timeout, context=st.tls())
-                        if st.security == "ssl" else
-                        smtplib.SMTP(st.host, st.port, local_hostname=st.helo, timeout=st.timeout))
+                conn = _connect(st)
             except (OSError, smtplib.SMTPException):
                 return None
             try:
@@ -198,11 +196,7 @@ class SmtpTransport:
         result = Delivery()
         envelope_from = parseaddr(st.sender)[1]
         try:
-            if st.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(st.host, st.port, local_hostname=st.helo, timeout=st.timeout,
-                                                      context=st.tls())
-            else:
-                conn = smtplib.SMTP(st.host, st.port, local_hostname=st.helo, timeout=st.timeout)
+            conn = _connect(st)
         except (OSError, smtplib.SMTPException) as exc:
             for address in recipients:
                 result.refuse(address, getattr(exc, "smtp_code", None),
@@ -239,6 +233,13 @@ class SmtpTransport:
             else:
                 result.accepted.append(address)
         return _close(conn, result)
+
+
+def _connect(st: SmtpSettings) -> smtplib.SMTP:
+    """A connection to the server, in TLS from the start for `ssl` (STARTTLS, where used, is the caller's)."""
+    if st.security == "ssl":
+        return smtplib.SMTP_SSL(st.host, st.port, local_hostname=st.helo, timeout=st.timeout, context=st.tls())
+    return smtplib.SMTP(st.host, st.port, local_hostname=st.helo, timeout=st.timeout)
 
 
 def _error(exc: BaseException) -> str:

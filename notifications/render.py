@@ -65,8 +65,6 @@ def template_dirs() -> list[Path]:
 
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
 
 
 def uk_date(value: Any) -> Any:
@@ -85,7 +83,7 @@ def _spell(m: re.Match[str]) -> str:
         day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
         return m.group(0)
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return f"{day.day} {dates.MONTHS[day.month - 1]} {day.year}"
 
 
 def days(n: int) -> str:
@@ -171,12 +169,21 @@ def _stage(c: dict[str, Any], field_name: str = "stage") -> str:
     return str(title) if title else str(c.get(field_name, "")).replace("-", " ").capitalize()
 
 
+def _act_by(day: date, days_left: Any, verb: str, nation: str) -> tuple[str | None, str]:
+    """(advice, day to act by) for a date `days_left` days after the reminder's day: the advice when `day` is not a
+    working day (dates.NonWorking.advice, as of the reminder's day), and the working day before it to act by."""
+    off = dates.non_working(day, nation)
+    if off is None:
+        return None, day.isoformat()
+    return off.advice(verb, today=day - timedelta(days=int(days_left))), off.act_by.isoformat()
+
+
 def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
     """The heading, key facts and action sentence of a reminder of `kind` (see docs/reminders.md)."""
     title = str(c.get("title") or c.get("project") or kind)
     if kind == "notice":
         deadline = date.fromisoformat(c["deadline"])
-        off = dates.non_working(deadline, nation)
+        advice, act_by = _act_by(deadline, c["days_left"], "serve notice", nation)
         runs_on = (f"the contract runs on to {long_date(c['run_on_to'])}" if c.get("run_on_to")
                    else "the contract runs on past its end date")
         return Facts(
@@ -186,9 +193,7 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
                            ("Contract ends", long_date(c.get("contract_end") or "not recorded"))],
             f"If the service is to end, serve notice on {c.get('provider') or 'the provider'} by "
             f"{dates.long_date(deadline)}; otherwise {runs_on}.",
-            off.advice(today=deadline - timedelta(days=int(c["days_left"]))) if off else None, c["deadline"],
-            (off.act_by if off else deadline).isoformat(),
-            f"Notice deadline: {title} ({c['project']})")
+            advice, c["deadline"], act_by, f"Notice deadline: {title} ({c['project']})")
     if kind == "notice-passed":
         run_on_to = c.get("run_on_to")
         return Facts(
@@ -210,15 +215,13 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
                 _service(c) + [about, ("Review was due by", dates.long_date(due)), ("Days late", days(c["days_late"]))],
                 f"The review meeting for {c['quarter']} was due by {dates.long_date(due)}: if it was held, record it; "
                 f"if not, hold it as soon as you can.")
-        off = dates.non_working(due, nation)
+        advice, act_by = _act_by(due, c["days_left"], "hold the review", nation)
         return Facts(
             f"Quarterly review due: {title}",
             _service(c) + [about, ("Review due by", dates.long_date(due)), ("Days left", _left(c["days_left"]))],
             f"Hold the quarterly contract review meeting for {c['quarter']} by {dates.long_date(due)}, and record it "
             f"once it has been held.",
-            off.advice("hold the review", today=due - timedelta(days=int(c["days_left"]))) if off else None,
-            c["review_due"], (off.act_by if off else due).isoformat(),
-            f"Quarterly review due: {title} ({c['project']}), {c['quarter']}")
+            advice, c["review_due"], act_by, f"Quarterly review due: {title} ({c['project']}), {c['quarter']}")
     if kind == "review-overdue":
         return Facts(
             f"Quarterly review overdue: {title}",
@@ -316,11 +319,13 @@ def _to(name: str, email: str) -> str:
 
 
 def message(rows: list[Row], sender: str, now: datetime | None = None,
-            env: jinja2.Environment | None = None, users: set[str] | None = None) -> EmailMessage:
+            env: jinja2.Environment | None = None, users: set[str] | None = None,
+            nation: str | None = None) -> EmailMessage:
     """One email for the rows of one reminder (same project, kind and period), one row per recipient.
 
     The cycle command to act with is shown only when every recipient holds a role in cycle (`users`): a
-    board member who never uses it gets the plain sentence only.
+    board member who never uses it gets the plain sentence only. `nation`: whose bank holidays count (default:
+    the setting, reminders.settings.bank_holidays; a drain looks it up once for all its messages).
     """
     from cycle.reminders.settings import bank_holidays
 
@@ -329,7 +334,7 @@ def message(rows: list[Row], sender: str, now: datetime | None = None,
     context = json.loads(first.context)
     recipients = [(r.recipient, r.email) for r in rows]
     try:
-        f = facts(first.kind, context, bank_holidays())
+        f = facts(first.kind, context, nation or bank_holidays())
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a queued row edited by hand, say
         raise TemplateProblem(first.kind, f"the queued reminder's details cannot be read ({type(exc).__name__}: "
                                           f"{exc}); nothing was sent") from None

@@ -59,7 +59,7 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
     scheduler's), rows are claimed only while the scheduler holds it, under its name."""
     transport = transport or mail.transport()
     sender = mail.sender()
-    bank_holidays()  # checked before anything is claimed: the emails name the day to act by
+    nation = bank_holidays()  # checked before anything is claimed: the emails name the day to act by
     holder = lease.holder if lease is not None else f"send:{uuid.uuid4().hex[:12]}"
     now = now or datetime.now(UTC)
     claimed = outbox.claim(store, holder, now, lease=lease, actor=actor)
@@ -72,7 +72,7 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
         env = render.environment()
         users = people.with_a_role(store) if groups else set()
         for rows in groups.values():
-            outcomes = _send_one(rows, sender, transport, now, env, users)
+            outcomes = _send_one(rows, sender, transport, now, env, users, nation)
             # Record each reminder as soon as the server has answered, so a crash loses as little as possible.
             result.rows += outbox.record(store, holder, outcomes, actor=actor, transport=transport.describe(),
                                          now=now)
@@ -112,12 +112,12 @@ def _addressable(rows: list[Row], transport: Transport) -> tuple[list[Row], list
 
 
 def _send_one(rows: list[Row], sender: str, transport: Transport, now: datetime, env: Any,
-              users: set[str]) -> list[Outcome]:
+              users: set[str], nation: str) -> list[Outcome]:
     rows, refused = _addressable(rows, transport)
     if not rows:
         return refused
     try:
-        msg = render.message(rows, sender, now, env, users)
+        msg = render.message(rows, sender, now, env, users, nation)
     except render.TemplateProblem as exc:
         # A broken template is ours to fix: the reminder waits (and retries) rather than being lost.
         return refused + [Outcome(r.id, "temporary", str(exc)) for r in rows]

@@ -31,7 +31,7 @@ from cycle.errors import BadInput
 _PERIOD = re.compile(r"^\s*(\d{1,4})\s*(months?|m|days?|d|working[ -]days?|wd|weeks?|w|years?|y)\s*$", re.I)
 
 
-MAX_MONTHS = 1200  # 100 years
+MAX_MONTHS = 12 * inputs.MAX_PERIOD_YEARS  # the longest period cycle takes, in months
 MAX_DAYS = 9999  # calendar or working days: what the text form holds, so a stored period always reads back
 
 
@@ -96,8 +96,9 @@ NATIONS = {"england": ("ENG", "England"), "wales": ("WLS", "Wales"), "scotland":
            "northern-ireland": ("NIR", "Northern Ireland")}
 DEFAULT_NATION = "england"
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+#: The months' names, January first (dates and quarters written out: long_date, Quarter.describe, the emails).
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
 
 
 @lru_cache(maxsize=256)
@@ -117,7 +118,12 @@ def bank_holiday_name(d: date, nation: str = DEFAULT_NATION) -> str | None:
 
 def long_date(d: date) -> str:
     """A date as UK readers write it, with its weekday: 'Friday 24 December 2027'."""
-    return f"{_WEEKDAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]} {d.year}"
+    return f"{_WEEKDAYS[d.weekday()]} {d.day} {MONTHS[d.month - 1]} {d.year}"
+
+
+def in_days(n: int) -> str:
+    """How far off a day `n` days ahead is, as a sentence says it: 'today', 'in 1 day', 'in 12 days'."""
+    return "today" if n == 0 else "in 1 day" if n == 1 else f"in {n} days"
 
 
 @dataclass(frozen=True)

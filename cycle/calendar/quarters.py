@@ -16,11 +16,9 @@ from functools import lru_cache
 from cycle import inputs
 from cycle.errors import BadInput
 
-from .dates import last_day
+from .dates import MONTHS, last_day
 
 _QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
 
 
 @dataclass(frozen=True, order=True)
@@ -51,7 +49,7 @@ class Quarter:
 
     def describe(self) -> str:
         """'October to December 2026 (financial year 2026/27)'."""
-        return (f"{_MONTHS[self.start.month - 1]} to {_MONTHS[self.end.month - 1]} {self.end.year} "
+        return (f"{MONTHS[self.start.month - 1]} to {MONTHS[self.end.month - 1]} {self.end.year} "
                 f"(financial year {self.year}/{(self.year + 1) % 100:02d})")
 
     def __add__(self, quarters: int) -> Quarter:

@@ -51,7 +51,15 @@ def queue(session: Session, *, actor: str, project: str, kind: str, period: str,
         OutboxMessage.period == period, OutboxMessage.recipient == recipient)).scalars().first()  # type: ignore[arg-type]
     if found is not None:
         return None
-    now = utc_now()
+    return add(session, actor=actor, project=project, kind=kind, period=period, recipient=recipient, email=email,
+               due_on=due_on, context=context)
+
+
+def add(session: Session, *, actor: str, project: str, kind: str, period: str, recipient: str, email: str,
+        due_on: str, context: dict[str, Any], now: str | None = None) -> OutboxMessage:
+    """Write one new outbox row, due at once, and its `outbox.enqueue` audit entry, in the caller's write transaction;
+    the caller knows its key is not in the outbox yet (`queue` looks; the due scan has marked what is queued)."""
+    now = now or utc_now()
     row = OutboxMessage(project=project, kind=kind, period=period, recipient=recipient, email=email, due_on=due_on,
                         context=json.dumps(context, sort_keys=True), next_attempt_at=now, created_at=now)
     session.add(row)

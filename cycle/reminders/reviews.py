@@ -4,8 +4,9 @@ A contract is reviewed every quarter it runs, whatever the stage of the project 
 project (last) entered `do`, where the framework has the contract awarded, or the contract's start if later,
 to its last day as things stand (its end date, or the end of its run-on once notice was not served in time).
 A project that moves on to `review`, `decommission` or `closed` while its contract runs on keeps its reviews
-until the contract ends. `review_period` says it for one contract, `quarters_due` for one project (the reminders and the
-quarterly report both ask it, so they agree), `reviews_due` for every project.
+until the contract ends. `review_period` says it for one contract and `review_quarters` in quarters (the due scan
+asks it with what it read for the whole portfolio); `quarters_due` reads what they need for one project (the quarterly
+report asks it), and `reviews_due` asks that for every project: one rule, so the reminders and the report agree.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
 
 from cycle import contracts, inputs
 from cycle.audit import chain
@@ -36,11 +36,7 @@ class DueReview:
 
     project: str
     quarter: Quarter
-    held_on: str | None
-
-    @property
-    def due_by(self) -> date:
-        return self.quarter.end
+    held_on: str | None  # (due by its quarter's end: quarter.end)
 
 
 def review_period(contract: ContractRow, holder: str, entered_do: date | None, as_of: date,
@@ -71,21 +67,14 @@ def reviews_due(store: Store, as_of: date, project: str | None = None) -> list[D
     """Every quarter, up to the one `as_of` falls in, whose review meeting a contract needs, with the day it was held
     if it was: all projects' (or one's), by project key then quarter. A quarter not yet ended is listed (its review
     is due by its end); `DueReview.held_on` is None for a review not recorded."""
-    with store.reading() as sql:
-        return due_in(sql, as_of, project)
-
-
-def due_in(sql: Sql, as_of: date, project: str | None = None) -> list[DueReview]:
-    """reviews_due, in the caller's transaction."""
     out: list[DueReview] = []
-    for held in sorted(rows.contracts(sql), key=lambda h: h.holder.key):
-        if project is not None and held.holder.key != project:
-            continue
-        found = rows.project(sql, held.holder.key)
-        entered = history.entered_stage_on(sql, found, "do", creation=False)
-        done = dict(sql.tuples("SELECT quarter, held_on FROM review_meeting WHERE project_id = :id", id=found.id))
-        out += [DueReview(found.key, q, done.get(str(q)))
-                for q in review_quarters(held.contract, found.key, entered, as_of)]
+    with store.reading() as sql:
+        for held in sorted(rows.contracts(sql), key=lambda h: h.holder.key):
+            if project is not None and held.holder.key != project:
+                continue
+            found = rows.project(sql, held.holder.key)
+            done = dict(sql.tuples("SELECT quarter, held_on FROM review_meeting WHERE project_id = :id", id=found.id))
+            out += [DueReview(found.key, q, done.get(str(q))) for q in quarters_due(sql, found, held.contract, as_of)]
     return out
 
 
@@ -145,13 +134,6 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
         chain.append(s, actor=actor, action="review.record", project=key,
                      payload={"review_id": row.id, "quarter": str(q), "held_on": row.held_on, "note": text})
     return Review(key, row.quarter, row.held_on, row.note, row.recorded_by, row.recorded_at)
-
-
-def held(session: Session, project: ProjectRow) -> dict[str, str]:
-    """{quarter: held_on} for the project's recorded reviews."""
-    found = session.exec(select(ReviewMeeting.quarter, ReviewMeeting.held_on).where(  # type: ignore[call-overload]
-        ReviewMeeting.project_id == project.id)).all()
-    return {q: h for q, h in found}
 
 
 def listing(store: Store, key: str | None = None) -> list[Review]:

@@ -21,7 +21,6 @@ Kinds of reminder:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -31,9 +30,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cycle import contracts
-from cycle.audit import chain
 from cycle.bulk import paused_gc
-from cycle.calendar import clock
+from cycle.calendar import clock, dates
 from cycle.calendar.quarters import Quarter
 from cycle.db import rows
 from cycle.db.models import OutboxMessage
@@ -47,7 +45,7 @@ from cycle.shell import quote
 from cycle.workflow import gates, registry
 from cycle.workflow.gates import awaits_decision
 
-from . import reviews
+from . import outbox, reviews
 from .lease import Lease
 from .settings import Settings, bank_holidays, settings
 
@@ -296,10 +294,9 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
             return
         rung = min(fallen)  # the latest rung reached; earlier ones missed while nothing ran say less
         days = (st.deadline - as_of).days
-        when = "today" if days == 0 else "in 1 day" if days == 1 else f"in {days} days"
         c.add(holder, "notice", f"{st.deadline.isoformat()}/{rung}d",
               {**context, "rung": rung, "days_left": days,
-               "summary": f"Notice deadline {when} ({st.deadline.isoformat()})"}, who)
+               "summary": f"Notice deadline {dates.in_days(days)} ({st.deadline.isoformat()})"}, who)
     elif st.state == "passed":
         runs_on = (f"the contract now runs on to {st.run_on_to.isoformat()}" if st.run_on_to
                    else "the contract now runs on past its end date")
@@ -430,13 +427,7 @@ def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = Non
         plan = due(store, s, as_of, cfg)
         now = clock.utc_now()
         for r in plan.new:
-            row = OutboxMessage(project=r.project, kind=r.kind, period=r.period, recipient=r.recipient, email=r.email,
-                                due_on=as_of.isoformat(), context=json.dumps(r.context, sort_keys=True),
-                                next_attempt_at=now, created_at=now)
-            s.add(row)
-            s.flush()
+            row = outbox.add(s, actor=actor, project=r.project, kind=r.kind, period=r.period, recipient=r.recipient,
+                             email=r.email, due_on=as_of.isoformat(), context=r.context, now=now)
             r.outbox_id, r.status = row.id, "queued"
-            chain.append(s, actor=actor, action="outbox.enqueue", project=r.project,
-                         payload={"outbox_id": row.id, "kind": r.kind, "period": r.period, "recipient": r.recipient,
-                                  "email": r.email, "as_of": as_of.isoformat()})
     return plan
