@@ -253,8 +253,6 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"{p['name']} version {p['version']} from {p['origin']} (SHA-256 {p['sha256'][:12]}...)"
     if action == "workflow.refused":
         return f"REFUSED {p['name']} from {p['origin']}: {p['why']}"
-    if action == "project.refused":
-        return f"REFUSED {', '.join(p['changes'])}: {p['why']}"
     if action == "db.init":  # entries from before migrations hold only the database
         return "database created" + (f" at schema revision {p['schema']}" if p.get("schema") else "")
     if action == "db.upgrade":
