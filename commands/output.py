@@ -93,15 +93,13 @@ def project(view: Any) -> str:
     return lines_of(lines)
 
 
-def projects(rows: list[Any], stage: str | None = None, workflow: str | None = None) -> str:
-    if not rows and (stage or workflow):
+def no_projects(stage: str | None = None, workflow: str | None = None) -> str:
+    """What `project list` says when nothing matches (the rows themselves go line by line: project_line)."""
+    if stage or workflow:
         where = " ".join(part for part in (workflow and f"on workflow {workflow}", stage and f"at stage {stage}")
                          if part)
         return f"No projects {where}. See them all with: cycle project list"
-    if not rows:
-        return "No projects yet. Create one with: cycle project new KEY --title TITLE"
-    width = max(len(p.key) for p in rows)
-    return "\n".join(project_line(p, width) for p in rows)
+    return "No projects yet. Create one with: cycle project new KEY --title TITLE"
 
 
 def project_line(p: Any, width: int) -> str:
