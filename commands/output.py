@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cycle.inputs import escaped
-from cycle.workflow.gates import GateCheck
+
+if TYPE_CHECKING:
+    from cycle.workflow.gates import GateCheck
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
