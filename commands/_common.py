@@ -214,10 +214,15 @@ def any_store() -> Store:
 
 
 def ready_store() -> Store:
-    """This command's store, once its database is set up at the schema this cycle needs (else exit 2 saying so)."""
-    from cycle.db import schema
+    """This command's store, once its database is set up at the schema this cycle needs (else exit 2 saying so).
+    Checked once a command: --json (json_write) and the command itself both ask."""
+    ctx = click.get_current_context()
+    if not ctx.meta.get("cycle.ready"):
+        from cycle.db import schema
 
-    return schema.require(any_store())
+        schema.require(any_store())
+        ctx.meta["cycle.ready"] = True
+    return any_store()
 
 
 def actor() -> str:

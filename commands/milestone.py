@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, DATE, ID, actor, as_of_date, as_of_option, emit, json_option, json_write, ready_store
+from ._common import CONTEXT, DATE, ID, actor, as_of_option, as_of_or_today, emit, json_option, json_write, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -82,12 +82,11 @@ def milestone_list(key: str, as_of: str | None, as_json: bool) -> None:
     Example:
       cycle milestone list camhs
     """
-    from cycle.calendar import clock
     from cycle.governance import milestones
 
     from . import output
 
-    on = as_of_date(as_of) or clock.london_today()
+    on = as_of_or_today(as_of)
     rows = milestones.listing(ready_store(), key)
     if as_json:
         emit([{**output.milestone_json(m.as_dict()), "slipped": m.slipped(on)} for m in rows])

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cycle.inputs import escaped
-from cycle.workflow.gates import GateCheck
+
+if TYPE_CHECKING:
+    from cycle.workflow.gates import GateCheck
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
@@ -93,15 +95,13 @@ def project(view: Any) -> str:
     return lines_of(lines)
 
 
-def projects(rows: list[Any], stage: str | None = None, workflow: str | None = None) -> str:
-    if not rows and (stage or workflow):
+def no_projects(stage: str | None = None, workflow: str | None = None) -> str:
+    """What `project list` says when nothing matches (the rows themselves go line by line: project_line)."""
+    if stage or workflow:
         where = " ".join(part for part in (workflow and f"on workflow {workflow}", stage and f"at stage {stage}")
                          if part)
         return f"No projects {where}. See them all with: cycle project list"
-    if not rows:
-        return "No projects yet. Create one with: cycle project new KEY --title TITLE"
-    width = max(len(p.key) for p in rows)
-    return "\n".join(project_line(p, width) for p in rows)
+    return "No projects yet. Create one with: cycle project new KEY --title TITLE"
 
 
 def project_line(p: Any, width: int) -> str:
@@ -253,8 +253,6 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"{p['name']} version {p['version']} from {p['origin']} (SHA-256 {p['sha256'][:12]}...)"
     if action == "workflow.refused":
         return f"REFUSED {p['name']} from {p['origin']}: {p['why']}"
-    if action == "project.refused":
-        return f"REFUSED {', '.join(p['changes'])}: {p['why']}"
     if action == "db.init":  # entries from before migrations hold only the database
         return "database created" + (f" at schema revision {p['schema']}" if p.get("schema") else "")
     if action == "db.upgrade":

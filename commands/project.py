@@ -158,7 +158,7 @@ def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None
         if as_json:
             emit_each(map(output.project_dict, listing.rows))
         elif not listing.width:
-            click.echo(output.projects([], stage, workflow))
+            click.echo(output.no_projects(stage, workflow))
         else:
             echo_each(output.project_line(p, listing.width) for p in listing.rows)
 

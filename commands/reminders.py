@@ -136,12 +136,9 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
                                    "or after run (cycle remind run --as-of DATE)")
         return
     if not dry_run:
-        if as_of:
-            import re
-
-            day = as_of if re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of) else "DATE"
-            raise click.UsageError(f"--as-of needs --dry-run or run: cycle remind --dry-run --as-of {day} to see "
-                                   f"what is due, or cycle remind run --as-of {day} to send it")
+        if as_of:  # a date by now: DATE refused anything else as it was parsed
+            raise click.UsageError(f"--as-of needs --dry-run or run: cycle remind --dry-run --as-of {as_of} to see "
+                                   f"what is due, or cycle remind run --as-of {as_of} to send it")
         if as_json:
             raise click.UsageError("--json needs --dry-run: cycle remind --dry-run --json")
         click.echo(ctx.get_help(), err=True)  # as a bare `cycle` or any other bare group: exit 2

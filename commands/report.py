@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ._common import CONTEXT, QUARTER, out_option, ready_store, write_out
 from .progress import progress
+
+if TYPE_CHECKING:
+    from cycle.db.store import Store
 
 
 @click.group(context_settings=CONTEXT)
@@ -28,6 +31,20 @@ def _verification_failed(verified: dict[str, Any]) -> None:
         click.echo(f"Records FAILED: {n} {'does' if n == 1 else 'do'} not match the audit log. The report says so; "
                    f"see: cycle audit verify", err=True)
     sys.exit(1)
+
+
+def _deliver(store: Store, report: dict[str, Any], fmt: str, out: str | None, force: bool, what: str) -> None:
+    """Print a report or write it to --out, in `fmt` (an HTML one with its workflows drawn); then exit 1 if its
+    verification failed."""
+    from cycle import reporting as data
+    from cycle.reports.render import render
+
+    from . import output
+
+    report = output.report_json(report)  # generated_on beside generated (docs/json.md)
+    drawn = data.workflows_in(store, report) if fmt == "html" else None
+    write_out(render(report, fmt, drawn), out, what, force)
+    _verification_failed(report["chain"])
 
 
 format_option = click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="md",
@@ -53,17 +70,11 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, c
       cycle report gate-audit camhs --format html --out camhs-gates.html --checkpoint 42:3f1c...
     """
     from cycle import reporting as data
-    from cycle.reports.render import render
-
-    from . import output
 
     store = ready_store()
     with progress() as told:
         report = data.gate_audit(store, key, checkpoint, told)
-    report = output.report_json(report)  # generated_on beside generated (docs/json.md)
-    drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
-    write_out(render(report, "json" if as_json else fmt, drawn), out, "gate-audit report", force)
-    _verification_failed(report["chain"])
+    _deliver(store, report, "json" if as_json else fmt, out, force, "gate-audit report")
 
 
 @report.command("quarterly")
@@ -82,14 +93,8 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, force: bool, check
       cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
     """
     from cycle import reporting as data
-    from cycle.reports.render import render
-
-    from . import output
 
     store = ready_store()
     with progress() as told:
         report = data.quarterly(store, quarter, checkpoint=checkpoint, progress=told)
-    report = output.report_json(report)  # generated_on beside generated (docs/json.md)
-    drawn = data.workflows_in(store, report) if fmt == "html" and not as_json else None
-    write_out(render(report, "json" if as_json else fmt, drawn), out, "quarterly report", force)
-    _verification_failed(report["chain"])
+    _deliver(store, report, "json" if as_json else fmt, out, force, "quarterly report")

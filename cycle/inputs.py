@@ -170,8 +170,7 @@ def row_id(value: str | int, what: str) -> int:
     except ValueError:
         raise BadInput(f"{what} {value!r} is not a number; give an id such as 12") from None
     if not 1 <= n <= MAX_ID:
-        shown = str(n) if len(str(n)) <= 20 else f"{str(n)[:12]}... ({len(str(n))} digits)"
-        raise BadInput(f"{what} {shown} is out of range; an id is a whole number from 1 to {MAX_ID}")
+        raise BadInput(f"{what} {_shown(n)} is out of range; an id is a whole number from 1 to {MAX_ID}")
     return n
 
 
@@ -182,9 +181,14 @@ def whole(value: str | int, what: str, low: int, high: int, unit: str) -> int:
     except ValueError:
         raise BadInput(f"{what} {value!r} is not a whole number of {unit}; give {low} to {high}") from None
     if not low <= n <= high:
-        shown = str(n) if len(str(n)) <= 20 else f"{str(n)[:12]}... ({len(str(n))} digits)"
-        raise BadInput(f"{what} {shown} is out of range; give {low} to {high} {unit}")
+        raise BadInput(f"{what} {_shown(n)} is out of range; give {low} to {high} {unit}")
     return n
+
+
+def _shown(n: int) -> str:
+    """A number for a refusal: a long one cut to its first digits and its length."""
+    digits = str(n)
+    return digits if len(digits) <= 20 else f"{digits[:12]}... ({len(digits)} digits)"
 
 
 def money(value: str, what: str) -> str:

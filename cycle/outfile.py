@@ -84,9 +84,8 @@ def _a_stream(path: Path) -> bool:
 
 
 def _database_file() -> Path | None:
-    url = os.environ.get("CYCLE_DATABASE_URL")
-    if not url:
-        return config.home() / "cycle.db"
+    """The SQLite file the store opens (cycle.db.store reads the same URL the same way), or None for a server."""
+    url = config.database_url()
     if not url.startswith("sqlite"):
         return None
     from sqlalchemy.engine import make_url
