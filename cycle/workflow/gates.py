@@ -44,12 +44,18 @@ class Facts:
     """What a gate may look at beyond the project's own rows: the date, its contract, its links."""
 
     today: date | None = None  # None: London's today, asked only by a criterion that looks at the date
-    dates: dict[str, date | None] = field(default_factory=dict)
-    has_contract: bool = False
-    run_on_to: date | None = None
+    contract: contracts.Status | None = None  # the contract the project works with, on `today`
+    run_on_to: date | None = None  # the last day of its run-on (contracts.run_on_date), if its terms give one
     links: list[LinkedProject] = field(default_factory=list)
     waivers: dict[tuple[str, str], WaiverRow] = field(default_factory=dict)  # (gate, criterion) -> the waiver
-    contract: contracts.Status | None = None  # the contract the project works with, on `today`
+
+    @property
+    def has_contract(self) -> bool:
+        return self.contract is not None
+
+    @property
+    def dates(self) -> dict[str, date | None]:
+        return self.contract.key_dates() if self.contract else {}
 
 
 @dataclass(slots=True)
@@ -180,10 +186,9 @@ def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[s
         st = contracts.status_of(sql, project, today)
     else:
         st = None  # and `today` is left to a criterion that asks (none of these does)
-    return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
-                 run_on_to=contracts.run_on_date(st.contract) if st else None,
+    return Facts(today=today, contract=st, run_on_to=contracts.run_on_date(st.contract) if st else None,
                  links=rows.links(sql, project.id) if kinds is None or "link" in kinds else [],
-                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {}, contract=st)
+                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {})
 
 
 def check(sql: Sql, wf: Workflow, gate: Gate, project: ProjectRow, today: date | None = None) -> GateCheck:
@@ -368,7 +373,8 @@ def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
     terms_hint = f"cycle contract set {key} --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'"
     if not facts.has_contract:
         return result(False, "No contract recorded for this project", terms_hint)
-    when, by = facts.dates.get(c.date), facts.dates.get(c.by)
+    dates = facts.dates
+    when, by = dates.get(c.date), dates.get(c.by)
     if by is None:
         return result(False, f"{_LABEL[c.by].capitalize()} is unknown: the contract needs an end date and notice "
                              f"period", terms_hint)
