@@ -127,9 +127,7 @@ def evaluate(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Sequence[E
     verify` passes those an entry was checked against)."""
     if facts is None:
         facts = Facts()
-    recorded = Recorded(project.cycle)
-    for e in evidence:
-        recorded.add(e)
+    recorded = Recorded(project.cycle, evidence)
     results = [_criterion(gate, c, project, recorded, decisions, facts) for c in gate.criteria]
     results += [_contract_notice(project.key, facts) for _ in rules_for(wf, gate, rules)]
     return waive(GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results),
@@ -142,9 +140,7 @@ def awaits_decision(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Seq
     decision criteria. The same criteria, rules and waivers as `evaluate`, looked at one by one: it stops at the
     first unmet must criterion of another kind, and words no decision's reason unless all the others are met
     (the due scan asks this of every gate of every project waiting at a stage)."""
-    recorded = Recorded(project.cycle)
-    for e in evidence:
-        recorded.add(e)
+    recorded = Recorded(project.cycle, evidence)
 
     def unmet(result: CriterionResult) -> bool:
         if facts.waivers:
@@ -269,15 +265,13 @@ _LABEL = {"notice_served_on": "notice served", "notice_deadline": "the notice de
 class Recorded:
     """A project's evidence by name: this cycle's, and the names any cycle has (grouped once per check)."""
 
-    def __init__(self, cycle: int):
-        self.cycle = cycle
+    def __init__(self, cycle: int, evidence: Sequence[EvidenceRow]):
         self.this_cycle: dict[str, list[EvidenceRow]] = {}
         self.names: set[str] = set()
-
-    def add(self, e: EvidenceRow) -> None:
-        self.names.add(e.name)
-        if e.cycle == self.cycle:
-            self.this_cycle.setdefault(e.name, []).append(e)
+        for e in evidence:
+            self.names.add(e.name)
+            if e.cycle == cycle:
+                self.this_cycle.setdefault(e.name, []).append(e)
 
 
 def _criterion(gate: Gate, c: Criterion, project: ProjectRow, recorded: Recorded,
