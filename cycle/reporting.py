@@ -40,11 +40,11 @@ def _verified(store: Store, checkpoint: str | None, progress: Progress | None = 
     return result
 
 
-def stage_counts(projects: list[ProjectRow]) -> dict[str, dict[str, int]]:
-    """workflow -> stage -> how many projects stand there."""
+def stage_counts(projects: list[ProjectRow], stage_of: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
+    """workflow -> stage -> how many projects stand there (at `stage_of[key]` when given: where they stood then)."""
     out: dict[str, Counter[str]] = {}
     for p in projects:
-        out.setdefault(p.workflow, Counter())[p.stage] += 1
+        out.setdefault(p.workflow, Counter())[p.stage if stage_of is None else stage_of[p.key]] += 1
     return {wf: dict(c) for wf, c in out.items()}
 
 
@@ -373,10 +373,6 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             if late:
                 owner = next((k for k, p in everyone.items() if p.id == m.project_id), "?")
                 slipped.append({"project": owner, "milestone": m.title, "due": m.due, "done_on": m.done_on})
-    counts: dict[str, dict[str, int]] = {}
-    for p in standing:
-        counts.setdefault(p.workflow, {})
-        counts[p.workflow][stage_at_end[p.key]] = counts[p.workflow].get(stage_at_end[p.key], 0) + 1
     title_of = {k: p.title for k, p in everyone.items()}
     listed: list[dict[str, Any]]
     for listed in (moves, decided, waived, corrected, waiting, reviews, deadlines, slipped):
@@ -419,4 +415,5 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             "refused_attempts": refused, "waiting": waiting,
             "reviews": reviews, "deadlines": deadlines, "deadline_window": [horizon_start.isoformat(),
                                                                            horizon_end.isoformat()],
-            "milestones_slipped": slipped, "stage_counts": counts, "summary": summary, "by_project": projects}
+            "milestones_slipped": slipped, "stage_counts": stage_counts(standing, stage_at_end), "summary": summary,
+            "by_project": projects}
