@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cycle import contracts
 from cycle.calendar.clock import london_today
 from cycle.db import rows
-from cycle.db.rows import DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
+from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
 from cycle.errors import BadInput
 from cycle.shell import quote
 
@@ -395,6 +395,11 @@ def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
                         f"{by.isoformat()}")
 
 
+def contract_named(c: ContractRow) -> str:
+    """A contract as a sentence names it: "The contract C-1 with Trust X" (its ref and provider when it has them)."""
+    return " ".join(x for x in ("The contract", c.ref, f"with {c.provider}" if c.provider else None) if x)
+
+
 def _contract_notice(key: str, facts: Facts) -> CriterionResult:
     """The engine's rule on a gate into a final stage: no contract left running with notice not served."""
     title = "No contract left running unseen: notice served, or the contract ends by its terms"
@@ -405,8 +410,7 @@ def _contract_notice(key: str, facts: Facts) -> CriterionResult:
     st = facts.contract
     if st is None:
         return result(True, "No contract recorded")
-    c = st.contract
-    what = f"The contract{' ' + c.ref if c.ref else ''}{' with ' + c.provider if c.provider else ''}"
+    what = contract_named(st.contract)
     whose = "" if st.holder == key else f" (of {st.holder}, the service {key} decommissions)"
     if st.state not in UNSERVED:
         return result(True, f"{what}{whose}: {st.consequence}")
