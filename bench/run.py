@@ -611,19 +611,6 @@ def bench_portfolio(quick: bool) -> None:
                        "reports read (tables and log)", r)
 
 
-# --- main ----------------------------------------------------------------------------------------
-
-BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
-    "1": ("cold start of `cycle project show`", bench_cold_start),
-    "2": ("`cycle --help`", bench_help),
-    "3": ("durable gated advances", bench_advance),
-    "4": ("audit verify", bench_verify),
-    "5": ("audit log --json, streamed", bench_log_json),
-    "6": ("project list and the reports at portfolio scale", bench_portfolio),
-    "7": ("due scan and contracts due at portfolio scale", lambda quick: bench_due(quick)),
-}
-
-
 # --- 7. what is due, over a portfolio ------------------------------------------------------------
 
 # The stages a portfolio's projects are at, in proportion; those from `do` on hold a contract.
@@ -722,6 +709,19 @@ def bench_due(quick: bool) -> None:
             say(f"[7] {what}, {n:,} projects: {s[0]:.2f} s, peak RSS {s[1]:.0f} MB, {s[2]:,} found; floor (plain "
                 f"SQL, same rows) {f[0]:.2f} s, peak RSS {f[1]:.0f} MB, {f[2]:,} rows; ratio {ratio:.2f} (median of "
                 f"{reps}), target <= {target}: {verdict(ratio, target)}")
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
+    "1": ("cold start of `cycle project show`", bench_cold_start),
+    "2": ("`cycle --help`", bench_help),
+    "3": ("durable gated advances", bench_advance),
+    "4": ("audit verify", bench_verify),
+    "5": ("audit log --json, streamed", bench_log_json),
+    "6": ("project list and the reports at portfolio scale", bench_portfolio),
+    "7": ("due scan and contracts due at portfolio scale", bench_due),
+}
 
 
 def main() -> int:

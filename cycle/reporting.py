@@ -40,11 +40,11 @@ def _verified(store: Store, checkpoint: str | None, progress: Progress | None = 
     return result
 
 
-def stage_counts(projects: list[ProjectRow]) -> dict[str, dict[str, int]]:
-    """workflow -> stage -> how many projects stand there."""
+def stage_counts(projects: list[ProjectRow], stage_of: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
+    """workflow -> stage -> how many projects stand there (at `stage_of[key]` when given: where they stood then)."""
     out: dict[str, Counter[str]] = {}
     for p in projects:
-        out.setdefault(p.workflow, Counter())[p.stage] += 1
+        out.setdefault(p.workflow, Counter())[p.stage if stage_of is None else stage_of[p.key]] += 1
     return {wf: dict(c) for wf, c in out.items()}
 
 
@@ -71,7 +71,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
         if e.action == "decision.record":
             try:
                 p = chain.payload_of(e)
-                authority[p["decision_id"]] = str(p.get("authority") or "not recorded")
+                authority[p["decision_id"]] = _authority(p)
             except chain.PAYLOAD_ERRORS:
                 pass  # listed as unreadable with its project below
     report: list[dict[str, Any]] = []
@@ -115,6 +115,12 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
             "projects": report, "stage_counts": stage_counts(projects)}
 
 
+def _authority(p: dict[str, Any]) -> str:
+    """A decision.record payload's `authority` (why its recorder could record it: governance authority.py's
+    decision_authority), as the reports show it: "not recorded" on entries written before it was."""
+    return str(p.get("authority") or "not recorded")
+
+
 def _unreadable(e: Any, exc: Exception) -> dict[str, Any]:
     return {"seq": e.seq, "at": e.at, "actor": e.actor, "project": e.project, "action": e.action,
             "problem": chain.why_unreadable(exc)}
@@ -134,9 +140,8 @@ def _one_entry(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisio
         decision = {"seq": e.seq, "at": e.at, "actor": e.actor, "decision_id": p["decision_id"], "gate": p["gate"],
                     "cycle": p.get("cycle"), "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
                     "recycle_to": p.get("recycle_to"), "decided_on": p.get("decided_on"),
-                    "authority": str(p.get("authority") or "not recorded"), "moved": bool(e.to_stage),
+                    "authority": _authority(p), "moved": bool(e.to_stage),
                     "from": e.from_stage, "to": e.to_stage}
-        unverified_now = str(p.get("authority", "")).startswith("unverified")
         if e.to_stage:
             gates.append({"seq": e.seq, "at": e.at, "actor": e.actor, "gate": p["gate"], "gate_title": None,
                           "from": e.from_stage, "to": e.to_stage, "cycle": p.get("cycle"),
@@ -145,7 +150,7 @@ def _one_entry(e: Any, p: dict[str, Any], evidence: dict[Any, Evidence], decisio
                           "decision": _decision(decisions.get(p["decision_id"]), authority), "waivers": [],
                           "opened": None, "decision_ids": []})
         decided.append(decision)
-        if unverified_now:
+        if decision["authority"].startswith("unverified"):
             unverified.append({"seq": e.seq, "gate": p["gate"], "body": p["body"], "actor": e.actor})
     elif e.action == "decision.correct":  # a governance lead's correction of its date: the report shows both
         for earlier in decided:
@@ -227,7 +232,7 @@ def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
         raise chain.Unreadable(f"ref {p['ref']!r} is not text")
     return {"date": day.isoformat(), "recorded": recorded.isoformat(), "project": e.project, "gate": p["gate"],
             "outcome": p["outcome"], "body": p["body"], "ref": p["ref"],
-            "authority": str(p.get("authority") or "not recorded"), "seq": e.seq}
+            "authority": _authority(p), "seq": e.seq}
 
 
 def quarterly(store: Store, quarter: str, today: date | None = None,
@@ -373,10 +378,6 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             if late:
                 owner = next((k for k, p in everyone.items() if p.id == m.project_id), "?")
                 slipped.append({"project": owner, "milestone": m.title, "due": m.due, "done_on": m.done_on})
-    counts: dict[str, dict[str, int]] = {}
-    for p in standing:
-        counts.setdefault(p.workflow, {})
-        counts[p.workflow][stage_at_end[p.key]] = counts[p.workflow].get(stage_at_end[p.key], 0) + 1
     title_of = {k: p.title for k, p in everyone.items()}
     listed: list[dict[str, Any]]
     for listed in (moves, decided, waived, corrected, waiting, reviews, deadlines, slipped):
@@ -419,4 +420,5 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             "refused_attempts": refused, "waiting": waiting,
             "reviews": reviews, "deadlines": deadlines, "deadline_window": [horizon_start.isoformat(),
                                                                            horizon_end.isoformat()],
-            "milestones_slipped": slipped, "stage_counts": counts, "summary": summary, "by_project": projects}
+            "milestones_slipped": slipped, "stage_counts": stage_counts(standing, stage_at_end), "summary": summary,
+            "by_project": projects}

@@ -136,9 +136,8 @@ class Moves:
         waivers = {(w.gate, w.criterion): w for w in self._of("waiver", pid) if w.visit == project.get("visit")}
         # The rows as the images hold them, not cycle.db.rows' types: an image written by hand may lack a column,
         # and reading it then fails this entry's check by name (see entry()).
-        return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
-                     run_on_to=contracts.run_on_date(st.contract) if st else None, links=links,  # type: ignore[arg-type]
-                     waivers=waivers, contract=st)  # type: ignore[arg-type]
+        return Facts(today=today, contract=st, run_on_to=contracts.run_on_date(st.contract) if st else None,
+                     links=links, waivers=waivers)  # type: ignore[arg-type]
 
     def _contract_of(self, project_id: int) -> SimpleNamespace | None:
         found = self._of("contract", project_id)

@@ -330,8 +330,7 @@ class Moved:
         st = self.contract
         if st is None:
             return None
-        c = st.contract
-        what = " ".join(x for x in ("The contract", c.ref, f"with {c.provider}" if c.provider else None) if x)
+        what = gates.contract_named(st.contract)
         whose = "" if st.holder == self.project else f" (of {st.holder})"
         if st.state == "incomplete":
             next_step = (f"record its end date and notice period with: cycle contract set {quote(st.holder)} "

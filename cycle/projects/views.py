@@ -136,7 +136,7 @@ def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectVi
         today = as_of or clock.london_today()
         facts = gates.facts(sql, found, today)
         checks = [evaluate(wf, g, found, ev, dec, facts) for g in wf.gates_from(found.stage)]
-        return ProjectView(found, wf, ev, dec, checks, facts.links, contracts.status_of(sql, found, today))
+        return ProjectView(found, wf, ev, dec, checks, facts.links, facts.contract)  # facts read it on `today`
 
 
 def show_contract(store: Store, key: str, as_of: date | None = None) -> contracts.Status:

@@ -184,9 +184,9 @@ class Portfolio:
         if self._waivers is None:
             self._waivers = rows.grouped(self.sql, WaiverRow)
         waivers = {(w.gate, w.criterion): w for w in self._waivers.get(project.id, []) if w.visit == project.visit}
-        return gates.Facts(today=as_of, dates=st.key_dates() if st else {}, has_contract=st is not None,
+        return gates.Facts(today=as_of, contract=st,
                            run_on_to=contracts.run_on_date(st.contract, self.nation()) if st else None,
-                           links=self.links(project), waivers=waivers, contract=st)
+                           links=self.links(project), waivers=waivers)
 
 
 class _Collector:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cycle import contracts
 from cycle.calendar.clock import london_today
 from cycle.db import rows
-from cycle.db.rows import DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
+from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
 from cycle.errors import BadInput
 from cycle.shell import quote
 
@@ -44,12 +44,18 @@ class Facts:
     """What a gate may look at beyond the project's own rows: the date, its contract, its links."""
 
     today: date | None = None  # None: London's today, asked only by a criterion that looks at the date
-    dates: dict[str, date | None] = field(default_factory=dict)
-    has_contract: bool = False
-    run_on_to: date | None = None
+    contract: contracts.Status | None = None  # the contract the project works with, on `today`
+    run_on_to: date | None = None  # the last day of its run-on (contracts.run_on_date), if its terms give one
     links: list[LinkedProject] = field(default_factory=list)
     waivers: dict[tuple[str, str], WaiverRow] = field(default_factory=dict)  # (gate, criterion) -> the waiver
-    contract: contracts.Status | None = None  # the contract the project works with, on `today`
+
+    @property
+    def has_contract(self) -> bool:
+        return self.contract is not None
+
+    @property
+    def dates(self) -> dict[str, date | None]:
+        return self.contract.key_dates() if self.contract else {}
 
 
 @dataclass(slots=True)
@@ -121,9 +127,7 @@ def evaluate(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Sequence[E
     verify` passes those an entry was checked against)."""
     if facts is None:
         facts = Facts()
-    recorded = Recorded(project.cycle)
-    for e in evidence:
-        recorded.add(e)
+    recorded = Recorded(project.cycle, evidence)
     results = [_criterion(gate, c, project, recorded, decisions, facts) for c in gate.criteria]
     results += [_contract_notice(project.key, facts) for _ in rules_for(wf, gate, rules)]
     return waive(GateCheck(project.key, wf.name, gate.id, gate.source, gate.dest, project.cycle, results),
@@ -136,9 +140,7 @@ def awaits_decision(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Seq
     decision criteria. The same criteria, rules and waivers as `evaluate`, looked at one by one: it stops at the
     first unmet must criterion of another kind, and words no decision's reason unless all the others are met
     (the due scan asks this of every gate of every project waiting at a stage)."""
-    recorded = Recorded(project.cycle)
-    for e in evidence:
-        recorded.add(e)
+    recorded = Recorded(project.cycle, evidence)
 
     def unmet(result: CriterionResult) -> bool:
         if facts.waivers:
@@ -180,10 +182,9 @@ def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[s
         st = contracts.status_of(sql, project, today)
     else:
         st = None  # and `today` is left to a criterion that asks (none of these does)
-    return Facts(today=today, dates=st.key_dates() if st else {}, has_contract=st is not None,
-                 run_on_to=contracts.run_on_date(st.contract) if st else None,
+    return Facts(today=today, contract=st, run_on_to=contracts.run_on_date(st.contract) if st else None,
                  links=rows.links(sql, project.id) if kinds is None or "link" in kinds else [],
-                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {}, contract=st)
+                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {})
 
 
 def check(sql: Sql, wf: Workflow, gate: Gate, project: ProjectRow, today: date | None = None) -> GateCheck:
@@ -264,15 +265,13 @@ _LABEL = {"notice_served_on": "notice served", "notice_deadline": "the notice de
 class Recorded:
     """A project's evidence by name: this cycle's, and the names any cycle has (grouped once per check)."""
 
-    def __init__(self, cycle: int):
-        self.cycle = cycle
+    def __init__(self, cycle: int, evidence: Sequence[EvidenceRow]):
         self.this_cycle: dict[str, list[EvidenceRow]] = {}
         self.names: set[str] = set()
-
-    def add(self, e: EvidenceRow) -> None:
-        self.names.add(e.name)
-        if e.cycle == self.cycle:
-            self.this_cycle.setdefault(e.name, []).append(e)
+        for e in evidence:
+            self.names.add(e.name)
+            if e.cycle == cycle:
+                self.this_cycle.setdefault(e.name, []).append(e)
 
 
 def _criterion(gate: Gate, c: Criterion, project: ProjectRow, recorded: Recorded,
@@ -368,7 +367,8 @@ def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
     terms_hint = f"cycle contract set {key} --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'"
     if not facts.has_contract:
         return result(False, "No contract recorded for this project", terms_hint)
-    when, by = facts.dates.get(c.date), facts.dates.get(c.by)
+    dates = facts.dates
+    when, by = dates.get(c.date), dates.get(c.by)
     if by is None:
         return result(False, f"{_LABEL[c.by].capitalize()} is unknown: the contract needs an end date and notice "
                              f"period", terms_hint)
@@ -395,6 +395,11 @@ def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
                         f"{by.isoformat()}")
 
 
+def contract_named(c: ContractRow) -> str:
+    """A contract as a sentence names it: "The contract C-1 with Trust X" (its ref and provider when it has them)."""
+    return " ".join(x for x in ("The contract", c.ref, f"with {c.provider}" if c.provider else None) if x)
+
+
 def _contract_notice(key: str, facts: Facts) -> CriterionResult:
     """The engine's rule on a gate into a final stage: no contract left running with notice not served."""
     title = "No contract left running unseen: notice served, or the contract ends by its terms"
@@ -405,8 +410,7 @@ def _contract_notice(key: str, facts: Facts) -> CriterionResult:
     st = facts.contract
     if st is None:
         return result(True, "No contract recorded")
-    c = st.contract
-    what = f"The contract{' ' + c.ref if c.ref else ''}{' with ' + c.provider if c.provider else ''}"
+    what = contract_named(st.contract)
     whose = "" if st.holder == key else f" (of {st.holder}, the service {key} decommissions)"
     if st.state not in UNSERVED:
         return result(True, f"{what}{whose}: {st.consequence}")

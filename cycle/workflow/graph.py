@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from .definition import Workflow
 
 
-def _label(title: str, count: int | None) -> str:
-    return title if count is None else f"{title}\\n{count} project{'' if count == 1 else 's'}"
+def _label(title: str, count: int | None, newline: str = "\\n") -> str:
+    return title if count is None else f"{title}{newline}{count} project{'' if count == 1 else 's'}"
 
 
 def _dot_text(value: str) -> str:
@@ -41,7 +41,7 @@ def mermaid(wf: Workflow, counts: Mapping[str, int] | None = None) -> str:
     lines = ["flowchart LR"]
     for s in wf.stages:
         count = counts.get(s.id, 0) if counts is not None else None
-        label = s.title if count is None else f"{s.title}<br/>{count} project{'' if count == 1 else 's'}"
+        label = _label(s.title, count, newline="<br/>")
         open_, close = ("((", "))") if s.final else ("(", ")")
         lines.append(f'  {s.id.replace("-", "_")}{open_}"{_mermaid_text(label)}"{close}')
     for g in wf.gates:
