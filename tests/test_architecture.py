@@ -9,6 +9,9 @@ even one that only an import inside a function keeps from failing at import time
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from functools import cache
@@ -63,6 +66,8 @@ def _imports(name: str, path: Path) -> Iterator[tuple[int, str]]:
                 yield node.lineno, alias.name
         elif isinstance(node, ast.ImportFrom):
             if node.level:
+                # beyond the top: Python refuses it (at run time, so inside a function only when it runs)
+                assert node.level <= len(package), f"{path}:{node.lineno}: a relative import beyond the top level"
                 base = package[:len(package) - node.level + 1]
                 module = ".".join([*base, *([node.module] if node.module else [])])
             else:
@@ -70,6 +75,22 @@ def _imports(name: str, path: Path) -> Iterator[tuple[int, str]]:
             yield node.lineno, module
             for alias in node.names:
                 yield node.lineno, f"{module}.{alias.name}"
+        elif (named := _dynamic_import(node)) is not None:
+            yield node.lineno, named
+
+
+def _dynamic_import(node: ast.AST) -> str | None:
+    """The module a call of importlib.import_module or __import__ names: its text when it is a literal (so
+    `import_module("click")` counts as an import), "" when it is worked out at run time (see
+    test_a_module_imported_at_run_time_is_named_in_the_source)."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    func = node.func
+    called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    if called not in ("import_module", "__import__"):
+        return None
+    first = node.args[0]
+    return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
 
 
 def _graph() -> dict[str, dict[str, int]]:
@@ -210,3 +231,46 @@ def test_the_plain_sql_readers_select_columns_the_models_have() -> None:
             table, _, column = where.partition(".")
             assert column in tables[table].columns, f"{row.__name__}.{field}: {where}"
     assert rows.HeldContract._fields == ("holder", "contract")  # a Holder and a ContractRow, each checked above
+
+
+def test_the_walk_sees_imports_by_name_at_run_time_and_under_conditions(tmp_path: Path) -> None:
+    """importlib.import_module("click"), __import__("jinja2"), an import under TYPE_CHECKING or in an if/try are
+    imports like any other; a relative import beyond the top level is refused."""
+    source = tmp_path / "sneaky.py"
+    source.write_text(
+        "import importlib\nfrom importlib import import_module\nfrom typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from cycle.commands import output\n"
+        "def f(flag):\n    importlib.import_module('click')\n    __import__('jinja2.ext')\n"
+        "    if flag:\n        import apscheduler\n    try:\n        from ..reports import render\n"
+        "    except ImportError:\n        pass\n    return import_module(flag)\n", encoding="utf-8")
+    found = [module for _, module in _imports("cycle.db.sneaky", source)]
+    for module in ("cycle.commands", "click", "jinja2.ext", "apscheduler", "cycle.reports", ""):
+        assert module in found, module
+    source.write_text("def f():\n    from ... import cli\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="beyond the top level"):
+        list(_imports("cycle.db.sneaky", source))
+
+
+def test_a_module_imported_at_run_time_is_named_in_the_source() -> None:
+    """import_module(variable) hides what it imports from the walk: only cycle/__init__.py does it, for the lazy
+    public API, whose table names library modules."""
+    import cycle
+
+    for name, path in _sources().items():
+        for line, module in _imports(name, path):
+            if module == "" and name != "cycle":
+                raise AssertionError(f"{path.relative_to(ROOT)}:{line} imports a module named at run time")
+    for module, _ in cycle._LAZY.values():
+        assert module in _library(), module
+
+
+def test_importing_the_whole_library_loads_no_cli_template_scheduler_or_package_above_it() -> None:
+    """What the walk cannot see (a module the library imports that imports click itself, say), an interpreter
+    does: import every library module (the migrations run under alembic only), then look at sys.modules."""
+    modules = [name for name in _library() if not name.startswith("cycle.db.migrations.")]
+    code = ("import importlib, sys\n"
+            f"for name in {modules!r}:\n    importlib.import_module(name)\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r} or m.startswith({ABOVE!r})))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "[]\n")
