@@ -274,3 +274,28 @@ def test_importing_the_whole_library_loads_no_cli_template_scheduler_or_package_
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "[]\n")
+
+
+def test_a_row_field_may_be_none_exactly_when_its_column_may_be_null() -> None:
+    """The typed rows tell mypy the truth: a field of a nullable column says `| None` (else a NULL reaches code
+    that was told it cannot), and a NOT NULL column's field does not; a field read through a LEFT JOIN may be
+    None whatever its column says."""
+    import typing
+
+    from sqlmodel import SQLModel
+
+    import cycle.db.models  # noqa: F401 - the tables
+    from cycle.db import rows
+
+    tables = SQLModel.metadata.tables
+    outer_joined = {(rows._DecommissionedService, "contract_id")}  # LEFT JOIN contract (rows._DECOMMISSIONED)
+    assert "LEFT JOIN contract" in rows._DECOMMISSIONED
+    fields = [(row, field, f"{table}.{field}") for row, table in rows.TABLES.items() for field in row._fields]
+    fields += [(row, field, where) for row, sources in rows.JOINED.items() for field, where in sources.items()]
+    wrong = []
+    for row, field, where in fields:
+        table, _, column = where.partition(".")
+        may_be_none = type(None) in typing.get_args(typing.get_type_hints(row)[field])
+        if may_be_none != (tables[table].columns[column].nullable or (row, field) in outer_joined):
+            wrong.append(f"{row.__name__}.{field} ({where}, nullable: {tables[table].columns[column].nullable})")
+    assert not wrong, wrong
