@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -302,3 +303,46 @@ def test_a_row_field_may_be_none_exactly_when_its_column_may_be_null() -> None:
         if may_be_none != (tables[table].columns[column].nullable or (row, field) in outer_joined):
             wrong.append(f"{row.__name__}.{field} ({where}, nullable: {tables[table].columns[column].nullable})")
     assert not wrong, wrong
+
+
+#: Public functions above cycle/db that still take a Session or a Sql (found by adv14): the house rule is that
+#: these stay inside cycle/db. Each is called inside another library function's transaction, never from above the
+#: library (test_above_the_library_only_a_store_is_handled), but a newcomer cannot tell that from its name. Make
+#: one private, or give it a Store, and take it off this list; the test below fails on a new one.
+TAKES_A_SESSION_OR_SQL = {
+    "cycle.audit.chain.append", "cycle.audit.chain.entries", "cycle.audit.chain.head",
+    "cycle.audit.chain.iter_entries", "cycle.audit.records.check", "cycle.contracts.due",
+    "cycle.contracts.holder_of", "cycle.contracts.serve_notice", "cycle.contracts.set_terms",
+    "cycle.contracts.status_of", "cycle.governance.authority.authority_change_refusal",
+    "cycle.governance.authority.decision_authority", "cycle.governance.authority.lead_refusal",
+    "cycle.governance.authority.owner_refusal", "cycle.governance.authority.owners_this_stage",
+    "cycle.governance.authority.requesters", "cycle.governance.authority.waived_by",
+    "cycle.governance.people.anyone_holds_a_role", "cycle.governance.people.anyone_registered",
+    "cycle.governance.people.approvers_of", "cycle.governance.people.ask_admin", "cycle.governance.people.find",
+    "cycle.governance.people.get", "cycle.governance.people.holders", "cycle.governance.people.named_person",
+    "cycle.governance.requests.recipients", "cycle.projects.engine.load_for_write",
+    "cycle.projects.engine.record_change", "cycle.projects.history.entered_stage_on",
+    "cycle.projects.history.entered_when_decided", "cycle.projects.history.stage_entry",
+    "cycle.reminders.lease.check", "cycle.reminders.outbox.addresses", "cycle.reminders.outbox.queue",
+    "cycle.reminders.reviews.due_in", "cycle.reminders.reviews.held", "cycle.reminders.reviews.quarters_due",
+    "cycle.reminders.rules.due", "cycle.workflow.gates.check", "cycle.workflow.gates.facts",
+    "cycle.workflow.install.add", "cycle.workflow.registry.names",
+}
+
+
+def test_no_new_public_function_above_the_database_layer_takes_a_session_or_sql() -> None:
+    """One handle: a public function of cycle/ outside cycle/db takes a Store; no new one takes a Session, a Sql
+    or a connection (the ones there are listed above, to be worked off)."""
+    found = set()
+    for name in _library():
+        if name == "cycle.db" or name.startswith("cycle.db."):
+            continue
+        for node in ast.walk(ast.parse(_sources()[name].read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_"):
+                params = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                if any(p.annotation is not None and re.search(r"\b(Session|Sql|Connection)\b",
+                                                              ast.unparse(p.annotation)) for p in params):
+                    found.add(f"{name}.{node.name}")
+    assert not found - TAKES_A_SESSION_OR_SQL, sorted(found - TAKES_A_SESSION_OR_SQL)
+    gone = sorted(TAKES_A_SESSION_OR_SQL - found)
+    assert not gone, f"no longer take one: take them off TAKES_A_SESSION_OR_SQL: {gone}"
