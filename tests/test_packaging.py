@@ -42,6 +42,7 @@ def test_the_wheel_installs_alone_and_runs_init_and_the_demo(tmp_path: Path) -> 
                  cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     [wheel] = (tmp_path / "dist").glob("cycle-*.whl")
+    shutil.rmtree(source)  # nothing installed may read the checkout it was built from
 
     with zipfile.ZipFile(wheel) as z:
         record = next(n for n in z.namelist() if n.endswith(".dist-info/RECORD"))
@@ -68,11 +69,21 @@ def test_the_wheel_installs_alone_and_runs_init_and_the_demo(tmp_path: Path) -> 
     where = _run(venv / "bin" / "python", "-c", "import cycle.cli; print(cycle.cli.__file__)", cwd=elsewhere, env=env)
     assert where.stdout.startswith(str(site)), where.stdout + where.stderr
 
+    from cycle import __version__
+
+    version = _run(venv / "bin" / "cycle", "--version", cwd=elsewhere, env=env)
+    assert (version.returncode, version.stdout) == (0, f"cycle, version {__version__}\n"), version.stderr
+    for pth in site.glob("*.pth"):  # no path back to a checkout (as an editable install has)
+        assert str(ROOT) not in pth.read_text() and str(source) not in pth.read_text(), pth.name
+
     init = _run(venv / "bin" / "cycle", "init", cwd=elsewhere, env=env)
     assert init.returncode == 0, init.stderr
     assert init.stdout.startswith(f"Created cycle database at {tmp_path / 'home' / 'cycle.db'} (schema revision ")
     assert ("Installed workflows commissioning version 1 (built-in), decommissioning version 1 (built-in)."
             in init.stdout)
+
+    listed = _run(venv / "bin" / "cycle", "workflow", "list", cwd=elsewhere, env=env)
+    assert listed.returncode == 0 and listed.stdout.startswith("commissioning "), listed.stdout + listed.stderr
 
     demo = _run(venv / "bin" / "cycle", "demo", "--home", tmp_path / "demo", cwd=elsewhere, env=env)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr
