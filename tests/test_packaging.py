@@ -35,9 +35,13 @@ def _clean_env(home: Path) -> dict[str, str]:
 
 @pytest.mark.sqlite_only
 def test_the_wheel_installs_alone_and_runs_init_and_the_demo(tmp_path: Path) -> None:
-    # From a copy: setuptools builds in the source folder, and a build/ left there from before would go in too.
+    # From a copy: setuptools builds in the source folder, and this one is the developer's.
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__"))
+    # ... and what an earlier build of an older layout left there must not go in.
+    for stale in ("build/lib/cli.py", "build/lib/notifications/__init__.py", "build/lib/cycle/reports.py"):
+        (source / stale).parent.mkdir(parents=True, exist_ok=True)
+        (source / stale).write_text("raise ImportError('left from an old build')\n")
     built = _run(sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps", "--wheel-dir", tmp_path / "dist",
                  source, cwd=tmp_path)
     assert built.returncode == 0, built.stderr
@@ -53,6 +57,7 @@ def test_the_wheel_installs_alone_and_runs_init_and_the_demo(tmp_path: Path) -> 
         record = next(n for n in z.namelist() if n.endswith(".dist-info/RECORD"))
         files = [row[0] for row in csv.reader(io.StringIO(z.read(record).decode()))]
     assert {f.split("/")[0] for f in files} == {"cycle", record.split("/")[0]}
+    assert "cycle/reports.py" not in files  # the stale build/lib/cycle/reports.py
     for shipped in ("cycle/cli.py", "cycle/py.typed", "cycle/db/migrations/env.py",
                     "cycle/db/migrations/script.py.mako", "cycle/db/migrations/versions/0001_engine.py",
                     "cycle/notifications/templates/notice.txt", "cycle/reports/templates/gate-audit.html.j2",
