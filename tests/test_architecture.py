@@ -346,3 +346,15 @@ def test_no_new_public_function_above_the_database_layer_takes_a_session_or_sql(
     assert not found - TAKES_A_SESSION_OR_SQL, sorted(found - TAKES_A_SESSION_OR_SQL)
     gone = sorted(TAKES_A_SESSION_OR_SQL - found)
     assert not gone, f"no longer take one: take them off TAKES_A_SESSION_OR_SQL: {gone}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in _sources() if n.startswith(("cycle.notifications",
+                                                                               "cycle.reports"))))
+def test_notifications_and_reports_have_no_commands_of_their_own(name: str) -> None:
+    """Sending mail and rendering reports sit between the library and the CLI: commands live in cycle.commands
+    with the one copy of the CLI's scaffolding (notifications/commands.py once held a drifted second copy)."""
+    path = _sources()[name]
+    for line, module in _imports(name, path):
+        assert module.split(".")[0] != "click", f"{path.relative_to(ROOT)}:{line} imports {module}"
+        assert not module.startswith(("cycle.cli", "cycle.commands")), \
+            f"{path.relative_to(ROOT)}:{line} imports {module}"
