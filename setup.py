@@ -3,6 +3,8 @@ pyproject.toml, which holds everything else): setuptools maps packages to folder
 
 from __future__ import annotations
 
+import shutil
+
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
@@ -10,6 +12,13 @@ CLI = "cycle.cli"  # listed among the packages, with package-dir "cli": an edita
 
 
 class BuildPy(build_py):  # type: ignore[misc]
+    def run(self) -> None:
+        # setuptools ships whatever is in build/lib, and a build/ left from an earlier build (of an older layout,
+        # say, with cli.py or notifications/ at the top) would put its files in the wheel too.
+        if not getattr(self, "editable_mode", False):
+            shutil.rmtree(self.build_lib, ignore_errors=True)
+        super().run()
+
     def find_package_modules(self, package: str, package_dir: str) -> list[tuple[str, str, str]]:
         if package == CLI:
             return [("cycle", "cli", "cli.py")]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cycle import inputs
 from cycle.audit import chain
@@ -77,13 +77,13 @@ def check_name(name: str) -> str:
 def find(session: Session, name: str) -> Person | None:
     """The person `name` means: stored under its canonical login, or (in a database an older cycle
     wrote) under another spelling of it, which is kept as it was written."""
-    exact = session.exec(select(Person).where(Person.name == name)).scalars().first()  # type: ignore[call-overload, arg-type]
+    exact = session.scalars(select(Person).where(col(Person.name) == name)).first()
     if exact is not None:
-        return exact  # type: ignore[no-any-return]
+        return exact
     mine = identity.canonical(name)
-    for person in session.exec(select(Person).order_by(Person.id)).scalars():  # type: ignore[call-overload, arg-type]
+    for person in session.scalars(select(Person).order_by(col(Person.id))):
         if identity.canonical(person.name) == mine:
-            return person  # type: ignore[no-any-return]
+            return person
     return None
 
 
