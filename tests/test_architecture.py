@@ -323,8 +323,9 @@ TAKES_A_SESSION_OR_SQL = {
     "cycle.governance.requests.recipients", "cycle.projects.engine.load_for_write",
     "cycle.projects.engine.record_change", "cycle.projects.history.entered_stage_on",
     "cycle.projects.history.entered_when_decided", "cycle.projects.history.stage_entry",
-    "cycle.reminders.lease.check", "cycle.reminders.outbox.addresses", "cycle.reminders.outbox.queue",
-    "cycle.reminders.reviews.due_in", "cycle.reminders.reviews.held", "cycle.reminders.reviews.quarters_due",
+    "cycle.reminders.lease.check", "cycle.reminders.outbox.add", "cycle.reminders.outbox.addresses",
+    "cycle.reminders.outbox.queue",
+    "cycle.reminders.reviews.quarters_due",
     "cycle.reminders.rules.due", "cycle.workflow.gates.check", "cycle.workflow.gates.facts",
     "cycle.workflow.install.add", "cycle.workflow.registry.names",
 }
