@@ -271,8 +271,11 @@ class MaildirTransport:
 
     def deliver(self, msg: EmailMessage, recipients: list[str]) -> Delivery:
         box = mailbox.Maildir(str(self.path), create=True)
+        # As bytes through the message's own policy: mailbox.add(msg) would write the headers unfolded (a long
+        # Subject on one line past 78 characters); plain newlines, as a local mail file has.
+        data = msg.as_bytes(policy=msg.policy.clone(linesep="\n"))
         try:
-            box.add(msg)
+            box.add(data)
         except OSError as exc:
             return Delivery(temporary={a: (None, f"cannot write to {self.path}: {exc.strerror}") for a in recipients})
         finally:

@@ -479,3 +479,18 @@ def test_the_reminders_page_commands_run(run: Cli) -> None:
         args = shlex.split(line)
         assert args[0] == "cycle"
         run(*args[1:])
+
+
+def test_a_long_subject_is_folded_in_the_maildir_as_it_is_over_smtp(run: Cli, home: Path) -> None:
+    """Python's mailbox writes a message with no header folding: a long title gave one Subject line of 150
+    characters in the Maildir file, past the 78 the email RFCs ask for (SMTP folded it; found by adv15b)."""
+    title = "Child and Adolescent Mental Health Services Tiers 2 and 3 for the whole county, all ages"
+    live_project(run, title=title)
+    remind_run(run, f"{Y}-12-17")
+    (path,) = maildir_messages(home)
+    raw = path.read_bytes()
+    header = raw.split(b"\n\n", 1)[0]
+    assert max(len(line.rstrip(b"\r")) for line in header.split(b"\n")) <= 78, header.decode()
+    assert b"\r\n" not in raw  # a Maildir file is a local file: plain newlines, as mail clients expect
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["Subject"] == f"Review due by 31 December {Y}: {title} (camhs)"  # read back whole
