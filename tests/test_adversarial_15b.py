@@ -86,3 +86,28 @@ def test_a_second_gate_request_does_not_say_emailed_when_the_first_email_failed_
     assert third.stderr == (f"The email to chair about this gate could not be delivered (550 5.1.1 "
                             f"<chair@council.example>: Recipient address rejected); send it again with: cycle outbox "
                             f"retry {chair} (if the address is wrong, first: cycle people add chair --email ADDRESS)\n")
+
+
+def test_a_close_written_without_the_rules_field_before_any_advance_named_the_rule_fails_verify(
+        run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database's own `db.init` entry names the engine's rules, so they are in force from the first entry: a
+    close written by hand without `rules` in a database where no advance has named them yet (the first gate this
+    project's team ever passes into a final stage) no longer verifies (left open by adv15b)."""
+    from cycle.workflow import gates
+
+    live_project(run, start="2025-04-01")
+    assert run.json("audit", "log")[0]["payload"]["rules"] == ["contract-notice"]
+    run("evidence", "add", "camhs", "contract-award", "--ref", "award letter")
+    go(run, "camhs", "do-review")
+    run("project", "advance", "camhs")
+    assert all("rules" not in e["payload"] or e["action"] == "db.init" for e in run.json("audit", "log")[:-1])
+    run("evidence", "add", "camhs", "outcomes-evaluation", "--ref", "evaluation")
+    go(run, "camhs", "review-closed")
+    with monkeypatch.context() as m:  # the entry a team member writes by hand: the move, without the field
+        m.setattr(gates, "rules_for", lambda *args, **kwargs: [])
+        run("project", "advance", "camhs", "--to", "closed")
+    entry = run.json("audit", "log", "camhs")[-1]
+    assert entry["action"] == "advance" and "rules" not in entry["payload"]
+    found = run("audit", "verify", expect=1).stderr.splitlines()
+    assert found[1].startswith(f"  entry {entry['seq']} (advance of camhs, gate review-closed) passed the gate, but "
+                               f"the record at that entry does not meet it: contract-notice"), found

@@ -10,7 +10,8 @@ order, and checks each entry that moves or creates a project:
 - an `advance` must pass a gate its project's workflow version has out of the stage it was at, and
   that gate's must criteria must be met (or waived) by the rows on the record at that entry, as
   `cycle gate check` would have found them that day; with the engine's own rules (cycle.workflow.gates
-  RULES) that the entry says it was checked against (`rules`), and, once any entry has said so, on every
+  RULES) that the entry says it was checked against (`rules`), and, once any entry has said so (the
+  database's db.init or db.upgrade entry names the rules its cycle has), on every
   later advance they apply to (so a log from before a rule existed still verifies, and a later entry
   cannot leave the rule out by leaving out the field);
 - only an `advance`, or a body's recycle or stop decision (`decision.record`, with its decision in

@@ -107,8 +107,9 @@ def _replay(sql: Sql, progress: Progress | None = None) -> _Log:
     told = 0
     log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [], Moves(), _Pins())
     actions = {action: table for table, (action, *_) in _TABLES.items()}
-    # advance.refused too: a refusal that names the engine's rules puts them in force for every later advance
-    wanted = ", ".join(repr(a) for a in [*actions, "decision.correct", "advance.refused"])
+    # advance.refused too: a refusal that names the engine's rules puts them in force for every later advance, as
+    # db.init and db.upgrade do (cycle.workflow.install)
+    wanted = ", ".join(repr(a) for a in [*actions, "decision.correct", "advance.refused", "db.init", "db.upgrade"])
     replayed = f"to_stage IS NOT NULL OR action IN ({wanted}) OR payload LIKE '%\"rows\":[%'"
     # The pins' entries come in the same read (_Pins). A project.set entry matters to them only when it moved the
     # version; canonical JSON makes that a substring.

@@ -43,6 +43,7 @@ from cycle.shell import quote
 
 from . import registry
 from .definition import builtin_files, file_names, parse_text, read_source, sha256_of, team_dir, team_files
+from .gates import RULES
 
 ANYONE = ("Nobody holds the governance-lead or admin role yet, so anyone may install workflows; make someone "
           "admin: cycle people add NAME --role admin")
@@ -161,11 +162,12 @@ def _after_upgrade(conn: Any, result: Upgrade, tables: dict[str, set[str]], acto
 
 def _upgrade_entry(s: Session, result: Upgrade, actor: str, extra: dict[str, Any]) -> None:
     if result.created:
-        chain.append(s, actor=actor, action="db.init", payload={"database": result.database, "schema": result.after})
+        chain.append(s, actor=actor, action="db.init", payload={"database": result.database, "schema": result.after,
+                                                                 "rules": list(RULES)})
     else:
         chain.append(s, actor=actor, action="db.upgrade", payload={
             "database": result.database, "from": result.before, "to": result.after,
-            "adopted_at": result.adopted, **extra})
+            "adopted_at": result.adopted, "rules": list(RULES), **extra})
 
 
 def _after_schema(s: Session, sql: Sql, actor: str | None, first: bool) -> tuple[dict[str, Any], list[str]]:
