@@ -164,6 +164,19 @@ def test_reminders_toml_is_read_from_the_config_folder_and_still_from_the_old_pl
         assert lines[1:] == []
 
 
+def test_a_dangling_link_at_the_config_folder_s_reminders_toml_is_named_not_passed_over(ready: Cli,
+                                                                                       home: Path) -> None:
+    """A reminders.toml in the config folder that is a link to a file since moved away was taken for no file,
+    and cycle quietly read the old place's settings instead (left by adv15b): it is named, exit 2."""
+    new = home.parent / "xdg-config" / "cycle" / "reminders.toml"
+    new.parent.mkdir(parents=True)
+    new.symlink_to(home.parent / "moved-away.toml")
+    (home / "reminders.toml").write_text("[reminders]\nreview_lead_days = 5\n")
+    result = ready("remind", "--dry-run", expect=2)
+    assert result.stderr.startswith(f"Error: {new}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_the_warning_about_two_reminders_toml_comes_once_per_command(ready: Cli, home: Path) -> None:
     new = home.parent / "xdg-config" / "cycle" / "reminders.toml"
     new.parent.mkdir(parents=True)

@@ -42,7 +42,7 @@ def config_path() -> Path:
     a notice says so. The config folder's path when neither exists (where to create it)."""
     new, old = config.config_dir() / CONFIG_FILE, config.home() / CONFIG_FILE
     try:
-        has_new, has_old = new.exists(), old.exists()
+        has_new, has_old = new.exists() or new.is_symlink(), old.exists()  # a dangling link: named when read
         same = has_new and has_old and new.samefile(old)
     except OSError:  # a folder that cannot be looked into: as if absent, and the reading says what is wrong
         return new
