@@ -75,11 +75,12 @@ def test_an_old_log_that_closed_a_project_with_a_live_contract_still_verifies(
         run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before the rule existed a project could close with its contract live; that log must still verify, and a
     later close (under the rule) is checked against it."""
-    from cycle.workflow import gates
+    from cycle.workflow import gates, install
 
-    _to_review(run)
-    with monkeypatch.context() as m:  # the cycle of before: no engine rules
+    with monkeypatch.context() as m:  # the cycle of before: no engine rules, in its db.init entry either
         m.setattr(gates, "rules_for", lambda *args, **kwargs: [])
+        m.setattr(install, "RULES", ())
+        _to_review(run)
         run("project", "advance", "camhs", "--to", "closed")
     entry = run.json("audit", "log", "camhs")[-1]
     assert entry["action"] == "advance" and "rules" not in entry["payload"]
