@@ -88,6 +88,8 @@ MINUTES = Checked("min", _whole(1, 1440, "minutes"))
 
 CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+csv_option = click.option("--csv", "as_csv", is_flag=True,
+                          help="Print CSV for a spreadsheet instead of text (docs/csv.md).")
 as_of_option = click.option("--as-of", type=DATE, help="Treat DATE (YYYY-MM-DD) as today.")
 london_as_of_option = click.option("--as-of", type=DATE, help="Treat DATE (YYYY-MM-DD) as today (London date).")
 to_option = click.option("--to", metavar="STAGE|GATE",
@@ -180,6 +182,22 @@ def emit_each(items: Iterable[Any]) -> None:
             pieces.clear()
     pieces.append("[]\n" if first else "\n]\n")
     click.echo("".join(pieces), nl=False)
+
+
+def one_format(as_json: bool, as_csv: bool) -> None:
+    """--json and --csv are one choice, not two."""
+    if as_json and as_csv:
+        from cycle.errors import BadInput
+
+        raise BadInput("--json and --csv ask for two formats at once: choose one")
+
+
+def emit_csv(header: list[str], records: Iterable[Any]) -> None:
+    """Print `records` (each a sequence of values, in `header`'s order) as CSV (cycle.csvout), as they come."""
+    from cycle import csvout
+
+    for piece in csvout.lines(header, records):
+        click.echo(piece, nl=False)
 
 
 def echo_each(lines: Iterable[str], empty: str | None = None) -> None:
