@@ -237,6 +237,9 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
     if action == "project.link":
         return f"{p['kind']} {p['other']}"
+    if action == "audit.export":
+        return (f"{counted(p['entries'], 'entry', 'entries')} to {p['file']} ({p['format']}, head "
+                f"{p['head']['seq']}, SHA-256 {p['sha256'][:12]}...)")
     if action == "outbox.enqueue":
         return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} queued"
     if action in ("outbox.sent", "outbox.failed", "outbox.deferred"):

@@ -148,30 +148,62 @@ def _check(out: str, force: bool) -> Path:
 
 def write(out: str, text: str | Iterable[str], force: bool) -> Path:
     """Write `text` (a string, or pieces of one) to --out: all of it, or nothing. The path written."""
+    pending = prepare(out, text, force)
+    try:
+        return pending.place()
+    finally:
+        pending.discard()
+
+
+class Pending:
+    """An --out file written whole to a temporary file beside it, not yet in place: `place` puts it there (a
+    command that must record the file first, such as an audited export, does so in between); `discard` removes
+    what is left (always call it)."""
+
+    def __init__(self, out: str, path: Path, temp: Path, force: bool):
+        self.out, self.path, self.temp, self.force = out, path, temp, force
+
+    def place(self) -> Path:
+        """Put the file in place (checked again, at the last moment: nothing took its place meanwhile)."""
+        out, path, temp, force = self.out, self.path, self.temp, self.force
+        try:
+            check(out, force)
+            if force:
+                if path.is_file():
+                    os.chmod(temp, path.stat().st_mode & 0o777)  # never setuid, setgid or sticky bits
+                os.replace(temp, path)
+            else:
+                _link(temp, path, out)
+        except OSError as exc:
+            raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+        return path
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+
+
+def prepare(out: str, text: str | Iterable[str], force: bool) -> Pending:
+    """Write `text` (a string, or pieces of one) to a temporary file beside --out, flushed to disk."""
     path = check(out, force)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any new file
     except OSError as exc:
         raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+    pending = Pending(out, path, temp, force)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             for piece in [text] if isinstance(text, str) else text:
                 f.write(piece)
             f.flush()
             os.fsync(f.fileno())
-        check(out, force)  # again, at the last moment: nothing took its place meanwhile
-        if force:
-            if path.is_file():
-                os.chmod(temp, path.stat().st_mode & 0o777)  # never setuid, setgid or sticky bits
-            os.replace(temp, path)
-        else:
-            _link(temp, path, out)
     except OSError as exc:
+        pending.discard()
         raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
+    except BaseException:
+        pending.discard()
+        raise
+    return pending
 
 
 def _link(temp: Path, path: Path, out: str) -> None:

@@ -56,6 +56,9 @@ def _cells(raw: bytes) -> list[list[str]]:
 def _every_csv(run: Cli, tmp_path: Path) -> dict[str, list[list[str]]]:
     out = {"contracts list": _cells(run("contracts", "list", "--status", "all", "--csv").stdout_bytes),
            "project list": _cells(run("project", "list", "--csv").stdout_bytes)}
+    export = tmp_path / "audit.csv"
+    run("export", "audit", "--format", "csv", "--out", str(export))
+    out["export audit"] = _cells(export.read_bytes())
     return out
 
 
@@ -65,7 +68,7 @@ def test_a_formula_in_a_provider_or_title_is_neutralised_in_every_csv(run: Cli, 
     run("contract", "set", "evil", "--provider", EVIL, "--ref", "-2+3", "--start", "2025-04-01",
         "--end", "2028-03-31", "--notice", "6 months")
     found = _every_csv(run, tmp_path)
-    assert set(found) == {"contracts list", "project list"}
+    assert set(found) == {"contracts list", "project list", "export audit"}
     for name, rows in found.items():
         cells = [c for row in rows for c in row]
         formulas = [c for c in cells if c and c[0] in "=+-@\t\r" and not csvout._NUMBER.fullmatch(c)]
