@@ -271,12 +271,26 @@ def _out_checked(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-def out_option(f: Any) -> Any:
-    """--out FILE, and --force to replace one that exists (--force is read first, whatever the order given)."""
-    f = click.option("--out", metavar="FILE", callback=_out_checked,
+def _file_checked(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """_out_checked, for a command that writes only to a file."""
+    from cycle import outfile
+
+    outfile.check(value, bool(ctx.params.get("force")), printable=False)
+    return value
+
+
+def out_option(f: Any, required: bool = False) -> Any:
+    """--out FILE, and --force to replace one that exists (--force is read first, whatever the order given);
+    `required` for a command that writes only to a file."""
+    f = click.option("--out", metavar="FILE", required=required, callback=_file_checked if required else _out_checked,
                      help="Write to FILE (its folder must exist), never cycle's database or its own files.")(f)
     return click.option("--force", is_flag=True, is_eager=True,
                         help="With --out: replace FILE if it exists.")(f)
+
+
+def file_out_option(f: Any) -> Any:
+    """out_option, required: for a command that writes only to a file."""
+    return out_option(f, required=True)
 
 
 def write_out(text: str | Iterable[str], out: str | None, what: str, force: bool = False) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, out_option, ready_store
+from ._common import CONTEXT, actor, file_out_option, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -16,8 +16,8 @@ def export() -> None:
 @click.argument("project_key", required=False)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True,
               help="csv for a spreadsheet (docs/csv.md), jsonl for tools: one JSON object a line.")
-@out_option
-def export_audit(project_key: str | None, fmt: str, out: str | None, force: bool) -> None:
+@file_out_option
+def export_audit(project_key: str | None, fmt: str, out: str, force: bool) -> None:
     """Write the audit log (all, or one project's entries) to a file, its first line naming the chain head it
     was taken at; the export is itself recorded in the log, with the file's SHA-256.
 
@@ -30,8 +30,6 @@ def export_audit(project_key: str | None, fmt: str, out: str | None, force: bool
 
     from . import output
 
-    if out is None:
-        raise click.UsageError("--out FILE is required: the export is written to a file, and recorded")
     done = exporting.export_log(ready_store(), out, fmt, actor=actor(), project=project_key, force=force,
                                 as_dict=output.entry_dict)
     click.echo(output.safe(

@@ -3,6 +3,7 @@ the dicts instead)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -411,13 +412,16 @@ def listed_contract(st: Any) -> dict[str, Any]:
 
 
 def pounds(value: str | None) -> str:
-    """'3600000.00' -> '£3,600,000.00'; '-' for none, and text that is not an amount as it is."""
+    """'3600000.00' -> '£3,600,000.00'; '-' for none, and text that is not an amount as cycle writes one (a hand
+    edit: '1e999999999' would be a billion digits) as it is."""
     if not value:
         return "-"
-    try:
-        return f"£{Decimal(value):,.2f}"
-    except ArithmeticError:
+    if not _AMOUNT.fullmatch(value):
         return value
+    return f"£{Decimal(value):,.2f}"
+
+
+_AMOUNT = re.compile(r"-?[0-9]{1,16}(?:\.[0-9]{1,2})?")
 
 
 def contract_line(st: Any, width: int) -> str:

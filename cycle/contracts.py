@@ -372,6 +372,20 @@ def _name(text: str | None) -> str:
     return " ".join(unicodedata.normalize("NFC", text or "").split()).casefold()
 
 
+def _fixed(value: Any) -> Any:
+    """Text read leniently (a byte that was not UTF-8 as a lone surrogate) with each such byte as U+FFFD."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def _readable(held: rows.HeldContract) -> rows.HeldContract:
+    return rows.HeldContract(rows.Holder._make(map(_fixed, held.holder)), ContractRow._make(map(_fixed, held.contract)))
+
+
 @contextmanager
 def listing(store: Store, as_of: date, provider: str | None = None, which: str = "live") -> Iterator[Listing]:
     """Every contract (each project's, by its key), its status on `as_of`, read as it is used in one read
@@ -385,14 +399,14 @@ def listing(store: Store, as_of: date, provider: str | None = None, which: str =
     nation = bank_holidays()
 
     def kept(found: Iterator[rows.HeldContract]) -> Iterator[Status]:
-        for held in found:
+        for held in map(_readable, found):
             if wanted is not None and _name(held.contract.provider) != wanted:
                 continue
             st = status(held.holder.key, held.contract, as_of, nation=nation)
             if which == "all" or (st.state == "ended") == (which == "ended"):
                 yield st
 
-    with store.reading(snapshot=True) as sql:
+    with store.reading(snapshot=True) as sql, sql.any_text():  # a hand-edited name that is not UTF-8 is shown
         width = rows.contract_key_width(sql)
         with closing(rows.stream_contracts(sql)) as found:  # closed before the transaction ends
             yield Listing(width or 0, kept(found) if width is not None else iter(()))

@@ -108,15 +108,16 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def check(out: str, force: bool) -> Path:
-    """The --out path, once it is one cycle may write; else BadInput saying why and what to do."""
+def check(out: str, force: bool, printable: bool = True) -> Path:
+    """The --out path, once it is one cycle may write; else BadInput saying why and what to do (`printable`: the
+    command prints without --out, so a stream is better left to that)."""
     try:
-        return _check(out, force)
+        return _check(out, force, printable)
     except OSError as exc:  # a name too long for the file system, a folder it may not read, ...
         raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
 
 
-def _check(out: str, force: bool) -> Path:
+def _check(out: str, force: bool, printable: bool) -> Path:
     if not out.strip():
         raise BadInput("--out is empty: give a file name, e.g. --out report.md")
     path = Path(out).expanduser()
@@ -128,7 +129,8 @@ def _check(out: str, force: bool) -> Path:
             what = "cycle's database" if database else "one of cycle's own files"
             raise BadInput(f"--out {out} is {what} ({own}): choose another file; --force does not change this")
     if _a_stream(path):
-        raise BadInput(f"--out {out} is standard output or another stream, not a file: leave out --out to print it")
+        raise BadInput(f"--out {out} is standard output or another stream, not a file: "
+                       + ("leave out --out to print it" if printable else "name a file, e.g. --out audit.csv"))
     for own_folder in own_folders():
         if _inside(path, own_folder):
             raise BadInput(f"--out {out} is in {own_folder}, a folder cycle reads its own files from: choose "

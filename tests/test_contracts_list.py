@@ -133,3 +133,16 @@ def test_the_list_streams_and_stops_early_when_the_reader_goes(run: Cli, db: Dat
         assert got[0].startswith(first) and got[2].startswith(third), got
         assert (err, code) == ("", 141)
     assert len(run.json("contracts", "list")) == 3001
+
+
+@pytest.mark.sqlite_only
+def test_a_name_that_is_not_utf8_is_shown_not_refused(register: Cli, db: Database) -> None:
+    db.tamper("UPDATE contract SET provider = CAST(x'54727573ff58' AS TEXT) WHERE ref = 'CAMHS-2027-01'")
+    assert register("contracts", "list").stdout.splitlines()[0].endswith("CAMHS-2027-01  Trus\ufffdX")
+    assert register.json("contracts", "list")[0]["provider"] == "Trus\ufffdX"
+    assert "Trus\ufffdX" in register("contracts", "list", "--csv").stdout
+
+
+def test_an_amount_edited_to_a_huge_number_is_shown_as_written(register: Cli, db: Database) -> None:
+    db.tamper("UPDATE contract SET value_total = '1e999999999' WHERE ref = 'CAMHS-2027-01'")
+    assert "  1e999999999  CAMHS-2027-01" in register("contracts", "list").stdout

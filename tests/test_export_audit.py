@@ -114,8 +114,9 @@ def test_a_second_export_holds_the_first(logged: Cli, folder: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "line"), [
-    (["--format", "csv"], "Error: --out FILE is required: the export is written to a file, and recorded. "
-                          "See: cycle export audit --help"),
+    (["--format", "csv"], "Error: Missing option '--out'. See: cycle export audit --help"),
+    (["--format", "csv", "--out", "/dev/stdout"], "Error: --out /dev/stdout is standard output or another stream, "
+                                                  "not a file: name a file, e.g. --out audit.csv"),
     (["--format", "xlsx", "--out", "a.x"], "Error: Invalid value for '--format': 'xlsx' is not one of 'csv', "
                                            "'jsonl'. See: cycle export audit --help"),
     (["nobody", "--format", "csv", "--out", "a.csv"], "Error: No project with key 'nobody'. See the keys with: "
@@ -152,3 +153,25 @@ def test_never_into_the_database(run: Cli, db: Database, home: Path) -> None:
     result = run("export", "audit", "--format", "csv", "--out", str(home / "cycle.db"), "--force", expect=2)
     assert result.stderr.startswith(f"Error: --out {home / 'cycle.db'} is cycle's database")
     assert (home / "cycle.db").read_bytes() == before
+
+
+def test_an_entry_edited_to_hold_a_formula_is_exported_neutralised(logged: Cli, db: Database, folder: Path) -> None:
+    db.drop_audit_triggers()
+    db.tamper("UPDATE audit_entry SET actor = '=HYPERLINK(\"http://evil.example\")' WHERE seq = 2")
+    out = folder / "audit.csv"
+    logged("export", "audit", "--format", "csv", "--out", str(out))
+    second = _csv(out)[3]
+    assert second[:3] == ["2", second[1], "'=HYPERLINK(\"http://evil.example\")"]
+    assert logged("audit", "verify", expect=1).stderr.startswith("Audit chain FAILED at entry 2")
+
+
+@pytest.mark.sqlite_only
+def test_a_damaged_entry_is_exported_and_marked(logged: Cli, db: Database, folder: Path) -> None:
+    db.drop_audit_triggers()
+    db.tamper("UPDATE audit_entry SET actor = x'ff00' WHERE seq = 2")
+    logged("export", "audit", "--format", "csv", "--out", str(folder / "audit.csv"))
+    second = _csv(folder / "audit.csv")[3]
+    assert (second[2], second[10]) == ("x'ff00'", "actor is not text (it holds binary data, 2 bytes)")
+    logged("export", "audit", "--format", "jsonl", "--out", str(folder / "audit.jsonl"))
+    entry = json.loads((folder / "audit.jsonl").read_text(encoding="utf-8").splitlines()[2])
+    assert (entry["seq"], entry["payload_error"]) == (2, "actor is not text (it holds binary data, 2 bytes)")

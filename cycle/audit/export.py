@@ -86,7 +86,7 @@ def export_log(store: Store, out: str, fmt: str, *, actor: str, project: str | N
     --json`'s shape; default: its columns)."""
     if fmt not in FORMATS:
         raise BadInput(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    outfile.check(out, force)
+    outfile.check(out, force, printable=False)
     actor = store.actor(actor)
     digest = hashlib.sha256()
     counted = [0]
