@@ -109,7 +109,7 @@ def export_log(store: Store, out: str, fmt: str, *, actor: str, project: str | N
     try:
         with store.writing() as sql:
             entry = chain.append(sql, actor=actor, action="audit.export", project=project,
-                                 payload={"format": fmt, "file": out, "path": os.path.abspath(out),
+                                 payload={"format": fmt, "file": out, "path": os.path.abspath(pending.path),
                                           "sha256": digest.hexdigest(), "entries": counted[0],
                                           "head": {"seq": head_seq, "hash": head_hash}})
             pending.place()
