@@ -15,6 +15,7 @@ from cycle.commands import (
     decision,
     demo,
     evidence,
+    export,
     gate,
     milestone,
     people,
@@ -124,7 +125,8 @@ def cli() -> None:
 
 for command in (db.init, demo.demo, project.project, gate.gate, milestone.milestone, evidence.evidence,
                 decision.decision, contract.contract, contract.contracts, report.report, people.people, audit.audit,
-                db.db, workflow.workflow, reminders.review, reminders.remind, reminders.outbox, reminders.scheduler):
+                export.export, db.db, workflow.workflow, reminders.review, reminders.remind, reminders.outbox,
+                reminders.scheduler):
     cli.add_command(command)
 completing_keys(cli)
 

@@ -88,6 +88,8 @@ MINUTES = Checked("min", _whole(1, 1440, "minutes"))
 
 CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+csv_option = click.option("--csv", "as_csv", is_flag=True,
+                          help="Print CSV for a spreadsheet instead of text (docs/csv.md).")
 as_of_option = click.option("--as-of", type=DATE, help="Treat DATE (YYYY-MM-DD) as today.")
 london_as_of_option = click.option("--as-of", type=DATE, help="Treat DATE (YYYY-MM-DD) as today (London date).")
 to_option = click.option("--to", metavar="STAGE|GATE",
@@ -182,6 +184,22 @@ def emit_each(items: Iterable[Any]) -> None:
     click.echo("".join(pieces), nl=False)
 
 
+def one_format(as_json: bool, as_csv: bool) -> None:
+    """--json and --csv are one choice, not two."""
+    if as_json and as_csv:
+        from cycle.errors import BadInput
+
+        raise BadInput("--json and --csv ask for two formats at once: choose one")
+
+
+def emit_csv(header: list[str], records: Iterable[Any]) -> None:
+    """Print `records` (each a sequence of values, in `header`'s order) as CSV (cycle.csvout), as they come."""
+    from cycle import csvout
+
+    for piece in csvout.lines(header, records):
+        click.echo(piece, nl=False)
+
+
 def echo_each(lines: Iterable[str], empty: str | None = None) -> None:
     """Print `lines` as they come, a batch at a time; `empty` when there are none."""
     batch: list[str] = []
@@ -253,12 +271,26 @@ def _out_checked(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-def out_option(f: Any) -> Any:
-    """--out FILE, and --force to replace one that exists (--force is read first, whatever the order given)."""
-    f = click.option("--out", metavar="FILE", callback=_out_checked,
+def _file_checked(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """_out_checked, for a command that writes only to a file."""
+    from cycle import outfile
+
+    outfile.check(value, bool(ctx.params.get("force")), printable=False)
+    return value
+
+
+def out_option(f: Any, required: bool = False) -> Any:
+    """--out FILE, and --force to replace one that exists (--force is read first, whatever the order given);
+    `required` for a command that writes only to a file."""
+    f = click.option("--out", metavar="FILE", required=required, callback=_file_checked if required else _out_checked,
                      help="Write to FILE (its folder must exist), never cycle's database or its own files.")(f)
     return click.option("--force", is_flag=True, is_eager=True,
                         help="With --out: replace FILE if it exists.")(f)
+
+
+def file_out_option(f: Any) -> Any:
+    """out_option, required: for a command that writes only to a file."""
+    return out_option(f, required=True)
 
 
 def write_out(text: str | Iterable[str], out: str | None, what: str, force: bool = False) -> None:

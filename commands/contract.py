@@ -12,10 +12,16 @@ from ._common import (
     actor,
     as_of_date,
     as_of_option,
+    as_of_or_today,
+    csv_option,
+    echo_each,
     emit,
+    emit_csv,
+    emit_each,
     expect_version_option,
     json_option,
     json_write,
+    one_format,
     ready_store,
 )
 
@@ -118,7 +124,39 @@ def contract_correct(key: str, notice_served_on: str, reason: str) -> None:
 
 @click.group(context_settings=CONTEXT)
 def contracts() -> None:
-    """Across all contracts: what needs a decision soon."""
+    """Across all contracts: the register, and what needs a decision soon."""
+
+
+@contracts.command("list")
+@click.option("--provider", metavar="NAME", help="Only this provider's contracts (whatever the case or spacing).")
+@click.option("--status", "which", type=click.Choice(["live", "ended", "all"]), default="live", show_default=True,
+              help="live: not ended on the day (incomplete terms count as live); ended; or all.")
+@as_of_option
+@json_option
+@csv_option
+def contracts_list(provider: str | None, which: str, as_of: str | None, as_json: bool, as_csv: bool) -> None:
+    """Every contract: its project, reference, provider, dates, maximum end, value, notice deadline and status.
+
+    \b
+    Example:
+      cycle contracts list
+      cycle contracts list --provider "Trust X" --status all --csv > contracts.csv
+    """
+    from cycle import contracts as register
+
+    from . import output
+
+    one_format(as_json, as_csv)
+    day = as_of_or_today(as_of)
+    with register.listing(ready_store(), day, provider, which) as listing:
+        if as_json:
+            emit_each(map(output.listed_contract, listing.rows))
+        elif as_csv:
+            columns = output.CONTRACT_COLUMNS
+            emit_csv(columns, ([d[c] for c in columns] for d in map(output.listed_contract, listing.rows)))
+        else:
+            echo_each((output.contract_line(st, listing.width) for st in listing.rows),
+                      empty=output.no_contracts(provider, which, day))
 
 
 @contracts.command("due")

@@ -3,6 +3,7 @@ the dicts instead)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,15 @@ def no_projects(stage: str | None = None, workflow: str | None = None) -> str:
 
 def project_line(p: Any, width: int) -> str:
     return safe(f"{p.key:<{width}}  {p.stage:<12} cycle {p.cycle:<3} {p.title}")
+
+
+#: `project list --csv`: its columns (the fields of --json, but the deprecated `key`).
+PROJECT_COLUMNS = ["project", "title", "workflow", "workflow_version", "stage", "cycle", "version", "owner"]
+
+
+def project_record(p: Any) -> list[Any]:
+    """A project as a row of `project list --csv`, in PROJECT_COLUMNS' order."""
+    return [p.key, p.title, p.workflow, p.workflow_version, p.stage, p.cycle, p.version, p.owner]
 
 
 def project_dict(p: Any) -> dict[str, Any]:
@@ -228,6 +238,9 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
     if action == "project.link":
         return f"{p['kind']} {p['other']}"
+    if action == "audit.export":
+        return (f"{counted(p['entries'], 'entry', 'entries')} to {p['file']} ({p['format']}, head "
+                f"{p['head']['seq']}, SHA-256 {p['sha256'][:12]}...)")
     if action == "outbox.enqueue":
         return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} queued"
     if action in ("outbox.sent", "outbox.failed", "outbox.deferred"):
@@ -379,3 +392,53 @@ def due(rows: list[Any], within: str) -> str:
         if what == "notice deadline" and st.deadline_advice:
             lines.append(f"{'':12}{st.deadline_advice}")
     return lines_of(lines)
+
+
+# --- contracts list ---------------------------------------------------------------------------------------------
+
+#: `contracts list`: the fields of each row, in order (--json keys, --csv columns).
+CONTRACT_COLUMNS = ["project", "ref", "provider", "start_on", "end_on", "extension_end_on", "value_total",
+                    "value_annual", "notice", "notice_deadline_on", "notice_served_on", "status", "as_of"]
+
+
+def listed_contract(st: Any) -> dict[str, Any]:
+    """One row of `contracts list --json` (and --csv): a contract's terms and its status on the day."""
+    c = st.contract
+    return {"project": st.holder, "ref": c.ref, "provider": c.provider, "start_on": c.start, "end_on": c.end,
+            "extension_end_on": c.extension_to, "value_total": c.value_total, "value_annual": c.value_annual,
+            "notice": c.notice, "notice_deadline_on": st.deadline.isoformat() if st.deadline else None,
+            "notice_served_on": st.served_on.isoformat() if st.served_on else None, "status": st.state,
+            "as_of": st.as_of.isoformat()}
+
+
+def pounds(value: str | None) -> str:
+    """'3600000.00' -> '£3,600,000.00'; '-' for none, and text that is not an amount as cycle writes one (a hand
+    edit: '1e999999999' would be a billion digits) as it is."""
+    if not value:
+        return "-"
+    if not _AMOUNT.fullmatch(value):
+        return value
+    return f"£{Decimal(value):,.2f}"
+
+
+_AMOUNT = re.compile(r"-?[0-9]{1,16}(?:\.[0-9]{1,2})?")
+
+
+def contract_line(st: Any, width: int) -> str:
+    c = st.contract
+    most = f" (max {c.extension_to})" if c.extension_to else ""
+    deadline = f"notice by {st.deadline.isoformat()}" if st.deadline else "notice by ?"
+    return safe(f"{st.holder:<{width}}  {st.state:<11} {c.start or '?'} to {c.end or '?'}{most}  {deadline}  "
+                f"{pounds(c.value_total)}  {c.ref or '-'}  {c.provider or '-'}")
+
+
+def no_contracts(provider: str | None, which: str, as_of: Any) -> str:
+    """What `contracts list` says when nothing matches."""
+    what = {"live": "live contracts", "ended": "ended contracts", "all": "contracts"}[which]
+    if provider is not None:
+        return safe(f"No {what} with provider {provider!r} on {as_of.isoformat()}. "
+                    f"See them all with: cycle contracts list --status all")
+    if which != "all":
+        return f"No {what} on {as_of.isoformat()}. See them all with: cycle contracts list --status all"
+    return ("No contracts yet. Record one with: cycle contract set KEY --provider NAME --start YYYY-MM-DD "
+            "--end YYYY-MM-DD")

@@ -11,12 +11,15 @@ from ._common import (
     actor,
     as_of_date,
     as_of_option,
+    csv_option,
     echo_each,
     emit,
+    emit_csv,
     emit_each,
     expect_version_option,
     json_option,
     json_write,
+    one_format,
     ready_store,
     to_option,
 )
@@ -143,20 +146,25 @@ def project_show(key: str, as_of: str | None, as_json: bool) -> None:
 @click.option("--stage", help="Only projects at this stage.")
 @click.option("--workflow", help="Only projects on this workflow.")
 @json_option
-def project_list(stage: str | None, workflow: str | None, as_json: bool) -> None:
+@csv_option
+def project_list(stage: str | None, workflow: str | None, as_json: bool, as_csv: bool) -> None:
     """List projects.
 
     \b
     Example:
       cycle project list --stage review
+      cycle project list --csv > projects.csv
     """
     from cycle.projects import views
 
     from . import output
 
+    one_format(as_json, as_csv)
     with views.project_listing(ready_store(), stage=stage, workflow=workflow) as listing:
         if as_json:
             emit_each(map(output.project_dict, listing.rows))
+        elif as_csv:
+            emit_csv(output.PROJECT_COLUMNS, map(output.project_record, listing.rows))
         elif not listing.width:
             click.echo(output.no_projects(stage, workflow))
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from cycle.db.models import Contract, Project
     from cycle.db.sql import Sql
+    from cycle.db.store import Store
 
 #: A notice deadline this close (or closer) is "due" rather than "open".
 DUE_DAYS = 90
@@ -346,3 +349,64 @@ def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
             when, what = min(events)
             out.append((when, what, st))
     return sorted(out, key=lambda item: (item[0], item[2].holder))
+
+
+# --- the register: every contract ----------------------------------------------------------------------
+
+#: `contracts list --status`: live is every contract that has not ended on the day (one whose terms are
+#: incomplete too, so that it stays in sight until they are set), ended those that have, all both.
+WHICH = ("live", "ended", "all")
+
+
+@dataclass
+class Listing:
+    """`contracts list` as it streams: the longest holder's key (for the columns), then each contract's status."""
+
+    width: int
+    rows: Iterator[Status]
+
+
+def _name(text: str | None) -> str:
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFC", text or "").split()).casefold()
+
+
+def _fixed(value: Any) -> Any:
+    """Text read leniently (a byte that was not UTF-8 as a lone surrogate) with each such byte as U+FFFD."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def _readable(held: rows.HeldContract) -> rows.HeldContract:
+    return rows.HeldContract(rows.Holder._make(map(_fixed, held.holder)), ContractRow._make(map(_fixed, held.contract)))
+
+
+@contextmanager
+def listing(store: Store, as_of: date, provider: str | None = None, which: str = "live") -> Iterator[Listing]:
+    """Every contract (each project's, by its key), its status on `as_of`, read as it is used in one read
+    transaction that lasts as long as the `with`: memory stays bounded however many there are. `provider` keeps
+    the contracts of that provider only (whatever its case and spacing); `which` is one of WHICH."""
+    from cycle.reminders.settings import bank_holidays
+
+    if which not in WHICH:
+        raise BadInput(f"--status must be one of {', '.join(WHICH)}, not {which!r}")
+    wanted = _name(inputs.text(provider, "--provider")) if provider is not None else None
+    nation = bank_holidays()
+
+    def kept(found: Iterator[rows.HeldContract]) -> Iterator[Status]:
+        for held in map(_readable, found):
+            if wanted is not None and _name(held.contract.provider) != wanted:
+                continue
+            st = status(held.holder.key, held.contract, as_of, nation=nation)
+            if which == "all" or (st.state == "ended") == (which == "ended"):
+                yield st
+
+    with store.reading(snapshot=True) as sql, sql.any_text():  # a hand-edited name that is not UTF-8 is shown
+        width = rows.contract_key_width(sql)
+        with closing(rows.stream_contracts(sql)) as found:  # closed before the transaction ends
+            yield Listing(width or 0, kept(found) if width is not None else iter(()))

@@ -92,6 +92,8 @@ def _script(home: Path) -> list[Step]:
               "--run-on", "12 months"], 0, "alice"),
         ("What needs a decision soon, as seen on 1 December 2026?",
          ["contracts", "due", "--within", "365d", "--as-of", "2026-12-01"], 0, "alice"),
+        ("The contract register: every live contract, its maximum end, value and notice deadline.",
+         ["contracts", "list", "--as-of", "2026-12-01"], 0, "alice"),
         ("Reminders are computed from the database: on 1 December the notice deadline is 120 days away.",
          ["remind", "--dry-run", "--as-of", "2026-12-01"], 0, "alice"),
         ("With no SMTP server configured they go to a local mail folder (with the chair's email from the request).",
@@ -114,6 +116,8 @@ def _script(home: Path) -> list[Step]:
          "gill"),
         ("The project and its record.", ["project", "show", k], 0, "alice"),
         ("Every action, who did it and when.", ["audit", "log", k], 0, "alice"),
+        ("An auditor's copy of the whole log, for a spreadsheet; the export is itself an audit entry, with the "
+         "file's SHA-256.", ["export", "audit", "--format", "csv", "--out", str(home / "audit.csv")], 0, "gill"),
         ("Keep the chain's head outside the database ...", ["audit", "checkpoint"], 0, "alice"),
         ("... and check that nothing in the record was altered.", ["audit", "verify"], 0, "alice"),
     ]

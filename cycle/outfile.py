@@ -108,15 +108,16 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def check(out: str, force: bool) -> Path:
-    """The --out path, once it is one cycle may write; else BadInput saying why and what to do."""
+def check(out: str, force: bool, printable: bool = True) -> Path:
+    """The --out path, once it is one cycle may write; else BadInput saying why and what to do (`printable`: the
+    command prints without --out, so a stream is better left to that)."""
     try:
-        return _check(out, force)
+        return _check(out, force, printable)
     except OSError as exc:  # a name too long for the file system, a folder it may not read, ...
         raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
 
 
-def _check(out: str, force: bool) -> Path:
+def _check(out: str, force: bool, printable: bool) -> Path:
     if not out.strip():
         raise BadInput("--out is empty: give a file name, e.g. --out report.md")
     path = Path(out).expanduser()
@@ -128,7 +129,8 @@ def _check(out: str, force: bool) -> Path:
             what = "cycle's database" if database else "one of cycle's own files"
             raise BadInput(f"--out {out} is {what} ({own}): choose another file; --force does not change this")
     if _a_stream(path):
-        raise BadInput(f"--out {out} is standard output or another stream, not a file: leave out --out to print it")
+        raise BadInput(f"--out {out} is standard output or another stream, not a file: "
+                       + ("leave out --out to print it" if printable else "name a file, e.g. --out audit.csv"))
     for own_folder in own_folders():
         if _inside(path, own_folder):
             raise BadInput(f"--out {out} is in {own_folder}, a folder cycle reads its own files from: choose "
@@ -148,30 +150,62 @@ def _check(out: str, force: bool) -> Path:
 
 def write(out: str, text: str | Iterable[str], force: bool) -> Path:
     """Write `text` (a string, or pieces of one) to --out: all of it, or nothing. The path written."""
+    pending = prepare(out, text, force)
+    try:
+        return pending.place()
+    finally:
+        pending.discard()
+
+
+class Pending:
+    """An --out file written whole to a temporary file beside it, not yet in place: `place` puts it there (a
+    command that must record the file first, such as an audited export, does so in between); `discard` removes
+    what is left (always call it)."""
+
+    def __init__(self, out: str, path: Path, temp: Path, force: bool):
+        self.out, self.path, self.temp, self.force = out, path, temp, force
+
+    def place(self) -> Path:
+        """Put the file in place (checked again, at the last moment: nothing took its place meanwhile)."""
+        out, path, temp, force = self.out, self.path, self.temp, self.force
+        try:
+            check(out, force)
+            if force:
+                if path.is_file():
+                    os.chmod(temp, path.stat().st_mode & 0o777)  # never setuid, setgid or sticky bits
+                os.replace(temp, path)
+            else:
+                _link(temp, path, out)
+        except OSError as exc:
+            raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+        return path
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+
+
+def prepare(out: str, text: str | Iterable[str], force: bool) -> Pending:
+    """Write `text` (a string, or pieces of one) to a temporary file beside --out, flushed to disk."""
     path = check(out, force)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any new file
     except OSError as exc:
         raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+    pending = Pending(out, path, temp, force)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             for piece in [text] if isinstance(text, str) else text:
                 f.write(piece)
             f.flush()
             os.fsync(f.fileno())
-        check(out, force)  # again, at the last moment: nothing took its place meanwhile
-        if force:
-            if path.is_file():
-                os.chmod(temp, path.stat().st_mode & 0o777)  # never setuid, setgid or sticky bits
-            os.replace(temp, path)
-        else:
-            _link(temp, path, out)
     except OSError as exc:
+        pending.discard()
         raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
+    except BaseException:
+        pending.discard()
+        raise
+    return pending
 
 
 def _link(temp: Path, path: Path, out: str) -> None:

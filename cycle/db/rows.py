@@ -280,6 +280,21 @@ def contracts(sql: Sql) -> list[HeldContract]:
     return [HeldContract(Holder._make(r[:width]), ContractRow._make(r[width:])) for r in sql.tuples(_HELD)]
 
 
+def stream_contracts(sql: Sql) -> Generator[HeldContract, None, None]:
+    """Every contract with the project holding it, by the project's key (then the contract's id), a batch at a
+    time (for listings of any size)."""
+    width = len(Holder._fields)
+    with closing(sql.stream(_HELD + ", c.id")) as found:
+        for r in found:
+            yield HeldContract(Holder._make(r[:width]), ContractRow._make(r[width:]))
+
+
+def contract_key_width(sql: Sql) -> int | None:
+    """The length of the longest key of a project holding a contract; None when no project holds one."""
+    width = sql.one("SELECT max(length(p.key)) AS width FROM project p JOIN contract c ON c.project_id = p.id").width
+    return None if width is None else int(width)
+
+
 def contract_terms(sql: Sql) -> list[tuple[int, str | None, str | None, str, str | None]]:
     """(id, end, notice, if_no_notice, run_on) of every contract: what its dates follow from, and no more."""
     return sql.tuples('SELECT id, "end", notice, if_no_notice, run_on FROM contract')
