@@ -39,6 +39,10 @@ def gate_check(check: GateCheck) -> str:
         level = "must  " if c.must else "should"
         lines.append(f"  [{mark}] {level} {c.id}: {c.title}")
         lines.append(f"                {c.reason}")
+        if c.kind == "decision" and len(c.bodies) > 1:
+            decided = [b for b in c.bodies if b not in c.awaited]
+            lines.append(f"                bodies decided: {', '.join(decided) or 'none yet'}; "
+                         f"awaited: {', '.join(c.awaited) or 'none'}")
         if not c.met and c.hint:
             lines.append(f"                record it with: {c.hint}")
     return lines_of(lines)
@@ -73,7 +77,7 @@ def project(view: Any) -> str:
     for name, value in sorted(d["attrs"].items()):
         lines.append(f"  {name:<17} {value}")
     for c in view.checks:
-        state = "open" if c.open else "waiting on: " + ", ".join(u.id for u in c.unmet_must)
+        state = "open" if c.open else "waiting on: " + ", ".join(_waiting_on(u) for u in c.unmet_must)
         lines.append(f"  next: {c.gate} -> {c.to}: {state}")
     for link in d["links"]:
         lines.append(f"  {link['kind']:<17} {link['project']} (at {link['stage']})")
@@ -94,6 +98,15 @@ def project(view: Any) -> str:
             lines.append(f"    #{x['id']} cycle {x['cycle']} {x['gate']}: {x['outcome']}{to} by {x['body']}{on} "
                          f"({x['ref']})")
     return lines_of(lines)
+
+
+def _waiting_on(c: Any) -> str:
+    """An unmet criterion as `project show` names it: a decision several bodies take says which are awaited."""
+    if c.kind == "decision" and len(c.bodies) > 1:
+        decided = [b for b in c.bodies if b not in c.awaited]
+        return (f"{c.id} (decided by {', '.join(decided) or 'none yet'}; awaiting {', '.join(c.awaited)})"
+                if c.awaited else c.id)
+    return str(c.id)
 
 
 def no_projects(stage: str | None = None, workflow: str | None = None) -> str:
@@ -329,7 +342,8 @@ def workflow(wf: Any) -> str:
         for c in g.criteria:
             what = {"evidence": f"evidence {c.evidence}",
                     "field": f"field {c.field}" + (f" in {'|'.join(c.values)}" if c.values else ""),
-                    "decision": f"decision {c.outcome} by {c.body}", "date": f"{c.date} <= {c.by}",
+                    "decision": f"decision {c.outcome} by {' and by '.join(c.bodies or (c.body,))}",
+                    "date": f"{c.date} <= {c.by}",
                     "link": f"{c.link} project at {c.stage}"}[c.kind]
             when = f" [only when {c.when.field} is {'|'.join(c.when.values)}]" if c.when else ""
             lines.append(f"    {'must  ' if c.must else 'should'} {c.id:<26} {what}: {c.title}{when}")
@@ -344,7 +358,8 @@ def workflow_dict(wf: Any) -> dict[str, Any]:
                        "opens": g.opens,
                        "criteria": [{"id": c.id, "kind": c.kind, "must": c.must, "title": c.title,
                                      "evidence": c.evidence, "field": c.field, "in": list(c.values or []) or None,
-                                     "body": c.body, "outcome": c.outcome if c.kind == "decision" else None,
+                                     "body": c.body, "bodies": list(c.bodies) if c.kind == "decision" else None,
+                                     "outcome": c.outcome if c.kind == "decision" else None,
                                      "date": c.date, "by": c.by, "link": c.link, "stage": c.stage,
                                      "when": {"field": c.when.field, "in": list(c.when.values)} if c.when else None}
                                     for c in g.criteria]} for g in wf.gates]}

@@ -88,9 +88,10 @@ CASES = {
                        "top level: stop must be a non-empty string in quotes, not [\"closed\"]"),
     "id not a string": (GOOD.replace('id = "needs"', "id = 7"),
                         "gate 'analyse-plan' criterion[0]: id must be a non-empty string in quotes, not 7"),
-    "body not a string": (GOOD.replace('kind = "decision"', 'kind = "decision"\n  body = ["Board"]'),
-                          "gate 'analyse-plan' criterion 'decision': body must be a non-empty string in quotes, "
-                          "not [\"Board\"]"),
+    "body not a string": (GOOD.replace('kind = "decision"', 'kind = "decision"\n  body = 5'),
+                          "gate 'analyse-plan' criterion 'decision': body must be a body in quotes, or a list of "
+                          "them each of which must decide (e.g. body = [\"accountable\", \"NHS North Central London "
+                          "ICB\"]), not 5"),
     "gate as a table": (GOOD.split("[[gate]]")[0] + '[gate]\nid = "x"\n',
                         "gate: must be [[gate]] entries, not a table"),
     "link as a list": (GOOD.replace('kind = "evidence"', 'kind = "link"\n  link = ["replaces"]\n  stage = "closed"'),

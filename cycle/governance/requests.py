@@ -49,7 +49,7 @@ class Request:
 def deciding_bodies(wf: Workflow, gate: Gate, project: ProjectRow) -> list[str]:
     """The bodies that decide `gate` (its decision criteria's, else the gate's own body, by default the project's
     accountable body); the same rule as decision record."""
-    bodies = [gates.required_body(project, c) for c in gate.criteria if c.kind == "decision"]
+    bodies = [b for c in gate.criteria if c.kind == "decision" for b in gates.required_bodies(project, c)]
     if not bodies:
         bodies = [project.accountable_body if gate.body == ACCOUNTABLE else gate.body]
     return list(dict.fromkeys(b for b in bodies if b))

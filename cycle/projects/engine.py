@@ -32,7 +32,7 @@ from cycle.inputs import iso_date, one_line
 from cycle.shell import quote
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow
-from cycle.workflow.gates import GateCheck, required_body
+from cycle.workflow.gates import GateCheck, required_bodies
 
 from . import history
 
@@ -374,14 +374,18 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
         if the_gate is None:
             open_ids = ", ".join(g.id for g in ways_out) or "none (the project is closed)"
             raise BadInput(f"{key} is at {project.stage}; the gates a decision can be recorded for are: {open_ids}")
-        needed = [required_body(seen, c) for c in the_gate.criteria if c.kind == "decision"]
+        needed = list(dict.fromkeys(b for c in the_gate.criteria if c.kind == "decision"
+                                    for b in required_bodies(seen, c)))
         if not needed:  # no decision criterion: the gate's body (by default the accountable body) decides it
             needed = [project.accountable_body if the_gate.body == ACCOUNTABLE else the_gate.body]
         if None in needed:  # the gate is the accountable body's, and the project names none
             raise BadInput(f"{key} has no accountable body to decide gate {gate}; set one with: "
                            f"cycle project set {key} --accountable-body <BODY>")
         if needed and body_text not in needed:
-            raise BadInput(f"gate {gate} is decided by {' or '.join(str(b) for b in needed)}, not {body_text}")
+            several = any(len(required_bodies(seen, c)) > 1 for c in the_gate.criteria if c.kind == "decision")
+            who = (f"each of {', '.join(str(b) for b in needed)} (each records its own decision)" if several
+                   else " or ".join(str(b) for b in needed))
+            raise BadInput(f"gate {gate} is decided by {who}, not {body_text}")
         entered = history.entered_stage_on(sql_of(s), seen, creation=False) if decided is not None else None
         if decided is not None and entered is not None and decided < entered.isoformat():
             raise BadInput(f"--date {decided} is before {key} entered {project.stage} on {entered.isoformat()}, and a "

@@ -122,7 +122,12 @@ class ProjectView:
                            "recorded_by": d.recorded_by, "recorded_at": d.recorded_at}
                           for d in self.decisions],
             "next": [{"gate": c.gate, "to": c.to, "open": c.open,
-                      "unmet": [u.id for u in c.unmet_must]} for c in self.checks],
+                      "unmet": [u.id for u in c.unmet_must],
+                      "bodies_awaited": list(dict.fromkeys(b for u in c.criteria if u.kind == "decision"
+                                                           for b in u.awaited)),
+                      "bodies_decided": list(dict.fromkeys(b for u in c.criteria if u.kind == "decision"
+                                                           for b in u.bodies if b not in u.awaited))}
+                     for c in self.checks],
             "links": [{"kind": k, "project": other, "stage": stage} for k, other, stage in self.links],
             "contract": self.contract.as_dict() if self.contract else None,
         }

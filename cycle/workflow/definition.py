@@ -73,7 +73,9 @@ class Criterion:
     evidence: str | None = None  # kind = evidence: the artefact's name
     field: str | None = None  # kind = field: the project attribute
     values: tuple[str, ...] | None = None  # kind = field: the value must be one of these
-    body: str | None = None  # kind = decision: "accountable" or a named body
+    body: str | None = None  # kind = decision: "accountable" or a named body (None when it names several)
+    #: kind = decision: every body that must record its own decision, in order ("accountable" for the project's)
+    bodies: tuple[str, ...] = ()
     outcome: str = "go"  # kind = decision: the outcome that meets it
     date: str | None = None  # kind = date: this date must be set ...
     by: str | None = None  # ... and on or before this one
@@ -415,7 +417,8 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
                 extra["values"] = _values(raw["in"], f"{entry} in", fail)
                 _check_choices(fields, extra["field"], extra["values"], entry, fail)
         elif kind == "decision":
-            extra["body"] = _string(raw, "body", gate_body, entry, fail)
+            extra["bodies"] = _bodies(raw.get("body", gate_body), entry, fail)
+            extra["body"] = extra["bodies"][0] if len(extra["bodies"]) == 1 else None
             outcome = raw.get("outcome", "go")
             if not isinstance(outcome, str) or not _ID.match(outcome) or outcome in ("hold", "recycle", "stop"):
                 raise fail(entry, f"outcome {outcome!r} cannot open a gate; use go or an outcome of your own")
@@ -439,6 +442,24 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
             extra["when"] = Condition(when["field"], values)
         out.append(Criterion(cid, kind, level == "must", _string(raw, "title", cid, entry, fail), **extra))
     return tuple(out)
+
+
+def _bodies(raw: Any, entry: str, fail: Any) -> tuple[str, ...]:
+    """A decision criterion's `body`: one body, or a list of bodies each of which must record its own decision
+    (two-body ratification, seed 004): not empty, and no body twice."""
+    if isinstance(raw, str):
+        raw = [raw] if raw else raw
+    if not isinstance(raw, list) or not raw:
+        raise fail(entry, f'body must be a body in quotes, or a list of them each of which must decide (e.g. body = '
+                          f'["accountable", "NHS North Central London ICB"]), not {_toml(raw)}')
+    seen: dict[str, str] = {}
+    for name in raw:
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise fail(entry, f"each body must be a name in quotes, without spaces around it, not {_toml(name)}")
+        if name.casefold() in seen:
+            raise fail(entry, f"body names {name!r} twice; each body in the list records its own decision once")
+        seen[name.casefold()] = name
+    return tuple(raw)
 
 
 def _text(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> str:

@@ -72,6 +72,10 @@ class CriterionResult:
     applies: bool = True  # False when a `when` condition does not hold (then it counts as met)
     waived: bool = False  # a governance lead waived this must criterion (then it counts as met)
     waiver_id: int | None = None
+    #: a decision criterion: the bodies whose decision it counts, and of them those still awaited (several bodies
+    #: each record their own go, seed 004's two-body ratification)
+    bodies: list[str] = field(default_factory=list)
+    awaited: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -110,9 +114,11 @@ def project_value(project: ProjectRow, name: str) -> str | None:
     return value if value not in ("", None) else None
 
 
-def required_body(project: ProjectRow, criterion: Criterion) -> str | None:
-    body = criterion.body or ACCOUNTABLE
-    return project.accountable_body if body == ACCOUNTABLE else body
+def required_bodies(project: ProjectRow, criterion: Criterion) -> list[str | None]:
+    """The bodies a decision criterion needs a decision from, each once ("accountable" is the project's accountable
+    body: None when it has none)."""
+    named = criterion.bodies or (criterion.body or ACCOUNTABLE,)
+    return list(dict.fromkeys(project.accountable_body if b == ACCOUNTABLE else b for b in named))
 
 
 def rules_for(wf: Workflow, gate: Gate, rules: Collection[str] = RULES) -> list[str]:
@@ -324,12 +330,36 @@ def _field_criterion(c: Criterion, project: ProjectRow) -> CriterionResult:
 def _decision_criterion(gate: Gate, c: Criterion, project: ProjectRow,
                         decisions: Sequence[DecisionRow]) -> CriterionResult:
     key = project.key
-    body = required_body(project, c)
-    if body is None:
+    needed = required_bodies(project, c)
+    if None in needed:
         return CriterionResult(c.id, c.kind, c.must, False, c.title,
                                "The project has no accountable body to decide this gate",
                                f"cycle project set {key} --accountable-body <BODY>")
+    bodies = [b for b in needed if b is not None]
     here = [d for d in decisions if d.gate == gate.id and d.visit == project.visit]
+    if len(bodies) == 1:
+        return _one_body(gate, c, key, bodies[0], here, bodies)
+    # Several bodies: each must record its own decision; the gate waits on every one that has not.
+    results = [_one_body(gate, c, key, body, here, bodies) for body in bodies]
+    decided = [b for b, r in zip(bodies, results, strict=True) if r.met]
+    awaited = [b for b, r in zip(bodies, results, strict=True) if not r.met]
+    ids = [i for r in results if r.met for i in r.decision_ids]
+    said = "; ".join(r.reason for r in results)
+    if not awaited:
+        return CriterionResult(c.id, c.kind, c.must, True, c.title, f"Decided by all {len(bodies)} bodies: {said}",
+                               None, decision_ids=ids, bodies=bodies)
+    first = next(r for r in results if not r.met)
+    head = (f"Decided by {', '.join(decided)}; awaiting {', '.join(awaited)}" if decided
+            else f"Awaiting all {len(bodies)} bodies: {', '.join(awaited)}")
+    own = "go" if c.outcome == "go" else f"decision of {c.outcome}"
+    return CriterionResult(c.id, c.kind, c.must, False, c.title, f"{head} (each must record its own {own}). {said}",
+                           first.hint,
+                           decision_ids=ids, bodies=bodies, awaited=awaited)
+
+
+def _one_body(gate: Gate, c: Criterion, key: str, body: str, here: Sequence[DecisionRow],
+              required: Sequence[str] = ()) -> CriterionResult:
+    """Whether `body` has recorded the outcome `c` needs, among the decisions of this gate and visit (`here`)."""
     by_body = [d for d in here if d.body == body]
     if by_body:
         last = by_body[-1]
@@ -337,16 +367,18 @@ def _decision_criterion(gate: Gate, c: Criterion, project: ProjectRow,
         said = f"{last.outcome} by {last.body}{when} ({last.ref})"
         if last.outcome == c.outcome:
             return CriterionResult(c.id, c.kind, c.must, True, c.title, f"Decided: {said}", None,
-                                   decision_ids=[last.id] if last.id is not None else [])
+                                   decision_ids=[last.id] if last.id is not None else [], bodies=[body])
         return CriterionResult(c.id, c.kind, c.must, False, c.title,
                                f"Latest decision is {said}; the gate needs {_needs(c.outcome)}",
                                _decision_hint(key, gate, c, body),
-                               decision_ids=[last.id] if last.id is not None else [])
+                               decision_ids=[last.id] if last.id is not None else [], bodies=[body],
+                               awaited=[body])
     reason = f"No decision by {body} recorded for gate {gate.id} since the project entered {gate.source}"
-    others = sorted({d.body for d in here})
+    others = sorted({d.body for d in here if d.body not in required})
     if others:
         reason += f" (decisions by {', '.join(others)} do not count: this gate needs {body})"
-    return CriterionResult(c.id, c.kind, c.must, False, c.title, reason, _decision_hint(key, gate, c, body))
+    return CriterionResult(c.id, c.kind, c.must, False, c.title, reason, _decision_hint(key, gate, c, body),
+                           bodies=[body], awaited=[body])
 
 
 def _decision_hint(key: str, gate: Gate, c: Criterion, body: str) -> str:
