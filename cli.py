@@ -19,6 +19,7 @@ from cycle.commands import (
     gate,
     milestone,
     people,
+    programme,
     project,
     reminders,
     report,
@@ -123,10 +124,10 @@ def cli() -> None:
     """
 
 
-for command in (db.init, demo.demo, project.project, gate.gate, milestone.milestone, evidence.evidence,
-                decision.decision, contract.contract, contract.contracts, report.report, people.people, audit.audit,
-                export.export, db.db, workflow.workflow, reminders.review, reminders.remind, reminders.outbox,
-                reminders.scheduler):
+for command in (db.init, demo.demo, project.project, programme.programme, gate.gate, milestone.milestone,
+                evidence.evidence, decision.decision, contract.contract, contract.contracts, report.report,
+                people.people, audit.audit, export.export, db.db, workflow.workflow, reminders.review,
+                reminders.remind, reminders.outbox, reminders.scheduler):
     cli.add_command(command)
 completing_keys(cli)
 

@@ -68,6 +68,8 @@ def project(view: Any) -> str:
         f"  version           {d['version']}",
         f"  lead commissioner {d['lead_commissioner'] or '-'}",
         f"  model             {d['model'] or '-'}",
+        f"  hub role          {d['hub_role'] or '-'}",
+        "  programme         " + (f"{d['programme_title']} ({d['programme']})" if d["programme"] else "-"),
         f"  accountable body  {d['accountable_body'] or '-'}",
         f"  owner             {d['owner'] or '-'}",
     ]
@@ -109,10 +111,11 @@ def _waiting_on(c: Any) -> str:
     return str(c.id)
 
 
-def no_projects(stage: str | None = None, workflow: str | None = None) -> str:
+def no_projects(stage: str | None = None, workflow: str | None = None, programme: str | None = None) -> str:
     """What `project list` says when nothing matches (the rows themselves go line by line: project_line)."""
-    if stage or workflow:
-        where = " ".join(part for part in (workflow and f"on workflow {workflow}", stage and f"at stage {stage}")
+    if stage or workflow or programme:
+        where = " ".join(part for part in (programme and f"in programme {programme}",
+                                           workflow and f"on workflow {workflow}", stage and f"at stage {stage}")
                          if part)
         return f"No projects {where}. See them all with: cycle project list"
     return "No projects yet. Create one with: cycle project new KEY --title TITLE"
@@ -135,7 +138,7 @@ def project_dict(p: Any) -> dict[str, Any]:
     """A project as `project list --json` gives it."""
     return {"project": p.key, "key": p.key, "title": p.title, "workflow": p.workflow,
             "workflow_version": p.workflow_version, "stage": p.stage, "cycle": p.cycle, "version": p.version,
-            "owner": p.owner}
+            "owner": p.owner, "programme": p.programme, "hub_role": p.hub_role}
 
 
 # --- one vocabulary in JSON (docs/json.md) ------------------------------------------------------------------------
@@ -249,6 +252,8 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"#{p['milestone_id']} {p['title']} (due {p['due']})"
     if action in ("contract.set", "contract.notice"):
         return f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
+    if action == "programme.add":
+        return f"programme {p['programme']}: {p['title']}"
     if action == "project.link":
         return f"{p['kind']} {p['other']}"
     if action == "audit.export":

@@ -42,6 +42,9 @@ def _attrs(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 MODEL_HELP = "Commissioning model: integrated, co-ordinated, joint or national."
+HUB_ROLE_HELP = ("The hub's role (seed 001 Appendix A): lead, associate or partnership; separate from the "
+                 "commissioning model.")
+PROGRAMME_HELP = "The programme it belongs to, by key (cycle programme list)."
 
 
 @project.command("new")
@@ -57,21 +60,25 @@ MODEL_HELP = "Commissioning model: integrated, co-ordinated, joint or national."
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A workflow-specific attribute.")
 @click.option("--replaces", metavar="KEY",
               help="The (decommissioned) project this one re-commissions; linked both ways.")
+@click.option("--programme", metavar="KEY", help=PROGRAMME_HELP)
+@click.option("--hub-role", help=HUB_ROLE_HELP)
 def project_new(key: str, title: str, workflow: str, lead_commissioner: str | None, model: str | None,
-                accountable_body: str | None, owner: str | None, attrs: tuple[str, ...], replaces: str | None) -> None:
+                accountable_body: str | None, owner: str | None, attrs: tuple[str, ...], replaces: str | None,
+                programme: str | None, hub_role: str | None) -> None:
     """Create a project at its workflow's first stage.
 
     \b
     Example:
       cycle project new camhs --title "CAMHS Tiers 2 and 3" --workflow commissioning \\
-        --lead-commissioner CCGs --model integrated \\
-        --accountable-body "Children's Trust Board" --owner alice
+        --lead-commissioner CCGs --model integrated --hub-role lead \\
+        --accountable-body "Children's Trust Board" --owner alice --programme emotional-health
     """
     from cycle.projects import engine
 
     p = engine.create_project(ready_store(), actor=actor(), key=key, title=title, workflow=workflow,
                               lead_commissioner=lead_commissioner, model=model, accountable_body=accountable_body,
-                              owner=owner, attrs=_attrs(attrs), replaces=replaces)
+                              owner=owner, attrs=_attrs(attrs), replaces=replaces, programme=programme,
+                              hub_role=hub_role)
     click.echo(f"Created {p.key} ({p.title}) at {p.stage}, workflow {p.workflow} version {p.workflow_version}. "
                f"Next: cycle gate check {p.key}")
     if replaces:
@@ -84,6 +91,8 @@ def project_new(key: str, title: str, workflow: str, lead_commissioner: str | No
 @click.option("--title", help="The service's name, e.g. \"CAMHS Tiers 2 and 3\".")
 @click.option("--lead-commissioner", help="Organisation holding the contract, e.g. CCGs.")
 @click.option("--model", help=MODEL_HELP)
+@click.option("--hub-role", help=HUB_ROLE_HELP)
+@click.option("--programme", metavar="KEY", help=PROGRAMME_HELP)
 @click.option("--accountable-body", help="Body that decides the gates (a governance lead's to change, once anyone "
                                          "holds a role).")
 @click.option("--owner", help="Commissioning manager who owns the project (a person's login).")
@@ -110,6 +119,7 @@ def project_set(key: str, attrs: tuple[str, ...], workflow_version: int | None, 
     \b
     Example:
       cycle project set camhs --owner bob --sro "dr-jones" --attr procurement_route="open tender"
+      cycle project set camhs --programme emotional-health --hub-role associate
       cycle project set camhs --workflow-version 2
     """
     from cycle.projects import engine
@@ -145,28 +155,30 @@ def project_show(key: str, as_of: str | None, as_json: bool) -> None:
 @project.command("list")
 @click.option("--stage", help="Only projects at this stage.")
 @click.option("--workflow", help="Only projects on this workflow.")
+@click.option("--programme", metavar="KEY", help="Only projects in this programme (cycle programme list).")
 @json_option
 @csv_option
-def project_list(stage: str | None, workflow: str | None, as_json: bool, as_csv: bool) -> None:
+def project_list(stage: str | None, workflow: str | None, programme: str | None, as_json: bool, as_csv: bool) -> None:
     """List projects.
 
     \b
     Example:
       cycle project list --stage review
       cycle project list --csv > projects.csv
+      cycle project list --programme emotional-health
     """
     from cycle.projects import views
 
     from . import output
 
     one_format(as_json, as_csv)
-    with views.project_listing(ready_store(), stage=stage, workflow=workflow) as listing:
+    with views.project_listing(ready_store(), stage=stage, workflow=workflow, programme=programme) as listing:
         if as_json:
             emit_each(map(output.project_dict, listing.rows))
         elif as_csv:
             emit_csv(output.PROJECT_COLUMNS, map(output.project_record, listing.rows))
         elif not listing.width:
-            click.echo(output.no_projects(stage, workflow))
+            click.echo(output.no_projects(stage, workflow, programme))
         else:
             echo_each(output.project_line(p, listing.width) for p in listing.rows)
 

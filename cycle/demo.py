@@ -49,6 +49,11 @@ def _script(home: Path) -> list[Step]:
          0, "admin"),
         ("", ["people", "add", "gill", "--email", "gill@council.gov.uk", "--role", "governance-lead"], 0, "admin"),
         ("", ["project", "set", k, "--governance-lead", "gill", "--sro", "alice"], 0, "alice"),
+        ("Projects sit under programmes, the commissioning intentions (seed 002). CAMHS joins one, and its card "
+         "says the hub's role: lead, associate or partnership (seed 001 Appendix A).",
+         ["programme", "add", "emotional-health", "--title", "Emotional health and wellbeing"], 0, "alice"),
+        ("", ["project", "set", k, "--programme", "emotional-health", "--hub-role", "associate"], 0, "alice"),
+        ("", ["project", "list", "--programme", "emotional-health"], 0, "alice"),
         ("The portfolio: every project starts at analyse.", ["project", "list"], 0, "alice"),
         ("The workflows live in the database: `cycle init` installed the built-in ones, and each project runs on "
          "the version that was newest when it was created. The team's own copy in its home is not installed.",

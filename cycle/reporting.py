@@ -104,7 +104,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
             d["used_by"] = d["seq"] if d["moved"] else used_by.get(d["decision_id"])
         report.append({"key": project.key, "title": project.title, "workflow": project.workflow,
                        "workflow_version": project.workflow_version, "stage": project.stage, "cycle": project.cycle,
-                       "owner": project.owner,
+                       "owner": project.owner, "programme": project.programme, "hub_role": project.hub_role,
                        "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
                        "waivers": waived, "unverified_decisions": unverified, "decisions": decided,
                        "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
@@ -241,6 +241,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
     hears how the check of the record gets on)."""
     from cycle.db.models import Contract, Milestone, Project, ReviewMeeting, row_id
     from cycle.governance.milestones import MilestoneView
+    from cycle.projects import programmes
+    from cycle.projects.programmes import NO_PROGRAMME
     from cycle.reminders import reviews as review_rules
 
     from . import contracts
@@ -251,6 +253,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
     with store.read() as s:
         sql = sql_of(s)
         everyone = {p.key: p for p in rows.projects(sql)}
+        programme_titles = programmes.titles(sql)
         entries = chain.iter_entries(sql)  # read as it goes: the log may be millions of entries long
         stage_at_end: dict[str, str] = {}
         moves: list[dict[str, Any]] = []
@@ -401,11 +404,19 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
                      ("reviews", reviews), ("deadlines", deadlines), ("milestones_slipped", slipped)):
         for item in of:
             grouped.setdefault(str(item["project"]), {}).setdefault(name, []).append(item)
+    # Per project, grouped by programme (seed 002): programmes by title, then the projects in none, last.
+    named_programmes = programme_titles
+    group_of: dict[str, str | None] = {p.key: p.programme if p.programme in named_programmes else None
+                                       for p in standing}
+    groups = sorted({g for g in group_of.values() if g is not None},
+                    key=lambda g: (named_programmes[g].casefold(), g))
+    rank = {g: i for i, g in enumerate([*groups, None])}
     projects = []
-    for p in sorted(standing, key=lambda p: (p.title.casefold(), p.key)):
+    for p in sorted(standing, key=lambda p: (rank[group_of[p.key]], p.title.casefold(), p.key)):
         mine = grouped.get(p.key, {})
         end_stage = stage_at_end[p.key]
         projects.append({"project": p.key, "title": p.title, "workflow": p.workflow, "stage": end_stage,
+                         "programme": group_of[p.key], "hub_role": p.hub_role,
                          "stage_title": titles.get((p.workflow, end_stage), end_stage),
                          "moves": mine.get("moves", []), "decisions": mine.get("decisions", []),
                          "waivers": mine.get("waivers", []), "corrections": mine.get("corrections", []),
@@ -421,4 +432,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             "reviews": reviews, "deadlines": deadlines, "deadline_window": [horizon_start.isoformat(),
                                                                            horizon_end.isoformat()],
             "milestones_slipped": slipped, "stage_counts": stage_counts(standing, stage_at_end), "summary": summary,
-            "by_project": projects}
+            "by_project": projects,
+            "by_programme": [{"programme": g, "title": named_programmes[g] if g else NO_PROGRAMME,
+                              "projects": [x["project"] for x in projects if x["programme"] == g]}
+                             for g in [*groups, None] if any(x["programme"] == g for x in projects)]}

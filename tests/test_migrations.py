@@ -85,13 +85,18 @@ def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: C
     # the workflows installed (each entry with its version's image) and the projects pinned, whose images the
     # upgrade's own entry holds.
     *baselines, install1, install2, upgrade = db.audit()[11:]
-    assert [(e["seq"], e["action"], e["project"]) for e in baselines] == [
-        (12, "record.baseline", "camhs"), (13, "record.baseline", "school-nursing")]
-    images = [(i["table"], i["id"]) for e in baselines for i in json.loads(e["payload"])["rows"]]
+    assert [(e["seq"], e["action"], e["project"], json.loads(e["payload"])["revision"]) for e in baselines] == [
+        (12, "record.baseline", "camhs", "0011"), (13, "record.baseline", "school-nursing", "0011"),
+        (14, "record.baseline", "camhs", "0015"), (15, "record.baseline", "school-nursing", "0015")]
+    images = [(i["table"], i["id"]) for e in baselines[:2] for i in json.loads(e["payload"])["rows"]]
     assert images == [("project", 1), ("evidence", 1), ("evidence", 2), ("decision", 1),
                       ("project", 2), ("evidence", 3), ("decision", 2)]
+    # Revision 0015's: each project's row again, with its new columns (a programme, the hub's role), empty.
+    added = [i["row"] for e in baselines[2:] for i in json.loads(e["payload"])["rows"]]
+    assert [(r["key"], r["programme"], r["hub_role"]) for r in added] == [("camhs", None, None),
+                                                                          ("school-nursing", None, None)]
     assert [(e["seq"], e["action"]) for e in (install1, install2, upgrade)] == [
-        (14, "workflow.install"), (15, "workflow.install"), (16, "db.upgrade")]
+        (16, "workflow.install"), (17, "workflow.install"), (18, "db.upgrade")]
     assert [(i["table"], i["id"]) for i in json.loads(install1["payload"])["rows"]] == [("workflow_version", 1)]
     assert json.loads(upgrade["payload"])["from"] == "0001" and json.loads(upgrade["payload"])["to"] == HEAD
     assert json.loads(upgrade["payload"])["workflows"]["pinned"] == {
@@ -99,7 +104,7 @@ def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: C
     pinned = {i["row"]["key"]: i["row"] for i in json.loads(upgrade["payload"])["rows"]}
     assert pinned["camhs"] == db.dicts("SELECT * FROM project WHERE key = 'camhs'")[0]
     assert pinned["camhs"]["workflow_version"] == 1
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 16 entries")
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 18 entries")
     assert run.json("db", "status")["behind"] is False
     # Revision 0008 rebuilt the audit table on SQLite: it is as append-only as before.
     assert db.refused("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 3") == (
@@ -119,7 +124,7 @@ def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: C
         "Health and Wellbeing Board", "--ref", "HWB 2026-12-07 item 2", user="chair")
     assert run.json("project", "show", "camhs")["version"] == 8
     assert run.json("project", "show", "respite")["stage"] == "analyse"
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 21 entries")
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 23 entries")
 
 
 def make_database_the_old_way(db: Database) -> None:
@@ -138,6 +143,11 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("ALTER TABLE project DROP COLUMN workflow_version")
         conn.exec_driver_sql("DROP INDEX ix_audit_entry_txid")
         conn.exec_driver_sql("ALTER TABLE audit_entry DROP COLUMN txid")
+        # and what revision 0015 (programmes, the hub's role) added
+        conn.exec_driver_sql("DROP TABLE programme")
+        conn.exec_driver_sql("DROP INDEX ix_project_programme")
+        conn.exec_driver_sql("ALTER TABLE project DROP COLUMN programme")
+        conn.exec_driver_sql("ALTER TABLE project DROP COLUMN hub_role")
 
 
 def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db: Database) -> None:

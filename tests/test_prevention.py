@@ -79,8 +79,9 @@ def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.Monk
         run("people", "add", chair, "--email", "chair@council.example", "--role", "approver", "--body", BODY)
         run("people", "add", names["mallory"], "--email", "mallory@council.example")
         t.acts("pat")
+        run("programme", "add", "emotional-health", "--title", "Emotional health and wellbeing")
         run("project", "new", "camhs", "--title", "CAMHS", "--lead-commissioner", "CCGs", "--model", "joint",
-            "--accountable-body", BODY, "--owner", pat)
+            "--accountable-body", BODY, "--owner", pat, "--programme", "emotional-health", "--hub-role", "lead")
         run("project", "new", "camhs-next", "--title", "CAMHS from 2028", "--accountable-body", BODY, "--owner", pat,
             "--replaces", "camhs")
         t.acts("gina")
@@ -126,6 +127,9 @@ ATTEMPTS: dict[str, tuple[str, str, str]] = {
                 "version) VALUES ('forged', 'Forged', 'commissioning', 'do', 1, 1, '{}', 'now', 'now', 1)",
                 "UPDATE project SET cycle = 0, visit = 1 WHERE key = 'camhs'",
                 "DELETE FROM project WHERE key = 'camhs-next'"),
+    "programme": ("INSERT INTO programme (key, title, created_by, created_at) VALUES ('forged', 'Forged', "
+                  "session_user, 'now')",
+                  "UPDATE programme SET title = 'Renamed'", "DELETE FROM programme"),
     "evidence": ("INSERT INTO evidence (project_id, cycle, name, ref, recorded_by, recorded_at) "
                  "SELECT id, 1, 'eia', 'forged', session_user, 'now' FROM project WHERE key = 'camhs'",
                  "UPDATE evidence SET ref = 'forged'", "DELETE FROM evidence"),
@@ -208,7 +212,7 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
         **{ATTEMPTS[t][0]: f"{t} #N was inserted without an audit entry of the same transaction, by {login}, "
                            f"holding the row as it now is: only cycle's commands change it, each with its entry"
            for t in ("evidence", "gate_request", "milestone", "contract", "link", "person", "review_meeting",
-                     "outbox", "delivery_attempt")},
+                     "outbox", "delivery_attempt", "programme")},
         ATTEMPTS["waiver"][0]: f"only a governance lead may waive a criterion, and {login} is not one",
         ATTEMPTS["workflow_version"][0]: f"only a governance lead or an admin may install a workflow "
                                          f"({team.login('gina')}, {team.login('root')}), and {login} is not one",
@@ -228,7 +232,7 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
         **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
            if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
-                    "workflow_version")
+                    "workflow_version", "programme")
            or (s == d and t in ("milestone", "contract", "person", "outbox")) or (s == u and t == "person_role")},
     }
     team.acts("root")

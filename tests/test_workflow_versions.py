@@ -156,7 +156,7 @@ def test_a_new_version_is_for_new_projects_until_a_governance_lead_moves_one(rea
     assert run.json("workflow", "show", "commissioning", "--version", "1")["sha256"] == sha(BUILTIN)
     assert run.json("workflow", "show", "commissioning")["version"] == 3
     assert run("audit", "verify").stdout.splitlines()[1] == (
-        "Records match the log: every column of 12 rows in 14 tables (2 projects, 0 evidence, 0 decisions, 0 waivers, "
+        "Records match the log: every column of 12 rows in 15 tables (2 projects, 0 evidence, 0 decisions, 0 waivers, "
         "4 workflow versions and 6 other rows), and the workflows of 0 gate entries.")
 
 
@@ -409,8 +409,9 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
         "camhs": ("commissioning", 1, "plan"), "pilot": ("mini", 1, "plan"), "respite": ("commissioning", 1, "plan"),
         "school-nursing": ("commissioning", 1, "analyse")}
     log = db.audit()
-    # revision 0011's baseline (one entry per project), the installs, then the upgrade with the pinned rows
-    assert [e["action"] for e in log[16:]] == ["record.baseline"] * 4 + ["workflow.install"] * 3 + ["db.upgrade"]
+    # revision 0011's baseline (one entry per project), revision 0015's (the same), the installs, then the upgrade
+    # with the pinned rows
+    assert [e["action"] for e in log[16:]] == ["record.baseline"] * 8 + ["workflow.install"] * 3 + ["db.upgrade"]
     upgrade = json.loads(log[-1]["payload"])
     assert upgrade["workflows"]["pinned"] == {"camhs": ["commissioning", 1], "pilot": ["mini", 1],
                                               "respite": ["commissioning", 1], "school-nursing": ["commissioning", 1]}
@@ -422,9 +423,10 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
     assert [r[:10] for r in db.rows("SELECT * FROM audit_entry ORDER BY 1")[:16]] == kept["audit_entry"]  # + txid
     assert {t: db.rows(f"SELECT * FROM {t} ORDER BY 1") for t in ("evidence", "decision")} == {
         t: kept[t] for t in ("evidence", "decision")}
-    columns = ", ".join(c for c in db.dicts("SELECT * FROM project")[0] if c != "workflow_version")
+    columns = ", ".join(c for c in db.dicts("SELECT * FROM project")[0]
+                        if c not in ("workflow_version", "programme", "hub_role"))  # (revisions 0010, 0015)
     assert db.rows(f"SELECT {columns} FROM project ORDER BY 1") == kept["project"]
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 24 entries")
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 28 entries")
 
     # The projects carry on, on the versions the database holds, whatever files are about.
     team_file(home, NO_CRITERIA)
@@ -433,7 +435,7 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
     assert "warning: should-criterion owner-set not met" not in run("project", "advance", "pilot").stderr
     assert run.json("project", "show", "pilot")["stage"] == "closed"
     assert run("audit", "verify").stdout.splitlines()[1] == (
-        "Records match the log: every column of 13 rows in 14 tables (4 projects, 4 evidence, 2 decisions, 0 waivers, "
+        "Records match the log: every column of 13 rows in 15 tables (4 projects, 4 evidence, 2 decisions, 0 waivers, "
         "3 workflow versions and 0 other rows), and the workflows of 3 gate entries.")
     assert run("init").stdout.count("\n") == 1  # upgraded once: nothing more to install or pin
 

@@ -24,7 +24,9 @@ from typing import Any
 COVERED: dict[str, tuple[str, ...]] = {
     "project": ("id", "key", "title", "workflow", "workflow_version", "stage", "cycle", "visit", "lead_commissioner",
                 "model", "accountable_body", "owner", "sro", "lead", "governance_lead", "start_date", "end_date",
-                "aim", "scope", "benefits", "metrics", "attrs", "created_at", "updated_at", "version"),
+                "aim", "scope", "benefits", "metrics", "programme", "hub_role", "attrs", "created_at", "updated_at",
+                "version"),
+    "programme": ("id", "key", "title", "created_by", "created_at"),
     "evidence": ("id", "project_id", "cycle", "name", "ref", "note", "recorded_by", "recorded_at"),
     "decision": ("id", "project_id", "cycle", "visit", "gate", "outcome", "body", "ref", "recycle_to", "decided_on",
                  "note", "recorded_by", "recorded_at"),

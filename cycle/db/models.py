@@ -52,6 +52,9 @@ class Project(SQLModel, table=True):
     scope: str | None = None
     benefits: str | None = None
     metrics: str | None = None
+    # Seed 002's commissioning intentions: the programme (its key) the project belongs to; revision 0015.
+    programme: str | None = Field(default=None, index=True)
+    hub_role: str | None = None  # the hub's role in it (seed 001 Appendix A): lead, associate or partnership
     attrs: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     created_at: str
     updated_at: str
@@ -59,6 +62,18 @@ class Project(SQLModel, table=True):
     version: int = Field(default=1, sa_column=_project_version)
 
     __mapper_args__ = {"version_id_col": _project_version}
+
+
+class Programme(SQLModel, table=True):
+    """A programme (seed 002: a commissioning intention) that projects belong to. Rows are only ever added."""
+
+    __tablename__ = "programme"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=64)
+    title: str
+    created_by: str
+    created_at: str
 
 
 class Evidence(SQLModel, table=True):

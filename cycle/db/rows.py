@@ -42,6 +42,8 @@ class ProjectRow(NamedTuple):
     scope: str | None
     benefits: str | None
     metrics: str | None
+    programme: str | None
+    hub_role: str | None
     attrs: str
     created_at: str
     updated_at: str
@@ -176,28 +178,32 @@ def key_taken(sql: Sql, key: str) -> bool:
     return sql.one("SELECT 1 AS taken FROM project WHERE key = :key", key=key) is not None
 
 
-def projects(sql: Sql, stage: str | None = None, workflow: str | None = None) -> list[ProjectRow]:
-    where, given = _projects_where(stage, workflow)
+def projects(sql: Sql, stage: str | None = None, workflow: str | None = None,
+             programme: str | None = None) -> list[ProjectRow]:
+    where, given = _projects_where(stage, workflow, programme)
     return sql.typed(ProjectRow, _PROJECT + where + " ORDER BY key", **given)
 
 
-def stream_projects(sql: Sql, stage: str | None = None,
-                    workflow: str | None = None) -> Generator[ProjectRow, None, None]:
+def stream_projects(sql: Sql, stage: str | None = None, workflow: str | None = None,
+                    programme: str | None = None) -> Generator[ProjectRow, None, None]:
     """projects(), a batch at a time (for listings of any size)."""
-    where, given = _projects_where(stage, workflow)
+    where, given = _projects_where(stage, workflow, programme)
     with closing(sql.stream(_PROJECT + where + " ORDER BY key", **given)) as found:
         yield from map(ProjectRow._make, found)
 
 
-def key_width(sql: Sql, stage: str | None = None, workflow: str | None = None) -> int | None:
+def key_width(sql: Sql, stage: str | None = None, workflow: str | None = None,
+              programme: str | None = None) -> int | None:
     """The length of the longest key projects() would give; None when it would give none."""
-    where, given = _projects_where(stage, workflow)
+    where, given = _projects_where(stage, workflow, programme)
     width = sql.one(f"SELECT max(length(key)) AS width FROM project{where}", **given).width
     return None if width is None else int(width)
 
 
-def _projects_where(stage: str | None, workflow: str | None) -> tuple[str, dict[str, Any]]:
-    given = {name: value for name, value in (("stage", stage), ("workflow", workflow)) if value}
+def _projects_where(stage: str | None, workflow: str | None,
+                    programme: str | None = None) -> tuple[str, dict[str, Any]]:
+    given = {name: value for name, value in (("stage", stage), ("workflow", workflow), ("programme", programme))
+             if value}
     return (" WHERE " + " AND ".join(f"{name} = :{name}" for name in given) if given else ""), given
 
 

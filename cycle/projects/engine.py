@@ -34,9 +34,12 @@ from cycle.workflow import gates, registry
 from cycle.workflow.definition import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow
 from cycle.workflow.gates import GateCheck, required_bodies
 
-from . import history
+from . import history, programmes
 
 MODELS = ("integrated", "co-ordinated", "joint", "national")
+#: What `project set` changes besides a workflow's own attributes: the core fields, the programme the project
+#: belongs to and the hub's role in it (cycle.projects.programmes; not fields a workflow's criteria name).
+SETTABLE = (*CORE_FIELDS, "programme", "hub_role")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -144,8 +147,10 @@ def record_change(s: Session, project: Project, *, actor: str, action: str, payl
 def create_project(store: Store, *, actor: str, key: str, title: str, workflow: str,
                    lead_commissioner: str | None = None, model: str | None = None,
                    accountable_body: str | None = None, owner: str | None = None,
-                   attrs: dict[str, str] | None = None, replaces: str | None = None) -> Project:
-    """Create a project at its workflow's first stage, on the newest installed version of the workflow."""
+                   attrs: dict[str, str] | None = None, replaces: str | None = None, programme: str | None = None,
+                   hub_role: str | None = None) -> Project:
+    """Create a project at its workflow's first stage, on the newest installed version of the workflow; in
+    `programme` (a programme's key, cycle.projects.programmes), with the hub's role `hub_role`, when given."""
     if not _KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
     title_text = one_line(title, "title")
@@ -153,6 +158,8 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
         "title": title_text, "lead_commissioner": one_line(lead_commissioner, "lead commissioner", False),
         "model": _checked_model(model), "accountable_body": one_line(accountable_body, "accountable body", False),
         "owner": one_line(owner, "owner", False)}
+    if hub_role is not None:
+        fields["hub_role"] = programmes.checked_hub_role(hub_role)
     actor = store.actor(actor)
     with store.write() as s:
         wf = registry.get(store, s, workflow)
@@ -162,10 +169,13 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
             raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
         if fields["owner"]:
             fields["owner"] = people.named_person(s, fields["owner"], "--owner")
+        if programme is not None:
+            fields["programme"] = programmes.known(sql_of(s), programme)
         old = load_for_write(s, replaces) if replaces else None
         project = Project(key=key, title=title_text, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
                           lead_commissioner=fields["lead_commissioner"], model=fields["model"],
                           accountable_body=fields["accountable_body"], owner=fields["owner"],
+                          programme=fields.get("programme"), hub_role=fields.get("hub_role"),
                           attrs=json.dumps(extra, sort_keys=True), created_at=now, updated_at=now)
         s.add(project)
         s.flush()
@@ -214,8 +224,10 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
     """
     if "model" in changes:
         _checked_model(changes["model"])
+    if "hub_role" in changes:
+        programmes.checked_hub_role(changes["hub_role"])
     clean: dict[str, str | None] = {k: one_line(v, k.replace("_", " ")) for k, v in changes.items()
-                                    if k in CORE_FIELDS}
+                                    if k in SETTABLE}
     for name in ("start_date", "end_date"):
         if clean.get(name):
             clean[name] = iso_date(clean[name], f"--{name.replace('_', '-')}")
@@ -234,6 +246,8 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
         for name, flag in people.PERSON_FIELDS.items():
             if clean.get(name):
                 clean[name] = people.named_person(s, clean[name] or "", flag)
+        if clean.get("programme"):
+            clean["programme"] = programmes.known(sql_of(s), clean["programme"])
         diff: dict[str, list[Any]] = {}
         for name, value in clean.items():
             if getattr(project, name) != value:
@@ -548,14 +562,17 @@ def _open_linked(sql: Sql, parent: ProjectRow, wf: Workflow, new_key: str | None
     child = Project(key=key, title=f"{parent.title} ({wf.name})", workflow=wf.name, workflow_version=wf.version,
                     stage=wf.initial,
                     lead_commissioner=parent.lead_commissioner, model=parent.model,
-                    accountable_body=parent.accountable_body, owner=parent.owner, created_at=now, updated_at=now)
+                    accountable_body=parent.accountable_body, owner=parent.owner, programme=parent.programme,
+                    hub_role=parent.hub_role, created_at=now, updated_at=now)
     s.add(child)
     s.flush()
     chain.append(sql, actor=actor, action="project.create", project=key, to_stage=wf.initial,
                  payload={"workflow": wf.name, "workflow_version": wf.version, "workflow_sha256": wf.sha256,
                           "title": child.title,
                           "opened_by": parent.key, "lead_commissioner": child.lead_commissioner, "model": child.model,
-                          "accountable_body": child.accountable_body, "owner": child.owner})
+                          "accountable_body": child.accountable_body, "owner": child.owner,
+                          **({"programme": child.programme} if child.programme else {}),
+                          **({"hub_role": child.hub_role} if child.hub_role else {})})
     now = clock.utc_now()
     s.add(Link(project_id=row_id(child), kind="decommissions", other_id=parent.id, created_at=now))
     s.add(Link(project_id=parent.id, kind="decommissioned-by", other_id=row_id(child), created_at=now))

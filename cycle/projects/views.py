@@ -25,6 +25,8 @@ from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
 from cycle.workflow.gates import GateCheck, evaluate
 
+from . import programmes
+
 
 def keys(store: Store, prefix: str = "", limit: int = 200) -> list[str]:
     """Project keys starting with `prefix`, in order (shell completion: one query on the key's unique index).
@@ -56,15 +58,18 @@ class ProjectListing:
 
 
 @contextmanager
-def project_listing(store: Store, stage: str | None = None, workflow: str | None = None) -> Iterator[ProjectListing]:
+def project_listing(store: Store, stage: str | None = None, workflow: str | None = None,
+                    programme: str | None = None) -> Iterator[ProjectListing]:
     """list_projects(), read as it is used, in one read transaction that lasts as long as the `with`: memory stays
-    bounded however many projects there are. No projects at a stage or workflow no workflow has is BadInput, as
-    there."""
+    bounded however many projects there are. No projects at a stage or workflow no workflow has, or in a programme
+    there is not, is BadInput, as there."""
     with store.reading(snapshot=True) as sql:
-        width = rows.key_width(sql, stage, workflow)
+        if programme is not None:
+            programme = programmes.known(sql, programme)
+        width = rows.key_width(sql, stage, workflow, programme)
         if width is None and (stage or workflow):
             _known(store, sql, stage, workflow)
-        with closing(rows.stream_projects(sql, stage, workflow)) as found:  # closed before the transaction ends
+        with closing(rows.stream_projects(sql, stage, workflow, programme)) as found:  # closed before it ends
             yield ProjectListing(width or 0, found if width is not None else iter(()))
 
 
@@ -104,13 +109,15 @@ class ProjectView:
     checks: list[GateCheck]
     links: list[LinkedProject]
     contract: contracts.Status | None
+    programme_title: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         p = self.project
         return {
             "key": p.key, "title": p.title, "workflow": p.workflow, "workflow_version": p.workflow_version,
             "stage": p.stage, "cycle": p.cycle,
-            "version": p.version, "lead_commissioner": p.lead_commissioner, "model": p.model,
+            "version": p.version, "programme": p.programme, "programme_title": self.programme_title,
+            "hub_role": p.hub_role, "lead_commissioner": p.lead_commissioner, "model": p.model,
             "accountable_body": p.accountable_body, "owner": p.owner, "sro": p.sro, "lead": p.lead,
             "governance_lead": p.governance_lead, "start_date": p.start_date, "end_date": p.end_date, "aim": p.aim,
             "scope": p.scope, "benefits": p.benefits, "metrics": p.metrics, "attrs": json.loads(p.attrs or "{}"),
@@ -141,7 +148,9 @@ def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectVi
         today = as_of or clock.london_today()
         facts = gates.facts(sql, found, today)
         checks = [evaluate(wf, g, found, ev, dec, facts) for g in wf.gates_from(found.stage)]
-        return ProjectView(found, wf, ev, dec, checks, facts.links, facts.contract)  # facts read it on `today`
+        title = programmes.titles(sql).get(found.programme) if found.programme else None
+        return ProjectView(found, wf, ev, dec, checks, facts.links, facts.contract,  # facts read it on `today`
+                           title)
 
 
 def show_contract(store: Store, key: str, as_of: date | None = None) -> contracts.Status:
