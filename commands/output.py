@@ -347,7 +347,7 @@ def workflow(wf: Any) -> str:
         for c in g.criteria:
             what = {"evidence": f"evidence {c.evidence}",
                     "field": f"field {c.field}" + (f" in {'|'.join(c.values)}" if c.values else ""),
-                    "decision": f"decision {c.outcome} by {' and by '.join(c.bodies or (c.body,))}",
+                    "decision": f"decision {c.outcome} by {' and by '.join(c.bodies or (str(c.body),))}",
                     "date": f"{c.date} <= {c.by}",
                     "link": f"{c.link} project at {c.stage}"}[c.kind]
             when = f" [only when {c.when.field} is {'|'.join(c.when.values)}]" if c.when else ""

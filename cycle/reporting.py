@@ -241,7 +241,6 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
     hears how the check of the record gets on)."""
     from cycle.db.models import Contract, Milestone, Project, ReviewMeeting, row_id
     from cycle.governance.milestones import MilestoneView
-    from cycle.projects import programmes
     from cycle.projects.programmes import NO_PROGRAMME
     from cycle.reminders import reviews as review_rules
 
@@ -253,7 +252,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
     with store.read() as s:
         sql = sql_of(s)
         everyone = {p.key: p for p in rows.projects(sql)}
-        programme_titles = programmes.titles(sql)
+        programme_titles = rows.programme_titles(sql)
         entries = chain.iter_entries(sql)  # read as it goes: the log may be millions of entries long
         stage_at_end: dict[str, str] = {}
         moves: list[dict[str, Any]] = []

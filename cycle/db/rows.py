@@ -174,6 +174,11 @@ def project(sql: Sql, key: str, for_update: bool = False) -> ProjectRow:
     return found[0]
 
 
+def programme_titles(sql: Sql) -> dict[str, str]:
+    """Every programme (revision 0015): key -> title, in key order."""
+    return {r.key: r.title for r in sql.rows("SELECT key, title FROM programme ORDER BY key")}
+
+
 def key_taken(sql: Sql, key: str) -> bool:
     return sql.one("SELECT 1 AS taken FROM project WHERE key = :key", key=key) is not None
 

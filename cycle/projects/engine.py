@@ -170,7 +170,7 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
         if fields["owner"]:
             fields["owner"] = people.named_person(s, fields["owner"], "--owner")
         if programme is not None:
-            fields["programme"] = programmes.known(sql_of(s), programme)
+            fields["programme"] = programmes.known(rows.programme_titles(sql_of(s)), programme)
         old = load_for_write(s, replaces) if replaces else None
         project = Project(key=key, title=title_text, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
                           lead_commissioner=fields["lead_commissioner"], model=fields["model"],
@@ -247,7 +247,7 @@ def set_project(store: Store, key: str, *, actor: str, changes: dict[str, str | 
             if clean.get(name):
                 clean[name] = people.named_person(s, clean[name] or "", flag)
         if clean.get("programme"):
-            clean["programme"] = programmes.known(sql_of(s), clean["programme"])
+            clean["programme"] = programmes.known(rows.programme_titles(sql_of(s)), clean["programme"])
         diff: dict[str, list[Any]] = {}
         for name, value in clean.items():
             if getattr(project, name) != value:

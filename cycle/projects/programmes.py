@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cycle.db.sql import Sql
 from cycle.db.store import Store
 from cycle.errors import BadInput
 from cycle.inputs import one_line
@@ -52,18 +51,13 @@ def checked_hub_role(value: str | None) -> str | None:
     return role
 
 
-def titles(sql: Sql) -> dict[str, str]:
-    """Every programme: key -> title, in key order."""
-    return {r.key: r.title for r in sql.rows("SELECT key, title FROM programme ORDER BY key")}
-
-
-def known(sql: Sql, key: str | None, what: str = "--programme") -> str | None:
-    """`key` if a programme has it (None for none given); BadInput naming the programmes there are otherwise."""
+def known(there: dict[str, str], key: str | None, what: str = "--programme") -> str | None:
+    """`key` if a programme of `there` (key -> title: cycle.db.rows.programme_titles) has it (None for none given);
+    BadInput naming the programmes there are otherwise."""
     if key is None:
         return None
     given = key.strip()
-    if sql.one("SELECT 1 AS found FROM programme WHERE key = :key", key=given) is None:
-        there = titles(sql)
+    if given not in there:
         listed = f"the programmes are: {', '.join(there)}" if there else "there are none yet"
         raise BadInput(f"{what} {key!r}: there is no programme with that key ({listed}); add it with: cycle "
                        f"programme add {quote(given) if _KEY.match(given) else 'KEY'} --title TITLE")

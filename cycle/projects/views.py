@@ -65,7 +65,7 @@ def project_listing(store: Store, stage: str | None = None, workflow: str | None
     there is not, is BadInput, as there."""
     with store.reading(snapshot=True) as sql:
         if programme is not None:
-            programme = programmes.known(sql, programme)
+            programme = programmes.known(rows.programme_titles(sql), programme)
         width = rows.key_width(sql, stage, workflow, programme)
         if width is None and (stage or workflow):
             _known(store, sql, stage, workflow)
@@ -148,7 +148,7 @@ def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectVi
         today = as_of or clock.london_today()
         facts = gates.facts(sql, found, today)
         checks = [evaluate(wf, g, found, ev, dec, facts) for g in wf.gates_from(found.stage)]
-        title = programmes.titles(sql).get(found.programme) if found.programme else None
+        title = rows.programme_titles(sql).get(found.programme) if found.programme else None
         return ProjectView(found, wf, ev, dec, checks, facts.links, facts.contract,  # facts read it on `today`
                            title)
 
