@@ -192,3 +192,37 @@ def test_a_database_from_revision_0013_upgrades_and_verifies(run: Cli, db: Datab
     db.tamper("UPDATE project SET hub_role = 'partnership' WHERE key = 'camhs'")
     err = run("audit", "verify", expect=1).stderr
     assert "hub_role is 'partnership' but entry" in err and "recorded 'lead'" in err
+
+
+def test_a_programme_edited_outside_cycle_is_named_by_verify(run: Cli, db: Database) -> None:
+    """Someone with a text editor (or sqlite3) renames a programme: its title is on the record, so verify says so."""
+    run("init")
+    _programmes(run)
+    db.tamper("UPDATE programme SET title = 'Renamed' WHERE key = 'early-help'")
+    err = run("audit", "verify", expect=1).stderr
+    assert "title is 'Renamed' but entry" in err and "recorded 'Early help for families'" in err
+
+
+def test_odd_input_for_a_programme_or_hub_role_is_one_line_and_exit_2(run: Cli, db: Database) -> None:
+    run("init")
+    _programmes(run)
+    run(*CAMHS)
+    before = db.dump()
+    for argv, line in (
+            (["programme", "add", "x" * 65, "--title", "T"],
+             "Error: programme key '" + "x" * 65 + "' must be lower-case letters, digits and '-', e.g. "
+             "emotional-health"),
+            (["programme", "add", "ok", "--title", "   "], "Error: --title must not be empty"),
+            (["programme", "add", "ok", "--title", "a\u202eb"], "Error: --title must not hold right-to-left or other "
+                                                               "direction controls (U+202A-U+202E, U+2066-U+2069)"),
+            (["project", "list", "--programme", ""], "Error: --programme '': there is no programme with that key "
+                                                     "(the programmes are: early-help, emotional-health); add it with: "
+                                                     "cycle programme add KEY --title TITLE"),
+            (["project", "set", "camhs", "--hub-role", "lead\n"], "Error: --hub-role 'lead\\n' is not one of: lead, "
+                                                                   "associate, partnership (the hub leads the "
+                                                                   "commissioning, is an associate to another lead "
+                                                                   "commissioner, or works in partnership)")):
+        result = run(*argv, expect=2)
+        assert result.stderr.splitlines()[0].startswith(line), argv
+        assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+    assert db.dump() == before

@@ -44,11 +44,10 @@ def checked_hub_role(value: str | None) -> str | None:
     """`value` if it is one of HUB_ROLES (None for none given); BadInput naming the choices otherwise."""
     if value is None:
         return None
-    role = value.strip()
-    if role not in HUB_ROLES:
+    if value not in HUB_ROLES:
         raise BadInput(f"--hub-role {value!r} is not one of: {', '.join(HUB_ROLES)} (the hub leads the "
                        f"commissioning, is an associate to another lead commissioner, or works in partnership)")
-    return role
+    return value
 
 
 def known(there: dict[str, str], key: str | None, what: str = "--programme") -> str | None:
@@ -56,7 +55,7 @@ def known(there: dict[str, str], key: str | None, what: str = "--programme") -> 
     BadInput naming the programmes there are otherwise."""
     if key is None:
         return None
-    given = key.strip()
+    given = key
     if given not in there:
         listed = f"the programmes are: {', '.join(there)}" if there else "there are none yet"
         raise BadInput(f"{what} {key!r}: there is no programme with that key ({listed}); add it with: cycle "
