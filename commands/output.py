@@ -106,8 +106,10 @@ def _waiting_on(c: Any) -> str:
     """An unmet criterion as `project show` names it: a decision several bodies take says which are awaited."""
     if c.kind == "decision" and len(c.bodies) > 1:
         decided = [b for b in c.bodies if b not in c.awaited]
-        return (f"{c.id} (decided by {', '.join(decided) or 'none yet'}; awaiting {', '.join(c.awaited)})"
-                if c.awaited else c.id)
+        if not c.awaited:
+            return str(c.id)
+        return (f"{c.id} (decided by {', '.join(decided)}; awaiting {', '.join(c.awaited)})" if decided
+                else f"{c.id} (awaiting {', '.join(c.awaited)})")
     return str(c.id)
 
 

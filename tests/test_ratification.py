@@ -87,6 +87,8 @@ def test_a_gate_two_bodies_ratify_opens_only_after_both_have_said_go(barnet: Cli
     text = run("gate", "check", "barnet").stdout
     assert f"Awaiting all 2 bodies: {BODY}, {CCG} (each must record its own go)." in text
     assert f"bodies decided: none yet; awaited: {BODY}, {CCG}" in text
+    assert (f"  next: analyse-plan -> plan: waiting on: ratified (awaiting {BODY}, {CCG})"
+            in run("project", "show", "barnet").stdout)
 
     decide(run, BODY, "chair")
     check = run.json("gate", "check", "barnet")
