@@ -104,9 +104,11 @@ def run_on_date(c: ContractRow, nation: str | None = None) -> date | None:
     """The last day of the contract's run-on (dates.run_on_end), when its terms give a run-on period."""
     if c.if_no_notice != "run-on" or not c.end or not c.run_on:
         return None
-    from cycle.reminders.settings import bank_holidays
+    if not nation:
+        from cycle.reminders.settings import bank_holidays
 
-    return _run_on_end(c.end, c.run_on, nation or bank_holidays())
+        nation = bank_holidays()
+    return _run_on_end(c.end, c.run_on, nation)
 
 
 @lru_cache(maxsize=16384)
@@ -130,9 +132,10 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
     """The contract on `as_of`. Its terms give one run-on period: without notice by the deadline it runs
     on from its end date for that period and then ends (a contract that rolls on again is not modelled).
     `nation`: whose bank holidays count (default: the setting, reminders.settings.bank_holidays)."""
-    from cycle.reminders.settings import bank_holidays
+    if not nation:
+        from cycle.reminders.settings import bank_holidays
 
-    nation = nation or bank_holidays()
+        nation = bank_holidays()
     served = stored_day(c.notice_served_on)
     if served is not None and served > as_of:
         served = None  # recorded later: on as_of, notice had not been served

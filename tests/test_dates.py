@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cycle.calendar import dates
 from cycle.contracts import parse_money, status
@@ -181,3 +183,33 @@ def test_well_formed_amounts(text: str, pounds: str) -> None:
 def test_misgrouped_or_malformed_amounts_are_refused(text: str) -> None:
     with pytest.raises(BadInput, match="is not an amount in pounds; write e.g. 1250000, £1,250,000 or 1.25m"):
         parse_money(text, "--value")
+
+
+@pytest.mark.parametrize("stamp", [
+    "2026-07-01T22:59:59.999999Z", "2026-07-01T23:00:00.000000Z",  # summer: 23:00 UTC is midnight in London
+    "2026-12-31T23:30:00Z", "2026-03-29T00:30:00.5Z", "2026-10-25T23:59:59Z", "2027-03-27T23:00:00.000001Z",
+    "2026-02-29T10:00:00Z", "2026-13-01T10:00:00Z", "2026-07-01T24:00:00Z", "2026-07-01t10:00:00Z", "",
+    "٢٠٢٦-07-01T10:00:00Z", "2026-07-01T10:00:00+00:00", "2026-07-01T10:00Z"])
+def test_london_day_of_a_stamp_is_the_long_way_round(stamp: str) -> None:
+    """clock.london_day (the due scan's quick way from a stamp to its day in England) gives what london_date of
+    parse_utc gives, and fails where it fails (an hour before midnight in summer is already the next day)."""
+    from cycle.calendar import clock
+
+    try:
+        expected: object = clock.london_date(clock.parse_utc(stamp))
+    except ValueError as exc:
+        expected = type(exc)
+    try:
+        found: object = clock.london_day(stamp)
+    except ValueError as exc:
+        found = type(exc)
+    assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 12, 31), timezones=st.just(UTC)))
+def test_london_day_agrees_at_any_instant(instant: datetime) -> None:
+    from cycle.calendar import clock
+
+    stamp = clock.utc_stamp(instant)
+    assert clock.london_day(stamp) == clock.london_date(instant) == clock.london_date(clock.parse_utc(stamp))

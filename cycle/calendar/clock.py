@@ -8,7 +8,9 @@ is already 1 April there.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -34,6 +36,25 @@ def london_date(instant: datetime) -> date:
     if instant.tzinfo is None:
         raise ValueError("london_date needs an aware datetime (e.g. datetime.now(UTC))")
     return instant.astimezone(LONDON).date()
+
+
+# A stamp before 23:00 UTC: London (UTC+0 in winter, UTC+1 in summer) is on the same calendar day.
+_BEFORE_23 = re.compile(r"(\d{4}-\d{2}-\d{2})T(?:[01]\d|2[0-2]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?Z", re.ASCII)
+
+
+def london_day(stamp: str) -> date:
+    """london_date(parse_utc(stamp)), the same answer and the same errors, quicker over many stamps (the due scan
+    asks it of every project's stage entries): before 23:00 UTC the day is the stamp's own, worked out once per
+    distinct day; other stamps (and anything not in the usual form) go the long way."""
+    found = _BEFORE_23.fullmatch(stamp)
+    if found is None:
+        return london_date(parse_utc(stamp))
+    return _day_of(found.group(1))
+
+
+@lru_cache(maxsize=4096)
+def _day_of(text: str) -> date:
+    return date.fromisoformat(text)
 
 
 def london_today() -> date:

@@ -10,7 +10,7 @@ import json
 from datetime import date
 from typing import Any, Literal, overload
 
-from cycle.calendar.clock import london_date, parse_utc
+from cycle.calendar.clock import london_date, london_day, parse_utc
 from cycle.db.rows import ProjectRow
 from cycle.db.sql import Sql
 
@@ -29,22 +29,21 @@ class Entries:
     does, without a query per project."""
 
     def __init__(self, sql: Sql):
-        self.by_stage: dict[tuple[str, str], Any] = {}
-        self.last: dict[str, Any] = {}
-        for row in sql.rows(_LAST_ENTRIES):
-            self.by_stage[(row.project, row.to_stage)] = row
-            if row.project not in self.last or row.seq > self.last[row.project].seq:
-                self.last[row.project] = row
-        self._days: dict[tuple[int, bool], date | None] = {}
+        self.by_stage: dict[tuple[str, str], tuple[int, str, str]] = {}  # (project, stage) -> (seq, at, action)
+        self.last: dict[str, tuple[int, str, str]] = {}
+        last = self.last
+        for project, to_stage, seq, at, action in sql.tuples(_LAST_ENTRIES):
+            entry = self.by_stage[(project, to_stage)] = (seq, at, action)
+            if project not in last or seq > last[project][0]:
+                last[project] = entry
 
     def entered_on(self, project: ProjectRow, stage: str | None = None, *, creation: bool = True) -> date | None:
         entry = self.last.get(project.key) if stage is None else self.by_stage.get((project.key, stage))
-        if entry is None:
-            return _day(entry, project, creation)
-        key = (entry.seq, creation)  # (the due scan asks twice of a project at the stage it entered last)
-        if key not in self._days:
-            self._days[key] = _day(entry, project, creation)
-        return self._days[key]
+        if entry is not None and entry[2] != "project.create":
+            return london_day(entry[1])
+        if not creation:
+            return None
+        return london_day(entry[1] if entry is not None else project.created_at)
 
 
 def stage_entry(sql: Sql, key: str) -> Any:
@@ -75,10 +74,10 @@ def entered_stage_on(sql: Sql, project: ProjectRow, stage: str | None = None, *,
 
 def _day(entry: Any, project: ProjectRow, creation: bool) -> date | None:
     if entry is not None and entry.action != "project.create":
-        return london_date(parse_utc(entry.at))
+        return london_day(entry.at)
     if not creation:
         return None
-    return london_date(parse_utc(entry.at if entry is not None else project.created_at))
+    return london_day(entry.at if entry is not None else project.created_at)
 
 
 _MOVES_AND_DECISIONS = ("SELECT action, at, to_stage, payload FROM audit_entry WHERE project = :key "

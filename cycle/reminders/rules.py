@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from cycle import contracts
@@ -34,7 +34,6 @@ from cycle.bulk import paused_gc
 from cycle.calendar import clock, dates
 from cycle.calendar.quarters import Quarter
 from cycle.db import rows
-from cycle.db.models import OutboxMessage
 from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
 from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
@@ -53,7 +52,10 @@ from .settings import Settings, bank_holidays, settings
 
 @dataclass
 class Reminder:
-    """One reminder to one person: not yet in the outbox when `outbox_id` is None."""
+    """One reminder to one person: not yet in the outbox when `outbox_id` is None.
+
+    Its context (what the templates render) is kept in parts, shared between the reminders of one scan, and merged
+    only when asked for: a dry run needs the summary alone, and at portfolio scale most reminders are only listed."""
 
     project: str
     kind: str
@@ -61,7 +63,10 @@ class Reminder:
     recipient: str
     role: str
     email: str
-    context: dict[str, Any]
+    summary: str
+    title: str
+    as_of: str
+    parts: tuple[dict[str, Any], ...] = field(repr=False)
     outbox_id: int | None = None
     status: str | None = None  # None: not queued yet; 'queued': by this run; else the outbox row's status
 
@@ -69,9 +74,19 @@ class Reminder:
     def key(self) -> tuple[str, str, str, str]:
         return (self.project, self.kind, self.period, self.recipient)
 
+    @property
+    def context(self) -> dict[str, Any]:
+        """The project's part, each of `parts` in order, and who it is for (a new dict at each call)."""
+        context = {"project": self.project, "title": self.title, "kind": self.kind, "period": self.period,
+                   "as_of": self.as_of}
+        for part in self.parts:
+            context.update(part)
+        context["recipient"], context["role"] = self.recipient, self.role
+        return context
+
     def as_dict(self) -> dict[str, Any]:
         return {"project": self.project, "kind": self.kind, "period": self.period, "recipient": self.recipient,
-                "role": self.role, "email": self.email, "subject": self.context.get("summary"),
+                "role": self.role, "email": self.email, "subject": self.summary,
                 "outbox_id": self.outbox_id, "status": self.status or "new"}
 
 
@@ -183,7 +198,8 @@ class Portfolio:
         st = self.status(holder, contract, as_of) if contract is not None else None
         if self._waivers is None:
             self._waivers = rows.grouped(self.sql, WaiverRow)
-        waivers = {(w.gate, w.criterion): w for w in self._waivers.get(project.id, []) if w.visit == project.visit}
+        found = self._waivers.get(project.id)
+        waivers = {(w.gate, w.criterion): w for w in found if w.visit == project.visit} if found else {}
         return gates.Facts(today=as_of, contract=st,
                            run_on_to=contracts.run_on_date(st.contract, self.nation()) if st else None,
                            links=self.links(project), waivers=waivers)
@@ -199,6 +215,8 @@ class _Collector:
         self.as_of_text = as_of.isoformat()
         self._people: dict[str, Any] = {}
         self._quarters: dict[Quarter, tuple[str, date, bool, bool, dict[str, str]]] = {}
+        self._due_quarters: dict[tuple[str | None, date | None, date | None],
+                                 tuple[tuple[str, date, bool, bool, dict[str, str]], ...]] = {}
 
     def quarter(self, q: Quarter, cfg: Settings) -> tuple[str, date, bool, bool, dict[str, str]]:
         """(label, end, review due now, review overdue, the quarter's part of a reminder's context) on the scan's
@@ -215,10 +233,27 @@ class _Collector:
             found = self._quarters[q] = (str(q), end, due_now, as_of > end + grace, about)
         return found
 
-    def add(self, project: ProjectRow, kind: str, period: str, context: dict[str, Any],
+    def due_quarters(self, project: ProjectRow, contract: ContractRow,
+                     cfg: Settings) -> tuple[tuple[str, date, bool, bool, dict[str, str]], ...]:
+        """The quarters (as `quarter` gives them) that need a review of this contract (reviews.review_quarters)
+        and whose review reminder is due or overdue on the scan's day, reviews held or not. They follow from the
+        contract's start, the day its project entered `do` and its last day as things stand, which a
+        portfolio's contracts share: worked out once for each, not once per contract."""
+        as_of = self.plan.as_of
+        entered = self.look.entered(project, "do", creation=False)
+        st = self.look.status(project.key, contract, as_of)
+        key = (contract.start, entered, st.effective_end)
+        found = self._due_quarters.get(key)
+        if found is None:
+            needed = reviews.review_quarters(contract, project.key, entered, as_of, st)
+            found = self._due_quarters[key] = tuple(
+                q for q in (self.quarter(q, cfg) for q in needed) if q[2] or q[3])
+        return found
+
+    def add(self, project: ProjectRow, kind: str, period: str, summary: str, parts: tuple[dict[str, Any], ...],
             who: list[tuple[str, str | None, bool]]) -> None:
         """Address a reminder to each (role, name, required) that has a person with an email (each with a context
-        of its own: the project's, `context`, and who it is for)."""
+        of its own: the project's, `parts` merged in order, which hold `summary`, and who it is for)."""
         seen: set[str] = set()
         for role, name, required in who:
             if not name:
@@ -240,36 +275,35 @@ class _Collector:
                     f"{name} ({role} of {project.key}) is not in the people list, so has no email",
                     f"cycle people add {name} --email ADDRESS"))
                 continue
-            self.plan.reminders.append(Reminder(
-                project.key, kind, period, name, role, person.email,
-                {"project": project.key, "title": project.title, "kind": kind, "period": period,
-                 "as_of": self.as_of_text, **context, "recipient": name, "role": role}))
+            self.plan.reminders.append(Reminder(project.key, kind, period, name, role, person.email, summary,
+                                                project.title, self.as_of_text, parts))
 
 
 def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
     as_of = c.plan.as_of
-    needed = reviews.review_quarters(contract, project.key, c.look.entered(project, "do", creation=False), as_of,
-                                     c.look.status(project.key, contract, as_of))
-    if not needed:
+    found = c.due_quarters(project, contract, cfg)
+    if not found:
         return
     done = c.look.held(project)
-    for q in needed:
-        label, end, due_now, overdue, about = c.quarter(q, cfg)
-        if not (due_now or overdue) or label in done:
-            continue  # (most quarters, at portfolio scale: nothing is built for them)
-        context = {**about, "provider": contract.provider, "contract_ref": contract.ref,
-                   "command": f"cycle review record {project.key} --quarter {label} --held-on YYYY-MM-DD"}
+    terms: dict[str, Any] | None = None  # the contract's part of the context, made once (and only if needed)
+    for label, end, due_now, overdue, about in found:
+        if label in done:
+            continue
+        if terms is None:
+            terms = {"provider": contract.provider, "contract_ref": contract.ref}
+        command = f"cycle review record {project.key} --quarter {label} --held-on YYYY-MM-DD"
         if due_now:
             days_left = (end - as_of).days
-            summary = (f"Quarterly review due by {end.isoformat()}" if days_left >= 0
-                       else f"Quarterly review for {label} was due by {end.isoformat()}: not recorded yet")
-            c.add(project, "review-due", label,
-                  {**context, "days_left": days_left, "days_late": max(0, -days_left), "summary": summary},
+            summary = (f"Quarterly review due by {about['review_due']}" if days_left >= 0
+                       else f"Quarterly review for {label} was due by {about['review_due']}: not recorded yet")
+            c.add(project, "review-due", label, summary,
+                  (about, terms, {"command": command, "days_left": days_left, "days_late": max(0, -days_left),
+                                 "summary": summary}),
                   [("owner", project.owner, True)])
         if overdue:
-            c.add(project, "review-overdue", label,
-                  {**context, "days_overdue": (as_of - end).days,
-                   "summary": f"Quarterly review for {label} not recorded"},
+            summary = f"Quarterly review for {label} not recorded"
+            c.add(project, "review-overdue", label, summary,
+                  (about, terms, {"command": command, "days_overdue": (as_of - end).days, "summary": summary}),
                   [("governance lead", project.governance_lead, True)])
 
 
@@ -278,6 +312,16 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
     as_of = c.plan.as_of
     st = c.look.status(holder.key, contract, as_of)
     if st.deadline is None:
+        return
+    if st.state in ("open", "due"):
+        days = (st.deadline - as_of).days
+        fallen = [n for n in cfg.notice_ladder if n >= days]  # (as_of on or after deadline - n days)
+        if not fallen:
+            return  # (most contracts, at portfolio scale: nothing is built for them)
+        kind, period = "notice", f"{st.deadline.isoformat()}/{min(fallen)}d"
+    elif st.state == "passed":
+        kind, period = "notice-passed", st.deadline.isoformat()
+    else:
         return
     who: list[tuple[str, str | None, bool]] = [("owner", holder.owner, True),
                                                ("senior responsible officer", holder.sro, False)]
@@ -288,21 +332,16 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
                "consequence": st.consequence,
                "run_on_to": st.run_on_to.isoformat() if st.run_on_to else None,
                "command": f"cycle contract notice {holder.key} --served-on YYYY-MM-DD --ref REF"}
-    if st.state in ("open", "due"):
-        fallen = [n for n in cfg.notice_ladder if as_of >= st.deadline - timedelta(days=n)]
-        if not fallen:
-            return
+    if kind == "notice":
         rung = min(fallen)  # the latest rung reached; earlier ones missed while nothing ran say less
-        days = (st.deadline - as_of).days
-        c.add(holder, "notice", f"{st.deadline.isoformat()}/{rung}d",
-              {**context, "rung": rung, "days_left": days,
-               "summary": f"Notice deadline {dates.in_days(days)} ({st.deadline.isoformat()})"}, who)
-    elif st.state == "passed":
+        summary = f"Notice deadline {dates.in_days(days)} ({st.deadline.isoformat()})"
+        c.add(holder, kind, period, summary, (context, {"rung": rung, "days_left": days, "summary": summary}), who)
+    else:
         runs_on = (f"the contract now runs on to {st.run_on_to.isoformat()}" if st.run_on_to
                    else "the contract now runs on past its end date")
         who.append(("governance lead", holder.governance_lead, False))
-        c.add(holder, "notice-passed", st.deadline.isoformat(),
-              {**context, "summary": f"Notice deadline passed: {runs_on}"}, who)
+        summary = f"Notice deadline passed: {runs_on}"
+        c.add(holder, kind, period, summary, (context, {"summary": summary}), who)
 
 
 def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
@@ -332,16 +371,17 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
     if not ready:
         return
     first = ready[0]
-    c.add(project, "gate-waiting", f"{project.stage}/c{project.cycle}v{project.visit}",
-          {"stage": project.stage, "stage_title": wf.stage(project.stage).title, "since": since.isoformat(),
+    summary = f"Waiting {waited} days for a decision on {', '.join(g.id for g in ready)}"
+    c.add(project, "gate-waiting", f"{project.stage}/c{project.cycle}v{project.visit}", summary,
+          ({"stage": project.stage, "stage_title": wf.stage(project.stage).title, "since": since.isoformat(),
            "days_waiting": waited,
            "gates": [{"id": g.id, "to": g.dest, "to_title": wf.stage(g.dest).title, "title": g.title}
                      for g in ready],
            "body": project.accountable_body,
-           "summary": f"Waiting {waited} days for a decision on {', '.join(g.id for g in ready)}",
+           "summary": summary,
            "command": (f"cycle decision record {project.key} --gate {first.id} --outcome go "
                        f"--body {quote(project.accountable_body) if project.accountable_body else 'BODY'} "
-                       f"--ref MINUTES")},
+                       f"--ref MINUTES")},),
           [("owner", project.owner, True), ("governance lead", project.governance_lead, False)])
 
 
@@ -378,19 +418,27 @@ def _due(store: Store, session: Session, as_of: date, cfg: Settings,
     return c.plan
 
 
+_QUEUED = "SELECT project, kind, period, recipient, id, status, email FROM outbox WHERE project IN ({})"
+
+
 def _mark_queued(session: Session, plan: Plan) -> None:
-    keys = sorted({r.project for r in plan.reminders})
+    sql = sql_of(session)
+    keys = sorted(set(map(attrgetter("project"), plan.reminders)))
     found = {}
     for i in range(0, len(keys), 500):  # a bounded IN list (SQLite allows so many parameters), whatever the size
-        queued = session.exec(select(OutboxMessage).where(  # type: ignore[call-overload]
-            OutboxMessage.project.in_(keys[i:i + 500]))).scalars()  # type: ignore[attr-defined]
-        found.update({(o.project, o.kind, o.period, o.recipient): o for o in queued})
+        chunk = keys[i:i + 500]
+        marks = ", ".join(f":k{n}" for n in range(len(chunk)))
+        for project, kind, period, recipient, *row in sql.tuples(_QUEUED.format(marks),
+                                                                 **{f"k{n}": key for n, key in enumerate(chunk)}):
+            found[(project, kind, period, recipient)] = row
+    if not found:
+        return
     for r in plan.reminders:
-        row = found.get(r.key)
-        if row is not None:
-            r.outbox_id, r.status = row.id, row.status
-            if row.status in ("sent", "sending"):
-                r.email = row.email  # where it went (or is going); an unsent row goes to the current address
+        queued = found.get((r.project, r.kind, r.period, r.recipient))  # (r.key)
+        if queued is not None:
+            r.outbox_id, r.status, email = queued
+            if r.status in ("sent", "sending"):
+                r.email = email  # where it went (or is going); an unsent row goes to the current address
 
 
 # --- queueing ------------------------------------------------------------------------------------

@@ -154,7 +154,12 @@ def awaits_decision(wf: Workflow, gate: Gate, project: ProjectRow, evidence: Seq
         return not result.met
 
     for c in gate.criteria:
-        if c.must and c.kind != "decision" and unmet(_criterion(gate, c, project, recorded, decisions, facts)):
+        if not c.must or c.kind == "decision":
+            continue
+        if c.kind == "evidence" and c.when is None and not facts.waivers:
+            if not recorded.this_cycle.get(c.evidence or ""):
+                return False  # (what _criterion would find unmet, without wording why: most gates stop here)
+        elif unmet(_criterion(gate, c, project, recorded, decisions, facts)):
             return False
     if any(unmet(_contract_notice(project.key, facts)) for _ in rules_for(wf, gate)):
         return False
