@@ -154,14 +154,15 @@ def remind(ctx: click.Context, dry_run: bool, as_of: str | None, as_json: bool) 
 
 
 @remind.command("run")
-@click.option("--as-of", type=DATE, help="Run as of DATE (YYYY-MM-DD, London): today or earlier; a later day "
-                                              "only with --dry-run (a run sends real reminders).")
+@click.option("--as-of", type=DATE, help="Run as of DATE (YYYY-MM-DD, London): today or earlier (sent today, as "
+                                              "things stand today); a later day only with --dry-run.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be sent (same as cycle remind --dry-run).")
 @click.option("--no-send", is_flag=True, help="Queue what is due but leave sending to `cycle outbox send`.")
 def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
     """One tick: queue every reminder due today, then send the outbox. Safe to run twice or from cron.
 
-    Exits 1 when anything due could not be queued or delivered (stderr says how many and why).
+    Exits 1 when anything due could not be queued or delivered, on this run or an earlier one while it is still
+    due (stderr says which, how many and why).
 
     \b
     Example:
@@ -187,18 +188,37 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
         click.echo(f"Not sent: {p.kind} {p.project} {p.period}: {p.problem}; fix with: {p.fix}", err=True)
     if no_send:
         click.echo("Send them with: cycle outbox send")
-        _refuse_undelivered(len(plan.problems))
+        _refuse_undelivered(store, plan)
         return
     drained = send.drain(store, actor=actor(), transport=transport)
     _report(drained, transport)
-    _refuse_undelivered(len(plan.problems), drained)
+    _refuse_undelivered(store, plan, drained)
 
 
-def _refuse_undelivered(not_queued: int, drained: Any = None) -> None:
-    """Exit 1 (cron and monitoring notice) when anything due was not queued, or not accepted by the server."""
+def _refuse_undelivered(store: Any, plan: Any, drained: Any = None) -> None:
+    """Exit 1 (cron and monitoring notice) when anything due was not queued or not accepted by the server: in
+    this run, or (`plan`: a remind run) in an earlier one while the reminder is still due (a row refused for good,
+    or waiting to retry, keeps the run failing until it is sent or its reminder is no longer due)."""
     from cycle.errors import NotDelivered
+    from cycle.reminders import outbox as box
 
-    failed, waiting = (len(drained.failed), len(drained.waiting)) if drained is not None else (0, 0)
+    from .output import safe
+
+    tried = drained.failed + drained.waiting if drained is not None else []
+    seen = {r.id for r in tried}
+    due = sorted({r.outbox_id for r in plan.reminders if r.outbox_id}) if plan is not None else []
+    earlier = [r for r in box.undelivered(store, due) if r.id not in seen] if due else []
+    for r in earlier:
+        if r.status == "failed":
+            click.echo(safe(f"  still failed #{r.id} to {r.recipient} <{r.email}> ({r.kind} {r.project} {r.period}, "
+                            f"still due): {r.last_error}; retry with: cycle outbox retry {r.id} (if the address is "
+                            f"wrong, first: cycle people add {r.recipient} --email ADDRESS)"), err=True)
+        else:
+            click.echo(safe(f"  still waiting #{r.id} to {r.recipient} <{r.email}> ({r.kind} {r.project} "
+                            f"{r.period}): {r.last_error}; next try after {r.next_attempt_at[:19]}Z"), err=True)
+    failed = len(drained.failed if drained is not None else []) + sum(r.status == "failed" for r in earlier)
+    waiting = len(drained.waiting if drained is not None else []) + sum(r.status != "failed" for r in earlier)
+    not_queued = len(plan.problems) if plan is not None else 0
     if not_queued or failed or waiting:
         raise NotDelivered(not_queued, failed, waiting)
 
@@ -262,7 +282,7 @@ def outbox_send() -> None:
     transport = mail.transport()
     drained = send.drain(ready_store(), actor=actor(), transport=transport)
     _report(drained, transport)
-    _refuse_undelivered(0, drained)
+    _refuse_undelivered(None, None, drained)
 
 
 @outbox.command("retry")

@@ -569,15 +569,26 @@ def test_remind_run_and_outbox_send_exit_1_when_anything_due_was_not_delivered_o
         "list --status failed)")
     # nothing left to send: exit 0 (a failure already reported is not reported by every later run)
     assert run("outbox", "send").stdout.startswith("Outbox: sent 0.")
-    # a recipient missing from the people list: the reminder cannot be queued
+    # a recipient missing from the people list: the reminder cannot be queued; and sam's notice reminder, refused
+    # for good, is still due (the 90-day rung until the 60-day one falls due): every run says so until it goes
+    (sam,) = [r["id"] for r in run.json("outbox", "list", "--status", "failed")]
     missing = remind_run(run, f"{Y + 1}-01-08", expect=1)
     assert "Not sent: review-overdue camhs" in missing.stderr
+    assert (f"  still failed #{sam} to sam <sam@council.example> (notice camhs {Y + 1}-03-31/90d, still due): 550 "
+            f"5.1.1 <sam@council.example>: Recipient address rejected; retry with: cycle outbox retry {sam} (if the "
+            f"address is wrong, first: cycle people add sam --email ADDRESS)") in missing.stderr.splitlines()
     assert missing.stderr.splitlines()[-1] == (
-        "Error: 1 reminder due could not be delivered or queued: 1 not queued (nobody with an email to send it to; "
-        "fix as said above, the next run sends it)")
+        "Error: 2 reminders due could not be delivered or queued: 1 not queued (nobody with an email to send it to; "
+        "fix as said above, the next run sends it); 1 failed (refused for good; see: cycle outbox list --status "
+        "failed)")
     assert remind_run(run, f"{Y + 1}-01-08", "--no-send", expect=1).stderr.splitlines()[-1].startswith(
-        "Error: 1 reminder due could not be delivered or queued: 1 not queued")
+        "Error: 2 reminders due could not be delivered or queued: 1 not queued")
     run("people", "add", "gina", "--email", "gina@council.example")
+    assert remind_run(run, f"{Y + 1}-01-08", expect=1).stderr.splitlines()[-1] == (
+        "Error: 1 reminder due could not be delivered or queued: 1 failed (refused for good; see: cycle outbox list "
+        "--status failed)")
+    smtp.handler.refuse = {}  # (sam's address put right at the server's end)
+    run("outbox", "retry", str(sam))
     assert remind_run(run, f"{Y + 1}-01-08").stderr == ""
 
 

@@ -264,6 +264,24 @@ def listing(store: Store, status: str | None = None) -> list[Row]:
         return rows
 
 
+def undelivered(store: Store, ids: list[int]) -> list[Row]:
+    """Of these rows, those tried and not delivered: failed (refused for good), or pending after a failed attempt
+    (waiting to retry), by id. (`remind run` asks it of the rows of every reminder still due, so that a failure
+    keeps showing until the row is sent or its reminder is no longer due.)"""
+    found: list[Row] = []
+    with store.read() as s:
+        for i in range(0, len(ids), 500):  # a bounded IN list, whatever the size
+            query = select(OutboxMessage).where(
+                OutboxMessage.id.in_(ids[i:i + 500]),  # type: ignore[union-attr]
+                or_(OutboxMessage.status == "failed",  # type: ignore[arg-type]
+                    and_(OutboxMessage.status == "pending", OutboxMessage.attempts > 0)))  # type: ignore[arg-type]
+            found += [Row.of(o) for o in s.exec(query).scalars()]  # type: ignore[call-overload]
+        known = addresses(s, {r.recipient for r in found})
+    for r in found:
+        r.email = known.get(r.recipient, r.email)  # the address a retry goes to, as listing() shows it
+    return sorted(found, key=lambda r: r.id)
+
+
 def attempts(store: Store, row_id: int) -> list[DeliveryAttempt]:
     with store.read() as s:
         q = select(DeliveryAttempt).where(DeliveryAttempt.outbox_id == row_id).order_by(DeliveryAttempt.id)  # type: ignore[arg-type]

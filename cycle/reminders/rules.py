@@ -50,7 +50,7 @@ from .settings import Settings, bank_holidays, settings
 
 # --- what is due ---------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Reminder:
     """One reminder to one person: not yet in the outbox when `outbox_id` is None.
 
@@ -206,8 +206,9 @@ class Portfolio:
 
 
 class _Collector:
-    def __init__(self, store: Store, session: Session, as_of: date, look: Lookup):
+    def __init__(self, store: Store, session: Session, as_of: date, look: Lookup, sent_on: date):
         self.store = store
+        self.sent_on = sent_on  # the day the reminders go: as_of, or a later day for a run dated back (see due)
         self.s = session  # for the people (the ORM)
         self.sql = sql_of(session)  # for the workflow versions (cycle.workflow.registry)
         self.look = look
@@ -280,7 +281,7 @@ class _Collector:
 
 
 def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
-    as_of = c.plan.as_of
+    sent_on = c.sent_on  # (the days left, late or overdue are counted from the day it goes: see due)
     found = c.due_quarters(project, contract, cfg)
     if not found:
         return
@@ -293,7 +294,7 @@ def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Set
             terms = {"provider": contract.provider, "contract_ref": contract.ref}
         command = f"cycle review record {project.key} --quarter {label} --held-on YYYY-MM-DD"
         if due_now:
-            days_left = (end - as_of).days
+            days_left = (end - sent_on).days
             summary = (f"Quarterly review due by {about['review_due']}" if days_left >= 0
                        else f"Quarterly review for {label} was due by {about['review_due']}: not recorded yet")
             c.add(project, "review-due", label, summary,
@@ -303,13 +304,13 @@ def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Set
         if overdue:
             summary = f"Quarterly review for {label} not recorded"
             c.add(project, "review-overdue", label, summary,
-                  (about, terms, {"command": command, "days_overdue": (as_of - end).days, "summary": summary}),
+                  (about, terms, {"command": command, "days_overdue": (sent_on - end).days, "summary": summary}),
                   [("governance lead", project.governance_lead, True)])
 
 
 def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Settings,
             decommissioners: list[ProjectRow]) -> None:
-    as_of = c.plan.as_of
+    as_of = c.sent_on  # (a run dated back judges the notice as it stands when sent: see due)
     st = c.look.status(holder.key, contract, as_of)
     if st.deadline is None:
         return
@@ -371,6 +372,7 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
     if not ready:
         return
     first = ready[0]
+    waited = (c.sent_on - since).days
     summary = f"Waiting {waited} days for a decision on {', '.join(g.id for g in ready)}"
     c.add(project, "gate-waiting", f"{project.stage}/c{project.cycle}v{project.visit}", summary,
           ({"stage": project.stage, "stage_title": wf.stage(project.stage).title, "since": since.isoformat(),
@@ -386,19 +388,25 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
 
 
 def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None,
-        lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup] = Portfolio) -> Plan:
+        lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup] = Portfolio,
+        sent_on: date | None = None) -> Plan:
     """Every reminder due on `as_of`, each marked with its outbox row when it is already queued or sent. The
-    portfolio is read in a few set-based queries (`Portfolio`; `lookup` is for a test's per-project oracle)."""
+    portfolio is read in a few set-based queries (`Portfolio`; `lookup` is for a test's per-project oracle).
+
+    `sent_on` is the day the reminders go (a run's today; by default `as_of`, as in a preview). A run dated earlier
+    sends, that later day, what fell due on `as_of` as things stand when it is sent: a contract's notice is judged
+    on `sent_on` (nothing asks for a notice served since, and the ladder's rung is the latest reached by then), and
+    the days left, late, overdue or waiting are counted from `sent_on`."""
     with paused_gc():
-        return _due(store, session, as_of, cfg or settings(), lookup)
+        return _due(store, session, as_of, cfg or settings(), lookup, sent_on or as_of)
 
 
 def _due(store: Store, session: Session, as_of: date, cfg: Settings,
-         lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup]) -> Plan:
+         lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup], sent_on: date) -> Plan:
     sql = sql_of(session)
     projects = rows.projects(sql)
     held = {h.contract.project_id: h.contract for h in rows.contracts(sql)}
-    c = _Collector(store, session, as_of, lookup(sql, projects, held))
+    c = _Collector(store, session, as_of, lookup(sql, projects, held), sent_on)
     by_id = {p.id: p for p in projects}
     by_key = {p.key: p for p in projects}
     for project in projects:
@@ -465,14 +473,16 @@ def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = Non
 
     With `lease` (a scheduler's), nothing is queued unless the scheduler still holds it, checked (and renewed)
     first in that same transaction. `as_of` may not be after `today` (the London date of the caller's clock: a
-    scheduler's, else the real one).
+    scheduler's, else the real one). A run dated earlier queues what fell due on `as_of`, as things stand today,
+    when it is sent (see `due`).
     """
+    today = today or clock.london_today()
     refuse_future(as_of, today)
     cfg = cfg or settings()
     with store.write() as s:
         if lease is not None:
             lease.check(s)
-        plan = due(store, s, as_of, cfg)
+        plan = due(store, s, as_of, cfg, sent_on=today)
         now = clock.utc_now()
         for r in plan.new:
             row = outbox.add(s, actor=actor, project=r.project, kind=r.kind, period=r.period, recipient=r.recipient,
