@@ -206,7 +206,7 @@ def _refuse_undelivered(store: Any, plan: Any, drained: Any = None) -> None:
 
     tried = drained.failed + drained.waiting if drained is not None else []
     seen = {r.id for r in tried}
-    due = sorted({r.outbox_id for r in plan.reminders if r.outbox_id}) if plan is not None else []
+    due = sorted({r.outbox_id for r in plan.reminders if r.outbox_id and r.status != "sent"}) if plan else []
     earlier = [r for r in box.undelivered(store, due) if r.id not in seen] if due else []
     for r in earlier:
         if r.status == "failed":

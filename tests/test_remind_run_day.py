@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from .conftest import Cli
+from .conftest import Cli, Database
 from .reminder_setup import Y, live_project, maildir_messages, on_day, remind_run
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 
@@ -116,3 +116,30 @@ def test_a_reminder_waiting_to_retry_keeps_remind_run_failing_until_it_goes(run:
     smtp.start()
     back = remind_run(run, f"{Y}-12-18")
     assert back.stderr == "" and len(smtp.handler.received) == 1
+
+
+def test_a_run_dated_back_past_the_deadline_says_nothing_of_a_notice_served_late_since(run: Cli) -> None:
+    """On the day the run is dated the deadline had passed without notice ('notice-passed' fell due); notice was
+    served, late, since. Sent today, the run goes by the contract as it stands: served, so no 'deadline passed'."""
+    live_project(run)
+    deadline = date(Y + 3, 3, 31)
+    today, earlier = deadline + timedelta(days=8), deadline + timedelta(days=3)
+    with on_day(today):
+        run("contract", "notice", "camhs", "--served-on", (deadline + timedelta(days=5)).isoformat(), "--ref", "NL-1")
+        plan = run.json("remind", "--dry-run", "--as-of", earlier.isoformat())  # the day as it was
+        assert {r["kind"] for r in plan["reminders"] if r["kind"].startswith("notice")} == {"notice-passed"}
+        run("remind", "run", "--as-of", earlier.isoformat())
+    assert [r for r in run.json("outbox", "list") if r["kind"].startswith("notice")] == []
+
+
+def test_a_still_failed_row_edited_by_hand_cannot_move_the_terminal(run: Cli, smtp: SmtpServer, db: Database) -> None:
+    """The row's last error is shown on every later run: text put there by hand (an escape sequence, a line break
+    forging a line of its own) is escaped, one line per row."""
+    live_project(run)
+    smtp.handler.refuse = {"alice@council.example": REFUSED}
+    day = f"{Y}-12-17"
+    remind_run(run, day, expect=1)
+    db.tamper("UPDATE outbox SET last_error = :e", params={"e": "550 no\x1b[2J\nError: 0 reminders due"})
+    lines = remind_run(run, day, expect=1).stderr.splitlines()
+    assert len(lines) == 2 and "\x1b" not in lines[0] and "550 no\\x1b[2J\\nError: 0 reminders due;" in lines[0]
+    assert lines[1].startswith("Error: 1 reminder due could not be delivered or queued: 1 failed")
