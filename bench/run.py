@@ -618,6 +618,13 @@ _STAGES = ["analyse"] * 10 + ["plan"] * 10 + ["do"] * 50 + ["review"] * 20 + ["d
 _AFTER_DO = ("do", "review", "decommission", "closed")
 
 
+# The columns build_portfolio fills, in the order of its tuples (later columns, such as programme, are left NULL).
+_PROJECT_COLUMNS = ("id", "key", "title", "workflow", "stage", "cycle", "visit", "lead_commissioner", "model",
+                    "accountable_body", "owner", "attrs", "created_at", "updated_at", "version", "sro", "lead",
+                    "governance_lead", "start_date", "end_date", "aim", "scope", "benefits", "metrics",
+                    "workflow_version")
+
+
 def build_portfolio(path: Path, n: int) -> None:
     """`n` projects written straight into a database made by `cycle init`: each with its creation (and, from do on,
     its moves) in the audit log, a contract from do on (ends 2027 to 2031, some with notice served), and two
@@ -644,7 +651,7 @@ def build_portfolio(path: Path, n: int) -> None:
                               "12 months", served, "NL" if served else None, now))
             if stage == "do":
                 reviews += [(None, i, q, "2026-09-20", None, "bench", now) for q in ("2026-Q1", "2026-Q2")]
-    db.executemany(f"INSERT INTO project VALUES ({','.join('?' * 25)})", projects)
+    db.executemany(f"INSERT INTO project ({', '.join(_PROJECT_COLUMNS)}) VALUES ({','.join('?' * 25)})", projects)
     db.executemany(f"INSERT INTO contract VALUES ({','.join('?' * 15)})", contracts)
     db.executemany("INSERT INTO review_meeting VALUES (?, ?, ?, ?, ?, ?, ?)", reviews)
     db.executemany("INSERT INTO audit_entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries)
