@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from cycle.db.store import Store
+
 from .conftest import BODY, Cli, Database
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 from .test_records import named
+from .test_reminders import store  # noqa: F401 - the `store` fixture
 
 CCG = "Barnet CCG Governing Body"
 
@@ -208,3 +211,24 @@ def test_workflow_show_names_each_body(barnet: Cli) -> None:
     assert f"decision go by accountable and by {CCG}: Ratified by the council and by the CCG" in out
     gate = barnet.json("workflow", "show", "ratify")["gates"][0]
     assert gate["criteria"][0]["bodies"] == ["accountable", CCG] and gate["criteria"][0]["body"] is None
+
+
+def test_the_waiting_reminder_goes_on_until_every_body_has_decided(barnet: Cli, store: Store) -> None:  # noqa: F811
+    """The gate-waiting reminder stopped once any body had decided something in the visit, so a gate waiting on
+    the second body went unremarked, and it named only the accountable body (found by fid-b)."""
+    from datetime import date, timedelta
+
+    from cycle.reminders import rules
+
+    later = date.today() + timedelta(days=31)
+
+    def waiting() -> list[tuple[str, str]]:
+        return [(r.kind, r.context["body"]) for r in rules.preview(store, later).reminders]
+
+    assert waiting() == [("gate-waiting", f"{BODY} and {CCG}")]
+    decide(barnet, BODY, "chair")
+    assert waiting() == [("gate-waiting", CCG)]  # the council has said go; the CCG has not decided yet
+    (command,) = {r.context["command"] for r in rules.preview(store, later).reminders}
+    assert f'--body "{CCG}"' in command
+    decide(barnet, CCG, "ccgchair", outcome="hold")
+    assert waiting() == []  # each body has decided something in this visit

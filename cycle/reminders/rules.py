@@ -42,7 +42,8 @@ from cycle.governance.people import get as get_person
 from cycle.projects import history
 from cycle.shell import quote
 from cycle.workflow import gates, registry
-from cycle.workflow.gates import awaits_decision
+from cycle.workflow.definition import Gate
+from cycle.workflow.gates import awaits_decision, required_bodies
 
 from . import outbox, reviews
 from .lease import Lease
@@ -345,6 +346,13 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
         c.add(holder, kind, period, summary, (context, {"summary": summary}), who)
 
 
+def _bodies(project: ProjectRow, gate: Gate) -> list[str | None]:
+    """The bodies `gate`'s must decision criteria need a decision from (None: the project has no accountable
+    body yet)."""
+    return list(dict.fromkeys(b for c in gate.criteria if c.must and c.kind == "decision"
+                              for b in required_bodies(project, c)))
+
+
 def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
     as_of = c.plan.as_of
     try:
@@ -357,14 +365,19 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
         if waited <= cfg.gate_wait_days:
             return
         decisions = c.look.decisions(project)
-        if any(d.visit == project.visit for d in decisions):
-            return  # the body has decided something in this visit (a hold, say): not waiting on it
+        # A body that has decided something in this visit (a hold, say) is not waited on; a gate that needs
+        # several bodies waits on those that have not.
+        decided = {d.body for d in decisions if d.visit == project.visit}
+        silent = {gate.id: [b for b in _bodies(project, gate) if b not in decided]
+                  for gate in wf.gates_from(project.stage, explicit=False)}
+        if not any(silent.values()):
+            return
         evidence = c.look.evidence(project)
         facts = c.look.facts(project, as_of)
         # (gates.awaits_decision: evaluate's unmet must criteria, all of them decisions, found without wording
         # every criterion of every gate of every project)
         ready = [gate for gate in wf.gates_from(project.stage, explicit=False)
-                 if awaits_decision(wf, gate, project, evidence, decisions, facts)]
+                 if silent[gate.id] and awaits_decision(wf, gate, project, evidence, decisions, facts)]
     except CycleError as exc:
         c.plan.problems.append(Problem(project.key, "gate-waiting", project.stage, str(exc),
                                        f"cycle gate check {project.key}"))
@@ -372,6 +385,8 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
     if not ready:
         return
     first = ready[0]
+    awaited = list(dict.fromkeys(b for g in ready for b in silent[g.id] if b is not None))
+    body = awaited[0] if awaited else None
     waited = (c.sent_on - since).days
     summary = f"Waiting {waited} days for a decision on {', '.join(g.id for g in ready)}"
     c.add(project, "gate-waiting", f"{project.stage}/c{project.cycle}v{project.visit}", summary,
@@ -379,11 +394,10 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
            "days_waiting": waited,
            "gates": [{"id": g.id, "to": g.dest, "to_title": wf.stage(g.dest).title, "title": g.title}
                      for g in ready],
-           "body": project.accountable_body,
+           "body": " and ".join(awaited) or None,
            "summary": summary,
            "command": (f"cycle decision record {project.key} --gate {first.id} --outcome go "
-                       f"--body {quote(project.accountable_body) if project.accountable_body else 'BODY'} "
-                       f"--ref MINUTES")},),
+                       f"--body {quote(body) if body else 'BODY'} --ref MINUTES")},),
           [("owner", project.owner, True), ("governance lead", project.governance_lead, False)])
 
 
