@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from ._common import CONTEXT, DATE, ID, actor, as_of_option, as_of_or_today, emit, json_option, json_write, ready_store
+from ._common import (
+    CONTEXT,
+    DATE,
+    ID,
+    actor,
+    as_of_option,
+    as_of_or_today,
+    echo_each,
+    emit_each,
+    json_option,
+    json_write,
+    ready_store,
+)
 
 
 @click.group(context_settings=CONTEXT)
@@ -87,14 +101,14 @@ def milestone_list(key: str, as_of: str | None, as_json: bool) -> None:
     from . import output
 
     on = as_of_or_today(as_of)
-    rows = milestones.listing(ready_store(), key)
-    if as_json:
-        emit([{**output.milestone_json(m.as_dict()), "slipped": m.slipped(on)} for m in rows])
-    elif not rows:
-        click.echo(f"No milestones. Add one with: cycle milestone add {key} TITLE --due YYYY-MM-DD")
-    else:
-        from .output import safe
+    with milestones.listing(ready_store(), key) as rows:
+        if as_json:
+            emit_each({**output.milestone_json(m.as_dict()), "slipped": m.slipped(on)} for m in rows)
+        else:
+            echo_each((output.safe(f"#{m.id:<4} due {m.due}  {_state(m):<16} {'SLIPPED ' if m.slipped(on) else ''}"
+                                   f"{m.title}") for m in rows),
+                      empty=f"No milestones. Add one with: cycle milestone add {key} TITLE --due YYYY-MM-DD")
 
-        for m in rows:
-            state = f"done {m.done_on}" if m.done_on else "open"
-            click.echo(safe(f"#{m.id:<4} due {m.due}  {state:<16} {'SLIPPED ' if m.slipped(on) else ''}{m.title}"))
+
+def _state(m: Any) -> str:
+    return f"done {m.done_on}" if m.done_on else "open"

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, actor, emit, json_option, json_write, ready_store
+from ._common import CONTEXT, actor, echo_each, emit_each, json_option, json_write, ready_store
 
 
 @click.group(context_settings=CONTEXT)
@@ -74,14 +74,12 @@ def people_list(as_json: bool) -> None:
     """
     from cycle.governance import people as directory
 
-    everyone = directory.everyone(ready_store())
-    if as_json:
-        emit([p.as_dict() for p in everyone])
-    elif not everyone:
-        click.echo("Nobody yet. Start with an admin, who grants the other roles: "
-                   "cycle people add NAME --email ADDRESS --role admin")
-    else:
-        from .output import safe
+    from .output import safe
 
-        for p in everyone:
-            click.echo(safe(f"{p.name:<16} {p.email:<32} {_roles(p)}"))
+    with directory.everyone(ready_store()) as everyone:
+        if as_json:
+            emit_each(p.as_dict() for p in everyone)
+        else:
+            echo_each((safe(f"{p.name:<16} {p.email:<32} {_roles(p)}") for p in everyone),
+                      empty="Nobody yet. Start with an admin, who grants the other roles: "
+                            "cycle people add NAME --email ADDRESS --role admin")

@@ -15,7 +15,9 @@ from ._common import (
     QUARTER,
     actor,
     as_of_or_today,
+    echo_each,
     emit,
+    emit_each,
     json_option,
     json_write,
     london_as_of_option,
@@ -77,17 +79,16 @@ def review_list(key: str | None, as_json: bool) -> None:
     """
     from cycle.reminders import reviews
 
-    rows = reviews.listing(ready_store(), key)
-    if as_json:
-        emit([r.as_dict() for r in rows])
-    elif not rows:
-        click.echo("No reviews recorded. Record one with: cycle review record KEY --quarter 2026-Q3 --held-on DATE")
-    else:
-        from .output import safe
+    from .output import safe
 
-        for r in rows:
-            click.echo(safe(f"{r.project:<24} {r.quarter}  held on {r.held_on}  by {r.recorded_by}"
-                            + (f"  {r.note}" if r.note else "")))
+    with reviews.listing(ready_store(), key) as found:
+        if as_json:
+            emit_each(r.as_dict() for r in found)
+        else:
+            echo_each((safe(f"{r.project:<24} {r.quarter}  held on {r.held_on}  by {r.recorded_by}"
+                            + (f"  {r.note}" if r.note else "")) for r in found),
+                      empty="No reviews recorded. Record one with: cycle review record KEY --quarter 2026-Q3 "
+                            "--held-on DATE")
 
 
 def _plan_text(plan: Any, where: str) -> str:
@@ -251,22 +252,25 @@ def outbox_list(status: str | None, as_json: bool) -> None:
     """
     from cycle.reminders import outbox as box
 
+    with box.listing(ready_store(), status) as rows:
+        if as_json:
+            emit_each(r.as_dict() for r in rows)
+        else:
+            echo_each(map(_outbox_line, rows),
+                      empty="The outbox is empty." if status is None else f"No {status} messages.")
+
+
+def _outbox_line(r: Any) -> str:
+    """An outbox row as `outbox list` shows it: one line, and a second with its last error while unsent."""
     from .output import safe
 
-    rows = box.listing(ready_store(), status)
-    if as_json:
-        emit([r.as_dict() for r in rows])
-        return
-    if not rows:
-        click.echo("The outbox is empty." if status is None else f"No {status} messages.")
-    for r in rows:
-        when = {"sent": f"sent {(r.sent_at or '')[:19]}Z", "pending": f"next try {r.next_attempt_at[:19]}Z"
-                if r.attempts else "not tried yet"}.get(r.status, "")
-        line = (f"#{r.id:<4} {r.status:<8} {r.kind:<15} {r.project} {r.period}  to {r.recipient} <{r.email}>"
-                f"  attempts {r.attempts}  {when}")
-        click.echo(safe(line.rstrip()))
-        if r.last_error and r.status != "sent":
-            click.echo(safe(f"       last error: {r.last_error}"))
+    when = {"sent": f"sent {(r.sent_at or '')[:19]}Z", "pending": f"next try {r.next_attempt_at[:19]}Z"
+            if r.attempts else "not tried yet"}.get(r.status, "")
+    line = safe((f"#{r.id:<4} {r.status:<8} {r.kind:<15} {r.project} {r.period}  to {r.recipient} <{r.email}>"
+                 f"  attempts {r.attempts}  {when}").rstrip())
+    if r.last_error and r.status != "sent":
+        line += "\n" + safe(f"       last error: {r.last_error}")
+    return line
 
 
 @outbox.command("send")

@@ -75,15 +75,79 @@ def test_project_list_piped_to_head_ends_early_and_cleanly(run: Cli, db: Databas
 def many_projects(db: Database, n: int) -> None:
     """`n` copies of project camhs, keyed p00000 and on, inserted on the record (an audit entry with their images)."""
     cols = [c for c in db.dicts("SELECT * FROM project WHERE key = 'camhs'")[0] if c != "id"]
-    number = ("substr('00000' || CAST(g.i AS TEXT), -5, 5)" if db.dialect == "sqlite"
-              else "lpad(CAST(g.i AS TEXT), 5, '0')")
+    series, source, number = numbers(db, n)
     picked = ", ".join(f"'p' || {number}" if c == "key" else c for c in cols)
-    if db.dialect == "sqlite":
-        series, source = f"WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i + 1 < {n}) ", "g"
-    else:
-        series, source = "", f"generate_series(0, {n - 1}) AS g(i)"
     db.insert_on_record("project", f"{series}INSERT INTO project ({', '.join(cols)}) SELECT {picked} "
                                    f"FROM project, {source} WHERE key = 'camhs'")
+
+
+def numbers(db: Database, n: int) -> tuple[str, str, str]:
+    """For an INSERT ... SELECT of `n` rows: the WITH it starts with (SQLite), the row source for its FROM, and
+    each row's number as five digits (00000, 00001, ...)."""
+    number = ("substr('00000' || CAST(g.i AS TEXT), -5, 5)" if db.dialect == "sqlite"
+              else "lpad(CAST(g.i AS TEXT), 5, '0')")
+    if db.dialect == "sqlite":
+        return f"WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i + 1 < {n}) ", "g", number
+    return "", f"generate_series(0, {n - 1}) AS g(i)", number
+
+
+def many_rows(db: Database, table: str, n: int) -> None:
+    """`n` rows of `table` (a listing's), numbered 00000 and on, inserted on the record."""
+    series, source, number = numbers(db, n)
+    statement = {
+        "person": f"INSERT INTO person (name, email, created_at) SELECT 'u' || {number}, "
+                  f"'u' || {number} || '@council.example', 'now' FROM {source}",
+        "milestone": f"INSERT INTO milestone (project_id, title, due, created_by, created_at) "
+                     f"SELECT p.id, 'milestone ' || {number}, '2030-01-01', 'alice', 'now' FROM project p, {source} "
+                     f"WHERE p.key = 'camhs'",
+        "outbox": f"INSERT INTO outbox (project, kind, period, recipient, email, due_on, context, status, attempts, "
+                  f"next_attempt_at, created_at) SELECT 'camhs', 'notice', 'p' || {number}, 'chair', "
+                  f"'chair@council.example', '2027-06-10', '{{}}', 'pending', 0, 'now', 'now' FROM {source}",
+    }[table]
+    db.insert_on_record(table, series + statement)
+
+
+LISTINGS = {  # a listing, what it lists, and its first two lines
+    "people": (["people", "list"], "person", ["u00000           u00000@council.example           no roles",
+                                              "u00001           u00001@council.example           no roles"]),
+    "milestones": (["milestone", "list", "camhs", "--as-of", "2026-12-06"], "milestone",
+                   ["#1    due 2030-01-01  open             milestone 00000",
+                    "#2    due 2030-01-01  open             milestone 00001"]),
+    "outbox": (["outbox", "list"], "outbox",
+               ["#1    pending  notice          camhs p00000  to chair <chair@council.example>  attempts 0  "
+                "not tried yet",
+                "#2    pending  notice          camhs p00001  to chair <chair@council.example>  attempts 0  "
+                "not tried yet"]),
+}
+
+
+@pytest.mark.parametrize("listing", sorted(LISTINGS))
+def test_listings_piped_to_head_end_early_and_cleanly(run: Cli, db: Database, listing: str) -> None:
+    args, table, first = LISTINGS[listing]
+    run("init")
+    run(*CAMHS)
+    many_rows(db, table, 3000)
+    got, code, err = piped_head(args)
+    assert [line.rstrip("\n") for line in got] == first
+    assert (err, code) == ("", 141)
+    got, code, err = piped_head([*args, "--json"], lines=2)
+    assert got == ["[\n", "  {\n"] and (err, code) == ("", 141)
+    assert len(run.json(*args)) == 3000  # the whole list, read to its end, is still whole
+
+
+def test_review_list_piped_to_head_ends_early_and_cleanly(run: Cli, db: Database) -> None:
+    run("init")
+    run(*CAMHS)
+    many_projects(db, 3000)
+    db.insert_on_record("review_meeting", "INSERT INTO review_meeting (project_id, quarter, held_on, recorded_by, "
+                        "recorded_at) SELECT id, '2026-Q2', '2026-09-20', 'alice', 'now' FROM project")
+    got, code, err = piped_head(["review", "list"])
+    assert got == ["camhs                    2026-Q2  held on 2026-09-20  by alice\n",
+                   "p00000                   2026-Q2  held on 2026-09-20  by alice\n"]
+    assert (err, code) == ("", 141)
+    reviews = run.json("review", "list")
+    assert len(reviews) == 3001 and [r["project"] for r in reviews[:2]] == ["camhs", "p00000"]
+    assert run.json("review", "list", "p02999") == [{**reviews[-1]}]
 
 
 def expected_json(items: list[Any]) -> str:
@@ -112,6 +176,25 @@ def test_empty_listings_keep_their_shape(run: Cli) -> None:
     assert run("project", "list", "--json").stdout == "[]\n"
     assert run("project", "list").stdout == "No projects yet. Create one with: cycle project new KEY --title TITLE\n"
     assert run("audit", "log", "--json").stdout.startswith("[\n  {")  # init's own entry
+    run(*CAMHS)
+    for args, text in ((["people", "list"], "Nobody yet. Start with an admin, who grants the other roles: "
+                                            "cycle people add NAME --email ADDRESS --role admin\n"),
+                       (["outbox", "list"], "The outbox is empty.\n"),
+                       (["outbox", "list", "--status", "failed"], "No failed messages.\n"),
+                       (["review", "list"], "No reviews recorded. Record one with: cycle review record KEY "
+                                            "--quarter 2026-Q3 --held-on DATE\n"),
+                       (["milestone", "list", "camhs"], "No milestones. Add one with: cycle milestone add camhs "
+                                                        "TITLE --due YYYY-MM-DD\n")):
+        assert (run(*args).stdout, run(*args, "--json").stdout) == (text, "[]\n")
+
+
+def test_listings_of_an_unknown_project_say_so_before_printing_anything(run: Cli) -> None:
+    run("init")
+    for args in (["review", "list", "nosuch"], ["milestone", "list", "nosuch"]):
+        for extra in ([], ["--json"]):
+            result = run(*args, *extra, expect=2)
+            assert result.stdout == ""
+            assert result.stderr == "Error: No project with key 'nosuch'. See the keys with: cycle project list\n"
 
 
 def test_audit_log_of_an_unknown_project_says_so_before_printing_anything(long_log: Cli) -> None:

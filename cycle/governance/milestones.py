@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -72,9 +74,12 @@ def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str,
     return m
 
 
-def listing(store: Store, key: str) -> list[MilestoneView]:
-    """The project's milestones, soonest due first."""
-    with store.reading() as sql:
+@contextmanager
+def listing(store: Store, key: str) -> Iterator[Iterator[MilestoneView]]:
+    """The project's milestones, soonest due first, read as they are used in one read transaction that lasts as
+    long as the `with`. An unknown key is refused before anything is read."""
+    with store.reading(snapshot=True) as sql:
         project = rows.project(sql, key)
-        return sql.typed(MilestoneView, "SELECT id, title, due, done_on FROM milestone WHERE project_id = :id "
-                                        "ORDER BY due, id", id=project.id)
+        with closing(sql.stream("SELECT id, title, due, done_on FROM milestone WHERE project_id = :id ORDER BY due, id",
+                                id=project.id)) as found:
+            yield (MilestoneView(*m) for m in found)

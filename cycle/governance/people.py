@@ -16,6 +16,8 @@ registered too, so that a name nobody logs in as cannot stand in for someone who
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,11 +253,29 @@ def get(session: Session, name: str) -> PersonView | None:
     return PersonView(person.name, person.email, [(r, b) for r, b in roles])
 
 
-def everyone(store: Store) -> list[PersonView]:
-    """Everyone cycle knows, by name, with their roles."""
-    with store.read() as s:
-        names = s.exec(select(Person.name).order_by(Person.name)).all()  # type: ignore[call-overload]
-        return [p for p in (get(s, n) for (n,) in names) if p is not None]
+@contextmanager
+def everyone(store: Store) -> Iterator[Iterator[PersonView]]:
+    """Everyone cycle knows, by name, with their roles: read as it is used, in one read transaction that lasts as
+    long as the `with` (memory stays bounded however many people there are)."""
+    with store.reading(snapshot=True) as sql, closing(sql.stream(
+            "SELECT p.id, p.name, p.email, r.role, r.body FROM person p LEFT JOIN person_role r ON r.person_id = p.id "
+            "ORDER BY p.name, p.id, r.id")) as found:
+        yield _grouped(found)
+
+
+def _grouped(found: Iterator[Any]) -> Iterator[PersonView]:
+    """One PersonView per person from rows of a person joined with their roles (one row each, or one with none)."""
+    person: PersonView | None = None
+    last = None
+    for row in found:
+        if row.id != last:
+            if person is not None:
+                yield person
+            person, last = PersonView(row.name, row.email), row.id
+        if row.role is not None:
+            person.roles.append((row.role, row.body))  # type: ignore[union-attr]
+    if person is not None:
+        yield person
 
 
 def holders(session: Session, role: str, body: str = "") -> list[str]:

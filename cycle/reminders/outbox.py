@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -248,20 +250,29 @@ def release(store: Store, holder: str, row_ids: list[int], *, actor: str) -> Non
             chain.append(s, actor=actor, action="outbox.release", payload={"holder": holder, "outbox_ids": released})
 
 
-def listing(store: Store, status: str | None = None) -> list[Row]:
+@contextmanager
+def listing(store: Store, status: str | None = None) -> Iterator[Iterator[Row]]:
+    """The outbox rows (with `status`), by id, read as they are used in one read transaction that lasts as long as
+    the `with`: memory stays bounded however long the outbox is. A row not sent yet shows the address it will go
+    to, as `remind --dry-run` shows it."""
     if status is not None and status not in STATUSES:
         raise BadInput(f"--status {status!r} is not one of: {', '.join(STATUSES)}")
-    with store.read() as s:
-        query = select(OutboxMessage).order_by(OutboxMessage.id)  # type: ignore[arg-type]
-        if status is not None:
-            query = query.where(OutboxMessage.status == status)  # type: ignore[arg-type]
-        rows = [Row.of(o) for o in s.exec(query).scalars()]  # type: ignore[call-overload]
-        # Not sent yet: shown with the address it will go to, as `remind --dry-run` shows it.
-        known = addresses(s, {r.recipient for r in rows if r.status in ("pending", "failed")})
-        for r in rows:
-            if r.status in ("pending", "failed") and r.recipient in known:
-                r.email = known[r.recipient]
-        return rows
+    where = " WHERE o.status = :status" if status is not None else ""
+    given: dict[str, Any] = {"status": status} if status is not None else {}
+    with store.reading(snapshot=True) as sql, closing(sql.stream(
+            f"SELECT {_LISTED}, p.email AS known FROM outbox o LEFT JOIN person p ON p.name = o.recipient{where} "
+            f"ORDER BY o.id", **given)) as found:
+        yield (_listed(r) for r in found)
+
+
+_LISTED = ", ".join(f"o.{name}" for name in Row.__dataclass_fields__)
+
+
+def _listed(r: Any) -> Row:
+    row = Row(*r[:-1])
+    if row.status in ("pending", "failed") and r.known:
+        row.email = r.known
+    return row
 
 
 def undelivered(store: Store, ids: list[int]) -> list[Row]:

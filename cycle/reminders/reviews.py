@@ -11,6 +11,8 @@ report asks it), and `reviews_due` asks that for every project: one rule, so the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,7 +24,7 @@ from cycle.audit import chain
 from cycle.calendar import clock, dates, quarters
 from cycle.calendar.quarters import Quarter
 from cycle.db import rows
-from cycle.db.models import Project, ReviewMeeting
+from cycle.db.models import ReviewMeeting
 from cycle.db.rows import ContractRow, ProjectRow
 from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
@@ -136,12 +138,14 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
     return Review(key, row.quarter, row.held_on, row.note, row.recorded_by, row.recorded_at)
 
 
-def listing(store: Store, key: str | None = None) -> list[Review]:
-    with store.read() as s:
-        query = (select(ReviewMeeting, Project.key)  # type: ignore[call-overload]
-                 .join(Project, Project.id == ReviewMeeting.project_id)
-                 .order_by(Project.key, ReviewMeeting.quarter))
-        if key is not None:
-            query = query.where(Project.id == rows.project(sql_of(s), key).id)
-        return [Review(k, r.quarter, r.held_on, r.note, r.recorded_by, r.recorded_at)
-                for r, k in s.exec(query).all()]
+@contextmanager
+def listing(store: Store, key: str | None = None) -> Iterator[Iterator[Review]]:
+    """The reviews recorded (of project `key`), by project and quarter, read as they are used in one read
+    transaction that lasts as long as the `with`. An unknown key is refused before anything is read."""
+    with store.reading(snapshot=True) as sql:
+        where = " WHERE r.project_id = :id" if key is not None else ""
+        given = {"id": rows.project(sql, key).id} if key is not None else {}
+        with closing(sql.stream("SELECT p.key, r.quarter, r.held_on, r.note, r.recorded_by, r.recorded_at "
+                                "FROM review_meeting r JOIN project p ON p.id = r.project_id" + where +
+                                " ORDER BY p.key, r.quarter, r.id", **given)) as found:
+            yield (Review(*r) for r in found)
