@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -72,9 +73,10 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, c
     from cycle import reporting as data
 
     store = ready_store()
-    with progress() as told:
-        report = data.gate_audit(store, key, checkpoint, told)
-    _deliver(store, report, "json" if as_json else fmt, out, force, "gate-audit report")
+    with ExitStack() as reading:  # the report's projects are read as they are written
+        with progress() as told:
+            report = reading.enter_context(data.gate_audit(store, key, checkpoint, told))
+        _deliver(store, report, "json" if as_json else fmt, out, force, "gate-audit report")
 
 
 @report.command("quarterly")

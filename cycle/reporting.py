@@ -7,12 +7,12 @@ the `reports` package.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 from datetime import date
 from typing import Any
 
-import sqlmodel
 from sqlalchemy import select
-from sqlmodel import col
 
 from cycle.audit import chain
 from cycle.audit.chain import Progress
@@ -20,7 +20,7 @@ from cycle.audit.verify import verify_all
 from cycle.calendar import clock, quarters
 from cycle.db import rows
 from cycle.db.models import Decision, Evidence, Waiver
-from cycle.db.rows import ContractRow, ProjectRow, row_of
+from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, ProjectRow, WaiverRow, row_of
 from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.workflow import gates, registry
@@ -48,71 +48,140 @@ def stage_counts(projects: list[ProjectRow], stage_of: dict[str, str] | None = N
     return {wf: dict(c) for wf, c in out.items()}
 
 
+class Streamed(list[Any]):
+    """A list read as it is used: iterating it gives its items once, as they are made; its length is known ahead
+    (the JSON encoder and the templates ask whether it is empty, and `| length`). Holds none of its items."""
+
+    def __init__(self, items: Iterable[Any], length: int) -> None:
+        super().__init__()
+        self._items, self._length = iter(items), length
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __bool__(self) -> bool:
+        return self._length > 0
+
+
+class _Lockstep:
+    """The rows of a stream ordered as the projects are (by key), handed out a project's at a time."""
+
+    def __init__(self, found: Iterator[Any], owner: Callable[[Any], Any]) -> None:
+        self._found, self._owner = found, owner
+        self._next = next(found, None)
+
+    def take(self, project: Any) -> list[Any]:
+        mine = []
+        while self._next is not None and self._owner(self._next) == project:
+            mine.append(self._next)
+            self._next = next(self._found, None)
+        return mine
+
+
+_PROJECT_ROWS = "SELECT {columns} FROM {table} t JOIN project p ON p.id = t.project_id{where} ORDER BY p.key, t.id"
+
+
+@contextmanager
 def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = None,
-               progress: Progress | None = None) -> dict[str, Any]:
+               progress: Progress | None = None) -> Iterator[dict[str, Any]]:
     """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts;
     every change of accountable body, and (counted at the top) the decisions nobody could verify.
     `chain` holds the whole verification (BadInput first for a checkpoint that is not SEQ:HASH); `progress`
-    hears how it gets on."""
+    hears how it gets on.
+
+    The report's projects are read as they are used (a project's rows and entries at a time), in one read
+    transaction that lasts as long as the `with`: memory stays bounded however large the portfolio and its log.
+    The counts at the top and the stages are read first, in a pass over the rows they need."""
     verified = _verified(store, checkpoint, progress)
-    with store.read() as s:
-        sql = sql_of(s)
-        projects = [rows.project(sql, key)] if key else rows.projects(sql)
-        ids = [p.id for p in projects]
-        evidence = {e.id: e for e in s.exec(sqlmodel.select(Evidence).where(col(Evidence.project_id).in_(ids)))}
-        decisions = {d.id: d for d in s.exec(sqlmodel.select(Decision).where(col(Decision.project_id).in_(ids)))}
-        waivers = {w.id: w for w in s.exec(sqlmodel.select(Waiver).where(col(Waiver.project_id).in_(ids)))}
-        entries = chain.entries(s, key)
-    by_project: dict[str, list[Any]] = {}
+    key = key or None  # an empty KEY: every project, as before
+    with store.reading(snapshot=True) as sql:
+        if key is not None:
+            rows.project(sql, key)  # ProjectNotFound before anything is read
+        where = " WHERE p.key = :key" if key is not None else ""
+        given: dict[str, Any] = {"key": key} if key is not None else {}
+        counts: dict[str, Counter[str]] = {}
+        total = 0
+        with closing(sql.stream("SELECT p.workflow, p.stage FROM project p" + where + " ORDER BY p.key",
+                                **given)) as found:
+            for p in found:
+                counts.setdefault(p.workflow, Counter())[p.stage] += 1
+                total += 1
+        unverified = body_changes = 0
+        with closing(chain._entries_by_project(sql, key, ("decision.record", "project.set"))) as counted:
+            for e in counted:
+                filed = _file_project([e], {}, {}, {})
+                unverified += len(filed["unverified_decisions"])
+                body_changes += len(filed["body_changes"])
+        with ExitStack() as streams:
+            def lockstep(found: Generator[Any, None, None], owner: Callable[[Any], Any]) -> _Lockstep:
+                return _Lockstep(streams.enter_context(closing(found)), owner)
+
+            projects = streams.enter_context(closing(rows.stream_projects(sql, key=key)))
+            entries = lockstep(chain._entries_by_project(sql, key), lambda e: e.project)
+            evidence, decisions, waivers = (
+                lockstep(sql.stream(_PROJECT_ROWS.format(columns=", ".join(f"t.{c}" for c in row._fields),
+                                                         table=table, where=where), **given), lambda r: r.project_id)
+                for row, table in ((EvidenceRow, "evidence"), (DecisionRow, "decision"), (WaiverRow, "waiver")))
+
+            def each() -> Iterator[dict[str, Any]]:
+                for project in projects:
+                    yield {"key": project.key, "title": project.title, "workflow": project.workflow,
+                           "workflow_version": project.workflow_version, "stage": project.stage,
+                           "cycle": project.cycle, "owner": project.owner, "programme": project.programme,
+                           "hub_role": project.hub_role, "accountable_body": project.accountable_body,
+                           **_file_project(entries.take(project.key), {e.id: e for e in evidence.take(project.id)},
+                                           {d.id: d for d in decisions.take(project.id)},
+                                           {w.id: w for w in waivers.take(project.id)})}
+
+            yield {"report": "gate-audit", "generated": clock.london_today().isoformat(),
+                   "scope": key or "all projects", "chain": verified, "unverified_decisions": unverified,
+                   "body_changes": body_changes, "projects": Streamed(each(), total),
+                   "stage_counts": {wf: dict(c) for wf, c in counts.items()}}
+
+
+def _file_project(mine: list[Any], evidence: dict[Any, Any], decisions: dict[Any, Any],
+                  waivers: dict[Any, Any]) -> dict[str, Any]:
+    """A project's part of the gate-audit report from its entries (in sequence order) and its evidence, decisions
+    and waivers by id."""
     authority: dict[int, str] = {}
-    for e in entries:
-        if e.project:
-            by_project.setdefault(e.project, []).append(e)
+    for e in mine:
         if e.action == "decision.record":
             try:
                 p = chain.payload_of(e)
                 authority[p["decision_id"]] = _authority(p)
             except chain.PAYLOAD_ERRORS:
-                pass  # listed as unreadable with its project below
-    report: list[dict[str, Any]] = []
-    for project in projects:
-        mine = by_project.get(project.key, [])
-        gates: list[dict[str, Any]] = []
-        refused: list[dict[str, Any]] = []
-        waived: list[dict[str, Any]] = []
-        unverified: list[dict[str, Any]] = []
-        decided: list[dict[str, Any]] = []
-        requested: list[dict[str, Any]] = []
-        unreadable: list[dict[str, Any]] = []
-        body_changes: list[dict[str, Any]] = []
-        stage = None
-        for e in mine:
-            try:
-                p = chain.payload_of(e)
-                _one_entry(e, p, evidence, decisions, waivers, authority, gates, refused, waived, unverified,
-                           decided, requested)
-                changes = p.get("changes") if e.action == "project.set" else None
-                change = changes.get("accountable_body") if isinstance(changes, dict) else None
-                if isinstance(change, list) and len(change) == 2:
-                    body_changes.append({"seq": e.seq, "at": e.at, "by": e.actor, "stage": stage,
-                                         "from": change[0], "to": change[1]})
-            except chain.PAYLOAD_ERRORS as exc:
-                unreadable.append(_unreadable(e, exc))
-            stage = e.to_stage or stage
-        used_by = {i: g["seq"] for g in gates for i in g.pop("decision_ids")}
-        for d in decided:
-            d["used_by"] = d["seq"] if d["moved"] else used_by.get(d["decision_id"])
-        report.append({"key": project.key, "title": project.title, "workflow": project.workflow,
-                       "workflow_version": project.workflow_version, "stage": project.stage, "cycle": project.cycle,
-                       "owner": project.owner, "programme": project.programme, "hub_role": project.hub_role,
-                       "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
-                       "waivers": waived, "unverified_decisions": unverified, "decisions": decided,
-                       "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
-                       "entries": len(mine)})
-    return {"report": "gate-audit", "generated": clock.london_today().isoformat(), "scope": key or "all projects",
-            "chain": verified, "unverified_decisions": sum(len(p["unverified_decisions"]) for p in report),
-            "body_changes": sum(len(p["body_changes"]) for p in report),
-            "projects": report, "stage_counts": stage_counts(projects)}
+                pass  # listed as unreadable below
+    gates: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    waived: list[dict[str, Any]] = []
+    unverified: list[dict[str, Any]] = []
+    decided: list[dict[str, Any]] = []
+    requested: list[dict[str, Any]] = []
+    unreadable: list[dict[str, Any]] = []
+    body_changes: list[dict[str, Any]] = []
+    stage = None
+    for e in mine:
+        try:
+            p = chain.payload_of(e)
+            _one_entry(e, p, evidence, decisions, waivers, authority, gates, refused, waived, unverified,
+                       decided, requested)
+            changes = p.get("changes") if e.action == "project.set" else None
+            change = changes.get("accountable_body") if isinstance(changes, dict) else None
+            if isinstance(change, list) and len(change) == 2:
+                body_changes.append({"seq": e.seq, "at": e.at, "by": e.actor, "stage": stage,
+                                     "from": change[0], "to": change[1]})
+        except chain.PAYLOAD_ERRORS as exc:
+            unreadable.append(_unreadable(e, exc))
+        stage = e.to_stage or stage
+    used_by = {i: g["seq"] for g in gates for i in g.pop("decision_ids")}
+    for d in decided:
+        d["used_by"] = d["seq"] if d["moved"] else used_by.get(d["decision_id"])
+    return {"gates": gates, "refused": refused, "waivers": waived, "unverified_decisions": unverified,
+            "decisions": decided, "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
+            "entries": len(mine)}
 
 
 def _authority(p: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +53,32 @@ def diagrams(stage_counts: dict[str, dict[str, int]], workflows: dict[str, Workf
     return out
 
 
-def render(data: dict[str, Any], fmt: str, workflows: dict[str, Workflow] | None = None) -> str:
-    """The report as text; HTML draws the `workflows` it counts projects on."""
+def render(data: dict[str, Any], fmt: str, workflows: dict[str, Workflow] | None = None) -> Iterator[str]:
+    """The report as text, in pieces as they are made (jinja2's generate(), JSON encoded a value at a time), so
+    that no one string holds the whole of a long report; HTML draws the `workflows` it counts projects on."""
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    name = f"{data['report']}.{'html' if fmt == 'html' else 'md'}.j2"
-    extra = {"diagrams": diagrams(data.get("stage_counts", {}), workflows or {})} if fmt == "html" else {}
-    return _env().get_template(name).render(d=data, **extra)
+        pieces: Iterable[str] = chain(_ENCODER.iterencode(data), ["\n"])
+    else:
+        name = f"{data['report']}.{'html' if fmt == 'html' else 'md'}.j2"
+        extra = {"diagrams": diagrams(data.get("stage_counts", {}), workflows or {})} if fmt == "html" else {}
+        pieces = _env().get_template(name).generate(d=data, **extra)
+    return batched(pieces)
+
+
+# What json.dumps(data, indent=2, ensure_ascii=False) gives, a piece at a time.
+_ENCODER = json.JSONEncoder(indent=2, ensure_ascii=False)
+
+
+def batched(pieces: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
+    """`pieces` joined into chunks of about `size` characters: few writes, and the first comes at once."""
+    batch: list[str] = []
+    held = 0
+    for piece in pieces:
+        batch.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield "".join(batch)
+            batch.clear()
+            held = 0
+    if batch:
+        yield "".join(batch)

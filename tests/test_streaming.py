@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from cycle.audit import chain
 from cycle.db.store import open_store
 
-from .conftest import CAMHS, Cli, Database, cycle_exe
+from .conftest import BODY, CAMHS, Cli, Database, cycle_exe
 
 
 def many_entries(db: Database, n: int, project: str | None = "camhs") -> None:
@@ -75,36 +76,41 @@ def test_project_list_piped_to_head_ends_early_and_cleanly(run: Cli, db: Databas
 def many_projects(db: Database, n: int) -> None:
     """`n` copies of project camhs, keyed p00000 and on, inserted on the record (an audit entry with their images)."""
     cols = [c for c in db.dicts("SELECT * FROM project WHERE key = 'camhs'")[0] if c != "id"]
-    series, source, number = numbers(db, n)
-    picked = ", ".join(f"'p' || {number}" if c == "key" else c for c in cols)
-    db.insert_on_record("project", f"{series}INSERT INTO project ({', '.join(cols)}) SELECT {picked} "
-                                   f"FROM project, {source} WHERE key = 'camhs'")
+    for series, source, number in numbers(db, n):
+        picked = ", ".join(f"'p' || {number}" if c == "key" else c for c in cols)
+        db.insert_on_record("project", f"{series}INSERT INTO project ({', '.join(cols)}) SELECT {picked} "
+                                       f"FROM project, {source} WHERE key = 'camhs'")
 
 
-def numbers(db: Database, n: int) -> tuple[str, str, str]:
-    """For an INSERT ... SELECT of `n` rows: the WITH it starts with (SQLite), the row source for its FROM, and
-    each row's number as five digits (00000, 00001, ...)."""
+def numbers(db: Database, n: int, chunk: int = 500) -> Iterator[tuple[str, str, str]]:
+    """For INSERT ... SELECTs of `n` rows in all, `chunk` at a time (PostgreSQL checks each row against the entry
+    that puts it on the record when it commits): the WITH each starts with (SQLite), the row source for its FROM,
+    and each row's number as five digits (00000, 00001, ...)."""
     number = ("substr('00000' || CAST(g.i AS TEXT), -5, 5)" if db.dialect == "sqlite"
               else "lpad(CAST(g.i AS TEXT), 5, '0')")
-    if db.dialect == "sqlite":
-        return f"WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i + 1 < {n}) ", "g", number
-    return "", f"generate_series(0, {n - 1}) AS g(i)", number
+    for start in range(0, n, chunk):
+        end = min(start + chunk, n)
+        if db.dialect == "sqlite":
+            yield (f"WITH RECURSIVE g(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM g WHERE i + 1 < {end}) ", "g",
+                   number)
+        else:
+            yield "", f"generate_series({start}, {end - 1}) AS g(i)", number
 
 
 def many_rows(db: Database, table: str, n: int) -> None:
     """`n` rows of `table` (a listing's), numbered 00000 and on, inserted on the record."""
-    series, source, number = numbers(db, n)
-    statement = {
-        "person": f"INSERT INTO person (name, email, created_at) SELECT 'u' || {number}, "
-                  f"'u' || {number} || '@council.example', 'now' FROM {source}",
-        "milestone": f"INSERT INTO milestone (project_id, title, due, created_by, created_at) "
-                     f"SELECT p.id, 'milestone ' || {number}, '2030-01-01', 'alice', 'now' FROM project p, {source} "
-                     f"WHERE p.key = 'camhs'",
-        "outbox": f"INSERT INTO outbox (project, kind, period, recipient, email, due_on, context, status, attempts, "
-                  f"next_attempt_at, created_at) SELECT 'camhs', 'notice', 'p' || {number}, 'chair', "
-                  f"'chair@council.example', '2027-06-10', '{{}}', 'pending', 0, 'now', 'now' FROM {source}",
-    }[table]
-    db.insert_on_record(table, series + statement)
+    for series, source, number in numbers(db, n):
+        statement = {
+            "person": f"INSERT INTO person (name, email, created_at) SELECT 'u' || {number}, "
+                      f"'u' || {number} || '@council.example', 'now' FROM {source}",
+            "milestone": f"INSERT INTO milestone (project_id, title, due, created_by, created_at) "
+                         f"SELECT p.id, 'milestone ' || {number}, '2030-01-01', 'alice', 'now' "
+                         f"FROM project p, {source} WHERE p.key = 'camhs'",
+            "outbox": f"INSERT INTO outbox (project, kind, period, recipient, email, due_on, context, status, "
+                      f"attempts, next_attempt_at, created_at) SELECT 'camhs', 'notice', 'p' || {number}, 'chair', "
+                      f"'chair@council.example', '2027-06-10', '{{}}', 'pending', 0, 'now', 'now' FROM {source}",
+        }[table]
+        db.insert_on_record(table, series + statement)
 
 
 LISTINGS = {  # a listing, what it lists, and its first two lines
@@ -246,3 +252,39 @@ def test_an_entry_moved_to_a_seq_below_one_is_still_listed(long_log: Cli, db: Da
     entries = json.loads(long_log("audit", "log", "--json").stdout)
     assert len(entries) == count and entries[0]["seq"] == -5
     assert len(long_log("audit", "log").stdout.splitlines()) == count
+
+
+@pytest.mark.parametrize("fmt", ["json", "md", "html"])
+def test_gate_audit_report_piped_to_head_ends_early_and_cleanly(run: Cli, db: Database, fmt: str) -> None:
+    run("init")
+    run(*CAMHS)
+    many_projects(db, 3000)
+    got, code, err = piped_head(["report", "gate-audit", "--format", fmt], lines=1)
+    assert got[0] == {"json": "{\n", "md": "# Gate audit: all projects\n", "html": "<!DOCTYPE html>\n"}[fmt]
+    assert (err, code) == ("", 141)
+
+
+def test_streamed_gate_audit_report_lists_every_project_once_in_key_order(run: Cli, db: Database) -> None:
+    """The projects are read beside their entries, evidence, decisions and waivers, a project at a time: each gets
+    its own, and the counts at the top (read first) agree with what is listed."""
+    run("init")
+    run(*CAMHS)
+    run("evidence", "add", "camhs", "needs-assessment", "--ref", "JSNA 2026")
+    run("project", "set", "camhs", "--accountable-body", "Health and Wellbeing Board")
+    many_projects(db, 1200)
+    run("evidence", "add", "p00007", "needs-assessment", "--ref", "JSNA p7")
+    run("project", "set", "p01199", "--accountable-body", "Schools Forum")
+    # copies made by hand, not by project.create: the check at the top fails (exit 1), and the report is whole
+    report = json.loads(run("report", "gate-audit", "--format", "json", expect=1).stdout)
+    assert report["chain"]["records"]["ok"] is False
+    assert [p["key"] for p in report["projects"]] == ["camhs", *(f"p{i:05d}" for i in range(1200))]
+    changed = {p["key"]: [(c["from"], c["to"]) for c in p["body_changes"]] for p in report["projects"]
+               if p["body_changes"]}
+    assert changed == {"camhs": [(BODY, "Health and Wellbeing Board")],
+                       "p01199": [("Health and Wellbeing Board", "Schools Forum")]}  # the copies took camhs's body
+    assert report["body_changes"] == 2
+    assert report["stage_counts"] == {"commissioning": {"analyse": 1201}}
+    entries = {p["key"]: p["entries"] for p in report["projects"]}
+    assert (entries["camhs"], entries["p00007"], entries["p00008"], entries["p01199"]) == (3, 1, 0, 1)
+    one = json.loads(run("report", "gate-audit", "p00007", "--format", "json", expect=1).stdout)
+    assert [p["key"] for p in one["projects"]] == ["p00007"] and one["projects"][0]["entries"] == 1

@@ -288,17 +288,38 @@ def iter_entries(db: Sql | Session, project: str | None = None, limit: int | Non
                  after: int | None = None) -> Generator[Entry, None, None]:
     """entries(), a batch at a time, in the caller's transaction (after sequence number `after`, when given).
     Every row comes, whatever its seq column holds (NULL, a negative number, text: a damaged entry)."""
-    sql = sql_of(db)
-    query = _select(project, limit, after)
+    with closing(_any_text_stream(sql_of(db), _select(project, limit, after), project=project, after=after)) as found:
+        yield from map(_entry, found)
+
+
+def _entries_by_project(db: Sql | Session, project: str | None = None,
+                        actions: tuple[str, ...] = ()) -> Generator[Entry, None, None]:
+    """The entries of the projects there are (or of `project`; of `actions` only, when given), a batch at a time
+    in the caller's transaction: ordered by project key as `SELECT ... FROM project ORDER BY key` orders them,
+    each project's in sequence order (cycle.reporting reads each project's entries beside its row, in its own
+    read transaction). An entry naming no project there is not given."""
+    conditions = ["p.key = :project"] if project is not None else []
+    named = {f"action{i}": action for i, action in enumerate(actions)}
+    if named:
+        conditions.append(f"a.action IN ({', '.join(':' + name for name in named)})")
+    where = " WHERE " + " AND ".join(conditions) if conditions else ""
+    query = (f"SELECT {', '.join('a.' + name for name in _NAMES)} FROM audit_entry a JOIN project p "
+             f"ON p.key = a.project{where} ORDER BY p.key, a.seq")
+    with closing(_any_text_stream(sql_of(db), query, project=project, **named)) as found:
+        yield from map(_entry, found)
+
+
+def _any_text_stream(sql: Sql, query: str, **params: Any) -> Generator[tuple[Any, ...], None, None]:
+    """A query's rows as tuples, a batch at a time; on text that is not UTF-8, read again leniently (its bad bytes
+    as lone surrogates), past the rows already given."""
     done, lenient = 0, False
-    while True:  # at most twice: on text that is not UTF-8, read again leniently, past the entries already given
+    while True:  # at most twice
         try:
-            with sql.any_text() if lenient else nullcontext(), \
-                    closing(sql.stream(query, project=project, after=after)) as found:
+            with sql.any_text() if lenient else nullcontext(), closing(sql.stream(query, **params)) as found:
                 for n, row in enumerate(found):
                     if n < done:  # the same query in the same snapshot gives the same rows in the same order
                         continue
-                    yield _entry(tuple(row))
+                    yield tuple(row)
                     done += 1
             return
         except DatabaseFailed as exc:

@@ -190,9 +190,9 @@ def projects(sql: Sql, stage: str | None = None, workflow: str | None = None,
 
 
 def stream_projects(sql: Sql, stage: str | None = None, workflow: str | None = None,
-                    programme: str | None = None) -> Generator[ProjectRow, None, None]:
-    """projects(), a batch at a time (for listings of any size)."""
-    where, given = _projects_where(stage, workflow, programme)
+                    programme: str | None = None, key: str | None = None) -> Generator[ProjectRow, None, None]:
+    """projects() (or the one with `key`), a batch at a time (for listings of any size)."""
+    where, given = _projects_where(stage, workflow, programme, key)
     with closing(sql.stream(_PROJECT + where + " ORDER BY key", **given)) as found:
         yield from map(ProjectRow._make, found)
 
@@ -206,9 +206,9 @@ def key_width(sql: Sql, stage: str | None = None, workflow: str | None = None,
 
 
 def _projects_where(stage: str | None, workflow: str | None,
-                    programme: str | None = None) -> tuple[str, dict[str, Any]]:
-    given = {name: value for name, value in (("stage", stage), ("workflow", workflow), ("programme", programme))
-             if value}
+                    programme: str | None = None, key: str | None = None) -> tuple[str, dict[str, Any]]:
+    given = {name: value for name, value in (("stage", stage), ("workflow", workflow), ("programme", programme),
+                                             ("key", key)) if value}
     return (" WHERE " + " AND ".join(f"{name} = :{name}" for name in given) if given else ""), given
 
 

@@ -12,6 +12,7 @@ from collections import namedtuple
 from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
+from itertools import count
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -102,6 +103,9 @@ def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("Row", columns)
 
 
+_streams = count(1)  # numbers the server-side cursors of Sql.stream
+
+
 class Sql:
     """Plain SQL on the DB-API cursor of a connection in a transaction: parameters as :name, rows as
     named tuples. The hot paths (advance, the read-only commands) use it because SQLAlchemy's result
@@ -174,7 +178,8 @@ class Sql:
     def stream(self, statement: str, batch: int = 2000, **params: Any) -> Generator[Any, None, None]:
         """The rows of a query, as rows() gives them, a batch at a time, without holding them all (on PostgreSQL
         a server-side cursor, in this transaction)."""
-        cursor = self._dbapi.cursor(name="cycle_stream") if self._postgres else self._dbapi.cursor()
+        # PostgreSQL: a name of its own, so that several streams can be read side by side in one transaction
+        cursor = self._dbapi.cursor(name=f"cycle_stream_{next(_streams)}") if self._postgres else self._dbapi.cursor()
         try:
             cursor.execute(_pyformat(statement) if self._postgres else statement, params)
             make = None
