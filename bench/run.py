@@ -589,26 +589,91 @@ print(json.dumps({"rows": n}))
 """
 
 
+def add_listing_rows(path: Path, n: int) -> None:
+    """n people, n outbox rows, a review held for each of the n projects, and n milestones of project p000000,
+    written straight into the database (after the reports ran: these rows are not on the record)."""
+    db = sqlite3.connect(path)
+    now = "2026-12-01T09:00:00Z"
+    db.executemany("INSERT INTO person (name, email, created_at) VALUES (?, ?, ?)",
+                   ((f"u{i:06d}", f"u{i:06d}@council.example", now) for i in range(n)))
+    db.executemany("INSERT INTO outbox (project, kind, period, recipient, email, due_on, context, status, attempts, "
+                   "next_attempt_at, created_at) VALUES (?, 'notice', '2027-03-31/6 months', ?, ?, '2026-12-01', "
+                   "'{}', 'pending', 0, ?, ?)",
+                   ((f"p{i:06d}", "alice", "alice@council.example", now, now) for i in range(n)))
+    db.execute("INSERT INTO review_meeting (project_id, quarter, held_on, recorded_by, recorded_at) "
+               "SELECT id, '2026-Q2', '2026-09-20', 'bench', ? FROM project", (now,))
+    db.executemany("INSERT INTO milestone (project_id, title, due, created_by, created_at) "
+                   "VALUES (1, ?, ?, 'bench', ?)",
+                   ((f"Milestone {i}", f"{2027 + i % 5}-0{1 + i % 9}-15", now) for i in range(n)))
+    db.commit()
+    db.close()
+
+
+# Each floor prints its rows as the command's text output does, from plain sqlite3.
+FLOOR_LISTS = {
+    "people list": ("SELECT name, email FROM person ORDER BY name", "f'{r[0]:<16} {r[1]:<32} no roles'"),
+    "outbox list": ("SELECT id, status, kind, project, period, recipient, email, attempts FROM outbox ORDER BY id",
+                    "f'#{r[0]:<4} {r[1]:<8} {r[2]:<15} {r[3]} {r[4]}  to {r[5]} <{r[6]}>  attempts {r[7]}  "
+                    "not tried yet'"),
+    "review list": ("SELECT p.key, r.quarter, r.held_on, r.recorded_by FROM review_meeting r JOIN project p "
+                    "ON p.id = r.project_id ORDER BY p.key, r.quarter",
+                    "f'{r[0]:<24} {r[1]}  held on {r[2]}  by {r[3]}'"),
+    "milestone list": ("SELECT id, due, done_on, title FROM milestone WHERE project_id = 1 ORDER BY due, id",
+                       "f'#{r[0]:<4} due {r[1]}  {\"open\":<16} {r[3]}'"),
+}
+FLOOR_LIST = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+out = sys.stdout
+for r in db.execute({query!r}):
+    out.write({line} + "\\n")
+"""
+LISTS = {"people list": ["people", "list"], "outbox list": ["outbox", "list"], "review list": ["review", "list"],
+         "milestone list": ["milestone", "list", "p000000", "--as-of", "2026-12-06"]}
+
+
 def bench_portfolio(quick: bool) -> None:
-    n = 10_000 if quick else 100_000
-    with fresh_home() as (home, env):
-        home.mkdir(parents=True)
-        path = home / "cycle.db"
-        build_s = build_portfolio_db(path, n)
-        say(f"[6] built {n:,} projects (on the record) in {build_s:.1f} s")
-        floors = home / "floor_projects.py", home / "floor_report.py"
-        floors[0].write_text(FLOOR_PROJECTS)
-        floors[1].write_text(FLOOR_REPORT)
-        run_cmd([CYCLE, "audit", "checkpoint"], env)
-        r = paired_streams([CYCLE, "project", "list"], [PY, str(floors[0]), str(path)], env, reps=2)
-        say_stream("6", f"`cycle project list` over {n:,} projects", "sqlite3 SELECT key, stage, cycle, title "
-                   "ORDER BY key, printed the same way", r)
-        for args in (["report", "quarterly", "--quarter", "2026-Q3", "--format", "json"],
-                     ["report", "gate-audit", "--format", "json"],
-                     ["report", "quarterly", "--quarter", "2026-Q3", "--format", "html"]):
-            r = paired_streams([CYCLE, *args], [PY, str(floors[1]), str(path)], env, reps=1)
-            say_stream("6", f"`cycle {' '.join(args)}` over {n:,} projects", "sqlite3 reading every row the "
-                       "reports read (tables and log)", r)
+    """Each read at two sizes, ten times apart: its time and peak RSS against its floor at each, and how its peak
+    RSS moved with the data (bounded: about 1x; growing with the portfolio: towards 10x)."""
+    sizes = (1_000, 10_000) if quick else (10_000, 100_000)
+    peaks: dict[str, list[float]] = {}
+    for n in sizes:
+        reps = 2 if n == sizes[-1] else 1
+        with fresh_home() as (home, env):
+            home.mkdir(parents=True)
+            path = home / "cycle.db"
+            build_s = build_portfolio_db(path, n)
+            say(f"[6] built {n:,} projects (on the record) in {build_s:.1f} s")
+            floors = home / "floor_projects.py", home / "floor_report.py"
+            floors[0].write_text(FLOOR_PROJECTS)
+            floors[1].write_text(FLOOR_REPORT)
+            run_cmd([CYCLE, "audit", "checkpoint"], env)
+            runs: list[tuple[str, list[str], list[str], str, int]] = [
+                ("project list", ["project", "list"], [PY, str(floors[0]), str(path)],
+                 "sqlite3 SELECT key, stage, cycle, title ORDER BY key, printed the same way", reps)]
+            for args in (["report", "quarterly", "--quarter", "2026-Q3", "--format", "json"],
+                         ["report", "gate-audit", "--format", "json"],
+                         ["report", "quarterly", "--quarter", "2026-Q3", "--format", "html"],
+                         ["report", "gate-audit", "--format", "html"]):
+                runs.append((" ".join(args[:2] + args[-1:]), args, [PY, str(floors[1]), str(path)],
+                             "sqlite3 reading every row the reports read (tables and log)", 1))
+            for label, args, floor, floor_what, times in runs:
+                r = paired_streams([CYCLE, *args], floor, env, reps=times)
+                say_stream("6", f"`cycle {' '.join(args)}` over {n:,} projects", floor_what, r)
+                peaks.setdefault(label, []).append(r["subject"]["rss"])
+            add_listing_rows(path, n)
+            for label, args in LISTS.items():
+                query, line = FLOOR_LISTS[label]
+                script = home / f"floor_{label.replace(' ', '_')}.py"
+                script.write_text(FLOOR_LIST.format(query=query, line=line))
+                r = paired_streams([CYCLE, *args], [PY, str(script), str(path)], env, reps=reps)
+                say_stream("6", f"`cycle {' '.join(args)}` over {n:,} rows", "sqlite3 SELECT of the same rows, printed "
+                           "the same way", r)
+                peaks.setdefault(label, []).append(r["subject"]["rss"])
+    for label, (small, large) in peaks.items():
+        say(f"[6] scale: `{label}` peak RSS {small:.0f} MB at {sizes[0]:,}, {large:.0f} MB at {sizes[1]:,}: "
+            f"x{large / small:.2f} for x{sizes[1] // sizes[0]} the data, {large - small:+.0f} MB "
+            f"({'bounded' if large - small < 10 else 'GROWS with the data'})")
 
 
 # --- 7. what is due, over a portfolio ------------------------------------------------------------
@@ -726,7 +791,7 @@ BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "3": ("durable gated advances", bench_advance),
     "4": ("audit verify", bench_verify),
     "5": ("audit log --json, streamed", bench_log_json),
-    "6": ("project list and the reports at portfolio scale", bench_portfolio),
+    "6": ("project list, the reports and the other lists at portfolio scale, at two sizes", bench_portfolio),
     "7": ("due scan and contracts due at portfolio scale", bench_due),
 }
 
