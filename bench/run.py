@@ -657,6 +657,8 @@ def bench_portfolio(quick: bool) -> None:
                          ["report", "gate-audit", "--format", "html"]):
                 runs.append((" ".join(args[:2] + args[-1:]), args, [PY, str(floors[1]), str(path)],
                              "sqlite3 reading every row the reports read (tables and log)", 1))
+            runs.append(("audit verify (run first by both reports)", ["audit", "verify"],
+                         [PY, str(floors[1]), str(path)], "sqlite3 reading every row the reports read", 1))
             for label, args, floor, floor_what, times in runs:
                 r = paired_streams([CYCLE, *args], floor, env, reps=times)
                 say_stream("6", f"`cycle {' '.join(args)}` over {n:,} projects", floor_what, r)

@@ -288,3 +288,25 @@ def test_streamed_gate_audit_report_lists_every_project_once_in_key_order(run: C
     assert (entries["camhs"], entries["p00007"], entries["p00008"], entries["p01199"]) == (3, 1, 0, 1)
     one = json.loads(run("report", "gate-audit", "p00007", "--format", "json", expect=1).stdout)
     assert [p["key"] for p in one["projects"]] == ["p00007"] and one["projects"][0]["entries"] == 1
+
+
+def test_a_project_created_while_the_gate_audit_report_streams_is_not_half_in_it(run: Cli, db: Database) -> None:
+    """The report reads one snapshot: a writer is not held up, and the report's count and list agree."""
+    run("init")
+    run(*CAMHS)
+    many_projects(db, 3000)
+    proc = subprocess.Popen([*cycle_exe(), "report", "gate-audit", "--format", "json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ))
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()  # the report is being written: its read has begun
+    run("project", "new", "aaa-late", "--title", "Created meanwhile")
+    out = proc.stdout.read()
+    err = proc.stderr.read().decode()
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait(timeout=120)
+    report = json.loads(first + out)
+    keys = [p["key"] for p in report["projects"]]
+    assert len(keys) == 3001 and "aaa-late" not in keys
+    assert report["stage_counts"] == {"commissioning": {"analyse": 3001}}
+    assert proc.returncode == 1 and err.startswith("Records FAILED")  # the copies were made by hand, not by cycle
