@@ -16,11 +16,11 @@ D = "camhs-decommissioning"
 COMMISSIONING = {"analyse-plan": ["needs-assessment"],
                  "plan-do": ["service-specification", "eia", "consultation", "performance-targets"],
                  "do-review": ["contract-award"], "review-decommission": ["outcomes-evaluation"]}
-SERVICE_REVIEW = ["still-required", "effectiveness", "value-for-money", "alternatives"]
+SERVICE_REVIEW = ["still-required", "effectiveness", "value-for-money", "alternatives", "ceasing-risks"]
 PLAN = ["risk-impact", "quality-impact", "eia", "consultation", "clinical-engagement", "provider-impact",
         "staff-tupe", "transition-plan"]
 TRANSFER = ["provider-briefed", "staff-briefed", "service-users-briefed", "service-users-transferred",
-            "records-transferred"]
+            "records-transferred", "transition-risk"]
 
 
 def _evidence(run: Cli, key: str, names: list[str]) -> None:
@@ -159,7 +159,8 @@ def test_the_reason_must_be_one_of_the_list(ready: Cli) -> None:
     _decommission(run)
     err = run("project", "set", D, "--attr", "reason=bored", expect=2).stderr
     assert err == ("Error: reason 'bored' is not one of: treatment-developments, care-pathway-change, "
-                   "insufficient-demand, no-longer-a-priority, unaffordable, quality-failure, contract-breach\n")
+                   "insufficient-demand, no-longer-a-priority, unaffordable, quality-failure, contract-breach, "
+                   "outcomes-not-delivered, specification-not-delivered, provider-ended\n")
 
 
 def _terminate(run: Cli, outcome: str = "terminate-immediately") -> None:
