@@ -10,9 +10,18 @@ import pytest
 
 import cycle.workflow.definition
 
-from .conftest import CAMHS, BODY, Cli, Database, go
-from .test_decommissioning import COMMISSIONING, D, SERVICE_REVIEW, TODAY, TRANSFER, _criterion, _decommission, \
-    _evidence, _to_do
+from .conftest import BODY, CAMHS, Cli, Database, go
+from .test_decommissioning import (
+    COMMISSIONING,
+    SERVICE_REVIEW,
+    TODAY,
+    TRANSFER,
+    D,
+    _criterion,
+    _decommission,
+    _evidence,
+    _to_do,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = Path(__file__).with_name("data") / "builtin-before-issue-20"
