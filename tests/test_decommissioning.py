@@ -171,7 +171,7 @@ def _terminate(run: Cli, outcome: str = "terminate-immediately") -> None:
 def test_immediate_termination_needs_the_right_decision_and_shows_the_path(ready: Cli) -> None:
     run = ready
     _to_do(run, reason="quality-failure")
-    _evidence(run, D, ["breach-reference", "service-users-transferred", "records-transferred"])
+    _evidence(run, D, ["breach-reference", "service-users-transferred", "records-transferred", "termination-costs"])
     # the immediate path is never taken by default: without --to, advance means the notice path
     assert run.json("gate", "check", D)["gate"] == "do-review"
     run("project", "advance", D, expect=3)
@@ -199,7 +199,7 @@ def test_immediate_termination_needs_the_right_decision_and_shows_the_path(ready
 def test_immediate_termination_refused_without_a_breach_reason(ready: Cli) -> None:
     run = ready
     _to_do(run, reason="no-longer-a-priority")
-    _evidence(run, D, ["breach-reference", "service-users-transferred", "records-transferred"])
+    _evidence(run, D, ["breach-reference", "service-users-transferred", "records-transferred", "termination-costs"])
     _terminate(run)
     crit = _criterion(run, D, "breach-reason", "--to", "terminate-immediately")
     assert crit["reason"] == "reason is 'no-longer-a-priority'; this needs quality-failure or contract-breach"

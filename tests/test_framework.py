@@ -3,12 +3,16 @@ the full set of decommissioning reasons; and a database made on the earlier buil
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import exc, text
 
 import cycle.workflow.definition
+from cycle.db import schema
+from cycle.db.store import open_store
 
 from .conftest import BODY, CAMHS, Cli, Database, go
 from .test_decommissioning import (
@@ -212,3 +216,168 @@ def test_a_database_made_on_the_earlier_built_ins_keeps_its_projects_where_they_
     assert run.json("gate", "check", "camhs")["workflow"] == "commissioning"
     assert "engagement-do" in {c["id"] for c in run.json("gate", "check", "camhs")["criteria"]}
     assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+
+
+REVISION_0013 = Path(__file__).with_name("data") / "revision-0013.json"
+_ORDER = ("workflow_version", "project", "evidence", "decision", "contract", "audit_entry")
+
+
+def load_revision_0013(db: Database) -> None:
+    """tests/data/revision-0013.json at revision 0013, restored as pg_restore --disable-triggers would."""
+    store = open_store()
+    schema.upgrade(store, target="0013")
+    store.dispose()
+    data = json.loads(REVISION_0013.read_text(encoding="utf-8"))
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            for table in _ORDER:
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        for table in _ORDER:
+            for row in data[table]:
+                conn.execute(text(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"),
+                             row)
+        if db.dialect == "postgresql":
+            for table in _ORDER:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                                     if table != "audit_entry" else "SELECT 1")
+
+
+def test_a_database_from_revision_0013_upgrades_and_its_records_still_match(run: Cli, db: Database) -> None:
+    load_revision_0013(db)
+    out = run("init").stdout.splitlines()
+    assert out[0].endswith(f"from schema revision 0013 to {schema.head()}.")
+    assert out[1] == "Installed workflows commissioning version 2 (built-in), decommissioning version 2 (built-in)."
+    assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+    # its rows from before, imaged without the new columns, now hold NULL there and still match
+    assert db.rows("SELECT counts_for FROM evidence ORDER BY id") == [(None,), (None,)]
+    # and the new columns work on them, each change on the record
+    run("contract", "set", "camhs", "--termination-costs", "3 months' charges")
+    run("evidence", "add", "camhs", "eia-summary", "--for", "eia", "--ref", "EIA summary v2")
+    assert run.json("project", "show", "camhs")["workflow_version"] == 1  # pinned where it was
+    assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+    # a value written by hand into a new column of an old row is named (PostgreSQL refuses to commit it at all)
+    if db.dialect == "postgresql":
+        with pytest.raises(exc.DBAPIError, match="evidence #1 was changed without an audit entry"):
+            db.execute("UPDATE evidence SET counts_for = 'eia' WHERE id = 1")
+        return
+    db.execute("UPDATE evidence SET counts_for = 'eia' WHERE id = 1")
+    verify = run("audit", "verify", expect=None)
+    assert verify.exit_code != 0 and "evidence #1" in verify.stdout + verify.stderr
+
+
+# --- part 2: evidence beyond the criteria --------------------------------------------------------------
+
+def test_an_unknown_evidence_name_is_recorded_as_supporting_with_one_warning(ready: Cli, db: Database) -> None:
+    run = ready
+    first = run("evidence", "add", "camhs", "risk-register", "--ref", "Risk register v3")
+    assert first.stdout == "Recorded evidence #1 risk-register for camhs, cycle 1: Risk register v3\n"
+    assert first.stderr == ("Warning: no criterion of the next gate is called 'risk-register'; recorded as supporting "
+                            "evidence\n")
+    again = run("evidence", "add", "camhs", "risk-register", "--ref", "Risk register v4")
+    assert again.stderr == ""  # warned once
+    # it meets no criterion
+    crit = _criterion(run, "camhs", "risk-assessment")
+    assert (crit["met"], crit["reason"]) == (False, "No 'risk-assessment' evidence recorded in cycle 1")
+    shown = run.json("project", "show", "camhs")["evidence"]
+    assert [(e["name"], e["supporting"], e["counts_for"]) for e in shown] == [("risk-register", True, None)] * 2
+    assert "    #1 risk-register (supporting): Risk register v3 (" in run("project", "show", "camhs").stdout
+    entry = run.json("audit", "log", "camhs")[-1]
+    assert entry["action"] == "evidence.add" and entry["payload"]["supporting"] is True
+    assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+
+
+def test_a_typo_is_warned_about_with_the_criterion_it_may_have_meant(ready: Cli) -> None:
+    err = ready("evidence", "add", "camhs", "needs-assesment", "--ref", "JSNA").stderr
+    assert err == ("Warning: no criterion of the next gate is called 'needs-assesment'; recorded as supporting "
+                   "evidence (did you mean needs-assessment? to count it for that criterion: cycle evidence add camhs "
+                   "needs-assesment --for needs-assessment --ref <REF>)\n")
+    assert _criterion(ready, "camhs", "needs-assessment")["met"] is False
+    ready("project", "advance", "camhs", expect=3)
+
+
+def test_for_attaches_evidence_to_a_criterion_and_it_counts(ready: Cli) -> None:
+    run = ready
+    out = run("evidence", "add", "camhs", "risk-register", "--for", "risk-assessment", "--ref", "Risk register v3")
+    assert out.stdout == ("Recorded evidence #1 risk-register (counts for risk-assessment) for camhs, cycle 1: "
+                          "Risk register v3\n")
+    assert out.stderr == ""
+    crit = _criterion(run, "camhs", "risk-assessment")
+    assert (crit["met"], crit["reason"], crit["evidence_ids"]) == (
+        True, "Recorded in cycle 1: Risk register v3 (as risk-register)", [1])
+    assert "    #1 risk-register (for risk-assessment): " in run("project", "show", "camhs").stdout
+    # a must criterion opens its gate the same way
+    run("evidence", "add", "camhs", "jsna-chapter", "--for", "needs-assessment", "--ref", "JSNA 2026")
+    go(run, "camhs", "analyse-plan")
+    run("project", "advance", "camhs")
+    assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["Risk Register"], "Error: evidence name 'Risk Register' is not well formed: use lower-case letters, digits and "
+                        "hyphens, at most 64, e.g. risk-register"),
+    (["risk.register"], "Error: evidence name 'risk.register' is not well formed: use lower-case letters, digits and "
+                        "hyphens, at most 64, e.g. risk-register"),
+    (["x" * 65], f"Error: evidence name '{'x' * 65}' is not well formed: use lower-case letters, digits and hyphens, "
+                 f"at most 64, e.g. risk-register"),
+    (["risk-register", "--for", "risk"], "Error: workflow commissioning has no evidence criterion called 'risk' for "
+                                         "--for; its evidence criteria: consultation, contract-award, "
+                                         "current-provision, eia, engagement-analyse, engagement-do, "
+                                         "engagement-review, feedback-given, market-analysis, needs-assessment, "
+                                         "outcomes-evaluation, performance-reports, performance-targets, "
+                                         "policy-legal-duties, priorities-resources, provider-performance, "
+                                         "risk-assessment, service-specification, soft-market-testing"),
+    (["risk-register", "--for", "lead-commissioner"], "Error: workflow commissioning has no evidence criterion "
+                                                      "called 'lead-commissioner' for --for; its evidence criteria: "
+                                                      "consultation, contract-award, current-provision, eia, "
+                                                      "engagement-analyse, engagement-do, engagement-review, "
+                                                      "feedback-given, market-analysis, needs-assessment, "
+                                                      "outcomes-evaluation, performance-reports, performance-targets, "
+                                                      "policy-legal-duties, priorities-resources, "
+                                                      "provider-performance, risk-assessment, service-specification, "
+                                                      "soft-market-testing"),
+])
+def test_bad_evidence_names_and_criteria_are_refused_and_nothing_written(ready: Cli, db: Database, args: list[str],
+                                                                         error: str) -> None:
+    before = db.dump()
+    out = ready("evidence", "add", "camhs", *args, "--ref", "x", expect=2)
+    assert out.stderr.splitlines() == [error]
+    assert db.dump() == before
+
+
+# --- part 5: early-termination costs, a contract term -------------------------------------------------
+
+def test_termination_costs_are_a_contract_term_shown_and_asked_for_when_terminating(ready: Cli) -> None:
+    run = ready
+    _to_do(run, reason="quality-failure")
+    run("contract", "set", "camhs", "--termination-costs", "3 months' charges, about £300,000")
+    shown = run("contract", "show", "camhs").stdout
+    assert "  if terminated early: 3 months' charges, about £300,000\n" in shown
+    assert run.json("contract", "show", "camhs")["termination_costs"] == "3 months' charges, about £300,000"
+    assert run.json("audit", "log", "camhs")[-1]["payload"]["changes"]["termination_costs"] == [
+        None, "3 months' charges, about £300,000"]
+    crit = _criterion(run, D, "termination-costs", "--to", "terminate-immediately")
+    assert crit["must"] and not crit["met"]
+    assert '"any penalties due should the contract be terminated earlier"' in crit["title"]
+    assert run.json("gate", "check", D)["gate"] == "do-review"  # the notice path does not ask for them
+    assert "termination-costs" not in {c["id"] for c in run.json("gate", "check", D)["criteria"]}
+
+
+def test_closing_with_the_contract_running_names_its_termination_costs(ready: Cli) -> None:
+    run = ready
+    run("contract", "set", "camhs", "--provider", "Trust X", "--ref", "C-1", "--start", "2025-04-01", "--end",
+        (TODAY.replace(year=TODAY.year + 2)).isoformat(), "--notice", "6 months",
+        "--termination-costs", "3 months' charges")
+    out = run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "stop", "--body", BODY, "--ref",
+              "m", user="clerk").stdout
+    assert run.json("project", "show", "camhs")["stage"] == "closed"
+    assert out.endswith("if it was ended early, record its end with: cycle contract set camhs --end YYYY-MM-DD "
+                        "--if-no-notice ends. Ending it early costs, by its terms: 3 months' charges\n")
+
+
+def test_termination_costs_text_is_checked_like_any_text(ready: Cli, db: Database) -> None:
+    before = db.dump()
+    err = ready("contract", "set", "camhs", "--termination-costs", "a\u202eb", expect=2).stderr
+    assert err.startswith("Error: --termination-costs ")
+    assert db.dump() == before
