@@ -21,7 +21,7 @@ from cycle.calendar import clock, quarters
 from cycle.db import rows
 from cycle.db.models import Decision, Evidence, Waiver
 from cycle.db.rows import ContractRow, ProjectRow, row_of
-from cycle.db.sql import sql_of
+from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
@@ -63,6 +63,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
         decisions = {d.id: d for d in s.exec(sqlmodel.select(Decision).where(col(Decision.project_id).in_(ids)))}
         waivers = {w.id: w for w in s.exec(sqlmodel.select(Waiver).where(col(Waiver.project_id).in_(ids)))}
         entries = chain.entries(s, key)
+        supporting = _supporting(store, sql, projects, evidence)
     by_project: dict[str, list[Any]] = {}
     authority: dict[int, str] = {}
     for e in entries:
@@ -108,11 +109,28 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                        "accountable_body": project.accountable_body, "gates": gates, "refused": refused,
                        "waivers": waived, "unverified_decisions": unverified, "decisions": decided,
                        "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
-                       "entries": len(mine)})
+                       "supporting": supporting.get(project.id, []), "entries": len(mine)})
     return {"report": "gate-audit", "generated": clock.london_today().isoformat(), "scope": key or "all projects",
             "chain": verified, "unverified_decisions": sum(len(p["unverified_decisions"]) for p in report),
             "body_changes": sum(len(p["body_changes"]) for p in report),
             "projects": report, "stage_counts": stage_counts(projects)}
+
+
+def _supporting(store: Store, sql: Sql, projects: list[ProjectRow], evidence: dict[Any, Evidence]
+                ) -> dict[int, list[dict[str, Any]]]:
+    """Each project's supporting evidence: recorded, attached to no criterion, named like none of its workflow's."""
+    names: dict[int, set[str]] = {}
+    for p in projects:
+        try:
+            names[p.id] = set(registry.pinned(store, sql, p).evidence_names())
+        except CycleError:  # a version that cannot be read: the report lists the evidence it has, as supporting
+            names[p.id] = set()
+    out: dict[int, list[dict[str, Any]]] = {}
+    for e in sorted(evidence.values(), key=lambda e: e.id or 0):
+        if e.counts_for is None and e.name not in names.get(e.project_id, set()):
+            out.setdefault(e.project_id, []).append({"id": e.id, "cycle": e.cycle, "name": e.name, "ref": e.ref,
+                                                     "recorded_by": e.recorded_by, "recorded_at": e.recorded_at})
+    return out
 
 
 def _authority(p: dict[str, Any]) -> str:

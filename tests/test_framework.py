@@ -28,7 +28,7 @@ from .test_decommissioning import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-BEFORE = Path(__file__).with_name("data") / "builtin-before-issue-20"
+BEFORE = ROOT / "workflows" / "earlier-builtins" / "1"  # the built-ins before issue 20
 
 
 def _line(run: Cli, key: str, cid: str, *args: str) -> list[str]:
@@ -381,3 +381,26 @@ def test_termination_costs_text_is_checked_like_any_text(ready: Cli, db: Databas
     err = ready("contract", "set", "camhs", "--termination-costs", "a\u202eb", expect=2).stderr
     assert err.startswith("Error: --termination-costs ")
     assert db.dump() == before
+
+
+def test_termination_costs_too_long_are_refused(ready: Cli, db: Database) -> None:
+    before = db.dump()
+    err = ready("contract", "set", "camhs", "--termination-costs", "£" * 501, expect=2).stderr
+    assert err == "Error: --termination-costs is 501 characters long; it may have at most 500\n"
+    assert db.dump() == before
+
+
+def test_supporting_evidence_is_in_the_gate_audit_report(ready: Cli) -> None:
+    run = ready
+    run("evidence", "add", "camhs", "risk-register", "--ref", "Risk register v3")
+    run("evidence", "add", "camhs", "jsna-chapter", "--for", "needs-assessment", "--ref", "JSNA 2026")
+    report = run.json("report", "gate-audit", "camhs")
+    (project,) = report["projects"]
+    assert [(e["id"], e["name"], e["ref"], e["cycle"]) for e in project["supporting"]] == [
+        (1, "risk-register", "Risk register v3", 1)]
+    md = run("report", "gate-audit", "camhs", "--format", "md").stdout
+    assert "### Supporting evidence (counting for no criterion)" in md
+    assert "| #1 | 1 | risk-register | Risk register v3 | " in md
+    assert "jsna-chapter" not in md.split("### Supporting evidence")[1]
+    html = run("report", "gate-audit", "camhs", "--format", "html").stdout
+    assert "Supporting evidence (counting for no criterion)" in html and "Risk register v3" in html
