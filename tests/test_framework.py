@@ -404,3 +404,40 @@ def test_supporting_evidence_is_in_the_gate_audit_report(ready: Cli) -> None:
     assert "jsna-chapter" not in md.split("### Supporting evidence")[1]
     html = run("report", "gate-audit", "camhs", "--format", "html").stdout
     assert "Supporting evidence (counting for no criterion)" in html and "Risk register v3" in html
+
+
+def test_json_output_stays_clean_when_supporting_evidence_is_warned_about(ready: Cli) -> None:
+    out = ready("evidence", "add", "camhs", "risk-register", "--ref", "Risk register v3", "--json")
+    written = json.loads(out.stdout)  # the warning is not in it
+    (entry,) = written["entries"]
+    assert entry["action"] == "evidence.add" and entry["payload"]["supporting"] is True
+    assert out.stderr.startswith("Warning: no criterion of the next gate is called 'risk-register'")
+
+
+def test_for_names_a_criterion_of_the_version_the_project_runs_on(
+        run: Cli, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project still on the earlier built-in has no risk-assessment criterion: --for it is refused, and the
+    same evidence is supporting there; once moved to the new version it counts."""
+    before = tmp_path / "before"
+    shutil.copytree(BEFORE, before)
+    with monkeypatch.context() as patched:
+        patched.setattr(cycle.workflow.definition, "builtin_dir", lambda: before)
+        run("init")
+        run(*CAMHS)
+    run("init")  # the new built-ins, as version 2
+    err = run("evidence", "add", "camhs", "risk-register", "--for", "risk-assessment", "--ref", "RR", expect=2).stderr
+    assert err.startswith("Error: workflow commissioning has no evidence criterion called 'risk-assessment' for "
+                          "--for; its evidence criteria: consultation, contract-award, ")
+    run("evidence", "add", "camhs", "risk-assessment", "--ref", "RR v1")
+    assert run.json("project", "show", "camhs")["evidence"][0]["supporting"] is True
+    run("project", "set", "camhs", "--workflow-version", "2")
+    assert run.json("project", "show", "camhs")["evidence"][0]["supporting"] is False
+    assert _criterion(run, "camhs", "risk-assessment")["met"] is True
+
+
+def test_a_final_stage_has_no_next_gate_to_name(ready: Cli) -> None:
+    ready("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "stop", "--body", BODY, "--ref", "m",
+          user="clerk")
+    err = ready("evidence", "add", "camhs", "closure-letter", "--ref", "Letter to families").stderr
+    assert err == ("Warning: no criterion of workflow commissioning is called 'closure-letter'; recorded as "
+                   "supporting evidence\n")
