@@ -234,8 +234,8 @@ def load_revision_0013(db: Database) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         for table in _ORDER:
             for row in data[table]:
-                conn.execute(text(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"),
-                             row)
+                columns = ", ".join(f'"{c}"' for c in row)  # quoted: contract has a column called end
+                conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in row)})"), row)
         if db.dialect == "postgresql":
             for table in _ORDER:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
