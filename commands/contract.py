@@ -46,6 +46,8 @@ def contract() -> None:
               help="Without notice the contract runs on (for --run-on) or simply ends (this clears any run-on).")
 @click.option("--run-on", type=PERIOD,
               help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on).")
+@click.option("--termination-costs",
+              help="Penalties and costs due should the contract be terminated early, as it states them.")
 @expect_version_option
 def contract_set(key: str, expect_version: int | None, **terms: str | None) -> None:
     """Record or change a project's contract terms (only the options given change).
@@ -53,7 +55,8 @@ def contract_set(key: str, expect_version: int | None, **terms: str | None) -> N
     \b
     Example:
       cycle contract set camhs --provider "Trust X" --ref CAMHS-2025-01 --start 2025-04-01 \\
-        --end 2028-03-31 --value 3.6m --annual-value 1.2m --notice "6 months" --run-on "12 months"
+        --end 2028-03-31 --value 3.6m --annual-value 1.2m --notice "6 months" --run-on "12 months" \\
+        --termination-costs "3 months' charges (about £300,000) if ended early"
     """
     from cycle.projects import engine
 

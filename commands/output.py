@@ -91,7 +91,8 @@ def project(view: Any) -> str:
     mine = [e for e in d["evidence"] if e["cycle"] == d["cycle"]]
     lines.append(f"  evidence (cycle {d['cycle']}): " + ("none" if not mine else ""))
     for e in mine:
-        lines.append(f"    #{e['id']} {e['name']}: {e['ref']} ({e['recorded_by']}, {e['recorded_at'][:10]})")
+        counts = f" (for {e['counts_for']})" if e["counts_for"] else " (supporting)" if e["supporting"] else ""
+        lines.append(f"    #{e['id']} {e['name']}{counts}: {e['ref']} ({e['recorded_by']}, {e['recorded_at'][:10]})")
     if d["decisions"]:
         lines.append("  decisions:")
         for x in d["decisions"]:
@@ -386,6 +387,8 @@ def contract(st: Any) -> str:
              f"  notice deadline {d['notice_deadline'] or '-'}"]
     if st.deadline_advice:
         lines.append(f"                  {st.deadline_advice}")
+    if d["termination_costs"]:
+        lines.append(f"  if terminated early: {d['termination_costs']}")
     if d["notice_served_on"] and d["notice_served_by_as_of"]:
         lines.append(f"  notice served   {d['notice_served_on']} ({d['notice_ref']})")
     elif d["notice_served_on"]:

@@ -73,7 +73,8 @@ class Status:
         return {"project": self.holder, "provider": c.provider, "ref": c.ref, "start": c.start, "end": c.end,
                 "value_total": c.value_total, "value_annual": c.value_annual, "notice": c.notice,
                 "extension_to": c.extension_to, "if_no_notice": c.if_no_notice, "run_on": c.run_on,
-                "notice_served_on": c.notice_served_on, "notice_ref": c.notice_ref, "as_of": self.as_of.isoformat(),
+                "notice_served_on": c.notice_served_on, "notice_ref": c.notice_ref,
+                "termination_costs": c.termination_costs, "as_of": self.as_of.isoformat(),
                 "notice_deadline": _iso(self.deadline), "status": self.state,
                 "days_to_deadline": self.days_to_deadline, "run_on_to": _iso(self.run_on_to),
                 "if_nothing_is_done": self.consequence,
@@ -207,7 +208,7 @@ def holder_of(session: Session, project: Project) -> tuple[int, str, Contract | 
 
 
 FIELDS = ("provider", "ref", "start", "end", "value_total", "value_annual", "notice", "extension_to",
-          "if_no_notice", "run_on")
+          "if_no_notice", "run_on", "termination_costs")
 
 
 def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
@@ -227,7 +228,7 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
                 raise BadInput("--if-no-notice must be run-on (with --run-on PERIOD) or ends")
             out[name] = value
         else:
-            out[name] = inputs.text(value, f"--{name}", "ref" if name == "ref" else "text")
+            out[name] = inputs.text(value, f"--{name.replace('_', '-')}", "ref" if name == "ref" else "text")
     if out.get("if_no_notice") == "ends":
         if out.get("run_on"):
             raise BadInput(f"--if-no-notice ends and --run-on {given['run_on']!r} contradict each other: a contract "

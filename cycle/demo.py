@@ -69,6 +69,10 @@ def _script(home: Path) -> list[Step]:
          0, "alice"),
         ("... and the policy and market analysis.", [*ev, "policy-legal-duties", "--ref",
                                                     "Legal duties briefing, Sept 2026"], 0, "alice"),
+        ("Evidence no criterion asks for is recorded too, as supporting evidence, with a warning (a typo shows).",
+         [*ev, "provider-visit-notes", "--ref", "Site visit to Trust X, 2 Oct 2026"], 0, "alice"),
+        ("Her risk register goes by its own name; --for counts it for the risk-assessment criterion.",
+         [*ev, "risk-register", "--for", "risk-assessment", "--ref", "CAMHS risk register v3"], 0, "alice"),
         ("Alice asks the board for a decision: its approver, the chair, is emailed what the gate waits on. Alice is "
          "not its approver, so she cannot record it (exit 6, audited).",
          ["gate", "request", k], 0, "alice"),
@@ -113,6 +117,9 @@ def _script(home: Path) -> list[Step]:
               "minutes 2029-06-12 item 7"], 0, "chair"),
         ("Review has three ways out (analyse, decommission, closed); she chooses to recommission.",
          ["project", "advance", k, "--to", "analyse"], 0, "alice"),
+        ("Had the board decommissioned it, the reason would be one of section 7's, each asking for its own "
+         "record: for outcomes not delivered, the performance record.",
+         ["workflow", "show", "decommissioning"], 0, "alice"),
         ("Cycle 2 needs its own evidence: last cycle's needs assessment does not count.",
          ["gate", "check", k], 0, "alice"),
         ("A date recorded wrongly is corrected by the governance lead, with a reason: an entry of its own keeps the "

@@ -21,7 +21,7 @@ from cycle.calendar import clock, quarters
 from cycle.db import rows
 from cycle.db.models import Decision, Evidence, Waiver
 from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, ProjectRow, WaiverRow, row_of
-from cycle.db.sql import sql_of
+from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
@@ -126,15 +126,19 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                                                          table=table, where=where), **given), lambda r: r.project_id)
                 for row, table in ((EvidenceRow, "evidence"), (DecisionRow, "decision"), (WaiverRow, "waiver")))
 
+            names: dict[tuple[str, int | None], set[str]] = {}  # evidence names of each workflow version
+
             def each() -> Iterator[dict[str, Any]]:
                 for project in projects:
                     yield {"key": project.key, "title": project.title, "workflow": project.workflow,
                            "workflow_version": project.workflow_version, "stage": project.stage,
                            "cycle": project.cycle, "owner": project.owner, "programme": project.programme,
                            "hub_role": project.hub_role, "accountable_body": project.accountable_body,
-                           **_file_project(entries.take(project.key), {e.id: e for e in evidence.take(project.id)},
+                           **_file_project(entries.take(project.key), (mine := {e.id: e for e in
+                                                                                evidence.take(project.id)}),
                                            {d.id: d for d in decisions.take(project.id)},
-                                           {w.id: w for w in waivers.take(project.id)})}
+                                           {w.id: w for w in waivers.take(project.id)}),
+                           "supporting": _supporting(store, sql, project, mine.values(), names)}
 
             yield {"report": "gate-audit", "generated": clock.london_today().isoformat(),
                    "scope": key or "all projects", "chain": verified, "unverified_decisions": unverified,
@@ -182,6 +186,25 @@ def _file_project(mine: list[Any], evidence: dict[Any, Any], decisions: dict[Any
     return {"gates": gates, "refused": refused, "waivers": waived, "unverified_decisions": unverified,
             "decisions": decided, "requests": requested, "body_changes": body_changes, "unreadable": unreadable,
             "entries": len(mine)}
+
+
+def _supporting(store: Store, sql: Sql, project: ProjectRow, evidence: Iterable[Any],
+                names: dict[tuple[str, int | None], set[str]]) -> list[dict[str, Any]]:
+    """A project's supporting evidence: recorded, attached to no criterion, named like none of its workflow's
+    (`names` keeps each workflow version's evidence names between projects)."""
+    version = (project.workflow, project.workflow_version)
+    if version not in names:
+        names[version] = set()  # on no version, or one that cannot be read: its evidence is listed as supporting
+        if project.workflow_version is not None:
+            try:
+                names[version] = set(registry.get(store, sql, project.workflow, project.workflow_version)
+                                     .evidence_names())
+            except CycleError:
+                pass
+    return [{"id": e.id, "cycle": e.cycle, "name": e.name, "ref": e.ref, "recorded_by": e.recorded_by,
+             "recorded_at": e.recorded_at}
+            for e in sorted(evidence, key=lambda e: e.id or 0)
+            if e.counts_for is None and e.name not in names[version]]
 
 
 def _authority(p: dict[str, Any]) -> str:

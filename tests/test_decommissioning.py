@@ -16,11 +16,11 @@ D = "camhs-decommissioning"
 COMMISSIONING = {"analyse-plan": ["needs-assessment"],
                  "plan-do": ["service-specification", "eia", "consultation", "performance-targets"],
                  "do-review": ["contract-award"], "review-decommission": ["outcomes-evaluation"]}
-SERVICE_REVIEW = ["still-required", "effectiveness", "value-for-money", "alternatives"]
+SERVICE_REVIEW = ["still-required", "effectiveness", "value-for-money", "alternatives", "ceasing-risks"]
 PLAN = ["risk-impact", "quality-impact", "eia", "consultation", "clinical-engagement", "provider-impact",
         "staff-tupe", "transition-plan"]
 TRANSFER = ["provider-briefed", "staff-briefed", "service-users-briefed", "service-users-transferred",
-            "records-transferred"]
+            "records-transferred", "transition-risk"]
 
 
 def _evidence(run: Cli, key: str, names: list[str]) -> None:
@@ -159,7 +159,8 @@ def test_the_reason_must_be_one_of_the_list(ready: Cli) -> None:
     _decommission(run)
     err = run("project", "set", D, "--attr", "reason=bored", expect=2).stderr
     assert err == ("Error: reason 'bored' is not one of: treatment-developments, care-pathway-change, "
-                   "insufficient-demand, no-longer-a-priority, unaffordable, quality-failure, contract-breach\n")
+                   "insufficient-demand, no-longer-a-priority, unaffordable, quality-failure, contract-breach, "
+                   "outcomes-not-delivered, specification-not-delivered, provider-ended\n")
 
 
 def _terminate(run: Cli, outcome: str = "terminate-immediately") -> None:
@@ -170,7 +171,7 @@ def _terminate(run: Cli, outcome: str = "terminate-immediately") -> None:
 def test_immediate_termination_needs_the_right_decision_and_shows_the_path(ready: Cli) -> None:
     run = ready
     _to_do(run, reason="quality-failure")
-    _evidence(run, D, ["breach-reference", "service-users-transferred", "records-transferred"])
+    _evidence(run, D, ["breach-reference", "service-users-transferred", "records-transferred", "termination-costs"])
     # the immediate path is never taken by default: without --to, advance means the notice path
     assert run.json("gate", "check", D)["gate"] == "do-review"
     run("project", "advance", D, expect=3)
@@ -198,7 +199,7 @@ def test_immediate_termination_needs_the_right_decision_and_shows_the_path(ready
 def test_immediate_termination_refused_without_a_breach_reason(ready: Cli) -> None:
     run = ready
     _to_do(run, reason="no-longer-a-priority")
-    _evidence(run, D, ["breach-reference", "service-users-transferred", "records-transferred"])
+    _evidence(run, D, ["breach-reference", "service-users-transferred", "records-transferred", "termination-costs"])
     _terminate(run)
     crit = _criterion(run, D, "breach-reason", "--to", "terminate-immediately")
     assert crit["reason"] == "reason is 'no-longer-a-priority'; this needs quality-failure or contract-breach"

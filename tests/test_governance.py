@@ -99,7 +99,7 @@ def test_what_cannot_be_waived(ready: Cli) -> None:
                               "nothing to waive"),
         ("nonsense", "Error: gate analyse-plan has no criterion 'nonsense'; it has: needs-assessment, "
                      "lead-commissioner, commissioning-model, policy-legal-duties, current-provision, "
-                     "market-analysis, engagement-analyse, decision"),
+                     "market-analysis, risk-assessment, engagement-analyse, decision"),
     ):
         assert run("gate", "waive", "camhs", criterion, "--reason", "r", user="gill", expect=2).stderr == error + "\n"
     assert run.json("audit", "log") == before

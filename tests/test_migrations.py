@@ -148,6 +148,8 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("DROP INDEX ix_project_programme")
         conn.exec_driver_sql("ALTER TABLE project DROP COLUMN programme")
         conn.exec_driver_sql("ALTER TABLE project DROP COLUMN hub_role")
+        conn.exec_driver_sql("ALTER TABLE evidence DROP COLUMN counts_for")  # and revision 0016's columns
+        conn.exec_driver_sql("ALTER TABLE contract DROP COLUMN termination_costs")
 
 
 def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db: Database) -> None:

@@ -122,9 +122,14 @@ BAD_INPUT = {
     "unknown project (set)": (
         ["project", "set", "cahms", "--owner", "bob"],
         "No project with key 'cahms'. See the keys with: cycle project list"),
-    "unknown evidence name": (
-        ["evidence", "add", "camhs", "needs-assesment", "--ref", "JSNA"],
-        f"workflow commissioning has no evidence called 'needs-assesment'; it knows: {EVIDENCE_NAMES}"),
+    "malformed evidence name": (
+        ["evidence", "add", "camhs", "Needs Assessment", "--ref", "JSNA"],
+        "evidence name 'Needs Assessment' is not well formed: use lower-case letters, digits and hyphens, at most 64, "
+        "e.g. risk-register"),
+    "evidence for no criterion": (
+        ["evidence", "add", "camhs", "jsna", "--for", "needs", "--ref", "JSNA"],
+        f"workflow commissioning has no evidence criterion called 'needs' for --for; its evidence criteria: "
+        f"{EVIDENCE_NAMES}"),
     "unknown gate": (
         ["decision", "record", "camhs", "--gate", "plan-deliver", "--outcome", "go", "--body", BODY, "--ref", "m"],
         "camhs is at plan; the gates a decision can be recorded for are: plan-do"),

@@ -374,6 +374,9 @@ def _a_gigabyte() -> None:
 REVISION_0008 = DATA / "revision-0008.sql"
 MINI = (DATA / "revision-0008-mini.toml").read_text()
 MALLORYS = "ae4ca34950fc114dbae6a007611c56050c51ebba51ed0f3ccfdf3c6541a1e6c9"  # her criterion-less copy
+# The built-in commissioning workflow that cycle shipped then (workflows/earlier-builtins/1), and her copy of it.
+EARLIER = (ROOT / "workflows" / "earlier-builtins" / "1" / "commissioning.toml").read_text()
+HERS = re.sub(r"\n  \[\[gate\.criterion\]\].*?(?=\n\[\[|\Z)", "", EARLIER, flags=re.S)
 
 
 def load_revision_0008(db: Database) -> None:
@@ -396,37 +399,40 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
     out = run("init").stdout
     assert out == (
         f"Upgraded cycle database at {open_store().describe()} from schema revision 0008 to {schema.head()}.\n"
-        f"Installed workflows commissioning version 1 (built-in), mini version 1 ({mini}), decommissioning version 1 "
-        f"(built-in).\n"
+        f"Installed workflows commissioning version 1 (built-in), mini version 1 ({mini}), commissioning version 2 "
+        f"(built-in), decommissioning version 1 (built-in).\n"
         f"Pinned 3 projects to the version of its workflow its log last used; 1 could not be matched (a governance "
         f"lead moves one with: cycle project set KEY --workflow-version N):\n"
         f"  respite: the workflow file its log last used (SHA-256 {MALLORYS[:12]}) is neither built in nor in "
-        f"{home / 'workflows'}; now on commissioning version 1, the newest\n")
-    assert versions(db) == [("commissioning", 1, sha(BUILTIN), "built-in"), ("mini", 1, sha(MINI), str(mini)),
+        f"{home / 'workflows'}; now on commissioning version 2, the newest\n")
+    # the built-in file the log shows, as cycle shipped it then (workflows/earlier-builtins/1); today's is newest
+    assert versions(db) == [("commissioning", 1, sha(EARLIER), "built-in"), ("mini", 1, sha(MINI), str(mini)),
+                            ("commissioning", 2, sha(BUILTIN), "built-in"),
                             ("decommissioning", 1, sha((ROOT / "workflows" / "decommissioning.toml").read_text()),
                              "built-in")]
     assert {p["key"]: (p["workflow"], p["workflow_version"], p["stage"]) for p in run.json("project", "list")} == {
-        "camhs": ("commissioning", 1, "plan"), "pilot": ("mini", 1, "plan"), "respite": ("commissioning", 1, "plan"),
+        "camhs": ("commissioning", 1, "plan"), "pilot": ("mini", 1, "plan"), "respite": ("commissioning", 2, "plan"),
         "school-nursing": ("commissioning", 1, "analyse")}
     log = db.audit()
     # revision 0011's baseline (one entry per project), revision 0015's (the same), the installs, then the upgrade
     # with the pinned rows
-    assert [e["action"] for e in log[16:]] == ["record.baseline"] * 8 + ["workflow.install"] * 3 + ["db.upgrade"]
+    assert [e["action"] for e in log[16:]] == ["record.baseline"] * 8 + ["workflow.install"] * 4 + ["db.upgrade"]
     upgrade = json.loads(log[-1]["payload"])
     assert upgrade["workflows"]["pinned"] == {"camhs": ["commissioning", 1], "pilot": ["mini", 1],
-                                              "respite": ["commissioning", 1], "school-nursing": ["commissioning", 1]}
+                                              "respite": ["commissioning", 2], "school-nursing": ["commissioning", 1]}
     assert list(upgrade["workflows"]["unmatched"]) == ["respite"]
     assert run("audit", "log", "--limit", "1").stdout.endswith(
         f"db.upgrade  schema upgraded from 0008 to {schema.head()}; 4 projects pinned to a workflow version, "
         "1 not matched to their log\n")
     # Nothing was lost: every old row is as it was, but for its new pin.
     assert [r[:10] for r in db.rows("SELECT * FROM audit_entry ORDER BY 1")[:16]] == kept["audit_entry"]  # + txid
-    assert {t: db.rows(f"SELECT * FROM {t} ORDER BY 1") for t in ("evidence", "decision")} == {
-        t: kept[t] for t in ("evidence", "decision")}
+    assert {t: [r[:len(kept[t][0])] for r in db.rows(f"SELECT * FROM {t} ORDER BY 1")]  # + 0016's counts_for
+            for t in ("evidence", "decision")} == {t: kept[t] for t in ("evidence", "decision")}
+    assert db.rows("SELECT counts_for FROM evidence") == [(None,)] * 4
     columns = ", ".join(c for c in db.dicts("SELECT * FROM project")[0]
                         if c not in ("workflow_version", "programme", "hub_role"))  # (revisions 0010, 0015)
     assert db.rows(f"SELECT {columns} FROM project ORDER BY 1") == kept["project"]
-    assert run("audit", "verify").stdout.startswith("Audit chain verified: 28 entries")
+    assert run("audit", "verify").stdout.startswith("Audit chain verified: 29 entries")
 
     # The projects carry on, on the versions the database holds, whatever files are about.
     team_file(home, NO_CRITERIA)
@@ -435,8 +441,8 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
     assert "warning: should-criterion owner-set not met" not in run("project", "advance", "pilot").stderr
     assert run.json("project", "show", "pilot")["stage"] == "closed"
     assert run("audit", "verify").stdout.splitlines()[1] == (
-        "Records match the log: every column of 13 rows in 15 tables (4 projects, 4 evidence, 2 decisions, 0 waivers, "
-        "3 workflow versions and 0 other rows), and the workflows of 3 gate entries.")
+        "Records match the log: every column of 14 rows in 15 tables (4 projects, 4 evidence, 2 decisions, 0 waivers, "
+        "4 workflow versions and 0 other rows), and the workflows of 3 gate entries.")
     assert run("init").stdout.count("\n") == 1  # upgraded once: nothing more to install or pin
 
 
@@ -446,15 +452,17 @@ def test_the_upgrade_keeps_a_team_file_that_replaced_a_built_in_one_as_the_newes
     """Before, a team's commissioning.toml replaced the built-in one for new projects: it still does, as the
     newest version, when the log shows it (here the criterion-less copy respite ran on, found in the home of
     whoever upgrades: a governance lead sees it in `workflow list` and in the log, with its whole text)."""
-    assert sha(NO_CRITERIA) == MALLORYS
+    assert sha(HERS) == MALLORYS
     load_revision_0008(db)
-    mini, copy = team_file(home, MINI, "mini"), team_file(home, NO_CRITERIA)
+    mini, copy = team_file(home, MINI, "mini"), team_file(home, HERS)
     out = run("init").stdout.splitlines()
-    assert out[1:] == [f"Installed workflows commissioning version 1 (built-in), mini version 1 ({mini}), "
-                       f"commissioning version 2 ({copy}), decommissioning version 1 (built-in).",
+    # the built-in file of then (workflows/earlier-builtins/1), today's, then the team's copy as the newest
+    assert out[1:] == [f"Installed workflows commissioning version 1 (built-in), commissioning version 2 (built-in), "
+                       f"mini version 1 ({mini}), commissioning version 3 ({copy}), decommissioning version 1 "
+                       f"(built-in).",
                        "Pinned 4 projects to the version of its workflow its log last used."]
     assert {p["key"]: p["workflow_version"] for p in run.json("project", "list")} == {
-        "camhs": 1, "pilot": 1, "respite": 2, "school-nursing": 1}
+        "camhs": 1, "pilot": 1, "respite": 3, "school-nursing": 1}
     assert run("workflow", "list").stdout.splitlines()[0].endswith(
-        "[version 2 (newest): 1 project; version 1: 2 projects]")
+        "[version 3 (newest): 1 project; version 2: 0 projects; version 1: 2 projects]")
     run("audit", "verify")

@@ -29,7 +29,7 @@ from cycle.db.sql import Sql, undecodable
 from cycle.errors import DatabaseFailed
 
 from .chain import PAYLOAD_ERRORS, Progress, canonical_json, read_payload
-from .images import COVERED
+from .images import COVERED, LATER
 from .moves import Moves
 
 # table -> (the action that writes a row, the payload field naming its id, the columns the payload
@@ -183,6 +183,8 @@ def _image(image: Any) -> tuple[str, int, dict[str, Any] | None] | None:
         return None
     if row is not None and not isinstance(row, dict):
         return None
+    if row is not None and table in LATER:  # an image from before those columns were added
+        row = {**dict.fromkeys(LATER[table]), **row}
     return table, row_id, row
 
 

@@ -89,6 +89,7 @@ class Evidence(SQLModel, table=True):
     note: str | None = None
     recorded_by: str
     recorded_at: str
+    counts_for: str | None = None  # the criterion's evidence name it was attached to (--for); None: its own name
 
 
 class Decision(SQLModel, table=True):
@@ -178,6 +179,7 @@ class Contract(SQLModel, table=True):
     notice_served_on: str | None = None
     notice_ref: str | None = None
     updated_at: str
+    termination_costs: str | None = None  # penalties and costs due should it be terminated early, as it states them
 
 
 class Link(SQLModel, table=True):

@@ -59,6 +59,7 @@ class EvidenceRow(NamedTuple):
     note: str | None
     recorded_by: str
     recorded_at: str
+    counts_for: str | None
 
 
 class DecisionRow(NamedTuple):
@@ -105,6 +106,7 @@ class ContractRow(NamedTuple):
     notice_served_on: str | None
     notice_ref: str | None
     updated_at: str
+    termination_costs: str | None
 
 
 class LinkedProject(NamedTuple):

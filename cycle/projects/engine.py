@@ -306,23 +306,78 @@ def _version_for(store: Store, s: Session, project: Project, version: int) -> Wo
     return wf
 
 
+_EVIDENCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as a criterion's id (cycle.workflow.definition)
+
+
 def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, note: str | None = None,
-                 expect_version: int | None = None) -> Evidence:
+                 expect_version: int | None = None, counts_for: str | None = None,
+                 notes: list[str] | None = None) -> Evidence:
+    """Record evidence NAME for the project's current cycle.
+
+    A name a criterion of the project's workflow looks for counts for that criterion. Any other well-formed
+    name is supporting evidence: recorded and shown, counting for no criterion, and the first time a project
+    has it a line for the user goes to `notes`, so that a typo is noticed. `counts_for` (a criterion's id, or
+    the evidence name it looks for) attaches the evidence to that criterion whatever its name.
+    """
+    if not _EVIDENCE_NAME.match(name):
+        raise BadInput(f"evidence name {name!r} is not well formed: use lower-case letters, digits and hyphens, "
+                       f"at most 64, e.g. risk-register")
     actor = store.actor(actor)
     with store.write() as s:
         project = load_for_write(s, key, expect_version)
         wf = registry.pinned(store, s, row_of(ProjectRow, project))
         known = wf.evidence_names()
-        if name not in known:
-            raise BadInput(f"workflow {wf.name} has no evidence called {name!r}; it knows: {', '.join(known)}")
+        target = None if counts_for is None else _evidence_criterion(wf, counts_for)
+        if target == name:
+            target = None  # --for its own name: it counts for it anyway
+        if target is None and name not in known and notes is not None:
+            before = rows.evidence(sql_of(s), row_id(project))
+            if not any(e.name == name for e in before):
+                notes.append(_supporting_note(wf, project, name, known))
         item = Evidence(project_id=row_id(project), cycle=project.cycle, name=name, ref=one_line(ref, "--ref") or "",
-                        note=one_line(note, "--note", False), recorded_by=actor, recorded_at=clock.utc_now())
+                        note=one_line(note, "--note", False), recorded_by=actor, recorded_at=clock.utc_now(),
+                        counts_for=target)
         s.add(item)
         s.flush()
-        record_change(s, project, actor=actor, action="evidence.add", payload={
-            "evidence_id": item.id, "name": name, "ref": item.ref, "note": item.note, "cycle": project.cycle,
-            "stage": project.stage})
+        payload: dict[str, Any] = {"evidence_id": item.id, "name": name, "ref": item.ref, "note": item.note,
+                                   "cycle": project.cycle, "stage": project.stage}
+        if target is not None:
+            payload["counts_for"] = target
+        elif name not in known:
+            payload["supporting"] = True
+        record_change(s, project, actor=actor, action="evidence.add", payload=payload)
     return item
+
+
+def _evidence_criterion(wf: Workflow, wanted: str) -> str:
+    """The evidence name of the evidence criterion `wanted` names (by its id or its evidence name)."""
+    for gate in wf.gates:
+        for c in gate.criteria:
+            if c.kind == "evidence" and wanted in (c.id, c.evidence) and c.evidence:
+                return c.evidence
+    ids = sorted({c.id for g in wf.gates for c in g.criteria if c.kind == "evidence"})
+    raise BadInput(f"workflow {wf.name} has no evidence criterion called {wanted!r} for --for; its evidence "
+                   f"criteria: {', '.join(ids)}")
+
+
+def _supporting_note(wf: Workflow, project: Project, name: str, known: list[str]) -> str:
+    """The warning for supporting evidence: no criterion of the next gate(s) is called `name`."""
+    import difflib
+
+    ahead = wf.gates_from(project.stage)
+    if len(ahead) == 1:
+        where = "the next gate"
+    elif ahead:
+        where = f"the gates out of {project.stage}"
+    else:
+        where = f"workflow {wf.name}"
+    line = f"no criterion of {where} is called {name!r}; recorded as supporting evidence"
+    near = difflib.get_close_matches(name, [c.id for g in ahead for c in g.criteria if c.kind == "evidence"] or known,
+                                     n=1, cutoff=0.75)
+    if near:
+        line += (f" (did you mean {near[0]}? to count it for that criterion: cycle evidence add {quote(project.key)} "
+                 f"{name} --for {near[0]} --ref <REF>)")
+    return line
 
 
 @dataclass
@@ -354,7 +409,8 @@ class Moved:
                          f"--served-on YYYY-MM-DD --ref REF, or if it was ended early, record its end with: cycle "
                          f"contract set {quote(st.holder)} --end YYYY-MM-DD --if-no-notice ends")
         return (f"{what}{whose} still runs, and notice has not been served: {st.consequence} cycle goes on "
-                f"following it (cycle contracts due, and the notice reminders); {next_step}")
+                f"following it (cycle contracts due, and the notice reminders); {next_step}"
+                + gates.termination_costs(st.contract))
 
 
 def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: str, body: str, ref: str,

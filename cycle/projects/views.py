@@ -123,7 +123,8 @@ class ProjectView:
             "scope": p.scope, "benefits": p.benefits, "metrics": p.metrics, "attrs": json.loads(p.attrs or "{}"),
             "created_at": p.created_at, "updated_at": p.updated_at,
             "evidence": [{"id": e.id, "cycle": e.cycle, "name": e.name, "ref": e.ref, "note": e.note,
-                          "recorded_by": e.recorded_by, "recorded_at": e.recorded_at} for e in self.evidence],
+                          "recorded_by": e.recorded_by, "recorded_at": e.recorded_at, "counts_for": e.counts_for,
+                          "supporting": supporting(self.workflow, e)} for e in self.evidence],
             "decisions": [{"id": d.id, "cycle": d.cycle, "gate": d.gate, "outcome": d.outcome, "body": d.body,
                            "ref": d.ref, "recycle_to": d.recycle_to, "decided_on": d.decided_on,
                            "recorded_by": d.recorded_by, "recorded_at": d.recorded_at}
@@ -138,6 +139,11 @@ class ProjectView:
             "links": [{"kind": k, "project": other, "stage": stage} for k, other, stage in self.links],
             "contract": self.contract.as_dict() if self.contract else None,
         }
+
+
+def supporting(wf: Workflow, e: EvidenceRow) -> bool:
+    """Whether `e` is supporting evidence: attached to no criterion (--for), and named like none of `wf`'s."""
+    return e.counts_for is None and e.name not in wf.evidence_names()
 
 
 def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectView:

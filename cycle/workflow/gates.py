@@ -280,9 +280,10 @@ class Recorded:
         self.this_cycle: dict[str, list[EvidenceRow]] = {}
         self.names: set[str] = set()
         for e in evidence:
-            self.names.add(e.name)
+            name = e.counts_for or e.name  # attached to a criterion with --for, or counting under its own name
+            self.names.add(name)
             if e.cycle == cycle:
-                self.this_cycle.setdefault(e.name, []).append(e)
+                self.this_cycle.setdefault(name, []).append(e)
 
 
 def _criterion(gate: Gate, c: Criterion, project: ProjectRow, recorded: Recorded,
@@ -302,7 +303,7 @@ def _criterion(gate: Gate, c: Criterion, project: ProjectRow, recorded: Recorded
         assert c.evidence is not None
         mine = recorded.this_cycle.get(c.evidence)
         if mine:
-            refs = "; ".join(e.ref for e in mine[-2:])
+            refs = "; ".join(e.ref if e.name == c.evidence else f"{e.ref} (as {e.name})" for e in mine[-2:])
             return CriterionResult(c.id, c.kind, c.must, True, c.title,
                                    f"Recorded in cycle {project.cycle}: {refs}", None,
                                    evidence_ids=[e.id for e in mine if e.id is not None])
@@ -437,6 +438,12 @@ def contract_named(c: ContractRow) -> str:
     return " ".join(x for x in ("The contract", c.ref, f"with {c.provider}" if c.provider else None) if x)
 
 
+def termination_costs(c: ContractRow) -> str:
+    """" Ending it early costs, by its terms: ..." when the contract states its early-termination costs; else ""."""
+    costs = getattr(c, "termination_costs", None)  # (a contract image from before revision 0016 has none)
+    return f". Ending it early costs, by its terms: {costs}" if costs else ""
+
+
 def _contract_notice(key: str, facts: Facts) -> CriterionResult:
     """The engine's rule on a gate into a final stage: no contract left running with notice not served."""
     title = "No contract left running unseen: notice served, or the contract ends by its terms"
@@ -462,7 +469,7 @@ def _contract_notice(key: str, facts: Facts) -> CriterionResult:
         reason = f"{what}{whose} is live and notice has not been served: {st.consequence}"
     return result(False, f"{reason} Closing now would leave it running unseen: serve notice, or if it was ended "
                          f"early (terminated), record its end with: cycle contract set {quote(st.holder)} --end "
-                         f"YYYY-MM-DD --if-no-notice ends",
+                         f"YYYY-MM-DD --if-no-notice ends{termination_costs(st.contract)}",
                   f"cycle contract notice {quote(st.holder)} --served-on YYYY-MM-DD --ref <REF>")
 
 

@@ -42,7 +42,17 @@ from cycle.governance import authority
 from cycle.shell import quote
 
 from . import registry
-from .definition import builtin_files, file_names, parse_text, read_source, sha256_of, team_dir, team_files
+from .definition import (
+    builtin_dir,
+    builtin_files,
+    file_names,
+    files_in,
+    parse_text,
+    read_source,
+    sha256_of,
+    team_dir,
+    team_files,
+)
 from .gates import RULES
 
 ANYONE = ("Nobody holds the governance-lead or admin role yet, so anyone may install workflows; make someone "
@@ -133,6 +143,16 @@ def _candidates(folders: list[tuple[str | None, dict[str, Path]]]) -> dict[tuple
     return found
 
 
+def earlier_builtin_files() -> list[dict[str, Path]]:
+    """The built-in workflows as earlier releases of cycle shipped them (workflows/earlier-builtins/N), oldest
+    first: a database from before workflows lived in it names the file each project ran on only by its SHA-256."""
+    try:
+        found = [p for p in (builtin_dir() / "earlier-builtins").iterdir() if p.is_dir() and p.name.isdigit()]
+    except OSError:
+        return []
+    return [files_in(p) for p in sorted(found, key=lambda p: int(p.name))]
+
+
 def init(store: Store, actor: str) -> Upgrade:
     """`cycle init`: create the database or upgrade its schema, and install the built-in workflows (for a database
     from before workflows lived in it, those its log shows too, pinning each project); all of it is audited in
@@ -180,7 +200,8 @@ def _after_schema(s: Session, sql: Sql, actor: str | None, first: bool) -> tuple
     if first:
         shown = _logged_workflows(sql, logged)
         team = _candidates([(None, team_files())])
-        known = {**team, **builtins}  # the built-in text wins over a copy of it
+        earlier = _candidates([(registry.BUILTIN, files) for files in earlier_builtin_files()])
+        known = {**team, **earlier, **builtins}  # the built-in text wins over a copy of it
         wanted = [known[k] for k in shown if k in known and k not in installed]
     wanted += [c for k, c in builtins.items() if k not in installed and c not in wanted]
     if first:
