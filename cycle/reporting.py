@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import ExitStack, closing, contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -472,9 +472,28 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             if late:
                 owner = next((k for k, p in everyone.items() if p.id == m.project_id), "?")
                 slipped.append({"project": owner, "milestone": m.title, "due": m.due, "done_on": m.done_on})
+
+        # Evidence recorded in the quarter that counts for no criterion (issue 20: shown so a typo is noticed).
+        recorded: dict[int, list[Any]] = {}
+        with closing(sql.stream("SELECT id, project_id, cycle, name, ref, recorded_by, recorded_at, counts_for "
+                                "FROM evidence WHERE counts_for IS NULL AND recorded_at >= :since ORDER BY id",
+                                since=(q.start - timedelta(days=1)).isoformat())) as found:
+            for ev in found:
+                try:
+                    if q.start <= _local(ev.recorded_at) <= q.end:
+                        recorded.setdefault(ev.project_id, []).append(ev)
+                except (TypeError, ValueError, AttributeError):  # edited by hand: the check at the top names it
+                    continue
+        by_id = {p.id: p for p in everyone.values()}
+        names: dict[tuple[str, int | None], set[str]] = {}
+        supporting = sorted(({"date": _local(x["recorded_at"]).isoformat(), "project": by_id[pid].key, "id": x["id"],
+                              "name": x["name"], "ref": x["ref"], "by": x["recorded_by"]}
+                             for pid, found_here in recorded.items() if pid in by_id
+                             for x in _supporting(store, sql, by_id[pid], found_here, names)),
+                            key=lambda r: (r["date"], r["id"]))
     title_of = {k: p.title for k, p in everyone.items()}
     listed: list[dict[str, Any]]
-    for listed in (moves, decided, waived, corrected, waiting, reviews, deadlines, slipped):
+    for listed in (moves, decided, waived, corrected, waiting, reviews, deadlines, slipped, supporting):
         for item in listed:
             item["title"] = title_of.get(str(item["project"]), item["project"])
     review_states = Counter(str(r["state"]) for r in reviews)
@@ -492,7 +511,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
     grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, of in (("moves", moves), ("decisions", decided), ("waivers", waived), ("corrections", corrected),
                      ("waiting", waiting),
-                     ("reviews", reviews), ("deadlines", deadlines), ("milestones_slipped", slipped)):
+                     ("reviews", reviews), ("deadlines", deadlines), ("milestones_slipped", slipped),
+                     ("supporting", supporting)):
         for item in of:
             grouped.setdefault(str(item["project"]), {}).setdefault(name, []).append(item)
     # Per project, grouped by programme (seed 002): programmes by title, then the projects in none, last.
@@ -514,7 +534,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
                          "waiting": mine.get("waiting", []),
                          "review": next(iter(mine.get("reviews", [])), None),
                          "deadline": next(iter(mine.get("deadlines", [])), None),
-                         "milestones_slipped": mine.get("milestones_slipped", [])})
+                         "milestones_slipped": mine.get("milestones_slipped", []),
+                         "supporting": mine.get("supporting", [])})
     return {"report": "quarterly", "generated": today.isoformat(), "quarter": str(q), "describe": q.describe(),
             "chain": verified, "unreadable": unreadable,
             "start": q.start.isoformat(), "end": q.end.isoformat(), "projects": len(standing), "by_stage": stages,
@@ -522,7 +543,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             "refused_attempts": refused, "waiting": waiting,
             "reviews": reviews, "deadlines": deadlines, "deadline_window": [horizon_start.isoformat(),
                                                                            horizon_end.isoformat()],
-            "milestones_slipped": slipped, "stage_counts": stage_counts(standing, stage_at_end), "summary": summary,
+            "milestones_slipped": slipped, "supporting": supporting,
+            "stage_counts": stage_counts(standing, stage_at_end), "summary": summary,
             "by_project": projects,
             "by_programme": [{"programme": g, "title": named_programmes[g] if g else NO_PROGRAMME,
                               "projects": [x["project"] for x in projects if x["programme"] == g]}

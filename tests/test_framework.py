@@ -406,6 +406,31 @@ def test_supporting_evidence_is_in_the_gate_audit_report(ready: Cli) -> None:
     assert "Supporting evidence (counting for no criterion)" in html and "Risk register v3" in html
 
 
+def test_supporting_evidence_recorded_in_the_quarter_is_in_the_quarterly_report(ready: Cli) -> None:
+    """Issue 20 part 2: supporting evidence is shown in the reports, the board's quarterly one too, so a typo (a
+    name that counts for nothing) is noticed there."""
+    from datetime import date
+
+    from cycle.calendar import quarters
+
+    run = ready
+    run("evidence", "add", "camhs", "needs-asessment", "--ref", "JSNA 2026")  # a typo: counts for nothing
+    run("evidence", "add", "camhs", "jsna-chapter", "--for", "needs-assessment", "--ref", "JSNA chapter 4")
+    quarter = str(quarters.quarter_of(date.today()))
+    report = run.json("report", "quarterly", "--quarter", quarter)
+    assert [(e["project"], e["name"], e["ref"]) for e in report["supporting"]] == [
+        ("camhs", "needs-asessment", "JSNA 2026")]
+    (camhs,) = [p for p in report["by_project"] if p["project"] == "camhs"]
+    assert [e["name"] for e in camhs["supporting"]] == ["needs-asessment"]
+    md = run("report", "quarterly", "--quarter", quarter, "--format", "md").stdout
+    section = md.split("## Supporting evidence recorded in the quarter (counting for no criterion)")[1]
+    assert "needs-asessment (JSNA 2026)" in section and "jsna-chapter" not in section
+    html = run("report", "quarterly", "--quarter", quarter, "--format", "html").stdout
+    assert "supporting evidence needs-asessment (JSNA 2026)" in html
+    earlier = run.json("report", "quarterly", "--quarter", str(quarters.quarter_of(date.today()) - 1))
+    assert earlier["supporting"] == []  # recorded this quarter, not in the one before
+
+
 def test_json_output_stays_clean_when_supporting_evidence_is_warned_about(ready: Cli) -> None:
     out = ready("evidence", "add", "camhs", "risk-register", "--ref", "Risk register v3", "--json")
     written = json.loads(out.stdout)  # the warning is not in it
