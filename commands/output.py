@@ -69,7 +69,9 @@ def project(view: Any) -> str:
         f"  lead commissioner {d['lead_commissioner'] or '-'}",
         f"  model             {d['model'] or '-'}",
         f"  hub role          {d['hub_role'] or '-'}",
-        "  programme         " + (f"{d['programme_title']} ({d['programme']})" if d["programme"] else "-"),
+        "  programme         " + ("-" if not d["programme"] else f"{d['programme_title']} ({d['programme']})"
+                                  if d["programme_title"] is not None
+                                  else f"{d['programme']} (no programme with this key: see cycle programme list)"),
         f"  accountable body  {d['accountable_body'] or '-'}",
         f"  owner             {d['owner'] or '-'}",
     ]
