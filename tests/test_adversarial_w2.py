@@ -3,6 +3,8 @@ real CLI. Each test failed on main before its fix, or is marked xfail(strict=Tru
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import BODY, Cli, Database
 from .test_ratification import CCG, barnet, decide  # noqa: F401 - the `barnet` fixture
 
@@ -19,3 +21,39 @@ def test_a_programme_edited_to_one_not_on_record_is_named_on_the_card_not_shown_
     assert "None" not in shown
     assert "  programme         ghost (no programme with this key: see cycle programme list)\n" in shown
     run("audit", "verify", expect=1)
+
+
+
+def test_a_go_written_by_hand_for_the_other_body_by_one_who_may_not_decide_for_it_does_not_verify(
+        barnet: Cli, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The council's chair has said go; the CCG has not. alice, who owns the project and is no approver of the
+    CCG's, writes the CCG's go herself, as cycle would write it (row, image and entry), and advances. On
+    PostgreSQL her login cannot: the database refuses the row (revision 0009's trigger). On SQLite whoever can
+    write the file can drop that trigger for the insert and put it back; `audit verify` must then name the
+    decision, or the two-body gate was opened on one body's go with a record that verifies."""
+    from sqlalchemy import text
+
+    from cycle.governance import authority
+
+    run = barnet
+    decide(run, BODY, "chair")
+    with monkeypatch.context() as m:  # the entry alice writes by hand: no authority check
+        m.setattr(authority, "decision_authority", lambda *args, **kwargs: (None, f"approver for {CCG}"))
+        if db.dialect == "postgresql":
+            err = decide(run, CCG, "alice", expect=5)
+            assert "the decision's recorder is not an approver for its body" in err
+            return
+        with db.engine.begin() as conn:
+            kept = [(r[0], r[1]) for r in conn.execute(text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'decision_separation%'"))]
+            for name, _ in kept:
+                conn.execute(text(f"DROP TRIGGER {name}"))
+        decide(run, CCG, "alice")
+        with db.engine.begin() as conn:
+            for _, statement in kept:
+                conn.execute(text(statement))
+    run("project", "advance", "barnet")
+    seq = next(e["seq"] for e in db.audit() if e["action"] == "decision.record" and e["actor"] == "alice")
+    found = run("audit", "verify", expect=1).stderr.splitlines()
+    assert found[1] == (f"  entry {seq} (decision 2 of barnet, gate analyse-plan, go by {CCG}) was recorded by alice, "
+                        f"who is not an approver for {CCG} (approvers: ccgchair); only they can record its decisions")

@@ -17,6 +17,10 @@ order, and checks each entry that moves or creates a project:
 - only an `advance`, or a body's recycle or stop decision (`decision.record`, with its decision in
   the same entry), changes a project's stage, visit or cycle;
 - a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1;
+- a decision row is written by an approver of its body, when the body has approvers on record at that entry,
+  and not by the project's owner (cycle.governance.authority.decision_authority; on SQLite, whoever can write
+  the file can drop the triggers that refuse such a row, and a gate several bodies ratify would open on a go
+  one person wrote for another body);
 - a `record.baseline` entry (an upgrade's) records rows as they stand: after the first one it may add
   a column to an image, never change a value, and it brings rows onto the record only for a table the
   log had none of.
@@ -36,6 +40,7 @@ from typing import Any
 from cycle import contracts
 from cycle.calendar.clock import london_date, parse_utc
 from cycle.errors import CycleError
+from cycle.governance import identity
 from cycle.workflow.definition import Workflow, parse_text, sha256_of
 from cycle.workflow.gates import RULES, Facts, GateCheck, evaluate
 
@@ -45,7 +50,7 @@ Image = tuple[str, int, dict[str, Any] | None, Any]  # (table, id, row or None f
 
 BASELINE = "record.baseline"
 # The tables a gate reads, kept whole (the rest of the replay keeps fingerprints).
-_KEPT = ("project", "evidence", "decision", "waiver", "contract", "link", "workflow_version")
+_KEPT = ("project", "evidence", "decision", "waiver", "contract", "link", "workflow_version", "person", "person_role")
 _BY_PROJECT = ("evidence", "decision", "waiver", "link", "contract")
 _MOVED = ("stage", "visit", "cycle")
 
@@ -72,6 +77,10 @@ class Moves:
         try:
             if action == "advance" and to_stage is not None:
                 self._advance(seq, at, key, to_stage, payload, images)
+            if action != BASELINE:
+                for table, row_id, row, _ in images:
+                    if table == "decision" and isinstance(row, dict) and row_id not in self.rows["decision"]:
+                        self._decision(seq, row_id, row)
             for table, row_id, row, was in images:
                 if action == BASELINE:
                     self._baseline(seq, table, row_id, row)
@@ -148,6 +157,25 @@ class Moves:
 
     def _say(self, seq: int, key: Any, problem: str) -> None:
         self.found.append(("audit_entry", seq, key if isinstance(key, str) else None, problem, seq))
+
+    def _decision(self, seq: int, row_id: int, row: dict[str, Any]) -> None:
+        """A new decision row: its recorder may decide for its body, as the record stood before this entry."""
+        body, by = row.get("body"), row.get("recorded_by")
+        project = self.rows["project"].get(row.get("project_id"))  # type: ignore[arg-type]
+        if not isinstance(body, str) or not isinstance(by, str) or project is None:
+            return  # a row cycle could not have written: the image check names it
+        names = {pid: p.get("name") for pid, p in self.rows["person"].items()}
+        approvers = sorted({str(names[r["person_id"]]) for r in self.rows["person_role"].values()
+                            if r.get("role") == "approver" and r.get("body") == body and r.get("person_id") in names})
+        if not approvers:
+            return  # a body with no approvers on record: its decisions are unverified, and reports say so
+        key = project.get("key")
+        where = f"entry {seq} (decision {row_id} of {key}, gate {row.get('gate')}, {row.get('outcome')} by {body})"
+        if not identity.among(by, approvers):
+            self._say(seq, key, f"{where} was recorded by {by}, who is not an approver for {body} (approvers: "
+                                f"{', '.join(approvers)}); only they can record its decisions")
+        elif identity.same(by, project.get("owner")):
+            self._say(seq, key, f"{where} was recorded by {by}, who owns {key} and may not decide its gates")
 
     def _advance(self, seq: int, at: Any, key: Any, to_stage: Any, payload: dict[str, Any],
                  images: list[Image]) -> None:
