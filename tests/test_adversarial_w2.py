@@ -40,8 +40,9 @@ def test_a_go_written_by_hand_for_the_other_body_by_one_who_may_not_decide_for_i
     with monkeypatch.context() as m:  # the entry alice writes by hand: no authority check
         m.setattr(authority, "decision_authority", lambda *args, **kwargs: (None, f"approver for {CCG}"))
         if db.dialect == "postgresql":
-            err = decide(run, CCG, "alice", expect=5)
-            assert "the decision's recorder is not an approver for its body" in err
+            err = decide(run, CCG, "alice", expect=6)
+            assert err == (f"Error: the database refused this (separation of duties: alice is not an approver for "
+                           f"{CCG}); nothing was written.\n")
             return
         with db.engine.begin() as conn:
             kept = [(r[0], r[1]) for r in conn.execute(text(
