@@ -3,10 +3,12 @@ real CLI. Each test failed on main before its fix, or is marked xfail(strict=Tru
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .conftest import BODY, Cli, Database
-from .test_ratification import CCG, barnet, decide  # noqa: F401 - the `barnet` fixture
+from .test_ratification import CCG, RATIFY, barnet, decide, install  # noqa: F401 - the `barnet` fixture
 
 
 def test_a_programme_edited_to_one_not_on_record_is_named_on_the_card_not_shown_as_none(
@@ -58,3 +60,30 @@ def test_a_go_written_by_hand_for_the_other_body_by_one_who_may_not_decide_for_i
     found = run("audit", "verify", expect=1).stderr.splitlines()
     assert found[1] == (f"  entry {seq} (decision 2 of barnet, gate analyse-plan, go by {CCG}) was recorded by alice, "
                         f"who is not an approver for {CCG} (approvers: ccgchair); only they can record its decisions")
+
+
+def test_a_go_written_by_hand_claiming_an_approver_s_authority_for_a_body_with_none_does_not_verify(
+        run: Cli, home: Path, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ICB has no approvers on record, so anyone may record its decision, and the decision is unverified: the
+    reports flag it, from what its entry says of its authority. bob, who holds no role, writes the ICB's go by
+    hand (the database lets his login: nobody approves for the ICB), its entry saying 'approver for' the ICB. The
+    gate opens on a go the reports show as verified, unless `audit verify` names the entry's claim."""
+    from cycle.governance import authority
+
+    icb = "NHS Nowhere ICB"
+    run("init")
+    install(run, home, RATIFY.replace(CCG, icb))
+    run("people", "add", "alice", "--email", "alice@barnet.example")
+    run("people", "add", "chair", "--email", "chair@barnet.example", "--role", "approver", "--body", BODY)
+    run("project", "new", "barnet", "--title", "Barnet CAMHS", "--workflow", "ratify", "--accountable-body", BODY,
+        "--owner", "alice")
+    decide(run, BODY, "chair")
+    with monkeypatch.context() as m:  # the entry bob writes by hand
+        m.setattr(authority, "decision_authority", lambda *args, **kwargs: (None, f"approver for {icb}"))
+        decide(run, icb, "bob")
+    run("project", "advance", "barnet")
+    seq = next(e["seq"] for e in db.audit() if e["action"] == "decision.record" and e["actor"] == "bob")
+    found = run("audit", "verify", expect=1).stderr.splitlines()
+    assert found[1] == (f"  entry {seq} (decision 2 of barnet, gate analyse-plan, go by {icb}) says it was recorded "
+                        f"as 'approver for {icb}', but {icb} had no approvers on record: the decision is unverified")
+    run("report", "gate-audit", expect=1)

@@ -17,7 +17,8 @@ order, and checks each entry that moves or creates a project:
 - only an `advance`, or a body's recycle or stop decision (`decision.record`, with its decision in
   the same entry), changes a project's stage, visit or cycle;
 - a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1;
-- a decision row is written by an approver of its body, when the body has approvers on record at that entry,
+- a decision row is written by an approver of its body, when the body has approvers on record at that entry
+  (and its entry does not claim an approver's authority when it has none: the reports flag it unverified),
   and not by the project's owner (cycle.governance.authority.decision_authority; on SQLite, whoever can write
   the file can drop the triggers that refuse such a row, and a gate several bodies ratify would open on a go
   one person wrote for another body);
@@ -80,7 +81,7 @@ class Moves:
             if action != BASELINE:
                 for table, row_id, row, _ in images:
                     if table == "decision" and isinstance(row, dict) and row_id not in self.rows["decision"]:
-                        self._decision(seq, row_id, row)
+                        self._decision(seq, row_id, row, payload if action == "decision.record" else {})
             for table, row_id, row, was in images:
                 if action == BASELINE:
                     self._baseline(seq, table, row_id, row)
@@ -158,8 +159,9 @@ class Moves:
     def _say(self, seq: int, key: Any, problem: str) -> None:
         self.found.append(("audit_entry", seq, key if isinstance(key, str) else None, problem, seq))
 
-    def _decision(self, seq: int, row_id: int, row: dict[str, Any]) -> None:
-        """A new decision row: its recorder may decide for its body, as the record stood before this entry."""
+    def _decision(self, seq: int, row_id: int, row: dict[str, Any], payload: dict[str, Any]) -> None:
+        """A new decision row: its recorder may decide for its body, as the record stood before this entry, and
+        the authority its entry gives (which the reports read to flag an unverified decision) is so."""
         body, by = row.get("body"), row.get("recorded_by")
         project = self.rows["project"].get(row.get("project_id"))  # type: ignore[arg-type]
         if not isinstance(body, str) or not isinstance(by, str) or project is None:
@@ -167,10 +169,14 @@ class Moves:
         names = {pid: p.get("name") for pid, p in self.rows["person"].items()}
         approvers = sorted({str(names[r["person_id"]]) for r in self.rows["person_role"].values()
                             if r.get("role") == "approver" and r.get("body") == body and r.get("person_id") in names})
-        if not approvers:
-            return  # a body with no approvers on record: its decisions are unverified, and reports say so
         key = project.get("key")
         where = f"entry {seq} (decision {row_id} of {key}, gate {row.get('gate')}, {row.get('outcome')} by {body})"
+        if not approvers:  # a body with no approvers on record: its decisions are unverified, and reports say so
+            claimed = payload.get("authority")
+            if isinstance(claimed, str) and claimed and not claimed.startswith("unverified"):
+                self._say(seq, key, f"{where} says it was recorded as {claimed!r}, but {body} had no approvers on "
+                                    f"record: the decision is unverified")
+            return
         if not identity.among(by, approvers):
             self._say(seq, key, f"{where} was recorded by {by}, who is not an approver for {body} (approvers: "
                                 f"{', '.join(approvers)}); only they can record its decisions")
