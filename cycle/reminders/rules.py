@@ -206,6 +206,11 @@ class Portfolio:
                            links=self.links(project), waivers=waivers)
 
 
+#: A quarter on the scan's day (_Collector.quarter): label, last day, review due now, review overdue, and the
+#: quarter's part of a reminder's context.
+_QuarterDue = tuple[str, date, bool, bool, dict[str, str]]
+
+
 class _Collector:
     def __init__(self, store: Store, session: Session, as_of: date, look: Lookup, sent_on: date):
         self.store = store
@@ -216,11 +221,10 @@ class _Collector:
         self.plan = Plan(as_of)
         self.as_of_text = as_of.isoformat()
         self._people: dict[str, Any] = {}
-        self._quarters: dict[Quarter, tuple[str, date, bool, bool, dict[str, str]]] = {}
-        self._due_quarters: dict[tuple[str | None, date | None, date | None],
-                                 tuple[tuple[str, date, bool, bool, dict[str, str]], ...]] = {}
+        self._quarters: dict[Quarter, _QuarterDue] = {}
+        self._due_quarters: dict[tuple[str | None, date | None, date | None], tuple[_QuarterDue, ...]] = {}
 
-    def quarter(self, q: Quarter, cfg: Settings) -> tuple[str, date, bool, bool, dict[str, str]]:
+    def quarter(self, q: Quarter, cfg: Settings) -> _QuarterDue:
         """(label, end, review due now, review overdue, the quarter's part of a reminder's context) on the scan's
         day: the same for every contract, so worked out once per quarter, not once per contract."""
         found = self._quarters.get(q)
@@ -236,7 +240,7 @@ class _Collector:
         return found
 
     def due_quarters(self, project: ProjectRow, contract: ContractRow,
-                     cfg: Settings) -> tuple[tuple[str, date, bool, bool, dict[str, str]], ...]:
+                     cfg: Settings) -> tuple[_QuarterDue, ...]:
         """The quarters (as `quarter` gives them) that need a review of this contract (reviews.review_quarters)
         and whose review reminder is due or overdue on the scan's day, reviews held or not. They follow from the
         contract's start, the day its project entered `do` and its last day as things stand, which a
