@@ -372,15 +372,15 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
         # A body that has decided something in this visit (a hold, say) is not waited on; a gate that needs
         # several bodies waits on those that have not.
         decided = {d.body for d in decisions if d.visit == project.visit}
-        silent = {gate.id: [b for b in _bodies(project, gate) if b not in decided]
-                  for gate in wf.gates_from(project.stage, explicit=False)}
+        ways_out = wf.gates_from(project.stage, explicit=False)
+        silent = {gate.id: [b for b in _bodies(project, gate) if b not in decided] for gate in ways_out}
         if not any(silent.values()):
             return
         evidence = c.look.evidence(project)
         facts = c.look.facts(project, as_of)
         # (gates.awaits_decision: evaluate's unmet must criteria, all of them decisions, found without wording
         # every criterion of every gate of every project)
-        ready = [gate for gate in wf.gates_from(project.stage, explicit=False)
+        ready = [gate for gate in ways_out
                  if silent[gate.id] and awaits_decision(wf, gate, project, evidence, decisions, facts)]
     except CycleError as exc:
         c.plan.problems.append(Problem(project.key, "gate-waiting", project.stage, str(exc),
