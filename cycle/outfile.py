@@ -108,13 +108,18 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def _cannot(out: str, exc: OSError) -> BadInput:
+    """What to say when the file system refuses --out."""
+    return BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file")
+
+
 def check(out: str, force: bool, printable: bool = True) -> Path:
     """The --out path, once it is one cycle may write; else BadInput saying why and what to do (`printable`: the
     command prints without --out, so a stream is better left to that)."""
     try:
         return _check(out, force, printable)
     except OSError as exc:  # a name too long for the file system, a folder it may not read, ...
-        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+        raise _cannot(out, exc) from None
 
 
 def _check(out: str, force: bool, printable: bool) -> Path:
@@ -177,7 +182,7 @@ class Pending:
             else:
                 _link(temp, path, out)
         except OSError as exc:
-            raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+            raise _cannot(out, exc) from None
         return path
 
     def discard(self) -> None:
@@ -191,7 +196,7 @@ def prepare(out: str, text: str | Iterable[str], force: bool) -> Pending:
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any new file
     except OSError as exc:
-        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+        raise _cannot(out, exc) from None
     pending = Pending(out, path, temp, force)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
@@ -201,7 +206,7 @@ def prepare(out: str, text: str | Iterable[str], force: bool) -> Pending:
             os.fsync(f.fileno())
     except OSError as exc:
         pending.discard()
-        raise BadInput(f"cannot write --out {out}: {exc.strerror or exc}; choose another file") from None
+        raise _cannot(out, exc) from None
     except BaseException:
         pending.discard()
         raise

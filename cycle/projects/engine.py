@@ -40,7 +40,6 @@ MODELS = ("integrated", "co-ordinated", "joint", "national")
 #: What `project set` changes besides a workflow's own attributes: the core fields, the programme the project
 #: belongs to and the hub's role in it (cycle.projects.programmes; not fields a workflow's criteria name).
 SETTABLE = (*CORE_FIELDS, "programme", "hub_role")
-_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 # --- the state machine ---------------------------------------------------------------------------
@@ -151,7 +150,7 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
                    hub_role: str | None = None) -> Project:
     """Create a project at its workflow's first stage, on the newest installed version of the workflow; in
     `programme` (a programme's key, cycle.projects.programmes), with the hub's role `hub_role`, when given."""
-    if not _KEY.match(key):
+    if not programmes.KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
     title_text = one_line(title, "title")
     fields: dict[str, str | None] = {
@@ -609,7 +608,7 @@ def _open_linked(sql: Sql, parent: ProjectRow, wf: Workflow, new_key: str | None
     """Open the linked project a gate calls for (review -> decommission opens the decommissioning steps), on
     the newest installed version of its workflow, `wf`; `parent` is the project passing the gate, as read."""
     key = new_key or f"{parent.key}-{wf.name}"
-    if not _KEY.match(key):
+    if not programmes.KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-'; choose one with --new-key")
     if rows.key_taken(sql, key):
         raise BadInput(f"a project with key {key!r} already exists; choose another with --new-key")

@@ -21,7 +21,8 @@ from cycle.shell import quote
 HUB_ROLES = ("lead", "associate", "partnership")
 #: What `report quarterly` calls the projects that belong to no programme (listed last).
 NO_PROGRAMME = "Not in a programme"
-_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+#: A key, a programme's or a project's (engine checks project keys with it too).
+KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 if TYPE_CHECKING:  # the ORM only for `programme add`: the read commands stay light (tests/test_docs.py)
     from cycle.db.models import Programme
@@ -59,7 +60,7 @@ def known(there: dict[str, str], key: str | None, what: str = "--programme") -> 
     if given not in there:
         listed = f"the programmes are: {', '.join(there)}" if there else "there are none yet"
         raise BadInput(f"{what} {key!r}: there is no programme with that key ({listed}); add it with: cycle "
-                       f"programme add {quote(given) if _KEY.match(given) else 'KEY'} --title TITLE")
+                       f"programme add {quote(given) if KEY.match(given) else 'KEY'} --title TITLE")
     return given
 
 
@@ -70,7 +71,7 @@ def add(store: Store, key: str, title: str, *, actor: str) -> Programme:
     from cycle.db.models import Programme
     from cycle.db.sql import sql_of
 
-    if not _KEY.match(key):
+    if not KEY.match(key):
         raise BadInput(f"programme key {key!r} must be lower-case letters, digits and '-', e.g. emotional-health")
     title = one_line(title, "--title")
     actor = store.actor(actor)
