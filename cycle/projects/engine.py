@@ -9,7 +9,6 @@ database as it was.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,7 @@ from cycle.governance import authority, people
 from cycle.inputs import iso_date, one_line
 from cycle.shell import quote
 from cycle.workflow import gates, registry
-from cycle.workflow.definition import ACCOUNTABLE, CORE_FIELDS, LINKS, Gate, Workflow
+from cycle.workflow.definition import ACCOUNTABLE, CORE_FIELDS, ID, LINKS, Gate, Workflow
 from cycle.workflow.gates import GateCheck, required_bodies
 
 from . import history, programmes
@@ -305,7 +304,6 @@ def _version_for(store: Store, s: Session, project: Project, version: int) -> Wo
     return wf
 
 
-_EVIDENCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as a criterion's id (cycle.workflow.definition)
 
 
 def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, note: str | None = None,
@@ -318,7 +316,7 @@ def add_evidence(store: Store, key: str, name: str, ref: str, *, actor: str, not
     has it a line for the user goes to `notes`, so that a typo is noticed. `counts_for` (a criterion's id, or
     the evidence name it looks for) attaches the evidence to that criterion whatever its name.
     """
-    if not _EVIDENCE_NAME.match(name):
+    if not ID.match(name):
         raise BadInput(f"evidence name {name!r} is not well formed: use lower-case letters, digits and hyphens, "
                        f"at most 64, e.g. risk-register")
     actor = store.actor(actor)

@@ -53,7 +53,8 @@ RESERVED = ("key", "workflow", "workflow_version", "stage", "cycle", "visit", "v
 DATES = ("notice_served_on", "notice_deadline", "contract_start", "contract_end")
 LINKS = {"decommissions": "decommissioned-by", "decommissioned-by": "decommissions",
          "replaces": "replaced-by", "replaced-by": "replaces"}
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: What an id in a workflow (a stage, gate or criterion) and an evidence name may be.
+ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -234,11 +235,11 @@ def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, wor
 
     _only(data, {"name", "title", "about", "initial", "stop", "stage", "gate", "field"}, "top level", fail)
     name = _text(data, "name", "top level", fail)
-    if not _ID.match(name):
+    if not ID.match(name):
         raise fail("name", f"{name!r} is not a valid name (lower-case letters, digits, '-' and '_')")
     if file_name != f"{name}.toml":
         stem = file_name.removesuffix(".toml")
-        rename = f'set name = "{stem}", or ' if _ID.match(stem) else ""
+        rename = f'set name = "{stem}", or ' if ID.match(stem) else ""
         raise fail("name", f"says {name!r} but the file is {file_name}, and a workflow is known by its file "
                            f"name: {rename}rename the file {name}.toml")
     title = _string(data, "title", name, "top level", fail)
@@ -256,7 +257,7 @@ def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, wor
         sid = _text(raw, "id", entry, fail)
         entry = f"stage {sid!r}"
         _only(raw, {"id", "title", "about", "final"}, entry, fail)
-        if not _ID.match(sid):
+        if not ID.match(sid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if sid in index:
             raise fail(entry, "duplicate id: another stage already uses it")
@@ -284,7 +285,7 @@ def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, wor
         gid = _text(raw, "id", entry, fail)
         entry = f"gate {gid!r}"
         _only(raw, {"id", "from", "to", "title", "body", "new_cycle", "criterion", "opens", "explicit"}, entry, fail)
-        if not _ID.match(gid):
+        if not ID.match(gid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if gid in gate_ids:
             raise fail(entry, "duplicate id: another gate already uses it")
@@ -299,7 +300,7 @@ def _build(data: Mapping[str, Any], where: str, digest: str, file_name: str, wor
         criteria = _criteria(_tables(raw, "criterion", f"{entry} criterion", "[[gate.criterion]]", fail),
                              entry, body, fields, fail)
         opens = raw.get("opens")
-        if opens is not None and (not isinstance(opens, str) or not _ID.match(opens)):
+        if opens is not None and (not isinstance(opens, str) or not ID.match(opens)):
             raise fail(entry, f"opens must name a workflow, not {opens!r}")
         if opens is not None and workflows is not None and opens not in workflows | {name}:
             raise fail(entry, f"opens {opens!r}, but there is no workflow of that name; the workflows are: "
@@ -354,7 +355,7 @@ def _fields(raws: list[Any], fail: Any) -> tuple[FieldDef, ...]:
         fid = _text(raw, "id", f"field[{i}]", fail)
         entry = f"field {fid!r}"
         _only(raw, {"id", "title", "choices"}, entry, fail)
-        if not _ID.match(fid) or fid in CORE_FIELDS or fid in RESERVED:
+        if not ID.match(fid) or fid in CORE_FIELDS or fid in RESERVED:
             raise fail(entry, "id must be a new attribute name of lower-case letters, digits, '-' and '_'"
                        + (f" ({fid!r} is the project's own)" if fid in RESERVED else ""))
         if any(f.id == fid for f in out):
@@ -393,7 +394,7 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
         entry = f"{gate_entry} criterion {cid!r}"
         _only(raw, {"id", "kind", "level", "title", "evidence", "field", "in", "body", "outcome", "date", "by",
                     "link", "stage", "when"}, entry, fail)
-        if not _ID.match(cid):
+        if not ID.match(cid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if cid in seen:
             raise fail(entry, "duplicate id: another criterion of this gate already uses it")
@@ -407,11 +408,11 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
         extra: dict[str, Any] = {}
         if kind == "evidence":
             extra["evidence"] = raw.get("evidence", cid)
-            if not isinstance(extra["evidence"], str) or not _ID.match(extra["evidence"]):
+            if not isinstance(extra["evidence"], str) or not ID.match(extra["evidence"]):
                 raise fail(entry, "evidence must be a name of lower-case letters, digits, '-' and '_'")
         elif kind == "field":
             extra["field"] = raw.get("field")
-            if not isinstance(extra["field"], str) or not _ID.match(extra["field"]) or extra["field"] in RESERVED:
+            if not isinstance(extra["field"], str) or not ID.match(extra["field"]) or extra["field"] in RESERVED:
                 raise fail(entry, "a field criterion needs field = \"<project attribute>\"")
             if "in" in raw:
                 extra["values"] = _values(raw["in"], f"{entry} in", fail)
@@ -420,7 +421,7 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
             extra["bodies"] = _bodies(raw.get("body", gate_body), entry, fail)
             extra["body"] = extra["bodies"][0] if len(extra["bodies"]) == 1 else None
             outcome = raw.get("outcome", "go")
-            if not isinstance(outcome, str) or not _ID.match(outcome) or outcome in ("hold", "recycle", "stop"):
+            if not isinstance(outcome, str) or not ID.match(outcome) or outcome in ("hold", "recycle", "stop"):
                 raise fail(entry, f"outcome {outcome!r} cannot open a gate; use go or an outcome of your own")
             extra["outcome"] = outcome
         elif kind == "date":
