@@ -23,6 +23,7 @@ from cycle.db.models import Decision, Evidence, Waiver
 from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, ProjectRow, WaiverRow, row_of
 from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
+from cycle.projects.views import supporting
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
 
@@ -126,7 +127,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                                                          table=table, where=where), **given), lambda r: r.project_id)
                 for row, table in ((EvidenceRow, "evidence"), (DecisionRow, "decision"), (WaiverRow, "waiver")))
 
-            names: dict[tuple[str, int | None], set[str]] = {}  # evidence names of each workflow version
+            names: dict[tuple[str, int | None], Workflow | None] = {}  # each workflow version, read once
 
             def each() -> Iterator[dict[str, Any]]:
                 for project in projects:
@@ -189,22 +190,20 @@ def _file_project(mine: list[Any], evidence: dict[Any, Any], decisions: dict[Any
 
 
 def _supporting(store: Store, sql: Sql, project: ProjectRow, evidence: Iterable[Any],
-                names: dict[tuple[str, int | None], set[str]]) -> list[dict[str, Any]]:
-    """A project's supporting evidence: recorded, attached to no criterion, named like none of its workflow's
-    (`names` keeps each workflow version's evidence names between projects)."""
+                read: dict[tuple[str, int | None], Workflow | None]) -> list[dict[str, Any]]:
+    """A project's supporting evidence (cycle.projects.views.supporting); `read` keeps each workflow version
+    between projects (None: on no version, or one that cannot be read)."""
     version = (project.workflow, project.workflow_version)
-    if version not in names:
-        names[version] = set()  # on no version, or one that cannot be read: its evidence is listed as supporting
+    if version not in read:
+        read[version] = None
         if project.workflow_version is not None:
             try:
-                names[version] = set(registry.get(store, sql, project.workflow, project.workflow_version)
-                                     .evidence_names())
+                read[version] = registry.get(store, sql, project.workflow, project.workflow_version)
             except CycleError:
                 pass
     return [{"id": e.id, "cycle": e.cycle, "name": e.name, "ref": e.ref, "recorded_by": e.recorded_by,
              "recorded_at": e.recorded_at}
-            for e in sorted(evidence, key=lambda e: e.id or 0)
-            if e.counts_for is None and e.name not in names[version]]
+            for e in sorted(evidence, key=lambda e: e.id or 0) if supporting(read[version], e)]
 
 
 def _authority(p: dict[str, Any]) -> str:
@@ -485,7 +484,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
                 except (TypeError, ValueError, AttributeError):  # edited by hand: the check at the top names it
                     continue
         by_id = {p.id: p for p in everyone.values()}
-        names: dict[tuple[str, int | None], set[str]] = {}
+        names: dict[tuple[str, int | None], Workflow | None] = {}
         supporting = sorted(({"date": _local(x["recorded_at"]).isoformat(), "project": by_id[pid].key, "id": x["id"],
                               "name": x["name"], "ref": x["ref"], "by": x["recorded_by"]}
                              for pid, found_here in recorded.items() if pid in by_id

@@ -141,9 +141,10 @@ class ProjectView:
         }
 
 
-def supporting(wf: Workflow, e: EvidenceRow) -> bool:
-    """Whether `e` is supporting evidence: attached to no criterion (--for), and named like none of `wf`'s."""
-    return e.counts_for is None and e.name not in wf.evidence_names()
+def supporting(wf: Workflow | None, e: EvidenceRow) -> bool:
+    """Whether `e` is supporting evidence: attached to no criterion (--for), and named like none of `wf`'s (with
+    no workflow to read, every such evidence is)."""
+    return e.counts_for is None and (wf is None or e.name not in wf.evidence_names())
 
 
 def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectView:
