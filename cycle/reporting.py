@@ -41,8 +41,9 @@ def _verified(store: Store, checkpoint: str | None, progress: Progress | None = 
     return result
 
 
-def stage_counts(projects: list[ProjectRow], stage_of: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
-    """workflow -> stage -> how many projects stand there (at `stage_of[key]` when given: where they stood then)."""
+def stage_counts(projects: Iterable[Any], stage_of: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
+    """workflow -> stage -> how many projects (rows with a workflow and a stage, and a key with `stage_of`) stand
+    there (at `stage_of[key]` when given: where they stood then)."""
     out: dict[str, Counter[str]] = {}
     for p in projects:
         out.setdefault(p.workflow, Counter())[p.stage if stage_of is None else stage_of[p.key]] += 1
@@ -103,13 +104,10 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
             rows.project(sql, key)  # ProjectNotFound before anything is read
         where = " WHERE p.key = :key" if key is not None else ""
         given: dict[str, Any] = {"key": key} if key is not None else {}
-        counts: dict[str, Counter[str]] = {}
-        total = 0
         with closing(sql.stream("SELECT p.workflow, p.stage FROM project p" + where + " ORDER BY p.key",
                                 **given)) as found:
-            for p in found:
-                counts.setdefault(p.workflow, Counter())[p.stage] += 1
-                total += 1
+            counts = stage_counts(found)
+        total = sum(n for at in counts.values() for n in at.values())
         unverified = body_changes = 0
         with closing(chain._entries_by_project(sql, key, ("decision.record", "project.set"))) as counted:
             for e in counted:
@@ -144,7 +142,7 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
             yield {"report": "gate-audit", "generated": clock.london_today().isoformat(),
                    "scope": key or "all projects", "chain": verified, "unverified_decisions": unverified,
                    "body_changes": body_changes, "projects": Streamed(each(), total),
-                   "stage_counts": {wf: dict(c) for wf, c in counts.items()}}
+                   "stage_counts": counts}
 
 
 def _file_project(mine: list[Any], evidence: dict[Any, Any], decisions: dict[Any, Any],
