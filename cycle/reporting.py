@@ -341,6 +341,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
     with store.read() as s:
         sql = sql_of(s)
         everyone = {p.key: p for p in rows.projects(sql)}
+        by_id = {p.id: p for p in everyone.values()}
         programme_titles = rows.programme_titles(sql)
         entries = chain.iter_entries(sql)  # read as it goes: the log may be millions of entries long
         stage_at_end: dict[str, str] = {}
@@ -467,7 +468,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             except (TypeError, ValueError):  # not a date: edited by hand, which the check at the top names
                 continue
             if late:
-                owner = next((k for k, p in everyone.items() if p.id == m.project_id), "?")
+                owner = by_id[m.project_id].key if m.project_id in by_id else "?"
                 slipped.append({"project": owner, "milestone": m.title, "due": m.due, "done_on": m.done_on})
 
         # Evidence recorded in the quarter that counts for no criterion (issue 20: shown so a typo is noticed).
@@ -481,7 +482,6 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
                         recorded.setdefault(ev.project_id, []).append(ev)
                 except (TypeError, ValueError, AttributeError):  # edited by hand: the check at the top names it
                     continue
-        by_id = {p.id: p for p in everyone.values()}
         names: dict[tuple[str, int | None], Workflow | None] = {}
         supporting = sorted(({"date": _local(x["recorded_at"]).isoformat(), "project": by_id[pid].key, "id": x["id"],
                               "name": x["name"], "ref": x["ref"], "by": x["recorded_by"]}
@@ -513,11 +513,10 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
         for item in of:
             grouped.setdefault(str(item["project"]), {}).setdefault(name, []).append(item)
     # Per project, grouped by programme (seed 002): programmes by title, then the projects in none, last.
-    named_programmes = programme_titles
-    group_of: dict[str, str | None] = {p.key: p.programme if p.programme in named_programmes else None
+    group_of: dict[str, str | None] = {p.key: p.programme if p.programme in programme_titles else None
                                        for p in standing}
     groups = sorted({g for g in group_of.values() if g is not None},
-                    key=lambda g: (named_programmes[g].casefold(), g))
+                    key=lambda g: (programme_titles[g].casefold(), g))
     rank = {g: i for i, g in enumerate([*groups, None])}
     projects = []
     for p in sorted(standing, key=lambda p: (rank[group_of[p.key]], p.title.casefold(), p.key)):
@@ -543,6 +542,6 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             "milestones_slipped": slipped, "supporting": supporting,
             "stage_counts": stage_counts(standing, stage_at_end), "summary": summary,
             "by_project": projects,
-            "by_programme": [{"programme": g, "title": named_programmes[g] if g else NO_PROGRAMME,
+            "by_programme": [{"programme": g, "title": programme_titles[g] if g else NO_PROGRAMME,
                               "projects": [x["project"] for x in projects if x["programme"] == g]}
                              for g in [*groups, None] if any(x["programme"] == g for x in projects)]}
