@@ -28,14 +28,16 @@ from ._common import (
 
 @click.group(context_settings=CONTEXT)
 def contract() -> None:
-    """A project's contract: terms, notice deadline, notice served."""
+    """A project's contracts: terms, notice deadline, notice served."""
 
 
 @contract.command("set")
 @json_write
 @click.argument("key")
 @click.option("--provider", help="The provider's name.")
-@click.option("--ref", help="The contract's reference.")
+@click.option("--ref", help="The contract's reference; when the project has several, the one to change.")
+@click.option("--contract", "which", metavar="REF",
+              help="The contract to change, by its reference (then --ref gives it a new one).")
 @click.option("--start", type=DATE, help="Start date, YYYY-MM-DD.")
 @click.option("--end", type=DATE, help="End date, YYYY-MM-DD.")
 @click.option("--value", "value_total", type=MONEY, help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m.")
@@ -49,8 +51,9 @@ def contract() -> None:
 @click.option("--termination-costs",
               help="Penalties and costs due should the contract be terminated early, as it states them.")
 @expect_version_option
-def contract_set(key: str, expect_version: int | None, **terms: str | None) -> None:
-    """Record or change a project's contract terms (only the options given change).
+def contract_set(key: str, expect_version: int | None, which: str | None, **terms: str | None) -> None:
+    """Record or change a project's contract terms (only the options given change). A project with
+    several contracts needs --ref (or --contract) to say which.
 
     \b
     Example:
@@ -62,27 +65,69 @@ def contract_set(key: str, expect_version: int | None, **terms: str | None) -> N
 
     from . import output
 
-    st = engine.set_contract(ready_store(), key, terms, actor=actor(), expect_version=expect_version)
+    st = engine.set_contract(ready_store(), key, terms, actor=actor(), expect_version=expect_version,
+                             contract=which)
+    click.echo(output.contract_set(key, st))
+
+
+@contract.command("add")
+@json_write
+@click.argument("key")
+@click.option("--ref", required=True, help="The new contract's reference, unique within the project.")
+@click.option("--provider", help="The provider's name.")
+@click.option("--start", type=DATE, help="Start date, YYYY-MM-DD.")
+@click.option("--end", type=DATE, help="End date, YYYY-MM-DD.")
+@click.option("--value", "value_total", type=MONEY, help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m.")
+@click.option("--annual-value", "value_annual", type=MONEY, help="Annual value in pounds.")
+@click.option("--notice", type=PERIOD, help="Notice period: '6 months', '90 days' or '60 working days'.")
+@click.option("--extension-to", type=DATE, help="Latest end date the extension options allow, YYYY-MM-DD.")
+@click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
+              help="Without notice the contract runs on (for --run-on) or simply ends (this clears any run-on).")
+@click.option("--run-on", type=PERIOD,
+              help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on).")
+@click.option("--termination-costs",
+              help="Penalties and costs due should the contract be terminated early, as it states them.")
+@expect_version_option
+def contract_add(key: str, expect_version: int | None, **terms: str | None) -> None:
+    """Add another contract to a project (a lot, a second provider, a successor contract).
+
+    \b
+    Example:
+      cycle contract add camhs --ref CAMHS-LOT2 --provider "Trust Y" --start 2026-04-01 \\
+        --end 2029-03-31 --value 900k --notice "3 months" --if-no-notice ends
+    """
+    from cycle.projects import engine
+
+    from . import output
+
+    st = engine.set_contract(ready_store(), key, terms, actor=actor(), expect_version=expect_version, mode="add")
     click.echo(output.contract_set(key, st))
 
 
 @contract.command("show")
 @click.argument("key")
+@click.option("--ref", help="The contract, by its reference (without it: the project's only contract, or all).")
 @as_of_option
 @json_option
-def contract_show(key: str, as_of: str | None, as_json: bool) -> None:
-    """The contract, its notice deadline and its status on a date.
+def contract_show(key: str, ref: str | None, as_of: str | None, as_json: bool) -> None:
+    """The contract, its notice deadline and its status on a date (every contract of a project that
+    has several, unless --ref names one; with --json, then, a list).
 
     \b
     Example:
       cycle contract show camhs --as-of 2026-10-01
+      cycle contract show camhs --ref CAMHS-LOT2
     """
     from cycle.projects import views
 
     from . import output
 
-    st = views.show_contract(ready_store(), key, as_of_date(as_of))
-    emit(output.contract_json(st.as_dict())) if as_json else click.echo(output.contract(st))
+    found = views.show_contracts(ready_store(), key, as_of_date(as_of), ref, every=True)
+    if as_json:
+        emit(output.contract_json(found[0].as_dict()) if len(found) == 1
+             else [output.contract_json(st.as_dict()) for st in found])
+    else:
+        click.echo("\n\n".join(output.contract(st) for st in found))
 
 
 @contract.command("notice")
@@ -90,7 +135,9 @@ def contract_show(key: str, as_of: str | None, as_json: bool) -> None:
 @click.argument("key")
 @click.option("--served-on", required=True, type=DATE, help="The day notice was served, YYYY-MM-DD.")
 @click.option("--ref", required=True, help="The notice letter's reference.")
-def contract_notice(key: str, served_on: str, ref: str) -> None:
+@click.option("--contract", "which", metavar="REF",
+              help="The contract notice was served on, by its reference (needed when the project has several).")
+def contract_notice(key: str, served_on: str, ref: str, which: str | None) -> None:
     """Record that notice was served on the contract.
 
     \b
@@ -101,7 +148,7 @@ def contract_notice(key: str, served_on: str, ref: str) -> None:
 
     from . import output
 
-    st = engine.serve_notice(ready_store(), key, served_on, ref, actor=actor())
+    st = engine.serve_notice(ready_store(), key, served_on, ref, actor=actor(), contract=which)
     click.echo(output.contract(st))
 
 
@@ -110,7 +157,8 @@ def contract_notice(key: str, served_on: str, ref: str) -> None:
 @click.option("--notice-served-on", required=True, type=DATE,
               help="The day notice was really served, YYYY-MM-DD (not before 1990, not in the future).")
 @click.option("--reason", required=True, help="Why the record was wrong; kept in the audit entry.")
-def contract_correct(key: str, notice_served_on: str, reason: str) -> None:
+@click.option("--ref", help="The contract, by its reference (needed when the project has several).")
+def contract_correct(key: str, notice_served_on: str, reason: str, ref: str | None) -> None:
     """Correct the day notice was recorded as served (a governance lead only): an audit entry of its own
     holds the old and the new day and the reason.
 
@@ -121,7 +169,7 @@ def contract_correct(key: str, notice_served_on: str, reason: str) -> None:
     from cycle.governance import corrections
 
     old, new = corrections.correct_notice(ready_store(), key, served_on=notice_served_on, reason=reason,
-                                          actor=actor())
+                                          actor=actor(), contract=ref)
     click.echo(f"Corrected {key}: notice served on {new} (was {old}). See: cycle contract show {key}")
 
 

@@ -85,8 +85,7 @@ def project(view: Any) -> str:
         lines.append(f"  next: {c.gate} -> {c.to}: {state}")
     for link in d["links"]:
         lines.append(f"  {link['kind']:<17} {link['project']} (at {link['stage']})")
-    if view.contract is not None:
-        c = view.contract
+    for c in view.contracts:
         lines.append(f"  contract          {c.contract.provider or '-'} {c.contract.ref or ''}, "
                      f"ends {c.contract.end or '?'}; "
                      f"{c.consequence}")
@@ -174,6 +173,8 @@ def project_json(d: dict[str, Any]) -> dict[str, Any]:
     out = renamed(d, PROJECT_NAMES)
     if isinstance(out.get("contract"), dict):
         out["contract"] = renamed(out["contract"], CONTRACT_NAMES)
+    if isinstance(out.get("contracts"), list):
+        out["contracts"] = [renamed(c, CONTRACT_NAMES) for c in out["contracts"]]
     return out
 
 
@@ -255,6 +256,8 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"REFUSED correction of {p['correct']}: {p['why']}"
     if action.startswith("milestone."):
         return f"#{p['milestone_id']} {p['title']} (due {p['due']})"
+    if action == "contract.add":
+        return f"contract {p.get('contract_ref')} of {p['contract_of']} added"
     if action in ("contract.set", "contract.notice"):
         return f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
     if action == "programme.add":
@@ -370,7 +373,9 @@ def workflow_dict(wf: Any) -> dict[str, Any]:
                                      "evidence": c.evidence, "field": c.field, "in": list(c.values or []) or None,
                                      "body": c.body, "bodies": list(c.bodies) if c.kind == "decision" else None,
                                      "outcome": c.outcome if c.kind == "decision" else None,
-                                     "date": c.date, "by": c.by, "link": c.link, "stage": c.stage,
+                                     "date": c.date, "by": c.by,
+                                     "contract": c.contract if c.kind == "date" else None,
+                                     "link": c.link, "stage": c.stage,
                                      "when": {"field": c.when.field, "in": list(c.when.values)} if c.when else None}
                                     for c in g.criteria]} for g in wf.gates]}
 

@@ -18,6 +18,7 @@ from cycle.db.sql import sql_of
 from . import inputs
 from .errors import BadInput
 from .inputs import stored_day
+from .shell import quote
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -52,6 +53,13 @@ class Status:
     effective_end: date | None = None
     #: The notice deadline when it falls on a weekend or bank holiday and notice has still to be served.
     deadline_off: dates.NonWorking | None = None
+    #: Whether its holder has other contracts too (then a command about this one names it: `address`).
+    several: bool = False
+
+    def address(self, option: str = "--ref") -> str:
+        """The holder's key as a command names this contract: 'camhs', or 'camhs --ref CAMHS-LOT2' among several."""
+        ref = self.contract.ref
+        return f"{quote(self.holder)} {option} {quote(ref)}" if self.several and ref else quote(self.holder)
 
     @property
     def end(self) -> date | None:
@@ -129,7 +137,8 @@ def _schedule(end_text: str, notice_text: str, nation: str) -> tuple[date, date,
     return end, deadline, dates.non_working(deadline, nation)
 
 
-def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, nation: str | None = None) -> Status:
+def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, nation: str | None = None,
+           several: bool = False) -> Status:
     """The contract on `as_of`. Its terms give one run-on period: without notice by the deadline it runs
     on from its end date for that period and then ends (a contract that rolls on again is not modelled).
     `nation`: whose bank holidays count (default: the setting, reminders.settings.bank_holidays)."""
@@ -141,10 +150,11 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
     if served is not None and served > as_of:
         served = None  # recorded later: on as_of, notice had not been served
     schedule = _schedule(c.end, c.notice, nation) if c.end and c.notice else None
+    named = f"{holder} --ref {quote(c.ref)}" if several and c.ref else holder
     if schedule is None:
         return Status(holder, c, as_of, None, "incomplete", None, None,
-                      f"Unknown: set the end date and notice period with: cycle contract set {holder} "
-                      f"--end YYYY-MM-DD --notice '6 months'")
+                      f"Unknown: set the end date and notice period with: cycle contract set {named} "
+                      f"--end YYYY-MM-DD --notice '6 months'", several=several)
     end, deadline, off = schedule
     days = (deadline - as_of).days
     run_on = run_on_date(c, nation)
@@ -152,7 +162,7 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
                else "the contract runs on past its end date (no run-on period stated)")
 
     def make(state: str, consequence: str, run_on_to: date | None = None, until: date | None = end) -> Status:
-        return Status(holder, c, as_of, deadline, state, days, run_on_to, consequence, until)
+        return Status(holder, c, as_of, deadline, state, days, run_on_to, consequence, until, several=several)
 
     def ran_on(to: date, why: str) -> Status:
         return make("ended", f"Ended on {to.isoformat()}, at the end of its run-on: {why}, so it ran on for "
@@ -179,7 +189,7 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
             now = (f"since {end.isoformat()} the contract has been running on, to {run_on.isoformat()}, the end of "
                    f"its run-on of {c.run_on}" if run_on else
                    f"since {end.isoformat()} the contract has been running on (no run-on period stated; set it "
-                   f"with: cycle contract set {holder} --run-on PERIOD)")
+                   f"with: cycle contract set {named} --run-on PERIOD)")
             return make("passed", f"Notice deadline {deadline.isoformat()} passed without notice: {now}.",
                         run_on, run_on)
         return make("passed", f"Notice deadline {deadline.isoformat()} has passed: {runs_on}.", run_on, run_on)
@@ -189,21 +199,65 @@ def status(holder: str, c: ContractRow, as_of: date, due_days: int = DUE_DAYS, n
     return st
 
 
-def status_of(sql: Sql, project: ProjectRow, today: date) -> Status | None:
-    """The status on `today` of the contract the project works with (its own, or the one of the service it
-    decommissions); None when there is none yet."""
-    _, holder, contract = rows.contract_holder(sql, project.id, project.key)
-    return status(holder, contract, today) if contract is not None else None
+def statuses_of(sql: Sql, project: ProjectRow, today: date) -> list[Status]:
+    """The status on `today` of every contract the project works with (its own, or those of the service it
+    decommissions), in the order they were recorded; empty when there is none yet."""
+    _, holder, found = rows.contract_holder(sql, project.id, project.key)
+    return [status(holder, c, today, several=len(found) > 1) for c in found]
+
+
+def live(found: list[Status]) -> list[Status]:
+    """The contracts a `date` criterion or a review follows: every one not ended, or all when each has ended (so
+    that a project with one contract is judged on it, whatever its state, as before several were possible)."""
+    return [st for st in found if st.state != "ended"] or found
+
+
+def of_project(store: Store, key: str) -> list[ContractRow]:
+    """The contracts project `key` holds itself, in the order they were recorded (for importers and indicators:
+    each is named by its `ref` within the project, and by its `id` across the database)."""
+    with store.reading() as sql:
+        return rows.contracts_of(sql, rows.project(sql, key).id)
 
 
 # --- reading and writing ---------------------------------------------------------------------------
 
-def holder_of(session: Session, project: Project) -> tuple[int, str, Contract | None]:
-    """(id, key, contract to change) of the project that holds this project's contract: itself, or
-    the service it decommissions (see rows.contract_holder)."""
+class Ambiguous(BadInput):
+    """A command that changes or shows one contract, on a project holding several, without saying which."""
+
+    def __init__(self, key: str, holder: str, found: list[ContractRow], option: str):
+        whose = f"{key} has" if key == holder else f"{key} works with the contracts of {holder}, which has"
+        super().__init__(f"{whose} {len(found)} contracts ({refs(found)}): say which with {option}")
+
+
+def refs(found: list[ContractRow]) -> str:
+    """'CAMHS-2027-01, CAMHS-LOT2' (a contract with no reference, written by hand, by its id)."""
+    return ", ".join(c.ref or f"no reference, id {c.id}" for c in found)
+
+
+def choose(found: list[ContractRow], key: str, holder: str, which: str | None,
+           option: str = "--ref") -> ContractRow | None:
+    """The contract `which` names among the holder's (None: the only one; None back when there is none)."""
+    if which is not None:
+        match = [c for c in found if c.ref == which]
+        if not match:
+            whose = f"{key} has" if key == holder else f"{key} works with the contracts of {holder}, which has"
+            theirs = f" (its contracts: {refs(found)})" if found else ""
+            raise BadInput(f"{whose} no contract {which!r}{theirs}; add one with: cycle contract add "
+                           f"{quote(holder)} --ref {quote(which)} --provider NAME")
+        return match[0]
+    if len(found) > 1:
+        raise Ambiguous(key, holder, found, option)
+    return found[0] if found else None
+
+
+def holder_of(session: Session, project: Project, which: str | None = None,
+              option: str = "--ref") -> tuple[int, str, Contract | None]:
+    """(id, key, contract to change) of the project that holds this project's contracts: itself, or the service
+    it decommissions (see rows.contract_holder); the contract is the one `which` names (`choose`)."""
     from cycle.db.models import Contract  # the ORM only where a contract is written
 
-    holder_id, holder_key, row = rows.contract_holder(sql_of(session), project.id or 0, project.key)
+    holder_id, holder_key, found = rows.contract_holder(sql_of(session), project.id or 0, project.key)
+    row = choose(found, project.key, holder_key, which, option)
     return holder_id, holder_key, session.get(Contract, row.id) if row is not None else None
 
 
@@ -254,11 +308,42 @@ def check_terms(c: Contract) -> None:
                            f"notice would have to be served by {deadline}, before it starts")
 
 
-def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str) -> Contract:
+#: How `set_terms` finds its contract: set (the one named, or the only one; created when there is none), add
+#: (a new one, by a reference the holder has not used), upsert (the one with this reference, else a new one).
+MODES = ("set", "add", "upsert")
+
+
+def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str,
+              which: str | None = None, mode: str = "set") -> Contract:
+    """Record or change one contract's terms (see MODES) and append its audit entry (contract.set, or
+    contract.add for a new contract made by add or upsert), in the caller's transaction. An upsert that changes
+    nothing writes nothing. For importers: `clean_terms` first, then this, once per row, in one transaction."""
     from cycle.db.models import Contract
 
-    holder_id, holder_key, contract = holder_of(session, project)
+    assert mode in MODES
+    holder_id, holder_key, found = rows.contract_holder(sql_of(session), project.id or 0, project.key)
+    new_ref = terms.get("ref")
+    if mode != "set":
+        if not new_ref:
+            raise BadInput(f"a contract added to a project needs its reference; e.g.: cycle contract add "
+                           f"{quote(holder_key)} --ref REF --provider NAME")
+        which = new_ref if mode == "upsert" and any(c.ref == new_ref for c in found) else None
+        if mode == "add" and any(c.ref == new_ref for c in found):
+            raise BadInput(f"{holder_key} already has a contract {new_ref}; change it with: cycle contract set "
+                           f"{quote(holder_key)} --ref {quote(new_ref)} ...")
+        unnamed = [c for c in found if not c.ref]
+        if which is None and unnamed:
+            raise BadInput(f"{holder_key}'s contract with {unnamed[0].provider or 'no provider'} has no reference, "
+                           f"and once it has a second contract each is named by its own; give it one first with: "
+                           f"cycle contract set {quote(holder_key)} --ref REF")
+    elif which is None and len(found) > 1 and new_ref:
+        which = new_ref  # with several, `contract set --ref R` names the contract to change
+    row = choose(found, project.key, holder_key, which) if which is not None or mode == "set" else None
+    contract = session.get(Contract, row.id) if row is not None else None
+    if new_ref and any(c.ref == new_ref and (row is None or c.id != row.id) for c in found) and mode == "set":
+        raise BadInput(f"{holder_key} already has a contract {new_ref}: a reference names one contract of a project")
     before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
+    created = contract is None
     if contract is None:
         contract = Contract(project_id=holder_id, updated_at=clock.utc_now())
     for name, value in terms.items():
@@ -266,16 +351,21 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     check_terms(contract)
     changes = {f: [before.get(f), getattr(contract, f)] for f in FIELDS
                if before.get(f) != getattr(contract, f) and f in terms}
+    if mode == "upsert" and not created and not changes:
+        return contract  # the same terms again (a re-import): nothing written, no entry
     contract.updated_at = clock.utc_now()
     session.add(contract)
     session.flush()
-    chain.append(session, actor=actor, action="contract.set", project=project.key,
-                 payload={"contract_of": holder_key, "changes": changes})
+    action = "contract.add" if created and mode != "set" else "contract.set"
+    chain.append(session, actor=actor, action=action, project=project.key,
+                 payload={"contract_of": holder_key, **({"contract_ref": contract.ref} if contract.ref else {}),
+                          "changes": changes})
     return contract
 
 
-def serve_notice(session: Session, project: Project, served_on: str, ref: str, actor: str, today: date) -> Status:
-    _, holder_key, contract = holder_of(session, project)
+def serve_notice(session: Session, project: Project, served_on: str, ref: str, actor: str, today: date,
+                 which: str | None = None) -> Status:
+    _, holder_key, contract = holder_of(session, project, which, "--contract")
     if contract is None:
         whose = (f"{project.key} has no contract" if holder_key == project.key else
                  f"{project.key} works with the contract of {holder_key}, the service it decommissions, which has none")
@@ -295,7 +385,8 @@ def serve_notice(session: Session, project: Project, served_on: str, ref: str, a
     session.flush()
     result = status(holder_key, row_of(ContractRow, contract), today)
     chain.append(session, actor=actor, action="contract.notice", project=project.key,
-                 payload={"contract_of": holder_key, "served_on": when.isoformat(), "ref": ref,
+                 payload={"contract_of": holder_key, **({"contract_ref": contract.ref} if contract.ref else {}),
+                          "served_on": when.isoformat(), "ref": ref,
                           "notice_deadline": _iso(result.deadline), "status": result.state})
     return result
 

@@ -431,11 +431,13 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
 
         held = {(r.project_id, r.quarter): r for r in s.exec(select(ReviewMeeting)).scalars()}  # type: ignore[call-overload]
         reviews = []
-        live = {h.contract.project_id: h.contract for h in rows.contracts(sql)}
+        live: dict[int, list[ContractRow]] = {}
+        for h in rows.contracts(sql):
+            live.setdefault(h.contract.project_id, []).append(h.contract)
         for p in standing:
             # Due exactly when the reminders say so: the reminders' own rule, asked as of the report's day.
             try:
-                owed = review_rules.quarters_due(sql, p, live.get(p.id), today)
+                owed = review_rules.quarters_due(sql, p, live.get(p.id, []), today)
             except CycleError:  # terms edited by hand: the check at the top names it
                 continue
             if q not in owed:
@@ -454,7 +456,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None,
             except CycleError:  # terms edited by hand (a notice period that is not one): the check at the top names it
                 continue
             if st.deadline and horizon_start <= st.deadline <= horizon_end and project.stage != "closed":
-                deadlines.append({"project": project.key, "provider": contract.provider,
+                deadlines.append({"project": project.key, "ref": contract.ref, "provider": contract.provider,
                                   "deadline": st.deadline.isoformat(), "end": contract.end,
                                   "if_nothing_is_done": st.consequence})
         deadlines.sort(key=lambda r: r["deadline"])

@@ -292,8 +292,7 @@ def test_a_row_field_may_be_none_exactly_when_its_column_may_be_null() -> None:
     from cycle.db import rows
 
     tables = SQLModel.metadata.tables
-    outer_joined = {(rows._DecommissionedService, "contract_id")}  # LEFT JOIN contract (rows._DECOMMISSIONED)
-    assert "LEFT JOIN contract" in rows._DECOMMISSIONED
+    outer_joined: set[tuple[type, str]] = set()  # (none since rows._DECOMMISSIONED no longer joins contract)
     fields = [(row, field, f"{table}.{field}") for row, table in rows.TABLES.items() for field in row._fields]
     fields += [(row, field, where) for row, sources in rows.JOINED.items() for field, where in sources.items()]
     wrong = []
@@ -313,7 +312,7 @@ TAKES_A_SESSION_OR_SQL = {
     "cycle.audit.chain.append", "cycle.audit.chain.entries", "cycle.audit.chain.head",
     "cycle.audit.chain.iter_entries", "cycle.audit.records.check", "cycle.contracts.due",
     "cycle.contracts.holder_of", "cycle.contracts.serve_notice", "cycle.contracts.set_terms",
-    "cycle.contracts.status_of", "cycle.governance.authority.authority_change_refusal",
+    "cycle.contracts.statuses_of", "cycle.governance.authority.authority_change_refusal",
     "cycle.governance.authority.decision_authority", "cycle.governance.authority.lead_refusal",
     "cycle.governance.authority.owner_refusal", "cycle.governance.authority.owners_this_stage",
     "cycle.governance.authority.requesters", "cycle.governance.authority.waived_by",

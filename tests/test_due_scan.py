@@ -38,7 +38,7 @@ PATH = [("analyse-plan", ["needs-assessment"]),
 class OneByOne:
     """The due scan's reads as they were: a query (or several) per project."""
 
-    def __init__(self, sql: Sql, projects: list[ProjectRow], held: dict[int, ContractRow]):
+    def __init__(self, sql: Sql, projects: list[ProjectRow], held: dict[int, list[ContractRow]]):
         self.sql = sql
 
     def entered(self, project: ProjectRow, stage: str | None, *, creation: bool) -> date | None:

@@ -150,6 +150,10 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("ALTER TABLE project DROP COLUMN hub_role")
         conn.exec_driver_sql("ALTER TABLE evidence DROP COLUMN counts_for")  # and revision 0016's columns
         conn.exec_driver_sql("ALTER TABLE contract DROP COLUMN termination_costs")
+        # and revision 0017's: one contract per project again
+        conn.exec_driver_sql("DROP INDEX uq_contract_ref")
+        conn.exec_driver_sql("DROP INDEX ix_contract_project_id")
+        conn.exec_driver_sql("CREATE UNIQUE INDEX ix_contract_project_id ON contract (project_id)")
 
 
 def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db: Database) -> None:

@@ -73,7 +73,7 @@ CASES = {
     "unknown level": (GOOD.replace('level = "should"', 'level = "could"'),
                       "gate 'plan-closed' criterion 'owner-set': unknown level 'could'; expected must or should"),
     "misspelt key": (GOOD.replace('level = "must"', 'levle = "must"'),
-                     "gate 'analyse-plan' criterion 'needs': unknown key 'levle'; allowed: body, by, date, "
+                     "gate 'analyse-plan' criterion 'needs': unknown key 'levle'; allowed: body, by, contract, date, "
                      "evidence, field, id, in, kind, level, link, outcome, stage, title, when"),
     # every value has its type checked: a quoted "false" is not false
     "quoted boolean": (GOOD.replace('to = "plan"\n', 'to = "plan"\nexplicit = "false"\n', 1),

@@ -135,24 +135,23 @@ class Moves:
     def _facts(self, project: dict[str, Any], today: date) -> Facts:
         """What gates.facts reads, from the record (rows.contract_holder, rows.links, rows.waivers)."""
         pid = project["id"]
-        holder, contract = project.get("key"), self._contract_of(pid)
-        if contract is None:
+        holder, found = project.get("key"), self._contracts_of(pid)
+        if not found:
             parent = next((link for link in self._of("link", pid) if link.kind == "decommissions"), None)
             if parent is not None and parent.other_id in self.rows["project"]:
                 holder = self.rows["project"][parent.other_id].get("key")
-                contract = self._contract_of(parent.other_id)
-        st = contracts.status(str(holder), contract, today) if contract is not None else None  # type: ignore[arg-type]
+                found = self._contracts_of(parent.other_id)
+        statuses = [contracts.status(str(holder), c, today, several=len(found) > 1)  # type: ignore[arg-type]
+                    for c in found]
         links = [(link.kind, self.rows["project"][link.other_id].get("key"), self.rows["project"][link.other_id]
                   .get("stage")) for link in self._of("link", pid) if link.other_id in self.rows["project"]]
         waivers = {(w.gate, w.criterion): w for w in self._of("waiver", pid) if w.visit == project.get("visit")}
         # The rows as the images hold them, not cycle.db.rows' types: an image written by hand may lack a column,
         # and reading it then fails this entry's check by name (see entry()).
-        return Facts(today=today, contract=st, run_on_to=contracts.run_on_date(st.contract) if st else None,
-                     links=links, waivers=waivers)  # type: ignore[arg-type]
+        return Facts(today=today, contracts=statuses, links=links, waivers=waivers)  # type: ignore[arg-type]
 
-    def _contract_of(self, project_id: int) -> SimpleNamespace | None:
-        found = self._of("contract", project_id)
-        return found[0] if found else None
+    def _contracts_of(self, project_id: int) -> list[SimpleNamespace]:
+        return sorted(self._of("contract", project_id), key=lambda c: c.id)
 
     # --- the checks ----------------------------------------------------------------------------
 

@@ -160,12 +160,14 @@ class WorkflowVersion(SQLModel, table=True):
 
 
 class Contract(SQLModel, table=True):
-    """The contract a project holds: dates, value, notice terms and what happens without notice."""
+    """A contract a project holds (one of several: lots, providers, successive contracts): dates, value, notice
+    terms and what happens without notice. Within its project it is named by its reference (unique there)."""
 
     __tablename__ = "contract"
+    __table_args__ = (Index("uq_contract_ref", "project_id", "ref", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(foreign_key="project.id", unique=True, index=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
     provider: str | None = None
     ref: str | None = None
     start: str | None = None  # ISO dates

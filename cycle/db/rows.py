@@ -134,7 +134,6 @@ class HeldContract(NamedTuple):
 class _DecommissionedService(NamedTuple):
     id: int
     key: str
-    contract_id: int | None
 
 
 #: The table each table's row type is read from, whole.
@@ -144,7 +143,7 @@ TABLES: dict[type[Any], str] = {ProjectRow: "project", EvidenceRow: "evidence", 
 JOINED: dict[type[Any], dict[str, str]] = {
     LinkedProject: {"kind": "link.kind", "key": "project.key", "stage": "project.stage"},
     Holder: {"key": "project.key", "stage": "project.stage"},
-    _DecommissionedService: {"id": "project.id", "key": "project.key", "contract_id": "contract.id"},
+    _DecommissionedService: {"id": "project.id", "key": "project.key"},
 }
 _ALIAS = {"project": "p", "link": "l", "contract": "c"}
 
@@ -240,25 +239,27 @@ def links(sql: Sql, project_id: int) -> list[LinkedProject]:
 
 
 _CONTRACT = f"SELECT {_select(ContractRow)} FROM contract"
+_OWN_CONTRACTS = _CONTRACT + " WHERE project_id = :id ORDER BY id"
 _DECOMMISSIONED = (f"SELECT {_select(_DecommissionedService)} FROM link l JOIN project p ON p.id = l.other_id "
-                   f"LEFT JOIN contract c ON c.project_id = p.id "
                    f"WHERE l.project_id = :id AND l.kind = 'decommissions' ORDER BY l.id")
 
 
-def contract_holder(sql: Sql, project_id: int, key: str) -> tuple[int, str, ContractRow | None]:
-    """(id, key, contract) of the project holding this project's contract: its own contract if it has
-    one, else the service it decommissions (whose contract it works with, recorded or not), else
-    itself; contract is None when the holder has none yet."""
-    own = sql.typed(ContractRow, _CONTRACT + " WHERE project_id = :id", id=project_id)
+def contracts_of(sql: Sql, project_id: int) -> list[ContractRow]:
+    """The project's own contracts, in the order they were recorded (zero, one or several)."""
+    return sql.typed(ContractRow, _OWN_CONTRACTS, id=project_id)
+
+
+def contract_holder(sql: Sql, project_id: int, key: str) -> tuple[int, str, list[ContractRow]]:
+    """(id, key, contracts) of the project holding the contracts this project works with: its own if it has
+    any, else those of the service it decommissions (recorded or not), else itself with none."""
+    own = contracts_of(sql, project_id)
     if own:
-        return project_id, key, own[0]
+        return project_id, key, own
     parent = sql.typed(_DecommissionedService, _DECOMMISSIONED, id=project_id)
     if not parent:
-        return project_id, key, None
+        return project_id, key, []
     service = parent[0]
-    found = (sql.typed(ContractRow, _CONTRACT + " WHERE id = :id", id=service.contract_id)
-             if service.contract_id is not None else [])
-    return service.id, service.key, found[0] if found else None
+    return service.id, service.key, contracts_of(sql, service.id)
 
 
 # --- every project's rows at once (the reminders' due scan reads the portfolio in a few queries, not per project)

@@ -62,8 +62,10 @@ def _refused(store: Store, key: str, actor: str, why: str, payload: dict[str, An
     raise NotPermitted(f"{why}. The refused attempt is recorded in the audit log.")
 
 
-def correct_notice(store: Store, key: str, *, served_on: str, reason: str, actor: str) -> tuple[str, str]:
-    """Correct the day notice was served on `key`'s contract. (old, new)."""
+def correct_notice(store: Store, key: str, *, served_on: str, reason: str, actor: str,
+                   contract: str | None = None) -> tuple[str, str]:
+    """Correct the day notice was served on `key`'s contract (the one `contract` names, by its reference, when it
+    has several). (old, new)."""
     from cycle.contracts import holder_of
 
     new = _date(served_on, "--notice-served-on")
@@ -74,21 +76,22 @@ def correct_notice(store: Store, key: str, *, served_on: str, reason: str, actor
         project = load_for_write(s, key)
         refusal = _refusal(s, actor, "correct the record", command)
         if refusal is None:
-            _, holder, contract = holder_of(s, project)
-            if contract is None or not contract.notice_served_on:
+            _, holder, found = holder_of(s, project, one_line(contract, "--ref") if contract is not None else None)
+            if found is None or not found.notice_served_on:
                 raise BadInput(f"no notice is recorded as served on {holder}'s contract, so there is nothing to "
                                f"correct; record it with: cycle contract notice {quote(holder)} --served-on DATE "
                                f"--ref REF")
-            old = contract.notice_served_on
+            old = found.notice_served_on
             _changed(old, new, "notice was served on", key)
-            if contract.start and new < contract.start:
-                raise BadInput(f"--notice-served-on {new} is before the contract starts ({contract.start})")
-            contract.notice_served_on = new
-            contract.updated_at = clock.utc_now()
-            s.add(contract)
+            if found.start and new < found.start:
+                raise BadInput(f"--notice-served-on {new} is before the contract starts ({found.start})")
+            found.notice_served_on = new
+            found.updated_at = clock.utc_now()
+            s.add(found)
             s.flush()
             record_change(s, project, actor=actor, action="contract.correct", payload={
-                "contract_of": holder, "changes": {"notice_served_on": [old, new]}, "reason": why})
+                "contract_of": holder, **({"contract_ref": found.ref} if found.ref else {}),
+                "changes": {"notice_served_on": [old, new]}, "reason": why})
             return old, new
     _refused(store, key, actor, refusal, {"correct": "contract", "changes": {"notice_served_on": [None, new]},
                                           "reason": why})

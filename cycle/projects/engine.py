@@ -506,8 +506,9 @@ def _left_running(s: Session, project: ProjectRow, wf: Workflow, dest: str | Non
     followed, and the decision says so."""
     if dest is None or not wf.stage(dest).final:
         return None
-    st = contracts.status_of(sql_of(s), project, clock.london_today())
-    return st if st is not None and st.state in gates.UNSERVED else None
+    running = [st for st in contracts.statuses_of(sql_of(s), project, clock.london_today())
+               if st.state in gates.UNSERVED]
+    return running[0] if running else None  # (the first; the gate's rule names each, gates.CONTRACT_NOTICE)
 
 
 def advance(store: Store, key: str, *, actor: str, to: str | None = None,
@@ -636,25 +637,38 @@ def _open_linked(sql: Sql, parent: ProjectRow, wf: Workflow, new_key: str | None
 # --- contracts -----------------------------------------------------------------------------------
 
 def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor: str,
-                 expect_version: int | None = None) -> contracts.Status:
+                 expect_version: int | None = None, contract: str | None = None,
+                 mode: str = "set") -> contracts.Status:
+    """Record or change one contract of project `key` (contracts.MODES): `contract` names it by its reference
+    (needed when the project holds several; with several, a `ref` in `terms` names it too). mode 'add' adds a
+    contract by a new reference, 'upsert' changes the one with `terms['ref']` or adds it (for importers)."""
     clean = contracts.clean_terms(terms)
     if not clean:
         raise BadInput(f"nothing to set; e.g.: cycle contract set {key} --provider NAME --start 2025-04-01 "
                        f"--end 2028-03-31 --notice '6 months' --run-on '12 months'")
+    which = one_line(contract, "--contract") if contract is not None else None
     actor = store.actor(actor)
     with store.write() as s:
         project = load_for_write(s, key, expect_version)
+        if mode == "upsert":  # the same terms again (a re-import) write nothing, not even the project's version
+            _, holder, found = rows.contract_holder(sql_of(s), project.id or 0, project.key)
+            same = [c for c in found if c.ref == clean.get("ref")
+                    and all(getattr(c, name) == value for name, value in clean.items())]
+            if same:
+                return contracts.status(holder, same[0], clock.london_today(), several=len(found) > 1)
         _touch(s, project, project.version)  # before the entry, which carries the project's new image too
-        contract = contracts.set_terms(s, project, clean, actor)
-        _, holder, _ = contracts.holder_of(s, project)
-        return contracts.status(holder, row_of(ContractRow, contract), clock.london_today())
+        row = contracts.set_terms(s, project, clean, actor, which, mode)
+        _, holder, found = rows.contract_holder(sql_of(s), project.id or 0, project.key)
+        return contracts.status(holder, row_of(ContractRow, row), clock.london_today(), several=len(found) > 1)
 
 
-def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str) -> contracts.Status:
+def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str,
+                 contract: str | None = None) -> contracts.Status:
     ref_text = one_line(ref, "--ref") or ""
+    which = one_line(contract, "--contract") if contract is not None else None
     actor = store.actor(actor)
     with store.write() as s:
         project = load_for_write(s, key)
         _touch(s, project, project.version)  # before the entry, which carries the project's new image too
-        result = contracts.serve_notice(s, project, served_on, ref_text, actor, clock.london_today())
+        result = contracts.serve_notice(s, project, served_on, ref_text, actor, clock.london_today(), which)
         return result

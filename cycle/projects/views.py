@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cycle import contracts
+from cycle import contracts, inputs
 from cycle.calendar import clock
+from cycle.contracts import Status
 from cycle.db import rows
 from cycle.db.rows import DecisionRow, EvidenceRow, LinkedProject, ProjectRow
 from cycle.db.sql import Sql
@@ -108,8 +109,13 @@ class ProjectView:
     decisions: list[DecisionRow]
     checks: list[GateCheck]
     links: list[LinkedProject]
-    contract: contracts.Status | None
+    contracts: list[Status]
     programme_title: str | None = None
+
+    @property
+    def contract(self) -> Status | None:
+        """The first contract the project works with (`contracts` has every one)."""
+        return self.contracts[0] if self.contracts else None
 
     def as_dict(self) -> dict[str, Any]:
         p = self.project
@@ -138,6 +144,7 @@ class ProjectView:
                      for c in self.checks],
             "links": [{"kind": k, "project": other, "stage": stage} for k, other, stage in self.links],
             "contract": self.contract.as_dict() if self.contract else None,
+            "contracts": [st.as_dict() for st in self.contracts],
         }
 
 
@@ -156,21 +163,35 @@ def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectVi
         facts = gates.facts(sql, found, today)
         checks = [evaluate(wf, g, found, ev, dec, facts) for g in wf.gates_from(found.stage)]
         title = rows.programme_titles(sql).get(found.programme) if found.programme else None
-        return ProjectView(found, wf, ev, dec, checks, facts.links, facts.contract,  # facts read it on `today`
+        return ProjectView(found, wf, ev, dec, checks, facts.links, facts.contracts,  # facts read them on `today`
                            title)
 
 
-def show_contract(store: Store, key: str, as_of: date | None = None) -> contracts.Status:
+def show_contracts(store: Store, key: str, as_of: date | None = None, ref: str | None = None,
+                   every: bool = False) -> list[contracts.Status]:
+    """The contract `ref` names of those project `key` works with (its own, or the service's it decommissions), on
+    `as_of`; without `ref`, the only one, or (every=True) all of them. Refused when there is none."""
+    which = inputs.text(ref, "--ref", "ref") if ref is not None else None
     with store.reading() as sql:
         found = rows.project(sql, key)
-        st = contracts.status_of(sql, found, as_of or clock.london_today())
-        if st is None:
-            _, holder, _ = rows.contract_holder(sql, found.id, found.key)
+        _, holder, held = rows.contract_holder(sql, found.id, found.key)
+        if not held:
             whose = f"{key} has no contract" if holder == key else \
                 f"{key} works with the contract of {holder}, the service it decommissions, which has none"
             raise BadInput(f"{whose}; record one with: cycle contract set {holder} --provider NAME "
                            f"--start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
-        return st
+        day = as_of or clock.london_today()
+        several = len(held) > 1
+        if ref is None and every:
+            return [contracts.status(holder, c, day, several=several) for c in held]
+        chosen = contracts.choose(held, key, holder, which)
+        assert chosen is not None
+        return [contracts.status(holder, chosen, day, several=several)]
+
+
+def show_contract(store: Store, key: str, as_of: date | None = None, ref: str | None = None) -> contracts.Status:
+    """The one contract `ref` names (or the only one): see show_contracts."""
+    return show_contracts(store, key, as_of, ref)[0]
 
 
 def contracts_due(store: Store, as_of: date | None = None, within: str = "180d"

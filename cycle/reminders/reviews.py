@@ -71,21 +71,25 @@ def reviews_due(store: Store, as_of: date, project: str | None = None) -> list[D
     is due by its end); `DueReview.held_on` is None for a review not recorded."""
     out: list[DueReview] = []
     with store.reading() as sql:
-        for held in sorted(rows.contracts(sql), key=lambda h: h.holder.key):
-            if project is not None and held.holder.key != project:
+        by_key: dict[str, list[ContractRow]] = {}
+        for held in rows.contracts(sql):
+            by_key.setdefault(held.holder.key, []).append(held.contract)
+        for key in sorted(by_key):
+            if project is not None and key != project:
                 continue
-            found = rows.project(sql, held.holder.key)
+            found = rows.project(sql, key)
             done = dict(sql.tuples("SELECT quarter, held_on FROM review_meeting WHERE project_id = :id", id=found.id))
-            out += [DueReview(found.key, q, done.get(str(q))) for q in quarters_due(sql, found, held.contract, as_of)]
+            out += [DueReview(found.key, q, done.get(str(q))) for q in quarters_due(sql, found, by_key[key], as_of)]
     return out
 
 
-def quarters_due(sql: Sql, project: ProjectRow, contract: ContractRow | None, as_of: date) -> list[quarters.Quarter]:
+def quarters_due(sql: Sql, project: ProjectRow, held: list[ContractRow], as_of: date) -> list[quarters.Quarter]:
     """The quarters, up to the one holding `as_of`, for which `project` owes a review meeting (held or not): while
-    its contract runs, whatever the project's stage (review_period). None without a contract."""
-    if contract is None:
+    any of its contracts runs, whatever the project's stage (review_period). None without a contract."""
+    if not held:
         return []
-    return review_quarters(contract, project.key, history.entered_stage_on(sql, project, "do", creation=False), as_of)
+    entered = history.entered_stage_on(sql, project, "do", creation=False)
+    return sorted({q for c in held for q in review_quarters(c, project.key, entered, as_of)})
 
 
 @dataclass

@@ -22,7 +22,7 @@ Kinds of reminder:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from operator import attrgetter
 from typing import Any, Protocol
@@ -142,7 +142,7 @@ class Portfolio:
     """Every project's rows the due scan reads, one query per table (evidence and waivers only if a gate is
     checked): history.Entries for the stage entries, then reviews held, decisions, links."""
 
-    def __init__(self, sql: Sql, projects: list[ProjectRow], held: dict[int, ContractRow]):
+    def __init__(self, sql: Sql, projects: list[ProjectRow], held: dict[int, list[ContractRow]]):
         self.sql = sql
         self.entries = history.Entries(sql)
         self._held: dict[int, dict[str, str]] = {}
@@ -189,21 +189,22 @@ class Portfolio:
         return [link for _, link in self._links.get(project.id, [])]
 
     def facts(self, project: ProjectRow, as_of: date) -> gates.Facts:
-        """gates.facts, from what was read: the contract the project works with (rows.contract_holder)."""
-        holder, contract = project.key, self._contracts.get(project.id)
-        if contract is None:
+        """gates.facts, from what was read: the contracts the project works with (rows.contract_holder)."""
+        holder, held = project.key, self._contracts.get(project.id, [])
+        if not held:
             parent = next((other for other, link in self._links.get(project.id, []) if link.kind == "decommissions"),
                           None)
             if parent is not None:
-                holder, contract = self._by_id[parent].key, self._contracts.get(parent)
-        st = self.status(holder, contract, as_of) if contract is not None else None
+                holder, held = self._by_id[parent].key, self._contracts.get(parent, [])
+        several = len(held) > 1
+        statuses = [self.status(holder, c, as_of) for c in held]
+        if several:
+            statuses = [replace(st, several=True) for st in statuses]
         if self._waivers is None:
             self._waivers = rows.grouped(self.sql, WaiverRow)
         found = self._waivers.get(project.id)
         waivers = {(w.gate, w.criterion): w for w in found if w.visit == project.visit} if found else {}
-        return gates.Facts(today=as_of, contract=st,
-                           run_on_to=contracts.run_on_date(st.contract, self.nation()) if st else None,
-                           links=self.links(project), waivers=waivers)
+        return gates.Facts(today=as_of, contracts=statuses, links=self.links(project), waivers=waivers)
 
 
 #: A quarter on the scan's day (_Collector.quarter): label, last day, review due now, review overdue, and the
@@ -285,9 +286,23 @@ class _Collector:
                                                 project.title, self.as_of_text, parts))
 
 
-def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Settings) -> None:
+def _reviews(c: _Collector, project: ProjectRow, held: list[ContractRow], cfg: Settings) -> None:
+    """A project's review reminders: a quarter needs its review while any of its contracts runs (one meeting
+    reviews them all: review_meeting is per project and quarter), named after the first contract needing it."""
     sent_on = c.sent_on  # (the days left, late or overdue are counted from the day it goes: see due)
-    found = c.due_quarters(project, contract, cfg)
+    if len(held) == 1:
+        _reviews_of(c, project, held[0], c.due_quarters(project, held[0], cfg), sent_on)
+        return
+    by_label: dict[str, tuple[ContractRow, _QuarterDue]] = {}
+    for contract in held:
+        for q in c.due_quarters(project, contract, cfg):
+            by_label.setdefault(q[0], (contract, q))
+    for contract, q in sorted(by_label.values(), key=lambda item: item[1][1]):
+        _reviews_of(c, project, contract, (q,), sent_on)
+
+
+def _reviews_of(c: _Collector, project: ProjectRow, contract: ContractRow, found: tuple[_QuarterDue, ...],
+                sent_on: date) -> None:
     if not found:
         return
     done = c.look.held(project)
@@ -314,7 +329,10 @@ def _reviews(c: _Collector, project: ProjectRow, contract: ContractRow, cfg: Set
 
 
 def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Settings,
-            decommissioners: list[ProjectRow]) -> None:
+            decommissioners: list[ProjectRow], first: bool = True, several: bool = False) -> None:
+    """A contract's notice reminders. Their key's period names the contract, so that each contract of a project gets
+    its own: the project's first contract by a period as it always was ('2027-03-31/90d', so that what was queued
+    or sent before a project could hold several is not sent again), every later one by '/c<id>' after it."""
     as_of = c.sent_on  # (a run dated back judges the notice as it stands when sent: see due)
     st = c.look.status(holder.key, contract, as_of)
     if st.deadline is None:
@@ -329,6 +347,9 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
         kind, period = "notice-passed", st.deadline.isoformat()
     else:
         return
+    if not first:
+        period += f"/c{contract.id}"
+    named = f"{holder.key} --contract {quote(contract.ref)}" if several and contract.ref else holder.key
     who: list[tuple[str, str | None, bool]] = [("owner", holder.owner, True),
                                                ("senior responsible officer", holder.sro, False)]
     for child in decommissioners:
@@ -337,7 +358,7 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
                "contract_ref": contract.ref, "notice": contract.notice, "state": st.state,
                "consequence": st.consequence,
                "run_on_to": st.run_on_to.isoformat() if st.run_on_to else None,
-               "command": f"cycle contract notice {holder.key} --served-on YYYY-MM-DD --ref REF"}
+               "command": f"cycle contract notice {named} --served-on YYYY-MM-DD --ref REF"}
     if kind == "notice":
         rung = min(fallen)  # the latest rung reached; earlier ones missed while nothing ran say less
         summary = f"Notice deadline {dates.in_days(days)} ({st.deadline.isoformat()})"
@@ -406,7 +427,7 @@ def _gate_waiting(c: _Collector, project: ProjectRow, cfg: Settings) -> None:
 
 
 def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None,
-        lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup] = Portfolio,
+        lookup: Callable[[Sql, list[ProjectRow], dict[int, list[ContractRow]]], Lookup] = Portfolio,
         sent_on: date | None = None) -> Plan:
     """Every reminder due on `as_of`, each marked with its outbox row when it is already queued or sent. The
     portfolio is read in a few set-based queries (`Portfolio`; `lookup` is for a test's per-project oracle).
@@ -420,26 +441,31 @@ def due(store: Store, session: Session, as_of: date, cfg: Settings | None = None
 
 
 def _due(store: Store, session: Session, as_of: date, cfg: Settings,
-         lookup: Callable[[Sql, list[ProjectRow], dict[int, ContractRow]], Lookup], sent_on: date) -> Plan:
+         lookup: Callable[[Sql, list[ProjectRow], dict[int, list[ContractRow]]], Lookup], sent_on: date) -> Plan:
     sql = sql_of(session)
     projects = rows.projects(sql)
-    held = {h.contract.project_id: h.contract for h in rows.contracts(sql)}
+    held: dict[int, list[ContractRow]] = {}
+    for h in rows.contracts(sql):
+        held.setdefault(h.contract.project_id, []).append(h.contract)
+    for found in held.values():
+        found.sort(key=attrgetter("id"))
     c = _Collector(store, session, as_of, lookup(sql, projects, held), sent_on)
     by_id = {p.id: p for p in projects}
     by_key = {p.key: p for p in projects}
     for project in projects:
-        contract = held.get(project.id)
-        if contract is not None:  # reviewed while it runs, whatever the project's stage (reviews.review_period)
-            _reviews(c, project, contract, cfg)
+        own = held.get(project.id)
+        if own:  # reviewed while one runs, whatever the project's stage (reviews.review_period)
+            _reviews(c, project, own, cfg)
         _gate_waiting(c, project, cfg)
     # Notice reminders belong to the contract, so they go once per contract (to its holder's people
     # and those of a decommissioning project working on it), never once per linked project.
     # Every contract, whatever its project's stage: one closed or stopped with its contract running is followed.
-    for project_id, contract in sorted(held.items()):
+    for project_id, own in sorted(held.items()):
         holder = by_id[project_id]
         decommissioners = [by_key[link.key] for link in c.look.links(holder)
                            if link.kind == "decommissioned-by" and link.stage != "closed"]
-        _notice(c, holder, contract, cfg, decommissioners)
+        for i, contract in enumerate(own):
+            _notice(c, holder, contract, cfg, decommissioners, first=i == 0, several=len(own) > 1)
     _mark_queued(session, c.plan)
     return c.plan
 

@@ -31,6 +31,7 @@ import hashlib
 import json
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -80,6 +81,7 @@ class Criterion:
     outcome: str = "go"  # kind = decision: the outcome that meets it
     date: str | None = None  # kind = date: this date must be set ...
     by: str | None = None  # ... and on or before this one
+    contract: str | None = None  # kind = date: the reference of the contract it looks at (None: every live one)
     link: str | None = None  # kind = link: a linked project of this kind ...
     stage: str | None = None  # ... at this stage
     when: Condition | None = None
@@ -393,7 +395,7 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
         cid = _text(raw, "id", entry, fail)
         entry = f"{gate_entry} criterion {cid!r}"
         _only(raw, {"id", "kind", "level", "title", "evidence", "field", "in", "body", "outcome", "date", "by",
-                    "link", "stage", "when"}, entry, fail)
+                    "contract", "link", "stage", "when"}, entry, fail)
         if not ID.match(cid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if cid in seen:
@@ -406,6 +408,8 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
         if not isinstance(level, str) or level not in LEVELS:
             raise fail(entry, f"unknown level {level!r}; expected must or should")
         extra: dict[str, Any] = {}
+        if "contract" in raw and kind != "date":
+            raise fail(entry, 'contract = "REF" is for a date criterion only')
         if kind == "evidence":
             extra["evidence"] = raw.get("evidence", cid)
             if not isinstance(extra["evidence"], str) or not ID.match(extra["evidence"]):
@@ -429,6 +433,12 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
                 if not isinstance(raw.get(key), str) or raw[key] not in DATES:
                     raise fail(entry, f"a date criterion needs {key} = one of: {', '.join(DATES)}")
                 extra[key] = raw[key]
+            if "contract" in raw:
+                ref = raw["contract"]
+                if not isinstance(ref, str) or not ref.strip() or ref != ref.strip() or not ref.isprintable():
+                    raise fail(entry, f'contract must be a contract\'s reference in quotes (e.g. contract = '
+                                      f'"CAMHS-LOT2"), or left out to mean every live contract, not {_toml(ref)}')
+                extra["contract"] = unicodedata.normalize("NFC", ref)  # as cycle stores a reference
         else:
             if not isinstance(raw.get("link"), str) or raw["link"] not in LINKS:
                 raise fail(entry, f"a link criterion needs link = one of: {', '.join(LINKS)}")

@@ -44,18 +44,14 @@ class Facts:
     """What a gate may look at beyond the project's own rows: the date, its contract, its links."""
 
     today: date | None = None  # None: London's today, asked only by a criterion that looks at the date
-    contract: contracts.Status | None = None  # the contract the project works with, on `today`
-    run_on_to: date | None = None  # the last day of its run-on (contracts.run_on_date), if its terms give one
+    #: Every contract the project works with (its own, or those of the service it decommissions), on `today`.
+    contracts: list[contracts.Status] = field(default_factory=list)
     links: list[LinkedProject] = field(default_factory=list)
     waivers: dict[tuple[str, str], WaiverRow] = field(default_factory=dict)  # (gate, criterion) -> the waiver
 
     @property
     def has_contract(self) -> bool:
-        return self.contract is not None
-
-    @property
-    def dates(self) -> dict[str, date | None]:
-        return self.contract.key_dates() if self.contract else {}
+        return bool(self.contracts)
 
 
 @dataclass(slots=True)
@@ -190,10 +186,10 @@ def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[s
     and waivers=False leaves out the waivers."""
     if kinds is None or "date" in kinds or "contract" in kinds:
         today = today or london_today()
-        st = contracts.status_of(sql, project, today)
+        found = contracts.statuses_of(sql, project, today)
     else:
-        st = None  # and `today` is left to a criterion that asks (none of these does)
-    return Facts(today=today, contract=st, run_on_to=contracts.run_on_date(st.contract) if st else None,
+        found = []  # and `today` is left to a criterion that asks (none of these does)
+    return Facts(today=today, contracts=found,
                  links=rows.links(sql, project.id) if kinds is None or "link" in kinds else [],
                  waivers=rows.waivers(sql, project.id, project.visit) if waivers else {})
 
@@ -396,26 +392,54 @@ def _needs(outcome: str) -> str:
 
 
 def _date_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
+    """Met when the dates compare as the criterion says on the contract it names (`contract = "REF"`), or else
+    on every live contract the project works with (contracts.live); with one contract, on that one."""
+    found = facts.contracts
+    if c.contract is not None:
+        found = [st for st in found if st.contract.ref == c.contract]
+        if not found:
+            return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                                   f"No contract {c.contract} recorded for this project",
+                                   f"cycle contract add {key} --ref {quote(c.contract)} --provider NAME --start "
+                                   f"YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'")
+    else:
+        found = contracts.live(found)
+    if len(found) <= 1:
+        return _date_of(c, key, found[0] if found else None, facts)
+    each = [(st, _date_of(c, key, st, facts)) for st in found]
+    unmet = [(st, r) for st, r in each if not r.met]
+    if not unmet:
+        return CriterionResult(c.id, c.kind, c.must, True, c.title,
+                               "; ".join(f"{st.contract.ref or 'no reference'}: {r.reason}" for st, r in each), None)
+    return CriterionResult(c.id, c.kind, c.must, False, c.title,
+                           "; ".join(f"{st.contract.ref or 'no reference'}: {r.reason}" for st, r in unmet),
+                           unmet[0][1].hint)
+
+
+def _date_of(c: Criterion, key: str, st: contracts.Status | None, facts: Facts) -> CriterionResult:
+    """A date criterion on one contract (None: the project has none)."""
     assert c.date is not None and c.by is not None
     today = facts.today or london_today()
 
     def result(met: bool, reason: str, hint: str | None = None) -> CriterionResult:
         return CriterionResult(c.id, c.kind, c.must, met, c.title, reason, hint)
 
-    terms_hint = f"cycle contract set {key} --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'"
-    if not facts.has_contract:
+    named = f"{key} --ref {quote(st.contract.ref)}" if st is not None and st.several and st.contract.ref else key
+    terms_hint = f"cycle contract set {named} --start YYYY-MM-DD --end YYYY-MM-DD --notice '6 months'"
+    if st is None:
         return result(False, "No contract recorded for this project", terms_hint)
-    dates = facts.dates
+    dates = st.key_dates()
     when, by = dates.get(c.date), dates.get(c.by)
     if by is None:
         return result(False, f"{_LABEL[c.by].capitalize()} is unknown: the contract needs an end date and notice "
                              f"period", terms_hint)
-    runs_on = (f"the contract runs on to {facts.run_on_to.isoformat()}" if facts.run_on_to
+    run_on_to = contracts.run_on_date(st.contract)
+    runs_on = (f"the contract runs on to {run_on_to.isoformat()}" if run_on_to
                else "the contract runs on past its end date")
     deadline_word = "deadline" if c.by == "notice_deadline" else "date"
     if when is None:
-        hint = (f"cycle contract notice {key} --served-on YYYY-MM-DD --ref <REF>" if c.date == "notice_served_on"
-                else terms_hint)
+        hint = (f"cycle contract notice {named.replace(' --ref ', ' --contract ')} --served-on YYYY-MM-DD --ref <REF>"
+                if c.date == "notice_served_on" else terms_hint)
         if today > by:
             reason = f"{_LABEL[c.date].capitalize()}: none, and {_LABEL[c.by]} {by.isoformat()} has passed"
             if c.by == "notice_deadline":
@@ -445,13 +469,28 @@ def termination_costs(c: ContractRow) -> str:
 
 
 def _contract_notice(key: str, facts: Facts) -> CriterionResult:
-    """The engine's rule on a gate into a final stage: no contract left running with notice not served."""
+    """The engine's rule on a gate into a final stage: no contract left running with notice not served (every
+    contract the project works with; the first one left running is named, with how many more there are)."""
+    if not facts.contracts:
+        return _notice_on(key, None)
+    each = [(st, _notice_on(key, st)) for st in facts.contracts]
+    unmet = [(st, r) for st, r in each if not r.met]
+    if not unmet:
+        return each[0][1] if len(each) == 1 else CriterionResult(
+            CONTRACT_NOTICE, "contract", True, True, each[0][1].title, " ".join(r.reason for _, r in each), None)
+    first = unmet[0][1]
+    if len(unmet) > 1:
+        first.reason += (f" Left running too: {'; '.join(contract_named(st.contract) for st, _ in unmet[1:])} "
+                         f"(see: cycle contract show {quote(unmet[0][0].holder)})")
+    return first
+
+
+def _notice_on(key: str, st: contracts.Status | None) -> CriterionResult:
     title = "No contract left running unseen: notice served, or the contract ends by its terms"
 
     def result(met: bool, reason: str, hint: str | None = None) -> CriterionResult:
         return CriterionResult(CONTRACT_NOTICE, "contract", True, met, title, reason, hint)
 
-    st = facts.contract
     if st is None:
         return result(True, "No contract recorded")
     what = contract_named(st.contract)
@@ -460,7 +499,7 @@ def _contract_notice(key: str, facts: Facts) -> CriterionResult:
         return result(True, f"{what}{whose}: {st.consequence}")
     if st.state == "incomplete":
         return result(False, f"{what}{whose} has no end date or notice period, so whether it still runs is unknown",
-                      f"cycle contract set {quote(st.holder)} --end YYYY-MM-DD --notice '6 months'")
+                      f"cycle contract set {st.address()} --end YYYY-MM-DD --notice '6 months'")
     deadline = st.deadline.isoformat() if st.deadline else "unknown"
     if st.state == "passed":
         reason = (f"{what}{whose} is still running: the notice deadline {deadline} passed without notice. "
@@ -468,9 +507,9 @@ def _contract_notice(key: str, facts: Facts) -> CriterionResult:
     else:
         reason = f"{what}{whose} is live and notice has not been served: {st.consequence}"
     return result(False, f"{reason} Closing now would leave it running unseen: serve notice, or if it was ended "
-                         f"early (terminated), record its end with: cycle contract set {quote(st.holder)} --end "
+                         f"early (terminated), record its end with: cycle contract set {st.address()} --end "
                          f"YYYY-MM-DD --if-no-notice ends{termination_costs(st.contract)}",
-                  f"cycle contract notice {quote(st.holder)} --served-on YYYY-MM-DD --ref <REF>")
+                  f"cycle contract notice {st.address('--contract')} --served-on YYYY-MM-DD --ref <REF>")
 
 
 def _link_criterion(c: Criterion, facts: Facts) -> CriterionResult:
