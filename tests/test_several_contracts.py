@@ -329,7 +329,7 @@ def test_the_database_itself_refuses_a_second_contract_of_the_same_reference(run
 
 
 def test_a_decommissioning_project_follows_every_live_contract_of_the_service(ready: Cli) -> None:
-    from .test_decommissioning import D, TODAY, _criterion, _to_do
+    from .test_decommissioning import TODAY, D, _criterion, _to_do
 
     run = ready
     _to_do(run)  # camhs holds C-1 (Trust X, six months' notice); camhs-decommissioning is at `do`
@@ -347,3 +347,12 @@ def test_a_decommissioning_project_follows_every_live_contract_of_the_service(re
     run("contract", "notice", D, "--contract", "C-2", "--served-on", TODAY.isoformat(), "--ref", "NL-2")
     notice = _criterion(run, D, "notice-served")
     assert notice["met"] is True and notice["reason"].startswith("C-1: Notice served on ")
+
+
+def test_the_quarterly_report_names_each_contracts_deadline(run: Cli) -> None:
+    two_contracts(run)
+    report = run.json("report", "quarterly", "--quarter", f"{Y + 2}-Q3", "--json")
+    assert [(d["project"], d["ref"], d["provider"], d["deadline"]) for d in report["deadlines"]] == [
+        ("camhs", "C-1", "Trust X", C1_DEADLINE), ("camhs", "C-2", "Trust Y", C2_DEADLINE)]
+    markdown = run("report", "quarterly", "--quarter", f"{Y + 2}-Q3", "--format", "md").stdout
+    assert f"- {C2_DEADLINE} CAMHS Tiers 2 and 3 (camhs), Trust Y (C-2): Serve notice by {C2_DEADLINE}" in markdown
