@@ -356,3 +356,29 @@ def test_the_quarterly_report_names_each_contracts_deadline(run: Cli) -> None:
         ("camhs", "C-1", "Trust X", C1_DEADLINE), ("camhs", "C-2", "Trust Y", C2_DEADLINE)]
     markdown = run("report", "quarterly", "--quarter", f"{Y + 2}-Q3", "--format", "md").stdout
     assert f"- {C2_DEADLINE} CAMHS Tiers 2 and 3 (camhs), Trust Y (C-2): Serve notice by {C2_DEADLINE}" in markdown
+
+
+def test_the_importers_upsert_by_project_and_reference(run: Cli, db: Database) -> None:
+    """engine.set_contract(mode="upsert"): the contract of that reference changed, else added; the same terms again
+    write nothing (not even the project's version)."""
+    from cycle import contracts
+    from cycle.projects import engine
+
+    two_contracts(run)
+    store = open_store()
+    try:
+        terms = {"ref": "C-3", "provider": "Trust Z", "start": f"{Y}-04-01", "end": f"{Y + 2}-03-31",
+                 "notice": "3 months"}
+        added = engine.set_contract(store, "camhs", terms, actor="alice", mode="upsert")
+        assert (added.contract.ref, added.several) == ("C-3", True)
+        entries, version = len(db.audit()), run.json("project", "show", "camhs")["version"]
+        engine.set_contract(store, "camhs", dict(terms), actor="alice", mode="upsert")  # a re-import
+        assert (len(db.audit()), run.json("project", "show", "camhs")["version"]) == (entries, version)
+        engine.set_contract(store, "camhs", {**terms, "end": f"{Y + 2}-06-30"}, actor="alice", mode="upsert")
+        entry = db.audit()[-1]
+        assert (entry["action"], json.loads(entry["payload"])["changes"]) == (
+            "contract.set", {"end": [f"{Y + 2}-03-31", f"{Y + 2}-06-30"]})
+        assert [c.ref for c in contracts.of_project(store, "camhs")] == ["C-1", "C-2", "C-3"]
+    finally:
+        store.dispose()
+    assert run("audit", "verify").stdout.startswith("Audit chain verified")
