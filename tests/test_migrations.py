@@ -154,6 +154,9 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("DROP INDEX uq_contract_ref")
         conn.exec_driver_sql("DROP INDEX ix_contract_project_id")
         conn.exec_driver_sql("CREATE UNIQUE INDEX ix_contract_project_id ON contract (project_id)")
+        conn.exec_driver_sql("DROP INDEX ix_contract_ocid")  # and revision 0018's
+        for column in ("ocid", "ocds_id", "buyer"):
+            conn.exec_driver_sql(f"ALTER TABLE contract DROP COLUMN {column}")
 
 
 def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db: Database) -> None:

@@ -182,6 +182,11 @@ class Contract(SQLModel, table=True):
     notice_ref: str | None = None
     updated_at: str
     termination_costs: str | None = None  # penalties and costs due should it be terminated early, as it states them
+    # OCDS (revision 0018): the contracting process and the contract's id in it (what `import ocds` matches on),
+    # and the buyer as the file names it.
+    ocid: str | None = Field(default=None, index=True)
+    ocds_id: str | None = None
+    buyer: str | None = None
 
 
 class Link(SQLModel, table=True):

@@ -107,6 +107,9 @@ class ContractRow(NamedTuple):
     notice_ref: str | None
     updated_at: str
     termination_costs: str | None
+    ocid: str | None
+    ocds_id: str | None
+    buyer: str | None
 
 
 class LinkedProject(NamedTuple):

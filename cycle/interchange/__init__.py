@@ -1,0 +1,1 @@
+"""Contracts to and from other systems' formats: OCDS (ocds.py)."""
