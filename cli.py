@@ -17,7 +17,9 @@ from cycle.commands import (
     evidence,
     export,
     gate,
+    imports,
     milestone,
+    ocds,
     people,
     programme,
     project,
@@ -127,8 +129,10 @@ def cli() -> None:
 for command in (db.init, demo.demo, project.project, programme.programme, gate.gate, milestone.milestone,
                 evidence.evidence, decision.decision, contract.contract, contract.contracts, report.report,
                 people.people, audit.audit, export.export, db.db, workflow.workflow, reminders.review,
-                reminders.remind, reminders.outbox, reminders.scheduler):
+                reminders.remind, reminders.outbox, reminders.scheduler, imports.import_):
     cli.add_command(command)
+imports.import_.add_command(ocds.import_ocds)
+export.export.add_command(ocds.export_ocds)
 completing_keys(cli)
 
 

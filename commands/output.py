@@ -259,11 +259,16 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action == "contract.add":
         return f"contract {p.get('contract_ref')} of {p['contract_of']} added"
     if action in ("contract.set", "contract.notice"):
-        return f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
+        imported = p.get("imported") if isinstance(p.get("imported"), dict) else None
+        return (f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
+                + (f", imported from {imported.get('file')} (OCDS release {imported.get('release_id')})"
+                   if imported else ""))
     if action == "programme.add":
         return f"programme {p['programme']}: {p['title']}"
     if action == "project.link":
         return f"{p['kind']} {p['other']}"
+    if action == "ocds.export":
+        return f"{counted(p['releases'], 'OCDS release')} to {p['file']} (SHA-256 {p['sha256'][:12]}...)"
     if action == "audit.export":
         return (f"{counted(p['entries'], 'entry', 'entries')} to {p['file']} ({p['format']}, head "
                 f"{p['head']['seq']}, SHA-256 {p['sha256'][:12]}...)")

@@ -106,6 +106,9 @@ def _script(home: Path) -> list[Step]:
          ["contracts", "due", "--within", "365d", "--as-of", "2026-12-01"], 0, "alice"),
         ("The contract register: every live contract, its maximum end, value and notice deadline.",
          ["contracts", "list", "--as-of", "2026-12-01"], 0, "alice"),
+        ("School nursing's contract, as the council published it in OCDS (Contracts Finder's format), comes in from "
+         "the file: checked against the OCDS schema and matched on its ocid, so importing it again changes nothing.",
+         ["import", "ocds", str(home / "school-nursing-ocds.json"), "--project", "school-nursing"], 0, "alice"),
         ("Reminders are computed from the database: on 1 December the notice deadline is 120 days away.",
          ["remind", "--dry-run", "--as-of", "2026-12-01"], 0, "alice"),
         ("With no SMTP server configured they go to a local mail folder (with the chair's email from the request).",
@@ -133,6 +136,9 @@ def _script(home: Path) -> list[Step]:
         ("Every action, who did it and when.", ["audit", "log", k], 0, "alice"),
         ("An auditor's copy of the whole log, for a spreadsheet; the export is itself an audit entry, with the "
          "file's SHA-256.", ["export", "audit", "--format", "csv", "--out", str(home / "audit.csv")], 0, "gill"),
+        ("The contracts as an OCDS release package for publication, validated against the schema before it is "
+         "written (the council's OCID prefix makes an ocid for those recorded in cycle).",
+         ["export", "ocds", "--ocid-prefix", "ocds-b5fd17", "--out", str(home / "releases.json")], 0, "alice"),
         ("Keep the chain's head outside the database ...", ["audit", "checkpoint"], 0, "alice"),
         ("... and check that nothing in the record was altered.", ["audit", "verify"], 0, "alice"),
     ]
@@ -149,6 +155,28 @@ def _team_workflow(home: Path) -> None:
              '  title = "A one-page summary for the board"\n')
     (home / "workflows").mkdir(parents=True, exist_ok=True)
     (home / "workflows" / "commissioning.toml").write_text(source.replace(anchor, anchor + extra, 1), encoding="utf-8")
+
+
+def _ocds_file(home: Path) -> None:
+    """A contract as Contracts Finder publishes one: an OCDS 1.1 release package (cycle.interchange.ocds)."""
+    import json
+
+    ocid = "ocds-b5fd17-school-nursing-2025"
+    buyer = {"id": "GB-LAS-NTT", "name": "Nottinghamshire County Council"}
+    supplier = {"id": "GB-NHS-RHA", "name": "Nottinghamshire Healthcare NHS Foundation Trust"}
+    release = {
+        "ocid": ocid, "id": f"{ocid}-contract-1", "date": "2025-06-20T09:00:00Z", "tag": ["award", "contract"],
+        "initiationType": "tender", "buyer": buyer,
+        "parties": [{**buyer, "roles": ["buyer"]}, {**supplier, "roles": ["supplier"]}],
+        "tender": {"id": "SN-2025", "title": "School Nursing and Healthy Schools (5-19)"},
+        "awards": [{"id": "SN-2025-A1", "suppliers": [supplier]}],
+        "contracts": [{"id": "SN-2025-C1", "awardID": "SN-2025-A1", "status": "active",
+                       "period": {"startDate": "2025-07-01T00:00:00Z", "endDate": "2028-06-30T23:59:59Z",
+                                  "maxExtentDate": "2029-06-30T23:59:59Z"},
+                       "value": {"amount": 2400000, "currency": "GBP"}}]}
+    package = {"uri": "https://www.contractsfinder.service.gov.uk/Published/OCDS/school-nursing.json", "version": "1.1",
+               "publishedDate": "2025-06-20T09:00:00Z", "publisher": {"name": buyer["name"]}, "releases": [release]}
+    (home / "school-nursing-ocds.json").write_text(json.dumps(package, indent=2) + "\n", encoding="utf-8")
 
 
 def _report_step(home: Path) -> Step:
@@ -202,6 +230,7 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
     echo(f"cycle demo: a commissioning project round the cycle, on a throwaway database in {where}\n")
     try:
         _team_workflow(where)
+        _ocds_file(where)
         for narration, argv, expected, user in [*_script(where), _report_step(where)]:
             os.environ["CYCLE_USER"] = user
             if narration:

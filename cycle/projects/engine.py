@@ -149,6 +149,20 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
                    hub_role: str | None = None) -> Project:
     """Create a project at its workflow's first stage, on the newest installed version of the workflow; in
     `programme` (a programme's key, cycle.projects.programmes), with the hub's role `hub_role`, when given."""
+    actor = store.actor(actor)
+    with store.write() as s:
+        return _create(store, s, actor=actor, key=key, title=title, workflow=workflow,
+                       lead_commissioner=lead_commissioner, model=model, accountable_body=accountable_body,
+                       owner=owner, attrs=attrs, replaces=replaces, programme=programme, hub_role=hub_role)
+
+
+def _create(store: Store, s: Session, *, actor: str, key: str, title: str, workflow: str,
+            lead_commissioner: str | None = None, model: str | None = None, accountable_body: str | None = None,
+            owner: str | None = None, attrs: dict[str, str] | None = None, replaces: str | None = None,
+            programme: str | None = None, hub_role: str | None = None,
+            imported: dict[str, str] | None = None) -> Project:
+    """create_project in the write transaction of `s` (an import's too: `imported` then names the file it came
+    from, in the project's entry)."""
     if not programmes.KEY.match(key):
         raise BadInput(f"key {key!r} must be lower-case letters, digits and '-', e.g. camhs or school-nursing")
     title_text = one_line(title, "title")
@@ -158,30 +172,29 @@ def create_project(store: Store, *, actor: str, key: str, title: str, workflow: 
         "owner": one_line(owner, "owner", False)}
     if hub_role is not None:
         fields["hub_role"] = programmes.checked_hub_role(hub_role)
-    actor = store.actor(actor)
-    with store.write() as s:
-        wf = registry.get(store, s, workflow)
-        extra = _checked_attrs(wf, attrs or {})
-        now = clock.utc_now()
-        if rows.key_taken(sql_of(s), key):
-            raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
-        if fields["owner"]:
-            fields["owner"] = people.named_person(s, fields["owner"], "--owner")
-        if programme is not None:
-            fields["programme"] = programmes.known(rows.programme_titles(sql_of(s)), programme)
-        old = load_for_write(s, replaces) if replaces else None
-        project = Project(key=key, title=title_text, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
-                          lead_commissioner=fields["lead_commissioner"], model=fields["model"],
-                          accountable_body=fields["accountable_body"], owner=fields["owner"],
-                          programme=fields.get("programme"), hub_role=fields.get("hub_role"),
-                          attrs=json.dumps(extra, sort_keys=True), created_at=now, updated_at=now)
-        s.add(project)
-        s.flush()
-        chain.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
-                     payload={"workflow": wf.name, "workflow_version": wf.version, "workflow_sha256": wf.sha256,
-                              **fields, "attrs": extra, "replaces": replaces})
-        if old is not None:
-            _link(s, project, "replaces", old, actor)
+    wf = registry.get(store, s, workflow)
+    extra = _checked_attrs(wf, attrs or {})
+    now = clock.utc_now()
+    if rows.key_taken(sql_of(s), key):
+        raise BadInput(f"a project with key {key!r} already exists; see it with: cycle project show {key}")
+    if fields["owner"]:
+        fields["owner"] = people.named_person(s, fields["owner"], "--owner")
+    if programme is not None:
+        fields["programme"] = programmes.known(rows.programme_titles(sql_of(s)), programme)
+    old = load_for_write(s, replaces) if replaces else None
+    project = Project(key=key, title=title_text, workflow=wf.name, workflow_version=wf.version, stage=wf.initial,
+                      lead_commissioner=fields["lead_commissioner"], model=fields["model"],
+                      accountable_body=fields["accountable_body"], owner=fields["owner"],
+                      programme=fields.get("programme"), hub_role=fields.get("hub_role"),
+                      attrs=json.dumps(extra, sort_keys=True), created_at=now, updated_at=now)
+    s.add(project)
+    s.flush()
+    chain.append(s, actor=actor, action="project.create", project=key, to_stage=wf.initial,
+                 payload={"workflow": wf.name, "workflow_version": wf.version, "workflow_sha256": wf.sha256,
+                          **fields, "attrs": extra, "replaces": replaces,
+                          **({"imported": imported} if imported else {})})
+    if old is not None:
+        _link(s, project, "replaces", old, actor)
     return project
 
 
