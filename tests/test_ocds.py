@@ -391,3 +391,97 @@ def test_the_compiled_release_follows_ocds_merge_rules() -> None:
     got = ocds.compiled([copy.deepcopy(second), copy.deepcopy(first)])  # order in the file does not matter
     assert got["id"] == "2" and got["a"] == {"x": 1, "z": 3}
     assert got["contracts"] == [{"id": "c1", "title": "one"}, {"id": "c2", "title": "two, renamed"}, {"id": "c3"}]
+
+
+# --- a careless or hostile user ---------------------------------------------------------------------------
+
+def test_a_byte_order_mark_is_read_and_utf16_is_refused(ready: Cli, db: Database, folder: Path) -> None:
+    run = ready
+    text = json.dumps(release_package(), ensure_ascii=False)
+    utf16 = folder / "utf16.json"
+    utf16.write_bytes(text.encode("utf-16"))
+    result = run("import", "ocds", str(utf16), expect=2)
+    assert result.stderr == (f"Error: {utf16}: not UTF-8 text (invalid start byte at byte 0); OCDS files are "
+                             "UTF-8 JSON\n")
+    bom = folder / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    run("import", "ocds", str(bom))
+    assert [c["provider"] for c in listed(run)] == ["Trust X"]
+
+
+def test_two_contracts_made_to_match_by_hand_are_refused_by_name(ready: Cli, db: Database, folder: Path) -> None:
+    run = ready
+    path = write(folder, release_package())
+    run("import", "ocds", str(path))
+    run("contract", "set", "camhs", "--provider", "Trust Y", "--ref", "OLD-1")
+    db.tamper(f"UPDATE contract SET ocid = '{OCID}', ocds_id = 'CAMHS-2025-01'")  # a text editor on the database
+    before = state(db)
+    result = run("import", "ocds", str(path), expect=2)
+    assert result.stderr == (f"Error: ocid {OCID} contract CAMHS-2025-01 matches 2 contracts in the database (edited "
+                             "outside cycle?): cycle keeps one; see them with: cycle contracts list --status all "
+                             "--json\n")
+    assert state(db) == before
+
+
+def test_an_export_that_would_not_validate_writes_nothing(ready: Cli, db: Database, folder: Path) -> None:
+    run = ready
+    run("import", "ocds", str(write(folder, release_package())))
+    db.tamper("UPDATE contract SET start = '2025-02-30'")  # no such day, written by hand
+    out = folder / "out.json"
+    entries = len(run.json("audit", "log"))
+    result = run("export", "ocds", "--out", str(out), expect=2)
+    assert result.stderr == ("Error: the OCDS export would not validate ($.releases[0].contracts[0].period.startDate: "
+                             "'2025-02-30T00:00:00Z' is not a 'date-time'); nothing written. A value edited outside "
+                             "cycle? Run: cycle audit verify\n")
+    assert not out.exists() and not list(folder.glob(".out.json*"))
+    assert len(run.json("audit", "log")) == entries
+
+
+def test_text_that_is_not_utf8_in_the_database_is_exported_as_a_replacement_character(ready: Cli, db: Database,
+                                                                                       folder: Path) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL stores only valid UTF-8")
+    run = ready
+    run("import", "ocds", str(write(folder, release_package())))
+    db.tamper("UPDATE contract SET provider = CAST(X'5472757374FF58' AS TEXT)")  # 'Trust\xffX', not UTF-8
+    out = folder / "out.json"
+    run("export", "ocds", "--out", str(out))
+    package = json.loads(out.read_text(encoding="utf-8"))
+    assert package["releases"][0]["awards"][0]["suppliers"][0]["name"] == "Trust\ufffdX"
+
+
+def test_export_out_misuse(ready: Cli, db: Database, folder: Path) -> None:
+    run = ready
+    run("import", "ocds", str(write(folder, release_package())))
+    result = run("export", "ocds", "--out", str(db.home / "cycle.db"), expect=2)
+    assert "is cycle's database" in result.stderr and result.stderr.count("\n") == 1
+    result = run("export", "ocds", "--out", str(folder / "missing" / "out.json"), expect=2)
+    assert result.stderr == (f"Error: folder {folder / 'missing'} does not exist: create it or choose another "
+                             "--out\n")
+    result = run("export", "ocds", "nobody", "--out", str(folder / "x.json"), expect=2)
+    assert result.stderr == "Error: No project with key 'nobody'. See the keys with: cycle project list\n"
+    result = run("export", "ocds", "--publisher", "Bad\nname", "--out", str(folder / "x.json"), expect=2)
+    assert result.stderr.startswith("Error: --publisher must be a single line of text")
+    assert not (folder / "x.json").exists()
+
+
+@pytest.mark.parametrize(("amount", "stored"), [(0, "0.00"), (0.004, "0.00"), (1e-300, "0.00"),
+                                                (999999999999.99, "999999999999.99")])
+def test_odd_amounts(ready: Cli, folder: Path, amount: float, stored: str) -> None:
+    run = ready
+    package = release_package()
+    package["releases"][1]["contracts"][0]["value"]["amount"] = amount
+    run("import", "ocds", str(write(folder, package)))
+    assert [c["value_total"] for c in listed(run)] == [stored]
+
+
+def test_negative_zero_and_a_negative_amount(ready: Cli, folder: Path) -> None:
+    run = ready
+    path = folder / "zero.json"
+    path.write_text(json.dumps(release_package()).replace('"amount": 3600000', '"amount": -0.0'))
+    run("import", "ocds", str(path))
+    assert [c["value_total"] for c in listed(run)] == ["0.00"]
+    package = release_package()
+    package["releases"][1]["contracts"][0]["value"]["amount"] = -5
+    result = run("import", "ocds", str(write(folder, package, "neg.json")), expect=2)
+    assert result.stderr.endswith("contracts[0].value.amount: -5 is negative: cycle records what the buyer pays\n")

@@ -254,7 +254,7 @@ def _money(value: Any, path: str, where: str) -> str | None:
         raise Invalid(path, f"{where}.currency", f"the value is in {_shown(str(currency))}, not GBP: cycle records "
                                                  "contract values in pounds")
     try:
-        exact = Decimal(str(amount))
+        exact = Decimal(str(amount)) + 0  # -0 is 0
         if exact < 0:
             raise Invalid(path, f"{where}.amount", f"{amount} is negative: cycle records what the buyer pays")
         if exact > inputs.MAX_MONEY:
@@ -482,12 +482,21 @@ def _amount(text: str | None) -> int | float | None:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def _sound(text: Any) -> Any:
+    """Text read leniently from a database edited by hand (a lone surrogate where a byte was not UTF-8) with each
+    such character as U+FFFD, so that the file can be written; anything else as it is."""
+    if isinstance(text, str) and not text.isascii():
+        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text
+
+
 def _org_id(name: str) -> str:
     return "cycle-" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 def release_of(key: str, title: str, body: str | None, c: Any, ocid_prefix: str | None) -> dict[str, Any]:
     """One contract (a ContractRow) as an OCDS release of its own."""
+    key, title, body, c = _sound(key), _sound(title), _sound(body), type(c)._make(map(_sound, c))
     ocid = c.ocid or (f"{ocid_prefix}-{key}-{c.id}" if ocid_prefix else None)
     if ocid is None:
         raise BadInput(f"{key}'s contract {c.ref or c.id} has no ocid (it was not imported from OCDS): give "
@@ -534,6 +543,7 @@ def export_package(store: Store, out: str, *, actor: str, project: str | None = 
     if ocid_prefix is not None and not re.fullmatch(r"ocds-[a-z0-9]{6}", ocid_prefix):
         raise BadInput(f"--ocid-prefix {_shown(ocid_prefix, 40)!r} is not an OCID prefix: 'ocds-' and six letters "
                        f"or digits, as the Open Contracting Partnership registers them, e.g. ocds-b5fd17")
+    publisher = inputs.text(publisher, "--publisher", "name", False)
     outfile.check(out, force, printable=False)
     actor = store.actor(actor)
     releases = []
