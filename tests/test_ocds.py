@@ -20,6 +20,7 @@ from referencing.jsonschema import DRAFT4
 from cycle.interchange import ocds
 
 from .conftest import Cli, Database
+from .test_decommissioning import D, _decommission
 
 SCHEMAS = Path(ocds.__file__).resolve().parent.parent / "data" / "ocds" / "1__1__5"
 OCID = "ocds-b5fd17-camhs-2025"
@@ -485,3 +486,13 @@ def test_negative_zero_and_a_negative_amount(ready: Cli, folder: Path) -> None:
     package["releases"][1]["contracts"][0]["value"]["amount"] = -5
     result = run("import", "ocds", str(write(folder, package, "neg.json")), expect=2)
     assert result.stderr.endswith("contracts[0].value.amount: -5 is negative: cycle records what the buyer pays\n")
+
+
+def test_a_decommissioning_project_gets_no_contract_of_its_own(ready: Cli, db: Database, folder: Path) -> None:
+    run = ready
+    _decommission(run)  # camhs-decommissioning works with camhs's contract
+    before = state(db)
+    result = run("import", "ocds", str(write(folder, release_package())), "--project", D, expect=2)
+    assert result.stderr == (f"Error: ocid {OCID} contract CAMHS-2025-01: project {D} works with the contract of "
+                             "camhs, the service it decommissions; import it into that project with --project camhs\n")
+    assert state(db) == before

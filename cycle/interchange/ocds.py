@@ -417,8 +417,9 @@ def _apply(store: Store, s: Session, c: Found, source: dict[str, str], actor: st
     contract = _matching(s, c)
     new_project = False
     if contract is not None:
-        holder = s.get(Project, contract.project_id)
-        assert holder is not None  # a foreign key
+        found = s.get(Project, contract.project_id)
+        assert found is not None  # a foreign key
+        holder = engine.load_for_write(s, found.key)  # its row locked, as any change to a project's contract
     else:
         key = project or key_for(c.ocid)
         if not rows.key_taken(sql_of(s), key):
@@ -426,7 +427,10 @@ def _apply(store: Store, s: Session, c: Found, source: dict[str, str], actor: st
             new_project = True
         holder = engine.load_for_write(s, key)
         _, holder_key, held = contracts.holder_of(s, holder)
-        if held is not None and holder_key == key:
+        if holder_key != key:
+            raise BadInput(f"{c.name}: project {key} works with the contract of {holder_key}, the service it "
+                           f"decommissions; import it into that project with --project {holder_key}")
+        if held is not None:
             raise BadInput(f"{c.name}: project {key} already holds a contract ({held.ref or 'no reference'}) that is "
                            f"not this one; import it into another project with --project KEY")
         contract = Contract(project_id=row_id(holder), updated_at=clock.utc_now())
