@@ -320,20 +320,28 @@ def hostile(folder: Path) -> list[tuple[str, Path, str]]:
          "$.releases[0].date: '1 March 2025' is not a 'date-time'")
     euros = release_package()
     euros["releases"][1]["contracts"][0]["value"]["currency"] = "EUR"
-    case("euros", "eur.json", json.dumps(euros), "$.releases (ocid ocds-b5fd17-camhs-2025).contracts[0].value."
-                                                 "currency: the value is in EUR, not GBP: cycle records contract "
-                                                 "values in pounds")
+    case("euros", "eur.json", json.dumps(euros), "$.releases[1].contracts[0].value.currency: the value is in EUR, "
+                                                 "not GBP: cycle records contract values in pounds")
     huge = release_package()
     huge["releases"][1]["contracts"][0]["value"]["amount"] = 10 ** 300
-    case("a huge value", "huge-value.json", json.dumps(huge), "$.releases (ocid ocds-b5fd17-camhs-2025).contracts[0]."
-                                                              "value.amount: " + "1" + "0" * 36 + "... is more than "
-                                                              "£1,000,000,000,000")
+    case("a huge value", "huge-value.json", json.dumps(huge), "$.releases[1].contracts[0].value.amount: 1"
+                                                              + "0" * 36 + "... is more than £1,000,000,000,000")
     escape = release_package()
     escape["releases"][0]["parties"][1]["name"] = "Trust\x1b[2J X"
     escape["releases"][0]["awards"][0]["suppliers"][0]["name"] = "Trust\x1b[2J X"
     case("a control character", "escape.json", json.dumps(escape),
-         "$.releases (ocid ocds-b5fd17-camhs-2025).contracts[0] supplier: must be a single line of text (no "
-         "control characters: tab, newline, escape ...)")
+         "$.releases[1].contracts[0] supplier: must be a single line of text (no control characters: tab, newline, "
+         "escape ...)")
+    records = record_package()
+    records["records"][1]["releases"][1]["contracts"][0]["value"]["currency"] = "USD"
+    case("dollars, in a record's embedded release", "usd.json", json.dumps(records),
+         "$.records[1].releases[1].contracts[0].value.currency: the value is in USD, not GBP: cycle records contract "
+         "values in pounds")
+    linked = record_package()
+    del linked["records"][0]["compiledRelease"]
+    case("a record with linked releases only", "linked.json", json.dumps(linked),
+         "$.records[0].releases: its releases are linked (by url), not embedded, and it has no compiledRelease: "
+         "cycle reads what the file holds")
     return out
 
 

@@ -211,28 +211,47 @@ def compiled(releases: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def processes(path: str, doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(where, compiled release) for each ocid in the package, in the order the file first names them."""
+@dataclass
+class Process:
+    """One ocid's compiled release, and where in the file each part was last given: `where` is the latest
+    release's JSON path, `origins` each contract's (by its id) in the latest release that holds it."""
+
+    where: str
+    release: dict[str, Any]
+    origins: dict[str, str]
+
+
+def _compiled_from(releases: list[tuple[str, dict[str, Any]]]) -> Process:
+    """(JSON path, release) pairs of one ocid as a Process, oldest date first (file order on the same date)."""
+    ordered = sorted(releases, key=lambda pair: _when(pair[1]))
+    origins = {str(c.get("id")): f"{where}.contracts[{j}]" for where, r in ordered
+               for j, c in enumerate(r.get("contracts") or []) if isinstance(c, dict)}
+    return Process(ordered[-1][0], compiled([r for _, r in ordered]), origins)
+
+
+def processes(path: str, doc: dict[str, Any]) -> list[Process]:
+    """Each ocid of the package compiled, in the order the file first names them."""
     if "releases" in doc:
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for release in doc["releases"]:
-            grouped.setdefault(release["ocid"], []).append(release)
-        return [(f"$.releases (ocid {ocid})", compiled(found)) for ocid, found in grouped.items()]
+        grouped: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for i, release in enumerate(doc["releases"]):
+            grouped.setdefault(release["ocid"], []).append((f"$.releases[{i}]", release))
+        return [_compiled_from(found) for found in grouped.values()]
     out = []
     for i, record in enumerate(doc["records"]):
         where = f"$.records[{i}]"
         if isinstance(record.get("compiledRelease"), dict):
-            release = record["compiledRelease"]
+            process = _compiled_from([(f"{where}.compiledRelease", record["compiledRelease"])])
         else:
-            embedded = [r for r in record["releases"] if "ocid" in r and "url" not in r]
+            embedded = [(f"{where}.releases[{k}]", r) for k, r in enumerate(record["releases"])
+                        if "ocid" in r and "url" not in r]
             if not embedded:
                 raise Invalid(path, f"{where}.releases", "its releases are linked (by url), not embedded, and it has "
                                                          "no compiledRelease: cycle reads what the file holds")
-            release = compiled(embedded)
-        if release.get("ocid") != record["ocid"]:
+            process = _compiled_from(embedded)
+        if process.release.get("ocid") != record["ocid"]:
             raise Invalid(path, where, f"the record's ocid {_shown(str(record['ocid']))} is not its release's "
-                                       f"({_shown(str(release.get('ocid')))})")
-        out.append((where, release))
+                                       f"({_shown(str(process.release.get('ocid')))})")
+        out.append(process)
     return out
 
 
@@ -285,8 +304,9 @@ def _org_name(ref: Any, parties: dict[str, str]) -> str | None:
     return str(name) if name else None
 
 
-def contracts_in(path: str, where: str, release: dict[str, Any]) -> Iterator[Found]:
+def contracts_in(path: str, process: Process) -> Iterator[Found]:
     """The contracts of one compiled release, with the terms cycle records."""
+    where, release = process.where, process.release
     ocid = _text(release["ocid"], path, f"{where}.ocid", "ref") or ""
     parties = _party_names(release)
     with_role = {role: [str(p["name"]) for p in release.get("parties") or []
@@ -296,7 +316,7 @@ def contracts_in(path: str, where: str, release: dict[str, Any]) -> Iterator[Fou
     awards = {str(a["id"]): a for a in release.get("awards") or [] if isinstance(a, dict) and "id" in a}
     title = ((release.get("tender") or {}).get("title") if isinstance(release.get("tender"), dict) else None)
     for i, contract in enumerate(release.get("contracts") or []):
-        at = f"{where}.contracts[{i}]"
+        at = process.origins.get(str(contract.get("id")), f"{where}.contracts[{i}]")
         award = awards.get(str(contract.get("awardID")))
         suppliers = [n for n in (_org_name(s, parties) for s in (award or {}).get("suppliers") or []) if n]
         if not suppliers and len(awards) <= 1:
@@ -318,11 +338,12 @@ def read_contracts(path: str) -> tuple[list[Found], str]:
     doc, sha256 = read(path)
     found: list[Found] = []
     seen: dict[tuple[str, str], str] = {}
-    for where, release in processes(path, doc):
-        for c in contracts_in(path, where, release):
-            if (c.ocid, c.ocds_id) in seen:  # two records of one ocid
-                raise Invalid(path, where, f"{c.name} is also in {seen[c.ocid, c.ocds_id]}: one file, one of each")
-            seen[c.ocid, c.ocds_id] = where
+    for process in processes(path, doc):
+        for c in contracts_in(path, process):
+            if (c.ocid, c.ocds_id) in seen:  # two records of one ocid, or one contract twice in a release
+                raise Invalid(path, process.where, f"{c.name} is also in {seen[c.ocid, c.ocds_id]}: one file, "
+                                                   "one of each")
+            seen[c.ocid, c.ocds_id] = process.where
             found.append(c)
     return found, sha256
 
