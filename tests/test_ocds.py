@@ -282,6 +282,18 @@ def test_a_contract_recorded_in_cycle_needs_an_ocid_prefix(ready: Cli, folder: P
     assert release["buyer"]["name"] == "Children's Trust Board"  # the accountable body, with no buyer recorded
     assert release["contracts"][0]["value"] == {"amount": 900000, "currency": "GBP"}
 
+    # imported again, the contract is not made twice: it is the one exported, and gets its ocid
+    entries = len(run.json("audit", "log"))
+    said = run("import", "ocds", str(out)).stdout
+    assert said.splitlines()[0].startswith(f"updated      camhs: ocid {release['ocid']} contract ")
+    assert [c["project"] for c in listed(run)] == ["camhs"]
+    assert run.json("audit", "log")[-1]["payload"]["changes"] == {
+        "ocid": [None, release["ocid"]], "ocds_id": [None, release["contracts"][0]["id"]],
+        "buyer": [None, "Children's Trust Board"]}
+    assert len(run.json("audit", "log")) == entries + 1
+    run("import", "ocds", str(out))
+    assert len(run.json("audit", "log")) == entries + 1
+
 
 # --- hostile input ---------------------------------------------------------------------------------------
 

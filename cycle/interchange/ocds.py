@@ -424,7 +424,23 @@ def _matching(s: Session, c: Found) -> Contract | None:
     if len(matched) > 1:
         raise BadInput(f"{c.name} matches {len(matched)} contracts in the database (edited outside cycle?): "
                        f"cycle keeps one; see them with: cycle contracts list --status all --json")
-    return s.get(Contract, matched[0].id) if matched else None
+    if matched:
+        return s.get(Contract, matched[0].id)
+    return _exported_by_cycle(s, c)
+
+
+def _exported_by_cycle(s: Session, c: Found) -> Contract | None:
+    """A contract recorded in cycle that `export ocds --ocid-prefix` wrote (ocid PREFIX-KEY-ID, contract id ID):
+    itself, so that importing an export does not make it twice (the import then records the ocid on it)."""
+    from cycle.db.models import Contract
+    from cycle.db.sql import sql_of
+
+    m = re.fullmatch(r"ocds-[a-z0-9]{6}-(.+)-([0-9]{1,18})", c.ocid)
+    if m is None or m.group(2) != c.ocds_id:
+        return None
+    found = sql_of(s).rows("SELECT c.id FROM contract c JOIN project p ON p.id = c.project_id WHERE c.id = :id "
+                           "AND p.key = :key AND c.ocid IS NULL", id=int(m.group(2)), key=m.group(1))
+    return s.get(Contract, found[0].id) if found else None
 
 
 def _apply(store: Store, s: Session, c: Found, source: dict[str, str], actor: str, project: str | None,
