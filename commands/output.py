@@ -256,13 +256,14 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"REFUSED correction of {p['correct']}: {p['why']}"
     if action.startswith("milestone."):
         return f"#{p['milestone_id']} {p['title']} (due {p['due']})"
+    imported = p.get("imported") if isinstance(p.get("imported"), dict) else None
+    source = (f", imported from {imported.get('file')} (OCDS release {imported.get('release_id')})"
+              if imported else "")
     if action == "contract.add":
-        return f"contract {p.get('contract_ref')} of {p['contract_of']} added"
+        return f"contract {p.get('contract_ref')} of {p['contract_of']} added{source}"
     if action in ("contract.set", "contract.notice"):
-        imported = p.get("imported") if isinstance(p.get("imported"), dict) else None
         return (f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
-                + (f", imported from {imported.get('file')} (OCDS release {imported.get('release_id')})"
-                   if imported else ""))
+                + source)
     if action == "programme.add":
         return f"programme {p['programme']}: {p['title']}"
     if action == "project.link":

@@ -262,7 +262,7 @@ def holder_of(session: Session, project: Project, which: str | None = None,
 
 
 FIELDS = ("provider", "ref", "start", "end", "value_total", "value_annual", "notice", "extension_to",
-          "if_no_notice", "run_on", "termination_costs")
+          "if_no_notice", "run_on", "termination_costs", "buyer", "ocid", "ocds_id")
 
 
 def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
@@ -314,10 +314,11 @@ MODES = ("set", "add", "upsert")
 
 
 def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str,
-              which: str | None = None, mode: str = "set") -> Contract:
+              which: str | None = None, mode: str = "set", imported: dict[str, str] | None = None) -> Contract:
     """Record or change one contract's terms (see MODES) and append its audit entry (contract.set, or
     contract.add for a new contract made by add or upsert), in the caller's transaction. An upsert that changes
-    nothing writes nothing. For importers: `clean_terms` first, then this, once per row, in one transaction."""
+    nothing writes nothing. For importers: `clean_terms` first, then this, once per row, in one transaction;
+    `imported` (the file, its SHA-256, where in it) goes into the entry."""
     from cycle.db.models import Contract
 
     assert mode in MODES
@@ -359,7 +360,7 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     action = "contract.add" if created and mode != "set" else "contract.set"
     chain.append(session, actor=actor, action=action, project=project.key,
                  payload={"contract_of": holder_key, **({"contract_ref": contract.ref} if contract.ref else {}),
-                          "changes": changes})
+                          "changes": changes, **({"imported": imported} if imported else {})})
     return contract
 
 

@@ -150,7 +150,7 @@ def test_a_release_package_imports_its_contract_compiled_from_its_releases(ready
     source = {"file": "releases.json", "sha256": sha(path), "ocid": OCID, "release_id": f"{OCID}-contract-1",
               "contract_id": "CAMHS-2025-01"}
     assert created["action"] == "project.create" and created["payload"]["imported"] == source
-    assert contract_set["action"] == "contract.set" and contract_set["payload"]["imported"] == source
+    assert contract_set["action"] == "contract.add" and contract_set["payload"]["imported"] == source
     assert contract_set["payload"]["changes"]["end"] == [None, "2028-03-31"]
     assert run("audit", "verify").stdout.startswith("Audit chain verified")
 
@@ -215,13 +215,28 @@ def test_project_rule_and_one_transaction(ready: Cli, db: Database, folder: Path
     assert state(db) == before
 
 
-def test_a_project_holding_another_contract_is_refused(ready: Cli, db: Database, folder: Path) -> None:
+def test_a_contract_joins_a_project_holding_others_by_its_own_reference(ready: Cli, db: Database,
+                                                                         folder: Path) -> None:
     run = ready
     run("contract", "set", "camhs", "--provider", "Trust Y", "--ref", "OLD-1")
+    path = write(folder, release_package())
+    run("import", "ocds", str(path), "--project", "camhs")
+    assert [(c["project"], c["ref"], c["provider"]) for c in listed(run)] == [
+        ("camhs", "OLD-1", "Trust Y"), ("camhs", "CAMHS-2025-01", "Trust X")]
     before = state(db)
-    result = run("import", "ocds", str(write(folder, release_package())), "--project", "camhs", expect=2)
-    assert result.stderr == (f"Error: ocid {OCID} contract CAMHS-2025-01: project camhs already holds a contract "
-                             "(OLD-1) that is not this one; import it into another project with --project KEY\n")
+    run("import", "ocds", str(path), "--project", "camhs")  # matched, on its ocid: unchanged
+    assert state(db) == before
+
+    # a contract recorded by hand under the reference the file's contract would take: refused, by name
+    other = release_package()
+    for release in other["releases"]:
+        release["ocid"] = "ocds-b5fd17-other-1"
+    run("contract", "add", "camhs", "--ref", "CAMHS-2025-02", "--provider", "Trust Z")
+    other["releases"][1]["contracts"][0]["id"] = "CAMHS-2025-02"
+    before = state(db)
+    result = run("import", "ocds", str(write(folder, other, "other.json")), "--project", "camhs", expect=2)
+    assert result.stderr == ("Error: ocid ocds-b5fd17-other-1 contract CAMHS-2025-02: camhs already has a contract "
+                             "CAMHS-2025-02; change it with: cycle contract set camhs --ref CAMHS-2025-02 ...\n")
     assert state(db) == before
 
 
@@ -513,6 +528,6 @@ def test_a_decommissioning_project_gets_no_contract_of_its_own(ready: Cli, db: D
     _decommission(run)  # camhs-decommissioning works with camhs's contract
     before = state(db)
     result = run("import", "ocds", str(write(folder, release_package())), "--project", D, expect=2)
-    assert result.stderr == (f"Error: ocid {OCID} contract CAMHS-2025-01: project {D} works with the contract of "
+    assert result.stderr == (f"Error: ocid {OCID} contract CAMHS-2025-01: project {D} works with the contracts of "
                              "camhs, the service it decommissions; import it into that project with --project camhs\n")
     assert state(db) == before

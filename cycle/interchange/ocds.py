@@ -447,7 +447,7 @@ def _apply(store: Store, s: Session, c: Found, source: dict[str, str], actor: st
            workflow: str) -> Change:
     from cycle import contracts
     from cycle.db import rows
-    from cycle.db.models import Contract, Project, row_id
+    from cycle.db.models import Project, row_id
     from cycle.db.sql import sql_of
     from cycle.projects import engine
 
@@ -463,34 +463,27 @@ def _apply(store: Store, s: Session, c: Found, source: dict[str, str], actor: st
             engine._create(store, s, actor=actor, key=key, title=c.title, workflow=workflow, imported=source)
             new_project = True
         holder = engine.load_for_write(s, key)
-        _, holder_key, held = contracts.holder_of(s, holder)
+        _, holder_key, _ = rows.contract_holder(sql_of(s), row_id(holder), key)
         if holder_key != key:
-            raise BadInput(f"{c.name}: project {key} works with the contract of {holder_key}, the service it "
+            raise BadInput(f"{c.name}: project {key} works with the contracts of {holder_key}, the service it "
                            f"decommissions; import it into that project with --project {holder_key}")
-        if held is not None:
-            raise BadInput(f"{c.name}: project {key} already holds a contract ({held.ref or 'no reference'}) that is "
-                           f"not this one; import it into another project with --project KEY")
-        contract = Contract(project_id=row_id(holder), updated_at=clock.utc_now())
-    terms = {name: value for name, value in c.terms.items() if value is not None}
+    terms: dict[str, str | None] = {name: value for name, value in c.terms.items() if value is not None}
     terms.update(ocid=c.ocid, ocds_id=c.ocds_id)
-    if contract.id is None:
-        terms["ref"] = c.ocds_id
-    before = {f: getattr(contract, f) for f in FIELDS} if contract.id is not None else {}
+    if contract is None:
+        terms["ref"] = c.ocds_id  # its name among the project's contracts
+    before = {f: getattr(contract, f) for f in FIELDS} if contract is not None else {}
     changes = {f: [before.get(f), v] for f, v in terms.items() if before.get(f) != v}
     if not changes:
         return Change("unchanged", holder.key, c)
-    for name, value in terms.items():
-        setattr(contract, name, value)
+    engine._touch(s, holder, holder.version)  # before the entry, which carries the project's new image too
     try:
-        contracts.check_terms(contract)
+        if contract is None:
+            contracts.set_terms(s, holder, terms, actor, mode="add", imported=source)
+        else:
+            contracts.set_terms(s, holder, terms, actor, which=contract.ref, imported=source)
     except BadInput as exc:
         raise BadInput(f"{c.name}: {exc}") from None
-    contract.updated_at = clock.utc_now()
-    s.add(contract)
-    s.flush()
-    engine.record_change(s, holder, actor=actor, action="contract.set",
-                         payload={"contract_of": holder.key, "changes": changes, "imported": source})
-    return Change("created" if not before else "updated", holder.key, c, changes, new_project)
+    return Change("created" if contract is None else "updated", holder.key, c, changes, new_project)
 
 
 # --- export ----------------------------------------------------------------------------------------------
