@@ -143,8 +143,8 @@ def test_a_release_package_imports_its_contract_compiled_from_its_releases(ready
             c["value_total"]) == (OCID, "CAMHS-2025-01", "Trust X", "2025-04-01", "2028-03-31", "2030-03-31",
                                   "3600000.00")
     project = run.json("project", "show", OCID)
-    assert (project["title"], project["workflow"], project["stage"]) == ("CAMHS Tiers 2 and 3 contract",
-                                                                          "commissioning", "analyse")
+    assert (project["title"], project["workflow"], project["stage"]) == ("CAMHS Tiers 2 and 3", "commissioning",
+                                                                          "analyse")  # the tender's title
     assert db.rows("SELECT ocid, ocds_id, buyer FROM contract") == [(OCID, "CAMHS-2025-01", BUYER)]
     created, contract_set = run.json("audit", "log", OCID)[-2:]
     source = {"file": "releases.json", "sha256": sha(path), "ocid": OCID, "release_id": f"{OCID}-contract-1",
@@ -359,6 +359,11 @@ def hostile(folder: Path) -> list[tuple[str, Path, str]]:
     case("a control character", "escape.json", json.dumps(escape),
          "$.releases[1].contracts[0] supplier: must be a single line of text (no control characters: tab, newline, "
          "escape ...)")
+    bidi = release_package()
+    bidi["releases"][0]["tender"]["title"] = "CAMHS \u202egnp.exe"
+    case("a direction override in the tender's title", "bidi.json", json.dumps(bidi),
+         "$.releases[1].tender.title: must not hold right-to-left or other direction controls (U+202A-U+202E, "
+         "U+2066-U+2069)")
     records = record_package()
     records["records"][1]["releases"][1]["contracts"][0]["value"]["currency"] = "USD"
     case("dollars, in a record's embedded release", "usd.json", json.dumps(records),

@@ -329,8 +329,9 @@ def contracts_in(path: str, process: Process) -> Iterator[Found]:
                  "value_total": _money(contract.get("value"), path, f"{at}.value"),
                  "buyer": _text(buyer, path, f"{where}.buyer")}
         ocds_id = _text(contract["id"], path, f"{at}.id", "ref") or ""
-        name = " ".join(str(contract.get("title") or title or ocid).split())[:200]
-        yield Found(ocid, ocds_id, str(release.get("id")), _text(name, path, f"{at}.title", "title") or ocid, terms)
+        name = " ".join(str(title or contract.get("title") or ocid).split())[:200]  # the process's, for its project
+        named = f"{where}.tender.title" if title else f"{at}.title"
+        yield Found(ocid, ocds_id, str(release.get("id")), _text(name, path, named, "title") or ocid, terms)
 
 
 def read_contracts(path: str) -> tuple[list[Found], str]:
