@@ -32,7 +32,6 @@ baseline on) are not re-checked: there is no record of the rows they read.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
 from types import SimpleNamespace
@@ -40,6 +39,7 @@ from typing import Any
 
 from cycle import contracts
 from cycle.calendar.clock import london_date, parse_utc
+from cycle.db.spill import Spill
 from cycle.errors import CycleError
 from cycle.governance import identity
 from cycle.workflow.definition import Workflow, parse_text, sha256_of
@@ -50,8 +50,11 @@ Found = tuple[str, Any, str | None, str, int]
 Image = tuple[str, int, dict[str, Any] | None, Any]  # (table, id, row or None for deleted, its "was")
 
 BASELINE = "record.baseline"
-# The tables a gate reads, kept whole (the rest of the replay keeps fingerprints).
-_KEPT = ("project", "evidence", "decision", "waiver", "contract", "link", "workflow_version", "person", "person_role")
+# The tables a gate reads, kept whole (the rest of the replay keeps fingerprints): those that grow with the portfolio
+# in the replay's Spill, on disk (listed by project where a gate reads a project's rows); the installed workflow
+# versions, people and their roles (an organisation's, not a portfolio's) in memory.
+_SPILLED = ("project", "evidence", "decision", "waiver", "contract", "link")
+_KEPT = (*_SPILLED, "workflow_version", "person", "person_role")
 _BY_PROJECT = ("evidence", "decision", "waiver", "link", "contract")
 _MOVED = ("stage", "visit", "cycle")
 
@@ -59,9 +62,8 @@ _MOVED = ("stage", "visit", "cycle")
 class Moves:
     """Fed every entry that carries images or moves a project, in sequence order (`entry`)."""
 
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in _KEPT}
-        self.of_project: dict[str, dict[Any, set[int]]] = {t: defaultdict(set) for t in _BY_PROJECT}
+    def __init__(self, spill: Spill) -> None:
+        self.rows: dict[str, Any] = {t: spill.map(indexed=t in _BY_PROJECT) if t in _SPILLED else {} for t in _KEPT}
         self.imaged: set[str] = set()  # tables the log holds an image of (any row)
         self.started = False  # an entry other than a baseline has carried images
         self.parsed: dict[tuple[Any, Any, Any], Workflow | None] = {}
@@ -101,18 +103,15 @@ class Moves:
     # --- the record as it stands ---------------------------------------------------------------
 
     def _keep(self, table: str, row_id: int, row: dict[str, Any] | None) -> None:
-        old = self.rows[table].get(row_id)
-        if table in self.of_project and old is not None:
-            self.of_project[table][old.get("project_id")].discard(row_id)
         if row is None:
             self.rows[table].pop(row_id, None)
-            return
-        self.rows[table][row_id] = row
-        if table in self.of_project:
-            self.of_project[table][row.get("project_id")].add(row_id)
+        elif table in _BY_PROJECT:
+            self.rows[table].put(row_id, row, row.get("project_id"))
+        else:
+            self.rows[table][row_id] = row
 
     def _of(self, table: str, project_id: int) -> list[SimpleNamespace]:
-        return [SimpleNamespace(**self.rows[table][i]) for i in sorted(self.of_project[table].get(project_id, ()))]
+        return [SimpleNamespace(**row) for row in self.rows[table].of(project_id)]
 
     def _workflow(self, name: Any, version: Any) -> Workflow | None:
         """The installed version as the record holds it; None when the record has no such version (the
@@ -162,7 +161,7 @@ class Moves:
         """A new decision row: its recorder may decide for its body, as the record stood before this entry, and
         the authority its entry gives (which the reports read to flag an unverified decision) is so."""
         body, by = row.get("body"), row.get("recorded_by")
-        project = self.rows["project"].get(row.get("project_id"))  # type: ignore[arg-type]
+        project = self.rows["project"].get(row.get("project_id"))
         if not isinstance(body, str) or not isinstance(by, str) or project is None:
             return  # a row cycle could not have written: the image check names it
         names = {pid: p.get("name") for pid, p in self.rows["person"].items()}

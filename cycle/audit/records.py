@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from cycle.db.spill import Spill, SpillMap
 from cycle.db.sql import Sql, undecodable
 from cycle.errors import DatabaseFailed
 
@@ -87,12 +88,13 @@ def digest(image: dict[str, Any]) -> bytes:
 
 @dataclass
 class _Log:
-    """What the replay keeps: per row only the newest image's entry and fingerprint."""
+    """What the replay keeps: per row only the newest image's entry and fingerprint. Everything kept per row is in
+    the check's Spill (on disk, cycle.db.spill), so that memory does not grow with the log."""
 
-    latest: dict[str, dict[int, tuple[int, bytes | None]]]  # table -> id -> (seq, digest; None: deleted)
-    created: dict[str, dict[int, tuple[int, str, str | None, dict[str, Any]]]]  # rows from before images
-    last_move: dict[str, str]  # project key -> the stage its log last moved it to
-    keys: dict[int, str]  # project id -> key, from the projects' images (for rows of projects now gone)
+    latest: dict[str, SpillMap]  # table -> id -> (seq, digest; None: deleted)
+    created: dict[str, SpillMap]  # rows from before images: id -> (seq, actor, project, payload)
+    last_move: SpillMap  # project key -> the stage its log last moved it to
+    keys: SpillMap  # project id -> key, from the projects' images (for rows of projects now gone), then the table's
     breaks: list[tuple[str, int, int, int | None]]  # (table, id, seq, seq before): cycle found another row
     moves: Moves  # every move of a project, against the record at its entry (cycle.audit.moves)
     pins: _Pins  # the workflow versions the log installed and pinned projects to (_workflow_pins)
@@ -100,12 +102,14 @@ class _Log:
 
 REPLAYING = "Comparing the records with the log"  # what check() tells `progress` it is doing
 _EVERY = 5000  # entries between two words to `progress`
+_PAGE = 2000  # rows read from the database at a time (the log, each table); tests make it small
 
 
-def _replay(sql: Sql, progress: Progress | None = None) -> _Log:
+def _replay(sql: Sql, spill: Spill, progress: Progress | None = None) -> _Log:
     total = (sql.one("SELECT max(seq) AS seq FROM audit_entry").seq or 0) if progress is not None else 0
     told = 0
-    log = _Log({t: {} for t in COVERED}, {t: {} for t in _TABLES}, {}, {}, [], Moves(), _Pins())
+    log = _Log({t: spill.map() for t in COVERED}, {t: spill.map() for t in _TABLES}, spill.map(), spill.map(), [],
+               Moves(spill), _Pins(spill.map()))
     actions = {action: table for table, (action, *_) in _TABLES.items()}
     # advance.refused too: a refusal that names the engine's rules puts them in force for every later advance, as
     # db.init and db.upgrade do (cycle.workflow.install)
@@ -116,7 +120,7 @@ def _replay(sql: Sql, progress: Progress | None = None) -> _Log:
     query = (f"SELECT seq, at, actor, project, action, to_stage, payload, ({replayed}) AS replayed FROM audit_entry "
              f"WHERE {replayed} OR action IN ({', '.join(repr(a) for a in sorted(_PINS))}) "
              "OR (action = 'project.set' AND payload LIKE '%\"workflow_version\"%') ORDER BY seq")
-    for seq, at, actor, project, action, to_stage, text, wanted_here in sql.stream(query):
+    for seq, at, actor, project, action, to_stage, text, wanted_here in sql.stream(query, batch=_PAGE):
         if progress is not None and isinstance(seq, int) and seq - told >= _EVERY:
             told = seq
             progress(REPLAYING, seq, max(total, seq))
@@ -191,48 +195,79 @@ def _image(image: Any) -> tuple[str, int, dict[str, Any] | None] | None:
 def check(sql: Sql, progress: Progress | None = None) -> Records:
     """Every row of every covered table against the latest image the log holds of it (and against the
     entry that created it, as before images). Run it in one read transaction (Store.reading(snapshot=True)).
-    `progress` hears how the reading of the log gets on (the longest part), by sequence number."""
-    log = _replay(sql, progress)
-    keys = {**log.keys, **{p.id: p.key for p in sql.rows("SELECT id, key FROM project")}}
-    found: list[Discrepancy] = []
-    checked: dict[str, int] = {}
-    for table in COVERED:
-        try:
-            n, problems, seen = _compare(sql, table, log, keys)
-        except DatabaseFailed as exc:  # SQLite text that is not UTF-8, written by hand: read it as it is
-            if not undecodable(exc):
-                raise
-            with sql.any_text():
-                n, problems, seen = _compare(sql, table, log, keys)
-        checked[table] = n
-        found += problems
-        latest = log.latest[table]
-        for row_id, (seq, kept) in sorted(latest.items()):  # the log says they exist; the table has not got them
-            if kept is not None and row_id not in seen:
-                found.append(_missing(sql, table, row_id, seq, keys))
-        for row_id, (seq, _, project, _) in sorted(log.created.get(table, {}).items()):
-            if row_id not in seen and row_id not in latest:  # from before images, and in no image either
-                found.append(Discrepancy(table, row_id, project, f"{table} #{row_id}, recorded by entry {seq}, is "
-                                                                 f"missing from the {table} table", seq))
-    found += [_broken(sql, table, row_id, seq, before, keys) for table, row_id, seq, before in log.breaks]
-    pinned, gates = _workflow_pins(sql, log.pins, {(d.table, d.id) for d in found})
-    moved = [Discrepancy(*m) for m in log.moves.found]
-    return Records(checked, found + pinned + moved, gates, log.moves.checked)
+    `progress` hears how the reading of the log gets on (the longest part), by sequence number.
+
+    Memory stays bounded however long the log: the log and the tables are read a page at a time, and what the
+    replay keeps per row is in a Spill on disk."""
+    with Spill() as spill:
+        log = _replay(sql, spill, progress)
+        keys = log.keys  # the projects' images' keys, then the table's over them
+        keys.update((p.id, p.key) for p in sql.stream("SELECT id, key FROM project", batch=_PAGE))
+        found: list[Discrepancy] = []
+        checked: dict[str, int] = {}
+        for table in COVERED:
+            try:
+                n, problems, gone, lost = _compare(sql, table, log, keys)
+            except DatabaseFailed as exc:  # SQLite text that is not UTF-8, written by hand: read it as it is
+                if not undecodable(exc):
+                    raise
+                with sql.any_text():
+                    n, problems, gone, lost = _compare(sql, table, log, keys)
+            checked[table] = n
+            found += problems
+            # the log says they exist; the table has not got them
+            found += [_missing(sql, table, row_id, seq, keys) for row_id, seq in gone]
+            latest = log.latest[table]
+            for row_id, (seq, _, project, _) in lost:
+                if row_id not in latest:  # from before images, and in no image either
+                    found.append(Discrepancy(table, row_id, project, f"{table} #{row_id}, recorded by entry {seq}, "
+                                                                     f"is missing from the {table} table", seq))
+        found += [_broken(sql, table, row_id, seq, before, keys) for table, row_id, seq, before in log.breaks]
+        pinned, gates = _workflow_pins(sql, log.pins, {(d.table, d.id) for d in found})
+        moved = [Discrepancy(*m) for m in log.moves.found]
+        return Records(checked, found + pinned + moved, gates, log.moves.checked)
 
 
-def _compare(sql: Sql, table: str, log: _Log, keys: dict[int, str]) -> tuple[int, list[Discrepancy], set[int]]:
-    """(rows read, what differs, the ids read) for one table; changes nothing in `log`, so it can be run again."""
-    latest, created = log.latest[table], log.created.get(table, {})
+class _Merged:
+    """A spilled map's items in id order, walked beside a table read in id order: what the table's row with an id
+    has in it, and the items with no row (`passed`)."""
+
+    def __init__(self, items: Iterator[tuple[Any, Any]] | None) -> None:
+        self._items = items if items is not None else iter(())
+        self._next = next(self._items, None)
+        self.passed: list[tuple[Any, Any]] = []
+
+    def at(self, row_id: int) -> Any:
+        while self._next is not None and isinstance(self._next[0], int) and self._next[0] < row_id:
+            self.passed.append(self._next)
+            self._next = next(self._items, None)
+        if self._next is not None and isinstance(self._next[0], int) and self._next[0] == row_id:
+            found, self._next = self._next[1], next(self._items, None)
+            return found
+        return None
+
+    def rest(self) -> list[tuple[Any, Any]]:
+        while self._next is not None:
+            self.passed.append(self._next)
+            self._next = next(self._items, None)
+        return self.passed
+
+
+def _compare(sql: Sql, table: str, log: _Log, keys: SpillMap) -> tuple[int, list[Discrepancy], list[tuple[Any, int]],
+                                                                        list[tuple[Any, Any]]]:
+    """(rows read, what differs, (id, seq) of the rows the log last left that the table has not got, the created
+    items of rows from before images it has not got) for one table; changes nothing in `log`, so it can be run
+    again. The table and the log's items are both read in id order, side by side."""
+    latest, created = _Merged(log.latest[table].items()), _Merged(
+        log.created[table].items() if table in log.created else None)
     found: list[Discrepancy] = []
-    seen: set[int] = set()
     n = 0
     for row in _rows(sql, table):
         n += 1
         row_id = row.get("id")
         known = first = None
         if isinstance(row_id, int):
-            seen.add(row_id)
-            known, first = latest.get(row_id), created.get(row_id)
+            known, first = latest.at(row_id), created.at(row_id)
         if known is None:
             found.append(_unwritten(table, row, keys))
         elif known[1] is None:
@@ -245,11 +280,12 @@ def _compare(sql: Sql, table: str, log: _Log, keys: dict[int, str]) -> tuple[int
             problem = _as_before_images(table, row, first, keys, log)
             if problem is not None:
                 found.append(problem)
-    return n, found, seen
+    gone = [(row_id, seq) for row_id, (seq, kept) in latest.rest() if kept is not None]
+    return n, found, gone, created.rest()
 
 
 def _rows(sql: Sql, table: str) -> Iterator[dict[str, Any]]:
-    for row in sql.stream(f"SELECT * FROM {table} ORDER BY id"):
+    for row in sql.stream(f"SELECT * FROM {table} ORDER BY id", batch=_PAGE):
         yield row._asdict()
 
 
@@ -265,7 +301,7 @@ def _shown_id(table: str, row: dict[str, Any]) -> int | str:
     return str(row.get("key")) if table == "project" else row.get("id")  # type: ignore[return-value]
 
 
-def _project_of(table: str, row: dict[str, Any], keys: dict[int, str]) -> str | None:
+def _project_of(table: str, row: dict[str, Any], keys: SpillMap) -> str | None:
     if table == "project":
         return str(row.get("key"))
     if table == "outbox":
@@ -288,7 +324,7 @@ def _image_at(sql: Sql, seq: int, table: str, row_id: int, whole: bool = False) 
     raise AssertionError(f"entry {seq} no longer holds the image of {table} #{row_id}")  # read in one transaction
 
 
-def _broken(sql: Sql, table: str, row_id: int, seq: int, before: int | None, keys: dict[int, str]) -> Discrepancy:
+def _broken(sql: Sql, table: str, row_id: int, seq: int, before: int | None, keys: SpillMap) -> Discrepancy:
     """A row cycle changed (entry `seq`) that was not as the log last left it (entry `before`): someone changed
     it in between, and cycle's change then carried their change on into its own image."""
     image = _image_at(sql, seq, table, row_id, whole=True)
@@ -311,14 +347,14 @@ def _broken(sql: Sql, table: str, row_id: int, seq: int, before: int | None, key
                                               f"it so: {said}", seq)
 
 
-def _unwritten(table: str, row: dict[str, Any], keys: dict[int, str]) -> Discrepancy:
+def _unwritten(table: str, row: dict[str, Any], keys: SpillMap) -> Discrepancy:
     action = _CREATED_BY.get(table)
     entry = f"no {action} audit entry" if action else "no audit entry"
     return Discrepancy(table, _shown_id(table, row), _project_of(table, row, keys),
                        f"{_label(table, row)} has {entry}: it was written outside cycle")
 
 
-def _missing(sql: Sql, table: str, row_id: int, seq: int, keys: dict[int, str]) -> Discrepancy:
+def _missing(sql: Sql, table: str, row_id: int, seq: int, keys: SpillMap) -> Discrepancy:
     kept = _image_at(sql, seq, table, row_id)
     label = f"project {kept.get('key')} (#{row_id})" if table == "project" else _label(table, kept)
     return Discrepancy(table, _shown_id(table, kept), _project_of(table, kept, keys),
@@ -328,7 +364,7 @@ def _missing(sql: Sql, table: str, row_id: int, seq: int, keys: dict[int, str]) 
 _ABSENT = object()
 
 
-def _differs(sql: Sql, table: str, row: dict[str, Any], seq: int, keys: dict[int, str]) -> Discrepancy:
+def _differs(sql: Sql, table: str, row: dict[str, Any], seq: int, keys: SpillMap) -> Discrepancy:
     kept = _image_at(sql, seq, table, row["id"])
     columns = _columns(table, row, kept)
     said = "; ".join(f"{c} is {_shown(row.get(c, _ABSENT))} but entry {seq} recorded {_shown(kept.get(c, _ABSENT))}"
@@ -347,7 +383,7 @@ def _differ(a: Any, b: Any) -> bool:
     return type(a) is not type(b) or a != b
 
 
-def _as_before_images(table: str, row: dict[str, Any], first: Any, keys: dict[int, str],
+def _as_before_images(table: str, row: dict[str, Any], first: Any, keys: SpillMap,
                       log: _Log) -> Discrepancy | None:
     """A row that matches its image, checked as before images (which is all a baseline's rows had): an
     evidence, decision or waiver row against the entry that created it (`first`), recorder and all; a
@@ -412,8 +448,8 @@ class _Pins:
     then (what was found, and how many gate entries were checked), the versions installed and each project's last
     pin."""
 
+    pins: SpillMap  # project -> its last pin (workflow, version), or None
     installs: dict[tuple[str, int], tuple[int, dict[str, Any]]] = field(default_factory=dict)  # -> (seq, payload)
-    pins: dict[str, tuple[str, int] | None] = field(default_factory=dict)  # project -> its last pin (workflow, version)
     gates: int = 0
     found: list[Discrepancy] = field(default_factory=list)
 
@@ -470,7 +506,7 @@ def _workflow_pins(sql: Sql, log: _Pins, named: set[tuple[str, Any]]) -> tuple[l
             found.append(Discrepancy("workflow_version", row.id, None, f"workflow {row.name} version {row.version} "
                                                                        f"differs from its audit entry {seq}: "
                                                                        f"{', '.join(differ)}", seq))
-    for p in sql.rows("SELECT key, workflow, workflow_version FROM project ORDER BY key"):
+    for p in sql.stream("SELECT key, workflow, workflow_version FROM project ORDER BY key", batch=_PAGE):
         if p.key not in pins or ("project", p.key) in named:
             continue  # created before revision 0010 and never pinned (the upgrade said so), or named already
         pin = pins[p.key]

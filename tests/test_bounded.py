@@ -1,0 +1,98 @@
+"""`audit verify` in bounded memory: the log and the tables are read a page at a time, and what the replay keeps per
+row lives in a Spill on disk (cycle.db.spill) with only its last few writes held back in memory.
+
+The figures (peak RSS at 10,000 and 100,000 projects) are bench [6]'s; here, that a tiny page and no writes held
+back change nothing verify says: every hand edit is still caught, on either side of a page's edge.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cycle.audit import records
+from cycle.db import spill
+
+from .conftest import BODY, Cli, Database
+from .test_records import (  # noqa: F401 - fixtures, and tests run again here with tiny pages (see `tiny`)
+    fuller,
+    history,
+    test_a_deleted_project_and_its_rows_are_each_named,
+    test_a_forged_decision_opens_a_gate_but_verify_names_it,
+    test_a_raw_edit_of_any_column_is_named,
+    test_a_role_removed_then_put_back_by_hand_is_named,
+    test_a_row_written_by_hand_then_changed_by_cycle_is_named,
+    test_a_row_written_outside_cycle_is_named_in_any_table,
+    test_an_edit_carried_on_by_an_advance_is_named_at_that_entry,
+    test_an_edit_carried_on_by_the_next_command_is_named_at_that_entry,
+)
+
+
+@pytest.fixture(autouse=True)
+def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row its own page, every write to the spill at once: each row is read across a page's edge."""
+    monkeypatch.setattr(records, "_PAGE", 1)
+    monkeypatch.setattr(spill, "PENDING", 1)
+
+
+def portfolio(run: Cli, n: int) -> None:
+    run("init")
+    for i in range(1, n + 1):
+        run("project", "new", f"p{i}", "--title", f"Service {i}", "--lead-commissioner", "CCGs", "--model", "joint",
+            "--accountable-body", BODY, "--owner", "alice")
+
+
+def problems(run: Cli) -> list[str]:
+    data = run.json("audit", "verify", expect=1)
+    assert data["chain_ok"] and not data["ok"]
+    return [d["problem"] for d in data["records"]["discrepancies"]]
+
+
+@pytest.mark.parametrize("page, held", [(1, 1), (2, 1), (3, 2), (2000, 2000)])
+def test_edits_on_every_side_of_a_page_edge_are_each_named(run: Cli, db: Database, monkeypatch: pytest.MonkeyPatch,
+                                                           page: int, held: int) -> None:
+    """Seven projects read two or three to a page: the first, rows either side of an edge, the last, a row deleted
+    and one written past the end are each named, exactly as with the page the command uses."""
+    monkeypatch.setattr(records, "_PAGE", page)
+    monkeypatch.setattr(spill, "PENDING", held)
+    portfolio(run, 7)
+    seq = {key: s for key, s in db.rows("SELECT project, max(seq) FROM audit_entry WHERE action = 'project.create' "
+                                        "GROUP BY project")}
+    db.tamper("UPDATE project SET title = 'Renamed' WHERE key IN ('p1', 'p2', 'p3', 'p7')",
+              "UPDATE project SET stage = 'do' WHERE key = 'p4'",
+              "DELETE FROM project WHERE key = 'p5'",
+              "INSERT INTO project (id, key, title, workflow, workflow_version, stage, cycle, visit, attrs, "
+              "created_at, updated_at, version) SELECT 99, 'ghost', 'Ghost', workflow, workflow_version, stage, "
+              "cycle, visit, attrs, created_at, updated_at, version FROM project WHERE key = 'p6'")
+    renamed = [f"project p{i} differs from its audit entry: title is 'Renamed' but entry {seq[f'p{i}']} recorded "
+               f"'Service {i}'" for i in (1, 2, 3)]
+    assert problems(run) == [
+        *renamed,
+        f"project p4 differs from its audit entry: stage is 'do' but entry {seq['p4']} recorded 'analyse'",
+        f"project p7 differs from its audit entry: title is 'Renamed' but entry {seq['p7']} recorded 'Service 7'",
+        "project ghost has no project.create audit entry: it was written outside cycle",
+        f"project p5 (#5), recorded by entry {seq['p5']}, is missing from the project table",
+    ]
+
+
+def test_the_spill_is_a_dict_for_the_keys_a_replay_uses() -> None:
+    """Equal keys are one key (1, 1.0, True), text and numbers apart, an unhashable key refused as a dict refuses
+    it, values back as they went in, items in key order; writes held back are read as written."""
+    with spill.Spill() as s:
+        m = s.map()
+        m[2] = {"a": [1, 2.5, None, True], "b": "x"}
+        m[1] = (3, b"\x00\xff")
+        m["1"] = "text"
+        m[None] = "none"
+        m[2 ** 70] = "huge"
+        assert m[1.0] == m[True] == (3, b"\x00\xff") and m["1"] == "text" and m[None] == "none"
+        assert m.get(2) == {"a": [1, 2.5, None, True], "b": "x"} and m.get(3) is None and 2 ** 70 in m
+        with pytest.raises(TypeError):
+            m.get([1])
+        assert m.pop(2) is not None and 2 not in m and m.pop(2, "gone") == "gone"
+        assert list(m.keys())[:2] == [1, "1"] and len(m) == 4
+        by = s.map(indexed=True)
+        by.put(5, {"project_id": 1}, 1)
+        by.put(4, {"project_id": 1.0}, 1.0)
+        by.put(6, {"project_id": 2}, 2)
+        by.put(4, {"project_id": 2}, 2)  # moved to another project: listed under it only
+        assert by.of(1) == [{"project_id": 1}] and by.of(2) == [{"project_id": 2}, {"project_id": 2}]
