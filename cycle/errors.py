@@ -132,3 +132,14 @@ class DatabaseFailed(CycleError):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(f"database error ({reason}); nothing was written.")
+
+
+class ScratchFailed(CycleError):
+    """The temporary file a long check keeps its working state in failed (a full or unwritable disk)."""
+
+    exit_code = 5
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"the temporary file this check keeps its working state in failed ({reason}); nothing was "
+                         f"written. Free some space in the temporary folder, or set TMPDIR to a folder with room.")

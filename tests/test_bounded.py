@@ -96,3 +96,14 @@ def test_the_spill_is_a_dict_for_the_keys_a_replay_uses() -> None:
         by.put(6, {"project_id": 2}, 2)
         by.put(4, {"project_id": 2}, 2)  # moved to another project: listed under it only
         assert by.of(1) == [{"project_id": 1}] and by.of(2) == [{"project_id": 2}, {"project_id": 2}]
+
+
+def test_a_full_temporary_disk_is_one_clear_line_not_a_traceback(run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spill cannot grow (its pages capped, as a full disk caps them): exit 5 and what to do, for verify and
+    for a report, which runs it first; nothing is written."""
+    portfolio(run, 3)
+    monkeypatch.setattr(spill, "_MAX_PAGES", 2)
+    said = ("Error: the temporary file this check keeps its working state in failed (database or disk is full); "
+            "nothing was written. Free some space in the temporary folder, or set TMPDIR to a folder with room.")
+    assert run("audit", "verify", expect=5).stderr.splitlines() == [said]
+    assert run("report", "gate-audit", "--format", "json", expect=5).stderr.splitlines() == [said]

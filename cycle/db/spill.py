@@ -19,12 +19,16 @@ from collections.abc import Iterator
 from itertools import count
 from typing import Any
 
+from cycle.errors import ScratchFailed
+
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 _names = count()
 #: SQLite's page cache for a spill, in KiB: with the writes held back (PENDING), what stays in memory.
 CACHE_KIB = 8192
 #: Writes a map holds back before it writes them at once (executemany): most of a replay's work is writes.
 PENDING = 2000
+#: Pages a spill may grow to (None: as many as the disk holds); tests make it small to see a full disk.
+_MAX_PAGES: int | None = None
 
 
 def _key(key: Any) -> Any:
@@ -57,14 +61,18 @@ def _value(value: Any) -> bytes:
 
 
 class Spill:
-    """A private temporary database for one long read; close() it (or use it as a context manager)."""
+    """A private temporary database for one long read; use it as a context manager (or close() it): a failure of
+    the spill itself (a full disk) leaves it as ScratchFailed."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", f"cache_size = -{CACHE_KIB}",
-                       "temp_store = FILE"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute("BEGIN")  # one transaction for the spill's life: never committed, nothing to keep
+        try:
+            self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+            for pragma in ("journal_mode = OFF", "synchronous = OFF", f"cache_size = -{CACHE_KIB}",
+                           "temp_store = FILE", *([f"max_page_count = {_MAX_PAGES}"] if _MAX_PAGES else [])):
+                self._db.execute(f"PRAGMA {pragma}")
+            self._db.execute("BEGIN")  # one transaction for the spill's life: never committed, nothing to keep
+        except sqlite3.Error as exc:
+            raise ScratchFailed(str(exc)) from exc
 
     def map(self, indexed: bool = False) -> SpillMap:
         """A new, empty map; with `indexed`, each value also carries a project id to list it by (SpillMap.of)."""
@@ -76,8 +84,10 @@ class Spill:
     def __enter__(self) -> Spill:
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, kind: Any, exc: Any, _tb: Any) -> None:
         self.close()
+        if isinstance(exc, sqlite3.Error):  # the spill's own database (the store's errors reach here as CycleErrors)
+            raise ScratchFailed(str(exc)) from exc
 
 
 class SpillMap:
