@@ -97,6 +97,7 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, force: bool, check
     from cycle import reporting as data
 
     store = ready_store()
-    with progress() as told:
-        report = data.quarterly(store, quarter, checkpoint=checkpoint, progress=told)
-    _deliver(store, report, "json" if as_json else fmt, out, force, "quarterly report")
+    with ExitStack() as reading:  # the report's lists are read back from disk as they are written
+        with progress() as told:
+            report = reading.enter_context(data.quarterly(store, quarter, checkpoint=checkpoint, progress=told))
+        _deliver(store, report, "json" if as_json else fmt, out, force, "quarterly report")

@@ -7,12 +7,15 @@ back change nothing verify says: every hand edit is still caught, on either side
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cycle.audit import records
 from cycle.db import spill
 
 from .conftest import BODY, Cli, Database
+from .test_quarterly import on  # noqa: F401 - a fixture
 from .test_records import (  # noqa: F401 - fixtures, and tests run again here with tiny pages (see `tiny`)
     fuller,
     history,
@@ -107,3 +110,28 @@ def test_a_full_temporary_disk_is_one_clear_line_not_a_traceback(run: Cli, monke
             "nothing was written. Free some space in the temporary folder, or set TMPDIR to a folder with room.")
     assert run("audit", "verify", expect=5).stderr.splitlines() == [said]
     assert run("report", "gate-audit", "--format", "json", expect=5).stderr.splitlines() == [said]
+
+
+def test_the_quarterly_report_reads_the_same_from_a_spill_written_a_row_at_a_time(
+        quarter_portfolio: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's lists and each project's detail are kept on disk and read back as they are written (the HTML
+    reads the projects once per programme): with every row written at once, and with the usual batches, every
+    format says the same, programmes and all."""
+    run = quarter_portfolio
+    with on("2026-10-21"):
+        run("programme", "add", "mh", "--title", "Mental health")
+        run("project", "set", "b", "--programme", "mh")
+    said = {}
+    for held in (2000, 1):
+        monkeypatch.setattr(spill, "PENDING", held)
+        with on("2027-01-15"):
+            said[held] = [run("report", "quarterly", "--quarter", "2026-Q3", "--format", f).stdout
+                          for f in ("json", "html", "md")]
+    assert said[1] == said[2000]
+    data = json.loads(said[1][0])
+    assert [(g["programme"], g["projects"]) for g in data["by_programme"]] == [("mh", ["b"]), (None, ["a", "c"])]
+    assert [p["project"] for p in data["by_project"]] == ["b", "a", "c"]
+    assert [(m["project"], m["title"]) for m in data["moves"]] == [("a", "Service A"), ("c", "Service C")]
+    assert data["by_project"][1]["waivers"][0]["criterion"] == "consultation"
+    html = said[1][1]
+    assert html.index("<h3>Service B <span") < html.index("<h3>Service A <span") < html.index("<h3>Service C <span")

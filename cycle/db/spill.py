@@ -78,6 +78,10 @@ class Spill:
         """A new, empty map; with `indexed`, each value also carries a project id to list it by (SpillMap.of)."""
         return SpillMap(self._db, f"m{next(_names)}", indexed)
 
+    def bag(self) -> SpillBag:
+        """A new, empty bag: values in an order of their own, each under a group."""
+        return SpillBag(self._db, f"b{next(_names)}")
+
     def close(self) -> None:
         self._db.close()
 
@@ -205,6 +209,67 @@ class SpillMap:
                 yield from page
         finally:
             cursor.close()
+
+
+class SpillBag:
+    """Values kept in a Spill, read back (as often as asked) in the order of a sort key given with each (text; then
+    in the order added), all of them or those of one group (a project's key, say)."""
+
+    def __init__(self, db: sqlite3.Connection, name: str) -> None:
+        self._db, self._name = db, name
+        db.execute(f"CREATE TABLE {name} (n INTEGER PRIMARY KEY, s, g, v BLOB NOT NULL)")
+        db.execute(f"CREATE INDEX {name}_s ON {name} (s, n)")
+        db.execute(f"CREATE INDEX {name}_g ON {name} (g, s, n)")
+        self._held: list[tuple[Any, Any, bytes]] = []
+        self._length = 0
+
+    def add(self, value: Any, sort: str | None = None, group: Any = None) -> None:
+        self._held.append((sort, _group(group), _value(value)))
+        self._length += 1
+        if len(self._held) >= PENDING:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._held:
+            held, self._held = self._held, []
+            self._db.executemany(f"INSERT INTO {self._name} (s, g, v) VALUES (?, ?, ?)", held)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[Any]:
+        self.flush()
+        return (marshal.loads(v) for (v,) in _paged(self._db.execute(f"SELECT v FROM {self._name} ORDER BY s, n")))
+
+    def of(self, group: Any) -> list[Any]:
+        """The values of one group, in order."""
+        if not self._length:
+            return []
+        self.flush()
+        return [marshal.loads(v) for (v,) in self._db.execute(
+            f"SELECT v FROM {self._name} WHERE g IS ? ORDER BY s, n", (_group(group),))]
+
+    def each_of(self, group: Any) -> Iterator[Any]:
+        """of(), read as it is used."""
+        self.flush()
+        return (marshal.loads(v) for (v,) in _paged(self._db.execute(
+            f"SELECT v FROM {self._name} WHERE g IS ? ORDER BY s, n", (_group(group),))))
+
+    def count(self, group: Any) -> int:
+        self.flush()
+        return int(self._db.execute(f"SELECT count(*) FROM {self._name} WHERE g IS ?", (_group(group),)).fetchone()[0])
+
+
+def _group(group: Any) -> Any:
+    return None if group is None else _key(group)
+
+
+def _paged(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
+    try:
+        while page := cursor.fetchmany(500):
+            yield from page
+    finally:
+        cursor.close()
 
 
 _MISSING: Any = object()
