@@ -431,11 +431,12 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
         by_stage: dict[str, dict[str, Any]] = {}
         counts: dict[str, Counter[str]] = {}
         standing = 0
-        for key, end_stage in stage_at_end.items():  # by key, as sorted() orders text (SQLite's BINARY)
-            at_end = project(key)
-            if at_end is None:
-                continue
-            p = at_end
+        def standing_at_end() -> Iterator[tuple[ProjectRow, str]]:
+            """The projects there are with a stage at the quarter's end, by key (as sorted() orders text), and it."""
+            for _, end_stage, found in stage_at_end.joined(everyone):
+                yield ProjectRow._make(found), end_stage
+
+        for p, end_stage in standing_at_end():
             standing += 1
             row = by_stage.setdefault(f"{p.workflow}:{end_stage}", {
                 "workflow": p.workflow, "stage": end_stage, "total": 0, "models": Counter()})
@@ -453,19 +454,19 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                 try:
                     wf = registry.pinned(store, sql, p)
                 except CycleError as exc:  # no version pinned, say: the report says so rather than fail
-                    waiting.add(titled({"project": p.key, "gate": "-", "to": "-", "missing": [str(exc)]}),
+                    waiting.add({"project": p.key, "gate": "-", "to": "-", "missing": [str(exc)], "title": p.title},
                                 group=p.key)
                     continue
                 for gate in wf.gates_from(p.stage, explicit=False):  # a final stage has none
                     try:
                         check = gates.check(sql, wf, gate, p)
                     except CycleError as exc:  # a contract's terms edited by hand: the check at the top names it
-                        waiting.add(titled({"project": p.key, "gate": gate.id, "to": gate.dest,
-                                            "missing": [str(exc)]}), group=p.key)
+                        waiting.add({"project": p.key, "gate": gate.id, "to": gate.dest, "missing": [str(exc)],
+                                     "title": p.title}, group=p.key)
                         break
                     if not check.open:
-                        waiting.add(titled({"project": p.key, "gate": check.gate, "to": check.to,
-                                            "missing": [f"{c.id}: {c.reason}" for c in check.unmet_must]}),
+                        waiting.add({"project": p.key, "gate": check.gate, "to": check.to,
+                                     "missing": [f"{c.id}: {c.reason}" for c in check.unmet_must], "title": p.title},
                                     group=p.key)
                         break
 
@@ -484,11 +485,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                 live[mine[-1][0]] = [c for _, c in mine]
         reviews = spill.bag()
         review_states: Counter[str] = Counter()
-        for key in stage_at_end.keys():
-            at_end = project(key)
-            if at_end is None:
-                continue
-            p = at_end
+        for p, _ in standing_at_end():
             # Due exactly when the reminders say so: the reminders' own rule, asked as of the report's day.
             try:
                 owed = review_rules.quarters_due(sql, p, [ContractRow._make(c) for c in live.get(p.id, [])], today)
@@ -499,8 +496,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
             on = held.get(p.id, _NONE)
             state = "held" if on is not _NONE else ("overdue" if today > q.end else "not yet held")
             review_states[state] += 1
-            reviews.add(titled({"project": p.key, "quarter": str(q), "state": state,
-                                "held_on": on if on is not _NONE else None}), group=p.key)
+            reviews.add({"project": p.key, "quarter": str(q), "state": state,
+                         "held_on": on if on is not _NONE else None, "title": p.title}, group=p.key)
 
         deadlines = spill.bag()
         horizon_start, horizon_end = (q + 1).start, (q + 2).end
@@ -567,21 +564,16 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
 
         # Per project, grouped by programme (seed 002): programmes by title, then the projects in none, last.
         in_groups: set[str] = set()
-        for key in stage_at_end.keys():
-            at_end = project(key)
-            if at_end is not None and at_end.programme in programme_titles:
-                in_groups.add(at_end.programme)
+        for p, _ in standing_at_end():
+            if p.programme in programme_titles:
+                in_groups.add(p.programme)
         groups = sorted(in_groups, key=lambda g: (programme_titles[g].casefold(), g))
         rank = {g: i for i, g in enumerate([*groups, None])}
         lists = {"moves": moves, "decisions": decided, "waivers": waived, "corrections": corrected,
                  "waiting": waiting, "reviews": reviews, "deadlines": deadlines,
                  "milestones_slipped": slipped, "supporting": supporting}
         projects = spill.bag()
-        for key, end_stage in stage_at_end.items():
-            at_end = project(key)
-            if at_end is None:
-                continue
-            p = at_end
+        for p, end_stage in standing_at_end():
             group = p.programme if p.programme in programme_titles else None
             mine_of = {name: of.of(p.key) for name, of in lists.items()}
             projects.add({"project": p.key, "title": p.title, "workflow": p.workflow, "stage": end_stage,

@@ -194,6 +194,14 @@ class SpillMap:
         for (v,) in self._each(f"SELECT v FROM {self._name} ORDER BY k"):
             yield marshal.loads(v)
 
+    def joined(self, other: SpillMap) -> Iterator[tuple[Any, Any, Any]]:
+        """(key, value here, value in `other`) for each key in both maps (of one Spill), in key order."""
+        self.flush()
+        other.flush()
+        for k, v, w in _paged(self._db.execute(f"SELECT a.k, a.v, b.v FROM {self._name} a JOIN {other._name} b "
+                                               f"ON b.k = a.k ORDER BY a.k")):
+            yield _unkey(k), marshal.loads(v), marshal.loads(w)
+
     def of(self, project: Any) -> list[Any]:
         """The values listed under `project` (an indexed map), in key order."""
         self.flush()
