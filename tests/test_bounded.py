@@ -15,7 +15,7 @@ from cycle.audit import records
 from cycle.db import spill
 
 from .conftest import BODY, Cli, Database
-from .test_quarterly import on  # noqa: F401 - a fixture
+from .test_quarterly import on, portfolio  # noqa: F401 - a fixture
 from .test_records import (  # noqa: F401 - fixtures, and tests run again here with tiny pages (see `tiny`)
     fuller,
     history,
@@ -37,7 +37,7 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spill, "PENDING", 1)
 
 
-def portfolio(run: Cli, n: int) -> None:
+def made(run: Cli, n: int) -> None:
     run("init")
     for i in range(1, n + 1):
         run("project", "new", f"p{i}", "--title", f"Service {i}", "--lead-commissioner", "CCGs", "--model", "joint",
@@ -57,7 +57,7 @@ def test_edits_on_every_side_of_a_page_edge_are_each_named(run: Cli, db: Databas
     and one written past the end are each named, exactly as with the page the command uses."""
     monkeypatch.setattr(records, "_PAGE", page)
     monkeypatch.setattr(spill, "PENDING", held)
-    portfolio(run, 7)
+    made(run, 7)
     seq = {key: s for key, s in db.rows("SELECT project, max(seq) FROM audit_entry WHERE action = 'project.create' "
                                         "GROUP BY project")}
     db.tamper("UPDATE project SET title = 'Renamed' WHERE key IN ('p1', 'p2', 'p3', 'p7')",
@@ -104,7 +104,7 @@ def test_the_spill_is_a_dict_for_the_keys_a_replay_uses() -> None:
 def test_a_full_temporary_disk_is_one_clear_line_not_a_traceback(run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """The spill cannot grow (its pages capped, as a full disk caps them): exit 5 and what to do, for verify and
     for a report, which runs it first; nothing is written."""
-    portfolio(run, 3)
+    made(run, 3)
     monkeypatch.setattr(spill, "_MAX_PAGES", 2)
     said = ("Error: the temporary file this check keeps its working state in failed (database or disk is full); "
             "nothing was written. Free some space in the temporary folder, or set TMPDIR to a folder with room.")
@@ -113,11 +113,11 @@ def test_a_full_temporary_disk_is_one_clear_line_not_a_traceback(run: Cli, monke
 
 
 def test_the_quarterly_report_reads_the_same_from_a_spill_written_a_row_at_a_time(
-        quarter_portfolio: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+        portfolio: Cli, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The report's lists and each project's detail are kept on disk and read back as they are written (the HTML
     reads the projects once per programme): with every row written at once, and with the usual batches, every
     format says the same, programmes and all."""
-    run = quarter_portfolio
+    run = portfolio
     with on("2026-10-21"):
         run("programme", "add", "mh", "--title", "Mental health")
         run("project", "set", "b", "--programme", "mh")
