@@ -72,11 +72,11 @@ def people_list(as_json: bool) -> None:
     Example:
       cycle people list --json
     """
-    from cycle.governance import people as directory
+    from cycle.governance import roster
 
     from .output import safe
 
-    with directory.everyone(ready_store()) as everyone:
+    with roster.everyone(ready_store()) as everyone:
         if as_json:
             emit_each(p.as_dict() for p in everyone)
         else:

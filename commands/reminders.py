@@ -250,9 +250,9 @@ def outbox_list(status: str | None, as_json: bool) -> None:
     Example:
       cycle outbox list --status failed
     """
-    from cycle.reminders import outbox as box
+    from cycle.reminders import outbox_rows
 
-    with box.listing(ready_store(), status) as rows:
+    with outbox_rows.listing(ready_store(), status) as rows:
         if as_json:
             emit_each(r.as_dict() for r in rows)
         else:

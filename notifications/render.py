@@ -36,7 +36,8 @@ import jinja2
 from cycle import config
 from cycle.calendar import dates
 from cycle.errors import BadInput
-from cycle.reminders.outbox import Row, message_id
+from cycle.reminders.outbox import message_id
+from cycle.reminders.outbox_rows import Row
 
 BUILTIN = Path(__file__).resolve().parent / "templates"
 KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "gate-waiting", "gate-request")

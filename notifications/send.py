@@ -12,7 +12,8 @@ from cycle.db.store import Store
 from cycle.governance import people
 from cycle.reminders import outbox
 from cycle.reminders.lease import Lease
-from cycle.reminders.outbox import Outcome, Row
+from cycle.reminders.outbox import Outcome
+from cycle.reminders.outbox_rows import Row
 from cycle.reminders.settings import bank_holidays
 
 from . import mail, render

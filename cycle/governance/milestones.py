@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import date
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cycle.calendar import clock
 from cycle.db import rows
-from cycle.db.models import Milestone, row_id
 from cycle.db.store import Store
 from cycle.errors import BadInput
 from cycle.inputs import iso_date, one_line, stored_day
-from cycle.projects.engine import load_for_write, record_change
 from cycle.shell import quote
+
+if TYPE_CHECKING:  # the ORM and the engine are for the writes: `milestone list` starts without them
+    from cycle.db.models import Milestone
 
 
 class MilestoneView(NamedTuple):
@@ -40,6 +41,9 @@ class MilestoneView(NamedTuple):
 
 
 def add_milestone(store: Store, key: str, title: str, due: str, *, actor: str) -> Milestone:
+    from cycle.db.models import Milestone, row_id
+    from cycle.projects.engine import load_for_write, record_change
+
     text = one_line(title, "milestone title") or ""
     when = iso_date(due, "--due") or ""
     actor = store.actor(actor)
@@ -55,6 +59,9 @@ def add_milestone(store: Store, key: str, title: str, due: str, *, actor: str) -
 
 def complete_milestone(store: Store, key: str, milestone_id: int, *, actor: str,
                        on: str | None = None) -> Milestone:
+    from cycle.db.models import Milestone
+    from cycle.projects.engine import load_for_write, record_change
+
     today = clock.london_today()
     when = iso_date(on, "--on") or today.isoformat()
     if date.fromisoformat(when) > today:

@@ -16,9 +16,6 @@ registered too, so that a name nobody logs in as cannot stand in for someone who
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -33,25 +30,12 @@ from cycle.errors import BadInput, NotPermitted
 from cycle.shell import quote
 
 from . import identity
+from .roster import PersonView
 
 ROLES = ("manager", "governance-lead", "approver", "admin")
 # The project fields that name a person, and the option that sets each.
 PERSON_FIELDS = {"owner": "--owner", "sro": "--sro", "lead": "--lead", "governance_lead": "--governance-lead"}
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
-
-
-@dataclass
-class PersonView:
-    name: str
-    email: str
-    roles: list[tuple[str, str]] = field(default_factory=list)  # (role, body)
-
-    def has(self, role: str, body: str | None = None) -> bool:
-        return any(r == role and (body is None or b == body) for r, b in self.roles)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "email": self.email,
-                "roles": [{"role": r, "body": b or None} for r, b in self.roles]}
 
 
 def check_email(email: str) -> str:
@@ -251,31 +235,6 @@ def get(session: Session, name: str) -> PersonView | None:
     roles = session.exec(select(PersonRole.role, PersonRole.body).where(  # type: ignore[call-overload]
         PersonRole.person_id == person.id).order_by(PersonRole.id)).all()
     return PersonView(person.name, person.email, [(r, b) for r, b in roles])
-
-
-@contextmanager
-def everyone(store: Store) -> Iterator[Iterator[PersonView]]:
-    """Everyone cycle knows, by name, with their roles: read as it is used, in one read transaction that lasts as
-    long as the `with` (memory stays bounded however many people there are)."""
-    with store.reading(snapshot=True) as sql, closing(sql.stream(
-            "SELECT p.id, p.name, p.email, r.role, r.body FROM person p LEFT JOIN person_role r ON r.person_id = p.id "
-            "ORDER BY p.name, p.id, r.id")) as found:
-        yield _grouped(found)
-
-
-def _grouped(found: Iterator[Any]) -> Iterator[PersonView]:
-    """One PersonView per person from rows of a person joined with their roles (one row each, or one with none)."""
-    person: PersonView | None = None
-    last = None
-    for row in found:
-        if row.id != last:
-            if person is not None:
-                yield person
-            person, last = PersonView(row.name, row.email), row.id
-        if row.role is not None:
-            person.roles.append((row.role, row.body))  # type: ignore[union-attr]
-    if person is not None:
-        yield person
 
 
 def holders(session: Session, role: str, body: str = "") -> list[str]:

@@ -17,14 +17,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
-
 from cycle import contracts, inputs
 from cycle.audit import chain
 from cycle.calendar import clock, dates, quarters
 from cycle.calendar.quarters import Quarter
 from cycle.db import rows
-from cycle.db.models import ReviewMeeting
 from cycle.db.rows import ContractRow, ProjectRow
 from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
@@ -117,6 +114,10 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
     `today` is the London date; only tests give another (the CLI has no --as-of here, so nobody can
     record a meeting not yet held and silence its quarter's reminders in advance).
     """
+    from sqlalchemy import select  # the ORM is for the write: `review list` starts without it
+
+    from cycle.db.models import ReviewMeeting
+
     q = quarters.parse_quarter(quarter)
     held = dates.parse_date(held_on, "--held-on")
     today = today or clock.london_today()
