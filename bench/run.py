@@ -637,6 +637,7 @@ def bench_portfolio(quick: bool) -> None:
     RSS moved with the data (bounded: about 1x; growing with the portfolio: towards 10x)."""
     sizes = (1_000, 10_000) if quick else (10_000, 100_000)
     peaks: dict[str, list[float]] = {}
+    firsts: dict[str, float] = {}  # each list's first line, at the larger size
     for n in sizes:
         reps = 2 if n == sizes[-1] else 1
         with fresh_home() as (home, env):
@@ -663,6 +664,8 @@ def bench_portfolio(quick: bool) -> None:
                 r = paired_streams([CYCLE, *args], floor, env, reps=times)
                 say_stream("6", f"`cycle {' '.join(args)}` over {n:,} projects", floor_what, r)
                 peaks.setdefault(label, []).append(r["subject"]["rss"])
+                if label == "project list":
+                    firsts[label] = r["subject"]["first"]
             add_listing_rows(path, n)
             for label, args in LISTS.items():
                 query, line = FLOOR_LISTS[label]
@@ -672,10 +675,13 @@ def bench_portfolio(quick: bool) -> None:
                 say_stream("6", f"`cycle {' '.join(args)}` over {n:,} rows", "sqlite3 SELECT of the same rows, printed "
                            "the same way", r)
                 peaks.setdefault(label, []).append(r["subject"]["rss"])
+                firsts[label] = r["subject"]["first"]
     for label, (small, large) in peaks.items():
         say(f"[6] scale: `{label}` peak RSS {small:.0f} MB at {sizes[0]:,}, {large:.0f} MB at {sizes[1]:,}: "
             f"x{large / small:.2f} for x{sizes[1] // sizes[0]} the data, {large - small:+.0f} MB "
             f"({'bounded' if large - small < 10 else 'GROWS with the data'})")
+    for label, first in firsts.items():
+        say(f"[6] first line of `{label}` at {sizes[1]:,}: {first:.2f} s  target <= 1 s  {verdict(first, 1.0)}")
 
 
 # --- 7. what is due, over a portfolio ------------------------------------------------------------
