@@ -421,7 +421,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
         unverified = 0
         for d in every_decision.values():
             if q.start <= date.fromisoformat(d["date"]) <= q.end:
-                decided.add(titled(d), sort=f"{d['date']}\x00{d['seq']:020d}", group=d["project"])
+                decided.add(titled(d), sort=f"{d['date']}\x00{_ordered(d['seq'])}", group=d["project"])
                 outcomes[d["outcome"]] += 1
                 unverified += d["authority"].startswith("unverified")
 
@@ -542,7 +542,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                 day = _local(x["recorded_at"]).isoformat()
                 supporting.add(titled({"date": day, "project": holder.key, "id": x["id"], "name": x["name"],
                                        "ref": x["ref"], "by": x["recorded_by"]}),
-                               sort=f"{day}\x00{x['id']:020d}", group=holder.key)
+                               sort=f"{day}\x00{_ordered(x['id'])}", group=holder.key)
 
         with closing(sql.stream("SELECT id, project_id, cycle, name, ref, recorded_by, recorded_at, counts_for "
                                 "FROM evidence WHERE counts_for IS NULL AND recorded_at >= :since "
@@ -625,6 +625,13 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
 
 
 _TITLE = ProjectRow._fields.index("title")
+
+
+def _ordered(number: Any) -> str:
+    """A number as text that sorts as the number does (a sequence number or id: a damaged one sorts last)."""
+    if isinstance(number, int) and -(2 ** 63) <= number < 2 ** 63:
+        return f"{number + 2 ** 63:020d}"
+    return f"~{number}"
 _NONE: Any = object()
 
 

@@ -157,3 +157,22 @@ def test_the_other_lists_start_without_the_orm(ready: Cli, command: list[str], s
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert shown in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "heavy="
+
+
+def test_decisions_of_a_day_stay_in_sequence_order_whatever_their_numbers(portfolio: Cli,  # noqa: F811
+                                                                          db: Database) -> None:
+    """Sequence numbers edited into negatives (the chain then fails, and the report still says what it can): the
+    report's decisions of one day are listed in the order of those numbers, as before the spill."""
+    with on("2026-11-05"):
+        portfolio("decision", "record", "b", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY, "--ref",
+                  "m4", user="chair")
+    seqs = dict(db.rows("SELECT seq, payload FROM audit_entry WHERE action = 'decision.record'"))
+    m3 = next(s for s, p in seqs.items() if '"m3"' in p)
+    m4 = next(s for s, p in seqs.items() if '"m4"' in p)
+    db.drop_audit_triggers()
+    db.execute("UPDATE audit_entry SET seq = -3 WHERE seq = :s", params={"s": m3})
+    db.execute("UPDATE audit_entry SET seq = -20 WHERE seq = :s", params={"s": m4})
+    with on("2027-01-15"):
+        data = json.loads(portfolio("report", "quarterly", "--quarter", "2026-Q3", "--json", expect=1).stdout)
+    assert [(d["date"], d["ref"], d["seq"]) for d in data["decisions"]] == [
+        ("2026-10-20", "m2", data["decisions"][0]["seq"]), ("2026-11-05", "m4", -20), ("2026-11-05", "m3", -3)]
