@@ -211,12 +211,7 @@ class SpillMap:
     def _each(self, query: str) -> Iterator[tuple[Any, ...]]:
         # Its own cursor, fetched a page at a time.
         self.flush()
-        cursor = self._db.execute(query)
-        try:
-            while page := cursor.fetchmany(500):
-                yield from page
-        finally:
-            cursor.close()
+        yield from _paged(self._db.execute(query))
 
 
 class SpillBag:
@@ -277,7 +272,15 @@ def _paged(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
         while page := cursor.fetchmany(500):
             yield from page
     finally:
+        _close(cursor)
+
+
+def _close(cursor: sqlite3.Cursor) -> None:
+    """Close a cursor a read left half-way (the reader of a report went away): the spill may be closed already."""
+    try:
         cursor.close()
+    except sqlite3.ProgrammingError:
+        pass
 
 
 _MISSING: Any = object()
