@@ -104,6 +104,45 @@ def contract_add(key: str, expect_version: int | None, **terms: str | None) -> N
     click.echo(output.contract_set(key, st))
 
 
+@contract.command("fund")
+@json_write
+@click.argument("key")
+@click.option("--ref", help="The contract, by its reference (needed when the project has several).")
+@click.option("--funder", "funders", multiple=True, metavar="NAME",
+              help="An organisation paying for the contract; give one --share or --amount after each.")
+@click.option("--share", "shares", multiple=True, metavar="PERCENT",
+              help="The funder's share, e.g. 60% (the shares add up to exactly 100%).")
+@click.option("--amount", "amounts", multiple=True, metavar="POUNDS",
+              help="The funder's amount, e.g. £1,200.50 (the amounts add up to the contract's value).")
+@click.option("--pool", metavar="NAME", help="The pooled budget the split is within, e.g. a section 75 pool.")
+@click.option("--clear", is_flag=True, help="Forget who pays for the contract (audited).")
+def contract_fund(key: str, ref: str | None, funders: tuple[str, ...], shares: tuple[str, ...],
+                  amounts: tuple[str, ...], pool: str | None, clear: bool) -> None:
+    """Record who pays for a contract: each --funder with its --share (adding up to 100%) or its --amount
+    (adding up to the contract's value), optionally within a pooled budget. It replaces any split recorded
+    before, as one audited change.
+
+    \b
+    Example:
+      cycle contract fund camhs --funder "Nottinghamshire County Council" --share 60% \\
+        --funder "NHS Nottingham and Nottinghamshire ICB" --share 40% --pool "Section 75 CYP pool"
+      cycle contract fund camhs --ref CAMHS-LOT2 --funder "Council" --amount £600,000 \\
+        --funder "ICB" --amount £300,000
+      cycle contract fund camhs --clear
+    """
+    from cycle import funding
+    from cycle.errors import BadInput
+    from cycle.projects import engine
+
+    from . import output
+
+    if clear and (funders or shares or amounts or pool is not None):
+        raise BadInput("--clear forgets who pays; give it alone, or give the new split without --clear")
+    split = None if clear else funding.parse(list(funders), list(shares), list(amounts), pool)
+    st, before = engine.fund_contract(ready_store(), key, split, actor=actor(), contract=ref)
+    click.echo(output.fund(key, st, before))
+
+
 @contract.command("show")
 @click.argument("key")
 @click.option("--ref", help="The contract, by its reference (without it: the project's only contract, or all).")

@@ -89,6 +89,11 @@ def project(view: Any) -> str:
         lines.append(f"  contract          {c.contract.provider or '-'} {c.contract.ref or ''}, "
                      f"ends {c.contract.end or '?'}; "
                      f"{c.consequence}")
+        if c.funding:
+            warn = "; WARNING: " + c.funding.mismatch(c.contract.value_total) if c.funding.mismatch(
+                c.contract.value_total) else ""
+            lines.append(f"    funded by       {c.funding.summary()}"
+                         + (f" (within {c.funding.pool})" if c.funding.pool else "") + warn)
     mine = [e for e in d["evidence"] if e["cycle"] == d["cycle"]]
     lines.append(f"  evidence (cycle {d['cycle']}): " + ("none" if not mine else ""))
     for e in mine:
@@ -261,6 +266,9 @@ def _describe(action: str, p: dict[str, Any]) -> str:
               if imported else "")
     if action == "contract.add":
         return f"contract {p.get('contract_ref')} of {p['contract_of']} added{source}"
+    if action == "contract.fund":
+        which = f"contract {p['contract_ref']} of " if p.get("contract_ref") else "contract of "
+        return f"{which}{p['contract_of']} funded by {_split(p.get('new'))} (was: {_split(p.get('old'))})"
     if action in ("contract.set", "contract.notice"):
         return (f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
                 + source)
@@ -396,6 +404,7 @@ def contract(st: Any) -> str:
              f"  term            {d['start'] or '?'} to {d['end'] or '?'}"
              + (f", extendable to {d['extension_to']}" if d["extension_to"] else ""),
              f"  value           {money or '-'}",
+             *funded_by(st),
              f"  notice          {d['notice'] or '-'}; without notice it {no_notice}",
              f"  notice deadline {d['notice_deadline'] or '-'}"]
     if st.deadline_advice:
@@ -409,6 +418,40 @@ def contract(st: Any) -> str:
                      f"{d['notice_ref']})")
     lines.append(f"  on {d['as_of']}: {d['status'].upper()}. {d['if_nothing_is_done']}")
     return lines_of(lines)
+
+
+def _split(d: Any) -> str:
+    """A split as a contract.fund entry holds it: 'A 60%; B 40% within P', or 'nobody recorded'."""
+    if not isinstance(d, dict) or not d.get("funders"):
+        return "nobody recorded"
+    parts = "; ".join(f"{f.get('funder')} {f['share'] + '%' if f.get('share') else pounds(f.get('amount'))}"
+                      for f in d["funders"] if isinstance(f, dict))
+    return parts + (f" within {d['pool']}" if d.get("pool") else "")
+
+
+def funded_by(st: Any) -> list[str]:
+    """`contract show`'s lines on who pays: the split, its pool, and a warning when it no longer adds up."""
+    f = st.funding
+    if f is None:
+        return []
+    pool = f" (within {f.pool})" if f.pool else ""
+    lines = [f"  funded by       {f.summary()}{pool}"]
+    problem = f.mismatch(st.contract.value_total)
+    if problem:
+        lines.append(f"  WARNING: {problem}; record the split again with: cycle contract fund "
+                     f"{st.address()} --funder NAME --{f.by} ...")
+    return lines
+
+
+def fund(key: str, st: Any, before: Any) -> str:
+    """What `contract fund` did."""
+    c = st.contract
+    which = f"{st.holder}'s contract {c.ref}" if c.ref else f"{st.holder}'s contract"
+    was = f" (was: {before.summary()}{f' within {before.pool}' if before.pool else ''})" if before else ""
+    if st.funding is None:
+        return safe(f"Cleared who pays for {which}{was}.")
+    pool = f" within {st.funding.pool}" if st.funding.pool else ""
+    return safe(f"Funding of {which}: {st.funding.summary()}{pool}{was}.")
 
 
 def contract_set(key: str, st: Any) -> str:
@@ -425,7 +468,8 @@ def due(rows: list[Any], within: str) -> str:
         return f"Nothing due within {within}."
     lines = []
     for when, what, st in rows:
-        lines.append(f"{when.isoformat()}  {what:<15} {st.holder:<18} {st.contract.provider or '-'}: "
+        ref = f" ({st.contract.ref})" if st.contract.ref else ""
+        lines.append(f"{when.isoformat()}  {what:<15} {st.holder:<18} {st.contract.provider or '-'}{ref}: "
                      f"{st.consequence}")
         if what == "notice deadline" and st.deadline_advice:
             lines.append(f"{'':12}{st.deadline_advice}")
@@ -436,7 +480,8 @@ def due(rows: list[Any], within: str) -> str:
 
 #: `contracts list`: the fields of each row, in order (--json keys, --csv columns).
 CONTRACT_COLUMNS = ["project", "ref", "provider", "start_on", "end_on", "extension_end_on", "value_total",
-                    "value_annual", "notice", "notice_deadline_on", "notice_served_on", "status", "as_of"]
+                    "value_annual", "notice", "notice_deadline_on", "notice_served_on", "status", "as_of",
+                    "funders", "funding_pool", "funding_warning"]
 
 
 def listed_contract(st: Any) -> dict[str, Any]:
@@ -446,7 +491,9 @@ def listed_contract(st: Any) -> dict[str, Any]:
             "extension_end_on": c.extension_to, "value_total": c.value_total, "value_annual": c.value_annual,
             "notice": c.notice, "notice_deadline_on": st.deadline.isoformat() if st.deadline else None,
             "notice_served_on": st.served_on.isoformat() if st.served_on else None, "status": st.state,
-            "as_of": st.as_of.isoformat()}
+            "as_of": st.as_of.isoformat(), "funders": st.funding.summary() if st.funding else None,
+            "funding_pool": st.funding.pool if st.funding else None,
+            "funding_warning": st.funding.mismatch(c.value_total) if st.funding else None}
 
 
 def pounds(value: str | None) -> str:
@@ -467,7 +514,8 @@ def contract_line(st: Any, width: int) -> str:
     most = f" (max {c.extension_to})" if c.extension_to else ""
     deadline = f"notice by {st.deadline.isoformat()}" if st.deadline else "notice by ?"
     return safe(f"{st.holder:<{width}}  {st.state:<11} {c.start or '?'} to {c.end or '?'}{most}  {deadline}  "
-                f"{pounds(c.value_total)}  {c.ref or '-'}  {c.provider or '-'}")
+                f"{pounds(c.value_total)}  {c.ref or '-'}  {c.provider or '-'}"
+                + ("  (funding does not add up)" if st.funding and st.funding.mismatch(c.value_total) else ""))
 
 
 def no_contracts(provider: str | None, which: str, as_of: Any) -> str:

@@ -17,6 +17,7 @@ from cycle.db.sql import sql_of
 
 from . import inputs
 from .errors import BadInput
+from .funding import of_rows
 from .inputs import stored_day
 from .shell import quote
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from cycle.db.models import Contract, Project
     from cycle.db.sql import Sql
     from cycle.db.store import Store
+    from cycle.funding import Funding
 
 #: A notice deadline this close (or closer) is "due" rather than "open".
 DUE_DAYS = 90
@@ -55,6 +57,8 @@ class Status:
     deadline_off: dates.NonWorking | None = None
     #: Whether its holder has other contracts too (then a command about this one names it: `address`).
     several: bool = False
+    #: Who pays for it (cycle.funding), when the reader asked: show, lists and reports fill it in.
+    funding: Funding | None = None
 
     def address(self, option: str = "--ref") -> str:
         """The holder's key as a command names this contract: 'camhs', or 'camhs --ref CAMHS-LOT2' among several."""
@@ -88,7 +92,8 @@ class Status:
                 "if_nothing_is_done": self.consequence,
                 "notice_served_by_as_of": self.served_on is not None, "effective_end": _iso(self.effective_end),
                 "notice_deadline_not_working_day": self.deadline_off.as_dict() if self.deadline_off else None,
-                "notice_deadline_advice": self.deadline_advice}
+                "notice_deadline_advice": self.deadline_advice,
+                "funding": self.funding.as_dict(c.value_total) if self.funding else None}
 
     @property
     def deadline_advice(self) -> str | None:
@@ -431,6 +436,7 @@ def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
         st = status(held.holder.key, c, as_of, nation=nation)
         if st.state in ("incomplete", "ended"):
             continue
+        st.funding = of_rows(rows.funders(sql, c.id))
         events = []
         if st.deadline and st.state in ("open", "due") and as_of <= st.deadline <= until:
             events.append((st.deadline, "notice deadline"))
@@ -500,9 +506,11 @@ def listing(store: Store, as_of: date, provider: str | None = None, which: str =
                 continue
             st = status(held.holder.key, held.contract, as_of, nation=nation)
             if which == "all" or (st.state == "ended") == (which == "ended"):
+                st.funding = of_rows(funders.get(held.contract.id, []))
                 yield st
 
     with store.reading(snapshot=True) as sql, sql.any_text():  # a hand-edited name that is not UTF-8 is shown
+        funders = {k: [rows.FunderRow._make(map(_fixed, r)) for r in v] for k, v in rows.all_funders(sql).items()}
         width = rows.contract_key_width(sql)
         with closing(rows.stream_contracts(sql)) as found:  # closed before the transaction ends
             yield Listing(width or 0, kept(found) if width is not None else iter(()))

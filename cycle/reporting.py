@@ -27,6 +27,7 @@ from cycle.projects.views import supporting
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
 
+from . import funding
 from .errors import CycleError
 
 REFUSALS = ("advance.refused", "decision.refused", "waiver.refused", "project.refused")
@@ -500,9 +501,17 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                          "held_on": on if on is not _NONE else None, "title": p.title}, group=p.key)
 
         deadlines = spill.bag()
+        who_pays = spill.bag()  # a short "who pays" line per funded contract (issue 16 part 2)
+        split_of = rows.all_funders(sql)  # the funded contracts' rows only, read once
         horizon_start, horizon_end = (q + 1).start, (q + 2).end
         with closing(rows.stream_contracts(sql)) as held_contracts:
             for holder, contract in held_contracts:
+                split = funding.of_rows(split_of.get(contract.id, []))
+                if split is not None and holder.stage != "closed":
+                    who_pays.add(titled({"project": holder.key, "ref": contract.ref, "provider": contract.provider,
+                                         "funders": split.summary(), "pool": split.pool,
+                                         "warning": split.mismatch(contract.value_total)}),
+                                 sort=f"{holder.key}\t{contract.ref or ''}", group=holder.key)
                 try:
                     st = contracts.status(holder.key, contract, horizon_start)
                 except CycleError:  # terms edited by hand (a notice period that is not one): the check names it
@@ -620,6 +629,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                "reviews": listed(reviews), "deadlines": listed(deadlines),
                "deadline_window": [horizon_start.isoformat(), horizon_end.isoformat()],
                "milestones_slipped": listed(slipped), "supporting": listed(supporting),
+               "who_pays": listed(who_pays),
                "stage_counts": {wf: dict(c) for wf, c in counts.items()}, "summary": summary,
                "by_project": listed(projects), "by_programme": programmes}
 

@@ -92,6 +92,7 @@ def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.Monk
         run("milestone", "add", "camhs", "Specification agreed", "--due", "2027-01-31")
         run("contract", "set", "camhs", "--provider", "Trust X", "--start", "2025-04-01", "--end", "2028-03-31",
             "--notice", "6 months")
+        run("contract", "fund", "camhs", "--funder", "Council", "--share", "60%", "--funder", "ICB", "--share", "40%")
         run("review", "record", "camhs", "--quarter", "2026-Q2", "--held-on", "2026-09-20")
         run("remind", "run")
         t.acts("chair")
@@ -150,6 +151,10 @@ ATTEMPTS: dict[str, tuple[str, str, str]] = {
     "contract": ("INSERT INTO contract (project_id, if_no_notice, updated_at) "
                  "SELECT id, 'ends', 'now' FROM project WHERE key = 'camhs-next'",
                  "UPDATE contract SET notice_served_on = '2026-06-01', notice_ref = 'forged'", "DELETE FROM contract"),
+    "contract_funder": ("INSERT INTO contract_funder (contract_id, position, funder, share, recorded_by, "
+                        "recorded_at) SELECT id, 3, 'Forged', '10', session_user, 'now' FROM contract",
+                        "UPDATE contract_funder SET share = '90' WHERE position = 1",
+                        "DELETE FROM contract_funder WHERE position = 2"),
     "link": ("INSERT INTO link (project_id, kind, other_id, created_at) "
              "SELECT a.id, 'decommissions', b.id, 'now' FROM project a, project b "
              "WHERE a.key = 'camhs-next' AND b.key = 'camhs'",
@@ -212,7 +217,11 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
         **{ATTEMPTS[t][0]: f"{t} #N was inserted without an audit entry of the same transaction, by {login}, "
                            f"holding the row as it now is: only cycle's commands change it, each with its entry"
            for t in ("evidence", "gate_request", "milestone", "contract", "link", "person", "review_meeting",
-                     "outbox", "delivery_attempt", "programme")},
+                     "outbox", "delivery_attempt", "programme", "contract_funder")},
+        # a split is replaced by deleting its rows (so DELETE is granted): the deleted row's entry is wanted
+        ATTEMPTS["contract_funder"][2]: f"contract_funder #2 was deleted without an audit entry of the same "
+                                        f"transaction, by {login}, holding the row as it now is: only cycle's "
+                                        f"commands change it, each with its entry",
         ATTEMPTS["waiver"][0]: f"only a governance lead may waive a criterion, and {login} is not one",
         ATTEMPTS["workflow_version"][0]: f"only a governance lead or an admin may install a workflow "
                                          f"({team.login('gina')}, {team.login('root')}), and {login} is not one",
@@ -232,7 +241,7 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
         **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
            if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
-                    "workflow_version", "programme")
+                    "workflow_version", "programme") or (s == u and t == "contract_funder")
            or (s == d and t in ("milestone", "contract", "person", "outbox")) or (s == u and t == "person_role")},
     }
     team.acts("root")

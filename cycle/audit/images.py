@@ -36,6 +36,8 @@ COVERED: dict[str, tuple[str, ...]] = {
     "contract": ("id", "project_id", "provider", "ref", "start", "end", "value_total", "value_annual", "notice",
                  "extension_to", "if_no_notice", "run_on", "notice_served_on", "notice_ref", "updated_at",
                  "termination_costs", "ocid", "ocds_id", "buyer"),
+    "contract_funder": ("id", "contract_id", "position", "funder", "share", "amount", "pool", "recorded_by",
+                        "recorded_at"),
     "link": ("id", "project_id", "kind", "other_id", "created_at"),
     "person": ("id", "name", "email", "created_at"),
     "person_role": ("id", "person_id", "role", "body"),

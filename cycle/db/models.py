@@ -189,6 +189,24 @@ class Contract(SQLModel, table=True):
     buyer: str | None = None
 
 
+class ContractFunder(SQLModel, table=True):
+    """One organisation's part in paying for a contract (issue 16 part 2): a share or an amount, optionally
+    within a named pooled budget (e.g. a section 75 pool). A contract's split is all of its rows; replacing it
+    deletes them and adds the new ones (one audited change)."""
+
+    __tablename__ = "contract_funder"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", index=True)
+    position: int  # the order the funders were given in
+    funder: str
+    share: str | None = None  # a percentage as decimal text ('60', '33.34'), or None when split by amount
+    amount: str | None = None  # decimal pounds as text ('1200.50'), or None when split by share
+    pool: str | None = None  # the pooled budget the split is within (the same on each row of a contract)
+    recorded_by: str
+    recorded_at: str
+
+
 class Link(SQLModel, table=True):
     """A directed link between two projects; every link is stored both ways (kind and its inverse)."""
 

@@ -112,6 +112,20 @@ class ContractRow(NamedTuple):
     buyer: str | None
 
 
+class FunderRow(NamedTuple):
+    """One organisation's part in paying for a contract (contract_funder)."""
+
+    id: int
+    contract_id: int
+    position: int
+    funder: str
+    share: str | None
+    amount: str | None
+    pool: str | None
+    recorded_by: str
+    recorded_at: str
+
+
 class LinkedProject(NamedTuple):
     """A link from a project: its kind, and the other project's key and stage."""
 
@@ -141,7 +155,8 @@ class _DecommissionedService(NamedTuple):
 
 #: The table each table's row type is read from, whole.
 TABLES: dict[type[Any], str] = {ProjectRow: "project", EvidenceRow: "evidence", DecisionRow: "decision",
-                                WaiverRow: "waiver", ContractRow: "contract"}
+                                WaiverRow: "waiver", ContractRow: "contract",
+                                FunderRow: "contract_funder"}
 #: Rows read from joins: where each field comes from (table.column), and the alias the query gives each table.
 JOINED: dict[type[Any], dict[str, str]] = {
     LinkedProject: {"kind": "link.kind", "key": "project.key", "stage": "project.stage"},
@@ -263,6 +278,22 @@ def contract_holder(sql: Sql, project_id: int, key: str) -> tuple[int, str, list
         return project_id, key, []
     service = parent[0]
     return service.id, service.key, contracts_of(sql, service.id)
+
+
+_FUNDERS = f"SELECT {_select(FunderRow)} FROM contract_funder"
+
+
+def funders(sql: Sql, contract_id: int) -> list[FunderRow]:
+    """Who pays for one contract, in the order they were given."""
+    return sql.typed(FunderRow, _FUNDERS + " WHERE contract_id = :id ORDER BY position, id", id=contract_id)
+
+
+def all_funders(sql: Sql) -> dict[int, list[FunderRow]]:
+    """Who pays for every funded contract, by contract id (a list reads them once, not per contract)."""
+    out: dict[int, list[FunderRow]] = {}
+    for r in sql.typed(FunderRow, _FUNDERS + " ORDER BY contract_id, position, id"):
+        out.setdefault(r.contract_id, []).append(r)
+    return out
 
 
 # --- every project's rows at once (the reminders' due scan reads the portfolio in a few queries, not per project)

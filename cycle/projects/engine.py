@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from cycle import contracts
+from cycle import contracts, funding
 from cycle.audit import chain, images
 from cycle.calendar import clock
 from cycle.db import rows
-from cycle.db.models import Decision, Evidence, Link, Project, row_id
+from cycle.db.models import Contract, ContractFunder, Decision, Evidence, Link, Project, row_id
 from cycle.db.rows import ContractRow, ProjectRow, row_of
 from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
@@ -673,6 +673,56 @@ def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor:
         row = contracts.set_terms(s, project, clean, actor, which, mode)
         _, holder, found = rows.contract_holder(sql_of(s), project.id or 0, project.key)
         return contracts.status(holder, row_of(ContractRow, row), clock.london_today(), several=len(found) > 1)
+
+
+def fund_contract(store: Store, key: str, split: funding.Funding | None, *, actor: str,
+                  contract: str | None = None) -> tuple[contracts.Status, funding.Funding | None]:
+    """Replace who pays for one contract of project `key` (funding.parse; None clears it), as one audited change:
+    refused, with nothing written, unless shares add up to 100% or amounts to the contract's value. Returns the
+    contract as it stands and the split it had before."""
+    which = one_line(contract, "--ref") if contract is not None else None
+    actor = store.actor(actor)
+    with store.write() as s:
+        project = load_for_write(s, key)
+        _, holder, row = contracts.holder_of(s, project, which)
+        if row is None:
+            raise BadInput(f"{key} has no contract to fund; record it first with: cycle contract set {quote(key)} "
+                           f"--provider NAME --value £...")
+        address = quote(holder) + (f" --ref {quote(row.ref)}" if which is not None and row.ref else "")
+        if split is not None:
+            funding.check(split, row.value_total, address)
+        _touch(s, project, project.version)  # before the entry, which carries the project's new image too
+        before = _fund(s, row, split, actor=actor, project=project.key, holder=holder)
+        _, holder, found = rows.contract_holder(sql_of(s), project.id or 0, project.key)
+        st = contracts.status(holder, row_of(ContractRow, row), clock.london_today(), several=len(found) > 1)
+        st.funding = split
+        return st, before
+
+
+def _fund(s: Session, contract: Contract, split: funding.Funding | None, *, actor: str, project: str,
+          holder: str) -> funding.Funding | None:
+    """Replace the contract's split (None: clear it) by deleting its rows and adding the new ones, and append its
+    audit entry (contract.fund, with the old and the new split). Returns the split before."""
+    contract_id = row_id(contract)
+    query = select(ContractFunder).where(ContractFunder.contract_id == contract_id)  # type: ignore[arg-type]
+    ordered = query.order_by(ContractFunder.position, ContractFunder.id)  # type: ignore[arg-type]
+    old_rows = list(s.exec(ordered).scalars())  # type: ignore[call-overload]
+    before = funding.of_rows([row_of(rows.FunderRow, r) for r in old_rows])
+    if split is None and before is None:
+        which = f"{holder}'s contract" + (f" {contract.ref}" if contract.ref else "")
+        raise BadInput(f"{which} has no funders recorded; nothing to clear")
+    for r in old_rows:
+        s.delete(r)
+    now = clock.utc_now()
+    for n, part in enumerate(funding.stored(split) if split else [], start=1):
+        s.add(ContractFunder(contract_id=contract_id, position=n, funder=part["funder"] or "", share=part["share"],
+                             amount=part["amount"], pool=part["pool"], recorded_by=actor, recorded_at=now))
+    s.flush()
+    chain.append(s, actor=actor, action="contract.fund", project=project,
+                 payload={"contract_of": holder, **({"contract_ref": contract.ref} if contract.ref else {}),
+                          "old": funding.recorded(before, contract.value_total),
+                          "new": funding.recorded(split, contract.value_total)})
+    return before
 
 
 def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cycle import contracts, inputs
+from cycle import contracts, funding, inputs
 from cycle.calendar import clock
 from cycle.contracts import Status
 from cycle.db import rows
@@ -163,6 +163,8 @@ def show_project(store: Store, key: str, as_of: date | None = None) -> ProjectVi
         facts = gates.facts(sql, found, today)
         checks = [evaluate(wf, g, found, ev, dec, facts) for g in wf.gates_from(found.stage)]
         title = rows.programme_titles(sql).get(found.programme) if found.programme else None
+        for st in facts.contracts:
+            st.funding = funding.of_rows(rows.funders(sql, st.contract.id))
         return ProjectView(found, wf, ev, dec, checks, facts.links, facts.contracts,  # facts read them on `today`
                            title)
 
@@ -183,10 +185,17 @@ def show_contracts(store: Store, key: str, as_of: date | None = None, ref: str |
         day = as_of or clock.london_today()
         several = len(held) > 1
         if ref is None and every:
-            return [contracts.status(holder, c, day, several=several) for c in held]
-        chosen = contracts.choose(held, key, holder, which)
-        assert chosen is not None
-        return [contracts.status(holder, chosen, day, several=several)]
+            chosen = held
+        else:
+            one = contracts.choose(held, key, holder, which)
+            assert one is not None
+            chosen = [one]
+        found_status = []
+        for c in chosen:
+            st = contracts.status(holder, c, day, several=several)
+            st.funding = funding.of_rows(rows.funders(sql, c.id))
+            found_status.append(st)
+        return found_status
 
 
 def show_contract(store: Store, key: str, as_of: date | None = None, ref: str | None = None) -> contracts.Status:
