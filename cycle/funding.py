@@ -73,10 +73,17 @@ class Funding:
                 "warning": self.mismatch(value_total)}
 
 
+_STORED = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,4})?")
+
+
 def _decimal(text: str | None) -> Decimal | None:
+    """Decimal text as cycle stores it; None for anything else (a hand edit: '1e999999999' would print a billion
+    digits, 'NaN' compares with nothing)."""
+    if text is None or not _STORED.fullmatch(text):
+        return None
     try:
-        return Decimal(text) if text is not None else None
-    except InvalidOperation:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only digits
         return None
 
 

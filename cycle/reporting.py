@@ -27,7 +27,7 @@ from cycle.projects.views import supporting
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
 
-from . import funding
+from . import contracts, funding
 from .errors import CycleError
 
 REFUSALS = ("advance.refused", "decision.refused", "waiver.refused", "project.refused")
@@ -125,6 +125,10 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                 lockstep(sql.stream(_PROJECT_ROWS.format(columns=", ".join(f"t.{c}" for c in row._fields),
                                                          table=table, where=where), **given), lambda r: r.project_id)
                 for row, table in ((EvidenceRow, "evidence"), (DecisionRow, "decision"), (WaiverRow, "waiver")))
+            held = lockstep(sql.stream(_PROJECT_ROWS.format(columns=", ".join(f"t.{c}" for c in ContractRow._fields),
+                                                            table="contract", where=where), **given),
+                            lambda r: r.project_id)
+            today = clock.london_today()
 
             names: dict[tuple[str, int | None], Workflow | None] = {}  # each workflow version, read once
 
@@ -138,12 +142,25 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                                                                                 evidence.take(project.id)}),
                                            {d.id: d for d in decisions.take(project.id)},
                                            {w.id: w for w in waivers.take(project.id)}),
-                           "supporting": _supporting(store, sql, project, mine.values(), names)}
+                           "supporting": _supporting(store, sql, project, mine.values(), names),
+                           "contracts": [_contract_line(project.key, ContractRow._make(c), today)
+                                         for c in held.take(project.id)]}
 
             yield {"report": "gate-audit", "generated": clock.london_today().isoformat(),
                    "scope": key or "all projects", "chain": verified, "unverified_decisions": unverified,
                    "body_changes": body_changes, "projects": Streamed(each(), total),
                    "stage_counts": counts}
+
+
+def _contract_line(key: str, c: ContractRow, today: date) -> dict[str, Any]:
+    """A contract as the gate-audit report lists it under its project: reference, provider, dates, status today."""
+    try:
+        st = contracts.status(key, c, today)
+        deadline, state = (st.deadline.isoformat() if st.deadline else None), st.state
+    except CycleError:  # terms edited by hand: the check at the top names it
+        deadline, state = None, "unreadable"
+    return {"ref": c.ref, "provider": c.provider, "start_on": c.start, "end_on": c.end, "notice_deadline_on": deadline,
+            "status": state}
 
 
 def _file_project(mine: list[Any], evidence: dict[Any, Any], decisions: dict[Any, Any],
@@ -337,8 +354,6 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
     from cycle.governance.milestones import MilestoneView
     from cycle.projects.programmes import NO_PROGRAMME
     from cycle.reminders import reviews as review_rules
-
-    from . import contracts
 
     q = quarters.parse_quarter(quarter)
     today = today or clock.london_today()

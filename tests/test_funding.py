@@ -182,3 +182,17 @@ def test_the_quarterly_report_says_who_pays(funded: Cli) -> None:
                                  "warning": None}]
     html = funded("report", "quarterly", "--quarter", "2026-Q3", "--format", "html").stdout
     assert f"{NCC} 60%; {ICB} 40%, within {POOL}</li>" in html
+
+
+@pytest.mark.parametrize("edited", ["1e999999999", "NaN", "-Infinity", "sixty", ""])
+def test_a_share_edited_into_something_that_is_no_number_is_shown_not_crashed_on(funded: Cli, db: Database,
+                                                                                 edited: str) -> None:
+    funded("contract", "fund", "camhs", *SPLIT)
+    db.tamper("UPDATE contract_funder SET share = :v WHERE position = 1", params={"v": edited})
+    shown = funded.json("contract", "show", "camhs")["funding"]
+    assert (shown["total"], shown["warning"]) == ("40", "the shares add up to 40%, not 100%")
+    assert "funding does not add up" in funded("contracts", "list").stdout
+    assert "WARNING: the shares add up to 40%" in funded("report", "quarterly", "--quarter", "2026-Q3",
+                                                         expect=1).stdout
+    funded("audit", "verify", expect=1)
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -401,23 +401,26 @@ class Moved:
     seq: int
     check: GateCheck | None = None
     opened: str | None = None  # the linked project a gate opened (e.g. the decommissioning steps)
-    #: A stop into a final stage while the contract runs with notice not served: the contract, still followed.
+    #: A stop into a final stage while contracts run with notice not served: the first of them, still followed.
     contract: contracts.Status | None = None
+    #: Every contract such a stop leaves running (the first is `contract`).
+    running: list[contracts.Status] = field(default_factory=list)
 
     def contract_note(self) -> str | None:
-        """What happens to a contract left running by a stop, and what to do, in a sentence or two."""
-        st = self.contract
-        if st is None:
-            return None
+        """What happens to each contract left running by a stop, and what to do, in a sentence or two each."""
+        found = self.running or ([self.contract] if self.contract else [])
+        return "\n".join(self._note(st) for st in found) or None
+
+    def _note(self, st: contracts.Status) -> str:
         what = gates.contract_named(st.contract)
         whose = "" if st.holder == self.project else f" (of {st.holder})"
         if st.state == "incomplete":
-            next_step = (f"record its end date and notice period with: cycle contract set {quote(st.holder)} "
+            next_step = (f"record its end date and notice period with: cycle contract set {st.address()} "
                          f"--end YYYY-MM-DD --notice '6 months'")
         else:
-            next_step = (f"serve notice and record it with: cycle contract notice {quote(st.holder)} "
+            next_step = (f"serve notice and record it with: cycle contract notice {st.address('--contract')} "
                          f"--served-on YYYY-MM-DD --ref REF, or if it was ended early, record its end with: cycle "
-                         f"contract set {quote(st.holder)} --end YYYY-MM-DD --if-no-notice ends")
+                         f"contract set {st.address()} --end YYYY-MM-DD --if-no-notice ends")
         return (f"{what}{whose} still runs, and notice has not been served: {st.consequence} cycle goes on "
                 f"following it (cycle contracts due, and the notice reminders); {next_step}"
                 + gates.termination_costs(st.contract))
@@ -493,7 +496,8 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
             s.add(decision)
             s.flush()
             source = project.stage
-            running = _left_running(s, seen, wf, dest) if outcome == "stop" else None
+            left = _left_running(s, seen, wf, dest) if outcome == "stop" else []
+            running = left[0] if left else None
             if dest is not None:
                 project.stage, project.visit = dest, project.visit + 1
             entry = record_change(s, project, actor=actor, action="decision.record",
@@ -504,24 +508,30 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
                                       "stage": source, "authority": authority_text, "workflow": wf.name,
                                       "workflow_version": wf.version, "workflow_sha256": wf.sha256,
                                       **({"contract_running": {"contract_of": running.holder, "status": running.state,
-                                                               "notice_deadline": running.as_dict()["notice_deadline"]}}
+                                                               "notice_deadline": running.as_dict()["notice_deadline"]},
+                                         "contracts_running": [_running(st) for st in left]}
                                          if running else {})})
-            moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq, contract=running)
-                     if dest is not None else None)
+            moved = (Moved(key, source, dest, gate, project.cycle, project.version, entry.seq, contract=running,
+                           running=left) if dest is not None else None)
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return decision, moved
 
 
-def _left_running(s: Session, project: ProjectRow, wf: Workflow, dest: str | None) -> contracts.Status | None:
-    """The contract a stop into a final stage leaves running with notice not served (None: no such contract). A stop
+def _running(st: contracts.Status) -> dict[str, Any]:
+    """A contract left running by a stop, as the decision's audit entry names it."""
+    return {"contract_of": st.holder, "contract_ref": st.contract.ref, "status": st.state,
+            "notice_deadline": st.as_dict()["notice_deadline"]}
+
+
+def _left_running(s: Session, project: ProjectRow, wf: Workflow, dest: str | None) -> list[contracts.Status]:
+    """The contracts a stop into a final stage leaves running with notice not served (none: an empty list). A stop
     is the body's instruction, so it is not refused for it (a gate is: gates.CONTRACT_NOTICE); the contract stays
     followed, and the decision says so."""
     if dest is None or not wf.stage(dest).final:
-        return None
-    running = [st for st in contracts.statuses_of(sql_of(s), project, clock.london_today())
-               if st.state in gates.UNSERVED]
-    return running[0] if running else None  # (the first; the gate's rule names each, gates.CONTRACT_NOTICE)
+        return []
+    return [st for st in contracts.statuses_of(sql_of(s), project, clock.london_today())
+            if st.state in gates.UNSERVED]
 
 
 def advance(store: Store, key: str, *, actor: str, to: str | None = None,
