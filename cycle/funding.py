@@ -107,7 +107,7 @@ def of_rows(found: list[FunderRow]) -> Funding | None:
     return Funding(parts, found[0].pool)
 
 
-_SHARE = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,4})?)\s*%?")
+_SHARE = re.compile(r"0*([0-9]{1,3}(?:\.[0-9]{1,4})?)\s*%?")
 
 
 def parse_share(text: str) -> Decimal:
@@ -116,6 +116,11 @@ def parse_share(text: str) -> Decimal:
     m = _SHARE.fullmatch(raw)
     shown = raw if len(raw) <= 40 else raw[:37] + "..."
     if m is None:
+        loose = re.fullmatch(r"([0-9]+)(?:\.([0-9]+))?\s*%?", raw)
+        if loose is not None and len(loose.group(1).lstrip("0")) > 3:
+            raise BadInput(f"--share {shown!r} must be more than 0% and at most 100%")
+        if loose is not None:
+            raise BadInput(f"--share {shown!r} has more than four decimal places; write e.g. 33.3333%")
         raise BadInput(f"--share {shown!r} is not a percentage; write e.g. 60% or 33.33%")
     share = Decimal(m.group(1))
     if not 0 < share <= HUNDRED:
@@ -131,7 +136,12 @@ def parse_amount(text: str) -> Decimal:
 
 
 def _same(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    """A funder's name as compared for "named twice": compatibility forms folded, invisible characters (a zero-width
+    space) dropped, spacing and case ignored."""
+    import unicodedata
+
+    folded = "".join(ch for ch in unicodedata.normalize("NFKC", name) if unicodedata.category(ch) != "Cf")
+    return " ".join(folded.split()).casefold()
 
 
 def parse(funders: list[str], shares: list[str], amounts: list[str], pool: str | None) -> Funding:

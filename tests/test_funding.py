@@ -98,6 +98,11 @@ REFUSED = [
     (["--funder", "A", "--share", "0%", "--funder", "B", "--share", "100%"],
      "--share '0%' must be more than 0% and at most 100%"),
     (["--funder", "A", "--share", "101%"], "--share '101%' must be more than 0% and at most 100%"),
+    (["--funder", "A", "--share", "1000%"], "--share '1000%' must be more than 0% and at most 100%"),
+    (["--funder", "A", "--share", "100.00001"],
+     "--share '100.00001' has more than four decimal places; write e.g. 33.3333%"),
+    (["--funder", "A\u200b", "--share", "50%", "--funder", "Ａ", "--share", "50%"],
+     "--funder 'Ａ' is named twice; give each funder once, with its whole part"),
     (["--funder", "A", "--amount", "£1,20.00"],
      "--amount '£1,20.00' is not an amount in pounds; write e.g. 1250000, £1,250,000 or 1.25m (commas only "
      "between groups of three digits)"),

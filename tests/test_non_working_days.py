@@ -30,7 +30,7 @@ def test_christmas_day_deadline_is_stated_and_does_not_move(ready: Cli) -> None:
                                                          "act_by": "2027-12-24", "nation": "england"}
     due = ready("contracts", "due", "--as-of", "2027-10-01", "--within", "6m").stdout
     assert due.splitlines()[:2] == [
-        "2027-12-25  notice deadline camhs              Trust X: Serve notice by 2027-12-25 (in 85 days) or the "
+        "2027-12-25  notice deadline camhs              Trust X (C-1): Serve notice by 2027-12-25 (in 85 days) or the "
         "contract runs on to 2029-06-25.",
         f"            {XMAS}"]
 
