@@ -402,6 +402,7 @@ def contract(st: Any) -> str:
         lines.append(f"                  {st.deadline_advice}")
     if d["termination_costs"]:
         lines.append(f"  if terminated early: {d['termination_costs']}")
+    lines += _published(d)
     if d["notice_served_on"] and d["notice_served_by_as_of"]:
         lines.append(f"  notice served   {d['notice_served_on']} ({d['notice_ref']})")
     elif d["notice_served_on"]:
@@ -409,6 +410,17 @@ def contract(st: Any) -> str:
                      f"{d['notice_ref']})")
     lines.append(f"  on {d['as_of']}: {d['status'].upper()}. {d['if_nothing_is_done']}")
     return lines_of(lines)
+
+
+def _published(d: dict[str, Any]) -> list[str]:
+    """The Transparency Code's details of a contract, those recorded (`contract set --title ...`)."""
+    supplier = [f"SME {d['sme']}" if d.get("sme") else "", f"VCSE {d['vcse']}" if d.get("vcse") else "",
+                f"registration number {d['registration_number']}" if d.get("registration_number") else ""]
+    shown = [("title", d.get("title")), ("description", d.get("description")), ("department", d.get("department")),
+             ("review date", d.get("review_on")), ("awarded by", d.get("awarded_by")),
+             ("supplier", ", ".join(s for s in supplier if s)),
+             ("VAT not recoverable", pounds(d["vat_not_recoverable"]) if d.get("vat_not_recoverable") else None)]
+    return [f"  {label:<15} {value}" for label, value in shown if value]
 
 
 def contract_set(key: str, st: Any) -> str:

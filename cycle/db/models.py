@@ -187,6 +187,16 @@ class Contract(SQLModel, table=True):
     ocid: str | None = Field(default=None, index=True)
     ocds_id: str | None = None
     buyer: str | None = None
+    # What the Transparency Code 2015 asks a council to publish of each contract (revision 0019)
+    title: str | None = None
+    description: str | None = None
+    department: str | None = None  # the department or service responsible
+    review_date: str | None = None  # ISO date
+    awarded_by: str | None = None  # "quote", "tender", or the route in words (e.g. a PSR direct award)
+    sme: str | None = None  # "yes" | "no" | None (not recorded)
+    vcse: str | None = None  # "yes" | "no" | None
+    registration_number: str | None = None  # the supplier's charity or company number
+    vat_not_recoverable: str | None = None  # decimal pounds, as text
 
 
 class Link(SQLModel, table=True):

@@ -110,6 +110,15 @@ class ContractRow(NamedTuple):
     ocid: str | None
     ocds_id: str | None
     buyer: str | None
+    title: str | None
+    description: str | None
+    department: str | None
+    review_date: str | None
+    awarded_by: str | None
+    sme: str | None
+    vcse: str | None
+    registration_number: str | None
+    vat_not_recoverable: str | None
 
 
 class LinkedProject(NamedTuple):
