@@ -18,6 +18,7 @@ from cycle.commands import (
     export,
     gate,
     imports,
+    interchange,
     milestone,
     ocds,
     people,
@@ -132,6 +133,7 @@ for command in (db.init, demo.demo, project.project, programme.programme, gate.g
                 reminders.remind, reminders.outbox, reminders.scheduler, imports.import_):
     cli.add_command(command)
 imports.import_.add_command(ocds.import_ocds)
+imports.import_.add_command(interchange.import_register)
 export.export.add_command(ocds.export_ocds)
 completing_keys(cli)
 

@@ -257,10 +257,13 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action.startswith("milestone."):
         return f"#{p['milestone_id']} {p['title']} (due {p['due']})"
     imported = p.get("imported") if isinstance(p.get("imported"), dict) else None
-    source = (f", imported from {imported.get('file')} (OCDS release {imported.get('release_id')})"
-              if imported else "")
+    source = ("" if not imported else f", imported from {imported.get('file')}, line {imported.get('line')}"
+              if "line" in imported else
+              f", imported from {imported.get('file')} (OCDS release {imported.get('release_id')})")
     if action == "contract.add":
         return f"contract {p.get('contract_ref')} of {p['contract_of']} added{source}"
+    if action == "project.import":
+        return f"imported from {p['imported']['file']}, line {p['imported']['line']}"
     if action in ("contract.set", "contract.notice"):
         return (f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
                 + source)
@@ -492,3 +495,31 @@ def no_contracts(provider: str | None, which: str, as_of: Any) -> str:
         return f"No {what} on {as_of.isoformat()}. See them all with: cycle contracts list --status all"
     return ("No contracts yet. Record one with: cycle contract set KEY --provider NAME --start YYYY-MM-DD "
             "--end YYYY-MM-DD")
+
+
+# --- import register -----------------------------------------------------------------------------------------
+
+def planned_row(p: Any) -> str:
+    """One row of `import register --dry-run`: what it would create or change."""
+    if p.what == "create":
+        return safe(f"line {p.line}: would create project {p.key} at {p.stage}, with contract {p.ref}")
+    if p.what == "unchanged":
+        return safe(f"line {p.line}: unchanged: contract {p.ref} of {p.key}")
+    changes = "; ".join(f"{name} {old or '(none)'} -> {new}" for name, (old, new) in p.changes.items())
+    return safe(f"line {p.line}: would change contract {p.ref} of {p.key}: {changes}")
+
+
+def imported(d: Any) -> str:
+    """What `import register` did (or, with --dry-run, would do)."""
+    rows = counted(d.rows, "row")
+    if d.dry_run:
+        return safe(f"Dry run of {d.file} (read as {d.encoding}, SHA-256 {d.sha256}): {rows}: {d.created} to "
+                    f"create, {d.changed} to change, {d.unchanged} unchanged. Nothing was written.")
+    if not d.created and not d.changed:
+        return safe(f"Nothing to change: the {rows} of {d.file} match the database (SHA-256 {d.sha256}); nothing "
+                    f"was written.")
+    entries = (f"audit entry {d.first_seq}" if d.first_seq == d.last_seq
+               else f"audit entries {d.first_seq} to {d.last_seq}")
+    return safe(f"Imported {d.file} (read as {d.encoding}, SHA-256 {d.sha256}): {rows}: "
+                f"{counted(d.created, 'project')} created, {counted(d.changed, 'contract')} changed, "
+                f"{d.unchanged} unchanged; recorded as {entries}.")

@@ -1,0 +1,418 @@
+"""`cycle import register`: a council's contract register (a CSV file) brought in through a mapping (TOML).
+
+Two readings of the file, neither holding it in memory:
+
+1. Every row is checked on its own (dates, amounts, periods, text, the project key it gives) and against the
+   rows before it (a reference given twice); nothing is written. The first problem stops it, naming the line
+   and the column.
+2. In ONE write transaction, each row is compared with the database and applied: a project that does not exist
+   is created at the mapping's stage (one `project.import` audit entry naming the file, its SHA-256 and the
+   line), a contract that differs is updated (one `contract.set` entry with the old and new values), and a row
+   that matches is left alone. A problem here (an owner nobody registered, a project that holds another
+   contract) rolls the whole import back. The file's SHA-256 must be the same as in the first reading.
+
+A blank cell (one the mapping's [format] blank lists) means "not given": a new contract has nothing there, an
+existing one keeps what it has. A second import of the same file therefore changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cycle import contracts, inputs
+from cycle.audit import chain
+from cycle.calendar import clock, dates
+from cycle.errors import BadInput
+from cycle.files import Unreadable
+
+from . import csvin
+from .mapping import CONTRACT_COLUMN, DATE_FIELDS, MONEY_FIELDS, Mapping, load, shipped
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from cycle.db.models import Contract, Project
+    from cycle.db.store import Store
+    from cycle.workflow.definition import Workflow
+
+ACTION = "project.import"
+_COUNTED = {"create": "created", "change": "changed", "unchanged": "unchanged"}
+
+
+class RowProblem(BadInput):
+    """A row of the register cannot be imported as it is: its line, its column and what is wrong."""
+
+    def __init__(self, line: int, column: str | None, problem: str, path: str):
+        self.line, self.column, self.problem = line, column, problem
+        where = f"line {line}, column {column!r}" if column else f"line {line}"
+        super().__init__(f"{where}: {problem}; correct it in {path} (or the mapping) and import again. Nothing was "
+                         f"imported.")
+
+
+@dataclass
+class Row:
+    """A row checked: the project it belongs to and the contract terms it gives (only those not blank)."""
+
+    line: int
+    key: str
+    title: str
+    owner: str | None
+    terms: dict[str, str]  # contract column -> value as cycle stores it
+    columns: dict[str, str]  # contract column -> the CSV's column (for a problem found later)
+
+
+@dataclass
+class Planned:
+    """What the import does (or, with --dry-run, would do) with one row."""
+
+    line: int
+    what: str  # create | change | unchanged
+    key: str
+    ref: str
+    changes: dict[str, list[str | None]] = field(default_factory=dict)
+    stage: str | None = None
+
+
+@dataclass
+class Imported:
+    """What an import did: the file, its SHA-256 and encoding, and how many rows were created, changed or left."""
+
+    file: str
+    sha256: str
+    encoding: str
+    rows: int = 0
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "sha256": self.sha256, "encoding": self.encoding, "rows": self.rows,
+                "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
+                "audit_entries": [self.first_seq, self.last_seq] if self.first_seq else None,
+                "dry_run": self.dry_run}
+
+
+def mapping_of(name: str) -> Mapping:
+    """--map: a mapping file, or the name of one cycle ships (cycle/data/mappings) when no such file exists."""
+    given = Path(name).expanduser()
+    if not given.exists() and not given.is_symlink() and name in shipped():
+        return load(shipped()[name])
+    return load(given)
+
+
+# --- checking a row on its own --------------------------------------------------------------------------------
+
+class _Checker:
+    """Turns a record's cells into a Row, as the mapping says."""
+
+    def __init__(self, mapping: Mapping, path: str):
+        self.m, self.path = mapping, path
+
+    def blank(self, cell: str) -> bool:
+        return cell.strip().casefold() in self.m.blank
+
+    def value(self, record: csvin.Record, name: str) -> str | None:
+        column = self.m.columns.get(name)
+        if column is None:
+            return None
+        cell = record.cells[column]
+        return None if self.blank(cell) else cell.strip()
+
+    def problem(self, record: csvin.Record, name: str | None, text: str) -> RowProblem:
+        return RowProblem(record.line, self.m.columns.get(name) if name else None, text, self.path)
+
+    def day(self, record: csvin.Record, name: str, cell: str) -> str:
+        for fmt in self.m.dates:
+            try:
+                when = datetime.strptime(cell, fmt).date()
+                break
+            except ValueError:
+                continue
+        else:
+            shown = cell if len(cell) <= 40 else cell[:37] + "..."
+            raise self.problem(record, name, f"{shown!r} is not a date written as the mapping says "
+                                             f"({' or '.join(self.m.dates)})")
+        if not inputs.FIRST_DAY <= when <= inputs.LAST_DAY:
+            raise self.problem(record, name, f"{when.isoformat()} is out of range; cycle takes dates from "
+                                             f"{inputs.FIRST_DAY} to {inputs.LAST_DAY}")
+        return when.isoformat()
+
+    def money(self, record: csvin.Record, name: str, cell: str) -> str:
+        text = cell.replace("GBP", "").replace("\u00a0", " ").strip()
+        try:
+            return inputs.money(text, "the amount")
+        except BadInput as exc:
+            shown = cell if len(cell) <= 40 else cell[:37] + "..."
+            why = ("more than £1,000,000,000,000" if "more than" in str(exc)
+                   else "not an amount in pounds (write e.g. £1,234.50, 1234.5, 1.2m or 350k)")
+            raise self.problem(record, name, f"{shown!r} is {why}") from None
+
+    def yes_no(self, record: csvin.Record, name: str, cell: str) -> str:
+        said = cell.strip().casefold()
+        if said in self.m.yes:
+            return "yes"
+        if said in self.m.no:
+            return "no"
+        shown = cell if len(cell) <= 40 else cell[:37] + "..."
+        raise self.problem(record, name, f"{shown!r} is neither yes nor no as the mapping writes them "
+                                         f"([format] yes, no)")
+
+    def row(self, record: csvin.Record) -> Row:
+        terms: dict[str, str] = {}
+        raw: dict[str, str | None] = {}
+        for name in self.m.columns:
+            cell = self.value(record, name)
+            raw[name] = cell
+            if cell is None or name in ("owner", "project"):
+                continue
+            column = CONTRACT_COLUMN[name]
+            try:
+                if name in DATE_FIELDS:
+                    terms[column] = self.day(record, name, cell)
+                elif name in MONEY_FIELDS:
+                    terms[column] = self.money(record, name, cell)
+                elif name in ("sme", "vcse"):
+                    terms[column] = self.yes_no(record, name, cell)
+                elif name == "notice":
+                    terms[column] = str(dates.parse_period(cell, "the notice period"))
+                elif name == "awarded_by":
+                    terms[column] = contracts.route(cell, "the route")
+                else:
+                    kind = {"reference": "ref", "title": "title", "description": "note"}.get(name, "text")
+                    terms[column] = inputs.text(cell, "the text", kind)
+            except RowProblem:
+                raise
+            except BadInput as exc:
+                raise self.problem(record, name, str(exc)) from None
+        if "ref" not in terms:
+            raise self.problem(record, "reference", "no reference: every contract needs one, to be found again")
+        self.cross_check(record, terms)
+        key = _key(self.m.render(self.m.key, raw))
+        if key is None:
+            source = self.m.columns["project"] if "project" in self.m.columns else None
+            raise RowProblem(record.line, source, f"the project key the mapping makes ({self.m.key}) is empty or not "
+                             f"a key (lower-case letters, digits and '-', up to 64)", self.path)
+        try:
+            title = inputs.text(self.m.render(self.m.title, raw) or terms["ref"], "the project's title", "title")
+            owner = self.m.render(self.m.owner, raw) if self.m.owner else None
+            owner = inputs.text(owner, "the owner", "name") if owner else None
+        except BadInput as exc:
+            raise RowProblem(record.line, None, str(exc), self.path) from None
+        columns = {CONTRACT_COLUMN[f]: c for f, c in self.m.columns.items() if f in CONTRACT_COLUMN}
+        return Row(record.line, key, title, owner, terms, columns)
+
+    def cross_check(self, record: csvin.Record, terms: dict[str, str]) -> None:
+        start, end, most = (terms.get(k) for k in ("start", "end", "extension_to"))
+        if start and end and end < start:
+            raise self.problem(record, "end", f"the end date {end} is before the start date {start}")
+        if end and most and most < end:
+            raise self.problem(record, "maximum_end", f"the maximum end date {most} is before the current end date "
+                                                      f"{end}; it is the latest end the extensions allow")
+
+
+def _key(text: str) -> str | None:
+    """A project key from text: lower case, each run of other characters a '-', at most 64 characters."""
+    import re
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    key = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:64].rstrip("-")
+    return key or None
+
+
+def check_rows(reading: csvin.Reading, mapping: Mapping) -> Iterator[Row]:
+    """Each row of the register checked, in order (the header checked against the mapping first)."""
+    checker = _Checker(mapping, reading.path)
+    seen: dict[str, int] = {}  # reference -> line: a reference given twice
+    records = reading.records()
+    first = True
+    for record in records:
+        if first:
+            _check_header(reading, mapping)
+            first = False
+        row = checker.row(record)
+        ref = row.terms["ref"]
+        name = " ".join(ref.casefold().split())
+        if name in seen:
+            raise RowProblem(row.line, mapping.columns["reference"], f"reference {ref!r} is on line {seen[name]} too; "
+                             f"a register names each contract once", reading.path)
+        seen[name] = row.line
+        yield row
+    if first:
+        _check_header(reading, mapping)
+
+
+def _check_header(reading: csvin.Reading, mapping: Mapping) -> None:
+    header = reading.header
+    missing = [c for c in mapping.columns.values() if c not in header]
+    if missing:
+        shown = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
+        raise BadInput(f"{reading.path}: the header line has no column {missing[0]!r}, which {mapping.path} maps; its "
+                       f"columns are: {shown}")
+    doubled = sorted({c for c in mapping.columns.values() if header.count(c) > 1})
+    if doubled:
+        raise BadInput(f"{reading.path}: the header line names column {doubled[0]!r} twice; rename one")
+
+
+# --- comparing with the database and writing ----------------------------------------------------------------
+
+class _Applier:
+    """Compares each row with the database and, unless it is a dry run, writes it, in the caller's transaction."""
+
+    def __init__(self, session: Session, store: Store, mapping: Mapping, wf: Workflow, actor: str, path: str,
+                 sha256: str, dry_run: bool):
+        self.s, self.store, self.m, self.wf, self.actor = session, store, mapping, wf, actor
+        self.path, self.sha256, self.dry_run = path, sha256, dry_run
+        self.stage = mapping.stage or wf.initial
+        self.file = os.path.basename(path)
+        self.new: dict[str, tuple[int, str]] = {}  # key of a project this import creates -> (line, its reference)
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+
+    def _appended(self, entry: Any) -> None:
+        self.first_seq = self.first_seq or entry.seq
+        self.last_seq = entry.seq
+
+    def source(self, line: int) -> dict[str, Any]:
+        return {"file": self.file, "sha256": self.sha256, "line": line}
+
+    def plan(self, row: Row) -> Planned:
+        from sqlmodel import select
+
+        from cycle.db.models import Contract, Project
+
+        ref = row.terms["ref"]
+        if row.key in self.new:
+            line, other = self.new[row.key]
+            raise RowProblem(row.line, None, f"project {row.key} is made on line {line} for contract {other!r}; a "
+                             f"project holds one contract, so give this one its own project key", self.path)
+        project = self.s.exec(select(Project).where(Project.key == row.key)).first()  # type: ignore[arg-type]
+        if project is None:
+            self.new[row.key] = (row.line, ref)
+            planned = Planned(row.line, "create", row.key, ref, stage=self.stage)
+            if not self.dry_run:
+                self.create(row)
+            else:
+                self.owner_of(row)
+            return planned
+        contract = self.s.exec(select(Contract).where(Contract.project_id == project.id)).first()  # type: ignore[arg-type]
+        if contract is not None and contract.ref is not None and _same_ref(contract.ref, ref) is False:
+            raise RowProblem(row.line, row.columns.get("ref"), f"project {row.key} holds contract {contract.ref!r}, not "
+                             f"{ref!r}; a project holds one contract, so map this row to another project",
+                             self.path)
+        before = {name: getattr(contract, name) if contract is not None else None for name in row.terms}
+        changes = {name: [before[name], value] for name, value in row.terms.items() if before[name] != value}
+        if not changes:
+            return Planned(row.line, "unchanged", row.key, ref)
+        if not self.dry_run:
+            self.update(row, project, contract, changes)
+        else:
+            self.check_terms(row, contract)
+        return Planned(row.line, "change", row.key, ref, changes)
+
+    def owner_of(self, row: Row) -> str | None:
+        from cycle.governance import people
+
+        if not row.owner:
+            return None
+        try:
+            return people.named_person(self.s, row.owner, "the owner")
+        except BadInput as exc:
+            raise RowProblem(row.line, self.m.columns.get("owner"), str(exc), self.path) from None
+
+    def check_terms(self, row: Row, contract: Contract | None) -> Contract:
+        from cycle.db.models import Contract
+
+        if contract is None:
+            contract = Contract(project_id=0, updated_at=clock.utc_now())
+        probe = Contract(**{**contract.model_dump(), **row.terms})
+        try:
+            contracts.check_terms(probe)
+        except BadInput as exc:
+            raise RowProblem(row.line, None, str(exc).replace("--extension-to", "the maximum end date"),
+                             self.path) from None
+        return probe
+
+    def create(self, row: Row) -> None:
+        from cycle.db.models import Contract, Project
+
+        owner = self.owner_of(row)
+        self.check_terms(row, None)
+        now = clock.utc_now()
+        project = Project(key=row.key, title=row.title, workflow=self.wf.name, workflow_version=self.wf.version,
+                          stage=self.stage, owner=owner, attrs="{}", created_at=now, updated_at=now)
+        self.s.add(project)
+        self.s.flush()
+        contract = Contract(project_id=project.id or 0, updated_at=now, **row.terms)
+        self.s.add(contract)
+        self.s.flush()
+        self._appended(chain.append(
+            self.s, actor=self.actor, action=ACTION, project=row.key, to_stage=self.stage, at=now,
+            payload={"workflow": self.wf.name, "workflow_version": self.wf.version,
+                     "workflow_sha256": self.wf.sha256, "title": row.title, "owner": owner, "stage": self.stage,
+                     "contract": row.terms, "imported": self.source(row.line)}))
+
+    def update(self, row: Row, project: Project, contract: Contract | None,
+               changes: dict[str, list[str | None]]) -> None:
+        from cycle.db.models import Contract
+
+        self.check_terms(row, contract)
+        now = clock.utc_now()
+        if contract is None:
+            contract = Contract(project_id=project.id or 0, updated_at=now)
+        for name, value in row.terms.items():
+            setattr(contract, name, value)
+        contract.updated_at = now
+        project.updated_at = now  # its version moves on, as for `contract set`
+        self.s.add(project)
+        self.s.add(contract)
+        self.s.flush()
+        self._appended(chain.append(self.s, actor=self.actor, action="contract.set", project=row.key, at=now,
+                                    payload={"contract_of": row.key, "changes": changes,
+                                             "imported": self.source(row.line)}))
+
+
+def _same_ref(a: str, b: str) -> bool:
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def import_register(store: Store, file: str, map_name: str, *, actor: str, dry_run: bool = False,
+                    each: Callable[[Planned], None] | None = None) -> Imported:
+    """Import the register `file` through the mapping `map_name` (a file, or a shipped mapping's name): all of
+    it in one transaction, or nothing. `each` is told what is done with each row, in order (with `dry_run`, what
+    would be, and nothing is written)."""
+    from cycle.workflow import registry
+
+    mapping = mapping_of(map_name)
+    first = csvin.reading(file, mapping.encoding, mapping.delimiter)
+    count = sum(1 for _ in check_rows(first, mapping))  # every row checked before anything is written
+    done = Imported(file, first.sha256, first.codec, rows=count, dry_run=dry_run)
+    second = csvin.reading(file, first.encoding, mapping.delimiter)
+    actor = store.actor(actor)
+    with (store.read() if dry_run else store.write()) as s:
+        wf = registry.get(store, s, mapping.workflow)
+        stage = mapping.stage or wf.initial
+        if not wf.has_stage(stage) or stage == wf.stop:
+            stages = ", ".join(st.id for st in wf.stages if st.id != wf.stop)
+            raise BadInput(f"{mapping.path}: project.stage: {stage!r} is not a stage of workflow {wf.name} a project "
+                           f"can be imported at; its stages are: {stages}")
+        applier = _Applier(s, store, mapping, wf, actor, file, first.sha256, dry_run)
+        for row in check_rows(second, mapping):
+            planned = applier.plan(row)
+            counter = _COUNTED[planned.what]
+            setattr(done, counter, getattr(done, counter) + 1)
+            if each is not None:
+                each(planned)
+        if second.sha256 != first.sha256:
+            raise Unreadable(file, "it changed while it was being imported; nothing was imported: import it again")
+        done.first_seq, done.last_seq = applier.first_seq, applier.last_seq
+    return done
+
