@@ -23,7 +23,7 @@ from cycle.files import Unreadable
 
 #: The largest register cycle reads: 100,000 contracts of about 300 bytes each.
 MAX_BYTES = 32 * 1024 * 1024
-#: The longest line, in characters (a row of a register is a few hundred).
+#: The longest line, in bytes (a row of a register is a few hundred).
 MAX_LINE = 65_536
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "windows-1252")
 _CODECS = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "windows-1252": "cp1252"}
@@ -105,22 +105,27 @@ class Reading:
         yield from self._records(codec)
 
     def _sniff(self) -> str:
-        """auto: UTF-8 (a byte order mark or not) if the whole file decodes as UTF-8, else Windows-1252."""
-        import codecs
-
+        """auto: UTF-8 (a byte order mark or not) if the whole file decodes as UTF-8, else Windows-1252; but a file
+        with UTF-8 text on one line and bytes that are not on another mixes the two, and is refused."""
         raw = _open(self.path, MAX_BYTES)
         try:
-            decoder = codecs.getincrementaldecoder("utf-8")()
-            first = True
-            while chunk := raw.read(65536):
-                if first and chunk.startswith(b"\xef\xbb\xbf"):
-                    return "utf-8-sig"
-                first = False
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-            return "utf-8"
-        except UnicodeDecodeError:
-            return "cp1252"
+            buffered = io.BufferedReader(raw, 65536)
+            if buffered.peek(3)[:3] == b"\xef\xbb\xbf":
+                return "utf-8-sig"
+            n, utf8, bad = 0, 0, None
+            while data := buffered.readline(MAX_LINE + 1):
+                n += 1
+                if data.isascii():
+                    continue
+                try:
+                    data.decode("utf-8")
+                    utf8 = utf8 or n
+                except UnicodeDecodeError as exc:
+                    bad = bad or (n, data[exc.start])
+                if utf8 and bad:
+                    raise BadInput(f"line {bad[0]}: byte 0x{bad[1]:02x} is not UTF-8 text, though line {utf8} is: "
+                                   f"{self.path} mixes encodings; save it again as CSV UTF-8")
+            return "cp1252" if bad else "utf-8"
         finally:
             raw.close()
 
@@ -130,8 +135,7 @@ class Reading:
             head = os.pread(raw.fd, 4, 0)
             if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
                 raise Unreadable(self.path, "UTF-16 text; save it as CSV UTF-8 and import that")
-            text = io.TextIOWrapper(io.BufferedReader(raw, 65536), encoding=codec, errors="strict", newline="")
-            lines = _Lines(text, self.path, codec)
+            lines = _Lines(io.BufferedReader(raw, 65536), self.path, codec)
             reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
             started = 1
             try:
@@ -158,28 +162,29 @@ class Reading:
 
 
 class _Lines:
-    """The text's lines, each at most MAX_LINE characters, counted; a NUL or a byte that is not text names its line."""
+    """The file's lines as text, each at most MAX_LINE bytes, counted; a NUL or a byte that is not text in the
+    encoding names its line (each line is decoded on its own, so the line named is the line it is on)."""
 
-    def __init__(self, text: io.TextIOWrapper, path: str, codec: str):
-        self.text, self.path, self.codec = text, path, codec
+    def __init__(self, raw: io.BufferedReader, path: str, codec: str):
+        self.raw, self.path, self.codec = raw, path, codec
         self.n = 0
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
-        try:
-            line = self.text.readline(MAX_LINE + 1)
-        except UnicodeDecodeError as exc:
-            raise BadInput(f"line {self.n + 1}: byte 0x{exc.object[exc.start]:02x} is not "
-                           f"{_NAMES[self.codec]} text; is {self.path} a CSV file? Save it as CSV UTF-8, or name "
-                           f"its encoding in the mapping ([format] encoding)") from None
-        if not line:
+        data = self.raw.readline(MAX_LINE + 1)
+        if not data:
             raise StopIteration
         self.n += 1
-        if len(line) > MAX_LINE:
-            raise BadInput(f"line {self.n} is longer than {MAX_LINE:,} characters; is {self.path} a CSV file "
-                           f"(a register)?")
+        if len(data) > MAX_LINE:
+            raise BadInput(f"line {self.n} is longer than {MAX_LINE:,} bytes; is {self.path} a CSV file (a register)?")
+        try:
+            line = data.decode(self.codec)
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"line {self.n}: byte 0x{data[exc.start]:02x} is not {_NAMES[self.codec]} text; is "
+                           f"{self.path} a CSV file? Save it as CSV UTF-8, or name its encoding in the mapping "
+                           f"([format] encoding)") from None
         if "\x00" in line:
             raise BadInput(f"line {self.n} holds a NUL character; is {self.path} a CSV file (a register)?")
         return line

@@ -1,7 +1,7 @@
 """A register's mapping file (TOML): which of the CSV's columns holds each field, how its dates and money are
 written, and the project a row's contract belongs to (docs/import.md).
 
-    [columns]                     # field = "the CSV's column name"
+    [columns]                     # field = "the CSV's column name" (or a list: the first not blank counts)
     reference = "Contract reference"
     provider = "Supplier name"
     end = "End date"
@@ -74,7 +74,7 @@ class Mapping:
     """A mapping file, checked."""
 
     path: str
-    columns: dict[str, str]  # field -> the CSV's column name
+    columns: dict[str, tuple[str, ...]]  # field -> the CSV's column (or columns: the first not blank counts)
     dates: tuple[str, ...] = ("%Y-%m-%d", "%d/%m/%Y")
     blank: frozenset[str] = frozenset({"", "-", "n/a", "none"})  # compared case-folded
     encoding: str = "auto"
@@ -139,14 +139,16 @@ def load(path: str | Path) -> Mapping:
     columns_in = data.get("columns")
     if not isinstance(columns_in, dict) or not columns_in:
         raise _where(where, "[columns]", "missing: name the CSV's column for each field, e.g. reference = \"Ref\"")
-    columns: dict[str, str] = {}
+    columns: dict[str, tuple[str, ...]] = {}
     for name, column in columns_in.items():
         if name not in FIELDS:
             raise _where(where, f"columns.{name}", f"not a field; the fields are: {', '.join(FIELDS)}")
-        columns[name] = _text(where, f"columns.{name}", column).strip()
+        given = column if isinstance(column, list) and column and len(column) <= 5 else [column]
+        columns[name] = tuple(_text(where, f"columns.{name}", c).strip() for c in given)
     if "reference" not in columns:
         raise _where(where, "columns.reference", "missing: the contract's reference names it on every import")
-    twice = sorted({c for c in columns.values() if list(columns.values()).count(c) > 1})
+    named = [c for cs in columns.values() for c in cs]
+    twice = sorted({c for c in named if named.count(c) > 1})
     if twice:
         raise _where(where, "[columns]", f"column {twice[0]!r} is given for two fields; give each field its own")
     found: dict[str, Any] = {"columns": columns}

@@ -115,19 +115,23 @@ class _Checker:
 
     def __init__(self, mapping: Mapping, path: str):
         self.m, self.path = mapping, path
+        self.used: dict[str, str] = {}  # field -> the column its value came from, in the row being checked
 
     def blank(self, cell: str) -> bool:
         return cell.strip().casefold() in self.m.blank
 
     def value(self, record: csvin.Record, name: str) -> str | None:
-        column = self.m.columns.get(name)
-        if column is None:
-            return None
-        cell = record.cells[column]
-        return None if self.blank(cell) else cell.strip()
+        """The field's cell (the first not blank, when the mapping names several columns); None if blank."""
+        for column in self.m.columns.get(name, ()):
+            cell = record.cells[column]
+            if not self.blank(cell):
+                self.used[name] = column
+                return cell.strip()
+        return None
 
     def problem(self, record: csvin.Record, name: str | None, text: str) -> RowProblem:
-        return RowProblem(record.line, self.m.columns.get(name) if name else None, text, self.path)
+        column = (self.used.get(name) or self.m.columns[name][0]) if name in self.m.columns else None
+        return RowProblem(record.line, column, text, self.path)
 
     def day(self, record: csvin.Record, name: str, cell: str) -> str:
         for fmt in self.m.dates:
@@ -166,6 +170,7 @@ class _Checker:
                                          f"([format] yes, no)")
 
     def row(self, record: csvin.Record) -> Row:
+        self.used.clear()
         terms: dict[str, str] = {}
         raw: dict[str, str | None] = {}
         for name in self.m.columns:
@@ -197,7 +202,7 @@ class _Checker:
         self.cross_check(record, terms)
         key = _key(self.m.render(self.m.key, raw))
         if key is None:
-            source = self.m.columns["project"] if "project" in self.m.columns else None
+            source = self.m.columns["project"][0] if "project" in self.m.columns else None
             raise RowProblem(record.line, source, f"the project key the mapping makes ({self.m.key}) is empty or not "
                              f"a key (lower-case letters, digits and '-', up to 64)", self.path)
         try:
@@ -206,7 +211,7 @@ class _Checker:
             owner = inputs.text(owner, "the owner", "name") if owner else None
         except BadInput as exc:
             raise RowProblem(record.line, None, str(exc), self.path) from None
-        columns = {CONTRACT_COLUMN[f]: c for f, c in self.m.columns.items() if f in CONTRACT_COLUMN}
+        columns = {CONTRACT_COLUMN[f]: self.used.get(f, c[0]) for f, c in self.m.columns.items() if f in CONTRACT_COLUMN}
         return Row(record.line, key, title, owner, terms, columns)
 
     def cross_check(self, record: csvin.Record, terms: dict[str, str]) -> None:
@@ -242,7 +247,7 @@ def check_rows(reading: csvin.Reading, mapping: Mapping) -> Iterator[Row]:
         ref = row.terms["ref"]
         name = " ".join(ref.casefold().split())
         if name in seen:
-            raise RowProblem(row.line, mapping.columns["reference"], f"reference {ref!r} is on line {seen[name]} too; "
+            raise RowProblem(row.line, mapping.columns["reference"][0], f"reference {ref!r} is on line {seen[name]} too; "
                              f"a register names each contract once", reading.path)
         seen[name] = row.line
         yield row
@@ -252,12 +257,13 @@ def check_rows(reading: csvin.Reading, mapping: Mapping) -> Iterator[Row]:
 
 def _check_header(reading: csvin.Reading, mapping: Mapping) -> None:
     header = reading.header
-    missing = [c for c in mapping.columns.values() if c not in header]
+    named = [c for cs in mapping.columns.values() for c in cs]
+    missing = [c for c in named if c not in header]
     if missing:
         shown = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
         raise BadInput(f"{reading.path}: the header line has no column {missing[0]!r}, which {mapping.path} maps; its "
                        f"columns are: {shown}")
-    doubled = sorted({c for c in mapping.columns.values() if header.count(c) > 1})
+    doubled = sorted({c for c in named if header.count(c) > 1})
     if doubled:
         raise BadInput(f"{reading.path}: the header line names column {doubled[0]!r} twice; rename one")
 
@@ -326,7 +332,7 @@ class _Applier:
         try:
             return people.named_person(self.s, row.owner, "the owner")
         except BadInput as exc:
-            raise RowProblem(row.line, self.m.columns.get("owner"), str(exc), self.path) from None
+            raise RowProblem(row.line, self.m.columns.get("owner", (None,))[0], str(exc), self.path) from None
 
     def check_terms(self, row: Row, contract: Contract | None) -> Contract:
         from cycle.db.models import Contract
