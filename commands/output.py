@@ -273,6 +273,9 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"{p['kind']} {p['other']}"
     if action == "ocds.export":
         return f"{counted(p['releases'], 'OCDS release')} to {p['file']} (SHA-256 {p['sha256'][:12]}...)"
+    if action == "transparency.export":
+        return (f"{p['quarter']}: {counted(p['contracts'], 'contract')} to {p['file']} (SHA-256 "
+                f"{p['sha256'][:12]}...)")
     if action == "audit.export":
         return (f"{counted(p['entries'], 'entry', 'entries')} to {p['file']} ({p['format']}, head "
                 f"{p['head']['seq']}, SHA-256 {p['sha256'][:12]}...)")

@@ -337,3 +337,14 @@ def contracts_with_ids(sql: Sql, ids: list[int]) -> list[HeldContract]:
                             **{f"c{n}": cid for n, cid in enumerate(chunk)})
     found.sort(key=lambda r: r[0])  # (the project's key: each chunk came in that order, not the whole)
     return [HeldContract(Holder._make(r[:width]), ContractRow._make(r[width:])) for r in found]
+
+
+_PUBLISHED = (f"SELECT p.key AS project_key, p.title AS project_title, {_select(ContractRow, 'c')} FROM project p "
+              f"JOIN contract c ON c.project_id = p.id ORDER BY c.ref, p.key, c.id")
+
+
+def stream_published(sql: Sql) -> Generator[tuple[str, str, ContractRow], None, None]:
+    """Every contract with its project's key and title, by reference, a batch at a time (the transparency export)."""
+    with closing(sql.stream(_PUBLISHED)) as found:
+        for r in found:
+            yield r[0], r[1], ContractRow._make(r[2:])

@@ -82,7 +82,7 @@ class Mapping:
     yes: frozenset[str] = frozenset({"yes", "y", "true", "1"})
     no: frozenset[str] = frozenset({"no", "n", "false", "0"})
     key: str = "{reference}"
-    title: str | None = None
+    title: str = "{reference}"
     owner: str | None = None
     workflow: str = "commissioning"
     stage: str | None = None  # None: the workflow's first stage
@@ -115,7 +115,7 @@ def _text(path: str, entry: str, value: Any, choices: tuple[str, ...] | None = N
     return value
 
 
-def _template(path: str, entry: str, value: Any, columns: dict[str, str]) -> str:
+def _template(path: str, entry: str, value: Any, columns: dict[str, tuple[str, ...]]) -> str:
     text = _text(path, entry, value)
     for name in _PLACEHOLDER.findall(text):
         if name not in FIELDS:
@@ -200,6 +200,6 @@ def load(path: str | Path) -> Mapping:
 
 
 def shipped() -> dict[str, Path]:
-    """The mappings that come with cycle (cycle/data/mappings): name -> file."""
-    folder = Path(__file__).parent.parent / "data" / "mappings"
+    """The mappings that come with cycle (cycle/interchange/mappings): name -> file."""
+    folder = Path(__file__).parent / "mappings"
     return {p.stem: p for p in sorted(folder.glob("*.toml"))}

@@ -96,12 +96,12 @@ class Imported:
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "sha256": self.sha256, "encoding": self.encoding, "rows": self.rows,
                 "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
-                "audit_entries": [self.first_seq, self.last_seq] if self.first_seq else None,
+                "first_seq": self.first_seq, "last_seq": self.last_seq,
                 "dry_run": self.dry_run}
 
 
 def mapping_of(name: str) -> Mapping:
-    """--map: a mapping file, or the name of one cycle ships (cycle/data/mappings) when no such file exists."""
+    """--map: a mapping file, or the name of one cycle ships (cycle/interchange/mappings) when no such file exists."""
     given = Path(name).expanduser()
     if not given.exists() and not given.is_symlink() and name in shipped():
         return load(shipped()[name])
@@ -211,7 +211,8 @@ class _Checker:
             owner = inputs.text(owner, "the owner", "name") if owner else None
         except BadInput as exc:
             raise RowProblem(record.line, None, str(exc), self.path) from None
-        columns = {CONTRACT_COLUMN[f]: self.used.get(f, c[0]) for f, c in self.m.columns.items() if f in CONTRACT_COLUMN}
+        columns = {CONTRACT_COLUMN[f]: self.used.get(f, c[0])
+                   for f, c in self.m.columns.items() if f in CONTRACT_COLUMN}
         return Row(record.line, key, title, owner, terms, columns)
 
     def cross_check(self, record: csvin.Record, terms: dict[str, str]) -> None:
@@ -247,8 +248,8 @@ def check_rows(reading: csvin.Reading, mapping: Mapping) -> Iterator[Row]:
         ref = row.terms["ref"]
         name = " ".join(ref.casefold().split())
         if name in seen:
-            raise RowProblem(row.line, mapping.columns["reference"][0], f"reference {ref!r} is on line {seen[name]} too; "
-                             f"a register names each contract once", reading.path)
+            raise RowProblem(row.line, mapping.columns["reference"][0], f"reference {ref!r} is on line {seen[name]} "
+                             f"too; a register names each contract once", reading.path)
         seen[name] = row.line
         yield row
     if first:
@@ -300,7 +301,7 @@ class _Applier:
             line, other = self.new[row.key]
             raise RowProblem(row.line, None, f"project {row.key} is made on line {line} for contract {other!r}; a "
                              f"project holds one contract, so give this one its own project key", self.path)
-        project = self.s.exec(select(Project).where(Project.key == row.key)).first()  # type: ignore[arg-type]
+        project = self.s.exec(select(Project).where(Project.key == row.key)).first()
         if project is None:
             self.new[row.key] = (row.line, ref)
             planned = Planned(row.line, "create", row.key, ref, stage=self.stage)
@@ -309,10 +310,10 @@ class _Applier:
             else:
                 self.owner_of(row)
             return planned
-        contract = self.s.exec(select(Contract).where(Contract.project_id == project.id)).first()  # type: ignore[arg-type]
+        contract = self.s.exec(select(Contract).where(Contract.project_id == project.id)).first()
         if contract is not None and contract.ref is not None and _same_ref(contract.ref, ref) is False:
-            raise RowProblem(row.line, row.columns.get("ref"), f"project {row.key} holds contract {contract.ref!r}, not "
-                             f"{ref!r}; a project holds one contract, so map this row to another project",
+            raise RowProblem(row.line, row.columns.get("ref"), f"project {row.key} holds contract {contract.ref!r}, "
+                             f"not {ref!r}; a project holds one contract, so map this row to another project",
                              self.path)
         before = {name: getattr(contract, name) if contract is not None else None for name in row.terms}
         changes = {name: [before[name], value] for name, value in row.terms.items() if before[name] != value}
@@ -357,7 +358,9 @@ class _Applier:
                           stage=self.stage, owner=owner, attrs="{}", created_at=now, updated_at=now)
         self.s.add(project)
         self.s.flush()
-        contract = Contract(project_id=project.id or 0, updated_at=now, **row.terms)
+        contract = Contract(project_id=project.id or 0, updated_at=now)
+        for name, value in row.terms.items():
+            setattr(contract, name, value)
         self.s.add(contract)
         self.s.flush()
         self._appended(chain.append(
