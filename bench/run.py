@@ -791,6 +791,89 @@ def bench_due(quick: bool) -> None:
                 f"{reps}), target <= {target}: {verdict(ratio, target)}")
 
 
+# --- 8: importing a contract register ----------------------------------------------------------------
+
+_REGISTER_FLOOR = """
+import csv, sqlite3, sys
+db = sqlite3.connect(sys.argv[2], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=FULL"); db.execute("PRAGMA foreign_keys=ON")
+now = "2026-12-06T00:00:00.000000Z"
+with open(sys.argv[1], newline="", encoding="utf-8-sig") as f:
+    rows = csv.reader(f)
+    next(rows)
+    db.execute("BEGIN IMMEDIATE")
+    n = 0
+    for r in rows:
+        pid = db.execute("INSERT INTO project (key, title, workflow, workflow_version, stage, cycle, visit, attrs, "
+                         "created_at, updated_at, version) VALUES (?, ?, 'commissioning', 1, 'do', 1, 1, '{}', ?, ?, 1) "
+                         "RETURNING id", (r[0].lower(), r[1], now, now)).fetchone()[0]
+        db.execute("INSERT INTO contract (project_id, ref, title, department, description, provider, value_total, "
+                   "value_annual, start, [end], awarded_by, sme, vcse, if_no_notice, updated_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'run-on', ?)",
+                   (pid, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[8], r[9], r[11], r[12], r[13], now))
+        n += 1
+    db.execute("COMMIT")
+print(n)
+"""
+
+
+def write_register(path: Path, n: int) -> None:
+    """A register of `n` contracts in the Transparency Code's columns (the shipped mapping lgtc-2015)."""
+    import csv
+
+    sys.path.insert(0, str(ROOT))
+    from cycle.interchange.transparency import COLUMNS
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(COLUMNS)
+        for k in range(n):
+            w.writerow([f"REG-{k:06d}", f"Contract {k}", "Adult social care", "Care, support and advice",
+                        f"Provider {k % 700} Ltd", f"{(k % 97 + 1) * 10000}.00", f"{(k % 97 + 1) * 2500}.00", "",
+                        f"{2020 + k % 6}-04-01", f"{2027 + k % 5}-03-31", "", "tender" if k % 3 else "quote",
+                        "yes" if k % 2 else "no", "no", ""])
+
+
+def bench_import(quick: bool) -> None:
+    sizes = (1_000, 10_000) if not quick else (500, 2_000)
+    reps = 2 if quick else 3
+    with fresh_home() as (home, env):
+        subprocess.run([CYCLE, "init"], env=env, capture_output=True, check=True)
+        template = home.parent / "template.db"
+        shutil.copy(home / "cycle.db", template)
+        rss = {}
+        for n in sizes:
+            register = home.parent / f"register-{n}.csv"
+            write_register(register, n)
+            ratios, runs = [], []
+            for rep in range(reps):
+                measured = {}
+                for name in (["subject", "floor"] if rep % 2 == 0 else ["floor", "subject"]):
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{home / 'cycle.db'}{suffix}").unlink(missing_ok=True)
+                        Path(f"{home.parent / 'floor.db'}{suffix}").unlink(missing_ok=True)
+                    if name == "subject":
+                        shutil.copy(template, home / "cycle.db")
+                        measured[name] = stream_run([CYCLE, "import", "register", str(register), "--map",
+                                                     "lgtc-2015"], env)
+                    else:
+                        shutil.copy(template, home.parent / "floor.db")
+                        measured[name] = stream_run([PY, "-c", _REGISTER_FLOOR, str(register),
+                                                     str(home.parent / "floor.db")], env)
+                runs.append(measured)
+                ratios.append(measured["subject"]["wall"] / measured["floor"]["wall"])
+            s, f = runs[-1]["subject"], runs[-1]["floor"]
+            ratio = median(ratios)
+            rss[n] = s["rss"]
+            say(f"[8] import register, {n:,} rows ({register.stat().st_size / 1e6:.1f} MB), one transaction: "
+                f"{n / s['wall']:,.0f} rows/s ({s['wall']:.2f} s), peak RSS {s['rss']:.0f} MB; floor (plain SQL, the "
+                f"same rows, one transaction) {n / f['wall']:,.0f} rows/s ({f['wall']:.2f} s), peak RSS "
+                f"{f['rss']:.0f} MB; ratio {ratio:.1f} (median of {reps}), target <= 10: {verdict(ratio, 10.0)}")
+        small, large = sizes
+        say(f"[8] peak RSS {rss[small]:.0f} MB at {small:,} rows, {rss[large]:.0f} MB at {large:,}: "
+            f"{'bounded' if rss[large] - rss[small] < 10 else 'GROWS with the file'}")
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
@@ -801,6 +884,7 @@ BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "5": ("audit log --json, streamed", bench_log_json),
     "6": ("project list, the reports and the other lists at portfolio scale, at two sizes", bench_portfolio),
     "7": ("due scan and contracts due at portfolio scale", bench_due),
+    "8": ("import of a contract register", bench_import),
 }
 
 

@@ -192,6 +192,11 @@ def programme_titles(sql: Sql) -> dict[str, str]:
     return {r.key: r.title for r in sql.rows("SELECT key, title FROM programme ORDER BY key")}
 
 
+def project_keys(sql: Sql) -> set[str]:
+    """Every project's key."""
+    return {r[0] for r in sql.tuples("SELECT key FROM project")}
+
+
 def key_taken(sql: Sql, key: str) -> bool:
     return sql.one("SELECT 1 AS taken FROM project WHERE key = :key", key=key) is not None
 

@@ -22,11 +22,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from cycle import contracts, inputs
-from cycle.audit import chain
+from cycle.audit import chain, images
+from cycle.audit.images import COVERED
 from cycle.calendar import clock, dates
+from cycle.db import rows
+from cycle.db.sql import sql_of
 from cycle.errors import BadInput
 from cycle.files import Unreadable
 
@@ -37,11 +41,13 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from cycle.db.models import Contract, Project
+    from cycle.db.sql import Sql
     from cycle.db.store import Store
     from cycle.workflow.definition import Workflow
 
 ACTION = "project.import"
 _COUNTED = {"create": "created", "change": "changed", "unchanged": "unchanged"}
+_CHECKED = ("start", "end", "extension_to", "notice")  # what contracts.check_terms reads
 
 
 class RowProblem(BadInput):
@@ -281,6 +287,7 @@ class _Applier:
         self.stage = mapping.stage or wf.initial
         self.file = os.path.basename(path)
         self.new: dict[str, tuple[int, str]] = {}  # key of a project this import creates -> (line, its reference)
+        self.keys = rows.project_keys(sql_of(session))  # the projects there are: most rows of a first import are new
         self.first_seq: int | None = None
         self.last_seq: int | None = None
 
@@ -301,7 +308,8 @@ class _Applier:
             line, other = self.new[row.key]
             raise RowProblem(row.line, None, f"project {row.key} is made on line {line} for contract {other!r}; a "
                              f"project holds one contract, so give this one its own project key", self.path)
-        project = self.s.exec(select(Project).where(Project.key == row.key)).first()
+        project = (self.s.exec(select(Project).where(Project.key == row.key)).first()
+                   if row.key in self.keys else None)
         if project is None:
             self.new[row.key] = (row.line, ref)
             planned = Planned(row.line, "create", row.key, ref, stage=self.stage)
@@ -335,36 +343,35 @@ class _Applier:
         except BadInput as exc:
             raise RowProblem(row.line, self.m.columns.get("owner", (None,))[0], str(exc), self.path) from None
 
-    def check_terms(self, row: Row, contract: Contract | None) -> Contract:
-        from cycle.db.models import Contract
-
-        if contract is None:
-            contract = Contract(project_id=0, updated_at=clock.utc_now())
-        probe = Contract(**{**contract.model_dump(), **row.terms})
+    def check_terms(self, row: Row, contract: Contract | None) -> None:
+        """The row's terms together with what the contract keeps (contracts.check_terms: the notice period fits)."""
+        terms = {name: row.terms.get(name, getattr(contract, name, None)) for name in _CHECKED}
+        if not terms["end"] or not terms["notice"]:
+            return  # the dates alone were checked with the row
         try:
-            contracts.check_terms(probe)
+            contracts.check_terms(SimpleNamespace(**terms))  # type: ignore[arg-type]
         except BadInput as exc:
             raise RowProblem(row.line, None, str(exc).replace("--extension-to", "the maximum end date"),
                              self.path) from None
-        return probe
 
     def create(self, row: Row) -> None:
-        from cycle.db.models import Contract, Project
-
+        """The project and its contract, in plain SQL (an import creates thousands: the ORM would be most of the
+        time), each row's image noted for the entry (cycle.audit.images)."""
         owner = self.owner_of(row)
         self.check_terms(row, None)
         now = clock.utc_now()
-        project = Project(key=row.key, title=row.title, workflow=self.wf.name, workflow_version=self.wf.version,
-                          stage=self.stage, owner=owner, attrs="{}", created_at=now, updated_at=now)
-        self.s.add(project)
-        self.s.flush()
-        contract = Contract(project_id=project.id or 0, updated_at=now)
-        for name, value in row.terms.items():
-            setattr(contract, name, value)
-        self.s.add(contract)
-        self.s.flush()
+        sql = sql_of(self.s)
+        project = {**dict.fromkeys(COVERED["project"]), "key": row.key, "title": row.title, "workflow": self.wf.name,
+                   "workflow_version": self.wf.version, "stage": self.stage, "cycle": 1, "visit": 1, "owner": owner,
+                   "attrs": "{}", "created_at": now, "updated_at": now, "version": 1}
+        project["id"] = _insert(sql, "project", project)
+        images.note(sql.info, "project", project["id"], project, None)
+        contract = {**dict.fromkeys(COVERED["contract"]), "project_id": project["id"], "if_no_notice": "run-on",
+                    "updated_at": now, **row.terms}
+        contract["id"] = _insert(sql, "contract", contract)
+        images.note(sql.info, "contract", contract["id"], contract, None)
         self._appended(chain.append(
-            self.s, actor=self.actor, action=ACTION, project=row.key, to_stage=self.stage, at=now,
+            sql, actor=self.actor, action=ACTION, project=row.key, to_stage=self.stage, at=now,
             payload={"workflow": self.wf.name, "workflow_version": self.wf.version,
                      "workflow_sha256": self.wf.sha256, "title": row.title, "owner": owner, "stage": self.stage,
                      "contract": row.terms, "imported": self.source(row.line)}))
@@ -387,6 +394,15 @@ class _Applier:
         self._appended(chain.append(self.s, actor=self.actor, action="contract.set", project=row.key, at=now,
                                     payload={"contract_of": row.key, "changes": changes,
                                              "imported": self.source(row.line)}))
+
+
+def _insert(sql: Sql, table: str, image: dict[str, Any]) -> int:
+    """INSERT a row of every column of `image` but its id; the new row's id."""
+    columns = [c for c in image if c != "id"]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    found = sql.one(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(':' + c for c in columns)}) RETURNING id",
+                    **{c: image[c] for c in columns})
+    return int(found.id)
 
 
 def _same_ref(a: str, b: str) -> bool:
