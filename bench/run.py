@@ -805,8 +805,8 @@ with open(sys.argv[1], newline="", encoding="utf-8-sig") as f:
     n = 0
     for r in rows:
         pid = db.execute("INSERT INTO project (key, title, workflow, workflow_version, stage, cycle, visit, attrs, "
-                         "created_at, updated_at, version) VALUES (?, ?, 'commissioning', 1, 'do', 1, 1, '{}', ?, ?, 1) "
-                         "RETURNING id", (r[0].lower(), r[1], now, now)).fetchone()[0]
+                         "created_at, updated_at, version) VALUES (?, ?, 'commissioning', 1, 'do', 1, 1, '{}', ?, ?, "
+                         "1) RETURNING id", (r[0].lower(), r[1], now, now)).fetchone()[0]
         db.execute("INSERT INTO contract (project_id, ref, title, department, description, provider, value_total, "
                    "value_annual, start, [end], awarded_by, sme, vcse, if_no_notice, updated_at) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'run-on', ?)",
