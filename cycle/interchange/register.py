@@ -364,12 +364,12 @@ class _Applier:
         project = {**dict.fromkeys(COVERED["project"]), "key": row.key, "title": row.title, "workflow": self.wf.name,
                    "workflow_version": self.wf.version, "stage": self.stage, "cycle": 1, "visit": 1, "owner": owner,
                    "attrs": "{}", "created_at": now, "updated_at": now, "version": 1}
-        project["id"] = _insert(sql, "project", project)
-        images.note(sql.info, "project", project["id"], project, None)
-        contract = {**dict.fromkeys(COVERED["contract"]), "project_id": project["id"], "if_no_notice": "run-on",
+        project["id"] = project_id = _insert(sql, "project", project)
+        images.note(sql.info, "project", project_id, project, None)
+        contract = {**dict.fromkeys(COVERED["contract"]), "project_id": project_id, "if_no_notice": "run-on",
                     "updated_at": now, **row.terms}
-        contract["id"] = _insert(sql, "contract", contract)
-        images.note(sql.info, "contract", contract["id"], contract, None)
+        contract["id"] = contract_id = _insert(sql, "contract", contract)
+        images.note(sql.info, "contract", contract_id, contract, None)
         self._appended(chain.append(
             sql, actor=self.actor, action=ACTION, project=row.key, to_stage=self.stage, at=now,
             payload={"workflow": self.wf.name, "workflow_version": self.wf.version,
