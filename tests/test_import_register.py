@@ -453,3 +453,59 @@ def test_a_file_named_like_a_shipped_mapping_is_the_file(run: Cli, folder: Path,
     monkeypatch.chdir(tmp_path)
     said = run("import", "register", str(write(folder, [row(1)])), "--map", "norfolk").stdout
     assert "1 project created" in said
+
+
+# --- found by attacking it ------------------------------------------------------------------------------------
+
+def test_two_references_making_one_key_are_refused(run: Cli, db: Database, folder: Path) -> None:
+    run("init")
+    path = write(folder, [row(1).replace("R-00001", "A/1", 1), row(2).replace("R-00002", "A-1", 1)])
+    before = db.dump()
+    assert imports(run, path, folder, expect=2) == (
+        f"Error: line 3: project a-1 is made on line 2 for contract 'A/1'; a project holds one contract, so give "
+        f"this one its own project key; correct it in {path} (or the mapping) and import again. Nothing was "
+        f"imported.\n")
+    assert db.dump() == before
+
+
+def test_a_carriage_return_alone_ends_no_line(run: Cli, db: Database, folder: Path) -> None:
+    run("init")
+    path = folder / "mac.csv"
+    path.write_bytes(f"{HEADER}\r{row(1)}\r".encode())
+    assert _hostile(run, db, str(path), str(folder / "map.toml")) == (
+        f"Error: line 1: a line ends with a carriage return alone (an old Mac line end); save {path} again as CSV, "
+        f"with CRLF or LF line ends\n")
+
+
+def test_a_quote_never_closed_is_named(run: Cli, db: Database, folder: Path) -> None:
+    run("init")
+    path = write(folder, [row(1).replace("Contract 1", '"Contract 1', 1).replace('"Provider 1, Ltd"', "P", 1),
+                          row(2), row(3)])
+    err = _hostile(run, db, str(path), str(folder / "map.toml"))
+    assert err.startswith("Error: line 2")
+
+
+def test_a_decommissioning_project_is_not_given_a_contract_of_its_own(run: Cli, db: Database, folder: Path) -> None:
+    run("init")
+    imports(run, write(folder, [row(1)]), folder)
+    db.execute("UPDATE project SET stage = 'review' WHERE key = 'r-00001'")  # a shortcut: the link is what counts
+    parent = db.rows("SELECT id FROM project WHERE key = 'r-00001'")[0][0]
+    run("project", "new", "r-00002", "--title", "Decommissioning", "--workflow", "decommissioning")
+    child = db.rows("SELECT id FROM project WHERE key = 'r-00002'")[0][0]
+    db.execute(f"INSERT INTO link (project_id, kind, other_id, created_at) VALUES ({child}, 'decommissions', "
+               f"{parent}, '2026-12-01T00:00:00Z')")
+    path = write(folder, [row(2)])
+    err = imports(run, path, folder, expect=2)
+    assert err.startswith("Error: line 2: project r-00002 decommissions r-00001 and works with its contract; map the "
+                          "row to r-00001")
+
+
+def test_a_formula_reference_is_stored_as_text_and_neutralised_on_the_way_out(run: Cli, folder: Path,
+                                                                              tmp_path: Path) -> None:
+    run("init")
+    path = write(folder, ['"=cmd|\' /C calc\'!A0",T,"@SUM(1)",01/04/2025,31/03/2028,,"£9,000",6 months,"+Care"'])
+    imports(run, path, folder)
+    out = tmp_path / "q.csv"
+    run("export", "transparency", "--quarter", "2026-Q3", "--out", str(out))
+    text = out.read_bytes().decode("utf-8")
+    assert "\r\n\"'=cmd|' /C calc'!A0\",T,'+Care,,'@SUM(1),9000.00," in text

@@ -154,6 +154,9 @@ class Reading:
                                        f"a comma outside quotes, or a quote not closed? Correct it in {self.path}")
                     yield Record(line, dict(zip(self.header, cells, strict=True)))
             except csv.Error as exc:
+                if "new-line character" in str(exc):
+                    raise BadInput(f"line {started}: a line ends with a carriage return alone (an old Mac line end); "
+                                   f"save {self.path} again as CSV, with CRLF or LF line ends") from None
                 raise BadInput(f"line {started}: {exc}; correct it in {self.path}") from None
             self.sha256 = raw.digest.hexdigest()
             self.codec = _NAMES[codec]

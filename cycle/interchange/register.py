@@ -323,6 +323,11 @@ class _Applier:
             raise RowProblem(row.line, row.columns.get("ref"), f"project {row.key} holds contract {contract.ref!r}, "
                              f"not {ref!r}; a project holds one contract, so map this row to another project",
                              self.path)
+        if contract is None:
+            _, holder, _ = rows.contract_holder(sql_of(self.s), project.id or 0, project.key)
+            if holder != project.key:
+                raise RowProblem(row.line, None, f"project {row.key} decommissions {holder} and works with its "
+                                 f"contract; map the row to {holder}", self.path)
         before = {name: getattr(contract, name) if contract is not None else None for name in row.terms}
         changes = {name: [before[name], value] for name, value in row.terms.items() if before[name] != value}
         if not changes:
