@@ -508,4 +508,4 @@ def test_a_formula_reference_is_stored_as_text_and_neutralised_on_the_way_out(ru
     out = tmp_path / "q.csv"
     run("export", "transparency", "--quarter", "2026-Q3", "--out", str(out))
     text = out.read_bytes().decode("utf-8")
-    assert "\r\n\"'=cmd|' /C calc'!A0\",T,'+Care,,'@SUM(1),9000.00," in text
+    assert "\r\n'=cmd|' /C calc'!A0,T,'+Care,,'@SUM(1),9000.00," in text
