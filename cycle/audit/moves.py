@@ -16,7 +16,9 @@ order, and checks each entry that moves or creates a project:
   cannot leave the rule out by leaving out the field);
 - only an `advance`, or a body's recycle or stop decision (`decision.record`, with its decision in
   the same entry), changes a project's stage, visit or cycle;
-- a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1;
+- a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1, or by
+  `project.import`, at a stage other than the stop stage, visit 1 of cycle 1, its entry naming the register
+  (file, SHA-256, line) it came from;
 - a decision row is written by an approver of its body, when the body has approvers on record at that entry
   (and its entry does not claim an approver's authority when it has none: the reports flag it unverified),
   and not by the project's owner (cycle.governance.authority.decision_authority; on SQLite, whoever can write
