@@ -488,12 +488,12 @@ def test_a_quote_never_closed_is_named(run: Cli, db: Database, folder: Path) -> 
 def test_a_decommissioning_project_is_not_given_a_contract_of_its_own(run: Cli, db: Database, folder: Path) -> None:
     run("init")
     imports(run, write(folder, [row(1)]), folder)
-    db.execute("UPDATE project SET stage = 'review' WHERE key = 'r-00001'")  # a shortcut: the link is what counts
+    db.tamper("UPDATE project SET stage = 'review' WHERE key = 'r-00001'")  # a shortcut: the link is what counts
     parent = db.rows("SELECT id FROM project WHERE key = 'r-00001'")[0][0]
     run("project", "new", "r-00002", "--title", "Decommissioning", "--workflow", "decommissioning")
     child = db.rows("SELECT id FROM project WHERE key = 'r-00002'")[0][0]
-    db.execute(f"INSERT INTO link (project_id, kind, other_id, created_at) VALUES ({child}, 'decommissions', "
-               f"{parent}, '2026-12-01T00:00:00Z')")
+    db.tamper(f"INSERT INTO link (project_id, kind, other_id, created_at) VALUES ({child}, 'decommissions', "
+              f"{parent}, '2026-12-01T00:00:00Z')")
     path = write(folder, [row(2)])
     err = imports(run, path, folder, expect=2)
     assert err.startswith("Error: line 2: project r-00002 decommissions r-00001 and works with its contract; map the "
