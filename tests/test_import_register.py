@@ -509,3 +509,18 @@ def test_a_formula_reference_is_stored_as_text_and_neutralised_on_the_way_out(ru
     run("export", "transparency", "--quarter", "2026-Q3", "--out", str(out))
     text = out.read_bytes().decode("utf-8")
     assert "\r\n'=cmd|' /C calc'!A0,T,'+Care,,'@SUM(1),9000.00," in text
+
+
+def test_a_huge_or_deeply_nested_mapping_and_empty_names(run: Cli, db: Database, folder: Path) -> None:
+    run("init")
+    path = write(folder, [row(1)])
+    big = folder / "big.toml"
+    big.write_text(MAP + "#" * 100_000 + "\n")
+    assert _hostile(run, db, str(path), str(big)) == (
+        f"Error: {big}: {len(big.read_bytes())} bytes, more than a mapping file may have (65536); is it the right "
+        f"file?\n")
+    deep = folder / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert _hostile(run, db, str(path), str(deep)).startswith(f"Error: {deep}: not valid TOML")
+    assert _hostile(run, db, str(path), "").startswith("Error: .: a folder")
+    assert "cannot read the file" in _hostile(run, db, "", str(folder / "map.toml"))
