@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -140,13 +141,8 @@ class _Checker:
         return RowProblem(record.line, column, text, self.path)
 
     def day(self, record: csvin.Record, name: str, cell: str) -> str:
-        for fmt in self.m.dates:
-            try:
-                when = datetime.strptime(cell, fmt).date()
-                break
-            except ValueError:
-                continue
-        else:
+        when = _parsed_day(cell, self.m.dates)
+        if when is None:
             shown = cell if len(cell) <= 40 else cell[:37] + "..."
             raise self.problem(record, name, f"{shown!r} is not a date written as the mapping says "
                                              f"({' or '.join(self.m.dates)})")
@@ -156,9 +152,8 @@ class _Checker:
         return when.isoformat()
 
     def money(self, record: csvin.Record, name: str, cell: str) -> str:
-        text = cell.replace("GBP", "").replace("\u00a0", " ").strip()
         try:
-            return inputs.money(text, "the amount")
+            return _amount(cell)
         except BadInput as exc:
             shown = cell if len(cell) <= 40 else cell[:37] + "..."
             why = ("more than £1,000,000,000,000" if "more than" in str(exc)
@@ -197,8 +192,7 @@ class _Checker:
                 elif name == "awarded_by":
                     terms[column] = contracts.route(cell, "the route")
                 else:
-                    kind = {"reference": "ref", "title": "title", "description": "note"}.get(name, "text")
-                    terms[column] = inputs.text(cell, "the text", kind)
+                    terms[column] = _text(cell, _KINDS.get(name, "text"))
             except RowProblem:
                 raise
             except BadInput as exc:
@@ -228,6 +222,30 @@ class _Checker:
         if end and most and most < end:
             raise self.problem(record, "maximum_end", f"the maximum end date {most} is before the current end date "
                                                       f"{end}; it is the latest end the extensions allow")
+
+
+# A register repeats its dates, amounts, departments and providers: each distinct cell is checked once.
+_KINDS = {"reference": "ref", "title": "title", "description": "note"}
+
+
+@lru_cache(maxsize=8192)
+def _parsed_day(cell: str, formats: tuple[str, ...]) -> date | None:
+    for fmt in formats:
+        try:
+            return datetime.strptime(cell, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+@lru_cache(maxsize=8192)
+def _amount(cell: str) -> str:
+    return inputs.money(cell.replace("GBP", "").replace("\u00a0", " ").strip(), "the amount")
+
+
+@lru_cache(maxsize=8192)
+def _text(cell: str, kind: str) -> str:
+    return inputs.text(cell, "the text", kind)
 
 
 def _key(text: str) -> str | None:
@@ -287,7 +305,8 @@ class _Applier:
         self.stage = mapping.stage or wf.initial
         self.file = os.path.basename(path)
         self.new: dict[str, tuple[int, str]] = {}  # key of a project this import creates -> (line, its reference)
-        self.keys = rows.project_keys(sql_of(session))  # the projects there are: most rows of a first import are new
+        self.sql = sql_of(session)  # the transaction's plain SQL (the ORM writes flush themselves: `update`)
+        self.keys = rows.project_keys(self.sql)  # the projects there are: most rows of a first import are new
         self.first_seq: int | None = None
         self.last_seq: int | None = None
 
@@ -365,7 +384,7 @@ class _Applier:
         owner = self.owner_of(row)
         self.check_terms(row, None)
         now = clock.utc_now()
-        sql = sql_of(self.s)
+        sql = self.sql
         project = {**dict.fromkeys(COVERED["project"]), "key": row.key, "title": row.title, "workflow": self.wf.name,
                    "workflow_version": self.wf.version, "stage": self.stage, "cycle": 1, "visit": 1, "owner": owner,
                    "attrs": "{}", "created_at": now, "updated_at": now, "version": 1}
