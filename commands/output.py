@@ -508,6 +508,8 @@ def planned_row(p: Any) -> str:
         return safe(f"line {p.line}: would create project {p.key} at {p.stage}, with contract {p.ref}")
     if p.what == "unchanged":
         return safe(f"line {p.line}: unchanged: contract {p.ref} of {p.key}")
+    if p.what == "add":
+        return safe(f"line {p.line}: would add contract {p.ref} to project {p.key}")
     changes = "; ".join(f"{name} {old or '(none)'} -> {new}" for name, (old, new) in p.changes.items())
     return safe(f"line {p.line}: would change contract {p.ref} of {p.key}: {changes}")
 
@@ -517,12 +519,12 @@ def imported(d: Any) -> str:
     rows = counted(d.rows, "row")
     if d.dry_run:
         return safe(f"Dry run of {d.file} (read as {d.encoding}, SHA-256 {d.sha256}): {rows}: {d.created} to "
-                    f"create, {d.changed} to change, {d.unchanged} unchanged. Nothing was written.")
-    if not d.created and not d.changed:
+                    f"create, {d.added} to add, {d.changed} to change, {d.unchanged} unchanged. Nothing was written.")
+    if not d.created and not d.added and not d.changed:
         return safe(f"Nothing to change: the {rows} of {d.file} match the database (SHA-256 {d.sha256}); nothing "
                     f"was written.")
     entries = (f"audit entry {d.first_seq}" if d.first_seq == d.last_seq
                else f"audit entries {d.first_seq} to {d.last_seq}")
     return safe(f"Imported {d.file} (read as {d.encoding}, SHA-256 {d.sha256}): {rows}: "
-                f"{counted(d.created, 'project')} created, {counted(d.changed, 'contract')} changed, "
-                f"{d.unchanged} unchanged; recorded as {entries}.")
+                f"{counted(d.created, 'project')} created, {counted(d.added, 'contract')} added, "
+                f"{counted(d.changed, 'contract')} changed, {d.unchanged} unchanged; recorded as {entries}.")

@@ -358,7 +358,7 @@ MODES = ("set", "add", "upsert")
 
 
 def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str,
-              which: str | None = None, mode: str = "set", imported: dict[str, str] | None = None) -> Contract:
+              which: str | None = None, mode: str = "set", imported: dict[str, Any] | None = None) -> Contract:
     """Record or change one contract's terms (see MODES) and append its audit entry (contract.set, or
     contract.add for a new contract made by add or upsert), in the caller's transaction. An upsert that changes
     nothing writes nothing. For importers: `clean_terms` first, then this, once per row, in one transaction;

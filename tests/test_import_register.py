@@ -83,7 +83,7 @@ def test_each_shipped_mapping_imports_its_sample(run: Cli, mapping: str, rows: i
     sample = DATA / f"{mapping}.csv"
     said = run("import", "register", str(sample), "--map", mapping).stdout
     assert said.startswith(f"Imported {sample} (read as UTF-8, SHA-256 {sha(sample)}): {rows} rows: {rows} projects "
-                           f"created, 0 contracts changed, 0 unchanged; recorded as audit entries ")
+                           f"created, 0 contracts added, 0 contracts changed, 0 unchanged; recorded as audit entries ")
     listed = run.json("contracts", "list", "--status", "all", "--as-of", "2026-12-01")
     assert len(listed) == rows
     assert {k: listed[0][k] for k in first} == first
@@ -139,7 +139,7 @@ def test_a_thousand_rows_go_in_one_transaction(run: Cli, db: Database, folder: P
     else:
         db.execute("DROP TRIGGER jam_last ON audit_entry", "DROP FUNCTION jam_last()")
     said = imports(run, path, folder)
-    assert "1000 rows: 1000 projects created, 0 contracts changed, 0 unchanged" in said
+    assert "1000 rows: 1000 projects created, 0 contracts added, 0 contracts changed, 0 unchanged" in said
     assert db.rows("SELECT COUNT(*) FROM contract")[0][0] == 1000
     run("audit", "verify")
 
@@ -177,7 +177,7 @@ def test_a_changed_end_date_is_one_audited_update(run: Cli, db: Database, folder
                                     "line 3: would change contract R-00002 of r-00002: end 2028-03-31 -> 2028-09-30"]
     assert len(db.audit()) == entries
     said = imports(run, path, folder)
-    assert "2 rows: 0 projects created, 1 contract changed, 1 unchanged" in said
+    assert "2 rows: 0 projects created, 0 contracts added, 1 contract changed, 1 unchanged" in said
     (entry,) = db.audit()[entries:]
     payload = json.loads(entry["payload"])
     assert (entry["action"], entry["project"]) == ("contract.set", "r-00002")
@@ -220,8 +220,8 @@ def test_dry_run_says_per_row_and_writes_nothing(run: Cli, db: Database, folder:
     said = imports(run, path, folder, "--dry-run")
     assert said == ("line 2: would create project r-00001 at do, with contract R-00001\n"
                     "line 3: would create project r-00002 at do, with contract R-00002\n"
-                    f"Dry run of {path} (read as UTF-8, SHA-256 {sha(path)}): 2 rows: 2 to create, 0 to change, "
-                    f"0 unchanged. Nothing was written.\n")
+                    f"Dry run of {path} (read as UTF-8, SHA-256 {sha(path)}): 2 rows: 2 to create, 0 to add, 0 to "
+                    f"change, 0 unchanged. Nothing was written.\n")
     assert db.dump() == before
     data = json.loads(imports(run, path, folder, "--dry-run", "--json"))
     assert [r["what"] for r in data["each"]] == ["create", "create"] and data["created"] == 2
@@ -269,16 +269,35 @@ def test_a_bad_row_is_one_line_exit_2_and_nothing_written(run: Cli, db: Database
     assert db.dump() == before
 
 
-def test_a_project_that_holds_another_contract_stops_the_whole_import(run: Cli, db: Database, folder: Path) -> None:
+def test_a_new_reference_on_an_existing_project_adds_a_second_contract(run: Cli, db: Database,
+                                                                      folder: Path) -> None:
+    run("init")
+    run("project", "new", "care", "--title", "Care at home")
+    run("contract", "set", "care", "--ref", "LOT-1", "--provider", "Someone")
+    (folder / "map.toml").write_text(MAP.replace('key = "{reference}"', 'key = "{department}"'))
+    path = write(folder, [row(1), row(2)])  # both rows' Service is Care: project care
+    assert imports(run, path, folder, "--dry-run").splitlines()[:2] == [
+        "line 2: would add contract R-00001 to project care", "line 3: would add contract R-00002 to project care"]
+    said = imports(run, path, folder)
+    assert "2 rows: 0 projects created, 2 contracts added, 0 contracts changed, 0 unchanged" in said
+    refs = [c["ref"] for c in run.json("contracts", "list", "--status", "all") if c["project"] == "care"]
+    assert sorted(refs) == ["LOT-1", "R-00001", "R-00002"]
+    added = [e for e in run.json("audit", "log", "care") if e["action"] == "contract.add"]
+    assert [e["payload"]["imported"]["line"] for e in added] == [2, 3]
+    assert imports(run, path, folder).startswith("Nothing to change")
+    run("audit", "verify")
+
+
+def test_a_contract_without_a_reference_stops_the_whole_import(run: Cli, db: Database, folder: Path) -> None:
     run("init")
     run("project", "new", "r-00002", "--title", "Already here")
-    run("contract", "set", "r-00002", "--ref", "OTHER-9", "--provider", "Someone")
+    run("contract", "set", "r-00002", "--provider", "Someone")  # no reference: cannot be told from a second one
     path = write(folder, [row(1), row(2)])
     before = db.dump()
     err = imports(run, path, folder, expect=2)
-    assert err == (f"Error: line 3, column 'Ref': project r-00002 holds contract 'OTHER-9', not 'R-00002'; a project "
-                   f"holds one contract, so map this row to another project; correct it in {path} (or the mapping) "
-                   f"and import again. Nothing was imported.\n")
+    assert err.startswith("Error: line 3: r-00002's contract with Someone has no reference, and once it has a "
+                          "second contract each is named by its own; give it one first with: cycle contract set "
+                          "r-00002 --ref REF; correct it in ")
     assert db.dump() == before  # line 2's project, created first in the transaction, is gone with it
 
 
@@ -457,15 +476,14 @@ def test_a_file_named_like_a_shipped_mapping_is_the_file(run: Cli, folder: Path,
 
 # --- found by attacking it ------------------------------------------------------------------------------------
 
-def test_two_references_making_one_key_are_refused(run: Cli, db: Database, folder: Path) -> None:
+def test_two_references_making_one_key_give_one_project_two_contracts(run: Cli, folder: Path) -> None:
     run("init")
     path = write(folder, [row(1).replace("R-00001", "A/1", 1), row(2).replace("R-00002", "A-1", 1)])
-    before = db.dump()
-    assert imports(run, path, folder, expect=2) == (
-        f"Error: line 3: project a-1 is made on line 2 for contract 'A/1'; a project holds one contract, so give "
-        f"this one its own project key; correct it in {path} (or the mapping) and import again. Nothing was "
-        f"imported.\n")
-    assert db.dump() == before
+    assert imports(run, path, folder, "--dry-run").splitlines()[:2] == [
+        "line 2: would create project a-1 at do, with contract A/1", "line 3: would add contract A-1 to project a-1"]
+    assert "1 project created, 1 contract added" in imports(run, path, folder)
+    assert sorted(c["ref"] for c in run.json("contracts", "list", "--status", "all")) == ["A-1", "A/1"]
+    run("audit", "verify")
 
 
 def test_a_carriage_return_alone_ends_no_line(run: Cli, db: Database, folder: Path) -> None:
@@ -496,7 +514,7 @@ def test_a_decommissioning_project_is_not_given_a_contract_of_its_own(run: Cli, 
               f"{parent}, '2026-12-01T00:00:00Z')")
     path = write(folder, [row(2)])
     err = imports(run, path, folder, expect=2)
-    assert err.startswith("Error: line 2: project r-00002 decommissions r-00001 and works with its contract; map the "
+    assert err.startswith("Error: line 2: project r-00002 decommissions r-00001 and works with its contracts; map the "
                           "row to r-00001")
 
 

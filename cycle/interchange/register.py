@@ -41,13 +41,13 @@ from .mapping import CONTRACT_COLUMN, DATE_FIELDS, MONEY_FIELDS, Mapping, load, 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from cycle.db.models import Contract, Project
+    from cycle.db.models import Project
     from cycle.db.sql import Sql
     from cycle.db.store import Store
     from cycle.workflow.definition import Workflow
 
 ACTION = "project.import"
-_COUNTED = {"create": "created", "change": "changed", "unchanged": "unchanged"}
+_COUNTED = {"create": "created", "add": "added", "change": "changed", "unchanged": "unchanged"}
 _CHECKED = ("start", "end", "extension_to", "notice")  # what contracts.check_terms reads
 
 
@@ -78,7 +78,7 @@ class Planned:
     """What the import does (or, with --dry-run, would do) with one row."""
 
     line: int
-    what: str  # create | change | unchanged
+    what: str  # create | add | change | unchanged
     key: str
     ref: str
     changes: dict[str, list[str | None]] = field(default_factory=dict)
@@ -94,6 +94,7 @@ class Imported:
     encoding: str
     rows: int = 0
     created: int = 0
+    added: int = 0
     changed: int = 0
     unchanged: int = 0
     first_seq: int | None = None
@@ -102,7 +103,7 @@ class Imported:
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "sha256": self.sha256, "encoding": self.encoding, "rows": self.rows,
-                "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
+                "created": self.created, "added": self.added, "changed": self.changed, "unchanged": self.unchanged,
                 "first_seq": self.first_seq, "last_seq": self.last_seq,
                 "dry_run": self.dry_run}
 
@@ -318,44 +319,40 @@ class _Applier:
         return {"file": self.file, "sha256": self.sha256, "line": line}
 
     def plan(self, row: Row) -> Planned:
+        """What the row does: creates its project (with the contract), adds a contract to its project (a
+        reference the project does not hold yet), changes the contract with its reference, or nothing."""
         from sqlmodel import select
 
-        from cycle.db.models import Contract, Project
+        from cycle.db.models import Project
 
         ref = row.terms["ref"]
-        if row.key in self.new:
-            line, other = self.new[row.key]
-            raise RowProblem(row.line, None, f"project {row.key} is made on line {line} for contract {other!r}; a "
-                             f"project holds one contract, so give this one its own project key", self.path)
-        project = (self.s.exec(select(Project).where(Project.key == row.key)).first()
-                   if row.key in self.keys else None)
-        if project is None:
+        if row.key not in self.keys:
+            self.keys.add(row.key)
             self.new[row.key] = (row.line, ref)
-            planned = Planned(row.line, "create", row.key, ref, stage=self.stage)
             if not self.dry_run:
                 self.create(row)
             else:
                 self.owner_of(row)
-            return planned
-        contract = self.s.exec(select(Contract).where(Contract.project_id == project.id)).first()
-        if contract is not None and contract.ref is not None and _same_ref(contract.ref, ref) is False:
-            raise RowProblem(row.line, row.columns.get("ref"), f"project {row.key} holds contract {contract.ref!r}, "
-                             f"not {ref!r}; a project holds one contract, so map this row to another project",
-                             self.path)
-        if contract is None:
-            _, holder, _ = rows.contract_holder(sql_of(self.s), project.id or 0, project.key)
-            if holder != project.key:
-                raise RowProblem(row.line, None, f"project {row.key} decommissions {holder} and works with its "
-                                 f"contract; map the row to {holder}", self.path)
+                self.check_terms(row, None)
+            return Planned(row.line, "create", row.key, ref, stage=self.stage)
+        if row.key in self.new and self.dry_run:  # made by an earlier row of this dry run: not in the database
+            self.check_terms(row, None)
+            return Planned(row.line, "add", row.key, ref, {n: [None, v] for n, v in row.terms.items()})
+        project = self.s.exec(select(Project).where(Project.key == row.key)).one()
+        holder_id, holder, found = rows.contract_holder(self.sql, project.id or 0, project.key)
+        if holder != project.key:
+            raise RowProblem(row.line, None, f"project {row.key} decommissions {holder} and works with its "
+                             f"contracts; map the row to {holder}", self.path)
+        contract = next((c for c in found if c.ref == ref), None)
         before = {name: getattr(contract, name) if contract is not None else None for name in row.terms}
         changes = {name: [before[name], value] for name, value in row.terms.items() if before[name] != value}
         if not changes:
             return Planned(row.line, "unchanged", row.key, ref)
+        what = "change" if contract is not None else "add"
+        self.check_terms(row, contract)
         if not self.dry_run:
-            self.update(row, project, contract, changes)
-        else:
-            self.check_terms(row, contract)
-        return Planned(row.line, "change", row.key, ref, changes)
+            self.update(row, project)
+        return Planned(row.line, what, row.key, ref, changes)
 
     def owner_of(self, row: Row) -> str | None:
         from cycle.governance import people
@@ -367,7 +364,7 @@ class _Applier:
         except BadInput as exc:
             raise RowProblem(row.line, self.m.columns.get("owner", (None,))[0], str(exc), self.path) from None
 
-    def check_terms(self, row: Row, contract: Contract | None) -> None:
+    def check_terms(self, row: Row, contract: Any) -> None:
         """The row's terms together with what the contract keeps (contracts.check_terms: the notice period fits)."""
         terms = {name: row.terms.get(name, getattr(contract, name, None)) for name in _CHECKED}
         if not terms["end"] or not terms["notice"]:
@@ -400,24 +397,19 @@ class _Applier:
                      "workflow_sha256": self.wf.sha256, "title": row.title, "owner": owner, "stage": self.stage,
                      "contract": row.terms, "imported": self.source(row.line)}))
 
-    def update(self, row: Row, project: Project, contract: Contract | None,
-               changes: dict[str, list[str | None]]) -> None:
-        from cycle.db.models import Contract
-
-        self.check_terms(row, contract)
-        now = clock.utc_now()
-        if contract is None:
-            contract = Contract(project_id=project.id or 0, updated_at=now)
-        for name, value in row.terms.items():
-            setattr(contract, name, value)
-        contract.updated_at = now
-        project.updated_at = now  # its version moves on, as for `contract set`
+    def update(self, row: Row, project: Project) -> None:
+        """Change or add the row's contract through contracts.set_terms (upsert by the project and reference)."""
+        project.updated_at = clock.utc_now()  # its version moves on, as for `contract set`
         self.s.add(project)
-        self.s.add(contract)
         self.s.flush()
-        self._appended(chain.append(self.s, actor=self.actor, action="contract.set", project=row.key, at=now,
-                                    payload={"contract_of": row.key, "changes": changes,
-                                             "imported": self.source(row.line)}))
+        try:
+            contracts.set_terms(self.s, project, dict(row.terms), self.actor, mode="upsert",
+                                imported=self.source(row.line))
+        except BadInput as exc:
+            raise RowProblem(row.line, None, str(exc), self.path) from None
+        seq = chain.head(self.sql)[0]
+        self.first_seq = self.first_seq or seq
+        self.last_seq = seq
 
 
 def _insert(sql: Sql, table: str, image: dict[str, Any]) -> int:
