@@ -7,9 +7,11 @@ Two readings of the file, neither holding it in memory:
    and the column.
 2. In ONE write transaction, each row is compared with the database and applied: a project that does not exist
    is created at the mapping's stage (one `project.import` audit entry naming the file, its SHA-256 and the
-   line), a contract that differs is updated (one `contract.set` entry with the old and new values), and a row
-   that matches is left alone. A problem here (an owner nobody registered, a project that holds another
-   contract) rolls the whole import back. The file's SHA-256 must be the same as in the first reading.
+   line); a contract is found by its project and reference: one that differs is updated (one `contract.set`
+   entry with the old and new values), one the project does not hold yet is added (`contract.add`), both
+   through contracts.set_terms; a row that matches is left alone. A problem here (an owner nobody registered,
+   a project whose contract has no reference) rolls the whole import back. The file's SHA-256 must be the same
+   as in the first reading.
 
 A blank cell (one the mapping's [format] blank lists) means "not given": a new contract has nothing there, an
 existing one keeps what it has. A second import of the same file therefore changes nothing.
