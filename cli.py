@@ -9,6 +9,7 @@ import click
 
 from cycle._version import __version__
 from cycle.commands import (
+    action,
     audit,
     contract,
     db,
@@ -19,6 +20,7 @@ from cycle.commands import (
     gate,
     imports,
     interchange,
+    kpi,
     milestone,
     ocds,
     people,
@@ -128,7 +130,8 @@ def cli() -> None:
 
 
 for command in (db.init, demo.demo, project.project, programme.programme, gate.gate, milestone.milestone,
-                evidence.evidence, decision.decision, contract.contract, contract.contracts, report.report,
+                evidence.evidence, decision.decision, contract.contract, contract.contracts, kpi.kpi,
+                kpi.performance, action.action, report.report,
                 people.people, audit.audit, export.export, db.db, workflow.workflow, reminders.review,
                 reminders.remind, reminders.outbox, reminders.scheduler, imports.import_):
     cli.add_command(command)

@@ -294,7 +294,19 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action == "outbox.retry":
         return f"#{p['outbox_id']} retry (was {p['was']})"
     if action == "review.record":
-        return f"{p['quarter']} review held on {p['held_on']}"
+        return f"{p['quarter']} review held on {p['held_on']}" + (
+            f", {counted(len(p['indicators']), 'indicator')} kept" if p.get("indicators") else "")
+    if action == "kpi.add":
+        return f"indicator {p['kpi']}: {p['title']}"
+    if action == "kpi.target":
+        return f"indicator {p['kpi']}: new terms from {p['from_quarter']}"
+    if action == "kpi.record":
+        was = f" (was {p['was']})" if p.get("was") is not None else ""
+        return f"{p['kpi']} {p['quarter']}: {p['value']}{was}"
+    if action == "kpi.import":
+        return f"{counted(len(p['values']), 'value')} from {p['file']}"
+    if action in ("action.add", "action.done"):
+        return f"#{p['action_id']} {p['text']}" + (f" (due {p['due']})" if "due" in p else f" done {p['done_on']}")
     if action.startswith("scheduler."):
         return f"{action[10:]} ({p.get('holder', '')})"
     if action == "project.create":

@@ -102,6 +102,14 @@ def _script(home: Path) -> list[Step]:
         ("A second contract on the same project (a lot with another provider), named by its reference.",
          ["contract", "add", k, "--ref", "CAMHS-LOT2", "--provider", "Trust Y", "--start", "2025-04-01", "--end",
           "2028-03-31", "--value", "900k", "--notice", "3 months", "--if-no-notice", "ends"], 0, "alice"),
+        ("Its performance (section 8): a SMART indicator of the contract, the provider's quarterly return imported "
+         "all or nothing, and the portfolio's indicators in a quarter, judged against the target then.",
+         ["kpi", "add", k, "rtt-4wk", "--title", "Referral to treatment within 4 weeks", "--unit", "%", "--target",
+          "92", "--better", "higher", "--tolerance", "5", "--over", "10", "--source", "provider quarterly return",
+          "--contract", "CAMHS-2027-01"],
+         0, "alice"),
+        ("", ["kpi", "import", str(home / RETURN)], 0, "alice"),
+        ("", ["performance", "--quarter", "2026-Q2", "--as-of", "2026-12-01"], 0, "alice"),
         ("What needs a decision soon, as seen on 1 December 2026?",
          ["contracts", "due", "--within", "365d", "--as-of", "2026-12-01"], 0, "alice"),
         ("The contract register: every live contract, its maximum end, value and notice deadline.",
@@ -149,6 +157,15 @@ def _script(home: Path) -> list[Step]:
         ("... and check that nothing in the record was altered.", ["audit", "verify"], 0, "alice"),
     ]
     return steps
+
+
+RETURN = "returns.csv"
+
+
+def _provider_return(home: Path) -> None:
+    """A provider's quarterly return, as a spreadsheet saves it (`kpi import` in the script)."""
+    (home / RETURN).write_text("project,kpi,quarter,value,note\r\ncamhs,rtt-4wk,2026-Q1,90.5,\r\n"
+                               "camhs,rtt-4wk,2026-Q2,86,two staff vacancies\r\n", encoding="utf-8")
 
 
 def _team_workflow(home: Path) -> None:
@@ -255,6 +272,7 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
         _team_workflow(where)
         _ocds_file(where)
         _register(where)
+        _provider_return(where)
         for narration, argv, expected, user in [*_script(where), _report_step(where)]:
             os.environ["CYCLE_USER"] = user
             if narration:

@@ -40,7 +40,13 @@ COVERED: dict[str, tuple[str, ...]] = {
     "link": ("id", "project_id", "kind", "other_id", "created_at"),
     "person": ("id", "name", "email", "created_at"),
     "person_role": ("id", "person_id", "role", "body"),
-    "review_meeting": ("id", "project_id", "quarter", "held_on", "note", "recorded_by", "recorded_at"),
+    "review_meeting": ("id", "project_id", "quarter", "held_on", "note", "recorded_by", "recorded_at", "attendees",
+                       "snapshot"),
+    "kpi": ("id", "contract_id", "key", "title", "unit", "better", "source", "created_by", "created_at"),
+    "kpi_target": ("id", "kpi_id", "from_quarter", "target", "low", "high", "tolerance", "over", "set_by", "set_at"),
+    "kpi_value": ("id", "kpi_id", "quarter", "value", "note", "recorded_by", "recorded_at"),
+    "action": ("id", "project_id", "kpi_id", "text", "owner", "due", "done_on", "done_note", "created_by",
+               "created_at"),
     "outbox": ("id", "project", "kind", "period", "recipient", "email", "due_on", "context", "status", "attempts",
                "next_attempt_at", "claimed_by", "claim_expires_at", "first_attempt_at", "last_error", "message_id",
                "created_at", "sent_at"),
@@ -53,7 +59,8 @@ COVERED: dict[str, tuple[str, ...]] = {
 LATER: dict[str, tuple[str, ...]] = {
     "evidence": ("counts_for",),
     "contract": ("termination_costs", "ocid", "ocds_id", "buyer", "title", "description", "department", "review_date",
-                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable")}
+                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable"),
+    "review_meeting": ("attendees", "snapshot")}
 
 #: The tables deliberately not compared, and why.
 NOT_COVERED: dict[str, str] = {

@@ -353,3 +353,8 @@ def stream_published(sql: Sql) -> Generator[tuple[str, str, ContractRow], None, 
     with closing(sql.stream(_PUBLISHED)) as found:
         for r in found:
             yield r[0], r[1], ContractRow._make(r[2:])
+
+
+def contract_columns(alias: str) -> str:
+    """The select list of a whole ContractRow from the contract table under `alias` (for joins elsewhere)."""
+    return _select(ContractRow, alias)
