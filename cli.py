@@ -9,6 +9,7 @@ import click
 
 from cycle._version import __version__
 from cycle.commands import (
+    action,
     audit,
     contract,
     db,
@@ -18,6 +19,8 @@ from cycle.commands import (
     export,
     gate,
     imports,
+    interchange,
+    kpi,
     milestone,
     ocds,
     people,
@@ -127,11 +130,13 @@ def cli() -> None:
 
 
 for command in (db.init, demo.demo, project.project, programme.programme, gate.gate, milestone.milestone,
-                evidence.evidence, decision.decision, contract.contract, contract.contracts, report.report,
+                evidence.evidence, decision.decision, contract.contract, contract.contracts, kpi.kpi,
+                kpi.performance, action.action, report.report,
                 people.people, audit.audit, export.export, db.db, workflow.workflow, reminders.review,
                 reminders.remind, reminders.outbox, reminders.scheduler, imports.import_):
     cli.add_command(command)
 imports.import_.add_command(ocds.import_ocds)
+imports.import_.add_command(interchange.import_register)
 export.export.add_command(ocds.export_ocds)
 completing_keys(cli)
 

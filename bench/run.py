@@ -791,6 +791,180 @@ def bench_due(quick: bool) -> None:
                 f"{reps}), target <= {target}: {verdict(ratio, target)}")
 
 
+# --- 8: importing a contract register ----------------------------------------------------------------
+
+_REGISTER_FLOOR = """
+import csv, sqlite3, sys
+db = sqlite3.connect(sys.argv[2], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=FULL"); db.execute("PRAGMA foreign_keys=ON")
+now = "2026-12-06T00:00:00.000000Z"
+with open(sys.argv[1], newline="", encoding="utf-8-sig") as f:
+    rows = csv.reader(f)
+    next(rows)
+    db.execute("BEGIN IMMEDIATE")
+    n = 0
+    for r in rows:
+        pid = db.execute("INSERT INTO project (key, title, workflow, workflow_version, stage, cycle, visit, attrs, "
+                         "created_at, updated_at, version) VALUES (?, ?, 'commissioning', 1, 'do', 1, 1, '{}', ?, ?, "
+                         "1) RETURNING id", (r[0].lower(), r[1], now, now)).fetchone()[0]
+        db.execute("INSERT INTO contract (project_id, ref, title, department, description, provider, value_total, "
+                   "value_annual, start, [end], awarded_by, sme, vcse, if_no_notice, updated_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'run-on', ?)",
+                   (pid, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[8], r[9], r[11], r[12], r[13], now))
+        n += 1
+    db.execute("COMMIT")
+print(n)
+"""
+
+
+def write_register(path: Path, n: int) -> None:
+    """A register of `n` contracts in the Transparency Code's columns (the shipped mapping lgtc-2015)."""
+    import csv
+
+    sys.path.insert(0, str(ROOT))
+    from cycle.interchange.transparency import COLUMNS
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(COLUMNS)
+        for k in range(n):
+            w.writerow([f"REG-{k:06d}", f"Contract {k}", "Adult social care", "Care, support and advice",
+                        f"Provider {k % 700} Ltd", f"{(k % 97 + 1) * 10000}.00", f"{(k % 97 + 1) * 2500}.00", "",
+                        f"{2020 + k % 6}-04-01", f"{2027 + k % 5}-03-31", "", "tender" if k % 3 else "quote",
+                        "yes" if k % 2 else "no", "no", ""])
+
+
+def bench_import(quick: bool) -> None:
+    sizes = (1_000, 10_000) if not quick else (500, 2_000)
+    reps = 2 if quick else 3
+    with fresh_home() as (home, env):
+        subprocess.run([CYCLE, "init"], env=env, capture_output=True, check=True)
+        template = home.parent / "template.db"
+        shutil.copy(home / "cycle.db", template)
+        rss = {}
+        for n in sizes:
+            register = home.parent / f"register-{n}.csv"
+            write_register(register, n)
+            ratios, runs = [], []
+            for rep in range(reps):
+                measured = {}
+                for name in (["subject", "floor"] if rep % 2 == 0 else ["floor", "subject"]):
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{home / 'cycle.db'}{suffix}").unlink(missing_ok=True)
+                        Path(f"{home.parent / 'floor.db'}{suffix}").unlink(missing_ok=True)
+                    if name == "subject":
+                        shutil.copy(template, home / "cycle.db")
+                        measured[name] = stream_run([CYCLE, "import", "register", str(register), "--map",
+                                                     "lgtc-2015"], env)
+                    else:
+                        shutil.copy(template, home.parent / "floor.db")
+                        measured[name] = stream_run([PY, "-c", _REGISTER_FLOOR, str(register),
+                                                     str(home.parent / "floor.db")], env)
+                runs.append(measured)
+                ratios.append(measured["subject"]["wall"] / measured["floor"]["wall"])
+            s, f = runs[-1]["subject"], runs[-1]["floor"]
+            ratio = median(ratios)
+            rss[n] = s["rss"]
+            say(f"[8] import register, {n:,} rows ({register.stat().st_size / 1e6:.1f} MB), one transaction: "
+                f"{n / s['wall']:,.0f} rows/s ({s['wall']:.2f} s), peak RSS {s['rss']:.0f} MB; floor (plain SQL, the "
+                f"same rows, one transaction) {n / f['wall']:,.0f} rows/s ({f['wall']:.2f} s), peak RSS "
+                f"{f['rss']:.0f} MB; ratio {ratio:.1f} (median of {reps}), target <= 10: {verdict(ratio, 10.0)}")
+        small, large = sizes
+        say(f"[8] peak RSS {rss[small]:.0f} MB at {small:,} rows, {rss[large]:.0f} MB at {large:,}: "
+            f"{'bounded' if rss[large] - rss[small] < 10 else 'GROWS with the file'}")
+# --- 9: contract performance at portfolio scale --------------------------------------------------------
+
+_KPIS_PER_CONTRACT = 5
+_QUARTERS = ["2024-Q3", "2024-Q4", "2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2"]
+
+
+def build_performance(path: Path, n: int) -> int:
+    """`n` live contracts (one per project at do), each with 5 indicators (higher, lower and band) and a value for
+    each of 8 quarters, written straight into a database made by `cycle init`. The rows are not on the audit
+    record: `cycle performance` does not verify. Returns how many indicators."""
+    db = sqlite3.connect(path)
+    now = "2026-06-01T09:00:00Z"
+    projects, contracts, kpis, targets, values = [], [], [], [], []
+    for i in range(1, n + 1):
+        projects.append((i, f"p{i:06d}", f"Service {i}", "commissioning", "do", 1, 3, "CCGs", "integrated", BODY,
+                         "alice", "{}", now, now, 1, None, None, "gina", None, None, None, None, None, None, 1))
+        contracts.append((i, i, f"Trust {i % 40}", f"C-{i}", "2024-04-01", f"{2027 + i % 4}-03-31", "6 months",
+                          "run-on", "12 months", now))
+        for j in range(_KPIS_PER_CONTRACT):
+            k = (i - 1) * _KPIS_PER_CONTRACT + j + 1
+            better = ("higher", "lower", "band", "higher", "higher")[j]
+            kpis.append((k, i, f"kpi-{j}", f"Indicator {j} of service {i}", "%", better, "provider return", "bench",
+                         now))
+            if better == "band":
+                targets.append((k, "1989-Q4", None, "80", "90", "3", None, "bench", now))
+            else:
+                targets.append((k, "1989-Q4", "92" if better == "higher" else "30", None, None, "5", "10", "bench",
+                                now))
+            if k % 3 == 0:
+                targets.append((k, "2025-Q3", "95" if better == "higher" else "25", None, None, "5", "10", "bench",
+                                now) if better != "band" else (k, "2025-Q3", None, "82", "92", "2", None, "bench", now))
+            for n_q, q in enumerate(_QUARTERS):
+                if (k + n_q) % 17 == 0:
+                    continue  # a return not made: no-return
+                values.append((k, q, str(70 + (k * 7 + n_q * 3) % 40) + (".5" if n_q % 2 else ""), None, "bench",
+                               now))
+    db.executemany(f"INSERT INTO project ({', '.join(_PROJECT_COLUMNS)}) VALUES ({','.join('?' * 25)})", projects)
+    db.executemany('INSERT INTO contract (id, project_id, provider, ref, start, "end", notice, if_no_notice, run_on, '
+                   "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", contracts)
+    db.executemany("INSERT INTO kpi (id, contract_id, key, title, unit, better, source, created_by, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kpis)
+    db.executemany("INSERT INTO kpi_target (kpi_id, from_quarter, target, low, high, tolerance, over, set_by, set_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", targets)
+    db.executemany("INSERT INTO kpi_value (kpi_id, quarter, value, note, recorded_by, recorded_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", values)
+    db.commit()
+    db.close()
+    return len(kpis)
+
+
+_PERFORMANCE = ("import json\nfrom datetime import date\nfrom cycle.calendar.quarters import Quarter\n"
+                "from cycle.db.store import open_store\nfrom cycle.performance import portfolio\n"
+                "store = open_store()\n"
+                "with portfolio.board(store, Quarter(2024, 1), date(2026, 12, 1)) as lines:\n    list(lines)",  # warm
+                "with portfolio.board(store, Quarter(2026, 2), date(2026, 12, 1)) as lines:\n"
+                "    found = sum(1 for line in lines if json.dumps(line.as_dict()))")
+
+
+def _performance_floor(path: Path) -> tuple[str, str]:
+    from cycle.performance import portfolio
+
+    return (f"import json, sqlite3\ndb = sqlite3.connect({str(path)!r})",
+            f"found = sum(1 for r in db.execute({portfolio.statement()!r}, {{'q': '2026-Q2', 'prev': '2026-Q1'}}) "
+            f"if json.dumps(list(r)))")
+
+
+def bench_performance(quick: bool) -> None:
+    n = 1_000 if quick else 5_000
+    reps = 3 if quick else 5
+    with fresh_home() as (home, env):
+        subprocess.run([CYCLE, "init"], env=env, capture_output=True, check=True)
+        t = time.perf_counter()
+        count = build_performance(home / "cycle.db", n)
+        say(f"[9] {n:,} live contracts, {count:,} indicators, {count * len(_QUARTERS):,} quarterly values (less "
+            f"those missing) built in {time.perf_counter() - t:.0f} s")
+        floor = _performance_floor(home / "cycle.db")
+        ratios, runs = [], []
+        for rep in range(reps):
+            pair = [("subject", _PERFORMANCE), ("floor", floor)]
+            measured = dict((name, _timed(env, *code)) for name, code in (pair if rep % 2 == 0 else pair[::-1]))
+            runs.append(measured)
+            ratios.append(measured["subject"][0] / measured["floor"][0])
+        s, f = runs[-1]["subject"], runs[-1]["floor"]
+        ratio = median(ratios)
+        say(f"[9] cycle performance --quarter 2026-Q2 (cycle.performance.portfolio.board, each line as JSON): "
+            f"{s[0]:.2f} s, peak RSS {s[1]:.0f} MB, {s[2]:,} lines; floor (the same one query in plain sqlite3, "
+            f"each row as JSON) {f[0]:.2f} s, peak RSS {f[1]:.0f} MB, {f[2]:,} rows; ratio {ratio:.2f} (median of "
+            f"{reps}), target <= 3: {verdict(ratio, 3.0)}")
+        cli = stream_run([CYCLE, "performance", "--quarter", "2026-Q2", "--as-of", "2026-12-01", "--json"], env)
+        say(f"[9] the command itself, a new process (--json): {cli['wall']:.2f} s, first line after "
+            f"{cli['first'] * 1000:.0f} ms, peak RSS {cli['rss']:.0f} MB, {cli['bytes'] / 1e6:.1f} MB out")
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
@@ -801,6 +975,8 @@ BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "5": ("audit log --json, streamed", bench_log_json),
     "6": ("project list, the reports and the other lists at portfolio scale, at two sizes", bench_portfolio),
     "7": ("due scan and contracts due at portfolio scale", bench_due),
+    "8": ("import of a contract register", bench_import),
+    "9": ("cycle performance over 5,000 live contracts", bench_performance),
 }
 
 

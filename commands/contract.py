@@ -50,6 +50,17 @@ def contract() -> None:
               help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on).")
 @click.option("--termination-costs",
               help="Penalties and costs due should the contract be terminated early, as it states them.")
+@click.option("--title", help="The title of the agreement (Transparency Code).")
+@click.option("--description", help="The goods or services provided (Transparency Code).")
+@click.option("--department", help="The department or service responsible (Transparency Code).")
+@click.option("--review-date", type=DATE, help="The contract's review date, YYYY-MM-DD (Transparency Code).")
+@click.option("--awarded-by", metavar="quote|tender|TEXT",
+              help="quote (an invitation to quote), tender (a published invitation to tender), or the route in "
+                   "words when neither, e.g. 'direct award (PSR)'.")
+@click.option("--sme", metavar="yes|no", help="Whether the supplier is a small or medium-sized enterprise.")
+@click.option("--vcse", metavar="yes|no", help="Whether the supplier is a voluntary or community sector organisation.")
+@click.option("--registration-number", help="The supplier's charity or company registration number.")
+@click.option("--vat-not-recoverable", type=MONEY, help="Value Added Tax that cannot be recovered, in pounds.")
 @expect_version_option
 def contract_set(key: str, expect_version: int | None, which: str | None, **terms: str | None) -> None:
     """Record or change a project's contract terms (only the options given change). A project with

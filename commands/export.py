@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ._common import CONTEXT, actor, file_out_option, ready_store
+from ._common import CONTEXT, QUARTER, actor, file_out_option, ready_store
 
 
 @click.group(context_settings=CONTEXT)
 def export() -> None:
-    """Cycle's records as files for other tools: the audit log for an auditor."""
+    """Cycle's records as files for other tools: the audit log for an auditor, the Transparency Code's data."""
 
 
 @export.command("audit")
@@ -35,3 +35,26 @@ def export_audit(project_key: str | None, fmt: str, out: str, force: bool) -> No
     click.echo(output.safe(
         f"Exported {output.counted(done.entries, 'audit entry', 'audit entries')} (chain head {done.head_seq}:"
         f"{done.head_hash}) to {out}, SHA-256 {done.sha256}; recorded as audit entry {done.seq}."))
+
+
+@export.command("transparency")
+@click.option("--quarter", required=True, type=QUARTER,
+              help="The financial quarter, e.g. 2026-Q3 (October to December 2026).")
+@file_out_option
+def export_transparency(quarter: str, out: str, force: bool) -> None:
+    """Write the Local Government Transparency Code 2015's contracts data for a quarter: every contract over
+    £5,000 in force in it, with the Code's details in its order (docs/import.md). The export is recorded in the
+    audit log, with the file's SHA-256.
+
+    \b
+    Example:
+      cycle export transparency --quarter 2026-Q3 --out contracts-2026-Q3.csv
+    """
+    from cycle.interchange import transparency
+
+    from . import output
+
+    done = transparency.export(ready_store(), quarter, out, actor=actor(), force=force)
+    click.echo(output.safe(
+        f"Exported {output.counted(done.contracts, 'contract')} over £5,000 in force in {done.quarter} to {out}, "
+        f"SHA-256 {done.sha256}; recorded as audit entry {done.seq}."))

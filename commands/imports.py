@@ -1,4 +1,4 @@
-"""`cycle import`: contracts from other systems' files (an OCDS release or record package)."""
+"""`cycle import`: contracts from other systems' files (an OCDS release or record package, a contract register)."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ from ._common import CONTEXT
 
 @click.group("import", context_settings=CONTEXT)
 def import_() -> None:
-    """Contracts from other systems' files: OCDS release or record packages."""
+    """Contracts from other systems' files: OCDS release or record packages, a contract register (CSV)."""

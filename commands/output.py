@@ -262,13 +262,16 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action.startswith("milestone."):
         return f"#{p['milestone_id']} {p['title']} (due {p['due']})"
     imported = p.get("imported") if isinstance(p.get("imported"), dict) else None
-    source = (f", imported from {imported.get('file')} (OCDS release {imported.get('release_id')})"
-              if imported else "")
+    source = ("" if not imported else f", imported from {imported.get('file')}, line {imported.get('line')}"
+              if "line" in imported else
+              f", imported from {imported.get('file')} (OCDS release {imported.get('release_id')})")
     if action == "contract.add":
         return f"contract {p.get('contract_ref')} of {p['contract_of']} added{source}"
     if action == "contract.fund":
         which = f"contract {p['contract_ref']} of " if p.get("contract_ref") else "contract of "
         return f"{which}{p['contract_of']} funded by {_split(p.get('new'))} (was: {_split(p.get('old'))})"
+    if action == "project.import":
+        return f"imported from {p['imported']['file']}, line {p['imported']['line']}"
     if action in ("contract.set", "contract.notice"):
         return (f"contract of {p['contract_of']}" + (f": notice served {p['served_on']}" if "served_on" in p else "")
                 + source)
@@ -278,6 +281,9 @@ def _describe(action: str, p: dict[str, Any]) -> str:
         return f"{p['kind']} {p['other']}"
     if action == "ocds.export":
         return f"{counted(p['releases'], 'OCDS release')} to {p['file']} (SHA-256 {p['sha256'][:12]}...)"
+    if action == "transparency.export":
+        return (f"{p['quarter']}: {counted(p['contracts'], 'contract')} to {p['file']} (SHA-256 "
+                f"{p['sha256'][:12]}...)")
     if action == "audit.export":
         return (f"{counted(p['entries'], 'entry', 'entries')} to {p['file']} ({p['format']}, head "
                 f"{p['head']['seq']}, SHA-256 {p['sha256'][:12]}...)")
@@ -296,7 +302,19 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action == "outbox.retry":
         return f"#{p['outbox_id']} retry (was {p['was']})"
     if action == "review.record":
-        return f"{p['quarter']} review held on {p['held_on']}"
+        return f"{p['quarter']} review held on {p['held_on']}" + (
+            f", {counted(len(p['indicators']), 'indicator')} kept" if p.get("indicators") else "")
+    if action == "kpi.add":
+        return f"indicator {p['kpi']}: {p['title']}"
+    if action == "kpi.target":
+        return f"indicator {p['kpi']}: new terms from {p['from_quarter']}"
+    if action == "kpi.record":
+        was = f" (was {p['was']})" if p.get("was") is not None else ""
+        return f"{p['kpi']} {p['quarter']}: {p['value']}{was}"
+    if action == "kpi.import":
+        return f"{counted(len(p['values']), 'value')} from {p['file']}"
+    if action in ("action.add", "action.done"):
+        return f"#{p['action_id']} {p['text']}" + (f" (due {p['due']})" if "due" in p else f" done {p['done_on']}")
     if action.startswith("scheduler."):
         return f"{action[10:]} ({p.get('holder', '')})"
     if action == "project.create":
@@ -411,6 +429,7 @@ def contract(st: Any) -> str:
         lines.append(f"                  {st.deadline_advice}")
     if d["termination_costs"]:
         lines.append(f"  if terminated early: {d['termination_costs']}")
+    lines += _published(d)
     if d["notice_served_on"] and d["notice_served_by_as_of"]:
         lines.append(f"  notice served   {d['notice_served_on']} ({d['notice_ref']})")
     elif d["notice_served_on"]:
@@ -452,6 +471,15 @@ def fund(key: str, st: Any, before: Any) -> str:
         return safe(f"Cleared who pays for {which}{was}.")
     pool = f" within {st.funding.pool}" if st.funding.pool else ""
     return safe(f"Funding of {which}: {st.funding.summary()}{pool}{was}.")
+def _published(d: dict[str, Any]) -> list[str]:
+    """The Transparency Code's details of a contract, those recorded (`contract set --title ...`)."""
+    supplier = [f"SME {d['sme']}" if d.get("sme") else "", f"VCSE {d['vcse']}" if d.get("vcse") else "",
+                f"registration number {d['registration_number']}" if d.get("registration_number") else ""]
+    shown = [("title", d.get("title")), ("description", d.get("description")), ("department", d.get("department")),
+             ("review date", d.get("review_on")), ("awarded by", d.get("awarded_by")),
+             ("supplier", ", ".join(s for s in supplier if s)),
+             ("VAT not recoverable", pounds(d["vat_not_recoverable"]) if d.get("vat_not_recoverable") else None)]
+    return [f"  {label:<15} {value}" for label, value in shown if value]
 
 
 def contract_set(key: str, st: Any) -> str:
@@ -528,3 +556,33 @@ def no_contracts(provider: str | None, which: str, as_of: Any) -> str:
         return f"No {what} on {as_of.isoformat()}. See them all with: cycle contracts list --status all"
     return ("No contracts yet. Record one with: cycle contract set KEY --provider NAME --start YYYY-MM-DD "
             "--end YYYY-MM-DD")
+
+
+# --- import register -----------------------------------------------------------------------------------------
+
+def planned_row(p: Any) -> str:
+    """One row of `import register --dry-run`: what it would create or change."""
+    if p.what == "create":
+        return safe(f"line {p.line}: would create project {p.key} at {p.stage}, with contract {p.ref}")
+    if p.what == "unchanged":
+        return safe(f"line {p.line}: unchanged: contract {p.ref} of {p.key}")
+    if p.what == "add":
+        return safe(f"line {p.line}: would add contract {p.ref} to project {p.key}")
+    changes = "; ".join(f"{name} {old or '(none)'} -> {new}" for name, (old, new) in p.changes.items())
+    return safe(f"line {p.line}: would change contract {p.ref} of {p.key}: {changes}")
+
+
+def imported(d: Any) -> str:
+    """What `import register` did (or, with --dry-run, would do)."""
+    rows = counted(d.rows, "row")
+    if d.dry_run:
+        return safe(f"Dry run of {d.file} (read as {d.encoding}, SHA-256 {d.sha256}): {rows}: {d.created} to "
+                    f"create, {d.added} to add, {d.changed} to change, {d.unchanged} unchanged. Nothing was written.")
+    if not d.created and not d.added and not d.changed:
+        return safe(f"Nothing to change: the {rows} of {d.file} match the database (SHA-256 {d.sha256}); nothing "
+                    f"was written.")
+    entries = (f"audit entry {d.first_seq}" if d.first_seq == d.last_seq
+               else f"audit entries {d.first_seq} to {d.last_seq}")
+    return safe(f"Imported {d.file} (read as {d.encoding}, SHA-256 {d.sha256}): {rows}: "
+                f"{counted(d.created, 'project')} created, {counted(d.added, 'contract')} added, "
+                f"{counted(d.changed, 'contract')} changed, {d.unchanged} unchanged; recorded as {entries}.")

@@ -47,24 +47,35 @@ def review() -> None:
 @click.option("--quarter", required=True, type=QUARTER,
               help="The financial quarter reviewed, e.g. 2026-Q3 (October-December 2026); 2026-Q4 is Jan-Mar 2027.")
 @click.option("--held-on", required=True, type=DATE, help="The day the meeting was held, YYYY-MM-DD.")
+@click.option("--attendee", "attendees", multiple=True, metavar="NAME",
+              help="Someone who attended (repeat for each), e.g. alice or \"Trust X: J Smith\".")
 @click.option("--note", help="Optional note, e.g. where the minutes are.")
 @click.option("--as-of", hidden=True)  # taken once; now refused, so --held-on cannot be dated after today
-def review_record(key: str, quarter: str, held_on: str, note: str | None, as_of: str | None) -> None:
-    """Record that a quarter's review meeting was held (this stops its reminders).
+def review_record(key: str, quarter: str, held_on: str, attendees: tuple[str, ...], note: str | None,
+                  as_of: str | None) -> None:
+    """Record that a quarter's review meeting was held (this stops its reminders), with who attended; the
+    record keeps each indicator's status for the quarter as it stood (docs/performance.md).
 
     --held-on is the day the meeting was held: today or earlier (London date).
 
     \b
     Example:
-      cycle review record camhs --quarter 2026-Q3 --held-on 2026-12-10 --note "minutes CR-2026-12"
+      cycle review record camhs --quarter 2026-Q3 --held-on 2026-12-10 --attendee alice \\
+        --attendee "Trust X: J Smith" --note "minutes CR-2026-12"
     """
     from cycle.reminders import reviews
 
     if as_of is not None:
         raise click.UsageError("review record takes no --as-of: a review is recorded once the meeting has been "
                                "held; give the day it was held with --held-on (today or earlier)")
-    r = reviews.record(ready_store(), key, quarter, held_on, actor=actor(), note=note)
-    click.echo(f"Recorded the {r.quarter} review of {r.project}, held on {r.held_on}.")
+    r = reviews.record(ready_store(), key, quarter, held_on, actor=actor(), note=note, attendees=list(attendees))
+    said = ""
+    if r.snapshot:
+        counts: dict[str, int] = {}
+        for item in r.snapshot:
+            counts[item["status"] or "not running"] = counts.get(item["status"] or "not running", 0) + 1
+        said = f"; {len(r.snapshot)} indicators: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    click.echo(f"Recorded the {r.quarter} review of {r.project}, held on {r.held_on}{said}.")
 
 
 @review.command("list")

@@ -32,6 +32,14 @@ if TYPE_CHECKING:
 #: A notice deadline this close (or closer) is "due" rather than "open".
 DUE_DAYS = 90
 
+#: What the Transparency Code 2015 asks to be published of a contract beyond its terms (revision 0019).
+TRANSPARENCY = ("title", "description", "department", "review_date", "awarded_by", "sme", "vcse",
+                "registration_number", "vat_not_recoverable")
+#: `--awarded-by`: the Code's two routes; any other text says what the route was (e.g. a PSR direct award).
+ROUTES = ("quote", "tender")
+YES_NO = ("yes", "no")
+_JSON = {"review_date": "review_on"}  # a date is *_on in JSON (docs/json.md)
+
 
 def parse_money(text: str, what: str) -> str:
     """'£1,250,000', '1250000.50', '1.25m', '350k' -> '1250000.00' (cycle.inputs.money)."""
@@ -86,7 +94,9 @@ class Status:
                 "value_total": c.value_total, "value_annual": c.value_annual, "notice": c.notice,
                 "extension_to": c.extension_to, "if_no_notice": c.if_no_notice, "run_on": c.run_on,
                 "notice_served_on": c.notice_served_on, "notice_ref": c.notice_ref,
-                "termination_costs": c.termination_costs, "as_of": self.as_of.isoformat(),
+                "termination_costs": c.termination_costs,
+                **{_JSON.get(name, name): getattr(c, name, None) for name in TRANSPARENCY},
+                "as_of": self.as_of.isoformat(),
                 "notice_deadline": _iso(self.deadline), "status": self.state,
                 "days_to_deadline": self.days_to_deadline, "run_on_to": _iso(self.run_on_to),
                 "if_nothing_is_done": self.consequence,
@@ -267,7 +277,7 @@ def holder_of(session: Session, project: Project, which: str | None = None,
 
 
 FIELDS = ("provider", "ref", "start", "end", "value_total", "value_annual", "notice", "extension_to",
-          "if_no_notice", "run_on", "termination_costs", "buyer", "ocid", "ocds_id")
+          "if_no_notice", "run_on", "termination_costs", "buyer", "ocid", "ocds_id", *TRANSPARENCY)
 
 
 def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
@@ -276,10 +286,17 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
     for name, value in given.items():
         if value is None:
             continue
-        if name in ("start", "end", "extension_to"):
-            out[name] = dates.parse_date(value, f"--{name.replace('_', '-')}").isoformat()
-        elif name in ("value_total", "value_annual"):
-            out[name] = parse_money(value, "--value" if name == "value_total" else "--annual-value")
+        flag = _FLAGS.get(name, f"--{name.replace('_', '-')}")
+        if name in ("start", "end", "extension_to", "review_date"):
+            out[name] = dates.parse_date(value, flag).isoformat()
+        elif name in ("value_total", "value_annual", "vat_not_recoverable"):
+            out[name] = parse_money(value, flag)
+        elif name in ("sme", "vcse"):
+            out[name] = yes_no(value, flag)
+        elif name == "awarded_by":
+            out[name] = route(value, flag)
+        elif name in ("title", "description"):
+            out[name] = inputs.text(value, flag, "title" if name == "title" else "note")
         elif name in ("notice", "run_on"):
             out[name] = str(dates.parse_period(value, f"--{name.replace('_', '-')}"))
         elif name == "if_no_notice":
@@ -296,6 +313,33 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
     elif out.get("run_on"):
         out["if_no_notice"] = "run-on"  # a run-on period means the contract runs on without notice
     return out
+
+
+_FLAGS = {"value_total": "--value", "value_annual": "--annual-value", "vat_not_recoverable": "--vat-not-recoverable",
+          "awarded_by": "--awarded-by"}
+
+
+def yes_no(value: str, what: str) -> str:
+    """'yes' or 'no' (also y/n, true/false, 1/0, any case)."""
+    said = value.strip().casefold()
+    if said in ("yes", "y", "true", "1"):
+        return "yes"
+    if said in ("no", "n", "false", "0"):
+        return "no"
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    raise BadInput(f"{what} {shown!r} is neither yes nor no; give yes or no")
+
+
+def route(value: str, what: str) -> str:
+    """How the contract was awarded: 'quote' (an invitation to quote), 'tender' (a published invitation to tender),
+    or, for neither, the route in words ('direct award (PSR direct award process C)')."""
+    said = inputs.text(value, what)
+    folded = " ".join(said.casefold().split())
+    if folded in ("quote", "invitation to quote", "itq", "rfq", "request for quotation"):
+        return "quote"
+    if folded in ("tender", "published invitation to tender", "invitation to tender", "itt"):
+        return "tender"
+    return said
 
 
 def check_terms(c: Contract) -> None:
@@ -319,7 +363,7 @@ MODES = ("set", "add", "upsert")
 
 
 def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str,
-              which: str | None = None, mode: str = "set", imported: dict[str, str] | None = None) -> Contract:
+              which: str | None = None, mode: str = "set", imported: dict[str, Any] | None = None) -> Contract:
     """Record or change one contract's terms (see MODES) and append its audit entry (contract.set, or
     contract.add for a new contract made by add or upsert), in the caller's transaction. An upsert that changes
     nothing writes nothing. For importers: `clean_terms` first, then this, once per row, in one transaction;

@@ -106,6 +106,14 @@ def _script(home: Path) -> list[Step]:
         ("A second contract on the same project (a lot with another provider), named by its reference.",
          ["contract", "add", k, "--ref", "CAMHS-LOT2", "--provider", "Trust Y", "--start", "2025-04-01", "--end",
           "2028-03-31", "--value", "900k", "--notice", "3 months", "--if-no-notice", "ends"], 0, "alice"),
+        ("Its performance (section 8): a SMART indicator of the contract, the provider's quarterly return imported "
+         "all or nothing, and the portfolio's indicators in a quarter, judged against the target then.",
+         ["kpi", "add", k, "rtt-4wk", "--title", "Referral to treatment within 4 weeks", "--unit", "%", "--target",
+          "92", "--better", "higher", "--tolerance", "5", "--over", "10", "--source", "provider quarterly return",
+          "--contract", "CAMHS-2027-01"],
+         0, "alice"),
+        ("", ["kpi", "import", str(home / RETURN)], 0, "alice"),
+        ("", ["performance", "--quarter", "2026-Q2", "--as-of", "2026-12-01"], 0, "alice"),
         ("What needs a decision soon, as seen on 1 December 2026?",
          ["contracts", "due", "--within", "365d", "--as-of", "2026-12-01"], 0, "alice"),
         ("The contract register: every live contract, its maximum end, value and notice deadline.",
@@ -143,10 +151,25 @@ def _script(home: Path) -> list[Step]:
         ("The contracts as an OCDS release package for publication, validated against the schema before it is "
          "written (the council's OCID prefix makes an ocid for those recorded in cycle).",
          ["export", "ocds", "--ocid-prefix", "ocds-b5fd17", "--out", str(home / "releases.json")], 0, "alice"),
+        ("The team's other contracts are in a spreadsheet: one step brings the register in, every row checked "
+         "first, then all written at once; each new project's audit entry names the file, its SHA-256 and line.",
+         ["import", "register", str(home / "register.csv"), "--map", "lgtc-2015"], 0, "alice"),
+        ("The Transparency Code's contracts data for the quarter (contracts over £5,000), ready to publish.",
+         ["export", "transparency", "--quarter", "2026-Q3", "--out", str(home / "contracts-2026-Q3.csv")], 0,
+         "alice"),
         ("Keep the chain's head outside the database ...", ["audit", "checkpoint"], 0, "alice"),
         ("... and check that nothing in the record was altered.", ["audit", "verify"], 0, "alice"),
     ]
     return steps
+
+
+RETURN = "returns.csv"
+
+
+def _provider_return(home: Path) -> None:
+    """A provider's quarterly return, as a spreadsheet saves it (`kpi import` in the script)."""
+    (home / RETURN).write_text("project,kpi,quarter,value,note\r\ncamhs,rtt-4wk,2026-Q1,90.5,\r\n"
+                               "camhs,rtt-4wk,2026-Q2,86,two staff vacancies\r\n", encoding="utf-8")
 
 
 def _team_workflow(home: Path) -> None:
@@ -181,6 +204,23 @@ def _ocds_file(home: Path) -> None:
     package = {"uri": "https://www.contractsfinder.service.gov.uk/Published/OCDS/school-nursing.json", "version": "1.1",
                "publishedDate": "2025-06-20T09:00:00Z", "publisher": {"name": buyer["name"]}, "releases": [release]}
     (home / "school-nursing-ocds.json").write_text(json.dumps(package, indent=2) + "\n", encoding="utf-8")
+
+
+def _register(home: Path) -> None:
+    """The team's contract register, as a spreadsheet exports it in the Transparency Code's columns."""
+    from cycle.interchange.transparency import COLUMNS
+
+    rows = [
+        ["SN-2023-04", "School nursing 0-19", "Public health", "Health visiting and school nursing",
+         "Community Health Trust", "4,800,000", "960,000", "0", "01/04/2023", "31/03/2028", "01/04/2027", "tender",
+         "no", "no", ""],
+        ["ADV-118", "Independent advocacy", "Adult social care", "Care Act advocacy", "Speak Up Together",
+         "£210,000", "£70,000", "", "01/07/2025", "30/06/2028", "", "quote", "yes", "yes", "1187654"],
+    ]
+    import csv
+
+    with (home / "register.csv").open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerows([COLUMNS, *rows])
 
 
 def _report_step(home: Path) -> Step:
@@ -235,6 +275,8 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
     try:
         _team_workflow(where)
         _ocds_file(where)
+        _register(where)
+        _provider_return(where)
         for narration, argv, expected, user in [*_script(where), _report_step(where)]:
             os.environ["CYCLE_USER"] = user
             if narration:

@@ -154,10 +154,17 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("DROP INDEX uq_contract_ref")
         conn.exec_driver_sql("DROP INDEX ix_contract_project_id")
         conn.exec_driver_sql("CREATE UNIQUE INDEX ix_contract_project_id ON contract (project_id)")
+        for column in ("title", "description", "department", "review_date", "awarded_by", "sme", "vcse",
+                       "registration_number", "vat_not_recoverable"):  # and revision 0019's
+            conn.exec_driver_sql(f"ALTER TABLE contract DROP COLUMN {column}")
         conn.exec_driver_sql("DROP INDEX ix_contract_ocid")  # and revision 0018's
         for column in ("ocid", "ocds_id", "buyer"):
             conn.exec_driver_sql(f"ALTER TABLE contract DROP COLUMN {column}")
-        conn.exec_driver_sql("DROP TABLE contract_funder")  # and revision 0019's: nobody paying yet
+        conn.exec_driver_sql("DROP TABLE contract_funder")  # and revision 0021's: nobody paying yet
+        for table in ("action", "kpi_value", "kpi_target", "kpi"):  # and revision 0020's tables and columns
+            conn.exec_driver_sql(f"DROP TABLE {table}")
+        conn.exec_driver_sql("ALTER TABLE review_meeting DROP COLUMN attendees")
+        conn.exec_driver_sql("ALTER TABLE review_meeting DROP COLUMN snapshot")
 
 
 def test_a_database_made_before_migrations_is_adopted_then_upgraded(run: Cli, db: Database) -> None:

@@ -93,6 +93,10 @@ def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.Monk
         run("contract", "set", "camhs", "--provider", "Trust X", "--start", "2025-04-01", "--end", "2028-03-31",
             "--notice", "6 months")
         run("contract", "fund", "camhs", "--funder", "Council", "--share", "60%", "--funder", "ICB", "--share", "40%")
+        run("kpi", "add", "camhs", "rtt-4wk", "--title", "Referral to treatment", "--target", "92", "--better",
+            "higher")
+        run("kpi", "record", "camhs", "rtt-4wk", "--quarter", "2026-Q1", "--value", "90")
+        run("action", "add", "camhs", "Recovery plan", "--owner", pat, "--due", "2027-01-31", "--kpi", "rtt-4wk")
         run("review", "record", "camhs", "--quarter", "2026-Q2", "--held-on", "2026-09-20")
         run("remind", "run")
         t.acts("chair")
@@ -168,6 +172,18 @@ ATTEMPTS: dict[str, tuple[str, str, str]] = {
     "review_meeting": ("INSERT INTO review_meeting (project_id, quarter, held_on, recorded_by, recorded_at) "
                        "SELECT id, '2026-Q3', '2026-12-01', session_user, 'now' FROM project WHERE key = 'camhs'",
                        "UPDATE review_meeting SET held_on = '2026-07-01'", "DELETE FROM review_meeting"),
+    "kpi": ("INSERT INTO kpi (contract_id, key, title, better, created_by, created_at) "
+            "SELECT id, 'forged', 'Forged', 'higher', session_user, 'now' FROM contract",
+            "UPDATE kpi SET better = 'lower'", "DELETE FROM kpi"),
+    "kpi_target": ("INSERT INTO kpi_target (kpi_id, from_quarter, target, tolerance, set_by, set_at) "
+                   "SELECT id, '2026-Q3', '50', '0', session_user, 'now' FROM kpi",
+                   "UPDATE kpi_target SET target = '50'", "DELETE FROM kpi_target"),
+    "kpi_value": ("INSERT INTO kpi_value (kpi_id, quarter, value, recorded_by, recorded_at) "
+                  "SELECT id, '2026-Q2', '99', session_user, 'now' FROM kpi",
+                  "UPDATE kpi_value SET value = '99'", "DELETE FROM kpi_value"),
+    "action": ("INSERT INTO action (project_id, text, owner, due, created_by, created_at) "
+               "SELECT id, 'forged', 'nobody', '2030-01-01', session_user, 'now' FROM project WHERE key = 'camhs'",
+               "UPDATE action SET done_on = '2026-10-01'", "DELETE FROM action"),
     "outbox": ("INSERT INTO outbox (project, kind, period, recipient, email, due_on, context, status, attempts, "
                "next_attempt_at, created_at) VALUES ('camhs', 'notice', 'forged', 'chair', 'mallory@evil.example', "
                "'2027-06-10', '{}', 'pending', 0, 'now', 'now')",
@@ -217,11 +233,15 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
         **{ATTEMPTS[t][0]: f"{t} #N was inserted without an audit entry of the same transaction, by {login}, "
                            f"holding the row as it now is: only cycle's commands change it, each with its entry"
            for t in ("evidence", "gate_request", "milestone", "contract", "link", "person", "review_meeting",
-                     "outbox", "delivery_attempt", "programme", "contract_funder")},
+                     "outbox", "delivery_attempt", "programme", "kpi", "kpi_target", "kpi_value", "action",
+                     "contract_funder")},
         # a split is replaced by deleting its rows (so DELETE is granted): the deleted row's entry is wanted
         ATTEMPTS["contract_funder"][2]: f"contract_funder #2 was deleted without an audit entry of the same "
                                         f"transaction, by {login}, holding the row as it now is: only cycle's "
                                         f"commands change it, each with its entry",
+        **{ATTEMPTS[t][1]: f"{t} #1 was changed without an audit entry of the same transaction, by {login}, "
+                           f"holding the row as it now is: only cycle's commands change it, each with its entry"
+           for t in ("kpi", "kpi_value", "action")},
         ATTEMPTS["waiver"][0]: f"only a governance lead may waive a criterion, and {login} is not one",
         ATTEMPTS["workflow_version"][0]: f"only a governance lead or an admin may install a workflow "
                                          f"({team.login('gina')}, {team.login('root')}), and {login} is not one",
@@ -241,8 +261,9 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
         **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
            if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
-                    "workflow_version", "programme") or (s == u and t == "contract_funder")
-           or (s == d and t in ("milestone", "contract", "person", "outbox")) or (s == u and t == "person_role")},
+                     "workflow_version", "programme", "kpi_target") or (s == u and t == "contract_funder")
+           or (s == d and t in ("milestone", "contract", "person", "outbox", "kpi", "kpi_value", "action"))
+           or (s == u and t == "person_role")},
     }
     team.acts("root")
     assert team.run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")

@@ -84,7 +84,8 @@ def test_review_record_and_its_refusals(run: Cli) -> None:
     assert entry["payload"] == {"review_id": 1, "quarter": str(q), "held_on": str(today), "note": "minutes CR-12"}
     assert images == [{"table": "review_meeting", "id": 1, "row": {
         "id": 1, "project_id": 1, "quarter": str(q), "held_on": str(today), "note": "minutes CR-12",
-        "recorded_by": "alice", "recorded_at": images[0]["row"]["recorded_at"]}}]
+        "recorded_by": "alice", "recorded_at": images[0]["row"]["recorded_at"], "attendees": None,
+        "snapshot": None}}]
     (listed,) = run.json("review", "list")
     assert listed == {"project": "camhs", "quarter": str(q), "held_on": str(today), "note": "minutes CR-12",
                       "recorded_by": "alice", "recorded_at": listed["recorded_at"]}
@@ -448,7 +449,7 @@ def test_the_ladder_and_lead_times_come_from_reminders_toml(run: Cli, home: Path
     (home / "reminders.toml").write_text("[reminders]\nnotice_lader = [10]\n")
     err = run("remind", "--dry-run", expect=2).stderr
     assert err == (f"Error: {home / 'reminders.toml'}: [reminders] has unknown key 'notice_lader'; it knows: "
-                   "gate_wait_days, notice_ladder, review_grace_days, review_lead_days\n")
+                   "gate_wait_days, notice_ladder, return_due_days, review_grace_days, review_lead_days\n")
     (home / "reminders.toml").write_text("[smtp]\npassword = 'hunter2'\n")
     err = run("remind", "--dry-run", expect=2).stderr
     assert err == (f"Error: {home / 'reminders.toml'}: [smtp] password is not read from this file; put it in a file "

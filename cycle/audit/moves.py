@@ -16,7 +16,9 @@ order, and checks each entry that moves or creates a project:
   cannot leave the rule out by leaving out the field);
 - only an `advance`, or a body's recycle or stop decision (`decision.record`, with its decision in
   the same entry), changes a project's stage, visit or cycle;
-- a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1;
+- a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1, or by
+  `project.import`, at a stage other than the stop stage, visit 1 of cycle 1, its entry naming the register
+  (file, SHA-256, line) it came from;
 - a decision row is written by an approver of its body, when the body has approvers on record at that entry
   (and its entry does not claim an approver's authority when it has none: the reports flag it unverified),
   and not by the project's owner (cycle.governance.authority.decision_authority; on SQLite, whoever can write
@@ -50,6 +52,7 @@ Found = tuple[str, Any, str | None, str, int]
 Image = tuple[str, int, dict[str, Any] | None, Any]  # (table, id, row or None for deleted, its "was")
 
 BASELINE = "record.baseline"
+IMPORT = "project.import"  # cycle.interchange.register.ACTION
 # The tables a gate reads, kept whole (the rest of the replay keeps fingerprints): those that grow with the portfolio
 # in the replay's Spill, on disk (listed by project where a gate reads a project's rows); the installed workflow
 # versions, people and their roles (an organisation's, not a portfolio's) in memory.
@@ -88,7 +91,7 @@ class Moves:
                 if action == BASELINE:
                     self._baseline(seq, table, row_id, row)
                 elif table == "project":
-                    self._project(seq, action, key, to_stage, row_id, row, was, images)
+                    self._project(seq, action, key, to_stage, row_id, row, was, images, payload)
         except (CycleError, TypeError, ValueError, KeyError, AttributeError) as exc:  # rows written by hand
             self.found.append(("audit_entry", seq, key if isinstance(key, str) else None,
                                f"entry {seq} ({action}) could not be checked against the record before it: "
@@ -221,7 +224,7 @@ class Moves:
                         self.rules)
 
     def _project(self, seq: int, action: Any, key: Any, to_stage: Any, row_id: int, row: dict[str, Any] | None,
-                 was: Any, images: list[Image]) -> None:
+                 was: Any, images: list[Image], payload: dict[str, Any]) -> None:
         if row is None:
             return  # a project row gone: the image check names it
         before = self.rows["project"].get(row_id)
@@ -230,9 +233,12 @@ class Moves:
             if not self.started and "project" not in self.imaged:
                 return  # a database from before images, whose baseline is still to come
             wf = self._workflow(row.get("workflow"), row.get("workflow_version"))
-            if action != "project.create":
+            if action == IMPORT:
+                self._imported(seq, name, key, to_stage, row, wf, payload)
+            elif action != "project.create":
                 self._say(seq, name, f"entry {seq} ({action}) brought project {name} onto the record; only a "
-                                     f"project.create entry creates a project")
+                                     f"project.create entry (or a project.import entry naming the register it "
+                                     f"came from) creates a project")
             elif wf is not None and (row.get("stage"), row.get("visit"), row.get("cycle")) != (wf.initial, 1, 1):
                 self._say(seq, name, f"entry {seq} (project.create) created {name} at {row.get('stage')}, visit "
                                      f"{row.get('visit')} of cycle {row.get('cycle')}; {wf.name} version "
@@ -266,6 +272,29 @@ class Moves:
             return
         self._say(seq, name, f"entry {seq} ({action}) changed project {name}'s {said}; only an advance through a "
                              f"gate, or a body's recycle or stop decision, moves a project")
+
+    def _imported(self, seq: int, name: Any, key: Any, to_stage: Any, row: dict[str, Any], wf: Workflow | None,
+                  payload: dict[str, Any]) -> None:
+        """A project brought in by `import register`: at any stage of its workflow but the stop stage, visit 1 of
+        cycle 1, its entry naming the register (file, SHA-256, line) it was imported from."""
+        source = payload.get("imported")
+        where = f"entry {seq} (project.import of {name})"
+        if not (isinstance(source, dict) and isinstance(source.get("file"), str) and source["file"]
+                and isinstance(source.get("sha256"), str) and len(source["sha256"]) == 64
+                and all(c in "0123456789abcdef" for c in source["sha256"])
+                and type(source.get("line")) is int and source["line"] >= 1):
+            self._say(seq, name, f"{where} does not name the register it was imported from (file, SHA-256 and "
+                                 f"line); only an import creates a project past its workflow's first stage")
+            return
+        if key != name or to_stage != row.get("stage"):
+            self._say(seq, name, f"{where} is the entry of {key!r} at {to_stage!r}, but the project it made is "
+                                 f"{name!r} at {row.get('stage')!r}")
+            return
+        if wf is not None and (not wf.has_stage(str(row.get("stage"))) or row.get("stage") == wf.stop
+                               or (row.get("visit"), row.get("cycle")) != (1, 1)):
+            self._say(seq, name, f"{where} created {name} at {row.get('stage')}, visit {row.get('visit')} of cycle "
+                                 f"{row.get('cycle')}; an import creates a project at a stage of {wf.name} other "
+                                 f"than {wf.stop}, visit 1 of cycle 1")
 
     def _baseline(self, seq: int, table: str, row_id: int, row: dict[str, Any] | None) -> None:
         if table not in self.rows:

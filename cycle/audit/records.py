@@ -44,7 +44,8 @@ _TABLES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
 # The one action that creates a row of a table, where there is one (named when a row has no entry).
 _CREATED_BY = {"project": "project.create", "evidence": "evidence.add", "decision": "decision.record",
                "waiver": "waiver.add", "gate_request": "gate.request", "milestone": "milestone.add",
-               "review_meeting": "review.record", "outbox": "outbox.enqueue", "workflow_version": "workflow.install"}
+               "review_meeting": "review.record", "outbox": "outbox.enqueue", "workflow_version": "workflow.install",
+               "kpi": "kpi.add", "action": "action.add"}
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,16 @@ class Contract(SQLModel, table=True):
     ocid: str | None = Field(default=None, index=True)
     ocds_id: str | None = None
     buyer: str | None = None
+    # What the Transparency Code 2015 asks a council to publish of each contract (revision 0019)
+    title: str | None = None
+    description: str | None = None
+    department: str | None = None  # the department or service responsible
+    review_date: str | None = None  # ISO date
+    awarded_by: str | None = None  # "quote", "tender", or the route in words (e.g. a PSR direct award)
+    sme: str | None = None  # "yes" | "no" | None (not recorded)
+    vcse: str | None = None  # "yes" | "no" | None
+    registration_number: str | None = None  # the supplier's charity or company number
+    vat_not_recoverable: str | None = None  # decimal pounds, as text
 
 
 class ContractFunder(SQLModel, table=True):
@@ -302,6 +312,80 @@ class ReviewMeeting(SQLModel, table=True):
     note: str | None = None
     recorded_by: str
     recorded_at: str
+    # Revision 0020: who attended (a JSON list of names) and each indicator's status for the quarter when the
+    # meeting was recorded (JSON, cycle.performance.reviews); NULL for a meeting recorded before.
+    attendees: str | None = Field(default=None, sa_column=Column(Text))
+    snapshot: str | None = Field(default=None, sa_column=Column(Text))
+
+
+# --- contract performance (seed 001 section 8): indicators, their targets and quarterly values, actions ------------
+
+class Kpi(SQLModel, table=True):
+    """A SMART performance indicator of a contract (issue 17): what is measured, in which unit, which way is better."""
+
+    __tablename__ = "kpi"
+    __table_args__ = (UniqueConstraint("contract_id", "key", name="uq_kpi_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", index=True)
+    key: str  # the indicator's id within its contract, e.g. rtt-4wk
+    title: str
+    unit: str | None = None
+    better: str  # higher | lower | band
+    source: str | None = None
+    created_by: str
+    created_at: str
+
+
+class KpiTarget(SQLModel, table=True):
+    """An indicator's target from a quarter on: the row with the latest `from_quarter` not after a quarter judges it.
+    Rows are only ever added (a change of target is a new row)."""
+
+    __tablename__ = "kpi_target"
+    __table_args__ = (UniqueConstraint("kpi_id", "from_quarter", name="uq_kpi_target_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kpi_id: int = Field(foreign_key="kpi.id", index=True)
+    from_quarter: str  # '2026-Q3'; the first target's is the first quarter cycle knows (it holds from the start)
+    target: str | None = None  # decimals as text, exact on every database; higher/lower
+    low: str | None = None  # band
+    high: str | None = None
+    tolerance: str  # how far short is still `near`, in the indicator's unit
+    over: str | None = None  # how far better than target is still `met`; None: any better is met
+    set_by: str
+    set_at: str
+
+
+class KpiValue(SQLModel, table=True):
+    """An indicator's actual for one quarter, as the provider returned it."""
+
+    __tablename__ = "kpi_value"
+    __table_args__ = (UniqueConstraint("kpi_id", "quarter", name="uq_kpi_value_quarter"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kpi_id: int = Field(foreign_key="kpi.id", index=True)
+    quarter: str
+    value: str  # a decimal as text
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str
+
+
+class Action(SQLModel, table=True):
+    """An action raised at a contract review (or any time): who owns it, by when, and when it was done."""
+
+    __tablename__ = "action"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kpi_id: int | None = Field(default=None, foreign_key="kpi.id")
+    text: str
+    owner: str
+    due: str
+    done_on: str | None = None
+    done_note: str | None = None
+    created_by: str
+    created_at: str
 
 
 class OutboxMessage(SQLModel, table=True):

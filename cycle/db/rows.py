@@ -110,6 +110,15 @@ class ContractRow(NamedTuple):
     ocid: str | None
     ocds_id: str | None
     buyer: str | None
+    title: str | None
+    description: str | None
+    department: str | None
+    review_date: str | None
+    awarded_by: str | None
+    sme: str | None
+    vcse: str | None
+    registration_number: str | None
+    vat_not_recoverable: str | None
 
 
 class FunderRow(NamedTuple):
@@ -196,6 +205,11 @@ def project(sql: Sql, key: str, for_update: bool = False) -> ProjectRow:
 def programme_titles(sql: Sql) -> dict[str, str]:
     """Every programme (revision 0015): key -> title, in key order."""
     return {r.key: r.title for r in sql.rows("SELECT key, title FROM programme ORDER BY key")}
+
+
+def project_keys(sql: Sql) -> set[str]:
+    """Every project's key."""
+    return {r[0] for r in sql.tuples("SELECT key FROM project")}
 
 
 def key_taken(sql: Sql, key: str) -> bool:
@@ -359,3 +373,19 @@ def contracts_with_ids(sql: Sql, ids: list[int]) -> list[HeldContract]:
                             **{f"c{n}": cid for n, cid in enumerate(chunk)})
     found.sort(key=lambda r: r[0])  # (the project's key: each chunk came in that order, not the whole)
     return [HeldContract(Holder._make(r[:width]), ContractRow._make(r[width:])) for r in found]
+
+
+_PUBLISHED = (f"SELECT p.key AS project_key, p.title AS project_title, {_select(ContractRow, 'c')} FROM project p "
+              f"JOIN contract c ON c.project_id = p.id ORDER BY c.ref, p.key, c.id")
+
+
+def stream_published(sql: Sql) -> Generator[tuple[str, str, ContractRow], None, None]:
+    """Every contract with its project's key and title, by reference, a batch at a time (the transparency export)."""
+    with closing(sql.stream(_PUBLISHED)) as found:
+        for r in found:
+            yield r[0], r[1], ContractRow._make(r[2:])
+
+
+def contract_columns(alias: str) -> str:
+    """The select list of a whole ContractRow from the contract table under `alias` (for joins elsewhere)."""
+    return _select(ContractRow, alias)

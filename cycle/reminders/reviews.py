@@ -11,6 +11,7 @@ report asks it), and `reviews_due` asks that for every project: one rule, so the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from cycle.db.rows import ContractRow, ProjectRow
 from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput
+from cycle.performance import indicators
 from cycle.projects import history
 
 
@@ -97,6 +99,8 @@ class Review:
     note: str | None
     recorded_by: str
     recorded_at: str
+    attendees: list[str] | None = None
+    snapshot: list[dict[str, Any]] | None = None  # each indicator's status for the quarter when recorded
 
     def as_dict(self) -> dict[str, Any]:
         return {"project": self.project, "quarter": self.quarter, "held_on": self.held_on, "note": self.note,
@@ -108,7 +112,7 @@ def _note(value: str | None) -> str | None:
 
 
 def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, note: str | None = None,
-           today: date | None = None) -> Review:
+           today: date | None = None, attendees: list[str] | None = None) -> Review:
     """Record that the review meeting for `quarter` was held on `held_on`, which may not be after today.
 
     `today` is the London date; only tests give another (the CLI has no --as-of here, so nobody can
@@ -126,6 +130,8 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
     if held < q.start:
         raise BadInput(f"--held-on {held} is before {q} began ({q.start}); {q} is {q.describe()}")
     text = _note(note)
+    present = [inputs.text(a, "--attendee", "name") for a in attendees or []]
+    present = list(dict.fromkeys(present))  # each once, in the order given
     with store.write() as s:
         project = rows.project(sql_of(s), key)
         existing = s.exec(select(ReviewMeeting).where(  # type: ignore[call-overload]
@@ -134,13 +140,19 @@ def record(store: Store, key: str, quarter: str, held_on: str, *, actor: str, no
         if existing is not None:
             raise BadInput(f"the {q} review of {key} is already recorded (held on {existing.held_on}, "
                            f"recorded by {existing.recorded_by}); see: cycle review list {key}")
+        shot = indicators._snapshot(sql_of(s), project, q, today)
         row = ReviewMeeting(project_id=project.id, quarter=str(q), held_on=held.isoformat(), note=text,
-                            recorded_by=actor, recorded_at=clock.utc_now())
+                            recorded_by=actor, recorded_at=clock.utc_now(),
+                            attendees=json.dumps(present, ensure_ascii=False) if present else None,
+                            snapshot=indicators.snapshot_text(shot))
         s.add(row)
         s.flush()
         chain.append(s, actor=actor, action="review.record", project=key,
-                     payload={"review_id": row.id, "quarter": str(q), "held_on": row.held_on, "note": text})
-    return Review(key, row.quarter, row.held_on, row.note, row.recorded_by, row.recorded_at)
+                     payload={"review_id": row.id, "quarter": str(q), "held_on": row.held_on, "note": text,
+                              **({"attendees": present} if present else {}),
+                              **({"indicators": shot} if shot else {})})
+    return Review(key, row.quarter, row.held_on, row.note, row.recorded_by, row.recorded_at, present or None,
+                  shot or None)
 
 
 @contextmanager

@@ -213,6 +213,22 @@ _QuarterDue = tuple[str, date, bool, bool, dict[str, str]]
 
 
 class _Collector:
+    _has_kpis: bool | None = None
+
+    def _flagged(self, project: ProjectRow, label: str) -> list[dict[str, Any]]:
+        """The contract's indicators missed, over or without a return, for its review reminder (none read at all
+        when the database holds no indicator)."""
+        if self._has_kpis is None:
+            self._has_kpis = self.sql.one("SELECT 1 AS found FROM kpi LIMIT 1") is not None
+        if not self._has_kpis:
+            return []
+        from cycle.calendar.quarters import parse_quarter
+        from cycle.performance import indicators
+
+        q = parse_quarter(label)  # one meeting reviews all the project's contracts: all their indicators
+        return [item for each in rows.contracts_of(self.sql, project.id)
+                for item in indicators._flagged(self.sql, project.key, each, q, self.sent_on)]
+
     def __init__(self, store: Store, session: Session, as_of: date, look: Lookup, sent_on: date):
         self.store = store
         self.sent_on = sent_on  # the day the reminders go: as_of, or a later day for a run dated back (see due)
@@ -319,7 +335,7 @@ def _reviews_of(c: _Collector, project: ProjectRow, contract: ContractRow, found
                        else f"Quarterly review for {label} was due by {about['review_due']}: not recorded yet")
             c.add(project, "review-due", label, summary,
                   (about, terms, {"command": command, "days_left": days_left, "days_late": max(0, -days_left),
-                                 "summary": summary}),
+                                 "summary": summary, "indicators": c._flagged(project, label)}),
                   [("owner", project.owner, True)])
         if overdue:
             summary = f"Quarterly review for {label} not recorded"

@@ -6,8 +6,8 @@ a contract's rows in one audited change. The table is covered by the records che
 on PostgreSQL it gets revision 0011's trigger (no row without an audit entry of the same transaction holding it),
 may not be truncated, and nobody but the owner may UPDATE it (cycle deletes a split's rows and adds new ones).
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
