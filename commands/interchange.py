@@ -14,7 +14,8 @@ from ._common import CONTEXT, actor, emit, ready_store
 @click.argument("file")
 @click.option("--map", "map_name", required=True, metavar="MAP.toml",
               help="The mapping: which column holds each field, how dates and money are written, and the project "
-                   "a row belongs to (docs/import.md); or the name of one cycle ships: lgtc-2015, norfolk, nhsbsa.")
+                   "a row belongs to (docs/import.md); or the name of one cycle ships: lgtc-2015, norfolk, birmingham, "
+                   "nhsbsa.")
 @click.option("--dry-run", is_flag=True, help="Say what each row would create or change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome (and with --dry-run each row) as JSON.")
 def import_register(file: str, map_name: str, dry_run: bool, as_json: bool) -> None:

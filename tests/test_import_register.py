@@ -77,6 +77,9 @@ def sha(path: Path) -> str:
     ("lgtc-2015", 2, {"project": "camhs-2025-01", "ref": "CAMHS-2025-01", "provider": "Trust X, Unit 4, Mill Lane",
                       "start_on": "2025-04-01", "end_on": "2028-03-31", "extension_end_on": None,
                       "value_total": "3600000.00", "value_annual": "1200000.00"}),
+    ("birmingham", 2, {"project": "bcc-4600012", "ref": "BCC-4600012", "provider": "Kingsway Care Ltd",
+                       "start_on": "2024-04-01", "end_on": "2027-03-31", "extension_end_on": None,
+                       "value_total": "4200000.00", "value_annual": None}),
 ])
 def test_each_shipped_mapping_imports_its_sample(run: Cli, mapping: str, rows: int, first: dict[str, str]) -> None:
     run("init")
@@ -100,6 +103,18 @@ def test_the_shipped_samples_carry_the_codes_details(run: Cli) -> None:
     assert advocacy["department"] == "Adult Social Services"
     camhs = run.json("contract", "show", "camhs-2025-01")
     assert (camhs["review_on"], camhs["awarded_by"], camhs["vat_not_recoverable"]) == ("2027-04-01", "tender", "0.00")
+
+
+def test_birminghams_register_takes_the_original_value_when_no_extended_one_and_titles_by_description(
+        run: Cli) -> None:
+    run("init")
+    run("import", "register", str(DATA / "birmingham.csv"), "--map", "birmingham")
+    lighting = run.json("contract", "show", "bcc-4600355")
+    assert (lighting["value_total"], lighting["department"]) == ("950000.00", "City Operations")
+    assert lighting["description"] == "Highways lighting maintenance"
+    titles = {p["key"]: p["title"] for p in run.json("project", "list")}
+    assert titles == {"bcc-4600012": "Home support for adults, north locality",
+                      "bcc-4600355": "Highways lighting maintenance"}
 
 
 def test_a_created_project_has_one_entry_naming_the_file_its_sha256_and_line(run: Cli, folder: Path) -> None:
@@ -460,7 +475,7 @@ def test_an_import_entry_that_names_no_register_does_not_verify(run: Cli, db: Da
 def test_shipped_mappings_are_installed_with_the_package() -> None:
     from cycle.interchange.mapping import load, shipped
 
-    assert set(shipped()) == {"lgtc-2015", "norfolk", "nhsbsa"}
+    assert set(shipped()) == {"lgtc-2015", "norfolk", "nhsbsa", "birmingham"}
     for path in shipped().values():
         load(path)  # each one checks
 
