@@ -536,3 +536,50 @@ def test_a_decommissioning_project_gets_no_contract_of_its_own(ready: Cli, db: D
     assert result.stderr == (f"Error: ocid {OCID} contract CAMHS-2025-01: project {D} works with the contracts of "
                              "camhs, the service it decommissions; import it into that project with --project camhs\n")
     assert state(db) == before
+
+
+def test_who_pays_is_exported_as_funder_parties_linked_by_the_budget_and_a_reimport_changes_nothing(
+        ready: Cli, db: Database, folder: Path) -> None:
+    run = ready
+    run("import", "ocds", str(write(folder, record_package(), "records.json")))
+    camhs, dental = (c["project"] for c in listed(run))
+    icb = "NHS Nottingham and Nottinghamshire ICB"
+    run("contract", "fund", camhs, "--funder", BUYER, "--share", "60%", "--funder", icb, "--share", "40%",
+        "--pool", "Section 75 CYP pool")
+    run("contract", "fund", dental, "--funder", icb, "--amount", "1,000,000.50", "--funder", "Public Health",
+        "--amount", "250000")
+    out = folder / "out.json"
+    run("export", "ocds", "--out", str(out))
+    package = json.loads(out.read_text())
+    assert schema_errors(package, "release-package-schema.json") == []
+    assert ocds.BUDGET_BREAKDOWN in package["extensions"]
+    first, second = package["releases"]
+    roles = {p["name"]: p["roles"] for p in first["parties"]}
+    assert roles == {BUYER: ["buyer", "funder"], icb: ["funder"], "Trust X": ["supplier"]}  # one party each
+    assert len({p["id"] for p in first["parties"]}) == 3
+    budget = first["planning"]["budget"]
+    assert budget["description"] == f"Funded by {BUYER} 60%; {icb} 40%, within Section 75 CYP pool"
+    ids = {p["name"]: p["id"] for p in first["parties"]}
+    assert [(b["sourceParty"], b["description"]) for b in budget["budgetBreakdown"]] == [
+        ({"id": ids[BUYER], "name": BUYER}, "60% of the contract's value"),
+        ({"id": ids[icb], "name": icb}, "40% of the contract's value")]
+    assert [(b["sourceParty"]["name"], b["amount"]) for b in second["planning"]["budget"]["budgetBreakdown"]] == [
+        (icb, {"amount": 1000000.5, "currency": "GBP"}), ("Public Health", {"amount": 250000, "currency": "GBP"})]
+    assert {p["name"]: p["roles"] for p in second["parties"]}["Public Health"] == ["funder"]
+
+    # the export, imported again, changes nothing: not the contracts, not who pays
+    before = state(db), db.rows("SELECT * FROM contract_funder ORDER BY id")
+    said = run("import", "ocds", str(out)).stdout
+    assert said.endswith(f"(SHA-256 {sha(out)}): 0 created, 0 updated, 2 unchanged.\n")
+    assert (state(db)[1:], db.rows("SELECT * FROM contract_funder ORDER BY id")) == (before[0][1:], before[1])
+    assert run("audit", "verify").exit_code == 0
+
+
+def test_an_export_with_no_funders_has_no_planning_and_no_extension(ready: Cli, folder: Path) -> None:
+    run = ready
+    run("import", "ocds", str(write(folder, record_package(), "records.json")))
+    out = folder / "out.json"
+    run("export", "ocds", "--out", str(out))
+    package = json.loads(out.read_text())
+    assert "extensions" not in package
+    assert not any("planning" in r for r in package["releases"])

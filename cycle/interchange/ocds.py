@@ -529,9 +529,40 @@ def _org_id(name: str) -> str:
     return "cycle-" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
-def release_of(key: str, title: str, body: str | None, c: Any, ocid_prefix: str | None) -> dict[str, Any]:
-    """One contract (a ContractRow) as an OCDS release of its own."""
+#: The OCDS extension whose planning.budget.budgetBreakdown names each funder (sourceParty) and its part.
+BUDGET_BREAKDOWN = ("https://raw.githubusercontent.com/open-contracting-extensions/ocds_budget_breakdown_extension/"
+                    "master/extension.json")
+
+
+def _funding(funders: list[Any], party: Any) -> dict[str, Any]:
+    """Who pays (contract_funder rows, in order) as planning.budget: each funder a party with the role "funder"
+    (OCDS 1.1's partyRole codelist) and a budgetBreakdown line naming it (sourceParty) with its share or amount."""
+    from cycle.funding import of_rows
+
+    split = of_rows(funders)
+    assert split is not None
+    lines = []
+    for i, part in enumerate(split.parts, 1):
+        given = part.as_dict()
+        line: dict[str, Any] = {"id": str(i), "sourceParty": {"id": party(part.funder, "funder"), "name": part.funder}}
+        if given["share"] is not None:
+            line["description"] = f"{given['share']}% of the contract's value"
+        else:
+            line["description"] = "an amount of the contract's value"
+            amount = _amount(given["amount"])
+            if amount is not None:
+                line["amount"] = {"amount": amount, "currency": "GBP"}
+        lines.append(line)
+    within = f", within {split.pool}" if split.pool else ""
+    return {"budget": {"description": f"Funded by {split.summary()}{within}", "budgetBreakdown": lines}}
+
+
+def release_of(key: str, title: str, body: str | None, c: Any, ocid_prefix: str | None,
+               funders: list[Any] | None = None) -> dict[str, Any]:
+    """One contract (a ContractRow) as an OCDS release of its own; `funders` (its contract_funder rows) as
+    funder parties and planning.budget (_funding)."""
     key, title, body, c = _sound(key), _sound(title), _sound(body), type(c)._make(map(_sound, c))
+    funders = [type(f)._make(map(_sound, f)) for f in funders or []]
     ocid = c.ocid or (f"{ocid_prefix}-{key}-{c.id}" if ocid_prefix else None)
     if ocid is None:
         raise BadInput(f"{key}'s contract {c.ref or c.id} has no ocid (it was not imported from OCDS): give "
@@ -540,16 +571,25 @@ def release_of(key: str, title: str, body: str | None, c: Any, ocid_prefix: str 
     stamp = c.updated_at if str(c.updated_at).endswith("Z") else f"{c.updated_at}Z"
     release: dict[str, Any] = {
         "ocid": ocid, "id": f"{ocid}-cycle-{re.sub(r'[^0-9]', '', str(c.updated_at))}", "date": stamp[:19] + "Z",
-        "tag": ["contract"], "initiationType": "tender", "language": "en", "parties": []}
+        "tag": ["contract"], "initiationType": "tender", "language": "en"}
+    parties: dict[str, dict[str, Any]] = {}
+
+    def party(name: str, role: str) -> str:
+        """The party of this name (one per organisation, whatever its roles), given `role`; its id."""
+        held = parties.setdefault(_org_id(name), {"id": _org_id(name), "name": name, "roles": []})
+        if role not in held["roles"]:
+            held["roles"].append(role)
+        return str(held["id"])
+
     buyer = c.buyer or body
     if buyer:
-        release["buyer"] = {"id": _org_id(buyer), "name": buyer}
-        release["parties"].append({"id": _org_id(buyer), "name": buyer, "roles": ["buyer"]})
+        release["buyer"] = {"id": party(buyer, "buyer"), "name": buyer}
+    if funders:
+        release["planning"] = _funding(funders, party)
     award_id = f"{contract_id}-award"
     award: dict[str, Any] = {"id": award_id}
     if c.provider:
-        award["suppliers"] = [{"id": _org_id(c.provider), "name": c.provider}]
-        release["parties"].append({"id": _org_id(c.provider), "name": c.provider, "roles": ["supplier"]})
+        award["suppliers"] = [{"id": party(c.provider, "supplier"), "name": c.provider}]
     release["awards"] = [award]
     period = {k: v for k, v in {"startDate": _stamp(c.start), "endDate": _stamp(c.end, True),
                                 "maxExtentDate": _stamp(c.extension_to, True)}.items() if v}
@@ -562,8 +602,8 @@ def release_of(key: str, title: str, body: str | None, c: Any, ocid_prefix: str 
     if amount is not None:
         contract["value"] = {"amount": amount, "currency": "GBP"}
     release["contracts"] = [contract]
-    if not release["parties"]:
-        del release["parties"]
+    if parties:
+        release["parties"] = list(parties.values())
     return release
 
 
@@ -587,11 +627,13 @@ def export_package(store: Store, out: str, *, actor: str, project: str | None = 
             rows.project(sql, project)  # ProjectNotFound rather than an empty file for a key nobody has
         titles = {r.key: (r.title, r.accountable_body)
                   for r in sql.rows("SELECT key, title, accountable_body FROM project")}
+        split_of = rows.all_funders(sql)
         with closing(rows.stream_contracts(sql)) as found:
             for held in found:
                 if project is None or held.holder.key == project:
                     title, body = titles[held.holder.key]
-                    releases.append(release_of(held.holder.key, title, body, held.contract, ocid_prefix))
+                    releases.append(release_of(held.holder.key, title, body, held.contract, ocid_prefix,
+                                               split_of.get(held.contract.id)))
     if not releases:
         whose = f"{project} has no contract" if project else "there are no contracts"
         raise BadInput(f"nothing to export: {whose}; record one with: cycle contract set KEY --provider NAME ...")
@@ -599,6 +641,7 @@ def export_package(store: Store, out: str, *, actor: str, project: str | None = 
     package = {"uri": Path(out).expanduser().resolve().as_uri(), "version": VERSION,
                "publishedDate": clock.utc_now()[:19] + "Z",
                "publisher": {"name": publisher or (next(iter(buyers)) if len(buyers) == 1 else "cycle")},
+               **({"extensions": [BUDGET_BREAKDOWN]} if any("planning" in r for r in releases) else {}),
                "releases": releases}
     problem = schema_problem(package, "release-package-schema.json")
     if problem is not None:
