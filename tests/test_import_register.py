@@ -117,6 +117,23 @@ def test_birminghams_register_takes_the_original_value_when_no_extended_one_and_
                       "bcc-4600355": "Highways lighting maintenance"}
 
 
+def test_a_birmingham_file_saved_with_commas_or_with_field_names_is_named_and_nothing_written(
+        run: Cli, db: Database, tmp_path: Path) -> None:
+    run("init")
+    before = db.rows("SELECT count(*) FROM audit_entry"), db.rows("SELECT count(*) FROM contract")
+    commas = tmp_path / "commas.csv"
+    commas.write_text((DATA / "birmingham.csv").read_text().replace(";", ","))
+    refused = run("import", "register", str(commas), "--map", "birmingham", expect=2).stderr
+    assert refused.startswith(f"Error: {commas}: the header line has no column 'Contract Id', which ")
+    assert refused.endswith("It is one column holding ',': if the file is separated by ',', say so in a copy of the "
+                            "mapping: [format] delimiter = \",\"\n")
+    names = tmp_path / "names.csv"  # the portal's export without the columns' labels
+    names.write_text("contract_id;contract_description;vendor;directorate\nBCC-1;Meals;Cook Ltd;Adults\n")
+    refused = run("import", "register", str(names), "--map", "birmingham", expect=2).stderr
+    assert refused.endswith("maps; its columns are: 'contract_id', 'contract_description', 'vendor', 'directorate'\n")
+    assert (db.rows("SELECT count(*) FROM audit_entry"), db.rows("SELECT count(*) FROM contract")) == before
+
+
 def test_a_created_project_has_one_entry_naming_the_file_its_sha256_and_line(run: Cli, folder: Path) -> None:
     run("init")
     path = write(folder, [row(1), row(2)])

@@ -583,3 +583,28 @@ def test_an_export_with_no_funders_has_no_planning_and_no_extension(ready: Cli, 
     package = json.loads(out.read_text())
     assert "extensions" not in package
     assert not any("planning" in r for r in package["releases"])
+
+
+def test_a_funder_that_is_the_supplier_is_one_party_and_odd_funder_rows_still_export(ready: Cli, db: Database,
+                                                                                     folder: Path) -> None:
+    run = ready
+    run("import", "ocds", str(write(folder, release_package())))
+    [camhs] = [c["project"] for c in listed(run)]
+    run("contract", "fund", camhs, "--funder", "Trust X", "--share", "10%", "--funder", "=HYPERLINK(\"x\")",
+        "--share", "90%")
+    out = folder / "out.json"
+    run("export", "ocds", "--out", str(out))
+    release = json.loads(out.read_text())["releases"][0]
+    assert {p["name"]: p["roles"] for p in release["parties"]} == {
+        BUYER: ["buyer"], "Trust X": ["funder", "supplier"], "=HYPERLINK(\"x\")": ["funder"]}  # JSON: no formula
+    # a share edited by hand into something that is no number: exported as 0% (audit verify names the edit), the
+    # package still valid; a funder's name that is not UTF-8 (SQLite only) as a replacement character
+    db.tamper("UPDATE contract_funder SET share = 'lots' WHERE position = 1")
+    if db.dialect == "sqlite":
+        db.tamper("UPDATE contract_funder SET funder = CAST(X'5472757374FF59' AS TEXT) WHERE position = 1")
+    run("export", "ocds", "--out", str(out), "--force")
+    package = json.loads(out.read_text(encoding="utf-8"))
+    assert schema_errors(package, "release-package-schema.json") == []
+    [first, _] = package["releases"][0]["planning"]["budget"]["budgetBreakdown"]
+    name = "Trust\ufffdY" if db.dialect == "sqlite" else "Trust X"
+    assert (first["sourceParty"]["name"], first["description"]) == (name, "0% of the contract's value")

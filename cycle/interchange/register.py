@@ -38,7 +38,7 @@ from cycle.errors import BadInput
 from cycle.files import Unreadable
 
 from . import csvin
-from .mapping import CONTRACT_COLUMN, DATE_FIELDS, MONEY_FIELDS, Mapping, load, shipped
+from .mapping import CONTRACT_COLUMN, DATE_FIELDS, DELIMITERS, MONEY_FIELDS, Mapping, load, shipped
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -289,8 +289,14 @@ def _check_header(reading: csvin.Reading, mapping: Mapping) -> None:
     missing = [c for c in named if c not in header]
     if missing:
         shown = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
+        other = [d for d in DELIMITERS if d != mapping.delimiter and len(header) == 1 and d in header[0]]
+        if len(shown) > 400:
+            shown = shown[:400] + "..."
+        toml = '"\\t"' if other and other[0] == "\t" else f'"{other[0]}"' if other else ""
+        hint = (f". It is one column holding {other[0]!r}: if the file is separated by {other[0]!r}, say so in a copy "
+                f"of the mapping: [format] delimiter = {toml}") if other else ""
         raise BadInput(f"{reading.path}: the header line has no column {missing[0]!r}, which {mapping.path} maps; its "
-                       f"columns are: {shown}")
+                       f"columns are: {shown}{hint}")
     doubled = sorted({c for c in named if header.count(c) > 1})
     if doubled:
         raise BadInput(f"{reading.path}: the header line names column {doubled[0]!r} twice; rename one")
