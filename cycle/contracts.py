@@ -256,6 +256,10 @@ def choose(found: list[ContractRow], key: str, holder: str, which: str | None,
         match = [c for c in found if c.ref == which]
         if not match:
             whose = f"{key} has" if key == holder else f"{key} works with the contracts of {holder}, which has"
+            alike = _alike(found, which)
+            if alike is not None:  # not a hint to add a second contract of the same reference
+                raise BadInput(f"{whose} no contract {which!r}, but has {alike.ref!r}: a reference is given as it "
+                               f"was recorded, e.g. {option} {quote(alike.ref or '')}")
             theirs = f" (its contracts: {refs(found)})" if found else ""
             raise BadInput(f"{whose} no contract {which!r}{theirs}; add one with: cycle contract add "
                            f"{quote(holder)} --ref {quote(which)} --provider NAME")
@@ -263,6 +267,13 @@ def choose(found: list[ContractRow], key: str, holder: str, which: str | None,
     if len(found) > 1:
         raise Ambiguous(key, holder, found, option)
     return found[0] if found else None
+
+
+def _alike(found: list[ContractRow] | list[Contract], ref: str, but: int | None = None) -> Any:
+    """The contract (other than id `but`) whose reference is `ref` but for case and spacing ('CAMHS-LOT2' for
+    'camhs-lot2', 'C 2' for 'C  2'): a provider's spreadsheet or a careless operator naming one contract twice."""
+    wanted = _name(ref)
+    return next((c for c in found if c.ref and c.ref != ref and c.id != but and _name(c.ref) == wanted), None)
 
 
 def holder_of(session: Session, project: Project, which: str | None = None,
@@ -381,6 +392,11 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
         if mode == "add" and any(c.ref == new_ref for c in found):
             raise BadInput(f"{holder_key} already has a contract {new_ref}; change it with: cycle contract set "
                            f"{quote(holder_key)} --ref {quote(new_ref)} ...")
+        alike = _alike(found, new_ref) if which is None else None
+        if alike is not None:
+            raise BadInput(f"{holder_key} already has a contract {alike.ref}, which {new_ref!r} differs from only in "
+                           f"case or spacing: a reference names one contract of a project; change that one with: "
+                           f"cycle contract set {quote(holder_key)} --ref {quote(alike.ref)} ...")
         unnamed = [c for c in found if not c.ref]
         if which is None and unnamed:
             raise BadInput(f"{holder_key}'s contract with {unnamed[0].provider or 'no provider'} has no reference, "
@@ -392,6 +408,10 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     contract = session.get(Contract, row.id) if row is not None else None
     if new_ref and any(c.ref == new_ref and (row is None or c.id != row.id) for c in found) and mode == "set":
         raise BadInput(f"{holder_key} already has a contract {new_ref}: a reference names one contract of a project")
+    alike = _alike(found, new_ref, row.id if row is not None else None) if new_ref and mode == "set" else None
+    if alike is not None:
+        raise BadInput(f"{holder_key} already has a contract {alike.ref}, which {new_ref!r} differs from only in case "
+                       f"or spacing: a reference names one contract of a project")
     before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
     created = contract is None
     if contract is None:
