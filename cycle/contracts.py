@@ -466,8 +466,9 @@ def _may_fall_in(end_text: str | None, notice_text: str | None, if_no_notice: st
     """Whether a contract on these terms may have its notice deadline, end date or run-on end in [first, last]
     (False for one whose end date or notice period is missing or unreadable: it is 'incomplete')."""
     schedule = _schedule(end_text, notice_text, nation) if end_text and notice_text else None
-    if schedule is None:
-        return False
+    if schedule is None:  # no notice period (an OCDS import gives none): its end date, when known, is an event
+        end_only = stored_day(end_text)
+        return end_only is not None and first <= end_only <= last
     end, deadline, _ = schedule
     run_on = _run_on_end(end_text, run_on_text, nation) if if_no_notice == "run-on" and run_on_text else None
     return deadline <= last and max(end, run_on or end) >= first
@@ -498,7 +499,11 @@ def due(sql: Sql, as_of: date, within: str) -> list[tuple[date, str, Status]]:
     for held in rows.contracts_with_ids(sql, wanted):
         c = held.contract
         st = status(held.holder.key, c, as_of, nation=nation)
-        if st.state in ("incomplete", "ended"):
+        if st.state == "incomplete":  # its end date, if known: a contract ending must not be out of sight for want
+            if st.end and as_of <= st.end <= until:  # of a notice period
+                out.append((st.end, "end date", st))
+            continue
+        if st.state == "ended":
             continue
         st.funding = of_rows(rows.funders(sql, c.id))
         events = []

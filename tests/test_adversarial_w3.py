@@ -53,3 +53,19 @@ def test_an_ocds_file_with_contract_ids_differing_only_in_case_is_refused_whole(
         "CAMHS-2025-01, which 'camhs-2025-01' differs from only in case or spacing: a reference names one contract "
         "of a project; change that one with: cycle contract set ocds-b5fd17-camhs-2025 --ref CAMHS-2025-01 ...\n")
     assert db.dump() == before
+
+
+def test_an_imported_contract_without_a_notice_period_is_in_contracts_due_at_its_end_date(ready: Cli,
+                                                                                        folder: Path) -> None:  # noqa: F811
+    """OCDS has no notice period, so every contract `import ocds` makes is 'incomplete' until someone sets one.
+    `contracts due` passed over every incomplete contract: a £3.6m contract ending in 30 days was 'Nothing due
+    within 90d'. Its end date, which the file gives, is now listed."""
+    ready("import", "ocds", str(write(folder, release_package())))
+    out = ready("contracts", "due", "--within", "90d", "--as-of", "2028-03-01").stdout
+    assert out.startswith("2028-03-31  end date        ocds-b5fd17-camhs-2025 Trust X: Unknown: ")
+    [row] = ready.json("contracts", "due", "--within", "90d", "--as-of", "2028-03-01", "--json")
+    assert (row["date"], row["what"], row["status"], row["ref"]) == ("2028-03-31", "end date", "incomplete",
+                                                                      "CAMHS-2025-01")
+    # outside the window, or once ended, it is not
+    assert ready("contracts", "due", "--within", "10d", "--as-of", "2028-03-01").stdout == "Nothing due within 10d.\n"
+    assert ready("contracts", "due", "--within", "90d", "--as-of", "2028-04-01").stdout == "Nothing due within 90d.\n"
