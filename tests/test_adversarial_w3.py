@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Cli, Database
+from .conftest import ON_POSTGRES, Cli, Database
 from .test_ocds import award_release, contract_release, folder, release_package, write  # noqa: F401 - `folder`
 from .test_several_contracts import two_contracts
 
@@ -98,3 +98,99 @@ def test_another_organisations_export_does_not_overwrite_our_contract_of_the_sam
     ready("import", "ocds", str(path), "--project", "camhs")
     ours = [c for c in ready.json("contracts", "list", "--status", "all") if c["ref"] == "OURS-1"]
     assert [(c["provider"], c["end_on"], c["value_total"]) for c in ours] == [("Our Trust", "2029-03-31", "5000000.00")]
+
+
+# --- import register (issue 16 part 3) -------------------------------------------------------------------------
+
+REGISTER_MAP = """\
+[columns]
+reference = "Ref"
+title = "Title"
+provider = "Supplier"
+start = "Start"
+end = "End"
+notice = "Notice"
+value = "Value"
+
+[project]
+key = "{reference}"
+workflow = "WORKFLOW"
+stage = "STAGE"
+"""
+TWO_ENDS = """\
+name = "ends"
+title = "Two ends"
+about = "A team's workflow with a final stage besides its stop stage."
+initial = "do"
+stop = "stopped"
+
+[[stage]]
+id = "do"
+title = "Do"
+
+[[stage]]
+id = "completed"
+title = "Completed"
+final = true
+
+[[stage]]
+id = "stopped"
+title = "Stopped"
+final = true
+
+[[gate]]
+id = "do-completed"
+from = "do"
+to = "completed"
+title = "Complete"
+
+  [[gate.criterion]]
+  id = "decision"
+  kind = "decision"
+  level = "must"
+  title = "Decision to complete"
+"""
+
+
+def register(tmp_path: Path, lines: list[str], workflow: str = "commissioning", stage: str = "do") -> tuple[str, str]:
+    """(the register, its mapping) written in tmp_path."""
+    (tmp_path / "map.toml").write_text(REGISTER_MAP.replace("WORKFLOW", workflow).replace("STAGE", stage))
+    (tmp_path / "register.csv").write_text("\n".join(["Ref,Title,Supplier,Start,End,Notice,Value", *lines]) + "\n")
+    return str(tmp_path / "register.csv"), str(tmp_path / "map.toml")
+
+
+def test_a_register_cannot_put_a_project_at_a_final_stage_past_its_contract_rule(run: Cli, db: Database,
+                                                                                 tmp_path: Path) -> None:
+    """A team's workflow may have a final stage besides its stop stage (`completed`). `import register` refused only
+    the stop stage, so a mapping with `stage = "completed"` put a project there with a live contract whose notice
+    was never served (the gate into a final stage refuses exactly that), and `audit verify` accepted it. Both now
+    refuse a final stage."""
+    run("init")
+    (tmp_path / "ends.toml").write_text(TWO_ENDS)
+    run("workflow", "install", str(tmp_path / "ends.toml"))
+    path, mapping = register(tmp_path, ["CAMHS-1,CAMHS,Trust X,2025-04-01,2028-03-31,6 months,3600000"],
+                             workflow="ends", stage="completed")
+    before = db.dump()
+    assert run("import", "register", path, "--map", mapping, expect=2).stderr == (
+        f"Error: {mapping}: project.stage: 'completed' is not a stage of workflow ends a project can be imported "
+        f"at; its stages are: do\n")
+    assert db.dump() == before
+    # written as the import would have written it (a login may append entries under its own name), audit verify
+    # names it
+    from sqlalchemy import text
+
+    from cycle.audit import chain
+
+    version = db.rows("SELECT MAX(version) FROM workflow_version WHERE name = 'ends'")[0][0]
+    with (db.login("alice") if ON_POSTGRES else db.engine).begin() as conn:
+        pid = conn.execute(text(
+            "INSERT INTO project (key, title, workflow, workflow_version, stage, cycle, visit, attrs, created_at, "
+            "updated_at, version) VALUES ('camhs-1', 'CAMHS', 'ends', :v, 'completed', 1, 1, '{}', "
+            "'2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z', 1) RETURNING id"), {"v": version}).scalar_one()
+        image = dict(conn.execute(text("SELECT * FROM project WHERE id = :i"), {"i": pid}).one()._mapping)
+        chain.append(conn, actor="alice", action="project.import", project="camhs-1", to_stage="completed",
+                     payload={"imported": {"file": "register.csv", "sha256": "0" * 64, "line": 2},
+                              "rows": [{"table": "project", "id": pid, "row": image}]})
+    result = run("audit", "verify", expect=1)
+    assert ("(project.import of camhs-1) created camhs-1 at completed, visit 1 of cycle 1; an import creates a "
+            "project at a stage of ends that is not final, visit 1 of cycle 1") in result.stdout + result.stderr

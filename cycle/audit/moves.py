@@ -17,7 +17,7 @@ order, and checks each entry that moves or creates a project:
 - only an `advance`, or a body's recycle or stop decision (`decision.record`, with its decision in
   the same entry), changes a project's stage, visit or cycle;
 - a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1, or by
-  `project.import`, at a stage other than the stop stage, visit 1 of cycle 1, its entry naming the register
+  `project.import`, at a stage that is not final, visit 1 of cycle 1, its entry naming the register
   (file, SHA-256, line) it came from;
 - a decision row is written by an approver of its body, when the body has approvers on record at that entry
   (and its entry does not claim an approver's authority when it has none: the reports flag it unverified),
@@ -275,8 +275,9 @@ class Moves:
 
     def _imported(self, seq: int, name: Any, key: Any, to_stage: Any, row: dict[str, Any], wf: Workflow | None,
                   payload: dict[str, Any]) -> None:
-        """A project brought in by `import register`: at any stage of its workflow but the stop stage, visit 1 of
-        cycle 1, its entry naming the register (file, SHA-256, line) it was imported from."""
+        """A project brought in by `import register`: at any stage of its workflow but a final one (its stop stage,
+        or another: a final stage is entered through a gate, which follows its contracts), visit 1 of cycle 1, its
+        entry naming the register (file, SHA-256, line) it was imported from."""
         source = payload.get("imported")
         where = f"entry {seq} (project.import of {name})"
         if not (isinstance(source, dict) and isinstance(source.get("file"), str) and source["file"]
@@ -290,11 +291,11 @@ class Moves:
             self._say(seq, name, f"{where} is the entry of {key!r} at {to_stage!r}, but the project it made is "
                                  f"{name!r} at {row.get('stage')!r}")
             return
-        if wf is not None and (not wf.has_stage(str(row.get("stage"))) or row.get("stage") == wf.stop
+        if wf is not None and (not wf.has_stage(str(row.get("stage"))) or wf.stage(str(row.get("stage"))).final
                                or (row.get("visit"), row.get("cycle")) != (1, 1)):
             self._say(seq, name, f"{where} created {name} at {row.get('stage')}, visit {row.get('visit')} of cycle "
-                                 f"{row.get('cycle')}; an import creates a project at a stage of {wf.name} other "
-                                 f"than {wf.stop}, visit 1 of cycle 1")
+                                 f"{row.get('cycle')}; an import creates a project at a stage of {wf.name} that is "
+                                 f"not final, visit 1 of cycle 1")
 
     def _baseline(self, seq: int, table: str, row_id: int, row: dict[str, Any] | None) -> None:
         if table not in self.rows:

@@ -449,8 +449,8 @@ def import_register(store: Store, file: str, map_name: str, *, actor: str, dry_r
     with (store.read() if dry_run else store.write()) as s:
         wf = registry.get(store, s, mapping.workflow)
         stage = mapping.stage or wf.initial
-        if not wf.has_stage(stage) or stage == wf.stop:
-            stages = ", ".join(st.id for st in wf.stages if st.id != wf.stop)
+        if not wf.has_stage(stage) or wf.stage(stage).final:  # a final stage is entered through its gate, which
+            stages = ", ".join(st.id for st in wf.stages if not st.final)  # follows the contracts left running
             raise BadInput(f"{mapping.path}: project.stage: {stage!r} is not a stage of workflow {wf.name} a project "
                            f"can be imported at; its stages are: {stages}")
         applier = _Applier(s, store, mapping, wf, actor, file, first.sha256, dry_run)
