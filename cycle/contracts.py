@@ -368,6 +368,22 @@ def check_terms(c: Contract) -> None:
                            f"notice would have to be served by {deadline}, before it starts")
 
 
+def check_new(found: list[ContractRow] | list[Contract], holder_key: str, ref: str) -> None:
+    """Refuse (BadInput) a new contract of reference `ref` beside the holder's contracts `found` (none of which has
+    that very reference): one whose reference differs from `ref` only in case or spacing is the same contract, and
+    one recorded without a reference cannot be told from a second. (An importer's dry run asks this too.)"""
+    alike = _alike(found, ref)
+    if alike is not None:
+        raise BadInput(f"{holder_key} already has a contract {alike.ref}, which {ref!r} differs from only in "
+                       f"case or spacing: a reference names one contract of a project; change that one with: "
+                       f"cycle contract set {quote(holder_key)} --ref {quote(alike.ref)} ...")
+    unnamed = [c for c in found if not c.ref]
+    if unnamed:
+        raise BadInput(f"{holder_key}'s contract with {unnamed[0].provider or 'no provider'} has no reference, "
+                       f"and once it has a second contract each is named by its own; give it one first with: "
+                       f"cycle contract set {quote(holder_key)} --ref REF")
+
+
 #: How `set_terms` finds its contract: set (the one named, or the only one; created when there is none), add
 #: (a new one, by a reference the holder has not used), upsert (the one with this reference, else a new one).
 MODES = ("set", "add", "upsert")
@@ -392,16 +408,8 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
         if mode == "add" and any(c.ref == new_ref for c in found):
             raise BadInput(f"{holder_key} already has a contract {new_ref}; change it with: cycle contract set "
                            f"{quote(holder_key)} --ref {quote(new_ref)} ...")
-        alike = _alike(found, new_ref) if which is None else None
-        if alike is not None:
-            raise BadInput(f"{holder_key} already has a contract {alike.ref}, which {new_ref!r} differs from only in "
-                           f"case or spacing: a reference names one contract of a project; change that one with: "
-                           f"cycle contract set {quote(holder_key)} --ref {quote(alike.ref)} ...")
-        unnamed = [c for c in found if not c.ref]
-        if which is None and unnamed:
-            raise BadInput(f"{holder_key}'s contract with {unnamed[0].provider or 'no provider'} has no reference, "
-                           f"and once it has a second contract each is named by its own; give it one first with: "
-                           f"cycle contract set {quote(holder_key)} --ref REF")
+        if which is None:
+            check_new(found, holder_key, new_ref)
     elif which is None and len(found) > 1 and new_ref:
         which = new_ref  # with several, `contract set --ref R` names the contract to change
     row = choose(found, project.key, holder_key, which) if which is not None or mode == "set" else None

@@ -194,3 +194,28 @@ def test_a_register_cannot_put_a_project_at_a_final_stage_past_its_contract_rule
     result = run("audit", "verify", expect=1)
     assert ("(project.import of camhs-1) created camhs-1 at completed, visit 1 of cycle 1; an import creates a "
             "project at a stage of ends that is not final, visit 1 of cycle 1") in result.stdout + result.stderr
+
+
+def test_a_register_dry_run_says_what_the_import_then_refuses(run: Cli, db: Database, tmp_path: Path) -> None:
+    """--dry-run said 'would add contract camhs-1 to project camhs-1' where the import itself then refused the row
+    (the project's contract CAMHS-1 differs only in case; or it has a contract with no reference): the dry run
+    now refuses it the same, at its line."""
+    run("init")
+    run("project", "new", "camhs-1", "--title", "CAMHS")
+    run("contract", "set", "camhs-1", "--provider", "Trust X", "--start", "2025-04-01")
+    path, mapping = register(tmp_path, ["camhs-1,CAMHS,Trust X,2025-04-01,2028-03-31,6 months,3600000"])
+    before = db.dump()
+    for dry in (["--dry-run"], []):
+        assert run("import", "register", path, "--map", mapping, *dry, expect=2).stderr == (
+            "Error: line 2: camhs-1's contract with Trust X has no reference, and once it has a second contract each "
+            "is named by its own; give it one first with: cycle contract set camhs-1 --ref REF; correct it in "
+            f"{path} (or the mapping) and import again. Nothing was imported.\n")
+    run("contract", "set", "camhs-1", "--ref", "CAMHS-1")
+    before = db.dump()
+    for dry in (["--dry-run"], []):
+        assert run("import", "register", path, "--map", mapping, *dry, expect=2).stderr == (
+            "Error: line 2: camhs-1 already has a contract CAMHS-1, which 'camhs-1' differs from only in case or "
+            "spacing: a reference names one contract of a project; change that one with: cycle contract set "
+            f"camhs-1 --ref CAMHS-1 ...; correct it in {path} (or the mapping) and import again. Nothing was "
+            "imported.\n")
+    assert db.dump() == before

@@ -357,6 +357,11 @@ class _Applier:
         if not changes:
             return Planned(row.line, "unchanged", row.key, ref)
         what = "change" if contract is not None else "add"
+        if contract is None:  # what set_terms would refuse, found by a dry run too
+            try:
+                contracts.check_new(found, project.key, ref)
+            except BadInput as exc:
+                raise RowProblem(row.line, None, str(exc), self.path) from None
         self.check_terms(row, contract)
         if not self.dry_run:
             self.update(row, project)
