@@ -219,3 +219,18 @@ def test_a_register_dry_run_says_what_the_import_then_refuses(run: Cli, db: Data
             f"camhs-1 --ref CAMHS-1 ...; correct it in {path} (or the mapping) and import again. Nothing was "
             "imported.\n")
     assert db.dump() == before
+
+
+def test_a_semicolon_register_with_a_field_too_many_names_the_semicolon(run: Cli, db: Database,
+                                                                        tmp_path: Path) -> None:
+    """A European spreadsheet's register (`delimiter = ";"`) with a stray separator was told of 'a comma outside
+    quotes', a character the line may not even hold; the message names the mapping's delimiter."""
+    run("init")
+    (tmp_path / "map.toml").write_text('[columns]\nreference = "Ref"\nprovider = "Supplier"\n'
+                                       '[format]\ndelimiter = ";"\n[project]\nkey = "{reference}"\n')
+    (tmp_path / "register.csv").write_bytes(b"Ref;Supplier\r\nA-1;Caf\xe9; Ltd\r\n")  # Windows-1252, CRLF
+    before = db.dump()
+    assert run("import", "register", str(tmp_path / "register.csv"), "--map", str(tmp_path / "map.toml"),
+               expect=2).stderr == (f"Error: line 2 has 3 fields, the header line 2: a semicolon outside quotes, or a "
+                                    f"quote not closed? Correct it in {tmp_path / 'register.csv'}\n")
+    assert db.dump() == before

@@ -151,7 +151,8 @@ class Reading:
                         continue  # a blank line
                     if len(cells) != len(self.header):
                         raise BadInput(f"line {line} has {len(cells)} fields, the header line {len(self.header)}: "
-                                       f"a comma outside quotes, or a quote not closed? Correct it in {self.path}")
+                                       f"{_SEPARATOR.get(self.delimiter, repr(self.delimiter))} outside quotes, or a "
+                                       f"quote not closed? Correct it in {self.path}")
                     yield Record(line, dict(zip(self.header, cells, strict=True)))
             except csv.Error as exc:
                 if "new-line character" in str(exc):
@@ -196,3 +197,7 @@ class _Lines:
 def reading(path: str | Path, encoding: str = "auto", delimiter: str = ",") -> Reading:
     """A reading of the file at `path` (nothing is read until `records` is iterated)."""
     return Reading(str(path), encoding, delimiter)
+
+
+#: How a line's field count names the mapping's delimiter (`[format] delimiter`).
+_SEPARATOR = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a '|'"}
