@@ -65,7 +65,7 @@ def test_an_imported_contract_without_a_notice_period_is_in_contracts_due_at_its
     within 90d'. Its end date, which the file gives, is now listed."""
     ready("import", "ocds", str(write(folder, release_package())))
     out = ready("contracts", "due", "--within", "90d", "--as-of", "2028-03-01").stdout
-    assert out.startswith("2028-03-31  end date        ocds-b5fd17-camhs-2025 Trust X: Unknown: ")
+    assert out.startswith("2028-03-31  end date        ocds-b5fd17-camhs-2025 Trust X (CAMHS-2025-01): Unknown: ")
     [row] = ready.json("contracts", "due", "--within", "90d", "--as-of", "2028-03-01", "--json")
     assert (row["date"], row["what"], row["status"], row["ref"]) == ("2028-03-31", "end date", "incomplete",
                                                                       "CAMHS-2025-01")
