@@ -1,13 +1,11 @@
 """adv-w3: attempts on issue 16 (several contracts per project, OCDS import and export), through the real CLI.
-Each test failed on main before its fix, or is marked xfail(strict=True) with what is left open."""
+Each test failed on main before its fix."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from .conftest import ON_POSTGRES, Cli, Database
 from .test_ocds import award_release, contract_release, folder, release_package, write  # noqa: F401 - `folder`
@@ -83,15 +81,12 @@ def _theirs(release: dict[str, Any]) -> dict[str, Any]:
     return release
 
 
-@pytest.mark.xfail(strict=True, reason="left open: import ocds takes any 'ocds-XXXXXX-KEY-ID' ocid as cycle's own "
-                                       "export of contract ID of project KEY, whatever the prefix; cycle records no "
-                                       "prefix it exported with, so the fix (record it on ocds.export, or match the "
-                                       "exported reference) is a design choice for the lead")
 def test_another_organisations_export_does_not_overwrite_our_contract_of_the_same_key_and_id(
         ready: Cli, db: Database, folder: Path) -> None:  # noqa: F811
     """A partner council running cycle exports its camhs contract 1 with its own prefix (ocds-zzzzzz-camhs-1).
     Imported here, where camhs's contract 1 is ours (another provider, £5m, ends 2029), it matched ours and replaced
-    its provider, dates and value, and recorded their ocid on it: our contract was overwritten, not a new one made."""
+    its provider, dates and value, and recorded their ocid on it: our contract was overwritten, not a new one made.
+    An ocid is taken for one of ours only when this database's own `export ocds` entry names its prefix."""
     ready("contract", "set", "camhs", "--ref", "OURS-1", "--provider", "Our Trust", "--start", "2024-04-01",
           "--end", "2029-03-31", "--value", "5m", "--notice", "6 months")
     path = write(folder, release_package(_theirs(award_release()), _theirs(contract_release())))

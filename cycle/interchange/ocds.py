@@ -436,12 +436,27 @@ def _exported_by_cycle(s: Session, c: Found) -> Contract | None:
     from cycle.db.models import Contract
     from cycle.db.sql import sql_of
 
-    m = re.fullmatch(r"ocds-[a-z0-9]{6}-(.+)-([0-9]{1,18})", c.ocid)
-    if m is None or m.group(2) != c.ocds_id:
-        return None
+    m = re.fullmatch(r"(ocds-[a-z0-9]{6})-(.+)-([0-9]{1,18})", c.ocid)
+    if m is None or m.group(3) != c.ocds_id or m.group(1) not in _our_prefixes(s):
+        return None  # not an ocid this database's own exports gave (another organisation's cycle: its own contract)
     found = sql_of(s).rows("SELECT c.id FROM contract c JOIN project p ON p.id = c.project_id WHERE c.id = :id "
-                           "AND p.key = :key AND c.ocid IS NULL", id=int(m.group(2)), key=m.group(1))
+                           "AND p.key = :key AND c.ocid IS NULL", id=int(m.group(3)), key=m.group(2))
     return s.get(Contract, found[0].id) if found else None
+
+
+def _our_prefixes(s: Session) -> set[str]:
+    """The OCID prefixes this database's `export ocds` entries say it exported with (`ocid_prefix`)."""
+    from cycle.db.sql import sql_of
+
+    prefixes: set[str] = set()
+    for row in sql_of(s).rows("SELECT payload FROM audit_entry WHERE action = 'ocds.export'"):
+        try:
+            prefix = json.loads(row.payload).get("ocid_prefix")
+        except (ValueError, TypeError, AttributeError):
+            continue  # a payload edited out of shape: audit verify names it; it vouches for no prefix
+        if isinstance(prefix, str):
+            prefixes.add(prefix)
+    return prefixes
 
 
 def _apply(store: Store, s: Session, c: Found, source: dict[str, str], actor: str, project: str | None,
@@ -657,7 +672,7 @@ def export_package(store: Store, out: str, *, actor: str, project: str | None = 
             entry = chain.append(sql, actor=actor, action="ocds.export", project=project,
                                  payload={"file": out, "path": os.path.abspath(pending.path), "sha256": digest,
                                           "releases": len(releases), "ocds_version": VERSION,
-                                          "schema": SCHEMA_TAG})
+                                          "schema": SCHEMA_TAG, "ocid_prefix": ocid_prefix})
             pending.place()
             placed = True
     except BaseException:
