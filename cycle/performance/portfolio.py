@@ -18,8 +18,8 @@ from cycle.calendar.quarters import Quarter
 from cycle.db import rows
 from cycle.db.rows import ContractRow
 
-from .indicators import judge_quarter, last_day, return_due_days
-from .status import Rule, text_of
+from .indicators import _t, judge_quarter, last_day, return_due_days
+from .status import Rule
 
 if TYPE_CHECKING:
     from cycle.db.store import Store
@@ -53,10 +53,6 @@ class Line:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(zip(HEADER, self.record(), strict=True))
-
-
-def _t(value: Any) -> str | None:
-    return text_of(value) if value is not None else None
 
 
 def statement() -> str:
