@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from ._common import (
@@ -25,6 +27,29 @@ from ._common import (
     ready_store,
 )
 
+#: The terms `contract set` and `contract add` share, in the order --help lists them.
+_TERMS = (
+    click.option("--start", type=DATE, help="Start date, YYYY-MM-DD."),
+    click.option("--end", type=DATE, help="End date, YYYY-MM-DD."),
+    click.option("--value", "value_total", type=MONEY,
+                 help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m."),
+    click.option("--annual-value", "value_annual", type=MONEY, help="Annual value in pounds."),
+    click.option("--notice", type=PERIOD, help="Notice period: '6 months', '90 days' or '60 working days'."),
+    click.option("--extension-to", type=DATE, help="Latest end date the extension options allow, YYYY-MM-DD."),
+    click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
+                 help="Without notice the contract runs on (for --run-on) or simply ends (this clears any run-on)."),
+    click.option("--run-on", type=PERIOD,
+                 help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on)."),
+    click.option("--termination-costs",
+                 help="Penalties and costs due should the contract be terminated early, as it states them."),
+)
+
+
+def _terms(f: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_TERMS):
+        f = option(f)
+    return f
+
 
 @click.group(context_settings=CONTEXT)
 def contract() -> None:
@@ -38,18 +63,7 @@ def contract() -> None:
 @click.option("--ref", help="The contract's reference; when the project has several, the one to change.")
 @click.option("--contract", "which", metavar="REF",
               help="The contract to change, by its reference (then --ref gives it a new one).")
-@click.option("--start", type=DATE, help="Start date, YYYY-MM-DD.")
-@click.option("--end", type=DATE, help="End date, YYYY-MM-DD.")
-@click.option("--value", "value_total", type=MONEY, help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m.")
-@click.option("--annual-value", "value_annual", type=MONEY, help="Annual value in pounds.")
-@click.option("--notice", type=PERIOD, help="Notice period: '6 months', '90 days' or '60 working days'.")
-@click.option("--extension-to", type=DATE, help="Latest end date the extension options allow, YYYY-MM-DD.")
-@click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
-              help="Without notice the contract runs on (for --run-on) or simply ends (this clears any run-on).")
-@click.option("--run-on", type=PERIOD,
-              help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on).")
-@click.option("--termination-costs",
-              help="Penalties and costs due should the contract be terminated early, as it states them.")
+@_terms
 @click.option("--title", help="The title of the agreement (Transparency Code).")
 @click.option("--description", help="The goods or services provided (Transparency Code).")
 @click.option("--department", help="The department or service responsible (Transparency Code).")
@@ -86,18 +100,7 @@ def contract_set(key: str, expect_version: int | None, which: str | None, **term
 @click.argument("key")
 @click.option("--ref", required=True, help="The new contract's reference, unique within the project.")
 @click.option("--provider", help="The provider's name.")
-@click.option("--start", type=DATE, help="Start date, YYYY-MM-DD.")
-@click.option("--end", type=DATE, help="End date, YYYY-MM-DD.")
-@click.option("--value", "value_total", type=MONEY, help="Total value in pounds, e.g. 1250000, £1,250,000.50 or 1.25m.")
-@click.option("--annual-value", "value_annual", type=MONEY, help="Annual value in pounds.")
-@click.option("--notice", type=PERIOD, help="Notice period: '6 months', '90 days' or '60 working days'.")
-@click.option("--extension-to", type=DATE, help="Latest end date the extension options allow, YYYY-MM-DD.")
-@click.option("--if-no-notice", type=click.Choice(["run-on", "ends"]),
-              help="Without notice the contract runs on (for --run-on) or simply ends (this clears any run-on).")
-@click.option("--run-on", type=PERIOD,
-              help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on).")
-@click.option("--termination-costs",
-              help="Penalties and costs due should the contract be terminated early, as it states them.")
+@_terms
 @expect_version_option
 def contract_add(key: str, expect_version: int | None, **terms: str | None) -> None:
     """Add another contract to a project (a lot, a second provider, a successor contract).
