@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from datetime import date, timedelta
 from functools import partial
+from itertools import groupby
 from typing import Any
 
 from cycle.audit import chain
@@ -490,15 +491,30 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
         held.update((r.project_id, r.held_on) for r in sql.stream(
             "SELECT project_id, held_on FROM review_meeting WHERE quarter = :q ORDER BY id", q=str(q)))
         live = spill.map()  # project id -> its contracts (their rows as tuples), by id
-        with closing(rows.stream_contracts(sql)) as held_contracts:
-            mine: list[Any] = []
-            for h in held_contracts:  # a project's contracts come together (by key, then id)
-                if mine and mine[-1][0] != h.contract.project_id:
-                    live[mine[-1][0]] = [c for _, c in mine]
-                    mine = []
-                mine.append((h.contract.project_id, tuple(h.contract)))
-            if mine:
-                live[mine[-1][0]] = [c for _, c in mine]
+        deadlines = spill.bag()
+        who_pays = spill.bag()  # a short "who pays" line per funded contract (issue 16 part 2)
+        split_of = rows.all_funders(sql)  # the funded contracts' rows only, read once
+        horizon_start, horizon_end = (q + 1).start, (q + 2).end
+        with closing(rows.stream_contracts(sql)) as held_contracts:  # one pass: a project's contracts come together
+            for project_id, batch in groupby(held_contracts, key=lambda h: h.contract.project_id):
+                theirs = list(batch)
+                live[project_id] = [tuple(contract) for _, contract in theirs]
+                for holder, contract in theirs:
+                    split = funding.of_rows(split_of.get(contract.id, []))
+                    if split is not None and holder.stage != "closed":
+                        who_pays.add(titled({"project": holder.key, "ref": contract.ref,
+                                             "provider": contract.provider, "funders": split.summary(),
+                                             "pool": split.pool, "warning": split.mismatch(contract.value_total)}),
+                                     sort=f"{holder.key}\t{contract.ref or ''}", group=holder.key)
+                    try:
+                        st = contracts.status(holder.key, contract, horizon_start)
+                    except CycleError:  # terms edited by hand (a notice period that is not one): the check names it
+                        continue
+                    if st.deadline and horizon_start <= st.deadline <= horizon_end and holder.stage != "closed":
+                        deadlines.add(titled({"project": holder.key, "ref": contract.ref,
+                                              "provider": contract.provider, "deadline": st.deadline.isoformat(),
+                                              "end": contract.end, "if_nothing_is_done": st.consequence}),
+                                      sort=st.deadline.isoformat(), group=holder.key)
         reviews = spill.bag()
         review_states: Counter[str] = Counter()
         for p, _ in standing_at_end():
@@ -514,28 +530,6 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
             review_states[state] += 1
             reviews.add({"project": p.key, "quarter": str(q), "state": state,
                          "held_on": on if on is not _NONE else None, "title": p.title}, group=p.key)
-
-        deadlines = spill.bag()
-        who_pays = spill.bag()  # a short "who pays" line per funded contract (issue 16 part 2)
-        split_of = rows.all_funders(sql)  # the funded contracts' rows only, read once
-        horizon_start, horizon_end = (q + 1).start, (q + 2).end
-        with closing(rows.stream_contracts(sql)) as held_contracts:
-            for holder, contract in held_contracts:
-                split = funding.of_rows(split_of.get(contract.id, []))
-                if split is not None and holder.stage != "closed":
-                    who_pays.add(titled({"project": holder.key, "ref": contract.ref, "provider": contract.provider,
-                                         "funders": split.summary(), "pool": split.pool,
-                                         "warning": split.mismatch(contract.value_total)}),
-                                 sort=f"{holder.key}\t{contract.ref or ''}", group=holder.key)
-                try:
-                    st = contracts.status(holder.key, contract, horizon_start)
-                except CycleError:  # terms edited by hand (a notice period that is not one): the check names it
-                    continue
-                if st.deadline and horizon_start <= st.deadline <= horizon_end and holder.stage != "closed":
-                    deadlines.add(titled({"project": holder.key, "ref": contract.ref, "provider": contract.provider,
-                                          "deadline": st.deadline.isoformat(), "end": contract.end,
-                                          "if_nothing_is_done": st.consequence}),
-                                  sort=st.deadline.isoformat(), group=holder.key)
 
         slipped = spill.bag()
         with closing(sql.stream("SELECT id, project_id, title, due, done_on FROM milestone "
@@ -572,7 +566,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                                 "FROM evidence WHERE counts_for IS NULL AND recorded_at >= :since "
                                 "ORDER BY project_id, id", since=(q.start - timedelta(days=1)).isoformat())
                      ) as recorded:
-            mine = []
+            mine: list[Any] = []
             for ev in recorded:
                 try:
                     if not q.start <= _local(ev.recorded_at) <= q.end:
