@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TypeVar
 
 from . import config
 from .errors import BadInput
+
+_S = TypeVar("_S")
+_R = TypeVar("_R")
 
 
 def own_files() -> list[Path]:
@@ -187,6 +192,26 @@ class Pending:
 
     def discard(self) -> None:
         self.temp.unlink(missing_ok=True)
+
+
+def place_recorded(pending: Pending, transaction: Callable[[], AbstractContextManager[_S]],
+                   record: Callable[[_S], _R]) -> _R:
+    """Record the file (`record`, inside a `transaction()`: an audited export's entry) and put it in place in the
+    same transaction; what `record` returned. Whatever fails, the temporary file goes, and a file put in place
+    whose record did not commit is removed: an export nobody can see must not stay."""
+    placed = False
+    try:
+        with transaction() as inside:
+            recorded = record(inside)
+            pending.place()
+            placed = True
+    except BaseException:
+        if placed:  # in place, but its record did not commit
+            pending.path.unlink(missing_ok=True)
+        raise
+    finally:
+        pending.discard()
+    return recorded
 
 
 def prepare(out: str, text: str | Iterable[str], force: bool) -> Pending:

@@ -105,19 +105,9 @@ def export_log(store: Store, out: str, fmt: str, *, actor: str, project: str | N
                           "project": project, "exported_at": exported_at}
                 pieces = _jsonl(found, header, counted, as_dict or (lambda e: e._asdict()))
             pending = outfile.prepare(out, _hashed(pieces, digest), force)
-    placed = False
-    try:
-        with store.writing() as sql:
-            entry = chain.append(sql, actor=actor, action="audit.export", project=project,
-                                 payload={"format": fmt, "file": out, "path": os.path.abspath(pending.path),
-                                          "sha256": digest.hexdigest(), "entries": counted[0],
-                                          "head": {"seq": head_seq, "hash": head_hash}})
-            pending.place()
-            placed = True
-    except BaseException:
-        if placed:  # in place, but its entry did not commit: an export nobody can see must not stay
-            pending.path.unlink(missing_ok=True)
-        raise
-    finally:
-        pending.discard()
+    entry = outfile.place_recorded(pending, store.writing, lambda sql: chain.append(
+        sql, actor=actor, action="audit.export", project=project,
+        payload={"format": fmt, "file": out, "path": os.path.abspath(pending.path),
+                 "sha256": digest.hexdigest(), "entries": counted[0],
+                 "head": {"seq": head_seq, "hash": head_hash}}))
     return Exported(str(pending.path), counted[0], head_seq, head_hash, digest.hexdigest(), entry.seq)

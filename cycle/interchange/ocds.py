@@ -666,19 +666,9 @@ def export_package(store: Store, out: str, *, actor: str, project: str | None = 
     text = json.dumps(package, ensure_ascii=False, indent=2) + "\n"
     digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
     pending = outfile.prepare(out, text, force)
-    placed = False
-    try:
-        with store.writing() as sql:
-            entry = chain.append(sql, actor=actor, action="ocds.export", project=project,
-                                 payload={"file": out, "path": os.path.abspath(pending.path), "sha256": digest,
-                                          "releases": len(releases), "ocds_version": VERSION,
-                                          "schema": SCHEMA_TAG, "ocid_prefix": ocid_prefix})
-            pending.place()
-            placed = True
-    except BaseException:
-        if placed:  # in place, but its entry did not commit: an export nobody can see must not stay
-            pending.path.unlink(missing_ok=True)
-        raise
-    finally:
-        pending.discard()
+    entry = outfile.place_recorded(pending, store.writing, lambda sql: chain.append(
+        sql, actor=actor, action="ocds.export", project=project,
+        payload={"file": out, "path": os.path.abspath(pending.path), "sha256": digest,
+                 "releases": len(releases), "ocds_version": VERSION,
+                 "schema": SCHEMA_TAG, "ocid_prefix": ocid_prefix}))
     return Exported(str(pending.path), len(releases), digest, entry.seq)

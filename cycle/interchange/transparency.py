@@ -125,19 +125,9 @@ def export(store: Store, quarter: str, out: str, *, actor: str, force: bool = Fa
     with store.reading(snapshot=True) as sql, sql.any_text():
         with closing(rows.stream_published(sql)) as found:
             pending = outfile.prepare(out, hashed(csvout.lines(COLUMNS, wanted(found))), force)
-    placed = False
-    try:
-        with store.writing() as sql:
-            entry = chain.append(sql, actor=actor, action=ACTION,
-                                 payload={"quarter": str(q), "file": out, "path": os.path.abspath(pending.path),
-                                          "sha256": digest.hexdigest(), "contracts": counted[0],
-                                          "threshold": str(THRESHOLD)})
-            pending.place()
-            placed = True
-    except BaseException:
-        if placed:  # in place, but its entry did not commit: an export nobody can see must not stay
-            pending.path.unlink(missing_ok=True)
-        raise
-    finally:
-        pending.discard()
+    entry = outfile.place_recorded(pending, store.writing, lambda sql: chain.append(
+        sql, actor=actor, action=ACTION,
+        payload={"quarter": str(q), "file": out, "path": os.path.abspath(pending.path),
+                 "sha256": digest.hexdigest(), "contracts": counted[0],
+                 "threshold": str(THRESHOLD)}))
     return Exported(str(pending.path), str(q), counted[0], digest.hexdigest(), entry.seq)
