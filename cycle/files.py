@@ -26,9 +26,9 @@ class Unreadable(BadInput):
         super().__init__(f"{path}: {problem}")
 
 
-def read_bytes(path: str | Path, what: str = "the file", limit: int = MAX_BYTES, hint: str | None = None) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes (`what` names it in a refusal; `hint` says what to
-    give instead of a folder or a device, default `what`)."""
+def open_regular(path: str | Path, hint: str) -> tuple[int, os.stat_result]:
+    """An open descriptor of the regular file at `path` (the caller closes it), and its fstat; a folder, a FIFO
+    or a device is refused (`hint` says what to give the path of instead)."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then says what it is.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -38,7 +38,21 @@ def read_bytes(path: str | Path, what: str = "the file", limit: int = MAX_BYTES,
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            raise Unreadable(path, f"{kind}; give the path of {hint or what}")
+            raise Unreadable(path, f"{kind}; give the path of {hint}")
+    except OSError as exc:
+        os.close(fd)
+        raise Unreadable(path, f"cannot read the file ({exc.strerror})") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_bytes(path: str | Path, what: str = "the file", limit: int = MAX_BYTES, hint: str | None = None) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (`what` names it in a refusal; `hint` says what to
+    give instead of a folder or a device, default `what`)."""
+    fd, st = open_regular(path, hint or what)
+    try:
         if st.st_size > limit:
             raise Unreadable(path, f"{st.st_size} bytes, more than {what} may have ({limit}); is it the right file?")
         chunks, size = [], 0

@@ -12,12 +12,12 @@ import csv
 import hashlib
 import io
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cycle import files
 from cycle.errors import BadInput
 from cycle.files import Unreadable
 
@@ -60,21 +60,10 @@ class _Hashing(io.RawIOBase):
 
 
 def _open(path: str, limit: int) -> _Hashing:
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then says what it is.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise Unreadable(path, f"cannot read the file ({exc.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            raise Unreadable(path, f"{kind}; give the path of the register, a CSV file")
-        if st.st_size > limit:
-            raise Unreadable(path, f"{st.st_size:,} bytes, more than a register may have ({limit:,}); split it")
-    except BaseException:
+    fd, st = files.open_regular(path, "the register, a CSV file")
+    if st.st_size > limit:
         os.close(fd)
-        raise
+        raise Unreadable(path, f"{st.st_size:,} bytes, more than a register may have ({limit:,}); split it")
     return _Hashing(fd, path, limit)
 
 
