@@ -138,7 +138,7 @@ def _check(out: str, force: bool, printable: bool) -> Path:
             database = own.name.endswith((".db", "-wal", "-shm", "-journal"))
             what = "cycle's database" if database else "one of cycle's own files"
             raise BadInput(f"--out {out} is {what} ({own}): choose another file; --force does not change this")
-    if _a_stream(path):
+    if out.strip() == "-" or _a_stream(path):  # "-" means standard output to many tools: never a file named "-"
         raise BadInput(f"--out {out} is standard output or another stream, not a file: "
                        + ("leave out --out to print it" if printable else "name a file, e.g. --out audit.csv"))
     for own_folder in own_folders():

@@ -103,6 +103,20 @@ def test_an_empty_out_is_a_clear_error(ready: Cli, tmp_path: Path, monkeypatch: 
     assert [p.name for p in tmp_path.iterdir()] == ["home"]
 
 
+@pytest.mark.parametrize("args, then", [
+    (["report", "gate-audit"], "leave out --out to print it"),
+    (["export", "audit", "--format", "csv"], "name a file, e.g. --out audit.csv"),
+])
+def test_out_dash_is_refused_not_written_as_a_file_named_dash(ready: Cli, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                                             then: str) -> None:
+    """Many tools read `--out -` as "print it"; cycle never wrote there, it made a file called "-"."""
+    monkeypatch.chdir(tmp_path)
+    result = ready(*args, "--out", "-", expect=2)
+    assert result.stderr == f"Error: --out - is standard output or another stream, not a file: {then}\n"
+    assert result.stdout == "" and not (tmp_path / "-").exists()
+
+
 def test_out_naming_a_folder_or_a_fifo_is_refused(ready: Cli, tmp_path: Path) -> None:
     result = ready("report", "gate-audit", "--out", str(tmp_path), "--force", expect=2)
     assert result.stderr == (f"Error: --out {tmp_path} is a folder: name a file in it, e.g. "
