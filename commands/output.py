@@ -470,6 +470,10 @@ def fund(key: str, st: Any, before: Any) -> str:
     if st.funding is None:
         return safe(f"Cleared who pays for {which}{was}.")
     pool = f" within {st.funding.pool}" if st.funding.pool else ""
+    from cycle.funding import same
+
+    if same(before, st.funding):
+        return safe(f"Funding of {which} is already {st.funding.summary()}{pool}: nothing changed.")
     return safe(f"Funding of {which}: {st.funding.summary()}{pool}{was}.")
 def _published(d: dict[str, Any]) -> list[str]:
     """The Transparency Code's details of a contract, those recorded (`contract set --title ...`)."""

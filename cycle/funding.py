@@ -189,6 +189,11 @@ def stored(split: Funding) -> list[dict[str, str | None]]:
              "amount": None if p.amount is None else str(p.amount), "pool": split.pool} for p in split.parts]
 
 
+def same(a: Funding | None, b: Funding | None) -> bool:
+    """The same split: the same funders in the same order with the same shares or amounts, in the same pool."""
+    return a is not None and b is not None and a.pool == b.pool and stored(a) == stored(b)
+
+
 def recorded(split: Funding | None, value_total: str | None) -> dict[str, Any] | None:
     """A split as a contract.fund audit entry holds it (its old or new split), without the warning."""
     if split is None:

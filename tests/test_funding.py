@@ -67,6 +67,17 @@ def test_replacing_a_split_is_one_audited_change_and_clear_is_audited(funded: Cl
     assert funded("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
 
 
+def test_the_same_split_again_changes_nothing_and_records_nothing(funded: Cli, db: Database) -> None:
+    funded("contract", "fund", "camhs", *SPLIT, "--pool", POOL)
+    before = db.audit()
+    again = funded("contract", "fund", "camhs", "--funder", NCC, "--share", "60.0%", "--funder", ICB, "--share",
+                   "40%", "--pool", POOL).stdout
+    assert again == f"Funding of camhs's contract C-1 is already {NCC} 60%; {ICB} 40% within {POOL}: nothing changed.\n"
+    assert db.audit() == before
+    moved = funded("contract", "fund", "camhs", *SPLIT).stdout  # the same shares outside the pool is a change
+    assert moved.startswith("Funding of camhs's contract C-1: ") and len(db.audit()) == len(before) + 1
+
+
 def test_decimal_not_float(funded: Cli) -> None:
     """0.1 + 0.2 is not 0.3 in floating point; three shares of a third add to exactly 100."""
     funded("contract", "set", "camhs", "--value", "0.30")

@@ -701,23 +701,29 @@ def fund_contract(store: Store, key: str, split: funding.Funding | None, *, acto
         address = quote(holder) + (f" --ref {quote(row.ref)}" if which is not None and row.ref else "")
         if split is not None:
             funding.check(split, row.value_total, address)
-        _touch(s, project, project.version)  # before the entry, which carries the project's new image too
-        before = _fund(s, row, split, actor=actor, project=project.key, holder=holder)
+        old_rows, before = _funders(s, row)
+        if not funding.same(before, split) or split is None:  # the same split again changes nothing, records nothing
+            _touch(s, project, project.version)  # before the entry, which carries the project's new image too
+            _fund(s, row, split, old_rows, before, actor=actor, project=project.key, holder=holder)
         _, holder, found = rows.contract_holder(sql_of(s), project.id or 0, project.key)
         st = contracts.status(holder, row_of(ContractRow, row), clock.london_today(), several=len(found) > 1)
         st.funding = split
         return st, before
 
 
-def _fund(s: Session, contract: Contract, split: funding.Funding | None, *, actor: str, project: str,
-          holder: str) -> funding.Funding | None:
-    """Replace the contract's split (None: clear it) by deleting its rows and adding the new ones, and append its
-    audit entry (contract.fund, with the old and the new split). Returns the split before."""
-    contract_id = row_id(contract)
-    query = select(ContractFunder).where(ContractFunder.contract_id == contract_id)  # type: ignore[arg-type]
+def _funders(s: Session, contract: Contract) -> tuple[list[ContractFunder], funding.Funding | None]:
+    """The contract's funder rows, in order, and the split they make (None: nobody recorded)."""
+    query = select(ContractFunder).where(ContractFunder.contract_id == row_id(contract))  # type: ignore[arg-type]
     ordered = query.order_by(ContractFunder.position, ContractFunder.id)  # type: ignore[arg-type]
     old_rows = list(s.exec(ordered).scalars())  # type: ignore[call-overload]
-    before = funding.of_rows([row_of(rows.FunderRow, r) for r in old_rows])
+    return old_rows, funding.of_rows([row_of(rows.FunderRow, r) for r in old_rows])
+
+
+def _fund(s: Session, contract: Contract, split: funding.Funding | None, old_rows: list[ContractFunder],
+          before: funding.Funding | None, *, actor: str, project: str, holder: str) -> None:
+    """Replace the contract's split (None: clear it; `old_rows` and `before` as _funders read them) by deleting
+    its rows and adding the new ones, and append its audit entry (contract.fund, with the old and the new split)."""
+    contract_id = row_id(contract)
     if split is None and before is None:
         which = f"{holder}'s contract" + (f" {contract.ref}" if contract.ref else "")
         raise BadInput(f"{which} has no funders recorded; nothing to clear")
@@ -732,7 +738,6 @@ def _fund(s: Session, contract: Contract, split: funding.Funding | None, *, acto
                  payload={"contract_of": holder, **({"contract_ref": contract.ref} if contract.ref else {}),
                           "old": funding.recorded(before, contract.value_total),
                           "new": funding.recorded(split, contract.value_total)})
-    return before
 
 
 def serve_notice(store: Store, key: str, served_on: str, ref: str, *, actor: str,
