@@ -3,6 +3,7 @@ portfolio's at a glance (docs/performance.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -243,13 +244,38 @@ def performance(quarter: str, as_of: str | None, as_json: bool, as_csv: bool) ->
 
     one_format(as_json, as_csv)
     q = parse_quarter(quarter)
-    with portfolio.board(ready_store(), q, as_of_or_today(as_of)) as lines:
+    on = as_of_or_today(as_of)
+    with portfolio.board(ready_store(), q, on) as lines:
         if as_json:
             emit_each(line.as_dict() for line in lines)
         elif as_csv:
             emit_csv(portfolio.HEADER, (line.record() for line in lines))
         else:
-            echo_each((output.safe(f"{line.project:<16} {line.kpi:<14} {line.value or '-':>10}  "
-                                   f"{line.status or '-':<9} {line.trend or '':<6} {line.title}")
-                       for line in lines),
+            echo_each((output.safe(text) for text in _board(lines, q, on)),
                       empty=f"No live contract has indicators in {q}. Add one with: cycle kpi add KEY ID ...")
+
+
+def _board(lines: Iterator[Any], q: Any, on: Any) -> Iterator[str]:
+    """`cycle performance` as a table, a line at a time as read: a heading, an indicator a line (the trend as an arrow
+    and its word), then how many of each status."""
+    from collections import Counter
+
+    from cycle.performance.chart import target_text, trend_shown, value_text
+    from cycle.performance.portfolio import COUNTED
+
+    counts: Counter[str] = Counter()
+    for line in lines:
+        if not counts:
+            yield f"Contract performance, {q} (returns judged as of {on})"
+            yield (f"{'project':<16} {'contract':<10} {'indicator':<14} {'target':<18} {'value':>12}  {'status':<9}  "
+                   f"{'trend':<8}  title")
+        d = line.as_dict()
+        counts[line.status or "not judged"] += 1
+        yield (f"{line.project:<16} {line.contract or '-':<10} {line.kpi:<14} "
+               f"{target_text(line.better, d['target'], d['low'], d['high'], line.unit):<18} "
+               f"{value_text(line.value, line.unit):>12}  {line.status or 'not judged':<9}  "
+               f"{trend_shown(line.trend):<8}  {line.title}")
+    if counts:
+        total = sum(counts.values())
+        each = ", ".join(f"{counts[s]} {s}" for s in (*COUNTED, "not judged") if counts[s])
+        yield f"{total} indicator{'' if total == 1 else 's'}: {each}"

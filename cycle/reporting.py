@@ -353,6 +353,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
     and the report's lists (and each project's detail) are kept in a Spill on disk, read back as they are written,
     for as long as the `with` lasts. The summary at the top is counted as they are made."""
     from cycle.governance.milestones import MilestoneView
+    from cycle.performance import portfolio
     from cycle.projects.programmes import NO_PROGRAMME
     from cycle.reminders import reviews as review_rules
 
@@ -580,6 +581,15 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
             if mine:
                 support(mine[0].project_id, mine)
 
+        # Every live contract's indicators in the quarter, each with its last quarters (issue 17 part 7): kept on
+        # disk as read, counted by status for the first page.
+        performance = spill.bag()
+        by_status: Counter[str] = Counter()
+        with portfolio.charted(store, q, today) as charted:
+            for item in charted:
+                performance.add(item.as_dict())
+                by_status[item.line.status or "not-judged"] += 1
+
         # Per project, grouped by programme (seed 002): programmes by title, then the projects in none, last.
         in_groups: set[str] = set()
         for p, _ in standing_at_end():
@@ -605,7 +615,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                           "milestones_slipped": mine_of["milestones_slipped"],
                           "supporting": mine_of["supporting"]},
                          sort=f"{rank[group]:06d}\x00{p.title.casefold()}\x00{p.key}", group=group)
-        summary = {"projects": standing,
+        summary = {"projects": standing, "indicators": len(performance),
+                   "indicators_by_status": {k: by_status[k] for k in (*portfolio.COUNTED, "not-judged")},
                    "by_stage": [{"workflow": r["workflow"], "stage": r["stage"], "stage_title": r["stage_title"],
                                  "total": r["total"]} for r in stages],
                    "gates_passed": len(moves), "gates_refused": refused_gates, "decisions": len(decided),
@@ -638,7 +649,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                "reviews": listed(reviews), "deadlines": listed(deadlines),
                "deadline_window": [horizon_start.isoformat(), horizon_end.isoformat()],
                "milestones_slipped": listed(slipped), "supporting": listed(supporting),
-               "who_pays": listed(who_pays),
+               "who_pays": listed(who_pays), "performance": listed(performance),
                "stage_counts": {wf: dict(c) for wf, c in counts.items()}, "summary": summary,
                "by_project": listed(projects), "by_programme": programmes}
 

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
+from cycle.performance import chart
+from cycle.performance.portfolio import Charted
 from cycle.workflow import graph
 from cycle.workflow.definition import Workflow
 
@@ -37,6 +40,11 @@ def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=lambda name: bool(name and ".html" in name),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["md"] = _md
+    env.filters["trend"] = chart.trend_shown
+    env.globals["kpi_chart"] = lambda item, n: Markup(chart.svg(Charted.of(item), n))  # built escaped
+    env.globals["kpi_legend"] = lambda: Markup(chart.legend())
+    env.globals["kpi_target"] = lambda k: chart.target_text(k["better"], k["target"], k["low"], k["high"], k["unit"])
+    env.globals["kpi_value"] = lambda k: chart.value_text(k["value"], k["unit"])
     return env
 
 
