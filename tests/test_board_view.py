@@ -293,6 +293,8 @@ def test_hand_edited_and_extreme_values_still_draw(board: Cli, db: Database) -> 
     board("kpi", "record", "camhs", "big", "--quarter", "2025-Q2", "--value", "-999999999999999.999999")
     board("kpi", "record", "camhs", "big", "--quarter", "2025-Q3", "--value", "999999999999999")
     db.tamper("UPDATE kpi_value SET value = 'lots' WHERE quarter = '2025-Q1'",
+              "UPDATE kpi_value SET value = '1e400' WHERE quarter = '2024-Q1'",
+              "UPDATE kpi_target SET tolerance = '-1e999' WHERE from_quarter = '2025-Q2'",
               "UPDATE kpi SET title = :t WHERE key = 'occ'", params={"t": "Occ\x1b[2J\x00"})
     with on(ON):
         html = board("report", "quarterly", "--quarter", "2025-Q3", "--format", "html", expect=1).stdout
@@ -305,4 +307,7 @@ def test_hand_edited_and_extreme_values_still_draw(board: Cli, db: Database) -> 
         c.findtext(f"{SVG}title") or ""))
     edited = next(q for q in rtt.iter(f"{SVG}g") if q.get("data-quarter") == "2025-Q1")
     assert edited.get("class") == "q gap"  # a value that is no number is no point, never a zero
+    huge = next(q for q in rtt.iter(f"{SVG}g") if q.get("data-quarter") == "2024-Q1")
+    assert huge.get("class") == "q gap" and huge.findtext(f"{SVG}title") == "2024-Q1: over, a value too large to draw"
+    assert not re.search(r"nan|inf", ET.tostring(rtt, encoding="unicode"), flags=re.I)
     assert found[1].findtext(f"{SVG}title", "").startswith("Occ\ufffd[2J\ufffd (camhs")

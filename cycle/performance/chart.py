@@ -80,7 +80,17 @@ def _said(p: Point, unit: str | None) -> str:
     if p.value is None:
         why = {NO_RETURN: "no return", None: "contract not running"}.get(p.status, "return not yet due")
         return f"{p.quarter}: {why}"
+    if not _drawable(p.value):
+        return f"{p.quarter}: {p.status or 'not judged'}, a value too large to draw"
     return f"{p.quarter}: {text_of(p.value)}{_unit(unit)}, {p.status or 'not judged'} ({_terms(p.rule, unit)})"
+
+
+#: Beyond what `kpi record` takes (15 digits before the point): only a hand edit gives it, and it is not drawn.
+_LIMIT = Decimal("1e16")
+
+
+def _drawable(value: Decimal | None) -> bool:
+    return value is not None and abs(value) < _LIMIT
 
 
 def _edges(rule: Rule) -> list[Decimal]:
@@ -119,16 +129,17 @@ def svg(item: Charted, n: int) -> str:
     """The chart of one indicator as an <svg> element; `n` makes its ids unique in the page."""
     line, points = item.line, item.points
     unit = line.unit
-    levels = [p.value for p in points if p.value is not None]
+    levels = [p.value for p in points if p.value is not None and _drawable(p.value)]
     for p in points:
         if p.rule is not None:
-            levels += _edges(p.rule)
+            levels += [v for v in _edges(p.rule) if _drawable(v)]
     lo, hi = (float(min(levels)), float(max(levels))) if levels else (0.0, 1.0)
     span = hi - lo or abs(hi) or 1.0
     lo, hi = lo - span * 0.12, hi + span * 0.12
 
-    def y_of(v: Decimal) -> float:
-        return _BOTTOM - (float(v) - lo) / (hi - lo) * (_BOTTOM - _TOP)
+    def y_of(v: Decimal) -> float:  # a level beyond the scale (a hand edit) at the frame's edge
+        return min(max(_BOTTOM - (float(max(min(v, _LIMIT), -_LIMIT)) - lo) / (hi - lo) * (_BOTTOM - _TOP),
+                       _TOP - 3), _BOTTOM + 3)
 
     step = (_RIGHT - _LEFT) / max(len(points), 1)
     out: list[str] = []
@@ -160,7 +171,8 @@ def svg(item: Charted, n: int) -> str:
     # The values: a line through consecutive quarters that have one; a quarter without is a gap.
     run: list[str] = []
     for i, p in enumerate(points + [Point("", None, None, None)]):
-        if p.value is not None:
+        if _drawable(p.value):
+            assert p.value is not None
             run.append(f"{_num(_LEFT + (i + 0.5) * step)},{_num(y_of(p.value))}")
             continue
         if len(run) > 1:
@@ -168,10 +180,11 @@ def svg(item: Charted, n: int) -> str:
         run = []
     for i, p in enumerate(points):
         said = esc(_said(p, unit))
-        if p.value is None:
+        if not _drawable(p.value):
             out.append(f'<g class="q gap" data-quarter="{esc(p.quarter)}" data-status="{esc(p.status or "")}">'
                        f"<title>{said}</title></g>")
             continue
+        assert p.value is not None
         x, y = _LEFT + (i + 0.5) * step, y_of(p.value)
         colour = _COLOURS.get(p.status or "", "#505a5f")
         out.append(f'<g class="q" data-quarter="{esc(p.quarter)}" data-value="{esc(text_of(p.value))}" '

@@ -84,7 +84,8 @@ class _Live:
         self.held: tuple[int, bool, date | None, date | None] | None = None
 
     def __call__(self, key: str, c: ContractRow) -> bool:
-        return self.days(key, c)[0]
+        held = self.held
+        return held[1] if held is not None and held[0] == c.id else self.days(key, c)[0]
 
     def days(self, key: str, c: ContractRow) -> tuple[bool, date | None, date | None]:
         """(live in the quarter, first day, last day) of the contract; a day None when not known."""
