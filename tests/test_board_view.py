@@ -295,7 +295,7 @@ def test_hand_edited_and_extreme_values_still_draw(board: Cli, db: Database) -> 
     db.tamper("UPDATE kpi_value SET value = 'lots' WHERE quarter = '2025-Q1'",
               "UPDATE kpi_value SET value = '1e400' WHERE quarter = '2024-Q1'",
               "UPDATE kpi_target SET tolerance = '-1e999' WHERE from_quarter = '2025-Q2'",
-              "UPDATE kpi SET title = :t WHERE key = 'occ'", params={"t": "Occ\x1b[2J\x00"})
+              "UPDATE kpi SET title = :t WHERE key = 'occ'", params={"t": "Occ\x1b[2J\x07"})
     with on(ON):
         html = board("report", "quarterly", "--quarter", "2025-Q3", "--format", "html", expect=1).stdout
     found = charts(html)  # each still parses as XML, the edited title too
