@@ -227,9 +227,13 @@ def _plan(sql: Sql, found: list[Row], replace: bool) -> tuple[list[_Planned], li
             continue
         earlier = seen.get((kpi_id, r.quarter))
         if earlier is not None:
-            if earlier.value != r.value or (r.note is not None and earlier.note is not None and earlier.note != r.note):
-                problems.append((r.line, f"{r.kpi} of {r.project} for {r.quarter} is also on line {earlier.line}, "
-                                         f"with another value ({earlier.value}, here {r.value})"))
+            also = f"{r.kpi} of {r.project} for {r.quarter} is also on line {earlier.line}, "
+            if earlier.value != r.value:
+                problems.append((r.line, also + f"with another value ({earlier.value}, here {r.value})"))
+            elif r.note is not None and earlier.note != r.note:  # a row without a note repeats the one with it
+                there = repr(earlier.note) if earlier.note is not None else "none"
+                problems.append((r.line, also + f"with the same value and another note ({there} there, here "
+                                                f"{r.note!r})"))
             continue
         seen[(kpi_id, r.quarter)] = r
         existing = sql.one("SELECT id, value, note, recorded_by FROM kpi_value WHERE kpi_id = :k AND quarter = :q",

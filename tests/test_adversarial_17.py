@@ -1,0 +1,67 @@
+"""Adversarial review of issue 17 parts 1, 2, 3 and 5 (indicators, status, returns, review meetings, actions):
+what a careless operator or a provider's return file did to `cycle kpi`, `cycle action` and `cycle review record`,
+each through the real CLI.
+
+Quarters are financial (2025-Q3 is October to December 2025) and in the past; reads name their day with --as-of.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import Cli, Database
+
+ON = "2026-01-31"
+RTT = ("--title", "Referral to treatment within 4 weeks", "--unit", "%", "--target", "92", "--better", "higher",
+       "--tolerance", "5", "--over", "10")
+
+
+@pytest.fixture
+def camhs(run: Cli) -> Cli:
+    """camhs, with a contract from 1 April 2024 and the worked example's indicator rtt-4wk."""
+    run("init")
+    run("project", "new", "camhs", "--title", "CAMHS", "--owner", "alice")
+    run("contract", "set", "camhs", "--provider", "Trust X", "--ref", "CR-1", "--start", "2024-04-01", "--end",
+        "2028-03-31", "--notice", "6 months")
+    run("kpi", "add", "camhs", "rtt-4wk", *RTT)
+    return run
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+# --- the same indicator twice in one return ------------------------------------------------------------------------
+
+def test_a_return_with_one_value_twice_and_a_note_only_on_the_second_row_is_refused(camhs: Cli, db: Database,
+                                                                                      tmp_path: Path) -> None:
+    """The second row's note was dropped without a word: the file imported '2 rows, 1 new' and the provider's
+    note was nowhere. Two rows for one quarter that do not say the same thing are refused, naming both lines."""
+    f = _write(tmp_path / "r.csv", "project,kpi,quarter,value,note\ncamhs,rtt-4wk,2025-Q2,90,\n"
+                                   "camhs,rtt-4wk,2025-Q2,90,two staff vacancies\n")
+    before = db.dump()
+    assert camhs("kpi", "import", str(f), expect=2).stderr == (
+        f"Error: {f}: line 3: rtt-4wk of camhs for 2025-Q2 is also on line 2, with the same value and another "
+        f"note (none there, here 'two staff vacancies'); nothing was imported\n")
+    assert db.dump() == before
+
+
+def test_two_rows_with_the_same_value_and_different_notes_do_not_claim_the_values_differ(camhs: Cli,
+                                                                                          tmp_path: Path) -> None:
+    """It said 'with another value (90, here 90)'."""
+    f = _write(tmp_path / "r.csv", "project,kpi,quarter,value,note\ncamhs,rtt-4wk,2025-Q2,90,vacancies\n"
+                                   "camhs,rtt-4wk,2025-Q2,90.0,sickness\n")
+    assert camhs("kpi", "import", str(f), expect=2).stderr == (
+        f"Error: {f}: line 3: rtt-4wk of camhs for 2025-Q2 is also on line 2, with the same value and another "
+        f"note ('vacancies' there, here 'sickness'); nothing was imported\n")
+
+
+def test_the_same_row_twice_and_a_row_repeated_without_its_note_still_import(camhs: Cli, db: Database,
+                                                                             tmp_path: Path) -> None:
+    f = _write(tmp_path / "r.csv", "project,kpi,quarter,value,note\ncamhs,rtt-4wk,2025-Q2,90,vacancies\n"
+                                   "camhs,rtt-4wk,2025-Q2,90,vacancies\ncamhs,rtt-4wk,2025-Q2,90,\n")
+    assert camhs("kpi", "import", str(f)).stdout == f"Imported {f}: 3 rows, 1 new, 0 replaced, 0 already recorded.\n"
+    assert db.rows("SELECT quarter, value, note FROM kpi_value") == [("2025-Q2", "90", "vacancies")]
