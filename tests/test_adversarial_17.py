@@ -65,3 +65,15 @@ def test_the_same_row_twice_and_a_row_repeated_without_its_note_still_import(cam
                                    "camhs,rtt-4wk,2025-Q2,90,vacancies\ncamhs,rtt-4wk,2025-Q2,90,\n")
     assert camhs("kpi", "import", str(f)).stdout == f"Imported {f}: 3 rows, 1 new, 0 replaced, 0 already recorded.\n"
     assert db.rows("SELECT quarter, value, note FROM kpi_value") == [("2025-Q2", "90", "vacancies")]
+
+
+# --- a note added to a value recorded without one --------------------------------------------------------------------
+
+def test_adding_a_note_to_a_value_says_it_had_none_not_the_note_none(camhs: Cli, db: Database) -> None:
+    camhs("kpi", "record", "camhs", "rtt-4wk", "--quarter", "2025-Q2", "--value", "90")
+    before = db.dump()
+    assert camhs("kpi", "record", "camhs", "rtt-4wk", "--quarter", "2025-Q2", "--value", "90", "--note", "late",
+                 expect=2).stderr == (
+        "Error: rtt-4wk of camhs for 2025-Q2 is already recorded as 90 with no note (by alice); to change it to 90 "
+        "give --replace (the audit entry keeps the old value)\n")
+    assert db.dump() == before

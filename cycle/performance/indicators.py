@@ -349,7 +349,8 @@ def _store_value(s: Session, row: KpiValue | None, kpi_id: int, q: str, value: s
 
 
 def refusal(what: str, row: Any, value: str, note: str | None) -> str:
-    differs = (f"{row.value}" if stored(row.value) != Decimal(value) else f"{row.value} with the note {row.note!r}")
+    differs = (f"{row.value}" if stored(row.value) != Decimal(value) else
+               f"{row.value} with the note {row.note!r}" if row.note is not None else f"{row.value} with no note")
     return (f"{what} is already recorded as {differs} (by {row.recorded_by}); to change it to {value} give "
             f"--replace (the audit entry keeps the old value)")
 
