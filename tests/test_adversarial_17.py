@@ -77,3 +77,20 @@ def test_adding_a_note_to_a_value_says_it_had_none_not_the_note_none(camhs: Cli,
         "Error: rtt-4wk of camhs for 2025-Q2 is already recorded as 90 with no note (by alice); to change it to 90 "
         "give --replace (the audit entry keeps the old value)\n")
     assert db.dump() == before
+
+
+# --- a value for a quarter the contract did not run ------------------------------------------------------------------
+
+def test_a_value_for_a_quarter_outside_the_contract_is_refused_not_hidden(camhs: Cli, db: Database,
+                                                                          tmp_path: Path) -> None:
+    """2023-Q3 typed for 2025-Q3: it was recorded, never judged or shown (the quarter is outside the contract), and
+    2025-Q3 stayed no-return. The same through a return file."""
+    before = db.dump()
+    assert camhs("kpi", "record", "camhs", "rtt-4wk", "--quarter", "2023-Q3", "--value", "90", expect=2).stderr == (
+        "Error: 2023-Q3 is outside the contract CR-1 of camhs, "
+        "which runs from 2024-04-01 to 2028-03-31: a value for it would never be judged; is the quarter right?\n")
+    f = _write(tmp_path / "r.csv", "project,kpi,quarter,value\ncamhs,rtt-4wk,2025-Q3,90\ncamhs,rtt-4wk,2023-Q3,90\n")
+    assert camhs("kpi", "import", str(f), expect=2).stderr.startswith(
+        f"Error: {f}: line 3: 2023-Q3 is outside the contract CR-1")
+    assert db.dump() == before
+    camhs("kpi", "record", "camhs", "rtt-4wk", "--quarter", "2024-Q1", "--value", "90")  # its first quarter

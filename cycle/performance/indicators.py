@@ -292,13 +292,16 @@ def record(store: Store, key: str, kpi_key: str, *, quarter: str, value: str, no
     unless `replace`, which is audited with the old one."""
     from cycle.db.models import row_id
 
-    q = str(quarter_reported(quarter, today or clock.london_today()))
+    today = today or clock.london_today()
+    reported = quarter_reported(quarter, today)
+    q = str(reported)
     v = text_of(number(value, "--value"))
     note_text = inputs.text(note, "--note", "note", False)
     actor = store.actor(actor)
     with store.write() as s:
         project = rows.project(sql_of(s), key)
         c, k = _kpi(s, project, contract, kpi_key)
+        check_runs(key, c, reported, span(key, c, today))
         row = _value_row(s, row_id(k), q)
         outcome = _store_value(s, row, row_id(k), q, v, note_text, replace, actor,
                                lambda: f"{kpi_key} of {key} for {q}")
@@ -307,6 +310,22 @@ def record(store: Store, key: str, kpi_key: str, *, quarter: str, value: str, no
                 "kpi": kpi_key, "contract": c.ref, "quarter": q, "value": v, "note": note_text,
                 "was": outcome.was})
     return Recorded(key, kpi_key, q, v, outcome.outcome, outcome.was)
+
+
+def span(holder: str, c: ContractRow, today: date) -> tuple[date | None, date | None]:
+    """Contract `c`'s first and last day as things stand on `today` (None: not known)."""
+    return inputs.stored_day(c.start), last_day(contracts.status(holder, c, today))
+
+
+def check_runs(holder: str, c: ContractRow, q: Quarter, days: tuple[date | None, date | None]) -> None:
+    """BadInput when contract `c`, running over `days` (span), does not run in any day of quarter `q`: a value for
+    such a quarter would never be judged or shown (a mistyped quarter)."""
+    start, last = days
+    if not running(q, start, last):
+        ref = f" {c.ref}" if c.ref else ""
+        raise BadInput(f"{q} is outside the contract{ref} of {holder}, which runs from "
+                       f"{start or 'its start'} to {last or 'its end'}: a value for it would never be judged; "
+                       f"is the quarter right?")
 
 
 def _value_row(s: Session, kpi_id: int, q: str) -> KpiValue | None:

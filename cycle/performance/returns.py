@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from cycle import files, inputs
 from cycle.audit import chain
-from cycle.calendar import clock
+from cycle.calendar import clock, quarters
 from cycle.db import rows
 from cycle.db.sql import Sql, sql_of
 from cycle.errors import BadInput, CycleError, ProjectNotFound
@@ -204,9 +204,10 @@ class _Planned:
     outcome: str  # recorded | replaced | unchanged
 
 
-def _plan(sql: Sql, found: list[Row], replace: bool) -> tuple[list[_Planned], list[tuple[int, str]]]:
+def _plan(sql: Sql, found: list[Row], replace: bool, today: date) -> tuple[list[_Planned], list[tuple[int, str]]]:
     projects: dict[str, Any] = {}
-    kpis: dict[tuple[str, str | None, str], tuple[int, str | None]] = {}
+    kpis: dict[tuple[str, str | None, str], tuple[int, Any]] = {}
+    spans: dict[int, tuple[date | None, date | None]] = {}
     seen: dict[tuple[int, str], Row] = {}
     plan: list[_Planned] = []
     problems: list[tuple[int, str]] = []
@@ -218,7 +219,11 @@ def _plan(sql: Sql, found: list[Row], replace: bool) -> tuple[list[_Planned], li
             ident = (r.project, r.contract, r.kpi)
             if ident not in kpis:
                 kpis[ident] = _kpi_of(sql, project, r.contract, r.kpi)
-            kpi_id, ref = kpis[ident]
+            kpi_id, c = kpis[ident]
+            ref = c.ref
+            if c.id not in spans:
+                spans[c.id] = indicators.span(r.project, c, today)
+            indicators.check_runs(r.project, c, quarters.parse_quarter(r.quarter), spans[c.id])
         except ProjectNotFound:
             problems.append((r.line, f"no project with key {r.project!r}"))
             continue
@@ -253,7 +258,7 @@ def _plan(sql: Sql, found: list[Row], replace: bool) -> tuple[list[_Planned], li
     return plan, problems
 
 
-def _kpi_of(sql: Sql, project: Any, contract: str | None, kpi: str) -> tuple[int, str | None]:
+def _kpi_of(sql: Sql, project: Any, contract: str | None, kpi: str) -> tuple[int, Any]:
     found = rows.contracts_of(sql, project.id)
     chosen = [indicators._pick_contract(sql, project, contract)] if contract is not None or not found else found
     having = [(c, sql.one("SELECT id FROM kpi WHERE contract_id = :c AND key = :k", c=c.id, k=kpi)) for c in chosen]
@@ -264,7 +269,7 @@ def _kpi_of(sql: Sql, project: Any, contract: str | None, kpi: str) -> tuple[int
     if not having:
         raise BadInput(f"{project.key} has no indicator {kpi!r}" +
                        (f" in contract {contract!r}" if contract is not None else ""))
-    return having[0][1].id, having[0][0].ref
+    return having[0][1].id, having[0][0]
 
 
 def import_file(store: Store, path: str | Path, *, replace: bool = False, dry_run: bool = False, actor: str,
@@ -277,13 +282,13 @@ def import_file(store: Store, path: str | Path, *, replace: bool = False, dry_ru
     where = str(path)
     if dry_run:
         with store.reading() as sql:
-            plan, problems = _plan(sql, found, replace)
+            plan, problems = _plan(sql, found, replace, today)
         if problems:
             raise BadReturn(where, problems)
         return _summary(found, plan, True)
     actor = store.actor(actor)
     with store.write() as s:
-        plan, problems = _plan(sql_of(s), found, replace)
+        plan, problems = _plan(sql_of(s), found, replace, today)
         if problems:
             raise BadReturn(where, problems)
         by_project: dict[str, list[_Planned]] = {}
