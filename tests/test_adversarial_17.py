@@ -94,3 +94,25 @@ def test_a_value_for_a_quarter_outside_the_contract_is_refused_not_hidden(camhs:
         f"Error: {f}: line 3: 2023-Q3 is outside the contract CR-1")
     assert db.dump() == before
     camhs("kpi", "record", "camhs", "rtt-4wk", "--quarter", "2024-Q1", "--value", "90")  # its first quarter
+
+
+# --- a thousands separator in a semicolon file -------------------------------------------------------------------
+
+def test_a_point_as_thousands_separator_in_a_semicolon_file_is_not_read_as_a_decimal(camhs: Cli, db: Database,
+                                                                                     tmp_path: Path) -> None:
+    """A spreadsheet that writes 87,5 (the semicolon files the docs promise to read) writes 1250 as 1.250 when the
+    cell shows a thousands separator: it was imported as 1.25, a thousand times too small, without a word."""
+    camhs("kpi", "add", "camhs", "contacts", "--title", "Contacts in the quarter", "--better", "higher",
+          "--target", "1000")
+    f = _write(tmp_path / "r.csv", "project;kpi;quarter;value\r\ncamhs;rtt-4wk;2025-Q2;87,5\r\n"
+                                   "camhs;contacts;2025-Q2;1.250\r\n")
+    before = db.dump()
+    assert camhs("kpi", "import", str(f), expect=2).stderr == (
+        f"Error: {f}: line 3: value '1.250' in a file that writes decimals with a comma: is it 1250 or 1,25? write "
+        f"1250, or 1,25; nothing was imported\n")
+    assert db.dump() == before
+    g = _write(tmp_path / "g.csv", "project;kpi;quarter;value\r\ncamhs;rtt-4wk;2025-Q2;87,5\r\n"
+                                   "camhs;contacts;2025-Q2;1250\r\ncamhs;contacts;2025-Q3;0.125\r\n")
+    camhs("kpi", "import", str(g))
+    assert sorted(db.rows("SELECT quarter, value FROM kpi_value")) == [("2025-Q2", "1250"), ("2025-Q2", "87.5"),
+                                                                       ("2025-Q3", "0.125")]

@@ -34,12 +34,17 @@ BETTER_TREND, WORSE_TREND, SAME_TREND = "better", "worse", "same"
 MAX_WHOLE_DIGITS = 15  # within what every spreadsheet and database holds exactly
 MAX_PLACES = 6
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_GROUPED = re.compile(r"[+-]?[1-9][0-9]{0,2}\.[0-9]{3}")
 
 
 def number(text: str | None, what: str, decimal_comma: bool = False) -> Decimal:
     """A value, target, tolerance or margin as written (87.5, -3, 92.0; with `decimal_comma`, also 87,5) as an exact
     Decimal; BadInput saying what is wrong otherwise (a percent sign, a thousands separator, a formula ...)."""
     raw = (text or "").strip()
+    if decimal_comma and _GROUPED.fullmatch(raw):  # 1.250: a thousands separator where decimals take a comma?
+        whole, as_decimal = raw.replace(".", ""), format(Decimal(raw).normalize(), "f").replace(".", ",")
+        raise BadInput(f"{what} {raw!r} in a file that writes decimals with a comma: is it {whole} or {as_decimal}? "
+                       f"write {whole}, or {as_decimal}")
     if decimal_comma and raw.count(",") == 1 and "." not in raw:
         raw = raw.replace(",", ".")
     if not raw:
