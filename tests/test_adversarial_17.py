@@ -116,3 +116,17 @@ def test_a_point_as_thousands_separator_in_a_semicolon_file_is_not_read_as_a_dec
     camhs("kpi", "import", str(g))
     assert sorted(db.rows("SELECT quarter, value FROM kpi_value")) == [("2025-Q2", "1250"), ("2025-Q2", "87.5"),
                                                                        ("2025-Q3", "0.125")]
+
+
+# --- a hand-edited action ------------------------------------------------------------------------------------------
+
+def test_action_done_on_an_action_whose_time_of_adding_was_edited_by_hand_is_one_line(camhs: Cli,
+                                                                                       db: Database) -> None:
+    """It was a traceback (ValueError: Invalid isoformat string)."""
+    camhs("action", "add", "camhs", "Recovery plan", "--owner", "alice", "--due", "2026-03-31")
+    db.tamper("UPDATE action SET created_at = 'garbage' WHERE id = 1")
+    before = db.dump()
+    assert camhs("action", "done", "camhs", "1", expect=2).stderr == (
+        "Error: action #1's time of adding, 'garbage', is not a time cycle wrote; see: cycle audit verify\n")
+    assert db.dump() == before
+    assert "action #1 differs from its audit entry" in camhs("audit", "verify", expect=1).stderr

@@ -91,7 +91,11 @@ def done(store: Store, key: str, action_id: int, *, on: str | None = None, note:
             raise BadInput(f"{key} has no action #{action_id}; see them with: cycle action list {quote(key)}")
         if row.done_on:
             raise BadInput(f"action #{action_id} was already done on {row.done_on}")
-        created = clock.london_day(row.created_at) if row.created_at else None
+        try:
+            created = clock.london_day(row.created_at) if row.created_at else None
+        except ValueError:  # a hand edit: nothing is judged by it
+            raise BadInput(f"action #{action_id}'s time of adding, {row.created_at!r}, is not a time cycle wrote; "
+                           f"see: cycle audit verify") from None
         if created is not None and when < created:
             raise BadInput(f"--on {when} is before the action was added ({created})")
         row.done_on, row.done_note = when.isoformat(), text
