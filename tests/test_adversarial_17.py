@@ -146,3 +146,25 @@ def test_a_target_set_from_a_quarter_already_judged_and_reviewed_is_refused(camh
     before = db.dump()
     camhs("kpi", "set", "camhs", "rtt-4wk", "--from", "2025-Q1", "--target", "85", expect=2)
     assert db.dump() == before
+
+
+# --- a return with no header -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content", [",,,\r\n", ";;;\n;;;\n", "sep=,\n", "sep=;\n\n;;\n"])
+def test_a_return_of_empty_cells_or_only_excels_sep_line_is_one_line(camhs: Cli, db: Database, tmp_path: Path,
+                                                                     content: str) -> None:
+    """Each was a traceback (StopIteration) from kpi import, --dry-run or not."""
+    f = _write(tmp_path / "r.csv", content)
+    before = db.dump()
+    for extra in ((), ("--dry-run",)):
+        assert camhs("kpi", "import", str(f), *extra, expect=2).stderr == (
+            f"Error: {f}: the file has no header line; a return has a header line (project,kpi,quarter,value) and "
+            f"a row per value\n")
+    assert db.dump() == before
+
+
+def test_blank_lines_before_excels_sep_line_are_skipped(camhs: Cli, db: Database, tmp_path: Path) -> None:
+    """The blank line was taken for the sep= line, and the sep= line for the header."""
+    f = _write(tmp_path / "r.csv", "\r\nsep=;\r\nproject;kpi;quarter;value\r\ncamhs;rtt-4wk;2025-Q2;87,5\r\n")
+    camhs("kpi", "import", str(f))
+    assert db.rows("SELECT quarter, value FROM kpi_value") == [("2025-Q2", "87.5")]

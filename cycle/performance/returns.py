@@ -115,14 +115,22 @@ def parse(path: str | Path, today: date) -> list[Row]:
     else:
         delimiter = _delimiter(first, where)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    for _ in range(skip):
-        next(reader)
+
+    def filled() -> list[str]:  # the next row with a cell that is not blank
+        row = next(reader)
+        while not any(cell.strip() for cell in row):
+            row = next(reader)
+        return row
+
     try:
-        header_row = next(reader)
-        while not any(h.strip() for h in header_row):
-            header_row = next(reader)
+        header_row = filled()
+        if skip:  # the sep= line was the first row with anything in it
+            header_row = filled()
     except csv.Error as exc:
         raise BadInput(f"{where}: line {reader.line_num}: not CSV ({exc})") from None
+    except StopIteration:
+        raise BadInput(f"{where}: the file has no header line; a return has a header line (project,kpi,quarter,"
+                       f"value) and a row per value") from None
     names = [_ALIASES.get(h.strip().casefold(), h.strip().casefold()) for h in header_row]
     missing = [n for n in REQUIRED if n not in names]
     if missing:
