@@ -95,7 +95,11 @@ def kpi_set(key: str, kpi_id: str, **given: Any) -> None:
 
     changed = indicators.set_target(ready_store(), key, kpi_id, actor=actor(), **given)
     was = f" (was {changed.before.describe()})" if changed.before else ""
-    click.echo(f"Indicator {changed.key} of {key} from {changed.from_quarter}: {changed.rule.describe()}{was}.")
+    until = ""
+    if changed.until is not None:
+        then = changed.then.describe() if changed.then else "terms that cannot be read"
+        until = f" It holds until {changed.until}, from which the change already set holds: {then}."
+    click.echo(f"Indicator {changed.key} of {key} from {changed.from_quarter}: {changed.rule.describe()}{was}.{until}")
 
 
 @kpi.command("list")

@@ -168,3 +168,18 @@ def test_blank_lines_before_excels_sep_line_are_skipped(camhs: Cli, db: Database
     f = _write(tmp_path / "r.csv", "\r\nsep=;\r\nproject;kpi;quarter;value\r\ncamhs;rtt-4wk;2025-Q2;87,5\r\n")
     camhs("kpi", "import", str(f))
     assert db.rows("SELECT quarter, value FROM kpi_value") == [("2025-Q2", "87.5")]
+
+
+# --- a change set before one already set -----------------------------------------------------------------------------
+
+def test_a_change_from_before_a_later_change_says_where_it_stops(camhs: Cli) -> None:
+    """A tolerance changed from 2025-Q3 after a target change from 2026-Q1 was set: from 2026-Q1 the later change's
+    terms (tolerance 5) hold again. It said only 'from 2025-Q3: ... tolerance 3', as if for good."""
+    camhs("kpi", "set", "camhs", "rtt-4wk", "--from", "2026-Q1", "--target", "95")
+    assert camhs("kpi", "set", "camhs", "rtt-4wk", "--from", "2025-Q3", "--tolerance", "3").stdout == (
+        "Indicator rtt-4wk of camhs from 2025-Q3: target 92 (higher is better), tolerance 3, over 10 (was target 92 "
+        "(higher is better), tolerance 5, over 10). It holds until 2026-Q1, from which the change already set holds: "
+        "target 95 (higher is better), tolerance 5, over 10.\n")
+    (view,) = camhs.json("kpi", "show", "camhs", "--as-of", "2026-07-31", "--last", "2026-Q1", "--quarters", "3")
+    assert [(q["quarter"], q["target"], q["tolerance"]) for q in view["quarters"]] == [
+        ("2025-Q3", "92", "3"), ("2025-Q4", "92", "3"), ("2026-Q1", "95", "5")]

@@ -230,6 +230,8 @@ class Changed:
     from_quarter: str
     rule: Rule
     before: Rule | None
+    until: str | None = None  # the quarter of the next change already set, whose terms then hold
+    then: Rule | None = None
 
 
 def set_target(store: Store, key: str, kpi_key: str, *, from_quarter: str, target: str | None = None,
@@ -264,7 +266,10 @@ def set_target(store: Store, key: str, kpi_key: str, *, from_quarter: str, targe
         chain.append(s, actor=actor, action="kpi.target", project=key, at=now, payload={
             "kpi": kpi_key, "contract": c.ref, "from_quarter": q, **terms.as_dict(),
             "was": base or None})
-    return Changed(key, kpi_key, q, terms.rule(k.better), before)
+    later = [t for t in targets if t.from_quarter > q]
+    until = later[0] if later else None
+    return Changed(key, kpi_key, q, terms.rule(k.better), before, until.from_quarter if until else None,
+                   _rule(k.better, until))
 
 
 # --- recording values ---------------------------------------------------------------------------------------
