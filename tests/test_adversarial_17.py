@@ -134,18 +134,22 @@ def test_action_done_on_an_action_whose_time_of_adding_was_edited_by_hand_is_one
 
 # --- a target changed from a quarter already judged ------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="design, left to the lead: kpi set --from a quarter that already has a value "
-                                       "(and a review) rewrites the target 'in force then' of quarters judged and "
-                                       "reviewed; refuse it, or ask for an explicit flag")
 def test_a_target_set_from_a_quarter_already_judged_and_reviewed_is_refused(camhs: Cli, db: Database) -> None:
-    """2025-Q1 typed for 2026-Q1: every quarter since is judged again against 85, and `kpi show` no longer says what
-    the 2025-Q3 review's snapshot says (near against 92)."""
+    """2025-Q1 typed for 2026-Q1 would judge every quarter since again against 85, and `kpi show` would no longer
+    say what the 2025-Q3 review's snapshot says (near against 92): refused, naming the meeting; from the quarter
+    after the review it is a change like any other."""
     for quarter in ("2025-Q1", "2025-Q2", "2025-Q3"):
         camhs("kpi", "record", "camhs", "rtt-4wk", "--quarter", quarter, "--value", "88")
     camhs("review", "record", "camhs", "--quarter", "2025-Q3", "--held-on", "2026-01-10")
     before = db.dump()
-    camhs("kpi", "set", "camhs", "rtt-4wk", "--from", "2025-Q1", "--target", "85", expect=2)
+    for start in ("2025-Q1", "2025-Q3"):
+        assert camhs("kpi", "set", "camhs", "rtt-4wk", "--from", start, "--target", "85", expect=2).stderr == (
+            f"Error: rtt-4wk of camhs was reviewed for 2025-Q3 (meeting held on 2026-01-10) against the terms then in "
+            f"force; a change from {start} would judge that quarter again: set it from 2025-Q4 or later\n")
     assert db.dump() == before
+    shown = camhs.json("kpi", "show", "camhs")
+    camhs("kpi", "set", "camhs", "rtt-4wk", "--from", "2025-Q4", "--target", "85")
+    assert db.dump() != before and camhs.json("kpi", "show", "camhs") != shown
 
 
 # --- a return with no header -----------------------------------------------------------------------------------------

@@ -252,6 +252,7 @@ def set_target(store: Store, key: str, kpi_key: str, *, from_quarter: str, targe
         if now_t is not None and now_t.from_quarter == q:
             raise BadInput(f"{kpi_key} of {key} already has a target set from {q} (by {now_t.set_by}); targets are "
                            f"kept, never overwritten: set the next change from a later quarter")
+        _not_reviewed_since(sql_of(s), project, c.ref, kpi_key, q)
         base = {"target": now_t.target, "low": now_t.low, "high": now_t.high, "tolerance": now_t.tolerance,
                 "over": now_t.over} if now_t is not None else {}
         given = {"target": target, "low": low, "high": high, "tolerance": tolerance, "over": over}
@@ -270,6 +271,28 @@ def set_target(store: Store, key: str, kpi_key: str, *, from_quarter: str, targe
     until = later[0] if later else None
     return Changed(key, kpi_key, q, terms.rule(k.better), before, until.from_quarter if until else None,
                    _rule(k.better, until))
+
+
+_REVIEWED = ("SELECT quarter, held_on, snapshot FROM review_meeting WHERE project_id = :p AND quarter >= :q "
+             "AND snapshot IS NOT NULL ORDER BY quarter DESC")
+
+
+def _not_reviewed_since(sql: Sql, project: ProjectRow, contract_ref: str | None, kpi_key: str, q: str) -> None:
+    """Refuse a change of terms from quarter `q` when a review meeting of `q` or later kept this indicator's
+    status in its snapshot: the change would judge that quarter again, and `kpi show` would no longer say what
+    the meeting's record says. A meeting recorded with no snapshot (before revision 0020) holds nothing to
+    contradict."""
+    for meeting in sql.rows_of_any_text(_REVIEWED, p=project.id, q=q):
+        try:
+            kept = json.loads(meeting.snapshot)
+        except ValueError:
+            continue  # an unreadable snapshot is for audit verify to name
+        if any(isinstance(i, dict) and i.get("kpi") == kpi_key and i.get("contract") == contract_ref
+               for i in (kept if isinstance(kept, list) else [])):
+            later = str(quarters.parse_quarter(str(meeting.quarter), "quarter") + 1)
+            raise BadInput(f"{kpi_key} of {project.key} was reviewed for {meeting.quarter} (meeting held on "
+                           f"{meeting.held_on}) against the terms then in force; a change from {q} would judge that "
+                           f"quarter again: set it from {later} or later")
 
 
 # --- recording values ---------------------------------------------------------------------------------------
