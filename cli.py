@@ -24,6 +24,7 @@ from cycle.commands import (
     milestone,
     ocds,
     people,
+    procurement,
     programme,
     project,
     reminders,
@@ -133,7 +134,7 @@ for command in (db.init, demo.demo, project.project, programme.programme, gate.g
                 evidence.evidence, decision.decision, contract.contract, contract.contracts, kpi.kpi,
                 kpi.performance, action.action, report.report,
                 people.people, audit.audit, export.export, db.db, workflow.workflow, reminders.review,
-                reminders.remind, reminders.outbox, reminders.scheduler, imports.import_):
+                reminders.remind, reminders.outbox, reminders.scheduler, imports.import_, procurement.procurement):
     cli.add_command(command)
 imports.import_.add_command(ocds.import_ocds)
 imports.import_.add_command(interchange.import_register)
