@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from cycle import inputs
 from cycle.calendar import dates
+from cycle.errors import BadInput
 
 #: The calendars a clock may count in (regimes.toml `calendar`), and what each is called in a sentence.
 CALENDARS = {
@@ -82,11 +84,14 @@ def last_day(event: date, n: int, calendar: str, count: str) -> date:
         event += timedelta(days=1)
         count = "after"
     if calendar == "days":
-        return event + timedelta(days=n - 1 if count == "beginning-with" else n)
+        return event + timedelta(days=n - 1 if count == "beginning-with" else n)  # a date past 2100 is kept
     day = event - timedelta(days=1) if count == "beginning-with" else event
     found = 0
     while found < n:
         day += timedelta(days=1)
+        if day > inputs.LAST_DAY:  # the package knows no bank holidays after 2100: a count there would be wrong
+            raise BadInput(f"a period of {n} working days from {event.isoformat()} runs past "
+                           f"{inputs.LAST_DAY.isoformat()}, beyond the bank holidays cycle knows")
         if is_working_day(day, calendar):
             found += 1
     return day
