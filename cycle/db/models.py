@@ -447,3 +447,42 @@ class SchedulerLease(SQLModel, table=True):
     renewed_at: str
     expires_at: str  # UTC; after this another scheduler may take over
 
+
+
+class Procurement(SQLModel, table=True):
+    """A project's procurement (issue 18): the regime (psr, pa2023) and the route it follows
+    (cycle/procurement/regimes.toml), whether it is a PA 2023 light touch contract, and its estimated value."""
+
+    __tablename__ = "procurement"
+    __table_args__ = (Index("uq_procurement_project", "project_id", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    regime: str  # psr | pa2023
+    route: str  # a route of the regime, e.g. direct-award-c, open
+    light_touch: str  # "yes" | "no"
+    value: str | None = None  # the estimated value, decimal pounds as text (over £5m: PA 2023 ss.52-53)
+    started_by: str
+    started_at: str
+
+
+class ProcurementStep(SQLModel, table=True):
+    """A step of a procurement's route, done on a day (a notice published, a decision, the award), with the record
+    PSR reg 24 asks for: who decided, how the key criteria were applied, the reasons, conflicts of interest and how
+    they were managed. Steps are only ever added."""
+
+    __tablename__ = "procurement_step"
+
+    id: int | None = Field(default=None, primary_key=True)
+    procurement_id: int = Field(foreign_key="procurement.id", index=True)
+    step: str
+    done_on: str  # ISO date
+    ref: str | None = None  # e.g. the notice's reference on the central digital platform
+    note: str | None = None
+    decided_by: str | None = None  # reg 24(d): the individuals (or committee, job titles) making the decision
+    criteria: str | None = None  # reg 24(e)-(f): how the key criteria were taken into account
+    reasons: str | None = None  # reg 24(g)
+    conflicts: str | None = None  # reg 24(h): declared conflicts or potential conflicts of interest
+    conflicts_managed: str | None = None  # reg 24(i): how they were managed
+    recorded_by: str
+    recorded_at: str

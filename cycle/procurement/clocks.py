@@ -1,0 +1,215 @@
+"""A route's clocks worked out from the steps done: what is running, what is due or missed, what may not happen
+before when, and whether a step may be recorded on a day (`check`, which every `procurement step` passes).
+
+Pure: the steps come in as (step, date) pairs, so a test can check the dates against ones worked by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from cycle.errors import BadInput
+
+from . import working_days
+from .regimes import Clock, Route, Step
+
+
+@dataclass(frozen=True)
+class Done:
+    step: str
+    on: date
+
+
+@dataclass
+class ClockState:
+    clock: Clock
+    started: date  # the day of the step that started it
+    last_day: date | None  # the period's last day (None: a standstill held by representations with no decision)
+    status: str  # running | ended | done | due | missed | late | held
+    done_on: date | None = None  # the day the step it limits was done, if it was
+    detail: str = ""
+
+    def sentence(self, today: date) -> str:
+        c = self.clock
+        end = self.last_day.isoformat() if self.last_day else ""
+        if c.kind in ("wait", "standstill"):
+            if self.status == "held":
+                return (f"{c.title}: held by representations ({self.detail}); it ends {c.further_days} working days "
+                        f"after the last further decision is communicated ({c.further_cite})")
+            if self.status == "running":
+                extra = f" ({self.detail})" if self.detail else ""
+                return f"{c.title} ends at the end of {end}{extra}; {c.step} not before {_next(self.last_day)}"
+            return f"{c.title} ended at the end of {end}"
+        if c.kind == "minimum":
+            if self.status == "running":
+                return f"{c.title}: {c.step} not before {end}"
+            return f"{c.title} ran to {end}"
+        if self.status == "due":
+            return f"{c.title}: due by {end} ({c.cite})"
+        if self.status == "missed":
+            return f"{c.title}: MISSED, due by {end} ({c.cite})"
+        if self.status == "late":
+            return f"{c.title}: done late on {self.done_on}, due by {end} ({c.cite})"
+        return f"{c.title}: done on {self.done_on}, due by {end}"
+
+    def as_dict(self, today: date) -> dict[str, Any]:
+        c = self.clock
+        return {"clock": c.id, "title": c.title, "kind": c.kind, "step": c.step, "from": c.start,
+                "started": self.started.isoformat(), "days": c.days, "calendar": c.calendar, "count": c.count,
+                "cite": c.cite, "last_day": self.last_day.isoformat() if self.last_day else None,
+                "status": self.status, "done_on": self.done_on.isoformat() if self.done_on else None,
+                "detail": self.detail or None, "text": self.sentence(today)}
+
+
+@dataclass
+class Next:
+    step: Step
+    not_before: date | None = None
+    by: date | None = None
+    why: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step.id, "title": self.step.title, "cite": self.step.cite,
+                "not_before": self.not_before.isoformat() if self.not_before else None,
+                "by": self.by.isoformat() if self.by else None, "why": self.why}
+
+
+def _next(d: date | None) -> str:
+    return (d + timedelta(days=1)).isoformat() if d else ""
+
+
+def _latest(done: list[Done], step: str) -> date | None:
+    found = [d.on for d in done if d.step == step]
+    return max(found) if found else None
+
+
+def clocks(route: Route, facts: set[str], done: list[Done], today: date) -> list[ClockState]:
+    """Every clock of the route that applies and has started, as it stands on `today`."""
+    out = []
+    for c in route.clocks:
+        if not c.applies(facts):
+            continue
+        started = _latest(done, c.start)
+        if started is None:
+            continue
+        out.append(_state(c, started, done, today))
+    return out
+
+
+def _state(c: Clock, started: date, done: list[Done], today: date) -> ClockState:
+    last = working_days.last_day(started, c.days, c.calendar, c.count)
+    after = [d.on for d in done if d.step == c.step and d.on >= started]
+    done_on = min(after) if after else None
+    if c.kind == "deadline":
+        if done_on is not None:
+            return ClockState(c, started, last, "late" if done_on > last else "done", done_on)
+        return ClockState(c, started, last, "missed" if today > last else "due")
+    if c.kind == "standstill" and c.representations and c.further:
+        reps = [d.on for d in done if d.step == c.representations and d.on >= started]
+        if reps:
+            further = [d.on for d in done if d.step == c.further and d.on >= max(reps)]
+            if not further:
+                return ClockState(c, started, None, "held", done_on,
+                                  f"received {', '.join(sorted({r.isoformat() for r in reps}))}")
+            wait = working_days.last_day(max(further), c.further_days, c.calendar, "after")
+            if wait > last:
+                detail = f"{c.further_days} working days after the further decision of {max(further)}"
+                last = wait
+                return ClockState(c, started, last, "running" if today <= last else "ended", done_on, detail)
+    if done_on is not None:
+        return ClockState(c, started, last, "done", done_on)
+    if c.kind == "minimum":
+        return ClockState(c, started, last, "running" if today < last else "ended")
+    return ClockState(c, started, last, "running" if today <= last else "ended")
+
+
+def applicable(route: Route, facts: set[str]) -> list[Step]:
+    return [s for s in route.steps if s.applies(facts)]
+
+
+def next_steps(route: Route, facts: set[str], done: list[Done], today: date) -> list[Next]:
+    """The steps the law requires next (not the optional ones), with the day each may not come before and the
+    day each is due by."""
+    steps = applicable(route, facts)
+    ids = {s.id for s in steps}
+    taken = {d.step for d in done}
+    states = clocks(route, facts, done, today)
+    out = []
+    for s in steps:
+        if s.optional or (s.id in taken and not s.repeat) or s.repeat:
+            continue
+        if not all(a in taken for a in s.after if a in ids):
+            continue
+        n = Next(s)
+        for st in states:
+            if st.clock.step != s.id:
+                continue
+            if st.clock.kind in ("wait", "standstill") and st.last_day is not None:
+                n.not_before = _later(n.not_before, st.last_day + timedelta(days=1))
+                n.why.append(st.sentence(today))
+            elif st.clock.kind == "standstill":
+                n.why.append(st.sentence(today))
+            elif st.clock.kind == "minimum" and st.last_day is not None:
+                n.not_before = _later(n.not_before, st.last_day)
+                n.why.append(st.sentence(today))
+            elif st.clock.kind == "deadline" and st.last_day is not None and st.status in ("due", "missed"):
+                n.by = st.last_day if n.by is None else min(n.by, st.last_day)
+                n.why.append(st.sentence(today))
+        out.append(n)
+    return out
+
+
+def _later(a: date | None, b: date) -> date:
+    return b if a is None or b > a else a
+
+
+def check(route: Route, facts: set[str], done: list[Done], step_id: str, on: date, today: date,
+          key: str, regime: str) -> Step:
+    """The step `step_id`, if it may be recorded as done on `on`; else BadInput saying why and what to do."""
+    step = route.step(step_id)
+    steps = applicable(route, facts)
+    if step is None or step not in steps:
+        names = ", ".join(s.id for s in steps)
+        raise BadInput(f"{step_id!r} is not a step of {regime} {route.id}"
+                       f"{' for this contract' if step is not None else ''}; the steps are: {names}")
+    if on > today:
+        raise BadInput(f"--on {on.isoformat()} is in the future; record a step once it has been done (today is "
+                       f"{today.isoformat()})")
+    earlier = _latest(done, step.id)
+    if earlier is not None and not step.repeat:
+        raise BadInput(f"{key} already has {step.id} on {earlier.isoformat()}; a step is recorded once")
+    ids = {s.id for s in steps}
+    for name in step.after:
+        if name not in ids:
+            continue
+        when = _latest(done, name)
+        if when is None:
+            raise BadInput(f"{step.id} comes after {name}, which {key} has not recorded; record it first with: "
+                           f"cycle procurement step {key} {name} --on DATE")
+        if on < when:
+            raise BadInput(f"{step.id} on {on.isoformat()} would come before {name} on {when.isoformat()}, "
+                           f"which it follows")
+    for st in clocks(route, facts, done, today=on):
+        c = st.clock
+        if c.kind == "standstill" and c.representations == step.id:
+            window = working_days.last_day(st.started, c.days, c.calendar, c.count)
+            if on > window:
+                raise BadInput(f"representations on {on.isoformat()} came after the end of {window.isoformat()}, "
+                               f"the last day to make them ({c.cite}); note them on another step instead")
+        if c.step != step.id:
+            continue
+        if st.status == "held":
+            raise BadInput(f"{step.id} may not be done yet: {c.title.lower()} is held by representations "
+                           f"({st.detail}); record the further decision with: cycle procurement step {key} "
+                           f"{c.further} --on DATE, and then wait {c.further_days} working days "
+                           f"({c.further_cite})")
+        if c.kind in ("wait", "standstill") and st.last_day is not None and on <= st.last_day:
+            raise BadInput(f"{step.id} may not be done on {on.isoformat()}: {c.title.lower()} ends at the end of "
+                           f"{st.last_day.isoformat()} ({c.cite}{'; ' + st.detail if st.detail else ''}); the "
+                           f"earliest is {_next(st.last_day)}")
+        if c.kind == "minimum" and st.last_day is not None and on < st.last_day:
+            raise BadInput(f"{step.id} may not be on {on.isoformat()}: {c.title.lower()} runs to "
+                           f"{st.last_day.isoformat()} ({c.cite})")
+    return step

@@ -1,0 +1,258 @@
+"""A project's procurement on the record: the regime and route (`start`), each step done (`step`), and what they add
+up to (`show`, `due`). Every change is one audited entry whose rows `audit verify` compares with the tables.
+
+The routes come from this cycle's regimes.toml (cycle.procurement.regimes.built_in); a step's entry also carries
+the clocks as they stood once it was recorded, and the version of the `holidays` package they were counted with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from cycle import inputs
+from cycle.audit import chain
+from cycle.calendar import clock
+from cycle.db import rows
+from cycle.db.sql import Sql, sql_of
+from cycle.db.store import Store
+from cycle.errors import BadInput
+from cycle.shell import quote
+
+from . import clocks
+from .clocks import ClockState, Done, Next
+from .regimes import Regime, Route, built_in
+
+OVER_5M = Decimal("5000000")  # PA 2023 s.52(1), s.53(3): "more than £5 million"
+REG24 = ("decided_by", "criteria", "reasons", "conflicts", "conflicts_managed")
+
+
+@dataclass
+class StepRow:
+    step: str
+    done_on: date
+    ref: str | None
+    note: str | None
+    record: dict[str, str | None]
+    recorded_by: str
+    recorded_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "on": self.done_on.isoformat(), "ref": self.ref, "note": self.note,
+                **self.record, "recorded_by": self.recorded_by, "recorded_at": self.recorded_at}
+
+
+@dataclass
+class Procurement:
+    key: str
+    regime: Regime
+    route: Route
+    light_touch: bool
+    value: str | None
+    started_by: str
+    started_at: str
+    steps: list[StepRow]
+
+    @property
+    def facts(self) -> set[str]:
+        found = {"light-touch"} if self.light_touch else set()
+        if self.value is not None and Decimal(self.value) > OVER_5M:
+            found.add("over-5m")
+        return found
+
+    @property
+    def done(self) -> list[Done]:
+        return [Done(s.step, s.done_on) for s in self.steps]
+
+    def clocks(self, today: date) -> list[ClockState]:
+        return clocks.clocks(self.route, self.facts, self.done, today)
+
+    def next_steps(self, today: date) -> list[Next]:
+        return clocks.next_steps(self.route, self.facts, self.done, today)
+
+    def as_dict(self, today: date) -> dict[str, Any]:
+        return {"project": self.key, "regime": self.regime.id, "regime_title": self.regime.title,
+                "route": self.route.id, "route_title": self.route.title, "route_cite": self.route.cite,
+                "light_touch": self.light_touch, "value": self.value, "facts": sorted(self.facts),
+                "started_by": self.started_by, "started_at": self.started_at, "as_of": today.isoformat(),
+                "steps": [s.as_dict() for s in self.steps],
+                "clocks": [c.as_dict(today) for c in self.clocks(today)],
+                "next": [n.as_dict() for n in self.next_steps(today)], "holidays": holidays_version()}
+
+
+def holidays_version() -> str:
+    from importlib.metadata import version
+
+    return version("holidays")
+
+
+def _route(regime_id: str, route_id: str) -> tuple[Regime, Route]:
+    found = built_in()
+    regime = found.regime(regime_id)
+    if regime is None:
+        raise BadInput(f"no regime {regime_id!r}; the regimes are: {', '.join(r.id for r in found.regimes)}")
+    route = regime.route(route_id)
+    if route is None:
+        what = "--process" if regime.id == "psr" else "--procedure"
+        raise BadInput(f"{regime.id} has no route {route_id!r}; give {what} one of: "
+                       f"{', '.join(r.id for r in regime.routes)}")
+    return regime, route
+
+
+def start(store: Store, key: str, *, regime: str, route: str, light_touch: bool = False, value: str | None = None,
+          actor: str) -> Procurement:
+    """Record the regime and route project `key`'s procurement follows."""
+    from cycle.db.models import Procurement as ProcurementModel
+
+    chosen, path = _route(regime, route)
+    if light_touch and not path.light_touch:
+        raise BadInput(f"--light-touch is for a Procurement Act 2023 procedure (a light touch contract, s.9); "
+                       f"{chosen.id} {path.id} has no light touch variant")
+    amount = inputs.money(value, "--value") if value is not None else None
+    actor = store.actor(actor)
+    with store.write() as s:
+        sql = sql_of(s)
+        project = rows.project(sql, key)
+        found = sql.rows("SELECT regime, route FROM procurement WHERE project_id = :p", p=project.id)
+        if found:
+            raise BadInput(f"{key} already follows {found[0].regime} {found[0].route}; see it with: "
+                           f"cycle procurement show {quote(key)}")
+        now = clock.utc_now()
+        s.add(ProcurementModel(project_id=project.id, regime=chosen.id, route=path.id,
+                               light_touch="yes" if light_touch else "no", value=amount, started_by=actor,
+                               started_at=now))
+        s.flush()
+        chain.append(s, actor=actor, action="procurement.start", project=key, at=now, payload={
+            "regime": chosen.id, "route": path.id, "light_touch": light_touch, "value": amount,
+            "cite": path.cite})
+    return Procurement(key, chosen, path, light_touch, amount, actor, now, [])
+
+
+def step(store: Store, key: str, step_id: str, *, on: str, ref: str | None = None, note: str | None = None,
+         decided_by: str | None = None, criteria: str | None = None, reasons: str | None = None,
+         conflicts: str | None = None, conflicts_managed: str | None = None, actor: str,
+         today: date | None = None) -> tuple[Procurement, StepRow]:
+    """Record a step of project `key`'s route as done on `on`; refused (nothing written) when it is not a step of
+    the route, comes before a step it follows, is in the future, or a clock forbids it (a standstill running)."""
+    from cycle.db.models import ProcurementStep
+
+    day = inputs.day(on, "--on")
+    texts = {"ref": inputs.one_line(ref, "--ref", False), "note": inputs.one_line(note, "--note", False)}
+    record = {name: inputs.one_line(value, "--" + name.replace("_", "-"), False) for name, value in (
+        ("decided_by", decided_by), ("criteria", criteria), ("reasons", reasons), ("conflicts", conflicts),
+        ("conflicts_managed", conflicts_managed))}
+    today = today or clock.london_today()
+    actor = store.actor(actor)
+    with store.write() as s:
+        sql = sql_of(s)
+        held, pid = _load(sql, key)
+        clocks.check(held.route, held.facts, held.done, step_id, day, today, key, held.regime.id)
+        now = clock.utc_now()
+        s.add(ProcurementStep(procurement_id=pid, step=step_id, done_on=day.isoformat(), ref=texts["ref"],
+                              note=texts["note"], decided_by=record["decided_by"], criteria=record["criteria"],
+                              reasons=record["reasons"], conflicts=record["conflicts"],
+                              conflicts_managed=record["conflicts_managed"], recorded_by=actor, recorded_at=now))
+        s.flush()
+        row = StepRow(step_id, day, texts["ref"], texts["note"], record, actor, now)
+        held.steps.append(row)
+        chain.append(s, actor=actor, action="procurement.step", project=key, at=now, payload={
+            "regime": held.regime.id, "route": held.route.id, "step": step_id, "on": day.isoformat(), **texts,
+            **{k: v for k, v in record.items() if v is not None},
+            "clocks": [c.sentence(today) for c in held.clocks(today)], "holidays": holidays_version()})
+    return held, row
+
+
+def show(store: Store, key: str) -> Procurement:
+    with store.reading() as sql:
+        return _load(sql, key)[0]
+
+
+def _load(sql: Sql, key: str) -> tuple[Procurement, int]:
+    project = rows.project(sql, key)
+    found = sql.rows("SELECT id, regime, route, light_touch, value, started_by, started_at FROM procurement "
+                     "WHERE project_id = :p", p=project.id)
+    if not found:
+        raise BadInput(f"{key} has no procurement recorded; start one with: cycle procurement start {quote(key)} "
+                       f"--regime psr --process direct-award-c (or --regime pa2023 --procedure open)")
+    p = found[0]
+    return _build(sql, key, p), p.id
+
+
+def _build(sql: Sql, key: str, p: Any) -> Procurement:
+    """A procurement row and its steps as cycle reads them; BadInput naming the row when its text is not one
+    cycle wrote (edited by hand: `audit verify` names the change)."""
+    regime, route = _route(p.regime, p.route)
+    if p.light_touch not in ("yes", "no"):
+        raise BadInput(f"{key}'s procurement has light_touch {p.light_touch!r}, not yes or no; see what changed "
+                       f"with: cycle audit verify")
+    value = None
+    if p.value is not None:
+        try:
+            value = str(Decimal(p.value)) if Decimal(p.value).is_finite() else None
+        except ArithmeticError:
+            value = None
+        if value is None:
+            raise BadInput(f"{key}'s procurement has value {p.value!r}, not an amount; see what changed with: "
+                           f"cycle audit verify")
+    steps = []
+    for r in sql.rows("SELECT step, done_on, ref, note, decided_by, criteria, reasons, conflicts, conflicts_managed,"
+                      " recorded_by, recorded_at FROM procurement_step WHERE procurement_id = :p ORDER BY id",
+                      p=p.id):
+        try:
+            day = date.fromisoformat(r.done_on)
+        except (TypeError, ValueError):
+            raise BadInput(f"{key}'s procurement step {r.step!r} has the date {r.done_on!r}, not YYYY-MM-DD; see what "
+                           f"changed with: cycle audit verify") from None
+        steps.append(StepRow(r.step, day, r.ref, r.note, {name: getattr(r, name) for name in REG24}, r.recorded_by,
+                             r.recorded_at))
+    return Procurement(key, regime, route, p.light_touch == "yes", value, p.started_by, p.started_at, steps)
+
+
+@dataclass
+class DueItem:
+    key: str
+    regime: str
+    route: str
+    clock: str
+    step: str
+    day: date | None
+    status: str  # due | missed | running (a standstill ending) | held | unreadable
+    cite: str
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"project": self.key, "regime": self.regime, "route": self.route, "clock": self.clock,
+                "step": self.step, "date": self.day.isoformat() if self.day else None, "status": self.status,
+                "cite": self.cite, "text": self.text}
+
+
+def due(store: Store, today: date, within: int) -> list[DueItem]:
+    """Across every project: each statutory date in the next `within` days or missed (deadlines not met), each
+    standstill running or held. A project whose rows cycle cannot read is listed as such, not skipped."""
+    horizon = today + timedelta(days=within)
+    out: list[DueItem] = []
+    with store.reading() as sql:
+        for p in sql.rows("SELECT pr.id, p.key, pr.regime, pr.route, pr.light_touch, pr.value, pr.started_by, "
+                          "pr.started_at FROM procurement pr JOIN project p ON p.id = pr.project_id ORDER BY p.key"):
+            try:
+                held = _build(sql, p.key, p)
+            except BadInput as exc:
+                out.append(DueItem(p.key, p.regime, p.route, "", "", None, "unreadable", "", str(exc)))
+                continue
+            for c in held.clocks(today):
+                k = c.clock.kind
+                if k == "deadline" and (c.status == "missed" or (c.status == "due" and c.last_day is not None
+                                                                  and c.last_day <= horizon)):
+                    out.append(_item(held, c, today))
+                elif k in ("wait", "standstill") and (c.status == "held" or (
+                        c.status == "running" and c.last_day is not None and c.last_day <= horizon)):
+                    out.append(_item(held, c, today))
+    out.sort(key=lambda i: (i.day or date.max, i.key, i.clock))
+    return out
+
+
+def _item(held: Procurement, c: ClockState, today: date) -> DueItem:
+    return DueItem(held.key, held.regime.id, held.route.id, c.clock.id, c.clock.step, c.last_day, c.status,
+                   c.clock.cite, c.sentence(today))
