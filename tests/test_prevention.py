@@ -97,6 +97,8 @@ def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.Monk
             "higher")
         run("kpi", "record", "camhs", "rtt-4wk", "--quarter", "2026-Q1", "--value", "90")
         run("action", "add", "camhs", "Recovery plan", "--owner", pat, "--due", "2027-01-31", "--kpi", "rtt-4wk")
+        run("procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-a")
+        run("procurement", "step", "camhs", "award", "--on", "2026-11-01")
         run("review", "record", "camhs", "--quarter", "2026-Q2", "--held-on", "2026-09-20")
         run("remind", "run")
         t.acts("chair")
@@ -159,6 +161,12 @@ ATTEMPTS: dict[str, tuple[str, str, str]] = {
                         "recorded_at) SELECT id, 3, 'Forged', '10', session_user, 'now' FROM contract",
                         "UPDATE contract_funder SET share = '90' WHERE position = 1",
                         "DELETE FROM contract_funder WHERE position = 2"),
+    "procurement": ("INSERT INTO procurement (project_id, regime, route, light_touch, started_by, started_at) "
+                    "SELECT id, 'psr', 'competitive', 'no', session_user, 'now' FROM project WHERE key = 'camhs-next'",
+                    "UPDATE procurement SET route = 'direct-award-b'", "DELETE FROM procurement"),
+    "procurement_step": ("INSERT INTO procurement_step (procurement_id, step, done_on, recorded_by, recorded_at) "
+                         "SELECT id, 'award-notice', '2026-11-02', session_user, 'now' FROM procurement",
+                         "UPDATE procurement_step SET done_on = '2026-01-01'", "DELETE FROM procurement_step"),
     "link": ("INSERT INTO link (project_id, kind, other_id, created_at) "
              "SELECT a.id, 'decommissions', b.id, 'now' FROM project a, project b "
              "WHERE a.key = 'camhs-next' AND b.key = 'camhs'",
@@ -234,7 +242,7 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
                            f"holding the row as it now is: only cycle's commands change it, each with its entry"
            for t in ("evidence", "gate_request", "milestone", "contract", "link", "person", "review_meeting",
                      "outbox", "delivery_attempt", "programme", "kpi", "kpi_target", "kpi_value", "action",
-                     "contract_funder")},
+                     "contract_funder", "procurement", "procurement_step")},
         # a split is replaced by deleting its rows (so DELETE is granted): the deleted row's entry is wanted
         ATTEMPTS["contract_funder"][2]: f"contract_funder #2 was deleted without an audit entry of the same "
                                         f"transaction, by {login}, holding the row as it now is: only cycle's "
@@ -261,7 +269,8 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
         **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
            if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
-                     "workflow_version", "programme", "kpi_target") or (s == u and t == "contract_funder")
+                     "workflow_version", "programme", "kpi_target", "procurement", "procurement_step")
+           or (s == u and t == "contract_funder")
            or (s == d and t in ("milestone", "contract", "person", "outbox", "kpi", "kpi_value", "action"))
            or (s == u and t == "person_role")},
     }
