@@ -144,8 +144,8 @@ def procurement_show(key: str, as_of: str | None, as_json: bool) -> None:
     """
     from cycle.procurement import record
 
-    held = record.show(ready_store(), key)
     today = as_of_or_today(as_of)
+    held = record.show(ready_store(), key, today)
     if as_json:
         emit(held.as_dict(today))
         return

@@ -348,3 +348,56 @@ def test_a_date_edited_in_the_database_is_named_not_a_traceback(camhs: Cli, db: 
     assert [(d["project"], d["status"]) for d in due] == [("camhs", "unreadable")]
     assert ("  procurement_step #1 differs from its audit entry: done_on is '5 Jan 2027' but entry 6 recorded "
             "'2027-01-05'\n") in camhs("audit", "verify", expect=1).stderr
+
+
+def test_show_as_of_a_day_is_the_procurement_as_it_stood_then(camhs: Cli) -> None:
+    step(camhs, "camhs", "decision", "2027-01-05")
+    step(camhs, "camhs", "intention-notice", "2027-01-11")
+    step(camhs, "camhs", "representations", "2027-01-19")
+    step(camhs, "camhs", "further-decision", "2027-01-20")
+    before = shown(camhs, "camhs", "2027-01-12")
+    assert [s["step"] for s in before["steps"]] == ["decision", "intention-notice"]
+    assert clock(before, "standstill")["text"] == (
+        "Standstill period ends at the end of 2027-01-22; award not before 2027-01-23")
+    held = shown(camhs, "camhs", "2027-01-19")
+    assert clock(held, "standstill")["status"] == "held"
+    assert at(camhs, "2027-01-12", "procurement", "show", "camhs").stdout.splitlines()[-1] == (
+        "  award not before 2027-01-23 (Enter into the contract after the standstill period has ended; reg 9(9); "
+        "reg 12(1))")
+
+
+def test_a_regime_or_value_edited_in_the_database_is_named_in_one_line(camhs: Cli, db: Database) -> None:
+    camhs("project", "new", "sn", "--title", "School nursing")
+    at(camhs, "2027-01-05", "procurement", "start", "sn", "--regime", "pa2023", "--procedure", "open")
+    step(camhs, "sn", "tender-notice", "2027-01-05")
+    db.tamper("UPDATE procurement SET regime = 'eu-2015' WHERE route = 'direct-award-c'")
+    assert at(camhs, "2027-01-06", "procurement", "show", "camhs", expect=2).stderr == (
+        "Error: camhs's procurement: no regime 'eu-2015'; the regimes are: psr, pa2023 (this cycle's regimes.toml); "
+        "see what changed with: cycle audit verify\n")
+    with on("2027-01-06"):
+        due = camhs.json("procurement", "due", "--within", "60d")
+    # the other project's dates are still listed: one bad row does not hide them
+    assert [(d["project"], d["status"], d["date"]) for d in due] == [
+        ("camhs", "unreadable", None)]
+    db.tamper("UPDATE procurement SET value = 'lots' WHERE route = 'open'")
+    assert at(camhs, "2027-01-06", "procurement", "show", "sn", expect=2).stderr == (
+        "Error: sn's procurement has value 'lots', not an amount; see what changed with: cycle audit verify\n")
+
+
+def test_odd_input_to_the_commands(camhs: Cli, db: Database) -> None:
+    long = "s" * 5000
+    assert refused(camhs, db, "2027-01-05", "procurement", "step", "camhs", long, "--on", "2027-01-05").startswith(
+        f"'{'s' * 61}...' is not a step of psr direct-award-c; the steps are: ")
+    for within in ("-5d", "abc", "99999d"):
+        assert refused(camhs, db, "2027-01-05", "procurement", "due", "--within", within) == (
+            f"--within {within!r} is not a period; write e.g. '6 months', '90 days' or '60 working days'")
+    assert refused(camhs, db, "2027-01-05", "procurement", "show", "camhs", "--as-of", "2101-01-01") == (
+        "--as-of 2101-01-01 is out of range; cycle takes dates from 1990-01-01 to 2100-12-31")
+    assert refused(camhs, db, "2027-01-05", "procurement", "step", "camhs", "decision", "--on", "2027-01-05",
+                   "--note", "x" * 2001) == "--note is 2001 characters long; it may have at most 2000"
+    assert refused(camhs, db, "2027-01-05", "procurement", "start", "camhs", "--regime", "pa2023", "--procedure",
+                   "open", "--value", "NaN") == (
+        "--value 'NaN' is not an amount in pounds; write e.g. 1250000, £1,250,000 or 1.25m")
+    # a reference that a spreadsheet would run is kept as text, as given: nothing here writes CSV
+    step(camhs, "camhs", "decision", "2027-01-05", "--ref", '=HYPERLINK("http://evil.example")')
+    assert shown(camhs, "camhs", "2027-01-05")["steps"][0]["ref"] == '=HYPERLINK("http://evil.example")'

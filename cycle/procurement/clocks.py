@@ -172,7 +172,8 @@ def check(route: Route, facts: set[str], done: list[Done], step_id: str, on: dat
     steps = applicable(route, facts)
     if step is None or step not in steps:
         names = ", ".join(s.id for s in steps)
-        raise BadInput(f"{step_id!r} is not a step of {regime} {route.id}"
+        shown = step_id if len(step_id) <= 64 else step_id[:61] + "..."
+        raise BadInput(f"{shown!r} is not a step of {regime} {route.id}"
                        f"{' for this contract' if step is not None else ''}; the steps are: {names}")
     if on > today:
         raise BadInput(f"--on {on.isoformat()} is in the future; record a step once it has been done (today is "

@@ -164,12 +164,13 @@ def step(store: Store, key: str, step_id: str, *, on: str, ref: str | None = Non
     return held, row
 
 
-def show(store: Store, key: str) -> Procurement:
+def show(store: Store, key: str, as_of: date | None = None) -> Procurement:
+    """Project `key`'s procurement; with `as_of`, as it stood that day (the steps done by then)."""
     with store.reading() as sql:
-        return _load(sql, key)[0]
+        return _load(sql, key, as_of)[0]
 
 
-def _load(sql: Sql, key: str) -> tuple[Procurement, int]:
+def _load(sql: Sql, key: str, as_of: date | None = None) -> tuple[Procurement, int]:
     project = rows.project(sql, key)
     found = sql.rows("SELECT id, regime, route, light_touch, value, started_by, started_at FROM procurement "
                      "WHERE project_id = :p", p=project.id)
@@ -177,13 +178,17 @@ def _load(sql: Sql, key: str) -> tuple[Procurement, int]:
         raise BadInput(f"{key} has no procurement recorded; start one with: cycle procurement start {quote(key)} "
                        f"--regime psr --process direct-award-c (or --regime pa2023 --procedure open)")
     p = found[0]
-    return _build(sql, key, p), p.id
+    return _build(sql, key, p, as_of), p.id
 
 
-def _build(sql: Sql, key: str, p: Any) -> Procurement:
+def _build(sql: Sql, key: str, p: Any, as_of: date | None = None) -> Procurement:
     """A procurement row and its steps as cycle reads them; BadInput naming the row when its text is not one
     cycle wrote (edited by hand: `audit verify` names the change)."""
-    regime, route = _route(p.regime, p.route)
+    try:
+        regime, route = _route(p.regime, p.route)
+    except BadInput as exc:
+        raise BadInput(f"{key}'s procurement: {exc} (this cycle's regimes.toml); see what changed with: cycle audit "
+                       f"verify") from None
     if p.light_touch not in ("yes", "no"):
         raise BadInput(f"{key}'s procurement has light_touch {p.light_touch!r}, not yes or no; see what changed "
                        f"with: cycle audit verify")
@@ -205,6 +210,8 @@ def _build(sql: Sql, key: str, p: Any) -> Procurement:
         except (TypeError, ValueError):
             raise BadInput(f"{key}'s procurement step {r.step!r} has the date {r.done_on!r}, not YYYY-MM-DD; see what "
                            f"changed with: cycle audit verify") from None
+        if as_of is not None and day > as_of:
+            continue  # done after the day asked about
         steps.append(StepRow(r.step, day, r.ref, r.note, {name: getattr(r, name) for name in REG24}, r.recorded_by,
                              r.recorded_at))
     return Procurement(key, regime, route, p.light_touch == "yes", value, p.started_by, p.started_at, steps)
@@ -237,7 +244,7 @@ def due(store: Store, today: date, within: int) -> list[DueItem]:
         for p in sql.rows("SELECT pr.id, p.key, pr.regime, pr.route, pr.light_touch, pr.value, pr.started_by, "
                           "pr.started_at FROM procurement pr JOIN project p ON p.id = pr.project_id ORDER BY p.key"):
             try:
-                held = _build(sql, p.key, p)
+                held = _build(sql, p.key, p, today)
             except BadInput as exc:
                 out.append(DueItem(p.key, p.regime, p.route, "", "", None, "unreadable", "", str(exc)))
                 continue
