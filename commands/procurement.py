@@ -27,10 +27,11 @@ def procurement() -> None:
 
 
 @procurement.command("check")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
 @json_option
-def procurement_check(file: str, as_json: bool) -> None:
-    """Validate a regimes file (the format of cycle's own regimes.toml; exit 2 naming the bad entry).
+def procurement_check(file: str | None, as_json: bool) -> None:
+    """Validate a regimes file (the format of cycle's own regimes.toml; exit 2 naming the bad entry); without
+    FILE, the regimes this cycle ships.
 
     \b
     Example:
@@ -40,6 +41,7 @@ def procurement_check(file: str, as_json: bool) -> None:
 
     from cycle.procurement import regimes
 
+    file = file if file is not None else str(regimes.BUILT_IN)
     found = regimes.load(Path(file))
     routes = sum(len(r.routes) for r in found.regimes)
     clocks = sum(len(x.clocks) for r in found.regimes for x in r.routes)

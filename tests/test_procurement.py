@@ -191,8 +191,9 @@ def test_most_suitable_provider_over_easter(ready: Cli, db: Database) -> None:
 
 def test_competitive_process_across_a_northern_ireland_holiday(ready: Cli, db: Database) -> None:
     at(ready, "2027-05-04", "procurement", "start", "camhs", "--regime", "psr", "--process", "competitive")
-    for name, day in (("invitation-notice", "2027-05-04"), ("evaluation", "2027-06-01"),
-                      ("providers-informed", "2027-06-02"), ("decision", "2027-06-03"),
+    # reg 11(2)-(9): steps 1 to 6, in the regulation's order
+    for name, day in (("award-criteria", "2027-04-01"), ("invitation-notice", "2027-05-04"),
+                      ("evaluation", "2027-06-01"), ("decision", "2027-06-02"), ("providers-informed", "2027-06-03"),
                       ("intention-notice", "2027-07-07")):
         step(ready, "camhs", name, day)
     # begins Thu 8 Jul; 12 Jul is a PSR working day: 9,12,13,14,15,16,19,20 -> end of Tue 20 Jul
@@ -401,3 +402,40 @@ def test_odd_input_to_the_commands(camhs: Cli, db: Database) -> None:
     # a reference that a spreadsheet would run is kept as text, as given: nothing here writes CSV
     step(camhs, "camhs", "decision", "2027-01-05", "--ref", '=HYPERLINK("http://evil.example")')
     assert shown(camhs, "camhs", "2027-01-05")["steps"][0]["ref"] == '=HYPERLINK("http://evil.example")'
+
+
+def test_pa2023_open_procedure_light_touch_has_no_mandatory_standstill(ready: Cli) -> None:
+    at(ready, "2027-01-04", "procurement", "start", "camhs", "--regime", "pa2023", "--procedure", "open",
+       "--light-touch")
+    for name, day in (("tender-notice", "2027-01-04"), ("tenders-closed", "2027-01-06"),
+                      ("assessment-summaries", "2027-01-07"), ("award-notice", "2027-01-08"),
+                      ("contract-entered", "2027-01-08")):
+        step(ready, "camhs", name, day)
+    found = shown(ready, "camhs", "2027-01-09")
+    assert [c["clock"] for c in found["clocks"]] == ["contract-details-notice-light-touch"]
+    # s.53(1)(a): 120 days beginning with 8 Jan: 8 Jan + 119 = 7 May
+    assert [(n["step"], n["by"]) for n in found["next"]] == [("contract-details-notice", "2027-05-07")]
+
+
+def test_pa2023_competitive_flexible_periods_and_a_northern_ireland_holiday(ready: Cli, db: Database) -> None:
+    at(ready, "2027-02-01", "procurement", "start", "camhs", "--regime", "pa2023", "--procedure",
+       "competitive-flexible")
+    step(ready, "camhs", "tender-notice", "2027-02-01")
+    # s.54(3), (5): 25 days beginning with the day following 1 Feb: 2 Feb .. 26 Feb
+    assert refused(ready, db, "2027-02-25", "procurement", "step", "camhs", "participation-closed", "--on",
+                   "2027-02-25") == (
+        "participation-closed may not be on 2027-02-25: minimum participation period runs to 2027-02-26 "
+        "(s.54(3), (5))")
+    step(ready, "camhs", "participation-closed", "2027-02-26")
+    step(ready, "camhs", "invitation-to-tender", "2027-03-01")
+    # s.54(4)-(5): 2 Mar .. 26 Mar
+    refused(ready, db, "2027-03-25", "procurement", "step", "camhs", "tenders-closed", "--on", "2027-03-25")
+    step(ready, "camhs", "tenders-closed", "2027-03-26")
+    step(ready, "camhs", "assessment-summaries", "2027-04-01")
+    step(ready, "camhs", "award-notice", "2027-07-07")
+    # s.51(2): 7,8,9, not 12 Jul (Northern Ireland), 13,14,15,16,19 -> end of Mon 19 Jul
+    refused(ready, db, "2027-07-19", "procurement", "step", "camhs", "contract-entered", "--on", "2027-07-19")
+    step(ready, "camhs", "contract-entered", "2027-07-20")
+    # s.53(1)(b): 30 days beginning with 20 Jul -> 18 Aug
+    assert [(n["step"], n["by"]) for n in shown(ready, "camhs", "2027-07-21")["next"]] == [
+        ("contract-details-notice", "2027-08-18")]
