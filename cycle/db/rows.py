@@ -135,6 +135,37 @@ class FunderRow(NamedTuple):
     recorded_at: str
 
 
+class ProcurementRow(NamedTuple):
+    """A project's procurement: its regime and route (procurement; cycle.procurement)."""
+
+    id: int
+    project_id: int
+    regime: str
+    route: str
+    light_touch: str
+    value: str | None
+    started_by: str
+    started_at: str
+
+
+class ProcurementStepRow(NamedTuple):
+    """A step of a procurement done on a day, with the PSR reg 24 record (procurement_step)."""
+
+    id: int
+    procurement_id: int
+    step: str
+    done_on: str
+    ref: str | None
+    note: str | None
+    decided_by: str | None
+    criteria: str | None
+    reasons: str | None
+    conflicts: str | None
+    conflicts_managed: str | None
+    recorded_by: str
+    recorded_at: str
+
+
 class LinkedProject(NamedTuple):
     """A link from a project: its kind, and the other project's key and stage."""
 
@@ -165,7 +196,8 @@ class _DecommissionedService(NamedTuple):
 #: The table each table's row type is read from, whole.
 TABLES: dict[type[Any], str] = {ProjectRow: "project", EvidenceRow: "evidence", DecisionRow: "decision",
                                 WaiverRow: "waiver", ContractRow: "contract",
-                                FunderRow: "contract_funder"}
+                                FunderRow: "contract_funder", ProcurementRow: "procurement",
+                                ProcurementStepRow: "procurement_step"}
 #: Rows read from joins: where each field comes from (table.column), and the alias the query gives each table.
 JOINED: dict[type[Any], dict[str, str]] = {
     LinkedProject: {"kind": "link.kind", "key": "project.key", "stage": "project.stage"},
@@ -295,6 +327,16 @@ def contract_holder(sql: Sql, project_id: int, key: str) -> tuple[int, str, list
 
 
 _FUNDERS = f"SELECT {_select(FunderRow)} FROM contract_funder"
+
+
+def procurement(sql: Sql, project_id: int) -> tuple[ProcurementRow, list[ProcurementStepRow]] | None:
+    """A project's procurement and its steps in the order recorded; None when it has none."""
+    found = sql.typed(ProcurementRow, f"SELECT {_select(ProcurementRow)} FROM procurement WHERE project_id = :p",
+                      p=project_id)
+    if not found:
+        return None
+    return found[0], sql.typed(ProcurementStepRow, f"SELECT {_select(ProcurementStepRow)} FROM procurement_step "
+                                                   f"WHERE procurement_id = :p ORDER BY id", p=found[0].id)
 
 
 def funders(sql: Sql, contract_id: int) -> list[FunderRow]:

@@ -172,18 +172,18 @@ def show(store: Store, key: str, as_of: date | None = None) -> Procurement:
 
 def _load(sql: Sql, key: str, as_of: date | None = None) -> tuple[Procurement, int]:
     project = rows.project(sql, key)
-    found = sql.rows("SELECT id, regime, route, light_touch, value, started_by, started_at FROM procurement "
-                     "WHERE project_id = :p", p=project.id)
-    if not found:
+    found = rows.procurement(sql, project.id)
+    if found is None:
         raise BadInput(f"{key} has no procurement recorded; start one with: cycle procurement start {quote(key)} "
                        f"--regime psr --process direct-award-c (or --regime pa2023 --procedure open)")
-    p = found[0]
-    return _build(sql, key, p, as_of), p.id
+    return from_rows(key, found[0], found[1], as_of), found[0].id
 
 
-def _build(sql: Sql, key: str, p: Any, as_of: date | None = None) -> Procurement:
-    """A procurement row and its steps as cycle reads them; BadInput naming the row when its text is not one
-    cycle wrote (edited by hand: `audit verify` names the change)."""
+def from_rows(key: str, p: rows.ProcurementRow, found: list[rows.ProcurementStepRow],
+              as_of: date | None = None) -> Procurement:
+    """A procurement and its steps as cycle reads them (cycle.db.rows.procurement); with `as_of`, the steps done by
+    then. BadInput naming the row when its text is not one cycle wrote (edited by hand: `audit verify` names the
+    change)."""
     try:
         regime, route = _route(p.regime, p.route)
     except BadInput as exc:
@@ -202,9 +202,7 @@ def _build(sql: Sql, key: str, p: Any, as_of: date | None = None) -> Procurement
             raise BadInput(f"{key}'s procurement has value {p.value!r}, not an amount; see what changed with: "
                            f"cycle audit verify")
     steps = []
-    for r in sql.rows("SELECT step, done_on, ref, note, decided_by, criteria, reasons, conflicts, conflicts_managed,"
-                      " recorded_by, recorded_at FROM procurement_step WHERE procurement_id = :p ORDER BY id",
-                      p=p.id):
+    for r in found:
         try:
             day = date.fromisoformat(r.done_on)
         except (TypeError, ValueError):
@@ -241,10 +239,12 @@ def due(store: Store, today: date, within: int) -> list[DueItem]:
     horizon = today + timedelta(days=within)
     out: list[DueItem] = []
     with store.reading() as sql:
-        for p in sql.rows("SELECT pr.id, p.key, pr.regime, pr.route, pr.light_touch, pr.value, pr.started_by, "
-                          "pr.started_at FROM procurement pr JOIN project p ON p.id = pr.project_id ORDER BY p.key"):
+        for p in sql.rows("SELECT p.id, p.key, pr.regime, pr.route FROM procurement pr JOIN project p "
+                          "ON p.id = pr.project_id ORDER BY p.key"):
+            found = rows.procurement(sql, p.id)
+            assert found is not None
             try:
-                held = _build(sql, p.key, p, today)
+                held = from_rows(p.key, found[0], found[1], today)
             except BadInput as exc:
                 out.append(DueItem(p.key, p.regime, p.route, "", "", None, "unreadable", "", str(exc)))
                 continue

@@ -41,7 +41,7 @@ from typing import Any
 from cycle import config, files, inputs
 from cycle.errors import WorkflowInvalid
 
-KINDS = ("evidence", "decision", "field", "date", "link")
+KINDS = ("evidence", "decision", "field", "date", "link", "procurement")
 LEVELS = ("must", "should")
 OUTCOMES = ("go", "hold", "recycle", "stop")
 #: Project attributes a `field` criterion may name besides the workflow's own custom fields.
@@ -52,6 +52,8 @@ ACCOUNTABLE = "accountable"
 RESERVED = ("key", "workflow", "workflow_version", "stage", "cycle", "visit", "version", "attrs")
 #: Dates a `date` criterion can compare, taken from the project's contract.
 DATES = ("notice_served_on", "notice_deadline", "contract_start", "contract_end")
+#: What a `procurement` criterion asks of the project's procurement (cycle.procurement; issue 18 part 3).
+PROCUREMENT = ("route", "standstill-ended", "award-notice")
 LINKS = {"decommissions": "decommissioned-by", "decommissioned-by": "decommissions",
          "replaces": "replaced-by", "replaced-by": "replaces"}
 #: What an id in a workflow (a stage, gate or criterion) and an evidence name may be.
@@ -85,6 +87,7 @@ class Criterion:
     link: str | None = None  # kind = link: a linked project of this kind ...
     stage: str | None = None  # ... at this stage
     when: Condition | None = None
+    require: str | None = None  # kind = procurement: one of PROCUREMENT
 
 
 @dataclass(frozen=True)
@@ -395,7 +398,7 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
         cid = _text(raw, "id", entry, fail)
         entry = f"{gate_entry} criterion {cid!r}"
         _only(raw, {"id", "kind", "level", "title", "evidence", "field", "in", "body", "outcome", "date", "by",
-                    "contract", "link", "stage", "when"}, entry, fail)
+                    "contract", "link", "stage", "when", "require"}, entry, fail)
         if not ID.match(cid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if cid in seen:
@@ -408,6 +411,8 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
         if not isinstance(level, str) or level not in LEVELS:
             raise fail(entry, f"unknown level {level!r}; expected must or should")
         extra: dict[str, Any] = {}
+        if "require" in raw and kind != "procurement":
+            raise fail(entry, 'require = "..." is for a procurement criterion only')
         if "contract" in raw and kind != "date":
             raise fail(entry, 'contract = "REF" is for a date criterion only')
         if kind == "evidence":
@@ -428,6 +433,10 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
             if not isinstance(outcome, str) or not ID.match(outcome) or outcome in ("hold", "recycle", "stop"):
                 raise fail(entry, f"outcome {outcome!r} cannot open a gate; use go or an outcome of your own")
             extra["outcome"] = outcome
+        elif kind == "procurement":
+            if not isinstance(raw.get("require"), str) or raw["require"] not in PROCUREMENT:
+                raise fail(entry, f"a procurement criterion needs require = one of: {', '.join(PROCUREMENT)}")
+            extra["require"] = raw["require"]
         elif kind == "date":
             for key in ("date", "by"):
                 if not isinstance(raw.get(key), str) or raw[key] not in DATES:

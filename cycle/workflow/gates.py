@@ -48,6 +48,8 @@ class Facts:
     contracts: list[contracts.Status] = field(default_factory=list)
     links: list[LinkedProject] = field(default_factory=list)
     waivers: dict[tuple[str, str], WaiverRow] = field(default_factory=dict)  # (gate, criterion) -> the waiver
+    #: The project's procurement (cycle.procurement.record.Procurement), None when none is recorded or not read
+    procurement: Any = None
 
     @property
     def has_contract(self) -> bool:
@@ -189,9 +191,15 @@ def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[s
         found = contracts.statuses_of(sql, project, today)
     else:
         found = []  # and `today` is left to a criterion that asks (none of these does)
+    held = None
+    if kinds is None or "procurement" in kinds:
+        from cycle.procurement import record
+
+        kept = rows.procurement(sql, project.id)
+        held = record.from_rows(project.key, kept[0], kept[1]) if kept is not None else None
     return Facts(today=today, contracts=found,
                  links=rows.links(sql, project.id) if kinds is None or "link" in kinds else [],
-                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {})
+                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {}, procurement=held)
 
 
 def check(sql: Sql, wf: Workflow, gate: Gate, project: ProjectRow, today: date | None = None) -> GateCheck:
@@ -295,6 +303,8 @@ def _criterion(gate: Gate, c: Criterion, project: ProjectRow, recorded: Recorded
         return _date_criterion(c, key, facts)
     if c.kind == "link":
         return _link_criterion(c, facts)
+    if c.kind == "procurement":
+        return _procurement_criterion(c, key, facts)
     if c.kind == "evidence":
         assert c.evidence is not None
         mine = recorded.this_cycle.get(c.evidence)
@@ -524,3 +534,43 @@ def _link_criterion(c: Criterion, facts: Facts) -> CriterionResult:
                                f"{c.link} {other}, which is at {stage}, not yet {c.stage}",
                                f"cycle gate check {other}")
     return CriterionResult(c.id, c.kind, c.must, False, c.title, f"No project linked as {c.link}", None)
+
+
+def _procurement_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
+    """The project's procurement (cycle.procurement): its route recorded, its standstill ended, its award notice
+    published. A project with no procurement recorded is not held by these (the clocks are not tracked for it)."""
+    held = facts.procurement
+    if held is None:
+        return CriterionResult(c.id, c.kind, c.must, True, c.title,
+                               f"Not required: no procurement recorded for {key} (record its route with: cycle "
+                               f"procurement start {quote(key)} --regime psr|pa2023 ...)", None, applies=False)
+
+    def result(met: bool, reason: str, hint: str | None = None) -> CriterionResult:
+        return CriterionResult(c.id, c.kind, c.must, met, c.title, reason, hint)
+
+    route = f"{held.regime.id} {held.route.id}"
+    if c.require == "route":
+        return result(True, f"{held.regime.title}: {held.route.title}")
+    today = facts.today or london_today()
+    if c.require == "award-notice":
+        done = [s for s in held.steps if s.step == "award-notice"]
+        if done:
+            ref = f" ({done[0].ref})" if done[0].ref else ""
+            return result(True, f"Award notice recorded on {done[0].done_on.isoformat()}{ref}")
+        return result(False, f"No award notice recorded ({route})",
+                      f"cycle procurement step {quote(key)} award-notice --on DATE --ref REF")
+    waits = [w for w in held.route.clocks if w.kind in ("wait", "standstill") and w.applies(held.facts)]
+    if not waits:
+        light = " (light touch contract)" if held.light_touch else ""
+        return result(True, f"No mandatory standstill on {route}{light}")
+    states = {s.clock.id: s for s in held.clocks(today)}
+    for w in waits:
+        st = states.get(w.id)
+        if st is None:
+            return result(False, f"{w.title} has not begun: no {w.start} recorded ({route})",
+                          f"cycle procurement step {quote(key)} {w.start} --on DATE")
+        if st.status == "held" and w.further:
+            return result(False, st.sentence(today), f"cycle procurement step {quote(key)} {w.further} --on DATE")
+        if st.status == "running":
+            return result(False, st.sentence(today), f"cycle procurement show {quote(key)}")
+    return result(True, "; ".join(states[w.id].sentence(today) for w in waits))
