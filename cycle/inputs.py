@@ -67,6 +67,8 @@ def escaped(value: str) -> str:
 
 def problem(value: str) -> str | None:
     """What makes `value` unfit to store or show as text, or None when nothing does."""
+    if value.isascii() and value.isprintable():  # the common case, in C: ASCII's only hazards are C0 and DEL
+        return None
     for ch in value:
         code = ord(ch)
         if 0xD800 <= code <= 0xDFFF:

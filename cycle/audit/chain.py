@@ -134,6 +134,14 @@ def append(db: Sql | Session, *, actor: str, action: str, project: str | None = 
     changed since its previous entry (cycle.audit.images).
     """
     sql = sql_of(db)  # flushes an ORM session first, which notes the images of what it writes
+    row = _next_entry(sql, head(sql), actor, action, project, from_stage, to_stage, payload, at)
+    sql.run(_INSERT, **row)
+    return _appended(row)
+
+
+def _next_entry(sql: Sql, after: tuple[int, str], actor: str, action: str, project: str | None, from_stage: str | None,
+           to_stage: str | None, payload: dict[str, Any] | None, at: str | None) -> dict[str, Any]:
+    """The row of the entry that follows `after` (seq, hash), with the images noted since the previous entry."""
     changed = images.take(sql.info)
     if changed:
         payload = {**(payload or {}), "rows": changed}
@@ -142,17 +150,45 @@ def append(db: Sql | Session, *, actor: str, action: str, project: str | None = 
         for value, what in ((actor, "actor"), (project, "project"), (action, "action"),
                             (from_stage, "stage"), (to_stage, "stage")):
             _clean(value, what)
-    seq, prev = head(sql)
+    seq, prev = after
     seq += 1
     at = at or utc_now()
     body = canonical_json(payload or {})
     digest = entry_hash(prev, seq, at, actor, project, action, from_stage, to_stage, body)
-    sql.run(_INSERT, seq=seq, at=at, actor=actor, project=project, action=action, from_stage=from_stage,
-            to_stage=to_stage, payload=body, prev_hash=prev, hash=digest)
+    return {"seq": seq, "at": at, "actor": actor, "project": project, "action": action, "from_stage": from_stage,
+            "to_stage": to_stage, "payload": body, "prev_hash": prev, "hash": digest}
+
+
+def _appended(row: dict[str, Any]) -> Appended:
+    done = Appended(row["seq"], row["hash"])
     noted = _noted.get()
     if noted is not None:
-        noted.append(Appended(seq, digest))
-    return Appended(seq, digest)
+        noted.append(done)
+    return done
+
+
+class Batch:
+    """Entries appended one after another in the caller's write transaction, each chained to the one before as
+    `append` chains it, and written together when `write` is called (one call to the driver for them all): for an
+    import's thousands. Nothing else may append while a batch holds entries not written: `write` first."""
+
+    def __init__(self, db: Sql | Session):
+        self.sql = sql_of(db)
+        self.last = head(self.sql)
+        self.rows: list[dict[str, Any]] = []
+
+    def append(self, *, actor: str, action: str, project: str | None = None, from_stage: str | None = None,
+               to_stage: str | None = None, payload: dict[str, Any] | None = None,
+               at: str | None = None) -> Appended:
+        """As `append`: the images noted since the previous entry go into this one."""
+        row = _next_entry(self.sql, self.last, actor, action, project, from_stage, to_stage, payload, at)
+        self.rows.append(row)
+        self.last = (row["seq"], row["hash"])
+        return _appended(row)
+
+    def write(self) -> None:
+        self.sql.run_many(_INSERT, self.rows)
+        self.rows = []
 
 
 def head(db: Sql | Session) -> tuple[int, str]:

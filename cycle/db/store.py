@@ -180,7 +180,7 @@ class Store:
 
     @contextmanager
     def _orm_writing(self) -> Iterator[Sql]:
-        with self.write_connection() as conn:
+        with self.write_connection(listen=False) as conn:  # Sql.session() listens, if the transaction needs the ORM
             sql = Sql.on(conn)
             yield sql
             sql.flush()  # what the ORM session holds is written before the commit
@@ -258,10 +258,11 @@ class Store:
             raise database_error(exc) from exc
 
     @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
+    def write_connection(self, listen: bool = True) -> Iterator[Connection]:
         """A plain connection in a write transaction, under the same lock as write(); for schema changes."""
         try:
-            images.listen()  # an upgrade's data step writes through the ORM
+            if listen:
+                images.listen()  # an upgrade's data step writes through the ORM
             with self._writer.connect() as conn:
                 with conn.begin():
                     images.forget(conn.info)

@@ -87,9 +87,14 @@ def named_person(session: Session, value: str, flag: str) -> str:
     which must be a registered person's once anyone is registered (BadInput otherwise)."""
     name = identity.login(value, flag)
     if anyone_registered(session) and find(session, name) is None:
-        raise BadInput(f"{flag} {name} is not a registered person (see: cycle people list); register them "
-                       f"first with: cycle people add {quote(name)} --email ADDRESS")
+        raise not_registered(name, flag)
     return name
+
+
+def not_registered(name: str, flag: str) -> BadInput:
+    """The refusal of a person-naming option that names nobody registered."""
+    return BadInput(f"{flag} {name} is not a registered person (see: cycle people list); register them first with: "
+                    f"cycle people add {quote(name)} --email ADDRESS")
 
 
 def _check_role(role: str, body: str | None) -> str:

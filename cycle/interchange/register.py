@@ -20,6 +20,8 @@ existing one keeps what it has. A second import of the same file therefore chang
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -33,17 +35,15 @@ from cycle.audit import chain, images
 from cycle.audit.images import COVERED
 from cycle.calendar import clock, dates
 from cycle.db import rows
-from cycle.db.sql import sql_of
+from cycle.db.sql import INSERT_BATCH
 from cycle.errors import BadInput
 from cycle.files import Unreadable
+from cycle.governance import identity
 
 from . import csvin
 from .mapping import CONTRACT_COLUMN, DATE_FIELDS, DELIMITERS, MONEY_FIELDS, Mapping, load, shipped
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
-    from cycle.db.models import Project
     from cycle.db.sql import Sql
     from cycle.db.store import Store
     from cycle.workflow.definition import Workflow
@@ -72,7 +72,6 @@ class Row:
     title: str
     owner: str | None
     terms: dict[str, str]  # contract column -> value as cycle stores it
-    columns: dict[str, str]  # contract column -> the CSV's column (for a problem found later)
 
 
 @dataclass
@@ -126,18 +125,14 @@ class _Checker:
     def __init__(self, mapping: Mapping, path: str):
         self.m, self.path = mapping, path
         self.used: dict[str, str] = {}  # field -> the column its value came from, in the row being checked
+        #: (field, its columns, the contract's column or None, how its cell is checked), in the mapping's order
+        self.fields = [(name, columns, CONTRACT_COLUMN.get(name) if name not in ("owner", "project") else None,
+                        _CHECKS.get(name), _KINDS.get(name, "text")) for name, columns in mapping.columns.items()]
+        self.key, self.title = _renderer(mapping, mapping.key), _renderer(mapping, mapping.title)
+        self.owner = _renderer(mapping, mapping.owner) if mapping.owner else None
 
     def blank(self, cell: str) -> bool:
         return cell.strip().casefold() in self.m.blank
-
-    def value(self, record: csvin.Record, name: str) -> str | None:
-        """The field's cell (the first not blank, when the mapping names several columns); None if blank."""
-        for column in self.m.columns.get(name, ()):
-            cell = record.cells[column]
-            if not self.blank(cell):
-                self.used[name] = column
-                return cell.strip()
-        return None
 
     def problem(self, record: csvin.Record, name: str | None, text: str) -> RowProblem:
         column = (self.used.get(name) or self.m.columns[name][0]) if name in self.m.columns else None
@@ -173,50 +168,53 @@ class _Checker:
         raise self.problem(record, name, f"{shown!r} is neither yes nor no as the mapping writes them "
                                          f"([format] yes, no)")
 
+    def notice(self, record: csvin.Record, name: str, cell: str) -> str:
+        return _notice(cell)
+
+    def route(self, record: csvin.Record, name: str, cell: str) -> str:
+        return _route(cell)
+
     def row(self, record: csvin.Record) -> Row:
-        self.used.clear()
+        used = self.used
+        used.clear()
+        cells, blank = record.cells, self.m.blank
         terms: dict[str, str] = {}
         raw: dict[str, str | None] = {}
-        for name in self.m.columns:
-            cell = self.value(record, name)
+        for name, columns, column, check, kind in self.fields:
+            cell = None
+            for source in columns:  # the first not blank, when the mapping names several columns
+                found = cells[source].strip()
+                if found.casefold() not in blank:
+                    used[name] = source
+                    cell = found
+                    break
             raw[name] = cell
-            if cell is None or name in ("owner", "project"):
+            if cell is None or column is None:
                 continue
-            column = CONTRACT_COLUMN[name]
             try:
-                if name in DATE_FIELDS:
-                    terms[column] = self.day(record, name, cell)
-                elif name in MONEY_FIELDS:
-                    terms[column] = self.money(record, name, cell)
-                elif name in ("sme", "vcse"):
-                    terms[column] = self.yes_no(record, name, cell)
-                elif name == "notice":
-                    terms[column] = str(dates.parse_period(cell, "the notice period"))
-                elif name == "awarded_by":
-                    terms[column] = contracts.route(cell, "the route")
-                else:
-                    terms[column] = _text(cell, _KINDS.get(name, "text"))
+                terms[column] = check(self, record, name, cell) if check is not None else _text(cell, kind)
             except RowProblem:
                 raise
             except BadInput as exc:
                 raise self.problem(record, name, str(exc)) from None
         if "ref" not in terms:
             raise self.problem(record, "reference", "no reference: every contract needs one, to be found again")
-        self.cross_check(record, terms)
-        key = _key(self.m.render(self.m.key, raw))
-        if key is None:
-            source = self.m.columns["project"][0] if "project" in self.m.columns else None
-            raise RowProblem(record.line, source, f"the project key the mapping makes ({self.m.key}) is empty or not "
+        if "end" in terms and ("start" in terms or "extension_to" in terms):
+            self.cross_check(record, terms)
+        made = _key(self.key(raw))
+        if made is None:
+            named = self.m.columns["project"][0] if "project" in self.m.columns else None
+            raise RowProblem(record.line, named, f"the project key the mapping makes ({self.m.key}) is empty or not "
                              f"a key (lower-case letters, digits and '-', up to 64)", self.path)
         try:
-            title = inputs.text(self.m.render(self.m.title, raw) or terms["ref"], "the project's title", "title")
-            owner = self.m.render(self.m.owner, raw) if self.m.owner else None
-            owner = inputs.text(owner, "the owner", "name") if owner else None
+            title = self.title(raw) or terms["ref"]
+            # the title field's cell, checked already as text of the same kind, or checked here
+            title = terms["title"] if title == raw.get("title") else _text(title, "title", "the project's title")
+            owner = self.owner(raw) if self.owner else None
+            owner = _text(owner, "name", "the owner") if owner else None
         except BadInput as exc:
             raise RowProblem(record.line, None, str(exc), self.path) from None
-        columns = {CONTRACT_COLUMN[f]: self.used.get(f, c[0])
-                   for f, c in self.m.columns.items() if f in CONTRACT_COLUMN}
-        return Row(record.line, key, title, owner, terms, columns)
+        return Row(record.line, made, title, owner, terms)
 
     def cross_check(self, record: csvin.Record, terms: dict[str, str]) -> None:
         start, end, most = (terms.get(k) for k in ("start", "end", "extension_to"))
@@ -227,8 +225,24 @@ class _Checker:
                                                       f"{end}; it is the latest end the extensions allow")
 
 
+_CHECKS: dict[str, Callable[[_Checker, csvin.Record, str, str], str]] = {
+    **dict.fromkeys(DATE_FIELDS, _Checker.day), **dict.fromkeys(MONEY_FIELDS, _Checker.money),
+    "sme": _Checker.yes_no, "vcse": _Checker.yes_no, "notice": _Checker.notice, "awarded_by": _Checker.route}
+
 # A register repeats its dates, amounts, departments and providers: each distinct cell is checked once.
 _KINDS = {"reference": "ref", "title": "title", "description": "note"}
+
+
+def _renderer(mapping: Mapping, template: str) -> Callable[[dict[str, str | None]], str]:
+    """A [project] template as a function of the row's fields; one that is a single field alone, a look-up."""
+    whole = _ONE_FIELD.fullmatch(template)
+    if whole is not None:
+        name = whole.group(1)
+        return lambda raw: raw.get(name) or ""
+    return lambda raw: mapping.render(template, raw)
+
+
+_ONE_FIELD = re.compile(r"\{([^{}]*)\}")
 
 
 @lru_cache(maxsize=8192)
@@ -246,18 +260,30 @@ def _amount(cell: str) -> str:
     return inputs.money(cell.replace("GBP", "").replace("\u00a0", " ").strip(), "the amount")
 
 
+@lru_cache(maxsize=1024)
+def _notice(cell: str) -> str:
+    return str(dates.parse_period(cell, "the notice period"))
+
+
+@lru_cache(maxsize=1024)
+def _route(cell: str) -> str:
+    return contracts.route(cell, "the route")
+
+
 @lru_cache(maxsize=8192)
-def _text(cell: str, kind: str) -> str:
-    return inputs.text(cell, "the text", kind)
+def _text(cell: str, kind: str, what: str = "the text") -> str:
+    return inputs.text(cell, what, kind)
+
+
+_NOT_KEY = re.compile(r"[^a-z0-9]+")
 
 
 def _key(text: str) -> str | None:
     """A project key from text: lower case, each run of other characters a '-', at most 64 characters."""
-    import re
-    import unicodedata
-
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    key = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:64].rstrip("-")
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    folded = text.lower()
+    key = _NOT_KEY.sub("-", folded).strip("-")[:64].rstrip("-")
     return key or None
 
 
@@ -305,23 +331,28 @@ def _check_header(reading: csvin.Reading, mapping: Mapping) -> None:
 # --- comparing with the database and writing ----------------------------------------------------------------
 
 class _Applier:
-    """Compares each row with the database and, unless it is a dry run, writes it, in the caller's transaction."""
+    """Compares each row with the database and, unless it is a dry run, writes it, in the caller's transaction.
 
-    def __init__(self, session: Session, store: Store, mapping: Mapping, wf: Workflow, actor: str, path: str,
+    The projects a row creates are written a batch at a time (INSERT_BATCH rows, one statement per table, their
+    entries chained as one append after another would chain them): a first import creates thousands. Before a
+    row that reads or changes what is there, the batch so far is written, so that the entries follow the lines."""
+
+    def __init__(self, sql: Sql, store: Store, mapping: Mapping, wf: Workflow, actor: str, path: str,
                  sha256: str, dry_run: bool):
-        self.s, self.store, self.m, self.wf, self.actor = session, store, mapping, wf, actor
+        self.sql, self.store, self.m, self.wf, self.actor = sql, store, mapping, wf, actor
         self.path, self.sha256, self.dry_run = path, sha256, dry_run
         self.stage = mapping.stage or wf.initial
         self.file = os.path.basename(path)
         self.new: dict[str, tuple[int, str]] = {}  # key of a project this import creates -> (line, its reference)
-        self.sql = sql_of(session)  # the transaction's plain SQL (the ORM writes flush themselves: `update`)
-        self.keys = rows.project_keys(self.sql)  # the projects there are: most rows of a first import are new
+        self.keys = rows.project_keys(sql)  # the projects there are: most rows of a first import are new
+        self.registered: set[str] | None = None  # every registered person's login (canonical), read when first needed
+        self.pending: list[tuple[Row, str | None, str]] = []  # (row, owner, time) of projects not written yet
         self.first_seq: int | None = None
         self.last_seq: int | None = None
 
-    def _appended(self, entry: Any) -> None:
-        self.first_seq = self.first_seq or entry.seq
-        self.last_seq = entry.seq
+    def _appended(self, seq: int) -> None:
+        self.first_seq = self.first_seq or seq
+        self.last_seq = seq
 
     def source(self, line: int) -> dict[str, Any]:
         return {"file": self.file, "sha256": self.sha256, "line": line}
@@ -329,25 +360,23 @@ class _Applier:
     def plan(self, row: Row) -> Planned:
         """What the row does: creates its project (with the contract), adds a contract to its project (a
         reference the project does not hold yet), changes the contract with its reference, or nothing."""
-        from sqlmodel import select
-
-        from cycle.db.models import Project
-
         ref = row.terms["ref"]
         if row.key not in self.keys:
             self.keys.add(row.key)
             self.new[row.key] = (row.line, ref)
+            owner = self.owner_of(row)
+            self.check_terms(row, None)
             if not self.dry_run:
-                self.create(row)
-            else:
-                self.owner_of(row)
-                self.check_terms(row, None)
+                self.pending.append((row, owner, clock.utc_now()))
+                if len(self.pending) >= INSERT_BATCH:
+                    self.write_new()
             return Planned(row.line, "create", row.key, ref, stage=self.stage)
         if row.key in self.new and self.dry_run:  # made by an earlier row of this dry run: not in the database
             self.check_terms(row, None)
             return Planned(row.line, "add", row.key, ref, {n: [None, v] for n, v in row.terms.items()})
-        project = self.s.exec(select(Project).where(Project.key == row.key)).one()
-        holder_id, holder, found = rows.contract_holder(self.sql, project.id or 0, project.key)
+        self.write_new()  # the projects made so far are in the database, and their entries before this row's
+        project = rows.project(self.sql, row.key)
+        holder_id, holder, found = rows.contract_holder(self.sql, project.id, project.key)
         if holder != project.key:
             raise RowProblem(row.line, None, f"project {row.key} decommissions {holder} and works with its "
                              f"contracts; map the row to {holder}", self.path)
@@ -364,18 +393,26 @@ class _Applier:
                 raise RowProblem(row.line, None, str(exc), self.path) from None
         self.check_terms(row, contract)
         if not self.dry_run:
-            self.update(row, project)
+            self.update(row, project.id)
         return Planned(row.line, what, row.key, ref, changes)
 
     def owner_of(self, row: Row) -> str | None:
-        from cycle.governance import people
-
+        """The row's owner as a login, who must be a registered person once anyone is (people.named_person's rule,
+        against every registered login read once)."""
         if not row.owner:
             return None
+        column = self.m.columns.get("owner", (None,))[0]
         try:
-            return people.named_person(self.s, row.owner, "the owner")
+            name = identity.login(row.owner, "the owner")
         except BadInput as exc:
-            raise RowProblem(row.line, self.m.columns.get("owner", (None,))[0], str(exc), self.path) from None
+            raise RowProblem(row.line, column, str(exc), self.path) from None
+        if self.registered is None:
+            self.registered = {identity.canonical(r[0]) for r in self.sql.tuples("SELECT name FROM person")}
+        if self.registered and identity.canonical(name) not in self.registered:
+            from cycle.governance import people
+
+            raise RowProblem(row.line, column, str(people.not_registered(name, "the owner")), self.path)
+        return name
 
     def check_terms(self, row: Row, contract: Any) -> None:
         """The row's terms together with what the contract keeps (contracts.check_terms: the notice period fits)."""
@@ -388,50 +425,57 @@ class _Applier:
             raise RowProblem(row.line, None, str(exc).replace("--extension-to", "the maximum end date"),
                              self.path) from None
 
-    def create(self, row: Row) -> None:
-        """The project and its contract, in plain SQL (an import creates thousands: the ORM would be most of the
-        time), each row's image noted for the entry (cycle.audit.images)."""
-        owner = self.owner_of(row)
-        self.check_terms(row, None)
-        now = clock.utc_now()
+    def write_new(self) -> None:
+        """The projects of the rows waiting, each with its contract and its `project.import` entry: each table's
+        rows in one INSERT (plain SQL: the ORM would be most of the time), each row's image noted for its entry
+        (cycle.audit.images), the entries chained one after another and written together."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
         sql = self.sql
-        project = {**dict.fromkeys(COVERED["project"]), "key": row.key, "title": row.title, "workflow": self.wf.name,
-                   "workflow_version": self.wf.version, "stage": self.stage, "cycle": 1, "visit": 1, "owner": owner,
-                   "attrs": "{}", "created_at": now, "updated_at": now, "version": 1}
-        project["id"] = project_id = _insert(sql, "project", project)
-        images.note(sql.info, "project", project_id, project, None)
-        contract = {**dict.fromkeys(COVERED["contract"]), "project_id": project_id, "if_no_notice": "run-on",
-                    "updated_at": now, **row.terms}
-        contract["id"] = contract_id = _insert(sql, "contract", contract)
-        images.note(sql.info, "contract", contract_id, contract, None)
-        self._appended(chain.append(
-            sql, actor=self.actor, action=ACTION, project=row.key, to_stage=self.stage, at=now,
-            payload={"workflow": self.wf.name, "workflow_version": self.wf.version,
-                     "workflow_sha256": self.wf.sha256, "title": row.title, "owner": owner, "stage": self.stage,
-                     "contract": row.terms, "imported": self.source(row.line)}))
+        made = [{**_NEW_PROJECT, "key": row.key, "title": row.title, "workflow": self.wf.name,
+                 "workflow_version": self.wf.version, "stage": self.stage, "owner": owner, "created_at": now,
+                 "updated_at": now} for row, owner, now in pending]
+        project_ids = {key: id_ for id_, key in sql.insert_rows("project", made, "id, key")}
+        signed = [{**_NEW_CONTRACT, "project_id": project_ids[row.key], "updated_at": now, **row.terms}
+                  for row, _, now in pending]
+        contract_ids = {project_id: id_ for id_, project_id in sql.insert_rows("contract", signed, "id, project_id")}
+        batch = chain.Batch(sql)
+        for (row, owner, now), project, contract in zip(pending, made, signed, strict=True):
+            project_id = project["id"] = project_ids[row.key]
+            contract["id"] = contract_ids[project_id]
+            images.note(sql.info, "project", project_id, project, None)
+            images.note(sql.info, "contract", contract["id"], contract, None)
+            self._appended(batch.append(
+                actor=self.actor, action=ACTION, project=row.key, to_stage=self.stage, at=now,
+                payload={"workflow": self.wf.name, "workflow_version": self.wf.version,
+                         "workflow_sha256": self.wf.sha256, "title": row.title, "owner": owner, "stage": self.stage,
+                         "contract": row.terms, "imported": self.source(row.line)}).seq)
+        batch.write()
 
-    def update(self, row: Row, project: Project) -> None:
+    def update(self, row: Row, project_id: int) -> None:
         """Change or add the row's contract through contracts.set_terms (upsert by the project and reference)."""
+        from cycle.db.models import Project
+
+        session = self.sql.session()
+        project = session.get(Project, project_id)
+        assert project is not None  # read in this transaction a moment ago
         project.updated_at = clock.utc_now()  # its version moves on, as for `contract set`
-        self.s.add(project)
-        self.s.flush()
+        session.add(project)
+        session.flush()
         try:
-            contracts.set_terms(self.s, project, dict(row.terms), self.actor, mode="upsert",
+            contracts.set_terms(session, project, dict(row.terms), self.actor, mode="upsert",
                                 imported=self.source(row.line))
         except BadInput as exc:
             raise RowProblem(row.line, None, str(exc), self.path) from None
-        seq = chain.head(self.sql)[0]
-        self.first_seq = self.first_seq or seq
-        self.last_seq = seq
+        self._appended(chain.head(self.sql)[0])
 
 
-def _insert(sql: Sql, table: str, image: dict[str, Any]) -> int:
-    """INSERT a row of every column of `image` but its id; the new row's id."""
-    columns = [c for c in image if c != "id"]
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    found = sql.one(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(':' + c for c in columns)}) RETURNING id",
-                    **{c: image[c] for c in columns})
-    return int(found.id)
+# The columns of a project and a contract an import creates, but for those each row gives (and the id, which the
+# database gives): every column, so that the rows of a batch have the same ones and the image holds them all.
+_NEW_PROJECT = {**{c: None for c in COVERED["project"] if c != "id"}, "cycle": 1, "visit": 1, "attrs": "{}",
+                "version": 1}
+_NEW_CONTRACT = {**{c: None for c in COVERED["contract"] if c != "id"}, "if_no_notice": "run-on"}
 
 
 def _same_ref(a: str, b: str) -> bool:
@@ -451,22 +495,23 @@ def import_register(store: Store, file: str, map_name: str, *, actor: str, dry_r
     done = Imported(file, first.sha256, first.codec, rows=count, dry_run=dry_run)
     second = csvin.reading(file, first.encoding, mapping.delimiter)
     actor = store.actor(actor)
-    with (store.read() if dry_run else store.write()) as s:
-        wf = registry.get(store, s, mapping.workflow)
+    # A write can go through the ORM (a row that changes a contract: contracts.set_terms), in the same transaction.
+    with (store.reading() if dry_run else store.writing(orm=True)) as sql:
+        wf = registry.get(store, sql, mapping.workflow)
         stage = mapping.stage or wf.initial
         if not wf.has_stage(stage) or wf.stage(stage).final:  # a final stage is entered through its gate, which
             stages = ", ".join(st.id for st in wf.stages if not st.final)  # follows the contracts left running
             raise BadInput(f"{mapping.path}: project.stage: {stage!r} is not a stage of workflow {wf.name} a project "
                            f"can be imported at; its stages are: {stages}")
-        applier = _Applier(s, store, mapping, wf, actor, file, first.sha256, dry_run)
+        applier = _Applier(sql, store, mapping, wf, actor, file, first.sha256, dry_run)
         for row in check_rows(second, mapping):
             planned = applier.plan(row)
             counter = _COUNTED[planned.what]
             setattr(done, counter, getattr(done, counter) + 1)
             if each is not None:
                 each(planned)
+        applier.write_new()
         if second.sha256 != first.sha256:
             raise Unreadable(file, "it changed while it was being imported; nothing was imported: import it again")
         done.first_seq, done.last_seq = applier.first_seq, applier.last_seq
     return done
-
