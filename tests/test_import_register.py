@@ -574,3 +574,47 @@ def test_a_huge_or_deeply_nested_mapping_and_empty_names(run: Cli, db: Database,
     assert _hostile(run, db, str(path), str(deep)).startswith(f"Error: {deep}: not valid TOML")
     assert _hostile(run, db, str(path), "").startswith("Error: .: a folder")
     assert "cannot read the file" in _hostile(run, db, "", str(folder / "map.toml"))
+
+
+def _service_rows(n: int, repeat: dict[int, int]) -> list[str]:
+    """`n` rows, each of its own service (the project key below) but those `repeat` maps to an earlier row's."""
+    made = []
+    for k in range(1, n + 1):
+        service = f"Service {repeat.get(k, k)}"
+        made.append(f"R-{k:05d},Contract {k},Provider {k % 7},01/04/2025,31/03/2028,31/03/2030,£{k},6 months,{service}")
+    return made
+
+
+def test_projects_created_a_batch_at_a_time_keep_their_entries_in_the_order_of_the_lines(
+        run: Cli, db: Database, folder: Path) -> None:
+    """Rows that create projects are written a hundred at a time; a row that adds to a project made by an earlier
+    row (line 152 to line 3's, in the second batch) comes between them in the log as in the file."""
+    run("init")
+    (folder / "map.toml").write_text(MAP.replace('key = "{reference}"', 'key = "{department}"'))
+    path = write(folder, _service_rows(250, {151: 2}))
+    entries = len(db.audit())
+    said = imports(run, path, folder)
+    assert "250 rows: 249 projects created, 1 contract added, 0 contracts changed, 0 unchanged" in said
+    made = db.audit()[entries:]
+    lines = [json.loads(e["payload"])["imported"]["line"] for e in made]
+    assert lines == list(range(2, 252))
+    assert [e["action"] for e in made].count("contract.add") == 1
+    assert made[150]["action"] == "contract.add" and made[150]["project"] == "service-2"
+    assert db.rows("SELECT COUNT(*) FROM contract")[0][0] == 250
+    assert run("audit", "verify").exit_code == 0
+    assert imports(run, path, folder).startswith("Nothing to change")
+
+
+def test_an_owner_nobody_registered_in_the_third_batch_writes_nothing(run: Cli, db: Database, folder: Path) -> None:
+    """Two batches of projects were ready to go when line 252 names an owner nobody registered: nothing is written."""
+    run("init")
+    run("people", "add", "bob", "--email", "bob@example.org")
+    (folder / "map.toml").write_text(MAP.replace('stage = "do"', 'stage = "do"\nowner = "{department}"'))
+    rows = [r.replace(",Care", ",bob") for r in (row(n) for n in range(1, 301))]
+    rows[250] = row(251).replace(",Care", ",zed")
+    path = write(folder, rows)
+    before = db.dump()
+    err = imports(run, path, folder, expect=2)
+    assert err.startswith("Error: line 252: the owner zed is not a registered person (see: cycle people list); "
+                          "register them first with: cycle people add zed --email ADDRESS; correct it in ")
+    assert db.dump() == before
