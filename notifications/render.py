@@ -40,7 +40,7 @@ from cycle.reminders.outbox import message_id
 from cycle.reminders.outbox_rows import Row
 
 BUILTIN = Path(__file__).resolve().parent / "templates"
-KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "gate-waiting", "gate-request")
+KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "contract-end", "gate-waiting", "gate-request")
 
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ENCODED_BREAKS = re.compile(r"=0[ADad]|%0[ADad]|&#0*1[03];|&#[xX]0*[aAdD];|\\[rn]|\\u2028|\\u2029|\\x0[aAdD]")
@@ -207,6 +207,16 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
             + ": if notice was served, record it; if not, plan for the run-on.",
             None, run_on_to, run_on_to,
             f"Contract runs on to this day: {title} ({c['project']})" if run_on_to else None)
+    if kind == "contract-end":  # a contract with no notice period (cycle.reminders.ending)
+        end = c["contract_end"]
+        return Facts(
+            f"Contract ends: {title}",
+            _service(c) + [("Contract ends", long_date(end)), ("Days left", _left(c["days_left"])),
+                           ("Notice period", "not recorded")],
+            f"The contract with {c.get('provider') or 'the provider'} ends on {long_date(end)}. If the service is "
+            f"to go on, extend the contract or have its replacement in place by then; if the contract has a notice "
+            f"period, record it, and the notice reminders take over.",
+            None, end, end, f"Contract ends: {title} ({c['project']})")
     if kind == "review-due":
         due = date.fromisoformat(c["review_due"])
         about = ("Quarter", f"{c['quarter']}, {c['quarter_about']}")
@@ -271,12 +281,12 @@ def _uid_subject(kind: str, context: dict[str, Any], when: str) -> str:
     """What a calendar entry is about: a contract's deadlines move when its terms are changed, and the entry
     must move with them (the same UID, a higher SEQUENCE), not stay behind in every recipient's calendar; a
     review's entry is its quarter's."""
-    if kind in ("notice", "notice-passed"):
+    if kind in ("notice", "notice-passed", "contract-end"):
         return f"contract {context.get('contract_ref') or ''}"
     return when
 
 
-_UID_KIND = {"review-due": "review", "notice": "notice", "notice-passed": "run-on"}
+_UID_KIND = {"review-due": "review", "notice": "notice", "notice-passed": "run-on", "contract-end": "end"}
 
 
 def ics(row: Row, context: dict[str, Any], f: Facts, domain: str, now: datetime,

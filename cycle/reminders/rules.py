@@ -15,6 +15,7 @@ Kinds of reminder:
 - ``notice``: a rung of the notice ladder (default 120, 90, 60, 30 and 7 days before the notice
   deadline; when several rungs fell due while nothing ran, only the latest is sent);
 - ``notice-passed``: the deadline went by without notice, once; after it, silence;
+- ``contract-end``: a contract with no notice period ends within the ladder's first rung, once (ending.py);
 - ``gate-waiting``: everything a gate needs is there except the body's decision, and the project
   has been at its stage for more than `gate_wait_days` days with no decision in this visit.
 """
@@ -45,7 +46,7 @@ from cycle.workflow import gates, registry
 from cycle.workflow.definition import Gate
 from cycle.workflow.gates import awaits_decision, required_bodies
 
-from . import outbox, reviews
+from . import ending, outbox, reviews
 from .lease import Lease
 from .settings import Settings, bank_holidays, settings
 
@@ -482,6 +483,7 @@ def _due(store: Store, session: Session, as_of: date, cfg: Settings,
                            if link.kind == "decommissioned-by" and link.stage != "closed"]
         for i, contract in enumerate(own):
             _notice(c, holder, contract, cfg, decommissioners, first=i == 0, several=len(own) > 1)
+            ending.contract_end(c, holder, contract, cfg, decommissioners, first=i == 0, several=len(own) > 1)
     _mark_queued(session, c.plan)
     return c.plan
 
