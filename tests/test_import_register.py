@@ -618,3 +618,20 @@ def test_an_owner_nobody_registered_in_the_third_batch_writes_nothing(run: Cli, 
     assert err.startswith("Error: line 252: the owner zed is not a registered person (see: cycle people list); "
                           "register them first with: cycle people add zed --email ADDRESS; correct it in ")
     assert db.dump() == before
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="PostgreSQL refuses text that is not UTF-8 on the way in")
+def test_a_hand_written_person_whose_name_is_not_utf8_does_not_stop_an_import(run: Cli, db: Database,
+                                                                             folder: Path) -> None:
+    """The owners are checked against every registered login, read at once: a row of `person` written by hand in
+    bytes that are not UTF-8 is read too (matching nobody), not a database error."""
+    run("init")
+    run("people", "add", "bob", "--email", "bob@example.org")
+    db.tamper("INSERT INTO person (name, email, created_at) VALUES (CAST(X'62ff6f62' AS TEXT), 'x@example.org', "
+              "'2026-01-01T00:00:00Z')")
+    (folder / "map.toml").write_text(MAP.replace('stage = "do"', 'stage = "do"\nowner = "{department}"'))
+    said = imports(run, write(folder, [row(1).replace(",Care", ",bob"), row(2).replace(",Care", ",BOB")]), folder)
+    assert "2 rows: 2 projects created" in said
+    assert run.json("project", "show", "r-00002")["owner"] == "bob"
+    err = imports(run, write(folder, [row(3).replace(",Care", ",zed")], name="more.csv"), folder, expect=2)
+    assert err.startswith("Error: line 2: the owner zed is not a registered person")

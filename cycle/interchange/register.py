@@ -407,7 +407,8 @@ class _Applier:
         except BadInput as exc:
             raise RowProblem(row.line, column, str(exc), self.path) from None
         if self.registered is None:
-            self.registered = {identity.canonical(r[0]) for r in self.sql.tuples("SELECT name FROM person")}
+            # (a name hand-written in bytes that are not UTF-8 is read, and matches nobody, rather than stop it)
+            self.registered = {identity.canonical(r.name) for r in self.sql.rows_of_any_text("SELECT name FROM person")}
         if self.registered and identity.canonical(name) not in self.registered:
             from cycle.governance import people
 
