@@ -3,6 +3,7 @@ date gets one reminder (`contract-end`), through the outbox and a real SMTP serv
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -81,3 +82,17 @@ def test_a_changed_end_date_gets_its_own_reminder_and_a_notice_period_hands_over
                                                         ("camhs", later.isoformat(), "sam", "new")]
     run("contract", "set", "camhs", "--notice", "1 month")  # now the notice ladder speaks for it
     assert ending(run, later - timedelta(days=100)) == []
+
+
+def test_each_contract_of_a_project_without_a_notice_period_gets_its_own(run: Cli, smtp: SmtpServer) -> None:
+    no_notice_project(run)
+    run("contract", "add", "camhs", "--ref", "C-2", "--provider", "Trust Y", "--end", END.isoformat())
+    plan = run.json("remind", "--dry-run", "--as-of", (END - timedelta(days=10)).isoformat())
+    found = sorted((r["period"], r["subject"]) for r in plan["reminders"]
+                   if r["kind"] == "contract-end" and r["recipient"] == "alice")
+    assert [summary for _, summary in found] == [f"Contract C-1 ends in 10 days ({END}), no notice period recorded",
+                                                 f"Contract C-2 ends in 10 days ({END}), no notice period recorded"]
+    assert found[0][0] == END.isoformat() and re.fullmatch(rf"{END}/c\d+", found[1][0])  # a key of its own
+    remind_run(run, END - timedelta(days=10))
+    remind_run(run, END - timedelta(days=9))
+    assert len(ends(smtp)) == 2  # one message for each contract, once

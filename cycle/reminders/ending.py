@@ -48,7 +48,8 @@ def contract_end(c: Collector, holder: ProjectRow, contract: ContractRow, cfg: S
                                                ("senior responsible officer", holder.sro, False)]
     for child in decommissioners:
         who.append((f"owner of {child.key}", child.owner, False))
-    summary = f"Contract ends {dates.in_days(days)} ({end.isoformat()}), no notice period recorded"
+    which = f"Contract {contract.ref}" if several and contract.ref else "Contract"  # which of the project's
+    summary = f"{which} ends {dates.in_days(days)} ({end.isoformat()}), no notice period recorded"
     context: dict[str, Any] = {
         "contract_end": end.isoformat(), "provider": contract.provider, "contract_ref": contract.ref,
         "days_left": days, "summary": summary,
