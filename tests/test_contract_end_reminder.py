@@ -54,6 +54,8 @@ def test_a_contract_with_no_notice_period_gets_one_end_date_reminder_by_smtp(run
     end_on = END.strftime("%A %d %B %Y").replace(" 0", " ")
     assert f"The contract with Trust X ends on {end_on}." in text
     assert "this is the one message about its end" in text
+    calendar = [p.get_content() for p in got[0].walk() if p.get_content_type() == "text/calendar"]
+    assert len(calendar) == 1 and f"DTSTART;VALUE=DATE:{END:%Y%m%d}" in str(calendar[0])  # the end date
     # every later run, up to the end date and past it, sends nothing more about it
     for day in (first + timedelta(days=30), END - timedelta(days=1), END, END + timedelta(days=1)):
         remind_run(run, day)
