@@ -635,3 +635,22 @@ def test_a_hand_written_person_whose_name_is_not_utf8_does_not_stop_an_import(ru
     assert run.json("project", "show", "r-00002")["owner"] == "bob"
     err = imports(run, write(folder, [row(3).replace(",Care", ",zed")], name="more.csv"), folder, expect=2)
     assert err.startswith("Error: line 2: the owner zed is not a registered person")
+
+
+def test_a_first_import_does_not_load_the_orm(run: Cli, folder: Path) -> None:
+    """What keeps a first import quick (bench [8]): projects it creates are written in plain SQL, so SQLModel, the
+    models and the ORM's events stay unloaded; only a row that changes a contract (contracts.set_terms) loads them."""
+    import subprocess
+    import sys
+
+    run("init")
+    path = write(folder, [row(n) for n in range(1, 151)])
+    code = ("import sys\nfrom cycle import cli\n"
+            f"try:\n    cli.cli.main(['import', 'register', {str(path)!r}, '--map', {str(folder / 'map.toml')!r}], "
+            f"prog_name='cycle')\nexcept SystemExit as e:\n    assert not e.code\n"
+            "heavy = [m for m in ('sqlmodel', 'sqlalchemy.orm', 'pydantic', 'cycle.db.models') if m in sys.modules]\n"
+            "print('heavy=' + ','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "150 rows: 150 projects created" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "heavy="
+    assert run("audit", "verify").exit_code == 0
