@@ -42,6 +42,9 @@ _TERMS = (
                  help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on)."),
     click.option("--termination-costs",
                  help="Penalties and costs due should the contract be terminated early, as it states them."),
+    click.option("--provider-contact", metavar="PERSON",
+                 help="The provider's contact, who gets its return and action reminders: a person in the people "
+                      "list with an email and the role provider. \"\" removes it."),
 )
 
 

@@ -89,6 +89,8 @@ def project(view: Any) -> str:
         lines.append(f"  contract          {c.contract.provider or '-'} {c.contract.ref or ''}, "
                      f"ends {c.contract.end or '?'}; "
                      f"{c.consequence}")
+        if c.contract.provider_contact:
+            lines.append(f"    provider contact {c.contract.provider_contact}")
         if c.funding:
             warn = "; WARNING: " + c.funding.mismatch(c.contract.value_total) if c.funding.mismatch(
                 c.contract.value_total) else ""
@@ -419,6 +421,7 @@ def contract(st: Any) -> str:
     no_notice = (f"runs on {d['run_on']}" if d["if_no_notice"] == "run-on" and d["run_on"]
                  else "runs on (period not stated)" if d["if_no_notice"] == "run-on" else "ends")
     lines = [f"Contract of {d['project']}: {d['provider'] or '-'} ({d['ref'] or 'no reference'})",
+             *([f"  provider contact {d['provider_contact']}"] if d.get("provider_contact") else []),
              f"  term            {d['start'] or '?'} to {d['end'] or '?'}"
              + (f", extendable to {d['extension_to']}" if d["extension_to"] else ""),
              f"  value           {money or '-'}",
@@ -513,7 +516,7 @@ def due(rows: list[Any], within: str) -> str:
 #: `contracts list`: the fields of each row, in order (--json keys, --csv columns).
 CONTRACT_COLUMNS = ["project", "ref", "provider", "start_on", "end_on", "extension_end_on", "value_total",
                     "value_annual", "notice", "notice_deadline_on", "notice_served_on", "status", "as_of",
-                    "funders", "funding_pool", "funding_warning"]
+                    "funders", "funding_pool", "funding_warning", "provider_contact"]
 
 
 def listed_contract(st: Any) -> dict[str, Any]:
@@ -525,7 +528,8 @@ def listed_contract(st: Any) -> dict[str, Any]:
             "notice_served_on": st.served_on.isoformat() if st.served_on else None, "status": st.state,
             "as_of": st.as_of.isoformat(), "funders": st.funding.summary() if st.funding else None,
             "funding_pool": st.funding.pool if st.funding else None,
-            "funding_warning": st.funding.mismatch(c.value_total) if st.funding else None}
+            "funding_warning": st.funding.mismatch(c.value_total) if st.funding else None,
+            "provider_contact": c.provider_contact}
 
 
 def pounds(value: str | None) -> str:

@@ -11,14 +11,14 @@ from ._common import CONTEXT, actor, echo_each, emit_each, json_option, json_wri
 
 @click.group(context_settings=CONTEXT)
 def people() -> None:
-    """The people cycle knows: emails for reminders, and roles (manager, governance lead, approver, admin)."""
+    """The people cycle knows: emails for reminders, and roles (manager, governance lead, approver, admin, provider)."""
 
 
 @people.command("add")
 @json_write
 @click.argument("name")
 @click.option("--email", help="Email address (needed the first time).")
-@click.option("--role", type=click.Choice(["manager", "governance-lead", "approver", "admin"]),
+@click.option("--role", type=click.Choice(["manager", "governance-lead", "approver", "admin", "provider"]),
               help="A role to grant (an admin only, once anyone is admin).")
 @click.option("--body", help="With --role approver: the body they decide for.")
 def people_add(name: str, email: str | None, role: str | None, body: str | None) -> None:
@@ -31,6 +31,7 @@ def people_add(name: str, email: str | None, role: str | None, body: str | None)
     Example:
       cycle people add alice --email alice@council.gov.uk --role manager
       cycle people add chair --email chair@council.gov.uk --role approver --body "Children's Trust Board"
+      cycle people add jsmith --email j.smith@trustx.nhs.uk --role provider   # a provider's contract lead
     """
     from cycle.governance import people as directory
 
@@ -43,7 +44,8 @@ def people_add(name: str, email: str | None, role: str | None, body: str | None)
 @people.command("remove-role")
 @json_write
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["manager", "governance-lead", "approver", "admin"]),
+@click.option("--role", required=True,
+              type=click.Choice(["manager", "governance-lead", "approver", "admin", "provider"]),
               help="The role to take away.")
 @click.option("--body", help="With --role approver: the body they no longer decide for.")
 def people_remove_role(name: str, role: str, body: str | None) -> None:

@@ -94,7 +94,7 @@ class Status:
                 "value_total": c.value_total, "value_annual": c.value_annual, "notice": c.notice,
                 "extension_to": c.extension_to, "if_no_notice": c.if_no_notice, "run_on": c.run_on,
                 "notice_served_on": c.notice_served_on, "notice_ref": c.notice_ref,
-                "termination_costs": c.termination_costs,
+                "termination_costs": c.termination_costs, "provider_contact": c.provider_contact,
                 **{_JSON.get(name, name): getattr(c, name, None) for name in TRANSPARENCY},
                 "as_of": self.as_of.isoformat(),
                 "notice_deadline": _iso(self.deadline), "status": self.state,
@@ -288,7 +288,7 @@ def holder_of(session: Session, project: Project, which: str | None = None,
 
 
 FIELDS = ("provider", "ref", "start", "end", "value_total", "value_annual", "notice", "extension_to",
-          "if_no_notice", "run_on", "termination_costs", "buyer", "ocid", "ocds_id", *TRANSPARENCY)
+          "if_no_notice", "run_on", "termination_costs", "buyer", "ocid", "ocds_id", *TRANSPARENCY, "provider_contact")
 
 
 def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
@@ -310,6 +310,8 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
             out[name] = inputs.text(value, flag, "title" if name == "title" else "note")
         elif name in ("notice", "run_on"):
             out[name] = str(dates.parse_period(value, f"--{name.replace('_', '-')}"))
+        elif name == "provider_contact":  # "" clears it; a name is checked against the people list (set_terms)
+            out[name] = inputs.text(value, "--provider-contact", "name") if value.strip() else ""
         elif name == "if_no_notice":
             if value not in ("run-on", "ends"):
                 raise BadInput("--if-no-notice must be run-on (with --run-on PERIOD) or ends")
@@ -420,6 +422,8 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     if alike is not None:
         raise BadInput(f"{holder_key} already has a contract {alike.ref}, which {new_ref!r} differs from only in case "
                        f"or spacing: a reference names one contract of a project")
+    if "provider_contact" in terms:
+        terms = {**terms, "provider_contact": provider_contact(session, terms["provider_contact"])}
     before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
     created = contract is None
     if contract is None:
@@ -439,6 +443,31 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
                  payload={"contract_of": holder_key, **({"contract_ref": contract.ref} if contract.ref else {}),
                           "changes": changes, **({"imported": imported} if imported else {})})
     return contract
+
+
+def provider_contact(session: Session, name: str | None) -> str | None:
+    """The name a contract stores as its provider contact: None for "" (cleared), else a person in the people list
+    with an email and the role `provider`, as the list spells them (BadInput, one line, otherwise)."""
+    from cycle.governance import people
+
+    if not name:
+        return None
+    try:
+        name = people.check_name(name)
+    except BadInput as exc:
+        raise BadInput(f"--provider-contact: {exc}") from None
+    person = people.get(session, name)
+    if person is None:
+        raise BadInput(f"--provider-contact {name} is not in the people list; add them first with: cycle people add "
+                       f"{quote(name)} --email ADDRESS --role {people.PROVIDER}")
+    if not (person.email or "").strip():
+        raise BadInput(f"--provider-contact {person.name} has no email address for the reminders; give one with: "
+                       f"cycle people add {quote(person.name)} --email ADDRESS")
+    if not person.has(people.PROVIDER):
+        held = ", ".join(f"{r} for {b}" if b else r for r, b in person.roles) or "none"
+        raise BadInput(f"--provider-contact {person.name} does not hold the {people.PROVIDER} role (roles: {held}); "
+                       f"grant it with: cycle people add {quote(person.name)} --role {people.PROVIDER}")
+    return person.name
 
 
 def serve_notice(session: Session, project: Project, served_on: str, ref: str, actor: str, today: date,

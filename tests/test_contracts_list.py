@@ -55,7 +55,7 @@ def test_json_gives_each_contract_whole(register: Cli) -> None:
                      "end_on": "2027-09-30", "extension_end_on": "2029-09-30", "value_total": "3600000.00",
                      "value_annual": "1200000.00", "notice": "6 months", "notice_deadline_on": "2027-03-31",
                      "notice_served_on": None, "status": "open", "as_of": "2026-12-01", "funders": None,
-                     "funding_pool": None, "funding_warning": None}
+                     "funding_pool": None, "funding_warning": None, "provider_contact": None}
 
 
 def test_provider_matches_whatever_the_case_and_spacing(register: Cli) -> None:
@@ -72,7 +72,7 @@ def test_csv_is_rfc_4180_with_the_json_fields_as_columns(register: Cli) -> None:
     raw = register("contracts", "list", "--status", "all", "--as-of", "2026-12-01", "--csv").stdout_bytes.decode()
     assert raw.startswith("\ufeffproject,ref,provider,start_on,end_on,extension_end_on,value_total,value_annual,"
                           "notice,notice_deadline_on,notice_served_on,status,as_of,funders,funding_pool,"
-                          "funding_warning\r\n")
+                          "funding_warning,provider_contact\r\n")
     assert raw.count("\r\n") == 4 and raw.count("\n") == 4  # every line ends CRLF, and no bare LF anywhere
     got = list(csv.DictReader(io.StringIO(raw.removeprefix("\ufeff"), newline="")))
     shown = register.json("contracts", "list", "--status", "all", "--as-of", "2026-12-01")

@@ -162,6 +162,7 @@ def make_database_the_old_way(db: Database) -> None:
             conn.exec_driver_sql(f"ALTER TABLE contract DROP COLUMN {column}")
         conn.exec_driver_sql("DROP TABLE procurement_step")  # and revision 0022's: no procurement recorded
         conn.exec_driver_sql("DROP TABLE procurement")
+        conn.exec_driver_sql("ALTER TABLE contract DROP COLUMN provider_contact")  # and revision 0023's
         conn.exec_driver_sql("DROP TABLE contract_funder")  # and revision 0021's: nobody paying yet
         for table in ("action", "kpi_value", "kpi_target", "kpi"):  # and revision 0020's tables and columns
             conn.exec_driver_sql(f"DROP TABLE {table}")

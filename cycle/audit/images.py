@@ -36,7 +36,7 @@ COVERED: dict[str, tuple[str, ...]] = {
     "contract": ("id", "project_id", "provider", "ref", "start", "end", "value_total", "value_annual", "notice",
                  "extension_to", "if_no_notice", "run_on", "notice_served_on", "notice_ref", "updated_at",
                  "termination_costs", "ocid", "ocds_id", "buyer", "title", "description", "department", "review_date",
-                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable"),
+                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable", "provider_contact"),
     "contract_funder": ("id", "contract_id", "position", "funder", "share", "amount", "pool", "recorded_by",
                         "recorded_at"),
     "procurement": ("id", "project_id", "regime", "route", "light_touch", "value", "started_by", "started_at"),
@@ -64,7 +64,7 @@ COVERED: dict[str, tuple[str, ...]] = {
 LATER: dict[str, tuple[str, ...]] = {
     "evidence": ("counts_for",),
     "contract": ("termination_costs", "ocid", "ocds_id", "buyer", "title", "description", "department", "review_date",
-                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable"),
+                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable", "provider_contact"),
     "review_meeting": ("attendees", "snapshot")}
 
 #: The tables deliberately not compared, and why.

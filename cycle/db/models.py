@@ -197,6 +197,8 @@ class Contract(SQLModel, table=True):
     vcse: str | None = None  # "yes" | "no" | None
     registration_number: str | None = None  # the supplier's charity or company number
     vat_not_recoverable: str | None = None  # decimal pounds, as text
+    # The person (role provider, with an email) who gets the provider's reminders (revision 0023)
+    provider_contact: str | None = None
 
 
 class ContractFunder(SQLModel, table=True):

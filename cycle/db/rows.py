@@ -119,6 +119,7 @@ class ContractRow(NamedTuple):
     vcse: str | None
     registration_number: str | None
     vat_not_recoverable: str | None
+    provider_contact: str | None
 
 
 class FunderRow(NamedTuple):

@@ -32,7 +32,10 @@ from cycle.shell import quote
 from . import identity
 from .roster import PersonView
 
-ROLES = ("manager", "governance-lead", "approver", "admin")
+ROLES = ("manager", "governance-lead", "approver", "admin", "provider")
+#: A provider's contact (a contract's --provider-contact) holds this role: someone outside the team, who gets the
+#: provider's reminders but does not use cycle (no command in their emails; governance is not set up by it).
+PROVIDER = "provider"
 # The project fields that name a person, and the option that sets each.
 PERSON_FIELDS = {"owner": "--owner", "sro": "--sro", "lead": "--lead", "governance_lead": "--governance-lead"}
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
@@ -78,8 +81,10 @@ def anyone_registered(session: Session) -> bool:
 
 
 def anyone_holds_a_role(session: Session) -> bool:
-    """Whether governance is set up: someone holds a role (before that, nothing can be checked)."""
-    return session.exec(select(PersonRole.id).limit(1)).first() is not None  # type: ignore[call-overload]
+    """Whether governance is set up: someone holds a role, other than a provider's (before that, nothing can be
+    checked)."""
+    return session.exec(select(PersonRole.id).where(PersonRole.role != PROVIDER)  # type: ignore[call-overload]
+                        .limit(1)).first() is not None
 
 
 def named_person(session: Session, value: str, flag: str) -> str:
@@ -254,7 +259,9 @@ def approvers_of(session: Session, body: str) -> list[str]:
 
 
 def with_a_role(store: Store) -> set[str]:
-    """The names of everyone holding any role: the people who use cycle (a reminder shows them its command)."""
+    """The names of everyone holding any role but a provider's: the people who use cycle (a reminder shows them its
+    command)."""
     with store.read() as s:
-        rows = s.exec(select(Person.name).join(PersonRole, PersonRole.person_id == Person.id)).all()  # type: ignore[call-overload]
+        rows = s.exec(select(Person.name).join(PersonRole, PersonRole.person_id == Person.id)  # type: ignore[call-overload]
+                      .where(PersonRole.role != PROVIDER)).all()
         return {n for (n,) in rows}
