@@ -423,7 +423,7 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
         raise BadInput(f"{holder_key} already has a contract {alike.ref}, which {new_ref!r} differs from only in case "
                        f"or spacing: a reference names one contract of a project")
     if "provider_contact" in terms:
-        terms = {**terms, "provider_contact": provider_contact(session, terms["provider_contact"])}
+        terms = {**terms, "provider_contact": _provider_contact(session, terms["provider_contact"])}
     before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
     created = contract is None
     if contract is None:
@@ -445,7 +445,7 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     return contract
 
 
-def provider_contact(session: Session, name: str | None) -> str | None:
+def _provider_contact(session: Session, name: str | None) -> str | None:
     """The name a contract stores as its provider contact: None for "" (cleared), else a person in the people list
     with an email and the role `provider`, as the list spells them (BadInput, one line, otherwise)."""
     from cycle.governance import people

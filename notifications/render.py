@@ -40,7 +40,8 @@ from cycle.reminders.outbox import message_id
 from cycle.reminders.outbox_rows import Row
 
 BUILTIN = Path(__file__).resolve().parent / "templates"
-KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "contract-end", "gate-waiting", "gate-request")
+KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "contract-end", "gate-waiting", "gate-request",
+         "return-due", "return-late", "action-overdue", "action-escalated")
 
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ENCODED_BREAKS = re.compile(r"=0[ADad]|%0[ADad]|&#0*1[03];|&#[xX]0*[aAdD];|\\[rn]|\\u2028|\\u2029|\\x0[aAdD]")
@@ -251,9 +252,76 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
              ("Decision by", str(body) if body else "no accountable body recorded"), *gates],
             "Everything the gate needs is recorded except the decision"
             + (f" of {body}" if body else "") + ": put it to the next meeting, then record the decision.")
+    if kind in ("return-due", "return-late"):
+        return _return_facts(kind, c, title, nation)
+    if kind in ("action-overdue", "action-escalated"):
+        return _action_facts(kind, c, title)
     # A kind added since (with its own templates): the bare facts.
     return Facts(str(c.get("summary") or title), [("Service", f"{title} ({c.get('project', '-')})")],
                  str(c.get("summary") or ""))
+
+
+def _reply(c: dict[str, Any]) -> str:
+    """The person at the council to send a return or news of an action to: the project's owner, with their email."""
+    name, email = c.get("reply_to"), c.get("reply_email")
+    if not name:
+        return "the council's contract manager"
+    return f"{name} ({email})" if email else str(name)
+
+
+def _names(items: list[dict[str, Any]]) -> str:
+    keys = [str(i.get("kpi")) for i in items]
+    return keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + " and " + keys[-1]
+
+
+def _return_facts(kind: str, c: dict[str, Any], title: str, nation: str) -> Facts:
+    """A quarterly return due or late (issue 17 part 4): to the provider contact, or (late, none recorded) the owner."""
+    due = date.fromisoformat(c["return_due"])
+    missing = list(c.get("indicators") or [])
+    count = f"{len(missing)} indicator" + ("" if len(missing) == 1 else "s")
+    facts_ = _service(c) + [("Quarter", f"{c['quarter']}, {c['quarter_about']}")]
+    if kind == "return-due":
+        advice, act_by = _act_by(due, c["days_left"], "send the return", nation)
+        return Facts(
+            f"Quarterly return due: {title}",
+            facts_ + [("Return due by", dates.long_date(due)), ("Days left", _left(c["days_left"])),
+                      ("Indicators awaited", f"{count}: {_names(missing)}"), ("Send it to", _reply(c))],
+            f"Please send the {c['quarter']} values of the {count} below to {_reply(c)} by {dates.long_date(due)}.",
+            advice, c["return_due"], act_by, f"Quarterly return due: {title} ({c['project']}), {c['quarter']}")
+    late = [("Return was due by", dates.long_date(due)), ("Days late", days(c["days_late"])),
+            ("Indicators missing", f"{count}: {_names(missing)}")]
+    if c.get("role") == "owner":
+        return Facts(
+            f"Quarterly return late: {title}",
+            facts_ + late + [("Provider contact", "none recorded")],
+            f"The {c['quarter']} return was due by {dates.long_date(due)} and {count} still "
+            f"{'has' if len(missing) == 1 else 'have'} no value: ask {c.get('provider') or 'the provider'} for "
+            f"{'it' if len(missing) == 1 else 'them'}, then record {'it' if len(missing) == 1 else 'them'}. No "
+            f"provider contact is recorded for this contract, so this reminder comes to you.")
+    return Facts(
+        f"Quarterly return late: {title}",
+        facts_ + late + [("Send it to", _reply(c))],
+        f"The {c['quarter']} return was due by {dates.long_date(due)} and {count} still "
+        f"{'has' if len(missing) == 1 else 'have'} no value: please send {'it' if len(missing) == 1 else 'them'} "
+        f"to {_reply(c)} now.")
+
+
+def _action_facts(kind: str, c: dict[str, Any], title: str) -> Facts:
+    """An action past its due date: to its owner, then (still open) to the governance lead."""
+    facts_ = [("Service", f"{title} ({c['project']})"), ("Action", f"#{c['action_id']} {c['action']}"),
+              ("Owner", str(c["action_owner"]))]
+    if c.get("kpi"):
+        facts_.append(("Indicator", str(c["kpi"])))
+    facts_ += [("Was due by", long_date(c["due"])), ("Days overdue", days(c["days_overdue"]))]
+    if kind == "action-overdue":
+        return Facts(
+            f"Action overdue: {title}", facts_,
+            f"Action #{c['action_id']} was due by {long_date(c['due'])} and is not recorded as done: if it is done, "
+            f"tell {_reply(c)} so that it is recorded; if not, finish it as soon as you can.")
+    return Facts(
+        f"Action still open: {title}", facts_,
+        f"Action #{c['action_id']}, owned by {c['action_owner']}, is still open {days(c['days_overdue'])} after its "
+        f"due date: follow it up with them, and have it recorded as done once it is.")
 
 
 def domain_of(sender: str) -> str:
@@ -283,10 +351,13 @@ def _uid_subject(kind: str, context: dict[str, Any], when: str) -> str:
     review's entry is its quarter's."""
     if kind in ("notice", "notice-passed", "contract-end"):
         return f"contract {context.get('contract_ref') or ''}"
+    if kind == "return-due":
+        return f"{when} contract {context.get('contract_ref') or ''}"
     return when
 
 
-_UID_KIND = {"review-due": "review", "notice": "notice", "notice-passed": "run-on", "contract-end": "end"}
+_UID_KIND = {"review-due": "review", "notice": "notice", "notice-passed": "run-on", "contract-end": "end",
+             "return-due": "return"}
 
 
 def ics(row: Row, context: dict[str, Any], f: Facts, domain: str, now: datetime,

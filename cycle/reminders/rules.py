@@ -17,7 +17,14 @@ Kinds of reminder:
 - ``notice-passed``: the deadline went by without notice, once; after it, silence;
 - ``contract-end``: a contract with no notice period ends within the ladder's first rung, once (ending.py);
 - ``gate-waiting``: everything a gate needs is there except the body's decision, and the project
-  has been at its stage for more than `gate_wait_days` days with no decision in this visit.
+  has been at its stage for more than `gate_wait_days` days with no decision in this visit;
+- ``return-due`` (per contract with indicators and quarter it ran in): from the day after the quarter ends until its
+  return is due (`return_due_days` after it ends), some indicator has no value yet (to the provider contact);
+- ``return-late``: the return's due date has passed with some indicator of the quarter still without a value (to
+  the provider contact, else the project's owner), for each quarter whose return fell due after the indicator
+  was added;
+- ``action-overdue``: an action's due date has passed and it is not done (to its owner);
+- ``action-escalated``: still not done `action_escalate_days` after its due date (to the governance lead).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
-from cycle import contracts
+from cycle import contracts, inputs
 from cycle.bulk import paused_gc
 from cycle.calendar import clock, dates
 from cycle.calendar.quarters import Quarter
@@ -124,6 +131,8 @@ class Plan:
 
 
 _FLAGS = {"owner": "--owner", "senior responsible officer": "--sro", "governance lead": "--governance-lead"}
+#: A contract's provider contact, as a reminder names their role (contract.provider_contact).
+PROVIDER_CONTACT = "provider contact"
 
 
 class Lookup(Protocol):
@@ -388,6 +397,113 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
         c.add(holder, kind, period, summary, (context, {"summary": summary}), who)
 
 
+# --- the provider's side (issue 17 part 4): quarterly returns and overdue actions -------------------------------
+
+_KPIS = "SELECT id, contract_id, key, title, unit, created_at FROM kpi ORDER BY contract_id, key"
+_OPEN_ACTIONS = ("SELECT a.id, a.project_id, a.text, a.owner, a.due, a.created_at, k.key AS kpi FROM action a "
+                 "LEFT JOIN kpi k ON k.id = a.kpi_id WHERE a.done_on IS NULL ORDER BY a.id")
+
+
+def _returns(c: _Collector, held: dict[int, list[ContractRow]], by_id: dict[int, ProjectRow], cfg: Settings) -> None:
+    """Each contract's return-due and return-late reminders: for every quarter that has ended and that the contract
+    ran in, whose return fell due (or falls due) after an indicator was added, the indicators with no value yet.
+    Read in two queries for the whole portfolio (indicators, then the quarters' values)."""
+    from cycle.calendar.quarters import quarter_of
+    from cycle.performance.indicators import last_day, return_due, running
+
+    as_of, sent_on = c.plan.as_of, c.sent_on
+    kpis: dict[int, list[Any]] = {}
+    for k in c.sql.rows(_KPIS):
+        kpis.setdefault(k.contract_id, []).append(k)
+    if not kpis:
+        return
+    due_days = cfg.return_due_days
+    added: dict[int, date] = {}  # each indicator's first quarter chased: its return fell due on or after it was added
+    for found in kpis.values():
+        for k in found:
+            try:
+                added[k.id] = clock.london_day(k.created_at)
+            except (TypeError, ValueError):  # a stamp edited by hand: chased from the quarter before as_of on
+                added[k.id] = as_of
+    latest = quarter_of(as_of) - 1  # the last quarter that has ended by as_of
+    earliest = min(added.values(), default=as_of)
+    first = latest
+    while return_due(first - 1, due_days) >= earliest and first > latest - 40:
+        first = first - 1
+    recorded = {(v.kpi_id, v.quarter) for v in c.sql.rows(
+        "SELECT kpi_id, quarter FROM kpi_value WHERE quarter >= :first AND quarter <= :last",
+        first=str(first), last=str(latest))}
+    by_contract = {contract.id: contract for own in held.values() for contract in own}
+    for contract_id, found in sorted(kpis.items()):
+        contract = by_contract.get(contract_id)
+        if contract is None:
+            continue
+        project = by_id[contract.project_id]
+        st = c.look.status(project.key, contract, as_of)
+        start, last = inputs.stored_day(contract.start), last_day(st)
+        several = len(held.get(project.id, [])) > 1
+        q = latest
+        while q >= first:
+            due = return_due(q, due_days)
+            missing = [k for k in found if added[k.id] <= due and (k.id, str(q)) not in recorded]
+            if missing and running(q, start, last):
+                _return(c, project, contract, q, due, missing, several, as_of <= due, sent_on)
+            q = q - 1
+
+
+def _return(c: _Collector, project: ProjectRow, contract: ContractRow, q: Quarter, due: date, missing: list[Any],
+            several: bool, not_yet_due: bool, sent_on: date) -> None:
+    kind = "return-due" if not_yet_due else "return-late"
+    period = f"{q}/c{contract.id}"
+    named = f"{quote(project.key)} --contract {quote(contract.ref)}" if several and contract.ref else quote(project.key)
+    owner = get_person(c.s, project.owner) if project.owner else None
+    days_left = (due - sent_on).days
+    names = ", ".join(k.key for k in missing)
+    which = f"{contract.ref} ({project.key})" if contract.ref else project.key
+    summary = (f"Return for {q} due by {due.isoformat()}: {which}" if not_yet_due
+               else f"Return for {q} late: {which}, no value for {names}")
+    context = {"quarter": str(q), "quarter_about": q.describe(), "quarter_end": q.end.isoformat(),
+               "return_due": due.isoformat(), "days_left": days_left, "days_late": max(0, -days_left),
+               "provider": contract.provider, "contract_ref": contract.ref,
+               "provider_contact": contract.provider_contact,
+               "indicators": [{"kpi": k.key, "title": k.title, "unit": k.unit} for k in missing],
+               "reply_to": project.owner, "reply_email": owner.email if owner is not None else None,
+               "summary": summary,
+               "command": (f"cycle kpi record {named} {quote(missing[0].key)} --quarter {q} --value VALUE"
+                           if len(missing) == 1 else "cycle kpi import RETURN.csv")}
+    if contract.provider_contact:
+        who: list[tuple[str, str | None, bool]] = [(PROVIDER_CONTACT, contract.provider_contact, True)]
+    elif not_yet_due:
+        return  # nobody at the provider to ask; once it is late, the owner is told (docs/performance.md)
+    else:  # nobody at the provider to tell: the owner chases it
+        who = [("owner", project.owner, True)]
+    c.add(project, kind, period, summary, (context,), who)
+
+
+def _actions(c: _Collector, by_id: dict[int, ProjectRow], cfg: Settings) -> None:
+    """Each open action past its due date: its owner, once; `action_escalate_days` later, the governance lead, once."""
+    as_of, sent_on = c.plan.as_of, c.sent_on
+    for a in c.sql.rows(_OPEN_ACTIONS):
+        due = inputs.stored_day(a.due)
+        if due is None or as_of <= due:
+            continue
+        project = by_id[a.project_id]
+        overdue = (sent_on - due).days
+        owner = get_person(c.s, project.owner) if project.owner else None
+        context = {"reply_to": project.owner, "reply_email": owner.email if owner is not None else None,
+                   "action_id": a.id, "action": a.text, "action_owner": a.owner, "due": due.isoformat(),
+                   "kpi": a.kpi, "days_overdue": overdue, "escalate_days": cfg.action_escalate_days,
+                   "command": f"cycle action done {quote(project.key)} {a.id} --on YYYY-MM-DD --note WHAT"}
+        period = f"#{a.id}"
+        summary = f"Action #{a.id} overdue since {due.isoformat()}: {a.text}"
+        c.add(project, "action-overdue", period, summary, (context, {"summary": summary}),
+              [("action owner", a.owner, True)])
+        if as_of > due + timedelta(days=cfg.action_escalate_days):
+            summary = f"Action #{a.id} still open, {overdue} days after its due date {due.isoformat()}"
+            c.add(project, "action-escalated", period, summary, (context, {"summary": summary}),
+                  [("governance lead", project.governance_lead, True)])
+
+
 def _bodies(project: ProjectRow, gate: Gate) -> list[str | None]:
     """The bodies `gate`'s must decision criteria need a decision from (None: the project has no accountable
     body yet)."""
@@ -484,6 +600,8 @@ def _due(store: Store, session: Session, as_of: date, cfg: Settings,
         for i, contract in enumerate(own):
             _notice(c, holder, contract, cfg, decommissioners, first=i == 0, several=len(own) > 1)
             ending.contract_end(c, holder, contract, cfg, decommissioners, first=i == 0, several=len(own) > 1)
+    _returns(c, held, by_id, cfg)
+    _actions(c, by_id, cfg)
     _mark_queued(session, c.plan)
     return c.plan
 

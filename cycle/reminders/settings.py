@@ -83,6 +83,8 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "review_grace_days": (lambda v: _whole(v, 0, 366), "must be a whole number of days, from 0 to 366"),
         "gate_wait_days": (lambda v: _whole(v, 0, MAX_DAYS), f"must be a whole number of days, from 0 to {MAX_DAYS}"),
         "return_due_days": (lambda v: _whole(v, 0, 366), "must be a whole number of days, from 0 to 366"),
+        "action_escalate_days": (lambda v: _whole(v, 0, MAX_DAYS),
+                                 f"must be a whole number of days, from 0 to {MAX_DAYS}"),
         "notice_ladder": (lambda v: isinstance(v, list) and 0 < len(v) <= 20 and all(_whole(n, 0, MAX_DAYS) for n in v),
                           f"must be a list of days before the deadline, each from 0 to {MAX_DAYS}, "
                           f"e.g. [120, 90, 60, 30, 7]"),
@@ -144,12 +146,13 @@ class Settings:
     notice_ladder: tuple[int, ...] = DEFAULT_LADDER
     gate_wait_days: int = 30
     return_due_days: int = 20  # a provider's quarterly return is due this many days after the quarter ends
+    action_escalate_days: int = 14  # an action still open this many days after its due date goes to the governance lead
 
 
 def settings() -> Settings:
     raw = read_config("reminders")  # checked there
     values: dict[str, Any] = {name: raw[name] for name in ("review_lead_days", "review_grace_days", "gate_wait_days",
-                                                           "return_due_days") if name in raw}
+                                                           "return_due_days", "action_escalate_days") if name in raw}
     if "notice_ladder" in raw:
         values["notice_ladder"] = tuple(sorted(set(raw["notice_ladder"]), reverse=True))
     return Settings(**values)
