@@ -333,3 +333,56 @@ def test_the_owner_who_uses_cycle_sees_the_command_to_record_the_return(provided
     (late,) = _mail(smtp, "return-late")
     assert late["To"] == "alice <alice@council.example>"
     assert f"\nWith cycle: cycle kpi record camhs wait --quarter {Q} --value VALUE\n" in _text(late)
+
+
+# --- as a careless operator or a text editor would have it ---------------------------------------------------------
+
+def test_a_run_dated_back_but_sent_after_the_due_date_says_late_not_due(provided: Cli, db: Database,
+                                                                       smtp: SmtpServer) -> None:
+    with on_day(DUE + timedelta(days=3)):
+        provided("remind", "run", "--as-of", (DUE - timedelta(days=2)).isoformat())
+    assert _rows(db, "return-due") == []
+    assert _rows(db, "return-late") == [(PERIOD, "jsmith", "sent")]
+    assert "Days late:          3 days\n" in _text(_mail(smtp, "return-late")[0])
+
+
+def test_indicators_added_to_a_running_contract_chase_no_backlog(run: Cli, db: Database) -> None:
+    live_project(run)
+    _contact(run)
+    run("contract", "set", "camhs", "--provider-contact", "jsmith")
+    with on_day(date(Y + 2, 2, 1)):  # the contract has run since October Y
+        run("kpi", "add", "camhs", "rtt-4wk", "--title", "RTT", "--target", "92", "--better", "higher")
+    remind_run(run, date(Y + 2, 2, 5))
+    assert _rows(db, "return-due") == _rows(db, "return-late") == []
+    remind_run(run, date(Y + 2, 4, 1))  # Y+1-Q4 (January to March Y+2) ended: its return is the first asked for
+    assert _rows(db, "return-due") == [(f"{Y + 1}-Q4/c1", "jsmith", "sent")]
+
+
+@pytest.mark.parametrize("value", ["true", "1.5", '"14"', "-1", "3661"])
+def test_action_escalate_days_edited_wrong_is_one_line(provided: Cli, home: Path, value: str) -> None:
+    config = home.parent / "xdg-config" / "cycle"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "reminders.toml").write_text(f"[reminders]\naction_escalate_days = {value}\n")
+    err = provided("remind", "--dry-run", expect=2).stderr
+    assert err == (f"Error: {config / 'reminders.toml'}: [reminders] action_escalate_days must be a whole number of "
+                   f"days, from 0 to 3660\n")
+
+
+def test_an_action_or_indicator_edited_by_hand_gives_no_traceback_and_is_named(provided: Cli, db: Database) -> None:
+    provided("action", "add", "camhs", "A" * 200, "--owner", "jsmith", "--due", ACTION_DUE.isoformat())
+    provided("action", "add", "camhs", "Edited", "--owner", "jsmith", "--due", ACTION_DUE.isoformat())
+    db.tamper("UPDATE action SET due = 'soon' WHERE id = 2", "UPDATE kpi SET created_at = 'yesterday' WHERE id = 1")
+    with on_day(date.today()):
+        plan = provided.json("remind", "--dry-run", "--as-of", (ACTION_DUE + timedelta(days=1)).isoformat())
+    actions = [(r["kind"], r["period"], r["subject"]) for r in plan["reminders"] if r["kind"].startswith("action")]
+    assert actions == [("action-overdue", "#1", f"Action #1 overdue since {ACTION_DUE}: {'A' * 77}...")]
+    assert provided("audit", "verify", expect=1).exit_code == 1
+
+
+def test_a_provider_contact_whose_role_is_taken_away_is_still_named_and_can_be_removed(provided: Cli) -> None:
+    provided("people", "remove-role", "jsmith", "--role", "provider")
+    assert provided.json("contract", "show", "camhs")["provider_contact"] == "jsmith"
+    err = provided("contract", "set", "camhs", "--provider-contact", "jsmith", expect=2).stderr
+    assert err.startswith("Error: --provider-contact jsmith does not hold the provider role (roles: none)")
+    provided("contract", "set", "camhs", "--provider-contact", "")
+    assert provided.json("contract", "show", "camhs")["provider_contact"] is None

@@ -446,8 +446,8 @@ def _returns(c: _Collector, held: dict[int, list[ContractRow]], by_id: dict[int,
         while q >= first:
             due = return_due(q, due_days)
             missing = [k for k in found if added[k.id] <= due and (k.id, str(q)) not in recorded]
-            if missing and running(q, start, last):
-                _return(c, project, contract, q, due, missing, several, as_of <= due, sent_on)
+            if missing and running(q, start, last):  # (a run dated back, sent after the due date: late)
+                _return(c, project, contract, q, due, missing, several, as_of <= due and sent_on <= due, sent_on)
             q = q - 1
 
 
@@ -458,7 +458,7 @@ def _return(c: _Collector, project: ProjectRow, contract: ContractRow, q: Quarte
     named = f"{quote(project.key)} --contract {quote(contract.ref)}" if several and contract.ref else quote(project.key)
     owner = get_person(c.s, project.owner) if project.owner else None
     days_left = (due - sent_on).days
-    names = ", ".join(k.key for k in missing)
+    names = ", ".join(k.key for k in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     which = f"{contract.ref} ({project.key})" if contract.ref else project.key
     summary = (f"Return for {q} due by {due.isoformat()}: {which}" if not_yet_due
                else f"Return for {q} late: {which}, no value for {names}")
@@ -495,10 +495,11 @@ def _actions(c: _Collector, by_id: dict[int, ProjectRow], cfg: Settings) -> None
                    "kpi": a.kpi, "days_overdue": overdue, "escalate_days": cfg.action_escalate_days,
                    "command": f"cycle action done {quote(project.key)} {a.id} --on YYYY-MM-DD --note WHAT"}
         period = f"#{a.id}"
-        summary = f"Action #{a.id} overdue since {due.isoformat()}: {a.text}"
+        text = a.text if len(a.text) <= 80 else a.text[:77] + "..."
+        summary = f"Action #{a.id} overdue since {due.isoformat()}: {text}"
         c.add(project, "action-overdue", period, summary, (context, {"summary": summary}),
               [("action owner", a.owner, True)])
-        if as_of > due + timedelta(days=cfg.action_escalate_days):
+        if (as_of - due).days > cfg.action_escalate_days:
             summary = f"Action #{a.id} still open, {overdue} days after its due date {due.isoformat()}"
             c.add(project, "action-escalated", period, summary, (context, {"summary": summary}),
                   [("governance lead", project.governance_lead, True)])
