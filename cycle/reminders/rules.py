@@ -283,6 +283,14 @@ class _Collector:
                 q for q in (self.quarter(q, cfg) for q in needed) if q[2] or q[3])
         return found
 
+    def person(self, name: str | None) -> Any:
+        """The people list's entry for `name` (None: not there, or no name), looked up once per scan."""
+        if not name:
+            return None
+        if name not in self._people:
+            self._people[name] = get_person(self.s, name)
+        return self._people[name]
+
     def add(self, project: ProjectRow, kind: str, period: str, summary: str, parts: tuple[dict[str, Any], ...],
             who: list[tuple[str, str | None, bool]]) -> None:
         """Address a reminder to each (role, name, required) that has a person with an email (each with a context
@@ -299,9 +307,7 @@ class _Collector:
             if name in seen:
                 continue
             seen.add(name)
-            if name not in self._people:
-                self._people[name] = get_person(self.s, name)
-            person = self._people[name]
+            person = self.person(name)
             if person is None:
                 self.plan.problems.append(Problem(
                     project.key, kind, period,
@@ -456,7 +462,7 @@ def _return(c: _Collector, project: ProjectRow, contract: ContractRow, q: Quarte
     kind = "return-due" if not_yet_due else "return-late"
     period = f"{q}/c{contract.id}"
     named = f"{quote(project.key)} --contract {quote(contract.ref)}" if several and contract.ref else quote(project.key)
-    owner = get_person(c.s, project.owner) if project.owner else None
+    owner = c.person(project.owner)
     days_left = (due - sent_on).days
     names = ", ".join(k.key for k in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     which = f"{contract.ref} ({project.key})" if contract.ref else project.key
@@ -489,7 +495,7 @@ def _actions(c: _Collector, by_id: dict[int, ProjectRow], cfg: Settings) -> None
             continue
         project = by_id[a.project_id]
         overdue = (sent_on - due).days
-        owner = get_person(c.s, project.owner) if project.owner else None
+        owner = c.person(project.owner)
         context = {"reply_to": project.owner, "reply_email": owner.email if owner is not None else None,
                    "action_id": a.id, "action": a.text, "action_owner": a.owner, "due": due.isoformat(),
                    "kpi": a.kpi, "days_overdue": overdue, "escalate_days": cfg.action_escalate_days,
