@@ -40,6 +40,7 @@ from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, CycleError
 from cycle.governance.people import get as get_person
+from cycle.performance import gating
 from cycle.projects import history
 from cycle.shell import quote
 from cycle.workflow import gates, registry
@@ -205,7 +206,10 @@ class Portfolio:
             self._waivers = rows.grouped(self.sql, WaiverRow)
         found = self._waivers.get(project.id)
         waivers = {(w.gate, w.criterion): w for w in found if w.visit == project.visit} if found else {}
-        return gates.Facts(today=as_of, contracts=statuses, links=self.links(project), waivers=waivers)
+        # (a gate's kpi and review criteria look at the indicators and meetings: read for this project only)
+        performance = gating._read(self.sql, project, statuses, as_of)
+        return gates.Facts(today=as_of, contracts=statuses, links=self.links(project), waivers=waivers,
+                           performance=performance)
 
 
 #: A quarter on the scan's day (_Collector.quarter): label, last day, review due now, review overdue, and the
