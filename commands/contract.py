@@ -42,6 +42,12 @@ _TERMS = (
                  help="How long it runs on without notice, once, e.g. '12 months' (implies --if-no-notice run-on)."),
     click.option("--termination-costs",
                  help="Penalties and costs due should the contract be terminated early, as it states them."),
+    click.option("--regime", metavar="pa2023|pa2023-light-touch|psr|none",
+                 help="The regime it was let under: the Procurement Act 2023, a light-touch contract under it, the "
+                      "NHS Provider Selection Regime, or none of these."),
+    click.option("--kpis-exempt", metavar="REASON",
+                 help="Why KPIs could not appropriately assess the supplier's performance (Procurement Act 2023 "
+                      "s.52(2))."),
 )
 
 

@@ -160,6 +160,9 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("DROP INDEX ix_contract_ocid")  # and revision 0018's
         for column in ("ocid", "ocds_id", "buyer"):
             conn.exec_driver_sql(f"ALTER TABLE contract DROP COLUMN {column}")
+        conn.exec_driver_sql("DROP TABLE kpi_assessment")  # and revision 0023's: no regime, no assessments
+        for column in ("regime", "kpis_exempt"):
+            conn.exec_driver_sql(f"ALTER TABLE contract DROP COLUMN {column}")
         conn.exec_driver_sql("DROP TABLE procurement_step")  # and revision 0022's: no procurement recorded
         conn.exec_driver_sql("DROP TABLE procurement")
         conn.exec_driver_sql("DROP TABLE contract_funder")  # and revision 0021's: nobody paying yet

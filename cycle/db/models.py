@@ -197,6 +197,11 @@ class Contract(SQLModel, table=True):
     vcse: str | None = None  # "yes" | "no" | None
     registration_number: str | None = None  # the supplier's charity or company number
     vat_not_recoverable: str | None = None  # decimal pounds, as text
+    # The Procurement Act 2023's KPI duties (revision 0023, cycle.performance.pa2023): the regime it was let under
+    # (pa2023 | pa2023-light-touch | psr | none; None: not recorded), and why KPIs could not appropriately assess
+    # the supplier's performance (s.52(2); None: not exempt).
+    regime: str | None = None
+    kpis_exempt: str | None = None
 
 
 class ContractFunder(SQLModel, table=True):
@@ -386,6 +391,22 @@ class Action(SQLModel, table=True):
     done_note: str | None = None
     created_by: str
     created_at: str
+
+
+class KpiAssessment(SQLModel, table=True):
+    """An assessment of a contract's performance against its KPIs (Procurement Act 2023 s.71(2)), rated as the
+    Procurement Regulations 2024 reg 39(5) words it; only ever added."""
+
+    __tablename__ = "kpi_assessment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", index=True)
+    rating: str  # good | approaching-target | requires-improvement | inadequate | other
+    period_from: str  # ISO dates: the period the assessment covers
+    period_to: str
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str
 
 
 class OutboxMessage(SQLModel, table=True):
