@@ -268,8 +268,8 @@ def test_the_built_in_workflow_asks_for_them_at_do_review_and_review_analyse(run
     assert (gates["review-analyse"]["kpi-returns"]["rule"], gates["review-analyse"]["kpi-returns"]["quarters"]) == (
         "returns", 4)
     shown = run("workflow", "show", "commissioning").stdout.splitlines()
-    assert ("    must   kpi-returns                kpi returns, last 4 quarters: Each indicator of the contract has the "
-            "provider's return for each of the last four complete quarters (section 8)") in shown
+    assert ("    must   kpi-returns                kpi returns, last 4 quarters: Each indicator of the contract has "
+            "the provider's return for each of the last four complete quarters (section 8)") in shown
     assert any(line.startswith("    should review-meetings-do         review meetings, last 1 quarter: ")
                for line in shown)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +167,39 @@ def test_a_hand_edited_assessment_or_regime_is_caught_by_audit_verify(run: Cli, 
     assert run("audit", "verify").exit_code == 0
     db.tamper(statement)
     assert f"{table} differs from its audit entry" in run("audit", "verify", expect=1).stderr
+
+
+# --- the reminders ----------------------------------------------------------------------------------------------------
+
+def test_the_assessment_reminders_go_once_before_and_once_overdue(run: Cli, home: Path) -> None:
+    """A contract from 1 October Y: its first assessment is due by 30 September Y+1. The owner hears 30 days before,
+    once however often the reminders run; when it is past, the owner and the governance lead hear it, once."""
+    from .reminder_setup import Y, live_project, maildir_messages, remind_run
+
+    live_project(run)
+    run("contract", "set", "camhs", "--value", "6m", "--regime", "pa2023")
+
+    def sent() -> list[tuple[str, str]]:
+        found = []
+        for path in maildir_messages(home):
+            msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+            if "assessment" in str(msg["X-Cycle-Reminder"]):
+                found += [(str(msg["X-Cycle-Reminder"]), a.addr_spec) for a in msg["To"].addresses]
+        return sorted(found)
+
+    remind_run(run, f"{Y + 1}-08-30")  # 31 days before: nothing yet
+    assert sent() == []
+    remind_run(run, f"{Y + 1}-08-31")  # 30 days before
+    remind_run(run, f"{Y + 1}-09-15")
+    due = f"camhs assessment-due {Y + 1}-09-30/c1"
+    assert sent() == [(due, "alice@council.example")]
+    (path,) = [p for p in maildir_messages(home) if due in p.read_text(errors="replace")]
+    text = message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    assert "cycle kpi assess camhs --rating RATING --period FROM..TO" in text
+    assert f"30 September {Y + 1}" in text
+    remind_run(run, f"{Y + 1}-09-30")
+    remind_run(run, f"{Y + 1}-10-01")
+    remind_run(run, f"{Y + 1}-10-05")
+    overdue = f"camhs assessment-overdue {Y + 1}-09-30/c1"
+    assert sent() == [(due, "alice@council.example"), (overdue, "alice@council.example"),
+                      (overdue, "gina@council.example")]

@@ -421,7 +421,8 @@ class OutboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     project: str = Field(index=True)  # for a contract's reminders: the project that holds the contract
-    kind: str  # review-due | review-overdue | notice | notice-passed | gate-waiting | gate-request
+    kind: str  # review-due | review-overdue | notice | notice-passed | gate-waiting | gate-request |
+    #   assessment-due | assessment-overdue
     period: str  # '2026-Q3', '2027-09-30/90d', 'do-review/c1v3', ...
     recipient: str  # a person's name
     email: str  # their address when the reminder fell due
