@@ -315,3 +315,24 @@ def test_a_database_made_before_keeps_its_workflow_version(run: Cli, db: Databas
         run("project", "advance", "camhs")
     assert run.json("project", "show", "camhs")["stage"] == "review"
     assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+
+
+def test_a_value_edited_by_hand_into_text_is_no_return_and_verify_names_it(run: Cli, home: Path,
+                                                                           db: Database) -> None:
+    _perf(run, home)
+    for q in ("2025-Q2", "2025-Q3"):
+        _record(run, "rtt-4wk", q)
+    assert _criteria(run, "2026-01-31")["returns"][0] is True
+    db.tamper("UPDATE kpi_value SET value = 'lots' WHERE quarter = '2025-Q3'")
+    assert _criteria(run, "2026-01-31")["returns"][1].startswith("No value recorded for: rtt-4wk 2025-Q3; ")
+    assert "kpi_value #2 differs from its audit entry" in run("audit", "verify", expect=1).stderr
+
+
+@pytest.mark.parametrize("quarters", ["99999999999999999999999", "-1", "1e3", "[2]", "{ n = 2 }"])
+def test_odd_quarters_in_the_toml_are_one_line(run: Cli, tmp_path: Path, quarters: str) -> None:
+    path = tmp_path / "perf.toml"
+    path.write_text(PERF.replace("quarters = 2\n", f"quarters = {quarters}\n", 1))
+    refused = run("workflow", "check", str(path), expect=2)
+    assert refused.stderr.startswith(f"Error: {path}: gate 'do-review' criterion 'returns': quarters must be a whole "
+                                     f"number from 1 to 40 (no quotes), not ")
+    assert refused.stderr.count("\n") == 1

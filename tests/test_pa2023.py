@@ -203,3 +203,38 @@ def test_the_assessment_reminders_go_once_before_and_once_overdue(run: Cli, home
     overdue = f"camhs assessment-overdue {Y + 1}-09-30/c1"
     assert sent() == [(due, "alice@council.example"), (overdue, "alice@council.example"),
                       (overdue, "gina@council.example")]
+
+
+# --- a careless or hostile hand --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE kpi_assessment SET recorded_at = 'yesterday-ish' WHERE id = 1",
+    "UPDATE kpi_assessment SET recorded_at = '99999-01-01T00:00:00Z' WHERE id = 1",
+    "UPDATE contract SET value_total = 'NaN' WHERE id = 1",
+    "UPDATE contract SET value_total = '1e999999999' WHERE id = 1",
+    "UPDATE contract SET regime = 'PA2023' WHERE id = 1",
+])
+def test_text_edited_into_nonsense_gives_no_traceback_and_verify_names_it(run: Cli, db: Database,
+                                                                         statement: str) -> None:
+    from .reminder_setup import on_day
+
+    _contract(run)
+    run("kpi", "assess", "p", "--rating", "inadequate", "--period", "2025-04-01..2025-12-31")
+    db.tamper(statement)
+    for args in (("contract", "show", "p"), ("contracts", "due", "--within", "3y"), ("kpi", "list"),
+                 ("contract", "show", "p", "--json"), ("remind", "--dry-run")):
+        assert run(*args, expect=None).exit_code == 0, args
+    with on_day(clock.london_today()):
+        ran = run("remind", "run", expect=None)  # (exit 1: a reminder with nobody to send it to, said so)
+        assert ran.exit_code in (0, 1) and isinstance(ran.exception, SystemExit | None), ran.exception
+    assert "differs from its audit entry" in run("audit", "verify", expect=1).stderr
+
+
+def test_a_formula_or_an_odd_period_is_refused(run: Cli, db: Database) -> None:
+    _contract(run)
+    before = db.dump()
+    for period in ("=A1..B2", "2025-04-01...2025-06-30", "2025-04-01..", "..2025-06-30", "2025-04-01 to 2025-06-30",
+                   "２０２５-04-01..2025-06-30"):
+        refused = run("kpi", "assess", "p", "--rating", "good", "--period", period, expect=2)
+        assert refused.stderr.startswith("Error: --period ") and refused.stderr.count("\n") == 1, refused.stderr
+    assert db.dump() == before

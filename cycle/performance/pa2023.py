@@ -70,8 +70,15 @@ def next_due(c: ContractRow, st: contracts.Status, assessed: list[date]) -> date
 
 
 def _assessed(sql: Sql, contract_id: int) -> list[date]:
-    return [d for d in (clock.london_day(r.recorded_at) for r in sql.rows(
-        "SELECT recorded_at FROM kpi_assessment WHERE contract_id = :c", c=contract_id)) if d is not None]
+    """The days (in England) the contract's assessments were recorded; a stamp edited by hand into something else
+    is passed over (`audit verify` names the edit)."""
+    out = []
+    for r in sql.rows("SELECT recorded_at FROM kpi_assessment WHERE contract_id = :c", c=contract_id):
+        try:
+            out.append(clock.london_day(r.recorded_at))
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return out
 
 
 def _kpi_count(sql: Sql, contract_id: int) -> int:
