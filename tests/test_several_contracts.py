@@ -281,7 +281,7 @@ def test_a_one_contract_database_migrates_with_its_contracts_reminders_and_chain
                # and what revision 0020 (contract performance) added, empty here
                "DROP TABLE action", "DROP TABLE kpi_value", "DROP TABLE kpi_target", "DROP TABLE kpi",
                "ALTER TABLE review_meeting DROP COLUMN attendees", "ALTER TABLE review_meeting DROP COLUMN snapshot",
-               # and revision 0022's (the Procurement Act's regime, exemption and assessments), empty here
+               # and revision 0023's (the Procurement Act's regime, exemption and assessments), empty here
                "DROP TABLE kpi_assessment", "ALTER TABLE contract DROP COLUMN regime",
                "ALTER TABLE contract DROP COLUMN kpis_exempt",
                "UPDATE alembic_version SET version_num = '0016'")
