@@ -45,6 +45,12 @@ _TERMS = (
     click.option("--provider-contact", metavar="PERSON",
                  help="The provider's contact, who gets its return and action reminders: a person in the people "
                       "list with an email and the role provider. \"\" removes it."),
+    click.option("--regime", metavar="pa2023|pa2023-light-touch|psr|none",
+                 help="The regime it was let under: the Procurement Act 2023, a light-touch contract under it, the "
+                      "NHS Provider Selection Regime, or none of these."),
+    click.option("--kpis-exempt", metavar="REASON",
+                 help="Why KPIs could not appropriately assess the supplier's performance (Procurement Act 2023 "
+                      "s.52(2))."),
 )
 
 

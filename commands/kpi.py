@@ -108,18 +108,22 @@ def kpi_set(key: str, kpi_id: str, **given: Any) -> None:
 @json_option
 @csv_option
 def kpi_list(key: str | None, as_of: str | None, as_json: bool, as_csv: bool) -> None:
-    """List the indicators (of one project), each with the target in force this quarter.
+    """List the indicators (of one project), each with the target in force this quarter; then each contract let
+    under the Procurement Act 2023 with fewer than 3 KPIs (s.52) or an assessment due (s.71), on stderr with --json
+    or --csv.
 
     \b
     Example:
       cycle kpi list camhs
     """
-    from cycle.performance import indicators
+    from cycle.performance import indicators, pa2023
 
     from . import output
 
     one_format(as_json, as_csv)
-    found = indicators.listing(ready_store(), key, as_of_or_today(as_of))
+    day = as_of_or_today(as_of)
+    found = indicators.listing(ready_store(), key, day)
+    flagged = pa2023.flagged(ready_store(), key, day)
     if as_json:
         emit_each(k.as_dict() for k in found)
     elif as_csv:
@@ -129,10 +133,42 @@ def kpi_list(key: str | None, as_of: str | None, as_json: bool, as_csv: bool) ->
         echo_each((output.safe(f"{k.project:<{width}}  {k.key:<12} {k.title} ({_terms(k)})"
                                + (f" [contract {k.contract}]" if k.contract else "")) for k in found),
                   empty="No indicators. Add one with: cycle kpi add KEY ID --title TEXT --target N --better higher")
+    for st in flagged:
+        for flag in st.flags:
+            click.echo(output.safe(f"{st.holder} {st.contract.ref or '(no reference)'}: {flag}"),
+                       err=as_json or as_csv)
 
 
 def _terms(k: Any) -> str:
     return str(k.rule.describe(k.unit)) if k.rule else "its target cannot be read: see cycle audit verify"
+
+
+@kpi.command("assess")
+@json_write
+@click.argument("key")
+@click.option("--ref", "--contract", "contract", metavar="REF",
+              help="The contract's reference, when the project holds several contracts.")
+@click.option("--rating", required=True, metavar="|".join(("good", "approaching-target", "requires-improvement",
+                                                          "inadequate", "other")),
+              help="The rating, as the Procurement Regulations 2024 reg 39(5) word them.")
+@click.option("--period", required=True, metavar="FROM..TO",
+              help="The period assessed, e.g. 2026-04-01..2027-03-31; it must have ended.")
+@click.option("--note", help="A note, e.g. where the assessment is published.")
+def kpi_assess(key: str, contract: str | None, rating: str, period: str, note: str | None) -> None:
+    """Record an assessment of a contract's performance against its KPIs (Procurement Act 2023 s.71(2): at least
+    once in every 12 months of its life, and on termination).
+
+    \b
+    Example:
+      cycle kpi assess camhs --rating good --period 2026-04-01..2027-03-31 --note "published 2027-04-20"
+    """
+    from cycle.performance import pa2023
+
+    done = pa2023.assess(ready_store(), key, rating=rating, period=period, note=note, contract=contract,
+                         actor=actor())
+    nxt = f" The next is due by {done.next_due}." if done.next_due else ""
+    click.echo(f"Recorded the assessment of {key}'s contract{_ref(done.contract)} for {done.period_from} to "
+               f"{done.period_to}: {done.rating}.{nxt}")
 
 
 @kpi.command("record")

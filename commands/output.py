@@ -391,7 +391,10 @@ def workflow(wf: Any) -> str:
                     "field": f"field {c.field}" + (f" in {'|'.join(c.values)}" if c.values else ""),
                     "decision": f"decision {c.outcome} by {' and by '.join(c.bodies or (str(c.body),))}",
                     "date": f"{c.date} <= {c.by}",
-                    "link": f"{c.link} project at {c.stage}"}[c.kind]
+                    "link": f"{c.link} project at {c.stage}",
+                    "kpi": f"kpi {c.rule}, last {c.quarters} quarter{'s' if c.quarters > 1 else ''}",
+                    "review": f"review meetings, last {c.quarters} quarter{'s' if c.quarters > 1 else ''}"}.get(
+                c.kind, c.kind)
             when = f" [only when {c.when.field} is {'|'.join(c.when.values)}]" if c.when else ""
             lines.append(f"    {'must  ' if c.must else 'should'} {c.id:<26} {what}: {c.title}{when}")
     return lines_of(lines)
@@ -409,7 +412,8 @@ def workflow_dict(wf: Any) -> dict[str, Any]:
                                      "outcome": c.outcome if c.kind == "decision" else None,
                                      "date": c.date, "by": c.by,
                                      "contract": c.contract if c.kind == "date" else None,
-                                     "link": c.link, "stage": c.stage,
+                                     "link": c.link, "stage": c.stage, "rule": c.rule,
+                                     "quarters": c.quarters if c.kind in ("kpi", "review") else None,
                                      "when": {"field": c.when.field, "in": list(c.when.values)} if c.when else None}
                                     for c in g.criteria]} for g in wf.gates]}
 
@@ -438,8 +442,21 @@ def contract(st: Any) -> str:
     elif d["notice_served_on"]:
         lines.append(f"  notice served   not yet on {d['as_of']} (served later, on {d['notice_served_on']}: "
                      f"{d['notice_ref']})")
+    if d.get("regime"):
+        lines.append(f"  regime          {REGIME_WORDS.get(d['regime'], d['regime'])}")
+    if d.get("kpis_exempt"):
+        lines.append(f"  KPIs exempt     s.52(2): {d['kpis_exempt']}")
+    if d.get("assessment_due_on"):
+        lines.append(f"  KPI assessment  next due by {d['assessment_due_on']} (Procurement Act 2023 s.71(2))")
+    lines += [f"  FLAG: {flag}" for flag in getattr(st, "flags", ())]
     lines.append(f"  on {d['as_of']}: {d['status'].upper()}. {d['if_nothing_is_done']}")
     return lines_of(lines)
+
+
+#: `contract show`'s words for a contract's regime (cycle.contracts.REGIMES).
+REGIME_WORDS = {"pa2023": "Procurement Act 2023", "pa2023-light-touch": "Procurement Act 2023, light touch (s.9)",
+                "psr": "Health Care Services (Provider Selection Regime) Regulations 2023",
+                "none": "none of these (e.g. Public Contracts Regulations 2015)"}
 
 
 def _split(d: Any) -> str:
@@ -504,8 +521,9 @@ def due(rows: list[Any], within: str) -> str:
     lines = []
     for when, what, st in rows:
         ref = f" ({st.contract.ref})" if st.contract.ref else ""
+        said = "; ".join(st.flags) if what in ("s.52 KPIs", "s.71 assessment") and st.flags else st.consequence
         lines.append(f"{when.isoformat()}  {what:<15} {st.holder:<18} {st.contract.provider or '-'}{ref}: "
-                     f"{st.consequence}")
+                     f"{said}")
         if what == "notice deadline" and st.deadline_advice:
             lines.append(f"{'':12}{st.deadline_advice}")
     return lines_of(lines)

@@ -35,6 +35,11 @@ DUE_DAYS = 90
 #: What the Transparency Code 2015 asks to be published of a contract beyond its terms (revision 0019).
 TRANSPARENCY = ("title", "description", "department", "review_date", "awarded_by", "sme", "vcse",
                 "registration_number", "vat_not_recoverable")
+#: `--regime`: the procurement regime a contract was let under (revision 0022; cycle.performance.pa2023 reads it):
+#: the Procurement Act 2023, a light-touch contract under it (s.9), the Health Care Services (Provider Selection
+#: Regime) Regulations 2023, or none of these (e.g. let under the Public Contracts Regulations 2015, or below
+#: threshold). Not recorded: None.
+REGIMES = ("pa2023", "pa2023-light-touch", "psr", "none")
 #: `--awarded-by`: the Code's two routes; any other text says what the route was (e.g. a PSR direct award).
 ROUTES = ("quote", "tender")
 YES_NO = ("yes", "no")
@@ -67,6 +72,11 @@ class Status:
     several: bool = False
     #: Who pays for it (cycle.funding), when the reader asked: show, lists and reports fill it in.
     funding: Funding | None = None
+    #: The next assessment of its performance the Procurement Act 2023 asks for (s.71(2), cycle.performance.pa2023),
+    #: when the reader asked: `contract show` and `contracts due` fill it in.
+    assessment_due: date | None = None
+    #: What the Act's KPI duties flag on it (s.52(1) too few KPIs, s.71(2) an assessment due), in words.
+    flags: tuple[str, ...] = ()
 
     def address(self, option: str = "--ref") -> str:
         """The holder's key as a command names this contract: 'camhs', or 'camhs --ref CAMHS-LOT2' among several."""
@@ -96,6 +106,8 @@ class Status:
                 "notice_served_on": c.notice_served_on, "notice_ref": c.notice_ref,
                 "termination_costs": c.termination_costs, "provider_contact": c.provider_contact,
                 **{_JSON.get(name, name): getattr(c, name, None) for name in TRANSPARENCY},
+                "regime": getattr(c, "regime", None), "kpis_exempt": getattr(c, "kpis_exempt", None),
+                "assessment_due_on": _iso(self.assessment_due),
                 "as_of": self.as_of.isoformat(),
                 "notice_deadline": _iso(self.deadline), "status": self.state,
                 "days_to_deadline": self.days_to_deadline, "run_on_to": _iso(self.run_on_to),
@@ -288,7 +300,8 @@ def holder_of(session: Session, project: Project, which: str | None = None,
 
 
 FIELDS = ("provider", "ref", "start", "end", "value_total", "value_annual", "notice", "extension_to",
-          "if_no_notice", "run_on", "termination_costs", "buyer", "ocid", "ocds_id", *TRANSPARENCY, "provider_contact")
+          "if_no_notice", "run_on", "termination_costs", "buyer", "ocid", "ocds_id", *TRANSPARENCY, "regime",
+          "kpis_exempt", "provider_contact")
 
 
 def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
@@ -306,6 +319,13 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
             out[name] = yes_no(value, flag)
         elif name == "awarded_by":
             out[name] = route(value, flag)
+        elif name == "regime":
+            if value.strip() not in REGIMES:
+                raise BadInput(f"--regime must be one of {', '.join(REGIMES)}, not {value[:40]!r} (pa2023: let under "
+                               f"the Procurement Act 2023; psr: the NHS Provider Selection Regime)")
+            out[name] = value.strip()
+        elif name == "kpis_exempt":
+            out[name] = inputs.text(value, "--kpis-exempt", "note")
         elif name in ("title", "description"):
             out[name] = inputs.text(value, flag, "title" if name == "title" else "note")
         elif name in ("notice", "run_on"):

@@ -41,7 +41,8 @@ from cycle.reminders.outbox_rows import Row
 
 BUILTIN = Path(__file__).resolve().parent / "templates"
 KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "contract-end", "gate-waiting", "gate-request",
-         "return-due", "return-late", "action-overdue", "action-escalated")
+         "return-due", "return-late", "action-overdue", "action-escalated",
+         "assessment-due", "assessment-overdue")
 
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ENCODED_BREAKS = re.compile(r"=0[ADad]|%0[ADad]|&#0*1[03];|&#[xX]0*[aAdD];|\\[rn]|\\u2028|\\u2029|\\x0[aAdD]")
@@ -256,6 +257,21 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
         return _return_facts(kind, c, title, nation)
     if kind in ("action-overdue", "action-escalated"):
         return _action_facts(kind, c, title)
+    if kind in ("assessment-due", "assessment-overdue"):
+        due_by = long_date(c["assessment_due"])
+        if kind == "assessment-due":
+            return Facts(
+                f"Contract performance assessment due: {title}",
+                _service(c) + [("Assessment due by", due_by), ("Days left", _left(c["days_left"]))],
+                f"Under the Procurement Act 2023 (s.71(2)) assess the supplier's performance against the contract's "
+                f"KPIs by {due_by}, publish it, and record it: {c['command']}",
+                None, c["assessment_due"], c["assessment_due"],
+                f"Contract performance assessment due: {title} ({c['project']})")
+        return Facts(
+            f"Contract performance assessment overdue: {title}",
+            _service(c) + [("Assessment was due by", due_by), ("Days overdue", days(c["days_overdue"]))],
+            f"No assessment against the contract's KPIs is recorded since it fell due (Procurement Act 2023 "
+            f"s.71(2)): if it was made, record it ({c['command']}); if not, make and publish it now.")
     # A kind added since (with its own templates): the bare facts.
     return Facts(str(c.get("summary") or title), [("Service", f"{title} ({c.get('project', '-')})")],
                  str(c.get("summary") or ""))

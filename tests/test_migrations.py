@@ -160,9 +160,12 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("DROP INDEX ix_contract_ocid")  # and revision 0018's
         for column in ("ocid", "ocds_id", "buyer"):
             conn.exec_driver_sql(f"ALTER TABLE contract DROP COLUMN {column}")
+        conn.exec_driver_sql("DROP TABLE kpi_assessment")  # and revision 0023's: no regime, no assessments
+        for column in ("regime", "kpis_exempt"):
+            conn.exec_driver_sql(f"ALTER TABLE contract DROP COLUMN {column}")
         conn.exec_driver_sql("DROP TABLE procurement_step")  # and revision 0022's: no procurement recorded
         conn.exec_driver_sql("DROP TABLE procurement")
-        conn.exec_driver_sql("ALTER TABLE contract DROP COLUMN provider_contact")  # and revision 0023's
+        conn.exec_driver_sql("ALTER TABLE contract DROP COLUMN provider_contact")  # and revision 0024's
         conn.exec_driver_sql("DROP TABLE contract_funder")  # and revision 0021's: nobody paying yet
         for table in ("action", "kpi_value", "kpi_target", "kpi"):  # and revision 0020's tables and columns
             conn.exec_driver_sql(f"DROP TABLE {table}")

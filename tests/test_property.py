@@ -101,6 +101,8 @@ class Model:
             return body is not None and bool(said) and said[-1] == getattr(c, "outcome", "go")
         if c.kind == "link":
             return any(kind == c.link and everyone[other].stage == c.stage for kind, other in self.links)
+        if c.kind in ("kpi", "review"):
+            return True  # no contract, so no indicators and no meetings due: met (cycle.performance.gating)
         return False  # date criteria need a contract, and these runs never record one
 
     def unmet(self, gate: Gate, everyone: dict[str, Model]) -> list[str]:

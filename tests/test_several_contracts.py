@@ -281,7 +281,10 @@ def test_a_one_contract_database_migrates_with_its_contracts_reminders_and_chain
                # and what revision 0020 (contract performance) added, empty here
                "DROP TABLE action", "DROP TABLE kpi_value", "DROP TABLE kpi_target", "DROP TABLE kpi",
                "ALTER TABLE review_meeting DROP COLUMN attendees", "ALTER TABLE review_meeting DROP COLUMN snapshot",
-               "ALTER TABLE contract DROP COLUMN provider_contact",  # and revision 0023's
+               "ALTER TABLE contract DROP COLUMN provider_contact",  # and revision 0024's
+               # and revision 0023's (the Procurement Act's regime, exemption and assessments), empty here
+               "DROP TABLE kpi_assessment", "ALTER TABLE contract DROP COLUMN regime",
+               "ALTER TABLE contract DROP COLUMN kpis_exempt",
                "UPDATE alembic_version SET version_num = '0016'")
     contracts_before = [{**c, "ocid": None, "ocds_id": None, "buyer": None}
                         for c in db.dicts("SELECT * FROM contract ORDER BY id")]
@@ -293,7 +296,8 @@ def test_a_one_contract_database_migrates_with_its_contracts_reminders_and_chain
     assert out.startswith(f"Upgraded cycle database at {open_store().describe()} from schema revision 0016 to "
                           f"{schema.head()}.")
     assert db.dicts("SELECT * FROM contract ORDER BY id") == [
-        {**r, **dict.fromkeys(TRANSPARENCY), "provider_contact": None} for r in contracts_before]
+        {**r, **dict.fromkeys(TRANSPARENCY), "regime": None, "kpis_exempt": None, "provider_contact": None}
+        for r in contracts_before]
     assert run("audit", "verify").stdout.startswith("Audit chain verified")
     # the reminder sent before is not sent again, on that day or the next
     remind_run(run, day)

@@ -61,7 +61,7 @@ CASES = {
                    "stage 'limbo': no way out: add a gate from it, or mark it final = true"),
     "unknown criterion kind": (GOOD.replace('kind = "evidence"', 'kind = "evidense"'),
                                "gate 'analyse-plan' criterion 'needs': unknown kind 'evidense'; "
-                               "expected one of: evidence, decision, field, date, link, procurement"),
+                               "expected one of: evidence, decision, field, date, link, procurement, kpi, review"),
     "duplicate criterion id": (GOOD.replace('id = "decision"', 'id = "needs"'),
                                "gate 'analyse-plan' criterion 'needs': duplicate id: another criterion of this "
                                "gate already uses it"),
@@ -74,7 +74,8 @@ CASES = {
                       "gate 'plan-closed' criterion 'owner-set': unknown level 'could'; expected must or should"),
     "misspelt key": (GOOD.replace('level = "must"', 'levle = "must"'),
                      "gate 'analyse-plan' criterion 'needs': unknown key 'levle'; allowed: body, by, contract, date, "
-                     "evidence, field, id, in, kind, level, link, outcome, require, stage, title, when"),
+                     "evidence, field, id, in, kind, level, link, outcome, quarters, require, rule, stage, title, "
+                     "when"),
     # every value has its type checked: a quoted "false" is not false
     "quoted boolean": (GOOD.replace('to = "plan"\n', 'to = "plan"\nexplicit = "false"\n', 1),
                        "gate 'analyse-plan': explicit must be true or false (no quotes), not \"false\""),

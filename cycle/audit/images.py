@@ -36,7 +36,8 @@ COVERED: dict[str, tuple[str, ...]] = {
     "contract": ("id", "project_id", "provider", "ref", "start", "end", "value_total", "value_annual", "notice",
                  "extension_to", "if_no_notice", "run_on", "notice_served_on", "notice_ref", "updated_at",
                  "termination_costs", "ocid", "ocds_id", "buyer", "title", "description", "department", "review_date",
-                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable", "provider_contact"),
+                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable", "regime", "kpis_exempt",
+                 "provider_contact"),
     "contract_funder": ("id", "contract_id", "position", "funder", "share", "amount", "pool", "recorded_by",
                         "recorded_at"),
     "procurement": ("id", "project_id", "regime", "route", "light_touch", "value", "started_by", "started_at"),
@@ -52,6 +53,8 @@ COVERED: dict[str, tuple[str, ...]] = {
     "kpi_value": ("id", "kpi_id", "quarter", "value", "note", "recorded_by", "recorded_at"),
     "action": ("id", "project_id", "kpi_id", "text", "owner", "due", "done_on", "done_note", "created_by",
                "created_at"),
+    "kpi_assessment": ("id", "contract_id", "rating", "period_from", "period_to", "note", "recorded_by",
+                       "recorded_at"),
     "outbox": ("id", "project", "kind", "period", "recipient", "email", "due_on", "context", "status", "attempts",
                "next_attempt_at", "claimed_by", "claim_expires_at", "first_attempt_at", "last_error", "message_id",
                "created_at", "sent_at"),
@@ -64,7 +67,8 @@ COVERED: dict[str, tuple[str, ...]] = {
 LATER: dict[str, tuple[str, ...]] = {
     "evidence": ("counts_for",),
     "contract": ("termination_costs", "ocid", "ocds_id", "buyer", "title", "description", "department", "review_date",
-                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable", "provider_contact"),
+                 "awarded_by", "sme", "vcse", "registration_number", "vat_not_recoverable", "regime", "kpis_exempt",
+                 "provider_contact"),
     "review_meeting": ("attendees", "snapshot")}
 
 #: The tables deliberately not compared, and why.

@@ -197,7 +197,12 @@ class Contract(SQLModel, table=True):
     vcse: str | None = None  # "yes" | "no" | None
     registration_number: str | None = None  # the supplier's charity or company number
     vat_not_recoverable: str | None = None  # decimal pounds, as text
-    # The person (role provider, with an email) who gets the provider's reminders (revision 0023)
+    # The Procurement Act 2023's KPI duties (revision 0023, cycle.performance.pa2023): the regime it was let under
+    # (pa2023 | pa2023-light-touch | psr | none; None: not recorded), and why KPIs could not appropriately assess
+    # the supplier's performance (s.52(2); None: not exempt).
+    regime: str | None = None
+    kpis_exempt: str | None = None
+    # The person (role provider, with an email) who gets the provider's reminders (revision 0024)
     provider_contact: str | None = None
 
 
@@ -390,6 +395,22 @@ class Action(SQLModel, table=True):
     created_at: str
 
 
+class KpiAssessment(SQLModel, table=True):
+    """An assessment of a contract's performance against its KPIs (Procurement Act 2023 s.71(2)), rated as the
+    Procurement Regulations 2024 reg 39(5) words it; only ever added."""
+
+    __tablename__ = "kpi_assessment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", index=True)
+    rating: str  # good | approaching-target | requires-improvement | inadequate | other
+    period_from: str  # ISO dates: the period the assessment covers
+    period_to: str
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str
+
+
 class OutboxMessage(SQLModel, table=True):
     """One reminder to one person, from the moment it is due until it is delivered or has failed.
 
@@ -402,7 +423,8 @@ class OutboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     project: str = Field(index=True)  # for a contract's reminders: the project that holds the contract
-    kind: str  # review-due | review-overdue | notice | notice-passed | gate-waiting | gate-request
+    kind: str  # review-due | review-overdue | notice | notice-passed | gate-waiting | gate-request |
+    #   assessment-due | assessment-overdue
     period: str  # '2026-Q3', '2027-09-30/90d', 'do-review/c1v3', ...
     recipient: str  # a person's name
     email: str  # their address when the reminder fell due

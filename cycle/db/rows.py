@@ -119,6 +119,8 @@ class ContractRow(NamedTuple):
     vcse: str | None
     registration_number: str | None
     vat_not_recoverable: str | None
+    regime: str | None
+    kpis_exempt: str | None
     provider_contact: str | None
 
 

@@ -14,13 +14,14 @@ from datetime import date
 from typing import Any
 
 from cycle import contracts, funding, inputs
-from cycle.calendar import clock
+from cycle.calendar import clock, dates
 from cycle.contracts import Status
 from cycle.db import rows
 from cycle.db.rows import DecisionRow, EvidenceRow, LinkedProject, ProjectRow
 from cycle.db.sql import Sql
 from cycle.db.store import Store
 from cycle.errors import BadInput, CycleError
+from cycle.performance import pa2023
 from cycle.shell import quote
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
@@ -194,7 +195,7 @@ def show_contracts(store: Store, key: str, as_of: date | None = None, ref: str |
         for c in chosen:
             st = contracts.status(holder, c, day, several=several)
             st.funding = funding.of_rows(rows.funders(sql, c.id))
-            found_status.append(st)
+            found_status.append(pa2023._fill(sql, st))  # (in this transaction)
         return found_status
 
 
@@ -205,5 +206,10 @@ def show_contract(store: Store, key: str, as_of: date | None = None, ref: str | 
 
 def contracts_due(store: Store, as_of: date | None = None, within: str = "180d"
                   ) -> list[tuple[date, str, contracts.Status]]:
+    from cycle.reminders.settings import bank_holidays
+
+    day = as_of or clock.london_today()
     with store.reading() as sql:
-        return contracts.due(sql, as_of or clock.london_today(), within)
+        found = contracts.due(sql, day, within)
+        found += pa2023._due(sql, day, dates.window_end(day, within, bank_holidays()))  # (in this transaction)
+    return sorted(found, key=lambda item: (item[0], item[2].holder))

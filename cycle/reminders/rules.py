@@ -47,6 +47,7 @@ from cycle.db.sql import Sql, sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, CycleError
 from cycle.governance.people import get as get_person
+from cycle.performance import gating, pa2023
 from cycle.projects import history
 from cycle.shell import quote
 from cycle.workflow import gates, registry
@@ -214,7 +215,10 @@ class Portfolio:
             self._waivers = rows.grouped(self.sql, WaiverRow)
         found = self._waivers.get(project.id)
         waivers = {(w.gate, w.criterion): w for w in found if w.visit == project.visit} if found else {}
-        return gates.Facts(today=as_of, contracts=statuses, links=self.links(project), waivers=waivers)
+        # (a gate's kpi and review criteria look at the indicators and meetings: read for this project only)
+        performance = gating._read(self.sql, project, statuses, as_of)
+        return gates.Facts(today=as_of, contracts=statuses, links=self.links(project), waivers=waivers,
+                           performance=performance)
 
 
 #: A quarter on the scan's day (_Collector.quarter): label, last day, review due now, review overdue, and the
@@ -609,8 +613,43 @@ def _due(store: Store, session: Session, as_of: date, cfg: Settings,
             ending.contract_end(c, holder, contract, cfg, decommissioners, first=i == 0, several=len(own) > 1)
     _returns(c, held, by_id, cfg)
     _actions(c, by_id, cfg)
+    _assessments(c, held, by_id)
     _mark_queued(session, c.plan)
     return c.plan
+
+
+#: How many days before a Procurement Act 2023 s.71(2) assessment falls due its reminder goes.
+ASSESSMENT_LEAD_DAYS = 30
+
+
+def _assessments(c: _Collector, held: dict[int, list[ContractRow]], by_id: dict[int, ProjectRow]) -> None:
+    """The Procurement Act 2023 s.71(2) reminders (cycle.performance.pa2023): `assessment-due` to the owner from
+    ASSESSMENT_LEAD_DAYS before the next assessment of a contract under the duty is due, `assessment-overdue` to
+    the owner and the governance lead once it is past; each once per due day and contract (its key's period)."""
+    as_of = c.sent_on
+    for project_id, own in sorted(held.items()):
+        for contract in own:
+            if not pa2023.under_duty(contract):
+                continue  # (nearly every contract: nothing is read for it)
+            holder = by_id[project_id]
+            st = c.look.status(holder.key, contract, as_of)
+            due = pa2023.next_due(contract, st, [d for d in pa2023._assessed(c.sql, contract.id) if d <= as_of])
+            if due is None or as_of < due - timedelta(days=ASSESSMENT_LEAD_DAYS):
+                continue
+            named = f"{holder.key} --contract {quote(contract.ref)}" if len(own) > 1 and contract.ref else holder.key
+            context = {"provider": contract.provider, "contract_ref": contract.ref, "assessment_due": due.isoformat(),
+                       "command": f"cycle kpi assess {named} --rating RATING --period FROM..TO"}
+            period = f"{due.isoformat()}/c{contract.id}"
+            if as_of <= due:
+                summary = f"Procurement Act 2023 assessment of the contract's KPIs due by {due.isoformat()}"
+                c.add(holder, "assessment-due", period, summary,
+                      (context, {"days_left": (due - as_of).days, "summary": summary}),
+                      [("owner", holder.owner, True)])
+            else:
+                summary = f"Procurement Act 2023 assessment of the contract's KPIs was due by {due.isoformat()}"
+                c.add(holder, "assessment-overdue", period, summary,
+                      (context, {"days_overdue": (as_of - due).days, "summary": summary}),
+                      [("owner", holder.owner, True), ("governance lead", holder.governance_lead, False)])
 
 
 _QUEUED = "SELECT project, kind, period, recipient, id, status, email FROM outbox WHERE project IN ({})"

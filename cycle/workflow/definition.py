@@ -41,7 +41,11 @@ from typing import Any
 from cycle import config, files, inputs
 from cycle.errors import WorkflowInvalid
 
-KINDS = ("evidence", "decision", "field", "date", "link", "procurement")
+KINDS = ("evidence", "decision", "field", "date", "link", "procurement", "kpi", "review")
+#: What a `kpi` criterion checks (cycle.performance.gating): every quarter's returns, or an action on each miss.
+KPI_RULES = ("returns", "actions")
+#: How many quarters back a `kpi` or `review` criterion may look (`quarters = N`).
+MAX_QUARTERS = 40
 LEVELS = ("must", "should")
 OUTCOMES = ("go", "hold", "recycle", "stop")
 #: Project attributes a `field` criterion may name besides the workflow's own custom fields.
@@ -86,6 +90,8 @@ class Criterion:
     contract: str | None = None  # kind = date: the reference of the contract it looks at (None: every live one)
     link: str | None = None  # kind = link: a linked project of this kind ...
     stage: str | None = None  # ... at this stage
+    rule: str | None = None  # kind = kpi: returns | actions
+    quarters: int = 1  # kind = kpi or review: how many of the last complete quarters it looks at
     when: Condition | None = None
     require: str | None = None  # kind = procurement: one of PROCUREMENT
 
@@ -398,7 +404,7 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
         cid = _text(raw, "id", entry, fail)
         entry = f"{gate_entry} criterion {cid!r}"
         _only(raw, {"id", "kind", "level", "title", "evidence", "field", "in", "body", "outcome", "date", "by",
-                    "contract", "link", "stage", "when", "require"}, entry, fail)
+                    "contract", "link", "stage", "rule", "quarters", "when", "require"}, entry, fail)
         if not ID.match(cid):
             raise fail(entry, "id must be lower-case letters, digits, '-' and '_'")
         if cid in seen:
@@ -415,6 +421,10 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
             raise fail(entry, 'require = "..." is for a procurement criterion only')
         if "contract" in raw and kind != "date":
             raise fail(entry, 'contract = "REF" is for a date criterion only')
+        if "rule" in raw and kind != "kpi":
+            raise fail(entry, 'rule = "..." is for a kpi criterion only')
+        if "quarters" in raw and kind not in ("kpi", "review"):
+            raise fail(entry, "quarters = N is for a kpi or review criterion only")
         if kind == "evidence":
             extra["evidence"] = raw.get("evidence", cid)
             if not isinstance(extra["evidence"], str) or not ID.match(extra["evidence"]):
@@ -448,6 +458,18 @@ def _criteria(raws: list[Any], gate_entry: str, gate_body: str, fields: tuple[Fi
                     raise fail(entry, f'contract must be a contract\'s reference in quotes (e.g. contract = '
                                       f'"CAMHS-LOT2"), or left out to mean every live contract, not {_toml(ref)}')
                 extra["contract"] = unicodedata.normalize("NFC", ref)  # as cycle stores a reference
+        elif kind in ("kpi", "review"):
+            if kind == "kpi":
+                rule = raw.get("rule")
+                if not isinstance(rule, str) or rule not in KPI_RULES:
+                    raise fail(entry, f"a kpi criterion needs rule = one of: {', '.join(KPI_RULES)} (not "
+                                      f"{_toml(rule) if 'rule' in raw else 'none'})")
+                extra["rule"] = rule
+            n = raw.get("quarters", 1)
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_QUARTERS:
+                raise fail(entry, f"quarters must be a whole number from 1 to {MAX_QUARTERS} (no quotes), "
+                                  f"not {_toml(n)}")
+            extra["quarters"] = n
         else:
             if not isinstance(raw.get("link"), str) or raw["link"] not in LINKS:
                 raise fail(entry, f"a link criterion needs link = one of: {', '.join(LINKS)}")

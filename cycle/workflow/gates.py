@@ -26,6 +26,7 @@ from cycle.calendar.clock import london_today
 from cycle.db import rows
 from cycle.db.rows import ContractRow, DecisionRow, EvidenceRow, LinkedProject, ProjectRow, WaiverRow
 from cycle.errors import BadInput
+from cycle.performance import gating
 from cycle.shell import quote
 
 from .definition import ACCOUNTABLE, CORE_FIELDS, Criterion, Gate, Workflow
@@ -50,6 +51,9 @@ class Facts:
     waivers: dict[tuple[str, str], WaiverRow] = field(default_factory=dict)  # (gate, criterion) -> the waiver
     #: The project's procurement (cycle.procurement.record.Procurement), None when none is recorded or not read
     procurement: Any = None
+    #: What kpi and review criteria look at (cycle.performance.gating); None when not read (`audit verify`
+    #: re-checking an old advance does not rebuild it: such a criterion is then shown as not checked)
+    performance: gating.Performance | None = None
 
     @property
     def has_contract(self) -> bool:
@@ -186,7 +190,7 @@ def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[s
               waivers: bool = True) -> Facts:
     """What gates may look at beyond the project's rows; `kinds` limits it to what those criteria need,
     and waivers=False leaves out the waivers."""
-    if kinds is None or "date" in kinds or "contract" in kinds:
+    if kinds is None or kinds & {"date", "contract", "kpi", "review"}:
         today = today or london_today()
         found = contracts.statuses_of(sql, project, today)
     else:
@@ -197,9 +201,13 @@ def facts(sql: Sql, project: ProjectRow, today: date | None = None, kinds: set[s
 
         kept = rows.procurement(sql, project.id)
         held = record.from_rows(project.key, kept[0], kept[1]) if kept is not None else None
+    performance = None
+    if today is not None and (kinds is None or kinds & {"kpi", "review"}):
+        performance = gating._read(sql, project, found, today, kinds)  # (in this transaction)
     return Facts(today=today, contracts=found,
                  links=rows.links(sql, project.id) if kinds is None or "link" in kinds else [],
-                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {}, procurement=held)
+                 waivers=rows.waivers(sql, project.id, project.visit) if waivers else {}, performance=performance,
+                 procurement=held)
 
 
 def check(sql: Sql, wf: Workflow, gate: Gate, project: ProjectRow, today: date | None = None) -> GateCheck:
@@ -305,6 +313,8 @@ def _criterion(gate: Gate, c: Criterion, project: ProjectRow, recorded: Recorded
         return _link_criterion(c, facts)
     if c.kind == "procurement":
         return _procurement_criterion(c, key, facts)
+    if c.kind in ("kpi", "review"):
+        return _performance_criterion(c, key, facts)
     if c.kind == "evidence":
         assert c.evidence is not None
         mine = recorded.this_cycle.get(c.evidence)
@@ -520,6 +530,15 @@ def _notice_on(key: str, st: contracts.Status | None) -> CriterionResult:
                          f"early (terminated), record its end with: cycle contract set {st.address()} --end "
                          f"YYYY-MM-DD --if-no-notice ends{termination_costs(st.contract)}",
                   f"cycle contract notice {st.address('--contract')} --served-on YYYY-MM-DD --ref <REF>")
+
+
+def _performance_criterion(c: Criterion, key: str, facts: Facts) -> CriterionResult:
+    """A kpi or review criterion (cycle.performance.gating), judged on what `facts` read of the project's contracts."""
+    if facts.performance is None:
+        return CriterionResult(c.id, c.kind, c.must, True, c.title, "Not checked here: the indicators, returns and "
+                               "review meetings were not read", None, applies=False)
+    found = gating.judge(c.kind, c.rule, c.quarters, key, facts.performance)
+    return CriterionResult(c.id, c.kind, c.must, found.met, c.title, found.reason, found.hint)
 
 
 def _link_criterion(c: Criterion, facts: Facts) -> CriterionResult:

@@ -5,8 +5,8 @@ return due and late, and the actions they own.
 Nullable: a contract recorded before has none. Covered by the records check (cycle.audit.images.COVERED, LATER: an
 image written before this revision reads as holding NULL).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
