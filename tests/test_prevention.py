@@ -97,6 +97,7 @@ def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.Monk
             "higher")
         run("kpi", "record", "camhs", "rtt-4wk", "--quarter", "2026-Q1", "--value", "90")
         run("action", "add", "camhs", "Recovery plan", "--owner", pat, "--due", "2027-01-31", "--kpi", "rtt-4wk")
+        run("kpi", "assess", "camhs", "--rating", "good", "--period", "2025-04-01..2026-03-31")
         run("procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-a")
         run("procurement", "step", "camhs", "award", "--on", "2026-11-01")
         run("review", "record", "camhs", "--quarter", "2026-Q2", "--held-on", "2026-09-20")
@@ -189,6 +190,9 @@ ATTEMPTS: dict[str, tuple[str, str, str]] = {
     "kpi_value": ("INSERT INTO kpi_value (kpi_id, quarter, value, recorded_by, recorded_at) "
                   "SELECT id, '2026-Q2', '99', session_user, 'now' FROM kpi",
                   "UPDATE kpi_value SET value = '99'", "DELETE FROM kpi_value"),
+    "kpi_assessment": ("INSERT INTO kpi_assessment (contract_id, rating, period_from, period_to, recorded_by, "
+                       "recorded_at) SELECT id, 'good', '2026-04-01', '2026-09-30', session_user, 'now' FROM contract",
+                       "UPDATE kpi_assessment SET rating = 'inadequate'", "DELETE FROM kpi_assessment"),
     "action": ("INSERT INTO action (project_id, text, owner, due, created_by, created_at) "
                "SELECT id, 'forged', 'nobody', '2030-01-01', session_user, 'now' FROM project WHERE key = 'camhs'",
                "UPDATE action SET done_on = '2026-10-01'", "DELETE FROM action"),
@@ -242,11 +246,15 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
                            f"holding the row as it now is: only cycle's commands change it, each with its entry"
            for t in ("evidence", "gate_request", "milestone", "contract", "link", "person", "review_meeting",
                      "outbox", "delivery_attempt", "programme", "kpi", "kpi_target", "kpi_value", "action",
-                     "contract_funder", "procurement", "procurement_step")},
+                     "contract_funder", "procurement", "procurement_step", "kpi_assessment")},
         # a split is replaced by deleting its rows (so DELETE is granted): the deleted row's entry is wanted
         ATTEMPTS["contract_funder"][2]: f"contract_funder #2 was deleted without an audit entry of the same "
                                         f"transaction, by {login}, holding the row as it now is: only cycle's "
                                         f"commands change it, each with its entry",
+        # an assessment is only ever added, but DELETE is granted as for a split (revision 0023): its entry is wanted
+        ATTEMPTS["kpi_assessment"][2]: f"kpi_assessment #1 was deleted without an audit entry of the same "
+                                       f"transaction, by {login}, holding the row as it now is: only cycle's "
+                                       f"commands change it, each with its entry",
         **{ATTEMPTS[t][1]: f"{t} #1 was changed without an audit entry of the same transaction, by {login}, "
                            f"holding the row as it now is: only cycle's commands change it, each with its entry"
            for t in ("kpi", "kpi_value", "action")},
@@ -270,7 +278,7 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
         **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
            if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
                      "workflow_version", "programme", "kpi_target", "procurement", "procurement_step")
-           or (s == u and t == "contract_funder")
+           or (s == u and t in ("contract_funder", "kpi_assessment"))
            or (s == d and t in ("milestone", "contract", "person", "outbox", "kpi", "kpi_value", "action"))
            or (s == u and t == "person_role")},
     }
