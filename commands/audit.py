@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import closing
+from typing import Any
 
 import click
 
-from ._common import CONTEXT, any_store, echo_each, emit, emit_each, json_option, ready_store
+from ._common import (
+    CONTEXT,
+    actor,
+    any_store,
+    echo_each,
+    emit,
+    emit_each,
+    json_option,
+    out_option,
+    ready_store,
+    write_out,
+)
 
 
 @click.group(context_settings=CONTEXT)
@@ -39,22 +52,38 @@ def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None
 
 
 @audit.command("verify")
-@click.option("--checkpoint", metavar="SEQ:HASH", help="A head printed earlier by `cycle audit checkpoint`.")
+@click.option("--checkpoint", metavar="SEQ:HASH|FILE",
+              help="A head printed earlier by `cycle audit checkpoint`, or a signed checkpoint file "
+                   "(with --public-key).")
+@click.option("--public-key", "public_key", metavar="FILE",
+              help="The public key (PEM or base64) a signed --checkpoint FILE must be signed with.")
 @click.option("--chain-only", is_flag=True,
               help="Walk the hash chain only; skip comparing the records gates read with it.")
 @json_option
-def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> None:
+def audit_verify(checkpoint: str | None, public_key: str | None, chain_only: bool, as_json: bool) -> None:
     """Walk the hash chain, then compare the records gates read with it; exit 1 naming what is wrong.
 
     The records are every row of every table a gate, reminder or report reads (projects, evidence,
     decisions, waivers, contracts, people, the outbox ...): each must match, column by column, the
     latest image of it the log holds (docs/records.md).
 
+    --checkpoint takes SEQ:HASH, or the path of a signed checkpoint file (`cycle audit checkpoint --sign`):
+    its signature is checked against --public-key first, then the chain must hold its head.
+
     \b
     Example:
       cycle audit verify
       cycle audit verify --checkpoint 42:3f1c...
+      cycle audit verify --checkpoint checkpoint.txt --public-key cycle-signing.pub
     """
+    signed = None
+    if checkpoint is not None and _is_file_checkpoint(checkpoint, public_key):
+        signed = _signed_checkpoint(checkpoint, public_key, as_json)
+        checkpoint = f"{signed.seq}:{signed.hash}"
+    elif public_key is not None:
+        from cycle.errors import BadInput
+
+        raise BadInput("--public-key goes with a signed checkpoint file: --checkpoint FILE --public-key FILE")
     from cycle.audit.verify import damaged, verify_all
 
     from . import output
@@ -72,9 +101,11 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
         sys.exit(1)
     chain, records = result.chain, result.records
     if as_json:
-        emit(result.as_dict())
+        emit({**result.as_dict(), **({"signed": signed.as_dict()} if signed else {})})
     elif chain.ok:
         against = f", matches checkpoint {chain.checkpoint}" if chain.checkpoint else ""
+        if signed is not None:
+            against += f" (signed by key {signed.key} at {signed.at})"
         click.echo(f"Audit chain verified: {output.counted(chain.entries, 'entry', 'entries')}, head "
                    f"{chain.head_seq}:{chain.head_hash}{against}.")
         if records is not None:
@@ -89,16 +120,107 @@ def audit_verify(checkpoint: str | None, chain_only: bool, as_json: bool) -> Non
     sys.exit(0 if result.ok else 1)
 
 
+def _is_file_checkpoint(value: str, public_key: str | None) -> bool:
+    """--checkpoint names a file (a signed checkpoint) rather than SEQ:HASH: digits, a colon and 64 hex digits are
+    SEQ:HASH (a file named so is given as ./42:...); anything else is a file when one is there or --public-key is
+    given, and otherwise refused as not SEQ:HASH."""
+    import re
+
+    if re.fullmatch(r"\s*\d+:[0-9a-f]{64}\s*", value) is not None or not value.strip():
+        return False
+    return public_key is not None or os.path.lexists(value)
+
+
+def _signed_checkpoint(path: str, public_key: str | None, as_json: bool) -> Any:
+    """The signed checkpoint at `path`, once it verifies against --public-key; exit 1 naming why it does not."""
+    from cycle.audit import signing
+    from cycle.errors import BadInput
+
+    if public_key is None:
+        raise BadInput(f"--checkpoint {path} is a file, so it is a signed checkpoint: give the public key it must be "
+                       f"signed with: --public-key FILE (or give SEQ:HASH, e.g. 42:3f1c...)")
+    document, key = _read(path, "--checkpoint"), _read(public_key, "--public-key")
+    try:
+        return signing.check(document, path, key, public_key)
+    except signing.BadSignature as exc:
+        if as_json:
+            emit({"ok": False, "chain_ok": None, "problem": str(exc), "signed": None})
+        else:
+            click.echo(f"Audit FAILED: {exc}.", err=True)
+        sys.exit(1)
+
+
+def _read(path: str, option: str) -> bytes:
+    from cycle.errors import BadInput
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(64 * 1024 + 1)
+    except FileNotFoundError:
+        raise BadInput(f"{option} {path}: no such file (for a checkpoint, give SEQ:HASH or a signed "
+                       f"checkpoint file)") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {option} {path}: {exc.strerror or exc}") from None
+    if len(data) > 64 * 1024:
+        raise BadInput(f"{option} {path} is too large to be a checkpoint or a key (over 64 KB)")
+    return data
+
+
 @audit.command("checkpoint")
+@click.option("--sign", is_flag=True, help="Sign the head with the key from `cycle audit keygen` and keep it.")
+@out_option
 @json_option
-def audit_checkpoint(as_json: bool) -> None:
+def audit_checkpoint(sign: bool, out: str | None, force: bool, as_json: bool) -> None:
     """Print the chain's head as SEQ:HASH, to keep outside the database.
+
+    With --sign: a signed checkpoint (sequence, hash, time UTC, the key's fingerprint and an Ed25519
+    signature), kept in the log as an audit.checkpoint entry; send it somewhere the database's
+    administrators cannot reach.
 
     \b
     Example:
       cycle audit checkpoint >> ~/cycle-checkpoints.txt
+      cycle audit checkpoint --sign --out checkpoint-2027-03-31.txt
     """
     from cycle.audit import chain
 
-    seq, digest = chain.current_head(ready_store())
-    emit({"seq": seq, "hash": digest}) if as_json else click.echo(f"{seq}:{digest}")
+    if not sign:
+        if out is not None:
+            from cycle.errors import BadInput
+
+            raise BadInput("--out goes with --sign: cycle audit checkpoint --sign --out FILE")
+        seq, digest = chain.current_head(ready_store())
+        emit({"seq": seq, "hash": digest}) if as_json else click.echo(f"{seq}:{digest}")
+        return
+    from cycle.audit import signing
+
+    signing.private_key()  # no key: say so before the database is opened
+    signed, entry = signing.sign_head(ready_store(), actor=actor())
+    if as_json:
+        if out is not None:
+            from cycle import outfile
+
+            outfile.write(out, signed.document, force)
+        emit({**signed.as_dict(), "entry": entry, "document": signed.document, "out": out})
+        return
+    write_out(signed.document, out, "signed checkpoint", force)
+
+
+@audit.command("keygen")
+@click.option("--force", is_flag=True, help="Replace the signing key that is there (old checkpoints still verify "
+                                           "against the old public key only).")
+def audit_keygen(force: bool) -> None:
+    """Create the Ed25519 key pair that signs checkpoints, in $CYCLE_HOME/keys/; print the public key to publish.
+
+    The private key stays in that folder (0700), in a file only its owner can read (0600).
+
+    \b
+    Example:
+      cycle audit keygen
+    """
+    from cycle.audit import signing
+
+    made = signing.keygen(force)
+    click.echo(f"Created a signing key in {made.private_path} (keep it private; back it up safely).")
+    click.echo(f"Public key (also in {made.public_path}); publish it with its fingerprint {made.fingerprint}:")
+    click.echo(made.public_pem, nl=False)

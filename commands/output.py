@@ -289,6 +289,8 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action == "audit.export":
         return (f"{counted(p['entries'], 'entry', 'entries')} to {p['file']} ({p['format']}, head "
                 f"{p['head']['seq']}, SHA-256 {p['sha256'][:12]}...)")
+    if action == "audit.checkpoint":
+        return f"signed head {p['seq']}:{p['hash'][:12]}... with key {p['key']}"
     if action == "outbox.enqueue":
         return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} queued"
     if action in ("outbox.sent", "outbox.failed", "outbox.deferred"):

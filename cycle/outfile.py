@@ -55,7 +55,7 @@ def own_folders() -> list[Path]:
     """The folders cycle reads every file of (a new file there is a workflow, an email template, a message, a
     setting), so an --out may not put one there."""
     home = config.home()
-    return [home / "workflows", home / "templates", home / "mail", config.config_dir()]
+    return [home / "workflows", home / "templates", home / "mail", home / "keys", config.config_dir()]
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -190,7 +190,7 @@ def test_governance_page_examples_run(ready: Cli) -> None:
 
 
 def test_audit_page_example_runs(ready: Cli) -> None:
-    assert _run_lines(ready, _lines(DOCS / "audit.md")) == [0, 0, 0]
+    assert _run_lines(ready, _lines(DOCS / "audit.md")) == [0, 0, 0, 0, 0]  # keygen, then a signed checkpoint
 
 
 def test_reports_page_example_runs(ready: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

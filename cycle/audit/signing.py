@@ -1,0 +1,292 @@
+"""Signed checkpoints: the chain's head (sequence, hash, time) signed with an Ed25519 key kept outside the database.
+
+A checkpoint kept outside the database catches a log cut off or rewritten (cycle.audit.chain); signed, it also
+says who vouched for it, and a copy sent out (the daily email) cannot be forged by whoever controls the database.
+
+The key pair lives in $CYCLE_HOME/keys/ (folder 0700, private key 0600, created with those modes). The document
+is plain text, one field a line, then a last line holding the Ed25519 signature of every byte before it:
+
+    cycle signed checkpoint
+    seq: 42
+    hash: 3f1c...
+    at: 2027-03-31T06:00:00Z
+    key: ab12 cd34 ef56 7890
+    signature: <base64>
+
+The signature is checked over the bytes as they are, before any field is read, so one byte changed anywhere
+fails it. The cryptography is the `cryptography` package's; this module only lays out and reads the text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cycle import config
+from cycle.calendar.clock import utc_now
+from cycle.errors import BadInput
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    from cycle.db.store import Store
+
+PRIVATE = "checkpoint-signing.key"
+PUBLIC = "checkpoint-signing.pub"
+HEADING = "cycle signed checkpoint"
+ACTION = "audit.checkpoint"  # the audit entry that keeps each signed checkpoint (the reports print the latest)
+NO_KEY = "no signing key: create one with: cycle audit keygen"
+
+
+class NoSigningKey(BadInput):
+    """No private key in the keys folder."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_KEY)
+
+
+def keys_dir() -> Path:
+    return config.home() / "keys"
+
+
+def fingerprint(public: Ed25519PublicKey) -> str:
+    """SHA-256 of the raw 32-byte public key, the first 16 hex digits in groups of four: 'ab12 cd34 ef56 7890'."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    digest = hashlib.sha256(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
+    return " ".join(digest[i:i + 4] for i in range(0, 16, 4))
+
+
+def _public_pem(public: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def _too_open(path: Path, mode: int, wanted: int) -> BadInput:
+    kind = "folder" if wanted == 0o700 else "file"
+    return BadInput(f"the keys {kind} {path} may be read by others (mode {mode:o}): make it private with: "
+                    f"chmod {wanted:o} {path}")
+
+
+def _check_private(path: Path, wanted: int) -> None:
+    """Refuse a keys folder or private key file that anyone but its owner may read, write or enter."""
+    mode = stat.S_IMODE(path.lstat().st_mode)
+    if path.is_symlink():
+        raise BadInput(f"the keys {'folder' if wanted == 0o700 else 'file'} {path} is a symbolic link: "
+                       f"put the real {'folder' if wanted == 0o700 else 'file'} there")
+    if mode & 0o077:
+        raise _too_open(path, mode, wanted)
+
+
+def _folder() -> Path:
+    """The keys folder, created 0700 when missing; BadInput when it is wider (or not a folder)."""
+    folder = keys_dir()
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(folder, 0o700)
+            os.chmod(folder, 0o700)  # whatever the umask left
+        except FileExistsError:
+            pass
+        if not folder.is_dir() or folder.is_symlink():
+            raise BadInput(f"{folder} is not a folder: move it away, then run: cycle audit keygen")
+        _check_private(folder, 0o700)
+    except OSError as exc:
+        raise BadInput(f"cannot use the keys folder {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_path: Path
+    public_path: Path
+    public_pem: str
+    fingerprint: str
+
+
+def keygen(force: bool = False) -> KeyPair:
+    """A new Ed25519 key pair in the keys folder: the private key written 0600 from the start (never readable by
+    others, even for a moment), the public key beside it. BadInput when a key is there already, unless `force`."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    folder = _folder()
+    private_path, public_path = folder / PRIVATE, folder / PUBLIC
+    if (private_path.exists() or private_path.is_symlink()) and not force:
+        raise BadInput(f"a signing key exists already ({private_path}); checkpoints signed with it verify only "
+                       f"against its public key. To replace it anyway: cycle audit keygen --force")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    public_pem = _public_pem(key.public_key())
+    try:
+        _write_new(private_path, pem, 0o600)
+        _write_new(public_path, public_pem.encode(), 0o644)
+    except OSError as exc:
+        raise BadInput(f"cannot write the key in {folder}: {exc.strerror or exc}") from None
+    return KeyPair(private_path, public_path, public_pem, fingerprint(key.public_key()))
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write a new file with `mode` from the moment it exists (O_EXCL on a temporary name), then rename it over
+    `path`: a reader sees the old file or the whole new one."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken bits away; never adds any
+        os.write(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(temp, path)
+
+
+def private_key() -> Ed25519PrivateKey:
+    """The signing key; NoSigningKey when there is none, BadInput when its folder or file is readable by others or
+    it is not an Ed25519 private key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    folder = keys_dir()
+    path = folder / PRIVATE
+    if not (path.exists() or path.is_symlink()):
+        raise NoSigningKey()
+    try:
+        _check_private(folder, 0o700)
+        _check_private(path, 0o600)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read the signing key {path}: {exc.strerror or exc}") from None
+    try:
+        key = load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise BadInput(f"{path} is not an Ed25519 private key in PEM: move it away and run: cycle audit keygen")
+    return key
+
+
+def has_key() -> bool:
+    path = keys_dir() / PRIVATE
+    return path.exists() or path.is_symlink()
+
+
+# --- the document -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Signed:
+    """A signed checkpoint: what it says, and the document as written (text, signature line included)."""
+
+    seq: int
+    hash: str
+    at: str
+    key: str
+    document: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "at": self.at, "key": self.key}
+
+
+def sign(seq: int, digest: str, key: Ed25519PrivateKey, at: str | None = None) -> Signed:
+    at = at or utc_now()
+    fp = fingerprint(key.public_key())
+    body = f"{HEADING}\nseq: {seq}\nhash: {digest}\nat: {at}\nkey: {fp}\n"
+    signature = base64.b64encode(key.sign(body.encode("ascii"))).decode()
+    return Signed(seq, digest, at, fp, f"{body}signature: {signature}\n")
+
+
+def sign_head(store: Store, *, actor: str) -> tuple[Signed, int]:
+    """Sign the chain's head and keep the signed checkpoint as an `audit.checkpoint` entry (appended after the head
+    it signs, in one write transaction); the checkpoint and the entry's sequence number. NoSigningKey without a
+    key (nothing written)."""
+    from . import chain
+
+    key = private_key()
+    actor = store.actor(actor)
+    with store.writing() as sql:
+        seq, digest = chain.head(sql)
+        signed = sign(seq, digest, key)
+        entry = chain.append(sql, actor=actor, action=ACTION,
+                             payload={**signed.as_dict(), "document": signed.document}, at=signed.at)
+    return signed, entry.seq
+
+
+_FIELDS = re.compile(r"\Acycle signed checkpoint\nseq: (\d{1,18})\nhash: ([0-9a-f]{64})\nat: (\S{1,40})\n"
+                     r"key: ([0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4})\n\Z")
+
+
+class BadSignature(Exception):
+    """A signed checkpoint that does not verify against the public key given: the message says why."""
+
+
+def read_document(data: bytes, name: str) -> tuple[bytes, bytes, str | None]:
+    """(signed bytes, signature, the key the document names or None): BadInput when it is not a signed checkpoint
+    at all. A copy that went through a mail client or an editor on Windows (CRLF, a BOM, a trailing blank line) is
+    read as the LF text it was signed as."""
+    text = data.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").rstrip(b"\n \t") + b"\n"
+    body, sep, last = text.rpartition(b"\nsignature: ")
+    if not sep or not body.startswith(HEADING.encode() + b"\n"):
+        raise BadInput(f"{name} is not a signed checkpoint (it should start {HEADING!r} and end with a "
+                       f"'signature:' line); make one with: cycle audit checkpoint --sign --out FILE")
+    try:
+        signature = base64.b64decode(last.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        signature = b""  # not base64 any more: it does not verify
+    claimed = re.search(rb"\nkey: ([0-9a-f ]{19})\n", body + b"\n")
+    return body + b"\n", signature, claimed.group(1).decode() if claimed else None
+
+
+def load_public_key(data: bytes, name: str) -> Ed25519PublicKey:
+    """A public key as `audit keygen` prints it: PEM, or the raw 32 bytes in base64; BadInput otherwise."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    text = data.removeprefix(b"\xef\xbb\xbf").strip()
+    key: Any = None
+    try:
+        if text.startswith(b"-----BEGIN"):
+            key = load_pem_public_key(text)
+        else:
+            raw = base64.b64decode(text, validate=True)
+            key = Ed25519PublicKey.from_public_bytes(raw) if len(raw) == 32 else None
+    except (ValueError, TypeError, binascii.Error):
+        key = None
+    if not isinstance(key, Ed25519PublicKey):
+        raise BadInput(f"{name} is not an Ed25519 public key (PEM, or 32 bytes in base64, as cycle audit keygen "
+                       f"prints it)")
+    return key
+
+
+def check(document: bytes, document_name: str, public: bytes, public_name: str) -> Signed:
+    """The signed checkpoint in `document`, once its signature verifies against the public key in `public`.
+    BadInput when either is not what it should be; BadSignature naming the failure: another key, or a byte changed
+    in the checkpoint or its signature."""
+    from cryptography.exceptions import InvalidSignature
+
+    key = load_public_key(public, public_name)
+    body, signature, claimed = read_document(document, document_name)
+    given = fingerprint(key)
+    try:
+        key.verify(signature, body)
+    except InvalidSignature:
+        if claimed is not None and claimed != given:
+            raise BadSignature(f"checkpoint {document_name} is signed by key {claimed}, not the key given "
+                               f"{given} ({public_name})") from None
+        raise BadSignature(f"checkpoint {document_name}: signature does not verify against key {given} "
+                           f"({public_name}): the checkpoint or its signature was changed after it was "
+                           f"signed") from None
+    found = _FIELDS.match(body.decode("ascii", "replace"))
+    if found is None:  # signed, so cycle wrote it: only a different version's layout gets here
+        raise BadInput(f"{document_name} is signed but not laid out as this version of cycle writes a checkpoint")
+    seq, digest, at, fp = found.groups()
+    return Signed(int(seq), digest, at, fp, document.decode("ascii", "replace"))
