@@ -14,7 +14,7 @@ from functools import partial
 from itertools import groupby
 from typing import Any
 
-from cycle.audit import chain
+from cycle.audit import chain, signing
 from cycle.audit.chain import Progress
 from cycle.audit.verify import verify_all
 from cycle.calendar import clock, quarters
@@ -40,6 +40,7 @@ def _verified(store: Store, checkpoint: str | None, progress: Progress | None = 
     """The whole check `audit verify` runs (chain, checkpoint, records), as its --json prints it."""
     result = verify_all(store, checkpoint, progress=progress).as_dict()
     result["checked_against"] = result.pop("checkpoint") or "no checkpoint given (a cut-off tail would not show)"
+    result["signed_checkpoint"] = signing.latest(store)  # None: no signed checkpoint yet
     return result
 
 

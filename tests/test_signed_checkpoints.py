@@ -292,3 +292,37 @@ def test_sign_prints_the_document_without_out_and_json_gives_it(ready: Cli, tmp_
     assert data["seq"] == 5 and data["key"] == fp and data["entry"] == 6
     assert data["document"].startswith("cycle signed checkpoint\nseq: 5\n")
     ready("audit", "verify")  # the checkpoint entries are part of a log that verifies
+
+
+# --- the reports print the latest ----------------------------------------------------------------------
+
+def test_the_reports_print_the_latest_signed_checkpoint(history: Cli, tmp_path: Path) -> None:
+    none_yet = "Latest signed checkpoint: no signed checkpoint yet (make one with `cycle audit checkpoint --sign`)."
+    assert none_yet in history("report", "gate-audit").stdout
+    assert none_yet in history("report", "quarterly", "--quarter", "2026-Q3").stdout
+    assert history.json("report", "gate-audit")["chain"]["signed_checkpoint"] is None
+    _, fp = keygen(history)
+    signed(history, tmp_path, "first.txt")
+    second = signed(history, tmp_path, "second.txt").read_text().splitlines()
+    seq, digest, at = (line.split(": ", 1)[1] for line in second[1:4])
+    line = f"Latest signed checkpoint: entry {seq}, hash {digest}, signed {at} with key {fp} (kept in entry 18)."
+    assert seq == "17"
+    assert line in history("report", "gate-audit").stdout
+    assert line in history("report", "quarterly", "--quarter", "2026-Q3").stdout
+    html = history("report", "quarterly", "--quarter", "2026-Q3", "--format", "html").stdout
+    assert (f"Latest signed checkpoint: entry {seq}, hash <code>{digest}</code>, signed {at} with key <code>{fp}</code>"
+            f" (kept in entry 18).") in html
+    assert "Latest signed checkpoint: entry 17" in history("report", "gate-audit", "--format", "html").stdout
+    assert history.json("report", "quarterly", "--quarter", "2026-Q3")["chain"]["signed_checkpoint"] == {
+        "seq": 17, "hash": digest, "at": at, "key": fp, "entry": 18}
+
+
+def test_a_hand_edited_checkpoint_entry_is_shown_unreadable_not_crashed_on(history: Cli, tmp_path: Path,
+                                                                          db: Database) -> None:
+    keygen(history)
+    signed(history, tmp_path)
+    db.drop_audit_triggers()
+    db.execute("UPDATE audit_entry SET payload = '{\"seq\": \"=1+1\"}' WHERE action = 'audit.checkpoint'")
+    result = history("report", "gate-audit", expect=1)  # the chain fails, and the report says so
+    assert "Audit chain FAILED at entry 17" in result.stdout
+    assert "Latest signed checkpoint: entry 17 cannot be read (no 'hash' field)." in result.stdout

@@ -290,3 +290,25 @@ def check(document: bytes, document_name: str, public: bytes, public_name: str) 
         raise BadInput(f"{document_name} is signed but not laid out as this version of cycle writes a checkpoint")
     seq, digest, at, fp = found.groups()
     return Signed(int(seq), digest, at, fp, document.decode("ascii", "replace"))
+
+
+def latest(store: Store) -> dict[str, Any] | None:
+    """The newest signed checkpoint the log keeps (`audit.checkpoint`), as the reports print it: its seq, hash, at,
+    key and the entry holding it; `unreadable` instead when that entry's payload is not what signing writes. None
+    when nothing has been signed yet."""
+    from . import chain
+
+    with store.reading() as sql:
+        found = sql.rows_of_any_text("SELECT seq, payload FROM audit_entry WHERE action = :action "
+                                     "ORDER BY seq DESC LIMIT 1", action=ACTION)
+    if not found:
+        return None
+    entry, payload = found[0]
+    try:
+        p = chain.read_payload(payload if isinstance(payload, str) else None)
+        kept = {"seq": p["seq"], "hash": p["hash"], "at": p["at"], "key": p["key"]}
+        if not (type(kept["seq"]) is int and all(isinstance(kept[k], str) for k in ("hash", "at", "key"))):
+            raise chain.Unreadable("a field has the wrong type")
+    except chain.PAYLOAD_ERRORS as exc:
+        return {"entry": entry, "unreadable": chain.why_unreadable(exc)}
+    return {**kept, "entry": entry}
