@@ -198,16 +198,37 @@ def remind_run(as_of: str | None, dry_run: bool, no_send: bool) -> None:
                f"{before} {'was' if before == 1 else 'were'} already queued or sent.")
     for p in plan.problems:
         click.echo(f"Not sent: {p.kind} {p.project} {p.period}: {p.problem}; fix with: {p.fix}", err=True)
+    daily = _daily_checkpoint(store, today)
     if no_send:
         click.echo("Send them with: cycle outbox send")
-        _refuse_undelivered(store, plan)
+        _say_checkpoint(daily)
+        _refuse_undelivered(store, plan, daily=daily)
         return
     drained = send.drain(store, actor=actor(), transport=transport)
     _report(drained, transport)
-    _refuse_undelivered(store, plan, drained)
+    _say_checkpoint(daily)
+    _refuse_undelivered(store, plan, drained, daily)
 
 
-def _refuse_undelivered(store: Any, plan: Any, drained: Any = None) -> None:
+def _daily_checkpoint(store: Any, today: Any) -> Any:
+    """The day's signed checkpoint to the governance leads (cycle.reminders.checkpoints), said in one line; only on
+    a run for today (a run dated earlier makes up reminders, but a checkpoint signed now is today's)."""
+    from cycle.calendar import clock
+    from cycle.reminders import checkpoints
+
+    if today != clock.london_today():
+        return None
+    return checkpoints.daily(store, today, actor=actor())
+
+
+def _say_checkpoint(daily: Any) -> None:
+    """The checkpoint's line, last (after what the run says about the reminders): on stderr only as a problem."""
+    said = daily.line() if daily is not None else None
+    if said is not None:
+        click.echo(said, err=daily.problem is not None)
+
+
+def _refuse_undelivered(store: Any, plan: Any, drained: Any = None, daily: Any = None) -> None:
     """Exit 1 (cron and monitoring notice) when anything due was not queued or not accepted by the server: in
     this run, or (`plan`: a remind run) in an earlier one while the reminder is still due (a row refused for good,
     or waiting to retry, keeps the run failing until it is sent or its reminder is no longer due)."""
@@ -230,7 +251,7 @@ def _refuse_undelivered(store: Any, plan: Any, drained: Any = None) -> None:
                             f"{r.period}): {r.last_error}; next try after {r.next_attempt_at[:19]}Z"), err=True)
     failed = len(drained.failed if drained is not None else []) + sum(r.status == "failed" for r in earlier)
     waiting = len(drained.waiting if drained is not None else []) + sum(r.status != "failed" for r in earlier)
-    not_queued = len(plan.problems) if plan is not None else 0
+    not_queued = (len(plan.problems) if plan is not None else 0) + (daily is not None and daily.problem is not None)
     if not_queued or failed or waiting:
         raise NotDelivered(not_queued, failed, waiting)
 

@@ -42,7 +42,7 @@ from cycle.reminders.outbox_rows import Row
 BUILTIN = Path(__file__).resolve().parent / "templates"
 KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "contract-end", "gate-waiting", "gate-request",
          "return-due", "return-late", "action-overdue", "action-escalated",
-         "assessment-due", "assessment-overdue")
+         "assessment-due", "assessment-overdue", "audit-checkpoint")
 
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ENCODED_BREAKS = re.compile(r"=0[ADad]|%0[ADad]|&#0*1[03];|&#[xX]0*[aAdD];|\\[rn]|\\u2028|\\u2029|\\x0[aAdD]")
@@ -272,6 +272,12 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
             _service(c) + [("Assessment was due by", due_by), ("Days overdue", days(c["days_overdue"]))],
             f"No assessment against the contract's KPIs is recorded since it fell due (Procurement Act 2023 "
             f"s.71(2)): if it was made, record it ({c['command']}); if not, make and publish it now.")
+    if kind == "audit-checkpoint":  # cycle.reminders.checkpoints
+        return Facts(f"Signed audit checkpoint for {uk_date(c['day'])}",
+                     [("Entry", str(c["seq"])), ("Hash", str(c["hash"])), ("Signed at", f"{c['at']} (UTC)"),
+                      ("Key fingerprint", str(c["key"]))],
+                     "Keep this email: it records the audit log as it stood. Check it against the published public "
+                     "key with: cycle audit verify --checkpoint FILE --public-key FILE")
     # A kind added since (with its own templates): the bare facts.
     return Facts(str(c.get("summary") or title), [("Service", f"{title} ({c.get('project', '-')})")],
                  str(c.get("summary") or ""))
@@ -455,6 +461,9 @@ def message(rows: list[Row], sender: str, now: datetime | None = None,
     msg["X-Cycle-Reminder"] = one_line(f"{first.project} {first.kind} {first.period}")
     msg.set_content(body.text)
     msg.add_alternative(body.html, subtype="html")
+    if first.kind == "audit-checkpoint":  # the file `audit verify --checkpoint` reads, byte for byte
+        msg.add_attachment(str(context["document"]).encode("ascii"), maintype="text", subtype="plain",
+                           filename=f"cycle-checkpoint-{one_line(first.period)}.txt")
     if attachment is not None:
         msg.add_attachment(attachment, maintype="text", subtype="calendar",
                            filename=f"{first.project}-{first.kind}.ics",

@@ -24,7 +24,7 @@ from typing import Any
 from cycle.calendar import clock
 from cycle.db.store import Store
 from cycle.errors import BadInput
-from cycle.reminders import rules, settings
+from cycle.reminders import checkpoints, rules, settings
 from cycle.reminders.lease import Lease, LeaseHeld, LeaseLost, new_holder
 
 from . import send
@@ -58,6 +58,7 @@ class Ticked:
     today: str
     plan: rules.Plan
     drained: send.Drained
+    checkpoint: checkpoints.Daily | None = None
 
 
 class ReminderScheduler:
@@ -81,6 +82,7 @@ class ReminderScheduler:
         self._busy = threading.Lock()  # held while a job runs; the lease is released only between jobs
         self._stopping = threading.Event()
         self.error: BaseException | None = None
+        self._said: str | None = None  # the checkpoint's last line logged
         self.job_errors: list[BaseException] = []
 
     # --- the jobs ----------------------------------------------------------------------------------
@@ -90,13 +92,18 @@ class ReminderScheduler:
         now = self.clock()
         today = clock.london_date(now)
         plan = rules.enqueue(self.store, today, actor=self.actor, lease=self.lease, today=today)
+        daily = checkpoints.daily(self.store, today, actor=self.actor, lease=self.lease)
         drained = send.drain(self.store, actor=self.actor, transport=self.transport, now=now, lease=self.lease)
         self.log(f"{today} tick: queued {len(plan.new)}, {drained.summary()} ({drained.transport})")
         for p in plan.problems:
             self.log(f"  not sent: {p.kind} {p.project} {p.period}: {p.problem}; fix with: {p.fix}")
+        said = daily.line()
+        if said is not None and (daily.problem or said != self._said):  # "no key" once, not at every tick
+            self.log(f"  {said}")
+        self._said = said
         for r in drained.failed:
             self.log(f"  failed: #{r.id} {r.kind} {r.project} to {r.recipient}: {r.last_error}")
-        result = Ticked(today.isoformat(), plan, drained)
+        result = Ticked(today.isoformat(), plan, drained, daily)
         if self.on_tick is not None:
             self.on_tick(result)
         return result

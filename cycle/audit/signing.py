@@ -209,15 +209,21 @@ def sign_head(store: Store, *, actor: str) -> tuple[Signed, int]:
     """Sign the chain's head and keep the signed checkpoint as an `audit.checkpoint` entry (appended after the head
     it signs, in one write transaction); the checkpoint and the entry's sequence number. NoSigningKey without a
     key (nothing written)."""
-    from . import chain
-
     key = private_key()
     actor = store.actor(actor)
     with store.writing() as sql:
-        seq, digest = chain.head(sql)
-        signed = sign(seq, digest, key)
-        entry = chain.append(sql, actor=actor, action=ACTION,
-                             payload={**signed.as_dict(), "document": signed.document}, at=signed.at)
+        return sign_in(sql, key, actor=actor)
+
+
+def sign_in(db: Any, key: Ed25519PrivateKey, *, actor: str, why: dict[str, Any] | None = None) -> tuple[Signed, int]:
+    """sign_head, in the caller's write transaction (`db`: its Sql or Session); `why` goes into the entry's
+    payload too (the scheduler's daily checkpoint says which day)."""
+    from . import chain
+
+    seq, digest = chain.head(db)
+    signed = sign(seq, digest, key)
+    entry = chain.append(db, actor=actor, action=ACTION,
+                         payload={**signed.as_dict(), "document": signed.document, **(why or {})}, at=signed.at)
     return signed, entry.seq
 
 
