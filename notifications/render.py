@@ -462,7 +462,10 @@ def message(rows: list[Row], sender: str, now: datetime | None = None,
     msg.set_content(body.text)
     msg.add_alternative(body.html, subtype="html")
     if first.kind == "audit-checkpoint":  # the file `audit verify --checkpoint` reads, byte for byte
-        msg.add_attachment(str(context["document"]).encode("ascii"), maintype="text", subtype="plain",
+        document = context.get("document")
+        if not isinstance(document, str) or not document.isascii():
+            raise TemplateProblem(first.kind, "the queued checkpoint's document cannot be read; nothing was sent")
+        msg.add_attachment(document.encode("ascii"), maintype="text", subtype="plain",
                            filename=f"cycle-checkpoint-{one_line(first.period)}.txt")
     if attachment is not None:
         msg.add_attachment(attachment, maintype="text", subtype="calendar",

@@ -179,3 +179,28 @@ def test_scheduler_ticks_send_it_once_a_day_and_say_no_key_once(leads: Cli, stor
     assert [len(t.checkpoint.queued) for t in done if t.checkpoint] == [2, 0, 2, 0]
     assert [m for m, _ in checkpoint_mails(smtp)] == [f"audit-checkpoint {d}" for d in (DAY2, DAY4)]
     leads("audit", "verify")
+
+
+# --- careless and hostile use -----------------------------------------------------------------------
+
+def test_a_run_dated_back_signs_nothing(leads: Cli, smtp: SmtpServer, tmp_path: Path) -> None:
+    public_key(leads, tmp_path)
+    with on_day(DAY2):
+        result = leads("remind", "run", "--as-of", str(DAY1))
+    assert "checkpoint" not in result.stdout and smtp.received == []
+    assert all(e["action"] != "audit.checkpoint" for e in leads.db.audit())
+
+
+@pytest.mark.parametrize("context", ['{"kind": "audit-checkpoint"}', '{"seq": 1, "hash": "x", "at": "t", '
+                                     '"key": "k", "day": "2028-03-10", "document": "caf\\u00e9", "kind": "k", '
+                                     '"period": "p", "project": "p", "title": "t", "as_of": "a"}'])
+def test_a_queued_checkpoint_edited_by_hand_is_not_sent_and_says_why(leads: Cli, smtp: SmtpServer, tmp_path: Path,
+                                                                   context: str) -> None:
+    public_key(leads, tmp_path)
+    remind_run(leads, DAY1, "--no-send")
+    leads.db.execute("UPDATE outbox SET context = :c WHERE kind = 'audit-checkpoint'", params={"c": context})
+    with on_day(DAY1):
+        result = leads("outbox", "send", expect=None)
+    assert "Traceback" not in result.stderr and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "template audit-checkpoint" in result.stdout + result.stderr
+    assert smtp.received == []

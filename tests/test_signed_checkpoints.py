@@ -326,3 +326,45 @@ def test_a_hand_edited_checkpoint_entry_is_shown_unreadable_not_crashed_on(histo
     result = history("report", "gate-audit", expect=1)  # the chain fails, and the report says so
     assert "Audit chain FAILED at entry 17" in result.stdout
     assert "Latest signed checkpoint: entry 17 cannot be read (no 'hash' field)." in result.stdout
+
+
+def test_the_private_key_given_as_the_public_key_is_refused_in_one_line(history: Cli, tmp_path: Path,
+                                                                        home: Path) -> None:
+    keygen(history)
+    out = signed(history, tmp_path)
+    private = home / "keys" / "checkpoint-signing.key"
+    result = history("audit", "verify", "--checkpoint", str(out), "--public-key", str(private), expect=2)
+    assert result.stderr.startswith(f"Error: {private} is not an Ed25519 public key")
+    assert "PRIVATE" not in result.stderr + result.stdout  # the key itself is never echoed
+
+
+def test_a_folder_given_as_a_checkpoint_or_key_is_one_line(history: Cli, tmp_path: Path) -> None:
+    pem, _ = keygen(history)
+    out = signed(history, tmp_path)
+    result = history("audit", "verify", "--checkpoint", str(tmp_path), "--public-key", str(public_file(tmp_path, pem)),
+                     expect=2)
+    assert result.stderr.startswith(f"Error: cannot read --checkpoint {tmp_path}: ")
+    result = history("audit", "verify", "--checkpoint", str(out), "--public-key", str(tmp_path), expect=2)
+    assert result.stderr.startswith(f"Error: cannot read --public-key {tmp_path}: ")
+
+
+def test_chain_only_and_json_with_a_signed_checkpoint(history: Cli, tmp_path: Path) -> None:
+    pem, fp = keygen(history)
+    out = signed(history, tmp_path)
+    key = public_file(tmp_path, pem)
+    assert "Records" not in history("audit", "verify", "--chain-only", "--checkpoint", str(out), "--public-key",
+                                    str(key)).stdout
+    out.write_text(out.read_text().replace("seq: 16", "seq: 15"))
+    bad = history("audit", "verify", "--json", "--checkpoint", str(out), "--public-key", str(key), expect=1)
+    data = json.loads(bad.stdout)
+    assert data["ok"] is False and "signature does not verify" in data["problem"]
+
+
+def test_a_keys_folder_or_key_that_is_a_symlink_is_refused(ready: Cli, home: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    home.mkdir(exist_ok=True)
+    (home / "keys").symlink_to(elsewhere)
+    result = ready("audit", "keygen", expect=2)
+    assert result.stderr == (f"Error: {home / 'keys'} is not a folder: move it away, then run: cycle audit keygen\n")
+    assert os.listdir(elsewhere) == []
