@@ -86,7 +86,16 @@ def stored(text: str | None) -> Decimal | None:
         value = Decimal(text)
     except (InvalidOperation, TypeError, ValueError):
         return None
-    return value if value.is_finite() else None
+    if not value.is_finite():
+        return None
+    if value and abs(value.adjusted()) > _EXPONENT:  # a hand edit at Decimal's limits: arithmetic on it overflows
+        return None
+    return value
+
+
+#: Beyond 1e9999 (or below 1e-9999 but not zero) a stored number is a hand edit (`kpi record` takes 15 digits
+#: before the point), read as none: subtracting two such numbers overflowed Decimal's exponent (a traceback).
+_EXPONENT = 9999
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,42 @@
+"""Adversarial review of issue 17 parts 4, 6, 7 and 8 (provider contact, return and action reminders, kpi and review
+gate criteria, the Procurement Act 2023 duties, the board view): what a team member with a text editor or a careless
+operator did, each through the real CLI.
+
+Quarters are financial (2025-Q2 is July to September 2025) and in the past; reads name their day with --as-of.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import Cli, Database
+
+ON = "2026-01-31"
+
+
+@pytest.fixture
+def camhs(run: Cli) -> Cli:
+    """camhs, with a contract from 1 April 2024 and an indicator rtt with a value for 2025-Q2."""
+    run("init")
+    run("project", "new", "camhs", "--title", "CAMHS", "--owner", "alice")
+    run("contract", "set", "camhs", "--provider", "Trust X", "--ref", "C-1", "--start", "2024-04-01", "--end",
+        "2028-03-31", "--notice", "6 months")
+    run("kpi", "add", "camhs", "rtt", "--title", "Referral to treatment", "--target", "92", "--better", "higher")
+    run("kpi", "record", "camhs", "rtt", "--quarter", "2025-Q2", "--value", "90")
+    return run
+
+
+# --- numbers at the edge of what Python's decimal arithmetic holds ---------------------------------------------------
+
+@pytest.mark.parametrize(("value", "target"), [("-9e999999", "9e999999"), ("9e-999999", "1e999999")])
+def test_a_value_and_target_edited_to_decimals_limits_give_no_traceback(camhs: Cli, db: Database, value: str,
+                                                                         target: str) -> None:
+    """A value of -9e999999 against a target of 9e999999 (each a number Decimal reads): judging it subtracted them,
+    beyond Decimal's largest exponent, and `performance`, `kpi show` and the quarterly report stopped with
+    decimal.Overflow. Such a number is read as no number at all (`audit verify` names the edit), like text."""
+    db.tamper(f"UPDATE kpi_value SET value = '{value}'", f"UPDATE kpi_target SET target = '{target}'")
+    for args in (("performance", "--quarter", "2025-Q2"), ("kpi", "show", "camhs", "--as-of", ON),
+                 ("report", "quarterly", "--quarter", "2025-Q2", "--format", "html")):
+        result = camhs(*args, expect=None)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+    assert "decimal" not in camhs("gate", "check", "camhs", expect=None).output
