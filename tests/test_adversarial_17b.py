@@ -40,3 +40,39 @@ def test_a_value_and_target_edited_to_decimals_limits_give_no_traceback(camhs: C
         result = camhs(*args, expect=None)
         assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
     assert "decimal" not in camhs("gate", "check", "camhs", expect=None).output
+
+
+# --- Procurement Act 2023 assessments: the same period twice, a period after the contract ended ----------------------
+
+def _pa2023(run: Cli, end: str = "2030-03-31") -> None:
+    run("init")
+    run("project", "new", "p", "--title", "P", "--owner", "alice")
+    run("contract", "set", "p", "--provider", "Trust X", "--ref", "CR-1", "--start", "2024-04-01", "--end", end,
+        "--notice", "1 month", "--if-no-notice", "ends", "--value", "5000000.01", "--regime", "pa2023")
+
+
+def test_an_assessment_of_a_period_already_assessed_is_refused(run: Cli, db: Database) -> None:
+    """The same assessment typed twice (or a period already assessed, assessed again) was recorded again, and,
+    the next being due 12 months after the last recorded, it silenced the s.71(2) duty for a year with no new
+    assessment. A period overlapping one recorded is refused, naming it."""
+    _pa2023(run)
+    run("kpi", "assess", "p", "--rating", "good", "--period", "2025-04-01..2026-03-31")
+    before = db.dump()
+    for period in ("2025-04-01..2026-03-31", "2025-10-01..2026-09-30", "2024-04-01..2025-04-01"):
+        assert run("kpi", "assess", "p", "--rating", "inadequate", "--period", period, expect=2).stderr == (
+            f"Error: --period {period} overlaps the assessment of p's contract CR-1 already recorded for 2025-04-01 "
+            f"to 2026-03-31 (good); assess a period not yet assessed\n")
+    assert db.dump() == before
+    run("kpi", "assess", "p", "--rating", "good", "--period", "2026-04-01..2026-09-30")  # the next period: taken
+
+
+def test_an_assessment_of_a_period_after_the_contract_ended_is_refused(run: Cli, db: Database) -> None:
+    """A contract that ended on 31 March 2025 took an assessment of 2025-06-01..2025-06-30, a period it did not run
+    in, which counted as the assessment on termination (none due after it)."""
+    _pa2023(run, end="2025-03-31")
+    before = db.dump()
+    assert run("kpi", "assess", "p", "--rating", "good", "--period", "2025-06-01..2025-06-30", expect=2).stderr == (
+        "Error: --period 2025-06-01..2025-06-30 begins after the contract's last day (2025-03-31)\n")
+    assert db.dump() == before
+    run("kpi", "assess", "p", "--rating", "good", "--period", "2024-04-01..2025-03-31")
+    assert run.json("contract", "show", "p")["assessment_due_on"] is None

@@ -198,6 +198,17 @@ def assess(store: Store, key: str, *, rating: str, period: str, note: str | None
         start = inputs.stored_day(c.start)
         if start is not None and last < start:
             raise BadInput(f"--period {first}..{last} ends before the contract started ({start})")
+        ends = indicators.last_day(contracts.status(key, c, today))
+        if ends is not None and first > ends:
+            raise BadInput(f"--period {first}..{last} begins after the contract's last day ({ends})")
+        # A period assessed again would move the next due date on a year with no new assessment (next_due counts
+        # from the last recorded): one that overlaps an assessment recorded is refused, naming it.
+        for r in sql.rows("SELECT rating, period_from, period_to FROM kpi_assessment WHERE contract_id = :c "
+                          "AND period_from <= :last AND period_to >= :first ORDER BY id", c=c.id,
+                          last=last.isoformat(), first=first.isoformat()):
+            whose = f"{key}'s contract {c.ref}" if c.ref else f"{key}'s contract"
+            raise BadInput(f"--period {first}..{last} overlaps the assessment of {whose} already recorded for "
+                           f"{r.period_from} to {r.period_to} ({r.rating}); assess a period not yet assessed")
         now = clock.utc_now()
         row = KpiAssessment(contract_id=c.id, rating=given, period_from=first.isoformat(),
                             period_to=last.isoformat(), note=text, recorded_by=actor, recorded_at=now)
