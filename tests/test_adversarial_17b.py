@@ -131,3 +131,21 @@ def test_a_contract_ended_inside_the_span_still_owes_its_last_returns(run: Cli, 
     found = run.json("gate", "check", "p", "--as-of", "2026-04-15")
     returns = next(c for c in found["criteria"] if c["id"] == "returns")
     assert not returns["met"] and "C-1: rtt 2025-Q2" in returns["reason"], returns
+
+
+# --- the provider role taken from a contract's provider contact ------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="design decision for the lead: tests/test_provider_side.py lets the role go and keeps the contact named (test_a_provider_contact_whose_role_is_taken_away_is_still_named_and_can_be_removed); the return reminders then keep going to someone without the role")
+def test_the_provider_role_of_a_contracts_provider_contact_is_not_removed_under_it(camhs: Cli, db: Database) -> None:
+    """`people remove-role jsmith --role provider` went through while jsmith stayed the provider contact of C-1:
+    the contract went on naming someone who, for `contract set --provider-contact`, may not be one, and the return
+    reminders kept going to them. It is refused, naming the contract and the command that names another."""
+    camhs("people", "add", "jsmith", "--email", "j.smith@trustx.example", "--role", "provider")
+    camhs("contract", "set", "camhs", "--provider-contact", "jsmith")
+    before = db.dump()
+    assert camhs("people", "remove-role", "jsmith", "--role", "provider", expect=2).stderr == (
+        "Error: jsmith is the provider contact of camhs's contract C-1 and gets its return reminders; name another "
+        "(or none, with '') first: cycle contract set camhs --contract C-1 --provider-contact NAME\n")
+    assert db.dump() == before
+    camhs("contract", "set", "camhs", "--provider-contact", "")
+    camhs("people", "remove-role", "jsmith", "--role", "provider")
