@@ -50,7 +50,7 @@ _TERMS = (
                       "NHS Provider Selection Regime, or none of these."),
     click.option("--kpis-exempt", metavar="REASON",
                  help="Why KPIs could not appropriately assess the supplier's performance (Procurement Act 2023 "
-                      "s.52(2))."),
+                      "s.52(2)); '' withdraws it."),
 )
 
 

@@ -324,8 +324,8 @@ def clean_terms(given: dict[str, str | None]) -> dict[str, str | None]:
                 raise BadInput(f"--regime must be one of {', '.join(REGIMES)}, not {value[:40]!r} (pa2023: let under "
                                f"the Procurement Act 2023; psr: the NHS Provider Selection Regime)")
             out[name] = value.strip()
-        elif name == "kpis_exempt":
-            out[name] = inputs.text(value, "--kpis-exempt", "note")
+        elif name == "kpis_exempt":  # "" withdraws an exemption (set_terms), as --provider-contact "" clears it
+            out[name] = inputs.text(value, "--kpis-exempt", "note") if value.strip() else ""
         elif name in ("title", "description"):
             out[name] = inputs.text(value, flag, "title" if name == "title" else "note")
         elif name in ("notice", "run_on"):
@@ -444,6 +444,8 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
                        f"or spacing: a reference names one contract of a project")
     if "provider_contact" in terms:
         terms = {**terms, "provider_contact": _provider_contact(session, terms["provider_contact"])}
+    if terms.get("kpis_exempt") == "":
+        terms = {**terms, "kpis_exempt": None}
     before = {f: getattr(contract, f) for f in FIELDS} if contract else {}
     created = contract is None
     if contract is None:

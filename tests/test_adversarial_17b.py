@@ -149,3 +149,42 @@ def test_the_provider_role_of_a_contracts_provider_contact_is_not_removed_under_
     assert db.dump() == before
     camhs("contract", "set", "camhs", "--provider-contact", "")
     camhs("people", "remove-role", "jsmith", "--role", "provider")
+
+
+# --- hand edits that silence a duty --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO kpi_assessment (contract_id, rating, period_from, period_to, recorded_by, recorded_at) "
+    "VALUES (1, 'good', '2024-04-01', '2025-03-31', 'alice', '2026-11-30T10:00:00Z')",
+    "UPDATE contract SET provider_contact = 'jsmith' WHERE id = 1",
+    "UPDATE contract SET kpis_exempt = NULL WHERE id = 1",
+    "DELETE FROM kpi WHERE key = 'c'",
+])
+def test_a_hand_edit_that_silences_a_pa2023_duty_is_named_by_audit_verify(run: Cli, db: Database,
+                                                                          statement: str) -> None:
+    """An assessment written by hand puts the next one off a year; an indicator deleted by hand from three puts a
+    £5,000,000.01 contract under s.52(1)'s minimum, with no entry saying so."""
+    _pa2023(run)
+    run("people", "add", "jsmith", "--email", "j.smith@trustx.example", "--role", "provider")
+    for k in ("a", "b", "c"):
+        run("kpi", "add", "p", k, "--title", k.upper(), "--target", "1", "--better", "higher")
+    run("contract", "set", "p", "--kpis-exempt", "not assessable by KPIs")
+    assert run("audit", "verify").exit_code == 0
+    db.tamper(statement)
+    err = run("audit", "verify", expect=1).stderr
+    assert "kpi_assessment #1" in err or "contract #1" in err or "kpi #3" in err, err
+
+
+# --- an s.52(2) exemption recorded on the wrong contract ----------------------------------------------------------
+
+def test_an_exemption_recorded_by_mistake_can_be_withdrawn(run: Cli, db: Database) -> None:
+    """`contract set --kpis-exempt REASON` on the wrong contract silenced the s.52(1) and s.71(2) flags for good:
+    `--kpis-exempt ''` was refused ('must not be empty') and nothing else takes it away but a hand edit.
+    '' withdraws it, as `--provider-contact ''` does, audited."""
+    _pa2023(run)
+    run("contract", "set", "p", "--kpis-exempt", "meant for another contract")
+    assert run.json("contract", "show", "p")["assessment_due_on"] is None
+    run("contract", "set", "p", "--kpis-exempt", "")
+    shown = run.json("contract", "show", "p")
+    assert shown["kpis_exempt"] is None and shown["assessment_due_on"] == "2025-03-31"
+    assert run("audit", "verify").exit_code == 0
