@@ -157,7 +157,15 @@ def _script(home: Path) -> list[Step]:
         ("The Transparency Code's contracts data for the quarter (contracts over £5,000), ready to publish.",
          ["export", "transparency", "--quarter", "2026-Q3", "--out", str(home / "contracts-2026-Q3.csv")], 0,
          "alice"),
-        ("Keep the chain's head outside the database ...", ["audit", "checkpoint"], 0, "alice"),
+        ("School nursing is to be recommissioned under the Procurement Act 2023 (a light-touch contract): its "
+         "route goes on the record, and its clocks count working days as the Act defines them.",
+         ["procurement", "start", "school-nursing", "--regime", "pa2023", "--procedure", "open", "--light-touch"], 0,
+         "alice"),
+        ("", ["procurement", "show", "school-nursing"], 0, "alice"),
+        ("Keep the chain's head outside the database: a signing key kept outside it ...", ["audit", "keygen"], 0,
+         "gill"),
+        ("... signs the head, so a copy sent out can be checked against the published public key.",
+         ["audit", "checkpoint", "--sign"], 0, "gill"),
         ("... and check that nothing in the record was altered.", ["audit", "verify"], 0, "alice"),
     ]
     return steps
