@@ -21,7 +21,6 @@ entry: an unknown step, steps in a cycle, a negative period, an unknown calendar
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 
 from cycle import files, inputs
 from cycle.errors import BadInput
-from cycle.workflow.definition import ID
+from cycle.workflow.definition import ID, _flag, _toml  # the workflow file's checks: one wording for both files
 
 from .working_days import CALENDARS, COUNTS
 
@@ -345,13 +344,6 @@ def _string(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> str:
     return value
 
 
-def _flag(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> bool:
-    value = raw.get(key, False)
-    if not isinstance(value, bool):
-        raise fail(entry, f"{key} must be true or false (no quotes), not {_toml(value)}")
-    return value
-
-
 def _days(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> int:
     value = raw.get(key)
     if value is None:
@@ -402,13 +394,3 @@ def _only(raw: Mapping[str, Any], allowed: set[str], entry: str, fail: Any) -> N
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise fail(entry, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, str | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return repr(value)
