@@ -422,8 +422,8 @@ def workflow_dict(wf: Any) -> dict[str, Any]:
 
 def contract(st: Any) -> str:
     d = st.as_dict()
-    money = ", ".join(f"{label} £{Decimal(value):,.2f}" for label, value in (("total", d["value_total"]),
-                                                                             ("annual", d["value_annual"])) if value)
+    money = ", ".join(f"{label} {pounds(value)}" for label, value in (("total", d["value_total"]),
+                                                                       ("annual", d["value_annual"])) if value)
     no_notice = (f"runs on {d['run_on']}" if d["if_no_notice"] == "run-on" and d["run_on"]
                  else "runs on (period not stated)" if d["if_no_notice"] == "run-on" else "ends")
     lines = [f"Contract of {d['project']}: {d['provider'] or '-'} ({d['ref'] or 'no reference'})",
