@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
 from cycle.audit.images import COVERED
+from cycle.calendar.clock import london_today
 
 from .conftest import BODY, Cli, PgServer
 from .test_database import _psql
@@ -78,6 +80,9 @@ def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.Monk
         run("people", "add", gina, "--email", "gina@council.example", "--role", "governance-lead")
         run("people", "add", chair, "--email", "chair@council.example", "--role", "approver", "--body", BODY)
         run("people", "add", names["mallory"], "--email", "mallory@council.example")
+        soon = london_today() + timedelta(days=30)  # root stands in for chair next month
+        run("people", "deputy", "add", chair, "--deputy", names["root"], "--body", BODY, "--from", str(soon), "--to",
+            str(soon + timedelta(days=5)))
         t.acts("pat")
         run("programme", "add", "emotional-health", "--title", "Emotional health and wellbeing")
         run("project", "new", "camhs", "--title", "CAMHS", "--lead-commissioner", "CCGs", "--model", "joint",
@@ -178,6 +183,9 @@ ATTEMPTS: dict[str, tuple[str, str, str]] = {
     "person_role": ("INSERT INTO person_role (person_id, role, body) SELECT id, 'governance-lead', '' FROM person "
                     "WHERE name = session_user",
                     "UPDATE person_role SET role = 'admin'", "DELETE FROM person_role WHERE role = 'approver'"),
+    "deputy": ("INSERT INTO deputy (approver, deputy, body, starts_on, ends_on, added_by, added_at) SELECT approver, "
+               "session_user, body, '2100-01-01', '2100-01-02', session_user, 'now' FROM deputy",
+               "UPDATE deputy SET ends_on = '2100-12-31'", "DELETE FROM deputy"),
     "review_meeting": ("INSERT INTO review_meeting (project_id, quarter, held_on, recorded_by, recorded_at) "
                        "SELECT id, '2026-Q3', '2026-12-01', session_user, 'now' FROM project WHERE key = 'camhs'",
                        "UPDATE review_meeting SET held_on = '2026-07-01'", "DELETE FROM review_meeting"),
@@ -273,13 +281,16 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
                                     f"{login} is not one",
         ATTEMPTS["person_role"][2]: f"only an admin may grant or remove a role (admins: {team.login('root')}), and "
                                     f"{login} is not one",
+        ATTEMPTS["deputy"][0]: f"only {team.login('chair')} or an admin may add or end a deputy for them, and "
+                               f"{login} is neither",
+        ATTEMPTS["deputy"][1]: "a deputy's window only ends early, from today on, with: cycle people deputy end",
         ATTEMPTS["outbox"][1]: f"outbox #1 was changed without an audit entry of the same transaction, by {login}, "
                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
         **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
            if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
                      "workflow_version", "programme", "kpi_target", "procurement", "procurement_step")
            or (s == u and t in ("contract_funder", "kpi_assessment"))
-           or (s == d and t in ("milestone", "contract", "person", "outbox", "kpi", "kpi_value", "action"))
+           or (s == d and t in ("milestone", "contract", "person", "outbox", "kpi", "kpi_value", "action", "deputy"))
            or (s == u and t == "person_role")},
     }
     team.acts("root")
