@@ -10,8 +10,6 @@ from cycle.calendar.clock import london_today
 
 from .conftest import BODY, Cli, Database
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
-from .test_prevention import Team, attempt
-from .test_prevention import team as team_fixture  # noqa: F401 - the `team` fixture
 
 TODAY = london_today()
 
@@ -214,38 +212,3 @@ def test_the_gate_request_email_goes_to_a_deputy_in_their_window_once(board: Cli
     (mail,) = smtp.received
     assert sorted(mail.rcpt_tos) == ["chair2@council.gov.uk", "chair@council.gov.uk", "vice@council.gov.uk"]
 
-
-@pytest.mark.postgresql_only
-def test_on_postgresql_a_deputys_hand_written_decision_is_accepted_only_within_the_window(team: Team) -> None:
-    """Mallory, a team member with her own login, is chair's deputy: the database takes her INSERT of a decision
-    (with its entry) on a day within her window, and refuses it on any other."""
-    from sqlalchemy import text
-
-    from cycle.audit import chain
-
-    chair, mallory = team.login("chair"), team.login("mallory")
-    team.acts("chair")
-    team.run("people", "deputy", "add", chair, "--deputy", mallory, "--body", BODY, "--from", day(1), "--to", day(5))
-    forged = ("INSERT INTO decision (project_id, cycle, visit, gate, outcome, body, ref, recorded_by, recorded_at) "
-              "SELECT id, cycle, visit, 'plan-do', 'go', :body, 'by hand', session_user, 'now' FROM project "
-              "WHERE key = 'camhs' RETURNING id")
-    engine = team.engine("mallory")
-    try:
-        before = team.rows()
-        assert attempt(engine, forged, params={"body": BODY}) == (
-            "42501", f"separation of duties: {mallory} may decide for {BODY} only as a deputy ({day(1)} to {day(5)} "
-                     f"for {chair}), not on {TODAY}")
-        assert team.rows() == before
-        team.run("people", "deputy", "end", chair, "--deputy", mallory, "--body", BODY)  # cancelled before it starts
-        team.run("people", "deputy", "add", chair, "--deputy", mallory, "--body", BODY, "--from", day(0), "--to",
-                 day(0))
-        with engine.begin() as conn:  # today, with her own entry holding the row: the database takes it
-            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-            (found,) = [r[0] for r in conn.execute(text(forged), {"body": BODY})]
-            row = dict(conn.execute(text("SELECT * FROM decision WHERE id = :i"), {"i": found}).one()._mapping)
-            chain.append(conn, actor=mallory, action="by-hand", project="camhs",
-                         payload={"rows": [{"table": "decision", "id": found, "row": row}]})
-    finally:
-        engine.dispose()
-    team.acts("root")
-    assert team.run.json("project", "show", "camhs")["decisions"][-1]["recorded_by"] == mallory

@@ -549,3 +549,42 @@ def test_a_governance_leads_own_login_corrects_a_notice_and_a_milestone(team: Te
     mallory.dispose()
     assert said is not None, "a raw edit of a served date committed"
     assert team.server.sql("SELECT notice_served_on FROM contract", database=team.database) == [("2026-09-15",)]
+
+
+# --- deputies (revision 0025) -------------------------------------------------------------------------
+
+def _day(offset: int) -> str:
+    return (london_today() + timedelta(days=offset)).isoformat()
+
+
+def test_on_postgresql_a_deputys_hand_written_decision_is_accepted_only_within_the_window(team: Team) -> None:
+    """Mallory, a team member with her own login, is chair's deputy: the database takes her INSERT of a decision
+    (with its entry) on a day within her window, and refuses it on any other."""
+    from cycle.audit import chain
+
+    chair, mallory = team.login("chair"), team.login("mallory")
+    team.acts("chair")
+    team.run("people", "deputy", "add", chair, "--deputy", mallory, "--body", BODY, "--from", _day(1), "--to", _day(5))
+    forged = ("INSERT INTO decision (project_id, cycle, visit, gate, outcome, body, ref, recorded_by, recorded_at) "
+              "SELECT id, cycle, visit, 'plan-do', 'go', :body, 'by hand', session_user, 'now' FROM project "
+              "WHERE key = 'camhs' RETURNING id")
+    engine = team.engine("mallory")
+    try:
+        before = team.rows()
+        assert attempt(engine, forged, params={"body": BODY}) == (
+            "42501", f"separation of duties: {mallory} may decide for {BODY} only as a deputy ({_day(1)} to {_day(5)} "
+                     f"for {chair}), not on {london_today()}")
+        assert team.rows() == before
+        team.run("people", "deputy", "end", chair, "--deputy", mallory, "--body", BODY)  # cancelled before it starts
+        team.run("people", "deputy", "add", chair, "--deputy", mallory, "--body", BODY, "--from", _day(0), "--to",
+                 _day(0))
+        with engine.begin() as conn:  # today, with her own entry holding the row: the database takes it
+            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+            (found,) = [r[0] for r in conn.execute(text(forged), {"body": BODY})]
+            row = dict(conn.execute(text("SELECT * FROM decision WHERE id = :i"), {"i": found}).one()._mapping)
+            chain.append(conn, actor=mallory, action="by-hand", project="camhs",
+                         payload={"rows": [{"table": "decision", "id": found, "row": row}]})
+    finally:
+        engine.dispose()
+    team.acts("root")
+    assert team.run.json("project", "show", "camhs")["decisions"][-1]["recorded_by"] == mallory
