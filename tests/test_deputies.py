@@ -212,3 +212,26 @@ def test_the_gate_request_email_goes_to_a_deputy_in_their_window_once(board: Cli
     (mail,) = smtp.received
     assert sorted(mail.rcpt_tos) == ["chair2@council.gov.uk", "chair@council.gov.uk", "vice@council.gov.uk"]
 
+
+
+def test_a_deputy_lapses_when_the_approver_is_no_longer_one(board: Cli) -> None:
+    run = board
+    run("people", "add", "chair2", "--email", "chair2@council.gov.uk", "--role", "approver", "--body", BODY,
+        user="root")
+    deputy(run, 0, 5)
+    run("people", "remove-role", "chair", "--role", "approver", "--body", BODY, user="root")
+    assert decide(run, expect=6).startswith(f"Error: vice may decide for {BODY} only as a deputy (from {day(0)} to "
+                                            f"{day(5)} for chair), and today is {TODAY}; an approver (chair2)")
+
+
+@pytest.mark.sqlite_only
+def test_a_window_written_into_the_file_by_hand_is_named_with_the_decision_it_let_through(board: Cli,
+                                                                                          db: Database) -> None:
+    run = board
+    db.execute("INSERT INTO deputy (approver, deputy, body, starts_on, ends_on, added_by, added_at) VALUES "
+               "('chair', 'vice', :body, :first, :last, 'chair', '2026-01-01T00:00:00.000000Z')",
+               params={"body": BODY, "first": day(-1), "last": day(1)})
+    decide(run)  # the file's own trigger cannot tell who wrote the window
+    found = run.json("audit", "verify", expect=1)["records"]["discrepancies"]
+    assert sorted({d["table"] for d in found}) == ["audit_entry", "deputy"]
+    assert any("was recorded by vice, who is not an approver for" in d["problem"] for d in found)
