@@ -235,3 +235,24 @@ def test_a_window_written_into_the_file_by_hand_is_named_with_the_decision_it_le
     found = run.json("audit", "verify", expect=1)["records"]["discrepancies"]
     assert sorted({d["table"] for d in found}) == ["audit_entry", "deputy"]
     assert any("was recorded by vice, who is not an approver for" in d["problem"] for d in found)
+
+
+def test_a_database_made_before_deputies_upgrades_and_takes_one(run: Cli, db: Database) -> None:
+    """Revision 0025 on a database at 0024 with a decision on record: the table and its rules arrive, nothing
+    else changes, and a deputy then decides."""
+    from cycle.db import schema
+    from cycle.db.store import open_store
+
+    store = open_store()
+    schema.upgrade(store, target="0024")
+    store.dispose()
+    assert "deputy" not in db.tables()
+    run("init")
+    assert "deputy" in db.tables() and run.json("db", "status")["current"] == schema.head()
+    run("project", "new", "camhs", "--title", "CAMHS", "--accountable-body", BODY, "--owner", "alice")
+    run("people", "add", "chair", "--email", "chair@council.gov.uk", "--role", "approver", "--body", BODY)
+    run("people", "add", "vice", "--email", "vice@council.gov.uk")
+    run("people", "deputy", "add", "chair", "--deputy", "vice", "--body", BODY, "--from", day(0), "--to", day(0),
+        user="chair")
+    assert "acting for chair" in decide(run)
+    run("audit", "verify")
