@@ -39,7 +39,11 @@ def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, r
     d, moved = engine.record_decision(ready_store(), key, actor=actor(), gate=gate_id, outcome=outcome, body=body,
                                       ref=ref, recycle_to=recycle_to, decided_on=decided_on, note=note,
                                       expect_version=expect_version)
-    click.echo(f"Recorded decision #{d.id}: {d.outcome} on {d.gate} by {d.body} ({d.ref}).")
+    from cycle.governance import deputies
+
+    authority = deputies.authority_of(ready_store(), key, d.id or 0) or ""
+    acting = f", {authority}" if authority.startswith("acting for ") else ""
+    click.echo(f"Recorded decision #{d.id}: {d.outcome} on {d.gate} by {d.body} ({d.ref}){acting}.")
     if moved:
         click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} (audit entry {moved.seq}).")
         note = moved.contract_note()

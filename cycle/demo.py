@@ -35,6 +35,7 @@ def _script(home: Path) -> list[Step]:
     k = "camhs"
     team = str(home / "workflows" / "commissioning.toml")
     ev = ["evidence", "add", k]
+    leave = _next_month()
     steps: list[Step] = [("Create the database.", ["init"], 0, "alice")]
     for key, title, lead, model, body in SERVICES:
         steps.append((f"Load {title} (lead commissioner {lead}, {model} model).",
@@ -48,6 +49,10 @@ def _script(home: Path) -> list[Step]:
         ("", ["people", "add", "chair", "--email", "ctb.chair@council.gov.uk", "--role", "approver", "--body", CTB],
          0, "admin"),
         ("", ["people", "add", "gill", "--email", "gill@council.gov.uk", "--role", "governance-lead"], 0, "admin"),
+        ("The chair will be on leave next month: Vic, a known person, decides for the board in their place then.",
+         ["people", "add", "vic", "--email", "vic@council.gov.uk"], 0, "admin"),
+        ("", ["people", "deputy", "add", "chair", "--deputy", "vic", "--body", CTB, "--from", leave[0], "--to",
+              leave[1]], 0, "chair"),
         ("", ["project", "set", k, "--governance-lead", "gill", "--sro", "alice"], 0, "alice"),
         ("Projects sit under programmes, the commissioning intentions (seed 002). CAMHS joins one, and its card "
          "says the hub's role: lead, associate or partnership (seed 001 Appendix A).",
@@ -172,6 +177,17 @@ def _script(home: Path) -> list[Step]:
 
 
 RETURN = "returns.csv"
+
+
+def _next_month() -> tuple[str, str]:
+    """The first and last day of next month (London dates)."""
+    from datetime import timedelta
+
+    from cycle.calendar import clock
+
+    first = (clock.london_today().replace(day=1) + timedelta(days=32)).replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return first.isoformat(), last.isoformat()
 
 
 def _provider_return(home: Path) -> None:

@@ -34,7 +34,7 @@ def test_a_close_written_without_the_rules_field_after_a_refusal_named_the_rule_
     assert entry["action"] == "advance" and "rules" not in entry["payload"]
     found = run("audit", "verify", expect=1).stderr.splitlines()
     assert found[0] == ("Records FAILED: 1 does not match the audit log, which itself verified (checked every "
-                        "column of 18 rows in 23 tables):")
+                        "column of 18 rows in 24 tables):")
     assert found[1].startswith(f"  entry {entry['seq']} (advance of camhs, gate review-closed) passed the gate, but "
                                f"the record at that entry does not meet it: contract-notice (The contract C-1 with "
                                f"Trust X is live and notice has not been served: Serve notice by {Y + 3}-03-31")

@@ -21,8 +21,8 @@ from .conftest import CAMHS, Cli, Database, go
 
 CHECKED = {"project": 3, "evidence": 3, "decision": 3, "waiver": 0, "programme": 0, "gate_request": 0, "milestone": 0,
            "contract": 0, "contract_funder": 0, "procurement": 0, "procurement_step": 0, "link": 0, "person": 0,
-           "person_role": 0, "review_meeting": 0, "outbox": 0, "delivery_attempt": 0, "workflow_version": 2, "kpi": 0,
-           "kpi_target": 0, "kpi_value": 0,
+           "person_role": 0, "deputy": 0, "review_meeting": 0, "outbox": 0, "delivery_attempt": 0,
+           "workflow_version": 2, "kpi": 0, "kpi_target": 0, "kpi_value": 0,
            "action": 0, "kpi_assessment": 0}
 COLUMNS = ("seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash")
 

@@ -166,6 +166,7 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("DROP TABLE procurement_step")  # and revision 0022's: no procurement recorded
         conn.exec_driver_sql("DROP TABLE procurement")
         conn.exec_driver_sql("ALTER TABLE contract DROP COLUMN provider_contact")  # and revision 0024's
+        conn.exec_driver_sql("DROP TABLE deputy")  # and revision 0025's: nobody stands in
         conn.exec_driver_sql("DROP TABLE contract_funder")  # and revision 0021's: nobody paying yet
         for table in ("action", "kpi_value", "kpi_target", "kpi"):  # and revision 0020's tables and columns
             conn.exec_driver_sql(f"DROP TABLE {table}")

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
 from cycle.audit.images import COVERED
+from cycle.calendar.clock import london_today
 
 from .conftest import BODY, Cli, PgServer
 from .test_database import _psql
@@ -78,6 +80,9 @@ def team(run: Cli, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.Monk
         run("people", "add", gina, "--email", "gina@council.example", "--role", "governance-lead")
         run("people", "add", chair, "--email", "chair@council.example", "--role", "approver", "--body", BODY)
         run("people", "add", names["mallory"], "--email", "mallory@council.example")
+        soon = london_today() + timedelta(days=30)  # root stands in for chair next month
+        run("people", "deputy", "add", chair, "--deputy", names["root"], "--body", BODY, "--from", str(soon), "--to",
+            str(soon + timedelta(days=5)))
         t.acts("pat")
         run("programme", "add", "emotional-health", "--title", "Emotional health and wellbeing")
         run("project", "new", "camhs", "--title", "CAMHS", "--lead-commissioner", "CCGs", "--model", "joint",
@@ -178,6 +183,9 @@ ATTEMPTS: dict[str, tuple[str, str, str]] = {
     "person_role": ("INSERT INTO person_role (person_id, role, body) SELECT id, 'governance-lead', '' FROM person "
                     "WHERE name = session_user",
                     "UPDATE person_role SET role = 'admin'", "DELETE FROM person_role WHERE role = 'approver'"),
+    "deputy": ("INSERT INTO deputy (approver, deputy, body, starts_on, ends_on, added_by, added_at) SELECT approver, "
+               "session_user, body, '2100-01-01', '2100-01-02', session_user, 'now' FROM deputy",
+               "UPDATE deputy SET ends_on = '2100-12-31'", "DELETE FROM deputy"),
     "review_meeting": ("INSERT INTO review_meeting (project_id, quarter, held_on, recorded_by, recorded_at) "
                        "SELECT id, '2026-Q3', '2026-12-01', session_user, 'now' FROM project WHERE key = 'camhs'",
                        "UPDATE review_meeting SET held_on = '2026-07-01'", "DELETE FROM review_meeting"),
@@ -273,13 +281,16 @@ def test_every_raw_write_on_every_covered_table_is_refused_or_named(team: Team) 
                                     f"{login} is not one",
         ATTEMPTS["person_role"][2]: f"only an admin may grant or remove a role (admins: {team.login('root')}), and "
                                     f"{login} is not one",
+        ATTEMPTS["deputy"][0]: f"only {team.login('chair')} or an admin may add or end a deputy for them, and "
+                               f"{login} is neither",
+        ATTEMPTS["deputy"][1]: "a deputy's window only ends early, from today on, with: cycle people deputy end",
         ATTEMPTS["outbox"][1]: f"outbox #1 was changed without an audit entry of the same transaction, by {login}, "
                                f"holding the row as it now is: only cycle's commands change it, each with its entry",
         **{s: f"permission denied for table {t}" for t, (_, u, d) in ATTEMPTS.items() for s in (u, d)
            if t in ("evidence", "decision", "waiver", "gate_request", "link", "review_meeting", "delivery_attempt",
                      "workflow_version", "programme", "kpi_target", "procurement", "procurement_step")
            or (s == u and t in ("contract_funder", "kpi_assessment"))
-           or (s == d and t in ("milestone", "contract", "person", "outbox", "kpi", "kpi_value", "action"))
+           or (s == d and t in ("milestone", "contract", "person", "outbox", "kpi", "kpi_value", "action", "deputy"))
            or (s == u and t == "person_role")},
     }
     team.acts("root")
@@ -538,3 +549,42 @@ def test_a_governance_leads_own_login_corrects_a_notice_and_a_milestone(team: Te
     mallory.dispose()
     assert said is not None, "a raw edit of a served date committed"
     assert team.server.sql("SELECT notice_served_on FROM contract", database=team.database) == [("2026-09-15",)]
+
+
+# --- deputies (revision 0025) -------------------------------------------------------------------------
+
+def _day(offset: int) -> str:
+    return (london_today() + timedelta(days=offset)).isoformat()
+
+
+def test_on_postgresql_a_deputys_hand_written_decision_is_accepted_only_within_the_window(team: Team) -> None:
+    """Mallory, a team member with her own login, is chair's deputy: the database takes her INSERT of a decision
+    (with its entry) on a day within her window, and refuses it on any other."""
+    from cycle.audit import chain
+
+    chair, mallory = team.login("chair"), team.login("mallory")
+    team.acts("chair")
+    team.run("people", "deputy", "add", chair, "--deputy", mallory, "--body", BODY, "--from", _day(1), "--to", _day(5))
+    forged = ("INSERT INTO decision (project_id, cycle, visit, gate, outcome, body, ref, recorded_by, recorded_at) "
+              "SELECT id, cycle, visit, 'plan-do', 'go', :body, 'by hand', session_user, 'now' FROM project "
+              "WHERE key = 'camhs' RETURNING id")
+    engine = team.engine("mallory")
+    try:
+        before = team.rows()
+        assert attempt(engine, forged, params={"body": BODY}) == (
+            "42501", f"separation of duties: {mallory} may decide for {BODY} only as a deputy ({_day(1)} to {_day(5)} "
+                     f"for {chair}), not on {london_today()}")
+        assert team.rows() == before
+        team.run("people", "deputy", "end", chair, "--deputy", mallory, "--body", BODY)  # cancelled before it starts
+        team.run("people", "deputy", "add", chair, "--deputy", mallory, "--body", BODY, "--from", _day(0), "--to",
+                 _day(0))
+        with engine.begin() as conn:  # today, with her own entry holding the row: the database takes it
+            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+            (found,) = [r[0] for r in conn.execute(text(forged), {"body": BODY})]
+            row = dict(conn.execute(text("SELECT * FROM decision WHERE id = :i"), {"i": found}).one()._mapping)
+            chain.append(conn, actor=mallory, action="by-hand", project="camhs",
+                         payload={"rows": [{"table": "decision", "id": found, "row": row}]})
+    finally:
+        engine.dispose()
+    team.acts("root")
+    assert team.run.json("project", "show", "camhs")["decisions"][-1]["recorded_by"] == mallory

@@ -17,7 +17,7 @@ from .test_audit import CHECKED as CHECKED_JSON
 from .test_audit import build_history
 from .test_verification import REPORTS
 
-CHECKED = ("Records match the log: every column of 11 rows in 23 tables (3 projects, 3 evidence, 3 decisions, "
+CHECKED = ("Records match the log: every column of 11 rows in 24 tables (3 projects, 3 evidence, 3 decisions, "
            "0 waivers, 2 workflow versions and 0 other rows), and the workflows of 6 gate entries.")
 
 
@@ -238,7 +238,7 @@ def test_text_that_is_not_utf8_is_named_not_a_database_error(fuller: Cli, db: Da
 
 def test_what_cycle_writes_matches_the_log(fuller: Cli) -> None:
     out = fuller("audit", "verify").stdout.splitlines()
-    assert out[1] == ("Records match the log: every column of 18 rows in 23 tables (3 projects, 3 evidence, "
+    assert out[1] == ("Records match the log: every column of 18 rows in 24 tables (3 projects, 3 evidence, "
                       "3 decisions, 0 waivers, 2 workflow versions and 7 other rows), and the workflows of 6 gate "
                       "entries.")
 

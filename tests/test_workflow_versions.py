@@ -156,7 +156,7 @@ def test_a_new_version_is_for_new_projects_until_a_governance_lead_moves_one(rea
     assert run.json("workflow", "show", "commissioning", "--version", "1")["sha256"] == sha(BUILTIN)
     assert run.json("workflow", "show", "commissioning")["version"] == 3
     assert run("audit", "verify").stdout.splitlines()[1] == (
-        "Records match the log: every column of 12 rows in 23 tables (2 projects, 0 evidence, 0 decisions, 0 waivers, "
+        "Records match the log: every column of 12 rows in 24 tables (2 projects, 0 evidence, 0 decisions, 0 waivers, "
         "4 workflow versions and 6 other rows), and the workflows of 0 gate entries.")
 
 
@@ -441,7 +441,7 @@ def test_a_database_from_revision_0008_gets_the_workflows_its_log_shows(run: Cli
     assert "warning: should-criterion owner-set not met" not in run("project", "advance", "pilot").stderr
     assert run.json("project", "show", "pilot")["stage"] == "closed"
     assert run("audit", "verify").stdout.splitlines()[1] == (
-        "Records match the log: every column of 14 rows in 23 tables (4 projects, 4 evidence, 2 decisions, 0 waivers, "
+        "Records match the log: every column of 14 rows in 24 tables (4 projects, 4 evidence, 2 decisions, 0 waivers, "
         "4 workflow versions and 0 other rows), and the workflows of 3 gate entries.")
     assert run("init").stdout.count("\n") == 1  # upgraded once: nothing more to install or pin
 

@@ -46,6 +46,8 @@ COVERED: dict[str, tuple[str, ...]] = {
     "link": ("id", "project_id", "kind", "other_id", "created_at"),
     "person": ("id", "name", "email", "created_at"),
     "person_role": ("id", "person_id", "role", "body"),
+    "deputy": ("id", "approver", "deputy", "body", "starts_on", "ends_on", "added_by", "added_at", "ended_by",
+               "ended_at"),
     "review_meeting": ("id", "project_id", "quarter", "held_on", "note", "recorded_by", "recorded_at", "attendees",
                        "snapshot"),
     "kpi": ("id", "contract_id", "key", "title", "unit", "better", "source", "created_by", "created_at"),

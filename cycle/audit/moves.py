@@ -19,7 +19,8 @@ order, and checks each entry that moves or creates a project:
 - a project is created by `project.create`, at its workflow's first stage, visit 1 of cycle 1, or by
   `project.import`, at a stage that is not final, visit 1 of cycle 1, its entry naming the register
   (file, SHA-256, line) it came from;
-- a decision row is written by an approver of its body, when the body has approvers on record at that entry
+- a decision row is written by an approver of its body (or a deputy of one, within the window, on the entry's
+  London day), when the body has approvers on record at that entry
   (and its entry does not claim an approver's authority when it has none: the reports flag it unverified),
   and not by the project's owner (cycle.governance.authority.decision_authority; on SQLite, whoever can write
   the file can drop the triggers that refuse such a row, and a gate several bodies ratify would open on a go
@@ -57,7 +58,7 @@ IMPORT = "project.import"  # cycle.interchange.register.ACTION
 # in the replay's Spill, on disk (listed by project where a gate reads a project's rows); the installed workflow
 # versions, people and their roles (an organisation's, not a portfolio's) in memory.
 _SPILLED = ("project", "evidence", "decision", "waiver", "contract", "link")
-_KEPT = (*_SPILLED, "workflow_version", "person", "person_role")
+_KEPT = (*_SPILLED, "workflow_version", "person", "person_role", "deputy")
 _BY_PROJECT = ("evidence", "decision", "waiver", "link", "contract")
 _MOVED = ("stage", "visit", "cycle")
 
@@ -86,7 +87,7 @@ class Moves:
             if action != BASELINE:
                 for table, row_id, row, _ in images:
                     if table == "decision" and isinstance(row, dict) and row_id not in self.rows["decision"]:
-                        self._decision(seq, row_id, row, payload if action == "decision.record" else {})
+                        self._decision(seq, at, row_id, row, payload if action == "decision.record" else {})
             for table, row_id, row, was in images:
                 if action == BASELINE:
                     self._baseline(seq, table, row_id, row)
@@ -160,7 +161,7 @@ class Moves:
     def _say(self, seq: int, key: Any, problem: str) -> None:
         self.found.append(("audit_entry", seq, key if isinstance(key, str) else None, problem, seq))
 
-    def _decision(self, seq: int, row_id: int, row: dict[str, Any], payload: dict[str, Any]) -> None:
+    def _decision(self, seq: int, at: Any, row_id: int, row: dict[str, Any], payload: dict[str, Any]) -> None:
         """A new decision row: its recorder may decide for its body, as the record stood before this entry, and
         the authority its entry gives (which the reports read to flag an unverified decision) is so."""
         body, by = row.get("body"), row.get("recorded_by")
@@ -178,11 +179,18 @@ class Moves:
                 self._say(seq, key, f"{where} says it was recorded as {claimed!r}, but {body} had no approvers on "
                                     f"record: the decision is unverified")
             return
-        if not identity.among(by, approvers):
+        if not identity.among(by, approvers) and not self._deputy(by, body, approvers, at):
             self._say(seq, key, f"{where} was recorded by {by}, who is not an approver for {body} (approvers: "
                                 f"{', '.join(approvers)}); only they can record its decisions")
         elif identity.same(by, project.get("owner")):
             self._say(seq, key, f"{where} was recorded by {by}, who owns {key} and may not decide its gates")
+
+    def _deputy(self, by: str, body: str, approvers: list[str], at: Any) -> bool:
+        """Whether `by` was a deputy of one of `approvers` for `body` on the London day of `at` (migration 0025)."""
+        day = london_date(parse_utc(at)).isoformat()
+        return any(r.get("body") == body and identity.same(r.get("deputy"), by)
+                   and identity.among(str(r.get("approver")), approvers)
+                   and str(r.get("starts_on")) <= day <= str(r.get("ends_on")) for r in self.rows["deputy"].values())
 
     def _advance(self, seq: int, at: Any, key: Any, to_stage: Any, payload: dict[str, Any],
                  images: list[Image]) -> None:

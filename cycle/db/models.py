@@ -260,6 +260,25 @@ class PersonRole(SQLModel, table=True):
     body: str = ""  # the body an approver decides for; empty for other roles
 
 
+class Deputy(SQLModel, table=True):
+    """Someone who may decide for a body in an approver's place, from one day to another (London dates, both
+    inclusive; ISO text). Rows are added, never deleted: ending a window early moves `ends_on` back and says who
+    ended it and when (cycle.governance.deputies)."""
+
+    __tablename__ = "deputy"
+
+    id: int | None = Field(default=None, primary_key=True)
+    approver: str = Field(index=True)  # canonical login of the approver they stand in for
+    deputy: str = Field(index=True)  # canonical login of the deputy
+    body: str
+    starts_on: str
+    ends_on: str
+    added_by: str
+    added_at: str
+    ended_by: str | None = None  # who ended the window early, and when
+    ended_at: str | None = None
+
+
 class GateRequest(SQLModel, table=True):
     """A manager asking a body to decide a gate; the requester may not decide it (separation of duties)."""
 

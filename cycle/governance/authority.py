@@ -6,20 +6,22 @@ Names are compared as canonical logins (cycle.governance.identity): whoever owns
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from cycle.calendar import clock
 from cycle.calendar.clock import LONDON, parse_utc
-from cycle.db.models import GateRequest, Waiver
+from cycle.db.models import Deputy, GateRequest, Waiver
 from cycle.db.rows import ProjectRow
 from cycle.db.sql import sql_of
 from cycle.projects import history
 from cycle.shell import quote
 from cycle.workflow.definition import CORE_FIELDS, Workflow
 
-from . import identity, people
+from . import deputies, identity, people
 
 # The project field every gate's authority depends on: the accountable body names who decides its
 # gates (body "accountable"), so whoever could rename it could send a gate to a body of their
@@ -97,9 +99,19 @@ def decision_authority(session: Session, project: ProjectRow, gate: str, body: s
                 f"{instead}"), ""
     if not approvers:
         return None, f"unverified: no approvers registered for {body}"
+    authority_text = f"approver for {body}"
     if not identity.among(actor, approvers):
-        return (f"{actor} is not an approver for {body} (approvers: {', '.join(approvers)}); "
-                f"only they can record its decisions"), ""
+        today = clock.london_today()
+        window = _acting_for(session, body, actor, today)
+        if window is None:
+            windows = _windows_as_deputy(session, body, actor)
+            if windows:
+                said = ", ".join(f"from {w.starts_on} to {w.ends_on} for {w.approver}" for w in windows)
+                return (f"{actor} may decide for {body} only as a deputy ({said}), and today is {today}; "
+                        f"an approver ({', '.join(approvers)}) must record it"), ""
+            return (f"{actor} is not an approver for {body} (approvers: {', '.join(approvers)}); "
+                    f"only they can record its decisions"), ""
+        authority_text = f"acting for {window.approver}, deputy since {window.starts_on}"
     refusal = owner_refusal(session, project, actor, "decide its gates",
                             f"another approver for {body} must record it")
     if refusal:
@@ -107,7 +119,7 @@ def decision_authority(session: Session, project: ProjectRow, gate: str, body: s
     if identity.among(actor, requesters(session, project, gate)):
         return (f"separation of duties: {actor} asked for gate {gate} and may not decide it; "
                 f"another approver for {body} must record it"), ""
-    return None, f"approver for {body}"
+    return None, authority_text
 
 
 def authority_change_refusal(session: Session, project: ProjectRow, actor: str, changes: dict[str, Any]) -> str | None:
@@ -155,3 +167,24 @@ def lead_refusal(session: Session, actor: str, what: str, command: str,
                 f"ask one of them to run: {command}"), False
     return (f"only {who} may {what}, and nobody is one yet; "
             f"{people.ask_admin(session, 'cycle people add <NAME> --role governance-lead')}"), False
+
+
+def _deputy_rows(session: Session, body: str, actor: str) -> list[Deputy]:
+    """Every window (not cancelled) in which `actor` is a deputy for `body`, earliest first."""
+    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body)
+                           .order_by(col(Deputy.starts_on), col(Deputy.id))).all()
+    return [r for r in rows if identity.same(r.deputy, actor) and r.ends_on >= r.starts_on]
+
+
+def _acting_for(session: Session, body: str, actor: str, day: date) -> deputies.Window | None:
+    """The window in which `actor` may decide for `body` on `day`: theirs as deputy of one of its approvers now
+    (so a deputy's deputy does not count), running that day; None if none."""
+    approvers = people.approvers_of(session, body)
+    for row in _deputy_rows(session, body, actor):
+        if identity.among(row.approver, approvers) and row.starts_on <= day.isoformat() <= row.ends_on:
+            return deputies.window(row)
+    return None
+
+
+def _windows_as_deputy(session: Session, body: str, actor: str) -> list[deputies.Window]:
+    return [deputies.window(r) for r in _deputy_rows(session, body, actor)]

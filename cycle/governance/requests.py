@@ -4,11 +4,13 @@ the body's approvers are emailed, once per gate and visit, with what the gate wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from cycle.calendar import clock
-from cycle.db.models import GateRequest, row_id
+from cycle.db.models import Deputy, GateRequest, row_id
 from cycle.db.rows import ProjectRow, row_of
 from cycle.db.sql import sql_of
 from cycle.db.store import Store
@@ -19,7 +21,7 @@ from cycle.shell import quote
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import ACCOUNTABLE, Gate, Workflow
 
-from . import people
+from . import identity, people
 
 KIND = "gate-request"
 
@@ -55,14 +57,21 @@ def deciding_bodies(wf: Workflow, gate: Gate, project: ProjectRow) -> list[str]:
     return list(dict.fromkeys(b for b in bodies if b))
 
 
-def recipients(session: Session, body: str, asker: str) -> list[tuple[str, str]]:
-    """(name, email) of whom to ask for `body`'s decision: its approvers, but not the asker (who may not decide it).
-    Deputies do not exist yet; when they do, they are added here."""
-    out = []
-    for name in people.approvers_of(session, body):
+def recipients(session: Session, body: str, asker: str) -> list[tuple[str, str, str]]:
+    """(name, email, role) of whom to ask for `body`'s decision: its approvers, and the deputies of theirs whose
+    window covers today (issue 15 part 7), each once, but not the asker (who may not decide it)."""
+    out: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    approvers = people.approvers_of(session, body)
+    deputies_today = _deputies_on(session, body, clock.london_today())
+    for name, role in [*((a, f"approver for {body}") for a in approvers),
+                       *((d, f"deputy for {a}, approver for {body}") for d, a in deputies_today)]:
         person = people.get(session, name)
-        if person is not None and person.name != asker and person.email:
-            out.append((person.name, person.email))
+        if person is None or not person.email or identity.same(person.name, asker):
+            continue
+        if identity.canonical(person.name) not in seen:
+            seen.add(identity.canonical(person.name))
+            out.append((person.name, person.email, role))
     return out
 
 
@@ -91,11 +100,11 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
             found = recipients(s, body, actor)
             if not found:
                 done.nobody.append(body)
-            for name, email in found:
+            for name, email, role in found:
                 row = outbox.queue(s, actor=actor, project=key, kind=KIND, period=period, recipient=name, email=email,
                                    due_on=clock.london_today().isoformat(),
                                    context={**context, "period": period, "body": body, "recipient": name,
-                                            "role": f"approver for {body}",
+                                            "role": role,
                                             "command": _command(key, gate, body)})
                 if row is None:
                     _earlier(s, done, key, period, name)
@@ -130,3 +139,12 @@ def _context(wf: Workflow, gate: Gate, project: ProjectRow, check: gates.GateChe
 
 def _command(key: str, gate: Gate, body: str) -> str:
     return f"cycle decision record {quote(key)} --gate {gate.id} --outcome go --body {quote(body)} --ref MINUTES"
+
+
+def _deputies_on(session: Session, body: str, day: date) -> list[tuple[str, str]]:
+    """(deputy, approver) for each deputy of `body`'s approvers whose window covers `day` (for the gate-request
+    email)."""
+    approvers = people.approvers_of(session, body)
+    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body, col(Deputy.starts_on) <= day.isoformat(),
+                                                col(Deputy.ends_on) >= day.isoformat()).order_by(col(Deputy.id))).all()
+    return [(r.deputy, r.approver) for r in rows if identity.among(r.approver, approvers)]
