@@ -131,3 +131,29 @@ def test_a_database_made_before_keeps_its_projects_on_their_version(run: Cli, db
     assert not criteria(run, "2027-01-05", "p2")["standstill-ended"][0]
     at(run, "2027-01-05", "project", "advance", "p2", expect=3)
     assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+
+
+def test_a_database_migrated_from_the_first_revision_passes_the_award_gate_as_before(run: Cli, db: Database) -> None:
+    """A database made at schema revision 0001 (before procurement existed) upgraded by `cycle init`: its camhs, at
+    plan, walks through do -> review with no procurement recorded, the procurement criteria reading "Not required"."""
+    from cycle.db import schema
+    from cycle.db.store import open_store
+
+    store = open_store()
+    schema.upgrade(store, target="0001")
+    store.dispose()
+    db.load((ROOT / "tests" / "data" / "revision-0001.sql").read_text(encoding="utf-8"))
+    run("init")
+    with on("2027-01-04"):
+        assert run.json("project", "show", "camhs")["stage"] == "plan"
+        for c in run.json("gate", "check", "camhs")["criteria"]:
+            if c["kind"] == "evidence" and c["must"] and not c["met"]:
+                run("evidence", "add", "camhs", c["id"], "--ref", "R1")
+        go(run, "camhs", "plan-do")
+        run("project", "advance", "camhs")
+        run("evidence", "add", "camhs", "contract-award", "--ref", "Contract CR-1")
+        go(run, "camhs", "do-review")
+    found = criteria(run, "2027-01-05")
+    assert [(k, v[0], v[2][:13]) for k, v in found.items()] == [(k, True, "Not required:") for k in PROCUREMENT]
+    at(run, "2027-01-05", "project", "advance", "camhs")
+    assert run.json("project", "show", "camhs")["stage"] == "review"
