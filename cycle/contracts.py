@@ -478,7 +478,7 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
                           **({"change_notice": notice.as_payload()} if notice else {})})
     if notice is not None:
         if notice.needed and notice.tracked:
-            notice.tracked = modified._record_pending(session, holder_key, notice, actor, today, clock.utc_now())
+            modified._record_pending(session, holder_key, notice, actor, today, clock.utc_now())
         if notices is not None:
             notices.append(notice.line(holder_key))
     return contract

@@ -119,3 +119,26 @@ def test_a_contract_regime_alone_says_the_notice_but_cannot_track_it_and_light_t
     at(run, "2027-02-03", "contract", "set", "camhs", "--regime", "pa2023-light-touch")
     assert changed(run, "2027-02-04", "--value", "5m") == [
         "No contract change notice needed: a light touch contract is exempt (Procurement Act 2023 s.75(6)(b))."]
+
+
+def test_odd_input_and_rows_edited_by_hand(ready: Cli, db: Database) -> None:
+    """A decrease counts as a change; a value edited by hand into text, or a procurement route edited by hand, is
+    one line, no traceback, and nothing pending written."""
+    run = ready
+    at(run, "2027-01-04", "procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-b")
+    at(run, "2027-01-05", *CONTRACT, "--start", "2027-04-01", "--end", "2030-03-31", "--value", "2m")
+    assert changed(run, "2027-02-01", "--value", "1.4m")[0].startswith(
+        "A notice of the modification is needed: the lifetime value has changed by £600,000.00 since the contract")
+    step(run, "camhs", "award", "2027-01-05")
+    step(run, "camhs", "modification-notice", "2027-02-02", "--ref", "N1")
+    db.execute("UPDATE contract SET value_total = 'lots'")
+    assert changed(run, "2027-02-03", "--value", "2m") == [
+        "No modification notice needed: the lifetime value has changed by £0.00 since the contract was entered into, "
+        "under £500,000 (PSR reg 13(4))."]
+    db.execute("UPDATE procurement SET route = 'direct-award-z'")
+    before = db.dump(("procurement_step",))
+    line = changed(run, "2027-02-04", "--value", "3m")[0]
+    assert line.endswith(". Not tracked: camhs's procurement: psr has no route 'direct-award-z'; give --process one of: "
+                         "direct-award-a, direct-award-b, direct-award-c, most-suitable-provider, competitive (this "
+                         "cycle's regimes.toml); see what changed with: cycle audit verify")
+    assert db.dump(("procurement_step",)) == before

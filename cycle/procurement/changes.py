@@ -42,6 +42,7 @@ class ChangeNotice:
     text: str  # the one line `contract set` prints
     by: date | None = None
     tracked: bool = False  # a pending step recorded on the project's procurement
+    why_not: str | None = None  # why a procurement on the record could not take it (its rows edited by hand)
 
     def line(self, key: str) -> str:
         """The sentence `contract set` prints, with the command that records the notice."""
@@ -49,6 +50,8 @@ class ChangeNotice:
             return self.text
         if self.tracked:
             return (f"{self.text}; `procurement due` lists it until you {hint(key, self.regime)}.")
+        if self.why_not:
+            return f"{self.text}. Not tracked: {self.why_not}"
         return (f"{self.text}. Not tracked: {key} has no procurement on the record (start one with: cycle procurement "
                 f"start {quote(key)} --regime {self.regime} ...), so `procurement due` cannot list it.")
 
@@ -119,7 +122,19 @@ def _assess(sql: Sql, holder_id: int, holder_key: str, ref: str | None, before: 
     change = abs(new - old) if old is not None and new is not None else Decimal(0)
     show = f"£{change:,.2f}"
     assert regime is not None
-    tracked = held is not None
+    tracked, why_not = held is not None, None
+    if held is not None:
+        from cycle.errors import BadInput
+
+        from . import record
+
+        try:
+            loaded = record._load(sql, holder_key)[0]
+            if loaded.route.step(STEPS[regime][0]) is None:
+                why_not = f"{loaded.regime.id} {loaded.route.id} has no step {STEPS[regime][0]} (regimes.toml)"
+        except BadInput as exc:  # its rows edited by hand
+            why_not = str(exc)
+        tracked = why_not is None
     if regime == "psr":
         if change < PSR_VALUE:
             why = ("the PSR has no test on the term (reg 13)" if "value_total" not in moved else
@@ -132,7 +147,7 @@ def _assess(sql: Sql, holder_id: int, holder_key: str, ref: str | None, before: 
         return ChangeNotice("psr", True, f"A notice of the modification is needed: the lifetime value has changed by "
                                          f"{show} since the contract was entered into (£500,000 or more, PSR reg "
                                          f"13(4)){share}; submit it for publication by {by.isoformat()} (within 30 "
-                                         f"days of the modification, reg 13(5))", by, tracked)
+                                         f"days of the modification, reg 13(5))", by, tracked, why_not)
     reasons = []
     if old and change > old * PA_SHARE:
         reasons.append(f"the value by {show}, {change / old:.1%} of £{old:,.2f}")
@@ -146,30 +161,34 @@ def _assess(sql: Sql, holder_id: int, holder_key: str, ref: str | None, before: 
     text = (f"A contract change notice is needed before the modification is made (Procurement Act 2023 s.75(1)): it "
             f"changes {' and '.join(reasons)} (over 10% since award, s.75(2); 15% for works); publish it by "
             f"{today.isoformat()} at the latest, before the change takes effect")
-    return ChangeNotice("pa2023", True, text, today, tracked)
+    return ChangeNotice("pa2023", True, text, today, tracked, why_not)
 
 
 def hint(key: str, regime: str) -> str:
     return f"record it with: cycle procurement step {quote(key)} {STEPS[regime][1]} --on DATE --ref REF"
 
 
-def _record_pending(s: Any, key: str, notice: ChangeNotice, actor: str, today: date, at: str) -> bool:
+def _record_pending(s: Any, key: str, notice: ChangeNotice, actor: str, today: date, at: str) -> None:
     """Record the change as the step whose clock waits for the notice (regimes.toml: psr `modification`, pa2023
-    `contract-change`), with its `procurement.step` entry, in the caller's write transaction (`s`). False when
-    project `key` has no procurement on the record, or its rows cannot be read (nothing written then)."""
+    `contract-change`), with its `procurement.step` entry, in the caller's write transaction (`s`), and mark
+    `notice` tracked; when project `key`'s procurement rows cannot be read, nothing is written and `notice` says
+    why."""
     from cycle.db.models import ProcurementStep
     from cycle.db.sql import sql_of
     from cycle.errors import BadInput
 
     from . import record
 
+    notice.tracked = False
     try:
         held, pid = record._load(sql_of(s), key)
-    except BadInput:
-        return False
+    except BadInput as exc:
+        notice.why_not = str(exc)
+        return
     pending = STEPS[notice.regime][0]
     if held.route.step(pending) is None:
-        return False
+        notice.why_not = f"{held.regime.id} {held.route.id} has no step {pending} (this cycle's regimes.toml)"
+        return
     note = f"recorded by contract set; needs {STEPS[notice.regime][1]} by {notice.by.isoformat() if notice.by else '?'}"
     s.add(ProcurementStep(procurement_id=pid, step=pending, done_on=today.isoformat(), ref=None, note=note,
                           decided_by=None, criteria=None, reasons=None, conflicts=None, conflicts_managed=None,
@@ -180,4 +199,4 @@ def _record_pending(s: Any, key: str, notice: ChangeNotice, actor: str, today: d
         "regime": held.regime.id, "route": held.route.id, "step": pending, "on": today.isoformat(), "ref": None,
         "note": note, "clocks": [c.sentence(today) for c in held.clocks(today)],
         "holidays": record.holidays_version()})
-    return True
+    notice.tracked = True
