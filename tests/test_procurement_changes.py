@@ -131,11 +131,11 @@ def test_odd_input_and_rows_edited_by_hand(ready: Cli, db: Database) -> None:
         "A notice of the modification is needed: the lifetime value has changed by £600,000.00 since the contract")
     step(run, "camhs", "award", "2027-01-05")
     step(run, "camhs", "modification-notice", "2027-02-02", "--ref", "N1")
-    db.execute("UPDATE contract SET value_total = 'lots'")
+    db.tamper("UPDATE contract SET value_total = 'lots'")
     assert changed(run, "2027-02-03", "--value", "2m") == [
         "No modification notice needed: the lifetime value has changed by £0.00 since the contract was entered into, "
         "under £500,000 (PSR reg 13(4))."]
-    db.execute("UPDATE procurement SET route = 'direct-award-z'")
+    db.tamper("UPDATE procurement SET route = 'direct-award-z'")
     before = db.dump(("procurement_step",))
     line = changed(run, "2027-02-04", "--value", "3m")[0]
     assert line.endswith(". Not tracked: camhs's procurement: psr has no route 'direct-award-z'; give --process one of: "

@@ -89,7 +89,7 @@ def test_a_project_without_procurement_has_none_and_a_hand_edit_is_named(passed:
         text = run("report", "gate-audit").stdout
     assert [(p["key"], p["procurement"] is None) for p in found] == [("camhs", False), ("p2", True)]
     assert text.count("### Procurement") == 1 and text.index("### Procurement") < text.index("## p2")
-    db.execute("UPDATE procurement SET route = 'direct-award-z'")
+    db.tamper("UPDATE procurement SET route = 'direct-award-z'")
     with on("2027-03-02"):
         result = run("report", "gate-audit", "camhs", expect=1)  # the check at the top fails: exit 1, report written
     assert ("> **UNREADABLE**: camhs's procurement: psr has no route 'direct-award-z'; give --process one of: "
