@@ -138,7 +138,7 @@ def test_odd_input_and_rows_edited_by_hand(ready: Cli, db: Database) -> None:
     db.tamper("UPDATE procurement SET route = 'direct-award-z'")
     before = db.dump(("procurement_step",))
     line = changed(run, "2027-02-04", "--value", "3m")[0]
-    assert line.endswith(". Not tracked: camhs's procurement: psr has no route 'direct-award-z'; give --process one of: "
-                         "direct-award-a, direct-award-b, direct-award-c, most-suitable-provider, competitive (this "
-                         "cycle's regimes.toml); see what changed with: cycle audit verify")
+    assert line.endswith(". Not tracked: camhs's procurement: psr has no route 'direct-award-z'; give --process one "
+                         "of: direct-award-a, direct-award-b, direct-award-c, most-suitable-provider, competitive "
+                         "(this cycle's regimes.toml); see what changed with: cycle audit verify")
     assert db.dump(("procurement_step",)) == before
