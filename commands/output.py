@@ -509,8 +509,9 @@ def _published(d: dict[str, Any]) -> list[str]:
 
 
 def contract_set(key: str, st: Any) -> str:
-    """What `contract set` did; a decommissioning project's terms go on the service it decommissions."""
-    shown = contract(st)
+    """What `contract set` did; a decommissioning project's terms go on the service it decommissions; then the notice
+    a change of value or term needs under its regime, if it has one."""
+    shown = contract(st) + (f"\n{st.change_notice}" if getattr(st, "change_notice", None) else "")
     if st.holder == key:
         return shown
     return (f"{key} decommissions {st.holder} and works with its contract, so the terms were recorded on "

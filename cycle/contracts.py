@@ -75,6 +75,9 @@ class Status:
     #: The next assessment of its performance the Procurement Act 2023 asks for (s.71(2), cycle.performance.pa2023),
     #: when the reader asked: `contract show` and `contracts due` fill it in.
     assessment_due: date | None = None
+    #: What a change of its value or term needs under its regime (cycle.procurement.changes): `contract set` fills
+    #: it in.
+    change_notice: str | None = None
     #: What the Act's KPI duties flag on it (s.52(1) too few KPIs, s.71(2) an assessment due), in words.
     flags: tuple[str, ...] = ()
 
@@ -412,7 +415,8 @@ MODES = ("set", "add", "upsert")
 
 
 def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str,
-              which: str | None = None, mode: str = "set", imported: dict[str, Any] | None = None) -> Contract:
+              which: str | None = None, mode: str = "set", imported: dict[str, Any] | None = None,
+              notices: list[str] | None = None) -> Contract:
     """Record or change one contract's terms (see MODES) and append its audit entry (contract.set, or
     contract.add for a new contract made by add or upsert), in the caller's transaction. An upsert that changes
     nothing writes nothing. For importers: `clean_terms` first, then this, once per row, in one transaction;
@@ -457,13 +461,26 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
                if before.get(f) != getattr(contract, f) and f in terms}
     if mode == "upsert" and not created and not changes:
         return contract  # the same terms again (a re-import): nothing written, no entry
+    notice = None
+    if not created and changes.keys() & {"value_total", "end", "extension_to"}:
+        from cycle.procurement import changes as modified  # a notice the change needs (PSR reg 13; PA 2023 s.75)
+
+        today = clock.london_today()
+        notice = modified._assess(sql_of(session), holder_id, holder_key, contract.ref, before,
+                                 {f: getattr(contract, f) for f in FIELDS}, contract.regime, today)
     contract.updated_at = clock.utc_now()
     session.add(contract)
     session.flush()
     action = "contract.add" if created and mode != "set" else "contract.set"
     chain.append(session, actor=actor, action=action, project=project.key,
                  payload={"contract_of": holder_key, **({"contract_ref": contract.ref} if contract.ref else {}),
-                          "changes": changes, **({"imported": imported} if imported else {})})
+                          "changes": changes, **({"imported": imported} if imported else {}),
+                          **({"change_notice": notice.as_payload()} if notice else {})})
+    if notice is not None:
+        if notice.needed and notice.tracked:
+            modified._record_pending(session, holder_key, notice, actor, today, clock.utc_now())
+        if notices is not None:
+            notices.append(notice.line(holder_key))
     return contract
 
 

@@ -134,9 +134,11 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
 
             names: dict[tuple[str, int | None], Workflow | None] = {}  # each workflow version, read once
 
+            procured = {r.project_id for r in sql.rows("SELECT project_id FROM procurement")}
+
             def each() -> Iterator[dict[str, Any]]:
                 for project in projects:
-                    yield {"key": project.key, "title": project.title, "workflow": project.workflow,
+                    filed = {"key": project.key, "title": project.title, "workflow": project.workflow,
                            "workflow_version": project.workflow_version, "stage": project.stage,
                            "cycle": project.cycle, "owner": project.owner, "programme": project.programme,
                            "hub_role": project.hub_role, "accountable_body": project.accountable_body,
@@ -144,9 +146,13 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
                                                                                 evidence.take(project.id)}),
                                            {d.id: d for d in decisions.take(project.id)},
                                            {w.id: w for w in waivers.take(project.id)}),
+                           "procurement": None,
                            "supporting": _supporting(store, sql, project, mine.values(), names),
                            "contracts": [_contract_line(project.key, ContractRow._make(c), today)
                                          for c in held.take(project.id)]}
+                    if project.id in procured:
+                        filed["procurement"] = _procurement(sql, project, filed["gates"])
+                    yield filed
 
             yield {"report": "gate-audit", "generated": clock.london_today().isoformat(),
                    "scope": key or "all projects", "chain": verified, "unverified_decisions": unverified,
@@ -163,6 +169,41 @@ def _contract_line(key: str, c: ContractRow, today: date) -> dict[str, Any]:
         deadline, state = None, "unreadable"
     return {"ref": c.ref, "provider": c.provider, "start_on": c.start, "end_on": c.end, "notice_deadline_on": deadline,
             "status": state}
+
+
+def _procurement(sql: Sql, project: ProjectRow, gates_passed: list[dict[str, Any]]) -> dict[str, Any]:
+    """A project's procurement as the gate-audit report prints it: the route, each step with who recorded it and
+    PSR reg 24's record, and the clocks as they stood when each gate was passed after the procurement began (the
+    steps done by that day and on the record by then)."""
+    from cycle.procurement import record
+
+    found = rows.procurement(sql, project.id)
+    assert found is not None
+    p, steps = found
+    out: dict[str, Any] = {
+        "regime": p.regime, "regime_title": None, "route": p.route, "route_title": None, "route_cite": None,
+        "light_touch": p.light_touch == "yes", "value": p.value, "started_by": p.started_by,
+        "started_at": p.started_at, "problem": None, "at_gates": [],
+        "steps": [{"step": s.step, "on": s.done_on, "ref": s.ref, "note": s.note,
+                   **{name: getattr(s, name) for name in record.REG24}, "recorded_by": s.recorded_by,
+                   "recorded_at": s.recorded_at} for s in steps]}
+    try:
+        held = record.from_rows(project.key, p, steps)
+    except CycleError as exc:  # rows edited by hand: the check at the top names the change
+        out["problem"] = str(exc)
+        return out
+    out.update(regime_title=held.regime.title, route_title=held.route.title, route_cite=held.route.cite)
+    for g in gates_passed:
+        if str(g["at"]) < p.started_at:
+            continue
+        try:
+            day = _local(g["at"])
+        except (TypeError, ValueError):  # an entry's time edited by hand: `audit verify` at the top names it
+            continue
+        then = record.from_rows(project.key, p, [s for s in steps if s.recorded_at <= g["at"]], day)
+        out["at_gates"].append({"seq": g["seq"], "gate": g["gate"], "on": day.isoformat(),
+                                "clocks": [c.sentence(day) for c in then.clocks(day)]})
+    return out
 
 
 def _file_project(mine: list[Any], evidence: dict[Any, Any], decisions: dict[Any, Any],
