@@ -7,6 +7,8 @@ the clocks as they stood once it was recorded, and the version of the `holidays`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -233,12 +235,13 @@ class DueItem:
                 "cite": self.cite, "text": self.text}
 
 
-def due(store: Store, today: date, within: int) -> list[DueItem]:
+def due(store: Store, today: date, within: int, *, sql: Sql | None = None) -> list[DueItem]:
     """Across every project: each statutory date in the next `within` days or missed (deadlines not met), each
-    standstill running or held. A project whose rows cycle cannot read is listed as such, not skipped."""
+    standstill running or held. A project whose rows cycle cannot read is listed as such, not skipped. With `sql`,
+    read in the caller's transaction (the reminders' due scan, cycle.reminders.statutory)."""
     horizon = today + timedelta(days=within)
     out: list[DueItem] = []
-    with store.reading() as sql:
+    with _reading(store, sql) as sql:
         for p in sql.rows("SELECT p.id, p.key, pr.regime, pr.route FROM procurement pr JOIN project p "
                           "ON p.id = pr.project_id ORDER BY p.key"):
             found = rows.procurement(sql, p.id)
@@ -258,6 +261,15 @@ def due(store: Store, today: date, within: int) -> list[DueItem]:
                     out.append(_item(held, c, today))
     out.sort(key=lambda i: (i.day or date.max, i.key, i.clock))
     return out
+
+
+@contextmanager
+def _reading(store: Store, sql: Sql | None) -> Iterator[Sql]:
+    if sql is not None:
+        yield sql
+    else:
+        with store.reading() as own:
+            yield own
 
 
 def _item(held: Procurement, c: ClockState, today: date) -> DueItem:
