@@ -351,3 +351,25 @@ def test_a_regime_or_route_edited_by_hand_does_not_stop_the_other_reminders(camh
     db.tamper("UPDATE procurement SET route = 'made-up' WHERE project_id = (SELECT id FROM project "
               "WHERE key = 'camhs')")
     assert planned(camhs, "2027-02-01") == [("procurement-due", "sn", "2027-02-02/award-notice")]
+
+
+def test_a_run_dated_back_is_judged_as_things_stand_today(camhs: Cli, db: Database, smtp: SmtpServer) -> None:
+    """Sent on 26 February, a run dated 18 February (when the notice was due in 5 days) says it was missed."""
+    step(camhs, "award", "2027-01-25")
+    with on_day("2027-02-26"):
+        camhs("remind", "run", "--as-of", "2027-02-18")
+    assert rows(db) == both("procurement-missed", "2027-02-23/award-notice")
+    assert "Days late: 3 days" in " ".join(text(mail(smtp, "procurement-missed")[0]).split())
+
+
+def test_a_queued_procurement_reminder_edited_by_hand_waits_and_says_why(camhs: Cli, db: Database,
+                                                                        smtp: SmtpServer) -> None:
+    remind_run(camhs, "2027-01-20", "--no-send")
+    db.tamper("UPDATE outbox SET context = :c WHERE kind = 'standstill-ends'",
+              params={"c": '{"title": "CAMHS", "project": "camhs", "date": "22/01/2027"}'})
+    with on_day("2027-01-20"):
+        assert camhs("outbox", "send", expect=1).exit_code == 1
+    assert smtp.received == []
+    assert {r["last_error"] for r in camhs.json("outbox", "list")} == {
+        "template standstill-ends: the queued reminder's details cannot be read (ValueError: Invalid isoformat "
+        "string: '22/01/2027'); nothing was sent"}

@@ -57,10 +57,12 @@ def reminders(c: Collector, store: Store, by_key: dict[str, ProjectRow], cfg: Se
     today = c.sent_on
     if c.sql.one("SELECT 1 AS found FROM procurement LIMIT 1") is None:
         return  # (nearly every database: nothing else is read)
+    seen: set[tuple[str, str, date | None]] = set()
     for item in record.due(store, today, _HORIZON + cfg.procurement_lead_days, sql=c.sql):
         project = by_key.get(item.key)
-        if project is None:
-            continue
+        if project is None or (item.key, item.step, item.day) in seen:
+            continue  # two clocks of one step and date (two changes pending at once, say): one reminder, one key
+        seen.add((item.key, item.step, item.day))
         if item.status == "unreadable":
             c.problem(item.key, DUE, "", item.text, "cycle audit verify")
             continue
