@@ -620,7 +620,7 @@ def _due(store: Store, session: Session, as_of: date, cfg: Settings,
     _returns(c, held, by_id, cfg)
     _actions(c, by_id, cfg)
     _assessments(c, held, by_id)
-    statutory.reminders(c, store, by_key, cfg)
+    statutory.reminders(c, by_key, cfg)
     _mark_queued(session, c.plan)
     return c.plan
 

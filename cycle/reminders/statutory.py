@@ -24,9 +24,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from cycle.db import rows
 from cycle.db.rows import ProjectRow
 from cycle.db.sql import Sql
-from cycle.db.store import Store
 from cycle.errors import CycleError
 from cycle.procurement import record, working_days
 from cycle.procurement.regimes import Clock, Regime, Route, built_in
@@ -52,13 +52,14 @@ class Collector(Protocol):
     def problem(self, project: str, kind: str, period: str, problem: str, fix: str) -> None: ...
 
 
-def reminders(c: Collector, store: Store, by_key: dict[str, ProjectRow], cfg: Settings) -> None:
+def reminders(c: Collector, by_key: dict[str, ProjectRow], cfg: Settings) -> None:
     """Every procurement reminder due on the day they go (see the module)."""
     today = c.sent_on
-    if c.sql.one("SELECT 1 AS found FROM procurement LIMIT 1") is None:
-        return  # (nearly every database: nothing else is read)
+    found = rows.procurements(c.sql)  # (read in the scan's transaction; nearly every database: none)
+    if not found:
+        return
     seen: set[tuple[str, str, date | None]] = set()
-    for item in record.due(store, today, _HORIZON + cfg.procurement_lead_days, sql=c.sql):
+    for item in record.due_of(found, today, _HORIZON + cfg.procurement_lead_days):
         project = by_key.get(item.key)
         if project is None or (item.key, item.step, item.day) in seen:
             continue  # two clocks of one step and date (two changes pending at once, say): one reminder, one key
