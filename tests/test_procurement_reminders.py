@@ -373,3 +373,13 @@ def test_a_queued_procurement_reminder_edited_by_hand_waits_and_says_why(camhs: 
     assert {r["last_error"] for r in camhs.json("outbox", "list")} == {
         "template standstill-ends: the queued reminder's details cannot be read (ValueError: Invalid isoformat "
         "string: '22/01/2027'); nothing was sent"}
+
+
+def test_a_title_with_markup_stays_text_and_the_subject_one_line(camhs: Cli, smtp: SmtpServer) -> None:
+    camhs("project", "set", "camhs", "--title", "<script>alert(1)</script> & Co =0ABcc: x@evil.example")
+    remind_run(camhs, "2027-01-21")
+    (msg,) = mail(smtp, "standstill-ends")
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
+    assert msg["Bcc"] is None and "\n" not in str(msg["Subject"])
+    assert msg["Subject"] == "Standstill ends in 1 day: <script>alert(1)</script> & Co Bcc: x@evil.example (camhs)"
