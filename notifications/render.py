@@ -42,7 +42,8 @@ from cycle.reminders.outbox_rows import Row
 BUILTIN = Path(__file__).resolve().parent / "templates"
 KINDS = ("review-due", "review-overdue", "notice", "notice-passed", "contract-end", "gate-waiting", "gate-request",
          "return-due", "return-late", "action-overdue", "action-escalated",
-         "assessment-due", "assessment-overdue", "audit-checkpoint")
+         "assessment-due", "assessment-overdue", "audit-checkpoint", "standstill-ends", "procurement-due",
+         "procurement-missed")
 
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ENCODED_BREAKS = re.compile(r"=0[ADad]|%0[ADad]|&#0*1[03];|&#[xX]0*[aAdD];|\\[rn]|\\u2028|\\u2029|\\x0[aAdD]")
@@ -272,6 +273,8 @@ def facts(kind: str, c: dict[str, Any], nation: str) -> Facts:
             _service(c) + [("Assessment was due by", due_by), ("Days overdue", days(c["days_overdue"]))],
             f"No assessment against the contract's KPIs is recorded since it fell due (Procurement Act 2023 "
             f"s.71(2)): if it was made, record it ({c['command']}); if not, make and publish it now.")
+    if kind in ("standstill-ends", "procurement-due", "procurement-missed"):
+        return _procurement_facts(kind, c, title, nation)
     if kind == "audit-checkpoint":  # cycle.reminders.checkpoints
         return Facts(f"Signed audit checkpoint for {uk_date(c['day'])}",
                      [("Entry", str(c["seq"])), ("Hash", str(c["hash"])), ("Signed at", f"{c['at']} (UTC)"),
@@ -328,6 +331,35 @@ def _return_facts(kind: str, c: dict[str, Any], title: str, nation: str) -> Fact
         f"to {_reply(c)} now.")
 
 
+def _procurement_facts(kind: str, c: dict[str, Any], title: str, nation: str) -> Facts:
+    """A statutory date of a procurement (cycle.reminders.statutory): a standstill ending, a step due or missed."""
+    day = date.fromisoformat(c["date"])
+    on = f"{dates.long_date(day)} ({c['cite']})"
+    facts_ = [("Service", f"{title} ({c['project']})"), ("Regime", str(c["regime_title"])),
+              ("Route", str(c["route_title"])), ("Step", f"{c['step_title']} ({c['step']})")]
+    if kind == "standstill-ends":
+        after = long_date(c["not_before"])
+        return Facts(
+            f"Standstill ending: {title}",
+            facts_ + [("Standstill ends", f"end of {on}"), ("Not before", after), ("Days left", _left(c["days_left"]))],
+            f"Do not enter into the contract before {after}"
+            + ("; if a provider makes representations before the standstill ends, record them, as the award then "
+               "waits for a further decision." if c.get("representations") else "."),
+            None, c["date"], c["date"], f"Standstill ends: {title} ({c['project']})")
+    if kind == "procurement-due":
+        advice, act_by = _act_by(day, c["days_left"], "do it", nation)
+        return Facts(
+            f"Procurement deadline: {title}",
+            facts_ + [("Due by", on), ("Days left", _left(c["days_left"]))],
+            f"The law requires this step by {dates.long_date(day)}: do it by then, and record the day it was done.",
+            advice, c["date"], act_by, f"Procurement deadline: {c['step']}, {title} ({c['project']})")
+    return Facts(
+        f"Procurement deadline missed: {title}",
+        facts_ + [("Was due by", on), ("Days late", days(c["days_late"]))],
+        f"This step was due by {dates.long_date(day)} and is not recorded: if it was done, record the day it was "
+        f"done; if not, do it now.")
+
+
 def _action_facts(kind: str, c: dict[str, Any], title: str) -> Facts:
     """An action past its due date: to its owner, then (still open) to the governance lead."""
     facts_ = [("Service", f"{title} ({c['project']})"), ("Action", f"#{c['action_id']} {c['action']}"),
@@ -375,11 +407,13 @@ def _uid_subject(kind: str, context: dict[str, Any], when: str) -> str:
         return f"contract {context.get('contract_ref') or ''}"
     if kind == "return-due":
         return f"{when} contract {context.get('contract_ref') or ''}"
+    if kind in ("standstill-ends", "procurement-due"):  # a date that moves moves the entry
+        return f"{context.get('clock') or ''} {context.get('step') or ''}"
     return when
 
 
 _UID_KIND = {"review-due": "review", "notice": "notice", "notice-passed": "run-on", "contract-end": "end",
-             "return-due": "return"}
+             "return-due": "return", "standstill-ends": "standstill", "procurement-due": "procurement"}
 
 
 def ics(row: Row, context: dict[str, Any], f: Facts, domain: str, now: datetime,

@@ -449,8 +449,8 @@ def test_the_ladder_and_lead_times_come_from_reminders_toml(run: Cli, home: Path
     (home / "reminders.toml").write_text("[reminders]\nnotice_lader = [10]\n")
     err = run("remind", "--dry-run", expect=2).stderr
     assert err == (f"Error: {home / 'reminders.toml'}: [reminders] has unknown key 'notice_lader'; it knows: "
-                   "action_escalate_days, gate_wait_days, notice_ladder, return_due_days, review_grace_days, "
-                   "review_lead_days\n")
+                   "action_escalate_days, gate_wait_days, notice_ladder, procurement_lead_days, return_due_days, "
+                   "review_grace_days, review_lead_days, standstill_lead_days\n")
     (home / "reminders.toml").write_text("[smtp]\npassword = 'hunter2'\n")
     err = run("remind", "--dry-run", expect=2).stderr
     assert err == (f"Error: {home / 'reminders.toml'}: [smtp] password is not read from this file; put it in a file "

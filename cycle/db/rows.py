@@ -342,6 +342,20 @@ def procurement(sql: Sql, project_id: int) -> tuple[ProcurementRow, list[Procure
                                                    f"WHERE procurement_id = :p ORDER BY id", p=found[0].id)
 
 
+def procurements(sql: Sql) -> list[tuple[str, ProcurementRow, list[ProcurementStepRow]]]:
+    """Every project's procurement, by project key: its key, the procurement and its steps in the order recorded
+    (two queries, whatever the number of projects)."""
+    found = sql.typed(ProcurementRow, f"SELECT {_select(ProcurementRow)} FROM procurement")
+    if not found:
+        return []
+    keys = dict(sql.tuples("SELECT p.id, p.key FROM project p JOIN procurement pr ON pr.project_id = p.id"))
+    steps: dict[int, list[ProcurementStepRow]] = {}
+    for r in sql.typed(ProcurementStepRow, f"SELECT {_select(ProcurementStepRow)} FROM procurement_step ORDER BY id"):
+        steps.setdefault(r.procurement_id, []).append(r)
+    return sorted(((keys[p.project_id], p, steps.get(p.id, [])) for p in found if p.project_id in keys),
+                  key=lambda t: t[0])
+
+
 def funders(sql: Sql, contract_id: int) -> list[FunderRow]:
     """Who pays for one contract, in the order they were given."""
     return sql.typed(FunderRow, _FUNDERS + " WHERE contract_id = :id ORDER BY position, id", id=contract_id)

@@ -236,26 +236,31 @@ class DueItem:
 def due(store: Store, today: date, within: int) -> list[DueItem]:
     """Across every project: each statutory date in the next `within` days or missed (deadlines not met), each
     standstill running or held. A project whose rows cycle cannot read is listed as such, not skipped."""
+    with store.reading() as sql:
+        found = rows.procurements(sql)
+    return due_of(found, today, within)
+
+
+def due_of(found: list[tuple[str, rows.ProcurementRow, list[rows.ProcurementStepRow]]], today: date,
+           within: int) -> list[DueItem]:
+    """`due` over procurements already read (cycle.db.rows.procurements): the reminders' due scan reads them in its
+    own transaction (cycle.reminders.statutory)."""
     horizon = today + timedelta(days=within)
     out: list[DueItem] = []
-    with store.reading() as sql:
-        for p in sql.rows("SELECT p.id, p.key, pr.regime, pr.route FROM procurement pr JOIN project p "
-                          "ON p.id = pr.project_id ORDER BY p.key"):
-            found = rows.procurement(sql, p.id)
-            assert found is not None
-            try:
-                held = from_rows(p.key, found[0], found[1], today)
-            except BadInput as exc:
-                out.append(DueItem(p.key, p.regime, p.route, "", "", None, "unreadable", "", str(exc)))
-                continue
-            for c in held.clocks(today):
-                k = c.clock.kind
-                if k == "deadline" and (c.status == "missed" or (c.status == "due" and c.last_day is not None
-                                                                  and c.last_day <= horizon)):
-                    out.append(_item(held, c, today))
-                elif k in ("wait", "standstill") and (c.status == "held" or (
-                        c.status == "running" and c.last_day is not None and c.last_day <= horizon)):
-                    out.append(_item(held, c, today))
+    for key, p, steps in found:
+        try:
+            held = from_rows(key, p, steps, today)
+        except BadInput as exc:
+            out.append(DueItem(key, p.regime, p.route, "", "", None, "unreadable", "", str(exc)))
+            continue
+        for c in held.clocks(today):
+            k = c.clock.kind
+            if k == "deadline" and (c.status == "missed" or (c.status == "due" and c.last_day is not None
+                                                              and c.last_day <= horizon)):
+                out.append(_item(held, c, today))
+            elif k in ("wait", "standstill") and (c.status == "held" or (
+                    c.status == "running" and c.last_day is not None and c.last_day <= horizon)):
+                out.append(_item(held, c, today))
     out.sort(key=lambda i: (i.day or date.max, i.key, i.clock))
     return out
 

@@ -25,6 +25,8 @@ Kinds of reminder:
   was added;
 - ``action-overdue``: an action's due date has passed and it is not done (to its owner);
 - ``action-escalated``: still not done `action_escalate_days` after its due date (to the governance lead).
+- ``standstill-ends``, ``procurement-due``, ``procurement-missed``: procurement's statutory dates, as `cycle
+  procurement due` lists them (statutory.py).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from cycle.workflow import gates, registry
 from cycle.workflow.definition import Gate
 from cycle.workflow.gates import awaits_decision, required_bodies
 
-from . import ending, outbox, reviews
+from . import ending, outbox, reviews, statutory
 from .lease import Lease
 from .settings import Settings, bank_holidays, settings
 
@@ -294,6 +296,10 @@ class _Collector:
         if name not in self._people:
             self._people[name] = get_person(self.s, name)
         return self._people[name]
+
+    def problem(self, project: str, kind: str, period: str, problem: str, fix: str) -> None:
+        """A reminder that cannot go until something is fixed (listed by the run and the dry run)."""
+        self.plan.problems.append(Problem(project, kind, period, problem, fix))
 
     def add(self, project: ProjectRow, kind: str, period: str, summary: str, parts: tuple[dict[str, Any], ...],
             who: list[tuple[str, str | None, bool]]) -> None:
@@ -614,6 +620,7 @@ def _due(store: Store, session: Session, as_of: date, cfg: Settings,
     _returns(c, held, by_id, cfg)
     _actions(c, by_id, cfg)
     _assessments(c, held, by_id)
+    statutory.reminders(c, by_key, cfg)
     _mark_queued(session, c.plan)
     return c.plan
 

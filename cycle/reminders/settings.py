@@ -28,6 +28,8 @@ SETTINGS_MAX_BYTES = 100_000
 #: The most days any of [reminders]' day counts may be: ten years.
 MAX_DAYS = 3660
 MAX_DRAIN_MINUTES = 1440
+#: The most working days before a standstill ends its reminder may go (a standstill is 8 working days).
+MAX_STANDSTILL_LEAD = 30
 SMTP_TIMEOUT_MAX = 60  # seconds; the scheduler renews its lease every 30 s between sends, on the same thread
 
 
@@ -85,6 +87,9 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "return_due_days": (lambda v: _whole(v, 0, 366), "must be a whole number of days, from 0 to 366"),
         "action_escalate_days": (lambda v: _whole(v, 0, MAX_DAYS),
                                  f"must be a whole number of days, from 0 to {MAX_DAYS}"),
+        "procurement_lead_days": (lambda v: _whole(v, 0, 366), "must be a whole number of days, from 0 to 366"),
+        "standstill_lead_days": (lambda v: _whole(v, 0, MAX_STANDSTILL_LEAD),
+                                 f"must be a whole number of working days, from 0 to {MAX_STANDSTILL_LEAD}"),
         "notice_ladder": (lambda v: isinstance(v, list) and 0 < len(v) <= 20 and all(_whole(n, 0, MAX_DAYS) for n in v),
                           f"must be a list of days before the deadline, each from 0 to {MAX_DAYS}, "
                           f"e.g. [120, 90, 60, 30, 7]"),
@@ -147,12 +152,15 @@ class Settings:
     gate_wait_days: int = 30
     return_due_days: int = 20  # a provider's quarterly return is due this many days after the quarter ends
     action_escalate_days: int = 14  # an action still open this many days after its due date goes to the governance lead
+    procurement_lead_days: int = 7  # a statutory publication deadline's reminder, this many days before it
+    standstill_lead_days: int = 2  # a standstill's reminder, this many working days (its law's) before it ends
 
 
 def settings() -> Settings:
     raw = read_config("reminders")  # checked there
-    values: dict[str, Any] = {name: raw[name] for name in ("review_lead_days", "review_grace_days", "gate_wait_days",
-                                                           "return_due_days", "action_escalate_days") if name in raw}
+    values: dict[str, Any] = {name: raw[name] for name in (
+        "review_lead_days", "review_grace_days", "gate_wait_days", "return_due_days", "action_escalate_days",
+        "procurement_lead_days", "standstill_lead_days") if name in raw}
     if "notice_ladder" in raw:
         values["notice_ladder"] = tuple(sorted(set(raw["notice_ladder"]), reverse=True))
     return Settings(**values)
