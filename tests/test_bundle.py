@@ -429,8 +429,11 @@ def test_export_refuses_the_database_an_existing_file_and_a_folder_of_other_file
         assert signed("audit", "export", "--bundle", str(home / "cycle.db"), expect=2).stderr == (
             f"Error: --bundle {home / 'cycle.db'} is cycle's database ({home / 'cycle.db'}): choose a new folder; "
             f"--force does not change this\n")
-    assert signed("audit", "export", "--bundle", str(home), "--force", expect=2).stderr.startswith(
-        f"Error: --bundle {home} is in {home}, where cycle keeps its own files")
+    assert signed("audit", "export", "--bundle", str(home), "--force", expect=2).stderr == (
+        f"Error: --bundle {home} is cycle's own folder ({home}): name a new folder; --force does not change this\n")
+    assert signed("audit", "export", "--bundle", str(home / "keys" / "b"), expect=2).stderr == (
+        f"Error: --bundle {home / 'keys' / 'b'} is in {home / 'keys'}, where cycle keeps its own files: choose a "
+        f"folder elsewhere; --force does not change this\n")
     a_file = tmp_path / "report.txt"
     a_file.write_text("mine\n")
     assert signed("audit", "export", "--bundle", str(a_file), "--force", expect=2).stderr == (

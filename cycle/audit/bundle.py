@@ -182,9 +182,12 @@ def _manifest(root: Path) -> None:
         if not path.is_file():
             raise _Failed(name, "is missing from the bundle (the manifest lists it)")
         sha = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                sha.update(chunk)
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    sha.update(chunk)
+        except OSError as exc:
+            raise _Failed(name, f"cannot be read ({exc.strerror or exc})") from None
         if sha.hexdigest() != wanted:
             raise _Failed(name, f"does not match its SHA-256 in {MANIFEST}: the file (or the manifest) was changed "
                                 f"after the export")
@@ -220,7 +223,9 @@ def _verify(root: Path, public_key: bytes, key_name: str, checked: Checked) -> N
     meta = _meta(root)
     checked.project = project = meta["project"]
     try:
-        signed = signing.check((root / CHECKPOINT).read_bytes()[:64 * 1024], CHECKPOINT, public_key, key_name)
+        with open(root / CHECKPOINT, "rb") as f:
+            document = f.read(64 * 1024)
+        signed = signing.check(document, CHECKPOINT, public_key, key_name)
     except (signing.BadSignature, BadInput) as exc:
         raise _Failed(None, str(exc)) from None
     checked.signed = signed.as_dict()

@@ -154,7 +154,10 @@ def check_folder(out: str, force: bool) -> Path:
                                f"this")
         if out.strip() == "-" or outfile._a_stream(path):
             raise BadInput(f"--bundle {out} is a stream, not a folder: name a new folder")
-        for folder in [*outfile.own_folders(), config.home()]:
+        if outfile._same(path, config.home()):
+            raise BadInput(f"--bundle {out} is cycle's own folder ({config.home()}): name a new folder; --force does "
+                           f"not change this")
+        for folder in outfile.own_folders():
             if outfile._inside(path, folder) or outfile._same(path, folder):
                 raise BadInput(f"--bundle {out} is in {folder}, where cycle keeps its own files: choose a folder "
                                f"elsewhere; --force does not change this")
