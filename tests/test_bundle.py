@@ -498,3 +498,60 @@ def test_a_record_changed_in_the_database_shows_in_the_bundle(signed: Cli, db: D
     assert ": evidence #1 differs from its entry: ref is \"forged\" but entry " in said
 
 
+
+
+# --- a careless or hostile user ---------------------------------------------------------------------------------
+
+def test_odd_input_to_verify(run: Cli, whole: Path, key: str, made: tuple[Path, Path], tmp_path: Path) -> None:
+    a_file = whole / "bundle.json"
+    assert run("audit", "verify", "--bundle", str(a_file), "--public-key", key, expect=2).stderr == (
+        f"Error: --bundle {a_file} is not a folder: give the bundle's folder\n")
+    private = tmp_path / "private.pem"
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    private.write_bytes(Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                                                   NoEncryption()))
+    assert run("audit", "verify", "--bundle", str(whole), "--public-key", str(private),
+               expect=2).stderr.startswith(f"Error: {private} is not an Ed25519 public key")
+    # a project's bundle passed off as the whole record
+    camhs = tmp_path / "camhs"
+    shutil.copytree(made[0] / "camhs", camhs)
+    meta = json.loads((camhs / "bundle.json").read_text())
+    meta["project"] = None
+    (camhs / "bundle.json").write_text(json.dumps(meta))
+    resum(camhs)
+    assert failed(run, camhs, key) == (f"Bundle FAILED: bundle.json holds the whole log but says its entries start at "
+                                       f"{meta['entries']['from']}, not 1.\n")
+    # --json names the failure too, exit 1
+    edit_entry(whole, 2, at="2020-01-01T00:00:00Z")
+    resum(whole)
+    result = run("audit", "verify", "--bundle", str(whole), "--public-key", key, "--json", expect=1)
+    found = json.loads(result.stdout)
+    assert (found["ok"], found["file"], found["line"], found["seq"]) == (False, "entries.jsonl", 2, 2)
+
+
+@pytest.mark.parametrize("value", [10 ** 400, True, {"nested": [1, 2]}, "\ud800 lone", "x" * 100_000])
+def test_odd_values_in_a_record_are_named_not_crashed_on(run: Cli, whole: Path, key: str, value: Any) -> None:
+    records = lines(whole, "records.jsonl")
+    n = record_line(whole, "evidence")
+    records[n - 1]["row"]["note"] = value
+    write_lines(whole, "records.jsonl", records)
+    resum(whole)
+    said = failed(run, whole, key)
+    assert said.startswith(f"Bundle FAILED: records.jsonl line {n}: evidence #1 differs from its entry: note is ")
+
+
+def test_export_refuses_a_link_and_leaves_nothing_when_refused(signed: Cli, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    assert signed("audit", "export", "--bundle", str(tmp_path / "link"), "--force", expect=2).stderr == (
+        f"Error: --bundle {tmp_path / 'link'} is a link, not a folder: choose a new folder; --force does not change "
+        f"this\n")
+    assert signed("audit", "export", "--bundle", "", expect=2).stderr == (
+        "Error: --bundle needs a folder name, e.g. --bundle audit-bundle-2027-03-31\n")
+    assert signed("audit", "export", "--bundle", "-", expect=2).stderr == (
+        "Error: --bundle - is a stream, not a folder: name a new folder\n")
+    assert os.listdir(real) == []
+    no_leftovers(tmp_path)
