@@ -967,6 +967,39 @@ def bench_performance(quick: bool) -> None:
 
 # --- main ----------------------------------------------------------------------------------------
 
+# --- 10. an audit bundle, exported and checked with no database ------------------------------------------
+
+def bench_bundle(quick: bool) -> None:
+    """`cycle audit export --bundle` and `cycle audit verify --bundle` (the offline check, no database) over a
+    portfolio, at two sizes ten times apart: time and peak RSS against `cycle audit verify` on the database (the
+    same chain and records, checked in place), and how each one's peak RSS moved with the data."""
+    sizes = (1_000, 10_000) if quick else (10_000, 100_000)
+    peaks: dict[str, list[float]] = {}
+    for n in sizes:
+        with fresh_home() as (home, env):
+            home.mkdir(parents=True)
+            build_s = build_portfolio_db(home / "cycle.db", n)
+            say(f"[10] built {n:,} projects (on the record) in {build_s:.1f} s")
+            run_cmd([CYCLE, "audit", "keygen"], env)
+            run_cmd([CYCLE, "audit", "checkpoint", "--sign"], env)
+            floor = stream_run([CYCLE, "audit", "verify"], env)
+            out = home.parent / "bundle"
+            export = stream_run([CYCLE, "audit", "export", "--bundle", str(out)], env)
+            size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+            offline = {k: v for k, v in env.items() if k != "CYCLE_DATABASE_URL"}
+            offline["CYCLE_HOME"] = str(home.parent / "nowhere")
+            check = stream_run([CYCLE, "audit", "verify", "--bundle", str(out), "--public-key",
+                                str(home / "keys" / "checkpoint-signing.pub")], offline)
+            for label, r in (("export --bundle", export), ("verify --bundle", check)):
+                say(f"[10] `cycle audit {label}` over {n:,} projects ({size:.0f} MB bundle): {r['wall']:.2f} s, peak "
+                    f"RSS {r['rss']:.0f} MB; floor `cycle audit verify` on the database {floor['wall']:.2f} s, "
+                    f"{floor['rss']:.0f} MB: time x{r['wall'] / floor['wall']:.2f}, RSS x{r['rss'] / floor['rss']:.2f}")
+                peaks.setdefault(label, []).append(r["rss"])
+    for label, (small, large) in peaks.items():
+        say(f"[10] scale: `{label}` peak RSS {small:.0f} MB at {sizes[0]:,}, {large:.0f} MB at {sizes[1]:,}: "
+            f"{large - small:+.0f} MB ({'bounded' if large - small < 10 else 'GROWS with the data'})")
+
+
 BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "1": ("cold start of `cycle project show`", bench_cold_start),
     "2": ("`cycle --help`", bench_help),
@@ -977,6 +1010,7 @@ BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "7": ("due scan and contracts due at portfolio scale", bench_due),
     "8": ("import of a contract register", bench_import),
     "9": ("cycle performance over 5,000 live contracts", bench_performance),
+    "10": ("an audit bundle exported and checked with no database, at two sizes", bench_bundle),
 }
 
 

@@ -59,8 +59,11 @@ def audit_log(project_key: str | None, limit: int | None, as_json: bool) -> None
               help="The public key (PEM or base64) a signed --checkpoint FILE must be signed with.")
 @click.option("--chain-only", is_flag=True,
               help="Walk the hash chain only; skip comparing the records gates read with it.")
+@click.option("--bundle", metavar="DIR",
+              help="Check a bundle written by `cycle audit export --bundle` (with --public-key), with no database.")
 @json_option
-def audit_verify(checkpoint: str | None, public_key: str | None, chain_only: bool, as_json: bool) -> None:
+def audit_verify(checkpoint: str | None, public_key: str | None, chain_only: bool, bundle: str | None,
+                 as_json: bool) -> None:
     """Walk the hash chain, then compare the records gates read with it; exit 1 naming what is wrong.
 
     The records are every row of every table a gate, reminder or report reads (projects, evidence,
@@ -70,12 +73,20 @@ def audit_verify(checkpoint: str | None, public_key: str | None, chain_only: boo
     --checkpoint takes SEQ:HASH, or the path of a signed checkpoint file (`cycle audit checkpoint --sign`):
     its signature is checked against --public-key first, then the chain must hold its head.
 
+    --bundle checks a bundle instead of the database, on any machine (no database is opened or needed):
+    its manifest, the checkpoint's signature against --public-key, the chain up to the signed head, and each
+    record against its entry (docs/audit.md says what that proves).
+
     \b
     Example:
       cycle audit verify
       cycle audit verify --checkpoint 42:3f1c...
       cycle audit verify --checkpoint checkpoint.txt --public-key cycle-signing.pub
+      cycle audit verify --bundle audit-2027-03-31 --public-key cycle-signing.pub
     """
+    if bundle is not None:
+        _verify_bundle(bundle, public_key, checkpoint, chain_only, as_json)
+        return
     signed = None
     if checkpoint is not None and _is_file_checkpoint(checkpoint, public_key):
         signed = _signed_checkpoint(checkpoint, public_key, as_json)
@@ -118,6 +129,47 @@ def audit_verify(checkpoint: str | None, public_key: str | None, chain_only: boo
         click.echo(f"Audit chain FAILED at entry {chain.bad_seq}: {chain.problem}. "
                    f"{output.counted(chain.entries, 'entry', 'entries')} before it verified.", err=True)
     sys.exit(0 if result.ok else 1)
+
+
+def _verify_bundle(folder: str, public_key: str | None, checkpoint: str | None, chain_only: bool,
+                   as_json: bool) -> None:
+    """`audit verify --bundle`: no store, no database, no SQLAlchemy on this path (cycle.audit.bundle)."""
+    from cycle.errors import BadInput
+
+    if checkpoint is not None or chain_only:
+        raise BadInput("--bundle is checked against the signed checkpoint it holds: leave out "
+                       f"{'--checkpoint' if checkpoint is not None else '--chain-only'}")
+    if public_key is None:
+        raise BadInput("--bundle needs the public key it must be signed with: --public-key FILE (the key published "
+                       "with its fingerprint, never one from the bundle's folder)")
+    from cycle.audit import bundle
+
+    checked = bundle.verify(folder, _read(public_key, "--public-key"), public_key)
+    if as_json:
+        emit({**checked.as_dict(), "bundle": folder})
+    elif checked.ok:
+        click.echo(_proved(checked))
+    else:
+        click.echo(f"Bundle FAILED: {checked.failure}.", err=True)
+    sys.exit(0 if checked.ok else 1)
+
+
+def _proved(checked: Any) -> str:
+    """What a bundle that verified proves, in a sentence or two."""
+    signed = checked.signed
+    day = str(signed["at"])[:10]
+    whose = (f" (project {checked.project}'s bundle: {checked.project_entries:,} of the entries its own)"
+             if checked.project else "")
+    said = (f"Bundle verified: entries {checked.first:,} to {signed['seq']:,}{whose}, signed by key {signed['key']} "
+            f"on {day}; {checked.records:,} records in {checked.tables} tables match the entries.")
+    if checked.last > signed["seq"]:
+        said += (f" Entries {signed['seq'] + 1:,} to {checked.last:,} come after the checkpoint: they hang together, "
+                 f"but no signature covers them")
+        n = checked.records_after
+        said += f" (nor the {n:,} record{'s' if n != 1 else ''} they last wrote)." if n else "."
+    if checked.project and checked.first > 1:
+        said += f" Entries before {checked.first:,} are not in the bundle: it vouches for none of them."
+    return said
 
 
 def _is_file_checkpoint(value: str, public_key: str | None) -> bool:
@@ -204,6 +256,40 @@ def audit_checkpoint(sign: bool, out: str | None, force: bool, as_json: bool) ->
         emit({**signed.as_dict(), "entry": entry, "document": signed.document, "out": out})
         return
     write_out(signed.document, out, "signed checkpoint", force)
+
+
+@audit.command("export")
+@click.argument("project_key", required=False)
+@click.option("--bundle", "folder", required=True, metavar="DIR",
+              help="The new folder to write the bundle to (written whole, or not at all).")
+@click.option("--force", is_flag=True, help="Replace an earlier bundle in DIR (never a folder holding other files).")
+@json_option
+def audit_export(project_key: str | None, folder: str, force: bool, as_json: bool) -> None:
+    """Write the record to a folder an auditor can check with no database: a bundle.
+
+    The bundle holds the audit entries (JSON Lines), the records they vouch for (evidence, decisions, waivers
+    and every other table `audit verify` checks) as row images, the latest signed checkpoint and a manifest of
+    SHA-256 sums. With PROJECT_KEY, that project's records and the entries from its first one on (the chain is
+    global). Sign a checkpoint first (`cycle audit checkpoint --sign`); check the bundle anywhere with
+    `cycle audit verify --bundle DIR --public-key FILE`.
+
+    \b
+    Example:
+      cycle audit export --bundle audit-2027-03-31
+      cycle audit export camhs --bundle camhs-audit
+    """
+    from cycle.audit.export import export_bundle
+
+    from . import output
+
+    done = export_bundle(ready_store(), folder, actor=actor(), project=project_key, force=force)
+    if as_json:
+        emit(done.as_dict())
+        return
+    click.echo(f"Wrote the bundle to {done.path}: entries {done.first:,} to {done.last:,} and "
+               f"{output.counted(done.records, 'record', 'records')}, with the checkpoint of entry "
+               f"{done.checkpoint['seq']:,} signed by key {done.checkpoint['key']}.")
+    click.echo(f"Check it with: cycle audit verify --bundle {done.path} --public-key FILE")
 
 
 @audit.command("keygen")

@@ -29,8 +29,10 @@ from cycle.db.spill import Spill, SpillMap
 from cycle.db.sql import Sql, undecodable
 from cycle.errors import DatabaseFailed
 
-from .chain import PAYLOAD_ERRORS, Progress, canonical_json, read_payload
-from .images import COVERED, LATER
+from .chain import PAYLOAD_ERRORS, Progress, read_payload
+from .hashes import digest as digest
+from .hashes import row_image
+from .images import COVERED
 from .moves import Moves
 
 # table -> (the action that writes a row, the payload field naming its id, the columns the payload
@@ -75,16 +77,6 @@ class Records:
         return {"ok": self.ok, "checked": self.checked, "gate_entries": self.gate_entries,
                 "gates_rechecked": self.gates_rechecked,
                 "discrepancies": [d.as_dict() for d in self.discrepancies]}
-
-
-def digest(image: dict[str, Any]) -> bytes:
-    """A short fingerprint of a row image (its canonical JSON); a value JSON cannot hold (a blob written
-    by hand) gets one that matches no image."""
-    try:
-        text = canonical_json(image)
-    except (TypeError, ValueError):
-        text = "\x00" + repr(sorted(image.items(), key=lambda kv: str(kv[0])))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 @dataclass
@@ -139,7 +131,7 @@ def _replay(sql: Sql, spill: Spill, progress: Progress | None = None) -> _Log:
         taken = []
         if isinstance(images, list):
             for image in images:
-                found = _image(image)
+                found = row_image(image)
                 if found is None:
                     continue
                 table, row_id, row = found
@@ -177,20 +169,6 @@ def _corrected(log: _Log, payload: dict[str, Any]) -> None:
     if created is not None and isinstance(moved, list) and len(moved) == 2:
         seq, actor, project, first = created
         log.created["decision"][decision_id] = (seq, actor, project, {**first, "decided_on": moved[1]})
-
-
-def _image(image: Any) -> tuple[str, int, dict[str, Any] | None] | None:
-    """(table, id, row) of one of an entry's images, or None when it is not one (then it vouches for nothing)."""
-    if not isinstance(image, dict):
-        return None
-    table, row_id, row = image.get("table"), image.get("id"), image.get("row")
-    if table not in COVERED or not isinstance(row_id, int) or isinstance(row_id, bool):
-        return None
-    if row is not None and not isinstance(row, dict):
-        return None
-    if row is not None and table in LATER:  # an image from before those columns were added
-        row = {**dict.fromkeys(LATER[table]), **row}
-    return table, row_id, row
 
 
 def check(sql: Sql, progress: Progress | None = None) -> Records:
@@ -317,10 +295,10 @@ def _image_at(sql: Sql, seq: int, table: str, row_id: int, whole: bool = False) 
     or with `whole` the image itself (row, and what it was)."""
     entry = sql.one("SELECT payload FROM audit_entry WHERE seq = :seq", seq=seq)
     for image in orjson.loads(entry.payload)["rows"]:
-        found = _image(image)
+        found = row_image(image)
         if found is not None and found[:2] == (table, row_id) and (whole or found[2] is not None):
             kept = image if whole else found[2]
-            assert isinstance(kept, dict)  # _image vouched for it
+            assert isinstance(kept, dict)  # row_image vouched for it
             return kept
     raise AssertionError(f"entry {seq} no longer holds the image of {table} #{row_id}")  # read in one transaction
 
