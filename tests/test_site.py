@@ -254,3 +254,44 @@ def test_a_folder_that_is_not_a_site_the_database_or_a_file_is_refused(run: Cli,
     link.symlink_to(site)
     assert run("site", "build", "--out", str(link), "--force", expect=2).stderr == (
         f"Error: --out {link} is a symbolic link: give the folder itself\n")
+
+
+# --- the scheduler ---------------------------------------------------------------------------------------------------
+
+def test_the_scheduler_rebuilds_the_site_after_each_tick(run: Cli, home: Path, tmp_path: Path) -> None:
+    from cycle.commands.reminders import rebuild_site
+    from cycle.db.store import open_store
+    from cycle.notifications.scheduler import ReminderScheduler
+
+    run("init")
+    run(*CAMHS)
+    site, said = tmp_path / "site", []
+    store = open_store()
+    try:
+        sched = ReminderScheduler(store, actor="scheduler", log=said.append,
+                                  on_tick=rebuild_site(store, str(site), said.append))
+        assert sched.acquire()
+        sched.tick()
+        assert said[-1] == f"  site rebuilt in {site}"
+        assert "CAMHS Tiers 2 and 3" in (site / "index.html").read_text(encoding="utf-8")
+        run("project", "set", "camhs", "--title", "CAMHS renamed")
+        sched.tick()  # the site it built is replaced without asking
+        assert "CAMHS renamed" in (site / "index.html").read_text(encoding="utf-8")
+        (site / ".cycle-site").unlink()  # no longer a site cycle built: left alone, said once a tick
+        sched.tick()
+        assert said[-1] == (f"  site not rebuilt: --out {site} holds files that are not a site cycle built: give a "
+                            f"new or empty folder; --force does not change this")
+        sched.lease.release(store, actor="scheduler")
+    finally:
+        store.dispose()
+
+
+def test_scheduler_run_refuses_a_site_folder_it_may_not_write_before_it_starts(run: Cli, tmp_path: Path) -> None:
+    run("init")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("someone's notes")
+    assert run("scheduler", "run", "--site", str(mine), expect=2).stderr == (
+        f"Error: --out {mine} holds files that are not a site cycle built: give a new or empty folder; "
+        f"--force does not change this\n")
+    assert run.json("scheduler", "status")["running"] is False
