@@ -99,8 +99,9 @@ def record(store: Store, progress: Progress | None = None, today: date | None = 
 
         own = lockstep(rows.stream_projects(sql), lambda p: p.key)
         entries = lockstep(chain._entries_by_project(sql), lambda e: e.project)
-        milestones = lockstep(sql.stream("SELECT p.key, m.id, m.title, m.due, m.done_on FROM milestone m JOIN project p "
-                                         "ON p.id = m.project_id ORDER BY p.key, m.due, m.id"), lambda r: r[0])
+        milestones = lockstep(sql.stream("SELECT p.key, m.id, m.title, m.due, m.done_on FROM milestone m JOIN "
+                                         "project p ON p.id = m.project_id ORDER BY p.key, m.due, m.id"),
+                              lambda r: r[0])
         steps = lockstep(sql.stream("SELECT p.key, pr.regime, pr.route, s.step, s.done_on, s.ref, s.decided_by "
                                     "FROM procurement pr JOIN project p ON p.id = pr.project_id LEFT JOIN "
                                     "procurement_step s ON s.procurement_id = pr.id ORDER BY p.key, s.id"),
