@@ -216,7 +216,7 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
         for name, text in pages:
             page = temp / name
             page.parent.mkdir(parents=True, exist_ok=True)
-            with open(page, "w", encoding="utf-8", newline="\n") as f:
+            with open(page, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as f:  # text not UTF-8
                 for piece in text:
                     f.write(piece)
         (temp / MARK).write_text("A site built by `cycle site build`; a rebuild replaces this folder whole.\n",

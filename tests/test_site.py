@@ -295,3 +295,43 @@ def test_scheduler_run_refuses_a_site_folder_it_may_not_write_before_it_starts(r
         f"Error: --out {mine} holds files that are not a site cycle built: give a new or empty folder; "
         f"--force does not change this\n")
     assert run.json("scheduler", "status")["running"] is False
+
+
+# --- careless and hostile use ----------------------------------------------------------------------------------------
+
+def test_a_key_edited_by_hand_into_a_path_stays_inside_the_site(run: Cli, db: Any, tmp_path: Path) -> None:
+    """A key written straight into the database (../../escape, <i>): its page is named by a digest, inside DIR;
+    the check at the top says the records do not match, and the command exits 1 once the site is written."""
+    run("init")
+    run(*CAMHS)
+    db.tamper("UPDATE project SET key = '../../<i>escape' WHERE key = 'camhs'")
+    site = tmp_path / "out" / "site"
+    site.parent.mkdir()
+    result = run("site", "build", "--out", str(site), expect=1)
+    assert result.stdout.startswith(f"Wrote the governance site to {site}")
+    assert result.stderr.startswith("Records FAILED: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "out"] and sorted(
+        p.name for p in (tmp_path / "out").iterdir()) == ["site"]
+    [page] = (site / "projects").iterdir()
+    assert page.name.startswith("p-") and page.suffix == ".html"
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert f'href="projects/{page.name}"' in index and "../../&lt;i&gt;escape" in index and "<i>" not in index
+    assert '<div class="banner bad"><strong>Records FAILED</strong>' in index
+
+
+def test_an_out_folder_whose_parent_is_missing_or_the_current_folder_is_refused(
+        run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run("init")
+    missing = tmp_path / "no" / "site"
+    assert run("site", "build", "--out", str(missing), expect=2).stderr == (
+        f"Error: folder {missing.parent} does not exist: create it or choose another --out\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "work.txt").write_text("work")
+    monkeypatch.chdir(work)
+    assert run("site", "build", "--out", ".", "--force", expect=2).stderr == (
+        "Error: --out . holds files that are not a site cycle built: give a new or empty folder; "
+        "--force does not change this\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "work"]
+    assert run("site", "build", "--out", str(tmp_path), "--force", expect=2).stderr.startswith(
+        f"Error: --out {tmp_path} is or holds one of cycle's own files")  # the folder holding cycle's home
