@@ -181,7 +181,8 @@ def test_the_project_page_holds_its_record(demo: Path) -> None:
 
 def test_a_reader_sees_the_old_site_or_the_new_one_never_half(demo: Path, tmp_path: Path) -> None:
     """Rebuilds swap the folder in whole while another thread reads it: every read finds whole pages."""
-    site = tmp_path / "site"
+    (tmp_path / "out").mkdir()
+    site = tmp_path / "out" / "site"
     _cli(demo, "site", "build", "--out", str(site))
     stop, seen, torn = threading.Event(), [0], []
 
@@ -206,13 +207,14 @@ def test_a_reader_sees_the_old_site_or_the_new_one_never_half(demo: Path, tmp_pa
         stop.set()
         reader.join()
     assert torn == [] and seen[0] > 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no temporary folder left beside it
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["site"]  # no temporary folder left beside it
 
 
 def test_a_build_that_fails_half_way_leaves_the_old_site(demo: Path, tmp_path: Path) -> None:
     from cycle import site as data
 
-    site = tmp_path / "site"
+    (tmp_path / "out").mkdir()
+    site = tmp_path / "out" / "site"
     _cli(demo, "site", "build", "--out", str(site))
     before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
 
@@ -223,7 +225,7 @@ def test_a_build_that_fails_half_way_leaves_the_old_site(demo: Path, tmp_path: P
     with pytest.raises(BadInput, match="cannot write the site to .*: No space left on device"):
         data.write(str(site), pages(), force=True)
     assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["site"]
 
 
 def test_a_folder_that_is_not_a_site_the_database_or_a_file_is_refused(run: Cli, home: Path, tmp_path: Path) -> None:
