@@ -337,3 +337,18 @@ def test_an_out_folder_whose_parent_is_missing_or_the_current_folder_is_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "work"]
     assert run("site", "build", "--out", str(tmp_path), "--force", expect=2).stderr.startswith(
         f"Error: --out {tmp_path} is or holds one of cycle's own files")  # the folder holding cycle's home
+
+
+def test_the_site_reads_without_javascript_and_prints_without_its_navigation(demo: Path, browser: Any) -> None:
+    site = demo / "site"
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto((site / "index.html").as_uri())
+    assert page.locator("#portfolio tbody tr:visible").count() == 6
+    assert not page.locator("#filter").is_visible()  # the filter box is there only when its script runs
+    context.close()
+    page, _, _ = open_page(browser, site / "projects" / "camhs.html")
+    page.emulate_media(media="print")
+    assert not page.locator("header.site nav").is_visible() and page.locator("h1").is_visible()
+    assert page.pdf(format="A4").startswith(b"%PDF")
+    page.close()
