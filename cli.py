@@ -29,6 +29,7 @@ from cycle.commands import (
     project,
     reminders,
     report,
+    site,
     workflow,
 )
 from cycle.commands._common import CONTEXT, completing_keys
@@ -134,7 +135,8 @@ for command in (db.init, demo.demo, project.project, programme.programme, gate.g
                 evidence.evidence, decision.decision, contract.contract, contract.contracts, kpi.kpi,
                 kpi.performance, action.action, report.report,
                 people.people, audit.audit, export.export, db.db, workflow.workflow, reminders.review,
-                reminders.remind, reminders.outbox, reminders.scheduler, imports.import_, procurement.procurement):
+                reminders.remind, reminders.outbox, reminders.scheduler, imports.import_, procurement.procurement,
+                site.site):
     cli.add_command(command)
 imports.import_.add_command(ocds.import_ocds)
 imports.import_.add_command(interchange.import_register)

@@ -1000,6 +1000,63 @@ def bench_bundle(quick: bool) -> None:
             f"{large - small:+.0f} MB ({'bounded' if large - small < 10 else 'GROWS with the data'})")
 
 
+# --- 11. the governance site ---------------------------------------------------------------------------------------
+
+FLOOR_SITE = """
+import html, os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+out = sys.argv[2]
+os.makedirs(os.path.join(out, "projects"))
+entries = db.execute("SELECT a.project, a.seq, a.at, a.actor, a.action FROM audit_entry a JOIN project p "
+                     "ON p.key = a.project ORDER BY p.key, a.seq")
+held = next(entries, None)
+with open(os.path.join(out, "index.html"), "w") as index:
+    for key, title, stage, cycle in db.execute("SELECT key, title, stage, cycle FROM project ORDER BY key"):
+        index.write(f"<tr><td><a href='projects/{key}.html'>{html.escape(title)}</a></td><td>{stage}</td></tr>")
+        with open(os.path.join(out, "projects", key + ".html"), "w") as page:
+            page.write(f"<h1>{html.escape(title)}</h1><p>{stage}, cycle {cycle}</p><table>")
+            while held is not None and held[0] == key:
+                page.write("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in held[1:]) + "</tr>")
+                held = next(entries, None)
+            page.write("</table>")
+print("done")
+"""
+
+
+def bench_site(quick: bool) -> None:
+    """`cycle site build` at two sizes, ten times apart: its time and peak RSS against a floor writing a page per
+    project with plain sqlite3, and how its peak RSS moved with the portfolio (bounded: about 1x)."""
+    sizes = (100, 1_000) if quick else (200, 2_000)
+    peaks: list[float] = []
+    for n in sizes:
+        with fresh_home() as (home, env):
+            home.mkdir(parents=True)
+            path = home / "cycle.db"
+            build_s = build_portfolio_db(path, n)
+            say(f"[11] built {n:,} projects (on the record) in {build_s:.1f} s")
+            floor = home / "floor_site.py"
+            floor.write_text(FLOOR_SITE)
+            walls, floors, rss, floor_rss = [], [], [], []
+            for i in range(2):
+                site, plain = home / f"site{i}", home / f"plain{i}"
+                r = stream_run([CYCLE, "site", "build", "--out", str(site)], env)
+                f = stream_run([PY, str(floor), str(path), str(plain)], env)
+                walls.append(r["wall"])
+                floors.append(f["wall"])
+                rss.append(r["rss"])
+                floor_rss.append(f["rss"])
+                pages = sum(1 for _ in site.rglob("*.html"))
+            wall, floor_wall = min(walls), min(floors)
+            say(f"[11] `cycle site build` over {n:,} projects ({pages:,} pages): {wall:.2f} s, peak RSS "
+                f"{max(rss):.0f} MB; floor (sqlite3 writing a page per project with its entries) {floor_wall:.2f} s, "
+                f"{max(floor_rss):.0f} MB: x{wall / floor_wall:.1f} the time")
+            peaks.append(max(rss))
+    small, large = peaks
+    say(f"[11] scale: `cycle site build` peak RSS {small:.0f} MB at {sizes[0]:,}, {large:.0f} MB at {sizes[1]:,}: "
+        f"x{large / small:.2f} for x{sizes[1] // sizes[0]} the data, {large - small:+.0f} MB "
+        f"({'bounded' if large - small < 10 else 'GROWS with the data'})")
+
+
 BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "1": ("cold start of `cycle project show`", bench_cold_start),
     "2": ("`cycle --help`", bench_help),
@@ -1011,6 +1068,7 @@ BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "8": ("import of a contract register", bench_import),
     "9": ("cycle performance over 5,000 live contracts", bench_performance),
     "10": ("an audit bundle exported and checked with no database, at two sizes", bench_bundle),
+    "11": ("the governance site (cycle site build) for 2,000 projects, at two sizes", bench_site),
 }
 
 

@@ -3,7 +3,8 @@ to the mail sent (cycle.reminders decides what is due; cycle.notifications sends
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +24,9 @@ from ._common import (
     london_as_of_option,
     ready_store,
 )
+
+if TYPE_CHECKING:
+    from cycle.db.store import Store
 
 
 def _where(transport: Any) -> str:
@@ -350,7 +354,9 @@ def scheduler() -> None:
 @click.option("--drain-every", type=MINUTES,
               help="Minutes between sends of messages waiting to be retried, 1 to 1440 (default 5).")
 @click.option("--standby", is_flag=True, help="If another scheduler is running, wait and take over when it stops.")
-def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> None:
+@click.option("--site", "site_dir", metavar="DIR",
+              help="Rebuild the governance site in DIR after each tick (as `cycle site build --out DIR --force`).")
+def scheduler_run(at: str | None, drain_every: int | None, standby: bool, site_dir: str | None) -> None:
     """Run the scheduler until stopped: a tick at start-up and daily, each sending what is due once.
 
     A second scheduler on the same database refuses to start (exit 4), or with --standby waits.
@@ -366,14 +372,37 @@ def scheduler_run(at: str | None, drain_every: int | None, standby: bool) -> Non
         parse_at(at)  # "" too: a time given must be a time, never the default
     default_at, default_every = configured()
     store = ready_store()
+    if site_dir is not None:
+        from cycle import site as site_data
+
+        site_data.check(site_dir, force=True)  # refused now (exit 2), not at every tick
     transport = mail.transport()
     click.echo(f"Mail goes to {_where(transport)}.")
     sched = ReminderScheduler(store, actor=actor(), at=default_at if at is None else at,
                               drain_every_minutes=default_every if drain_every is None else drain_every,
-                              transport=transport, log=lambda line: click.echo(line))
+                              transport=transport, log=lambda line: click.echo(line),
+                              on_tick=None if site_dir is None else rebuild_site(store, site_dir, click.echo))
     sched.run(standby=standby)
     if sched.error is not None:
         raise sched.error
+
+
+def rebuild_site(store: Store, out: str, log: Callable[[str], None]) -> Callable[[Any], None]:
+    """What the scheduler runs after each tick with --site: the site rebuilt and swapped in, one line said (a
+    refusal or a failed check too: the next tick tries again)."""
+    from cycle.errors import CycleError
+
+    from .site import build_site
+
+    def rebuild(_ticked: Any) -> None:
+        try:
+            written, verified = build_site(store, out, force=True)
+        except CycleError as exc:
+            log(f"  site not rebuilt: {exc}")
+            return
+        said = "" if verified["ok"] else " (its check FAILED: the pages say so; see: cycle audit verify)"
+        log(f"  site rebuilt in {written}{said}")
+    return rebuild
 
 
 @scheduler.command("status")

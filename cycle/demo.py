@@ -260,6 +260,11 @@ def _report_step(home: Path) -> Step:
             ["report", "gate-audit", "camhs", "--format", "html", "--out", str(home / "gate-audit.html")], 0, "gill")
 
 
+def _site_step(home: Path) -> Step:
+    return ("... and the governance site: the whole record as plain HTML pages to browse without cycle.",
+            ["site", "build", "--out", str(home / "site")], 0, "gill")
+
+
 def _invoke(cli: Any, argv: list[str]) -> int:
     try:
         result = cli.main(args=argv, prog_name="cycle", standalone_mode=False)
@@ -309,7 +314,7 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
         _ocds_file(where)
         _register(where)
         _provider_return(where)
-        for narration, argv, expected, user in [*_script(where), _report_step(where)]:
+        for narration, argv, expected, user in [*_script(where), _report_step(where), _site_step(where)]:
             os.environ["CYCLE_USER"] = user
             if narration:
                 echo(f"\n# {narration}")
@@ -322,7 +327,8 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
         for name in [name for name in os.environ if name.startswith("CYCLE_") or name == "XDG_CONFIG_HOME"]:
             del os.environ[name]
         os.environ.update(saved)
-    echo(f"\nDone. The emails are in {where / 'mail' / 'new'}; the report is {where / 'gate-audit.html'}.")
+    echo(f"\nDone. The emails are in {where / 'mail' / 'new'}; the report is {where / 'gate-audit.html'}; the site is "
+         f"{where / 'site' / 'index.html'}.")
     # Your own CYCLE_DATABASE_URL would win over the demo's home, so the hint sets it aside too.
     unset = " CYCLE_DATABASE_URL=" if "CYCLE_DATABASE_URL" in saved else ""
     echo(f"Explore the demo's data with: CYCLE_HOME={quote(str(where))}{unset} cycle project list")

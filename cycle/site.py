@@ -1,0 +1,258 @@
+"""The governance site (`cycle site build`): the whole record as plain data, a project at a time, and the folder it
+is written to, swapped in whole.
+
+`record` gives the chain's check, then each project's page (its gate-audit part from cycle.reporting, with its
+milestones, procurement steps, audit trail, next gate and dates), and, once every project has been read, the
+portfolio's rows and each governance body's decisions (kept on disk meanwhile, cycle.db.spill). The pages are
+rendered outside cycle/ (cycle.reports.site); `write` puts them in a new folder beside DIR and swaps it in, so a
+reader sees the old site or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cycle import outfile, reporting
+from cycle.audit import chain
+from cycle.audit.chain import Progress
+from cycle.calendar import clock, quarters
+from cycle.db import rows
+from cycle.db.spill import Spill, SpillBag
+from cycle.db.store import Store
+from cycle.errors import BadInput, CycleError, DatabaseBusy
+from cycle.performance import portfolio
+from cycle.procurement import record as procurement
+from cycle.workflow import gates, registry
+
+#: The file that marks a folder as a site cycle wrote (so a rebuild may replace it, and nothing else).
+MARK = ".cycle-site"
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}")
+
+
+def project_page(key: str) -> str:
+    """The project page's path in the site: the key itself when it is a plain name, else a digest of it (a key
+    written by hand could hold a slash, a dot-dot or a name the file system refuses)."""
+    if _SAFE_KEY.fullmatch(key) and key.lower() not in ("index", "con", "nul", "prn", "aux"):
+        return f"projects/{key}.html"
+    return f"projects/p-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:20]}.html"
+
+
+def body_page(body: str) -> str:
+    """A governance body's page: named by a digest of its name (free text)."""
+    return f"bodies/b-{hashlib.sha256(body.encode('utf-8', 'surrogatepass')).hexdigest()[:20]}.html"
+
+
+@dataclass
+class Record:
+    """The site's data: `projects` first (read once, as they come); then `portfolio` and `bodies`, filled as the
+    projects were read."""
+
+    generated: str
+    chain: dict[str, Any]
+    projects: Iterator[dict[str, Any]]
+    portfolio: SpillBag
+    decisions: SpillBag
+    bodies: Counter[str]
+    quarter: str
+
+
+class _Lockstep:
+    """Rows of a stream ordered by project key, handed out one project's at a time."""
+
+    def __init__(self, found: Iterator[Any], owner: Callable[[Any], Any]) -> None:
+        self._found, self._owner = found, owner
+        self._next = next(found, None)
+
+    def take(self, key: str) -> list[Any]:
+        mine = []
+        while self._next is not None and self._owner(self._next) == key:
+            mine.append(self._next)
+            self._next = next(self._found, None)
+        return mine
+
+
+@contextmanager
+def record(store: Store, progress: Progress | None = None, today: date | None = None) -> Iterator[Record]:
+    """The site's data, read as it is used in read transactions that last as long as the `with`."""
+    today = today or clock.london_today()
+    shown = quarters.quarter_of(today) - 1  # the last whole quarter: its returns are the latest judged
+    with ExitStack() as stack:
+        audit = stack.enter_context(reporting.gate_audit(store, None, None, progress))
+        sql = stack.enter_context(store.reading(snapshot=True))
+        spill = stack.enter_context(Spill())
+
+        def lockstep(found: Any, owner: Callable[[Any], Any]) -> _Lockstep:
+            return _Lockstep(stack.enter_context(closing(found)), owner)
+
+        own = lockstep(rows.stream_projects(sql), lambda p: p.key)
+        entries = lockstep(chain._entries_by_project(sql), lambda e: e.project)
+        milestones = lockstep(sql.stream("SELECT p.key, m.id, m.title, m.due, m.done_on FROM milestone m JOIN "
+                                         "project p ON p.id = m.project_id ORDER BY p.key, m.due, m.id"),
+                              lambda r: r[0])
+        steps = lockstep(sql.stream("SELECT p.key, pr.regime, pr.route, s.step, s.done_on, s.ref, s.decided_by "
+                                    "FROM procurement pr JOIN project p ON p.id = pr.project_id LEFT JOIN "
+                                    "procurement_step s ON s.procurement_id = pr.id ORDER BY p.key, s.id"),
+                         lambda r: r[0])
+        indicators = lockstep(stack.enter_context(portfolio.board(store, shown, today)), lambda line: line.project)
+        statutory: dict[str, list[procurement.DueItem]] = {}
+        for item in procurement.due(store, today, 366):  # a few per procurement
+            statutory.setdefault(item.key, []).append(item)
+        table, decisions, bodies = spill.bag(), spill.bag(), Counter[str]()
+
+        def each() -> Iterator[dict[str, Any]]:
+            for p in audit["projects"]:
+                key = p["key"]
+                found = own.take(key)
+                if len(found) != 1:  # a project made between the two reads: the streams would not line up
+                    raise DatabaseBusy("the record changed while the site was read")
+                waiting = _next_gate(store, sql, found[0])
+                lines = indicators.take(key)
+                status = dict(Counter(line.status or "not-judged" for line in lines))
+                dates = [{"date": c["notice_deadline_on"], "what": f"notice deadline, contract {c['ref'] or '-'}"}
+                         for c in p["contracts"] if c["notice_deadline_on"] and c["notice_deadline_on"] >= str(today)]
+                dates += [{"date": i.day.isoformat(), "what": f"{i.regime} {i.step} ({i.status}): {i.text}"}
+                          for i in statutory.get(key, []) if i.day is not None]
+                dates.sort(key=lambda d: d["date"])
+                procured = steps.take(key)
+                page = {**p, "page": project_page(key), "next": waiting, "dates": dates,
+                        "indicators": [{"contract": line.contract, "kpi": line.kpi, "title": line.title,
+                                        "value": line.value, "status": line.status or "not-judged"} for line in lines],
+                        "indicator_status": status,
+                        "milestones": [{"id": m[1], "title": m[2], "due": m[3], "done_on": m[4]}
+                                       for m in milestones.take(key)],
+                        "procurement": ({"regime": procured[0][1], "route": procured[0][2],
+                                         "steps": [{"step": s[3], "done_on": s[4], "ref": s[5], "decided_by": s[6]}
+                                                   for s in procured if s[3] is not None]} if procured else None),
+                        "trail": [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+                                   "from": e.from_stage, "to": e.to_stage} for e in entries.take(key)]}
+                table.add({"key": key, "title": p["title"], "page": page["page"], "stage": p["stage"],
+                           "cycle": p["cycle"], "owner": p["owner"], "next": waiting,
+                           "date": dates[0] if dates else None, "indicators": status}, sort=key)
+                if p["accountable_body"]:
+                    bodies[str(p["accountable_body"])] += 0  # its page, linked from the project's, even if empty
+                for d in p["decisions"]:
+                    body = str(d["body"])
+                    bodies[body] += 1
+                    decisions.add({**d, "project": key, "title": p["title"], "page": page["page"]},
+                                  sort=f"{d['at']}\x00{d['seq']:020d}", group=body)
+                yield page
+
+        yield Record(audit["generated"], audit["chain"], each(), table, decisions, bodies, str(shown))
+
+
+def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> dict[str, Any] | None:
+    """The first gate out of the project's stage that is not open, and what it waits on; None at a final stage or
+    when every gate out is open (the project may move)."""
+    try:
+        wf = registry.pinned(store, sql, p)
+        for gate in wf.gates_from(p.stage, explicit=False):
+            check = gates.check(sql, wf, gate, p)
+            if not check.open:
+                return {"gate": check.gate, "to": check.to,
+                        "waits_on": [f"{c.id}: {c.reason}" for c in check.unmet_must]}
+            return {"gate": check.gate, "to": check.to, "waits_on": []}
+    except CycleError as exc:  # no version pinned, terms edited by hand: said, not hidden
+        return {"gate": "-", "to": "-", "waits_on": [str(exc)]}
+    return None
+
+
+# --- the folder ----------------------------------------------------------------------------------------------------
+
+def check(out: str, force: bool) -> Path:
+    """DIR, once cycle may write a site there; else BadInput saying why. Never cycle's own files or folders, never
+    a file, never a folder holding anything but a site cycle wrote; a site already there needs --force."""
+    if not out.strip():
+        raise BadInput("--out is empty: give a folder for the site, e.g. --out governance-site")
+    if "\x00" in out:
+        raise BadInput("--out holds a NUL character: give a folder name")
+    path = Path(out).expanduser().absolute()
+    for own in outfile.own_files():
+        if outfile._same(path, own) or outfile._inside(own, path):
+            raise BadInput(f"--out {out} is or holds one of cycle's own files ({own}): choose another folder; "
+                           f"--force does not change this")
+    for folder in outfile.own_folders():
+        if outfile._inside(path, folder) or outfile._inside(folder, path):
+            raise BadInput(f"--out {out} is, holds or is in {folder}, a folder cycle reads its own files from: "
+                           f"choose another folder; --force does not change this")
+    if path.is_symlink():
+        raise BadInput(f"--out {out} is a symbolic link: give the folder itself")
+    if not path.parent.is_dir():
+        raise BadInput(f"folder {path.parent} does not exist: create it or choose another --out")
+    if path.exists():
+        if not path.is_dir():
+            raise BadInput(f"--out {out} is not a folder: give a new folder, or one a site was built in")
+        try:
+            held = [p.name for p in path.iterdir()]
+        except OSError as exc:
+            raise BadInput(f"cannot read --out {out}: {exc.strerror or exc}; choose another folder") from None
+        if held and MARK not in held:
+            raise BadInput(f"--out {out} holds files that are not a site cycle built: give a new or empty folder; "
+                           f"--force does not change this")
+        if held and not force:
+            raise BadInput(f"--out {out} already holds a site: add --force to replace it, or choose another folder")
+    return path
+
+
+def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> Path:
+    """Write every page (its path in the site, its text in pieces) to a new folder beside DIR, then swap it in:
+    the old site (if any) goes only once the new one is whole. The folder written."""
+    path = check(out, force)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        temp.mkdir(mode=0o755)
+        for name, text in pages:
+            page = temp / name
+            page.parent.mkdir(parents=True, exist_ok=True)
+            with open(page, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as f:  # text not UTF-8
+                for piece in text:
+                    f.write(piece)
+        (temp / MARK).write_text("A site built by `cycle site build`; a rebuild replaces this folder whole.\n",
+                                 encoding="utf-8")
+        check(out, force)  # again, at the last moment
+        _swap(temp, path)
+    except OSError as exc:
+        raise BadInput(f"cannot write the site to {out}: {exc.strerror or exc}; choose another folder") from None
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)  # what is left: the new site not placed, or the old one swapped out
+    return path
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _swap(new: Path, path: Path) -> None:
+    """Put `new` at `path`: in one step when `path` is there too (Linux renameat2 RENAME_EXCHANGE, leaving the old
+    site at `new`), else by a rename; on a system without the exchange, the old site is moved aside first."""
+    if not path.exists():
+        os.rename(new, path)
+        return
+    if _exchange(new, path):
+        return
+    aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}.old")
+    os.rename(path, aside)
+    os.rename(new, path)
+    os.rename(aside, new)  # removed with the temporary folder
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(done == 0)
