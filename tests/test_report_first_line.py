@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,11 @@ def test_the_watcher_ends_work_that_would_not_write_again(tmp_path: Path) -> Non
     assert proc.wait(timeout=60) == 141  # without the watcher: never (the timeout fails the test)
     assert proc.stderr.read() == b""
     proc.stderr.close()
+
+
+def test_a_report_with_stdout_closed_ends_without_a_traceback(ready: Cli) -> None:
+    # `cycle report gate-audit >&-`, as a careless cron line might: nothing to print to, nothing else goes wrong.
+    done = subprocess.run(["sh", "-c", shlex.join(cycle_exe()) + " report gate-audit >&-"], capture_output=True,
+                          text=True, env=dict(os.environ), timeout=120)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0
