@@ -684,6 +684,52 @@ def bench_portfolio(quick: bool) -> None:
         say(f"[6] first line of `{label}` at {sizes[1]:,}: {first:.2f} s  target <= 1 s  {verdict(first, 1.0)}")
 
 
+# --- 10. the first line of a report at portfolio scale ------------------------------------------
+
+FLOOR_FIRST_LINE = """
+import sys
+import sqlmodel  # noqa: F401  (what a report's process imports before it can print)
+print("# Commissioning portfolio", flush=True)
+"""
+
+
+def head_run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """`cmd | head -1`: seconds to the first line, seconds until the command ended once the reader closed the
+    pipe after it, and its exit code."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    first = time.perf_counter() - t0
+    proc.stdout.close()
+    code = proc.wait()
+    return first, time.perf_counter() - t0 - first, code
+
+
+def bench_first_line(quick: bool) -> None:
+    """The Markdown reports print their title at once, then check the record (seconds at this scale) and stream
+    the rest: time to the first line against a process that imports sqlmodel and prints one; the whole report,
+    its peak RSS; and `| head -1`, how soon the report ends once the reader has gone."""
+    n = 10_000 if quick else 100_000
+    with fresh_home() as (home, env):
+        home.mkdir(parents=True)
+        path = home / "cycle.db"
+        say(f"[12] built {n:,} projects (on the record) in {build_portfolio_db(path, n):.1f} s")
+        floor = home / "floor_first_line.py"
+        floor.write_text(FLOOR_FIRST_LINE)
+        run_cmd([CYCLE, "audit", "checkpoint"], env)  # fills the bytecode cache
+        for args in (["report", "quarterly", "--quarter", "2026-Q3"], ["report", "gate-audit"]):
+            r = paired_streams([CYCLE, *args], [PY, str(floor)], env, reps=2)
+            say_stream("10", f"`cycle {' '.join(args)}` over {n:,} projects", "`python -c 'import sqlmodel; "
+                       "print(...)'`", r)
+            first = r["subject"]["first"]
+            say(f"[12]   first line after {first:.2f} s (floor {r['floor']['first']:.2f} s)  target <= 1 s  "
+                f"{verdict(first, 1.0)}")
+            got_first, ended, code = head_run([CYCLE, *args], env)
+            say(f"[12]   `| head -1`: first line after {got_first:.2f} s, ended {ended:.2f} s after the reader "
+                f"went (whole report {r['subject']['wall']:.2f} s), exit code {code}")
+
+
 # --- 7. what is due, over a portfolio ------------------------------------------------------------
 
 # The stages a portfolio's projects are at, in proportion; those from `do` on hold a contract.
@@ -1069,6 +1115,7 @@ BENCHES: dict[str, tuple[str, Callable[[bool], None]]] = {
     "9": ("cycle performance over 5,000 live contracts", bench_performance),
     "10": ("an audit bundle exported and checked with no database, at two sizes", bench_bundle),
     "11": ("the governance site (cycle site build) for 2,000 projects, at two sizes", bench_site),
+    "12": ("the first line of the Markdown reports at portfolio scale, and `| head -1`", bench_first_line),
 }
 
 

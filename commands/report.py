@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ._common import CONTEXT, QUARTER, out_option, ready_store, write_out
+from .pipe import watching
 from .progress import progress
 
 if TYPE_CHECKING:
@@ -34,9 +35,10 @@ def _verification_failed(verified: dict[str, Any]) -> None:
     sys.exit(1)
 
 
-def _deliver(store: Store, report: dict[str, Any], fmt: str, out: str | None, force: bool, what: str) -> None:
-    """Print a report or write it to --out, in `fmt` (an HTML one with its workflows drawn); then exit 1 if its
-    verification failed."""
+def _deliver(store: Store, report: dict[str, Any], fmt: str, out: str | None, force: bool, what: str,
+             titled: bool) -> None:
+    """Print a report or write it to --out, in `fmt` (an HTML one with its workflows drawn; Markdown without its
+    title when `titled`: printed already); then exit 1 if its verification failed."""
     from cycle import reporting as data
     from cycle.reports.render import render
 
@@ -44,8 +46,16 @@ def _deliver(store: Store, report: dict[str, Any], fmt: str, out: str | None, fo
 
     report = output.report_json(report)  # generated_on beside generated (docs/json.md)
     drawn = data.workflows_in(store, report) if fmt == "html" else None
-    write_out(render(report, fmt, drawn), out, what, force)
+    write_out(render(report, fmt, drawn, titled=titled), out, what, force)
     _verification_failed(report["chain"])
+
+
+def _title(heading: dict[str, Any]) -> None:
+    """Print a Markdown report's title at once (cycle.headings checked its input), before the long check of the
+    record and the rest of the report, which follows as it is made (docs/reports.md)."""
+    from cycle.reports.text import title
+
+    click.echo(title(heading), nl=False)  # echo flushes: the line is out before the check begins
 
 
 format_option = click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="md",
@@ -70,13 +80,19 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, c
     Example:
       cycle report gate-audit camhs --format html --out camhs-gates.html --checkpoint 42:3f1c...
     """
-    from cycle import reporting as data
-
     store = ready_store()
-    with ExitStack() as reading:  # the report's projects are read as they are written
+    fmt = "json" if as_json else fmt
+    titled = fmt == "md" and out is None
+    with ExitStack() as reading, watching():  # the report's projects are read as they are written
+        if titled:
+            from cycle import headings
+
+            _title(headings.gate_audit(store, key, checkpoint))
+        from cycle import reporting as data
+
         with progress() as told:
             report = reading.enter_context(data.gate_audit(store, key, checkpoint, told))
-        _deliver(store, report, "json" if as_json else fmt, out, force, "gate-audit report")
+        _deliver(store, report, fmt, out, force, "gate-audit report", titled)
 
 
 @report.command("quarterly")
@@ -94,10 +110,16 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, force: bool, check
     Example:
       cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
     """
-    from cycle import reporting as data
-
     store = ready_store()
-    with ExitStack() as reading:  # the report's lists are read back from disk as they are written
+    fmt = "json" if as_json else fmt
+    titled = fmt == "md" and out is None
+    with ExitStack() as reading, watching():  # the report's lists are read back from disk as they are written
+        if titled:
+            from cycle import headings
+
+            _title(headings.quarterly(quarter, checkpoint))
+        from cycle import reporting as data
+
         with progress() as told:
             report = reading.enter_context(data.quarterly(store, quarter, checkpoint=checkpoint, progress=told))
-        _deliver(store, report, "json" if as_json else fmt, out, force, "quarterly report")
+        _deliver(store, report, fmt, out, force, "quarterly report", titled)

@@ -28,7 +28,7 @@ from cycle.projects.views import supporting
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import Workflow
 
-from . import contracts, funding
+from . import contracts, funding, headings
 from .errors import CycleError
 
 REFUSALS = ("advance.refused", "decision.refused", "waiver.refused", "project.refused")
@@ -100,11 +100,12 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
     The report's projects are read as they are used (a project's rows and entries at a time), in one read
     transaction that lasts as long as the `with`: memory stays bounded however large the portfolio and its log.
     The counts at the top and the stages are read first, in a pass over the rows they need."""
-    verified = _verified(store, checkpoint, progress)
     key = key or None  # an empty KEY: every project, as before
+    headings.gate_audit(store, key, checkpoint)  # BadInput, ProjectNotFound: before the long check
+    verified = _verified(store, checkpoint, progress)
     with store.reading(snapshot=True) as sql:
         if key is not None:
-            rows.project(sql, key)  # ProjectNotFound before anything is read
+            rows.project(sql, key)  # deleted while the record was checked: still ProjectNotFound
         where = " WHERE p.key = :key" if key is not None else ""
         given: dict[str, Any] = {"key": key} if key is not None else {}
         with closing(sql.stream("SELECT p.workflow, p.stage FROM project p" + where + " ORDER BY p.key",
@@ -401,6 +402,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
 
     q = quarters.parse_quarter(quarter)
     today = today or clock.london_today()
+    headings.quarterly(quarter, checkpoint)  # BadInput: before the long check
     verified = _verified(store, checkpoint, progress)
     with Spill() as spill, store.reading(snapshot=True) as sql:
         everyone = spill.map()  # key -> the project's row (a tuple)

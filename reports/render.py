@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from itertools import chain
@@ -18,21 +17,10 @@ from cycle.performance.portfolio import Charted
 from cycle.workflow import graph
 from cycle.workflow.definition import Workflow
 
-from . import svg
+from . import svg, text
+from .text import md as _md
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-def _md(value: Any) -> str:
-    """A value shown as written in Markdown, also inside a table cell: no pipes or line breaks, no HTML, and none
-    of the characters that start emphasis, code or a link (a title cannot make a bold 'Approved' or a link)."""
-    text = "" if value is None else str(value)
-    for a, b in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("\r", " "), ("\n", " ")):
-        text = text.replace(a, b)
-    return _MARKUP.sub(r"\\\g<0>", text)
-
-
-_MARKUP = re.compile(r"[`*_\[\]~]")
 
 
 @lru_cache(maxsize=1)
@@ -40,6 +28,7 @@ def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=lambda name: bool(name and ".html" in name),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["md"] = _md
+    env.globals["title"] = text.title
     env.filters["trend"] = chart.trend_shown
     env.globals["kpi_chart"] = lambda item, n: Markup(chart.svg(Charted.of(item), n))  # built escaped
     env.globals["kpi_legend"] = lambda: Markup(chart.legend())
@@ -61,15 +50,17 @@ def diagrams(stage_counts: dict[str, dict[str, int]], workflows: dict[str, Workf
     return out
 
 
-def render(data: dict[str, Any], fmt: str, workflows: dict[str, Workflow] | None = None) -> Iterator[str]:
+def render(data: dict[str, Any], fmt: str, workflows: dict[str, Workflow] | None = None,
+           titled: bool = False) -> Iterator[str]:
     """The report as text, in pieces as they are made (jinja2's generate(), JSON encoded a value at a time), so
-    that no one string holds the whole of a long report; HTML draws the `workflows` it counts projects on."""
+    that no one string holds the whole of a long report; HTML draws the `workflows` it counts projects on.
+    `titled`: Markdown without its title (reports.text.title), printed already."""
     if fmt == "json":
         pieces: Iterable[str] = chain(_ENCODER.iterencode(data), ["\n"])
     else:
         name = f"{data['report']}.{'html' if fmt == 'html' else 'md'}.j2"
         extra = {"diagrams": diagrams(data.get("stage_counts", {}), workflows or {})} if fmt == "html" else {}
-        pieces = _env().get_template(name).generate(d=data, **extra)
+        pieces = _env().get_template(name).generate(d=data, titled=titled, **extra)
     return batched(pieces)
 
 

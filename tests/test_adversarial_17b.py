@@ -193,14 +193,15 @@ def test_an_exemption_recorded_by_mistake_can_be_withdrawn(run: Cli, db: Databas
     assert run("audit", "verify").exit_code == 0
 
 
-@pytest.mark.xfail(strict=True, reason="design decision for the lead: the returns rule asks for every quarter the "
-                                       "contract ran in, while the return reminders never chase a quarter whose return "
-                                       "fell due before the indicator was added (docs/performance.md); the built-in "
-                                       "review -> analyse gate holds on it as a must")
 def test_an_indicator_added_today_does_not_hold_a_gate_on_returns_nobody_was_asked_for(run: Cli,
                                                                                         home: Path) -> None:
-    """An indicator added today to a contract running since 2024: `returns` over the last four quarters is unmet
-    until someone back-fills four quarters of values that no reminder asked the provider for."""
+    """An indicator added today to a contract running since 2024: `returns` over the last four quarters was unmet
+    until someone back-filled four quarters of values that no reminder asked the provider for."""
+    _indicator_added_today(run, home)
+    assert _returns_today(run)[0]
+
+
+def _indicator_added_today(run: Cli, home: Path) -> None:
     run("init")
     (home / "perf.toml").write_text(PERF)
     run("workflow", "install", str(home / "perf.toml"))
@@ -208,5 +209,35 @@ def test_an_indicator_added_today_does_not_hold_a_gate_on_returns_nobody_was_ask
     run("contract", "set", "p", "--provider", "Trust X", "--ref", "C-1", "--start", "2024-04-01", "--end",
         "2035-03-31", "--notice", "6 months")
     run("kpi", "add", "p", "rtt", "--title", "RTT", "--target", "92", "--better", "higher")
+
+
+def _returns_today(run: Cli) -> tuple[bool, str]:
     found = run.json("gate", "check", "p")
-    assert next(c for c in found["criteria"] if c["id"] == "returns")["met"]
+    returns = next(c for c in found["criteria"] if c["id"] == "returns")
+    return returns["met"], returns["reason"]
+
+
+def test_a_back_filled_return_makes_the_quarters_after_it_owed(run: Cli, home: Path) -> None:
+    """Values recorded for quarters before the indicator was added say it was being returned then: a gap after the
+    first of them, inside the window, is a missed return, named with its quarter."""
+    from cycle.calendar import clock, quarters
+
+    _indicator_added_today(run, home)
+    last = quarters.quarter_of(clock.london_today()) - 1  # the last complete quarter, its return due already or soon
+    run("kpi", "record", "p", "rtt", "--quarter", str(last - 3), "--value", "93")
+    met, reason = _returns_today(run)
+    assert not met and reason.startswith(f"No value recorded for: rtt {last - 2}, {last - 1}")
+    for q in (last - 2, last - 1, last):
+        run("kpi", "record", "p", "rtt", "--quarter", str(q), "--value", "93")
+    assert _returns_today(run)[0]
+
+
+def test_an_indicator_whose_creation_was_edited_into_nonsense_is_asked_for_every_quarter(run: Cli, home: Path,
+                                                                                        db: Database) -> None:
+    """A stamp that cannot be read is not a way out of the returns: every quarter is asked for, as before the fix,
+    and `audit verify` names the edit."""
+    _indicator_added_today(run, home)
+    db.tamper("UPDATE kpi SET created_at = 'yesterday'")
+    met, reason = _returns_today(run)
+    assert not met and reason.startswith("No value recorded for: rtt ")
+    assert "kpi #1 differs from its audit entry" in run("audit", "verify", expect=1).stderr

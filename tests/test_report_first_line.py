@@ -1,0 +1,111 @@
+"""The Markdown reports print their title at once, before the long check of the record, then the rest as it is
+made; `| head -1` ends them early and cleanly. How soon the first line comes is a figure for bench/run.py [12],
+not for tests."""
+
+from __future__ import annotations
+
+import os
+import pty
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import Cli, Database, cycle_exe
+from .test_streaming import many_projects, piped_head
+
+REPORTS = [["report", "quarterly", "--quarter", "2026-Q4"], ["report", "gate-audit"]]
+TITLES = ["# Commissioning portfolio, 2026-Q4", "# Gate audit: all projects"]
+
+
+def on_a_terminal(args: list[str]) -> tuple[str, int]:
+    """`cycle ARGS` with stdout and stderr on one terminal (a pty), as a person would run it: everything it
+    wrote, in the order it wrote it, and its exit code."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen([*cycle_exe(), *args], stdout=child, stderr=child, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ))
+    os.close(child)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 1 << 16)
+        except OSError:  # EIO: the terminal's other end is closed, the command has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main)
+    return seen.decode(), proc.wait(timeout=120)
+
+
+@pytest.mark.parametrize(("args", "title"), list(zip(REPORTS, TITLES, strict=True)))
+def test_the_title_comes_before_the_check_of_the_record(ready: Cli, args: list[str], title: str) -> None:
+    # On a terminal the check shows its progress on stderr as it goes: the title is out before it began.
+    seen, code = on_a_terminal(args)
+    assert code == 0
+    assert seen.startswith(title + "\r\n\r\n")
+    checking = seen.index("Checking")
+    assert seen.index(title) < checking < seen.index("**Audit chain verified**")
+
+
+@pytest.mark.parametrize(("args", "title"), list(zip(REPORTS, TITLES, strict=True)))
+def test_a_failed_check_is_still_at_the_top_of_the_body(ready: Cli, db: Database, args: list[str],
+                                                        title: str) -> None:
+    db.drop_audit_triggers()
+    db.execute("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 2")
+    result = ready(*args, expect=1)
+    body = result.stdout.split("\n")
+    assert body[0] == title and body[1] == ""
+    assert next(line for line in body[2:] if line.startswith("**")).startswith("**Audit chain FAILED at entry 2**")
+    assert result.stderr.startswith("Audit chain FAILED at entry 2:")
+
+
+def test_bad_input_prints_no_title(ready: Cli) -> None:
+    for args, error in (
+            (["report", "gate-audit", "nope"], "Error: No project with key 'nope'."),
+            (["report", "gate-audit", "--checkpoint", "12"], "Error: checkpoint '12' is not SEQ:HASH"),
+            (["report", "quarterly", "--quarter", "2026-Q4", "--checkpoint", ""], "Error: checkpoint '' is not")):
+        result = ready(*args, expect=2)
+        assert result.stdout == ""
+        assert result.stderr.startswith(error)
+
+
+def test_the_other_formats_and_out_files_keep_their_order(ready: Cli, home: Path) -> None:
+    assert ready("report", "gate-audit", "--json").stdout.startswith('{\n  "report": "gate-audit",')
+    assert ready("report", "gate-audit", "--format", "html").stdout.startswith("<!DOCTYPE html>")
+    ready("report", "gate-audit", "--out", str(home / "ga.md"))
+    whole = (home / "ga.md").read_text()
+    assert whole == ready("report", "gate-audit").stdout  # the same text, title once
+    assert whole.count("# Gate audit: all projects") == 1
+
+
+@pytest.mark.parametrize(("args", "title"), list(zip(REPORTS, TITLES, strict=True)))
+def test_a_report_piped_to_head_ends_early_and_cleanly(ready: Cli, db: Database, args: list[str],
+                                                       title: str) -> None:
+    many_projects(db, 1000)  # more than a pipe holds: the report cannot have finished before the reader went
+    got, code, err = piped_head(args, lines=1)
+    assert got == [title + "\n"]
+    assert (err, code) == ("", 141)
+
+
+def test_the_watcher_ends_work_that_would_not_write_again(tmp_path: Path) -> None:
+    # A report may be seconds from its next write when the reader goes: the watcher ends it then, not later.
+    work = "from cycle.commands.pipe import watching\nprint('title', flush=True)\nwith watching():\n    while True:\n" \
+           "        pass\n"
+    proc = subprocess.Popen([sys.executable, "-c", work], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"title\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141  # without the watcher: never (the timeout fails the test)
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
+
+
+def test_a_report_with_stdout_closed_ends_without_a_traceback(ready: Cli) -> None:
+    # `cycle report gate-audit >&-`, as a careless cron line might: nothing to print to, nothing else goes wrong.
+    done = subprocess.run(["sh", "-c", shlex.join(cycle_exe()) + " report gate-audit >&-"], capture_output=True,
+                          text=True, env=dict(os.environ), timeout=120)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0
