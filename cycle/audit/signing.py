@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import os
 import re
@@ -78,12 +79,38 @@ def _too_open(path: Path, mode: int, wanted: int) -> BadInput:
 
 def _check_private(path: Path, wanted: int) -> None:
     """Refuse a keys folder or private key file that anyone but its owner may read, write or enter."""
-    mode = stat.S_IMODE(path.lstat().st_mode)
+    st = path.lstat()
+    mode = stat.S_IMODE(st.st_mode)
+    kind = "folder" if wanted == 0o700 else "file"
     if path.is_symlink():
-        raise BadInput(f"the keys {'folder' if wanted == 0o700 else 'file'} {path} is a symbolic link: "
-                       f"put the real {'folder' if wanted == 0o700 else 'file'} there")
+        raise BadInput(f"the keys {kind} {path} is a symbolic link: put the real {kind} there")
     if mode & 0o077:
         raise _too_open(path, mode, wanted)
+
+
+def read_small(path: str | Path, what: str, limit: int = 64 * 1024,
+               fix: str = "copy it to a file and give that") -> bytes:
+    """The bytes of a small regular file. BadInput for a FIFO or a device (reading one waits for a writer or never
+    ends) or a file over `limit`; OSError as the system gives it (no such file, a folder ...)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO with no writer opens at once
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(f"{what} {path} is not a regular file (a pipe or a device): {fix}")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise BadInput(f"{what} {path} is too large to be a checkpoint or a key (over {limit // 1024} KB)")
+    return b"".join(chunks)
 
 
 def _folder() -> Path:
@@ -164,7 +191,7 @@ def private_key() -> Ed25519PrivateKey:
     try:
         _check_private(folder, 0o700)
         _check_private(path, 0o600)
-        data = path.read_bytes()
+        data = read_small(path, "the signing key", fix="move it away and run: cycle audit keygen")
     except OSError as exc:
         raise BadInput(f"cannot read the signing key {path}: {exc.strerror or exc}") from None
     try:

@@ -1,0 +1,58 @@
+"""Adversarial tests of issue 19 part 2 (signed checkpoints), through the real CLI: someone who controls the
+database but not the key, and a careless operator with the key files."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .conftest import Cli
+from .test_audit import rows
+from .test_signed_checkpoints import history, keygen, public_file, signed  # noqa: F401 (history: a fixture)
+
+
+@contextmanager
+def fifo_with_a_writer(path: Path) -> Iterator[Path]:
+    """A FIFO at `path` whose writer opens it and closes at once: a reader that waits for a writer gets an empty
+    file instead of waiting forever, so the test fails rather than hangs where a FIFO is read."""
+    os.mkfifo(path, 0o600)
+    writer = threading.Thread(target=lambda: os.close(os.open(path, os.O_WRONLY)), daemon=True)
+    writer.start()
+    try:
+        yield path
+    finally:
+        release = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # lets the writer's open return if nobody read
+        writer.join()
+        os.close(release)
+        path.unlink()
+
+
+def test_a_fifo_given_as_the_checkpoint_or_the_public_key_is_refused_not_waited_on(history: Cli,  # noqa: F811
+                                                                                    tmp_path: Path) -> None:
+    pem, _ = keygen(history)
+    out, key = signed(history, tmp_path), public_file(tmp_path, pem)
+    with fifo_with_a_writer(tmp_path / "cp.fifo") as fifo:
+        result = history("audit", "verify", "--checkpoint", str(fifo), "--public-key", str(key), expect=2)
+    assert result.stderr == (f"Error: --checkpoint {fifo} is not a regular file (a pipe or a device): copy it to a "
+                             f"file and give that\n")
+    with fifo_with_a_writer(tmp_path / "key.fifo") as fifo:
+        result = history("audit", "verify", "--checkpoint", str(out), "--public-key", str(fifo), expect=2)
+    assert result.stderr.startswith(f"Error: --public-key {fifo} is not a regular file (a pipe or a device)")
+
+
+def test_a_private_key_that_is_a_fifo_is_refused_by_signing_and_the_daily_run(ready: Cli, home: Path) -> None:
+    keygen(ready)
+    key = home / "keys" / "checkpoint-signing.key"
+    key.unlink()
+    ready("people", "add", "gina", "--email", "gina@council.example", "--role", "governance-lead")
+    before = rows(ready.db)
+    line = (f"the signing key {key} is not a regular file (a pipe or a device): move it away and run: "
+            f"cycle audit keygen")
+    with fifo_with_a_writer(key):
+        assert ready("audit", "checkpoint", "--sign", expect=2).stderr == f"Error: {line}\n"
+    with fifo_with_a_writer(key):
+        assert f": {line}\n" in ready("remind", "run", expect=1).stderr
+    assert rows(ready.db)[:len(before)] == before and "audit.checkpoint" not in str(rows(ready.db))
