@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from .conftest import Cli
 from .test_audit import rows
 from .test_signed_checkpoints import history, keygen, public_file, signed  # noqa: F401 (history: a fixture)
@@ -56,3 +58,15 @@ def test_a_private_key_that_is_a_fifo_is_refused_by_signing_and_the_daily_run(re
     with fifo_with_a_writer(key):
         assert f": {line}\n" in ready("remind", "run", expect=1).stderr
     assert rows(ready.db)[:len(before)] == before and "audit.checkpoint" not in str(rows(ready.db))
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give the folder away")
+def test_a_keys_folder_owned_by_another_user_is_refused(ready: Cli, home: Path) -> None:
+    keygen(ready)
+    keys = home / "keys"
+    os.chown(keys, 65534, 65534)  # nobody: who could put their own key there
+    before = rows(ready.db)
+    assert ready("audit", "checkpoint", "--sign", expect=2).stderr == (
+        f"Error: the keys folder {keys} belongs to another user (uid 65534), who could replace the key: make it "
+        f"yours with: chown 0 {keys}\n")
+    assert rows(ready.db) == before

@@ -78,7 +78,8 @@ def _too_open(path: Path, mode: int, wanted: int) -> BadInput:
 
 
 def _check_private(path: Path, wanted: int) -> None:
-    """Refuse a keys folder or private key file that anyone but its owner may read, write or enter."""
+    """Refuse a keys folder or private key file that anyone but its owner may read, write or enter, or that
+    belongs to another user (who could put their own key there)."""
     st = path.lstat()
     mode = stat.S_IMODE(st.st_mode)
     kind = "folder" if wanted == 0o700 else "file"
@@ -86,6 +87,9 @@ def _check_private(path: Path, wanted: int) -> None:
         raise BadInput(f"the keys {kind} {path} is a symbolic link: put the real {kind} there")
     if mode & 0o077:
         raise _too_open(path, mode, wanted)
+    if st.st_uid != os.geteuid():
+        raise BadInput(f"the keys {kind} {path} belongs to another user (uid {st.st_uid}), who could replace the "
+                       f"key: make it yours with: chown {os.geteuid()} {path}")
 
 
 def read_small(path: str | Path, what: str, limit: int = 64 * 1024,
@@ -345,3 +349,4 @@ def latest(store: Store) -> dict[str, Any] | None:
     except chain.PAYLOAD_ERRORS as exc:
         return {"entry": entry, "unreadable": chain.why_unreadable(exc)}
     return {**kept, "entry": entry}
+
