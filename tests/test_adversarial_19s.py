@@ -3,6 +3,7 @@ database but not the key, and a careless operator with the key files."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cli
-from .test_audit import rows
+from cycle.audit.chain import canonical_json
+
+from .conftest import Cli, Database
+from .test_audit import COLUMNS, rewrite_from, rows
 from .test_signed_checkpoints import history, keygen, public_file, signed  # noqa: F401 (history: a fixture)
 
 
@@ -70,3 +73,38 @@ def test_a_keys_folder_owned_by_another_user_is_refused(ready: Cli, home: Path) 
         f"Error: the keys folder {keys} belongs to another user (uid 65534), who could replace the key: make it "
         f"yours with: chown 0 {keys}\n")
     assert rows(ready.db) == before
+
+
+def _forge(db: Database, entry: int, change: str) -> None:
+    """Edit the audit.checkpoint entry `entry` as someone with the database would, and re-chain the log."""
+    payload = json.loads(rows(db)[entry - 1][COLUMNS.index("payload")])
+    fake = "0" * 64
+    if change == "fields":  # the entry's fields, not the signed document
+        payload["hash"] = fake
+    else:  # the document too: its signature no longer matches
+        payload["document"] = payload["document"].replace(payload["hash"], fake)
+        payload["hash"] = fake
+    db.drop_audit_triggers()
+    rewrite_from(db, entry, {"payload": canonical_json(payload)})
+
+
+@pytest.mark.parametrize("attack, why", [
+    ("fields", "its fields differ from the document it signed"),
+    ("document", "its signature does not verify against this installation's key {fp}"),
+    ("rechained", "the log's entry 16 no longer has the hash it signed (the log was rewritten since): check it "
+                  "with: cycle audit verify --checkpoint FILE --public-key FILE"),
+])
+def test_the_reports_do_not_print_a_forged_or_outdated_checkpoint_as_signed(history: Cli,  # noqa: F811
+                                                                            tmp_path: Path, db: Database,
+                                                                            attack: str, why: str) -> None:
+    _, fp = keygen(history)
+    signed(history, tmp_path)  # entry 17 keeps the checkpoint of entry 16
+    if attack == "rechained":
+        db.drop_audit_triggers()
+        rewrite_from(db, 8, {"actor": "mallory"})  # the whole log re-hashed: the chain alone verifies
+    else:
+        _forge(db, 17, attack)
+    assert history("audit", "verify", "--chain-only").stdout.startswith("Audit chain verified")
+    line = f"Latest signed checkpoint: entry 17 cannot be read (not trusted: {why.format(fp=fp)})."
+    report = history("report", "gate-audit", expect=None).stdout
+    assert line in report, report

@@ -348,5 +348,49 @@ def latest(store: Store) -> dict[str, Any] | None:
             raise chain.Unreadable("a field has the wrong type")
     except chain.PAYLOAD_ERRORS as exc:
         return {"entry": entry, "unreadable": chain.why_unreadable(exc)}
+    distrust = _distrust(store, p.get("document"), kept)
+    if distrust is not None:  # the reports say so rather than print it as signed
+        return {"entry": entry, "unreadable": f"not trusted: {distrust}"}
     return {**kept, "entry": entry}
 
+
+def _own_public_key() -> Ed25519PublicKey | None:
+    """This installation's public key (keys folder), to check the kept checkpoints with; None when there is none."""
+    try:
+        return load_public_key(read_small(keys_dir() / PUBLIC, "the public key"), PUBLIC)
+    except (OSError, BadInput):
+        pass
+    try:
+        return private_key().public_key() if has_key() else None
+    except BadInput:
+        return None
+
+
+def _distrust(store: Store, document: Any, kept: dict[str, Any]) -> str | None:
+    """Why a kept checkpoint is not what this installation signed, or None: its document does not verify against
+    the key in the keys folder, says something else than the entry's fields, or signs a hash the log no longer has
+    at that entry (the log was rewritten and re-chained since). Someone who controls the database can write an
+    `audit.checkpoint` entry, but not sign one. Not checked where there is no key (a copy of the database)."""
+    public = _own_public_key()
+    if public is None:
+        return None
+    if not isinstance(document, str):
+        return "it holds no signed document"
+    own = fingerprint(public)
+    if kept["key"] != own:
+        return f"signed with key {kept['key']}, not this installation's key {own}; check it with that key's public key"
+    try:
+        signed = check(document.encode("utf-8", "replace"), "the kept checkpoint",
+                       _public_pem(public).encode(), PUBLIC)
+    except (BadSignature, BadInput):
+        return f"its signature does not verify against this installation's key {own}"
+    if signed.as_dict() != {k: kept[k] for k in ("seq", "hash", "at", "key")}:
+        return "its fields differ from the document it signed"
+    from .chain import GENESIS
+
+    with store.reading() as sql:
+        at_seq = sql.rows_of_any_text("SELECT hash FROM audit_entry WHERE seq = :seq", seq=signed.seq)
+    if (at_seq[0][0] if at_seq else GENESIS if signed.seq == 0 else None) != signed.hash:
+        return (f"the log's entry {signed.seq} no longer has the hash it signed (the log was rewritten since): "
+                f"check it with: cycle audit verify --checkpoint FILE --public-key FILE")
+    return None
