@@ -8,14 +8,21 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime, time
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from cycle.audit.chain import canonical_json
+from cycle.calendar.clock import LONDON
+from cycle.db.store import Store
 
 from .conftest import Cli, Database
+from .reminder_setup import on_day, remind_run
+from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 from .test_audit import COLUMNS, rewrite_from, rows
+from .test_checkpoint_mail import DAY1, checkpoint_mails, leads, public_key, store, ticks  # noqa: F401
 from .test_signed_checkpoints import history, keygen, public_file, signed  # noqa: F401 (history: a fixture)
 
 
@@ -108,3 +115,39 @@ def test_the_reports_do_not_print_a_forged_or_outdated_checkpoint_as_signed(hist
     line = f"Latest signed checkpoint: entry 17 cannot be read (not trusted: {why.format(fp=fp)})."
     report = history("report", "gate-audit", expect=None).stdout
     assert line in report, report
+
+
+# --- the daily checkpoint: the clock change, the mail server down --------------------------------------------
+
+def test_the_daily_checkpoint_follows_the_london_date_across_the_clock_changes(  # noqa: F811
+        leads: Cli, store: Store, smtp: SmtpServer, tmp_path: Path) -> None:  # noqa: F811
+    public_key(leads, tmp_path)
+    moments = [datetime(2027, 10, 30, 23, 59, tzinfo=LONDON), datetime(2027, 10, 31, 0, 1, tzinfo=LONDON),
+               datetime(2027, 10, 31, 1, 30, fold=0, tzinfo=LONDON),  # the hour that comes twice
+               datetime(2027, 10, 31, 1, 30, fold=1, tzinfo=LONDON),
+               datetime(2028, 3, 26, 0, 59, tzinfo=LONDON), datetime(2028, 3, 26, 2, 1, tzinfo=LONDON),
+               datetime(2028, 3, 26, 23, 59, tzinfo=LONDON), datetime(2028, 3, 27, 0, 0, 1, tzinfo=LONDON)]
+    with on_day(date(2028, 3, 27)):
+        done, lines = ticks(store, moments)
+    assert [t.checkpoint.day for t in done] == ["2027-10-30", "2027-10-31", "2027-10-31", "2027-10-31",
+                                                "2028-03-26", "2028-03-26", "2028-03-26", "2028-03-27"]
+    assert [len(t.checkpoint.queued) for t in done] == [2, 2, 0, 0, 2, 0, 0, 2]
+    assert checkpoint_mails(smtp) == [(f"audit-checkpoint {d}", "gina@council.example,hal@council.example")
+                                      for d in ("2027-10-30", "2027-10-31", "2028-03-26", "2028-03-27")]
+
+
+def test_mail_server_down_keeps_the_run_failing_until_the_day_s_checkpoint_is_sent(  # noqa: F811
+        leads: Cli, smtp: SmtpServer, tmp_path: Path) -> None:  # noqa: F811
+    public_key(leads, tmp_path)
+    smtp.stop()
+    assert "Error: 2 reminders due could not be delivered" in remind_run(leads, DAY1, expect=1).stderr
+    again = remind_run(leads, DAY1, expect=1)  # before the retry is due: still not delivered, and says so
+    assert "still waiting #1 to gina <gina@council.example> (audit-checkpoint  " in again.stderr
+    assert again.stderr.endswith("Error: 2 reminders due could not be delivered or queued: 2 waiting to retry (not "
+                                 "accepted yet; see: cycle outbox list --status pending)\n")
+    smtp.start()
+    with time_machine.travel(datetime.combine(DAY1, time(13), LONDON), tick=False):
+        leads("remind", "run")
+        leads("remind", "run")
+    assert checkpoint_mails(smtp) == [(f"audit-checkpoint {DAY1}", "gina@council.example,hal@council.example")]
+    assert [e["action"] for e in leads.db.audit()].count("audit.checkpoint") == 1  # signed once, sent when it could
