@@ -70,6 +70,15 @@ def test_a_private_key_that_is_a_fifo_is_refused_by_signing_and_the_daily_run(re
     assert rows(ready.db)[:len(before)] == before and "audit.checkpoint" not in str(rows(ready.db))
 
 
+def test_a_checkpoint_pasted_with_blank_lines_before_it_still_verifies(history: Cli,  # noqa: F811
+                                                                         tmp_path: Path) -> None:
+    pem, fp = keygen(history)
+    out = signed(history, tmp_path)
+    out.write_bytes(b"\r\n \n\t" + out.read_bytes())  # as pasted from an email body
+    result = history("audit", "verify", "--checkpoint", str(out), "--public-key", str(public_file(tmp_path, pem)))
+    assert f"(signed by key {fp} at " in result.stdout
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give the folder away")
 def test_a_keys_folder_owned_by_another_user_is_refused(ready: Cli, home: Path) -> None:
     keygen(ready)

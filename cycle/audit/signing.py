@@ -269,8 +269,8 @@ class BadSignature(Exception):
 def read_document(data: bytes, name: str) -> tuple[bytes, bytes, str | None]:
     """(signed bytes, signature, the key the document names or None): BadInput when it is not a signed checkpoint
     at all. A copy that went through a mail client or an editor on Windows (CRLF, a BOM, a trailing blank line) is
-    read as the LF text it was signed as."""
-    text = data.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").rstrip(b"\n \t") + b"\n"
+    read as the LF text it was signed as, and so is one pasted with blank lines around it."""
+    text = data.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").strip(b"\n \t") + b"\n"
     body, sep, last = text.rpartition(b"\nsignature: ")
     if not sep or not body.startswith(HEADING.encode() + b"\n"):
         raise BadInput(f"{name} is not a signed checkpoint (it should start {HEADING!r} and end with a "
