@@ -203,19 +203,16 @@ def _signed_checkpoint(path: str, public_key: str | None, as_json: bool) -> Any:
 
 
 def _read(path: str, option: str) -> bytes:
+    from cycle.audit import signing
     from cycle.errors import BadInput
 
     try:
-        with open(path, "rb") as f:
-            data = f.read(64 * 1024 + 1)
+        return signing.read_small(path, option)
     except FileNotFoundError:
         raise BadInput(f"{option} {path}: no such file (for a checkpoint, give SEQ:HASH or a signed "
                        f"checkpoint file)") from None
     except OSError as exc:
         raise BadInput(f"cannot read {option} {path}: {exc.strerror or exc}") from None
-    if len(data) > 64 * 1024:
-        raise BadInput(f"{option} {path} is too large to be a checkpoint or a key (over 64 KB)")
-    return data
 
 
 @audit.command("checkpoint")

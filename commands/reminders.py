@@ -244,6 +244,10 @@ def _refuse_undelivered(store: Any, plan: Any, drained: Any = None, daily: Any =
     tried = drained.failed + drained.waiting if drained is not None else []
     seen = {r.id for r in tried}
     due = sorted({r.outbox_id for r in plan.reminders if r.outbox_id and r.status != "sent"}) if plan else []
+    if daily is not None:  # today's checkpoint too, until every lead has it
+        from cycle.reminders import checkpoints
+
+        due = sorted({*due, *checkpoints.unsent(store, daily.day)})
     earlier = [r for r in box.undelivered(store, due) if r.id not in seen] if due else []
     for r in earlier:
         if r.status == "failed":

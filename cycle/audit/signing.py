@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import os
 import re
@@ -77,13 +78,43 @@ def _too_open(path: Path, mode: int, wanted: int) -> BadInput:
 
 
 def _check_private(path: Path, wanted: int) -> None:
-    """Refuse a keys folder or private key file that anyone but its owner may read, write or enter."""
-    mode = stat.S_IMODE(path.lstat().st_mode)
+    """Refuse a keys folder or private key file that anyone but its owner may read, write or enter, or that
+    belongs to another user (who could put their own key there)."""
+    st = path.lstat()
+    mode = stat.S_IMODE(st.st_mode)
+    kind = "folder" if wanted == 0o700 else "file"
     if path.is_symlink():
-        raise BadInput(f"the keys {'folder' if wanted == 0o700 else 'file'} {path} is a symbolic link: "
-                       f"put the real {'folder' if wanted == 0o700 else 'file'} there")
+        raise BadInput(f"the keys {kind} {path} is a symbolic link: put the real {kind} there")
     if mode & 0o077:
         raise _too_open(path, mode, wanted)
+    if st.st_uid != os.geteuid():
+        raise BadInput(f"the keys {kind} {path} belongs to another user (uid {st.st_uid}), who could replace the "
+                       f"key: make it yours with: chown {os.geteuid()} {path}")
+
+
+def read_small(path: str | Path, what: str, limit: int = 64 * 1024,
+               fix: str = "copy it to a file and give that") -> bytes:
+    """The bytes of a small regular file. BadInput for a FIFO or a device (reading one waits for a writer or never
+    ends) or a file over `limit`; OSError as the system gives it (no such file, a folder ...)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO with no writer opens at once
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(f"{what} {path} is not a regular file (a pipe or a device): {fix}")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise BadInput(f"{what} {path} is too large to be a checkpoint or a key (over {limit // 1024} KB)")
+    return b"".join(chunks)
 
 
 def _folder() -> Path:
@@ -164,7 +195,7 @@ def private_key() -> Ed25519PrivateKey:
     try:
         _check_private(folder, 0o700)
         _check_private(path, 0o600)
-        data = path.read_bytes()
+        data = read_small(path, "the signing key", fix="move it away and run: cycle audit keygen")
     except OSError as exc:
         raise BadInput(f"cannot read the signing key {path}: {exc.strerror or exc}") from None
     try:
@@ -238,8 +269,8 @@ class BadSignature(Exception):
 def read_document(data: bytes, name: str) -> tuple[bytes, bytes, str | None]:
     """(signed bytes, signature, the key the document names or None): BadInput when it is not a signed checkpoint
     at all. A copy that went through a mail client or an editor on Windows (CRLF, a BOM, a trailing blank line) is
-    read as the LF text it was signed as."""
-    text = data.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").rstrip(b"\n \t") + b"\n"
+    read as the LF text it was signed as, and so is one pasted with blank lines around it."""
+    text = data.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").strip(b"\n \t") + b"\n"
     body, sep, last = text.rpartition(b"\nsignature: ")
     if not sep or not body.startswith(HEADING.encode() + b"\n"):
         raise BadInput(f"{name} is not a signed checkpoint (it should start {HEADING!r} and end with a "
@@ -285,7 +316,8 @@ def check(document: bytes, document_name: str, public: bytes, public_name: str) 
     try:
         key.verify(signature, body)
     except InvalidSignature:
-        if claimed is not None and claimed != given:
+        if claimed is not None and claimed != given and not _verifies(key, body.replace(
+                f"\nkey: {claimed}\n".encode(), f"\nkey: {given}\n".encode(), 1), signature):
             raise BadSignature(f"checkpoint {document_name} is signed by key {claimed}, not the key given "
                                f"{given} ({public_name})") from None
         raise BadSignature(f"checkpoint {document_name}: signature does not verify against key {given} "
@@ -296,6 +328,18 @@ def check(document: bytes, document_name: str, public: bytes, public_name: str) 
         raise BadInput(f"{document_name} is signed but not laid out as this version of cycle writes a checkpoint")
     seq, digest, at, fp = found.groups()
     return Signed(int(seq), digest, at, fp, document.decode("ascii", "replace"))
+
+
+def _verifies(key: Ed25519PublicKey, body: bytes, signature: bytes) -> bool:
+    """The signature holds for `body`: the key line put back as the given key's, it tells a checkpoint whose key
+    line was edited (signed by this key after all) from one another key signed."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        key.verify(signature, body)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def latest(store: Store) -> dict[str, Any] | None:
@@ -317,4 +361,49 @@ def latest(store: Store) -> dict[str, Any] | None:
             raise chain.Unreadable("a field has the wrong type")
     except chain.PAYLOAD_ERRORS as exc:
         return {"entry": entry, "unreadable": chain.why_unreadable(exc)}
+    distrust = _distrust(store, p.get("document"), kept)
+    if distrust is not None:  # the reports say so rather than print it as signed
+        return {"entry": entry, "unreadable": f"not trusted: {distrust}"}
     return {**kept, "entry": entry}
+
+
+def _own_public_key() -> Ed25519PublicKey | None:
+    """This installation's public key (keys folder), to check the kept checkpoints with; None when there is none."""
+    try:
+        return load_public_key(read_small(keys_dir() / PUBLIC, "the public key"), PUBLIC)
+    except (OSError, BadInput):
+        pass
+    try:
+        return private_key().public_key() if has_key() else None
+    except BadInput:
+        return None
+
+
+def _distrust(store: Store, document: Any, kept: dict[str, Any]) -> str | None:
+    """Why a kept checkpoint is not what this installation signed, or None: its document does not verify against
+    the key in the keys folder, says something else than the entry's fields, or signs a hash the log no longer has
+    at that entry (the log was rewritten and re-chained since). Someone who controls the database can write an
+    `audit.checkpoint` entry, but not sign one. Not checked where there is no key (a copy of the database)."""
+    public = _own_public_key()
+    if public is None:
+        return None
+    if not isinstance(document, str):
+        return "it holds no signed document"
+    own = fingerprint(public)
+    if kept["key"] != own:
+        return f"signed with key {kept['key']}, not this installation's key {own}; check it with that key's public key"
+    try:
+        signed = check(document.encode("utf-8", "replace"), "the kept checkpoint",
+                       _public_pem(public).encode(), PUBLIC)
+    except (BadSignature, BadInput):
+        return f"its signature does not verify against this installation's key {own}"
+    if signed.as_dict() != {k: kept[k] for k in ("seq", "hash", "at", "key")}:
+        return "its fields differ from the document it signed"
+    from .chain import GENESIS
+
+    with store.reading() as sql:
+        at_seq = sql.rows_of_any_text("SELECT hash FROM audit_entry WHERE seq = :seq", seq=signed.seq)
+    if (at_seq[0][0] if at_seq else GENESIS if signed.seq == 0 else None) != signed.hash:
+        return (f"the log's entry {signed.seq} no longer has the hash it signed (the log was rewritten since): "
+                f"check it with: cycle audit verify --checkpoint FILE --public-key FILE")
+    return None

@@ -116,3 +116,12 @@ def _context(signed: signing.Signed, day: str) -> dict[str, Any]:
     summary = f"Signed audit checkpoint for {day}: entry {signed.seq}"
     return {**signed.as_dict(), "document": signed.document, "day": day, "project": "audit log",
             "title": "Audit log", "summary": summary, "kind": KIND, "period": day, "as_of": day}
+
+
+def unsent(store: Store, day: str) -> list[int]:
+    """The outbox rows of `day`'s checkpoint not sent yet: `remind run` keeps failing while one waits or failed,
+    as it does for a reminder still due."""
+    with store.reading() as sql:
+        return [i for (i,) in sql.tuples("SELECT id FROM outbox WHERE project = :project AND kind = :kind "
+                                         "AND period = :period AND status <> 'sent'",
+                                         project=PROJECT, kind=KIND, period=day)]
