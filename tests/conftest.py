@@ -316,6 +316,16 @@ class Database:
             self.server.drop_database(self.name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _migrations_replayed() -> Iterator[None]:
+    """`cycle init` on an empty database replays the statements the session's first one ran (tests/fastinit.py)."""
+    from . import fastinit
+
+    fastinit.install()
+    yield
+    fastinit.uninstall()
+
+
 @pytest.fixture
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     server = request.getfixturevalue("pg_server") if ON_POSTGRES else None

@@ -46,11 +46,56 @@ def test_revision_files_are_alembics_chain() -> None:
     assert schema.revision_ids()[0] == "0001" and len(set(schema.revision_ids())) == len(schema.revision_ids())
 
 
-def test_the_migrations_build_what_the_models_describe(run: Cli, db: Database) -> None:
+@pytest.fixture
+def real_migrations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alembic itself for this test's `cycle init`, not the suite's replay of the first one (tests/fastinit.py)."""
+    from alembic import command
+
+    from . import fastinit
+
+    if fastinit._real_upgrade is not None:
+        monkeypatch.setattr(command, "upgrade", fastinit._real_upgrade)
+
+
+def test_the_migrations_build_what_the_models_describe(run: Cli, db: Database, real_migrations: None) -> None:
     run("init")
     with db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diffs == []
+
+
+def test_replayed_migrations_make_the_same_schema(run: Cli, db: Database, monkeypatch: pytest.MonkeyPatch,
+                                                  request: pytest.FixtureRequest) -> None:
+    """The suite's replay of `cycle init`'s migrations on an empty database (tests/fastinit.py) leaves the schema,
+    the rows and the output that Alembic itself does, so no test sees a difference: one of these two databases is
+    made by Alembic, the other by the replay."""
+    from alembic import command
+
+    from . import fastinit
+
+    if fastinit._real_upgrade is None:
+        pytest.skip("CYCLE_TEST_REAL_MIGRATIONS=1: every init runs Alembic")
+    recorded_before = bool(fastinit._recorded)
+    outs = [run("init").stdout.replace(open_store().describe(), "DATABASE")]  # recorded now, or replayed
+    other = Database(db.dialect, db.home.parent / "other", request.getfixturevalue("pg_server") if db.server else None)
+    try:
+        monkeypatch.setenv("CYCLE_HOME", str(other.home))
+        if db.server is not None:
+            monkeypatch.setenv("CYCLE_DATABASE_URL", other.url("alice"))
+        with monkeypatch.context() as m:
+            if recorded_before:  # the first was replayed: this one by Alembic (and not recorded)
+                m.setattr(command, "upgrade", fastinit._real_upgrade)
+            outs.append(run("init").stdout.replace(open_store().describe(), "DATABASE"))
+        made = [db.dump(), other.dump()]
+        actions = [[e["action"] for e in d.audit()] for d in (db, other)]
+    finally:
+        other.close()
+    assert outs[0] == outs[1] == f"Created cycle database at DATABASE (schema revision {HEAD}).\n{INSTALLED}"
+    assert fastinit._recorded  # one of the two was replayed
+    assert made[0]["schema"] == made[1]["schema"] and len(made[0]["schema"]) > 50
+    assert made[0]["alembic_version"] == made[1]["alembic_version"] == [(HEAD,)]
+    assert {t: len(rows) for t, rows in made[0].items()} == {t: len(rows) for t, rows in made[1].items()}
+    assert actions[0] == actions[1] == ["db.init", "workflow.install", "workflow.install"]
 
 
 def test_a_database_made_at_the_first_revision_upgrades_with_nothing_lost(run: Cli, db: Database, home: Path) -> None:
