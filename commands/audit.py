@@ -163,8 +163,11 @@ def _proved(checked: Any) -> str:
     said = (f"Bundle verified: entries {checked.first:,} to {signed['seq']:,}{whose}, signed by key {signed['key']} "
             f"on {day}; {checked.records:,} records in {checked.tables} tables match the entries.")
     if checked.last > signed["seq"]:
-        said += (f" Entries {signed['seq'] + 1:,} to {checked.last:,} come after the checkpoint: they hang together, "
-                 f"but no signature covers them")
+        after = (f"Entry {checked.last:,} comes" if checked.last == signed["seq"] + 1
+                 else f"Entries {signed['seq'] + 1:,} to {checked.last:,} come")
+        one = checked.last == signed["seq"] + 1
+        said += (f" {after} after the checkpoint: {'it hangs' if one else 'they hang'} together, but no signature "
+                 f"covers {'it' if one else 'them'}")
         n = checked.records_after
         said += f" (nor the {n:,} record{'s' if n != 1 else ''} they last wrote)." if n else "."
     if checked.project and checked.first > 1:

@@ -265,6 +265,15 @@ def _site_step(home: Path) -> Step:
             ["site", "build", "--out", str(home / "site")], 0, "gill")
 
 
+def _bundle_steps(home: Path) -> list[Step]:
+    """The record for an auditor who has no database: a bundle, and its check with the published public key."""
+    return [("For the internal auditor: the log, the records it covers and the signed checkpoint, in one folder ...",
+             ["audit", "export", "--bundle", str(home / "bundle")], 0, "gill"),
+            ("... which they check on their own machine, with no database, against the published public key.",
+             ["audit", "verify", "--bundle", str(home / "bundle"), "--public-key",
+              str(home / "keys" / "checkpoint-signing.pub")], 0, "alice")]
+
+
 def _invoke(cli: Any, argv: list[str]) -> int:
     try:
         result = cli.main(args=argv, prog_name="cycle", standalone_mode=False)
@@ -314,7 +323,8 @@ def run(cli: Any, home: str | None, echo: Callable[[str], None]) -> bool:
         _ocds_file(where)
         _register(where)
         _provider_return(where)
-        for narration, argv, expected, user in [*_script(where), _report_step(where), _site_step(where)]:
+        for narration, argv, expected, user in [*_script(where), _report_step(where), _site_step(where),
+                                                   *_bundle_steps(where)]:
             os.environ["CYCLE_USER"] = user
             if narration:
                 echo(f"\n# {narration}")

@@ -555,3 +555,17 @@ def test_export_refuses_a_link_and_leaves_nothing_when_refused(signed: Cli, tmp_
         "Error: --bundle - is a stream, not a folder: name a new folder\n")
     assert os.listdir(real) == []
     no_leftovers(tmp_path)
+
+
+def test_every_covered_table_says_how_a_project_bundle_picks_its_rows() -> None:
+    """A table added to the records check later (the deputy table was) must be placed: owned by a project through a
+    column it has, through a parent row, or shared; else a project's bundle fails with a database error."""
+    from sqlmodel import SQLModel
+
+    import cycle.db.models  # noqa: F401  (the tables)
+    from cycle.audit import bundle
+    from cycle.audit.images import COVERED
+
+    for table in COVERED:
+        column = bundle.owner_column(table)
+        assert column is None or column in SQLModel.metadata.tables[table].columns, (table, column)

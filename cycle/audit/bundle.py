@@ -50,8 +50,8 @@ README = "README.txt"
 FILES = (META, ENTRIES, RECORDS, CHECKPOINT, README)  # what the manifest lists, in this order
 ENTRY_FIELDS = ("seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash")
 
-#: Tables no project owns (people, programmes, workflows): in a whole bundle, never in a project's.
-SHARED = ("programme", "person", "person_role", "workflow_version")
+#: Tables no project owns (people, programmes, workflows, deputies): in a whole bundle, never in a project's.
+SHARED = ("programme", "person", "person_role", "workflow_version", "deputy")
 #: Tables whose rows belong to a project through another table's row: (the column naming it, that table).
 THROUGH = {"contract_funder": ("contract_id", "contract"), "procurement_step": ("procurement_id", "procurement"),
            "kpi": ("contract_id", "contract"), "kpi_target": ("kpi_id", "kpi"), "kpi_value": ("kpi_id", "kpi"),
