@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from cycle import config
 from cycle.calendar.clock import utc_now
-from cycle.errors import BadInput
+from cycle.errors import BadInput, CycleError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 PRIVATE = "checkpoint-signing.key"
 PUBLIC = "checkpoint-signing.pub"
+#: The head each signing signed, kept beside the key (outside the database): the next signing refuses a log that
+#: no longer holds it, so a log rewritten and re-chained since never gets a genuine signature.
+LAST = "last-signed"
 HEADING = "cycle signed checkpoint"
 ACTION = "audit.checkpoint"  # the audit entry that keeps each signed checkpoint (the reports print the latest)
 NO_KEY = "no signing key: create one with: cycle audit keygen"
@@ -246,16 +249,60 @@ def sign_head(store: Store, *, actor: str) -> tuple[Signed, int]:
         return sign_in(sql, key, actor=actor)
 
 
+class LogRewritten(CycleError):
+    """The log no longer holds the head the last signing signed: it was rewritten (or restored from an older copy)
+    since. Nothing is signed."""
+
+    exit_code = 1
+
+
 def sign_in(db: Any, key: Ed25519PrivateKey, *, actor: str, why: dict[str, Any] | None = None) -> tuple[Signed, int]:
     """sign_head, in the caller's write transaction (`db`: its Sql or Session); `why` goes into the entry's
-    payload too (the scheduler's daily checkpoint says which day)."""
+    payload too (the scheduler's daily checkpoint says which day). LogRewritten when the log no longer holds the
+    head signed last (kept in the keys folder, which whoever controls the database cannot reach)."""
+    from cycle.db.sql import sql_of
+
     from . import chain
 
+    last = _last_signed()
+    if last is not None:
+        row = sql_of(db).one("SELECT hash FROM audit_entry WHERE seq = :seq", seq=last[0])
+        if (row.hash if row else chain.GENESIS if last[0] == 0 else None) != last[1]:
+            raise LogRewritten(
+                f"nothing signed: the log's entry {last[0]} no longer has the hash the last signed checkpoint signed "
+                f"({last[1][:12]}...): the log was rewritten or restored from an older copy since. Check it with: "
+                f"cycle audit verify --checkpoint FILE --public-key FILE; if the database was restored on purpose, "
+                f"move {keys_dir() / LAST} away and sign again")
     seq, digest = chain.head(db)
     signed = sign(seq, digest, key)
+    _keep_last(seq, digest)  # a head the log holds now, whether or not this transaction commits
     entry = chain.append(db, actor=actor, action=ACTION,
                          payload={**signed.as_dict(), "document": signed.document, **(why or {})}, at=signed.at)
     return signed, entry.seq
+
+
+def _last_signed() -> tuple[int, str] | None:
+    """The head signed last (keys folder), or None before the first signing. BadInput when it is not what signing
+    writes."""
+    path = keys_dir() / LAST
+    if not (path.exists() or path.is_symlink()):
+        return None
+    try:
+        text = read_small(path, "the last signed head", limit=1024, fix="move it away and sign again")
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror or exc}; move it away and sign again") from None
+    found = re.fullmatch(rb"(\d{1,18}) ([0-9a-f]{64})\n?", text)
+    if found is None:
+        raise BadInput(f"{path} is not the last signed head as cycle writes it (SEQ HASH): move it away and sign "
+                       f"again")
+    return int(found.group(1)), found.group(2).decode()
+
+
+def _keep_last(seq: int, digest: str) -> None:
+    try:
+        _write_new(_folder() / LAST, f"{seq} {digest}\n".encode(), 0o600)
+    except OSError as exc:
+        raise BadInput(f"cannot write {keys_dir() / LAST}: {exc.strerror or exc}; nothing signed") from None
 
 
 _FIELDS = re.compile(r"\Acycle signed checkpoint\nseq: (\d{1,18})\nhash: ([0-9a-f]{64})\nat: (\S{1,40})\n"

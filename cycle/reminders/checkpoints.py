@@ -90,7 +90,11 @@ def daily(store: Store, today: date | None = None, *, actor: str, lease: Lease |
             return out
         document = _document(queued)
         if document is None:
-            out.signed, out.entry = signing.sign_in(s, key, actor=actor, why={"daily": out.day})
+            try:
+                out.signed, out.entry = signing.sign_in(s, key, actor=actor, why={"daily": out.day})
+            except (signing.LogRewritten, BadInput) as exc:  # say so, every run, until looked into
+                out.problem = str(exc)
+                return out
         else:
             out.signed = document
         now = clock.utc_now()
