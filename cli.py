@@ -3,6 +3,7 @@ and the command groups (cycle.commands, one module per noun). Commands parse, ca
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import click
@@ -75,6 +76,15 @@ class CycleGroup(click.Group):
             # the closed pipe's SIGPIPE ended; what is still buffered goes nowhere rather than to a traceback.
             _stdout_to_devnull()
             ctx.exit(141)
+        except OSError as exc:
+            if exc.errno not in _OUTPUT_LOST:
+                raise
+            # Standard output is a full disk or a broken device (`cycle report ... > /dev/full`): say so in one
+            # line, not a traceback; what is still buffered goes nowhere.
+            _stdout_to_devnull()
+            click.echo(f"Error: cannot write the output: {exc.strerror or exc}; free some space or write it "
+                       f"elsewhere (--out FILE where the command has it)", err=True)
+            ctx.exit(1)
         except GateNotMet as exc:
             from cycle.commands import output
 
@@ -91,6 +101,10 @@ class CycleGroup(click.Group):
             err = database_failure(exc)
             click.echo(f"Error: {err}", err=True)
             ctx.exit(err.exit_code)
+
+
+#: The errors of a write that lost output: no space, the device failed, over a quota or the largest file size.
+_OUTPUT_LOST = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
 
 
 def _notices() -> None:
@@ -126,8 +140,8 @@ def cli() -> None:
 
     Data lives in $CYCLE_HOME (default ~/.local/share/cycle), or the database named by
     $CYCLE_DATABASE_URL. The actor recorded in the audit log is $CYCLE_USER, else your login name.
-    Exit codes: 0 done, 1 verification failed (or mail due not delivered), 2 bad input, 3 gate not met,
-    4 changed by someone else, 5 database error, 6 not permitted (the refusal is recorded).
+    Exit codes: 0 done, 1 verification failed (or mail due not delivered, or output not written), 2 bad input,
+    3 gate not met, 4 changed by someone else, 5 database error, 6 not permitted (the refusal is recorded).
     """
 
 

@@ -4,6 +4,7 @@ and a file is written whole or not at all."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,17 @@ def test_a_name_too_long_for_the_file_system_is_one_line(ready: Cli, db: Databas
     result = ready("report", "gate-audit", "--out", str(long), expect=2)
     assert result.stderr == f"Error: cannot write --out {long}: File name too long; choose another file\n"
     assert db.dump() == before
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_standard_output_on_a_full_disk_is_one_line_not_a_traceback(ready: Cli, db: Database) -> None:
+    """`cycle report ... > /dev/full` (a full disk): one line saying the output could not be written, exit 1."""
+    from .conftest import as_user, cycle_exe
+
+    for args in (("project", "list"), ("report", "quarterly", "--quarter", "2026-Q3"), ("audit", "log")):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([*cycle_exe(), *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, **as_user(db, "alice")}, timeout=120)
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.startswith("Error: cannot write the output: No space left on device;"), (args, done.stderr)
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, (args, done.stderr)
