@@ -105,6 +105,18 @@ def test_pa2023_a_change_past_10_percent_needs_a_contract_change_notice_before_i
     assert run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
 
 
+def test_pa2023_a_change_notice_published_before_the_change_counts(ready: Cli) -> None:
+    """s.75(1): the notice comes before the modification. A team that records the notice first, then the change,
+    is not told the notice was missed; a notice from before an earlier change does not count for a later one."""
+    run = ready
+    _pa2023_entered(run)
+    step(run, "camhs", "change-notice", "2027-02-25", "--ref", "FTS 000777-2027")
+    changed(run, "2027-03-01", "--value", "1.2m")
+    assert due(run, "2027-03-02") == []  # done on 25 February, before the change of 1 March
+    changed(run, "2027-06-01", "--end", "2029-09-30")  # a later change: the February notice was for the first one
+    assert [(d["clock"], d["status"]) for d in due(run, "2027-06-02")] == [("change-notice", "missed")]
+
+
 def test_a_contract_regime_alone_says_the_notice_but_cannot_track_it_and_light_touch_needs_none(ready: Cli) -> None:
     run = ready
     at(run, "2027-02-01", *CONTRACT, "--start", "2027-04-01", "--end", "2029-03-31", "--value", "1m")

@@ -100,7 +100,11 @@ def clocks(route: Route, facts: set[str], done: list[Done], today: date) -> list
 
 def _state(c: Clock, started: date, done: list[Done], today: date) -> ClockState:
     last = working_days.last_day(started, c.days, c.calendar, c.count)
-    after = [d.on for d in done if d.step == c.step and d.on >= started]
+    since = started
+    if c.before:  # done before the step that started it counts, back to the one before (a change notice, s.75(1))
+        earlier = [d.on for d in done if d.step == c.start and d.on < started]
+        since = max(earlier) + timedelta(days=1) if earlier else date.min
+    after = [d.on for d in done if d.step == c.step and d.on >= since]
     done_on = min(after) if after else None
     if c.kind == "deadline":
         if done_on is not None:

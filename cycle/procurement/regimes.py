@@ -85,6 +85,9 @@ class Clock:
     further: str | None = None
     further_days: int = 0
     further_cite: str = ""
+    # `before = true`: the step may be done before the one that starts the clock (PA 2023 s.75(1): a change notice
+    # is published before the modification): a step done since the previous start counts
+    before: bool = False
 
     def applies(self, facts: set[str]) -> bool:
         return all(f in facts for f in self.when) and not any(f in facts for f in self.unless)
@@ -275,7 +278,7 @@ def _clock(raw: Any, entry: str, route_entry: str, known: set[str], fail: Any) -
     cid = _id(raw, entry, fail)
     entry = f"{route_entry} clock {cid!r}"
     _only(raw, {"id", "title", "kind", "from", "step", "days", "calendar", "count", "cite", "when", "unless", "note",
-                "representations", "further", "further_days", "further_cite"}, entry, fail)
+                "representations", "further", "further_days", "further_cite", "before"}, entry, fail)
     kind = _text(raw, "kind", entry, fail)
     if kind not in KINDS:
         raise fail(entry, f"unknown kind {kind!r}; the kinds are: {', '.join(KINDS)}")
@@ -303,7 +306,7 @@ def _clock(raw: Any, entry: str, route_entry: str, known: set[str], fail: Any) -
                           "(kind = \"standstill\")")
     return Clock(cid, _text(raw, "title", entry, fail), kind, start, step, days, _calendar(raw, entry, fail), count,
                  _text(raw, "cite", entry, fail), when, unless, _string(raw, "note", entry, fail),
-                 reps, further, further_days, further_cite)
+                 reps, further, further_days, further_cite, _flag(raw, "before", entry, fail))
 
 
 # --- the pieces of an entry ------------------------------------------------------------------------
