@@ -103,6 +103,8 @@ class Model:
             return any(kind == c.link and everyone[other].stage == c.stage for kind, other in self.links)
         if c.kind in ("kpi", "review"):
             return True  # no contract, so no indicators and no meetings due: met (cycle.performance.gating)
+        if c.kind == "procurement":
+            return True  # these runs never start a procurement: a project with none is not held (issue 18)
         return False  # date criteria need a contract, and these runs never record one
 
     def unmet(self, gate: Gate, everyone: dict[str, Model]) -> list[str]:
