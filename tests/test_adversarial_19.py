@@ -6,18 +6,22 @@ forger would, putting the manifest right afterwards so that the check behind the
 from __future__ import annotations
 
 import json
-import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from click.testing import CliRunner
+from sqlalchemy import text
 
+from cycle.audit import chain
 from cycle.cli import cli
 
-from .conftest import Cli
+from .conftest import BODY, Cli, Database
 from .test_bundle import build, resum
+from .test_moves import forge
 
 # --- the bundle ---------------------------------------------------------------------------------------------
 
@@ -131,3 +135,83 @@ def test_a_manifest_path_out_of_the_bundle_is_refused(run: Cli, whole: Path, key
     assert "manifest.txt line 6" in failed(run, whole, key)
     (whole / "manifest.txt").write_text(text + "0" * 64 + "  ..\n")
     assert "lists .., which is no file of a bundle" in failed(run, whole, key)
+
+
+# --- deputies -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def board(ready: Cli) -> Cli:
+    """As tests/test_deputies.py: camhs owned by alice; chair approves for the board; root is admin; vice known."""
+    run = ready
+    run("people", "add", "root", "--email", "root@council.gov.uk", "--role", "admin")
+    run("people", "add", "chair", "--email", "chair@council.gov.uk", "--role", "approver", "--body", BODY, user="root")
+    run("people", "add", "vice", "--email", "vice@council.gov.uk", user="root")
+    return run
+
+
+def window(run: Cli, first: str, last: str, who: str = "vice") -> None:
+    run("people", "deputy", "add", "chair", "--deputy", who, "--body", BODY, "--from", first, "--to", last,
+        user="root")
+
+
+def decide(run: Cli, user: str = "vice", expect: int = 0) -> str:
+    r = run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome", "go", "--body", BODY, "--ref",
+            "minutes 5", user=user, expect=expect)
+    return r.stdout + r.stderr
+
+
+@pytest.mark.sqlite_only  # the clock is moved in this process; PostgreSQL's trigger reads the server's own
+@pytest.mark.parametrize(("first", "last", "utc", "ok"), [
+    ("2027-07-20", "2027-07-21", "2027-07-19T23:30:00+00:00", True),   # 00:30 BST on the first day
+    ("2027-07-20", "2027-07-21", "2027-07-21T23:30:00+00:00", False),  # 00:30 BST the day after the last
+    ("2027-01-10", "2027-01-11", "2027-01-09T23:30:00+00:00", False),  # 23:30 GMT the day before the first
+    ("2027-01-10", "2027-01-11", "2027-01-11T23:30:00+00:00", True),   # 23:30 GMT on the last day
+], ids=["bst-first", "bst-after", "gmt-before", "gmt-last"])
+def test_a_deputy_decides_by_the_london_date_across_summer_and_winter_time(board: Cli, first: str, last: str,
+                                                                           utc: str, ok: bool) -> None:
+    window(board, first, last)
+    with time_machine.travel(datetime.fromisoformat(utc), tick=False):
+        said = decide(board, expect=0 if ok else 6)
+    assert said.startswith("Recorded decision #1" if ok else f"Error: vice may decide for {BODY} only as a deputy")
+    board("audit", "verify")
+
+
+@pytest.mark.sqlite_only  # a text editor on the file: its trigger allows London's summer hour either way
+@pytest.mark.parametrize(("first", "last", "at"), [
+    ("2027-07-20", "2027-07-21", "2027-07-21T23:30:00.000000Z"),  # 00:30 BST on 22 July
+    ("2027-01-10", "2027-01-11", "2027-01-09T23:30:00.000000Z"),  # 23:30 GMT on 9 January
+], ids=["bst-after", "gmt-before"])
+def test_a_deputys_decision_written_by_hand_an_hour_outside_the_window_is_named_by_audit_verify(
+        board: Cli, db: Database, first: str, last: str, at: str) -> None:
+    window(board, first, last)
+    seq = forge(db, "INSERT INTO decision (project_id, cycle, visit, gate, outcome, body, ref, recorded_by, "
+                    "recorded_at) SELECT id, cycle, visit, 'analyse-plan', 'go', :body, 'minutes 5', 'vice', :at "
+                    "FROM project WHERE key = 'camhs'", params={"body": BODY, "at": at}, user="vice",
+                action="decision.record", project="camhs", at=at,
+                payload={"decision_id": 1, "authority": f"acting for chair, deputy since {first}"})
+    found = board.json("audit", "verify", expect=1)["records"]["discrepancies"]
+    assert [d["problem"] for d in found] == [
+        f"entry {seq} (decision 1 of camhs, gate analyse-plan, go by {BODY}) was recorded by vice, who is not an "
+        f"approver for {BODY} (approvers: chair); only they can record its decisions"]
+
+
+@pytest.mark.parametrize(("first", "last", "said"), [
+    ("2027-01-01", "2036-12-31", "runs from 2027-01-01 to 2036-12-31; a window is one to 366 days (for longer, an "
+                                 "admin grants the approver role)"),
+    ("2027-1-1", "9", "runs from '2027-1-1' to '9', which are not both dates (YYYY-MM-DD)"),
+], ids=["ten-years", "not-dates"])
+def test_an_approvers_own_insert_of_a_window_past_the_rules_is_named_by_audit_verify(
+        board: Cli, db: Database, first: str, last: str, said: str) -> None:
+    """On PostgreSQL chair may INSERT a window for themself under their own login, with its entry: the trigger
+    compares the days as text and knows no longest window. `audit verify` must name it."""
+    with db.login("chair").begin() as conn:  # the row and its entry, as cycle.governance.deputies.add writes them
+        conn.execute(text("INSERT INTO deputy (approver, deputy, body, starts_on, ends_on, added_by, added_at) VALUES "
+                          "('chair', 'vice', :body, :first, :last, 'chair', '2026-12-01T00:00:00.000000Z')"),
+                     {"body": BODY, "first": first, "last": last})
+        rows = [{"table": "deputy", "id": r["id"], "row": dict(r)}
+                for r in conn.execute(text("SELECT * FROM deputy")).mappings()]
+        seq = chain.append(conn, actor="chair", action="deputy.add", payload={
+            "approver": "chair", "deputy": "vice", "body": BODY, "from": first, "to": last, "rows": rows}).seq
+    found = board.json("audit", "verify", expect=1)["records"]["discrepancies"]
+    assert [d["problem"] for d in found] == [f"entry {seq} (deputy window 1: vice for chair, {BODY}) {said}"]
