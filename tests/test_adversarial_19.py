@@ -215,3 +215,16 @@ def test_an_approvers_own_insert_of_a_window_past_the_rules_is_named_by_audit_ve
             "approver": "chair", "deputy": "vice", "body": BODY, "from": first, "to": last, "rows": rows}).seq
     found = board.json("audit", "verify", expect=1)["records"]["discrepancies"]
     assert [d["problem"] for d in found] == [f"entry {seq} (deputy window 1: vice for chair, {BODY}) {said}"]
+
+
+@pytest.mark.sqlite_only  # a text editor on the file (on PostgreSQL, the test above writes such a window)
+def test_ending_a_window_whose_first_day_was_edited_into_no_date_is_one_line_not_a_traceback(board: Cli,
+                                                                                             db: Database) -> None:
+    db.execute("INSERT INTO deputy (approver, deputy, body, starts_on, ends_on, added_by, added_at) VALUES "
+               "('chair', 'vice', :body, '2026-1-1', '9', 'chair', '2026-01-01T00:00:00.000000Z')",
+               params={"body": BODY})
+    before = db.dump(("deputy", "audit_entry"))
+    err = board("people", "deputy", "end", "chair", "--deputy", "vice", "--body", BODY, user="root", expect=2).stderr
+    assert err == (f"Error: vice's window for chair and {BODY} starts on '2026-1-1', which is not a date: it was "
+                   f"written by hand (see: cycle audit verify)\n")
+    assert db.dump(("deputy", "audit_entry")) == before
