@@ -119,6 +119,20 @@ def test_a_readme_rewritten_to_mislead_the_auditor_is_named(run: Cli, whole: Pat
                                        "instructions were changed after the export.\n")
 
 
+@pytest.mark.parametrize("name", ["manifest.txt", "bundle.json"])
+def test_a_manifest_or_bundle_json_far_longer_than_an_export_writes_is_not_read_whole(run: Cli, whole: Path,
+                                                                                      key: str, name: str) -> None:
+    with open(whole / name, "ab") as f:
+        f.write(b" " * (1 << 20))
+    if name != "manifest.txt":
+        resum(whole)
+    assert failed(run, whole, key) == (f"Bundle FAILED: {name} is longer than an export ever writes it (1,048,576 "
+                                       f"bytes): it was changed after the export.\n")
+    (whole / name).unlink()
+    (whole / name).symlink_to("/etc/passwd")
+    assert failed(run, whole, key).startswith(f"Bundle FAILED: {name} is a link to another file")
+
+
 def test_verify_bundle_never_opens_the_database_cycle_database_url_names(run: Cli, whole: Path, key: str,
                                                                          tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:

@@ -159,9 +159,28 @@ def verify(folder: str, public_key: bytes, key_name: str) -> Checked:
 _SUM_LINE = re.compile(r"([0-9a-f]{64})  ([^\n/\\]+)")
 
 
+#: The most a manifest or bundle.json can hold (an export writes a few hundred bytes): a longer one is not read
+#: whole, so that a hostile bundle cannot make the check take the machine's memory.
+SMALL = 1 << 20
+
+
+def _small(root: Path, name: str) -> bytes:
+    """The bytes of `name`, one of the bundle's small files; _Failed if it is a link or longer than SMALL."""
+    path = root / name
+    if path.is_symlink():
+        raise _Failed(name, "is a link to another file, which an export never writes (the bundle was changed "
+                            "after the export)")
+    with open(path, "rb") as f:
+        data = f.read(SMALL + 1)
+    if len(data) > SMALL:
+        raise _Failed(name, f"is longer than an export ever writes it ({SMALL:,} bytes): it was changed after the "
+                            f"export")
+    return data
+
+
 def _manifest(root: Path) -> None:
     try:
-        text = (root / MANIFEST).read_bytes().decode("utf-8")
+        text = _small(root, MANIFEST).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _Failed(MANIFEST, f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     listed: dict[str, str] = {}
@@ -218,7 +237,7 @@ def _loads(data: bytes) -> Any:
 
 def _meta(root: Path) -> dict[str, Any]:
     try:
-        meta = _loads((root / META).read_bytes())
+        meta = _loads(_small(root, META))
     except (OSError, ValueError) as exc:
         raise _Failed(META, f"is not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
