@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,14 @@ def test_a_duplicated_key_in_an_entry_or_record_is_refused(run: Cli, whole: Path
     assert first["actor"] != "mallory"
     assert failed(run, whole, key) == ("Bundle FAILED: entries.jsonl line 1: is not a JSON object ('actor' is given "
                                        "twice in one object, so readers could take either value).\n")
+
+
+def test_an_entry_duplicated_is_named(run: Cli, whole: Path, key: str) -> None:
+    text = (whole / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    (whole / "entries.jsonl").write_bytes(b"".join(text[:3] + text[2:]))
+    resum(whole)
+    assert failed(run, whole, key) == ("Bundle FAILED: entries.jsonl line 4 (entry 4): entry 4 is out of order (found "
+                                       "3 next).\n")
 
 
 def test_a_symlink_to_etc_passwd_in_place_of_a_file_or_beside_them_is_named(run: Cli, whole: Path,
@@ -188,6 +196,20 @@ def test_a_deputy_decides_by_the_london_date_across_summer_and_winter_time(board
     with time_machine.travel(datetime.fromisoformat(utc), tick=False):
         said = decide(board, expect=0 if ok else 6)
     assert said.startswith("Recorded decision #1" if ok else f"Error: vice may decide for {BODY} only as a deputy")
+    board("audit", "verify")
+
+
+@pytest.mark.sqlite_only  # the clock is moved in this process
+def test_a_window_ended_early_refuses_a_decision_on_its_old_last_day(board: Cli) -> None:
+    window(board, "2027-07-20", "2027-07-24")
+    with time_machine.travel(datetime(2027, 7, 19, 12, tzinfo=UTC), tick=False):
+        board("people", "deputy", "end", "chair", "--deputy", "vice", "--body", BODY, "--on", "2027-07-22",
+              user="chair")
+    with time_machine.travel(datetime(2027, 7, 24, 12, tzinfo=UTC), tick=False):
+        assert decide(board, expect=6).startswith(f"Error: vice may decide for {BODY} only as a deputy (from "
+                                                  f"2027-07-20 to 2027-07-21 for chair)")
+    with time_machine.travel(datetime(2027, 7, 21, 22, 59, tzinfo=UTC), tick=False):  # 23:59 BST, its new last day
+        decide(board)
     board("audit", "verify")
 
 
