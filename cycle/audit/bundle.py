@@ -159,9 +159,28 @@ def verify(folder: str, public_key: bytes, key_name: str) -> Checked:
 _SUM_LINE = re.compile(r"([0-9a-f]{64})  ([^\n/\\]+)")
 
 
+#: The most a manifest or bundle.json can hold (an export writes a few hundred bytes): a longer one is not read
+#: whole, so that a hostile bundle cannot make the check take the machine's memory.
+SMALL = 1 << 20
+
+
+def _small(root: Path, name: str) -> bytes:
+    """The bytes of `name`, one of the bundle's small files; _Failed if it is a link or longer than SMALL."""
+    path = root / name
+    if path.is_symlink():
+        raise _Failed(name, "is a link to another file, which an export never writes (the bundle was changed "
+                            "after the export)")
+    with open(path, "rb") as f:
+        data = f.read(SMALL + 1)
+    if len(data) > SMALL:
+        raise _Failed(name, f"is longer than an export ever writes it ({SMALL:,} bytes): it was changed after the "
+                            f"export")
+    return data
+
+
 def _manifest(root: Path) -> None:
     try:
-        text = (root / MANIFEST).read_bytes().decode("utf-8")
+        text = _small(root, MANIFEST).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _Failed(MANIFEST, f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     listed: dict[str, str] = {}
@@ -179,6 +198,9 @@ def _manifest(root: Path) -> None:
         if name not in FILES:
             raise _Failed(MANIFEST, f"lists {name}, which is no file of a bundle (the manifest was edited)")
         path = root / name
+        if path.is_symlink():
+            raise _Failed(name, "is a link to another file, which an export never writes (the bundle was changed "
+                                "after the export)")
         if not path.is_file():
             raise _Failed(name, "is missing from the bundle (the manifest lists it)")
         sha = hashlib.sha256()
@@ -196,9 +218,26 @@ def _manifest(root: Path) -> None:
         raise _Failed(others[0], f"is in the bundle but not in {MANIFEST} (it was added after the export)")
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise ValueError(f"{twice!r} is given twice in one object, so readers could take either value")
+    return found
+
+
+def _loads(data: bytes) -> Any:
+    """json.loads, refusing what readers could take differently or not at all (ValueError): a key given twice in
+    one object, nesting deeper than the parser goes."""
+    try:
+        return json.loads(data, object_pairs_hook=_unique)
+    except RecursionError:
+        raise ValueError("nested deeper than a bundle's JSON ever is") from None
+
+
 def _meta(root: Path) -> dict[str, Any]:
     try:
-        meta = json.loads((root / META).read_bytes())
+        meta = _loads(_small(root, META))
     except (OSError, ValueError) as exc:
         raise _Failed(META, f"is not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -222,6 +261,8 @@ def _verify(root: Path, public_key: bytes, key_name: str, checked: Checked) -> N
     _manifest(root)
     meta = _meta(root)
     checked.project = project = meta["project"]
+    if (root / README).read_bytes() != readme(project).encode():
+        raise _Failed(README, "is not the README an export writes: its instructions were changed after the export")
     try:
         with open(root / CHECKPOINT, "rb") as f:
             document = f.read(64 * 1024)
@@ -289,7 +330,7 @@ def _entries(path: Path, replay: _Replay, checked: Checked) -> Iterator[list[tup
 
 def _entry_row(line: bytes, n: int) -> tuple[Any, ...]:
     try:
-        entry = json.loads(line)
+        entry = _loads(line)
     except ValueError as exc:
         raise _Failed(ENTRIES, f"is not a JSON object ({exc})", n) from None
     if not isinstance(entry, dict):
@@ -453,7 +494,7 @@ def _records(root: Path, replay: _Replay, checked: Checked, cp_seq: int) -> None
 
 def _record(line: bytes, n: int) -> tuple[str, int, dict[str, Any]]:
     try:
-        record = json.loads(line)
+        record = _loads(line)
     except ValueError as exc:
         raise _Failed(RECORDS, f"is not a JSON object ({exc})", n) from None
     if not isinstance(record, dict) or set(record) != {"table", "id", "row"}:

@@ -25,6 +25,7 @@ order, and checks each entry that moves or creates a project:
   and not by the project's owner (cycle.governance.authority.decision_authority; on SQLite, whoever can write
   the file can drop the triggers that refuse such a row, and a gate several bodies ratify would open on a go
   one person wrote for another body);
+- a deputy window, when it is added, runs between two dates at most a year apart;
 - a `record.baseline` entry (an upgrade's) records rows as they stand: after the first one it may add
   a column to an image, never change a value, and it brings rows onto the record only for a table the
   log had none of.
@@ -88,6 +89,8 @@ class Moves:
                 for table, row_id, row, _ in images:
                     if table == "decision" and isinstance(row, dict) and row_id not in self.rows["decision"]:
                         self._decision(seq, at, row_id, row, payload if action == "decision.record" else {})
+                    if table == "deputy" and isinstance(row, dict) and row_id not in self.rows["deputy"]:
+                        self._window(seq, row_id, row)
             for table, row_id, row, was in images:
                 if action == BASELINE:
                     self._baseline(seq, table, row_id, row)
@@ -184,6 +187,24 @@ class Moves:
                                 f"{', '.join(approvers)}); only they can record its decisions")
         elif identity.same(by, project.get("owner")):
             self._say(seq, key, f"{where} was recorded by {by}, who owns {key} and may not decide its gates")
+
+    def _window(self, seq: int, row_id: int, row: dict[str, Any]) -> None:
+        """A new deputy window: its days are dates, at most a year apart (cycle.governance.deputies.add; on
+        PostgreSQL an approver may INSERT a window under their own login, and the trigger compares the days as
+        text)."""
+        from cycle.governance.deputies import LONGEST
+
+        who = f"{row.get('deputy')} for {row.get('approver')}, {row.get('body')}"
+        where = f"entry {seq} (deputy window {row_id}: {who})"
+        try:
+            first, last = (date.fromisoformat(str(row.get(c))) for c in ("starts_on", "ends_on"))
+        except ValueError:
+            self._say(seq, None, f"{where} runs from {row.get('starts_on')!r} to {row.get('ends_on')!r}, which are "
+                                 f"not both dates (YYYY-MM-DD)")
+            return
+        if not 0 <= (last - first).days < LONGEST:
+            self._say(seq, None, f"{where} runs from {first} to {last}; a window is one to {LONGEST} days "
+                                 f"(for longer, an admin grants the approver role)")
 
     def _deputy(self, by: str, body: str, approvers: list[str], at: Any) -> bool:
         """Whether `by` was a deputy of one of `approvers` for `body` on the London day of `at` (migration 0025)."""

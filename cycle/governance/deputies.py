@@ -171,7 +171,12 @@ def end(store: Store, approver: str, deputy: str, body: str, on: str | None = No
             raise BadInput(f"{deputy} has no deputy window for {approver} and {body} running on or after {stop}; "
                            f"see: cycle people deputy list --body {quote(body)}")
         row = windows[0]  # windows of one approver and body do not overlap: the earliest still running
-        new_end = max(stop - timedelta(days=1), date.fromisoformat(row.starts_on) - timedelta(days=1)).isoformat()
+        try:
+            began = date.fromisoformat(row.starts_on)
+        except ValueError:
+            raise BadInput(f"{row.deputy}'s window for {row.approver} and {body} starts on {row.starts_on!r}, which "
+                           f"is not a date: it was written by hand (see: cycle audit verify)") from None
+        new_end = max(stop - timedelta(days=1), began - timedelta(days=1)).isoformat()
         command = f"cycle people deputy end {quote(row.approver)} --deputy {quote(row.deputy)} --body {quote(body)}"
         refusal = _authority_refusal(s, actor, row.approver, "end a deputy", command)
         payload = {"approver": row.approver, "deputy": row.deputy, "body": body, "from": row.starts_on,
