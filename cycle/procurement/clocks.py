@@ -15,6 +15,11 @@ from cycle.errors import BadInput
 from . import working_days
 from .regimes import Clock, Route, Step
 
+#: The day each built-in regime came into force, and what it is called in a sentence: a step dated before it cannot
+#: have been taken under it (a mistyped year), and its clocks would count under a law that did not yet apply.
+IN_FORCE = {"psr": (date(2024, 1, 1), "the Provider Selection Regime (SI 2023/1348)"),
+            "pa2023": (date(2025, 2, 24), "the Procurement Act 2023")}
+
 
 @dataclass(frozen=True)
 class Done:
@@ -182,6 +187,10 @@ def check(route: Route, facts: set[str], done: list[Done], step_id: str, on: dat
     if on > today:
         raise BadInput(f"--on {on.isoformat()} is in the future; record a step once it has been done (today is "
                        f"{today.isoformat()})")
+    start = IN_FORCE.get(regime)
+    if start is not None and on < start[0]:
+        raise BadInput(f"--on {on.isoformat()} is before {start[1]} came into force on {start[0].isoformat()}; "
+                       f"check the date")
     earlier = _latest(done, step.id)
     if earlier is not None and not step.repeat:
         raise BadInput(f"{key} already has {step.id} on {earlier.isoformat()}; a step is recorded once")
