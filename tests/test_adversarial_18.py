@@ -65,3 +65,24 @@ def test_a_queued_standstill_reminder_is_not_sent_once_representations_hold_the_
     with on_day("2027-01-21"):
         ready("outbox", "send", expect=None)
     assert [r.message["Subject"] for r in smtp.received] == []
+
+
+def test_a_second_modification_does_not_push_back_the_first_ones_notice(camhs: Cli) -> None:
+    # PSR reg 13(4)-(5): each modification whose cumulative change in lifetime value reaches £500,000 needs a notice
+    # within 30 days of *that* modification. +£600,000 on Monday 1 March 2027 -> notice by 1 Mar + 29 = Tuesday 30
+    # March; a further +£100,000 on Monday 15 March has its own, by Tuesday 13 April. On Thursday 1 April, with
+    # no notice recorded, the first is missed.
+    for name, day in (("decision", "2027-01-05"), ("intention-notice", "2027-01-11"), ("award", "2027-01-25"),
+                      ("award-notice", "2027-02-01")):
+        step(camhs, "camhs", name, day)
+    at(camhs, "2027-02-01", "contract", "set", "camhs", "--provider", "P", "--start", "2027-02-01", "--end",
+       "2030-01-31", "--value", "2m")
+    out = at(camhs, "2027-03-01", "contract", "set", "camhs", "--value", "2.6m").stdout
+    assert "by 2027-03-30" in out
+    assert "by 2027-04-13" in at(camhs, "2027-03-15", "contract", "set", "camhs", "--value", "2.7m").stdout
+    with on_day("2027-04-01"):
+        due = camhs.json("procurement", "due", "--as-of", "2027-04-01")
+    assert [(d["step"], d["date"], d["status"]) for d in due] == [("modification-notice", "2027-03-30", "missed")]
+    step(camhs, "camhs", "modification-notice", "2027-04-02", "--ref", "FTS 000777-2027")
+    with on_day("2027-04-02"):
+        assert camhs.json("procurement", "due", "--as-of", "2027-04-02") == []

@@ -99,8 +99,18 @@ def clocks(route: Route, facts: set[str], done: list[Done], today: date) -> list
         started = _latest(done, c.start)
         if started is None:
             continue
+        if c.kind == "deadline":  # a step that repeats (a modification): each one's own date, the oldest unmet first
+            started = _oldest_unmet(done, c) or started
         out.append(_state(c, started, done, today))
     return out
+
+
+def _oldest_unmet(done: list[Done], c: Clock) -> date | None:
+    """The earliest day `c` was started with its step not done on or after it: a second modification does not
+    push back the first one's notice (PSR reg 13(5): within 30 days of *the* modification)."""
+    meets = [d.on for d in done if d.step == c.step]
+    unmet = [d.on for d in done if d.step == c.start and not any(m >= d.on for m in meets)]
+    return min(unmet) if unmet else None
 
 
 def _state(c: Clock, started: date, done: list[Done], today: date) -> ClockState:
