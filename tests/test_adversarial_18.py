@@ -10,6 +10,7 @@ from .conftest import Cli, Database
 from .reminder_setup import on_day, remind_run
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
 from .test_procurement import at, refused, step
+from .test_procurement_builtin import criteria, to_do
 
 
 @pytest.fixture
@@ -86,3 +87,24 @@ def test_a_second_modification_does_not_push_back_the_first_ones_notice(camhs: C
     step(camhs, "camhs", "modification-notice", "2027-04-02", "--ref", "FTS 000777-2027")
     with on_day("2027-04-02"):
         assert camhs.json("procurement", "due", "--as-of", "2027-04-02") == []
+
+
+
+
+def test_an_award_written_by_hand_inside_the_standstill_does_not_end_it_nor_pass_the_gate(ready: Cli,
+                                                                                          db: Database) -> None:
+    # A team member's own INSERT, put on the record with its by-hand entry (the only way PostgreSQL takes it), of an
+    # award on Friday 15 January 2027, inside the standstill that ends at the end of Friday 22 January (reg 12(1)):
+    # audit verify accepts a row on the record, so the clock and the built-in award gate must not count it.
+    at(ready, "2027-01-04", "procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-c")
+    to_do(ready)
+    step(ready, "camhs", "decision", "2027-01-05")
+    step(ready, "camhs", "intention-notice", "2027-01-11")
+    db.insert_on_record("procurement_step", "INSERT INTO procurement_step (procurement_id, step, done_on, "
+                        "recorded_by, recorded_at) SELECT procurement_id, 'award', '2027-01-15', 'alice', recorded_at "
+                        "FROM procurement_step WHERE step = 'decision'")
+    inside = "but award is recorded on 2027-01-15, inside it (reg 12(2), (3), (9))"
+    assert criteria(ready, "2027-01-16")["standstill-ended"] == (
+        False, True, f"Standstill period ends at the end of 2027-01-22, {inside}", "cycle procurement show camhs")
+    assert f"Standstill period ended at the end of 2027-01-22, {inside}" in at(
+        ready, "2027-01-25", "procurement", "show", "camhs").stdout

@@ -43,6 +43,9 @@ class ClockState:
             if self.status == "held":
                 return (f"{c.title}: held by representations ({self.detail}); it ends {c.further_days} working days "
                         f"after the last further decision is communicated ({c.further_cite})")
+            if self.done_on is not None and self.last_day is not None and self.done_on <= self.last_day:
+                return (f"{c.title} {'ends' if self.status == 'running' else 'ended'} at the end of {end}, but "
+                        f"{c.step} is recorded on {self.done_on.isoformat()}, inside it ({c.cite})")
             if self.status == "running":
                 extra = f" ({self.detail})" if self.detail else ""
                 return f"{c.title} ends at the end of {end}{extra}; {c.step} not before {_next(self.last_day)}"
@@ -137,11 +140,12 @@ def _state(c: Clock, started: date, done: list[Done], today: date) -> ClockState
                 detail = f"{c.further_days} working days after the further decision of {max(further)}"
                 last = wait
                 return ClockState(c, started, last, "running" if today <= last else "ended", done_on, detail)
-    if done_on is not None:
+    if done_on is not None and (c.kind not in ("wait", "standstill") or done_on > last):
         return ClockState(c, started, last, "done", done_on)
     if c.kind == "minimum":
         return ClockState(c, started, last, "running" if today < last else "ended")
-    return ClockState(c, started, last, "running" if today <= last else "ended")
+    # (a step it holds back recorded inside it, by a hand-written row: the wait still runs, and says so)
+    return ClockState(c, started, last, "running" if today <= last else "ended", done_on)
 
 
 def applicable(route: Route, facts: set[str]) -> list[Step]:
