@@ -112,8 +112,12 @@ def _oldest_unmet(done: list[Done], c: Clock) -> date | None:
     """The earliest day `c` was started with its step not done on or after it: a second modification does not
     push back the first one's notice (PSR reg 13(5): within 30 days of *the* modification)."""
     meets = [d.on for d in done if d.step == c.step]
-    unmet = [d.on for d in done if d.step == c.start and not any(m >= d.on for m in meets)]
-    return min(unmet) if unmet else None
+    starts = sorted({d.on for d in done if d.step == c.start})
+    for i, day in enumerate(starts):
+        since = day if not c.before else starts[i - 1] + timedelta(days=1) if i else date.min  # as _state counts
+        if not any(m >= since for m in meets):
+            return day
+    return None
 
 
 def _state(c: Clock, started: date, done: list[Done], today: date) -> ClockState:
