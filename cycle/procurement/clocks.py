@@ -15,6 +15,11 @@ from cycle.errors import BadInput
 from . import working_days
 from .regimes import Clock, Route, Step
 
+#: The day each built-in regime came into force, and what it is called in a sentence: a step dated before it cannot
+#: have been taken under it (a mistyped year), and its clocks would count under a law that did not yet apply.
+IN_FORCE = {"psr": (date(2024, 1, 1), "the Provider Selection Regime (SI 2023/1348)"),
+            "pa2023": (date(2025, 2, 24), "the Procurement Act 2023")}
+
 
 @dataclass(frozen=True)
 class Done:
@@ -38,6 +43,9 @@ class ClockState:
             if self.status == "held":
                 return (f"{c.title}: held by representations ({self.detail}); it ends {c.further_days} working days "
                         f"after the last further decision is communicated ({c.further_cite})")
+            if self.done_on is not None and self.last_day is not None and self.done_on <= self.last_day:
+                return (f"{c.title} {'ends' if self.status == 'running' else 'ended'} at the end of {end}, but "
+                        f"{c.step} is recorded on {self.done_on.isoformat()}, inside it ({c.cite})")
             if self.status == "running":
                 extra = f" ({self.detail})" if self.detail else ""
                 return f"{c.title} ends at the end of {end}{extra}; {c.step} not before {_next(self.last_day)}"
@@ -94,8 +102,22 @@ def clocks(route: Route, facts: set[str], done: list[Done], today: date) -> list
         started = _latest(done, c.start)
         if started is None:
             continue
+        if c.kind == "deadline":  # a step that repeats (a modification): each one's own date, the oldest unmet first
+            started = _oldest_unmet(done, c) or started
         out.append(_state(c, started, done, today))
     return out
+
+
+def _oldest_unmet(done: list[Done], c: Clock) -> date | None:
+    """The earliest day `c` was started with its step not done on or after it: a second modification does not
+    push back the first one's notice (PSR reg 13(5): within 30 days of *the* modification)."""
+    meets = [d.on for d in done if d.step == c.step]
+    starts = sorted({d.on for d in done if d.step == c.start})
+    for i, day in enumerate(starts):
+        since = day if not c.before else starts[i - 1] + timedelta(days=1) if i else date.min  # as _state counts
+        if not any(m >= since for m in meets):
+            return day
+    return None
 
 
 def _state(c: Clock, started: date, done: list[Done], today: date) -> ClockState:
@@ -122,11 +144,12 @@ def _state(c: Clock, started: date, done: list[Done], today: date) -> ClockState
                 detail = f"{c.further_days} working days after the further decision of {max(further)}"
                 last = wait
                 return ClockState(c, started, last, "running" if today <= last else "ended", done_on, detail)
-    if done_on is not None:
+    if done_on is not None and (c.kind not in ("wait", "standstill") or done_on > last):
         return ClockState(c, started, last, "done", done_on)
     if c.kind == "minimum":
         return ClockState(c, started, last, "running" if today < last else "ended")
-    return ClockState(c, started, last, "running" if today <= last else "ended")
+    # (a step it holds back recorded inside it, by a hand-written row: the wait still runs, and says so)
+    return ClockState(c, started, last, "running" if today <= last else "ended", done_on)
 
 
 def applicable(route: Route, facts: set[str]) -> list[Step]:
@@ -182,6 +205,10 @@ def check(route: Route, facts: set[str], done: list[Done], step_id: str, on: dat
     if on > today:
         raise BadInput(f"--on {on.isoformat()} is in the future; record a step once it has been done (today is "
                        f"{today.isoformat()})")
+    start = IN_FORCE.get(regime)
+    if start is not None and on < start[0]:
+        raise BadInput(f"--on {on.isoformat()} is before {start[1]} came into force on {start[0].isoformat()}; "
+                       f"check the date")
     earlier = _latest(done, step.id)
     if earlier is not None and not step.repeat:
         raise BadInput(f"{key} already has {step.id} on {earlier.isoformat()}; a step is recorded once")

@@ -10,10 +10,10 @@
 
 Each to the project's owner and governance lead, once: the outbox key's period is the date and the step
 ('2027-02-09/award-notice'). A date that moves (representations hold a standstill, a further decision ends it
-later, a second modification restarts its notice's 30 days) is a new date with a reminder of its own; one that no
-longer applies is not listed by `procurement due`, so nothing is sent for it. A standstill held by representations
-has no end date until the further decision is recorded, so nothing is sent for it meanwhile. The PSR's annual
-summary (reg 25) has no statutory date, so it has no reminder.
+later) is a new date with a reminder of its own; one that no longer applies is not listed by `procurement due`, so
+nothing is sent for it (each modification's notice keeps its own date: a second one does not move the first's). A
+standstill held by representations has no end date until the further decision is recorded, so nothing is sent for
+it meanwhile. The PSR's annual summary (reg 25) has no statutory date, so it has no reminder.
 
 As the s.71(2) assessment reminders, they are judged on the day they are sent (a run dated back sends what is due
 as things stand today).
