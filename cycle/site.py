@@ -40,12 +40,15 @@ from cycle.workflow import gates, registry
 #: The file that marks a folder as a site cycle wrote (so a rebuild may replace it, and nothing else).
 MARK = ".cycle-site"
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}")
+#: Names a plain key may not have: Windows' reserved device names (a site copied to a file share), and a digest
+#: page's own form, which a plain key such as `p-1143da2bc54c495c4be3` would otherwise share with another project.
+_NOT_PLAIN = re.compile(r"index|con|nul|prn|aux|com[1-9]|lpt[1-9]|p-[0-9a-f]{20}", re.IGNORECASE)
 
 
 def project_page(key: str) -> str:
     """The project page's path in the site: the key itself when it is a plain name, else a digest of it (a key
     written by hand could hold a slash, a dot-dot or a name the file system refuses)."""
-    if _SAFE_KEY.fullmatch(key) and key.lower() not in ("index", "con", "nul", "prn", "aux"):
+    if _SAFE_KEY.fullmatch(key) and not _NOT_PLAIN.fullmatch(key):
         return f"projects/{key}.html"
     return f"projects/p-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:20]}.html"
 

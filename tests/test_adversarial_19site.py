@@ -1,0 +1,34 @@
+"""Adversarial tests of issue 19 part 4 (the governance site), through the real CLI: a team member choosing a
+project key, and a careless operator pointing --out at a folder they care about."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from .conftest import Cli
+
+
+def _new(run: Cli, key: str, title: str) -> None:
+    run("project", "new", key, "--title", title, "--workflow", "commissioning")
+
+
+def test_a_key_shaped_like_another_keys_digest_page_does_not_overwrite_its_page(run: Cli, tmp_path: Path) -> None:
+    """`con` (a Windows device name) gets a page named by a digest; a second project whose key is exactly that
+    digest name (any team member may choose it) got the same file, so one project's page showed in place of the
+    other's and the portfolio linked both to it."""
+    run("init")
+    twin = "p-" + hashlib.sha256(b"con").hexdigest()[:20]
+    _new(run, "con", "The con project")
+    _new(run, twin, "The twin project")
+    _new(run, "com1", "The com1 project")
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    index = (site / "index.html").read_text(encoding="utf-8")
+    links = dict(re.findall(r'<a href="(projects/[^"]+)">([^<]+)</a>', index))
+    assert len(set(links)) == 3, links
+    for page, title in links.items():
+        assert f"<h1>{title}</h1>" in (site / page).read_text(encoding="utf-8")
+    assert "projects/com1.html" not in links  # a device name on Windows: the copy to a file share would fail
+
