@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, closing, contextmanager
@@ -216,6 +217,8 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
         temp.mkdir(mode=0o755)
+        mode = stat.S_IMODE(temp.stat().st_mode)  # a new DIR's, as the umask makes it
+        os.chmod(temp, 0o700)  # nobody else reads the pages while they are written
         for name, text in pages:
             page = temp / name
             page.parent.mkdir(parents=True, exist_ok=True)
@@ -225,6 +228,7 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
         (temp / MARK).write_text("A site built by `cycle site build`; a rebuild replaces this folder whole.\n",
                                  encoding="utf-8")
         check(out, force)  # again, at the last moment
+        os.chmod(temp, stat.S_IMODE(path.stat().st_mode) if path.is_dir() else mode)  # DIR's, if it was private
         _swap(temp, path)
     except OSError as exc:
         raise BadInput(f"cannot write the site to {out}: {exc.strerror or exc}; choose another folder") from None

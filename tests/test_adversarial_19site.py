@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 from pathlib import Path
 
 from .conftest import Cli
@@ -31,4 +32,19 @@ def test_a_key_shaped_like_another_keys_digest_page_does_not_overwrite_its_page(
     for page, title in links.items():
         assert f"<h1>{title}</h1>" in (site / page).read_text(encoding="utf-8")
     assert "projects/com1.html" not in links  # a device name on Windows: the copy to a file share would fail
+
+
+def test_a_rebuild_keeps_the_folders_permissions(run: Cli, tmp_path: Path) -> None:
+    """The operator made DIR private (0700, the record is confidential); the build swapped in a folder made
+    0755, readable by every account on the machine."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    site = tmp_path / "site"
+    site.mkdir(mode=0o700)
+    run("site", "build", "--out", str(site))
+    assert stat.S_IMODE(site.stat().st_mode) == 0o700
+    site.chmod(0o750)
+    run("site", "build", "--out", str(site), "--force")
+    assert stat.S_IMODE(site.stat().st_mode) == 0o750
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []  # no temporary folder left
 
