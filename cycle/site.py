@@ -40,6 +40,8 @@ from cycle.workflow import gates, registry
 
 #: The file that marks a folder as a site cycle wrote (so a rebuild may replace it, and nothing else).
 MARK = ".cycle-site"
+#: What a site holds at its top (cycle.reports.site's pages, and MARK).
+SITE_NAMES = frozenset({MARK, "index.html", "projects", "bodies"})
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}")
 #: Names a plain key may not have: Windows' reserved device names (a site copied to a file share), and a digest
 #: page's own form, which a plain key such as `p-1143da2bc54c495c4be3` would otherwise share with another project.
@@ -205,6 +207,10 @@ def check(out: str, force: bool) -> Path:
         if held and MARK not in held:
             raise BadInput(f"--out {out} holds files that are not a site cycle built: give a new or empty folder; "
                            f"--force does not change this")
+        foreign = sorted(set(held) - SITE_NAMES)
+        if foreign:  # a site folder someone saved their own files in: replacing it would delete them
+            raise BadInput(f"--out {out} holds files a site build did not write ({', '.join(foreign[:5])}): move them "
+                           f"elsewhere or choose another folder; --force does not change this")
         if held and not force:
             raise BadInput(f"--out {out} already holds a site: add --force to replace it, or choose another folder")
     return path

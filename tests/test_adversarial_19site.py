@@ -48,3 +48,18 @@ def test_a_rebuild_keeps_the_folders_permissions(run: Cli, tmp_path: Path) -> No
     assert stat.S_IMODE(site.stat().st_mode) == 0o750
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []  # no temporary folder left
 
+
+def test_force_does_not_delete_a_file_someone_saved_in_the_site_folder(run: Cli, tmp_path: Path) -> None:
+    """A site folder on a file share, where someone saved their own notes: --force (and so every scheduler tick)
+    replaced the folder whole and the notes were gone."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    (site / "notes.txt").write_text("board notes\n", encoding="utf-8")
+    before = (site / "index.html").read_bytes()
+    result = run("site", "build", "--out", str(site), "--force", expect=2)
+    assert result.stderr == (f"Error: --out {site} holds files a site build did not write (notes.txt): move them "
+                             f"elsewhere or choose another folder; --force does not change this\n")
+    assert (site / "notes.txt").read_text(encoding="utf-8") == "board notes\n"
+    assert (site / "index.html").read_bytes() == before
