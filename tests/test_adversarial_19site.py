@@ -63,3 +63,20 @@ def test_force_does_not_delete_a_file_someone_saved_in_the_site_folder(run: Cli,
                              f"elsewhere or choose another folder; --force does not change this\n")
     assert (site / "notes.txt").read_text(encoding="utf-8") == "board notes\n"
     assert (site / "index.html").read_bytes() == before
+
+
+def test_a_contract_whose_notice_was_served_shows_no_notice_deadline_ahead(run: Cli, tmp_path: Path) -> None:
+    """`contract show` says SERVED (nothing left to do); the site still gave its notice deadline as the project's
+    next date, on its page and in the portfolio, as if notice were still to be served."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    run("contract", "set", "camhs", "--ref", "C1", "--start", "2025-01-01", "--end", "2099-12-31", "--notice",
+        "3 months")
+    run("contract", "notice", "camhs", "--served-on", "2025-06-02", "--ref", "NL-1")
+    assert "SERVED" in run("contract", "show", "camhs").stdout
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    page = (site / "projects" / "camhs.html").read_text(encoding="utf-8")
+    assert "<td>2099-09-30</td><td>served</td>" in page  # the contracts table still has the deadline
+    assert "notice deadline, contract C1" not in page
+    assert "notice deadline, contract C1" not in (site / "index.html").read_text(encoding="utf-8")
