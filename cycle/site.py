@@ -160,20 +160,19 @@ def record(store: Store, progress: Progress | None = None, today: date | None = 
         yield Record(audit["generated"], audit["chain"], each(), table, decisions, bodies, str(shown))
 
 
-def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> dict[str, Any] | None:
-    """The first gate out of the project's stage that is not open, and what it waits on; None at a final stage or
-    when every gate out is open (the project may move)."""
+def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> list[dict[str, Any]]:
+    """Every gate out of the project's stage (as `project show` lists them, but those taken only when named), each
+    open or with what it waits on; none at a final stage."""
     try:
         wf = registry.pinned(store, sql, p)
+        ways = []
         for gate in wf.gates_from(p.stage, explicit=False):
             check = gates.check(sql, wf, gate, p)
-            if not check.open:
-                return {"gate": check.gate, "to": check.to,
-                        "waits_on": [f"{c.id}: {c.reason}" for c in check.unmet_must]}
-            return {"gate": check.gate, "to": check.to, "waits_on": []}
+            ways.append({"gate": check.gate, "to": check.to,
+                         "waits_on": [] if check.open else [f"{c.id}: {c.reason}" for c in check.unmet_must]})
+        return ways
     except CycleError as exc:  # no version pinned, terms edited by hand: said, not hidden
-        return {"gate": "-", "to": "-", "waits_on": [str(exc)]}
-    return None
+        return [{"gate": "-", "to": "-", "waits_on": [str(exc)]}]
 
 
 # --- the folder ----------------------------------------------------------------------------------------------------

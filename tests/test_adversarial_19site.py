@@ -80,3 +80,56 @@ def test_a_contract_whose_notice_was_served_shows_no_notice_deadline_ahead(run: 
     assert "<td>2099-09-30</td><td>served</td>" in page  # the contracts table still has the deadline
     assert "notice deadline, contract C1" not in page
     assert "notice deadline, contract C1" not in (site / "index.html").read_text(encoding="utf-8")
+
+
+TWO_WAYS = """name = "two-ways"
+initial = "a"
+stop = "c"
+[[stage]]
+id = "a"
+[[stage]]
+id = "b"
+[[stage]]
+id = "c"
+final = true
+[[gate]]
+id = "a-b"
+from = "a"
+to = "b"
+  [[gate.criterion]]
+  id = "x"
+  kind = "evidence"
+  level = "must"
+[[gate]]
+id = "a-c"
+from = "a"
+to = "c"
+  [[gate.criterion]]
+  id = "y"
+  kind = "evidence"
+  level = "should"
+[[gate]]
+id = "b-c"
+from = "b"
+to = "c"
+  [[gate.criterion]]
+  id = "z"
+  kind = "evidence"
+  level = "should"
+"""
+
+
+def test_a_stage_with_two_ways_out_shows_both_as_project_show_does(run: Cli, tmp_path: Path) -> None:
+    """`project show` says a-b waits on x and a-c is open (the project may move to c today); the site gave only the
+    first gate, so the board read that the project waits on x."""
+    run("init")
+    (tmp_path / "two-ways.toml").write_text(TWO_WAYS, encoding="utf-8")
+    run("workflow", "install", str(tmp_path / "two-ways.toml"))
+    run("project", "new", "p1", "--title", "P1", "--workflow", "two-ways")
+    shown = run("project", "show", "p1").stdout
+    assert "next: a-b -> b: waiting on: x\n" in shown and "next: a-c -> c: open\n" in shown
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    ways = "a-b to b: waits on x: No &#39;x&#39; evidence recorded in cycle 1<br>a-c to c: open"
+    assert f"<dt>Next gate</dt><dd>{ways}" in (site / "projects" / "p1.html").read_text(encoding="utf-8")
+    assert f"<td>{ways}" in (site / "index.html").read_text(encoding="utf-8")
