@@ -193,6 +193,12 @@ def check(out: str, force: bool) -> Path:
         if outfile._inside(path, folder) or outfile._inside(folder, path):
             raise BadInput(f"--out {out} is, holds or is in {folder}, a folder cycle reads its own files from: "
                            f"choose another folder; --force does not change this")
+    try:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # a new folder, or a path through a file: said below
+    except OSError as exc:  # a name too long, a folder one may not look in
+        raise BadInput(f"cannot use --out {out}: {exc.strerror or exc}; choose another folder") from None
     if path.is_symlink():
         raise BadInput(f"--out {out} is a symbolic link: give the folder itself")
     if not path.parent.is_dir():

@@ -133,3 +133,13 @@ def test_a_stage_with_two_ways_out_shows_both_as_project_show_does(run: Cli, tmp
     ways = "a-b to b: waits on x: No &#39;x&#39; evidence recorded in cycle 1<br>a-c to c: open"
     assert f"<dt>Next gate</dt><dd>{ways}" in (site / "projects" / "p1.html").read_text(encoding="utf-8")
     assert f"<td>{ways}" in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_folder_name_too_long_is_one_line_not_a_traceback(run: Cli, tmp_path: Path) -> None:
+    """A name past the file system's 255 bytes: `site build` and `scheduler run --site` ended in a traceback."""
+    run("init")
+    out = str(tmp_path / ("s" * 300))
+    for args in (("site", "build", "--out", out), ("scheduler", "run", "--site", out)):
+        result = run(*args, expect=2)
+        assert result.stderr == f"Error: cannot use --out {out}: File name too long; choose another folder\n"
+    assert [p for p in tmp_path.iterdir() if "sss" in p.name] == []
