@@ -184,7 +184,7 @@ def check(out: str, force: bool) -> Path:
         raise BadInput("--out is empty: give a folder for the site, e.g. --out governance-site")
     if "\x00" in out:
         raise BadInput("--out holds a NUL character: give a folder name")
-    path = Path(out).expanduser().absolute()
+    path = Path(os.path.abspath(Path(out).expanduser()))  # `..` resolved: the new folder goes beside DIR itself
     for own in outfile.own_files():
         if outfile._same(path, own) or outfile._inside(own, path):
             raise BadInput(f"--out {out} is or holds one of cycle's own files ({own}): choose another folder; "

@@ -143,3 +143,17 @@ def test_a_folder_name_too_long_is_one_line_not_a_traceback(run: Cli, tmp_path: 
         result = run(*args, expect=2)
         assert result.stderr == f"Error: cannot use --out {out}: File name too long; choose another folder\n"
     assert [p for p in tmp_path.iterdir() if "sss" in p.name] == []
+
+
+def test_an_out_folder_named_with_dot_dot_is_rebuilt(run: Cli, tmp_path: Path) -> None:
+    """`--out site/projects/..` is the site: the new folder was made inside projects/ and the swap failed with
+    "Device or resource busy"."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    run("project", "set", "camhs", "--title", "CAMHS renamed")
+    assert run("site", "build", "--out", f"{site}/projects/..", "--force").stdout.startswith(
+        f"Wrote the governance site to {site};")
+    assert "CAMHS renamed" in (site / "index.html").read_text(encoding="utf-8")
+    assert sorted(p.name for p in (site / "projects").iterdir()) == ["camhs.html"]
