@@ -240,7 +240,15 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
         (temp / MARK).write_text("A site built by `cycle site build`; a rebuild replaces this folder whole.\n",
                                  encoding="utf-8")
         check(out, force)  # again, at the last moment
-        os.chmod(temp, stat.S_IMODE(path.stat().st_mode) if path.is_dir() else mode)  # DIR's, if it was private
+        if path.is_dir():  # DIR's group and permissions (a folder private, or shared with a web server's group)
+            was = path.stat()
+            if was.st_gid != temp.stat().st_gid:
+                try:
+                    os.chown(temp, -1, was.st_gid)
+                except PermissionError:
+                    pass  # a group one is not in: the permissions still hold
+            mode = stat.S_IMODE(was.st_mode)
+        os.chmod(temp, mode)
         _swap(temp, path)
     except OSError as exc:
         raise BadInput(f"cannot write the site to {out}: {exc.strerror or exc}; choose another folder") from None

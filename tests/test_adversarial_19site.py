@@ -4,9 +4,12 @@ project key, and a careless operator pointing --out at a folder they care about.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import stat
 from pathlib import Path
+
+import pytest
 
 from .conftest import Cli
 
@@ -34,18 +37,30 @@ def test_a_key_shaped_like_another_keys_digest_page_does_not_overwrite_its_page(
     assert "projects/com1.html" not in links  # a device name on Windows: the copy to a file share would fail
 
 
+def _another_group(folder: Path) -> int:
+    """A group other than the folder's that this user may give it (root: any)."""
+    if os.geteuid() == 0:
+        return folder.stat().st_gid + 4242
+    others = [g for g in os.getgroups() if g != folder.stat().st_gid]
+    if not others:
+        pytest.skip("this user belongs to no group but their own")
+    return others[0]
+
+
 def test_a_rebuild_keeps_the_folders_permissions(run: Cli, tmp_path: Path) -> None:
     """The operator made DIR private (0700, the record is confidential); the build swapped in a folder made
-    0755, readable by every account on the machine."""
+    0755, readable by every account on the machine. Shared with a web server's group: the group was lost."""
     run("init")
     _new(run, "camhs", "CAMHS")
     site = tmp_path / "site"
     site.mkdir(mode=0o700)
     run("site", "build", "--out", str(site))
     assert stat.S_IMODE(site.stat().st_mode) == 0o700
-    site.chmod(0o750)
+    site.chmod(0o2750)
+    group = _another_group(site)
+    os.chown(site, -1, group)  # shared with the web server's group, say
     run("site", "build", "--out", str(site), "--force")
-    assert stat.S_IMODE(site.stat().st_mode) == 0o750
+    assert (stat.S_IMODE(site.stat().st_mode), site.stat().st_gid) == (0o2750, group)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []  # no temporary folder left
 
 
