@@ -40,8 +40,9 @@ from cycle.workflow import gates, registry
 
 #: The file that marks a folder as a site cycle wrote (so a rebuild may replace it, and nothing else).
 MARK = ".cycle-site"
-#: What a site holds at its top (cycle.reports.site's pages, and MARK).
-SITE_NAMES = frozenset({MARK, "index.html", "projects", "bodies"})
+#: What a site holds at its top (cycle.reports.site's pages, and MARK), and the files a desktop leaves in a folder
+#: it shows (on a file share, say), which a rebuild may drop.
+SITE_NAMES = frozenset({MARK, "index.html", "projects", "bodies", ".DS_Store", "Thumbs.db", "desktop.ini"})
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}")
 #: Names a plain key may not have: Windows' reserved device names (a site copied to a file share), and a digest
 #: page's own form, which a plain key such as `p-1143da2bc54c495c4be3` would otherwise share with another project.

@@ -71,6 +71,8 @@ def test_force_does_not_delete_a_file_someone_saved_in_the_site_folder(run: Cli,
     _new(run, "camhs", "CAMHS")
     site = tmp_path / "site"
     run("site", "build", "--out", str(site))
+    (site / "Thumbs.db").write_bytes(b"a desktop's cache")  # dropped by a rebuild: nobody's file
+    run("site", "build", "--out", str(site), "--force")
     (site / "notes.txt").write_text("board notes\n", encoding="utf-8")
     before = (site / "index.html").read_bytes()
     result = run("site", "build", "--out", str(site), "--force", expect=2)
