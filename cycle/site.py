@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, closing, contextmanager
@@ -39,13 +40,19 @@ from cycle.workflow import gates, registry
 
 #: The file that marks a folder as a site cycle wrote (so a rebuild may replace it, and nothing else).
 MARK = ".cycle-site"
+#: What a site holds at its top (cycle.reports.site's pages, and MARK), and the files a desktop leaves in a folder
+#: it shows (on a file share, say), which a rebuild may drop.
+SITE_NAMES = frozenset({MARK, "index.html", "projects", "bodies", ".DS_Store", "Thumbs.db", "desktop.ini"})
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}")
+#: Names a plain key may not have: Windows' reserved device names (a site copied to a file share), and a digest
+#: page's own form, which a plain key such as `p-1143da2bc54c495c4be3` would otherwise share with another project.
+_NOT_PLAIN = re.compile(r"index|con|nul|prn|aux|com[1-9]|lpt[1-9]|p-[0-9a-f]{20}", re.IGNORECASE)
 
 
 def project_page(key: str) -> str:
     """The project page's path in the site: the key itself when it is a plain name, else a digest of it (a key
     written by hand could hold a slash, a dot-dot or a name the file system refuses)."""
-    if _SAFE_KEY.fullmatch(key) and key.lower() not in ("index", "con", "nul", "prn", "aux"):
+    if _SAFE_KEY.fullmatch(key) and not _NOT_PLAIN.fullmatch(key):
         return f"projects/{key}.html"
     return f"projects/p-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:20]}.html"
 
@@ -122,7 +129,8 @@ def record(store: Store, progress: Progress | None = None, today: date | None = 
                 lines = indicators.take(key)
                 status = dict(Counter(line.status or "not-judged" for line in lines))
                 dates = [{"date": c["notice_deadline_on"], "what": f"notice deadline, contract {c['ref'] or '-'}"}
-                         for c in p["contracts"] if c["notice_deadline_on"] and c["notice_deadline_on"] >= str(today)]
+                         for c in p["contracts"] if c["notice_deadline_on"] and c["notice_deadline_on"] >= str(today)
+                         and c["status"] in ("open", "due")]  # not once notice is served: nothing is due then
                 dates += [{"date": i.day.isoformat(), "what": f"{i.regime} {i.step} ({i.status}): {i.text}"}
                           for i in statutory.get(key, []) if i.day is not None]
                 dates.sort(key=lambda d: d["date"])
@@ -153,20 +161,19 @@ def record(store: Store, progress: Progress | None = None, today: date | None = 
         yield Record(audit["generated"], audit["chain"], each(), table, decisions, bodies, str(shown))
 
 
-def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> dict[str, Any] | None:
-    """The first gate out of the project's stage that is not open, and what it waits on; None at a final stage or
-    when every gate out is open (the project may move)."""
+def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> list[dict[str, Any]]:
+    """Every gate out of the project's stage (as `project show` lists them, but those taken only when named), each
+    open or with what it waits on; none at a final stage."""
     try:
         wf = registry.pinned(store, sql, p)
+        ways = []
         for gate in wf.gates_from(p.stage, explicit=False):
             check = gates.check(sql, wf, gate, p)
-            if not check.open:
-                return {"gate": check.gate, "to": check.to,
-                        "waits_on": [f"{c.id}: {c.reason}" for c in check.unmet_must]}
-            return {"gate": check.gate, "to": check.to, "waits_on": []}
+            ways.append({"gate": check.gate, "to": check.to,
+                         "waits_on": [] if check.open else [f"{c.id}: {c.reason}" for c in check.unmet_must]})
+        return ways
     except CycleError as exc:  # no version pinned, terms edited by hand: said, not hidden
-        return {"gate": "-", "to": "-", "waits_on": [str(exc)]}
-    return None
+        return [{"gate": "-", "to": "-", "waits_on": [str(exc)]}]
 
 
 # --- the folder ----------------------------------------------------------------------------------------------------
@@ -178,7 +185,7 @@ def check(out: str, force: bool) -> Path:
         raise BadInput("--out is empty: give a folder for the site, e.g. --out governance-site")
     if "\x00" in out:
         raise BadInput("--out holds a NUL character: give a folder name")
-    path = Path(out).expanduser().absolute()
+    path = Path(os.path.abspath(Path(out).expanduser()))  # `..` resolved: the new folder goes beside DIR itself
     for own in outfile.own_files():
         if outfile._same(path, own) or outfile._inside(own, path):
             raise BadInput(f"--out {out} is or holds one of cycle's own files ({own}): choose another folder; "
@@ -187,6 +194,12 @@ def check(out: str, force: bool) -> Path:
         if outfile._inside(path, folder) or outfile._inside(folder, path):
             raise BadInput(f"--out {out} is, holds or is in {folder}, a folder cycle reads its own files from: "
                            f"choose another folder; --force does not change this")
+    try:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # a new folder, or a path through a file: said below
+    except OSError as exc:  # a name too long, a folder one may not look in
+        raise BadInput(f"cannot use --out {out}: {exc.strerror or exc}; choose another folder") from None
     if path.is_symlink():
         raise BadInput(f"--out {out} is a symbolic link: give the folder itself")
     if not path.parent.is_dir():
@@ -201,6 +214,10 @@ def check(out: str, force: bool) -> Path:
         if held and MARK not in held:
             raise BadInput(f"--out {out} holds files that are not a site cycle built: give a new or empty folder; "
                            f"--force does not change this")
+        foreign = sorted(set(held) - SITE_NAMES)
+        if foreign:  # a site folder someone saved their own files in: replacing it would delete them
+            raise BadInput(f"--out {out} holds files a site build did not write ({', '.join(foreign[:5])}): move them "
+                           f"elsewhere or choose another folder; --force does not change this")
         if held and not force:
             raise BadInput(f"--out {out} already holds a site: add --force to replace it, or choose another folder")
     return path
@@ -213,6 +230,8 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
         temp.mkdir(mode=0o755)
+        mode = stat.S_IMODE(temp.stat().st_mode)  # a new DIR's, as the umask makes it
+        os.chmod(temp, 0o700)  # nobody else reads the pages while they are written
         for name, text in pages:
             page = temp / name
             page.parent.mkdir(parents=True, exist_ok=True)
@@ -222,6 +241,15 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
         (temp / MARK).write_text("A site built by `cycle site build`; a rebuild replaces this folder whole.\n",
                                  encoding="utf-8")
         check(out, force)  # again, at the last moment
+        if path.is_dir():  # DIR's group and permissions (a folder private, or shared with a web server's group)
+            was = path.stat()
+            if was.st_gid != temp.stat().st_gid:
+                try:
+                    os.chown(temp, -1, was.st_gid)
+                except PermissionError:
+                    pass  # a group one is not in: the permissions still hold
+            mode = stat.S_IMODE(was.st_mode)
+        os.chmod(temp, mode)
         _swap(temp, path)
     except OSError as exc:
         raise BadInput(f"cannot write the site to {out}: {exc.strerror or exc}; choose another folder") from None

@@ -1,0 +1,176 @@
+"""Adversarial tests of issue 19 part 4 (the governance site), through the real CLI: a team member choosing a
+project key, and a careless operator pointing --out at a folder they care about."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from .conftest import Cli
+
+
+def _new(run: Cli, key: str, title: str) -> None:
+    run("project", "new", key, "--title", title, "--workflow", "commissioning")
+
+
+def test_a_key_shaped_like_another_keys_digest_page_does_not_overwrite_its_page(run: Cli, tmp_path: Path) -> None:
+    """`con` (a Windows device name) gets a page named by a digest; a second project whose key is exactly that
+    digest name (any team member may choose it) got the same file, so one project's page showed in place of the
+    other's and the portfolio linked both to it."""
+    run("init")
+    twin = "p-" + hashlib.sha256(b"con").hexdigest()[:20]
+    _new(run, "con", "The con project")
+    _new(run, twin, "The twin project")
+    _new(run, "com1", "The com1 project")
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    index = (site / "index.html").read_text(encoding="utf-8")
+    links = dict(re.findall(r'<a href="(projects/[^"]+)">([^<]+)</a>', index))
+    assert len(set(links)) == 3, links
+    for page, title in links.items():
+        assert f"<h1>{title}</h1>" in (site / page).read_text(encoding="utf-8")
+    assert "projects/com1.html" not in links  # a device name on Windows: the copy to a file share would fail
+
+
+def _another_group(folder: Path) -> int:
+    """A group other than the folder's that this user may give it (root: any)."""
+    if os.geteuid() == 0:
+        return folder.stat().st_gid + 4242
+    others = [g for g in os.getgroups() if g != folder.stat().st_gid]
+    if not others:
+        pytest.skip("this user belongs to no group but their own")
+    return others[0]
+
+
+def test_a_rebuild_keeps_the_folders_permissions(run: Cli, tmp_path: Path) -> None:
+    """The operator made DIR private (0700, the record is confidential); the build swapped in a folder made
+    0755, readable by every account on the machine. Shared with a web server's group: the group was lost."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    site = tmp_path / "site"
+    site.mkdir(mode=0o700)
+    run("site", "build", "--out", str(site))
+    assert stat.S_IMODE(site.stat().st_mode) == 0o700
+    site.chmod(0o2750)
+    group = _another_group(site)
+    os.chown(site, -1, group)  # shared with the web server's group, say
+    run("site", "build", "--out", str(site), "--force")
+    assert (stat.S_IMODE(site.stat().st_mode), site.stat().st_gid) == (0o2750, group)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []  # no temporary folder left
+
+
+def test_force_does_not_delete_a_file_someone_saved_in_the_site_folder(run: Cli, tmp_path: Path) -> None:
+    """A site folder on a file share, where someone saved their own notes: --force (and so every scheduler tick)
+    replaced the folder whole and the notes were gone."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    (site / "Thumbs.db").write_bytes(b"a desktop's cache")  # dropped by a rebuild: nobody's file
+    run("site", "build", "--out", str(site), "--force")
+    (site / "notes.txt").write_text("board notes\n", encoding="utf-8")
+    before = (site / "index.html").read_bytes()
+    result = run("site", "build", "--out", str(site), "--force", expect=2)
+    assert result.stderr == (f"Error: --out {site} holds files a site build did not write (notes.txt): move them "
+                             f"elsewhere or choose another folder; --force does not change this\n")
+    assert (site / "notes.txt").read_text(encoding="utf-8") == "board notes\n"
+    assert (site / "index.html").read_bytes() == before
+
+
+def test_a_contract_whose_notice_was_served_shows_no_notice_deadline_ahead(run: Cli, tmp_path: Path) -> None:
+    """`contract show` says SERVED (nothing left to do); the site still gave its notice deadline as the project's
+    next date, on its page and in the portfolio, as if notice were still to be served."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    run("contract", "set", "camhs", "--ref", "C1", "--start", "2025-01-01", "--end", "2099-12-31", "--notice",
+        "3 months")
+    run("contract", "notice", "camhs", "--served-on", "2025-06-02", "--ref", "NL-1")
+    assert "SERVED" in run("contract", "show", "camhs").stdout
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    page = (site / "projects" / "camhs.html").read_text(encoding="utf-8")
+    assert "<td>2099-09-30</td><td>served</td>" in page  # the contracts table still has the deadline
+    assert "notice deadline, contract C1" not in page
+    assert "notice deadline, contract C1" not in (site / "index.html").read_text(encoding="utf-8")
+
+
+TWO_WAYS = """name = "two-ways"
+initial = "a"
+stop = "c"
+[[stage]]
+id = "a"
+[[stage]]
+id = "b"
+[[stage]]
+id = "c"
+final = true
+[[gate]]
+id = "a-b"
+from = "a"
+to = "b"
+  [[gate.criterion]]
+  id = "x"
+  kind = "evidence"
+  level = "must"
+[[gate]]
+id = "a-c"
+from = "a"
+to = "c"
+  [[gate.criterion]]
+  id = "y"
+  kind = "evidence"
+  level = "should"
+[[gate]]
+id = "b-c"
+from = "b"
+to = "c"
+  [[gate.criterion]]
+  id = "z"
+  kind = "evidence"
+  level = "should"
+"""
+
+
+def test_a_stage_with_two_ways_out_shows_both_as_project_show_does(run: Cli, tmp_path: Path) -> None:
+    """`project show` says a-b waits on x and a-c is open (the project may move to c today); the site gave only the
+    first gate, so the board read that the project waits on x."""
+    run("init")
+    (tmp_path / "two-ways.toml").write_text(TWO_WAYS, encoding="utf-8")
+    run("workflow", "install", str(tmp_path / "two-ways.toml"))
+    run("project", "new", "p1", "--title", "P1", "--workflow", "two-ways")
+    shown = run("project", "show", "p1").stdout
+    assert "next: a-b -> b: waiting on: x\n" in shown and "next: a-c -> c: open\n" in shown
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    ways = "a-b to b: waits on x: No &#39;x&#39; evidence recorded in cycle 1<br>a-c to c: open"
+    assert f"<dt>Next gate</dt><dd>{ways}" in (site / "projects" / "p1.html").read_text(encoding="utf-8")
+    assert f"<td>{ways}" in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_folder_name_too_long_is_one_line_not_a_traceback(run: Cli, tmp_path: Path) -> None:
+    """A name past the file system's 255 bytes: `site build` and `scheduler run --site` ended in a traceback."""
+    run("init")
+    out = str(tmp_path / ("s" * 300))
+    for args in (("site", "build", "--out", out), ("scheduler", "run", "--site", out)):
+        result = run(*args, expect=2)
+        assert result.stderr == f"Error: cannot use --out {out}: File name too long; choose another folder\n"
+    assert [p for p in tmp_path.iterdir() if "sss" in p.name] == []
+
+
+def test_an_out_folder_named_with_dot_dot_is_rebuilt(run: Cli, tmp_path: Path) -> None:
+    """`--out site/projects/..` is the site: the new folder was made inside projects/ and the swap failed with
+    "Device or resource busy"."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site))
+    run("project", "set", "camhs", "--title", "CAMHS renamed")
+    assert run("site", "build", "--out", f"{site}/projects/..", "--force").stdout.startswith(
+        f"Wrote the governance site to {site};")
+    assert "CAMHS renamed" in (site / "index.html").read_text(encoding="utf-8")
+    assert sorted(p.name for p in (site / "projects").iterdir()) == ["camhs.html"]
