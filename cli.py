@@ -77,7 +77,7 @@ class CycleGroup(click.Group):
             _stdout_to_devnull()
             ctx.exit(141)
         except OSError as exc:
-            if exc.errno not in _OUTPUT_LOST:
+            if exc.errno not in _OUTPUT_LOST or exc.filename is not None:  # a named file is the command's own
                 raise
             # Standard output is a full disk or a broken device (`cycle report ... > /dev/full`): say so in one
             # line, not a traceback; what is still buffered goes nowhere.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -83,7 +83,7 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, c
     store = ready_store()
     fmt = "json" if as_json else fmt
     titled = fmt == "md" and out is None
-    with ExitStack() as reading, watching():  # the report's projects are read as they are written
+    with ExitStack() as reading, (watching() if out is None else nullcontext()):  # never kill a --out write
         if titled:
             from cycle import headings
 
@@ -113,7 +113,7 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, force: bool, check
     store = ready_store()
     fmt = "json" if as_json else fmt
     titled = fmt == "md" and out is None
-    with ExitStack() as reading, watching():  # the report's lists are read back from disk as they are written
+    with ExitStack() as reading, (watching() if out is None else nullcontext()):  # never kill a --out write
         if titled:
             from cycle import headings
 

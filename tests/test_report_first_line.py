@@ -109,3 +109,20 @@ def test_a_report_with_stdout_closed_ends_without_a_traceback(ready: Cli) -> Non
                           text=True, env=dict(os.environ), timeout=120)
     assert "Traceback" not in done.stderr
     assert done.returncode == 0
+
+
+def test_a_report_written_to_a_file_is_not_ended_when_its_stdout_reader_goes(ready: Cli, tmp_path: Path) -> None:
+    # `cycle report quarterly --out q.md | tee log` whose tee died: the report writes a file, not the pipe; the
+    # watcher that ends a piped report must not kill it and leave a half-written temporary file behind.
+    out = tmp_path / "q.md"
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the report starts
+    try:
+        done = subprocess.run([*cycle_exe(), "report", "quarterly", "--quarter", "2026-Q3", "--out", str(out)],
+                              stdout=write, stderr=subprocess.PIPE, text=True, env=dict(os.environ), timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode in (0, 141) and done.stderr == "", done  # 141: only its last line, "Wrote ...", was lost
+    written = out.read_text()
+    assert written.startswith("# ") and "\n## " in written
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["q.md"]  # no .part left
