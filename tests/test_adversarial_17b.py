@@ -241,3 +241,46 @@ def test_an_indicator_whose_creation_was_edited_into_nonsense_is_asked_for_every
     met, reason = _returns_today(run)
     assert not met and reason.startswith("No value recorded for: rtt ")
     assert "kpi #1 differs from its audit entry" in run("audit", "verify", expect=1).stderr
+
+
+# --- one rule for the quarters owed: the gate asks for what the reminders chase ------------------------------------
+
+def _asked_on(run: Cli, on: str) -> tuple[bool, str]:
+    found = run.json("gate", "check", "p", "--as-of", on)
+    returns = next(c for c in found["criteria"] if c["id"] == "returns")
+    return returns["met"], returns["reason"]
+
+
+def _chased_on(run: Cli, on: str) -> list[str]:
+    """The quarters whose returns the reminders chase on `on` (to the provider contact, the owner, or listed as a
+    problem for want of an address)."""
+    plan = run.json("remind", "--dry-run", "--as-of", on)
+    return sorted({r["period"].split("/")[0] for r in plan["reminders"] + plan["problems"]
+                   if r["kind"].startswith("return-")})
+
+
+def test_an_unreadable_creation_stamp_is_owed_every_quarter_at_the_gate_and_by_the_reminders(run: Cli, home: Path,
+                                                                                              db: Database) -> None:
+    """A creation stamp edited into nonsense: the gate asked for every quarter, the reminders chased only those due
+    from the day of the run (on 2026-01-31, none). Both now owe every quarter the contract ran in."""
+    _indicator_added_today(run, home)
+    db.tamper("UPDATE kpi SET created_at = 'yesterday'")
+    every = ["2024-Q1", "2024-Q2", "2024-Q3", "2024-Q4", "2025-Q1", "2025-Q2", "2025-Q3"]
+    assert _chased_on(run, ON) == every
+    assert _asked_on(run, ON) == (False, "No value recorded for: rtt 2024-Q4, 2025-Q1, 2025-Q2, 2025-Q3; looking at "
+                                         "the last 4 complete quarters, 2024-Q4 to 2025-Q3")
+    for q in every[3:]:
+        run("kpi", "record", "p", "rtt", "--quarter", q, "--value", "93")
+    assert _asked_on(run, ON)[0] is True
+    assert _chased_on(run, ON) == every[:3]
+
+
+def test_a_back_filled_return_makes_the_quarters_after_it_chased_as_the_gate_asks_for_them(run: Cli,
+                                                                                          home: Path) -> None:
+    """A value recorded for 2025-Q1 of an indicator added later: the gate asked for 2025-Q2 and 2025-Q3, and no
+    reminder chased them."""
+    _indicator_added_today(run, home)
+    run("kpi", "record", "p", "rtt", "--quarter", "2025-Q1", "--value", "93")
+    assert _asked_on(run, ON) == (False, "No value recorded for: rtt 2025-Q2, 2025-Q3; looking at the last 4 complete "
+                                         "quarters, 2024-Q4 to 2025-Q3")
+    assert _chased_on(run, ON) == ["2025-Q2", "2025-Q3"]

@@ -2,8 +2,9 @@
 
 - `kind = "kpi"`, `rule = "returns"`, `quarters = N`: every indicator of every live contract has a value for each of
   the last N complete quarters in which its contract ran and for which a return was owed: its return fell due on or
-  after the day the indicator was added (the quarters the return reminders chase, cycle.reminders.rules), or the
-  quarter is no earlier than the first one a value is recorded for (returns on file from then: a gap is a miss);
+  after the day the indicator was added, or the quarter is no earlier than the first one a value is recorded for
+  (returns on file from then: a gap is a miss); every quarter for an indicator whose creation stamp cannot be read
+  (indicators.owed: the quarters the return reminders chase, cycle.reminders.rules);
 - `kind = "kpi"`, `rule = "actions"`, `quarters = N`: no indicator missed in the last N complete quarters without an
   action about it that is open, or was done on or after the first day of the quarter it missed;
 - `kind = "review"`, `quarters = N`: a review meeting recorded for each of the last N complete quarters whose review
@@ -24,7 +25,7 @@ from datetime import date
 from typing import Any
 
 from cycle import contracts, inputs
-from cycle.calendar import clock, quarters
+from cycle.calendar import quarters
 from cycle.calendar.quarters import Quarter
 from cycle.db.rows import ProjectRow
 from cycle.db.sql import Sql
@@ -59,11 +60,8 @@ class Indicator:
         return indicators.running(q, self.start, self.last)
 
     def asked_for(self, q: Quarter, due_days: int) -> bool:
-        """Whether quarter `q`'s return was owed: it fell due on or after the day the indicator was added, or a value
-        is recorded for `q` or an earlier quarter (the indicator was being returned by then)."""
-        if self.added is None or self.added <= indicators.return_due(q, due_days):
-            return True
-        return bool(self.values) and str(q) >= min(self.values)
+        """Whether quarter `q`'s return was owed (indicators.owed: the rule the return reminders chase by)."""
+        return indicators.owed(q, due_days, self.added, min(self.values) if self.values else None)
 
     def rule_in(self, q: Quarter) -> Rule | None:
         t = indicators.in_force(self.targets, str(q))
@@ -93,7 +91,6 @@ class Performance:
 
 
 _VALUES = "SELECT kpi_id, quarter, value FROM kpi_value WHERE kpi_id IN (SELECT id FROM kpi WHERE contract_id = :c)"
-_ADDED = "SELECT id, created_at FROM kpi WHERE contract_id = :c"
 _ACTIONS = ("SELECT kpi_id, done_on FROM action WHERE kpi_id IN (SELECT id FROM kpi WHERE contract_id = :c) "
             "ORDER BY id")
 
@@ -117,12 +114,11 @@ def _read(sql: Sql, project: ProjectRow, statuses: list[contracts.Status], today
                 values.setdefault(v.kpi_id, {})[v.quarter] = v.value
             for a in sql.rows(_ACTIONS, c=c.id):
                 found.actions.setdefault(a.kpi_id, []).append(a.done_on)
-            added = {k.id: _day(k.created_at) for k in sql.rows(_ADDED, c=c.id)}
             start, last = inputs.stored_day(c.start), indicators.last_day(st)
             for k in sql.rows(indicators._KPIS, c=c.id):
                 found.indicators.append(Indicator(st.address("--contract"), c.ref, st.several, k.id, k.key,
                                                   k.better, start, last, targets.get(k.id, []),
-                                                  values.get(k.id, {}), added.get(k.id)))
+                                                  values.get(k.id, {}), indicators.added_on(k.created_at)))
     if kinds is None or "review" in kinds:
         entered = history.entered_stage_on(sql, project, "do", creation=False) if statuses else None
         due = {q for st in statuses for q in reviews.review_quarters(st.contract, st.holder, entered, today, st)}
@@ -130,15 +126,6 @@ def _read(sql: Sql, project: ProjectRow, statuses: list[contracts.Status], today
         found.reviewed = {r.quarter for r in sql.rows("SELECT quarter FROM review_meeting WHERE project_id = :p",
                                                       p=project.id)}
     return found
-
-
-def _day(stamp: Any) -> date | None:
-    """An indicator's creation stamp as a London day; None for one edited by hand into something else (then every
-    quarter is asked for, as before: `audit verify` names the edit)."""
-    try:
-        return clock.london_day(stamp)
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 @dataclass(frozen=True)

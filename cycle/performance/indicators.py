@@ -49,6 +49,28 @@ def return_due(q: Quarter, due_days: int) -> date:
     return q.end + timedelta(days=due_days)
 
 
+def added_on(stamp: Any) -> date | None:
+    """An indicator's creation stamp (`kpi.created_at`) as a London day; None for one edited by hand into something
+    that cannot be read (`audit verify` names the edit)."""
+    try:
+        return clock.london_day(stamp)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return None
+
+
+def owed(q: Quarter, due_days: int, added: date | None, first_value: str | None) -> bool:
+    """Whether an indicator's return for quarter `q` was owed: it fell due on or after the day the indicator was
+    `added`, or `q` is no earlier than `first_value`, the first quarter a value is recorded for (the indicator was
+    being returned by then: a gap after it is a missed return). An indicator whose creation stamp cannot be read
+    (`added` None) owes every quarter: a gate does not pass on a record it cannot read.
+
+    The one rule for both the gates' `returns` criterion (gating) and the return reminders (cycle.reminders.rules):
+    a return is asked for at a gate exactly when it is chased."""
+    if added is None or added <= return_due(q, due_days):
+        return True
+    return first_value is not None and str(q) >= first_value
+
+
 # --- which contract -----------------------------------------------------------------------------------------
 
 def _refs(found: list[ContractRow]) -> str:
@@ -475,7 +497,7 @@ def judge_quarter(q: Quarter, rule: Rule | None, value: str | None, before: str 
     return rule.judge(now), rule.trend(stored(before), now)
 
 
-_KPIS = ("SELECT k.id, k.contract_id, k.key, k.title, k.unit, k.better, k.source FROM kpi k "
+_KPIS = ("SELECT k.id, k.contract_id, k.key, k.title, k.unit, k.better, k.source, k.created_at FROM kpi k "
          "WHERE k.contract_id = :c ORDER BY k.key")
 _TARGETS = ("SELECT kpi_id, from_quarter, target, low, high, tolerance, over, set_by, set_at FROM kpi_target "
             "WHERE kpi_id IN (SELECT id FROM kpi WHERE contract_id = :c) ORDER BY kpi_id, from_quarter")

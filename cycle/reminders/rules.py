@@ -416,16 +416,18 @@ def _notice(c: _Collector, holder: ProjectRow, contract: ContractRow, cfg: Setti
 # --- the provider's side (issue 17 part 4): quarterly returns and overdue actions -------------------------------
 
 _KPIS = "SELECT id, contract_id, key, title, unit, created_at FROM kpi ORDER BY contract_id, key"
+_FIRST_VALUES = "SELECT kpi_id, MIN(quarter) AS first FROM kpi_value GROUP BY kpi_id"
 _OPEN_ACTIONS = ("SELECT a.id, a.project_id, a.text, a.owner, a.due, a.created_at, k.key AS kpi FROM action a "
                  "LEFT JOIN kpi k ON k.id = a.kpi_id WHERE a.done_on IS NULL ORDER BY a.id")
 
 
 def _returns(c: _Collector, held: dict[int, list[ContractRow]], by_id: dict[int, ProjectRow], cfg: Settings) -> None:
     """Each contract's return-due and return-late reminders: for every quarter that has ended and that the contract
-    ran in, whose return fell due (or falls due) after an indicator was added, the indicators with no value yet.
-    Read in two queries for the whole portfolio (indicators, then the quarters' values)."""
+    ran in, the indicators whose return for it was owed (indicators.owed, the rule a gate's `returns` criterion asks
+    by) with no value yet. Read in three queries for the whole portfolio (indicators, the first quarter each has a
+    value for, then the quarters' values)."""
     from cycle.calendar.quarters import quarter_of
-    from cycle.performance.indicators import last_day, return_due, running
+    from cycle.performance.indicators import added_on, last_day, owed, return_due, running
 
     as_of, sent_on = c.plan.as_of, c.sent_on
     kpis: dict[int, list[Any]] = {}
@@ -434,17 +436,16 @@ def _returns(c: _Collector, held: dict[int, list[ContractRow]], by_id: dict[int,
     if not kpis:
         return
     due_days = cfg.return_due_days
-    added: dict[int, date] = {}  # each indicator's first quarter chased: its return fell due on or after it was added
-    for found in kpis.values():
-        for k in found:
-            try:
-                added[k.id] = clock.london_day(k.created_at)
-            except (TypeError, ValueError):  # a stamp edited by hand: chased from the quarter before as_of on
-                added[k.id] = as_of
+    added = {k.id: added_on(k.created_at) for found in kpis.values() for k in found}  # None: every quarter owed
+    first_value = {r.kpi_id: r.first for r in c.sql.rows(_FIRST_VALUES)}
     latest = quarter_of(as_of) - 1  # the last quarter that has ended by as_of
-    earliest = min(added.values(), default=as_of)
+    # the first quarter any indicator owes (owed holds from some quarter on: its earliest day and first value
+    # answer for them all), at most 40 quarters back
+    stamps = list(added.values())
+    earliest = None if None in stamps else min(d for d in stamps if d is not None)
+    earliest_value = min(first_value.values(), default=None)
     first = latest
-    while return_due(first - 1, due_days) >= earliest and first > latest - 40:
+    while first > latest - 40 and owed(first - 1, due_days, earliest, earliest_value):
         first = first - 1
     recorded = {(v.kpi_id, v.quarter) for v in c.sql.rows(
         "SELECT kpi_id, quarter FROM kpi_value WHERE quarter >= :first AND quarter <= :last",
@@ -461,7 +462,8 @@ def _returns(c: _Collector, held: dict[int, list[ContractRow]], by_id: dict[int,
         q = latest
         while q >= first:
             due = return_due(q, due_days)
-            missing = [k for k in found if added[k.id] <= due and (k.id, str(q)) not in recorded]
+            missing = [k for k in found if owed(q, due_days, added[k.id], first_value.get(k.id))
+                       and (k.id, str(q)) not in recorded]
             if missing and running(q, start, last):  # (a run dated back, sent after the due date: late)
                 _return(c, project, contract, q, due, missing, several, as_of <= due and sent_on <= due, sent_on)
             q = q - 1
