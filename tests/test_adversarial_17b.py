@@ -106,10 +106,6 @@ to = "closed"
 """
 
 
-@pytest.mark.xfail(strict=True, reason="design decision for the lead: a kpi criterion looks at live contracts only "
-                                       "(contracts.live), so an ended contract's last returns are never asked for "
-                                       "once a second contract runs; Indicator.runs_in already limits each to the "
-                                       "quarters its contract ran in")
 def test_a_contract_ended_inside_the_span_still_owes_its_last_returns(run: Cli, home: Path) -> None:
     """C-1 ran to 30 September 2025 with no return for its last quarter, 2025-Q2; C-2 took over on 1 October with
     every return in. `returns` over the last four quarters was met ('Each of 1 indicator has a value for every

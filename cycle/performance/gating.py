@@ -1,12 +1,13 @@
 """What a gate's `kpi` and `review` criteria look at, and how they judge it (docs/workflows.md, docs/performance.md).
 
-- `kind = "kpi"`, `rule = "returns"`, `quarters = N`: every indicator of every live contract has a value for each of
-  the last N complete quarters in which its contract ran and for which a return was owed: its return fell due on or
-  after the day the indicator was added, or the quarter is no earlier than the first one a value is recorded for
-  (returns on file from then: a gap is a miss); every quarter for an indicator whose creation stamp cannot be read
-  (indicators.owed: the quarters the return reminders chase, cycle.reminders.rules);
-- `kind = "kpi"`, `rule = "actions"`, `quarters = N`: no indicator missed in the last N complete quarters without an
-  action about it that is open, or was done on or after the first day of the quarter it missed;
+- `kind = "kpi"`, `rule = "returns"`, `quarters = N`: every indicator of every contract, live or ended, has a value
+  for each of the last N complete quarters in which its contract ran and for which a return was owed: its return
+  fell due on or after the day the indicator was added, or the quarter is no earlier than the first one a value is
+  recorded for (returns on file from then: a gap is a miss); every quarter for an indicator whose creation stamp
+  cannot be read (indicators.owed: the quarters the return reminders chase, cycle.reminders.rules);
+- `kind = "kpi"`, `rule = "actions"`, `quarters = N`: no indicator of a live contract (contracts.live) missed in the
+  last N complete quarters without an action about it that is open, or was done on or after the first day of the
+  quarter it missed;
 - `kind = "review"`, `quarters = N`: a review meeting recorded for each of the last N complete quarters whose review
   the project's contracts need (cycle.reminders.reviews: from the day the project entered `do`).
 
@@ -42,7 +43,7 @@ SHOWN = 6
 
 @dataclass(frozen=True)
 class Indicator:
-    """One indicator of a live contract: the contract's running days, its targets, and its values by quarter."""
+    """One indicator of a contract: the contract's running days, its targets, and its values by quarter."""
 
     address: str  # how a command names the contract's holder: 'camhs', or 'camhs --contract C-2' among several
     contract: str | None
@@ -55,6 +56,7 @@ class Indicator:
     targets: list[Any]
     values: dict[str, str]
     added: date | None = None  # the day it was added, in London (None: its stamp cannot be read)
+    live: bool = True  # its contract is live (contracts.live); an ended one's returns are still owed (judge)
 
     def runs_in(self, q: Quarter) -> bool:
         return indicators.running(q, self.start, self.last)
@@ -77,7 +79,7 @@ class Performance:
     """What a project's kpi and review criteria look at, on `today`."""
 
     today: date
-    contracts: int = 0  # the live contracts looked at
+    contracts: int = 0  # the live contracts (contracts.live)
     due_days: int = 0  # a quarter's return falls due this many days after it ends ([reminders] return_due_days)
     indicators: list[Indicator] = field(default_factory=list)
     actions: dict[int, list[str | None]] = field(default_factory=dict)  # kpi id -> each action's done_on
@@ -101,10 +103,10 @@ def _read(sql: Sql, project: ProjectRow, statuses: list[contracts.Status], today
     those of the service it decommissions) stand on `today` as `statuses`."""
     found = Performance(today)
     if kinds is None or "kpi" in kinds:
-        live = contracts.live(statuses)
+        live = {st.contract.id for st in contracts.live(statuses)}
         found.contracts = len(live)
-        found.due_days = indicators.return_due_days() if live else 0
-        for st in live:
+        found.due_days = indicators.return_due_days() if statuses else 0
+        for st in statuses:  # ended ones too: returns are owed for each quarter a contract ran in (runs_in)
             c = st.contract
             targets: dict[int, list[Any]] = {}
             for t in sql.rows(indicators._TARGETS, c=c.id):
@@ -118,7 +120,8 @@ def _read(sql: Sql, project: ProjectRow, statuses: list[contracts.Status], today
             for k in sql.rows(indicators._KPIS, c=c.id):
                 found.indicators.append(Indicator(st.address("--contract"), c.ref, st.several, k.id, k.key,
                                                   k.better, start, last, targets.get(k.id, []),
-                                                  values.get(k.id, {}), indicators.added_on(k.created_at)))
+                                                  values.get(k.id, {}), indicators.added_on(k.created_at),
+                                                  c.id in live))
     if kinds is None or "review" in kinds:
         entered = history.entered_stage_on(sql, project, "do", creation=False) if statuses else None
         due = {q for st in statuses for q in reviews.review_quarters(st.contract, st.holder, entered, today, st)}
@@ -141,14 +144,16 @@ def judge(kind: str, rule: str | None, n: int, key: str, perf: Performance) -> J
         return _reviews(n, key, perf)
     if not perf.contracts:
         return Judged(True, "No contract recorded: no indicators to look at")
-    if not perf.indicators:
+    span = perf.last_complete(n)
+    # a live contract's indicators, and, for returns, those of a contract ended in the span (it owes its last ones)
+    looked = [k for k in perf.indicators if k.live or (rule == "returns" and any(map(k.runs_in, span)))]
+    if not looked:
         return Judged(True, f"No indicators: the contract{'s have' if perf.contracts > 1 else ' has'} none recorded "
                             f"(add them with: cycle kpi add {quote(key)} ID ...)")
-    span = perf.last_complete(n)
     said = _span(span)
     if rule == "returns":
-        return _returns(span, said, perf)
-    return _actions(span, said, key, perf)
+        return _returns(span, said, looked, perf.due_days)
+    return _actions(span, said, key, looked, perf.actions)
 
 
 def _span(span: list[Quarter]) -> str:
@@ -161,14 +166,13 @@ def _more(items: list[str]) -> str:
     return shown + (f"; and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
-def _returns(span: list[Quarter], said: str, perf: Performance) -> Judged:
+def _returns(span: list[Quarter], said: str, looked: list[Indicator], due_days: int) -> Judged:
     missing: list[tuple[Indicator, list[Quarter]]] = []
-    for k in perf.indicators:
-        gaps = [q for q in span if k.runs_in(q) and k.asked_for(q, perf.due_days)
-                and stored(k.values.get(str(q))) is None]
+    for k in looked:
+        gaps = [q for q in span if k.runs_in(q) and k.asked_for(q, due_days) and stored(k.values.get(str(q))) is None]
         if gaps:
             missing.append((k, gaps))
-    n = len(perf.indicators)
+    n = len(looked)
     if not missing:
         return Judged(True, f"Each of {n} indicator{'s' if n > 1 else ''} has a value for every quarter its contract "
                             f"ran in {said}")
@@ -179,16 +183,17 @@ def _returns(span: list[Quarter], said: str, perf: Performance) -> Judged:
                   f"return: cycle kpi import FILE)")
 
 
-def _actions(span: list[Quarter], said: str, key: str, perf: Performance) -> Judged:
+def _actions(span: list[Quarter], said: str, key: str, looked: list[Indicator],
+             actions: dict[int, list[str | None]]) -> Judged:
     unmet: list[tuple[Indicator, Quarter]] = []
     missed = 0
-    for k in perf.indicators:
+    for k in looked:
         for q in span:
             value, rule = stored(k.values.get(str(q))), k.rule_in(q)
             if value is None or rule is None or not k.runs_in(q) or rule.judge(value) != MISSED:
                 continue
             missed += 1
-            taken = [d for d in perf.actions.get(k.kpi_id, [])
+            taken = [d for d in actions.get(k.kpi_id, [])
                      if d is None or (inputs.stored_day(d) or date.min) >= q.start]
             if not taken:
                 unmet.append((k, q))
