@@ -131,10 +131,6 @@ def test_a_contract_ended_inside_the_span_still_owes_its_last_returns(run: Cli, 
 
 # --- the provider role taken from a contract's provider contact ------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="design decision for the lead: tests/test_provider_side.py lets the role "
-                                       "go and keeps the contact named (test_a_provider_contact_whose_role_is_"
-                                       "taken_away_is_still_named_and_can_be_removed); the return reminders then "
-                                       "keep going to someone without the role")
 def test_the_provider_role_of_a_contracts_provider_contact_is_not_removed_under_it(camhs: Cli, db: Database) -> None:
     """`people remove-role jsmith --role provider` went through while jsmith stayed the provider contact of C-1:
     the contract went on naming someone who, for `contract set --provider-contact`, may not be one, and the return

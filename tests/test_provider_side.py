@@ -379,10 +379,26 @@ def test_an_action_or_indicator_edited_by_hand_gives_no_traceback_and_is_named(p
     assert provided("audit", "verify", expect=1).exit_code == 1
 
 
-def test_a_provider_contact_whose_role_is_taken_away_is_still_named_and_can_be_removed(provided: Cli) -> None:
-    provided("people", "remove-role", "jsmith", "--role", "provider")
+def test_a_provider_contact_keeps_the_role_until_the_contract_names_none_then_it_can_be_taken_away(
+        provided: Cli) -> None:
+    err = provided("people", "remove-role", "jsmith", "--role", "provider", expect=2).stderr
+    assert err.startswith("Error: jsmith is the provider contact of camhs's contract C-1 ")
     assert provided.json("contract", "show", "camhs")["provider_contact"] == "jsmith"
-    err = provided("contract", "set", "camhs", "--provider-contact", "jsmith", expect=2).stderr
-    assert err.startswith("Error: --provider-contact jsmith does not hold the provider role (roles: none)")
     provided("contract", "set", "camhs", "--provider-contact", "")
     assert provided.json("contract", "show", "camhs")["provider_contact"] is None
+    provided("people", "remove-role", "jsmith", "--role", "provider")
+    err = provided("contract", "set", "camhs", "--provider-contact", "jsmith", expect=2).stderr
+    assert err.startswith("Error: --provider-contact jsmith does not hold the provider role (roles: none)")
+
+
+def test_the_provider_role_of_the_contact_of_several_contracts_is_kept_and_the_refusal_counts_them(
+        provided: Cli, db: Database) -> None:
+    provided("contract", "add", "camhs", "--provider", "Trust X", "--ref", "C-2", "--start", f"{Y + 1}-04-01",
+             "--end", f"{Y + 3}-03-31", "--notice", "6 months")
+    provided("contract", "set", "camhs", "--contract", "C-2", "--provider-contact", "jsmith")
+    before = db.dump()
+    assert provided("people", "remove-role", "jsmith", "--role", "provider", expect=2).stderr == (
+        "Error: jsmith is the provider contact of camhs's contract C-1 (and 1 more contract) and gets their return "
+        "reminders; name another (or none, with '') first: cycle contract set camhs --contract C-1 "
+        "--provider-contact NAME\n")
+    assert db.dump() == before

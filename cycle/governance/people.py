@@ -25,6 +25,7 @@ from cycle import inputs
 from cycle.audit import chain
 from cycle.calendar import clock
 from cycle.db.models import Person, PersonRole, row_id
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted
 from cycle.shell import quote
@@ -224,6 +225,8 @@ def remove_role(store: Store, name: str, role: str, body: str | None, *, actor: 
             if role == "admin" and [identity.canonical(a) for a in holders(s, "admin")] == [identity.canonical(name)]:
                 raise BadInput(f"{name} is the only admin, and without one anyone may grant roles; make someone "
                                f"else admin first: cycle people add NAME --role admin")
+            if role == PROVIDER:
+                _refuse_a_provider_contact(s, name)
             held = s.exec(select(PersonRole).where(  # type: ignore[call-overload]
                 PersonRole.person_id == person.id, PersonRole.role == role,  # type: ignore[arg-type]
                 PersonRole.body == body_text)).scalars()  # type: ignore[arg-type]
@@ -235,6 +238,24 @@ def remove_role(store: Store, name: str, role: str, body: str | None, *, actor: 
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return view  # type: ignore[return-value]
+
+
+_CONTACT_OF = ("SELECT c.ref, p.key FROM contract c JOIN project p ON p.id = c.project_id "
+               "WHERE c.provider_contact = :name ORDER BY c.id")
+
+
+def _refuse_a_provider_contact(session: Session, name: str) -> None:
+    """BadInput when `name` is a contract's provider contact: the provider role is what `contract set
+    --provider-contact` asks of them, and the return reminders would go on to someone without it."""
+    found = sql_of(session).rows(_CONTACT_OF, name=name)
+    if not found:
+        return
+    first = found[0]
+    more = f" (and {len(found) - 1} more contract{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""
+    option = f" --contract {quote(first.ref)}" if first.ref else ""
+    raise BadInput(f"{name} is the provider contact of {first.key}'s contract{' ' + first.ref if first.ref else ''}"
+                   f"{more} and gets {'their' if more else 'its'} return reminders; name another (or none, with '') "
+                   f"first: cycle contract set {quote(first.key)}{option} --provider-contact NAME")
 
 
 def get(session: Session, name: str) -> PersonView | None:
