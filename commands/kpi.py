@@ -110,7 +110,7 @@ def kpi_set(key: str, kpi_id: str, **given: Any) -> None:
 def kpi_list(key: str | None, as_of: str | None, as_json: bool, as_csv: bool) -> None:
     """List the indicators (of one project), each with the target in force this quarter; then each contract let
     under the Procurement Act 2023 with fewer than 3 KPIs (s.52) or an assessment due (s.71), on stderr with --json
-    or --csv.
+    or --csv (with --json, also in each of its indicators' flags).
 
     \b
     Example:
@@ -125,7 +125,8 @@ def kpi_list(key: str | None, as_of: str | None, as_json: bool, as_csv: bool) ->
     found = indicators.listing(ready_store(), key, day)
     flagged = pa2023.flagged(ready_store(), key, day)
     if as_json:
-        emit_each(k.as_dict() for k in found)
+        flags = {st.contract.id: list(st.flags) for st in flagged}
+        emit_each({**k.as_dict(), "flags": flags.get(k.contract_id, [])} for k in found)
     elif as_csv:
         emit_csv(indicators.CSV_HEADER, ([k.as_dict()[h] for h in indicators.CSV_HEADER] for k in found))
     else:

@@ -56,6 +56,22 @@ def test_more_than_five_million_needs_three_kpis_and_exactly_five_million_does_n
     assert run("kpi", "list", "p", "--as-of", ON).stderr == ""
 
 
+def test_kpi_list_json_gives_each_indicator_the_flags_of_its_contract(run: Cli) -> None:
+    """With --json the s.52(1) and s.71(2) lines went to stderr only: a program reading the JSON never saw them."""
+    _contract(run)
+    for k in ("a", "b"):
+        run("kpi", "add", "p", k, *RTT)
+    s71 = ("Procurement Act 2023 s.71(2): an assessment of performance against its KPIs is due by 2026-03-31; record "
+           "it with: cycle kpi assess p --rating RATING --period FROM..TO")
+    listed = run("kpi", "list", "p", "--as-of", ON, "--json")
+    assert [(k["kpi"], k["flags"]) for k in json.loads(listed.stdout)] == [
+        ("a", [S52.format(n=2), s71]), ("b", [S52.format(n=2), s71])]
+    assert listed.stderr.splitlines() == ["p CR-1: " + S52.format(n=2), "p CR-1: " + s71]
+    run("kpi", "add", "p", "c", *RTT)
+    run("contract", "set", "p", "--value", "5000000")  # not under the duty
+    assert [k["flags"] for k in run.json("kpi", "list", "p", "--as-of", ON)] == [[], [], []]
+
+
 @pytest.mark.parametrize("regime", ["pa2023-light-touch", "psr", "none", None])
 def test_light_touch_psr_none_or_unrecorded_is_not_flagged(run: Cli, regime: str | None) -> None:
     _contract(run, "9000000", regime)

@@ -556,6 +556,7 @@ def _rule(better: str, t: Any | None) -> Rule | None:
 @dataclass
 class Listed:
     project: str
+    contract_id: int
     contract: str | None
     key: str
     title: str
@@ -596,8 +597,9 @@ def listing(store: Store, key: str | None, as_of: date) -> list[Listed]:
         for r in sql.rows(_LIST + where + " ORDER BY p.key, c.id, k.key, t.from_quarter", **given):
             ident = (r.project, r.contract_id, r.key)
             if r.from_quarter <= q or ident not in found:
-                found[ident] = Listed(r.project, r.contract, r.key, r.title, r.unit, r.better, r.source,
-                                      Rule.of(r.better, r.target, r.low, r.high, r.tolerance, r.over), r.from_quarter)
+                found[ident] = Listed(r.project, r.contract_id, r.contract, r.key, r.title, r.unit, r.better,
+                                      r.source, Rule.of(r.better, r.target, r.low, r.high, r.tolerance, r.over),
+                                      r.from_quarter)
         return list(found.values())
 
 
