@@ -195,7 +195,7 @@ def test_kpi_list_text_json_and_csv(camhs: Cli) -> None:
     assert listed[1] == {"project": "camhs", "contract": "CR-1", "kpi": "rtt-4wk",
                          "title": "Referral to treatment within 4 weeks", "unit": "%", "better": "higher",
                          "target": "92", "low": None, "high": None, "tolerance": "5", "over": "10",
-                         "target_from": None, "source": "provider quarterly return"}
+                         "target_from": None, "source": "provider quarterly return", "flags": []}
     csv_text = camhs("kpi", "list", "--csv", "--as-of", ON).stdout
     assert csv_text.startswith("\ufeffproject,contract,kpi,title,")
     assert "camhs,CR-1,occupancy,\"'=HYPERLINK(\"\"x\"\")\",%,band,,80,90,3,,,\n" in csv_text  # a formula made text
