@@ -415,12 +415,13 @@ MODES = ("set", "add", "upsert")
 
 
 def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str,
-              which: str | None = None, mode: str = "set", imported: dict[str, Any] | None = None,
-              notices: list[str] | None = None) -> Contract:
+              which: str | None = None, mode: str = "set",
+              imported: dict[str, Any] | None = None) -> tuple[Contract, str | None]:
     """Record or change one contract's terms (see MODES) and append its audit entry (contract.set, or
     contract.add for a new contract made by add or upsert), in the caller's transaction. An upsert that changes
     nothing writes nothing. For importers: `clean_terms` first, then this, once per row, in one transaction;
-    `imported` (the file, its SHA-256, where in it) goes into the entry."""
+    `imported` (the file, its SHA-256, where in it) goes into the entry. Returns the contract and, for a change of
+    its value or term under a regime, the line saying what notice that needs (cycle.procurement.changes)."""
     from cycle.db.models import Contract
 
     assert mode in MODES
@@ -460,7 +461,7 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     changes = {f: [before.get(f), getattr(contract, f)] for f in FIELDS
                if before.get(f) != getattr(contract, f) and f in terms}
     if mode == "upsert" and not created and not changes:
-        return contract  # the same terms again (a re-import): nothing written, no entry
+        return contract, None  # the same terms again (a re-import): nothing written, no entry
     notice = None
     if not created and changes.keys() & {"value_total", "end", "extension_to"}:
         from cycle.procurement import changes as modified  # a notice the change needs (PSR reg 13; PA 2023 s.75)
@@ -476,12 +477,11 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
                  payload={"contract_of": holder_key, **({"contract_ref": contract.ref} if contract.ref else {}),
                           "changes": changes, **({"imported": imported} if imported else {}),
                           **({"change_notice": notice.as_payload()} if notice else {})})
-    if notice is not None:
-        if notice.needed and notice.tracked:
-            modified._record_pending(session, holder_key, notice, actor, today, clock.utc_now())
-        if notices is not None:
-            notices.append(notice.line(holder_key))
-    return contract
+    if notice is None:
+        return contract, None
+    if notice.needed and notice.tracked:
+        modified._record_pending(session, holder_key, notice, actor, today, clock.utc_now())
+    return contract, notice.line(holder_key)
 
 
 def _provider_contact(session: Session, name: str | None) -> str | None:
