@@ -287,8 +287,8 @@ def choose(found: list[ContractRow], key: str, holder: str, which: str | None,
 def _alike(found: list[ContractRow] | list[Contract], ref: str, but: int | None = None) -> Any:
     """The contract (other than id `but`) whose reference is `ref` but for case and spacing ('CAMHS-LOT2' for
     'camhs-lot2', 'C 2' for 'C  2'): a provider's spreadsheet or a careless operator naming one contract twice."""
-    wanted = _name(ref)
-    return next((c for c in found if c.ref and c.ref != ref and c.id != but and _name(c.ref) == wanted), None)
+    wanted = folded(ref)
+    return next((c for c in found if c.ref and c.ref != ref and c.id != but and folded(c.ref) == wanted), None)
 
 
 def holder_of(session: Session, project: Project, which: str | None = None,
@@ -370,10 +370,10 @@ def route(value: str, what: str) -> str:
     """How the contract was awarded: 'quote' (an invitation to quote), 'tender' (a published invitation to tender),
     or, for neither, the route in words ('direct award (PSR direct award process C)')."""
     said = inputs.text(value, what)
-    folded = " ".join(said.casefold().split())
-    if folded in ("quote", "invitation to quote", "itq", "rfq", "request for quotation"):
+    words = folded(said)
+    if words in ("quote", "invitation to quote", "itq", "rfq", "request for quotation"):
         return "quote"
-    if folded in ("tender", "published invitation to tender", "invitation to tender", "itt"):
+    if words in ("tender", "published invitation to tender", "invitation to tender", "itt"):
         return "tender"
     return said
 
@@ -613,7 +613,9 @@ class Listing:
     rows: Iterator[Status]
 
 
-def _name(text: str | None) -> str:
+def folded(text: str | None) -> str:
+    """A contract's reference or provider as compared for "the same one": NFC, spacing and case ignored ('C  2'
+    and 'c 2'); the one normaliser of a reference (`contract set`/`add`, and a register import's rows)."""
     import unicodedata
 
     return " ".join(unicodedata.normalize("NFC", text or "").split()).casefold()
@@ -642,12 +644,12 @@ def listing(store: Store, as_of: date, provider: str | None = None, which: str =
 
     if which not in WHICH:
         raise BadInput(f"--status must be one of {', '.join(WHICH)}, not {which!r}")
-    wanted = _name(inputs.text(provider, "--provider")) if provider is not None else None
+    wanted = folded(inputs.text(provider, "--provider")) if provider is not None else None
     nation = bank_holidays()
 
     def kept(found: Iterator[rows.HeldContract]) -> Iterator[Status]:
         for held in map(_readable, found):
-            if wanted is not None and _name(held.contract.provider) != wanted:
+            if wanted is not None and folded(held.contract.provider) != wanted:
                 continue
             st = status(held.holder.key, held.contract, as_of, nation=nation)
             if which == "all" or (st.state == "ended") == (which == "ended"):

@@ -170,9 +170,9 @@ def clocks_file(request: pytest.FixtureRequest, tmp_path: Path,
     `contract set` and `procurement due` should both give on 12 February 2027."""
     if request.param == "edited":
         text = regimes.BUILT_IN.read_text(encoding="utf-8")
-        edited = text.replace('step = "modification-notice"\n    days = 30', 'step = "modification-notice"\n    days = 20')
-        edited = edited.replace('step = "change-notice"\n    days = 1\n', 'step = "change-notice"\n    days = 3\n')
-        assert edited.count("days = 20") == text.count('step = "modification-notice"\n    days = 30') > 0
+        psr, pa = 'step = "modification-notice"\n    days = ', 'step = "change-notice"\n    days = '
+        edited = text.replace(f"{psr}30\n", f"{psr}20\n").replace(f"{pa}1\n", f"{pa}3\n")
+        assert edited.count(f"{psr}20\n") == text.count(f"{psr}30\n") > 0 and f"{pa}3\n" in edited
         (tmp_path / "regimes.toml").write_text(edited, encoding="utf-8")
         monkeypatch.setattr(regimes, "BUILT_IN", tmp_path / "regimes.toml")
     regimes.built_in.cache_clear()
