@@ -393,6 +393,20 @@ def check_terms(c: Contract) -> None:
                            f"notice would have to be served by {deadline}, before it starts")
 
 
+def check_regime(c: Contract) -> None:
+    """Refuse (BadInput) a contract under the Procurement Act 2023 that started before the Act came into force on 24
+    February 2025: one awarded before that day stays under the Public Contracts Regulations 2015 (SI 2024/716 reg
+    5(3)(a)), as a procurement step dated before it is refused (cycle.procurement.clocks.before_in_force)."""
+    from cycle.procurement.clocks import before_in_force
+
+    start = stored_day(c.start)
+    too_early = before_in_force("pa2023", start) if start is not None and c.regime in ("pa2023", "pa2023-light-touch") else None
+    if too_early is not None:
+        raise BadInput(f"--regime {c.regime}: the contract starts on {start}, {too_early}; a contract awarded "
+                       f"before that day stays under the Public Contracts Regulations 2015 (SI 2024/716 reg "
+                       f"5(3)(a)): check --start, or give --regime none")
+
+
 def check_new(found: list[ContractRow] | list[Contract], holder_key: str, ref: str) -> None:
     """Refuse (BadInput) a new contract of reference `ref` beside the holder's contracts `found` (none of which has
     that very reference): one whose reference differs from `ref` only in case or spacing is the same contract, and
@@ -458,6 +472,8 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     for name, value in terms.items():
         setattr(contract, name, value)
     check_terms(contract)
+    if terms.keys() & {"regime", "start"}:
+        check_regime(contract)
     changes = {f: [before.get(f), getattr(contract, f)] for f in FIELDS
                if before.get(f) != getattr(contract, f) and f in terms}
     if mode == "upsert" and not created and not changes:

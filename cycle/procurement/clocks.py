@@ -21,6 +21,15 @@ IN_FORCE = {"psr": (date(2024, 1, 1), "the Provider Selection Regime (SI 2023/13
             "pa2023": (date(2025, 2, 24), "the Procurement Act 2023")}
 
 
+def before_in_force(regime: str, day: date) -> str | None:
+    """'before the Procurement Act 2023 came into force on 2025-02-24' when `day` is before the day `regime`'s law
+    came into force (a step taken then, or a contract started then, was not under it); else None."""
+    start = IN_FORCE.get(regime)
+    if start is None or day >= start[0]:
+        return None
+    return f"before {start[1]} came into force on {start[0].isoformat()}"
+
+
 @dataclass(frozen=True)
 class Done:
     step: str
@@ -210,10 +219,9 @@ def check(route: Route, facts: set[str], done: list[Done], step_id: str, on: dat
     if on > today:
         raise BadInput(f"--on {on.isoformat()} is in the future; record a step once it has been done (today is "
                        f"{today.isoformat()})")
-    start = IN_FORCE.get(regime)
-    if start is not None and on < start[0]:
-        raise BadInput(f"--on {on.isoformat()} is before {start[1]} came into force on {start[0].isoformat()}; "
-                       f"check the date")
+    too_early = before_in_force(regime, on)
+    if too_early is not None:
+        raise BadInput(f"--on {on.isoformat()} is {too_early}; check the date")
     earlier = _latest(done, step.id)
     if earlier is not None and not step.repeat:
         raise BadInput(f"{key} already has {step.id} on {earlier.isoformat()}; a step is recorded once")
