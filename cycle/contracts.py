@@ -400,7 +400,9 @@ def check_regime(c: Contract) -> None:
     from cycle.procurement.clocks import before_in_force
 
     start = stored_day(c.start)
-    too_early = before_in_force("pa2023", start) if start is not None and c.regime in ("pa2023", "pa2023-light-touch") else None
+    if start is None or c.regime not in ("pa2023", "pa2023-light-touch"):
+        return
+    too_early = before_in_force("pa2023", start)
     if too_early is not None:
         raise BadInput(f"--regime {c.regime}: the contract starts on {start}, {too_early}; a contract awarded "
                        f"before that day stays under the Public Contracts Regulations 2015 (SI 2024/716 reg "

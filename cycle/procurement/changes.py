@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cycle.audit import chain
 from cycle.db import rows
@@ -32,6 +32,9 @@ from cycle.shell import quote
 
 from . import record, working_days
 from .regimes import Route, built_in
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 PSR_VALUE = Decimal("500000")  # reg 13(2)(b)(i), (4)
 PSR_SHARE = Decimal("0.25")  # reg 13(2)(b)(ii)
@@ -185,13 +188,13 @@ def hint(key: str, regime: str) -> str:
     return f"record it with: cycle procurement step {quote(key)} {STEPS[regime][1]} --on DATE --ref REF"
 
 
-def _record_pending(s: Any, key: str, notice: ChangeNotice, actor: str, today: date, at: str) -> None:
+def _record_pending(s: Session, key: str, notice: ChangeNotice, actor: str, today: date, at: str) -> None:
     """Record the change as the step whose clock waits for the notice (regimes.toml: psr `modification`, pa2023
-    `contract-change`), with its `procurement.step` entry (record.write_step), in the caller's write transaction
+    `contract-change`), with its `procurement.step` entry (record._write_step), in the caller's write transaction
     (`s`), on project `key`'s procurement as `_assess` read it."""
     assert notice.held is not None
     held, pid = notice.held
     pending = STEPS[notice.regime][0]
     note = f"recorded by contract set; needs {STEPS[notice.regime][1]} by {notice.by.isoformat() if notice.by else '?'}"
-    record.write_step(s, held, pid, record.StepRow(pending, today, None, note, dict.fromkeys(record.REG24), actor, at),
+    record._write_step(s, held, pid, record.StepRow(pending, today, None, note, dict.fromkeys(record.REG24), actor, at),
                       today)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cycle import inputs
 from cycle.audit import chain
@@ -24,6 +24,9 @@ from cycle.shell import quote
 from . import clocks
 from .clocks import ClockState, Done, Next
 from .regimes import Regime, Route, built_in
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 OVER_5M = Decimal("5000000")  # PA 2023 s.52(1), s.53(3): "more than £5 million"
 REG24 = ("decided_by", "criteria", "reasons", "conflicts", "conflicts_managed")
@@ -146,15 +149,15 @@ def step(store: Store, key: str, step_id: str, *, on: str, ref: str | None = Non
     with store.write() as s:
         held, pid = _load(sql_of(s), key)
         clocks.check(held.route, held.facts, held.done, step_id, day, today, key, held.regime.id)
-        row = write_step(s, held, pid, StepRow(step_id, day, texts["ref"], texts["note"], record, actor,
+        row = _write_step(s, held, pid, StepRow(step_id, day, texts["ref"], texts["note"], record, actor,
                                                clock.utc_now()), today)
     return held, row
 
 
-def write_step(s: Any, held: Procurement, pid: int, row: StepRow, today: date) -> StepRow:
+def _write_step(s: Session, held: Procurement, pid: int, row: StepRow, today: date) -> StepRow:
     """Write step `row` of `held` (procurement id `pid`) and its `procurement.step` entry, with the clocks as they
-    stand on `today` once it is added, in the caller's write transaction (`s`); the one writer of a step, for
-    `step` and for the change `contract set` records as pending (cycle.procurement.changes)."""
+    stand on `today` once it is added, in the caller's write transaction (`s`): the one writer of a step, for
+    `step` and for the change `contract set` records as pending (cycle.procurement.changes._record_pending)."""
     from cycle.db.models import ProcurementStep
 
     s.add(ProcurementStep(procurement_id=pid, step=row.step, done_on=row.done_on.isoformat(), ref=row.ref,
