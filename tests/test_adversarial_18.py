@@ -112,8 +112,9 @@ def test_a_queued_deadline_reminder_is_not_sent_once_its_step_is_recorded(ready:
     step(ready, "camhs", "award-notice", "2027-02-17", "--ref", "FTS 000123-2027")
     with on_day("2027-02-17"):
         out = ready("outbox", "send").stdout
-    assert "\n  cancelled #2 to alice: award-notice on 2027-02-23 no longer applies on 2027-02-17: `cycle procurement " \
-           "due` no longer lists it (the step recorded, or its period over); see: cycle procurement show camhs\n" in out
+    assert ("\n  cancelled #2 to alice: award-notice on 2027-02-23 no longer applies on 2027-02-17: `cycle "
+            "procurement due` no longer lists it (the step recorded, or its period over); see: cycle procurement show "
+            "camhs\n") in out
     assert smtp.received == []  # nor #1: that standstill ended on 22 January
     assert db.rows("SELECT status FROM outbox ORDER BY id") == [("cancelled",), ("cancelled",)]
 
