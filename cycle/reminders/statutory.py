@@ -138,10 +138,14 @@ def _lead_start(last: date, lead: int, clock: Clock | None) -> date:
 def _stale(sql: Sql, queued: list[tuple[str, str]], today: date) -> dict[tuple[str, str], str]:
     """Of queued procurement reminders, each a project's key and its period ('2027-01-22/award'), those whose date
     no longer applies on `today` (`procurement due` no longer lists that step on that date), each with why. One
-    whose project's procurement cannot be read, or whose period is not one this rule writes, is left to go."""
+    whose project's procurement cannot be read, or whose period is not one this rule writes, is left to go, as
+    before this check."""
     wanted = {key for key, _ in queued}
     found = [f for f in rows.procurements(sql) if f[0] in wanted]
-    items = record.due_of(found, today, (date.max - today).days)  # every date, however far ahead
+    try:
+        items = record.due_of(found, today, (date.max - today).days)  # every date, however far ahead
+    except CycleError:  # a date past the bank holidays cycle knows (a hand edit): the rule cannot say; they go
+        return {}
     unreadable = {i.key for i in items if i.status == "unreadable"}
     out = {}
     for key, period in queued:
