@@ -296,6 +296,8 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action in ("outbox.sent", "outbox.failed", "outbox.deferred"):
         detail = f": {p['detail']}" if action != "outbox.sent" and p.get("detail") else ""
         return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} {action[7:]}{detail}"
+    if action == "outbox.cancel":
+        return f"#{p['outbox_id']} {p['kind']} {p['period']} to {p['recipient']} cancelled: {p['reason']}"
     if action == "outbox.claim":
         taken = f", taking over {len(p['taken_over_from'])} from lapsed claims" if p.get("taken_over_from") else ""
         return f"{len(p['outbox_ids'])} to send, by {p['holder']}{taken}"

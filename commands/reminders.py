@@ -266,6 +266,8 @@ def _refuse_undelivered(store: Any, plan: Any, drained: Any = None, daily: Any =
 
 def _report(drained: Any, transport: Any) -> None:
     click.echo(f"Outbox: {drained.summary()}. Mail went to {_where(transport)}.")
+    for r in drained.cancelled:
+        click.echo(f"  cancelled #{r.id} to {r.recipient}: {r.last_error}")
     for r in drained.failed:
         click.echo(f"  failed #{r.id} to {r.recipient} <{r.email}>: {r.last_error}; retry with: cycle outbox retry "
                    f"{r.id} (if the address is wrong, first: cycle people add {r.recipient} --email ADDRESS)",
@@ -281,7 +283,8 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]), help="Only rows in this state.")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "cancelled"]),
+              help="Only rows in this state (cancelled: not sent, its date no longer applied).")
 @json_option
 def outbox_list(status: str | None, as_json: bool) -> None:
     """List outbox rows: one per reminder and recipient.
@@ -309,7 +312,8 @@ def _outbox_line(r: Any) -> str:
     line = safe((f"#{r.id:<4} {r.status:<8} {r.kind:<15} {r.project} {r.period}  to {r.recipient} <{r.email}>"
                  f"  attempts {r.attempts}  {when}").rstrip())
     if r.last_error and r.status != "sent":
-        line += "\n" + safe(f"       last error: {r.last_error}")
+        said = "not sent" if r.status == "cancelled" else "last error"
+        line += "\n" + safe(f"       {said}: {r.last_error}")
     return line
 
 

@@ -287,8 +287,8 @@ def choose(found: list[ContractRow], key: str, holder: str, which: str | None,
 def _alike(found: list[ContractRow] | list[Contract], ref: str, but: int | None = None) -> Any:
     """The contract (other than id `but`) whose reference is `ref` but for case and spacing ('CAMHS-LOT2' for
     'camhs-lot2', 'C 2' for 'C  2'): a provider's spreadsheet or a careless operator naming one contract twice."""
-    wanted = _name(ref)
-    return next((c for c in found if c.ref and c.ref != ref and c.id != but and _name(c.ref) == wanted), None)
+    wanted = folded(ref)
+    return next((c for c in found if c.ref and c.ref != ref and c.id != but and folded(c.ref) == wanted), None)
 
 
 def holder_of(session: Session, project: Project, which: str | None = None,
@@ -370,10 +370,10 @@ def route(value: str, what: str) -> str:
     """How the contract was awarded: 'quote' (an invitation to quote), 'tender' (a published invitation to tender),
     or, for neither, the route in words ('direct award (PSR direct award process C)')."""
     said = inputs.text(value, what)
-    folded = " ".join(said.casefold().split())
-    if folded in ("quote", "invitation to quote", "itq", "rfq", "request for quotation"):
+    words = folded(said)
+    if words in ("quote", "invitation to quote", "itq", "rfq", "request for quotation"):
         return "quote"
-    if folded in ("tender", "published invitation to tender", "invitation to tender", "itt"):
+    if words in ("tender", "published invitation to tender", "invitation to tender", "itt"):
         return "tender"
     return said
 
@@ -391,6 +391,22 @@ def check_terms(c: Contract) -> None:
         if start and deadline < start:
             raise BadInput(f"a notice period of {c.notice} is longer than the contract ({start} to {end}): "
                            f"notice would have to be served by {deadline}, before it starts")
+
+
+def check_regime(c: Contract) -> None:
+    """Refuse (BadInput) a contract under the Procurement Act 2023 that started before the Act came into force on 24
+    February 2025: one awarded before that day stays under the Public Contracts Regulations 2015 (SI 2024/716 reg
+    5(3)(a)), as a procurement step dated before it is refused (cycle.procurement.clocks.before_in_force)."""
+    from cycle.procurement.clocks import before_in_force
+
+    start = stored_day(c.start)
+    if start is None or c.regime not in ("pa2023", "pa2023-light-touch"):
+        return
+    too_early = before_in_force("pa2023", start)
+    if too_early is not None:
+        raise BadInput(f"--regime {c.regime}: the contract starts on {start}, {too_early}; a contract awarded "
+                       f"before that day stays under the Public Contracts Regulations 2015 (SI 2024/716 reg "
+                       f"5(3)(a)): check --start, or give --regime none")
 
 
 def check_new(found: list[ContractRow] | list[Contract], holder_key: str, ref: str) -> None:
@@ -415,12 +431,13 @@ MODES = ("set", "add", "upsert")
 
 
 def set_terms(session: Session, project: Project, terms: dict[str, str | None], actor: str,
-              which: str | None = None, mode: str = "set", imported: dict[str, Any] | None = None,
-              notices: list[str] | None = None) -> Contract:
+              which: str | None = None, mode: str = "set",
+              imported: dict[str, Any] | None = None) -> tuple[Contract, str | None]:
     """Record or change one contract's terms (see MODES) and append its audit entry (contract.set, or
     contract.add for a new contract made by add or upsert), in the caller's transaction. An upsert that changes
     nothing writes nothing. For importers: `clean_terms` first, then this, once per row, in one transaction;
-    `imported` (the file, its SHA-256, where in it) goes into the entry."""
+    `imported` (the file, its SHA-256, where in it) goes into the entry. Returns the contract and, for a change of
+    its value or term under a regime, the line saying what notice that needs (cycle.procurement.changes)."""
     from cycle.db.models import Contract
 
     assert mode in MODES
@@ -457,10 +474,12 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
     for name, value in terms.items():
         setattr(contract, name, value)
     check_terms(contract)
+    if terms.keys() & {"regime", "start"}:
+        check_regime(contract)
     changes = {f: [before.get(f), getattr(contract, f)] for f in FIELDS
                if before.get(f) != getattr(contract, f) and f in terms}
     if mode == "upsert" and not created and not changes:
-        return contract  # the same terms again (a re-import): nothing written, no entry
+        return contract, None  # the same terms again (a re-import): nothing written, no entry
     notice = None
     if not created and changes.keys() & {"value_total", "end", "extension_to"}:
         from cycle.procurement import changes as modified  # a notice the change needs (PSR reg 13; PA 2023 s.75)
@@ -476,12 +495,11 @@ def set_terms(session: Session, project: Project, terms: dict[str, str | None], 
                  payload={"contract_of": holder_key, **({"contract_ref": contract.ref} if contract.ref else {}),
                           "changes": changes, **({"imported": imported} if imported else {}),
                           **({"change_notice": notice.as_payload()} if notice else {})})
-    if notice is not None:
-        if notice.needed and notice.tracked:
-            modified._record_pending(session, holder_key, notice, actor, today, clock.utc_now())
-        if notices is not None:
-            notices.append(notice.line(holder_key))
-    return contract
+    if notice is None:
+        return contract, None
+    if notice.needed and notice.tracked:
+        modified._record_pending(session, holder_key, notice, actor, today, clock.utc_now())
+    return contract, notice.line(holder_key)
 
 
 def _provider_contact(session: Session, name: str | None) -> str | None:
@@ -613,7 +631,9 @@ class Listing:
     rows: Iterator[Status]
 
 
-def _name(text: str | None) -> str:
+def folded(text: str | None) -> str:
+    """A contract's reference or provider as compared for "the same one": NFC, spacing and case ignored ('C  2'
+    and 'c 2'); the one normaliser of a reference (`contract set`/`add`, and a register import's rows)."""
     import unicodedata
 
     return " ".join(unicodedata.normalize("NFC", text or "").split()).casefold()
@@ -642,12 +662,12 @@ def listing(store: Store, as_of: date, provider: str | None = None, which: str =
 
     if which not in WHICH:
         raise BadInput(f"--status must be one of {', '.join(WHICH)}, not {which!r}")
-    wanted = _name(inputs.text(provider, "--provider")) if provider is not None else None
+    wanted = folded(inputs.text(provider, "--provider")) if provider is not None else None
     nation = bank_holidays()
 
     def kept(found: Iterator[rows.HeldContract]) -> Iterator[Status]:
         for held in map(_readable, found):
-            if wanted is not None and _name(held.contract.provider) != wanted:
+            if wanted is not None and folded(held.contract.provider) != wanted:
                 continue
             st = status(held.holder.key, held.contract, as_of, nation=nation)
             if which == "all" or (st.state == "ended") == (which == "ended"):

@@ -45,8 +45,14 @@ class Drained:
     def waiting(self) -> list[Row]:
         return self._with("pending")
 
+    @property
+    def cancelled(self) -> list[Row]:
+        return self._with("cancelled")
+
     def summary(self) -> str:
         parts = [f"sent {len(self.sent)}"]
+        if self.cancelled:
+            parts.append(f"{len(self.cancelled)} cancelled, not sent (no longer applies)")
         if self.waiting:
             parts.append(f"{len(self.waiting)} waiting to retry")
         if self.failed:
@@ -66,9 +72,13 @@ def drain(store: Store, *, actor: str, transport: Transport | None = None, now: 
     claimed = outbox.claim(store, holder, now, lease=lease, actor=actor)
     result = Drained(transport.describe())
     groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
-    for row in claimed:
-        groups[row.group].append(row)
     recorded: set[int] = set()
+    for row in claimed:
+        if row.status == "cancelled":  # its reminder no longer applies (outbox.claim): said, not sent
+            result.rows.append(row)
+            recorded.add(row.id)
+        else:
+            groups[row.group].append(row)
     try:
         env = render.environment()
         users = people.with_a_role(store) if groups else set()

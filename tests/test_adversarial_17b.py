@@ -47,9 +47,10 @@ def test_a_value_and_target_edited_to_decimals_limits_give_no_traceback(camhs: C
 # --- Procurement Act 2023 assessments: the same period twice, a period after the contract ended ----------------------
 
 def _pa2023(run: Cli, end: str = "2030-03-31") -> None:
+    """A contract under the Act from the day it came into force (one that began before it cannot be: test_pa2023)."""
     run("init")
     run("project", "new", "p", "--title", "P", "--owner", "alice")
-    run("contract", "set", "p", "--provider", "Trust X", "--ref", "CR-1", "--start", "2024-04-01", "--end", end,
+    run("contract", "set", "p", "--provider", "Trust X", "--ref", "CR-1", "--start", "2025-02-24", "--end", end,
         "--notice", "1 month", "--if-no-notice", "ends", "--value", "5000000.01", "--regime", "pa2023")
 
 
@@ -60,7 +61,7 @@ def test_an_assessment_of_a_period_already_assessed_is_refused(run: Cli, db: Dat
     _pa2023(run)
     run("kpi", "assess", "p", "--rating", "good", "--period", "2025-04-01..2026-03-31")
     before = db.dump()
-    for period in ("2025-04-01..2026-03-31", "2025-10-01..2026-09-30", "2024-04-01..2025-04-01"):
+    for period in ("2025-04-01..2026-03-31", "2025-10-01..2026-09-30", "2025-02-24..2025-04-01"):
         assert run("kpi", "assess", "p", "--rating", "inadequate", "--period", period, expect=2).stderr == (
             f"Error: --period {period} overlaps the assessment of p's contract CR-1 already recorded for 2025-04-01 "
             f"to 2026-03-31 (good); assess a period not yet assessed\n")
@@ -76,7 +77,7 @@ def test_an_assessment_of_a_period_after_the_contract_ended_is_refused(run: Cli,
     assert run("kpi", "assess", "p", "--rating", "good", "--period", "2025-06-01..2025-06-30", expect=2).stderr == (
         "Error: --period 2025-06-01..2025-06-30 begins after the contract's last day (2025-03-31)\n")
     assert db.dump() == before
-    run("kpi", "assess", "p", "--rating", "good", "--period", "2024-04-01..2025-03-31")
+    run("kpi", "assess", "p", "--rating", "good", "--period", "2025-02-24..2025-03-31")
     assert run.json("contract", "show", "p")["assessment_due_on"] is None
 
 
@@ -181,7 +182,7 @@ def test_an_exemption_recorded_by_mistake_can_be_withdrawn(run: Cli, db: Databas
     assert run.json("contract", "show", "p")["assessment_due_on"] is None
     run("contract", "set", "p", "--kpis-exempt", "")
     shown = run.json("contract", "show", "p")
-    assert shown["kpis_exempt"] is None and shown["assessment_due_on"] == "2025-03-31"
+    assert shown["kpis_exempt"] is None and shown["assessment_due_on"] == "2026-02-23"
     assert run("audit", "verify").exit_code == 0
 
 

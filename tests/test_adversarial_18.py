@@ -49,23 +49,74 @@ def test_a_step_edited_added_or_deleted_by_hand_is_caught_by_audit_verify(camhs:
     assert "procurement_step" in camhs("audit", "verify", expect=1).stderr
 
 
-@pytest.mark.xfail(strict=True, reason="outbox send does not re-check that a queued procurement reminder's date still "
-                   "applies; needs a re-check hook in the outbox, beyond a local fix")
+def _queued_on_the_20th(run: Cli) -> None:
+    """PSR Direct Award C, notice Monday 11 January 2027: the standstill ends at the end of Friday 22 January (reg
+    12(2), (3), (9)); its reminder is queued on Wednesday 20 January and left for `outbox send`."""
+    run("people", "add", "alice", "--email", "alice@council.example", "--role", "manager")
+    with on_day("2027-01-04"):
+        run("procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-c")
+    step(run, "camhs", "decision", "2027-01-05")
+    step(run, "camhs", "intention-notice", "2027-01-11")
+    remind_run(run, "2027-01-20", "--no-send")
+
+
 def test_a_queued_standstill_reminder_is_not_sent_once_representations_hold_the_standstill(
         ready: Cli, db: Database, smtp: SmtpServer) -> None:
-    # PSR Direct Award C, notice Monday 11 January 2027: the standstill ends at the end of Friday 22 January (reg
-    # 12(2), (3), (9)); its reminder is queued on Wednesday 20 January and left for `outbox send`. Representations on
-    # Thursday 21 January hold the standstill (reg 12(4), (10)): "standstill ends Friday 22 January" no longer applies.
-    ready("people", "add", "alice", "--email", "alice@council.example", "--role", "manager")
-    with on_day("2027-01-04"):
-        ready("procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-c")
-    step(ready, "camhs", "decision", "2027-01-05")
-    step(ready, "camhs", "intention-notice", "2027-01-11")
-    remind_run(ready, "2027-01-20", "--no-send")
+    # Representations on Thursday 21 January hold the standstill (reg 12(4), (10)): "standstill ends Friday 22
+    # January" no longer applies. The row is cancelled, saying why; the reminder for the new end still goes: a
+    # further decision on Tuesday 26 January, then 5 working days (27, 28, 29 Jan, 1, 2 Feb) -> Tuesday 2 February,
+    # its reminder 2 working days before (1 Feb is 1, 29 Jan is 2).
+    _queued_on_the_20th(ready)
     step(ready, "camhs", "representations", "2027-01-21", "--note", "from Provider Y")
     with on_day("2027-01-21"):
-        ready("outbox", "send", expect=None)
+        out = ready("outbox", "send").stdout
     assert [r.message["Subject"] for r in smtp.received] == []
+    why = ("award on 2027-01-22 no longer applies on 2027-01-21: Standstill period: held by representations "
+           "(received 2027-01-21); it ends 5 working days after the last further decision is communicated")
+    assert out.startswith("Outbox: sent 0, 1 cancelled, not sent (no longer applies).")
+    assert f"\n  cancelled #1 to alice: {why} (reg 12(" in out
+    listed = ready("outbox", "list", "--status", "cancelled").stdout.splitlines()
+    assert listed[0].startswith("#1    cancelled standstill-ends camhs 2027-01-22/award  to alice")
+    assert listed[1].startswith(f"       not sent: {why}")
+    assert db.rows("SELECT status FROM outbox") == [("cancelled",)]
+    assert [e["action"] for e in ready.json("audit", "log", "camhs")][-1] == "outbox.cancel"
+    refused = ready("outbox", "retry", "1", expect=2).stderr
+    assert refused.startswith(f"Error: outbox message #1 was cancelled, not sent: {why}")
+    assert ready("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")
+    step(ready, "camhs", "further-decision", "2027-01-26")
+    remind_run(ready, "2027-01-29")
+    assert [r.message["X-Cycle-Reminder"].split()[1:3] for r in smtp.received] == [
+        ["standstill-ends", "2027-02-02/award"]]
+
+
+def test_a_queued_procurement_reminder_still_due_is_sent_as_before(ready: Cli, db: Database,
+                                                                   smtp: SmtpServer) -> None:
+    _queued_on_the_20th(ready)
+    with on_day("2027-01-21"):
+        out = ready("outbox", "send").stdout
+    assert out.startswith("Outbox: sent 1. ")
+    assert [r.message["X-Cycle-Reminder"].split()[1:3] for r in smtp.received] == [
+        ["standstill-ends", "2027-01-22/award"]]
+    assert db.rows("SELECT status FROM outbox") == [("sent",)]
+
+
+def test_a_queued_deadline_reminder_is_not_sent_once_its_step_is_recorded(ready: Cli, db: Database,
+                                                                           smtp: SmtpServer) -> None:
+    # Award on Monday 25 January 2027: the notice of the award by Tuesday 23 February (reg 9(11): 30 days beginning
+    # with the award); its reminder from Tuesday 16 February, queued then. The notice is recorded on the 17th.
+    _queued_on_the_20th(ready)
+    step(ready, "camhs", "award", "2027-01-25")
+    remind_run(ready, "2027-02-16", "--no-send")
+    assert db.rows("SELECT kind, period, status FROM outbox WHERE id = 2") == [
+        ("procurement-due", "2027-02-23/award-notice", "pending")]
+    step(ready, "camhs", "award-notice", "2027-02-17", "--ref", "FTS 000123-2027")
+    with on_day("2027-02-17"):
+        out = ready("outbox", "send").stdout
+    assert ("\n  cancelled #2 to alice: award-notice on 2027-02-23 no longer applies on 2027-02-17: `cycle "
+            "procurement due` no longer lists it (the step recorded, or its period over); see: cycle procurement show "
+            "camhs\n") in out
+    assert smtp.received == []  # nor #1: that standstill ended on 22 January
+    assert db.rows("SELECT status FROM outbox ORDER BY id") == [("cancelled",), ("cancelled",)]
 
 
 def test_a_second_modification_does_not_push_back_the_first_ones_notice(camhs: Cli) -> None:

@@ -256,3 +256,27 @@ def test_a_formula_or_an_odd_period_is_refused(run: Cli, db: Database) -> None:
         refused = run("kpi", "assess", "p", "--rating", "good", "--period", period, expect=2)
         assert refused.stderr.startswith("Error: --period ") and refused.stderr.count("\n") == 1, refused.stderr
     assert db.dump() == before
+
+
+@pytest.mark.parametrize("regime", ["pa2023", "pa2023-light-touch"])
+def test_a_contract_begun_before_the_act_came_into_force_cannot_be_under_it(run: Cli, db: Database,
+                                                                           regime: str) -> None:
+    """The Act applies to procurements begun on or after 24 February 2025; a contract awarded before that day stays
+    under the Public Contracts Regulations 2015 (SI 2024/716 reg 5(3)(a)). `contract set` and `contract add` refuse
+    the regime on a contract that started before it, and a start before it on a contract under it, as `procurement
+    step` refuses a step dated before it; nothing is written."""
+    _contract(run, "1m", None)
+    before = db.dump()
+    said = (f"Error: --regime {regime}: the contract starts on 2025-02-23, before the Procurement Act 2023 came into "
+            f"force on 2025-02-24; a contract awarded before that day stays under the Public Contracts Regulations "
+            f"2015 (SI 2024/716 reg 5(3)(a)): check --start, or give --regime none\n")
+    assert run("contract", "set", "p", "--start", "2025-02-23", "--regime", regime, expect=2).stderr == said
+    assert run("contract", "add", "p", "--ref", "CR-2", "--provider", "Trust Y", "--start", "2025-02-23", "--end",
+               "2027-03-31", "--regime", regime, expect=2).stderr == said
+    assert db.dump() == before
+    run("contract", "set", "p", "--regime", regime)  # it starts on 2025-04-01
+    before = db.dump()
+    assert run("contract", "set", "p", "--start", "2025-02-23", expect=2).stderr == said
+    assert db.dump() == before
+    run("contract", "set", "p", "--start", "2025-02-24")  # the day the Act came into force: under it
+    run("contract", "set", "p", "--start", "2024-04-01", "--regime", "none")  # let under the 2015 Regulations

@@ -8,9 +8,16 @@ entered into; a notice within 30 days of the modification, the day of the modifi
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from .conftest import Cli, Database
+import pytest
+
+from cycle.procurement import regimes
+
+from .conftest import CAMHS, Cli, Database
 from .test_procurement import at, on, step
 
 CONTRACT = ("contract", "set", "camhs", "--provider", "Trust X", "--ref", "CR-1", "--notice", "6 months")
@@ -154,3 +161,48 @@ def test_odd_input_and_rows_edited_by_hand(ready: Cli, db: Database) -> None:
                          "of: direct-award-a, direct-award-b, direct-award-c, most-suitable-provider, competitive "
                          "(this cycle's regimes.toml); see what changed with: cycle audit verify")
     assert db.dump(("procurement_step",)) == before
+
+
+@pytest.fixture(params=["as shipped", "edited"])
+def clocks_file(request: pytest.FixtureRequest, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """regimes.toml as shipped, or with the two notices' periods edited (30 days -> 20, 1 day -> 3): the dates
+    `contract set` and `procurement due` should both give on 12 February 2027."""
+    if request.param == "edited":
+        text = regimes.BUILT_IN.read_text(encoding="utf-8")
+        psr, pa = 'step = "modification-notice"\n    days = ', 'step = "change-notice"\n    days = '
+        edited = text.replace(f"{psr}30\n", f"{psr}20\n").replace(f"{pa}1\n", f"{pa}3\n")
+        assert edited.count(f"{psr}20\n") == text.count(f"{psr}30\n") > 0 and f"{pa}3\n" in edited
+        (tmp_path / "regimes.toml").write_text(edited, encoding="utf-8")
+        monkeypatch.setattr(regimes, "BUILT_IN", tmp_path / "regimes.toml")
+    regimes.built_in.cache_clear()
+    yield ("2027-03-13", "2027-02-12") if request.param == "as shipped" else ("2027-03-03", "2027-02-14")
+    monkeypatch.undo()
+    regimes.built_in.cache_clear()
+
+
+def test_the_date_contract_set_gives_for_the_notice_is_the_one_procurement_due_lists(
+        ready: Cli, clocks_file: tuple[str, str]) -> None:
+    """Both come from regimes.toml's clock from the pending step to its notice (PSR reg 13(5): 30 days, the day of
+    the modification counted; PA 2023 s.75(1): before the modification, the day it is recorded): one source, so an
+    edit of that file cannot make them disagree."""
+    run = ready
+    at(run, "2027-01-04", "procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-a")
+    step(run, "camhs", "award", "2027-01-04")
+    at(run, "2027-01-05", *CONTRACT, "--start", "2027-04-01", "--end", "2030-03-31", "--value", "2m")
+    psr = re.search(r" by (\d{4}-\d\d-\d\d) ", changed(run, "2027-02-12", "--value", "2.6m")[0])
+    run(*["ipc" if word == "camhs" else word for word in CAMHS])
+    at(run, "2027-01-04", "procurement", "start", "ipc", "--regime", "pa2023", "--procedure", "open")
+    for name, day in (("tender-notice", "2027-01-04"), ("tenders-closed", "2027-01-29"),
+                      ("assessment-summaries", "2027-02-01"), ("award-notice", "2027-02-01"),
+                      ("contract-entered", "2027-02-11")):
+        step(run, "ipc", name, day)
+    at(run, "2027-02-11", "contract", "set", "ipc", "--provider", "P", "--start", "2027-04-01", "--end", "2029-03-31",
+       "--value", "1m")
+    out = at(run, "2027-02-12", "contract", "set", "ipc", "--value", "1.5m").stdout
+    pa = re.search(r" publish it by (\d{4}-\d\d-\d\d) ", out)
+    assert psr is not None and pa is not None
+    listed = {(d["project"], d["step"]): d["date"] for d in due(run, "2027-02-12")
+              if d["step"] in ("modification-notice", "change-notice")}
+    assert listed == {("camhs", "modification-notice"): psr[1], ("ipc", "change-notice"): pa[1]}
+    assert (psr[1], pa[1]) == clocks_file  # as shipped: 12 Feb + 29; the day of the change

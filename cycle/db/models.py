@@ -449,7 +449,7 @@ class OutboxMessage(SQLModel, table=True):
     email: str  # their address when the reminder fell due
     due_on: str  # the London date on which the tick found it due
     context: str = Field(sa_column=Column(Text, nullable=False))  # JSON the templates render
-    status: str = Field(default="pending", index=True)  # pending | sending | sent | failed
+    status: str = Field(default="pending", index=True)  # pending | sending | sent | failed | cancelled
     attempts: int = 0
     next_attempt_at: str  # UTC; a temporary failure pushes it back
     claimed_by: str | None = None  # the sender working on it while status is 'sending'

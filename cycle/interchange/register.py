@@ -299,7 +299,7 @@ def check_rows(reading: csvin.Reading, mapping: Mapping) -> Iterator[Row]:
             first = False
         row = checker.row(record)
         ref = row.terms["ref"]
-        name = " ".join(ref.casefold().split())
+        name = contracts.folded(ref)
         if name in seen:
             raise RowProblem(row.line, mapping.columns["reference"][0], f"reference {ref!r} is on line {seen[name]} "
                              f"too; a register names each contract once", reading.path)
@@ -477,10 +477,6 @@ class _Applier:
 _NEW_PROJECT = {**{c: None for c in COVERED["project"] if c != "id"}, "cycle": 1, "visit": 1, "attrs": "{}",
                 "version": 1}
 _NEW_CONTRACT = {**{c: None for c in COVERED["contract"] if c != "id"}, "if_no_notice": "run-on"}
-
-
-def _same_ref(a: str, b: str) -> bool:
-    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
 def import_register(store: Store, file: str, map_name: str, *, actor: str, dry_run: bool = False,

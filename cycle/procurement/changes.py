@@ -19,14 +19,22 @@ The figures (legislation.gov.uk):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from cycle.audit import chain
 from cycle.db import rows
 from cycle.db.sql import Sql
+from cycle.errors import BadInput
+from cycle.performance.status import stored
 from cycle.shell import quote
+
+from . import record, working_days
+from .regimes import Route, built_in
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 PSR_VALUE = Decimal("500000")  # reg 13(2)(b)(i), (4)
 PSR_SHARE = Decimal("0.25")  # reg 13(2)(b)(ii)
@@ -43,6 +51,7 @@ class ChangeNotice:
     by: date | None = None
     tracked: bool = False  # a pending step recorded on the project's procurement
     why_not: str | None = None  # why a procurement on the record could not take it (its rows edited by hand)
+    held: tuple[record.Procurement, int] | None = None  # that procurement and its row id, as read (tracked)
 
     def line(self, key: str) -> str:
         """The sentence `contract set` prints, with the command that records the notice."""
@@ -58,14 +67,6 @@ class ChangeNotice:
     def as_payload(self) -> dict[str, Any]:
         return {"regime": self.regime, "needed": self.needed, "step": STEPS[self.regime][1] if self.needed else None,
                 "by": self.by.isoformat() if self.by else None, "tracked": self.tracked, "text": self.text}
-
-
-def _amount(value: Any) -> Decimal | None:
-    try:
-        found = Decimal(str(value)) if value not in (None, "") else None
-    except (InvalidOperation, ValueError):
-        return None
-    return found if found is not None and found.is_finite() else None
 
 
 def _day(value: Any) -> date | None:
@@ -100,16 +101,17 @@ def _max_days(start: date | None, end: date | None, extension_to: date | None) -
 
 
 def _assess(sql: Sql, holder_id: int, holder_key: str, ref: str | None, before: dict[str, Any],
-           after: dict[str, Any], regime: str | None, today: date) -> ChangeNotice | None:
+            after: dict[str, Any], regime: str | None, today: date) -> ChangeNotice | None:
     """What a change of value or term from `before` to `after` needs under the regime the contract is under (its
-    project's procurement, else the contract's own `regime`); None when neither moved or no regime applies."""
+    project's procurement, read here once, else the contract's own `regime`); None when neither moved or no regime
+    applies."""
     moved = [f for f in ("value_total", "end", "extension_to") if before.get(f) != after.get(f)]
     if not before or not moved:
         return None
-    held = rows.procurement(sql, holder_id)
+    found = rows.procurement(sql, holder_id)
     light = False
-    if held is not None:
-        regime, light = held[0].regime, held[0].light_touch == "yes"
+    if found is not None:
+        regime, light = found[0].regime, found[0].light_touch == "yes"
     elif regime == "pa2023-light-touch":
         regime, light = "pa2023", True
     if regime not in STEPS:
@@ -118,36 +120,24 @@ def _assess(sql: Sql, holder_id: int, holder_key: str, ref: str | None, before: 
         return ChangeNotice("pa2023", False, "No contract change notice needed: a light touch contract is exempt "
                                              "(Procurement Act 2023 s.75(6)(b)).")
     base = _original(sql, holder_key, ref, before)
-    old, new = _amount(base["value_total"]), _amount(after.get("value_total"))
+    old, new = stored(base["value_total"]), stored(after.get("value_total"))
     change = abs(new - old) if old is not None and new is not None else Decimal(0)
     show = f"£{change:,.2f}"
     assert regime is not None
-    tracked, why_not = held is not None, None
-    if held is not None:
-        from cycle.errors import BadInput
-
-        from . import record
-
-        try:
-            loaded = record._load(sql, holder_key)[0]
-            if loaded.route.step(STEPS[regime][0]) is None:
-                why_not = f"{loaded.regime.id} {loaded.route.id} has no step {STEPS[regime][0]} (regimes.toml)"
-        except BadInput as exc:  # its rows edited by hand
-            why_not = str(exc)
-        tracked = why_not is None
+    held, why_not = _held(holder_key, found, regime)
+    by = _by(held[0].route if held else None, regime, today)
     if regime == "psr":
         if change < PSR_VALUE:
             why = ("the PSR has no test on the term (reg 13)" if "value_total" not in moved else
                    f"the lifetime value has changed by {show} since the contract was entered into, under £500,000 "
                    f"(PSR reg 13(4))")
             return ChangeNotice("psr", False, f"No modification notice needed: {why}.")
-        by = today + timedelta(days=29)
         share = ("; at 25% or more of the original lifetime value it is not a modification reg 13(1)(d) permits"
                  if old and change >= old * PSR_SHARE else "")
         return ChangeNotice("psr", True, f"A notice of the modification is needed: the lifetime value has changed by "
                                          f"{show} since the contract was entered into (£500,000 or more, PSR reg "
-                                         f"13(4)){share}; submit it for publication by {by.isoformat()} (within 30 "
-                                         f"days of the modification, reg 13(5))", by, tracked, why_not)
+                                         f"13(4)){share}; submit it for publication by {_shown(by)} (within 30 "
+                                         f"days of the modification, reg 13(5))", by, held is not None, why_not, held)
     reasons = []
     if old and change > old * PA_SHARE:
         reasons.append(f"the value by {show}, {change / old:.1%} of £{old:,.2f}")
@@ -160,43 +150,51 @@ def _assess(sql: Sql, holder_id: int, holder_key: str, ref: str | None, before: 
                                              "each moved by 10% or less since award (Procurement Act 2023 s.75(2)).")
     text = (f"A contract change notice is needed before the modification is made (Procurement Act 2023 s.75(1)): it "
             f"changes {' and '.join(reasons)} (over 10% since award, s.75(2); 15% for works); publish it by "
-            f"{today.isoformat()} at the latest, before the change takes effect")
-    return ChangeNotice("pa2023", True, text, today, tracked, why_not)
+            f"{_shown(by)} at the latest, before the change takes effect")
+    return ChangeNotice("pa2023", True, text, by, held is not None, why_not, held)
+
+
+def _held(key: str, found: tuple[rows.ProcurementRow, list[rows.ProcurementStepRow]] | None,
+          regime: str) -> tuple[tuple[record.Procurement, int] | None, str | None]:
+    """Project `key`'s procurement as read (`found`) and its row id, when it can take the pending step of `regime`;
+    else None and why not (None: it has no procurement on the record)."""
+    if found is None:
+        return None, None
+    try:
+        held = record.from_rows(key, found[0], found[1])
+    except BadInput as exc:  # its rows edited by hand
+        return None, str(exc)
+    if held.route.step(STEPS[regime][0]) is None:
+        return None, f"{held.regime.id} {held.route.id} has no step {STEPS[regime][0]} (regimes.toml)"
+    return (held, found[0].id), None
+
+
+def _by(route: Route | None, regime: str, today: date) -> date | None:
+    """The notice's last day for a change made on `today`: regimes.toml's clock from the pending step to the notice
+    (the route's, else the first route of the regime that has one), counted as `procurement due` counts it."""
+    pending, notice = STEPS[regime]
+    found = built_in().regime(regime)
+    routes = [route] if route is not None else []
+    routes += list(found.routes) if found is not None else []
+    clock = next((c for r in routes for c in r.clocks if c.start == pending and c.step == notice), None)
+    return working_days.last_day(today, clock.days, clock.calendar, clock.count) if clock is not None else None
+
+
+def _shown(by: date | None) -> str:
+    return by.isoformat() if by is not None else "the date regimes.toml gives (it has no clock for this notice)"
 
 
 def hint(key: str, regime: str) -> str:
     return f"record it with: cycle procurement step {quote(key)} {STEPS[regime][1]} --on DATE --ref REF"
 
 
-def _record_pending(s: Any, key: str, notice: ChangeNotice, actor: str, today: date, at: str) -> None:
+def _record_pending(s: Session, key: str, notice: ChangeNotice, actor: str, today: date, at: str) -> None:
     """Record the change as the step whose clock waits for the notice (regimes.toml: psr `modification`, pa2023
-    `contract-change`), with its `procurement.step` entry, in the caller's write transaction (`s`), and mark
-    `notice` tracked; when project `key`'s procurement rows cannot be read, nothing is written and `notice` says
-    why."""
-    from cycle.db.models import ProcurementStep
-    from cycle.db.sql import sql_of
-    from cycle.errors import BadInput
-
-    from . import record
-
-    notice.tracked = False
-    try:
-        held, pid = record._load(sql_of(s), key)
-    except BadInput as exc:
-        notice.why_not = str(exc)
-        return
+    `contract-change`), with its `procurement.step` entry (record._write_step), in the caller's write transaction
+    (`s`), on project `key`'s procurement as `_assess` read it."""
+    assert notice.held is not None
+    held, pid = notice.held
     pending = STEPS[notice.regime][0]
-    if held.route.step(pending) is None:
-        notice.why_not = f"{held.regime.id} {held.route.id} has no step {pending} (this cycle's regimes.toml)"
-        return
     note = f"recorded by contract set; needs {STEPS[notice.regime][1]} by {notice.by.isoformat() if notice.by else '?'}"
-    s.add(ProcurementStep(procurement_id=pid, step=pending, done_on=today.isoformat(), ref=None, note=note,
-                          decided_by=None, criteria=None, reasons=None, conflicts=None, conflicts_managed=None,
-                          recorded_by=actor, recorded_at=at))
-    s.flush()
-    held.steps.append(record.StepRow(pending, today, None, note, dict.fromkeys(record.REG24), actor, at))
-    chain.append(s, actor=actor, action="procurement.step", project=key, at=at, payload={
-        "regime": held.regime.id, "route": held.route.id, "step": pending, "on": today.isoformat(), "ref": None,
-        "note": note, "clocks": [c.sentence(today) for c in held.clocks(today)],
-        "holidays": record.holidays_version()})
-    notice.tracked = True
+    record._write_step(s, held, pid, record.StepRow(pending, today, None, note, dict.fromkeys(record.REG24), actor, at),
+                      today)

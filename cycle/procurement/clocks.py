@@ -21,6 +21,15 @@ IN_FORCE = {"psr": (date(2024, 1, 1), "the Provider Selection Regime (SI 2023/13
             "pa2023": (date(2025, 2, 24), "the Procurement Act 2023")}
 
 
+def before_in_force(regime: str, day: date) -> str | None:
+    """'before the Procurement Act 2023 came into force on 2025-02-24' when `day` is before the day `regime`'s law
+    came into force (a step taken then, or a contract started then, was not under it); else None."""
+    start = IN_FORCE.get(regime)
+    if start is None or day >= start[0]:
+        return None
+    return f"before {start[1]} came into force on {start[0].isoformat()}"
+
+
 @dataclass(frozen=True)
 class Done:
     step: str
@@ -112,20 +121,25 @@ def _oldest_unmet(done: list[Done], c: Clock) -> date | None:
     """The earliest day `c` was started with its step not done on or after it: a second modification does not
     push back the first one's notice (PSR reg 13(5): within 30 days of *the* modification)."""
     meets = [d.on for d in done if d.step == c.step]
-    starts = sorted({d.on for d in done if d.step == c.start})
-    for i, day in enumerate(starts):
-        since = day if not c.before else starts[i - 1] + timedelta(days=1) if i else date.min  # as _state counts
+    for day in sorted({d.on for d in done if d.step == c.start}):
+        since = _since(c, day, done)
         if not any(m >= since for m in meets):
             return day
     return None
 
 
+def _since(c: Clock, started: date, done: list[Done]) -> date:
+    """The first day on which `c`'s step, done, meets the clock started on `started`: that day; with `before`, the
+    day after the previous start, if any (a change notice published before the modification, s.75(1))."""
+    if not c.before:
+        return started
+    earlier = [d.on for d in done if d.step == c.start and d.on < started]
+    return max(earlier) + timedelta(days=1) if earlier else date.min
+
+
 def _state(c: Clock, started: date, done: list[Done], today: date) -> ClockState:
     last = working_days.last_day(started, c.days, c.calendar, c.count)
-    since = started
-    if c.before:  # done before the step that started it counts, back to the one before (a change notice, s.75(1))
-        earlier = [d.on for d in done if d.step == c.start and d.on < started]
-        since = max(earlier) + timedelta(days=1) if earlier else date.min
+    since = _since(c, started, done)
     after = [d.on for d in done if d.step == c.step and d.on >= since]
     done_on = min(after) if after else None
     if c.kind == "deadline":
@@ -205,10 +219,9 @@ def check(route: Route, facts: set[str], done: list[Done], step_id: str, on: dat
     if on > today:
         raise BadInput(f"--on {on.isoformat()} is in the future; record a step once it has been done (today is "
                        f"{today.isoformat()})")
-    start = IN_FORCE.get(regime)
-    if start is not None and on < start[0]:
-        raise BadInput(f"--on {on.isoformat()} is before {start[1]} came into force on {start[0].isoformat()}; "
-                       f"check the date")
+    too_early = before_in_force(regime, on)
+    if too_early is not None:
+        raise BadInput(f"--on {on.isoformat()} is {too_early}; check the date")
     earlier = _latest(done, step.id)
     if earlier is not None and not step.repeat:
         raise BadInput(f"{key} already has {step.id} on {earlier.isoformat()}; a step is recorded once")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cycle import inputs
 from cycle.audit import chain
@@ -24,6 +24,9 @@ from cycle.shell import quote
 from . import clocks
 from .clocks import ClockState, Done, Next
 from .regimes import Regime, Route, built_in
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 OVER_5M = Decimal("5000000")  # PA 2023 s.52(1), s.53(3): "more than £5 million"
 REG24 = ("decided_by", "criteria", "reasons", "conflicts", "conflicts_managed")
@@ -136,8 +139,6 @@ def step(store: Store, key: str, step_id: str, *, on: str, ref: str | None = Non
          today: date | None = None) -> tuple[Procurement, StepRow]:
     """Record a step of project `key`'s route as done on `on`; refused (nothing written) when it is not a step of
     the route, comes before a step it follows, is in the future, or a clock forbids it (a standstill running)."""
-    from cycle.db.models import ProcurementStep
-
     day = inputs.day(on, "--on")
     texts = {"ref": inputs.one_line(ref, "--ref", False), "note": inputs.one_line(note, "--note", False)}
     record = {name: inputs.one_line(value, "--" + name.replace("_", "-"), False) for name, value in (
@@ -146,22 +147,32 @@ def step(store: Store, key: str, step_id: str, *, on: str, ref: str | None = Non
     today = today or clock.london_today()
     actor = store.actor(actor)
     with store.write() as s:
-        sql = sql_of(s)
-        held, pid = _load(sql, key)
+        held, pid = _load(sql_of(s), key)
         clocks.check(held.route, held.facts, held.done, step_id, day, today, key, held.regime.id)
-        now = clock.utc_now()
-        s.add(ProcurementStep(procurement_id=pid, step=step_id, done_on=day.isoformat(), ref=texts["ref"],
-                              note=texts["note"], decided_by=record["decided_by"], criteria=record["criteria"],
-                              reasons=record["reasons"], conflicts=record["conflicts"],
-                              conflicts_managed=record["conflicts_managed"], recorded_by=actor, recorded_at=now))
-        s.flush()
-        row = StepRow(step_id, day, texts["ref"], texts["note"], record, actor, now)
-        held.steps.append(row)
-        chain.append(s, actor=actor, action="procurement.step", project=key, at=now, payload={
-            "regime": held.regime.id, "route": held.route.id, "step": step_id, "on": day.isoformat(), **texts,
-            **{k: v for k, v in record.items() if v is not None},
-            "clocks": [c.sentence(today) for c in held.clocks(today)], "holidays": holidays_version()})
+        row = _write_step(s, held, pid, StepRow(step_id, day, texts["ref"], texts["note"], record, actor,
+                                               clock.utc_now()), today)
     return held, row
+
+
+def _write_step(s: Session, held: Procurement, pid: int, row: StepRow, today: date) -> StepRow:
+    """Write step `row` of `held` (procurement id `pid`) and its `procurement.step` entry, with the clocks as they
+    stand on `today` once it is added, in the caller's write transaction (`s`): the one writer of a step, for
+    `step` and for the change `contract set` records as pending (cycle.procurement.changes._record_pending)."""
+    from cycle.db.models import ProcurementStep
+
+    s.add(ProcurementStep(procurement_id=pid, step=row.step, done_on=row.done_on.isoformat(), ref=row.ref,
+                          note=row.note, decided_by=row.record.get("decided_by"), criteria=row.record.get("criteria"),
+                          reasons=row.record.get("reasons"), conflicts=row.record.get("conflicts"),
+                          conflicts_managed=row.record.get("conflicts_managed"), recorded_by=row.recorded_by,
+                          recorded_at=row.recorded_at))
+    s.flush()
+    held.steps.append(row)
+    chain.append(s, actor=row.recorded_by, action="procurement.step", project=held.key, at=row.recorded_at,
+                 payload={"regime": held.regime.id, "route": held.route.id, "step": row.step,
+                          "on": row.done_on.isoformat(), "ref": row.ref, "note": row.note,
+                          **{k: v for k, v in row.record.items() if v is not None},
+                          "clocks": [c.sentence(today) for c in held.clocks(today)], "holidays": holidays_version()})
+    return row
 
 
 def show(store: Store, key: str, as_of: date | None = None) -> Procurement:

@@ -206,9 +206,9 @@ def _regime(raw: Any, entry: str, fail: Any) -> Regime:
         where = f"{entry} duty {did!r}"
         _only(d, {"id", "title", "cite", "note"}, where, fail)
         duties.append(Duty(did, _text(d, "title", where, fail), _text(d, "cite", where, fail),
-                           _string(d, "note", where, fail)))
+                           _text(d, "note", where, fail, False)))
     return Regime(rid, _text(raw, "title", entry, fail), _text(raw, "cite", entry, fail), calendar, tuple(routes),
-                  tuple(duties), _string(raw, "note", entry, fail))
+                  tuple(duties), _text(raw, "note", entry, fail, False))
 
 
 def _route(raw: Any, entry: str, regime_entry: str, fail: Any) -> Route:
@@ -231,7 +231,7 @@ def _route(raw: Any, entry: str, regime_entry: str, fail: Any) -> Route:
         steps.append(Step(sid, _text(s, "title", where, fail), _text(s, "cite", where, fail),
                           _names(s, "after", where, fail), _flag(s, "optional", where, fail),
                           _flag(s, "repeat", where, fail), _flag(s, "record", where, fail),
-                          _string(s, "note", where, fail), *_facts(s, where, fail)))
+                          _text(s, "note", where, fail, False), *_facts(s, where, fail)))
     if not steps:
         raise fail(entry, "no steps: add [[regime.route.step]] entries")
     known = {s.id for s in steps}
@@ -248,7 +248,7 @@ def _route(raw: Any, entry: str, regime_entry: str, fail: Any) -> Route:
             raise fail(f"{entry} clock {clock.id!r}", "duplicate id: another clock of this route already uses it")
         clocks.append(clock)
     return Route(rid, _text(raw, "title", entry, fail), _text(raw, "cite", entry, fail), tuple(steps),
-                 tuple(clocks), _flag(raw, "light_touch", entry, fail), _string(raw, "note", entry, fail))
+                 tuple(clocks), _flag(raw, "light_touch", entry, fail), _text(raw, "note", entry, fail, False))
 
 
 def _no_cycle(steps: list[Step], entry: str, fail: Any) -> None:
@@ -305,7 +305,7 @@ def _clock(raw: Any, entry: str, route_entry: str, known: set[str], fail: Any) -
         raise fail(entry, "representations, further, further_days and further_cite belong to a standstill clock "
                           "(kind = \"standstill\")")
     return Clock(cid, _text(raw, "title", entry, fail), kind, start, step, days, _calendar(raw, entry, fail), count,
-                 _text(raw, "cite", entry, fail), when, unless, _string(raw, "note", entry, fail),
+                 _text(raw, "cite", entry, fail), when, unless, _text(raw, "note", entry, fail, False),
                  reps, further, further_days, further_cite, _flag(raw, "before", entry, fail))
 
 
@@ -332,18 +332,14 @@ def _id(raw: Mapping[str, Any], entry: str, fail: Any) -> str:
     return value
 
 
-def _text(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> str:
+def _text(raw: Mapping[str, Any], key: str, entry: str, fail: Any, required: bool = True) -> str:
+    """The string `key` holds: a non-empty one, or when not `required` any string, "" when it is left out."""
     value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
         raise fail(entry, f"missing {key!r} (a non-empty string in quotes)" if value is None
-                   else f"{key} must be a non-empty string in quotes, not {_toml(value)}")
-    return value
-
-
-def _string(raw: Mapping[str, Any], key: str, entry: str, fail: Any) -> str:
-    value = raw.get(key, "")
-    if not isinstance(value, str):
-        raise fail(entry, f"{key} must be a string in quotes, not {_toml(value)}")
+                   else f"{key} must be a {'non-empty ' if required else ''}string in quotes, not {_toml(value)}")
     return value
 
 

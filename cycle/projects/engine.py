@@ -680,11 +680,10 @@ def set_contract(store: Store, key: str, terms: dict[str, str | None], *, actor:
             if same:
                 return contracts.status(holder, same[0], clock.london_today(), several=len(found) > 1)
         _touch(s, project, project.version)  # before the entry, which carries the project's new image too
-        notices: list[str] = []
-        row = contracts.set_terms(s, project, clean, actor, which, mode, notices=notices)
+        row, notice = contracts.set_terms(s, project, clean, actor, which, mode)
         _, holder, found = rows.contract_holder(sql_of(s), project.id or 0, project.key)
         st = contracts.status(holder, row_of(ContractRow, row), clock.london_today(), several=len(found) > 1)
-        st.change_notice = notices[0] if notices else None
+        st.change_notice = notice
         return st
 
 

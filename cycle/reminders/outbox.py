@@ -21,14 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session
 
 from cycle.audit import chain
-from cycle.calendar.clock import parse_utc, utc_now, utc_stamp
+from cycle.calendar.clock import london_date, parse_utc, utc_now, utc_stamp
 from cycle.db.models import DeliveryAttempt, OutboxMessage, Person
 from cycle.db.store import Store
 from cycle.errors import BadInput
@@ -101,7 +101,9 @@ def _readdress(o: OutboxMessage, known: dict[str, str]) -> str | None:
 def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 200,
           lease: Lease | None = None, *, actor: str) -> list[Row]:
     """Take the rows due for sending (pending and due, or claimed by a sender that has since died): one
-    `outbox.claim` audit entry for the batch, naming each row, the claim and any address re-read."""
+    `outbox.claim` audit entry for the batch, naming each row, the claim and any address re-read. A row whose
+    reminder no longer applies is cancelled instead (`_cancel_stale`) and comes back with status 'cancelled', for
+    the sender to report, not to send."""
     now = now or datetime.now(UTC)
     at = utc_stamp(now)
     actor = store.actor(actor)
@@ -114,6 +116,8 @@ def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 2
             and_(OutboxMessage.status == "sending", OutboxMessage.claim_expires_at < at)))  # type: ignore[arg-type, operator]
             .order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
         rows = list(s.exec(query).scalars())  # type: ignore[call-overload]
+        cancelled = _cancel_stale(s, rows, london_date(now), actor)
+        rows = [o for o in rows if o not in cancelled]
         known = addresses(s, {o.recipient for o in rows})
         readdressed: dict[str, list[str]] = {}
         taken_over: dict[str, str | None] = {}
@@ -130,7 +134,36 @@ def claim(store: Store, holder: str, now: datetime | None = None, limit: int = 2
             chain.append(s, actor=actor, action="outbox.claim", payload={
                 "holder": holder, "outbox_ids": [o.id for o in rows], "claim_expires_at": rows[0].claim_expires_at,
                 "email_changed": readdressed, "taken_over_from": taken_over})
-        return [Row.of(o) for o in rows]
+        return [Row.of(o) for o in cancelled + rows]
+
+
+def _cancel_stale(s: Session, rows: list[OutboxMessage], today: date, actor: str) -> list[OutboxMessage]:
+    """Cancel, each with its `outbox.cancel` entry saying why, the rows about to be claimed whose reminder no longer
+    applies on `today`, as the rule that queued it judges it now (cycle.reminders.statutory._stale: a procurement
+    date that representations have moved, or a step recorded since); a reminder for the new date
+    is a reminder of its own, with its own key. Returns the rows cancelled."""
+    from cycle.db.sql import sql_of
+
+    from . import statutory
+
+    asked = [o for o in rows if o.kind in statutory.KINDS]
+    if not asked:
+        return []
+    why = statutory._stale(sql_of(s), sorted({(o.project, o.period) for o in asked}), today)
+    cancelled = []
+    for o in asked:
+        reason = why.get((o.project, o.period))
+        if reason is None:
+            continue
+        was = o.status
+        o.status, o.last_error, o.claimed_by, o.claim_expires_at = "cancelled", reason, None, None
+        s.add(o)
+        s.flush()
+        chain.append(s, actor=actor, action="outbox.cancel", project=o.project, payload={
+            "outbox_id": o.id, "kind": o.kind, "period": o.period, "recipient": o.recipient, "was": was,
+            "reason": reason})
+        cancelled.append(o)
+    return cancelled
 
 
 @dataclass
@@ -242,6 +275,9 @@ def retry(store: Store, row_id: int, *, actor: str, now: datetime | None = None)
             raise BadInput(f"outbox message #{row_id} was sent on {o.sent_at}; there is nothing to retry")
         if o.status == "sending":
             raise BadInput(f"outbox message #{row_id} is being sent now; look again with: cycle outbox list")
+        if o.status == "cancelled":
+            raise BadInput(f"outbox message #{row_id} was cancelled, not sent: {o.last_error}; there is nothing to "
+                           f"retry")
         before = o.status
         old_email = _readdress(o, addresses(s, {o.recipient}))
         o.status, o.next_attempt_at, o.first_attempt_at = "pending", at, None

@@ -14,7 +14,7 @@ from cycle.errors import BadInput
 if TYPE_CHECKING:
     from cycle.db.models import OutboxMessage
 
-STATUSES = ("pending", "sending", "sent", "failed")
+STATUSES = ("pending", "sending", "sent", "failed", "cancelled")  # cancelled: its date no longer applied (outbox.claim)
 
 
 @dataclass

@@ -16,7 +16,10 @@ standstill held by representations has no end date until the further decision is
 it meanwhile. The PSR's annual summary (reg 25) has no statutory date, so it has no reminder.
 
 As the s.71(2) assessment reminders, they are judged on the day they are sent (a run dated back sends what is due
-as things stand today).
+as things stand today). One queued and left for `outbox send` is judged again as it goes (`_stale`, asked by
+cycle.reminders.outbox.claim): when its date no longer applies (representations on the day after it was queued
+hold the standstill, the step is recorded) its row is cancelled, saying why, and nothing is sent; the reminder
+for the new date is a reminder of its own.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from cycle.shell import quote
 from .settings import Settings
 
 STANDSTILL, DUE, MISSED = "standstill-ends", "procurement-due", "procurement-missed"
+KINDS = (STANDSTILL, DUE, MISSED)
 #: How far ahead the list is read; each item is then held to its own lead.
 _HORIZON = 400
 
@@ -129,3 +133,33 @@ def _lead_start(last: date, lead: int, clock: Clock | None) -> date:
         if working_days.is_working_day(day, calendar):
             found += 1
     return day
+
+
+def _stale(sql: Sql, queued: list[tuple[str, str]], today: date) -> dict[tuple[str, str], str]:
+    """Of queued procurement reminders, each a project's key and its period ('2027-01-22/award'), those whose date
+    no longer applies on `today` (`procurement due` no longer lists that step on that date), each with why. One
+    whose project's procurement cannot be read, or whose period is not one this rule writes, is left to go, as
+    before this check."""
+    wanted = {key for key, _ in queued}
+    found = [f for f in rows.procurements(sql) if f[0] in wanted]
+    try:
+        items = record.due_of(found, today, (date.max - today).days)  # every date, however far ahead
+    except CycleError:  # a date past the bank holidays cycle knows (a hand edit): the rule cannot say; they go
+        return {}
+    unreadable = {i.key for i in items if i.status == "unreadable"}
+    out = {}
+    for key, period in queued:
+        day_text, _, step = period.partition("/")
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            continue
+        if key in unreadable:
+            continue
+        now = [i for i in items if i.key == key and i.step == step]
+        if any(i.day == day for i in now):
+            continue
+        why = (now[0].text if now else f"`cycle procurement due` no longer lists it (the step recorded, or its "
+                                        f"period over); see: cycle procurement show {quote(key)}")
+        out[(key, period)] = f"{step} on {day.isoformat()} no longer applies on {today.isoformat()}: {why}"
+    return out
