@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Cli, Database, cycle_exe
-from .test_streaming import many_projects, piped_head
+from .test_streaming import many_entries, many_projects, piped_head
 
 REPORTS = [["report", "quarterly", "--quarter", "2026-Q4"], ["report", "gate-audit"]]
 TITLES = ["# Commissioning portfolio, 2026-Q4", "# Gate audit: all projects"]
@@ -109,6 +111,77 @@ def test_a_report_with_stdout_closed_ends_without_a_traceback(ready: Cli) -> Non
                           text=True, env=dict(os.environ), timeout=120)
     assert "Traceback" not in done.stderr
     assert done.returncode == 0
+
+
+# --- bad input is its own line, whatever became of stdout's reader ------------------------------
+
+BAD_INPUT = {
+    "unknown key": (["report", "gate-audit", "nope"], "Error: No project with key 'nope'."),
+    "checkpoint not SEQ:HASH": (["report", "gate-audit", "camhs", "--checkpoint", "12"],
+                                "Error: checkpoint '12' is not SEQ:HASH"),
+    "empty checkpoint": (["report", "gate-audit", "--checkpoint", ""], "Error: checkpoint '' is not"),
+    "quarterly checkpoint not SEQ:HASH": (["report", "quarterly", "--quarter", "2026-Q4", "--checkpoint", "x:y:z"],
+                                          "Error: checkpoint 'x:y:z' is not SEQ:HASH"),
+    "quarterly empty checkpoint": (["report", "quarterly", "--quarter", "2026-Q4", "--checkpoint", ""],
+                                   "Error: checkpoint '' is not"),
+    "not a quarter": (["report", "quarterly", "--quarter", "2026-Q5"], "Error: --quarter '2026-Q5' is not"),
+}
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"], ["--format", "html"]], ids=["md", "json", "html"])
+@pytest.mark.parametrize("bad", list(BAD_INPUT), ids=list(BAD_INPUT))
+def test_bad_input_is_one_line_and_exit_2_when_stdouts_reader_has_gone(ready: Cli, bad: str,
+                                                                     fmt: list[str]) -> None:
+    # `cycle report gate-audit nope | true`: the reader may be gone before the report starts. The mistake is
+    # still named, with exit 2, not a silent 141 from the pipe's watcher.
+    args, error = BAD_INPUT[bad]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([*cycle_exe(), *args, *fmt], stdout=write, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ), timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 2, done
+    assert done.stderr.startswith(error) and done.stderr.count("\n") == 1
+
+
+# --- `| head` on a terminal leaves no progress line behind ---------------------------------------
+
+@pytest.mark.parametrize(("args", "title"), list(zip(REPORTS, TITLES, strict=True)))
+def test_a_report_ended_by_head_clears_its_progress_line(ready: Cli, db: Database, args: list[str],
+                                                          title: str) -> None:
+    # `cycle report quarterly | head -1` on a terminal: stderr is the terminal, where the check shows its
+    # progress. The reader goes mid-check; the report ends at once (141), and the line it showed is wiped.
+    many_entries(db, 12000)
+    main, child = pty.openpty()
+    proc = subprocess.Popen([*cycle_exe(), *args], stdout=subprocess.PIPE, stderr=child, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ))
+    os.close(child)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().decode() == title + "\n"
+        shown = b""
+        while b"Checking" not in shown:  # the check has begun, and shows how it gets on
+            assert select.select([main], [], [], 60)[0], shown
+            shown += os.read(main, 1 << 16)
+        proc.send_signal(signal.SIGSTOP)  # mid-check: the reader goes (`head` has its line) before it goes on
+        proc.stdout.close()
+        proc.send_signal(signal.SIGCONT)
+        assert proc.wait(timeout=120) == 141
+        while True:
+            try:
+                chunk = os.read(main, 1 << 16)
+            except OSError:  # EIO: the command has ended and closed its end
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    text = shown.decode()
+    assert text.endswith("\r\x1b[K"), repr(text[-200:])  # the last thing on the terminal: the line wiped
+    assert "Traceback" not in text
 
 
 def test_a_report_written_to_a_file_is_not_ended_when_its_stdout_reader_goes(ready: Cli, tmp_path: Path) -> None:
