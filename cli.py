@@ -34,7 +34,7 @@ from cycle.commands import (
     workflow,
 )
 from cycle.commands._common import CONTEXT, completing_keys
-from cycle.errors import CycleError, GateNotMet
+from cycle.errors import CycleError, DatabaseFailed, GateNotMet
 
 
 class CycleGroup(click.Group):
@@ -91,16 +91,39 @@ class CycleGroup(click.Group):
             click.echo(output.refused(exc.check), err=True)
             ctx.exit(exc.exit_code)
         except CycleError as exc:
+            if isinstance(exc, DatabaseFailed):
+                _damaged(exc)
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:  # a database failure must not reach a person as a traceback
-            if not type(exc).__module__.startswith("sqlalchemy"):
+            if not type(exc).__module__.startswith(_DATABASE_MODULES):
                 raise
+            _damaged(exc)
             from cycle.db.sql import database_failure
 
             err = database_failure(exc)
             click.echo(f"Error: {err}", err=True)
             ctx.exit(err.exit_code)
+
+
+#: Where a database error comes from: SQLAlchemy, or a driver's own, raised where cycle reads the DB-API cursor
+#: directly (the walk of the audit chain).
+_DATABASE_MODULES = ("sqlalchemy", "sqlite3", "psycopg")
+
+
+def _damaged(exc: Exception) -> None:
+    """When `exc` says SQLite found the database file damaged, whichever command met it: say so as `audit verify`
+    does, and exit 1 (verification failed: nothing in the file can be vouched for)."""
+    from cycle.audit.verify import damaged
+
+    reason = damaged(exc)
+    if reason is None:
+        return
+    from cycle.commands._common import any_store
+
+    click.echo(f"Audit FAILED: the database at {any_store().describe()} is damaged ({reason}), so nothing in it "
+               f"can be vouched for. Restore it from a backup and verify again.", err=True)
+    click.get_current_context().exit(1)
 
 
 #: The errors of a write that lost output: no space, the device failed, over a quota or the largest file size.

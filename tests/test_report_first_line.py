@@ -9,6 +9,7 @@ import pty
 import select
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,41 @@ def test_bad_input_is_one_line_and_exit_2_when_stdouts_reader_has_gone(ready: Cl
         os.close(write)
     assert done.returncode == 2, done
     assert done.stderr.startswith(error) and done.stderr.count("\n") == 1
+
+
+# --- a damaged database file ----------------------------------------------------------------------
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("fmt", [[], ["--json"], ["--format", "html"], ["--out", "r.md"], ["--out", "r.html",
+                                                                                          "--format", "html"]],
+                         ids=["md", "json", "html", "out-md", "out-html"])
+@pytest.mark.parametrize("args", REPORTS, ids=["quarterly", "gate-audit"])
+def test_a_report_on_a_damaged_file_fails_as_audit_verify_does(ready: Cli, db: Database, home: Path,
+                                                               args: list[str], fmt: list[str]) -> None:
+    # A page of audit_entry overwritten with junk: SQLite says so as the chain is walked, through the DB-API
+    # cursor. The report says what `audit verify` says, in one line with its exit code, never a traceback.
+    many_entries(db, 1500)  # several pages of entries
+    db.engine.dispose()
+    path = home / "cycle.db"
+    with sqlite3.connect(path) as conn:
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root, *leaves = [n for (n,) in conn.execute("SELECT pageno FROM dbstat WHERE name = 'audit_entry' "
+                                                    "ORDER BY pageno")]
+    conn.close()
+    assert leaves
+    data = bytearray(path.read_bytes())
+    at = (leaves[len(leaves) // 2] - 1) * size
+    data[at:at + size] = b"\xa5" * size
+    path.write_bytes(bytes(data))
+    said = (f"Audit FAILED: the database at {path} is damaged (database disk image is malformed), so nothing in it "
+            f"can be vouched for. Restore it from a backup and verify again.\n")
+    assert ready("audit", "verify", expect=1).stderr == said
+    if "--out" in fmt:
+        fmt = [*fmt[:1], str(home / fmt[1]), *fmt[2:]]
+    result = ready(*args, *fmt, expect=1)
+    assert result.stderr == said
+    assert result.stdout == (TITLES[REPORTS.index(args)] + "\n\n" if not fmt else "")
+    assert sorted(p.name for p in home.iterdir()) == ["cycle.db"]  # no report file, no .part
 
 
 # --- `| head` on a terminal leaves no progress line behind ---------------------------------------
