@@ -220,6 +220,27 @@ def test_a_report_ended_by_head_clears_its_progress_line(ready: Cli, db: Databas
     assert "Traceback" not in text
 
 
+# --- text a hand edit put in the database --------------------------------------------------------
+
+def test_a_key_or_title_holding_terminal_controls_is_escaped_in_the_title_and_the_body(ready: Cli, db: Database,
+                                                                                     home: Path) -> None:
+    # `project new` refuses such a key; only a tampered database holds one. Printed to a terminal, ESC would be
+    # the start of a command to it, and U+2028 a line break where none was written.
+    key, title = "ca\x1b[2Jmhs\u2028x", "CAMHS\x1b]0;owned\x07\u2028Tiers"
+    db.tamper("UPDATE project SET key = :key, title = :title WHERE key = 'camhs'",
+              params={"key": key, "title": title})
+    shown_key = "ca\\\\x1b\\[2Jmhs\\\\u2028x"  # escaped (\x1b), then Markdown's own escapes
+    for args, first in ((["report", "gate-audit", key], f"# Gate audit: {shown_key}"),
+                        (["report", "gate-audit"], "# Gate audit: all projects"),
+                        (["report", "quarterly", "--quarter", "2026-Q4"], TITLES[0])):
+        printed = ready(*args, expect=1).stdout  # 1: the records check finds the hand edit
+        ready(*args, "--out", str(home / "r.md"), "--force", expect=1)
+        for text in (printed, (home / "r.md").read_text()):
+            assert text.split("\n")[0] == first
+            assert not any(ch in text for ch in "\x1b\x07\u2028"), text
+            assert shown_key in text and "CAMHS\\\\x1b\\]0;owned\\\\x07\\\\u2028Tiers" in text  # still named
+
+
 def test_a_report_written_to_a_file_is_not_ended_when_its_stdout_reader_goes(ready: Cli, tmp_path: Path) -> None:
     # `cycle report quarterly --out q.md | tee log` whose tee died: the report writes a file, not the pipe; the
     # watcher that ends a piped report must not kill it and leave a half-written temporary file behind.
