@@ -241,6 +241,23 @@ def test_a_key_or_title_holding_terminal_controls_is_escaped_in_the_title_and_th
             assert shown_key in text and "CAMHS\\\\x1b\\]0;owned\\\\x07\\\\u2028Tiers" in text  # still named
 
 
+# --- what docs/reports.md says comes first is what comes first -----------------------------------
+
+def test_the_first_lines_are_as_the_docs_list_them(ready: Cli) -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "reports.md").read_text()
+    assert "first thing under the title" not in docs
+    listed = [line for line in docs.splitlines() if line[:3] in ("1. ", "2. ", "3. ", "4. ", "5. ")]
+    assert [line[:3] for line in listed] == ["1. ", "2. ", "3. ", "4. ", "5. "]
+    assert "title" in listed[0] and "Generated" in listed[1] and "**Audit chain verified**" in listed[2]
+    assert "**Records match the log**" in listed[3]
+    for args in REPORTS:
+        lines = ready(*args).stdout.split("\n")
+        assert lines[0].startswith("# ") and lines[1] == lines[3] == lines[5] == ""
+        assert " Generated " in f" {lines[2]}" and "**Audit chain" not in lines[2]
+        assert lines[4].startswith("**Audit chain verified**: ")
+        assert lines[6].startswith("**Records match the log** (rows compared: ")
+
+
 def test_a_report_written_to_a_file_is_not_ended_when_its_stdout_reader_goes(ready: Cli, tmp_path: Path) -> None:
     # `cycle report quarterly --out q.md | tee log` whose tee died: the report writes a file, not the pipe; the
     # watcher that ends a piped report must not kill it and leave a half-written temporary file behind.
