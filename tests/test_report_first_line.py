@@ -106,12 +106,26 @@ def test_the_watcher_ends_work_that_would_not_write_again(tmp_path: Path) -> Non
     proc.stderr.close()
 
 
-def test_a_report_with_stdout_closed_ends_without_a_traceback(ready: Cli) -> None:
-    # `cycle report gate-audit >&-`, as a careless cron line might: nothing to print to, nothing else goes wrong.
-    done = subprocess.run(["sh", "-c", shlex.join(cycle_exe()) + " report gate-audit >&-"], capture_output=True,
-                          text=True, env=dict(os.environ), timeout=120)
-    assert "Traceback" not in done.stderr
-    assert done.returncode == 0
+CLOSED = ("Error: cannot write the output: standard output is closed; send it to a file, a pipe or /dev/null "
+          "(--out FILE where the command has it)\n")
+
+
+@pytest.mark.parametrize("args", [["report", "gate-audit"], ["report", "quarterly", "--quarter", "2026-Q4", "--json"],
+                                  ["project", "list"], ["audit", "verify"]])
+def test_a_command_with_stdout_closed_says_it_could_not_print(ready: Cli, args: list[str]) -> None:
+    # `cycle project list >&-`, as a careless cron line might: nothing could be printed, and exit 0 would say all
+    # went well. One line and exit 1, as a full disk gives (`> /dev/full`).
+    done = subprocess.run(["sh", "-c", shlex.join([*cycle_exe(), *args]) + " >&-"], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=120)
+    assert (done.returncode, done.stderr) == (1, CLOSED)
+
+
+def test_a_report_with_stdout_closed_still_writes_its_out_file(ready: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "ga.md"
+    done = subprocess.run(["sh", "-c", shlex.join([*cycle_exe(), "report", "gate-audit", "--out", str(out)]) + " >&-"],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert (done.returncode, done.stderr) == (1, CLOSED)  # only "Wrote the gate-audit report to ..." was lost
+    assert out.read_text() == ready("report", "gate-audit").stdout
 
 
 # --- bad input is its own line, whatever became of stdout's reader ------------------------------
