@@ -39,16 +39,10 @@ class TerminalProgress:
                 self._write(f"{_CLEAR}{what}: {done:,} of {total:,} entries{share}")
                 self._shown = True
 
-    def clear(self) -> None:
+    def clear(self, for_good: bool = False) -> None:
+        """Wipe the line; `for_good`: and show it no more (the process ends at once, mid-work: commands/pipe.py)."""
         with self._lock:
-            if self._shown:
-                self._write(_CLEAR)
-                self._shown = False
-
-    def end(self) -> None:
-        """Clear the line for good: the process is about to end at once (commands/pipe.py), mid-work."""
-        with self._lock:
-            self._ended = True
+            self._ended = self._ended or for_good
             if self._shown:
                 self._write(_CLEAR)
                 self._shown = False
@@ -91,4 +85,4 @@ def clear_progress() -> None:
     """Wipe the progress line on the terminal, if one is shown, and show none after: for a process that ends at
     once, skipping the `finally` that would have cleared it (the pipe watcher's os._exit)."""
     for shown in list(_showing):
-        shown.end()
+        shown.clear(for_good=True)
