@@ -4,6 +4,7 @@ and the command groups (cycle.commands, one module per noun). Commands parse, ca
 from __future__ import annotations
 
 import errno
+import io
 from typing import Any
 
 import click
@@ -34,7 +35,7 @@ from cycle.commands import (
     workflow,
 )
 from cycle.commands._common import CONTEXT, completing_keys
-from cycle.errors import CycleError, GateNotMet
+from cycle.errors import CycleError, DatabaseFailed, GateNotMet
 
 
 class CycleGroup(click.Group):
@@ -55,6 +56,7 @@ class CycleGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        _closed_stdout_fails()
         try:
             return self._invoke(ctx)
         finally:
@@ -71,6 +73,11 @@ class CycleGroup(click.Group):
             end = "" if message.endswith((".", "?", "!")) else "."
             click.echo(f"Error: {message}{end} See: {where} --help", err=True)
             ctx.exit(exc.exit_code)
+        except StdoutClosed:
+            # `cycle project list >&-`: nothing could be printed, so the command did not do all it was asked.
+            click.echo("Error: cannot write the output: standard output is closed; send it to a file, a pipe or "
+                       "/dev/null (--out FILE where the command has it)", err=True)
+            ctx.exit(1)
         except BrokenPipeError:
             # The reader went away (`cycle audit log | head`): stop there, quietly, with the code of a command
             # the closed pipe's SIGPIPE ended; what is still buffered goes nowhere rather than to a traceback.
@@ -91,11 +98,14 @@ class CycleGroup(click.Group):
             click.echo(output.refused(exc.check), err=True)
             ctx.exit(exc.exit_code)
         except CycleError as exc:
+            if isinstance(exc, DatabaseFailed):
+                _damaged(exc)
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:  # a database failure must not reach a person as a traceback
-            if not type(exc).__module__.startswith("sqlalchemy"):
+            if not type(exc).__module__.startswith(_DATABASE_MODULES):
                 raise
+            _damaged(exc)
             from cycle.db.sql import database_failure
 
             err = database_failure(exc)
@@ -103,8 +113,61 @@ class CycleGroup(click.Group):
             ctx.exit(err.exit_code)
 
 
+#: Where a database error comes from: SQLAlchemy, or a driver's own, raised where cycle reads the DB-API cursor
+#: directly (the walk of the audit chain).
+_DATABASE_MODULES = ("sqlalchemy", "sqlite3", "psycopg")
+
+
+def _damaged(exc: Exception) -> None:
+    """When `exc` says SQLite found the database file damaged, whichever command met it: say so as `audit verify`
+    does, and exit 1 (verification failed: nothing in the file can be vouched for)."""
+    from cycle.audit.verify import damaged
+
+    reason = damaged(exc)
+    if reason is None:
+        return
+    from cycle.commands._common import any_store
+
+    click.echo(f"Audit FAILED: the database at {any_store().describe()} is damaged ({reason}), so nothing in it "
+               f"can be vouched for. Restore it from a backup and verify again.", err=True)
+    click.get_current_context().exit(1)
+
+
 #: The errors of a write that lost output: no space, the device failed, over a quota or the largest file size.
 _OUTPUT_LOST = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
+
+
+class StdoutClosed(OSError):
+    """A write to standard output when the command was started with it closed."""
+
+
+class _ClosedOutput(io.RawIOBase):
+    """Standard output when it was closed: every write fails, as a write to a closed descriptor does (EBADF)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise StdoutClosed(errno.EBADF, "standard output is closed")
+
+
+def _closed_stdout_fails() -> None:
+    """`cycle ... >&-`: started with descriptor 1 closed, Python has no sys.stdout, and click would print into
+    nothing and exit 0. Give it one whose writes fail (CycleGroup says so in one line, exit 1), and keep
+    descriptor 1 taken by /dev/null, so that no file the command opens (its database) becomes standard output."""
+    import os
+    import sys
+
+    if sys.stdout is not None:
+        return
+    try:
+        os.fstat(1)
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        if fd != 1:
+            os.dup2(fd, 1)
+            os.close(fd)
+    sys.stdout = io.TextIOWrapper(_ClosedOutput(), encoding="utf-8", write_through=True)
 
 
 def _notices() -> None:

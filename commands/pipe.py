@@ -15,7 +15,7 @@ import select
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _EVERY_MS = 100  # how often the watcher looks up from the pipe to see whether the report is done
@@ -30,23 +30,26 @@ def _pipe_fd() -> int | None:
         return None
 
 
-def _watch(fd: int, done: threading.Event) -> None:
+def _watch(fd: int, done: threading.Event, before_exit: Callable[[], None] | None) -> None:
     poller = select.poll()
     poller.register(fd, 0)  # nothing asked: poll reports POLLERR when the pipe's last reader has closed it
     while not done.is_set():
         if poller.poll(_EVERY_MS):
+            if before_exit is not None:
+                before_exit()  # what a `finally` would have tidied (a progress line on the terminal)
             os._exit(141)
 
 
 @contextmanager
-def watching() -> Iterator[None]:
-    """While the `with` lasts, end the process (code 141) as soon as the reader of stdout, a pipe, goes away."""
+def watching(before_exit: Callable[[], None] | None = None) -> Iterator[None]:
+    """While the `with` lasts, end the process (code 141) as soon as the reader of stdout, a pipe, goes away,
+    calling `before_exit` first: os._exit runs no `finally`."""
     fd = _pipe_fd()
     if fd is None or not hasattr(select, "poll"):
         yield
         return
     done = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(fd, done), name="cycle-pipe-watch", daemon=True)
+    watcher = threading.Thread(target=_watch, args=(fd, done, before_exit), name="cycle-pipe-watch", daemon=True)
     watcher.start()
     try:
         yield

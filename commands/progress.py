@@ -8,6 +8,7 @@ done. Piped or redirected, nothing is written at all, so scripts and logs see ex
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ class TerminalProgress:
         self._stream = stream
         self._last = 0.0
         self._shown = False
+        self._ended = False
+        self._lock = threading.Lock()  # the pipe watcher's thread may end the line while the work writes it
 
     def __call__(self, what: str, done: int, total: int) -> None:
         now = time.monotonic()
@@ -31,13 +34,18 @@ class TerminalProgress:
             return
         self._last = now
         share = f" ({min(done * 100 // total, 100)}%)" if total > 0 else ""
-        self._write(f"{_CLEAR}{what}: {done:,} of {total:,} entries{share}")
-        self._shown = True
+        with self._lock:
+            if not self._ended:
+                self._write(f"{_CLEAR}{what}: {done:,} of {total:,} entries{share}")
+                self._shown = True
 
-    def clear(self) -> None:
-        if self._shown:
-            self._write(_CLEAR)
-            self._shown = False
+    def clear(self, for_good: bool = False) -> None:
+        """Wipe the line; `for_good`: and show it no more (the process ends at once, mid-work: commands/pipe.py)."""
+        with self._lock:
+            self._ended = self._ended or for_good
+            if self._shown:
+                self._write(_CLEAR)
+                self._shown = False
 
     def _write(self, text: str) -> None:
         try:
@@ -54,6 +62,9 @@ def _on_a_terminal(stream: TextIO) -> bool:
         return False
 
 
+_showing: list[TerminalProgress] = []  # the progress() whose line is on the terminal now, if any
+
+
 @contextmanager
 def progress() -> Iterator[TerminalProgress | None]:
     """A progress callback while the `with` lasts when stderr is a terminal, else None (nothing is shown)."""
@@ -62,7 +73,16 @@ def progress() -> Iterator[TerminalProgress | None]:
         yield None
         return
     shown = TerminalProgress(stream)
+    _showing.append(shown)
     try:
         yield shown
     finally:
+        _showing.remove(shown)
         shown.clear()
+
+
+def clear_progress() -> None:
+    """Wipe the progress line on the terminal, if one is shown, and show none after: for a process that ends at
+    once, skipping the `finally` that would have cleared it (the pipe watcher's os._exit)."""
+    for shown in list(_showing):
+        shown.clear(for_good=True)

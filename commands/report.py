@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ._common import CONTEXT, QUARTER, out_option, ready_store, write_out
 from .pipe import watching
-from .progress import progress
+from .progress import clear_progress, progress
 
 if TYPE_CHECKING:
     from cycle.db.store import Store
@@ -50,6 +50,13 @@ def _deliver(store: Store, report: dict[str, Any], fmt: str, out: str | None, fo
     _verification_failed(report["chain"])
 
 
+def _watching(out: str | None) -> AbstractContextManager[None]:
+    """Stop the report when the reader of stdout goes (commands/pipe.py), wiping its progress line first; never
+    with --out, whose file write must not be killed halfway. Entered once every input is checked: a bad one is
+    its own error line and exit 2 whatever became of stdout's reader."""
+    return watching(before_exit=clear_progress) if out is None else nullcontext()
+
+
 def _title(heading: dict[str, Any]) -> None:
     """Print a Markdown report's title at once (cycle.headings checked its input), before the long check of the
     record and the rest of the report, which follows as it is made (docs/reports.md)."""
@@ -80,18 +87,19 @@ def report_gate_audit(key: str | None, fmt: str, out: str | None, force: bool, c
     Example:
       cycle report gate-audit camhs --format html --out camhs-gates.html --checkpoint 42:3f1c...
     """
+    from cycle import headings
+
     store = ready_store()
     fmt = "json" if as_json else fmt
     titled = fmt == "md" and out is None
-    with ExitStack() as reading, (watching() if out is None else nullcontext()):  # never kill a --out write
+    heading = headings.gate_audit(store, key, checkpoint)  # every input, before a line is printed or watched
+    with ExitStack() as reading, _watching(out):
         if titled:
-            from cycle import headings
-
-            _title(headings.gate_audit(store, key, checkpoint))
+            _title(heading)
         from cycle import reporting as data
 
         with progress() as told:
-            report = reading.enter_context(data.gate_audit(store, key, checkpoint, told))
+            report = reading.enter_context(data.gate_audit(store, key, checkpoint, told, checked=True))
         _deliver(store, report, fmt, out, force, "gate-audit report", titled)
 
 
@@ -110,16 +118,18 @@ def report_quarterly(quarter: str, fmt: str, out: str | None, force: bool, check
     Example:
       cycle report quarterly --quarter 2026-Q3 --format html --out board-2026-Q3.html
     """
+    from cycle import headings
+
     store = ready_store()
     fmt = "json" if as_json else fmt
     titled = fmt == "md" and out is None
-    with ExitStack() as reading, (watching() if out is None else nullcontext()):  # never kill a --out write
+    heading = headings.quarterly(quarter, checkpoint)  # every input, before a line is printed or watched
+    with ExitStack() as reading, _watching(out):
         if titled:
-            from cycle import headings
-
-            _title(headings.quarterly(quarter, checkpoint))
+            _title(heading)
         from cycle import reporting as data
 
         with progress() as told:
-            report = reading.enter_context(data.quarterly(store, quarter, checkpoint=checkpoint, progress=told))
+            report = reading.enter_context(data.quarterly(store, quarter, checkpoint=checkpoint, progress=told,
+                                                          checked=True))
         _deliver(store, report, fmt, out, force, "quarterly report", titled)

@@ -3,12 +3,14 @@ before the report's long work (the check of the whole record, then the portfolio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cycle.audit.chain import parse_checkpoint
 from cycle.calendar import quarters
 from cycle.db import rows
-from cycle.db.store import Store
+
+if TYPE_CHECKING:
+    from cycle.db.store import Store
 
 
 def gate_audit(store: Store, key: str | None, checkpoint: str | None) -> dict[str, Any]:

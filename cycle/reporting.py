@@ -91,17 +91,18 @@ _PROJECT_ROWS = "SELECT {columns} FROM {table} t JOIN project p ON p.id = t.proj
 
 @contextmanager
 def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = None,
-               progress: Progress | None = None) -> Iterator[dict[str, Any]]:
+               progress: Progress | None = None, checked: bool = False) -> Iterator[dict[str, Any]]:
     """For each gate passed: the criteria as they stood, evidence, decision, waivers; refused attempts;
     every change of accountable body, and (counted at the top) the decisions nobody could verify.
     `chain` holds the whole verification (BadInput first for a checkpoint that is not SEQ:HASH); `progress`
-    hears how it gets on.
+    hears how it gets on. `checked`: the caller has run cycle.headings.gate_audit on these inputs already.
 
     The report's projects are read as they are used (a project's rows and entries at a time), in one read
     transaction that lasts as long as the `with`: memory stays bounded however large the portfolio and its log.
     The counts at the top and the stages are read first, in a pass over the rows they need."""
     key = key or None  # an empty KEY: every project, as before
-    headings.gate_audit(store, key, checkpoint)  # BadInput, ProjectNotFound: before the long check
+    if not checked:
+        headings.gate_audit(store, key, checkpoint)  # BadInput, ProjectNotFound: before the long check
     verified = _verified(store, checkpoint, progress)
     with store.reading(snapshot=True) as sql:
         if key is not None:
@@ -388,9 +389,9 @@ def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
 
 @contextmanager
 def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint: str | None = None,
-              progress: Progress | None = None) -> Iterator[dict[str, Any]]:
+              progress: Progress | None = None, checked: bool = False) -> Iterator[dict[str, Any]]:
     """One page for a board: where every project stood at the quarter's end and what happened in it (`progress`
-    hears how the check of the record gets on).
+    hears how the check of the record gets on; `checked`: the caller has run cycle.headings.quarterly already).
 
     Memory stays bounded however large the portfolio and its log: the log and the tables are read a page at a time,
     and the report's lists (and each project's detail) are kept in a Spill on disk, read back as they are written,
@@ -402,7 +403,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
 
     q = quarters.parse_quarter(quarter)
     today = today or clock.london_today()
-    headings.quarterly(quarter, checkpoint)  # BadInput: before the long check
+    if not checked:
+        headings.quarterly(quarter, checkpoint)  # BadInput: before the long check
     verified = _verified(store, checkpoint, progress)
     with Spill() as spill, store.reading(snapshot=True) as sql:
         everyone = spill.map()  # key -> the project's row (a tuple)

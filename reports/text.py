@@ -7,14 +7,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cycle.inputs import escaped
+
 _MARKUP = re.compile(r"[`*_\[\]~]")
 
 
 def md(value: Any) -> str:
-    """A value shown as written in Markdown, also inside a table cell: no pipes or line breaks, no HTML, and none
-    of the characters that start emphasis, code or a link (a title cannot make a bold 'Approved' or a link)."""
-    text = "" if value is None else str(value)
-    for a, b in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("\r", " "), ("\n", " ")):
+    """A value shown as written in Markdown, also inside a table cell: no pipes or line breaks (a space each), no
+    HTML, none of the characters that start emphasis, code or a link (a title cannot make a bold 'Approved' or a
+    link), and nothing that could move a terminal's cursor or reorder its text (ESC, U+2028 ... shown as \\x1b,
+    \\u2028, as cycle.inputs.escaped shows them in every listing: text a hand edit put in the database)."""
+    text = escaped(("" if value is None else str(value)).replace("\r", " ").replace("\n", " "))
+    for a, b in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;")):
         text = text.replace(a, b)
     return _MARKUP.sub(r"\\\g<0>", text)
 

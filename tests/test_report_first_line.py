@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import shlex
+import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Cli, Database, cycle_exe
-from .test_streaming import many_projects, piped_head
+from .test_streaming import many_entries, many_projects, piped_head
 
 REPORTS = [["report", "quarterly", "--quarter", "2026-Q4"], ["report", "gate-audit"]]
 TITLES = ["# Commissioning portfolio, 2026-Q4", "# Gate audit: all projects"]
@@ -103,12 +106,170 @@ def test_the_watcher_ends_work_that_would_not_write_again(tmp_path: Path) -> Non
     proc.stderr.close()
 
 
-def test_a_report_with_stdout_closed_ends_without_a_traceback(ready: Cli) -> None:
-    # `cycle report gate-audit >&-`, as a careless cron line might: nothing to print to, nothing else goes wrong.
-    done = subprocess.run(["sh", "-c", shlex.join(cycle_exe()) + " report gate-audit >&-"], capture_output=True,
-                          text=True, env=dict(os.environ), timeout=120)
-    assert "Traceback" not in done.stderr
-    assert done.returncode == 0
+CLOSED = ("Error: cannot write the output: standard output is closed; send it to a file, a pipe or /dev/null "
+          "(--out FILE where the command has it)\n")
+
+
+@pytest.mark.parametrize("args", [["report", "gate-audit"], ["report", "quarterly", "--quarter", "2026-Q4", "--json"],
+                                  ["project", "list"], ["audit", "verify"]])
+def test_a_command_with_stdout_closed_says_it_could_not_print(ready: Cli, args: list[str]) -> None:
+    # `cycle project list >&-`, as a careless cron line might: nothing could be printed, and exit 0 would say all
+    # went well. One line and exit 1, as a full disk gives (`> /dev/full`).
+    done = subprocess.run(["sh", "-c", shlex.join([*cycle_exe(), *args]) + " >&-"], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=120)
+    assert (done.returncode, done.stderr) == (1, CLOSED)
+
+
+def test_a_report_with_stdout_closed_still_writes_its_out_file(ready: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "ga.md"
+    done = subprocess.run(["sh", "-c", shlex.join([*cycle_exe(), "report", "gate-audit", "--out", str(out)]) + " >&-"],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert (done.returncode, done.stderr) == (1, CLOSED)  # only "Wrote the gate-audit report to ..." was lost
+    assert out.read_text() == ready("report", "gate-audit").stdout
+
+
+# --- bad input is its own line, whatever became of stdout's reader ------------------------------
+
+BAD_INPUT = {
+    "unknown key": (["report", "gate-audit", "nope"], "Error: No project with key 'nope'."),
+    "checkpoint not SEQ:HASH": (["report", "gate-audit", "camhs", "--checkpoint", "12"],
+                                "Error: checkpoint '12' is not SEQ:HASH"),
+    "empty checkpoint": (["report", "gate-audit", "--checkpoint", ""], "Error: checkpoint '' is not"),
+    "quarterly checkpoint not SEQ:HASH": (["report", "quarterly", "--quarter", "2026-Q4", "--checkpoint", "x:y:z"],
+                                          "Error: checkpoint 'x:y:z' is not SEQ:HASH"),
+    "quarterly empty checkpoint": (["report", "quarterly", "--quarter", "2026-Q4", "--checkpoint", ""],
+                                   "Error: checkpoint '' is not"),
+    "not a quarter": (["report", "quarterly", "--quarter", "2026-Q5"], "Error: --quarter '2026-Q5' is not"),
+}
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"], ["--format", "html"]], ids=["md", "json", "html"])
+@pytest.mark.parametrize("bad", list(BAD_INPUT), ids=list(BAD_INPUT))
+def test_bad_input_is_one_line_and_exit_2_when_stdouts_reader_has_gone(ready: Cli, bad: str,
+                                                                     fmt: list[str]) -> None:
+    # `cycle report gate-audit nope | true`: the reader may be gone before the report starts. The mistake is
+    # still named, with exit 2, not a silent 141 from the pipe's watcher.
+    args, error = BAD_INPUT[bad]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([*cycle_exe(), *args, *fmt], stdout=write, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ), timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 2, done
+    assert done.stderr.startswith(error) and done.stderr.count("\n") == 1
+
+
+# --- a damaged database file ----------------------------------------------------------------------
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("fmt", [[], ["--json"], ["--format", "html"], ["--out", "r.md"], ["--out", "r.html",
+                                                                                          "--format", "html"]],
+                         ids=["md", "json", "html", "out-md", "out-html"])
+@pytest.mark.parametrize("args", REPORTS, ids=["quarterly", "gate-audit"])
+def test_a_report_on_a_damaged_file_fails_as_audit_verify_does(ready: Cli, db: Database, home: Path,
+                                                               args: list[str], fmt: list[str]) -> None:
+    # A page of audit_entry overwritten with junk: SQLite says so as the chain is walked, through the DB-API
+    # cursor. The report says what `audit verify` says, in one line with its exit code, never a traceback.
+    many_entries(db, 1500)  # several pages of entries
+    db.engine.dispose()
+    path = home / "cycle.db"
+    with sqlite3.connect(path) as conn:
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root, *leaves = [n for (n,) in conn.execute("SELECT pageno FROM dbstat WHERE name = 'audit_entry' "
+                                                    "ORDER BY pageno")]
+    conn.close()
+    assert leaves
+    data = bytearray(path.read_bytes())
+    at = (leaves[len(leaves) // 2] - 1) * size
+    data[at:at + size] = b"\xa5" * size
+    path.write_bytes(bytes(data))
+    said = (f"Audit FAILED: the database at {path} is damaged (database disk image is malformed), so nothing in it "
+            f"can be vouched for. Restore it from a backup and verify again.\n")
+    assert ready("audit", "verify", expect=1).stderr == said
+    if "--out" in fmt:
+        fmt = [*fmt[:1], str(home / fmt[1]), *fmt[2:]]
+    result = ready(*args, *fmt, expect=1)
+    assert result.stderr == said
+    assert result.stdout == (TITLES[REPORTS.index(args)] + "\n\n" if not fmt else "")
+    assert sorted(p.name for p in home.iterdir()) == ["cycle.db"]  # no report file, no .part
+
+
+# --- `| head` on a terminal leaves no progress line behind ---------------------------------------
+
+@pytest.mark.parametrize(("args", "title"), list(zip(REPORTS, TITLES, strict=True)))
+def test_a_report_ended_by_head_clears_its_progress_line(ready: Cli, db: Database, args: list[str],
+                                                          title: str) -> None:
+    # `cycle report quarterly | head -1` on a terminal: stderr is the terminal, where the check shows its
+    # progress. The reader goes mid-check; the report ends at once (141), and the line it showed is wiped.
+    many_entries(db, 12000)
+    main, child = pty.openpty()
+    proc = subprocess.Popen([*cycle_exe(), *args], stdout=subprocess.PIPE, stderr=child, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ))
+    os.close(child)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().decode() == title + "\n"
+        shown = b""
+        while b"Checking" not in shown:  # the check has begun, and shows how it gets on
+            assert select.select([main], [], [], 60)[0], shown
+            shown += os.read(main, 1 << 16)
+        proc.send_signal(signal.SIGSTOP)  # mid-check: the reader goes (`head` has its line) before it goes on
+        proc.stdout.close()
+        proc.send_signal(signal.SIGCONT)
+        assert proc.wait(timeout=120) == 141
+        while True:
+            try:
+                chunk = os.read(main, 1 << 16)
+            except OSError:  # EIO: the command has ended and closed its end
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    text = shown.decode()
+    assert text.endswith("\r\x1b[K"), repr(text[-200:])  # the last thing on the terminal: the line wiped
+    assert "Traceback" not in text
+
+
+# --- text a hand edit put in the database --------------------------------------------------------
+
+def test_a_key_or_title_holding_terminal_controls_is_escaped_in_the_title_and_the_body(ready: Cli, db: Database,
+                                                                                     home: Path) -> None:
+    # `project new` refuses such a key; only a tampered database holds one. Printed to a terminal, ESC would be
+    # the start of a command to it, and U+2028 a line break where none was written.
+    key, title = "ca\x1b[2Jmhs\u2028x", "CAMHS\x1b]0;owned\x07\u2028Tiers"
+    db.tamper("UPDATE project SET key = :key, title = :title WHERE key = 'camhs'",
+              params={"key": key, "title": title})
+    shown_key = "ca\\\\x1b\\[2Jmhs\\\\u2028x"  # escaped (\x1b), then Markdown's own escapes
+    for args, first in ((["report", "gate-audit", key], f"# Gate audit: {shown_key}"),
+                        (["report", "gate-audit"], "# Gate audit: all projects"),
+                        (["report", "quarterly", "--quarter", "2026-Q4"], TITLES[0])):
+        printed = ready(*args, expect=1).stdout  # 1: the records check finds the hand edit
+        ready(*args, "--out", str(home / "r.md"), "--force", expect=1)
+        for text in (printed, (home / "r.md").read_text()):
+            assert text.split("\n")[0] == first
+            assert not any(ch in text for ch in "\x1b\x07\u2028"), text
+            assert shown_key in text and "CAMHS\\\\x1b\\]0;owned\\\\x07\\\\u2028Tiers" in text  # still named
+
+
+# --- what docs/reports.md says comes first is what comes first -----------------------------------
+
+def test_the_first_lines_are_as_the_docs_list_them(ready: Cli) -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "reports.md").read_text()
+    assert "first thing under the title" not in docs
+    listed = [line for line in docs.splitlines() if line[:3] in ("1. ", "2. ", "3. ", "4. ", "5. ")]
+    assert [line[:3] for line in listed] == ["1. ", "2. ", "3. ", "4. ", "5. "]
+    assert "title" in listed[0] and "Generated" in listed[1] and "**Audit chain verified**" in listed[2]
+    assert "**Records match the log**" in listed[3]
+    for args in REPORTS:
+        lines = ready(*args).stdout.split("\n")
+        assert lines[0].startswith("# ") and lines[1] == lines[3] == lines[5] == ""
+        assert " Generated " in f" {lines[2]}" and "**Audit chain" not in lines[2]
+        assert lines[4].startswith("**Audit chain verified**: ")
+        assert lines[6].startswith("**Records match the log** (rows compared: ")
 
 
 def test_a_report_written_to_a_file_is_not_ended_when_its_stdout_reader_goes(ready: Cli, tmp_path: Path) -> None:

@@ -49,9 +49,11 @@ def database_error(exc: Exception) -> CycleError:
 
 
 def database_failure(exc: Exception) -> CycleError:
-    """What a person sees for an error of SQLAlchemy's that reached the CLI without passing through a transaction
-    of cycle's (which would have made it a CycleError already)."""
-    return database_error(exc) if isinstance(exc, DBAPIError) else DatabaseFailed(str(exc).splitlines()[0])
+    """What a person sees for an error of SQLAlchemy's, or a driver's own, that reached the CLI without passing
+    through a transaction of cycle's (which would have made it a CycleError already)."""
+    if isinstance(exc, DBAPIError) or not type(exc).__module__.startswith("sqlalchemy"):
+        return database_error(exc)
+    return DatabaseFailed(str(exc).splitlines()[0])
 
 
 def damaged(exc: Exception) -> bool:
