@@ -569,3 +569,14 @@ def test_every_covered_table_says_how_a_project_bundle_picks_its_rows() -> None:
     for table in COVERED:
         column = bundle.owner_column(table)
         assert column is None or column in SQLModel.metadata.tables[table].columns, (table, column)
+
+
+def test_an_entry_as_read_has_the_columns_the_chain_hashes_and_a_bundle_holds() -> None:
+    """One list of an entry's columns (cycle.audit.hashes.ENTRY_COLUMNS): the entry read, the CSV export and a
+    bundle's entries give them in its order."""
+    from cycle.audit.chain import Entry
+    from cycle.audit.export import COLUMNS
+    from cycle.audit.hashes import ENTRY_COLUMNS
+
+    assert Entry._fields == (*ENTRY_COLUMNS, "damaged")
+    assert COLUMNS == [*ENTRY_COLUMNS, "damaged"]

@@ -36,7 +36,7 @@ import orjson
 
 from cycle.errors import BadInput
 
-from .hashes import GENESIS, digest, row_image, walk_rows
+from .hashes import ENTRY_COLUMNS, GENESIS, digest, row_image, walk_rows
 from .images import COVERED
 
 FORMAT = "cycle audit bundle"
@@ -48,7 +48,6 @@ RECORDS = "records.jsonl"
 CHECKPOINT = "checkpoint.txt"
 README = "README.txt"
 FILES = (META, ENTRIES, RECORDS, CHECKPOINT, README)  # what the manifest lists, in this order
-ENTRY_FIELDS = ("seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash")
 
 #: Tables no project owns (people, programmes, workflows, deputies): in a whole bundle, never in a project's.
 SHARED = ("programme", "person", "person_role", "workflow_version", "deputy")
@@ -335,13 +334,13 @@ def _entry_row(line: bytes, n: int) -> tuple[Any, ...]:
         raise _Failed(ENTRIES, f"is not a JSON object ({exc})", n) from None
     if not isinstance(entry, dict):
         raise _Failed(ENTRIES, "is not a JSON object", n)
-    missing = [name for name in ENTRY_FIELDS if name not in entry]
+    missing = [name for name in ENTRY_COLUMNS if name not in entry]
     if missing:
         raise _Failed(ENTRIES, f"has no {missing[0]!r} field", n, entry.get("seq") if type(entry.get("seq")) is
                       int else None)
     if entry.get("damaged"):
         raise _Failed(ENTRIES, f"the entry was damaged in the database ({entry['damaged']})", n, entry["seq"])
-    return tuple(entry[name] for name in ENTRY_FIELDS)
+    return tuple(entry[name] for name in ENTRY_COLUMNS)
 
 
 class _Replay:

@@ -24,8 +24,8 @@ from cycle.calendar.clock import utc_now
 from cycle.db import rows
 from cycle.errors import BadInput
 
-from . import bundle, chain
-from .hashes import _shown
+from . import bundle, chain, signing
+from .hashes import ENTRY_COLUMNS, _shown
 
 if TYPE_CHECKING:
     from cycle.db.store import Store
@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 FORMATS = ("csv", "jsonl")
 #: The CSV's columns: an entry's columns as the chain holds them (the payload as the text hashed), and
 #: `damaged` saying which column holds what cycle never writes there (empty for a sound entry).
-COLUMNS = ["seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash",
-           "damaged"]
+COLUMNS = [*ENTRY_COLUMNS, "damaged"]
 _BATCH = 200
 
 
@@ -245,8 +244,6 @@ def export_bundle(store: Store, out: str, *, actor: str, project: str | None = N
     what the bundle would hold."""
     import shutil
 
-    from . import signing
-
     path = check_folder(out, force)
     actor = store.actor(actor)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
@@ -264,7 +261,7 @@ def export_bundle(store: Store, out: str, *, actor: str, project: str | None = N
                 found = sql.one("SELECT min(seq) AS seq FROM audit_entry WHERE project = :key", key=project)
                 first = found.seq if found and type(found.seq) is int else 0
             head_seq, head_hash = chain.head(sql)
-            signed = _latest_signed(sql, signing)
+            signed = _latest_signed(sql)
             if first == 0 or first > head_seq:
                 raise BadInput(f"project {project} has no audit entries to export")
             if signed.seq < first:
@@ -328,23 +325,19 @@ def export_bundle(store: Store, out: str, *, actor: str, project: str | None = N
     return ExportedBundle(str(path), project, first, head_seq, records[0], signed.as_dict(), manifest_sha, entry.seq)
 
 
-def _latest_signed(sql: Any, signing: Any) -> Any:
-    """The newest signed checkpoint the log keeps, as signed (cycle.audit.signing.Signed); BadInput without one."""
-    found = sql.rows_of_any_text("SELECT seq, payload FROM audit_entry WHERE action = :action ORDER BY seq DESC "
-                                 "LIMIT 1", action=signing.ACTION)
-    if not found:
+def _latest_signed(sql: Any) -> signing.Signed:
+    """The newest signed checkpoint the log keeps, as signed; BadInput without one, or when it cannot be read."""
+    found = signing.newest(sql)
+    if found is None:
         raise BadInput("the log keeps no signed checkpoint, and a bundle is checked against one: sign the head "
                        "first with: cycle audit checkpoint --sign")
-    seq, payload = found[0]
-    try:
-        p = chain.read_payload(payload if isinstance(payload, str) else None)
-        kept = signing.Signed(p["seq"], p["hash"], p["at"], p["key"], p["document"])
-        if not (type(kept.seq) is int and isinstance(kept.document, str) and kept.document.isascii()):
-            raise chain.Unreadable("a field has the wrong type")
-    except chain.PAYLOAD_ERRORS as exc:
-        raise BadInput(f"the latest signed checkpoint (entry {seq}) cannot be read ({chain.why_unreadable(exc)}): "
-                       f"sign the head again with: cycle audit checkpoint --sign") from None
-    return kept
+    document = found.payload.get("document")
+    if found.fields is None or not (isinstance(document, str) and document.isascii()):
+        why = found.unreadable or ("no 'document' field" if "document" not in found.payload else
+                                   "a field has the wrong type")
+        raise BadInput(f"the latest signed checkpoint (entry {found.entry}) cannot be read ({why}): sign the head "
+                       f"again with: cycle audit checkpoint --sign")
+    return signing.Signed(**found.fields, document=document)
 
 
 def _place(temp: Path, path: Path, out: str, force: bool) -> Path | None:

@@ -389,29 +389,52 @@ def _verifies(key: Ed25519PublicKey, body: bytes, signature: bytes) -> bool:
     return True
 
 
-def latest(store: Store) -> dict[str, Any] | None:
-    """The newest signed checkpoint the log keeps (`audit.checkpoint`), as the reports print it: its seq, hash, at,
-    key and the entry holding it; `unreadable` instead when that entry's payload is not what signing writes. None
-    when nothing has been signed yet."""
+@dataclass(frozen=True)
+class Kept:
+    """The newest `audit.checkpoint` entry (`entry`, its sequence number): the checkpoint its payload keeps (`fields`:
+    seq, hash, at and key; `payload`: all of it, the signed document included), or why that cannot be read."""
+
+    entry: int
+    fields: dict[str, Any] | None
+    payload: dict[str, Any]
+    unreadable: str | None = None
+
+
+def newest(sql: Any) -> Kept | None:
+    """The newest signed checkpoint the log keeps, in the caller's transaction; None when nothing has been signed
+    yet. Its fields have the types signing writes, else `unreadable` says why."""
     from . import chain
 
-    with store.reading() as sql:
-        found = sql.rows_of_any_text("SELECT seq, payload FROM audit_entry WHERE action = :action "
-                                     "ORDER BY seq DESC LIMIT 1", action=ACTION)
+    found = sql.rows_of_any_text("SELECT seq, payload FROM audit_entry WHERE action = :action ORDER BY seq DESC "
+                                 "LIMIT 1", action=ACTION)
     if not found:
         return None
     entry, payload = found[0]
+    p: dict[str, Any] = {}
     try:
         p = chain.read_payload(payload if isinstance(payload, str) else None)
         kept = {"seq": p["seq"], "hash": p["hash"], "at": p["at"], "key": p["key"]}
         if not (type(kept["seq"]) is int and all(isinstance(kept[k], str) for k in ("hash", "at", "key"))):
             raise chain.Unreadable("a field has the wrong type")
     except chain.PAYLOAD_ERRORS as exc:
-        return {"entry": entry, "unreadable": chain.why_unreadable(exc)}
-    distrust = _distrust(store, p.get("document"), kept)
+        return Kept(entry, None, p, chain.why_unreadable(exc))
+    return Kept(entry, kept, p)
+
+
+def latest(store: Store) -> dict[str, Any] | None:
+    """The newest signed checkpoint the log keeps (`audit.checkpoint`), as the reports print it: its seq, hash, at,
+    key and the entry holding it; `unreadable` instead when that entry's payload is not what signing writes. None
+    when nothing has been signed yet."""
+    with store.reading() as sql:
+        found = newest(sql)
+    if found is None:
+        return None
+    if found.fields is None:
+        return {"entry": found.entry, "unreadable": found.unreadable}
+    distrust = _distrust(store, found.payload.get("document"), found.fields)
     if distrust is not None:  # the reports say so rather than print it as signed
-        return {"entry": entry, "unreadable": f"not trusted: {distrust}"}
-    return {**kept, "entry": entry}
+        return {"entry": found.entry, "unreadable": f"not trusted: {distrust}"}
+    return {**found.fields, "entry": found.entry}
 
 
 def _own_public_key() -> Ed25519PublicKey | None:
