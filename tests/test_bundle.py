@@ -571,6 +571,15 @@ def test_every_covered_table_says_how_a_project_bundle_picks_its_rows() -> None:
         assert column is None or column in SQLModel.metadata.tables[table].columns, (table, column)
 
 
+def test_every_covered_table_is_placed_once_in_the_table_of_ownership() -> None:
+    """OWNERS is the one place: a covered table missing from it (or one that is not covered) fails here, not in a
+    project's bundle."""
+    assert list(bundle_module.OWNERS) == list(COVERED)
+    for table, owner in bundle_module.OWNERS.items():
+        if owner is not None and owner[1] not in (bundle_module.PROJECT, bundle_module.KEY):
+            assert bundle_module.OWNERS[owner[1]] is not None, table  # owned through a row a project owns
+
+
 def test_an_entry_as_read_has_the_columns_the_chain_hashes_and_a_bundle_holds() -> None:
     """One list of an entry's columns (cycle.audit.hashes.ENTRY_COLUMNS): the entry read, the CSV export and a
     bundle's entries give them in its order."""

@@ -49,25 +49,45 @@ CHECKPOINT = "checkpoint.txt"
 README = "README.txt"
 FILES = (META, ENTRIES, RECORDS, CHECKPOINT, README)  # what the manifest lists, in this order
 
-#: Tables no project owns (people, programmes, workflows, deputies): in a whole bundle, never in a project's.
-SHARED = ("programme", "person", "person_role", "workflow_version", "deputy")
+#: What an owner column holds: the project's id (the project's own row names itself by its id), or its key; any other
+#: value of OWNERS names the covered table whose row owns it in turn.
+PROJECT, KEY = "project", "key"
+#: Which project owns a row of each covered table: (the column that says, what it holds); None for a table no project
+#: owns (people, programmes, workflows, deputies: in a whole bundle, never in a project's). The one place a covered
+#: table is placed: a project's bundle picks its rows (cycle.audit.export) and its check tells them (below) by it.
+OWNERS: dict[str, tuple[str, str] | None] = {
+    "project": ("id", PROJECT), "programme": None, "evidence": ("project_id", PROJECT),
+    "decision": ("project_id", PROJECT), "waiver": ("project_id", PROJECT), "gate_request": ("project_id", PROJECT),
+    "milestone": ("project_id", PROJECT), "contract": ("project_id", PROJECT),
+    "contract_funder": ("contract_id", "contract"), "procurement": ("project_id", PROJECT),
+    "procurement_step": ("procurement_id", "procurement"), "link": ("project_id", PROJECT), "person": None,
+    "person_role": None, "deputy": None, "review_meeting": ("project_id", PROJECT), "kpi": ("contract_id", "contract"),
+    "kpi_target": ("kpi_id", "kpi"), "kpi_value": ("kpi_id", "kpi"), "action": ("project_id", PROJECT),
+    "kpi_assessment": ("contract_id", "contract"), "outbox": ("project", KEY),
+    "delivery_attempt": ("outbox_id", "outbox"), "workflow_version": None}
+#: Tables no project owns.
+SHARED = tuple(table for table, owner in OWNERS.items() if owner is None)
 #: Tables whose rows belong to a project through another table's row: (the column naming it, that table).
-THROUGH = {"contract_funder": ("contract_id", "contract"), "procurement_step": ("procurement_id", "procurement"),
-           "kpi": ("contract_id", "contract"), "kpi_target": ("kpi_id", "kpi"), "kpi_value": ("kpi_id", "kpi"),
-           "kpi_assessment": ("contract_id", "contract"), "delivery_attempt": ("outbox_id", "outbox")}
+THROUGH = {table: owner for table, owner in OWNERS.items() if owner is not None and owner[1] not in (PROJECT, KEY)}
 
 
 def owner_column(table: str) -> str | None:
     """The column that ties a row of `table` to its project (or, for THROUGH, to its parent row); None for SHARED."""
-    if table in SHARED:
-        return None
-    if table == "project":
-        return "id"
-    if table == "outbox":
-        return "project"  # the project's key
-    if table in THROUGH:
-        return THROUGH[table][0]
-    return "project_id"
+    owner = OWNERS[table]
+    return None if owner is None else owner[0]
+
+
+def owned(table: str) -> str:
+    """The SQL condition that picks a project's rows of `table` (:pid, the project's id; :key, its key), which a
+    project owns (not SHARED)."""
+    owner = OWNERS[table]
+    assert owner is not None, table
+    column, holds = owner
+    if holds == PROJECT:
+        return f"{column} = :pid"
+    if holds == KEY:
+        return f"{column} = :key"
+    return f"{column} IN (SELECT id FROM {holds} WHERE {owned(holds)})"
 
 
 def readme(project: str | None) -> str:
@@ -396,25 +416,25 @@ class _Replay:
 @dataclass
 class _Owners:
     """A project bundle's project (its id and key) and the rows of it seen so far: a row's own table tells whose
-    it is (cycle.audit.bundle.owner_column)."""
+    it is (OWNERS)."""
 
     key: str | None
     project_id: int | None = None
     seen: dict[str, set[int]] = field(default_factory=dict)
 
-    def owns(self, table: str, owner: Any, row_id: int) -> bool:
+    def owns(self, table: str, owner: Any) -> bool:
+        """A row of `table` whose owner column (OWNERS) holds `owner` is the project's."""
         if self.key is None:
             return True
-        column = owner_column(table)
-        if column is None:
+        placed = OWNERS[table]
+        if placed is None:
             return False
-        if table == "project":
-            return row_id == self.project_id
-        if table == "outbox":
+        holds = placed[1]
+        if holds == PROJECT:
+            return bool(owner == self.project_id)
+        if holds == KEY:
             return bool(owner == self.key)
-        if table in THROUGH:
-            return owner in self.seen.get(THROUGH[table][1], ())
-        return bool(owner == self.project_id)
+        return owner in self.seen.get(holds, ())
 
 
 def _label(table: str, row_id: Any, row: dict[str, Any] | None = None) -> str:
@@ -450,7 +470,7 @@ def _records(root: Path, replay: _Replay, checked: Checked, cp_seq: int) -> None
     tables: set[str] = set()
 
     def missing(table: str, row_id: int, seq: int, kept: bytes | None, owner: Any) -> None:
-        if kept is not None and owners.owns(table, owner, row_id):
+        if kept is not None and owners.owns(table, owner):
             raise _Failed(RECORDS, f"lacks {_label(table, row_id)}, which entry {seq:,} recorded (it was removed from "
                                    f"the bundle)", None, seq)
 
@@ -512,7 +532,7 @@ def _record_checked(root: Path, replay: _Replay, owners: _Owners, table: str, ro
     if table == "project" and owners.key is not None and row.get("key") == owners.key:
         owners.project_id = row_id
     column = owner_column(table)
-    if not owners.owns(table, row.get(column) if column else None, row_id):
+    if not owners.owns(table, row.get(column) if column else None):
         raise _Failed(RECORDS, f"{label} is not project {owners.key}'s: a project's bundle holds its rows only", n)
     owners.seen.setdefault(table, set()).add(row_id) if owners.key is not None else None
     if known is None:

@@ -180,18 +180,6 @@ def check_folder(out: str, force: bool) -> Path:
     return path
 
 
-def _owned(table: str) -> str:
-    """The condition that picks a project's rows of `table` (:pid, its id; :key, its key)."""
-    if table == "project":
-        return "id = :pid"
-    if table == "outbox":
-        return "project = :key"
-    if table in bundle.THROUGH:
-        column, parent = bundle.THROUGH[table]
-        return f"{column} IN (SELECT id FROM {parent} WHERE {_owned(parent)})"
-    return "project_id = :pid"
-
-
 def _json_line(value: dict[str, Any]) -> str:
     """One line of a bundle's JSON Lines: ASCII (any text survives, lone surrogates too); a value JSON cannot hold
     (binary data written by hand) as cycle shows it, which then matches no image."""
@@ -204,9 +192,9 @@ def _records(sql: Any, project: tuple[int, str] | None) -> Iterator[str]:
     from .images import COVERED
 
     for table in COVERED:
-        if project is not None and bundle.owner_column(table) is None:
+        if project is not None and bundle.OWNERS[table] is None:
             continue
-        where = f" WHERE {_owned(table)}" if project is not None else ""
+        where = f" WHERE {bundle.owned(table)}" if project is not None else ""
         params = {"pid": project[0], "key": project[1]} if project is not None else {}
         query = f"SELECT * FROM {table}{where} ORDER BY id"
         done = 0
