@@ -185,15 +185,8 @@ def check(out: str, force: bool) -> Path:
         raise BadInput("--out is empty: give a folder for the site, e.g. --out governance-site")
     if "\x00" in out:
         raise BadInput("--out holds a NUL character: give a folder name")
-    path = Path(os.path.abspath(Path(out).expanduser()))  # `..` resolved: the new folder goes beside DIR itself
-    for own in outfile.own_files():
-        if outfile._same(path, own) or outfile._inside(own, path):
-            raise BadInput(f"--out {out} is or holds one of cycle's own files ({own}): choose another folder; "
-                           f"--force does not change this")
-    for folder in outfile.own_folders():
-        if outfile._inside(path, folder) or outfile._inside(folder, path):
-            raise BadInput(f"--out {out} is, holds or is in {folder}, a folder cycle reads its own files from: "
-                           f"choose another folder; --force does not change this")
+    # `..` resolved: the new folder goes beside DIR itself
+    path = Path(os.path.abspath(outfile.check_place(out, folder=True, holds=True)))
     try:
         path.lstat()
     except (FileNotFoundError, NotADirectoryError):
@@ -202,8 +195,6 @@ def check(out: str, force: bool) -> Path:
         raise BadInput(f"cannot use --out {out}: {exc.strerror or exc}; choose another folder") from None
     if path.is_symlink():
         raise BadInput(f"--out {out} is a symbolic link: give the folder itself")
-    if not path.parent.is_dir():
-        raise BadInput(f"folder {path.parent} does not exist: create it or choose another --out")
     if path.exists():
         if not path.is_dir():
             raise BadInput(f"--out {out} is not a folder: give a new folder, or one a site was built in")

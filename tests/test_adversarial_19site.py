@@ -174,3 +174,15 @@ def test_an_out_folder_named_with_dot_dot_is_rebuilt(run: Cli, tmp_path: Path) -
         f"Wrote the governance site to {site};")
     assert "CAMHS renamed" in (site / "index.html").read_text(encoding="utf-8")
     assert sorted(p.name for p in (site / "projects").iterdir()) == ["camhs.html"]
+
+
+def test_a_stream_given_as_the_site_folder_is_refused_as_it_is_for_a_bundle(
+        run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--out -` made a folder named "-" (and /dev/stdout was "a symbolic link"): the check of where a command may
+    write is outfile's, the same for a report, a bundle and a site."""
+    run("init")
+    monkeypatch.chdir(tmp_path)
+    for out in ("-", "/dev/stdout"):
+        assert run("site", "build", "--out", out, expect=2).stderr == (
+            f"Error: --out {out} is a stream, not a folder: name a new folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]

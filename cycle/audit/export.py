@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cycle import config, csvout, outfile
+from cycle import csvout, outfile
 from cycle.calendar.clock import utc_now
 from cycle.db import rows
 from cycle.errors import BadInput
@@ -143,25 +143,8 @@ def check_folder(out: str, force: bool) -> Path:
     else BadInput saying why."""
     if not out.strip() or "\x00" in out:
         raise BadInput("--bundle needs a folder name, e.g. --bundle audit-bundle-2027-03-31")
-    path = Path(out).expanduser()
     try:
-        for own in outfile.own_files():
-            if outfile._same(path, own):
-                what = "cycle's database" if own.name.endswith((".db", "-wal", "-shm", "-journal")) else \
-                    "one of cycle's own files"
-                raise BadInput(f"--bundle {out} is {what} ({own}): choose a new folder; --force does not change "
-                               f"this")
-        if out.strip() == "-" or outfile._a_stream(path):
-            raise BadInput(f"--bundle {out} is a stream, not a folder: name a new folder")
-        if outfile._same(path, config.home()):
-            raise BadInput(f"--bundle {out} is cycle's own folder ({config.home()}): name a new folder; --force does "
-                           f"not change this")
-        for folder in outfile.own_folders():
-            if outfile._inside(path, folder) or outfile._same(path, folder):
-                raise BadInput(f"--bundle {out} is in {folder}, where cycle keeps its own files: choose a folder "
-                               f"elsewhere; --force does not change this")
-        if not path.parent.is_dir():
-            raise BadInput(f"folder {path.parent} does not exist: create it or choose another --bundle")
+        path = outfile.check_place(out, option="--bundle", folder=True)
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             raise BadInput(f"--bundle {out} is {'a link' if path.is_symlink() else 'a file'}, not a folder: choose a "
                            f"new folder; --force does not change this")
