@@ -320,6 +320,28 @@ def test_a_file_added_to_the_bundle_is_named(run: Cli, whole: Path, key: str) ->
                                        "added after the export).\n")
 
 
+def test_a_checkpoint_too_long_a_pipe_or_a_link_is_named_as_such(run: Cli, whole: Path, key: str,
+                                                                 tmp_path: Path) -> None:
+    """checkpoint.txt is read as every small file of a bundle is: one past 64 KiB was cut short there and then
+    reported as a bad signature; a pipe was "missing from the bundle"."""
+    document = (whole / "checkpoint.txt").read_text()
+    (whole / "checkpoint.txt").write_text(document + "x" * 70_000 + "\n")
+    resum(whole)
+    assert failed(run, whole, key) == ("Bundle FAILED: checkpoint.txt is longer than an export ever writes it "
+                                       "(65,536 bytes): it was changed after the export.\n")
+    (whole / "checkpoint.txt").write_text(document)
+    resum(whole)
+    (whole / "checkpoint.txt").unlink()
+    os.mkfifo(whole / "checkpoint.txt")
+    assert failed(run, whole, key) == ("Bundle FAILED: checkpoint.txt is not a regular file (a pipe or a device), "
+                                       "which an export never writes (the bundle was changed after the export).\n")
+    (whole / "checkpoint.txt").unlink()
+    (tmp_path / "elsewhere.txt").write_text(document)
+    (whole / "checkpoint.txt").symlink_to(tmp_path / "elsewhere.txt")
+    assert failed(run, whole, key) == ("Bundle FAILED: checkpoint.txt is a link to another file, which an export "
+                                       "never writes (the bundle was changed after the export).\n")
+
+
 def test_the_checkpoint_or_its_signature_edited_or_another_key_is_named(run: Cli, whole: Path, key: str,
                                                                         tmp_path: Path) -> None:
     document = (whole / "checkpoint.txt").read_text()

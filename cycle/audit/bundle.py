@@ -181,27 +181,45 @@ _SUM_LINE = re.compile(r"([0-9a-f]{64})  ([^\n/\\]+)")
 #: The most a manifest or bundle.json can hold (an export writes a few hundred bytes): a longer one is not read
 #: whole, so that a hostile bundle cannot make the check take the machine's memory.
 SMALL = 1 << 20
+#: The most checkpoint.txt can hold (a signed checkpoint is a few hundred bytes).
+CHECKPOINT_SIZE = 64 * 1024
+_CHANGED = "which an export never writes (the bundle was changed after the export)"
 
 
-def _small(root: Path, name: str) -> bytes:
-    """The bytes of `name`, one of the bundle's small files; _Failed if it is a link or longer than SMALL."""
+def _regular(root: Path, name: str) -> Path:
+    """root/name, once it is a regular file of the bundle; _Failed when it is a link, a pipe or a device, or missing."""
     path = root / name
     if path.is_symlink():
-        raise _Failed(name, "is a link to another file, which an export never writes (the bundle was changed "
-                            "after the export)")
-    with open(path, "rb") as f:
-        data = f.read(SMALL + 1)
-    if len(data) > SMALL:
-        raise _Failed(name, f"is longer than an export ever writes it ({SMALL:,} bytes): it was changed after the "
-                            f"export")
-    return data
+        raise _Failed(name, f"is a link to another file, {_CHANGED}")
+    if not path.is_file():
+        if path.exists():
+            raise _Failed(name, f"is not a regular file (a pipe or a device), {_CHANGED}")
+        raise _Failed(name, "is missing from the bundle (the manifest lists it)")
+    return path
+
+
+def _small(root: Path, name: str, limit: int = SMALL) -> bytes:
+    """The bytes of `name`, one of the bundle's small files (read as cycle reads any small file it is given,
+    cycle.audit.signing.read_small); _Failed if it is a link, a pipe or a device, longer than `limit`, or cannot be
+    read."""
+    from .signing import NotRegular, TooLarge, read_small
+
+    try:
+        return read_small(_regular(root, name), name, limit)
+    except NotRegular:  # it became one after the look above
+        raise _Failed(name, f"is not a regular file (a pipe or a device), {_CHANGED}") from None
+    except TooLarge:
+        raise _Failed(name, f"is longer than an export ever writes it ({limit:,} bytes): it was changed after the "
+                            f"export") from None
+    except OSError as exc:
+        raise _Failed(name, f"cannot be read ({exc.strerror or exc})") from None
 
 
 def _manifest(root: Path) -> None:
     try:
         text = _small(root, MANIFEST).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _Failed(MANIFEST, f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise _Failed(MANIFEST, f"cannot be read ({exc})") from None
     listed: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), 1):
         found = _SUM_LINE.fullmatch(line)
@@ -216,12 +234,7 @@ def _manifest(root: Path) -> None:
     for name, wanted in listed.items():
         if name not in FILES:
             raise _Failed(MANIFEST, f"lists {name}, which is no file of a bundle (the manifest was edited)")
-        path = root / name
-        if path.is_symlink():
-            raise _Failed(name, "is a link to another file, which an export never writes (the bundle was changed "
-                                "after the export)")
-        if not path.is_file():
-            raise _Failed(name, "is missing from the bundle (the manifest lists it)")
+        path = _regular(root, name)
         sha = hashlib.sha256()
         try:
             with open(path, "rb") as f:
@@ -280,11 +293,10 @@ def _verify(root: Path, public_key: bytes, key_name: str, checked: Checked) -> N
     _manifest(root)
     meta = _meta(root)
     checked.project = project = meta["project"]
-    if (root / README).read_bytes() != readme(project).encode():
+    if _small(root, README) != readme(project).encode():
         raise _Failed(README, "is not the README an export writes: its instructions were changed after the export")
+    document = _small(root, CHECKPOINT, CHECKPOINT_SIZE)
     try:
-        with open(root / CHECKPOINT, "rb") as f:
-            document = f.read(64 * 1024)
         signed = signing.check(document, CHECKPOINT, public_key, key_name)
     except (signing.BadSignature, BadInput) as exc:
         raise _Failed(None, str(exc)) from None

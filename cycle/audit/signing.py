@@ -95,17 +95,25 @@ def _check_private(path: Path, wanted: int) -> None:
                        f"key: make it yours with: chown {os.geteuid()} {path}")
 
 
+class NotRegular(BadInput):
+    """A pipe or a device where a small file was expected."""
+
+
+class TooLarge(BadInput):
+    """A file longer than the small file expected."""
+
+
 def read_small(path: str | Path, what: str, limit: int = 64 * 1024,
                fix: str = "copy it to a file and give that") -> bytes:
-    """The bytes of a small regular file. BadInput for a FIFO or a device (reading one waits for a writer or never
-    ends) or a file over `limit`; OSError as the system gives it (no such file, a folder ...)."""
+    """The bytes of a small regular file. NotRegular (BadInput) for a FIFO or a device (reading one waits for a writer
+    or never ends), TooLarge for a file over `limit`; OSError as the system gives it (no such file, a folder ...)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO with no writer opens at once
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
         if not stat.S_ISREG(st.st_mode):
-            raise BadInput(f"{what} {path} is not a regular file (a pipe or a device): {fix}")
+            raise NotRegular(f"{what} {path} is not a regular file (a pipe or a device): {fix}")
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, limit + 1 - size)
@@ -116,7 +124,7 @@ def read_small(path: str | Path, what: str, limit: int = 64 * 1024,
     finally:
         os.close(fd)
     if size > limit:
-        raise BadInput(f"{what} {path} is too large to be a checkpoint or a key (over {limit // 1024} KB)")
+        raise TooLarge(f"{what} {path} is too large to be a checkpoint or a key (over {limit // 1024} KB)")
     return b"".join(chunks)
 
 
