@@ -218,8 +218,24 @@ def test_entries_reordered_are_named(run: Cli, whole: Path, key: str) -> None:
     entries[4], entries[5] = entries[5], entries[4]
     write_lines(whole, "entries.jsonl", entries)
     resum(whole)
-    assert failed(run, whole, key) == ("Bundle FAILED: entries.jsonl line 5 (entry 5): entry 5 is missing (found 6 "
-                                       "next).\n")
+    assert failed(run, whole, key) == ("Bundle FAILED: entries.jsonl line 5 (entry 5): entries are out of order: "
+                                       "entry 6 comes before entry 5 (at line 6).\n")
+
+
+@pytest.mark.parametrize("name", ["entries.jsonl", "records.jsonl"])
+def test_a_line_longer_than_an_export_writes_is_named_not_read_whole(run: Cli, whole: Path, key: str, name: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line of a gigabyte was read whole; past the limit (made small here, to stand for it) the check stops
+    there and names it."""
+    limit = max(len(line) for n in ("entries.jsonl", "records.jsonl") for line in (whole / n).read_bytes().splitlines(
+        keepends=True)) + 100
+    monkeypatch.setattr(bundle_module, "LINE", limit)
+    items = lines(whole, name)
+    items[2]["padding"] = "x" * (2 * limit)
+    write_lines(whole, name, items)
+    resum(whole)
+    assert failed(run, whole, key) == (f"Bundle FAILED: {name} line 3: it is too long (over {limit:,} bytes, more "
+                                       f"than an export writes a line): the file was changed after the export.\n")
 
 
 def test_an_entry_edited_and_the_chain_rehashed_after_it_is_caught_by_the_signed_checkpoint(

@@ -28,6 +28,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,7 +311,7 @@ def _verify(root: Path, public_key: bytes, key_name: str, checked: Checked) -> N
                           start=(first, _first_prev(root / ENTRIES)) if project is not None else (1, GENESIS))
         checked.first, checked.last = first, chain.head_seq
         if not chain.ok:
-            _chain_failed(chain, checked, signed.seq)
+            _chain_failed(chain, checked, signed.seq, root / ENTRIES)
         if checked.entries == 0:
             raise _Failed(ENTRIES, "holds no entries")
         for key, wanted in (("to", checked.last), ("count", checked.entries)):
@@ -322,7 +323,7 @@ def _verify(root: Path, public_key: bytes, key_name: str, checked: Checked) -> N
         raise _Failed(META, f"says {meta.get('records')} records, but {RECORDS} holds {checked.records}")
 
 
-def _chain_failed(chain: Any, checked: Checked, cp_seq: int) -> None:
+def _chain_failed(chain: Any, checked: Checked, cp_seq: int, path: Path) -> None:
     if chain.untrusted:
         raise _Failed(ENTRIES, f"its hash differs from the signed checkpoint's, so entries {chain.untrusted[0]:,} to "
                                f"{chain.untrusted[1]:,} cannot be trusted: they hang together but do not lead to the "
@@ -331,14 +332,58 @@ def _chain_failed(chain: Any, checked: Checked, cp_seq: int) -> None:
     if chain.bad_seq == cp_seq and chain.problem and "cut off" in chain.problem:
         raise _Failed(ENTRIES, f"ends at entry {chain.head_seq:,}, but the signed checkpoint is of entry "
                                f"{cp_seq:,}: entries were cut off")
-    raise _Failed(ENTRIES, chain.problem or "is not a chain", chain.entries + 1, chain.bad_seq)
+    line = chain.entries + 1
+    later = _out_of_order(path, line, chain.bad_seq)
+    if later is not None:
+        raise _Failed(ENTRIES, f"entries are out of order: entry {later[0]:,} comes before entry {chain.bad_seq:,} "
+                               f"(at line {later[1]:,})", line, chain.bad_seq)
+    raise _Failed(ENTRIES, chain.problem or "is not a chain", line, chain.bad_seq)
+
+
+def _out_of_order(path: Path, line: int, seq: int) -> tuple[int, int] | None:
+    """When `line` of entries.jsonl holds another entry than `seq`, the one it should, and entry `seq` is on a later
+    line: (the entry `line` holds, the line `seq` is on). None otherwise."""
+    found: int | None = None
+    with open(path, "rb") as f, suppress(_Failed):  # a line past the limit: the walk had not come to it
+        for n, text in _lines(f, ENTRIES):
+            if n < line:
+                continue
+            try:
+                entry = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                entry = None
+            at = entry.get("seq") if isinstance(entry, dict) else None
+            if n == line:
+                if type(at) is not int or at == seq:
+                    return None
+                found = at
+            elif found is not None and at == seq:
+                return found, n
+    return None
+
+
+#: The longest line entries.jsonl or records.jsonl may hold: an export writes an entry or a record a line, the
+#: longest a few megabytes; a longer line is not read whole, so that a hostile bundle cannot make the check take the
+#: machine's memory.
+LINE = 64 << 20
+
+
+def _lines(f: Any, name: str) -> Iterator[tuple[int, bytes]]:
+    """The lines of the bundle's file `name` (open as `f`), numbered from 1; _Failed at one longer than LINE."""
+    n = 0
+    while line := f.readline(LINE + 1):
+        n += 1
+        if len(line) > LINE:
+            raise _Failed(name, f"it is too long (over {LINE:,} bytes, more than an export writes a line): the file "
+                                f"was changed after the export", n)
+        yield n, line
 
 
 def _first_prev(path: Path) -> str:
     """The previous-hash of a project bundle's first entry, taken as given: the chain checks from there on."""
     with open(path, "rb") as f:
-        line = f.readline()
-    prev = _entry_row(line, 1)[8] if line else GENESIS
+        first = next(_lines(f, ENTRIES), None)
+    prev = _entry_row(first[1], 1)[8] if first else GENESIS
     return prev if isinstance(prev, str) else GENESIS
 
 
@@ -346,7 +391,7 @@ def _entries(path: Path, replay: _Replay, checked: Checked) -> Iterator[list[tup
     """The entries in `path` as rows for walk_rows, a batch at a time; each replayed (`replay`) as it passes."""
     batch: list[tuple[Any, ...]] = []
     with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
+        for n, line in _lines(f, ENTRIES):
             row = _entry_row(line, n)
             checked.entries = n
             if replay.project is not None and row[3] == replay.project:
@@ -415,7 +460,7 @@ class _Replay:
     def image(self, root: Path, seq: int, table: str, row_id: int) -> dict[str, Any]:
         """The image of table #row_id entry `seq` holds (read again: only its fingerprint was kept)."""
         with open(root / ENTRIES, "rb") as f:
-            for line in f:
+            for _, line in _lines(f, ENTRIES):
                 entry = json.loads(line)
                 if entry.get("seq") == seq:
                     for image in orjson.loads(entry["payload"])["rows"]:
@@ -459,18 +504,14 @@ class _Reader:
     """records.jsonl a record at a time, with a look at the next one."""
 
     def __init__(self, f: Any):
-        self.f, self.n = f, 0
+        self.lines = _lines(f, RECORDS)
         self.next: tuple[int, str, int, dict[str, Any]] | None = None
         self.take()
 
     def take(self) -> tuple[int, str, int, dict[str, Any]] | None:
         taken = self.next
-        line = self.f.readline()
-        if line:
-            self.n += 1
-            self.next = (self.n, *_record(line, self.n))
-        else:
-            self.next = None
+        found = next(self.lines, None)
+        self.next = None if found is None else (found[0], *_record(found[1], found[0]))
         return taken
 
 
