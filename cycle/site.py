@@ -33,10 +33,9 @@ from cycle.calendar import clock, quarters
 from cycle.db import rows
 from cycle.db.spill import Spill, SpillBag
 from cycle.db.store import Store
-from cycle.errors import BadInput, CycleError, DatabaseBusy
+from cycle.errors import BadInput, DatabaseBusy
 from cycle.performance import portfolio
 from cycle.procurement import record as procurement
-from cycle.workflow import gates, registry
 
 #: The file that marks a folder as a site cycle wrote (so a rebuild may replace it, and nothing else).
 MARK = ".cycle-site"
@@ -162,18 +161,8 @@ def record(store: Store, progress: Progress | None = None, today: date | None = 
 
 
 def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> list[dict[str, Any]]:
-    """Every gate out of the project's stage (as `project show` lists them, but those taken only when named), each
-    open or with what it waits on; none at a final stage."""
-    try:
-        wf = registry.pinned(store, sql, p)
-        ways = []
-        for gate in wf.gates_from(p.stage, explicit=False):
-            check = gates.check(sql, wf, gate, p)
-            ways.append({"gate": check.gate, "to": check.to,
-                         "waits_on": [] if check.open else [f"{c.id}: {c.reason}" for c in check.unmet_must]})
-        return ways
-    except CycleError as exc:  # no version pinned, terms edited by hand: said, not hidden
-        return [{"gate": "-", "to": "-", "waits_on": [str(exc)]}]
+    """Every gate out of the project's stage (cycle.reporting.ways_out), each open or with what it waits on."""
+    return [{"gate": way.gate, "to": way.to, "waits_on": way.waits_on} for way in reporting.ways_out(store, sql, p)]
 
 
 # --- the folder ----------------------------------------------------------------------------------------------------

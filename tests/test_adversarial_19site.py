@@ -8,6 +8,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,25 @@ def test_a_stream_given_as_the_site_folder_is_refused_as_it_is_for_a_bundle(
         assert run("site", "build", "--out", out, expect=2).stderr == (
             f"Error: --out {out} is a stream, not a folder: name a new folder\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+def test_a_gate_that_cannot_be_checked_waits_on_why_and_the_other_ways_still_show(run: Cli, db: Any,
+                                                                                   tmp_path: Path) -> None:
+    """A procurement row edited by hand stops the check of the gate whose criterion reads it. The site gave only
+    "- to -" for the project, losing the gate that was merely waiting; the quarterly report named the gate. Both now
+    read one list of the ways out (cycle.reporting.ways_out)."""
+    run("init")
+    procured = TWO_WAYS.replace('id = "y"\n  kind = "evidence"', 'id = "y"\n  kind = "procurement"\n  require = "route"')
+    (tmp_path / "two-ways.toml").write_text(procured, encoding="utf-8")
+    run("workflow", "install", str(tmp_path / "two-ways.toml"))
+    run("project", "new", "p1", "--title", "P1", "--workflow", "two-ways")
+    run("procurement", "start", "p1", "--regime", "psr", "--process", "direct-award-c")
+    db.tamper("UPDATE procurement SET light_touch = 'maybe'")
+    site = tmp_path / "site"
+    run("site", "build", "--out", str(site), expect=1)  # the check at the top names the row edited
+    page = (site / "projects" / "p1.html").read_text(encoding="utf-8")
+    ways = re.search(r"<dt>Next gate</dt><dd>(.*?)</dd>", page, re.DOTALL)
+    assert ways is not None
+    assert ways.group(1).startswith("a-b to b: waits on x: No &#39;x&#39; evidence recorded in cycle 1<br>a-c to c: "
+                                    "waits on p1&#39;s procurement has light_touch &#39;maybe&#39;, not yes or no"), \
+        ways.group(1)
