@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -207,7 +208,8 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
     """Write every page (its path in the site, its text in pieces) to a new folder beside DIR, then swap it in:
     the old site (if any) goes only once the new one is whole. The folder written."""
     path = check(out, force)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    _clear_stale(path)
+    temp = _beside(path, "part")
     try:
         temp.mkdir(mode=0o755)
         mode = stat.S_IMODE(temp.stat().st_mode)  # a new DIR's, as the umask makes it
@@ -238,6 +240,54 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
     return path
 
 
+def _beside(path: Path, kind: str) -> Path:
+    """A new folder's name beside DIR for this build: the site being written (`part`) or the old one moved aside
+    (`old`), named so that a later build can tell it is a site build's and whether that build is still running."""
+    return path.with_name(f".{path.name}.{_BUILD}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}.{kind}")
+
+
+_BUILD = "cycle-site"
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40] or "_"
+
+
+def _clear_stale(path: Path) -> None:
+    """Remove what a build of DIR killed half way left beside it (its folder being written, or the old site moved
+    aside): only a folder named as this machine's builds name theirs, of a process that is no longer running, owned
+    by this user and holding only what a site holds. Another build's, running now or on another machine, and
+    anything else, is left alone."""
+    own = re.compile(rf"\.{re.escape(path.name)}\.{_BUILD}-{re.escape(_host())}-(\d+)-[0-9a-f]{{8}}\.(part|old)")
+    try:
+        beside = list(os.scandir(path.parent))
+    except OSError:
+        return  # the build says why when it writes
+    for entry in beside:
+        found = own.fullmatch(entry.name)
+        if found is None or _running(int(found.group(1))):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                continue
+            if set(os.listdir(entry.path)) <= SITE_NAMES:
+                shutil.rmtree(entry.path)
+        except OSError:
+            pass  # gone meanwhile, or not ours to remove: left as it is
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process (or no pid at all): not ours to judge
+        return True
+    return True
+
+
 _RENAME_EXCHANGE = 2
 
 
@@ -249,7 +299,7 @@ def _swap(new: Path, path: Path) -> None:
         return
     if _exchange(new, path):
         return
-    aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}.old")
+    aside = _beside(path, "old")
     os.rename(path, aside)
     os.rename(new, path)
     os.rename(aside, new)  # removed with the temporary folder

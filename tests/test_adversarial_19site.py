@@ -195,7 +195,8 @@ def test_a_gate_that_cannot_be_checked_waits_on_why_and_the_other_ways_still_sho
     "- to -" for the project, losing the gate that was merely waiting; the quarterly report named the gate. Both now
     read one list of the ways out (cycle.reporting.ways_out)."""
     run("init")
-    procured = TWO_WAYS.replace('id = "y"\n  kind = "evidence"', 'id = "y"\n  kind = "procurement"\n  require = "route"')
+    procured = TWO_WAYS.replace('id = "y"\n  kind = "evidence"',
+                                'id = "y"\n  kind = "procurement"\n  require = "route"')
     (tmp_path / "two-ways.toml").write_text(procured, encoding="utf-8")
     run("workflow", "install", str(tmp_path / "two-ways.toml"))
     run("project", "new", "p1", "--title", "P1", "--workflow", "two-ways")
@@ -209,3 +210,53 @@ def test_a_gate_that_cannot_be_checked_waits_on_why_and_the_other_ways_still_sho
     assert ways.group(1).startswith("a-b to b: waits on x: No &#39;x&#39; evidence recorded in cycle 1<br>a-c to c: "
                                     "waits on p1&#39;s procurement has light_touch &#39;maybe&#39;, not yes or no"), \
         ways.group(1)
+
+
+#: A site build in a process of its own that writes the first page, then (argv[2]) is killed there, or says so and
+#: waits for a line on its standard input: the folder it was writing is left beside DIR as a build leaves it.
+BUILD = """
+import os, signal, sys
+from cycle import site
+
+def pages():
+    yield "index.html", ["<p>half a site</p>"]
+    if sys.argv[2] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    print("writing", flush=True)
+    sys.stdin.readline()
+
+site.write(sys.argv[1], pages(), force=True)
+"""
+
+
+def test_a_killed_build_leaves_a_folder_the_next_build_clears_and_no_other(run: Cli, home: Path,
+                                                                           tmp_path: Path) -> None:
+    """A build killed half way left its `.part` folder beside DIR for good (one per kill: a scheduler killed each
+    night would fill the disk). The next build clears it, but not one a build still running is writing, nor a folder
+    a build did not name."""
+    import subprocess
+    import sys
+
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    site = tmp_path / "out" / "site"
+    site.parent.mkdir()
+    env = {**os.environ, "CYCLE_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")}
+    killed = subprocess.run([sys.executable, "-c", BUILD, str(site), "kill"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert killed.returncode == -9, killed.stderr
+    [stale] = [p.name for p in site.parent.iterdir()]
+    assert stale.startswith(".site.") and stale.endswith(".part")
+    someone = site.parent / ".site.mine.part"  # not a name a build gives
+    someone.mkdir()
+    (someone / "index.html").write_text("kept")
+    with subprocess.Popen([sys.executable, "-c", BUILD, str(site), "wait"], env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as running:
+        try:
+            assert running.stdout is not None and running.stdout.readline() == "writing\n"
+            [theirs] = [p.name for p in site.parent.iterdir() if p.name not in (stale, someone.name)]
+            run("site", "build", "--out", str(site))
+            assert sorted(p.name for p in site.parent.iterdir()) == sorted([someone.name, theirs, "site"])
+            assert "CAMHS" in (site / "index.html").read_text(encoding="utf-8")
+        finally:
+            running.kill()
