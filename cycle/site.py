@@ -168,46 +168,55 @@ def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> list[dict[str, Any
 
 # --- the folder ----------------------------------------------------------------------------------------------------
 
-def check(out: str, force: bool) -> Path:
-    """DIR, once cycle may write a site there; else BadInput saying why. Never cycle's own files or folders, never
-    a file, never a folder holding anything but a site cycle wrote; a site already there needs --force."""
+def check(out: str, force: bool, option: str = "--out") -> Path:
+    """DIR, once cycle may write a site there; else BadInput saying why (naming DIR as `option`). Never cycle's own
+    files or folders, never a file, never a folder holding anything but a site cycle wrote, never one beside which
+    nothing may be written (the new site is written there); a site already there needs --force."""
     if not out.strip():
-        raise BadInput("--out is empty: give a folder for the site, e.g. --out governance-site")
+        raise BadInput(f"{option} is empty: give a folder for the site, e.g. {option} governance-site")
     if "\x00" in out:
-        raise BadInput("--out holds a NUL character: give a folder name")
+        raise BadInput(f"{option} holds a NUL character: give a folder name")
     # `..` resolved: the new folder goes beside DIR itself
-    path = Path(os.path.abspath(outfile.check_place(out, folder=True, holds=True)))
+    path = Path(os.path.abspath(outfile.check_place(out, option=option, folder=True, holds=True)))
     try:
         path.lstat()
     except (FileNotFoundError, NotADirectoryError):
         pass  # a new folder, or a path through a file: said below
     except OSError as exc:  # a name too long, a folder one may not look in
-        raise BadInput(f"cannot use --out {out}: {exc.strerror or exc}; choose another folder") from None
+        raise BadInput(f"cannot use {option} {out}: {exc.strerror or exc}; choose another folder") from None
     if path.is_symlink():
-        raise BadInput(f"--out {out} is a symbolic link: give the folder itself")
+        raise BadInput(f"{option} {out} is a symbolic link: give the folder itself")
     if path.exists():
         if not path.is_dir():
-            raise BadInput(f"--out {out} is not a folder: give a new folder, or one a site was built in")
+            raise BadInput(f"{option} {out} is not a folder: give a new folder, or one a site was built in")
         try:
             held = [p.name for p in path.iterdir()]
         except OSError as exc:
-            raise BadInput(f"cannot read --out {out}: {exc.strerror or exc}; choose another folder") from None
+            raise BadInput(f"cannot read {option} {out}: {exc.strerror or exc}; choose another folder") from None
         if held and MARK not in held:
-            raise BadInput(f"--out {out} holds files that are not a site cycle built: give a new or empty folder; "
+            raise BadInput(f"{option} {out} holds files that are not a site cycle built: give a new or empty folder; "
                            f"--force does not change this")
         foreign = sorted(set(held) - SITE_NAMES)
         if foreign:  # a site folder someone saved their own files in: replacing it would delete them
-            raise BadInput(f"--out {out} holds files a site build did not write ({', '.join(foreign[:5])}): move them "
-                           f"elsewhere or choose another folder; --force does not change this")
+            raise BadInput(f"{option} {out} holds files a site build did not write ({', '.join(foreign[:5])}): move "
+                           f"them elsewhere or choose another folder; --force does not change this")
         if held and not force:
-            raise BadInput(f"--out {out} already holds a site: add --force to replace it, or choose another folder")
+            raise BadInput(f"{option} {out} already holds a site: add --force to replace it, or choose another "
+                           f"folder")
+    probe = _beside(path, "part")  # the new site is written beside DIR, and swapped in there
+    try:
+        probe.mkdir(mode=0o700)
+        probe.rmdir()
+    except OSError as exc:
+        raise BadInput(f"cannot write the site to {option} {out}: {exc.strerror or exc} (making a folder in "
+                       f"{path.parent}); choose another folder") from None
     return path
 
 
-def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> Path:
+def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool, option: str = "--out") -> Path:
     """Write every page (its path in the site, its text in pieces) to a new folder beside DIR, then swap it in:
     the old site (if any) goes only once the new one is whole. The folder written."""
-    path = check(out, force)
+    path = check(out, force, option)
     _clear_stale(path)
     temp = _beside(path, "part")
     try:
@@ -222,7 +231,7 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
                     f.write(piece)
         (temp / MARK).write_text("A site built by `cycle site build`; a rebuild replaces this folder whole.\n",
                                  encoding="utf-8")
-        check(out, force)  # again, at the last moment
+        check(out, force, option)  # again, at the last moment
         if path.is_dir():  # DIR's group and permissions (a folder private, or shared with a web server's group)
             was = path.stat()
             if was.st_gid != temp.stat().st_gid:

@@ -7,6 +7,8 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +161,7 @@ def test_a_folder_name_too_long_is_one_line_not_a_traceback(run: Cli, tmp_path: 
     out = str(tmp_path / ("s" * 300))
     for args in (("site", "build", "--out", out), ("scheduler", "run", "--site", out)):
         result = run(*args, expect=2)
-        assert result.stderr == f"Error: cannot use --out {out}: File name too long; choose another folder\n"
+        assert result.stderr == f"Error: cannot use {args[2]} {out}: File name too long; choose another folder\n"
     assert [p for p in tmp_path.iterdir() if "sss" in p.name] == []
 
 
@@ -260,3 +262,46 @@ def test_a_killed_build_leaves_a_folder_the_next_build_clears_and_no_other(run: 
             assert "CAMHS" in (site / "index.html").read_text(encoding="utf-8")
         finally:
             running.kill()
+
+
+@contextmanager
+def _unwritable(folder: Path) -> Iterator[None]:
+    """`folder` made so that nothing can be created in it: its permissions taken away, and for root (whom they do
+    not stop) the file system's immutable flag set (chattr +i)."""
+    import subprocess
+
+    folder.chmod(0o500)
+    locked = False
+    try:
+        try:
+            (folder / ".probe").mkdir()
+        except PermissionError:
+            pass
+        else:
+            (folder / ".probe").rmdir()
+            done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+            if done.returncode != 0:
+                pytest.skip(f"root, and chattr +i does not work here: {done.stderr.strip()}")
+            locked = True
+        yield
+    finally:
+        if locked:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o700)
+
+
+def test_a_site_folder_nothing_can_be_written_beside_is_refused_before_the_scheduler_starts(
+        run: Cli, tmp_path: Path) -> None:
+    """The parent of DIR not writable: `scheduler run --site` started, and every tick failed to rebuild the site;
+    `site build` read the whole record before it failed. Both refuse at once (exit 2), naming the option given."""
+    run("init")
+    _new(run, "camhs", "CAMHS")
+    parent = tmp_path / "out"
+    parent.mkdir()
+    with _unwritable(parent):
+        for args in (("site", "build", "--out"), ("scheduler", "run", "--site")):
+            said = run(*args, str(parent / "site"), expect=2).stderr
+            assert said.startswith(f"Error: cannot write the site to {args[2]} {parent / 'site'}: "), said
+            assert said.endswith(f" (making a folder in {parent}); choose another folder\n"), said
+    assert run.json("scheduler", "status")["running"] is False
+    assert list(parent.iterdir()) == []
