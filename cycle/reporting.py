@@ -397,11 +397,12 @@ class WayOut:
     waits_on: list[str]
 
 
-def ways_out(store: Store, sql: Sql, p: ProjectRow) -> Iterator[WayOut]:
-    """Every gate out of the project's stage, in the workflow's order (as `project show` lists them, but those taken
-    only when named), each checked as it is asked for; none at a final stage. What cannot be checked waits on why,
-    said rather than hidden: a workflow version not pinned (one way, "-"), a contract's terms edited by hand (that
-    gate; the check of the record names the row)."""
+def _ways_out(store: Store, sql: Sql, p: ProjectRow) -> Iterator[WayOut]:
+    """Every gate out of the project's stage, in the caller's read transaction (the site's too, cycle.site), in the
+    workflow's order (as `project show` lists them, but those taken only when named), each checked as it is asked
+    for; none at a final stage. What cannot be checked waits on why, said rather than hidden: a workflow version not
+    pinned (one way, "-"), a contract's terms or a procurement edited by hand (that gate; the check of the record
+    names the row)."""
     try:
         wf = registry.pinned(store, sql, p)
     except CycleError as exc:
@@ -544,7 +545,7 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
         waiting = spill.bag()
         with closing(rows.stream_projects(sql)) as found:
             for p in found:
-                way = next((way for way in ways_out(store, sql, p) if not way.open), None)
+                way = next((way for way in _ways_out(store, sql, p) if not way.open), None)
                 if way is not None:
                     waiting.add({"project": p.key, "gate": way.gate, "to": way.to, "missing": way.waits_on,
                                  "title": p.title}, group=p.key)

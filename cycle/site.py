@@ -162,8 +162,10 @@ def record(store: Store, progress: Progress | None = None, today: date | None = 
 
 
 def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> list[dict[str, Any]]:
-    """Every gate out of the project's stage (cycle.reporting.ways_out), each open or with what it waits on."""
-    return [{"gate": way.gate, "to": way.to, "waits_on": way.waits_on} for way in reporting.ways_out(store, sql, p)]
+    """Every gate out of the project's stage (as the quarterly report reads them), each open or with what it waits
+    on."""
+    return [{"gate": way.gate, "to": way.to, "waits_on": way.waits_on}
+            for way in reporting._ways_out(store, sql, p)]
 
 
 # --- the folder ----------------------------------------------------------------------------------------------------

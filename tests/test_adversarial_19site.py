@@ -195,7 +195,7 @@ def test_a_gate_that_cannot_be_checked_waits_on_why_and_the_other_ways_still_sho
                                                                                    tmp_path: Path) -> None:
     """A procurement row edited by hand stops the check of the gate whose criterion reads it. The site gave only
     "- to -" for the project, losing the gate that was merely waiting; the quarterly report named the gate. Both now
-    read one list of the ways out (cycle.reporting.ways_out)."""
+    read one list of the ways out (cycle.reporting._ways_out)."""
     run("init")
     procured = TWO_WAYS.replace('id = "y"\n  kind = "evidence"',
                                 'id = "y"\n  kind = "procurement"\n  require = "route"')

@@ -298,7 +298,7 @@ def export_bundle(store: Store, out: str, *, actor: str, project: str | None = N
 
 def _latest_signed(sql: Any) -> signing.Signed:
     """The newest signed checkpoint the log keeps, as signed; BadInput without one, or when it cannot be read."""
-    found = signing.newest(sql)
+    found = signing._newest(sql)
     if found is None:
         raise BadInput("the log keeps no signed checkpoint, and a bundle is checked against one: sign the head "
                        "first with: cycle audit checkpoint --sign")

@@ -37,6 +37,7 @@ from cycle.errors import BadInput, CycleError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+    from cycle.db.sql import Sql
     from cycle.db.store import Store
 
 PRIVATE = "checkpoint-signing.key"
@@ -408,9 +409,10 @@ class Kept:
     unreadable: str | None = None
 
 
-def newest(sql: Any) -> Kept | None:
-    """The newest signed checkpoint the log keeps, in the caller's transaction; None when nothing has been signed
-    yet. Its fields have the types signing writes, else `unreadable` says why."""
+def _newest(sql: Sql) -> Kept | None:
+    """The newest signed checkpoint the log keeps, in the caller's transaction (a bundle's export reads it in its
+    own); None when nothing has been signed yet. Its fields have the types signing writes, else `unreadable` says
+    why."""
     from . import chain
 
     found = sql.rows_of_any_text("SELECT seq, payload FROM audit_entry WHERE action = :action ORDER BY seq DESC "
@@ -434,7 +436,7 @@ def latest(store: Store) -> dict[str, Any] | None:
     key and the entry holding it; `unreadable` instead when that entry's payload is not what signing writes. None
     when nothing has been signed yet."""
     with store.reading() as sql:
-        found = newest(sql)
+        found = _newest(sql)
     if found is None:
         return None
     if found.fields is None:
