@@ -341,7 +341,7 @@ def _chain_failed(chain: Any, checked: Checked, cp_seq: int, path: Path) -> None
 
 
 def _out_of_order(path: Path, line: int, seq: int) -> tuple[int, int] | None:
-    """When `line` of entries.jsonl holds another entry than `seq`, the one it should, and entry `seq` is on a later
+    """When `line` of entries.jsonl holds a later entry than `seq`, the one it should, and entry `seq` is on a later
     line: (the entry `line` holds, the line `seq` is on). None otherwise."""
     found: int | None = None
     with open(path, "rb") as f, suppress(_Failed):  # a line past the limit: the walk had not come to it
@@ -354,7 +354,7 @@ def _out_of_order(path: Path, line: int, seq: int) -> tuple[int, int] | None:
                 entry = None
             at = entry.get("seq") if isinstance(entry, dict) else None
             if n == line:
-                if type(at) is not int or at == seq:
+                if type(at) is not int or at <= seq:  # the entry itself, or one again (the walk says so)
                     return None
                 found = at
             elif found is not None and at == seq:
