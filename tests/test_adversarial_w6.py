@@ -22,6 +22,34 @@ def _awarded(run: Cli) -> None:
         step(run, "camhs", name, day)
 
 
+@pytest.mark.xfail(strict=True, reason="outbox.queue skips a key that has any row, a cancelled one too: once "
+                                       "claim cancels a reminder, the same date applying again is never queued")
+def test_a_standstill_reminder_cancelled_while_held_is_sent_when_the_same_end_applies_again(
+        ready: Cli, db: Database, smtp: SmtpServer) -> None:
+    # PSR Direct Award C, intention notice Monday 11 January 2027: the standstill ends at the end of Friday 22
+    # January (reg 12(2), (3), (9)); its reminder is queued on Wednesday 20 January. That day the officer enters the
+    # backlog: representations received on the 13th, then the further decision communicated on the 14th, which
+    # ends the standstill 5 working days later, on Thursday 21 January, before the 22nd (reg 12(10)): the end is
+    # the 22nd again. An `outbox send` (cron, the scheduler) between the two commands cancels the row while held;
+    # afterwards `remind run` said "queued 0 reminders; 1 was already queued or sent" and nothing ever went, though
+    # `procurement due` lists the standstill ending on the 22nd.
+    ready("people", "add", "alice", "--email", "alice@council.example", "--role", "manager")
+    at(ready, "2027-01-04", "procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-c")
+    step(ready, "camhs", "decision", "2027-01-05")
+    step(ready, "camhs", "intention-notice", "2027-01-11")
+    remind_run(ready, "2027-01-20", "--no-send")
+    step(ready, "camhs", "representations", "2027-01-13", "--note", "from Provider Y", today="2027-01-20")
+    with on_day("2027-01-20"):
+        assert "1 cancelled" in ready("outbox", "send").stdout
+    step(ready, "camhs", "further-decision", "2027-01-14", today="2027-01-20")
+    with on_day("2027-01-20"):
+        due = ready.json("procurement", "due", "--as-of", "2027-01-20")
+    assert [(d["step"], d["date"], d["status"]) for d in due] == [("award", "2027-01-22", "running")]
+    remind_run(ready, "2027-01-21")
+    assert [r.message["X-Cycle-Reminder"].split()[1:3] for r in smtp.received] == [
+        ["standstill-ends", "2027-01-22/award"]]
+
+
 @pytest.mark.xfail(strict=True, reason="one procurement per project: the modification-notice clock meets every "
                                        "modification with any notice recorded on or after it, whichever contract "
                                        "each was of (clocks._oldest_unmet), so C-1's notice clears C-2's duty")
