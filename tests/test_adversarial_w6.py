@@ -10,6 +10,7 @@ import pytest
 from .conftest import Cli, Database
 from .reminder_setup import on_day, remind_run
 from .smtpd import SmtpServer, smtp_fixture  # noqa: F401 - the `smtp` fixture
+from .test_adversarial_18 import _queued_on_the_20th
 from .test_procurement import at, step
 
 
@@ -33,11 +34,7 @@ def test_a_standstill_reminder_cancelled_while_held_is_sent_when_the_same_end_ap
     # the 22nd again. An `outbox send` (cron, the scheduler) between the two commands cancels the row while held;
     # afterwards `remind run` said "queued 0 reminders; 1 was already queued or sent" and nothing ever went, though
     # `procurement due` lists the standstill ending on the 22nd.
-    ready("people", "add", "alice", "--email", "alice@council.example", "--role", "manager")
-    at(ready, "2027-01-04", "procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-c")
-    step(ready, "camhs", "decision", "2027-01-05")
-    step(ready, "camhs", "intention-notice", "2027-01-11")
-    remind_run(ready, "2027-01-20", "--no-send")
+    _queued_on_the_20th(ready)
     step(ready, "camhs", "representations", "2027-01-13", "--note", "from Provider Y", today="2027-01-20")
     with on_day("2027-01-20"):
         assert "1 cancelled" in ready("outbox", "send").stdout
@@ -84,19 +81,14 @@ def test_a_queued_procurement_reminder_whose_procurement_is_gone_is_sent_not_can
     # deletes the procurement's rows by hand (there is no command that removes a procurement). `outbox send` on the
     # 21st cancelled the reminder "the step recorded, or its period over" - neither is so - and `outbox retry`
     # refuses a cancelled row: the statutory reminder is lost for good, though `audit verify` names the deletion.
-    ready("people", "add", "alice", "--email", "alice@council.example", "--role", "manager")
-    at(ready, "2027-01-04", "procurement", "start", "camhs", "--regime", "psr", "--process", "direct-award-c")
-    step(ready, "camhs", "decision", "2027-01-05")
-    step(ready, "camhs", "intention-notice", "2027-01-11")
-    remind_run(ready, "2027-01-20", "--no-send")
+    _queued_on_the_20th(ready)
     db.tamper("DELETE FROM procurement_step", "DELETE FROM procurement")
     assert "procurement" in ready("audit", "verify", expect=1).stderr
     with on_day("2027-01-21"):
-        out = ready("outbox", "send").stdout
-    assert out.startswith("Outbox: sent 1. ")
-    assert [r.message["X-Cycle-Reminder"].split()[1:3] for r in smtp.received] == [
-        ["standstill-ends", "2027-01-22/award"]]
-    assert db.rows("SELECT status FROM outbox") == [("sent",)]
+        said = ready("outbox", "send").stdout.splitlines()[0]
+    sent = [r.message["X-Cycle-Reminder"].split()[1:3] for r in smtp.received]
+    assert (said.split(".")[0], sent, db.rows("SELECT status FROM outbox")) == (
+        "Outbox: sent 1", [["standstill-ends", "2027-01-22/award"]], [("sent",)])
 
 
 @pytest.mark.xfail(strict=True, reason="indicators.owed: a value recorded for any quarter makes every quarter after "
