@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Cli, Database, cycle_exe
-from .test_streaming import many_projects
+from .test_streaming import many_entries, many_projects
 
 HOSTILE = "CAMHS\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[2J\u202eRTL\u2028LS\u2029PS\x85NEL end"
 RAW = "\x1b\x07\u202e\u2028\u2029\x85"  # what must never reach a terminal, or a page, as it is
@@ -117,3 +117,32 @@ def test_a_report_terminated_while_writing_its_out_file_leaves_no_part_file(read
             proc.kill()
             proc.wait()
     assert [p.name for p in folder.iterdir()] == []
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.xfail(strict=True, reason="a PostgreSQL connection lost mid `audit log` prints SQLAlchemy's pool "
+                                       "traceback ('Exception during reset or similar') before the error line")
+def test_audit_log_whose_server_connection_goes_away_is_one_line(ready: Cli, db: Database) -> None:
+    # `cycle audit log | less` while the DBA restarts the server (pg_terminate_backend: "terminating connection due
+    # to administrator command"). The log streams through a server-side cursor; the lost connection is handed back
+    # to the pool, whose rollback fails again and is logged with its traceback, on stderr.
+    many_entries(db, 20000)  # more than the first batch the cursor fetches
+    proc = subprocess.Popen([*cycle_exe(), "audit", "log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ))
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        assert b"db.init" in proc.stdout.readline()  # the first batch is out: the cursor is open on the server
+        proc.send_signal(signal.SIGSTOP)
+        assert db.server is not None
+        db.server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db.name}' "
+                      f"AND pid <> pg_backend_pid()")
+        proc.send_signal(signal.SIGCONT)
+        proc.stdout.read()
+        err = proc.stderr.read().decode()
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()
+    code = proc.wait(timeout=120)
+    assert "damaged" not in err  # it is not called a damaged file (it is not)
+    assert (code, err) == (5, "Error: database error (terminating connection due to administrator command); "
+                              "nothing was written.\n"), err
