@@ -10,7 +10,7 @@ decided stands), and is audited. On PostgreSQL the database checks all of this t
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -92,15 +92,24 @@ def _approver(session: Session, approver: str, body: str) -> str:
                        f"(see: cycle people list)")
     found = next((a for a in approvers if identity.same(a, approver)), None)
     if found is None:
-        chain_note = " (a deputy's deputy does not count)" if _windows_as_deputy(session, approver, body) else ""
+        chain_note = " (a deputy's deputy does not count)" if rows(session, body, deputy=approver) else ""
         raise BadInput(f"{approver} is not an approver for {body} (approvers: {', '.join(approvers)}){chain_note}; "
                        f"a deputy stands in for one of them")
     return found
 
 
-def _windows_as_deputy(session: Session, name: str, body: str) -> list[Deputy]:
-    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body).order_by(col(Deputy.id))).all()
-    return [r for r in rows if identity.same(r.deputy, name)]
+def rows(session: Session, body: str, *, deputy: str | None = None, approver: str | None = None,
+         on: date | None = None, approvers: Sequence[str] | None = None) -> list[Deputy]:
+    """The deputy windows of `body`, earliest first (by first day): of `deputy`, standing in for `approver`, running
+    on `on` (a cancelled window never runs), standing in for one of `approvers` (the body's approvers now, as the
+    caller read them: a deputy's deputy does not count), each only if given. The one lookup of windows."""
+    query = select(Deputy).where(col(Deputy.body) == body)
+    if on is not None:
+        query = query.where(col(Deputy.starts_on) <= on.isoformat(), col(Deputy.ends_on) >= on.isoformat())
+    found = session.scalars(query.order_by(col(Deputy.starts_on), col(Deputy.id))).all()
+    return [r for r in found if (deputy is None or identity.same(r.deputy, deputy))
+            and (approver is None or identity.same(r.approver, approver))
+            and (approvers is None or identity.among(r.approver, approvers))]
 
 
 def add(store: Store, approver: str, deputy: str, body: str, starts_on: str, ends_on: str, *,
@@ -126,7 +135,7 @@ def add(store: Store, approver: str, deputy: str, body: str, starts_on: str, end
         deputy = person.name
         if identity.same(deputy, approver):
             raise BadInput(f"--deputy {deputy} is the approver; a deputy is someone else")
-        for other in _of(s, approver, body):
+        for other in map(window, rows(s, body, approver=approver)):
             if not other.cancelled and other.starts_on <= last.isoformat() and other.ends_on >= first.isoformat():
                 raise BadInput(f"{approver} already has a deputy for {body} from {other.starts_on} to "
                                f"{other.ends_on} ({other.deputy}); windows may not overlap: end that one first with: "
@@ -165,8 +174,8 @@ def end(store: Store, approver: str, deputy: str, body: str, on: str | None = No
     actor = store.actor(actor)
     refusal = None
     with store.write() as s:
-        windows = [w for w in _rows(s, approver, body) if identity.same(w.deputy, deputy)
-                   and w.ends_on >= w.starts_on and w.ends_on >= stop.isoformat()]
+        windows = [w for w in rows(s, body, deputy=deputy, approver=approver)
+                   if w.ends_on >= w.starts_on and w.ends_on >= stop.isoformat()]
         if not windows:
             raise BadInput(f"{deputy} has no deputy window for {approver} and {body} running on or after {stop}; "
                            f"see: cycle people deputy list --body {quote(body)}")
@@ -195,35 +204,12 @@ def end(store: Store, approver: str, deputy: str, body: str, on: str | None = No
     return found, was
 
 
-def _rows(session: Session, approver: str, body: str) -> list[Deputy]:
-    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body)
-                           .order_by(col(Deputy.starts_on), col(Deputy.id))).all()
-    return [r for r in rows if identity.same(r.approver, approver)]
-
-
-def _of(session: Session, approver: str, body: str) -> list[Window]:
-    return [window(r) for r in _rows(session, approver, body)]
-
-
 def listing(store: Store, body: str | None = None) -> list[Window]:
     """Every window (of `body`, if given), by body, approver and first day."""
     with store.read() as s:
         query = select(Deputy)
         if body is not None:
             query = query.where(col(Deputy.body) == _body(body))
-        rows = s.scalars(query.order_by(col(Deputy.body), col(Deputy.approver), col(Deputy.starts_on),
-                                        col(Deputy.id))).all()
-        return [window(r) for r in rows]
-
-
-def authority_of(store: Store, key: str, decision_id: int) -> str | None:
-    """The authority the entry that recorded decision `decision_id` of `key` gives ("approver for ...", "acting for
-    chair, deputy since 2027-07-20"), or None."""
-    with store.reading() as sql:
-        for row in sql.rows("SELECT payload FROM audit_entry WHERE project = :key AND action = 'decision.record' "
-                            "ORDER BY seq DESC LIMIT 20", key=key):
-            payload = json.loads(row.payload)
-            if payload.get("decision_id") == decision_id:
-                found = payload.get("authority")
-                return found if isinstance(found, str) else None
-    return None
+        found = s.scalars(query.order_by(col(Deputy.body), col(Deputy.approver), col(Deputy.starts_on),
+                                         col(Deputy.id))).all()
+        return [window(r) for r in found]

@@ -4,13 +4,11 @@ the body's approvers are emailed, once per gate and visit, with what the gate wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from cycle.calendar import clock
-from cycle.db.models import Deputy, GateRequest, row_id
+from cycle.db.models import GateRequest, row_id
 from cycle.db.rows import ProjectRow, row_of
 from cycle.db.sql import sql_of
 from cycle.db.store import Store
@@ -21,7 +19,7 @@ from cycle.shell import quote
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import ACCOUNTABLE, Gate, Workflow
 
-from . import identity, people
+from . import deputies, identity, people
 
 KIND = "gate-request"
 
@@ -63,9 +61,9 @@ def recipients(session: Session, body: str, asker: str) -> list[tuple[str, str, 
     out: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     approvers = people.approvers_of(session, body)
-    deputies_today = _deputies_on(session, body, clock.london_today())
+    deputies_today = deputies.rows(session, body, on=clock.london_today(), approvers=approvers)
     for name, role in [*((a, f"approver for {body}") for a in approvers),
-                       *((d, f"deputy for {a}, approver for {body}") for d, a in deputies_today)]:
+                       *((d.deputy, f"deputy for {d.approver}, approver for {body}") for d in deputies_today)]:
         person = people.get(session, name)
         if person is None or not person.email or identity.same(person.name, asker):
             continue
@@ -139,12 +137,3 @@ def _context(wf: Workflow, gate: Gate, project: ProjectRow, check: gates.GateChe
 
 def _command(key: str, gate: Gate, body: str) -> str:
     return f"cycle decision record {quote(key)} --gate {gate.id} --outcome go --body {quote(body)} --ref MINUTES"
-
-
-def _deputies_on(session: Session, body: str, day: date) -> list[tuple[str, str]]:
-    """(deputy, approver) for each deputy of `body`'s approvers whose window covers `day` (for the gate-request
-    email)."""
-    approvers = people.approvers_of(session, body)
-    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body, col(Deputy.starts_on) <= day.isoformat(),
-                                                col(Deputy.ends_on) >= day.isoformat()).order_by(col(Deputy.id))).all()
-    return [(r.deputy, r.approver) for r in rows if identity.among(r.approver, approvers)]
