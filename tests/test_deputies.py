@@ -204,13 +204,19 @@ def test_the_gate_request_email_goes_to_a_deputy_in_their_window_once(board: Cli
     run("people", "deputy", "end", "chair2", "--deputy", "vice", "--body", BODY, "--on", day(1), user="root")
     deputy(run, 1, 5, who="other", approver="chair2")  # tomorrow on: not emailed today
     out = run("gate", "request", "camhs").stdout
+    # the deputy is named as one, with whom they stand in for and to when (chair2's window began first)
+    said = f"vice <vice@council.gov.uk> (deputy for chair2 to {day(0)} and for chair to {day(5)})"
     assert out.splitlines()[1].startswith("Emailing the approvers: chair <chair@council.gov.uk>, chair2 "
-                                          "<chair2@council.gov.uk>, vice <vice@council.gov.uk>.")
+                                          f"<chair2@council.gov.uk>, {said}.")
     rows = run.json("outbox", "list")
     assert sorted(r["recipient"] for r in rows) == ["chair", "chair2", "vice"]
     run("outbox", "send")
     (mail,) = smtp.received
     assert sorted(mail.rcpt_tos) == ["chair2@council.gov.uk", "chair@council.gov.uk", "vice@council.gov.uk"]
+    text = mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert (f"Sent by cycle to chair, chair2 (approver for {BODY}); vice (deputy for chair2 to {day(0)} and for "
+            f"chair to {day(5)}) for camhs") in " ".join(text.split())
+    assert "deputy for chair2" in mail.message.get_body(("html",)).get_content()
 
 
 

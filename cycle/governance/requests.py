@@ -34,8 +34,9 @@ class Request:
     requested_at: str
     note: str | None
     bodies: list[str]
-    #: (name, email) of each approver emailed by this request (queued in the outbox)
-    queued: list[tuple[str, str]] = field(default_factory=list)
+    #: (name, email, and for a deputy what they stand in as: "deputy for chair to 2027-01-31") of each approver or
+    #: deputy emailed by this request (queued in the outbox)
+    queued: list[tuple[str, str, str | None]] = field(default_factory=list)
     #: approvers emailed already by an earlier request of this gate in this visit (not emailed again)
     already: list[str] = field(default_factory=list)
     #: approvers whose email of an earlier request is queued but not sent yet (not queued again)
@@ -55,21 +56,25 @@ def deciding_bodies(wf: Workflow, gate: Gate, project: ProjectRow) -> list[str]:
     return list(dict.fromkeys(b for b in bodies if b))
 
 
-def recipients(session: Session, body: str, asker: str) -> list[tuple[str, str, str]]:
-    """(name, email, role) of whom to ask for `body`'s decision: its approvers, and the deputies of theirs whose
-    window covers today (issue 15 part 7), each once, but not the asker (who may not decide it)."""
-    out: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
+def recipients(session: Session, body: str, asker: str) -> list[tuple[str, str, str | None]]:
+    """(name, email, None for an approver, or what a deputy stands in as: "deputy for chair to 2027-01-31") of whom
+    to ask for `body`'s decision: its approvers, and the deputies of theirs whose window covers today (issue 15 part
+    7), each once, but not the asker (who may not decide it)."""
     approvers = people.approvers_of(session, body)
-    deputies_today = deputies.rows(session, body, on=clock.london_today(), approvers=approvers)
-    for name, role in [*((a, f"approver for {body}") for a in approvers),
-                       *((d.deputy, f"deputy for {d.approver}, approver for {body}") for d in deputies_today)]:
+    standing: dict[str, list[str]] = {}  # a deputy's canonical name -> "chair to 2027-01-31", for each window today
+    for d in deputies.rows(session, body, on=clock.london_today(), approvers=approvers):
+        standing.setdefault(identity.canonical(d.deputy), []).append(f"{d.approver} to {d.ends_on}")
+    out: list[tuple[str, str, str | None]] = []
+    seen: set[str] = set()
+    for name in [*approvers, *standing]:
         person = people.get(session, name)
         if person is None or not person.email or identity.same(person.name, asker):
             continue
         if identity.canonical(person.name) not in seen:
             seen.add(identity.canonical(person.name))
-            out.append((person.name, person.email, role))
+            as_deputy = None if identity.among(person.name, approvers) else (
+                "deputy for " + " and for ".join(standing[identity.canonical(person.name)]))
+            out.append((person.name, person.email, as_deputy))
     return out
 
 
@@ -98,16 +103,16 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
             found = recipients(s, body, actor)
             if not found:
                 done.nobody.append(body)
-            for name, email, role in found:
+            for name, email, as_deputy in found:
                 row = outbox.queue(s, actor=actor, project=key, kind=KIND, period=period, recipient=name, email=email,
                                    due_on=clock.london_today().isoformat(),
                                    context={**context, "period": period, "body": body, "recipient": name,
-                                            "role": role,
+                                            "role": as_deputy or f"approver for {body}",
                                             "command": _command(key, gate, body)})
                 if row is None:
                     _earlier(s, done, key, period, name)
                 else:
-                    done.queued.append((name, email))
+                    done.queued.append((name, email, as_deputy))
     return done
 
 
