@@ -131,6 +131,30 @@ def test_ending_early_is_audited_and_effective(board: Cli) -> None:
     run("audit", "verify")
 
 
+def test_a_window_ended_on_its_first_day_after_the_deputy_decided_is_ended_not_cancelled(board: Cli) -> None:
+    run = board
+    run("project", "new", "respite", "--title", "Respite", "--accountable-body", BODY, "--owner", "alice")
+    deputy(run, 0, 5)
+    decide(run)
+    run("decision", "record", "respite", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY, "--ref",
+        "minutes 6", user="vice")
+    out = run("people", "deputy", "end", "chair", "--deputy", "vice", "--body", BODY, "--on", day(0),
+              user="chair").stdout
+    assert out == (f"Ended vice's window for {BODY} in chair's place (was {day(0)} to {day(5)}): they no longer "
+                   f"decide; the 2 decisions they recorded in it stand.\n")
+    assert [w["status"] for w in run.json("people", "deputy", "list")] == ["ended"]
+    assert decide(run, expect=6).startswith(f"Error: vice is not an approver for {BODY}")  # no longer
+    assert [d["recorded_by"] for d in run.json("project", "show", "camhs")["decisions"]] == ["vice"]  # it stands
+    # the same on its first day with nothing decided in it: cancelled
+    deputy(run, 0, 3, who="other")
+    assert run("people", "deputy", "end", "chair", "--deputy", "other", "--body", BODY, user="chair").stdout == (
+        f"Cancelled other's window for {BODY} in chair's place (was {day(0)} to {day(3)}): they never decide in it.\n")
+    assert run("people", "deputy", "list").stdout == (
+        f"vice for chair ({BODY}): {day(0)} to {day(-1)}, ended\nother for chair ({BODY}): {day(0)} to {day(-1)}, "
+        f"cancelled\n")
+    run("audit", "verify")
+
+
 def test_only_an_admin_or_the_approver_adds_or_ends_a_deputy(board: Cli, db: Database) -> None:
     run = board
     assert deputy(run, 0, 5, who="vice", user="vice", expect=6) == (

@@ -10,6 +10,7 @@ decided stands), and is audited. On PostgreSQL the database checks all of this t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,6 +23,7 @@ from cycle import inputs
 from cycle.audit import chain
 from cycle.calendar import clock
 from cycle.db.models import Deputy
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted
 from cycle.shell import quote
@@ -46,15 +48,18 @@ class Window:
     added_at: str
     ended_by: str | None
     ended_at: str | None
+    #: decisions the deputy recorded in it, counted for a window with no day left (ended on or before its first
+    #: day): if they decided on its first day before it was ended, it ran, and what they decided stands
+    decided: int = 0
 
     @property
     def cancelled(self) -> bool:
-        """Ended before its first day: the deputy never acted in it."""
-        return self.ends_on < self.starts_on
+        """Ended before its first day, or on it with nothing decided: the deputy never acted in it."""
+        return self.ends_on < self.starts_on and not self.decided
 
     def status(self, today: str) -> str:
-        if self.cancelled:
-            return "cancelled"
+        if self.ends_on < self.starts_on:
+            return "cancelled" if self.cancelled else "ended"
         if today < self.starts_on:
             return "to come"
         return "ended" if self.ends_on < today else "current"
@@ -65,10 +70,36 @@ class Window:
                 "added_at": self.added_at, "ended_by": self.ended_by, "ended_at": self.ended_at}
 
 
-def window(row: Deputy) -> Window:
-    """A stored window as a Window."""
-    return Window(row.id or 0, row.approver, row.deputy, row.body, row.starts_on, row.ends_on, row.added_by,
-                  row.added_at, row.ended_by, row.ended_at)
+def window(row: Deputy, session: Session | None = None) -> Window:
+    """A stored window as a Window; with `session`, one with no day left counts the decisions made in it."""
+    found = Window(row.id or 0, row.approver, row.deputy, row.body, row.starts_on, row.ends_on, row.added_by,
+                   row.added_at, row.ended_by, row.ended_at)
+    if session is not None and row.ends_on < row.starts_on:
+        found.decided = _decided_in(session, found)
+    return found
+
+
+def _decided_in(session: Session, w: Window) -> int:
+    """How many decisions `w`'s deputy recorded acting in it (their entries' authority names it: "acting for
+    chair, deputy since DATE"; windows of one approver and body never overlap). None unless it was ended on or
+    after its first day."""
+    try:
+        ended = clock.london_date(clock.parse_utc(w.ended_at or ""))
+        since = (date.fromisoformat(w.starts_on) - timedelta(days=1)).isoformat()  # London's day begins in UTC's
+    except ValueError:  # not ended, or written by hand (see: cycle audit verify): no decision could name it
+        return 0
+    if ended.isoformat() < w.starts_on:
+        return 0
+    said = {"authority": f"acting for {w.approver}, deputy since {w.starts_on}", "body": w.body}
+    found = sql_of(session).rows("SELECT actor, payload FROM audit_entry WHERE action = 'decision.record' "
+                                 "AND at >= :since AND at <= :until ORDER BY seq", since=since, until=w.ended_at)
+    return sum(1 for r in found if identity.same(r.actor, w.deputy) and _says(r.payload, said))
+
+
+def _says(payload: str, said: dict[str, str]) -> bool:
+    """Whether an entry's payload holds each of `said`'s keys with its value."""
+    found = json.loads(payload)
+    return isinstance(found, dict) and all(found.get(k) == v for k, v in said.items())
 
 
 def _body(body: str) -> str:
@@ -135,8 +166,8 @@ def add(store: Store, approver: str, deputy: str, body: str, starts_on: str, end
         deputy = person.name
         if identity.same(deputy, approver):
             raise BadInput(f"--deputy {deputy} is the approver; a deputy is someone else")
-        for other in map(window, rows(s, body, approver=approver)):
-            if not other.cancelled and other.starts_on <= last.isoformat() and other.ends_on >= first.isoformat():
+        for other in rows(s, body, approver=approver):  # those with a day left, overlapping
+            if other.starts_on <= min(other.ends_on, last.isoformat()) and other.ends_on >= first.isoformat():
                 raise BadInput(f"{approver} already has a deputy for {body} from {other.starts_on} to "
                                f"{other.ends_on} ({other.deputy}); windows may not overlap: end that one first with: "
                                f"cycle people deputy end {quote(approver)} --deputy {quote(other.deputy)} "
@@ -198,7 +229,7 @@ def end(store: Store, approver: str, deputy: str, body: str, on: str | None = No
             s.add(row)
             s.flush()
             chain.append(s, actor=actor, action="deputy.end", payload=payload, at=row.ended_at)
-            found = window(row)
+            found = window(row, s)
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return found, was
@@ -212,4 +243,4 @@ def listing(store: Store, body: str | None = None) -> list[Window]:
             query = query.where(col(Deputy.body) == _body(body))
         found = s.scalars(query.order_by(col(Deputy.body), col(Deputy.approver), col(Deputy.starts_on),
                                          col(Deputy.id))).all()
-        return [window(r) for r in found]
+        return [window(r, s) for r in found]
