@@ -218,6 +218,25 @@ def test_the_database_file_refuses_to_delete_or_stretch_a_window(board: Cli, db:
         "a deputy's window only ends early, with: cycle people deputy end")
 
 
+@pytest.mark.sqlite_only
+def test_the_database_file_refuses_a_window_past_the_longest_or_with_a_day_written_oddly(board: Cli,
+                                                                                        db: Database) -> None:
+    """Revision 0026: the file's own trigger holds the CLI's rule (on PostgreSQL: tests/test_prevention.py)."""
+    from cycle.governance.deputies import LONGEST
+
+    insert = ("INSERT INTO deputy (approver, deputy, body, starts_on, ends_on, added_by, added_at) VALUES "
+              "('chair', 'vice', :body, :first, :last, 'chair', '2026-01-01T00:00:00.000000Z')")
+    said = (f"a deputy's window runs from one day to another, each written YYYY-MM-DD, for 1 to {LONGEST} days; "
+            f"add one with: cycle people deputy add")
+    for first, last in [(day(0), day(LONGEST)), (day(0), f"{day(3)}T00:00"), (f" {day(0)}", day(3)),
+                        ("2027-02-29", "2027-03-02"), (day(3), day(2))]:
+        assert db.refused(insert, params={"body": BODY, "first": first, "last": last}) == said, (first, last)
+    db.execute(insert, params={"body": BODY, "first": day(0), "last": day(LONGEST - 1)})  # the longest goes in
+    assert db.refused("UPDATE deputy SET ends_on = :last", params={"last": f"{day(3)}T00:00"}) == (
+        "a deputy's window only ends early, with: cycle people deputy end")
+    db.execute("UPDATE deputy SET ends_on = :last", params={"last": day(3)})  # earlier, as a day: goes in
+
+
 def test_the_gate_request_email_goes_to_a_deputy_in_their_window_once(board: Cli, smtp: SmtpServer) -> None:
     run = board
     run("people", "add", "chair2", "--email", "chair2@council.gov.uk", "--role", "approver", "--body", BODY,

@@ -5,7 +5,8 @@ than them, and never overlaps another window of that approver and body. Days are
 a decision counts as made on the day it is recorded. A deputy's deputy does not count (a window stands in for an
 approver, and a deputy is not one), and separation of duties applies to a deputy as to anyone
 (cycle.governance.authority). Ending a window early moves its last day back, from today on (what the deputy
-decided stands), and is audited. On PostgreSQL the database checks all of this too (migration 0025).
+decided stands), and is audited. On PostgreSQL the database checks all of this too (migrations 0025 and 0026: the
+days as dates, the longest window); on SQLite the file's triggers check the days and the longest window.
 """
 
 from __future__ import annotations
