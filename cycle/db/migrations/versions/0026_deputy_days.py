@@ -11,7 +11,8 @@ the same rule:
   (by the owner on PostgreSQL, or in the file on SQLite) lets nobody decide.
 
 On PostgreSQL: `cycle_day(text)` reads a day written YYYY-MM-DD as a date (NULL for anything else); the
-deputy and decision trigger functions are replaced (the triggers stay). On SQLite: the decision trigger and
+deputy trigger function is replaced, and the decision one by revision 0025's with its days read by cycle_day
+(the triggers stay). On SQLite: the decision trigger (revision 0025's, its days read by date()) and
 `deputy_only_ends_early` are made again, and `deputy_days_are_dates` refuses a new window with odd days or past
 the longest window (the file has no logins, so who added it is for `audit verify`, as before).
 
@@ -21,12 +22,37 @@ Revises: 0025
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
 from alembic import op
 
 revision = "0026"
 down_revision = "0025"
 branch_labels = None
 depends_on = None
+
+
+def _revision_0025() -> ModuleType:
+    """Revision 0025's module, whose decision triggers this one takes with their deputy days compared as dates."""
+    spec = importlib.util.spec_from_file_location("revision_0025", Path(__file__).with_name("0025_deputies.py"))
+    assert spec is not None and spec.loader is not None
+    found = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(found)
+    return found
+
+
+_R0025 = _revision_0025()
+
+
+def _as_dates(statement: str, changes: dict[str, str]) -> str:
+    """Revision 0025's `statement` with each of its comparisons of days as text (a key) made as dates (its value)."""
+    for old, new in changes.items():
+        assert old in statement, old
+        statement = statement.replace(old, new)
+    return statement
+
 
 #: cycle.governance.deputies.LONGEST when this revision was written: a window is 1 to 366 days, both counted.
 LONGEST = 366
@@ -44,19 +70,11 @@ def _s_is_day(column: str) -> str:
     return f"{_s_day(column)} IS {column}"
 
 
-_S_APPROVERS = "SELECT 1 FROM person_role WHERE role = 'approver' AND body = NEW.body"
-_S_IS_APPROVER = ("SELECT 1 FROM person_role r JOIN person p ON p.id = r.person_id "
-                  "WHERE r.role = 'approver' AND r.body = NEW.body AND lower(p.name) = lower(NEW.recorded_by)")
 _S_IS_DEPUTY = (f"SELECT 1 FROM deputy d WHERE d.body = NEW.body AND lower(d.deputy) = lower(NEW.recorded_by) "
                 f"AND {_s_day('d.starts_on')} <= date(NEW.recorded_at, '+1 hour') "
                 f"AND {_s_day('d.ends_on')} >= date(NEW.recorded_at) "
                 f"AND EXISTS (SELECT 1 FROM person_role r JOIN person p ON p.id = r.person_id "
                 f"WHERE r.role = 'approver' AND r.body = NEW.body AND lower(p.name) = lower(d.approver))")
-_S_IS_OWNER = "SELECT 1 FROM project WHERE id = NEW.project_id AND lower(owner) = lower(NEW.recorded_by)"
-_S_ASKED = ("SELECT 1 FROM gate_request WHERE project_id = NEW.project_id AND gate = NEW.gate "
-            "AND visit = NEW.visit AND lower(requested_by) = lower(NEW.recorded_by)")
-_S_WAIVED = ("SELECT 1 FROM waiver WHERE project_id = NEW.project_id AND gate = NEW.gate "
-             "AND visit = NEW.visit AND lower(waived_by) = lower(NEW.recorded_by)")
 _FIXED = ("id", "approver", "deputy", "body", "starts_on", "added_by", "added_at")
 _S_ODD = (f"a deputy''s window runs from one day to another, each written YYYY-MM-DD, for 1 to {LONGEST} days; "
           f"add one with: cycle people deputy add")
@@ -64,17 +82,7 @@ _S_EARLIER = f"COALESCE({_s_is_day('NEW.ends_on')} AND julianday(NEW.ends_on) < 
 
 SQLITE = (
     "DROP TRIGGER decision_separation_of_duties_insert",
-    f"""CREATE TRIGGER decision_separation_of_duties_insert BEFORE INSERT ON decision
-        BEGIN
-          SELECT RAISE(ABORT, 'separation of duties: whoever waived a criterion of the gate may not decide it')
-           WHERE EXISTS ({_S_WAIVED});
-          SELECT RAISE(ABORT, 'separation of duties: the decision''s recorder is not an approver for its body')
-           WHERE EXISTS ({_S_APPROVERS}) AND NOT EXISTS ({_S_IS_APPROVER}) AND NOT EXISTS ({_S_IS_DEPUTY});
-          SELECT RAISE(ABORT, 'separation of duties: the project''s owner may not decide its gates')
-           WHERE EXISTS ({_S_APPROVERS}) AND EXISTS ({_S_IS_OWNER});
-          SELECT RAISE(ABORT, 'separation of duties: whoever asked for the gate may not decide it')
-           WHERE EXISTS ({_S_APPROVERS}) AND EXISTS ({_S_ASKED});
-        END""",
+    _as_dates(_R0025.SQLITE[1], {_R0025._S_IS_DEPUTY: _S_IS_DEPUTY}),
     "DROP TRIGGER deputy_only_ends_early",
     f"""CREATE TRIGGER deputy_only_ends_early BEFORE UPDATE ON deputy
         WHEN {' OR '.join(f'NEW.{c} IS NOT OLD.{c}' for c in _FIXED)} OR NOT {_S_EARLIER}
@@ -89,18 +97,11 @@ SQLITE = (
 
 _OWNER = ("(SELECT rolsuper FROM pg_roles WHERE rolname = session_user) OR pg_has_role(session_user, "
           "(SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'MEMBER')")
-_TODAY_TEXT = "to_char(now() AT TIME ZONE 'Europe/London', 'YYYY-MM-DD')"
 _TODAY = "(now() AT TIME ZONE 'Europe/London')::date"
 _IS_ADMIN = ("SELECT 1 FROM person_role r JOIN person p ON p.id = r.person_id WHERE r.role = 'admin' "
              "AND cycle_login(p.name) = cycle_login(session_user)")
 _APPROVER_OF = ("SELECT 1 FROM person_role r JOIN person p ON p.id = r.person_id WHERE r.role = 'approver' "
                 "AND r.body = {body} AND cycle_login(p.name) = cycle_login({who})")
-_APPROVERS = "SELECT 1 FROM person_role WHERE role = 'approver' AND body = NEW.body"
-_IS_OWNER = "SELECT 1 FROM project WHERE id = NEW.project_id AND cycle_login(owner) = cycle_login(NEW.recorded_by)"
-_ASKED = ("SELECT 1 FROM gate_request WHERE project_id = NEW.project_id AND gate = NEW.gate "
-          "AND visit = NEW.visit AND cycle_login(requested_by) = cycle_login(NEW.recorded_by)")
-_WAIVED = ("SELECT string_agg(criterion, ', ' ORDER BY id) FROM waiver WHERE project_id = NEW.project_id "
-           "AND gate = NEW.gate AND visit = NEW.visit AND cycle_login(waived_by) = cycle_login(NEW.recorded_by)")
 _DEPUTY_TODAY = (f"SELECT 1 FROM deputy d WHERE d.body = NEW.body AND cycle_login(d.deputy) = "
                  f"cycle_login(NEW.recorded_by) AND cycle_day(d.starts_on) <= {_TODAY} "
                  f"AND cycle_day(d.ends_on) >= {_TODAY} "
@@ -124,49 +125,8 @@ def _postgres(schema: str) -> list[str]:
            EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
              RETURN NULL;
            END $$""",
+        _as_dates(_R0025._postgres(schema)[0], {_R0025._DEPUTY_TODAY: _DEPUTY_TODAY, _R0025._WINDOWS: _WINDOWS}),
         # 42501 is insufficient_privilege: cycle reports it as "not permitted" (exit 6).
-        f"""CREATE OR REPLACE FUNCTION cycle_decision_separation_of_duties() RETURNS trigger LANGUAGE plpgsql {path}
-           AS $$
-           DECLARE
-             waived text;
-             windows text;
-           BEGIN
-             IF NEW.recorded_by IS DISTINCT FROM session_user THEN
-               RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'a decision must be recorded under the database '
-                 || 'login that records it (' || session_user || '), not ' || NEW.recorded_by;
-             END IF;
-             waived := ({_WAIVED});
-             IF waived IS NOT NULL THEN
-               RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'separation of duties: ' || NEW.recorded_by
-                 || ' waived ' || waived || ' of gate ' || NEW.gate || ' and may not decide it';
-             END IF;
-             IF EXISTS ({_APPROVERS}) THEN
-               IF NOT EXISTS ({_APPROVER_OF.format(body='NEW.body', who='NEW.recorded_by')})
-                  AND NOT EXISTS ({_DEPUTY_TODAY}) THEN
-                 windows := ({_WINDOWS});
-                 IF windows IS NOT NULL THEN
-                   RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'separation of duties: ' || NEW.recorded_by
-                     || ' may decide for ' || NEW.body || ' only as a deputy (' || windows || '), not on '
-                     || {_TODAY_TEXT};
-                 END IF;
-                 RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'separation of duties: ' || NEW.recorded_by
-                   || ' is not an approver for ' || NEW.body;
-               END IF;
-               IF EXISTS ({_IS_OWNER}) THEN
-                 RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'separation of duties: ' || NEW.recorded_by
-                   || ' owns the project and may not decide its gates';
-               END IF;
-               IF cycle_owned_this_stage(NEW.project_id, NEW.recorded_by) THEN
-                 RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'separation of duties: ' || NEW.recorded_by
-                   || ' owned the project during this stage and may not decide its gates';
-               END IF;
-               IF EXISTS ({_ASKED}) THEN
-                 RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'separation of duties: ' || NEW.recorded_by
-                   || ' asked for gate ' || NEW.gate || ' and may not decide it';
-               END IF;
-             END IF;
-             RETURN NEW;
-           END $$""",
         f"""CREATE OR REPLACE FUNCTION cycle_deputy_change() RETURNS trigger LANGUAGE plpgsql {path} AS $$
            DECLARE
              first_day date := cycle_day(NEW.starts_on);
