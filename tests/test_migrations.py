@@ -304,7 +304,8 @@ def test_a_database_that_lost_its_alembic_version_is_adopted_by_init(run: Cli, d
     assert run.json("db", "status")["made_before_migrations"] is True
 
     out = run("init").stdout
-    matched = {"0008": ("0007", "0008"), HEAD: ("0011", "0012", HEAD)}[revision]
+    # (0025 on PostgreSQL: 0026 made no table, and its functions apply again as they are)
+    matched = {"0008": ("0007", "0008"), HEAD: ("0011", "0012", "0025", HEAD)}[revision]
     assert any(out.startswith(f"Upgraded cycle database at {open_store().describe()}: made before migrations, its "
                               f"tables matched revision {m}; now at {HEAD}.\n") for m in matched), out
     assert run.json("db", "status")["current"] == HEAD
