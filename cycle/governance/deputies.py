@@ -82,7 +82,7 @@ def window(row: Deputy, session: Session | None = None) -> Window:
 
 def _decided_in(session: Session, w: Window) -> int:
     """How many decisions `w`'s deputy recorded acting in it (their entries' authority names it: "acting for
-    chair, deputy since DATE"; windows of one approver and body never overlap). None unless it was ended on or
+    chair, deputy since DATE"; windows of one approver and body never overlap); 0 unless it was ended on or
     after its first day."""
     try:
         ended = clock.london_date(clock.parse_utc(w.ended_at or ""))
