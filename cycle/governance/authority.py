@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from cycle.calendar import clock
 from cycle.calendar.clock import LONDON, parse_utc
+from cycle.db import rows
 from cycle.db.models import GateRequest, Waiver
 from cycle.db.rows import ProjectRow
 from cycle.db.sql import sql_of
@@ -104,7 +105,7 @@ def decision_authority(session: Session, project: ProjectRow, gate: str, body: s
         today = clock.london_today()
         window = _acting_for(session, body, actor, today, approvers)
         if window is None:
-            windows = [deputies.window(r) for r in deputies.rows(session, body, deputy=actor)
+            windows = [deputies.window(r) for r in rows.deputy_windows(sql_of(session), body, deputy=actor)
                        if r.ends_on >= r.starts_on]  # not a cancelled one
             if windows:
                 said = ", ".join(f"from {w.starts_on} to {w.ends_on} for {w.approver}" for w in windows)
@@ -174,5 +175,5 @@ def _acting_for(session: Session, body: str, actor: str, day: date,
                 approvers: list[str]) -> deputies.Window | None:
     """The window in which `actor` may decide for `body` on `day`: theirs as deputy of one of its `approvers` now
     (so a deputy's deputy does not count), running that day; None if none."""
-    found = deputies.rows(session, body, deputy=actor, on=day, approvers=approvers)
+    found = rows.deputy_windows(sql_of(session), body, deputy=actor, on=day.isoformat(), approvers=approvers)
     return deputies.window(found[0]) if found else None

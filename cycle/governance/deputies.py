@@ -12,7 +12,6 @@ days as dates, the longest window); on SQLite the file's triggers check the days
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -23,7 +22,9 @@ from sqlmodel import Session, col
 from cycle import inputs
 from cycle.audit import chain
 from cycle.calendar import clock
+from cycle.db import rows
 from cycle.db.models import Deputy
+from cycle.db.rows import DeputyRow
 from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted
@@ -71,13 +72,17 @@ class Window:
                 "added_at": self.added_at, "ended_by": self.ended_by, "ended_at": self.ended_at}
 
 
-def window(row: Deputy, session: Session | None = None) -> Window:
-    """A stored window as a Window; with `session`, one with no day left counts the decisions made in it."""
-    found = Window(row.id or 0, row.approver, row.deputy, row.body, row.starts_on, row.ends_on, row.added_by,
-                   row.added_at, row.ended_by, row.ended_at)
-    if session is not None and row.ends_on < row.starts_on:
-        found.decided = _decided_in(session, found)
-    return found
+def window(row: Deputy | DeputyRow) -> Window:
+    """A stored window as a Window."""
+    return Window(row.id or 0, row.approver, row.deputy, row.body, row.starts_on, row.ends_on, row.added_by,
+                  row.added_at, row.ended_by, row.ended_at)
+
+
+def _counted(session: Session, w: Window) -> Window:
+    """`w`, with the decisions made in it counted if it has no day left (ended on or before its first day)."""
+    if w.ends_on < w.starts_on:
+        w.decided = _decided_in(session, w)
+    return w
 
 
 def _decided_in(session: Session, w: Window) -> int:
@@ -124,24 +129,11 @@ def _approver(session: Session, approver: str, body: str) -> str:
                        f"(see: cycle people list)")
     found = next((a for a in approvers if identity.same(a, approver)), None)
     if found is None:
-        chain_note = " (a deputy's deputy does not count)" if rows(session, body, deputy=approver) else ""
+        chain_note = (" (a deputy's deputy does not count)"
+                      if rows.deputy_windows(sql_of(session), body, deputy=approver) else "")
         raise BadInput(f"{approver} is not an approver for {body} (approvers: {', '.join(approvers)}){chain_note}; "
                        f"a deputy stands in for one of them")
     return found
-
-
-def rows(session: Session, body: str, *, deputy: str | None = None, approver: str | None = None,
-         on: date | None = None, approvers: Sequence[str] | None = None) -> list[Deputy]:
-    """The deputy windows of `body`, earliest first (by first day): of `deputy`, standing in for `approver`, running
-    on `on` (a cancelled window never runs), standing in for one of `approvers` (the body's approvers now, as the
-    caller read them: a deputy's deputy does not count), each only if given. The one lookup of windows."""
-    query = select(Deputy).where(col(Deputy.body) == body)
-    if on is not None:
-        query = query.where(col(Deputy.starts_on) <= on.isoformat(), col(Deputy.ends_on) >= on.isoformat())
-    found = session.scalars(query.order_by(col(Deputy.starts_on), col(Deputy.id))).all()
-    return [r for r in found if (deputy is None or identity.same(r.deputy, deputy))
-            and (approver is None or identity.same(r.approver, approver))
-            and (approvers is None or identity.among(r.approver, approvers))]
 
 
 def add(store: Store, approver: str, deputy: str, body: str, starts_on: str, ends_on: str, *,
@@ -167,7 +159,7 @@ def add(store: Store, approver: str, deputy: str, body: str, starts_on: str, end
         deputy = person.name
         if identity.same(deputy, approver):
             raise BadInput(f"--deputy {deputy} is the approver; a deputy is someone else")
-        for other in rows(s, body, approver=approver):  # those with a day left, overlapping
+        for other in rows.deputy_windows(sql_of(s), body, approver=approver):  # those with a day left, overlapping
             if other.starts_on <= min(other.ends_on, last.isoformat()) and other.ends_on >= first.isoformat():
                 raise BadInput(f"{approver} already has a deputy for {body} from {other.starts_on} to "
                                f"{other.ends_on} ({other.deputy}); windows may not overlap: end that one first with: "
@@ -206,12 +198,12 @@ def end(store: Store, approver: str, deputy: str, body: str, on: str | None = No
     actor = store.actor(actor)
     refusal = None
     with store.write() as s:
-        windows = [w for w in rows(s, body, deputy=deputy, approver=approver)
+        windows = [w for w in rows.deputy_windows(sql_of(s), body, deputy=deputy, approver=approver)
                    if w.ends_on >= w.starts_on and w.ends_on >= stop.isoformat()]
         if not windows:
             raise BadInput(f"{deputy} has no deputy window for {approver} and {body} running on or after {stop}; "
                            f"see: cycle people deputy list --body {quote(body)}")
-        row = windows[0]  # windows of one approver and body do not overlap: the earliest still running
+        row = s.get_one(Deputy, windows[0].id)  # windows of one approver and body never overlap: the earliest
         try:
             began = date.fromisoformat(row.starts_on)
         except ValueError:
@@ -230,7 +222,7 @@ def end(store: Store, approver: str, deputy: str, body: str, on: str | None = No
             s.add(row)
             s.flush()
             chain.append(s, actor=actor, action="deputy.end", payload=payload, at=row.ended_at)
-            found = window(row, s)
+            found = _counted(s, window(row))
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return found, was
@@ -244,4 +236,4 @@ def listing(store: Store, body: str | None = None) -> list[Window]:
             query = query.where(col(Deputy.body) == _body(body))
         found = s.scalars(query.order_by(col(Deputy.body), col(Deputy.approver), col(Deputy.starts_on),
                                          col(Deputy.id))).all()
-        return [window(r, s) for r in found]
+        return [_counted(s, window(r)) for r in found]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from cycle.calendar import clock
+from cycle.db import rows
 from cycle.db.models import GateRequest, row_id
 from cycle.db.rows import ProjectRow, row_of
 from cycle.db.sql import sql_of
@@ -19,7 +20,7 @@ from cycle.shell import quote
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import ACCOUNTABLE, Gate, Workflow
 
-from . import deputies, identity, people
+from . import identity, people
 
 KIND = "gate-request"
 
@@ -62,7 +63,7 @@ def recipients(session: Session, body: str, asker: str) -> list[tuple[str, str, 
     7), each once, but not the asker (who may not decide it)."""
     approvers = people.approvers_of(session, body)
     standing: dict[str, list[str]] = {}  # a deputy's canonical name -> "chair to 2027-01-31", for each window today
-    for d in deputies.rows(session, body, on=clock.london_today(), approvers=approvers):
+    for d in rows.deputy_windows(sql_of(session), body, on=clock.london_today().isoformat(), approvers=approvers):
         standing.setdefault(identity.canonical(d.deputy), []).append(f"{d.approver} to {d.ends_on}")
     out: list[tuple[str, str, str | None]] = []
     seen: set[str] = set()
