@@ -24,8 +24,6 @@ def _closed(command: list[str], redirect: str) -> subprocess.CompletedProcess[st
                           text=True, env=dict(os.environ), timeout=120)
 
 
-@pytest.mark.xfail(strict=True, reason="a write command whose confirmation could not be printed commits, then says "
-                                       "only 'cannot write the output': run again as told, it records twice")
 @pytest.mark.parametrize("redirect", [" >&-", " > /dev/full"], ids=["closed", "full"])
 def test_a_change_whose_confirmation_was_lost_says_it_was_recorded(ready: Cli, db: Database, redirect: str) -> None:
     # `cycle evidence add camhs needs-assessment --ref "JSNA" >&-` from a cron line: exit 1, "Error: cannot write
@@ -66,8 +64,6 @@ def test_the_site_shows_terminal_controls_from_a_hand_edit_escaped(ready: Cli, d
     assert not [ch for ch in RAW if ch in page], [hex(ord(ch)) for ch in RAW if ch in page]
 
 
-@pytest.mark.xfail(strict=True, reason="--json prints C1 controls (NEL), bidi overrides and U+2028 raw "
-                                       "(ensure_ascii=False); only C0 is escaped by JSON itself")
 @pytest.mark.parametrize("args", [["project", "list", "--json"], ["project", "show", "camhs", "--json"],
                                   ["report", "gate-audit", "camhs", "--json"]], ids=["list", "show", "report"])
 def test_json_shows_terminal_controls_from_a_hand_edit_escaped(ready: Cli, db: Database, args: list[str]) -> None:
@@ -79,8 +75,6 @@ def test_json_shows_terminal_controls_from_a_hand_edit_escaped(ready: Cli, db: D
     assert not [ch for ch in RAW if ch in printed], [hex(ord(ch)) for ch in RAW if ch in printed]
 
 
-@pytest.mark.xfail(strict=True, reason="audit log reads a bundle export's entry for a 'file' field; a bundle's "
-                                       "payload has 'folder': an honest entry is shown as 'payload unreadable'")
 def test_audit_log_reads_the_entry_of_a_bundle_export(ready: Cli, home: Path) -> None:
     # `cycle demo` then `cycle audit log`: its last line says "(payload unreadable: no 'file' field)".
     ready("audit", "keygen")
@@ -92,8 +86,6 @@ def test_audit_log_reads_the_entry_of_a_bundle_export(ready: Cli, home: Path) ->
     assert str(home / "bundle") in last
 
 
-@pytest.mark.xfail(strict=True, reason="SIGTERM while a report writes --out leaves its .part file: only an "
-                                       "exception (SIGINT) removes it; no handler for SIGTERM")
 def test_a_report_terminated_while_writing_its_out_file_leaves_no_part_file(ready: Cli, db: Database,
                                                                           tmp_path: Path) -> None:
     # `timeout 60 cycle report quarterly --quarter 2026-Q4 --out q.md` in a cron line: timeout sends SIGTERM. The
@@ -120,8 +112,6 @@ def test_a_report_terminated_while_writing_its_out_file_leaves_no_part_file(read
 
 
 @pytest.mark.postgresql_only
-@pytest.mark.xfail(strict=True, reason="a PostgreSQL connection lost mid `audit log` prints SQLAlchemy's pool "
-                                       "traceback ('Exception during reset or similar') before the error line")
 def test_audit_log_whose_server_connection_goes_away_is_one_line(ready: Cli, db: Database) -> None:
     # `cycle audit log | less` while the DBA restarts the server (pg_terminate_backend: "terminating connection due
     # to administrator command"). The log streams through a server-side cursor; the lost connection is handed back
