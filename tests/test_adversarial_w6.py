@@ -23,8 +23,6 @@ def _awarded(run: Cli) -> None:
         step(run, "camhs", name, day)
 
 
-@pytest.mark.xfail(strict=True, reason="outbox.queue skips a key that has any row, a cancelled one too: once "
-                                       "claim cancels a reminder, the same date applying again is never queued")
 def test_a_standstill_reminder_cancelled_while_held_is_sent_when_the_same_end_applies_again(
         ready: Cli, db: Database, smtp: SmtpServer) -> None:
     # PSR Direct Award C, intention notice Monday 11 January 2027: the standstill ends at the end of Friday 22
@@ -73,8 +71,6 @@ def test_a_notice_for_one_contracts_modification_does_not_clear_another_contract
         ["procurement-due", "2027-04-13/modification-notice"]]
 
 
-@pytest.mark.xfail(strict=True, reason="statutory._stale reads a project with no procurement row as 'no longer "
-                                       "listed' and cancels; a procurement it cannot find is one it cannot judge")
 def test_a_queued_procurement_reminder_whose_procurement_is_gone_is_sent_not_cancelled(ready: Cli, db: Database,
                                                                                      smtp: SmtpServer) -> None:
     # The standstill reminder (ends Friday 22 January 2027) is queued on Wednesday 20 January; a team member then
