@@ -124,8 +124,6 @@ def test_a_quarter_before_the_indicator_is_refused_with_the_way_to_back_fill_it(
     assert sorted(db.rows("SELECT quarter, value FROM kpi_value")) == [("2025-Q4", "90"), ("2026-Q1", "91")]
 
 
-@pytest.mark.xfail(strict=True, reason="contracts.check_regime asks only about pa2023: a PSR contract may start "
-                                       "before 1 January 2024, a date procurement step refuses for the PSR")
 def test_a_psr_contract_starting_before_the_psr_was_in_force_is_refused(ready: Cli, db: Database) -> None:
     # The Health Care Services (Provider Selection Regime) Regulations 2023 (SI 2023/1348) came into force on 1
     # January 2024; `procurement step` refuses a PSR step dated before it, `contract set --regime pa2023` a start
