@@ -46,22 +46,25 @@ def queue(session: Session, *, actor: str, project: str, kind: str, period: str,
           due_on: str, context: dict[str, Any]) -> OutboxMessage | None:
     """Queue one message in the caller's write transaction, with its `outbox.enqueue` audit entry; None (and nothing
     written) when its key (project, kind, period, recipient) is in the outbox already: once, however often asked.
-    A row cancelled because its date no longer applied was never sent: asked again, it is reopened (`reopen`)."""
+    A row cancelled because its date no longer applied was never sent: asked again, it is reopened (`_reopen`)."""
     found = session.exec(select(OutboxMessage).where(  # type: ignore[call-overload]
         OutboxMessage.project == project, OutboxMessage.kind == kind,  # type: ignore[arg-type]
         OutboxMessage.period == period, OutboxMessage.recipient == recipient)).scalars().first()  # type: ignore[arg-type]
     if found is not None:
         if found.status != "cancelled":
             return None
-        return reopen(session, found.id, actor=actor, email=email, due_on=due_on, context=context)
+        return _reopen(session, found.id, actor=actor, email=email, due_on=due_on, context=context)
     return add(session, actor=actor, project=project, kind=kind, period=period, recipient=recipient, email=email,
                due_on=due_on, context=context)
 
 
 def add(session: Session, *, actor: str, project: str, kind: str, period: str, recipient: str, email: str,
-        due_on: str, context: dict[str, Any], now: str | None = None) -> OutboxMessage:
+        due_on: str, context: dict[str, Any], now: str | None = None, cancelled: int | None = None) -> OutboxMessage:
     """Write one new outbox row, due at once, and its `outbox.enqueue` audit entry, in the caller's write transaction;
-    the caller knows its key is not in the outbox yet (`queue` looks; the due scan has marked what is queued)."""
+    the caller knows its key is not in the outbox yet (`queue` looks; the due scan has marked what is queued), or
+    holds only the row `cancelled` (its id), which is reopened instead (`_reopen`)."""
+    if cancelled is not None:
+        return _reopen(session, cancelled, actor=actor, email=email, due_on=due_on, context=context, now=now)
     now = now or utc_now()
     row = OutboxMessage(project=project, kind=kind, period=period, recipient=recipient, email=email, due_on=due_on,
                         context=json.dumps(context, sort_keys=True), next_attempt_at=now, created_at=now)
@@ -73,7 +76,7 @@ def add(session: Session, *, actor: str, project: str, kind: str, period: str, r
     return row
 
 
-def reopen(session: Session, row_id: int, *, actor: str, email: str, due_on: str, context: dict[str, Any],
+def _reopen(session: Session, row_id: int, *, actor: str, email: str, due_on: str, context: dict[str, Any],
            now: str | None = None) -> OutboxMessage:
     """Make a cancelled row (its date no longer applied when it was to go: `_cancel_stale`) due again at once, now
     that the rule that queued it finds the same reminder due again, with its `outbox.reopen` audit entry naming why

@@ -722,13 +722,9 @@ def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = Non
             lease.check(s)
         plan = due(store, s, as_of, cfg, sent_on=today)
         now = clock.utc_now()
-        for r in plan.new:
-            if r.outbox_id is not None:  # a cancelled row, due again
-                row = outbox.reopen(s, r.outbox_id, actor=actor, email=r.email, due_on=as_of.isoformat(),
-                                    context=r.context, now=now)
-            else:
-                row = outbox.add(s, actor=actor, project=r.project, kind=r.kind, period=r.period,
-                                 recipient=r.recipient, email=r.email, due_on=as_of.isoformat(), context=r.context,
-                                 now=now)
+        for r in plan.new:  # (one with an outbox_id: its row was cancelled, and is reopened)
+            row = outbox.add(s, actor=actor, project=r.project, kind=r.kind, period=r.period, recipient=r.recipient,
+                             email=r.email, due_on=as_of.isoformat(), context=r.context, now=now,
+                             cancelled=r.outbox_id)
             r.outbox_id, r.status = row.id, "queued"
     return plan
