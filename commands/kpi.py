@@ -180,8 +180,11 @@ def kpi_assess(key: str, contract: str | None, rating: str, period: str, note: s
 @click.option("--value", required=True, help="The quarter's actual, in the indicator's unit, e.g. 87.5.")
 @click.option("--note", help="A note on the value (kept with it).")
 @click.option("--replace", is_flag=True, help="Replace a different value already recorded (audited with the old one).")
+@click.option("--back-fill", "back_fill", is_flag=True,
+              help="Record a quarter before the indicator was added, on a contract with no start date (refused "
+                   "otherwise, as a mistyped quarter: every quarter after it would be owed).")
 @contract_option
-def kpi_record(key: str, kpi_id: str, quarter: str, value: str, note: str | None, replace: bool,
+def kpi_record(key: str, kpi_id: str, quarter: str, value: str, note: str | None, replace: bool, back_fill: bool,
                contract: str | None) -> None:
     """Record one quarter's value of an indicator.
 
@@ -192,7 +195,7 @@ def kpi_record(key: str, kpi_id: str, quarter: str, value: str, note: str | None
     from cycle.performance import indicators
 
     r = indicators.record(ready_store(), key, kpi_id, quarter=quarter, value=value, note=note, replace=replace,
-                          contract=contract, actor=actor())
+                          contract=contract, actor=actor(), back_fill=back_fill)
     if r.outcome == "unchanged":
         click.echo(f"{r.key} of {key} for {r.quarter} is already recorded as {r.value}; nothing changed.")
     elif r.outcome == "replaced":

@@ -394,19 +394,25 @@ def check_terms(c: Contract) -> None:
 
 
 def check_regime(c: Contract) -> None:
-    """Refuse (BadInput) a contract under the Procurement Act 2023 that started before the Act came into force on 24
-    February 2025: one awarded before that day stays under the Public Contracts Regulations 2015 (SI 2024/716 reg
-    5(3)(a)), as a procurement step dated before it is refused (cycle.procurement.clocks.before_in_force)."""
+    """Refuse (BadInput) a contract under a built-in regime that started before that regime's law came into force,
+    as a procurement step dated before it is refused (cycle.procurement.clocks.before_in_force): the Procurement
+    Act 2023 on 24 February 2025 (one awarded before stays under the Public Contracts Regulations 2015: SI 2024/716
+    reg 5(3)(a), as amended by SI 2024/959), the Provider Selection Regime on 1 January 2024 (SI 2023/1348 reg
+    1(1))."""
     from cycle.procurement.clocks import before_in_force
 
     start = stored_day(c.start)
-    if start is None or c.regime not in ("pa2023", "pa2023-light-touch"):
+    law = {"pa2023": "pa2023", "pa2023-light-touch": "pa2023", "psr": "psr"}.get(c.regime or "")
+    if start is None or law is None:
         return
-    too_early = before_in_force("pa2023", start)
-    if too_early is not None:
-        raise BadInput(f"--regime {c.regime}: the contract starts on {start}, {too_early}; a contract awarded "
-                       f"before that day stays under the Public Contracts Regulations 2015 (SI 2024/716 reg "
-                       f"5(3)(a)): check --start, or give --regime none")
+    too_early = before_in_force(law, start)
+    if too_early is None:
+        return
+    before = ("stays under the Public Contracts Regulations 2015 (SI 2024/716 reg 5(3)(a))" if law == "pa2023" else
+              "was let under the rules before it (the Public Contracts Regulations 2015, or the NHS procurement "
+              "regulations of 2013)")
+    raise BadInput(f"--regime {c.regime}: the contract starts on {start}, {too_early}; a contract awarded before "
+                   f"that day {before}: check --start, or give --regime none")
 
 
 def check_new(found: list[ContractRow] | list[Contract], holder_key: str, ref: str) -> None:

@@ -23,8 +23,6 @@ def _awarded(run: Cli) -> None:
         step(run, "camhs", name, day)
 
 
-@pytest.mark.xfail(strict=True, reason="outbox.queue skips a key that has any row, a cancelled one too: once "
-                                       "claim cancels a reminder, the same date applying again is never queued")
 def test_a_standstill_reminder_cancelled_while_held_is_sent_when_the_same_end_applies_again(
         ready: Cli, db: Database, smtp: SmtpServer) -> None:
     # PSR Direct Award C, intention notice Monday 11 January 2027: the standstill ends at the end of Friday 22
@@ -73,8 +71,6 @@ def test_a_notice_for_one_contracts_modification_does_not_clear_another_contract
         ["procurement-due", "2027-04-13/modification-notice"]]
 
 
-@pytest.mark.xfail(strict=True, reason="statutory._stale reads a project with no procurement row as 'no longer "
-                                       "listed' and cancels; a procurement it cannot find is one it cannot judge")
 def test_a_queued_procurement_reminder_whose_procurement_is_gone_is_sent_not_cancelled(ready: Cli, db: Database,
                                                                                      smtp: SmtpServer) -> None:
     # The standstill reminder (ends Friday 22 January 2027) is queued on Wednesday 20 January; a team member then
@@ -91,13 +87,19 @@ def test_a_queued_procurement_reminder_whose_procurement_is_gone_is_sent_not_can
         "Outbox: sent 1", [["standstill-ends", "2027-01-22/award"]], [("sent",)])
 
 
-@pytest.mark.xfail(strict=True, reason="indicators.owed: a value recorded for any quarter makes every quarter after "
-                                       "it owed; with no contract start nothing bounds it but the 40-quarter "
-                                       "look-back, and kpi record takes a quarter ten years before the indicator")
 def test_one_mistyped_quarter_does_not_send_the_provider_forty_late_return_reminders(run: Cli, db: Database) -> None:
     # An indicator added on 1 May 2026 to a contract recorded without a start date; its first value is recorded for
     # "2016-Q1" (2026-Q1 mistyped). The next reminder run queued 40 return-late reminders to the provider contact,
     # one for every quarter from 2016-Q2 to 2026-Q1, returns for quarters before the indicator existed.
+    _no_start_indicator_of_1_may_2026(run)
+    with on_day("2026-05-01"):
+        run("kpi", "record", "camhs", "rtt", "--quarter", "2016-Q1", "--value", "90", expect=None)
+    remind_run(run, "2026-08-03", "--no-send")
+    late = [p for k, p in db.rows("SELECT kind, period FROM outbox") if k == "return-late"]
+    assert len(late) <= 1, late
+
+
+def _no_start_indicator_of_1_may_2026(run: Cli) -> None:
     run("init")
     run("people", "add", "alice", "--email", "alice@council.example", "--role", "manager")
     run("people", "add", "jsmith", "--email", "j.smith@trustx.example", "--role", "provider")
@@ -106,14 +108,22 @@ def test_one_mistyped_quarter_does_not_send_the_provider_forty_late_return_remin
         run("contract", "set", "camhs", "--provider", "Trust X", "--ref", "C-1", "--end", "2028-03-31",
             "--provider-contact", "jsmith")
         run("kpi", "add", "camhs", "rtt", "--title", "Referral to treatment", "--target", "92", "--better", "higher")
-        run("kpi", "record", "camhs", "rtt", "--quarter", "2016-Q1", "--value", "90", expect=None)
-    remind_run(run, "2026-08-03", "--no-send")
-    late = [p for k, p in db.rows("SELECT kind, period FROM outbox") if k == "return-late"]
-    assert len(late) <= 1, late
 
 
-@pytest.mark.xfail(strict=True, reason="contracts.check_regime asks only about pa2023: a PSR contract may start "
-                                       "before 1 January 2024, a date procurement step refuses for the PSR")
+def test_a_quarter_before_the_indicator_is_refused_with_the_way_to_back_fill_it(run: Cli, db: Database) -> None:
+    # The refusal of the mistyped quarter: exit 2, one line naming the option, nothing written; the quarter the
+    # indicator was added in goes in without it, and an earlier one with --back-fill.
+    _no_start_indicator_of_1_may_2026(run)
+    before = db.dump()
+    with on_day("2026-07-01"):
+        refused = run("kpi", "record", "camhs", "rtt", "--quarter", "2025-Q4", "--value", "90", expect=2)
+        assert db.dump() == before
+        assert len(refused.stderr.strip().splitlines()) == 1 and "--back-fill" in refused.stderr
+        run("kpi", "record", "camhs", "rtt", "--quarter", "2026-Q1", "--value", "91")
+        run("kpi", "record", "camhs", "rtt", "--quarter", "2025-Q4", "--value", "90", "--back-fill")
+    assert sorted(db.rows("SELECT quarter, value FROM kpi_value")) == [("2025-Q4", "90"), ("2026-Q1", "91")]
+
+
 def test_a_psr_contract_starting_before_the_psr_was_in_force_is_refused(ready: Cli, db: Database) -> None:
     # The Health Care Services (Provider Selection Regime) Regulations 2023 (SI 2023/1348) came into force on 1
     # January 2024; `procurement step` refuses a PSR step dated before it, `contract set --regime pa2023` a start

@@ -337,9 +337,11 @@ def quarter_reported(text: str, today: date, what: str = "--quarter") -> Quarter
 
 
 def record(store: Store, key: str, kpi_key: str, *, quarter: str, value: str, note: str | None = None,
-           replace: bool = False, contract: str | None = None, actor: str, today: date | None = None) -> Recorded:
+           replace: bool = False, contract: str | None = None, actor: str, today: date | None = None,
+           back_fill: bool = False) -> Recorded:
     """Record an indicator's value for a quarter. The same value again changes nothing; another value is refused
-    unless `replace`, which is audited with the old one."""
+    unless `replace`, which is audited with the old one. A quarter before the indicator was added, of a contract
+    with no start date, is refused unless `back_fill` (`check_back_fill`)."""
     from cycle.db.models import row_id
 
     today = today or clock.london_today()
@@ -352,6 +354,8 @@ def record(store: Store, key: str, kpi_key: str, *, quarter: str, value: str, no
         project = rows.project(sql_of(s), key)
         c, k = _kpi(s, project, contract, kpi_key)
         check_runs(key, c, reported, span(key, c, today))
+        if not back_fill:
+            check_back_fill(key, kpi_key, c, added_on(k.created_at), reported)
         row = _value_row(s, row_id(k), q)
         outcome = _store_value(s, row, row_id(k), q, v, note_text, replace, actor,
                                lambda: f"{kpi_key} of {key} for {q}")
@@ -376,6 +380,22 @@ def check_runs(holder: str, c: ContractRow, q: Quarter, days: tuple[date | None,
         raise BadInput(f"{q} is outside the contract{ref} of {holder}, which runs from "
                        f"{start or 'its start'} to {last or 'its end'}: a value for it would never be judged; "
                        f"is the quarter right?")
+
+
+def check_back_fill(holder: str, kpi_key: str, c: ContractRow, added: date | None, q: Quarter) -> None:
+    """BadInput for a value of quarter `q`, before the quarter indicator `kpi_key` was `added`, when contract `c` has
+    no start date: nothing else bounds it, and a value recorded for a quarter makes every quarter after it owed
+    (`owed`), so one mistyped year (2016-Q1 for 2026-Q1) would chase the provider for ten years of returns. A
+    back-fill says so (`kpi record --back-fill`); a contract with a start is bounded by it (`check_runs`)."""
+    if c.start is not None or added is None:
+        return
+    first = quarters.quarter_of(added)
+    if q < first:
+        ref = f" {c.ref}" if c.ref else ""
+        raise BadInput(f"{q} is before {kpi_key} was added to {holder} (on {added.isoformat()}, in {first}) and the "
+                       f"contract{ref} has no start date: is the quarter right? To record an earlier quarter on "
+                       f"purpose, give --back-fill (or record the start: cycle contract set {holder} --start "
+                       f"YYYY-MM-DD)")
 
 
 def _value_row(s: Session, kpi_id: int, q: str) -> KpiValue | None:

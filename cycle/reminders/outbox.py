@@ -45,20 +45,26 @@ CLAIM_SECONDS = 600
 def queue(session: Session, *, actor: str, project: str, kind: str, period: str, recipient: str, email: str,
           due_on: str, context: dict[str, Any]) -> OutboxMessage | None:
     """Queue one message in the caller's write transaction, with its `outbox.enqueue` audit entry; None (and nothing
-    written) when its key (project, kind, period, recipient) is in the outbox already: once, however often asked."""
+    written) when its key (project, kind, period, recipient) is in the outbox already: once, however often asked.
+    A row cancelled because its date no longer applied was never sent: asked again, it is reopened (`_reopen`)."""
     found = session.exec(select(OutboxMessage).where(  # type: ignore[call-overload]
         OutboxMessage.project == project, OutboxMessage.kind == kind,  # type: ignore[arg-type]
         OutboxMessage.period == period, OutboxMessage.recipient == recipient)).scalars().first()  # type: ignore[arg-type]
     if found is not None:
-        return None
+        if found.status != "cancelled":
+            return None
+        return _reopen(session, found.id, actor=actor, email=email, due_on=due_on, context=context)
     return add(session, actor=actor, project=project, kind=kind, period=period, recipient=recipient, email=email,
                due_on=due_on, context=context)
 
 
 def add(session: Session, *, actor: str, project: str, kind: str, period: str, recipient: str, email: str,
-        due_on: str, context: dict[str, Any], now: str | None = None) -> OutboxMessage:
+        due_on: str, context: dict[str, Any], now: str | None = None, cancelled: int | None = None) -> OutboxMessage:
     """Write one new outbox row, due at once, and its `outbox.enqueue` audit entry, in the caller's write transaction;
-    the caller knows its key is not in the outbox yet (`queue` looks; the due scan has marked what is queued)."""
+    the caller knows its key is not in the outbox yet (`queue` looks; the due scan has marked what is queued), or
+    holds only the row `cancelled` (its id), which is reopened instead (`_reopen`)."""
+    if cancelled is not None:
+        return _reopen(session, cancelled, actor=actor, email=email, due_on=due_on, context=context, now=now)
     now = now or utc_now()
     row = OutboxMessage(project=project, kind=kind, period=period, recipient=recipient, email=email, due_on=due_on,
                         context=json.dumps(context, sort_keys=True), next_attempt_at=now, created_at=now)
@@ -67,6 +73,26 @@ def add(session: Session, *, actor: str, project: str, kind: str, period: str, r
     chain.append(session, actor=actor, action="outbox.enqueue", project=project,
                  payload={"outbox_id": row.id, "kind": kind, "period": period, "recipient": recipient, "email": email,
                           "as_of": due_on})
+    return row
+
+
+def _reopen(session: Session, row_id: int, *, actor: str, email: str, due_on: str, context: dict[str, Any],
+           now: str | None = None) -> OutboxMessage:
+    """Make a cancelled row (its date no longer applied when it was to go: `_cancel_stale`) due again at once, now
+    that the rule that queued it finds the same reminder due again, with its `outbox.reopen` audit entry naming why
+    it had been cancelled. Its key stays the reminder's: it is still sent at most once."""
+    row = session.get(OutboxMessage, row_id)
+    assert row is not None and row.status == "cancelled"  # (the caller read it so, in this transaction)
+    reason = row.last_error
+    row.status, row.email, row.due_on = "pending", email, due_on
+    row.context = json.dumps(context, sort_keys=True)
+    row.next_attempt_at, row.first_attempt_at, row.last_error = now or utc_now(), None, None
+    row.claimed_by, row.claim_expires_at = None, None
+    session.add(row)
+    session.flush()
+    chain.append(session, actor=actor, action="outbox.reopen", project=row.project,
+                 payload={"outbox_id": row.id, "kind": row.kind, "period": row.period, "recipient": row.recipient,
+                          "email": email, "as_of": due_on, "was": "cancelled", "cancelled_because": reason})
     return row
 
 

@@ -64,7 +64,8 @@ from .settings import Settings, bank_holidays, settings
 
 @dataclass(slots=True)
 class Reminder:
-    """One reminder to one person: not yet in the outbox when `outbox_id` is None.
+    """One reminder to one person: not yet in the outbox when `outbox_id` is None (or its row was cancelled, its
+    date then no longer applying: `status` is then None, and queueing it reopens that row).
 
     Its context (what the templates render) is kept in parts, shared between the reminders of one scan, and merged
     only when asked for: a dry run needs the summary alone, and at portfolio scale most reminders are only listed."""
@@ -680,7 +681,9 @@ def _mark_queued(session: Session, plan: Plan) -> None:
         queued = found.get((r.project, r.kind, r.period, r.recipient))  # (r.key)
         if queued is not None:
             r.outbox_id, r.status, email = queued
-            if r.status in ("sent", "sending"):
+            if r.status == "cancelled":  # its date no longer applied then; due again, it is reopened (outbox.reopen)
+                r.status = None
+            elif r.status in ("sent", "sending"):
                 r.email = email  # where it went (or is going); an unsent row goes to the current address
 
 
@@ -719,8 +722,9 @@ def enqueue(store: Store, as_of: date, *, actor: str, cfg: Settings | None = Non
             lease.check(s)
         plan = due(store, s, as_of, cfg, sent_on=today)
         now = clock.utc_now()
-        for r in plan.new:
+        for r in plan.new:  # (one with an outbox_id: its row was cancelled, and is reopened)
             row = outbox.add(s, actor=actor, project=r.project, kind=r.kind, period=r.period, recipient=r.recipient,
-                             email=r.email, due_on=as_of.isoformat(), context=r.context, now=now)
+                             email=r.email, due_on=as_of.isoformat(), context=r.context, now=now,
+                             cancelled=r.outbox_id)
             r.outbox_id, r.status = row.id, "queued"
     return plan

@@ -138,10 +138,12 @@ def _lead_start(last: date, lead: int, clock: Clock | None) -> date:
 def _stale(sql: Sql, queued: list[tuple[str, str]], today: date) -> dict[tuple[str, str], str]:
     """Of queued procurement reminders, each a project's key and its period ('2027-01-22/award'), those whose date
     no longer applies on `today` (`procurement due` no longer lists that step on that date), each with why. One
-    whose project's procurement cannot be read, or whose period is not one this rule writes, is left to go, as
-    before this check."""
+    whose project's procurement cannot be found (its rows deleted, or its project renamed, by hand) or read, or
+    whose period is not one this rule writes, is left to go, as before this check: a reminder is cancelled only when
+    the rule positively shows its date no longer applies."""
     wanted = {key for key, _ in queued}
     found = [f for f in rows.procurements(sql) if f[0] in wanted]
+    judged = {f[0] for f in found if f[2]}  # (a reminder comes of a step recorded: none left, none to judge by)
     try:
         items = record.due_of(found, today, (date.max - today).days)  # every date, however far ahead
     except CycleError:  # a date past the bank holidays cycle knows (a hand edit): the rule cannot say; they go
@@ -154,7 +156,7 @@ def _stale(sql: Sql, queued: list[tuple[str, str]], today: date) -> dict[tuple[s
             day = date.fromisoformat(day_text)
         except ValueError:
             continue
-        if key in unreadable:
+        if key in unreadable or key not in judged:
             continue
         now = [i for i in items if i.key == key and i.step == step]
         if any(i.day == day for i in now):
