@@ -55,8 +55,6 @@ def test_every_listing_of_a_notice_deadline_says_it_falls_on_a_bank_holiday(chri
     assert ADVICE in out
 
 
-@pytest.mark.xfail(strict=True, reason="people add refuses an apostrophe in the local part (cycle.governance.people "
-                   "_EMAIL), though RFC 5322 and email-validator allow it: O'Neill cannot get reminders")
 @pytest.mark.parametrize("address", ["sean.o'neill@council.example", "o'brien@council.example"])
 def test_an_address_with_an_apostrophe_is_accepted_and_sent_to(ready: Cli, smtp: SmtpServer, address: str) -> None:
     # cycle people add sean --email "sean.o'neill@council.example"
