@@ -89,8 +89,6 @@ def test_an_approver_who_asked_for_the_gate_is_not_asked_to_decide_it(ready: Cli
     assert asked == ["yuri@council.example"]
 
 
-@pytest.mark.xfail(strict=True, reason="a CYCLE_DATABASE_URL naming a folder or a device is reported as a database "
-                   "error (exit 5) with no next step, not as bad input naming the setting (exit 2)")
 @pytest.mark.parametrize("where", ["folder", "fifo"])
 def test_a_database_url_naming_a_folder_or_a_fifo_is_bad_input(run: Cli, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch, where: str) -> None:
