@@ -30,8 +30,6 @@ def christmas(ready: Cli) -> Cli:
     return ready
 
 
-@pytest.mark.xfail(strict=True, reason="the quarterly report lists a notice deadline on Christmas Day with no word "
-                   "that it is not a working day (issue 15 part 4: every place a deadline is shown)")
 def test_the_quarterly_report_says_a_notice_deadline_falls_on_a_bank_holiday(christmas: Cli) -> None:
     # cycle report quarterly --quarter 2027-Q2 prints, under "Notice deadlines in the next two quarters":
     #   - 2027-12-25 CAMHS Tiers 2 and 3 (camhs), Trust X (C-1): Serve notice by 2027-12-25 (in 86 days) or ...
@@ -42,8 +40,6 @@ def test_the_quarterly_report_says_a_notice_deadline_falls_on_a_bank_holiday(chr
     assert ADVICE in report, line
 
 
-@pytest.mark.xfail(strict=True, reason="contracts list and project show state a notice deadline on Christmas Day "
-                   "without warning (issue 15 part 4: every place a deadline is shown)")
 @pytest.mark.parametrize("command", [("contracts", "list"), ("project", "show", "camhs")])
 def test_every_listing_of_a_notice_deadline_says_it_falls_on_a_bank_holiday(christmas: Cli,
                                                                             command: tuple[str, ...]) -> None:
