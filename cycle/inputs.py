@@ -44,6 +44,9 @@ _SEPARATORS = frozenset("\u2028\u2029")
 _TAGS = range(0xE0000, 0xE0080)
 _FLAGS = re.compile("(\U0001f3f4\U000e0067\U000e0062(?:\U000e0065\U000e006e\U000e0067|\U000e0073\U000e0063\U000e0074|"
                     "\U000e0077\U000e006c\U000e0073)\U000e007f)")
+# Every `hazard`, for a quick look through a long text (a report's every value) before one is escaped.
+_HAZARDS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                      "\U000e0000-\U000e007f]")
 # What shows nothing on its own: format characters, combining and enclosing marks, spaces and separators
 # (by Unicode category, so a new invisible character is caught too), and letters and symbols drawn blank.
 _UNSEEN_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
@@ -57,10 +60,11 @@ def hazard(ch: str) -> bool:
             or code in _TAGS)
 
 
-def escaped(value: str) -> str:
+def escaped(value: str, keep: str = "") -> str:
     """`value` with every `hazard` shown as an escape (\\x1b, \\n, \\u202e), for a terminal: text already in a
-    database from before these rules, or from a hand edit, cannot clear a screen or forge a line."""
-    if not any(hazard(ch) for ch in value):
+    database from before these rules, or from a hand edit, cannot clear a screen or forge a line. `keep`: characters
+    left as they are (an HTML page's own newlines and tabs)."""
+    if not _HAZARDS.search(value):
         return value
     out = []
     for i, part in enumerate(_FLAGS.split(value)):
@@ -68,7 +72,7 @@ def escaped(value: str) -> str:
             out.append(part)
             continue
         for ch in part:
-            if not hazard(ch):
+            if not hazard(ch) or ch in keep:
                 out.append(ch)
             elif ch in "\n\r\t":
                 out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
