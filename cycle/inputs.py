@@ -89,6 +89,7 @@ def problem(value: str) -> str | None:
     """What makes `value` unfit to store or show as text, or None when nothing does."""
     if value.isascii() and value.isprintable():  # the common case, in C: ASCII's only hazards are C0 and DEL
         return None
+    flags_only = False
     for ch in value:
         code = ord(ch)
         if 0xD800 <= code <= 0xDFFF:
@@ -99,8 +100,10 @@ def problem(value: str) -> str | None:
             return "must be a single line of text (no line or paragraph separators)"
         if ch in _BIDI:
             return "must not hold right-to-left or other direction controls (U+202A-U+202E, U+2066-U+2069)"
-        if code in _TAGS and any(ord(c) in _TAGS for c in _FLAGS.sub("", value)):
-            return "must not hold tag characters (U+E0000-U+E007F: invisible letters that hide text)"
+        if code in _TAGS and not flags_only:  # looked at once: a long value of flags is not read again per flag
+            if any(ord(c) in _TAGS for c in _FLAGS.sub("", value)):
+                return "must not hold tag characters (U+E0000-U+E007F: invisible letters that hide text)"
+            flags_only = True
     return None
 
 
