@@ -57,6 +57,8 @@ class CycleGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         _closed_stdout_fails()
+        _terminate_unwinds()
+        _quiet_pool()
         try:
             return self._invoke(ctx)
         finally:
@@ -76,7 +78,7 @@ class CycleGroup(click.Group):
         except StdoutClosed:
             # `cycle project list >&-`: nothing could be printed, so the command did not do all it was asked.
             click.echo("Error: cannot write the output: standard output is closed; send it to a file, a pipe or "
-                       "/dev/null (--out FILE where the command has it)", err=True)
+                       f"/dev/null (--out FILE where the command has it). {_LOST_AFTER}", err=True)
             ctx.exit(1)
         except BrokenPipeError:
             # The reader went away (`cycle audit log | head`): stop there, quietly, with the code of a command
@@ -90,7 +92,7 @@ class CycleGroup(click.Group):
             # line, not a traceback; what is still buffered goes nowhere.
             _stdout_to_devnull()
             click.echo(f"Error: cannot write the output: {exc.strerror or exc}; free some space or write it "
-                       f"elsewhere (--out FILE where the command has it)", err=True)
+                       f"elsewhere (--out FILE where the command has it). {_LOST_AFTER}", err=True)
             ctx.exit(1)
         except GateNotMet as exc:
             from cycle.commands import output
@@ -133,6 +135,10 @@ def _damaged(exc: Exception) -> None:
     click.get_current_context().exit(1)
 
 
+#: Output is lost after the command's work: a change it made is recorded (a run again would make it twice).
+_LOST_AFTER = ("Anything the command changed was recorded before its output was lost: see `cycle audit log --limit "
+               "5` before running it again.")
+
 #: The errors of a write that lost output: no space, the device failed, over a quota or the largest file size.
 _OUTPUT_LOST = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
 
@@ -168,6 +174,33 @@ def _closed_stdout_fails() -> None:
             os.dup2(fd, 1)
             os.close(fd)
     sys.stdout = io.TextIOWrapper(_ClosedOutput(), encoding="utf-8", write_through=True)
+
+
+def _terminate_unwinds() -> None:
+    """SIGTERM (`timeout 60 cycle report ... --out q.md`, a service stopped) ends the command as Ctrl-C does: the
+    transaction rolls back, a half-written --out file is removed, the progress line is cleared, exit 143. Without
+    this the process just ends, leaving its .part file for good. (`scheduler run` sets its own, to release its
+    lease.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_terminate)
+
+
+def _quiet_pool() -> None:
+    """SQLAlchemy's pool logs a connection it could not reset (the PostgreSQL server went away mid `audit log`) with
+    a traceback, through logging's last-resort handler, on stderr. The command's own error is the one line a
+    person needs (exit 5); the pool's log goes nowhere."""
+    import logging
+
+    pool = logging.getLogger("sqlalchemy.pool")
+    pool.addHandler(logging.NullHandler())
+    pool.propagate = False
+
+
+def _exit_on_terminate(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _notices() -> None:

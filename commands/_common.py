@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cycle.inputs import json_safe
+
 if TYPE_CHECKING:
     from cycle.db.store import Store
 
@@ -165,7 +167,7 @@ def json_write(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def emit(data: Any) -> None:
     """Print `data` as a command's --json output."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))
 
 
 def emit_each(items: Iterable[Any]) -> None:
@@ -174,8 +176,8 @@ def emit_each(items: Iterable[Any]) -> None:
     first = True
     pieces = []
     for item in items:
-        pieces.append(("[\n  " if first else ",\n  ") + json.dumps(item, indent=2, ensure_ascii=False)
-                      .replace("\n", "\n  "))  # JSON text has no raw newline inside a string
+        shown = json_safe(json.dumps(item, indent=2, ensure_ascii=False))  # JSON has no raw newline inside a string
+        pieces.append(("[\n  " if first else ",\n  ") + shown.replace("\n", "\n  "))
         first = False
         if len(pieces) == _BATCH:
             click.echo("".join(pieces), nl=False)

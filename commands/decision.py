@@ -36,13 +36,11 @@ def decision_record(key: str, gate_id: str, outcome: str, body: str, ref: str, r
     """
     from cycle.projects import engine
 
-    d, moved = engine.record_decision(ready_store(), key, actor=actor(), gate=gate_id, outcome=outcome, body=body,
+    recorded = engine.record_decision(ready_store(), key, actor=actor(), gate=gate_id, outcome=outcome, body=body,
                                       ref=ref, recycle_to=recycle_to, decided_on=decided_on, note=note,
                                       expect_version=expect_version)
-    from cycle.governance import deputies
-
-    authority = deputies.authority_of(ready_store(), key, d.id or 0) or ""
-    acting = f", {authority}" if authority.startswith("acting for ") else ""
+    d, moved = recorded.decision, recorded.moved
+    acting = f", {recorded.authority}" if recorded.authority.startswith("acting for ") else ""
     click.echo(f"Recorded decision #{d.id}: {d.outcome} on {d.gate} by {d.body} ({d.ref}){acting}.")
     if moved:
         click.echo(f"{moved.project} moved {moved.source} -> {moved.dest} (audit entry {moved.seq}).")

@@ -56,7 +56,8 @@ def gate_request(key: str, to: str | None, note: str | None) -> None:
     r = requests.request_gate(ready_store(), key, actor=actor(), to=to, note=note)
     click.echo(f"Requested a decision on gate {r.gate} for {key} (asked by {r.requested_by}).")
     if r.queued:
-        who = ", ".join(f"{name} <{email}>" for name, email in r.queued)
+        who = ", ".join(f"{name} <{email}>" + (f" ({as_deputy})" if as_deputy else "")
+                        for name, email, as_deputy in r.queued)
         click.echo(f"Emailing the approvers: {who}. It goes with the next: cycle outbox send (or cycle remind run, "
                    f"or the scheduler)")
     if r.already:

@@ -288,6 +288,10 @@ def _describe(action: str, p: dict[str, Any]) -> str:
     if action == "transparency.export":
         return (f"{p['quarter']}: {counted(p['contracts'], 'contract')} to {p['file']} (SHA-256 "
                 f"{p['sha256'][:12]}...)")
+    if action == "audit.export" and p.get("format") == "bundle":
+        return (f"{counted(p['entries'], 'entry', 'entries')} and {counted(p['records'], 'record', 'records')} "
+                f"to the bundle {p['folder']} (head {p['head']['seq']}, checkpoint {p['checkpoint']}, manifest "
+                f"SHA-256 {p['sha256'][:12]}...)")
     if action == "audit.export":
         return (f"{counted(p['entries'], 'entry', 'entries')} to {p['file']} ({p['format']}, head "
                 f"{p['head']['seq']}, SHA-256 {p['sha256'][:12]}...)")

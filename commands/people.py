@@ -137,6 +137,11 @@ def deputy_end(approver: str, deputy_name: str, body: str, on: str | None) -> No
     if w.cancelled:
         click.echo(f"Cancelled {w.deputy}'s window for {w.body} in {w.approver}'s place (was {w.starts_on} to "
                    f"{was}): they never decide in it.")
+    elif w.ends_on < w.starts_on:  # ended on its first day, after they had decided in it
+        stands = "the decision they recorded in it stands" if w.decided == 1 else \
+            f"the {w.decided} decisions they recorded in it stand"
+        click.echo(f"Ended {w.deputy}'s window for {w.body} in {w.approver}'s place (was {w.starts_on} to {was}): "
+                   f"they no longer decide; {stands}.")
     else:
         click.echo(f"{w.deputy} decides for {w.body} in {w.approver}'s place until {w.ends_on} (was until {was}).")
 

@@ -383,7 +383,7 @@ def scheduler_run(at: str | None, drain_every: int | None, standby: bool, site_d
     if site_dir is not None:
         from cycle import site as site_data
 
-        site_data.check(site_dir, force=True)  # refused now (exit 2), not at every tick
+        site_data.check(site_dir, force=True, option="--site")  # refused now (exit 2), not at every tick
     transport = mail.transport()
     click.echo(f"Mail goes to {_where(transport)}.")
     sched = ReminderScheduler(store, actor=actor(), at=default_at if at is None else at,
@@ -404,7 +404,7 @@ def rebuild_site(store: Store, out: str, log: Callable[[str], None]) -> Callable
 
     def rebuild(_ticked: Any) -> None:
         try:
-            written, verified = build_site(store, out, force=True)
+            written, verified = build_site(store, out, force=True, option="--site")
         except CycleError as exc:
             log(f"  site not rebuilt: {exc}")
             return

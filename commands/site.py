@@ -20,15 +20,15 @@ def site() -> None:
     """The governance site: the whole record as static HTML pages to browse without cycle."""
 
 
-def build_site(store: Store, out: str, force: bool) -> tuple[Path, dict[str, Any]]:
-    """Build the site into `out` (checked first, swapped in whole); the folder and the check its pages show.
-    The scheduler calls this after each tick."""
+def build_site(store: Store, out: str, force: bool, option: str = "--out") -> tuple[Path, dict[str, Any]]:
+    """Build the site into `out` (checked first, swapped in whole; `option` names it in a refusal); the folder and
+    the check its pages show. The scheduler calls this after each tick."""
     from cycle import site as data
     from cycle.reports.site import pages
 
-    data.check(out, force)  # refused before anything is read
+    data.check(out, force, option)  # refused before anything is read
     with progress() as told, data.record(store, told) as record:
-        written = data.write(out, pages(record), force)
+        written = data.write(out, pages(record), force, option)
     return written, record.chain
 
 

@@ -241,3 +241,22 @@ def money(value: str, what: str) -> str:
     if amount > MAX_MONEY:
         raise BadInput(f"{what} is more than £{MAX_MONEY:,}; give the amount in pounds, e.g. 1.25m")
     return str(amount.quantize(Decimal("0.01")))
+
+
+def json_safe(text: str) -> str:
+    """JSON text as json.dumps(..., ensure_ascii=False) writes it, with each `hazard` past ASCII (C1 controls, bidi
+    overrides, line and paragraph separators) written as its \\uXXXX escape: the same value to a program reading
+    it, nothing a terminal acts on. (JSON escapes C0 itself; structure is ASCII, so only strings hold these.)"""
+    if text.isascii():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code <= 0x7F or not hazard(ch):
+            out.append(ch)
+        elif code > 0xFFFF:  # a surrogate pair, as ensure_ascii=True writes one
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out)

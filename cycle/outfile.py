@@ -130,24 +130,9 @@ def check(out: str, force: bool, printable: bool = True) -> Path:
 def _check(out: str, force: bool, printable: bool) -> Path:
     if not out.strip():
         raise BadInput("--out is empty: give a file name, e.g. --out report.md")
-    path = Path(out).expanduser()
     if "\x00" in out:
         raise BadInput("--out holds a NUL character: give a file name")
-    for own in own_files():
-        if _same(path, own):
-            database = own.name.endswith((".db", "-wal", "-shm", "-journal"))
-            what = "cycle's database" if database else "one of cycle's own files"
-            raise BadInput(f"--out {out} is {what} ({own}): choose another file; --force does not change this")
-    if out.strip() == "-" or _a_stream(path):  # "-" means standard output to many tools: never a file named "-"
-        raise BadInput(f"--out {out} is standard output or another stream, not a file: "
-                       + ("leave out --out to print it" if printable else "name a file, e.g. --out audit.csv"))
-    for own_folder in own_folders():
-        if _inside(path, own_folder):
-            raise BadInput(f"--out {out} is in {own_folder}, a folder cycle reads its own files from: choose "
-                           f"another folder; --force does not change this")
-    folder = path.parent
-    if not folder.is_dir():
-        raise BadInput(f"folder {folder} does not exist: create it or choose another --out")
+    path = check_place(out, printable=printable)
     if path.is_dir():
         raise BadInput(f"--out {out} is a folder: name a file in it, e.g. --out {path / 'report.md'}")
     if path.exists() or path.is_symlink():
@@ -156,6 +141,46 @@ def _check(out: str, force: bool, printable: bool) -> Path:
         if not force:
             raise BadInput(f"{out} already exists: add --force to replace it, or choose another --out")
     return path
+
+
+def check_place(out: str, *, option: str = "--out", folder: bool = False, holds: bool = False,
+                printable: bool = True) -> Path:
+    """Where `option` OUT (a name, not empty) may put what a command writes, a file or (`folder`) a folder, as far
+    as cycle's own files go: never one of them, however spelt (nor, when the folder is replaced whole, `holds`, one
+    holding them), never a stream, never cycle's folder or one it reads its own files from (nor one holding such a
+    folder, with `holds`), and in a folder that exists (a folder's `..` resolved first: what is written goes beside
+    the folder itself). The path, as given; BadInput saying why and what to do; OSError as the system gives it.
+    `printable`: the command prints without --out, so a stream is better left to that."""
+    given = Path(out).expanduser()
+    path = Path(os.path.abspath(given)) if folder else given
+    for own in own_files():
+        if holds and (_same(path, own) or _inside(own, path)):
+            raise BadInput(f"{option} {out} is or holds one of cycle's own files ({own}): choose another folder; "
+                           f"--force does not change this")
+        if _same(path, own):
+            database = own.name.endswith((".db", "-wal", "-shm", "-journal"))
+            what = "cycle's database" if database else "one of cycle's own files"
+            raise BadInput(f"{option} {out} is {what} ({own}): choose {'a new folder' if folder else 'another file'}; "
+                           f"--force does not change this")
+    if out.strip() == "-" or _a_stream(path):  # "-" means standard output to many tools: never a file named "-"
+        if folder:
+            raise BadInput(f"{option} {out} is a stream, not a folder: name a new folder")
+        raise BadInput(f"{option} {out} is standard output or another stream, not a file: "
+                       + (f"leave out {option} to print it" if printable else "name a file, e.g. --out audit.csv"))
+    if folder and _same(path, config.home()):
+        raise BadInput(f"{option} {out} is cycle's own folder ({config.home()}): name a new folder; --force does not "
+                       f"change this")
+    for own_folder in own_folders():
+        if not folder and _inside(path, own_folder):
+            raise BadInput(f"{option} {out} is in {own_folder}, a folder cycle reads its own files from: choose "
+                           f"another folder; --force does not change this")
+        if folder and (_inside(path, own_folder) or _same(path, own_folder) or (holds and _inside(own_folder, path))):
+            where = "holds" if holds and _inside(own_folder, path) and not _inside(path, own_folder) else "is in"
+            raise BadInput(f"{option} {out} {where} {own_folder}, where cycle keeps its own files: choose a folder "
+                           f"elsewhere; --force does not change this")
+    if not path.parent.is_dir():
+        raise BadInput(f"folder {path.parent} does not exist: create it or choose another {option}")
+    return given
 
 
 def write(out: str, text: str | Iterable[str], force: bool) -> Path:

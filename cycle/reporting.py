@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
 from itertools import groupby
@@ -388,6 +389,37 @@ def _decided(e: Any, p: dict[str, Any], recorded: date) -> dict[str, Any]:
             "authority": _authority(p), "seq": e.seq}
 
 
+@dataclass(frozen=True)
+class WayOut:
+    """A gate out of a project's stage: where it leads, and whether it is open or what it waits on."""
+
+    gate: str
+    to: str
+    open: bool
+    waits_on: list[str]
+
+
+def _ways_out(store: Store, sql: Sql, p: ProjectRow) -> Iterator[WayOut]:
+    """Every gate out of the project's stage, in the caller's read transaction (the site's too, cycle.site), in the
+    workflow's order (as `project show` lists them, but those taken only when named), each checked as it is asked
+    for; none at a final stage. What cannot be checked waits on why, said rather than hidden: a workflow version not
+    pinned (one way, "-"), a contract's terms or a procurement edited by hand (that gate; the check of the record
+    names the row)."""
+    try:
+        wf = registry.pinned(store, sql, p)
+    except CycleError as exc:
+        yield WayOut("-", "-", False, [str(exc)])
+        return
+    for gate in wf.gates_from(p.stage, explicit=False):
+        try:
+            check = gates.check(sql, wf, gate, p)
+        except CycleError as exc:
+            yield WayOut(gate.id, gate.dest, False, [str(exc)])
+            continue
+        yield WayOut(check.gate, check.to, check.open,
+                     [] if check.open else [f"{c.id}: {c.reason}" for c in check.unmet_must])
+
+
 @contextmanager
 def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint: str | None = None,
               progress: Progress | None = None, checked: bool = False) -> Iterator[dict[str, Any]]:
@@ -516,24 +548,10 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
         waiting = spill.bag()
         with closing(rows.stream_projects(sql)) as found:
             for p in found:
-                try:
-                    wf = registry.pinned(store, sql, p)
-                except CycleError as exc:  # no version pinned, say: the report says so rather than fail
-                    waiting.add({"project": p.key, "gate": "-", "to": "-", "missing": [str(exc)], "title": p.title},
-                                group=p.key)
-                    continue
-                for gate in wf.gates_from(p.stage, explicit=False):  # a final stage has none
-                    try:
-                        check = gates.check(sql, wf, gate, p)
-                    except CycleError as exc:  # a contract's terms edited by hand: the check at the top names it
-                        waiting.add({"project": p.key, "gate": gate.id, "to": gate.dest, "missing": [str(exc)],
-                                     "title": p.title}, group=p.key)
-                        break
-                    if not check.open:
-                        waiting.add({"project": p.key, "gate": check.gate, "to": check.to,
-                                     "missing": [f"{c.id}: {c.reason}" for c in check.unmet_must], "title": p.title},
-                                    group=p.key)
-                        break
+                way = next((way for way in _ways_out(store, sql, p) if not way.open), None)
+                if way is not None:
+                    waiting.add({"project": p.key, "gate": way.gate, "to": way.to, "missing": way.waits_on,
+                                 "title": p.title}, group=p.key)
 
         held = spill.map()  # project id -> the day its review of the quarter was held (the last row of it)
         held.update((r.project_id, r.held_on) for r in sql.stream(

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -33,10 +34,9 @@ from cycle.calendar import clock, quarters
 from cycle.db import rows
 from cycle.db.spill import Spill, SpillBag
 from cycle.db.store import Store
-from cycle.errors import BadInput, CycleError, DatabaseBusy
+from cycle.errors import BadInput, DatabaseBusy
 from cycle.performance import portfolio
 from cycle.procurement import record as procurement
-from cycle.workflow import gates, registry
 
 #: The file that marks a folder as a site cycle wrote (so a rebuild may replace it, and nothing else).
 MARK = ".cycle-site"
@@ -163,72 +163,65 @@ def record(store: Store, progress: Progress | None = None, today: date | None = 
 
 
 def _next_gate(store: Store, sql: Any, p: rows.ProjectRow) -> list[dict[str, Any]]:
-    """Every gate out of the project's stage (as `project show` lists them, but those taken only when named), each
-    open or with what it waits on; none at a final stage."""
-    try:
-        wf = registry.pinned(store, sql, p)
-        ways = []
-        for gate in wf.gates_from(p.stage, explicit=False):
-            check = gates.check(sql, wf, gate, p)
-            ways.append({"gate": check.gate, "to": check.to,
-                         "waits_on": [] if check.open else [f"{c.id}: {c.reason}" for c in check.unmet_must]})
-        return ways
-    except CycleError as exc:  # no version pinned, terms edited by hand: said, not hidden
-        return [{"gate": "-", "to": "-", "waits_on": [str(exc)]}]
+    """Every gate out of the project's stage (as the quarterly report reads them), each open or with what it waits
+    on."""
+    return [{"gate": way.gate, "to": way.to, "waits_on": way.waits_on}
+            for way in reporting._ways_out(store, sql, p)]
 
 
 # --- the folder ----------------------------------------------------------------------------------------------------
 
-def check(out: str, force: bool) -> Path:
-    """DIR, once cycle may write a site there; else BadInput saying why. Never cycle's own files or folders, never
-    a file, never a folder holding anything but a site cycle wrote; a site already there needs --force."""
+def check(out: str, force: bool, option: str = "--out") -> Path:
+    """DIR, once cycle may write a site there; else BadInput saying why (naming DIR as `option`). Never cycle's own
+    files or folders, never a file, never a folder holding anything but a site cycle wrote, never one beside which
+    nothing may be written (the new site is written there); a site already there needs --force."""
     if not out.strip():
-        raise BadInput("--out is empty: give a folder for the site, e.g. --out governance-site")
+        raise BadInput(f"{option} is empty: give a folder for the site, e.g. {option} governance-site")
     if "\x00" in out:
-        raise BadInput("--out holds a NUL character: give a folder name")
-    path = Path(os.path.abspath(Path(out).expanduser()))  # `..` resolved: the new folder goes beside DIR itself
-    for own in outfile.own_files():
-        if outfile._same(path, own) or outfile._inside(own, path):
-            raise BadInput(f"--out {out} is or holds one of cycle's own files ({own}): choose another folder; "
-                           f"--force does not change this")
-    for folder in outfile.own_folders():
-        if outfile._inside(path, folder) or outfile._inside(folder, path):
-            raise BadInput(f"--out {out} is, holds or is in {folder}, a folder cycle reads its own files from: "
-                           f"choose another folder; --force does not change this")
+        raise BadInput(f"{option} holds a NUL character: give a folder name")
+    # `..` resolved: the new folder goes beside DIR itself
+    path = Path(os.path.abspath(outfile.check_place(out, option=option, folder=True, holds=True)))
     try:
         path.lstat()
     except (FileNotFoundError, NotADirectoryError):
         pass  # a new folder, or a path through a file: said below
     except OSError as exc:  # a name too long, a folder one may not look in
-        raise BadInput(f"cannot use --out {out}: {exc.strerror or exc}; choose another folder") from None
+        raise BadInput(f"cannot use {option} {out}: {exc.strerror or exc}; choose another folder") from None
     if path.is_symlink():
-        raise BadInput(f"--out {out} is a symbolic link: give the folder itself")
-    if not path.parent.is_dir():
-        raise BadInput(f"folder {path.parent} does not exist: create it or choose another --out")
+        raise BadInput(f"{option} {out} is a symbolic link: give the folder itself")
     if path.exists():
         if not path.is_dir():
-            raise BadInput(f"--out {out} is not a folder: give a new folder, or one a site was built in")
+            raise BadInput(f"{option} {out} is not a folder: give a new folder, or one a site was built in")
         try:
             held = [p.name for p in path.iterdir()]
         except OSError as exc:
-            raise BadInput(f"cannot read --out {out}: {exc.strerror or exc}; choose another folder") from None
+            raise BadInput(f"cannot read {option} {out}: {exc.strerror or exc}; choose another folder") from None
         if held and MARK not in held:
-            raise BadInput(f"--out {out} holds files that are not a site cycle built: give a new or empty folder; "
+            raise BadInput(f"{option} {out} holds files that are not a site cycle built: give a new or empty folder; "
                            f"--force does not change this")
         foreign = sorted(set(held) - SITE_NAMES)
         if foreign:  # a site folder someone saved their own files in: replacing it would delete them
-            raise BadInput(f"--out {out} holds files a site build did not write ({', '.join(foreign[:5])}): move them "
-                           f"elsewhere or choose another folder; --force does not change this")
+            raise BadInput(f"{option} {out} holds files a site build did not write ({', '.join(foreign[:5])}): move "
+                           f"them elsewhere or choose another folder; --force does not change this")
         if held and not force:
-            raise BadInput(f"--out {out} already holds a site: add --force to replace it, or choose another folder")
+            raise BadInput(f"{option} {out} already holds a site: add --force to replace it, or choose another "
+                           f"folder")
+    probe = _beside(path, "part")  # the new site is written beside DIR, and swapped in there
+    try:
+        probe.mkdir(mode=0o700)
+        probe.rmdir()
+    except OSError as exc:
+        raise BadInput(f"cannot write the site to {option} {out}: {exc.strerror or exc} (making a folder in "
+                       f"{path.parent}); choose another folder") from None
     return path
 
 
-def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> Path:
+def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool, option: str = "--out") -> Path:
     """Write every page (its path in the site, its text in pieces) to a new folder beside DIR, then swap it in:
     the old site (if any) goes only once the new one is whole. The folder written."""
-    path = check(out, force)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    path = check(out, force, option)
+    _clear_stale(path)
+    temp = _beside(path, "part")
     try:
         temp.mkdir(mode=0o755)
         mode = stat.S_IMODE(temp.stat().st_mode)  # a new DIR's, as the umask makes it
@@ -241,7 +234,7 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
                     f.write(piece)
         (temp / MARK).write_text("A site built by `cycle site build`; a rebuild replaces this folder whole.\n",
                                  encoding="utf-8")
-        check(out, force)  # again, at the last moment
+        check(out, force, option)  # again, at the last moment
         if path.is_dir():  # DIR's group and permissions (a folder private, or shared with a web server's group)
             was = path.stat()
             if was.st_gid != temp.stat().st_gid:
@@ -259,6 +252,54 @@ def write(out: str, pages: Iterable[tuple[str, Iterable[str]]], force: bool) -> 
     return path
 
 
+def _beside(path: Path, kind: str) -> Path:
+    """A new folder's name beside DIR for this build: the site being written (`part`) or the old one moved aside
+    (`old`), named so that a later build can tell it is a site build's and whether that build is still running."""
+    return path.with_name(f".{path.name}.{_BUILD}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}.{kind}")
+
+
+_BUILD = "cycle-site"
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40] or "_"
+
+
+def _clear_stale(path: Path) -> None:
+    """Remove what a build of DIR killed half way left beside it (its folder being written, or the old site moved
+    aside): only a folder named as this machine's builds name theirs, of a process that is no longer running, owned
+    by this user and holding only what a site holds. Another build's, running now or on another machine, and
+    anything else, is left alone."""
+    own = re.compile(rf"\.{re.escape(path.name)}\.{_BUILD}-{re.escape(_host())}-(\d+)-[0-9a-f]{{8}}\.(part|old)")
+    try:
+        beside = list(os.scandir(path.parent))
+    except OSError:
+        return  # the build says why when it writes
+    for entry in beside:
+        found = own.fullmatch(entry.name)
+        if found is None or _running(int(found.group(1))):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                continue
+            if set(os.listdir(entry.path)) <= SITE_NAMES:
+                shutil.rmtree(entry.path)
+        except OSError:
+            pass  # gone meanwhile, or not ours to remove: left as it is
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process (or no pid at all): not ours to judge
+        return True
+    return True
+
+
 _RENAME_EXCHANGE = 2
 
 
@@ -270,7 +311,7 @@ def _swap(new: Path, path: Path) -> None:
         return
     if _exchange(new, path):
         return
-    aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}.old")
+    aside = _beside(path, "old")
     os.rename(path, aside)
     os.rename(new, path)
     os.rename(aside, new)  # removed with the temporary folder

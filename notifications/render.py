@@ -456,6 +456,20 @@ def _to(name: str, email: str) -> str:
     return formataddr((name, "@")).rpartition("<")[0] + f"<{email}>"
 
 
+def _by_role(rows: list[Row]) -> list[dict[str, Any]]:
+    """The recipients of one message grouped by the role each one's own row names ("approver for ...", "deputy for
+    chair to 2027-01-31"), in order: [{"names": [...], "role": role or None}, ...]."""
+    groups: dict[str | None, list[str]] = {}
+    for row in rows:
+        try:
+            context = json.loads(row.context)
+        except ValueError:  # a row edited by hand: its name alone
+            context = None
+        role = context.get("role") if isinstance(context, dict) else None
+        groups.setdefault(role if isinstance(role, str) else None, []).append(row.recipient)
+    return [{"names": names, "role": role} for role, names in groups.items()]
+
+
 def message(rows: list[Row], sender: str, now: datetime | None = None,
             env: jinja2.Environment | None = None, users: set[str] | None = None,
             nation: str | None = None) -> EmailMessage:
@@ -478,7 +492,7 @@ def message(rows: list[Row], sender: str, now: datetime | None = None,
                                           f"{exc}); nothing was sent") from None
     command = context.get("command") if users is not None and all(n in users for n, _ in recipients) else None
     context = {**context, **f.as_context(), "show_command": command is not None, "stage_title": _stage(context),
-               "recipients": [name for name, _ in recipients],
+               "recipients": [name for name, _ in recipients], "by_role": _by_role(rows),
                "recipient": recipients[0][0] if len(recipients) == 1 else None}
     domain = domain_of(sender)
     attachment = ics(first, context, f, domain, now, command)

@@ -12,6 +12,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from cycle.inputs import json_safe
 from cycle.performance import chart
 from cycle.performance.portfolio import Charted
 from cycle.workflow import graph
@@ -57,7 +58,7 @@ def render(data: dict[str, Any], fmt: str, workflows: dict[str, Workflow] | None
     that no one string holds the whole of a long report; HTML draws the `workflows` it counts projects on.
     `titled`: Markdown without its title (reports.text.title), printed already."""
     if fmt == "json":
-        pieces: Iterable[str] = chain(_ENCODER.iterencode(data), ["\n"])
+        pieces: Iterable[str] = chain(map(json_safe, _ENCODER.iterencode(data)), ["\n"])
     else:
         name = f"{data['report']}.{'html' if fmt == 'html' else 'md'}.j2"
         extra = {"diagrams": diagrams(data.get("stage_counts", {}), workflows or {})} if fmt == "html" else {}

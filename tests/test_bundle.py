@@ -218,8 +218,24 @@ def test_entries_reordered_are_named(run: Cli, whole: Path, key: str) -> None:
     entries[4], entries[5] = entries[5], entries[4]
     write_lines(whole, "entries.jsonl", entries)
     resum(whole)
-    assert failed(run, whole, key) == ("Bundle FAILED: entries.jsonl line 5 (entry 5): entry 5 is missing (found 6 "
-                                       "next).\n")
+    assert failed(run, whole, key) == ("Bundle FAILED: entries.jsonl line 5 (entry 5): entries are out of order: "
+                                       "entry 6 comes before entry 5 (at line 6).\n")
+
+
+@pytest.mark.parametrize("name", ["entries.jsonl", "records.jsonl"])
+def test_a_line_longer_than_an_export_writes_is_named_not_read_whole(run: Cli, whole: Path, key: str, name: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line of a gigabyte was read whole; past the limit (made small here, to stand for it) the check stops
+    there and names it."""
+    limit = max(len(line) for n in ("entries.jsonl", "records.jsonl") for line in (whole / n).read_bytes().splitlines(
+        keepends=True)) + 100
+    monkeypatch.setattr(bundle_module, "LINE", limit)
+    items = lines(whole, name)
+    items[2]["padding"] = "x" * (2 * limit)
+    write_lines(whole, name, items)
+    resum(whole)
+    assert failed(run, whole, key) == (f"Bundle FAILED: {name} line 3: it is too long (over {limit:,} bytes, more "
+                                       f"than an export writes a line): the file was changed after the export.\n")
 
 
 def test_an_entry_edited_and_the_chain_rehashed_after_it_is_caught_by_the_signed_checkpoint(
@@ -318,6 +334,28 @@ def test_a_file_added_to_the_bundle_is_named(run: Cli, whole: Path, key: str) ->
     (whole / "notes.txt").write_text("trust me\n")
     assert failed(run, whole, key) == ("Bundle FAILED: notes.txt is in the bundle but not in manifest.txt (it was "
                                        "added after the export).\n")
+
+
+def test_a_checkpoint_too_long_a_pipe_or_a_link_is_named_as_such(run: Cli, whole: Path, key: str,
+                                                                 tmp_path: Path) -> None:
+    """checkpoint.txt is read as every small file of a bundle is: one past 64 KiB was cut short there and then
+    reported as a bad signature; a pipe was "missing from the bundle"."""
+    document = (whole / "checkpoint.txt").read_text()
+    (whole / "checkpoint.txt").write_text(document + "x" * 70_000 + "\n")
+    resum(whole)
+    assert failed(run, whole, key) == ("Bundle FAILED: checkpoint.txt is longer than an export ever writes it "
+                                       "(65,536 bytes): it was changed after the export.\n")
+    (whole / "checkpoint.txt").write_text(document)
+    resum(whole)
+    (whole / "checkpoint.txt").unlink()
+    os.mkfifo(whole / "checkpoint.txt")
+    assert failed(run, whole, key) == ("Bundle FAILED: checkpoint.txt is not a regular file (a pipe or a device), "
+                                       "which an export never writes (the bundle was changed after the export).\n")
+    (whole / "checkpoint.txt").unlink()
+    (tmp_path / "elsewhere.txt").write_text(document)
+    (whole / "checkpoint.txt").symlink_to(tmp_path / "elsewhere.txt")
+    assert failed(run, whole, key) == ("Bundle FAILED: checkpoint.txt is a link to another file, which an export "
+                                       "never writes (the bundle was changed after the export).\n")
 
 
 def test_the_checkpoint_or_its_signature_edited_or_another_key_is_named(run: Cli, whole: Path, key: str,
@@ -569,3 +607,23 @@ def test_every_covered_table_says_how_a_project_bundle_picks_its_rows() -> None:
     for table in COVERED:
         column = bundle.owner_column(table)
         assert column is None or column in SQLModel.metadata.tables[table].columns, (table, column)
+
+
+def test_every_covered_table_is_placed_once_in_the_table_of_ownership() -> None:
+    """OWNERS is the one place: a covered table missing from it (or one that is not covered) fails here, not in a
+    project's bundle."""
+    assert list(bundle_module.OWNERS) == list(COVERED)
+    for table, owner in bundle_module.OWNERS.items():
+        if owner is not None and owner[1] not in (bundle_module.PROJECT, bundle_module.KEY):
+            assert bundle_module.OWNERS[owner[1]] is not None, table  # owned through a row a project owns
+
+
+def test_an_entry_as_read_has_the_columns_the_chain_hashes_and_a_bundle_holds() -> None:
+    """One list of an entry's columns (cycle.audit.hashes.ENTRY_COLUMNS): the entry read, the CSV export and a
+    bundle's entries give them in its order."""
+    from cycle.audit.chain import Entry
+    from cycle.audit.export import COLUMNS
+    from cycle.audit.hashes import ENTRY_COLUMNS
+
+    assert Entry._fields == (*ENTRY_COLUMNS, "damaged")
+    assert COLUMNS == [*ENTRY_COLUMNS, "damaged"]

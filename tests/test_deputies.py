@@ -131,6 +131,30 @@ def test_ending_early_is_audited_and_effective(board: Cli) -> None:
     run("audit", "verify")
 
 
+def test_a_window_ended_on_its_first_day_after_the_deputy_decided_is_ended_not_cancelled(board: Cli) -> None:
+    run = board
+    run("project", "new", "respite", "--title", "Respite", "--accountable-body", BODY, "--owner", "alice")
+    deputy(run, 0, 5)
+    decide(run)
+    run("decision", "record", "respite", "--gate", "analyse-plan", "--outcome", "hold", "--body", BODY, "--ref",
+        "minutes 6", user="vice")
+    out = run("people", "deputy", "end", "chair", "--deputy", "vice", "--body", BODY, "--on", day(0),
+              user="chair").stdout
+    assert out == (f"Ended vice's window for {BODY} in chair's place (was {day(0)} to {day(5)}): they no longer "
+                   f"decide; the 2 decisions they recorded in it stand.\n")
+    assert [w["status"] for w in run.json("people", "deputy", "list")] == ["ended"]
+    assert decide(run, expect=6).startswith(f"Error: vice is not an approver for {BODY}")  # no longer
+    assert [d["recorded_by"] for d in run.json("project", "show", "camhs")["decisions"]] == ["vice"]  # it stands
+    # the same on its first day with nothing decided in it: cancelled
+    deputy(run, 0, 3, who="other")
+    assert run("people", "deputy", "end", "chair", "--deputy", "other", "--body", BODY, user="chair").stdout == (
+        f"Cancelled other's window for {BODY} in chair's place (was {day(0)} to {day(3)}): they never decide in it.\n")
+    assert run("people", "deputy", "list").stdout == (
+        f"vice for chair ({BODY}): {day(0)} to {day(-1)}, ended\nother for chair ({BODY}): {day(0)} to {day(-1)}, "
+        f"cancelled\n")
+    run("audit", "verify")
+
+
 def test_only_an_admin_or_the_approver_adds_or_ends_a_deputy(board: Cli, db: Database) -> None:
     run = board
     assert deputy(run, 0, 5, who="vice", user="vice", expect=6) == (
@@ -194,6 +218,25 @@ def test_the_database_file_refuses_to_delete_or_stretch_a_window(board: Cli, db:
         "a deputy's window only ends early, with: cycle people deputy end")
 
 
+@pytest.mark.sqlite_only
+def test_the_database_file_refuses_a_window_past_the_longest_or_with_a_day_written_oddly(board: Cli,
+                                                                                        db: Database) -> None:
+    """Revision 0026: the file's own trigger holds the CLI's rule (on PostgreSQL: tests/test_prevention.py)."""
+    from cycle.governance.deputies import LONGEST
+
+    insert = ("INSERT INTO deputy (approver, deputy, body, starts_on, ends_on, added_by, added_at) VALUES "
+              "('chair', 'vice', :body, :first, :last, 'chair', '2026-01-01T00:00:00.000000Z')")
+    said = (f"a deputy's window runs from one day to another, each written YYYY-MM-DD, for 1 to {LONGEST} days; "
+            f"add one with: cycle people deputy add")
+    for first, last in [(day(0), day(LONGEST)), (day(0), f"{day(3)}T00:00"), (f" {day(0)}", day(3)),
+                        ("2027-02-29", "2027-03-02"), (day(3), day(2))]:
+        assert db.refused(insert, params={"body": BODY, "first": first, "last": last}) == said, (first, last)
+    db.execute(insert, params={"body": BODY, "first": day(0), "last": day(LONGEST - 1)})  # the longest goes in
+    assert db.refused("UPDATE deputy SET ends_on = :last", params={"last": f"{day(3)}T00:00"}) == (
+        "a deputy's window only ends early, with: cycle people deputy end")
+    db.execute("UPDATE deputy SET ends_on = :last", params={"last": day(3)})  # earlier, as a day: goes in
+
+
 def test_the_gate_request_email_goes_to_a_deputy_in_their_window_once(board: Cli, smtp: SmtpServer) -> None:
     run = board
     run("people", "add", "chair2", "--email", "chair2@council.gov.uk", "--role", "approver", "--body", BODY,
@@ -204,13 +247,19 @@ def test_the_gate_request_email_goes_to_a_deputy_in_their_window_once(board: Cli
     run("people", "deputy", "end", "chair2", "--deputy", "vice", "--body", BODY, "--on", day(1), user="root")
     deputy(run, 1, 5, who="other", approver="chair2")  # tomorrow on: not emailed today
     out = run("gate", "request", "camhs").stdout
+    # the deputy is named as one, with whom they stand in for and to when (chair2's window began first)
+    said = f"vice <vice@council.gov.uk> (deputy for chair2 to {day(0)} and for chair to {day(5)})"
     assert out.splitlines()[1].startswith("Emailing the approvers: chair <chair@council.gov.uk>, chair2 "
-                                          "<chair2@council.gov.uk>, vice <vice@council.gov.uk>.")
+                                          f"<chair2@council.gov.uk>, {said}.")
     rows = run.json("outbox", "list")
     assert sorted(r["recipient"] for r in rows) == ["chair", "chair2", "vice"]
     run("outbox", "send")
     (mail,) = smtp.received
     assert sorted(mail.rcpt_tos) == ["chair2@council.gov.uk", "chair@council.gov.uk", "vice@council.gov.uk"]
+    text = mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert (f"Sent by cycle to chair, chair2 (approver for {BODY}); vice (deputy for chair2 to {day(0)} and for "
+            f"chair to {day(5)}) for camhs") in " ".join(text.split())
+    assert "deputy for chair2" in mail.message.get_body(("html",)).get_content()
 
 
 

@@ -212,6 +212,7 @@ def make_database_the_old_way(db: Database) -> None:
         conn.exec_driver_sql("DROP TABLE procurement")
         conn.exec_driver_sql("ALTER TABLE contract DROP COLUMN provider_contact")  # and revision 0024's
         conn.exec_driver_sql("DROP TABLE deputy")  # and revision 0025's: nobody stands in
+        # (revision 0026 added only triggers and a function, cycle_day, which create_all does not make)
         conn.exec_driver_sql("DROP TABLE contract_funder")  # and revision 0021's: nobody paying yet
         for table in ("action", "kpi_value", "kpi_target", "kpi"):  # and revision 0020's tables and columns
             conn.exec_driver_sql(f"DROP TABLE {table}")
@@ -303,7 +304,8 @@ def test_a_database_that_lost_its_alembic_version_is_adopted_by_init(run: Cli, d
     assert run.json("db", "status")["made_before_migrations"] is True
 
     out = run("init").stdout
-    matched = {"0008": ("0007", "0008"), HEAD: ("0011", "0012", HEAD)}[revision]
+    # (0025 on PostgreSQL: 0026 made no table, and its functions apply again as they are)
+    matched = {"0008": ("0007", "0008"), HEAD: ("0011", "0012", "0025", HEAD)}[revision]
     assert any(out.startswith(f"Upgraded cycle database at {open_store().describe()}: made before migrations, its "
                               f"tables matched revision {m}; now at {HEAD}.\n") for m in matched), out
     assert run.json("db", "status")["current"] == HEAD

@@ -588,3 +588,42 @@ def test_on_postgresql_a_deputys_hand_written_decision_is_accepted_only_within_t
         engine.dispose()
     team.acts("root")
     assert team.run.json("project", "show", "camhs")["decisions"][-1]["recorded_by"] == mallory
+
+
+def test_on_postgresql_a_deputy_window_past_the_longest_or_with_a_day_written_oddly_is_refused(team: Team) -> None:
+    """Revision 0026: the chair's own INSERT of a window is refused past the CLI's longest window, or with a day
+    written in a form the CLI never writes (compared as dates, not text); a good one, with its entry, goes in."""
+    from cycle.audit import chain
+    from cycle.governance.deputies import LONGEST
+
+    chair, mallory = team.login("chair"), team.login("mallory")
+    insert = ("INSERT INTO deputy (approver, deputy, body, starts_on, ends_on, added_by, added_at) VALUES "
+              "(session_user, :deputy, :body, :first, :last, session_user, 'now') RETURNING id")
+    engine = team.engine("chair")
+    try:
+        before = team.rows()
+        first = _day(100)  # clear of root's window for chair, from day 30 to 35
+        no_day = f"{int(first[:4]) + 1}-02-30"  # after the first day, as text too
+        for last, said in [
+                (_day(100 + LONGEST), f"a deputy's window is at most {LONGEST} days ({first} to {_day(100 + LONGEST)} "
+                                      f"is {LONGEST + 1}); for longer, an admin grants the approver role"),
+                (f"{_day(103)}T00:00", f"a deputy's window runs from one day to another, each written YYYY-MM-DD, "
+                                       f"not '{first}' to '{_day(103)}T00:00'"),
+                (no_day, f"a deputy's window runs from one day to another, each written YYYY-MM-DD, not "
+                         f"'{first}' to '{no_day}'")]:
+            assert attempt(engine, insert, params={"deputy": mallory, "body": BODY, "first": first,
+                                                   "last": last}) == ("42501", said), last
+        assert team.rows() == before
+        with engine.begin() as conn:  # the longest window, with the chair's own entry holding the row: it goes in
+            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+            (found,) = [r[0] for r in conn.execute(text(insert), {"deputy": mallory, "body": BODY, "first": first,
+                                                                  "last": _day(100 + LONGEST - 1)})]
+            row = dict(conn.execute(text("SELECT * FROM deputy WHERE id = :i"), {"i": found}).one()._mapping)
+            chain.append(conn, actor=chair, action="by-hand", payload={"rows": [{"table": "deputy", "id": found,
+                                                                                  "row": row}]})
+    finally:
+        engine.dispose()
+    team.acts("root")
+    assert [(w["deputy"], w["from"], w["to"]) for w in team.run.json("people", "deputy", "list")][-1] == (
+        mallory, first, _day(100 + LONGEST - 1))
+    assert team.run("audit", "verify").stdout.splitlines()[1].startswith("Records match the log: ")

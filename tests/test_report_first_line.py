@@ -107,7 +107,8 @@ def test_the_watcher_ends_work_that_would_not_write_again(tmp_path: Path) -> Non
 
 
 CLOSED = ("Error: cannot write the output: standard output is closed; send it to a file, a pipe or /dev/null "
-          "(--out FILE where the command has it)\n")
+          "(--out FILE where the command has it). Anything the command changed was recorded before its output was "
+          "lost: see `cycle audit log --limit 5` before running it again.\n")
 
 
 @pytest.mark.parametrize("args", [["report", "gate-audit"], ["report", "quarterly", "--quarter", "2026-Q4", "--json"],

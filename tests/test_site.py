@@ -281,7 +281,7 @@ def test_the_scheduler_rebuilds_the_site_after_each_tick(run: Cli, home: Path, t
         assert "CAMHS renamed" in (site / "index.html").read_text(encoding="utf-8")
         (site / ".cycle-site").unlink()  # no longer a site cycle built: left alone, said once a tick
         sched.tick()
-        assert said[-1] == (f"  site not rebuilt: --out {site} holds files that are not a site cycle built: give a "
+        assert said[-1] == (f"  site not rebuilt: --site {site} holds files that are not a site cycle built: give a "
                             f"new or empty folder; --force does not change this")
         sched.lease.release(store, actor="scheduler")
     finally:
@@ -294,7 +294,7 @@ def test_scheduler_run_refuses_a_site_folder_it_may_not_write_before_it_starts(r
     mine.mkdir()
     (mine / "notes.txt").write_text("someone's notes")
     assert run("scheduler", "run", "--site", str(mine), expect=2).stderr == (
-        f"Error: --out {mine} holds files that are not a site cycle built: give a new or empty folder; "
+        f"Error: --site {mine} holds files that are not a site cycle built: give a new or empty folder; "
         f"--force does not change this\n")
     assert run.json("scheduler", "status")["running"] is False
 

@@ -28,6 +28,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import orjson
 
 from cycle.errors import BadInput
 
-from .hashes import GENESIS, digest, row_image, walk_rows
+from .hashes import ENTRY_COLUMNS, GENESIS, digest, row_image, walk_rows
 from .images import COVERED
 
 FORMAT = "cycle audit bundle"
@@ -48,27 +49,46 @@ RECORDS = "records.jsonl"
 CHECKPOINT = "checkpoint.txt"
 README = "README.txt"
 FILES = (META, ENTRIES, RECORDS, CHECKPOINT, README)  # what the manifest lists, in this order
-ENTRY_FIELDS = ("seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash")
 
-#: Tables no project owns (people, programmes, workflows, deputies): in a whole bundle, never in a project's.
-SHARED = ("programme", "person", "person_role", "workflow_version", "deputy")
+#: What an owner column holds: the project's id (the project's own row names itself by its id), or its key; any other
+#: value of OWNERS names the covered table whose row owns it in turn.
+PROJECT, KEY = "project", "key"
+#: Which project owns a row of each covered table: (the column that says, what it holds); None for a table no project
+#: owns (people, programmes, workflows, deputies: in a whole bundle, never in a project's). The one place a covered
+#: table is placed: a project's bundle picks its rows (cycle.audit.export) and its check tells them (below) by it.
+OWNERS: dict[str, tuple[str, str] | None] = {
+    "project": ("id", PROJECT), "programme": None, "evidence": ("project_id", PROJECT),
+    "decision": ("project_id", PROJECT), "waiver": ("project_id", PROJECT), "gate_request": ("project_id", PROJECT),
+    "milestone": ("project_id", PROJECT), "contract": ("project_id", PROJECT),
+    "contract_funder": ("contract_id", "contract"), "procurement": ("project_id", PROJECT),
+    "procurement_step": ("procurement_id", "procurement"), "link": ("project_id", PROJECT), "person": None,
+    "person_role": None, "deputy": None, "review_meeting": ("project_id", PROJECT), "kpi": ("contract_id", "contract"),
+    "kpi_target": ("kpi_id", "kpi"), "kpi_value": ("kpi_id", "kpi"), "action": ("project_id", PROJECT),
+    "kpi_assessment": ("contract_id", "contract"), "outbox": ("project", KEY),
+    "delivery_attempt": ("outbox_id", "outbox"), "workflow_version": None}
+#: Tables no project owns.
+SHARED = tuple(table for table, owner in OWNERS.items() if owner is None)
 #: Tables whose rows belong to a project through another table's row: (the column naming it, that table).
-THROUGH = {"contract_funder": ("contract_id", "contract"), "procurement_step": ("procurement_id", "procurement"),
-           "kpi": ("contract_id", "contract"), "kpi_target": ("kpi_id", "kpi"), "kpi_value": ("kpi_id", "kpi"),
-           "kpi_assessment": ("contract_id", "contract"), "delivery_attempt": ("outbox_id", "outbox")}
+THROUGH = {table: owner for table, owner in OWNERS.items() if owner is not None and owner[1] not in (PROJECT, KEY)}
 
 
 def owner_column(table: str) -> str | None:
     """The column that ties a row of `table` to its project (or, for THROUGH, to its parent row); None for SHARED."""
-    if table in SHARED:
-        return None
-    if table == "project":
-        return "id"
-    if table == "outbox":
-        return "project"  # the project's key
-    if table in THROUGH:
-        return THROUGH[table][0]
-    return "project_id"
+    owner = OWNERS[table]
+    return None if owner is None else owner[0]
+
+
+def owned(table: str) -> str:
+    """The SQL condition that picks a project's rows of `table` (:pid, the project's id; :key, its key), which a
+    project owns (not SHARED)."""
+    owner = OWNERS[table]
+    assert owner is not None, table
+    column, holds = owner
+    if holds == PROJECT:
+        return f"{column} = :pid"
+    if holds == KEY:
+        return f"{column} = :key"
+    return f"{column} IN (SELECT id FROM {holds} WHERE {owned(holds)})"
 
 
 def readme(project: str | None) -> str:
@@ -162,27 +182,45 @@ _SUM_LINE = re.compile(r"([0-9a-f]{64})  ([^\n/\\]+)")
 #: The most a manifest or bundle.json can hold (an export writes a few hundred bytes): a longer one is not read
 #: whole, so that a hostile bundle cannot make the check take the machine's memory.
 SMALL = 1 << 20
+#: The most checkpoint.txt can hold (a signed checkpoint is a few hundred bytes).
+CHECKPOINT_SIZE = 64 * 1024
+_CHANGED = "which an export never writes (the bundle was changed after the export)"
 
 
-def _small(root: Path, name: str) -> bytes:
-    """The bytes of `name`, one of the bundle's small files; _Failed if it is a link or longer than SMALL."""
+def _regular(root: Path, name: str) -> Path:
+    """root/name, once it is a regular file of the bundle; _Failed when it is a link, a pipe or a device, or missing."""
     path = root / name
     if path.is_symlink():
-        raise _Failed(name, "is a link to another file, which an export never writes (the bundle was changed "
-                            "after the export)")
-    with open(path, "rb") as f:
-        data = f.read(SMALL + 1)
-    if len(data) > SMALL:
-        raise _Failed(name, f"is longer than an export ever writes it ({SMALL:,} bytes): it was changed after the "
-                            f"export")
-    return data
+        raise _Failed(name, f"is a link to another file, {_CHANGED}")
+    if not path.is_file():
+        if path.exists():
+            raise _Failed(name, f"is not a regular file (a pipe or a device), {_CHANGED}")
+        raise _Failed(name, "is missing from the bundle (the manifest lists it)")
+    return path
+
+
+def _small(root: Path, name: str, limit: int = SMALL) -> bytes:
+    """The bytes of `name`, one of the bundle's small files (read as cycle reads any small file it is given,
+    cycle.audit.signing.read_small); _Failed if it is a link, a pipe or a device, longer than `limit`, or cannot be
+    read."""
+    from .signing import NotRegular, TooLarge, read_small
+
+    try:
+        return read_small(_regular(root, name), name, limit)
+    except NotRegular:  # it became one after the look above
+        raise _Failed(name, f"is not a regular file (a pipe or a device), {_CHANGED}") from None
+    except TooLarge:
+        raise _Failed(name, f"is longer than an export ever writes it ({limit:,} bytes): it was changed after the "
+                            f"export") from None
+    except OSError as exc:
+        raise _Failed(name, f"cannot be read ({exc.strerror or exc})") from None
 
 
 def _manifest(root: Path) -> None:
     try:
         text = _small(root, MANIFEST).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _Failed(MANIFEST, f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise _Failed(MANIFEST, f"cannot be read ({exc})") from None
     listed: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), 1):
         found = _SUM_LINE.fullmatch(line)
@@ -197,12 +235,7 @@ def _manifest(root: Path) -> None:
     for name, wanted in listed.items():
         if name not in FILES:
             raise _Failed(MANIFEST, f"lists {name}, which is no file of a bundle (the manifest was edited)")
-        path = root / name
-        if path.is_symlink():
-            raise _Failed(name, "is a link to another file, which an export never writes (the bundle was changed "
-                                "after the export)")
-        if not path.is_file():
-            raise _Failed(name, "is missing from the bundle (the manifest lists it)")
+        path = _regular(root, name)
         sha = hashlib.sha256()
         try:
             with open(path, "rb") as f:
@@ -261,11 +294,10 @@ def _verify(root: Path, public_key: bytes, key_name: str, checked: Checked) -> N
     _manifest(root)
     meta = _meta(root)
     checked.project = project = meta["project"]
-    if (root / README).read_bytes() != readme(project).encode():
+    if _small(root, README) != readme(project).encode():
         raise _Failed(README, "is not the README an export writes: its instructions were changed after the export")
+    document = _small(root, CHECKPOINT, CHECKPOINT_SIZE)
     try:
-        with open(root / CHECKPOINT, "rb") as f:
-            document = f.read(64 * 1024)
         signed = signing.check(document, CHECKPOINT, public_key, key_name)
     except (signing.BadSignature, BadInput) as exc:
         raise _Failed(None, str(exc)) from None
@@ -279,7 +311,7 @@ def _verify(root: Path, public_key: bytes, key_name: str, checked: Checked) -> N
                           start=(first, _first_prev(root / ENTRIES)) if project is not None else (1, GENESIS))
         checked.first, checked.last = first, chain.head_seq
         if not chain.ok:
-            _chain_failed(chain, checked, signed.seq)
+            _chain_failed(chain, checked, signed.seq, root / ENTRIES)
         if checked.entries == 0:
             raise _Failed(ENTRIES, "holds no entries")
         for key, wanted in (("to", checked.last), ("count", checked.entries)):
@@ -291,7 +323,7 @@ def _verify(root: Path, public_key: bytes, key_name: str, checked: Checked) -> N
         raise _Failed(META, f"says {meta.get('records')} records, but {RECORDS} holds {checked.records}")
 
 
-def _chain_failed(chain: Any, checked: Checked, cp_seq: int) -> None:
+def _chain_failed(chain: Any, checked: Checked, cp_seq: int, path: Path) -> None:
     if chain.untrusted:
         raise _Failed(ENTRIES, f"its hash differs from the signed checkpoint's, so entries {chain.untrusted[0]:,} to "
                                f"{chain.untrusted[1]:,} cannot be trusted: they hang together but do not lead to the "
@@ -300,14 +332,58 @@ def _chain_failed(chain: Any, checked: Checked, cp_seq: int) -> None:
     if chain.bad_seq == cp_seq and chain.problem and "cut off" in chain.problem:
         raise _Failed(ENTRIES, f"ends at entry {chain.head_seq:,}, but the signed checkpoint is of entry "
                                f"{cp_seq:,}: entries were cut off")
-    raise _Failed(ENTRIES, chain.problem or "is not a chain", chain.entries + 1, chain.bad_seq)
+    line = chain.entries + 1
+    later = _out_of_order(path, line, chain.bad_seq)
+    if later is not None:
+        raise _Failed(ENTRIES, f"entries are out of order: entry {later[0]:,} comes before entry {chain.bad_seq:,} "
+                               f"(at line {later[1]:,})", line, chain.bad_seq)
+    raise _Failed(ENTRIES, chain.problem or "is not a chain", line, chain.bad_seq)
+
+
+def _out_of_order(path: Path, line: int, seq: int) -> tuple[int, int] | None:
+    """When `line` of entries.jsonl holds a later entry than `seq`, the one it should, and entry `seq` is on a later
+    line: (the entry `line` holds, the line `seq` is on). None otherwise."""
+    found: int | None = None
+    with open(path, "rb") as f, suppress(_Failed):  # a line past the limit: the walk had not come to it
+        for n, text in _lines(f, ENTRIES):
+            if n < line:
+                continue
+            try:
+                entry = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                entry = None
+            at = entry.get("seq") if isinstance(entry, dict) else None
+            if n == line:
+                if type(at) is not int or at <= seq:  # the entry itself, or one again (the walk says so)
+                    return None
+                found = at
+            elif found is not None and at == seq:
+                return found, n
+    return None
+
+
+#: The longest line entries.jsonl or records.jsonl may hold: an export writes an entry or a record a line, the
+#: longest a few megabytes; a longer line is not read whole, so that a hostile bundle cannot make the check take the
+#: machine's memory.
+LINE = 64 << 20
+
+
+def _lines(f: Any, name: str) -> Iterator[tuple[int, bytes]]:
+    """The lines of the bundle's file `name` (open as `f`), numbered from 1; _Failed at one longer than LINE."""
+    n = 0
+    while line := f.readline(LINE + 1):
+        n += 1
+        if len(line) > LINE:
+            raise _Failed(name, f"it is too long (over {LINE:,} bytes, more than an export writes a line): the file "
+                                f"was changed after the export", n)
+        yield n, line
 
 
 def _first_prev(path: Path) -> str:
     """The previous-hash of a project bundle's first entry, taken as given: the chain checks from there on."""
     with open(path, "rb") as f:
-        line = f.readline()
-    prev = _entry_row(line, 1)[8] if line else GENESIS
+        first = next(_lines(f, ENTRIES), None)
+    prev = _entry_row(first[1], 1)[8] if first else GENESIS
     return prev if isinstance(prev, str) else GENESIS
 
 
@@ -315,7 +391,7 @@ def _entries(path: Path, replay: _Replay, checked: Checked) -> Iterator[list[tup
     """The entries in `path` as rows for walk_rows, a batch at a time; each replayed (`replay`) as it passes."""
     batch: list[tuple[Any, ...]] = []
     with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
+        for n, line in _lines(f, ENTRIES):
             row = _entry_row(line, n)
             checked.entries = n
             if replay.project is not None and row[3] == replay.project:
@@ -335,13 +411,13 @@ def _entry_row(line: bytes, n: int) -> tuple[Any, ...]:
         raise _Failed(ENTRIES, f"is not a JSON object ({exc})", n) from None
     if not isinstance(entry, dict):
         raise _Failed(ENTRIES, "is not a JSON object", n)
-    missing = [name for name in ENTRY_FIELDS if name not in entry]
+    missing = [name for name in ENTRY_COLUMNS if name not in entry]
     if missing:
         raise _Failed(ENTRIES, f"has no {missing[0]!r} field", n, entry.get("seq") if type(entry.get("seq")) is
                       int else None)
     if entry.get("damaged"):
         raise _Failed(ENTRIES, f"the entry was damaged in the database ({entry['damaged']})", n, entry["seq"])
-    return tuple(entry[name] for name in ENTRY_FIELDS)
+    return tuple(entry[name] for name in ENTRY_COLUMNS)
 
 
 class _Replay:
@@ -384,7 +460,7 @@ class _Replay:
     def image(self, root: Path, seq: int, table: str, row_id: int) -> dict[str, Any]:
         """The image of table #row_id entry `seq` holds (read again: only its fingerprint was kept)."""
         with open(root / ENTRIES, "rb") as f:
-            for line in f:
+            for _, line in _lines(f, ENTRIES):
                 entry = json.loads(line)
                 if entry.get("seq") == seq:
                     for image in orjson.loads(entry["payload"])["rows"]:
@@ -397,25 +473,25 @@ class _Replay:
 @dataclass
 class _Owners:
     """A project bundle's project (its id and key) and the rows of it seen so far: a row's own table tells whose
-    it is (cycle.audit.bundle.owner_column)."""
+    it is (OWNERS)."""
 
     key: str | None
     project_id: int | None = None
     seen: dict[str, set[int]] = field(default_factory=dict)
 
-    def owns(self, table: str, owner: Any, row_id: int) -> bool:
+    def owns(self, table: str, owner: Any) -> bool:
+        """A row of `table` whose owner column (OWNERS) holds `owner` is the project's."""
         if self.key is None:
             return True
-        column = owner_column(table)
-        if column is None:
+        placed = OWNERS[table]
+        if placed is None:
             return False
-        if table == "project":
-            return row_id == self.project_id
-        if table == "outbox":
+        holds = placed[1]
+        if holds == PROJECT:
+            return bool(owner == self.project_id)
+        if holds == KEY:
             return bool(owner == self.key)
-        if table in THROUGH:
-            return owner in self.seen.get(THROUGH[table][1], ())
-        return bool(owner == self.project_id)
+        return owner in self.seen.get(holds, ())
 
 
 def _label(table: str, row_id: Any, row: dict[str, Any] | None = None) -> str:
@@ -428,18 +504,14 @@ class _Reader:
     """records.jsonl a record at a time, with a look at the next one."""
 
     def __init__(self, f: Any):
-        self.f, self.n = f, 0
+        self.lines = _lines(f, RECORDS)
         self.next: tuple[int, str, int, dict[str, Any]] | None = None
         self.take()
 
     def take(self) -> tuple[int, str, int, dict[str, Any]] | None:
         taken = self.next
-        line = self.f.readline()
-        if line:
-            self.n += 1
-            self.next = (self.n, *_record(line, self.n))
-        else:
-            self.next = None
+        found = next(self.lines, None)
+        self.next = None if found is None else (found[0], *_record(found[1], found[0]))
         return taken
 
 
@@ -451,7 +523,7 @@ def _records(root: Path, replay: _Replay, checked: Checked, cp_seq: int) -> None
     tables: set[str] = set()
 
     def missing(table: str, row_id: int, seq: int, kept: bytes | None, owner: Any) -> None:
-        if kept is not None and owners.owns(table, owner, row_id):
+        if kept is not None and owners.owns(table, owner):
             raise _Failed(RECORDS, f"lacks {_label(table, row_id)}, which entry {seq:,} recorded (it was removed from "
                                    f"the bundle)", None, seq)
 
@@ -513,7 +585,7 @@ def _record_checked(root: Path, replay: _Replay, owners: _Owners, table: str, ro
     if table == "project" and owners.key is not None and row.get("key") == owners.key:
         owners.project_id = row_id
     column = owner_column(table)
-    if not owners.owns(table, row.get(column) if column else None, row_id):
+    if not owners.owns(table, row.get(column) if column else None):
         raise _Failed(RECORDS, f"{label} is not project {owners.key}'s: a project's bundle holds its rows only", n)
     owners.seen.setdefault(table, set()).add(row_id) if owners.key is not None else None
     if known is None:

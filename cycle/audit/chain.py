@@ -31,6 +31,7 @@ from cycle.errors import BadInput, DatabaseFailed
 from . import images
 from .hashes import _MAY_BE_NULL, _NAMES, _shown, walk_rows
 from .hashes import CHECKING as CHECKING
+from .hashes import COLUMNS as _COLUMNS
 from .hashes import GENESIS as GENESIS
 from .hashes import Progress as Progress
 from .hashes import Verification as Verification
@@ -75,9 +76,7 @@ def noting() -> Iterator[list[Appended]]:
         _noted.reset(token)
 
 
-_COLUMNS = "seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash"
-_INSERT = (f"INSERT INTO audit_entry ({_COLUMNS}) VALUES "
-           f"(:seq, :at, :actor, :project, :action, :from_stage, :to_stage, :payload, :prev_hash, :hash)")
+_INSERT = f"INSERT INTO audit_entry ({_COLUMNS}) VALUES ({', '.join(':' + name for name in _NAMES)})"
 
 
 def append(db: Sql | Session, *, actor: str, action: str, project: str | None = None,

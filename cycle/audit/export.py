@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cycle import config, csvout, outfile
+from cycle import csvout, outfile
 from cycle.calendar.clock import utc_now
 from cycle.db import rows
 from cycle.errors import BadInput
 
-from . import bundle, chain
-from .hashes import _shown
+from . import bundle, chain, signing
+from .hashes import ENTRY_COLUMNS, _shown
 
 if TYPE_CHECKING:
     from cycle.db.store import Store
@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 FORMATS = ("csv", "jsonl")
 #: The CSV's columns: an entry's columns as the chain holds them (the payload as the text hashed), and
 #: `damaged` saying which column holds what cycle never writes there (empty for a sound entry).
-COLUMNS = ["seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash",
-           "damaged"]
+COLUMNS = [*ENTRY_COLUMNS, "damaged"]
 _BATCH = 200
 
 
@@ -144,25 +143,8 @@ def check_folder(out: str, force: bool) -> Path:
     else BadInput saying why."""
     if not out.strip() or "\x00" in out:
         raise BadInput("--bundle needs a folder name, e.g. --bundle audit-bundle-2027-03-31")
-    path = Path(out).expanduser()
     try:
-        for own in outfile.own_files():
-            if outfile._same(path, own):
-                what = "cycle's database" if own.name.endswith((".db", "-wal", "-shm", "-journal")) else \
-                    "one of cycle's own files"
-                raise BadInput(f"--bundle {out} is {what} ({own}): choose a new folder; --force does not change "
-                               f"this")
-        if out.strip() == "-" or outfile._a_stream(path):
-            raise BadInput(f"--bundle {out} is a stream, not a folder: name a new folder")
-        if outfile._same(path, config.home()):
-            raise BadInput(f"--bundle {out} is cycle's own folder ({config.home()}): name a new folder; --force does "
-                           f"not change this")
-        for folder in outfile.own_folders():
-            if outfile._inside(path, folder) or outfile._same(path, folder):
-                raise BadInput(f"--bundle {out} is in {folder}, where cycle keeps its own files: choose a folder "
-                               f"elsewhere; --force does not change this")
-        if not path.parent.is_dir():
-            raise BadInput(f"folder {path.parent} does not exist: create it or choose another --bundle")
+        path = outfile.check_place(out, option="--bundle", folder=True)
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             raise BadInput(f"--bundle {out} is {'a link' if path.is_symlink() else 'a file'}, not a folder: choose a "
                            f"new folder; --force does not change this")
@@ -181,18 +163,6 @@ def check_folder(out: str, force: bool) -> Path:
     return path
 
 
-def _owned(table: str) -> str:
-    """The condition that picks a project's rows of `table` (:pid, its id; :key, its key)."""
-    if table == "project":
-        return "id = :pid"
-    if table == "outbox":
-        return "project = :key"
-    if table in bundle.THROUGH:
-        column, parent = bundle.THROUGH[table]
-        return f"{column} IN (SELECT id FROM {parent} WHERE {_owned(parent)})"
-    return "project_id = :pid"
-
-
 def _json_line(value: dict[str, Any]) -> str:
     """One line of a bundle's JSON Lines: ASCII (any text survives, lone surrogates too); a value JSON cannot hold
     (binary data written by hand) as cycle shows it, which then matches no image."""
@@ -205,9 +175,9 @@ def _records(sql: Any, project: tuple[int, str] | None) -> Iterator[str]:
     from .images import COVERED
 
     for table in COVERED:
-        if project is not None and bundle.owner_column(table) is None:
+        if project is not None and bundle.OWNERS[table] is None:
             continue
-        where = f" WHERE {_owned(table)}" if project is not None else ""
+        where = f" WHERE {bundle.owned(table)}" if project is not None else ""
         params = {"pid": project[0], "key": project[1]} if project is not None else {}
         query = f"SELECT * FROM {table}{where} ORDER BY id"
         done = 0
@@ -245,8 +215,6 @@ def export_bundle(store: Store, out: str, *, actor: str, project: str | None = N
     what the bundle would hold."""
     import shutil
 
-    from . import signing
-
     path = check_folder(out, force)
     actor = store.actor(actor)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
@@ -264,7 +232,7 @@ def export_bundle(store: Store, out: str, *, actor: str, project: str | None = N
                 found = sql.one("SELECT min(seq) AS seq FROM audit_entry WHERE project = :key", key=project)
                 first = found.seq if found and type(found.seq) is int else 0
             head_seq, head_hash = chain.head(sql)
-            signed = _latest_signed(sql, signing)
+            signed = _latest_signed(sql)
             if first == 0 or first > head_seq:
                 raise BadInput(f"project {project} has no audit entries to export")
             if signed.seq < first:
@@ -328,23 +296,19 @@ def export_bundle(store: Store, out: str, *, actor: str, project: str | None = N
     return ExportedBundle(str(path), project, first, head_seq, records[0], signed.as_dict(), manifest_sha, entry.seq)
 
 
-def _latest_signed(sql: Any, signing: Any) -> Any:
-    """The newest signed checkpoint the log keeps, as signed (cycle.audit.signing.Signed); BadInput without one."""
-    found = sql.rows_of_any_text("SELECT seq, payload FROM audit_entry WHERE action = :action ORDER BY seq DESC "
-                                 "LIMIT 1", action=signing.ACTION)
-    if not found:
+def _latest_signed(sql: Any) -> signing.Signed:
+    """The newest signed checkpoint the log keeps, as signed; BadInput without one, or when it cannot be read."""
+    found = signing._newest(sql)
+    if found is None:
         raise BadInput("the log keeps no signed checkpoint, and a bundle is checked against one: sign the head "
                        "first with: cycle audit checkpoint --sign")
-    seq, payload = found[0]
-    try:
-        p = chain.read_payload(payload if isinstance(payload, str) else None)
-        kept = signing.Signed(p["seq"], p["hash"], p["at"], p["key"], p["document"])
-        if not (type(kept.seq) is int and isinstance(kept.document, str) and kept.document.isascii()):
-            raise chain.Unreadable("a field has the wrong type")
-    except chain.PAYLOAD_ERRORS as exc:
-        raise BadInput(f"the latest signed checkpoint (entry {seq}) cannot be read ({chain.why_unreadable(exc)}): "
-                       f"sign the head again with: cycle audit checkpoint --sign") from None
-    return kept
+    document = found.payload.get("document")
+    if found.fields is None or not (isinstance(document, str) and document.isascii()):
+        why = found.unreadable or ("no 'document' field" if "document" not in found.payload else
+                                   "a field has the wrong type")
+        raise BadInput(f"the latest signed checkpoint (entry {found.entry}) cannot be read ({why}): sign the head "
+                       f"again with: cycle audit checkpoint --sign")
+    return signing.Signed(**found.fields, document=document)
 
 
 def _place(temp: Path, path: Path, out: str, force: bool) -> Path | None:

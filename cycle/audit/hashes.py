@@ -65,14 +65,17 @@ def entry_hash(prev_hash: str, seq: int, at: str, actor: str, project: str | Non
     digest.update(payload.encode())  # the payload, often 2 KB, is not copied into a joined string first
     return digest.hexdigest()
 
-#: An entry's columns, in the order the chain's rows (and a bundle's entries) give them.
-COLUMNS = "seq, at, actor, project, action, from_stage, to_stage, payload, prev_hash, hash"
-_NAMES = tuple(COLUMNS.split(", "))
+#: An entry's columns, in the order the chain's rows (and a bundle's entries, and an export's) give them: the one
+#: list (the audit_entry table's own columns are the migrations').
+ENTRY_COLUMNS = ("seq", "at", "actor", "project", "action", "from_stage", "to_stage", "payload", "prev_hash", "hash")
+#: ENTRY_COLUMNS as SQL lists them.
+COLUMNS = ", ".join(ENTRY_COLUMNS)
+_NAMES = ENTRY_COLUMNS
 _MAY_BE_NULL = frozenset({"project", "from_stage", "to_stage"})
 
 
 def damage(row: tuple[Any, ...]) -> str | None:
-    """The first column of an entry's row (in _COLUMNS order) that holds what cycle never writes
+    """The first column of an entry's row (in ENTRY_COLUMNS order) that holds what cycle never writes
     there, and what it holds; None when every column has the type cycle writes."""
     for name, value in zip(_NAMES, row, strict=True):
         if name == "seq":
@@ -143,7 +146,7 @@ CHECKING = "Checking the audit chain"  # what walk() tells `progress` it is doin
 
 def walk_rows(batches: Iterable[Sequence[tuple[Any, ...]]], checkpoint: tuple[int, str] | None = None,
               progress: Progress | None = None, total: int = 0, start: tuple[int, str] | None = None) -> Verification:
-    """Walk entries (rows in COLUMNS order, a batch at a time) in sequence order; stop at the first bad one. The
+    """Walk entries (rows in ENTRY_COLUMNS order, a batch at a time) in sequence order; stop at the first bad one. The
     chain starts at `start` (the first entry's sequence number and the hash it must follow; default: entry 1 after
     GENESIS). Against `checkpoint` (sequence, hash) when given: the entry it names must have its hash."""
     expected_seq, prev = start or (1, GENESIS)

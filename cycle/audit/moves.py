@@ -189,9 +189,9 @@ class Moves:
             self._say(seq, key, f"{where} was recorded by {by}, who owns {key} and may not decide its gates")
 
     def _window(self, seq: int, row_id: int, row: dict[str, Any]) -> None:
-        """A new deputy window: its days are dates, at most a year apart (cycle.governance.deputies.add; on
-        PostgreSQL an approver may INSERT a window under their own login, and the trigger compares the days as
-        text)."""
+        """A new deputy window: its days are dates, at most a year apart (cycle.governance.deputies.add; since
+        revision 0026 the database's triggers refuse any other, but a window written before it, or by the owner,
+        or into a SQLite file with its triggers dropped, is named here)."""
         from cycle.governance.deputies import LONGEST
 
         who = f"{row.get('deputy')} for {row.get('approver')}, {row.get('body')}"

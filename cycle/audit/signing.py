@@ -37,6 +37,7 @@ from cycle.errors import BadInput, CycleError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+    from cycle.db.sql import Sql
     from cycle.db.store import Store
 
 PRIVATE = "checkpoint-signing.key"
@@ -95,17 +96,25 @@ def _check_private(path: Path, wanted: int) -> None:
                        f"key: make it yours with: chown {os.geteuid()} {path}")
 
 
+class NotRegular(BadInput):
+    """A pipe or a device where a small file was expected."""
+
+
+class TooLarge(BadInput):
+    """A file longer than the small file expected."""
+
+
 def read_small(path: str | Path, what: str, limit: int = 64 * 1024,
                fix: str = "copy it to a file and give that") -> bytes:
-    """The bytes of a small regular file. BadInput for a FIFO or a device (reading one waits for a writer or never
-    ends) or a file over `limit`; OSError as the system gives it (no such file, a folder ...)."""
+    """The bytes of a small regular file. NotRegular (BadInput) for a FIFO or a device (reading one waits for a writer
+    or never ends), TooLarge for a file over `limit`; OSError as the system gives it (no such file, a folder ...)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO with no writer opens at once
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
         if not stat.S_ISREG(st.st_mode):
-            raise BadInput(f"{what} {path} is not a regular file (a pipe or a device): {fix}")
+            raise NotRegular(f"{what} {path} is not a regular file (a pipe or a device): {fix}")
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, limit + 1 - size)
@@ -116,7 +125,7 @@ def read_small(path: str | Path, what: str, limit: int = 64 * 1024,
     finally:
         os.close(fd)
     if size > limit:
-        raise BadInput(f"{what} {path} is too large to be a checkpoint or a key (over {limit // 1024} KB)")
+        raise TooLarge(f"{what} {path} is too large to be a checkpoint or a key (over {limit // 1024} KB)")
     return b"".join(chunks)
 
 
@@ -389,29 +398,53 @@ def _verifies(key: Ed25519PublicKey, body: bytes, signature: bytes) -> bool:
     return True
 
 
-def latest(store: Store) -> dict[str, Any] | None:
-    """The newest signed checkpoint the log keeps (`audit.checkpoint`), as the reports print it: its seq, hash, at,
-    key and the entry holding it; `unreadable` instead when that entry's payload is not what signing writes. None
-    when nothing has been signed yet."""
+@dataclass(frozen=True)
+class Kept:
+    """The newest `audit.checkpoint` entry (`entry`, its sequence number): the checkpoint its payload keeps (`fields`:
+    seq, hash, at and key; `payload`: all of it, the signed document included), or why that cannot be read."""
+
+    entry: int
+    fields: dict[str, Any] | None
+    payload: dict[str, Any]
+    unreadable: str | None = None
+
+
+def _newest(sql: Sql) -> Kept | None:
+    """The newest signed checkpoint the log keeps, in the caller's transaction (a bundle's export reads it in its
+    own); None when nothing has been signed yet. Its fields have the types signing writes, else `unreadable` says
+    why."""
     from . import chain
 
-    with store.reading() as sql:
-        found = sql.rows_of_any_text("SELECT seq, payload FROM audit_entry WHERE action = :action "
-                                     "ORDER BY seq DESC LIMIT 1", action=ACTION)
+    found = sql.rows_of_any_text("SELECT seq, payload FROM audit_entry WHERE action = :action ORDER BY seq DESC "
+                                 "LIMIT 1", action=ACTION)
     if not found:
         return None
     entry, payload = found[0]
+    p: dict[str, Any] = {}
     try:
         p = chain.read_payload(payload if isinstance(payload, str) else None)
         kept = {"seq": p["seq"], "hash": p["hash"], "at": p["at"], "key": p["key"]}
         if not (type(kept["seq"]) is int and all(isinstance(kept[k], str) for k in ("hash", "at", "key"))):
             raise chain.Unreadable("a field has the wrong type")
     except chain.PAYLOAD_ERRORS as exc:
-        return {"entry": entry, "unreadable": chain.why_unreadable(exc)}
-    distrust = _distrust(store, p.get("document"), kept)
+        return Kept(entry, None, p, chain.why_unreadable(exc))
+    return Kept(entry, kept, p)
+
+
+def latest(store: Store) -> dict[str, Any] | None:
+    """The newest signed checkpoint the log keeps (`audit.checkpoint`), as the reports print it: its seq, hash, at,
+    key and the entry holding it; `unreadable` instead when that entry's payload is not what signing writes. None
+    when nothing has been signed yet."""
+    with store.reading() as sql:
+        found = _newest(sql)
+    if found is None:
+        return None
+    if found.fields is None:
+        return {"entry": found.entry, "unreadable": found.unreadable}
+    distrust = _distrust(store, found.payload.get("document"), found.fields)
     if distrust is not None:  # the reports say so rather than print it as signed
-        return {"entry": entry, "unreadable": f"not trusted: {distrust}"}
-    return {**kept, "entry": entry}
+        return {"entry": found.entry, "unreadable": f"not trusted: {distrust}"}
+    return {**found.fields, "entry": found.entry}
 
 
 def _own_public_key() -> Ed25519PublicKey | None:

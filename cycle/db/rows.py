@@ -11,11 +11,12 @@ both against the models.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from contextlib import closing
 from typing import Any, NamedTuple, TypeVar
 
 from cycle.errors import ProjectNotFound
+from cycle.governance import identity
 
 from .sql import Sql
 
@@ -191,6 +192,19 @@ class HeldContract(NamedTuple):
     contract: ContractRow
 
 
+class DeputyRow(NamedTuple):
+    id: int
+    approver: str
+    deputy: str
+    body: str
+    starts_on: str
+    ends_on: str
+    added_by: str
+    added_at: str
+    ended_by: str | None
+    ended_at: str | None
+
+
 class _DecommissionedService(NamedTuple):
     id: int
     key: str
@@ -200,7 +214,7 @@ class _DecommissionedService(NamedTuple):
 TABLES: dict[type[Any], str] = {ProjectRow: "project", EvidenceRow: "evidence", DecisionRow: "decision",
                                 WaiverRow: "waiver", ContractRow: "contract",
                                 FunderRow: "contract_funder", ProcurementRow: "procurement",
-                                ProcurementStepRow: "procurement_step"}
+                                ProcurementStepRow: "procurement_step", DeputyRow: "deputy"}
 #: Rows read from joins: where each field comes from (table.column), and the alias the query gives each table.
 JOINED: dict[type[Any], dict[str, str]] = {
     LinkedProject: {"kind": "link.kind", "key": "project.key", "stage": "project.stage"},
@@ -448,3 +462,19 @@ def stream_published(sql: Sql) -> Generator[tuple[str, str, ContractRow], None, 
 def contract_columns(alias: str) -> str:
     """The select list of a whole ContractRow from the contract table under `alias` (for joins elsewhere)."""
     return _select(ContractRow, alias)
+
+
+_DEPUTIES = f"SELECT {_select(DeputyRow)} FROM deputy WHERE body = :body"
+
+
+def deputy_windows(sql: Sql, body: str, *, deputy: str | None = None, approver: str | None = None,
+                   on: str | None = None, approvers: Sequence[str] | None = None) -> list[DeputyRow]:
+    """The deputy windows of `body`, earliest first (by first day): of `deputy`, standing in for `approver`, running
+    on the day `on` (a cancelled window never runs), standing in for one of `approvers` (the body's approvers now,
+    as the caller read them: a deputy's deputy does not count), each only if given. The one lookup of windows
+    (cycle.governance.deputies, authority, requests); names compared as logins (cycle.governance.identity)."""
+    running, day = (" AND starts_on <= :day AND ends_on >= :day", {"day": on}) if on is not None else ("", {})
+    found = sql.typed(DeputyRow, _DEPUTIES + running + " ORDER BY starts_on, id", body=body, **day)
+    return [r for r in found if (deputy is None or identity.same(r.deputy, deputy))
+            and (approver is None or identity.same(r.approver, approver))
+            and (approvers is None or identity.among(r.approver, approvers))]

@@ -10,11 +10,12 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from cycle.calendar import clock
 from cycle.calendar.clock import LONDON, parse_utc
-from cycle.db.models import Deputy, GateRequest, Waiver
+from cycle.db import rows
+from cycle.db.models import GateRequest, Waiver
 from cycle.db.rows import ProjectRow
 from cycle.db.sql import sql_of
 from cycle.projects import history
@@ -120,9 +121,10 @@ def decision_authority(session: Session, project: ProjectRow, gate: str, body: s
     authority_text = f"approver for {body}"
     if not identity.among(actor, approvers):
         today = clock.london_today()
-        window = _acting_for(session, body, actor, today)
+        window = _acting_for(session, body, actor, today, approvers)
         if window is None:
-            windows = _windows_as_deputy(session, body, actor)
+            windows = [deputies.window(r) for r in rows.deputy_windows(sql_of(session), body, deputy=actor)
+                       if r.ends_on >= r.starts_on]  # not a cancelled one
             if windows:
                 said = ", ".join(f"from {w.starts_on} to {w.ends_on} for {w.approver}" for w in windows)
                 return (f"{actor} may decide for {body} only as a deputy ({said}), and today is {today}; "
@@ -181,22 +183,9 @@ def lead_refusal(session: Session, actor: str, what: str, command: str,
             f"{people.ask_admin(session, 'cycle people add <NAME> --role governance-lead')}"), False
 
 
-def _deputy_rows(session: Session, body: str, actor: str) -> list[Deputy]:
-    """Every window (not cancelled) in which `actor` is a deputy for `body`, earliest first."""
-    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body)
-                           .order_by(col(Deputy.starts_on), col(Deputy.id))).all()
-    return [r for r in rows if identity.same(r.deputy, actor) and r.ends_on >= r.starts_on]
-
-
-def _acting_for(session: Session, body: str, actor: str, day: date) -> deputies.Window | None:
-    """The window in which `actor` may decide for `body` on `day`: theirs as deputy of one of its approvers now
+def _acting_for(session: Session, body: str, actor: str, day: date,
+                approvers: list[str]) -> deputies.Window | None:
+    """The window in which `actor` may decide for `body` on `day`: theirs as deputy of one of its `approvers` now
     (so a deputy's deputy does not count), running that day; None if none."""
-    approvers = people.approvers_of(session, body)
-    for row in _deputy_rows(session, body, actor):
-        if identity.among(row.approver, approvers) and row.starts_on <= day.isoformat() <= row.ends_on:
-            return deputies.window(row)
-    return None
-
-
-def _windows_as_deputy(session: Session, body: str, actor: str) -> list[deputies.Window]:
-    return [deputies.window(r) for r in _deputy_rows(session, body, actor)]
+    found = rows.deputy_windows(sql_of(session), body, deputy=actor, on=day.isoformat(), approvers=approvers)
+    return deputies.window(found[0]) if found else None

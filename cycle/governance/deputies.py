@@ -5,7 +5,8 @@ than them, and never overlaps another window of that approver and body. Days are
 a decision counts as made on the day it is recorded. A deputy's deputy does not count (a window stands in for an
 approver, and a deputy is not one), and separation of duties applies to a deputy as to anyone
 (cycle.governance.authority). Ending a window early moves its last day back, from today on (what the deputy
-decided stands), and is audited. On PostgreSQL the database checks all of this too (migration 0025).
+decided stands), and is audited. On PostgreSQL the database checks all of this too (migrations 0025 and 0026: the
+days as dates, the longest window); on SQLite the file's triggers check the days and the longest window.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from sqlmodel import Session, col
 from cycle import inputs
 from cycle.audit import chain
 from cycle.calendar import clock
+from cycle.db import rows
 from cycle.db.models import Deputy
+from cycle.db.rows import DeputyRow
+from cycle.db.sql import sql_of
 from cycle.db.store import Store
 from cycle.errors import BadInput, NotPermitted
 from cycle.shell import quote
@@ -46,15 +50,18 @@ class Window:
     added_at: str
     ended_by: str | None
     ended_at: str | None
+    #: decisions the deputy recorded in it, counted for a window with no day left (ended on or before its first
+    #: day): if they decided on its first day before it was ended, it ran, and what they decided stands
+    decided: int = 0
 
     @property
     def cancelled(self) -> bool:
-        """Ended before its first day: the deputy never acted in it."""
-        return self.ends_on < self.starts_on
+        """Ended before its first day, or on it with nothing decided: the deputy never acted in it."""
+        return self.ends_on < self.starts_on and not self.decided
 
     def status(self, today: str) -> str:
-        if self.cancelled:
-            return "cancelled"
+        if self.ends_on < self.starts_on:
+            return "cancelled" if self.cancelled else "ended"
         if today < self.starts_on:
             return "to come"
         return "ended" if self.ends_on < today else "current"
@@ -65,10 +72,40 @@ class Window:
                 "added_at": self.added_at, "ended_by": self.ended_by, "ended_at": self.ended_at}
 
 
-def window(row: Deputy) -> Window:
+def window(row: Deputy | DeputyRow) -> Window:
     """A stored window as a Window."""
     return Window(row.id or 0, row.approver, row.deputy, row.body, row.starts_on, row.ends_on, row.added_by,
                   row.added_at, row.ended_by, row.ended_at)
+
+
+def _counted(session: Session, w: Window) -> Window:
+    """`w`, with the decisions made in it counted if it has no day left (ended on or before its first day)."""
+    if w.ends_on < w.starts_on:
+        w.decided = _decided_in(session, w)
+    return w
+
+
+def _decided_in(session: Session, w: Window) -> int:
+    """How many decisions `w`'s deputy recorded acting in it (their entries' authority names it: "acting for
+    chair, deputy since DATE"; windows of one approver and body never overlap); 0 unless it was ended on or
+    after its first day."""
+    try:
+        ended = clock.london_date(clock.parse_utc(w.ended_at or ""))
+        since = (date.fromisoformat(w.starts_on) - timedelta(days=1)).isoformat()  # London's day begins in UTC's
+    except ValueError:  # not ended, or written by hand (see: cycle audit verify): no decision could name it
+        return 0
+    if ended.isoformat() < w.starts_on:
+        return 0
+    said = {"authority": f"acting for {w.approver}, deputy since {w.starts_on}", "body": w.body}
+    found = sql_of(session).rows("SELECT actor, payload FROM audit_entry WHERE action = 'decision.record' "
+                                 "AND at >= :since AND at <= :until ORDER BY seq", since=since, until=w.ended_at)
+    return sum(1 for r in found if identity.same(r.actor, w.deputy) and _says(r.payload, said))
+
+
+def _says(payload: str, said: dict[str, str]) -> bool:
+    """Whether an entry's payload holds each of `said`'s keys with its value."""
+    found = json.loads(payload)
+    return isinstance(found, dict) and all(found.get(k) == v for k, v in said.items())
 
 
 def _body(body: str) -> str:
@@ -92,15 +129,11 @@ def _approver(session: Session, approver: str, body: str) -> str:
                        f"(see: cycle people list)")
     found = next((a for a in approvers if identity.same(a, approver)), None)
     if found is None:
-        chain_note = " (a deputy's deputy does not count)" if _windows_as_deputy(session, approver, body) else ""
+        chain_note = (" (a deputy's deputy does not count)"
+                      if rows.deputy_windows(sql_of(session), body, deputy=approver) else "")
         raise BadInput(f"{approver} is not an approver for {body} (approvers: {', '.join(approvers)}){chain_note}; "
                        f"a deputy stands in for one of them")
     return found
-
-
-def _windows_as_deputy(session: Session, name: str, body: str) -> list[Deputy]:
-    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body).order_by(col(Deputy.id))).all()
-    return [r for r in rows if identity.same(r.deputy, name)]
 
 
 def add(store: Store, approver: str, deputy: str, body: str, starts_on: str, ends_on: str, *,
@@ -126,8 +159,8 @@ def add(store: Store, approver: str, deputy: str, body: str, starts_on: str, end
         deputy = person.name
         if identity.same(deputy, approver):
             raise BadInput(f"--deputy {deputy} is the approver; a deputy is someone else")
-        for other in _of(s, approver, body):
-            if not other.cancelled and other.starts_on <= last.isoformat() and other.ends_on >= first.isoformat():
+        for other in rows.deputy_windows(sql_of(s), body, approver=approver):  # those with a day left, overlapping
+            if other.starts_on <= min(other.ends_on, last.isoformat()) and other.ends_on >= first.isoformat():
                 raise BadInput(f"{approver} already has a deputy for {body} from {other.starts_on} to "
                                f"{other.ends_on} ({other.deputy}); windows may not overlap: end that one first with: "
                                f"cycle people deputy end {quote(approver)} --deputy {quote(other.deputy)} "
@@ -165,12 +198,12 @@ def end(store: Store, approver: str, deputy: str, body: str, on: str | None = No
     actor = store.actor(actor)
     refusal = None
     with store.write() as s:
-        windows = [w for w in _rows(s, approver, body) if identity.same(w.deputy, deputy)
-                   and w.ends_on >= w.starts_on and w.ends_on >= stop.isoformat()]
+        windows = [w for w in rows.deputy_windows(sql_of(s), body, deputy=deputy, approver=approver)
+                   if w.ends_on >= w.starts_on and w.ends_on >= stop.isoformat()]
         if not windows:
             raise BadInput(f"{deputy} has no deputy window for {approver} and {body} running on or after {stop}; "
                            f"see: cycle people deputy list --body {quote(body)}")
-        row = windows[0]  # windows of one approver and body do not overlap: the earliest still running
+        row = s.get_one(Deputy, windows[0].id)  # windows of one approver and body never overlap: the earliest
         try:
             began = date.fromisoformat(row.starts_on)
         except ValueError:
@@ -189,20 +222,10 @@ def end(store: Store, approver: str, deputy: str, body: str, on: str | None = No
             s.add(row)
             s.flush()
             chain.append(s, actor=actor, action="deputy.end", payload=payload, at=row.ended_at)
-            found = window(row)
+            found = _counted(s, window(row))
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
     return found, was
-
-
-def _rows(session: Session, approver: str, body: str) -> list[Deputy]:
-    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body)
-                           .order_by(col(Deputy.starts_on), col(Deputy.id))).all()
-    return [r for r in rows if identity.same(r.approver, approver)]
-
-
-def _of(session: Session, approver: str, body: str) -> list[Window]:
-    return [window(r) for r in _rows(session, approver, body)]
 
 
 def listing(store: Store, body: str | None = None) -> list[Window]:
@@ -211,19 +234,6 @@ def listing(store: Store, body: str | None = None) -> list[Window]:
         query = select(Deputy)
         if body is not None:
             query = query.where(col(Deputy.body) == _body(body))
-        rows = s.scalars(query.order_by(col(Deputy.body), col(Deputy.approver), col(Deputy.starts_on),
-                                        col(Deputy.id))).all()
-        return [window(r) for r in rows]
-
-
-def authority_of(store: Store, key: str, decision_id: int) -> str | None:
-    """The authority the entry that recorded decision `decision_id` of `key` gives ("approver for ...", "acting for
-    chair, deputy since 2027-07-20"), or None."""
-    with store.reading() as sql:
-        for row in sql.rows("SELECT payload FROM audit_entry WHERE project = :key AND action = 'decision.record' "
-                            "ORDER BY seq DESC LIMIT 20", key=key):
-            payload = json.loads(row.payload)
-            if payload.get("decision_id") == decision_id:
-                found = payload.get("authority")
-                return found if isinstance(found, str) else None
-    return None
+        found = s.scalars(query.order_by(col(Deputy.body), col(Deputy.approver), col(Deputy.starts_on),
+                                         col(Deputy.id))).all()
+        return [_counted(s, window(r)) for r in found]

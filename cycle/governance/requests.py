@@ -4,13 +4,12 @@ the body's approvers are emailed, once per gate and visit, with what the gate wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from cycle.calendar import clock
-from cycle.db.models import Deputy, GateRequest, row_id
+from cycle.db import rows
+from cycle.db.models import GateRequest, row_id
 from cycle.db.rows import ProjectRow, row_of
 from cycle.db.sql import sql_of
 from cycle.db.store import Store
@@ -36,8 +35,9 @@ class Request:
     requested_at: str
     note: str | None
     bodies: list[str]
-    #: (name, email) of each approver emailed by this request (queued in the outbox)
-    queued: list[tuple[str, str]] = field(default_factory=list)
+    #: (name, email, and for a deputy what they stand in as: "deputy for chair to 2027-01-31") of each approver or
+    #: deputy emailed by this request (queued in the outbox)
+    queued: list[tuple[str, str, str | None]] = field(default_factory=list)
     #: approvers emailed already by an earlier request of this gate in this visit (not emailed again)
     already: list[str] = field(default_factory=list)
     #: approvers whose email of an earlier request is queued but not sent yet (not queued again)
@@ -60,26 +60,30 @@ def deciding_bodies(wf: Workflow, gate: Gate, project: ProjectRow) -> list[str]:
 
 
 def recipients(session: Session, project: ProjectRow, gate: str,
-               body: str) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """(name, email, role) of whom to ask for `body`'s decision of `gate`: its approvers, and the deputies of theirs
-    whose window covers today (issue 15 part 7), each once, but none barred from deciding this visit's gate
-    (authority.barred: whoever asked for it, now or before, owns or owned the project this stage, or waived one of
-    its criteria); and the names of those left out for that."""
-    out: list[tuple[str, str, str]] = []
+               body: str) -> tuple[list[tuple[str, str, str | None]], list[str]]:
+    """(name, email, None for an approver, or what a deputy stands in as: "deputy for chair to 2027-01-31") of whom
+    to ask for `body`'s decision of `gate`: its approvers, and the deputies of theirs whose window covers today
+    (issue 15 part 7), each once, but none barred from deciding this visit's gate (authority.barred: whoever asked
+    for it, now or before, owns or owned the project this stage, or waived one of its criteria); and the names of
+    those left out for that."""
+    approvers = people.approvers_of(session, body)
+    standing: dict[str, list[str]] = {}  # a deputy's canonical name -> "chair to 2027-01-31", for each window today
+    for d in rows.deputy_windows(sql_of(session), body, on=clock.london_today().isoformat(), approvers=approvers):
+        standing.setdefault(identity.canonical(d.deputy), []).append(f"{d.approver} to {d.ends_on}")
+    out: list[tuple[str, str, str | None]] = []
     left_out: list[str] = []
     seen: set[str] = set()
-    approvers = people.approvers_of(session, body)
-    deputies_today = _deputies_on(session, body, clock.london_today())
-    for name, role in [*((a, f"approver for {body}") for a in approvers),
-                       *((d, f"deputy for {a}, approver for {body}") for d, a in deputies_today)]:
+    for name in [*approvers, *standing]:
         person = people.get(session, name)
         if person is None or not person.email or identity.canonical(person.name) in seen:
             continue
         seen.add(identity.canonical(person.name))
         if authority.barred(session, project, gate, body, person.name, approvers):
             left_out.append(person.name)
-        else:
-            out.append((person.name, person.email, role))
+            continue
+        as_deputy = None if identity.among(person.name, approvers) else (
+            "deputy for " + " and for ".join(standing[identity.canonical(person.name)]))
+        out.append((person.name, person.email, as_deputy))
     return out, left_out
 
 
@@ -111,16 +115,16 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
                 done.barred.append((body, left_out))
             elif not found:
                 done.nobody.append(body)
-            for name, email, role in found:
+            for name, email, as_deputy in found:
                 row = outbox.queue(s, actor=actor, project=key, kind=KIND, period=period, recipient=name, email=email,
                                    due_on=clock.london_today().isoformat(),
                                    context={**context, "period": period, "body": body, "recipient": name,
-                                            "role": role,
+                                            "role": as_deputy or f"approver for {body}",
                                             "command": _command(key, gate, body)})
                 if row is None:
                     _earlier(s, done, key, period, name)
                 else:
-                    done.queued.append((name, email))
+                    done.queued.append((name, email, as_deputy))
     return done
 
 
@@ -150,12 +154,3 @@ def _context(wf: Workflow, gate: Gate, project: ProjectRow, check: gates.GateChe
 
 def _command(key: str, gate: Gate, body: str) -> str:
     return f"cycle decision record {quote(key)} --gate {gate.id} --outcome go --body {quote(body)} --ref MINUTES"
-
-
-def _deputies_on(session: Session, body: str, day: date) -> list[tuple[str, str]]:
-    """(deputy, approver) for each deputy of `body`'s approvers whose window covers `day` (for the gate-request
-    email)."""
-    approvers = people.approvers_of(session, body)
-    rows = session.scalars(select(Deputy).where(col(Deputy.body) == body, col(Deputy.starts_on) <= day.isoformat(),
-                                                col(Deputy.ends_on) >= day.isoformat()).order_by(col(Deputy.id))).all()
-    return [(r.deputy, r.approver) for r in rows if identity.among(r.approver, approvers)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -426,9 +427,23 @@ class Moved:
                 + gates.termination_costs(st.contract))
 
 
+@dataclass
+class Recorded:
+    """A decision recorded: the row, the move it made (recycle and stop), and the authority it was recorded under
+    ("approver for ...", "acting for chair, deputy since 2027-07-20"), as its audit entry says."""
+
+    decision: Decision
+    moved: Moved | None
+    authority: str
+
+    def __iter__(self) -> Iterator[Decision | Moved | None]:
+        """(decision, moved): `decision, moved = record_decision(...)` reads as it always has."""
+        return iter((self.decision, self.moved))
+
+
 def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: str, body: str, ref: str,
                     recycle_to: str | None = None, decided_on: str | None = None, note: str | None = None,
-                    expect_version: int | None = None) -> tuple[Decision, Moved | None]:
+                    expect_version: int | None = None) -> Recorded:
     """Record a body's decision on the gate out of the current stage.
 
     go and hold are recorded for the gate check (advance moves the project); recycle and stop are
@@ -515,7 +530,7 @@ def record_decision(store: Store, key: str, *, actor: str, gate: str, outcome: s
                            running=left) if dest is not None else None)
     if refusal:
         raise NotPermitted(f"{refusal}. The refused attempt is recorded in the audit log.")
-    return decision, moved
+    return Recorded(decision, moved, authority_text)
 
 
 def _running(st: contracts.Status) -> dict[str, Any]:
