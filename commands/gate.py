@@ -73,6 +73,11 @@ def gate_request(key: str, to: str | None, note: str | None) -> None:
         click.echo(f"Nobody was emailed for {body}: no approver of it is in the people list (other than you); "
                    f"register one with: cycle people add NAME --email ADDRESS --role approver --body {quote(body)}",
                    err=True)
+    for body, names in r.barred:
+        click.echo(safe(f"Nobody was emailed for {body}: {', '.join(names)} may not decide this gate (separation of "
+                        f"duties: they asked for it, own or owned {key} at this stage, or waived one of its criteria); "
+                        f"register another approver with: cycle people add NAME --email ADDRESS --role approver --body "
+                        f"{quote(body)}"), err=True)
 
 
 @gate.command("waive")

@@ -89,6 +89,8 @@ def project(view: Any) -> str:
         lines.append(f"  contract          {c.contract.provider or '-'} {c.contract.ref or ''}, "
                      f"ends {c.contract.end or '?'}; "
                      f"{c.consequence}")
+        if c.deadline_advice:
+            lines.append(f"    {c.deadline_advice}")
         if c.contract.provider_contact:
             lines.append(f"    provider contact {c.contract.provider_contact}")
         if c.funding:
@@ -576,9 +578,10 @@ def contract_line(st: Any, width: int) -> str:
     c = st.contract
     most = f" (max {c.extension_to})" if c.extension_to else ""
     deadline = f"notice by {st.deadline.isoformat()}" if st.deadline else "notice by ?"
-    return safe(f"{st.holder:<{width}}  {st.state:<11} {c.start or '?'} to {c.end or '?'}{most}  {deadline}  "
+    line = safe(f"{st.holder:<{width}}  {st.state:<11} {c.start or '?'} to {c.end or '?'}{most}  {deadline}  "
                 f"{pounds(c.value_total)}  {c.ref or '-'}  {c.provider or '-'}"
                 + ("  (funding does not add up)" if st.funding and st.funding.mismatch(c.value_total) else ""))
+    return line + (f"\n{'':{width + 2}}{st.deadline_advice}" if st.deadline_advice else "")
 
 
 def no_contracts(provider: str | None, which: str, as_of: Any) -> str:

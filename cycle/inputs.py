@@ -5,14 +5,17 @@ call, so a caller other than the CLI is held to it too. Each refusal is BadInput
 naming the option, with an example where one helps.
 
 Text (`text`): NFC-normalised and stripped; never a control character (C0, DEL, C1 including NEL), a line or
-paragraph separator, a bidirectional override or isolate, or text that is not UTF-8 (an argument the
-shell passed as bytes); never empty, whitespace-only or zero-width-only; never longer than its kind allows.
+paragraph separator, a bidirectional override or isolate, a tag character (U+E0000-U+E007F: invisible
+letters that can hide words; the flags of England, Scotland and Wales, which are built from them, are text), or
+text that is not UTF-8 (an argument the shell passed as bytes); never empty or nothing visible (only spaces,
+format characters, combining marks, the braille blank or Hangul fillers); never longer than its kind allows.
 Dates (`day`): YYYY-MM-DD from 1990-01-01 to 2100-12-31. Ids (`row_id`): 1 to 2147483647, the range of a
 PostgreSQL integer. Money: at most £1,000,000,000,000. Periods: at most 100 years (cycle.calendar.dates).
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -36,32 +39,49 @@ _EXAMPLES = {"--ref": '"minutes 2026-10-14 item 5"', "--body": "\"Children's Tru
 # Characters that reorder or hide text on a terminal or a page: bidi embeddings, overrides, isolates, marks.
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _SEPARATORS = frozenset("\u2028\u2029")
-# Invisible characters that can make a value look empty.
-_INVISIBLE = frozenset("\u00ad\u034f\u115f\u1160\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\u3164"
-                       "\ufeff\uffa0")
+# Tag characters spell text no terminal or page shows. An emoji tag sequence uses them: only the three
+# recommended flags (England, Scotland, Wales) are taken as text.
+_TAGS = range(0xE0000, 0xE0080)
+_FLAGS = re.compile("(\U0001f3f4\U000e0067\U000e0062(?:\U000e0065\U000e006e\U000e0067|\U000e0073\U000e0063\U000e0074|"
+                    "\U000e0077\U000e006c\U000e0073)\U000e007f)")
+# Every `hazard`, for a quick look through a long text (a report's every value) before one is escaped.
+_HAZARDS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                      "\U000e0000-\U000e007f]")
+# What shows nothing on its own: format characters, combining and enclosing marks, spaces and separators
+# (by Unicode category, so a new invisible character is caught too), and letters and symbols drawn blank.
+_UNSEEN_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+_BLANK = frozenset("\u115f\u1160\u2800\u3164\uffa0")
 
 
 def hazard(ch: str) -> bool:
     """Whether a character could move a terminal's cursor, hide or reorder text, or is not text at all."""
     code = ord(ch)
-    return (code < 32 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or ch in _SEPARATORS or ch in _BIDI)
+    return (code < 32 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or ch in _SEPARATORS or ch in _BIDI
+            or code in _TAGS)
 
 
-def escaped(value: str) -> str:
+def escaped(value: str, keep: str = "") -> str:
     """`value` with every `hazard` shown as an escape (\\x1b, \\n, \\u202e), for a terminal: text already in a
-    database from before these rules, or from a hand edit, cannot clear a screen or forge a line."""
-    if not any(hazard(ch) for ch in value):
+    database from before these rules, or from a hand edit, cannot clear a screen or forge a line. `keep`: characters
+    left as they are (an HTML page's own newlines and tabs)."""
+    if not _HAZARDS.search(value):
         return value
     out = []
-    for ch in value:
-        if not hazard(ch):
-            out.append(ch)
-        elif ch in "\n\r\t":
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
-        elif ord(ch) <= 0xFF:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(f"\\u{ord(ch):04x}")
+    for i, part in enumerate(_FLAGS.split(value)):
+        if i % 2:  # a flag (the pattern's group) keeps its tag characters
+            out.append(part)
+            continue
+        for ch in part:
+            if not hazard(ch) or ch in keep:
+                out.append(ch)
+            elif ch in "\n\r\t":
+                out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+            elif ord(ch) <= 0xFF:
+                out.append(f"\\x{ord(ch):02x}")
+            elif ord(ch) <= 0xFFFF:
+                out.append(f"\\u{ord(ch):04x}")
+            else:
+                out.append(f"\\U{ord(ch):08x}")
     return "".join(out)
 
 
@@ -69,6 +89,7 @@ def problem(value: str) -> str | None:
     """What makes `value` unfit to store or show as text, or None when nothing does."""
     if value.isascii() and value.isprintable():  # the common case, in C: ASCII's only hazards are C0 and DEL
         return None
+    flags_only = False
     for ch in value:
         code = ord(ch)
         if 0xD800 <= code <= 0xDFFF:
@@ -79,7 +100,15 @@ def problem(value: str) -> str | None:
             return "must be a single line of text (no line or paragraph separators)"
         if ch in _BIDI:
             return "must not hold right-to-left or other direction controls (U+202A-U+202E, U+2066-U+2069)"
+        if code in _TAGS and not flags_only:  # looked at once: a long value of flags is not read again per flag
+            if any(ord(c) in _TAGS for c in _FLAGS.sub("", value)):
+                return "must not hold tag characters (U+E0000-U+E007F: invisible letters that hide text)"
+            flags_only = True
     return None
+
+
+def _visible(ch: str) -> bool:
+    return not (unicodedata.category(ch) in _UNSEEN_CATEGORIES or ch in _BLANK or ch.isspace())
 
 
 @overload
@@ -101,7 +130,7 @@ def text(value: str | None, what: str, kind: str = "text", required: bool = True
     if not clean:
         _missing(what, required)
         return None
-    if all(ch in _INVISIBLE or ch.isspace() for ch in clean):
+    if not any(_visible(ch) for ch in clean):
         raise BadInput(f"{what} holds only invisible characters; give some text")
     limit = LIMITS[kind]
     if len(clean) > limit:
@@ -195,8 +224,6 @@ def _shown(n: int) -> str:
 
 def money(value: str, what: str) -> str:
     """'£1,250,000', '1250000.50', '1.25m', '350k' -> '1250000.00', at most MAX_MONEY."""
-    import re
-
     raw = (value or "").strip()
     m = re.fullmatch(r"£?\s*((?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?)\s*([km])?", raw, re.I)
     digits = m.group(1).replace(",", "") if m else ""

@@ -164,14 +164,15 @@ def gate_audit(store: Store, key: str | None = None, checkpoint: str | None = No
 
 
 def _contract_line(key: str, c: ContractRow, today: date) -> dict[str, Any]:
-    """A contract as the gate-audit report lists it under its project: reference, provider, dates, status today."""
+    """A contract as the gate-audit report lists it under its project: reference, provider, dates, status today, and
+    the working day to act by when the notice deadline is not one (contracts.Status.deadline_advice)."""
     try:
         st = contracts.status(key, c, today)
-        deadline, state = (st.deadline.isoformat() if st.deadline else None), st.state
+        deadline, state, advice = (st.deadline.isoformat() if st.deadline else None), st.state, st.deadline_advice
     except CycleError:  # terms edited by hand: the check at the top names it
-        deadline, state = None, "unreadable"
+        deadline, state, advice = None, "unreadable", None
     return {"ref": c.ref, "provider": c.provider, "start_on": c.start, "end_on": c.end, "notice_deadline_on": deadline,
-            "status": state}
+            "notice_deadline_advice": advice, "status": state}
 
 
 def _procurement(sql: Sql, project: ProjectRow, gates_passed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -578,7 +579,8 @@ def quarterly(store: Store, quarter: str, today: date | None = None, checkpoint:
                     if st.deadline and horizon_start <= st.deadline <= horizon_end and holder.stage != "closed":
                         deadlines.add(titled({"project": holder.key, "ref": contract.ref,
                                               "provider": contract.provider, "deadline": st.deadline.isoformat(),
-                                              "end": contract.end, "if_nothing_is_done": st.consequence}),
+                                              "end": contract.end, "if_nothing_is_done": st.consequence,
+                                              "notice_deadline_advice": st.deadline_advice}),
                                       sort=st.deadline.isoformat(), group=holder.key)
         reviews = spill.bag()
         review_states: Counter[str] = Counter()

@@ -128,7 +128,8 @@ def record(store: Store, progress: Progress | None = None, today: date | None = 
                 waiting = _next_gate(store, sql, found[0])
                 lines = indicators.take(key)
                 status = dict(Counter(line.status or "not-judged" for line in lines))
-                dates = [{"date": c["notice_deadline_on"], "what": f"notice deadline, contract {c['ref'] or '-'}"}
+                dates = [{"date": c["notice_deadline_on"], "what": f"notice deadline, contract {c['ref'] or '-'}"
+                                  + (f". {c['notice_deadline_advice']}" if c["notice_deadline_advice"] else "")}
                          for c in p["contracts"] if c["notice_deadline_on"] and c["notice_deadline_on"] >= str(today)
                          and c["status"] in ("open", "due")]  # not once notice is served: nothing is due then
                 dates += [{"date": i.day.isoformat(), "what": f"{i.regime} {i.step} ({i.status}): {i.text}"}

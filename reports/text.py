@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from markupsafe import Markup
+
 from cycle.inputs import escaped
 
 _MARKUP = re.compile(r"[`*_\[\]~]")
@@ -21,6 +23,17 @@ def md(value: Any) -> str:
     for a, b in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;")):
         text = text.replace(a, b)
     return _MARKUP.sub(r"\\\g<0>", text)
+
+
+def shown(value: Any) -> Any:
+    """Every value a template prints (jinja2's `finalize`), before HTML escaping: with anything that could move a
+    terminal's cursor, reorder or hide text shown as an escape, as in `md` and every listing, so a page or report
+    printed to a terminal (`cycle report quarterly --format html`) cannot clear it. Its own newlines and tabs stay:
+    HTML takes them as spaces, and a diagram's text keeps its lines. Markup (built escaped) stays Markup."""
+    if not isinstance(value, str):
+        return value
+    out = escaped(value, keep="\n\t")
+    return type(value)(out) if out is not value and isinstance(value, Markup) else out
 
 
 def title(heading: dict[str, Any]) -> str:

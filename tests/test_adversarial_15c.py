@@ -30,8 +30,6 @@ def christmas(ready: Cli) -> Cli:
     return ready
 
 
-@pytest.mark.xfail(strict=True, reason="the quarterly report lists a notice deadline on Christmas Day with no word "
-                   "that it is not a working day (issue 15 part 4: every place a deadline is shown)")
 def test_the_quarterly_report_says_a_notice_deadline_falls_on_a_bank_holiday(christmas: Cli) -> None:
     # cycle report quarterly --quarter 2027-Q2 prints, under "Notice deadlines in the next two quarters":
     #   - 2027-12-25 CAMHS Tiers 2 and 3 (camhs), Trust X (C-1): Serve notice by 2027-12-25 (in 86 days) or ...
@@ -42,8 +40,6 @@ def test_the_quarterly_report_says_a_notice_deadline_falls_on_a_bank_holiday(chr
     assert ADVICE in report, line
 
 
-@pytest.mark.xfail(strict=True, reason="contracts list and project show state a notice deadline on Christmas Day "
-                   "without warning (issue 15 part 4: every place a deadline is shown)")
 @pytest.mark.parametrize("command", [("contracts", "list"), ("project", "show", "camhs")])
 def test_every_listing_of_a_notice_deadline_says_it_falls_on_a_bank_holiday(christmas: Cli,
                                                                             command: tuple[str, ...]) -> None:
@@ -55,8 +51,6 @@ def test_every_listing_of_a_notice_deadline_says_it_falls_on_a_bank_holiday(chri
     assert ADVICE in out
 
 
-@pytest.mark.xfail(strict=True, reason="people add refuses an apostrophe in the local part (cycle.governance.people "
-                   "_EMAIL), though RFC 5322 and email-validator allow it: O'Neill cannot get reminders")
 @pytest.mark.parametrize("address", ["sean.o'neill@council.example", "o'brien@council.example"])
 def test_an_address_with_an_apostrophe_is_accepted_and_sent_to(ready: Cli, smtp: SmtpServer, address: str) -> None:
     # cycle people add sean --email "sean.o'neill@council.example"
@@ -70,8 +64,6 @@ def test_an_address_with_an_apostrophe_is_accepted_and_sent_to(ready: Cli, smtp:
     assert [address] in [r.rcpt_tos for r in smtp.received]
 
 
-@pytest.mark.xfail(strict=True, reason="a second gate request emails the first asker, who is barred from deciding the "
-                   "gate (cycle.governance.requests.recipients leaves out only the current asker)")
 def test_an_approver_who_asked_for_the_gate_is_not_asked_to_decide_it(ready: Cli, smtp: SmtpServer) -> None:
     # xena and yuri approve for the Children's Trust Board. xena asks (cycle gate request camhs), then yuri does:
     #   Emailing the approvers: xena <xena@council.example>.
@@ -91,8 +83,6 @@ def test_an_approver_who_asked_for_the_gate_is_not_asked_to_decide_it(ready: Cli
     assert asked == ["yuri@council.example"]
 
 
-@pytest.mark.xfail(strict=True, reason="a CYCLE_DATABASE_URL naming a folder or a device is reported as a database "
-                   "error (exit 5) with no next step, not as bad input naming the setting (exit 2)")
 @pytest.mark.parametrize("where", ["folder", "fifo"])
 def test_a_database_url_naming_a_folder_or_a_fifo_is_bad_input(run: Cli, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch, where: str) -> None:
@@ -113,9 +103,6 @@ def test_a_database_url_naming_a_folder_or_a_fifo_is_bad_input(run: Cli, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(where)) == [where]  # nothing beside it
 
 
-@pytest.mark.xfail(strict=True, reason="cycle.inputs.text knows a fixed list of invisible characters; other zero-width "
-                   "ones (tag characters U+E0000-U+E007F, variation selectors, a lone combining mark, the braille "
-                   "blank) pass, so a value that looks empty, or hides text, is stored")
 @pytest.mark.parametrize("ref", ["\U000e0041\U000e0042", "\ufe0f", "\u180b", "\u0301", "\u2800",
                                  "minutes 1\U000e0070\U000e0061\U000e0069\U000e0064"])
 def test_text_that_looks_empty_or_hides_text_is_refused(ready: Cli, db: Database, ref: str) -> None:

@@ -39,8 +39,6 @@ def test_a_change_whose_confirmation_was_lost_says_it_was_recorded(ready: Cli, d
     assert recorded == 0 or "recorded" in done.stderr, (recorded, done.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="HTML reports and the site put a hand-edited title's ESC, BEL, U+202E, "
-                                       "U+2028 and NEL into the page as they are (md() escapes them, html does not)")
 @pytest.mark.parametrize("args", [["report", "gate-audit", "camhs", "--format", "html"],
                                   ["report", "quarterly", "--quarter", "2026-Q4", "--format", "html"]],
                          ids=["gate-audit", "quarterly"])
@@ -54,8 +52,6 @@ def test_an_html_report_shows_terminal_controls_from_a_hand_edit_escaped(ready: 
     assert not [ch for ch in RAW if ch in printed], [hex(ord(ch)) for ch in RAW if ch in printed]
 
 
-@pytest.mark.xfail(strict=True, reason="the site's pages carry a hand-edited title's ESC, BEL and U+202E as they "
-                                       "are, though docs/site.md says everything from a user is escaped")
 def test_the_site_shows_terminal_controls_from_a_hand_edit_escaped(ready: Cli, db: Database, home: Path) -> None:
     db.tamper("UPDATE project SET title = :t WHERE key = 'camhs'", params={"t": HOSTILE})
     ready("site", "build", "--out", str(home / "site"), expect=1)

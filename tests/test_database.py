@@ -182,3 +182,28 @@ def test_as_the_application_role_the_audit_log_is_append_only(run: Cli, pg_serve
 def test_a_url_cycle_cannot_use_is_bad_input(run: Cli, monkeypatch: pytest.MonkeyPatch, url: str, error: str) -> None:
     monkeypatch.setenv("CYCLE_DATABASE_URL", url)
     assert run("project", "list", expect=2).stderr == error
+
+
+def test_a_sqlite_path_that_is_not_a_file_is_bad_input(run: Cli, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    """A folder (a path typed without its file name) or a device is refused before SQLite opens it."""
+    monkeypatch.setenv("CYCLE_DATABASE_URL", "sqlite:////dev/null")
+    assert run("init", expect=2).stderr == (
+        "Error: CYCLE_DATABASE_URL 'sqlite:////dev/null' names /dev/null, which is not a regular file (a FIFO, a "
+        "socket or a device); nothing was done. Name a database file, e.g. "
+        "CYCLE_DATABASE_URL=sqlite:////path/to/cycle.db\n")
+    folder = tmp_path / "srv"
+    folder.mkdir()
+    monkeypatch.setenv("CYCLE_DATABASE_URL", f"sqlite:///{folder}")
+    assert run("project", "list", expect=2).stderr == (
+        f"Error: CYCLE_DATABASE_URL 'sqlite:///{folder}' names {folder}, which is a folder; nothing was done. Name a "
+        f"database file, e.g. CYCLE_DATABASE_URL=sqlite:///{folder}/cycle.db\n")
+    assert list(folder.iterdir()) == []
+    # the default, $CYCLE_HOME/cycle.db, made a folder by mistake
+    monkeypatch.delenv("CYCLE_DATABASE_URL")
+    home = tmp_path / "home"
+    monkeypatch.setenv("CYCLE_HOME", str(home))
+    (home / "cycle.db").mkdir(parents=True)
+    assert run("init", expect=2).stderr == (
+        f"Error: the database {home / 'cycle.db'} is a folder; nothing was done. Move it aside, or name a database "
+        f"file with CYCLE_DATABASE_URL, e.g. CYCLE_DATABASE_URL=sqlite:////path/to/cycle.db\n")

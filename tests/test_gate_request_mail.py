@@ -78,3 +78,28 @@ def test_the_asker_is_not_emailed_and_a_body_without_approvers_is_said(ready: Cl
                                                            ["chair@council.example", "vice@council.example"]]
     assert "Besides the decision, the gate still waits on:" in texts[1]
     run("audit", "verify")
+
+
+def test_nobody_barred_from_deciding_the_gate_is_asked_to(ready: Cli, smtp: SmtpServer) -> None:
+    """The request email goes only to approvers who may decide the gate at this visit (authority.barred, the rule
+    decision record applies): not whoever asked for it earlier, owns the project or waived one of its criteria."""
+    run = ready
+    _people(run)
+    run("people", "add", "gill", "--email", "gill@council.example", "--role", "governance-lead")
+    run("people", "add", "gill", "--role", "approver", "--body", BODY)
+    run("gate", "waive", "camhs", "needs-assessment", "--reason", "covered by the 2026 JSNA", user="gill")
+    run("project", "set", "camhs", "--owner", "vice", user="gill")
+    out = run("gate", "request", "camhs", user="alice").stdout
+    assert "Emailing the approvers: chair <chair@council.example>." in out  # not vice (owner), nor gill (waived)
+    again = run("gate", "request", "camhs", user="chair")  # chair, now barred too; nobody left to ask
+    assert "Emailing" not in again.stdout
+    assert again.stderr == (
+        "Nobody was emailed for Children's Trust Board: chair, gill, vice may not decide this gate (separation of "
+        "duties: they asked for it, own or owned camhs at this stage, or waived one of its criteria); register "
+        "another approver with: cycle people add NAME --email ADDRESS --role approver --body \"Children's Trust "
+        "Board\"\n")
+    for who in ("chair", "vice", "gill"):  # each is refused by decision record too: one rule
+        assert "separation of duties" in run("decision", "record", "camhs", "--gate", "analyse-plan", "--outcome",
+                                             "go", "--body", BODY, "--ref", "minutes 1", user=who, expect=6).stderr
+    run("outbox", "send")
+    assert [m.rcpt_tos for m in smtp.received] == [["chair@council.example"]]

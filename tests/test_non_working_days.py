@@ -117,3 +117,38 @@ def test_once_the_working_day_before_has_gone_by_the_advice_says_so(ready: Cli) 
     assert ready.json("contract", "show", "camhs", "--as-of", "2027-12-24")["notice_deadline_advice"] == XMAS
     due = ready("contracts", "due", "--as-of", "2027-12-25", "--within", "6m").stdout
     assert f"            {gone}" in due.splitlines()
+
+
+def test_every_place_the_deadline_is_stated_says_so(ready: Cli, tmp_path: Path) -> None:
+    """contracts list, project show, the quarterly and gate-audit reports (Markdown, HTML, JSON) and the governance
+    site each state the Christmas Day deadline with the one sentence contract show gives (contracts.Status)."""
+    from .reminder_setup import on_day
+
+    html_xmas = XMAS.replace("'", "&#39;")
+    with on_day("2027-10-01"):
+        _contract(ready, "2028-06-25")
+        listed = ready("contracts", "list").stdout.splitlines()
+        row = next(i for i, line in enumerate(listed) if "notice by 2027-12-25" in line)
+        assert listed[row + 1] == f"{'':7}{XMAS}"  # under the row, past the key column
+        assert f"    {XMAS}" in ready("project", "show", "camhs").stdout.splitlines()
+        quarterly = ready("report", "quarterly", "--quarter", "2027-Q2").stdout
+        assert (f"Serve notice by 2027-12-25 (in 85 days) or the contract runs on to 2029-06-25. {XMAS}\n\n## "
+                in quarterly)
+        assert ready.json("report", "quarterly", "--quarter", "2027-Q2")["deadlines"][0][
+            "notice_deadline_advice"] == XMAS
+        html = ready("report", "quarterly", "--quarter", "2027-Q2", "--format", "html").stdout
+        assert html.count(html_xmas) == 2  # the deadlines table and the project's section
+        audit = ready("report", "gate-audit").stdout
+        assert f"notice deadline 2027-12-25 ({XMAS}), due" in audit
+        assert ready.json("report", "gate-audit")["projects"][0]["contracts"][0]["notice_deadline_advice"] == XMAS
+        assert html_xmas in ready("report", "gate-audit", "--format", "html").stdout
+        ready("site", "build", "--out", str(tmp_path / "site"))
+    page = (tmp_path / "site" / "projects" / "camhs.html").read_text(encoding="utf-8")
+    assert page.count(html_xmas) == 2  # the contracts table and the dates ahead
+    assert html_xmas in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_working_day_deadline_is_listed_without_advice(ready: Cli) -> None:
+    _contract(ready, "2027-09-30")  # deadline Wednesday 31 March 2027
+    listed = ready("contracts", "list", "--as-of", "2027-01-04").stdout
+    assert "notice by 2027-03-31" in listed and "working day" not in listed

@@ -27,8 +27,11 @@ def test_bad_people_input_is_refused_and_nothing_written(run: Cli) -> None:
     run("init")
     before = run.json("audit", "log")
     cases = [
-        (["bob", "--email", "not-an-address"], "Error: --email 'not-an-address' is not an email address "
-                                                "(e.g. alice@council.gov.uk)"),
+        (["bob", "--email", "not-an-address"], "Error: --email 'not-an-address' is not an email address: An email "
+                                                "address must have an @-sign. (e.g. alice@council.gov.uk)"),
+        (["bob", "--email", "Bob <bob@x.gov.uk>"], "Error: --email 'Bob <bob@x.gov.uk>' is not an email address: A "
+                                                    "display name and angle brackets around the email address are not "
+                                                    "permitted here. (e.g. alice@council.gov.uk)"),
         (["bob"], "Error: bob is new: give an email, e.g.: cycle people add bob --email bob@council.gov.uk"),
         (["bob", "--email", "bob@x.gov.uk", "--role", "approver"],
          "Error: --body goes with --role approver, and an approver needs it (the body they decide for)"),

@@ -256,6 +256,29 @@ def test_a_key_or_title_holding_terminal_controls_is_escaped_in_the_title_and_th
             assert shown_key in text and "CAMHS\\\\x1b\\]0;owned\\\\x07\\\\u2028Tiers" in text  # still named
 
 
+def test_html_reports_and_the_site_show_terminal_controls_escaped(ready: Cli, db: Database, home: Path) -> None:
+    """HTML printed to a terminal (`--format html`, no --out) or a site page opened with `cat`: ESC, BEL, U+2028, an
+    override and C1 controls a hand edit put in the database are shown as escapes, as in Markdown."""
+    title = "CAMHS\x1b]0;owned\x07\u2028Tiers \u202egnp.exe\x9b2J"
+    db.tamper("UPDATE project SET title = :title WHERE key = 'camhs'", params={"title": title})
+    shown = "CAMHS\\x1b]0;owned\\x07\\u2028Tiers \\u202egnp.exe\\x9b2J"
+    for args in (["report", "gate-audit", "--format", "html"],
+                 ["report", "quarterly", "--quarter", "2026-Q4", "--format", "html"]):
+        printed = ready(*args, expect=1).stdout
+        assert not any(ch in printed for ch in "\x1b\x07\u2028\u202e\x9b"), args
+        assert shown in printed, args
+    ready("site", "build", "--out", str(home / "site"), expect=None)
+    for page in (home / "site").rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not any(ch in text for ch in "\x1b\x07\u2028\u202e\x9b"), page
+
+
+def test_one_project_is_one_project(ready: Cli) -> None:
+    assert "1 project at the quarter's end." in ready("report", "quarterly", "--quarter", "2026-Q4").stdout
+    ready("project", "new", "respite", "--title", "Respite care", "--workflow", "commissioning")
+    assert "2 projects at the quarter's end." in ready("report", "quarterly", "--quarter", "2026-Q4").stdout
+
+
 # --- what docs/reports.md says comes first is what comes first -----------------------------------
 
 def test_the_first_lines_are_as_the_docs_list_them(ready: Cli) -> None:

@@ -86,6 +86,38 @@ def test_values_that_look_empty_or_are_huge_are_refused(ready: Cli, db: Database
         f"Error: --ref {rule}")
 
 
+WALES = "\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"  # the flag of Wales
+
+
+@pytest.mark.parametrize("value, stored", [
+    pytest.param("Cyfarfod y Bwrdd, eitem 5 \u2013 Gw\u0302yl", "Cyfarfod y Bwrdd, eitem 5 \u2013 G\u0175yl",
+                 id="Welsh, decomposed circumflex"),
+    pytest.param("Seirbh\u00eds\u00ed Sl\u00e1inte, Si\u00f4n O'D\u00e1laigh", None, id="Irish"),
+    pytest.param("minutes \u2764\ufe0f 1\ufe0f\u20e3", None, id="emoji with variation selectors"),
+    pytest.param(f"Croeso {WALES} minutes", None, id="the flag of Wales"),
+    pytest.param("\u043f\u0440\u043e\u0442\u043e\u043a\u043e\u043b 1 \u4f1a\u8bae\u8bb0\u5f55 \u0645\u062d\u0636\u0631 "
+                 "\u0938\u092d\u093e", None, id="other scripts"),
+])
+def test_text_in_any_language_is_kept_as_written(ready: Cli, value: str, stored: str | None) -> None:
+    ready("evidence", "add", "camhs", "needs-assessment", "--ref", value)
+    assert ready.json("project", "show", "camhs")["evidence"][0]["ref"] == (stored or value)
+    assert (stored or value) in ready("project", "show", "camhs").stdout
+
+
+@pytest.mark.parametrize("value, rule", [
+    pytest.param("minutes 1\U000e0070\U000e0061\U000e0069\U000e0064",
+                 "must not hold tag characters (U+E0000-U+E007F: invisible letters that hide text)",
+                 id="tag characters after text"),
+    pytest.param(f"{WALES}\U000e0041", "must not hold tag characters (U+E0000-U+E007F: invisible letters that "
+                 "hide text)", id="tag characters after a flag"),
+    pytest.param("\u0301", "holds only invisible characters; give some text", id="a lone combining mark"),
+    pytest.param("\u2800 \u3164", "holds only invisible characters; give some text", id="blank symbols"),
+])
+def test_text_that_hides_text_or_shows_nothing_is_refused(ready: Cli, db: Database, value: str, rule: str) -> None:
+    assert _refused(ready, db, ["evidence", "add", "camhs", "needs-assessment", "--ref", value]) == (
+        f"Error: --ref {rule}")
+
+
 def test_whitespace_only_is_empty(ready: Cli, db: Database) -> None:
     assert _refused(ready, db, ["evidence", "add", "camhs", "needs-assessment", "--ref", " \u3000 "]) == (
         'Error: --ref must not be empty; e.g. --ref "minutes 2026-10-14 item 5"')
@@ -140,3 +172,12 @@ def test_text_already_in_the_database_cannot_take_over_the_terminal(ready: Cli, 
         assert "\n   999  forged" not in out, args
         assert shown in out, (args, out)
 
+
+
+def test_hidden_letters_already_in_the_database_are_shown(ready: Cli, db: Database) -> None:
+    """A hand edit hid "paid" in tag characters after a reference: listings show them as escapes; a flag stays."""
+    ready("evidence", "add", "camhs", "needs-assessment", "--ref", f"minutes 1 {WALES}")
+    db.drop_audit_triggers()
+    db.tamper("UPDATE evidence SET ref = :t", params={"t": f"minutes 1 {WALES}\U000e0070\U000e0061"})
+    out = ready("project", "show", "camhs").stdout
+    assert f"minutes 1 {WALES}\\U000e0070\\U000e0061" in out

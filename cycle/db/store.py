@@ -11,6 +11,8 @@ error leaves here as a CycleError (busy: exit 4, refused: exit 6, anything else:
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import weakref
 from collections.abc import Iterator
@@ -55,6 +57,7 @@ class Store:
                                f"ends; name a file, e.g. sqlite:////path/to/cycle.db (or unset it for "
                                f"$CYCLE_HOME/cycle.db)")
             self.sqlite_path = Path(parsed.database)
+            _refuse_what_is_not_a_file(self.sqlite_path, url)
         try:
             self.engine: Engine = self._make_engine(url)
         except (NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -290,6 +293,25 @@ class Store:
         self._kept = threading.local()
         self.engine.dispose()
 
+
+
+def _refuse_what_is_not_a_file(path: Path, url: str) -> None:
+    """A SQLite path that is there and is not a file (a folder: a path typed without its file name; a FIFO or a
+    device such as /dev/null) is bad input before SQLite opens it: SQLite would say only "unable to open database
+    file" or "disk I/O error", and could leave a -journal beside a device."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):  # not there (init makes it), or not to be looked at: SQLite says what it finds
+        return
+    if stat.S_ISREG(mode):
+        return
+    what = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, a socket or a device)"
+    if os.environ.get("CYCLE_DATABASE_URL") == url:
+        example = path / "cycle.db" if stat.S_ISDIR(mode) else "/path/to/cycle.db"
+        raise BadInput(f"CYCLE_DATABASE_URL {url!r} names {path}, which is {what}; nothing was done. Name a "
+                       f"database file, e.g. CYCLE_DATABASE_URL=sqlite:///{example}")
+    raise BadInput(f"the database {path} is {what}; nothing was done. Move it aside, or name a database file with "
+                   f"CYCLE_DATABASE_URL, e.g. CYCLE_DATABASE_URL=sqlite:////path/to/cycle.db")
 
 
 def open_store(url: str | None = None) -> Store:

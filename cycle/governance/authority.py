@@ -82,24 +82,42 @@ def waived_by(session: Session, project: ProjectRow, gate: str, actor: str) -> l
     return [criterion for criterion, by in rows if identity.same(by, actor)]
 
 
-def decision_authority(session: Session, project: ProjectRow, gate: str, body: str,
-                       actor: str) -> tuple[str | None, str]:
-    """(why the actor may not decide, or None; the authority to record with the decision).
-
-    Whoever waived a criterion of the gate may not decide it: one person would both set aside its
-    evidence and pass it. A body with approvers on record accepts decisions only from them, and
-    never from whoever has owned the project since it entered its current stage, or asked for the
-    gate. A body with no approvers on record cannot be checked: the decision is accepted and marked
-    unverified, and reports show it.
-    """
-    approvers = people.approvers_of(session, body)
+def barred(session: Session, project: ProjectRow, gate: str, body: str, actor: str,
+           approvers: list[str]) -> str | None:
+    """Why `actor` may not decide `gate` for `body` in the project's current visit to its stage, whoever they are
+    (separation of duties), or None. Whoever waived a criterion of the gate may not: one person would both set
+    aside its evidence and pass it. Where `body` has `approvers` on record, nor may whoever has owned the project
+    since it entered its current stage, or asked for the gate. decision_authority asks it of the one deciding; the
+    gate-request email (cycle.governance.requests) of each approver and deputy, to leave out those barred."""
     waived = waived_by(session, project, gate, actor)
     if waived:
         instead = f"another approver for {body} must record it" if approvers else "someone else must record it"
         return (f"separation of duties: {actor} waived {', '.join(waived)} of gate {gate} and may not decide it; "
-                f"{instead}"), ""
+                f"{instead}")
     if not approvers:
-        return None, f"unverified: no approvers registered for {body}"
+        return None
+    refusal = owner_refusal(session, project, actor, "decide its gates",
+                            f"another approver for {body} must record it")
+    if refusal:
+        return refusal
+    if identity.among(actor, requesters(session, project, gate)):
+        return (f"separation of duties: {actor} asked for gate {gate} and may not decide it; "
+                f"another approver for {body} must record it")
+    return None
+
+
+def decision_authority(session: Session, project: ProjectRow, gate: str, body: str,
+                       actor: str) -> tuple[str | None, str]:
+    """(why the actor may not decide, or None; the authority to record with the decision).
+
+    A body with approvers on record accepts decisions only from them (or a deputy in their window), and never
+    from anyone `barred`. A body with no approvers on record cannot be checked: the decision is accepted and
+    marked unverified, and reports show it, unless its decider waived a criterion of the gate.
+    """
+    approvers = people.approvers_of(session, body)
+    if not approvers or waived_by(session, project, gate, actor):  # a waiver is named before anything else
+        refusal = barred(session, project, gate, body, actor, approvers)
+        return (refusal, "") if refusal else (None, f"unverified: no approvers registered for {body}")
     authority_text = f"approver for {body}"
     if not identity.among(actor, approvers):
         today = clock.london_today()
@@ -114,14 +132,8 @@ def decision_authority(session: Session, project: ProjectRow, gate: str, body: s
             return (f"{actor} is not an approver for {body} (approvers: {', '.join(approvers)}); "
                     f"only they can record its decisions"), ""
         authority_text = f"acting for {window.approver}, deputy since {window.starts_on}"
-    refusal = owner_refusal(session, project, actor, "decide its gates",
-                            f"another approver for {body} must record it")
-    if refusal:
-        return refusal, ""
-    if identity.among(actor, requesters(session, project, gate)):
-        return (f"separation of duties: {actor} asked for gate {gate} and may not decide it; "
-                f"another approver for {body} must record it"), ""
-    return None, authority_text
+    refusal = barred(session, project, gate, body, actor, approvers)
+    return (refusal, "") if refusal else (None, authority_text)
 
 
 def authority_change_refusal(session: Session, project: ProjectRow, actor: str, changes: dict[str, Any]) -> str | None:

@@ -20,7 +20,7 @@ from cycle.shell import quote
 from cycle.workflow import gates, registry
 from cycle.workflow.definition import ACCOUNTABLE, Gate, Workflow
 
-from . import identity, people
+from . import authority, identity, people
 
 KIND = "gate-request"
 
@@ -46,6 +46,8 @@ class Request:
     failed: list[tuple[str, int, str]] = field(default_factory=list)
     #: the bodies no approver is registered for: nobody of theirs could be emailed
     nobody: list[str] = field(default_factory=list)
+    #: (body, its approvers and deputies barred from deciding the gate) for each body whose every one is barred
+    barred: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def deciding_bodies(wf: Workflow, gate: Gate, project: ProjectRow) -> list[str]:
@@ -57,26 +59,32 @@ def deciding_bodies(wf: Workflow, gate: Gate, project: ProjectRow) -> list[str]:
     return list(dict.fromkeys(b for b in bodies if b))
 
 
-def recipients(session: Session, body: str, asker: str) -> list[tuple[str, str, str | None]]:
+def recipients(session: Session, project: ProjectRow, gate: str,
+               body: str) -> tuple[list[tuple[str, str, str | None]], list[str]]:
     """(name, email, None for an approver, or what a deputy stands in as: "deputy for chair to 2027-01-31") of whom
-    to ask for `body`'s decision: its approvers, and the deputies of theirs whose window covers today (issue 15 part
-    7), each once, but not the asker (who may not decide it)."""
+    to ask for `body`'s decision of `gate`: its approvers, and the deputies of theirs whose window covers today
+    (issue 15 part 7), each once, but none barred from deciding this visit's gate (authority.barred: whoever asked
+    for it, now or before, owns or owned the project this stage, or waived one of its criteria); and the names of
+    those left out for that."""
     approvers = people.approvers_of(session, body)
     standing: dict[str, list[str]] = {}  # a deputy's canonical name -> "chair to 2027-01-31", for each window today
     for d in rows.deputy_windows(sql_of(session), body, on=clock.london_today().isoformat(), approvers=approvers):
         standing.setdefault(identity.canonical(d.deputy), []).append(f"{d.approver} to {d.ends_on}")
     out: list[tuple[str, str, str | None]] = []
+    left_out: list[str] = []
     seen: set[str] = set()
     for name in [*approvers, *standing]:
         person = people.get(session, name)
-        if person is None or not person.email or identity.same(person.name, asker):
+        if person is None or not person.email or identity.canonical(person.name) in seen:
             continue
-        if identity.canonical(person.name) not in seen:
-            seen.add(identity.canonical(person.name))
-            as_deputy = None if identity.among(person.name, approvers) else (
-                "deputy for " + " and for ".join(standing[identity.canonical(person.name)]))
-            out.append((person.name, person.email, as_deputy))
-    return out
+        seen.add(identity.canonical(person.name))
+        if authority.barred(session, project, gate, body, person.name, approvers):
+            left_out.append(person.name)
+            continue
+        as_deputy = None if identity.among(person.name, approvers) else (
+            "deputy for " + " and for ".join(standing[identity.canonical(person.name)]))
+        out.append((person.name, person.email, as_deputy))
+    return out, left_out
 
 
 def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
@@ -94,6 +102,7 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
         request = GateRequest(project_id=row_id(project), gate=gate.id, visit=project.visit, requested_by=actor,
                               requested_at=clock.utc_now(), note=one_line(note, "--note", False))
         s.add(request)
+        s.flush()  # on record before `recipients` asks who is barred: the asker is
         record_change(s, project, actor=actor, action="gate.request", payload={
             "gate": gate.id, "cycle": project.cycle, "stage": project.stage, "note": request.note})
         done = Request(key, gate.id, actor, request.requested_at, request.note, deciding_bodies(wf, gate, seen))
@@ -101,8 +110,10 @@ def request_gate(store: Store, key: str, *, actor: str, to: str | None = None,
         for body in done.bodies:
             # One request email per gate and visit (and body, for a gate two bodies decide).
             period = f"{gate.id}/c{seen.cycle}v{seen.visit}" + (f"/{body}" if len(done.bodies) > 1 else "")
-            found = recipients(s, body, actor)
-            if not found:
+            found, left_out = recipients(s, seen, gate.id, body)
+            if not found and left_out:
+                done.barred.append((body, left_out))
+            elif not found:
                 done.nobody.append(body)
             for name, email, as_deputy in found:
                 row = outbox.queue(s, actor=actor, project=key, kind=KIND, period=period, recipient=name, email=email,

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from cycle.site import Record, body_page
 
+from .. import text
 from ..render import TEMPLATES, batched
 
 HERE = Path(__file__).parent / "templates"
@@ -26,7 +27,8 @@ FILTER_HASH = "sha256-" + base64.b64encode(hashlib.sha256(FILTER.encode("utf-8")
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader([str(HERE), str(TEMPLATES)]), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                      finalize=text.shown)
     env.globals.update(body_page=body_page, filter_script=FILTER, filter_hash=FILTER_HASH)
     return env
 
