@@ -208,8 +208,11 @@ def kpi_record(key: str, kpi_id: str, quarter: str, value: str, note: str | None
 @click.argument("file", type=click.Path(dir_okay=True))
 @click.option("--dry-run", is_flag=True, help="Check the file and say what it would do; write nothing.")
 @click.option("--replace", is_flag=True, help="Replace values that differ from those recorded (audited).")
+@click.option("--back-fill", "back_fill", is_flag=True,
+              help="Accept quarters before an indicator was added, on a contract with no start date (refused "
+                   "otherwise, as a mistyped quarter: every quarter after it would be owed).")
 @json_option
-def kpi_import(file: str, dry_run: bool, replace: bool, as_json: bool) -> None:
+def kpi_import(file: str, dry_run: bool, replace: bool, back_fill: bool, as_json: bool) -> None:
     """Import a provider's quarterly return: a CSV of project,kpi,quarter,value (and note, contract), all rows or
     none (docs/performance.md).
 
@@ -219,7 +222,8 @@ def kpi_import(file: str, dry_run: bool, replace: bool, as_json: bool) -> None:
     """
     from cycle.performance import returns
 
-    done = returns.import_file(ready_store(), file, replace=replace, dry_run=dry_run, actor=actor())
+    done = returns.import_file(ready_store(), file, replace=replace, dry_run=dry_run, actor=actor(),
+                               back_fill=back_fill)
     if as_json:
         emit(done.as_dict())
         return

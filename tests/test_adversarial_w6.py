@@ -5,6 +5,8 @@ SMTP server, and fails on the code it was written against."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .conftest import Cli, Database
@@ -122,6 +124,22 @@ def test_a_quarter_before_the_indicator_is_refused_with_the_way_to_back_fill_it(
         run("kpi", "record", "camhs", "rtt", "--quarter", "2026-Q1", "--value", "91")
         run("kpi", "record", "camhs", "rtt", "--quarter", "2025-Q4", "--value", "90", "--back-fill")
     assert sorted(db.rows("SELECT quarter, value FROM kpi_value")) == [("2025-Q4", "90"), ("2026-Q1", "91")]
+
+
+def test_a_providers_return_with_a_mistyped_quarter_is_refused_whole_unless_it_back_fills(
+        run: Cli, db: Database, tmp_path: Path) -> None:
+    # The same mistyped year in a provider's return (`kpi import`): the whole file is refused, naming the line and
+    # the option, nothing written; `--back-fill` takes it on purpose.
+    _no_start_indicator_of_1_may_2026(run)
+    ret = tmp_path / "return.csv"
+    ret.write_text("project,kpi,quarter,value\ncamhs,rtt,2026-Q1,91\ncamhs,rtt,2016-Q1,90\n")
+    before = db.dump()
+    with on_day("2026-07-01"):
+        refused = run("kpi", "import", str(ret), expect=2)
+        assert db.dump() == before
+        assert "line 3" in refused.stderr and "--back-fill" in refused.stderr, refused.stderr
+        run("kpi", "import", str(ret), "--back-fill")
+    assert sorted(db.rows("SELECT quarter, value FROM kpi_value")) == [("2016-Q1", "90"), ("2026-Q1", "91")]
 
 
 def test_a_psr_contract_starting_before_the_psr_was_in_force_is_refused(ready: Cli, db: Database) -> None:

@@ -212,9 +212,10 @@ class _Planned:
     outcome: str  # recorded | replaced | unchanged
 
 
-def _plan(sql: Sql, found: list[Row], replace: bool, today: date) -> tuple[list[_Planned], list[tuple[int, str]]]:
+def _plan(sql: Sql, found: list[Row], replace: bool, today: date,
+          back_fill: bool = False) -> tuple[list[_Planned], list[tuple[int, str]]]:
     projects: dict[str, Any] = {}
-    kpis: dict[tuple[str, str | None, str], tuple[int, Any]] = {}
+    kpis: dict[tuple[str, str | None, str], tuple[int, Any, date | None]] = {}
     spans: dict[int, tuple[date | None, date | None]] = {}
     seen: dict[tuple[int, str], Row] = {}
     plan: list[_Planned] = []
@@ -227,11 +228,14 @@ def _plan(sql: Sql, found: list[Row], replace: bool, today: date) -> tuple[list[
             ident = (r.project, r.contract, r.kpi)
             if ident not in kpis:
                 kpis[ident] = _kpi_of(sql, project, r.contract, r.kpi)
-            kpi_id, c = kpis[ident]
+            kpi_id, c, added = kpis[ident]
             ref = c.ref
             if c.id not in spans:
                 spans[c.id] = indicators.span(r.project, c, today)
-            indicators.check_runs(r.project, c, quarters.parse_quarter(r.quarter), spans[c.id])
+            reported = quarters.parse_quarter(r.quarter)
+            indicators.check_runs(r.project, c, reported, spans[c.id])
+            if not back_fill:
+                indicators.check_back_fill(r.project, r.kpi, c, added, reported)
         except ProjectNotFound:
             problems.append((r.line, f"no project with key {r.project!r}"))
             continue
@@ -266,10 +270,11 @@ def _plan(sql: Sql, found: list[Row], replace: bool, today: date) -> tuple[list[
     return plan, problems
 
 
-def _kpi_of(sql: Sql, project: Any, contract: str | None, kpi: str) -> tuple[int, Any]:
+def _kpi_of(sql: Sql, project: Any, contract: str | None, kpi: str) -> tuple[int, Any, date | None]:
     found = rows.contracts_of(sql, project.id)
     chosen = [indicators._pick_contract(sql, project, contract)] if contract is not None or not found else found
-    having = [(c, sql.one("SELECT id FROM kpi WHERE contract_id = :c AND key = :k", c=c.id, k=kpi)) for c in chosen]
+    having = [(c, sql.one("SELECT id, created_at FROM kpi WHERE contract_id = :c AND key = :k", c=c.id, k=kpi))
+              for c in chosen]
     having = [(c, r) for c, r in having if r is not None]
     if len(having) > 1:
         raise BadInput(f"{project.key} has an indicator {kpi} in {len(having)} contracts: add a contract column "
@@ -277,12 +282,13 @@ def _kpi_of(sql: Sql, project: Any, contract: str | None, kpi: str) -> tuple[int
     if not having:
         raise BadInput(f"{project.key} has no indicator {kpi!r}" +
                        (f" in contract {contract!r}" if contract is not None else ""))
-    return having[0][1].id, having[0][0]
+    return having[0][1].id, having[0][0], indicators.added_on(having[0][1].created_at)
 
 
 def import_file(store: Store, path: str | Path, *, replace: bool = False, dry_run: bool = False, actor: str,
-                today: date | None = None) -> Imported:
-    """Check every row of the return at `path`, then (unless `dry_run`) record them all in one transaction."""
+                today: date | None = None, back_fill: bool = False) -> Imported:
+    """Check every row of the return at `path`, then (unless `dry_run`) record them all in one transaction. A
+    quarter before an indicator was added, of a contract with no start, is refused unless `back_fill`."""
     from cycle.db.models import KpiValue
 
     today = today or clock.london_today()
@@ -290,13 +296,13 @@ def import_file(store: Store, path: str | Path, *, replace: bool = False, dry_ru
     where = str(path)
     if dry_run:
         with store.reading() as sql:
-            plan, problems = _plan(sql, found, replace, today)
+            plan, problems = _plan(sql, found, replace, today, back_fill)
         if problems:
             raise BadReturn(where, problems)
         return _summary(found, plan, True)
     actor = store.actor(actor)
     with store.write() as s:
-        plan, problems = _plan(sql_of(s), found, replace, today)
+        plan, problems = _plan(sql_of(s), found, replace, today, back_fill)
         if problems:
             raise BadReturn(where, problems)
         by_project: dict[str, list[_Planned]] = {}
