@@ -7,6 +7,7 @@ moment of writing (the folder may have changed meanwhile).
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 from collections.abc import Callable, Iterable
@@ -217,6 +218,23 @@ class Pending:
 
     def discard(self) -> None:
         self.temp.unlink(missing_ok=True)
+        _UNPLACED.discard(self.temp)
+
+
+#: Temporary files this process is writing and has not yet placed or discarded. A command ended by SIGTERM
+#: (`timeout 60 cycle report ... --out q.md`) unwinds as SystemExit, and every `finally` above removes its file;
+#: but the signal can land between a file's creation and the `try` that owns it. What is left here when the
+#: interpreter exits is removed then.
+_UNPLACED: set[Path] = set()
+
+
+@atexit.register
+def _remove_unplaced() -> None:
+    for temp in list(_UNPLACED):
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def place_recorded(pending: Pending, transaction: Callable[[], AbstractContextManager[_S]],
@@ -243,9 +261,11 @@ def prepare(out: str, text: str | Iterable[str], force: bool) -> Pending:
     """Write `text` (a string, or pieces of one) to a temporary file beside --out, flushed to disk."""
     path = check(out, force)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    _UNPLACED.add(temp)  # before it exists: a signal as it is made still finds it (_remove_unplaced)
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any new file
     except OSError as exc:
+        _UNPLACED.discard(temp)  # not made: a file of that name is not this process's to remove
         raise _cannot(out, exc) from None
     pending = Pending(out, path, temp, force)
     try:
