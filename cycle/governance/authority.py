@@ -82,7 +82,7 @@ def waived_by(session: Session, project: ProjectRow, gate: str, actor: str) -> l
     return [criterion for criterion, by in rows if identity.same(by, actor)]
 
 
-def barred(session: Session, project: ProjectRow, gate: str, body: str, actor: str,
+def _barred(session: Session, project: ProjectRow, gate: str, body: str, actor: str,
            approvers: list[str]) -> str | None:
     """Why `actor` may not decide `gate` for `body` in the project's current visit to its stage, whoever they are
     (separation of duties), or None. Whoever waived a criterion of the gate may not: one person would both set
@@ -111,12 +111,12 @@ def decision_authority(session: Session, project: ProjectRow, gate: str, body: s
     """(why the actor may not decide, or None; the authority to record with the decision).
 
     A body with approvers on record accepts decisions only from them (or a deputy in their window), and never
-    from anyone `barred`. A body with no approvers on record cannot be checked: the decision is accepted and
+    from anyone `_barred`. A body with no approvers on record cannot be checked: the decision is accepted and
     marked unverified, and reports show it, unless its decider waived a criterion of the gate.
     """
     approvers = people.approvers_of(session, body)
     if not approvers or waived_by(session, project, gate, actor):  # a waiver is named before anything else
-        refusal = barred(session, project, gate, body, actor, approvers)
+        refusal = _barred(session, project, gate, body, actor, approvers)
         return (refusal, "") if refusal else (None, f"unverified: no approvers registered for {body}")
     authority_text = f"approver for {body}"
     if not identity.among(actor, approvers):
@@ -132,7 +132,7 @@ def decision_authority(session: Session, project: ProjectRow, gate: str, body: s
             return (f"{actor} is not an approver for {body} (approvers: {', '.join(approvers)}); "
                     f"only they can record its decisions"), ""
         authority_text = f"acting for {window.approver}, deputy since {window.starts_on}"
-    refusal = barred(session, project, gate, body, actor, approvers)
+    refusal = _barred(session, project, gate, body, actor, approvers)
     return (refusal, "") if refusal else (None, authority_text)
 
 

@@ -63,7 +63,7 @@ def recipients(session: Session, project: ProjectRow, gate: str,
                body: str) -> tuple[list[tuple[str, str, str | None]], list[str]]:
     """(name, email, None for an approver, or what a deputy stands in as: "deputy for chair to 2027-01-31") of whom
     to ask for `body`'s decision of `gate`: its approvers, and the deputies of theirs whose window covers today
-    (issue 15 part 7), each once, but none barred from deciding this visit's gate (authority.barred: whoever asked
+    (issue 15 part 7), each once, but none barred from deciding this visit's gate (authority._barred: whoever asked
     for it, now or before, owns or owned the project this stage, or waived one of its criteria); and the names of
     those left out for that."""
     approvers = people.approvers_of(session, body)
@@ -78,7 +78,7 @@ def recipients(session: Session, project: ProjectRow, gate: str,
         if person is None or not person.email or identity.canonical(person.name) in seen:
             continue
         seen.add(identity.canonical(person.name))
-        if authority.barred(session, project, gate, body, person.name, approvers):
+        if authority._barred(session, project, gate, body, person.name, approvers):
             left_out.append(person.name)
             continue
         as_deputy = None if identity.among(person.name, approvers) else (
