@@ -46,11 +46,11 @@ def test_the_gate_audit_report_lists_each_projects_contracts(run: Cli) -> None:
     data = run.json("report", "gate-audit", "camhs")
     assert data["projects"][0]["contracts"] == [
         {"ref": "C-1", "provider": "Trust X", "start_on": f"{Y}-10-01", "end_on": f"{Y + 3}-09-30",
-         "notice_deadline_on": f"{Y + 3}-03-31", "status": "open"},
+         "notice_deadline_on": f"{Y + 3}-03-31", "notice_deadline_advice": None, "status": "open"},
         {"ref": "C-2", "provider": "Trust Y", "start_on": f"{Y}-10-01", "end_on": f"{Y + 3}-07-31",
-         "notice_deadline_on": f"{Y + 3}-04-30", "status": "open"},
+         "notice_deadline_on": f"{Y + 3}-04-30", "notice_deadline_advice": None, "status": "open"},
         {"ref": "C-3 | *odd*", "provider": "Trust Z", "start_on": None, "end_on": None, "notice_deadline_on": None,
-         "status": "incomplete"}]
+         "notice_deadline_advice": None, "status": "incomplete"}]
     md = run("report", "gate-audit", "camhs").stdout
     assert (f"Contracts: C-1 with Trust X, {Y}-10-01 to {Y + 3}-09-30, notice deadline {Y + 3}-03-31, open; "
             f"C-2 with Trust Y, {Y}-10-01 to {Y + 3}-07-31, notice deadline {Y + 3}-04-30, open; "
